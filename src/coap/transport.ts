@@ -1,0 +1,42 @@
+/**
+ * The boundary between CoAP's message layer and whatever carries datagrams:
+ * plain UDP today, DTLS (coaps) later. The layers above never touch sockets.
+ */
+
+/** Who a datagram came from or goes to. One Peer object per remote endpoint. */
+export interface Peer {
+  /** Stable identity for maps: "address|port" for UDP; transports may add more. */
+  readonly key: string;
+  readonly address: string;
+  readonly port: number;
+  readonly family: 'IPv4' | 'IPv6';
+  /**
+   * The authenticated identity of the peer on a secure transport (PSK identity,
+   * certificate subject, raw public key), undefined on plain UDP.
+   */
+  readonly identity?: PeerIdentity;
+}
+
+export type PeerIdentity =
+  | { kind: 'psk'; identity: string }
+  | { kind: 'x509'; subject: string; commonName?: string; certificateDer: Uint8Array }
+  | { kind: 'rpk'; publicKeyDer: Uint8Array };
+
+export type DatagramReceiver = (data: Uint8Array, peer: Peer) => void;
+export type TransportErrorListener = (peer: Peer, error: Error) => void;
+
+export interface DatagramTransport {
+  /** URI scheme this transport serves: 'coap' for UDP, 'coaps' for DTLS. */
+  readonly scheme: 'coap' | 'coaps';
+  /** Where this transport listens (after it is bound). */
+  address(): { address: string; port: number; family: 'IPv4' | 'IPv6' };
+  /** Sends one CoAP message; a secure transport may queue it until its handshake is done. */
+  send(data: Uint8Array, peer: Peer): void;
+  /** Sets the single receiver of incoming CoAP messages. */
+  setReceiver(receiver: DatagramReceiver): void;
+  /** Sets the listener for per-peer failures (e.g. a DTLS handshake that failed). */
+  setErrorListener(listener: TransportErrorListener): void;
+  /** The Peer object for a remote address (for outgoing requests). */
+  peer(address: string, port: number): Peer;
+  close(): Promise<void>;
+}
