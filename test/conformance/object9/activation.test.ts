@@ -1,0 +1,108 @@
+/**
+ * §5.2 Software Activation State Machine, run in both encodings.
+ */
+import { describe, test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { step } from '../../../src/lwm2m/objects/software-management/machine.js';
+import { ACTIVATION_TRANSITIONS } from '../../../src/lwm2m/objects/software-management/transitions.js';
+import { E, ENCODINGS, SITUATIONS, accept, assertNoEffect, assertWire, reach } from './support.js';
+
+const notAlive = SITUATIONS.filter((s) => !s.startsWith('INSTALLED'));
+
+for (const enc of ENCODINGS) {
+  void describe(`Object 9 §5.2 software activation [${enc}]`, () => {
+    for (const sit of notAlive) {
+      void test(`§5.2 not alive outside INSTALLED (${sit}): Activate has no effect [${enc}]`, () => {
+        assertNoEffect(enc, reach(sit), E.activate);
+      });
+      void test(`§5.2 not alive outside INSTALLED (${sit}): Deactivate has no effect [${enc}]`, () => {
+        assertNoEffect(enc, reach(sit), E.deactivate);
+      });
+      void test(`§5.2 / §6 rid 12: Activation State is DISABLED when the machine is not alive (${sit}) [${enc}]`, () => {
+        const s = reach(sit);
+        assert.equal(s.activation, null);
+        const expectedState = s.pkg;
+        assertWire(enc, s, { state: expectedState, result: resultOf(sit), enabled: false });
+      });
+    }
+
+    void test(`§5.2 entering INSTALLED sets the Activation machine to INACTIVE [${enc}]`, () => {
+      const o = accept(reach('DELIVERED_INSTALLING'), E.installSucceeded);
+      assert.equal(o.after.activation, 'INACTIVE');
+      assertWire(enc, o.after, { state: 'INSTALLED', result: 'INSTALLED', enabled: false });
+    });
+
+    void test(`§5.2 entering INSTALLED again after an ACTIVE life starts INACTIVE [${enc}]`, () => {
+      let s = reach('INSTALLED_ACTIVE');
+      for (const e of [E.uninstall, E.writeUri, E.packageWritten, E.integrityOk, E.install, E.installSucceeded]) s = accept(s, e).after;
+      assert.equal(s.activation, 'INACTIVE');
+      assertWire(enc, s, { state: 'INSTALLED', result: 'INSTALLED', enabled: false });
+    });
+
+    void test(`§5.2 Activate: INACTIVE -> ACTIVE, Activation State ENABLED [${enc}]`, () => {
+      const o = accept(reach('INSTALLED_INACTIVE'), E.activate);
+      assert.equal(o.row.id, 'activate');
+      assert.equal(o.after.activation, 'ACTIVE');
+      assertWire(enc, o.after, { state: 'INSTALLED', result: 'INSTALLED', enabled: true });
+      assert.deepEqual(o.changes, [{ rid: 12, from: false, to: true }]);
+    });
+
+    void test(`§5.2 Deactivate: ACTIVE -> INACTIVE, Activation State DISABLED [${enc}]`, () => {
+      const o = accept(reach('INSTALLED_ACTIVE'), E.deactivate);
+      assert.equal(o.row.id, 'deactivate');
+      assert.equal(o.after.activation, 'INACTIVE');
+      assertWire(enc, o.after, { state: 'INSTALLED', result: 'INSTALLED', enabled: false });
+      assert.deepEqual(o.changes, [{ rid: 12, from: true, to: false }]);
+    });
+
+    void test(`§5.2 Activate when already ACTIVE / Deactivate when INACTIVE change nothing (idempotent, Depot decision) [${enc}]`, () => {
+      const a = accept(reach('INSTALLED_ACTIVE'), E.activate);
+      assert.deepEqual(a.after, reach('INSTALLED_ACTIVE'));
+      assert.deepEqual(a.changes, []);
+      const d = accept(reach('INSTALLED_INACTIVE'), E.deactivate);
+      assert.deepEqual(d.after, reach('INSTALLED_INACTIVE'));
+      assert.deepEqual(d.changes, []);
+    });
+
+    void test(`§5.2 / §6 rid 12: Activation State is ENABLED only in ACTIVE [${enc}]`, () => {
+      for (const sit of SITUATIONS) {
+        const s = reach(sit);
+        assert.equal(s.activation === 'ACTIVE', sit === 'INSTALLED_ACTIVE');
+        const expected = sit === 'INSTALLED_ACTIVE';
+        assertWire(enc, s, { state: s.pkg, result: resultOf(sit), enabled: expected });
+      }
+    });
+
+    void test(`§5.2 activation transitions never touch Update State or Update Result [${enc}]`, () => {
+      for (const row of ACTIVATION_TRANSITIONS) {
+        assert.equal(row.from, 'INSTALLED');
+        assert.equal(row.to, 'INSTALLED');
+        assert.equal(row.result.kind, 'unchanged');
+      }
+      for (const sit of ['INSTALLED_INACTIVE', 'INSTALLED_ACTIVE'] as const) {
+        for (const e of [E.activate, E.deactivate]) {
+          const o = step(reach(sit), e);
+          assert.ok(o.accepted);
+          assert.equal(o.after.pkg, 'INSTALLED');
+          assert.equal(o.after.result, 'INSTALLED');
+        }
+      }
+    });
+  });
+}
+
+function resultOf(sit: (typeof SITUATIONS)[number]): 'INITIAL' | 'CONNECTION_LOST' | 'DOWNLOADING' | 'INSTALL_FAILURE' | 'INSTALLED' {
+  switch (sit) {
+    case 'INITIAL_AFTER_ERROR':
+      return 'CONNECTION_LOST';
+    case 'DOWNLOAD_STARTED':
+      return 'DOWNLOADING';
+    case 'DELIVERED_AFTER_FAILED_INSTALL':
+      return 'INSTALL_FAILURE';
+    case 'INSTALLED_INACTIVE':
+    case 'INSTALLED_ACTIVE':
+      return 'INSTALLED';
+    default:
+      return 'INITIAL';
+  }
+}

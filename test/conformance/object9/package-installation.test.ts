@@ -1,0 +1,253 @@
+/**
+ * §5.1 Package Installation State Machine: one test per row of the §5.1.1 table and per
+ * MUST / "no effect" sentence of §5.1.2–5.1.3, each run in both encodings.
+ */
+import { describe, test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { DOWNLOAD_ERRORS, EVENT_TYPES, INITIAL_MACHINE_STATE, type MachineEvent } from '../../../src/lwm2m/objects/software-management/model.js';
+import { step } from '../../../src/lwm2m/objects/software-management/machine.js';
+import { PACKAGE_TRANSITIONS } from '../../../src/lwm2m/objects/software-management/transitions.js';
+import { E, ENCODINGS, SITUATIONS, WIRE, accept, assertNoEffect, assertWire, reach } from './support.js';
+
+const sampleEvent: Record<MachineEvent['type'], MachineEvent> = {
+  write: E.writeUri,
+  downloadFailed: { type: 'downloadFailed', cause: 'OUT_OF_MEMORY' },
+  packageWritten: E.packageWritten,
+  integrityOk: E.integrityOk,
+  integrityKo: E.integrityKo,
+  install: E.install,
+  installSucceeded: E.installSucceeded,
+  installFailed: E.installFailed,
+  uninstall: E.uninstall,
+  activate: E.activate,
+  deactivate: E.deactivate,
+};
+
+for (const enc of ENCODINGS) {
+  void describe(`Object 9 §5.1 package installation [${enc}]`, () => {
+    // ---- §5.1.1 table rows ---------------------------------------------------------
+    void test(`§5.1.1 row "PKG/URI Write" (Package): INITIAL -> DOWNLOAD STARTED, Update Result = Downloading [${enc}]`, () => {
+      const s0 = reach('INITIAL');
+      assertWire(enc, s0, { state: 'INITIAL', result: 'INITIAL', enabled: false });
+      const o = accept(s0, E.writePackage);
+      assert.equal(o.row.id, 'pkg-uri-write');
+      assertWire(enc, o.after, { state: 'DOWNLOAD_STARTED', result: 'DOWNLOADING', enabled: false });
+      assert.deepEqual(o.effects, ['startDownload']);
+    });
+
+    void test(`§5.1.1 row "PKG/URI Write" (Package URI): INITIAL -> DOWNLOAD STARTED, Update Result = Downloading [${enc}]`, () => {
+      const o = accept(reach('INITIAL'), E.writeUri);
+      assertWire(enc, o.after, { state: 'DOWNLOAD_STARTED', result: 'DOWNLOADING', enabled: false });
+      assert.deepEqual(
+        o.changes.map((c) => c.rid),
+        [7, 9],
+      );
+    });
+
+    for (const cause of DOWNLOAD_ERRORS) {
+      void test(`§5.1.1 row "PKG Download Failed" (${cause}): DOWNLOAD STARTED -> INITIAL, Update Result = error [${enc}]`, () => {
+        const o = accept(reach('DOWNLOAD_STARTED'), { type: 'downloadFailed', cause });
+        assert.equal(o.row.id, 'pkg-download-failed');
+        assertWire(enc, o.after, { state: 'INITIAL', result: cause, enabled: false });
+        const wire = WIRE[enc].result[cause];
+        if (enc === 'seed') assert.ok(wire >= 3 && wire <= 9, `§5.1.2.2 range 3..9, got ${wire}`);
+        else assert.ok(wire >= 50 && wire <= 57, `registry error range, got ${wire}`);
+      });
+    }
+
+    void test(`§5.1.1 row "PKG Written": DOWNLOAD STARTED -> DOWNLOADED, Update Result = Initial [${enc}]`, () => {
+      const o = accept(reach('DOWNLOAD_STARTED'), E.packageWritten);
+      assert.equal(o.row.id, 'pkg-written');
+      assertWire(enc, o.after, { state: 'DOWNLOADED', result: 'INITIAL', enabled: false });
+    });
+
+    void test(`§5.1.1 row "PKG Integrity OK": DOWNLOADED -> DELIVERED, Update Result = Initial [${enc}]`, () => {
+      const o = accept(reach('DOWNLOADED'), E.integrityOk);
+      assert.equal(o.row.id, 'pkg-integrity-ok');
+      assertWire(enc, o.after, { state: 'DELIVERED', result: 'INITIAL', enabled: false });
+    });
+
+    void test(`§5.1.1 row "PKG Integrity KO": DOWNLOADED -> INITIAL, Update Result = Integrity Failure [${enc}]`, () => {
+      const o = accept(reach('DOWNLOADED'), E.integrityKo);
+      assert.equal(o.row.id, 'pkg-integrity-ko');
+      assertWire(enc, o.after, { state: 'INITIAL', result: 'INTEGRITY_FAILURE', enabled: false });
+    });
+
+    void test(`§5.1.1 row "Install execution / SW successfully Installed": DELIVERED -> INSTALLED, Update Result = SW successfully installed [${enc}]`, () => {
+      const requested = accept(reach('DELIVERED'), E.install);
+      assert.equal(requested.row.id, 'install-execute');
+      assertWire(enc, requested.after, { state: 'DELIVERED', result: 'INITIAL', enabled: false });
+      assert.deepEqual(requested.effects, ['runInstall']);
+      const o = accept(requested.after, E.installSucceeded);
+      assert.equal(o.row.id, 'install-succeeded');
+      assertWire(enc, o.after, { state: 'INSTALLED', result: 'INSTALLED', enabled: false });
+    });
+
+    void test(`§5.1.1 row "Install execution / Installation failure": DELIVERED -> DELIVERED, Update Result = Software Installation failure [${enc}]`, () => {
+      const o = accept(reach('DELIVERED_INSTALLING'), E.installFailed);
+      assert.equal(o.row.id, 'install-failed');
+      assertWire(enc, o.after, { state: 'DELIVERED', result: 'INSTALL_FAILURE', enabled: false });
+      assert.equal(o.after.installing, false);
+    });
+
+    void test(`§5.1.1 row "Uninstall execution" from INSTALLED: -> INITIAL, Update Result = Initial [${enc}]`, () => {
+      for (const from of ['INSTALLED_INACTIVE', 'INSTALLED_ACTIVE'] as const) {
+        const o = accept(reach(from), E.uninstall);
+        assert.equal(o.row.id, 'uninstall-installed');
+        assertWire(enc, o.after, { state: 'INITIAL', result: 'INITIAL', enabled: false });
+        assert.equal(o.after.activation, null);
+      }
+    });
+
+    void test(`§5.1.1 row "Uninstall execution" from DELIVERED: -> INITIAL, Update Result unchanged [${enc}]`, () => {
+      const fresh = accept(reach('DELIVERED'), E.uninstall);
+      assert.equal(fresh.row.id, 'uninstall-delivered');
+      assertWire(enc, fresh.after, { state: 'INITIAL', result: 'INITIAL', enabled: false });
+      const failed = accept(reach('DELIVERED_AFTER_FAILED_INSTALL'), E.uninstall);
+      assertWire(enc, failed.after, { state: 'INITIAL', result: 'INSTALL_FAILURE', enabled: false });
+      assert.ok(!failed.changes.some((c) => c.rid === 9), 'Update Result must not change');
+    });
+
+    void test(`§5.1.1 the table is complete: every row is exercised by an event from a reachable state [${enc}]`, () => {
+      const hit = new Set<string>();
+      for (const sit of SITUATIONS) {
+        for (const type of EVENT_TYPES) {
+          const o = step(reach(sit), sampleEvent[type]);
+          if (o.accepted) hit.add(o.row.id);
+        }
+      }
+      for (const row of PACKAGE_TRANSITIONS) assert.ok(hit.has(row.id), `row ${row.id} never applies`);
+    });
+
+    // ---- §5.1.2 sentences ------------------------------------------------------------
+    void test(`§5.1.2.1 INITIAL: an upload to "Package" or "Package URI" triggers INITIAL -> DOWNLOAD STARTED; after an error too [${enc}]`, () => {
+      const o = accept(reach('INITIAL_AFTER_ERROR'), E.writePackage);
+      assertWire(enc, o.after, { state: 'DOWNLOAD_STARTED', result: 'DOWNLOADING', enabled: false });
+    });
+
+    void test(`§6 rid 9: prior to downloading a new package the previous error is cleared [${enc}]`, () => {
+      const s = reach('INITIAL_AFTER_ERROR');
+      assertWire(enc, s, { state: 'INITIAL', result: 'CONNECTION_LOST', enabled: false });
+      const o = accept(s, E.writeUri);
+      assert.notEqual(o.after.result, 'CONNECTION_LOST');
+    });
+
+    void test(`§5.1.2.2 DOWNLOAD STARTED: Update Result contains Downloading while the download is on-going [${enc}]`, () => {
+      assertWire(enc, reach('DOWNLOAD_STARTED'), { state: 'DOWNLOAD_STARTED', result: 'DOWNLOADING', enabled: false });
+      // A second write while the download runs is not a new download (no effect).
+      assertNoEffect(enc, reach('DOWNLOAD_STARTED'), E.writeUri);
+    });
+
+    void test(`§5.1.2.2 DOWNLOAD STARTED: on error back to INITIAL and the faulty package is removed [${enc}]`, () => {
+      const o = accept(reach('DOWNLOAD_STARTED'), { type: 'downloadFailed', cause: 'NOT_ENOUGH_STORAGE' });
+      assert.deepEqual(o.effects, ['deletePackage']);
+      assertWire(enc, o.after, { state: 'INITIAL', result: 'NOT_ENOUGH_STORAGE', enabled: false });
+    });
+
+    void test(`§5.1.2.3 DOWNLOADED: Update Result is reset to the Initial value 0 and integrity is verified automatically [${enc}]`, () => {
+      const o = accept(reach('DOWNLOAD_STARTED'), E.packageWritten);
+      assert.equal(encodeResult(enc, o.after.result), 0);
+      assert.deepEqual(o.effects, ['verifyIntegrity']);
+    });
+
+    void test(`§5.1.2.3 DOWNLOADED: integrity failure returns to INITIAL, faulty package removed, Integrity check failure [${enc}]`, () => {
+      const o = accept(reach('DOWNLOADED'), { type: 'integrityKo', reason: 'hash' });
+      assert.deepEqual(o.effects, ['deletePackage']);
+      assertWire(enc, o.after, { state: 'INITIAL', result: 'INTEGRITY_FAILURE', enabled: false });
+    });
+
+    void test(`§5.1.2.4 DELIVERED: the package MUST have been successfully loaded at DOWNLOADED (only Integrity OK enters DELIVERED) [${enc}]`, () => {
+      for (const sit of SITUATIONS) {
+        const s = reach(sit);
+        for (const type of EVENT_TYPES) {
+          const o = step(s, sampleEvent[type]);
+          if (o.after.pkg === 'DELIVERED' && s.pkg !== 'DELIVERED') {
+            assert.equal(s.pkg, 'DOWNLOADED');
+            assert.equal(type, 'integrityOk');
+          }
+        }
+      }
+    });
+
+    void test(`§5.1.2.4 DELIVERED: an installation error keeps DELIVERED with the error code (3..9 causes accepted) [${enc}]`, () => {
+      for (const cause of ['DEVICE_ERROR', 'NOT_ENOUGH_STORAGE', 'OUT_OF_MEMORY'] as const) {
+        const o = accept(reach('DELIVERED_INSTALLING'), { type: 'installFailed', cause });
+        assertWire(enc, o.after, { state: 'DELIVERED', result: cause, enabled: false });
+      }
+    });
+
+    void test(`§5.1.2.4 DELIVERED: Install can be executed again after a failed installation [${enc}]`, () => {
+      const o = accept(reach('DELIVERED_AFTER_FAILED_INSTALL'), E.install);
+      const done = accept(o.after, E.installSucceeded);
+      assertWire(enc, done.after, { state: 'INSTALLED', result: 'INSTALLED', enabled: false });
+    });
+
+    void test(`§5.1.2.5 INSTALLED: Update Result holds "Software successfully installed" as long as the state remains [${enc}]`, () => {
+      let s = reach('INSTALLED_INACTIVE');
+      for (const e of [E.activate, E.deactivate, E.activate, E.activate, E.deactivate, E.install, E.writeUri, E.packageWritten]) {
+        s = step(s, e).after;
+        assertWire(enc, s, { state: 'INSTALLED', result: 'INSTALLED', enabled: s.activation === 'ACTIVE' });
+      }
+    });
+
+    void test(`§5.1.2.5 INSTALLED: Uninstall returns to INITIAL, result 0, Software Activation devalidated [${enc}]`, () => {
+      const o = accept(reach('INSTALLED_ACTIVE'), E.uninstall);
+      assertWire(enc, o.after, { state: 'INITIAL', result: 'INITIAL', enabled: false });
+      assert.equal(o.after.activation, null);
+      assert.deepEqual(
+        o.changes.map((c) => c.rid),
+        [7, 9, 12],
+      );
+      assertNoEffect(enc, o.after, E.activate);
+    });
+
+    // ---- §5.1.3 operations -----------------------------------------------------------
+    for (const sit of ['INITIAL', 'INITIAL_AFTER_ERROR', 'DOWNLOAD_STARTED', 'DOWNLOADED', 'INSTALLED_INACTIVE', 'INSTALLED_ACTIVE'] as const) {
+      void test(`§5.1.3.1 Install executed when not in DELIVERED (${sit}) has no effect [${enc}]`, () => {
+        assertNoEffect(enc, reach(sit), E.install);
+      });
+    }
+
+    void test(`§5.1.3.1 Install executed while an installation is running has no effect [${enc}]`, () => {
+      assertNoEffect(enc, reach('DELIVERED_INSTALLING'), E.install);
+    });
+
+    for (const sit of ['INITIAL', 'INITIAL_AFTER_ERROR', 'DOWNLOAD_STARTED', 'DOWNLOADED'] as const) {
+      void test(`§5.1.3.2 Uninstall executed in neither INSTALLED nor DELIVERED (${sit}) produces no effect [${enc}]`, () => {
+        assertNoEffect(enc, reach(sit), E.uninstall);
+      });
+    }
+
+    void test(`§5.1.3.2 Uninstall while an installation runs cancels it and returns to INITIAL [${enc}]`, () => {
+      const o = accept(reach('DELIVERED_INSTALLING'), E.uninstall);
+      assert.deepEqual(o.effects, ['cancelInstall', 'deletePackage']);
+      assertWire(enc, o.after, { state: 'INITIAL', result: 'INITIAL', enabled: false });
+      assert.equal(o.after.installing, false);
+    });
+
+    // ---- "no effect" for every event outside the table -------------------------------
+    void test(`§5.1 / §5.2 every event not applicable in the current state has no effect and is rejected with 4.05 [${enc}]`, () => {
+      let rejected = 0;
+      for (const sit of SITUATIONS) {
+        const s = reach(sit);
+        for (const type of EVENT_TYPES) {
+          const o = step(s, sampleEvent[type]);
+          if (!o.accepted) {
+            assertNoEffect(enc, s, sampleEvent[type]);
+            rejected++;
+          }
+        }
+      }
+      // 9 situations x 11 event types = 99 pairs; 19 of them are in the tables.
+      assert.equal(rejected, 99 - 19);
+    });
+
+    void test(`§5.1 the initial state of a new instance is INITIAL with result Initial [${enc}]`, () => {
+      assertWire(enc, INITIAL_MACHINE_STATE, { state: 'INITIAL', result: 'INITIAL', enabled: false });
+    });
+  });
+}
+
+function encodeResult(enc: 'seed' | 'registry', r: string): number {
+  return (WIRE[enc].result as Record<string, number>)[r] ?? -1;
+}
