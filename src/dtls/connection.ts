@@ -1,0 +1,1031 @@
+/**
+ * One DTLS 1.2 association (RFC 6347), client or server role, as a sans-IO state machine:
+ * datagrams go in through `handleDatagram`, application data through `send`; datagrams,
+ * plaintext and state changes come out through the `DtlsConnectionEvents` callbacks.
+ * Time comes from the injected Clock (retransmission and handshake timeout).
+ */
+import { createECDH, randomBytes, sign, timingSafeEqual, verify, type ECDH, type KeyObject, type X509Certificate } from 'node:crypto';
+import type { PeerIdentity } from '../coap/transport.js';
+import type { Clock, Timer } from '../util/clock.js';
+import { concat, DecodeError, utf8, utf8Decoder } from './bytes.js';
+import { CertificateError, describeSubject, parseCertificates, validateChain } from './certificates.js';
+import {
+  CIPHER_SUITES,
+  CipherSuite,
+  keyBlockLength,
+  keyMaterialFromBlock,
+  type AeadProtection,
+  type CipherSuiteInfo,
+} from './cipher.js';
+import {
+  AlertDescription,
+  AlertLevel,
+  alertName,
+  ClientCertificateType,
+  ContentType,
+  DTLS_1_2,
+  EMPTY_RENEGOTIATION_INFO_SCSV,
+  ExtensionType,
+  HandshakeType,
+  HashAlgorithm,
+  MAX_PLAINTEXT,
+  NamedGroup,
+  RECORD_HEADER_LENGTH,
+  SignatureAlgorithm,
+} from './constants.js';
+import { decodeFragments, encodeFragment, encodeWholeMessage, fragmentMessage, HandshakeReassembler, type HandshakeFragment, type HandshakeMessage } from './fragment.js';
+import {
+  decodeAlert,
+  decodeCertificate,
+  decodeCertificateRequest,
+  decodeClientHello,
+  decodeDigitallySigned,
+  decodeEcdheServerKeyExchange,
+  decodeHelloVerifyRequest,
+  decodeOpaque16,
+  decodeOpaque8,
+  decodeServerHello,
+  decodeU16List,
+  EMPTY_RENEGOTIATION_INFO,
+  encodeAlert,
+  encodeCertificate,
+  encodeCertificateRequest,
+  encodeClientHello,
+  encodeDigitallySigned,
+  encodeEcdheParams,
+  encodeOpaque16,
+  encodeOpaque8,
+  encodeServerHello,
+  findExtension,
+  u16List,
+  type ClientHello,
+  type Extension,
+} from './messages.js';
+import { extendedMasterSecret, keyBlock, masterSecret, pskPreMasterSecret, sha256, verifyData } from './prf.js';
+import { decodeRecords, encodeRecord, MAX_SEQUENCE, ReplayWindow, type DtlsRecord } from './record.js';
+
+/** ecdsa_secp256r1_sha256 as a SignatureAndHashAlgorithm (RFC 5246 §7.4.1.4.1). */
+const ECDSA_SHA256 = (HashAlgorithm.sha256 << 8) | SignatureAlgorithm.ecdsa;
+
+export const DEFAULT_CIPHER_SUITES: readonly number[] = [
+  CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8,
+  CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+  CipherSuite.TLS_PSK_WITH_AES_128_CCM_8,
+  CipherSuite.TLS_PSK_WITH_AES_128_GCM_SHA256,
+];
+
+export interface CertificateCredentials {
+  /** DER certificates, leaf first (intermediates may follow). */
+  chain: Uint8Array[];
+  /** The leaf's EC P-256 private key. */
+  privateKey: KeyObject;
+}
+
+export interface DtlsCommonOptions {
+  clock: Clock;
+  /** Suites in preference order; filtered by the credentials that are configured. */
+  cipherSuites?: readonly number[];
+  /** Own certificate for ECDHE-ECDSA (required on the server, optional on the client for client auth). */
+  certificate?: CertificateCredentials;
+  /** Trust anchors for the peer's certificate. */
+  trustRoots?: readonly X509Certificate[];
+  /** Path MTU for handshake fragmentation and record packing (bytes of UDP payload). Default 1200. */
+  mtu?: number;
+  /** First retransmission timeout, doubled on every retransmission (RFC 6347 §4.2.4.1). Default 1000 ms. */
+  initialRetransmitMs?: number;
+  /** Upper bound of the retransmission timeout. Default 60 000 ms. */
+  maxRetransmitMs?: number;
+  /** Retransmissions of one flight before the handshake is abandoned. Default 7. */
+  maxRetransmissions?: number;
+  /** Whole-handshake deadline; when it passes, the state is freed. Default 60 000 ms. */
+  handshakeTimeoutMs?: number;
+  /** Offer / accept the extended master secret (RFC 7627). Default true. */
+  extendedMasterSecret?: boolean;
+  /** Wall-clock time for certificate validity checks. Default Date.now. */
+  wallClock?: () => number;
+  /** Randomness source (tests may make it deterministic). */
+  random?: (n: number) => Uint8Array;
+}
+
+export interface DtlsClientOptions extends DtlsCommonOptions {
+  /** PSK credentials: identity (UTF-8) and key. */
+  psk?: { identity: string; key: Uint8Array };
+}
+
+export interface DtlsServerOptions extends DtlsCommonOptions {
+  /** Returns the key for a PSK identity, or undefined when the identity is unknown. */
+  pskLookup?: (identity: string) => Uint8Array | undefined;
+  /** Optional PSK identity hint sent in ServerKeyExchange. */
+  pskIdentityHint?: string;
+  /** Whether a client certificate is requested in ECDHE-ECDSA handshakes. Default 'require' when trustRoots are set. */
+  clientCertificate?: 'none' | 'request' | 'require';
+}
+
+export type DtlsErrorCode =
+  | 'handshake_timeout'
+  | 'alert_received'
+  | 'alert_sent'
+  | 'closed'
+  | 'internal';
+
+export class DtlsError extends Error {
+  override readonly name = 'DtlsError';
+  constructor(
+    readonly code: DtlsErrorCode,
+    message: string,
+    /** The alert description involved (received or sent), if any. */
+    readonly alert?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface SessionInfo {
+  cipherSuite: CipherSuiteInfo;
+  extendedMasterSecret: boolean;
+  peerIdentity?: PeerIdentity;
+}
+
+export interface DtlsConnectionEvents {
+  /** A datagram to put on the wire. */
+  send(datagram: Uint8Array): void;
+  /** Decrypted application data. */
+  data?(plaintext: Uint8Array): void;
+  /** The handshake completed. */
+  connected?(info: SessionInfo): void;
+  /** The association ended: cleanly (no error) or through failure. Called once. */
+  closed?(error?: DtlsError): void;
+}
+
+type State =
+  | 'idle'
+  | 'wait_server_hello'
+  | 'wait_server_hello_done'
+  | 'wait_client_hello'
+  | 'wait_client_key_exchange'
+  | 'wait_ccs'
+  | 'wait_finished'
+  | 'established'
+  | 'closed';
+
+interface ReadState {
+  protection?: AeadProtection;
+  window: ReplayWindow;
+}
+
+interface WriteState {
+  protection?: AeadProtection;
+  seq: number;
+}
+
+type FlightItem = { kind: 'handshake'; epoch: number; message: HandshakeMessage } | { kind: 'ccs'; epoch: number };
+
+class Fatal extends Error {
+  constructor(
+    readonly alert: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const MAX_QUEUED_APP_DATA = 64;
+const MAX_FUTURE_RECORDS = 16;
+
+export class DtlsConnection {
+  readonly role: 'client' | 'server';
+  private state: State = 'idle';
+  private readonly clock: Clock;
+  private readonly random: (n: number) => Uint8Array;
+  private readonly mtu: number;
+  private readonly suites: number[];
+
+  private readonly readStates: ReadState[] = [{ window: new ReplayWindow() }];
+  private readonly writeStates: WriteState[] = [{ seq: 0 }];
+  private readEpoch = 0;
+  private writeEpoch = 0;
+  private futureRecords: DtlsRecord[] = [];
+
+  private readonly reassembler = new HandshakeReassembler();
+  private sendSeq = 0;
+  private transcript: Uint8Array[] = [];
+
+  private flight: FlightItem[] = [];
+  private retransmitTimer: Timer | undefined;
+  private retransmitMs: number;
+  private retransmissions = 0;
+  private handshakeTimer: Timer | undefined;
+  /** message_seq of the last message of the peer's previous flight; a copy of it makes us resend ours. */
+  private peerFlightEnd = -1;
+
+  private clientHello: ClientHello | undefined;
+  private clientRandomValue: Uint8Array | undefined;
+  private serverRandom: Uint8Array | undefined;
+  private suite: CipherSuiteInfo | undefined;
+  private useEms = false;
+  private helloVerifyCount = 0;
+  private master: Uint8Array | undefined;
+  private pendingRead: AeadProtection | undefined;
+  private ecdh: ECDH | undefined;
+  private peerPublicKey: KeyObject | undefined;
+  private peerIdentity: PeerIdentity | undefined;
+  private pskIdentityHint: Uint8Array | undefined;
+  private certificateRequested = false;
+  private expectCertificateVerify = false;
+  private gotServerKeyExchange = false;
+  private gotServerCertificate = false;
+  private gotClientCertificate = false;
+  private gotClientKeyExchange = false;
+
+  private readonly queued: Uint8Array[] = [];
+  private closedNotified = false;
+
+  private constructor(
+    role: 'client' | 'server',
+    private readonly options: DtlsClientOptions & DtlsServerOptions,
+    private readonly events: DtlsConnectionEvents,
+  ) {
+    this.role = role;
+    this.clock = options.clock;
+    this.random = options.random ?? ((n) => new Uint8Array(randomBytes(n)));
+    this.mtu = Math.max(256, options.mtu ?? 1200);
+    this.retransmitMs = options.initialRetransmitMs ?? 1000;
+    this.suites = this.usableSuites(role, options);
+  }
+
+  /** A client connection; call `connect()` to send the first ClientHello. */
+  static client(options: DtlsClientOptions, events: DtlsConnectionEvents): DtlsConnection {
+    return new DtlsConnection('client', options, events);
+  }
+
+  /**
+   * A server connection waiting for a ClientHello. Cookie verification is the job of the
+   * endpoint in front of it (see DtlsServerEndpoint); the connection trusts what it is handed.
+   */
+  static server(options: DtlsServerOptions, events: DtlsConnectionEvents): DtlsConnection {
+    const c = new DtlsConnection('server', options, events);
+    c.state = 'wait_client_hello';
+    c.startHandshakeTimer();
+    return c;
+  }
+
+  private usableSuites(role: 'client' | 'server', o: DtlsClientOptions & DtlsServerOptions): number[] {
+    const wanted = o.cipherSuites ?? DEFAULT_CIPHER_SUITES;
+    return wanted.filter((id) => {
+      const s = CIPHER_SUITES.get(id);
+      if (!s) return false;
+      if (s.keyExchange === 'psk') return role === 'client' ? o.psk !== undefined : o.pskLookup !== undefined;
+      return role === 'client' ? (o.trustRoots?.length ?? 0) > 0 : o.certificate !== undefined;
+    });
+  }
+
+  get isEstablished(): boolean {
+    return this.state === 'established';
+  }
+
+  get isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** The client random of the current handshake (the endpoint uses it to spot retransmitted ClientHellos). */
+  get clientRandom(): Uint8Array | undefined {
+    return this.clientRandomValue;
+  }
+
+  get session(): SessionInfo | undefined {
+    if (this.state !== 'established' || !this.suite) return undefined;
+    return this.peerIdentity
+      ? { cipherSuite: this.suite, extendedMasterSecret: this.useEms, peerIdentity: this.peerIdentity }
+      : { cipherSuite: this.suite, extendedMasterSecret: this.useEms };
+  }
+
+  /** Client only: starts the handshake. */
+  connect(): void {
+    if (this.role !== 'client' || this.state !== 'idle') return;
+    this.guard(() => {
+      if (this.suites.length === 0) throw new Fatal(AlertDescription.internal_error, 'no usable cipher suite for the configured credentials');
+      this.startHandshakeTimer();
+      this.clientRandomValue = this.random(32);
+      this.sendClientHello(new Uint8Array(0));
+    });
+  }
+
+  /** Sends application data, queued until the handshake completes. Returns false if the connection is closed or the queue is full. */
+  send(data: Uint8Array): boolean {
+    if (this.state === 'closed') return false;
+    if (data.length > MAX_PLAINTEXT) return false;
+    if (this.state !== 'established') {
+      if (this.queued.length >= MAX_QUEUED_APP_DATA) return false;
+      this.queued.push(data);
+      return true;
+    }
+    this.emitDatagrams([this.protect(ContentType.application_data, this.writeEpoch, data)]);
+    return true;
+  }
+
+  /** Sends close_notify (if established) and frees the state. */
+  close(): void {
+    if (this.state === 'closed') return;
+    if (this.state === 'established') this.sendAlert(AlertLevel.warning, AlertDescription.close_notify);
+    this.finish(undefined);
+  }
+
+  /** Feeds one received datagram. Never throws. */
+  handleDatagram(datagram: Uint8Array): void {
+    if (this.state === 'closed') return;
+    this.guard(() => {
+      const { records } = decodeRecords(datagram);
+      for (const r of records) {
+        if (this.isClosed) return;
+        this.handleRecord(r);
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      if (this.isClosed) return;
+      if (e instanceof Fatal) this.fatal(e.alert, e.message);
+      else if (e instanceof DecodeError) this.fatal(AlertDescription.decode_error, e.message);
+      else if (e instanceof CertificateError) this.fatal(AlertDescription[e.alert], e.message);
+      else this.fatal(AlertDescription.internal_error, e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  private fatal(alert: number, message: string): void {
+    if (this.state === 'closed') return;
+    this.sendAlert(AlertLevel.fatal, alert);
+    this.finish(new DtlsError('alert_sent', `${alertName(alert)}: ${message}`, alert));
+  }
+
+  private finish(error: DtlsError | undefined): void {
+    this.state = 'closed';
+    this.retransmitTimer?.cancel();
+    this.handshakeTimer?.cancel();
+    this.retransmitTimer = undefined;
+    this.handshakeTimer = undefined;
+    this.flight = [];
+    this.queued.length = 0;
+    this.master = undefined;
+    this.ecdh = undefined;
+    this.reassembler.clear();
+    if (!this.closedNotified) {
+      this.closedNotified = true;
+      this.events.closed?.(error);
+    }
+  }
+
+  private startHandshakeTimer(): void {
+    const ms = this.options.handshakeTimeoutMs ?? 60_000;
+    this.handshakeTimer = this.clock.setTimer(ms, () => {
+      this.handshakeTimer = undefined;
+      if (this.state !== 'established' && this.state !== 'closed') {
+        this.finish(new DtlsError('handshake_timeout', `handshake not complete after ${ms} ms`));
+      }
+    });
+  }
+
+  private sendAlert(level: number, description: number): void {
+    try {
+      this.emitDatagrams([this.protect(ContentType.alert, this.writeEpoch, encodeAlert({ level, description }))]);
+    } catch {
+      // Sequence space exhausted or similar: nothing more to say.
+    }
+  }
+
+  /** Builds one record for `epoch` with that epoch's protection and next sequence number. */
+  private protect(type: number, epoch: number, payload: Uint8Array): Uint8Array {
+    const ws = this.writeStates[epoch];
+    if (!ws) throw new Error(`no write state for epoch ${epoch}`);
+    if (ws.seq > MAX_SEQUENCE) throw new Fatal(AlertDescription.internal_error, 'sequence numbers exhausted');
+    const seq = ws.seq++;
+    const fragment = ws.protection ? ws.protection.seal(epoch, seq, type, DTLS_1_2, payload) : payload;
+    return encodeRecord({ type, version: DTLS_1_2, epoch, sequence: seq, fragment });
+  }
+
+  /** Packs records into datagrams no larger than the MTU (a record larger than the MTU goes alone). */
+  private emitDatagrams(records: Uint8Array[]): void {
+    let batch: Uint8Array[] = [];
+    let size = 0;
+    for (const r of records) {
+      if (size > 0 && size + r.length > this.mtu) {
+        this.events.send(concat(...batch));
+        batch = [];
+        size = 0;
+      }
+      batch.push(r);
+      size += r.length;
+    }
+    if (batch.length > 0) this.events.send(concat(...batch));
+  }
+
+  private overhead(epoch: number): number {
+    return this.writeStates[epoch]?.protection?.overhead ?? 0;
+  }
+
+  private transmitFlight(): void {
+    const records: Uint8Array[] = [];
+    for (const item of this.flight) {
+      if (item.kind === 'ccs') {
+        records.push(this.protect(ContentType.change_cipher_spec, item.epoch, Uint8Array.of(1)));
+        continue;
+      }
+      const max = this.mtu - RECORD_HEADER_LENGTH - this.overhead(item.epoch);
+      for (const f of fragmentMessage(item.message, max)) records.push(this.protect(ContentType.handshake, item.epoch, encodeFragment(f)));
+    }
+    this.emitDatagrams(records);
+  }
+
+  /** Sends a new flight. `expectReply`: arm the retransmission timer (not for the last flight). */
+  private sendFlight(items: FlightItem[], expectReply: boolean): void {
+    this.retransmitTimer?.cancel();
+    this.retransmitTimer = undefined;
+    this.flight = items;
+    this.retransmitMs = this.options.initialRetransmitMs ?? 1000;
+    this.retransmissions = 0;
+    this.transmitFlight();
+    if (expectReply) this.armRetransmit();
+  }
+
+  private armRetransmit(): void {
+    this.retransmitTimer = this.clock.setTimer(this.retransmitMs, () => {
+      this.retransmitTimer = undefined;
+      if (this.state === 'closed' || this.state === 'established') return;
+      this.guard(() => {
+        if (this.retransmissions >= (this.options.maxRetransmissions ?? 7)) {
+          this.finish(new DtlsError('handshake_timeout', `no answer after ${this.retransmissions} retransmissions`));
+          return;
+        }
+        this.retransmissions++;
+        this.retransmitMs = Math.min(this.retransmitMs * 2, this.options.maxRetransmitMs ?? 60_000);
+        this.transmitFlight();
+        this.armRetransmit();
+      });
+    });
+  }
+
+  /** The peer has started its next flight: stop retransmitting ours (RFC 6347 §4.2.4). */
+  private stopRetransmit(): void {
+    this.retransmitTimer?.cancel();
+    this.retransmitTimer = undefined;
+  }
+
+  private nextMessage(msgType: number, body: Uint8Array): HandshakeMessage {
+    const m = { msgType, messageSeq: this.sendSeq++, body };
+    this.transcript.push(encodeWholeMessage(m));
+    return m;
+  }
+
+  private transcriptHash(): Uint8Array {
+    return sha256(concat(...this.transcript));
+  }
+
+  // ---------------------------------------------------------------- receive path
+
+  private handleRecord(r: DtlsRecord): void {
+    if ((r.version & 0xff00) !== 0xfe00) return;
+    const rs = this.readStates[r.epoch];
+    if (!rs) {
+      // Records of the next epoch can overtake the ChangeCipherSpec; keep a few (§4.1).
+      if (r.epoch === this.readEpoch + 1 && this.state !== 'established' && this.futureRecords.length < MAX_FUTURE_RECORDS) this.futureRecords.push(r);
+      return;
+    }
+    if (!rs.window.check(r.sequence)) return;
+    let plaintext = r.fragment;
+    if (rs.protection) {
+      const opened = rs.protection.open(r.epoch, r.sequence, r.type, r.version, r.fragment);
+      if (!opened) {
+        // Invalid records are discarded (§4.1.2.7), except while we wait for the peer's Finished:
+        // then the keys disagree (wrong PSK) and the handshake cannot succeed.
+        if (this.state === 'wait_finished' && r.epoch === this.readEpoch) throw new Fatal(AlertDescription.bad_record_mac, 'record of the new epoch does not authenticate');
+        return;
+      }
+      plaintext = opened;
+    }
+    if (plaintext.length > MAX_PLAINTEXT) return;
+    rs.window.update(r.sequence);
+    if (this.role === 'server' && this.state === 'wait_client_hello' && r.epoch === 0) {
+      // Continue the record numbering of a stateless HelloVerifyRequest, which reused the
+      // ClientHello's sequence number (§4.2.1): never send epoch-0 numbers the client has seen.
+      this.writeStates[0]!.seq = Math.max(this.writeStates[0]!.seq, r.sequence);
+    }
+    switch (r.type) {
+      case ContentType.handshake:
+        this.handleHandshakeRecord(plaintext, r.epoch);
+        break;
+      case ContentType.change_cipher_spec:
+        if (plaintext.length === 1 && plaintext[0] === 1) this.handleChangeCipherSpec(r.epoch);
+        break;
+      case ContentType.alert:
+        this.handleAlert(plaintext, r.epoch);
+        break;
+      case ContentType.application_data:
+        if (this.state === 'established' && r.epoch === this.readEpoch && r.epoch > 0) {
+          if (this.role === 'server' && this.flight.length > 0) this.flight = []; // the client has our Finished
+          this.events.data?.(plaintext);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  private handleAlert(plaintext: Uint8Array, epoch: number): void {
+    let alert;
+    try {
+      alert = decodeAlert(plaintext);
+    } catch {
+      return;
+    }
+    // Once established, only authenticated alerts count.
+    if (this.state === 'established' && epoch !== this.readEpoch) return;
+    if (alert.description === AlertDescription.close_notify) {
+      if (this.state === 'established') this.sendAlert(AlertLevel.warning, AlertDescription.close_notify);
+      this.finish(this.state === 'established' ? undefined : new DtlsError('alert_received', 'peer closed during the handshake', alert.description));
+      return;
+    }
+    if (alert.level === AlertLevel.fatal) {
+      this.finish(new DtlsError('alert_received', `peer sent fatal alert ${alertName(alert.description)}`, alert.description));
+    }
+    // Other warnings (e.g. no_renegotiation) are ignored.
+  }
+
+  private handleHandshakeRecord(plaintext: Uint8Array, epoch: number): void {
+    let fragments: HandshakeFragment[];
+    try {
+      fragments = decodeFragments(plaintext);
+    } catch (e) {
+      if (e instanceof DecodeError && epoch === 0) return; // unauthenticated garbage: drop
+      throw e;
+    }
+    for (const f of fragments) {
+      if (this.isClosed) return;
+      // Finished is always protected; everything else of a first handshake is in epoch 0.
+      const protectedExpected = f.msgType === HandshakeType.finished || this.state === 'established';
+      if (protectedExpected !== epoch > 0) continue;
+      const res = this.reassembler.add(f);
+      if (res === 'old') this.onRetransmittedFragment(f);
+      else if (res === 'bad' && epoch > 0) throw new Fatal(AlertDescription.decode_error, 'inconsistent handshake fragments');
+    }
+    this.processMessages();
+  }
+
+  private onRetransmittedFragment(f: HandshakeFragment): void {
+    // The peer retransmitted its last flight: it lost (part of) ours. Resend ours (§4.2.4).
+    if (f.messageSeq === this.peerFlightEnd && this.flight.length > 0 && f.fragmentOffset === 0) this.transmitFlight();
+  }
+
+  private processMessages(): void {
+    for (;;) {
+      if (this.isClosed) return;
+      if (this.role === 'client' && this.state === 'wait_server_hello') {
+        // The server's first message_seq depends on whether it sent a HelloVerifyRequest.
+        const first = this.reassembler.peekLowestComplete();
+        if (first && (first.msgType === HandshakeType.server_hello || first.msgType === HandshakeType.hello_verify_request)) {
+          this.reassembler.skipTo(first.messageSeq);
+        }
+      }
+      if (this.role === 'server' && this.state === 'wait_client_hello') {
+        const first = this.reassembler.peekLowestComplete();
+        if (first?.msgType === HandshakeType.client_hello) this.reassembler.skipTo(first.messageSeq);
+      }
+      const m = this.reassembler.take();
+      if (!m) return;
+      this.handleMessage(m);
+    }
+  }
+
+  private handleChangeCipherSpec(epoch: number): void {
+    if (this.state !== 'wait_ccs' || epoch !== this.readEpoch || !this.pendingRead) return;
+    this.readEpoch++;
+    this.readStates[this.readEpoch] = { protection: this.pendingRead, window: new ReplayWindow() };
+    this.pendingRead = undefined;
+    this.state = 'wait_finished';
+    const future = this.futureRecords;
+    this.futureRecords = [];
+    for (const r of future) {
+      if (this.isClosed) return;
+      this.handleRecord(r);
+    }
+  }
+
+  private handleMessage(m: HandshakeMessage): void {
+    if (this.state === 'established') {
+      this.handleEstablishedMessage(m);
+      return;
+    }
+    if (this.role === 'client') this.clientMessage(m);
+    else this.serverMessage(m);
+  }
+
+  /** Renegotiation is refused (RFC 5746 spirit, RFC 5246 §7.2.2 no_renegotiation). */
+  private handleEstablishedMessage(m: HandshakeMessage): void {
+    if ((this.role === 'server' && m.msgType === HandshakeType.client_hello) || (this.role === 'client' && m.msgType === HandshakeType.hello_request)) {
+      this.sendAlert(AlertLevel.warning, AlertDescription.no_renegotiation);
+      return;
+    }
+    throw new Fatal(AlertDescription.unexpected_message, `unexpected handshake message ${m.msgType} after the handshake`);
+  }
+
+  // ---------------------------------------------------------------- client
+
+  private clientExtensions(): Extension[] {
+    const exts: Extension[] = [];
+    const ecc = this.suites.some((id) => CIPHER_SUITES.get(id)?.keyExchange === 'ecdhe_ecdsa');
+    if (ecc) {
+      exts.push({ type: ExtensionType.supported_groups, data: u16List([NamedGroup.secp256r1]) });
+      exts.push({ type: ExtensionType.ec_point_formats, data: Uint8Array.of(1, 0) });
+      exts.push({ type: ExtensionType.signature_algorithms, data: u16List([ECDSA_SHA256]) });
+    }
+    if (this.options.extendedMasterSecret !== false) exts.push({ type: ExtensionType.extended_master_secret, data: new Uint8Array(0) });
+    exts.push(EMPTY_RENEGOTIATION_INFO);
+    return exts;
+  }
+
+  private sendClientHello(cookie: Uint8Array): void {
+    const hello: ClientHello = {
+      version: DTLS_1_2,
+      random: this.clientRandomValue!,
+      sessionId: new Uint8Array(0),
+      cookie,
+      cipherSuites: [...this.suites],
+      compressionMethods: Uint8Array.of(0),
+      extensions: this.clientExtensions(),
+    };
+    this.clientHello = hello;
+    // The ClientHello before a HelloVerifyRequest is not part of the transcript (§4.2.6): start afresh.
+    this.transcript = [];
+    const msg = this.nextMessage(HandshakeType.client_hello, encodeClientHello(hello));
+    this.state = 'wait_server_hello';
+    this.sendFlight([{ kind: 'handshake', epoch: 0, message: msg }], true);
+  }
+
+  private clientMessage(m: HandshakeMessage): void {
+    const record = (): void => void this.transcript.push(encodeWholeMessage(m));
+    switch (this.state) {
+      case 'wait_server_hello': {
+        if (m.msgType === HandshakeType.hello_verify_request) {
+          const hvr = decodeHelloVerifyRequest(m.body);
+          if (++this.helloVerifyCount > 4) throw new Fatal(AlertDescription.handshake_failure, 'too many HelloVerifyRequests');
+          if (hvr.cookie.length === 0) throw new Fatal(AlertDescription.illegal_parameter, 'empty cookie');
+          this.sendClientHello(hvr.cookie);
+          return;
+        }
+        if (m.msgType !== HandshakeType.server_hello) throw new Fatal(AlertDescription.unexpected_message, 'expected ServerHello');
+        this.stopRetransmit();
+        record();
+        this.onServerHello(m.body);
+        return;
+      }
+      case 'wait_server_hello_done':
+        record();
+        this.onServerFlightMessage(m);
+        return;
+      case 'wait_finished':
+        if (m.msgType !== HandshakeType.finished) throw new Fatal(AlertDescription.unexpected_message, 'expected Finished');
+        this.checkFinished(m.body, 'server finished');
+        this.stopRetransmit();
+        this.peerFlightEnd = m.messageSeq;
+        this.established();
+        return;
+      default:
+        throw new Fatal(AlertDescription.unexpected_message, `unexpected handshake message ${m.msgType} in state ${this.state}`);
+    }
+  }
+
+  private onServerHello(body: Uint8Array): void {
+    const sh = decodeServerHello(body);
+    if (sh.version !== DTLS_1_2) throw new Fatal(AlertDescription.protocol_version, 'server did not choose DTLS 1.2');
+    const suite = CIPHER_SUITES.get(sh.cipherSuite);
+    if (!suite || !this.suites.includes(sh.cipherSuite)) throw new Fatal(AlertDescription.illegal_parameter, 'server chose a suite we did not offer');
+    if (sh.compressionMethod !== 0) throw new Fatal(AlertDescription.illegal_parameter, 'compression is not supported');
+    const offered = new Set(this.clientExtensions().map((e) => e.type));
+    for (const e of sh.extensions) if (!offered.has(e.type)) throw new Fatal(AlertDescription.unsupported_extension, `unsolicited extension ${e.type}`);
+    const reneg = findExtension(sh.extensions, ExtensionType.renegotiation_info);
+    if (reneg && (reneg.data.length !== 1 || reneg.data[0] !== 0)) throw new Fatal(AlertDescription.handshake_failure, 'non-empty renegotiation_info');
+    this.useEms = findExtension(sh.extensions, ExtensionType.extended_master_secret) !== undefined;
+    this.suite = suite;
+    this.serverRandom = sh.random;
+    this.state = 'wait_server_hello_done';
+  }
+
+  private onServerFlightMessage(m: HandshakeMessage): void {
+    const suite = this.suite!;
+    const ecdhe = suite.keyExchange === 'ecdhe_ecdsa';
+    switch (m.msgType) {
+      case HandshakeType.certificate: {
+        if (!ecdhe || this.gotServerCertificate) throw new Fatal(AlertDescription.unexpected_message, 'unexpected Certificate');
+        const chain = parseCertificates(decodeCertificate(m.body));
+        this.peerPublicKey = validateChain(chain, this.options.trustRoots ?? [], (this.options.wallClock ?? Date.now)());
+        this.peerIdentity = { kind: 'x509', ...describeSubject(chain[0]!), certificateDer: new Uint8Array(chain[0]!.raw) };
+        this.gotServerCertificate = true;
+        return;
+      }
+      case HandshakeType.server_key_exchange: {
+        if (this.gotServerKeyExchange) throw new Fatal(AlertDescription.unexpected_message, 'duplicate ServerKeyExchange');
+        this.gotServerKeyExchange = true;
+        if (!ecdhe) {
+          this.pskIdentityHint = decodeOpaque16(m.body);
+          return;
+        }
+        if (!this.gotServerCertificate) throw new Fatal(AlertDescription.unexpected_message, 'ServerKeyExchange before Certificate');
+        const ske = decodeEcdheServerKeyExchange(m.body);
+        if (ske.namedCurve !== NamedGroup.secp256r1) throw new Fatal(AlertDescription.illegal_parameter, 'unsupported curve');
+        if (ske.hashAlgorithm !== HashAlgorithm.sha256 || ske.signatureAlgorithm !== SignatureAlgorithm.ecdsa) {
+          throw new Fatal(AlertDescription.illegal_parameter, 'unsupported signature algorithm');
+        }
+        const signed = concat(this.clientRandomValue!, this.serverRandom!, ske.params);
+        if (!verifySignature(this.peerPublicKey!, signed, ske.signature)) throw new Fatal(AlertDescription.decrypt_error, 'bad ServerKeyExchange signature');
+        this.ecdh = createECDH('prime256v1');
+        this.ecdh.generateKeys();
+        this.pendingPeerPoint = ske.publicPoint;
+        return;
+      }
+      case HandshakeType.certificate_request: {
+        if (!ecdhe || !this.gotServerKeyExchange || this.certificateRequested) throw new Fatal(AlertDescription.unexpected_message, 'unexpected CertificateRequest');
+        const req = decodeCertificateRequest(m.body);
+        this.certificateRequested = true;
+        // Send our certificate only if the server can take an ECDSA/SHA-256 signature.
+        this.expectCertificateVerify =
+          this.options.certificate !== undefined &&
+          req.certificateTypes.includes(ClientCertificateType.ecdsa_sign) &&
+          req.signatureAlgorithms.includes(ECDSA_SHA256);
+        return;
+      }
+      case HandshakeType.server_hello_done: {
+        if (m.body.length !== 0) throw new DecodeError('ServerHelloDone with a body');
+        if (ecdhe && !this.gotServerKeyExchange) throw new Fatal(AlertDescription.unexpected_message, 'missing ServerKeyExchange');
+        this.peerFlightEnd = m.messageSeq;
+        this.sendClientFinalFlight();
+        return;
+      }
+      default:
+        throw new Fatal(AlertDescription.unexpected_message, `unexpected handshake message ${m.msgType}`);
+    }
+  }
+
+  private pendingPeerPoint: Uint8Array | undefined;
+
+  private sendClientFinalFlight(): void {
+    const suite = this.suite!;
+    const items: FlightItem[] = [];
+    if (this.certificateRequested) {
+      const chain = this.expectCertificateVerify ? this.options.certificate!.chain : [];
+      items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(HandshakeType.certificate, encodeCertificate(chain)) });
+    }
+    let preMaster: Uint8Array;
+    if (suite.keyExchange === 'psk') {
+      const psk = this.options.psk!;
+      items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(HandshakeType.client_key_exchange, encodeOpaque16(utf8.encode(psk.identity))) });
+      preMaster = pskPreMasterSecret(psk.key);
+    } else {
+      const ecdh = this.ecdh!;
+      preMaster = computeEcdhSecret(ecdh, this.pendingPeerPoint!);
+      items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(HandshakeType.client_key_exchange, encodeOpaque8(new Uint8Array(ecdh.getPublicKey()))) });
+    }
+    this.deriveKeys(preMaster);
+    if (this.expectCertificateVerify) {
+      const sig = sign('sha256', concat(...this.transcript), { key: this.options.certificate!.privateKey, dsaEncoding: 'der' });
+      const body = encodeDigitallySigned({ hashAlgorithm: HashAlgorithm.sha256, signatureAlgorithm: SignatureAlgorithm.ecdsa, signature: new Uint8Array(sig) });
+      items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(HandshakeType.certificate_verify, body) });
+    }
+    items.push({ kind: 'ccs', epoch: 0 });
+    this.enterWriteEpoch1();
+    const finished = this.nextMessage(HandshakeType.finished, verifyData(this.master!, 'client finished', this.transcriptHash()));
+    items.push({ kind: 'handshake', epoch: 1, message: finished });
+    this.state = 'wait_ccs';
+    this.sendFlight(items, true);
+  }
+
+  // ---------------------------------------------------------------- server
+
+  private serverMessage(m: HandshakeMessage): void {
+    const record = (): void => void this.transcript.push(encodeWholeMessage(m));
+    switch (this.state) {
+      case 'wait_client_hello':
+        if (m.msgType !== HandshakeType.client_hello) throw new Fatal(AlertDescription.unexpected_message, 'expected ClientHello');
+        record();
+        this.onClientHello(m);
+        return;
+      case 'wait_client_key_exchange':
+        this.stopRetransmit();
+        this.onClientFlightMessage(m, record);
+        return;
+      case 'wait_finished':
+        if (m.msgType !== HandshakeType.finished) throw new Fatal(AlertDescription.unexpected_message, 'expected Finished');
+        this.checkFinished(m.body, 'client finished');
+        record();
+        this.peerFlightEnd = m.messageSeq;
+        this.sendServerFinalFlight();
+        return;
+      default:
+        throw new Fatal(AlertDescription.unexpected_message, `unexpected handshake message ${m.msgType} in state ${this.state}`);
+    }
+  }
+
+  private onClientHello(m: HandshakeMessage): void {
+    const ch = decodeClientHello(m.body);
+    this.clientHello = ch;
+    this.clientRandomValue = ch.random;
+    // DTLS version numbers count down: 1.2 = 0xfefd < 1.0 = 0xfeff.
+    if (ch.version > DTLS_1_2) throw new Fatal(AlertDescription.protocol_version, 'client does not offer DTLS 1.2');
+    if (!ch.compressionMethods.includes(0)) throw new Fatal(AlertDescription.illegal_parameter, 'null compression not offered');
+    const reneg = findExtension(ch.extensions, ExtensionType.renegotiation_info);
+    if (reneg && (reneg.data.length !== 1 || reneg.data[0] !== 0)) throw new Fatal(AlertDescription.handshake_failure, 'non-empty renegotiation_info in an initial handshake');
+    const secureReneg = reneg !== undefined || ch.cipherSuites.includes(EMPTY_RENEGOTIATION_INFO_SCSV);
+
+    const groups = findExtension(ch.extensions, ExtensionType.supported_groups);
+    const sigAlgs = findExtension(ch.extensions, ExtensionType.signature_algorithms);
+    const eccOk =
+      (!groups || safeList(groups.data).includes(NamedGroup.secp256r1)) && (!sigAlgs || safeList(sigAlgs.data).includes(ECDSA_SHA256));
+    const chosen = this.suites.find((id) => ch.cipherSuites.includes(id) && (CIPHER_SUITES.get(id)!.keyExchange === 'psk' || eccOk));
+    if (chosen === undefined) throw new Fatal(AlertDescription.handshake_failure, 'no cipher suite in common');
+    const suite = CIPHER_SUITES.get(chosen)!;
+    this.suite = suite;
+    this.useEms = this.options.extendedMasterSecret !== false && findExtension(ch.extensions, ExtensionType.extended_master_secret) !== undefined;
+    this.serverRandom = this.random(32);
+
+    const exts: Extension[] = [];
+    if (secureReneg) exts.push(EMPTY_RENEGOTIATION_INFO);
+    if (this.useEms) exts.push({ type: ExtensionType.extended_master_secret, data: new Uint8Array(0) });
+    if (suite.keyExchange === 'ecdhe_ecdsa' && findExtension(ch.extensions, ExtensionType.ec_point_formats)) {
+      exts.push({ type: ExtensionType.ec_point_formats, data: Uint8Array.of(1, 0) });
+    }
+    // Answer with the ClientHello's message_seq, as a stateless cookie exchange leaves us no other record (§4.2.2).
+    this.sendSeq = m.messageSeq;
+    this.peerFlightEnd = m.messageSeq;
+    const items: FlightItem[] = [];
+    const add = (type: number, body: Uint8Array): void => void items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(type, body) });
+    add(
+      HandshakeType.server_hello,
+      encodeServerHello({ version: DTLS_1_2, random: this.serverRandom, sessionId: new Uint8Array(0), cipherSuite: chosen, compressionMethod: 0, extensions: exts }),
+    );
+    if (suite.keyExchange === 'ecdhe_ecdsa') {
+      const cred = this.options.certificate!;
+      add(HandshakeType.certificate, encodeCertificate(cred.chain));
+      this.ecdh = createECDH('prime256v1');
+      this.ecdh.generateKeys();
+      const params = encodeEcdheParams(NamedGroup.secp256r1, new Uint8Array(this.ecdh.getPublicKey()));
+      const sig = sign('sha256', concat(ch.random, this.serverRandom, params), { key: cred.privateKey, dsaEncoding: 'der' });
+      add(
+        HandshakeType.server_key_exchange,
+        concat(params, encodeDigitallySigned({ hashAlgorithm: HashAlgorithm.sha256, signatureAlgorithm: SignatureAlgorithm.ecdsa, signature: new Uint8Array(sig) })),
+      );
+      const mode = this.options.clientCertificate ?? ((this.options.trustRoots?.length ?? 0) > 0 ? 'require' : 'none');
+      if (mode !== 'none') {
+        this.certificateRequested = true;
+        add(
+          HandshakeType.certificate_request,
+          encodeCertificateRequest({ certificateTypes: Uint8Array.of(ClientCertificateType.ecdsa_sign), signatureAlgorithms: [ECDSA_SHA256], authorities: [] }),
+        );
+      }
+    } else if (this.options.pskIdentityHint !== undefined) {
+      add(HandshakeType.server_key_exchange, encodeOpaque16(utf8.encode(this.options.pskIdentityHint)));
+    }
+    add(HandshakeType.server_hello_done, new Uint8Array(0));
+    this.state = 'wait_client_key_exchange';
+    this.sendFlight(items, true);
+  }
+
+  private onClientFlightMessage(m: HandshakeMessage, record: () => void): void {
+    const suite = this.suite!;
+    const mode = this.options.clientCertificate ?? ((this.options.trustRoots?.length ?? 0) > 0 ? 'require' : 'none');
+    if (this.certificateRequested && !this.gotClientCertificate) {
+      if (m.msgType !== HandshakeType.certificate) throw new Fatal(AlertDescription.unexpected_message, 'expected Certificate');
+      record();
+      this.gotClientCertificate = true;
+      const ders = decodeCertificate(m.body);
+      if (ders.length === 0) {
+        if (mode === 'require') throw new Fatal(AlertDescription.handshake_failure, 'client certificate required');
+        return;
+      }
+      const chain = parseCertificates(ders);
+      this.peerPublicKey = validateChain(chain, this.options.trustRoots ?? [], (this.options.wallClock ?? Date.now)());
+      this.peerIdentity = { kind: 'x509', ...describeSubject(chain[0]!), certificateDer: new Uint8Array(chain[0]!.raw) };
+      this.expectCertificateVerify = true;
+      return;
+    }
+    if (!this.gotClientKeyExchange) {
+      if (m.msgType !== HandshakeType.client_key_exchange) throw new Fatal(AlertDescription.unexpected_message, 'expected ClientKeyExchange');
+      record();
+      this.gotClientKeyExchange = true;
+      let preMaster: Uint8Array;
+      if (suite.keyExchange === 'psk') {
+        const identityBytes = decodeOpaque16(m.body);
+        const identity = utf8Decoder.decode(identityBytes);
+        const key = this.options.pskLookup!(identity);
+        if (!key) throw new Fatal(AlertDescription.unknown_psk_identity, 'unknown PSK identity');
+        this.peerIdentity = { kind: 'psk', identity };
+        preMaster = pskPreMasterSecret(key);
+      } else {
+        preMaster = computeEcdhSecret(this.ecdh!, decodeOpaque8(m.body));
+      }
+      this.deriveKeys(preMaster);
+      if (!this.expectCertificateVerify) this.state = 'wait_ccs';
+      return;
+    }
+    if (this.expectCertificateVerify) {
+      if (m.msgType !== HandshakeType.certificate_verify) throw new Fatal(AlertDescription.unexpected_message, 'expected CertificateVerify');
+      const ds = decodeDigitallySigned(m.body);
+      if (ds.hashAlgorithm !== HashAlgorithm.sha256 || ds.signatureAlgorithm !== SignatureAlgorithm.ecdsa) {
+        throw new Fatal(AlertDescription.illegal_parameter, 'unsupported CertificateVerify algorithm');
+      }
+      if (!verifySignature(this.peerPublicKey!, concat(...this.transcript), ds.signature)) throw new Fatal(AlertDescription.decrypt_error, 'bad CertificateVerify signature');
+      record();
+      this.expectCertificateVerify = false;
+      this.state = 'wait_ccs';
+      return;
+    }
+    throw new Fatal(AlertDescription.unexpected_message, `unexpected handshake message ${m.msgType}`);
+  }
+
+  private sendServerFinalFlight(): void {
+    this.enterWriteEpoch1();
+    const finished = this.nextMessage(HandshakeType.finished, verifyData(this.master!, 'server finished', this.transcriptHash()));
+    this.sendFlight(
+      [
+        { kind: 'ccs', epoch: 0 },
+        { kind: 'handshake', epoch: 1, message: finished },
+      ],
+      false,
+    );
+    this.established();
+  }
+
+  // ---------------------------------------------------------------- shared
+
+  private deriveKeys(preMaster: Uint8Array): void {
+    const cr = this.clientRandomValue!;
+    const sr = this.serverRandom!;
+    // With EMS the session hash covers the transcript up to and including ClientKeyExchange (RFC 7627 §3).
+    this.master = this.useEms ? extendedMasterSecret(preMaster, this.transcriptHash()) : masterSecret(preMaster, cr, sr);
+    preMaster.fill(0);
+    const suite = this.suite!;
+    const keys = keyMaterialFromBlock(suite, keyBlock(this.master, cr, sr, keyBlockLength(suite)));
+    const mine = this.role === 'client' ? keys.clientWrite : keys.serverWrite;
+    const theirs = this.role === 'client' ? keys.serverWrite : keys.clientWrite;
+    this.pendingWrite = mine;
+    this.pendingRead = theirs;
+  }
+
+  private pendingWrite: AeadProtection | undefined;
+
+  private enterWriteEpoch1(): void {
+    this.writeEpoch = 1;
+    this.writeStates[1] = { protection: this.pendingWrite!, seq: 0 };
+    this.pendingWrite = undefined;
+  }
+
+  private checkFinished(body: Uint8Array, label: 'client finished' | 'server finished'): void {
+    const expected = verifyData(this.master!, label, this.transcriptHash());
+    if (body.length !== expected.length || !timingSafeEqual(body, expected)) throw new Fatal(AlertDescription.decrypt_error, 'Finished verify_data mismatch');
+  }
+
+  private established(): void {
+    this.state = 'established';
+    this.handshakeTimer?.cancel();
+    this.handshakeTimer = undefined;
+    this.futureRecords = [];
+    this.ecdh = undefined;
+    this.transcript = [];
+    // The client's last flight needs no more retransmission; the server keeps its own to answer
+    // a retransmitted client Finished (§4.2.4) until application data shows the client has it.
+    if (this.role === 'client') this.flight = [];
+    const info = this.session!;
+    this.events.connected?.(info);
+    const queued = this.queued.splice(0);
+    for (const d of queued) {
+      if (this.isClosed) return;
+      this.send(d);
+    }
+  }
+}
+
+function safeList(data: Uint8Array): number[] {
+  try {
+    return decodeU16List(data);
+  } catch {
+    return [];
+  }
+}
+
+function verifySignature(key: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
+  try {
+    return verify('sha256', data, { key, dsaEncoding: 'der' }, signature);
+  } catch {
+    return false;
+  }
+}
+
+function computeEcdhSecret(ecdh: ECDH, peerPoint: Uint8Array): Uint8Array {
+  if (peerPoint.length !== 65 || peerPoint[0] !== 4) throw new Fatal(AlertDescription.illegal_parameter, 'expected an uncompressed P-256 point');
+  try {
+    return new Uint8Array(ecdh.computeSecret(peerPoint));
+  } catch {
+    throw new Fatal(AlertDescription.illegal_parameter, 'invalid ECDH public point');
+  }
+}

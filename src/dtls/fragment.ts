@@ -1,0 +1,164 @@
+/** Handshake message framing, fragmentation and reassembly (RFC 6347 §4.2.2, §4.2.3). */
+import { DecodeError, Reader, Writer } from './bytes.js';
+import { HANDSHAKE_HEADER_LENGTH } from './constants.js';
+
+export interface HandshakeFragment {
+  msgType: number;
+  /** Total length of the message body. */
+  length: number;
+  messageSeq: number;
+  fragmentOffset: number;
+  body: Uint8Array;
+}
+
+export interface HandshakeMessage {
+  msgType: number;
+  messageSeq: number;
+  body: Uint8Array;
+}
+
+export function encodeFragment(f: HandshakeFragment): Uint8Array {
+  return new Writer()
+    .u8(f.msgType)
+    .u24(f.length)
+    .u16(f.messageSeq)
+    .u24(f.fragmentOffset)
+    .vec24(f.body)
+    .finish();
+}
+
+/** The message as it enters the transcript: a single fragment covering the whole body (§4.2.6). */
+export function encodeWholeMessage(m: HandshakeMessage): Uint8Array {
+  return encodeFragment({ msgType: m.msgType, length: m.body.length, messageSeq: m.messageSeq, fragmentOffset: 0, body: m.body });
+}
+
+/** Parses every handshake fragment in one record's plaintext. Throws DecodeError on malformed input. */
+export function decodeFragments(plaintext: Uint8Array): HandshakeFragment[] {
+  const r = new Reader(plaintext);
+  const out: HandshakeFragment[] = [];
+  while (r.remaining > 0) {
+    if (r.remaining < HANDSHAKE_HEADER_LENGTH) throw new DecodeError('short handshake header');
+    const msgType = r.u8();
+    const length = r.u24();
+    const messageSeq = r.u16();
+    const fragmentOffset = r.u24();
+    const body = r.vec24();
+    if (fragmentOffset + body.length > length) throw new DecodeError('fragment beyond message end');
+    out.push({ msgType, length, messageSeq, fragmentOffset, body });
+  }
+  return out;
+}
+
+/**
+ * Splits a message into fragments whose encoded size (header included) fits `maxFragment`.
+ * A message that fits is returned as one fragment.
+ */
+export function fragmentMessage(m: HandshakeMessage, maxFragment: number): HandshakeFragment[] {
+  const room = Math.max(1, maxFragment - HANDSHAKE_HEADER_LENGTH);
+  const out: HandshakeFragment[] = [];
+  let off = 0;
+  do {
+    const n = Math.min(room, m.body.length - off);
+    out.push({ msgType: m.msgType, length: m.body.length, messageSeq: m.messageSeq, fragmentOffset: off, body: m.body.subarray(off, off + n) });
+    off += n;
+  } while (off < m.body.length);
+  return out;
+}
+
+/** Upper bound on a reassembled handshake message; larger ones are refused. */
+export const MAX_HANDSHAKE_MESSAGE = 64 * 1024;
+
+/**
+ * Collects fragments of one message. Fragments may arrive in any order and overlap;
+ * a fragment whose type or total length disagrees with the first one is rejected.
+ */
+export class Reassembly {
+  private readonly data: Uint8Array;
+  private readonly have: Uint8Array;
+  private missing: number;
+
+  constructor(
+    readonly msgType: number,
+    readonly length: number,
+    readonly messageSeq: number,
+  ) {
+    if (length > MAX_HANDSHAKE_MESSAGE) throw new DecodeError('handshake message too large');
+    this.data = new Uint8Array(length);
+    this.have = new Uint8Array(length);
+    this.missing = length;
+  }
+
+  /** Adds a fragment; returns false if it is inconsistent with the message. */
+  add(f: HandshakeFragment): boolean {
+    if (f.msgType !== this.msgType || f.length !== this.length || f.messageSeq !== this.messageSeq) return false;
+    if (f.fragmentOffset + f.body.length > this.length) return false;
+    for (let i = 0; i < f.body.length; i++) {
+      const pos = f.fragmentOffset + i;
+      if (this.have[pos] === 0) {
+        this.have[pos] = 1;
+        this.data[pos] = f.body[i]!;
+        this.missing--;
+      }
+    }
+    return true;
+  }
+
+  get complete(): boolean {
+    return this.missing === 0;
+  }
+
+  message(): HandshakeMessage {
+    return { msgType: this.msgType, messageSeq: this.messageSeq, body: this.data };
+  }
+}
+
+/**
+ * Per-connection inbound handshake queue: buffers fragments of the current and future
+ * messages (bounded), hands out complete messages strictly in message_seq order.
+ */
+export class HandshakeReassembler {
+  private readonly pending = new Map<number, Reassembly>();
+  /** Next message_seq to deliver. */
+  next = 0;
+
+  constructor(private readonly maxAhead = 16) {}
+
+  /** Returns 'old' for a fragment of an already delivered message (a retransmission), 'ok' or 'bad'. */
+  add(f: HandshakeFragment): 'old' | 'ok' | 'bad' | 'ignored' {
+    if (f.messageSeq < this.next) return 'old';
+    if (f.messageSeq >= this.next + this.maxAhead) return 'ignored';
+    let r = this.pending.get(f.messageSeq);
+    if (!r) {
+      if (f.length > MAX_HANDSHAKE_MESSAGE) return 'bad';
+      r = new Reassembly(f.msgType, f.length, f.messageSeq);
+      this.pending.set(f.messageSeq, r);
+    }
+    return r.add(f) ? 'ok' : 'bad';
+  }
+
+  /** The next complete in-order message, if any. */
+  take(): HandshakeMessage | undefined {
+    const r = this.pending.get(this.next);
+    if (!r?.complete) return undefined;
+    this.pending.delete(this.next);
+    this.next++;
+    return r.message();
+  }
+
+  /** The lowest buffered complete message at or after `next` (used to learn a peer's first message_seq). */
+  peekLowestComplete(): HandshakeMessage | undefined {
+    let best: Reassembly | undefined;
+    for (const r of this.pending.values()) if (r.complete && (!best || r.messageSeq < best.messageSeq)) best = r;
+    return best?.message();
+  }
+
+  /** Drops everything buffered below `seq` and moves `next` there. */
+  skipTo(seq: number): void {
+    for (const k of [...this.pending.keys()]) if (k < seq) this.pending.delete(k);
+    this.next = seq;
+  }
+
+  clear(): void {
+    this.pending.clear();
+  }
+}
