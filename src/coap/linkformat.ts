@@ -1,0 +1,417 @@
+/**
+ * CoRE Link Format (RFC 6690): parser, serializer and the .well-known/core
+ * query filter of §4.1. Pure; no I/O.
+ *
+ * Grammar (RFC 6690 §2):
+ *   Link            = link-value-list
+ *   link-value-list = [ link-value *[ "," link-value ] ]
+ *   link-value      = "<" URI-Reference ">" *( ";" link-param )
+ *   link-extension  = ( parmname [ "=" ( ptoken / quoted-string ) ] )
+ *                   / ( ext-name-star "=" ext-value )
+ *   ext-name-star   = parmname "*"
+ *   ptoken          = 1*ptokenchar
+ *   parmname        = 1*attr-char                      (RFC 5987 §3.2.1)
+ *   quoted-string   = DQUOTE *( qdtext / quoted-pair ) DQUOTE  (RFC 2616 §2.2)
+ *
+ * Every specific link-param of §2 (rel, anchor, rt, if, sz, title, ...) is, as
+ * a string, also a link-extension except "title*" (an ext-name-star), so the
+ * parser accepts exactly link-extension for every parameter and keeps the
+ * value uninterpreted: which form was used (none / ptoken / quoted / ext) is
+ * preserved so that serialization reproduces the input.
+ *
+ * The ABNF has no implicit whitespace (RFC 6690 converts an HTTP Link header by
+ * removing LWS), so whitespace outside quoted strings is an error unless the
+ * caller opts into `allowWhitespace` (for devices that pretty-print).
+ */
+
+import { analyzeUriReference } from './uri.js';
+
+export type LinkParamValue =
+  /** `;obs` */
+  | { readonly kind: 'none' }
+  /** `;ct=40`: a ptoken (RFC 6690 §2) */
+  | { readonly kind: 'ptoken'; readonly value: string }
+  /** `;rt="temperature-c"`: the quoted-string with its quoted-pairs resolved */
+  | { readonly kind: 'quoted'; readonly value: string }
+  /** `;title*=UTF-8'en'%E2%82%AC`: ext-value of RFC 5987 §3.2.1, still percent-encoded in `encoded` */
+  | { readonly kind: 'ext'; readonly charset: string; readonly language: string; readonly encoded: string };
+
+export interface LinkParam {
+  /** The parameter name as written (for ext-name-star, including the trailing "*"). */
+  readonly name: string;
+  readonly value: LinkParamValue;
+}
+
+export interface Link {
+  /** The URI-Reference between "<" and ">", as written (not resolved, not decoded). */
+  readonly target: string;
+  /** Parameters in document order; a name may repeat. */
+  readonly params: readonly LinkParam[];
+}
+
+export interface LinkFormatLimits {
+  /** Maximum input length in UTF-16 code units. Default 65536. */
+  maxLength?: number;
+  /** Maximum number of link-values. Default 1024. */
+  maxLinks?: number;
+  /** Maximum number of link-params in one link-value. Default 64. */
+  maxParamsPerLink?: number;
+}
+
+export interface LinkFormatParseOptions extends LinkFormatLimits {
+  /**
+   * Accept SP / HTAB / CR / LF before and after the "," and ";" delimiters and
+   * around the document. RFC 6690 §2 allows none; default false.
+   */
+  allowWhitespace?: boolean;
+}
+
+export const DEFAULT_LINK_FORMAT_LIMITS: Readonly<Required<LinkFormatLimits>> = Object.freeze({
+  maxLength: 65536,
+  maxLinks: 1024,
+  maxParamsPerLink: 64,
+});
+
+export class LinkFormatError extends Error {
+  /** Index in the input (UTF-16 code units) where parsing failed; for serialization, undefined. */
+  readonly position: number | undefined;
+  /** The rule that was violated, e.g. "RFC 6690 §2 link-value". */
+  readonly clause: string;
+  constructor(clause: string, detail: string, position: number | undefined) {
+    super(position === undefined ? `${clause}: ${detail}` : `at position ${position}: ${detail} (${clause})`);
+    this.name = 'LinkFormatError';
+    this.clause = clause;
+    this.position = position;
+  }
+}
+
+const LINK_VALUE = 'RFC 6690 §2 link-value';
+const LINK_VALUE_LIST = 'RFC 6690 §2 link-value-list';
+const LINK_EXTENSION = 'RFC 6690 §2 link-extension';
+const PTOKEN = 'RFC 6690 §2 ptoken';
+const PARMNAME = 'RFC 5987 §3.2.1 parmname';
+const EXT_VALUE = 'RFC 5987 §3.2.1 ext-value';
+const QUOTED_STRING = 'RFC 2616 §2.2 quoted-string';
+const URI_REFERENCE = 'RFC 3986 §4.1 URI-Reference';
+const LIMITS = 'limits';
+
+// attr-char = ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
+const ATTR_CHARS = "!#$&+-.^_`|~";
+// ptokenchar (RFC 6690 §2), besides ALPHA / DIGIT
+const PTOKEN_CHARS = "!#$%&'()*+-./:<=>?@[]^_`{|}~";
+// mime-charsetc (RFC 5987 §3.2.1), besides ALPHA / DIGIT
+const MIME_CHARSET_CHARS = '!#$%&+-^_`{}~';
+
+function isAlphaDigit(c: string): boolean {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+function isAttrChar(c: string): boolean {
+  return c !== '' && (isAlphaDigit(c) || ATTR_CHARS.includes(c));
+}
+function isPtokenChar(c: string): boolean {
+  return c !== '' && (isAlphaDigit(c) || PTOKEN_CHARS.includes(c));
+}
+function isWhitespace(c: string): boolean {
+  return c === ' ' || c === '\t' || c === '\r' || c === '\n';
+}
+/** CTL of RFC 2616 §2.2 (octets 0-31 and 127). */
+function isCtl(code: number): boolean {
+  return code < 0x20 || code === 0x7f;
+}
+
+function isParmname(s: string): boolean {
+  return s.length > 0 && [...s].every(isAttrChar);
+}
+function isPtoken(s: string): boolean {
+  return s.length > 0 && [...s].every(isPtokenChar);
+}
+
+/**
+ * Checks ext-value = charset "'" [ language ] "'" value-chars (RFC 5987 §3.2.1).
+ * language is checked loosely as 1*( ALPHA / DIGIT / "-" ) (Language-Tag of RFC 5646
+ * uses only those characters). Returns the index of the first bad character, or -1.
+ */
+function checkExtValue(s: string): { bad: number; charset: string; language: string; encoded: string } {
+  const q1 = s.indexOf("'");
+  const q2 = q1 < 0 ? -1 : s.indexOf("'", q1 + 1);
+  const none = { charset: '', language: '', encoded: '' };
+  if (q1 < 0 || q2 < 0) return { bad: s.length, ...none };
+  const charset = s.slice(0, q1);
+  if (charset === '') return { bad: 0, ...none };
+  for (let i = 0; i < q1; i++) {
+    const c = s.charAt(i);
+    if (!isAlphaDigit(c) && !MIME_CHARSET_CHARS.includes(c)) return { bad: i, ...none };
+  }
+  const language = s.slice(q1 + 1, q2);
+  for (let i = q1 + 1; i < q2; i++) {
+    const c = s.charAt(i);
+    if (!isAlphaDigit(c) && c !== '-') return { bad: i, ...none };
+  }
+  for (let i = q2 + 1; i < s.length; i++) {
+    const c = s.charAt(i);
+    if (c === '%') {
+      if (!/^[0-9A-Fa-f]{2}$/.test(s.slice(i + 1, i + 3))) return { bad: i, ...none };
+      i += 2;
+    } else if (!isAttrChar(c)) {
+      return { bad: i, ...none };
+    }
+  }
+  return { bad: -1, charset, language, encoded: s.slice(q2 + 1) };
+}
+
+function limit(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer`);
+  return value;
+}
+
+/**
+ * Parses an application/link-format document (RFC 6690 §2). The empty string is
+ * an empty link-value-list. Throws LinkFormatError naming the position and rule.
+ */
+export function parseLinkFormat(text: string, options: LinkFormatParseOptions = {}): Link[] {
+  const maxLength = limit(options.maxLength, DEFAULT_LINK_FORMAT_LIMITS.maxLength, 'maxLength');
+  const maxLinks = limit(options.maxLinks, DEFAULT_LINK_FORMAT_LIMITS.maxLinks, 'maxLinks');
+  const maxParams = limit(options.maxParamsPerLink, DEFAULT_LINK_FORMAT_LIMITS.maxParamsPerLink, 'maxParamsPerLink');
+  const allowWs = options.allowWhitespace === true;
+  if (text.length > maxLength) {
+    throw new LinkFormatError(LIMITS, `input of ${text.length} characters exceeds maxLength ${maxLength}`, 0);
+  }
+  const n = text.length;
+  let pos = 0;
+  const err = (clause: string, detail: string, at = pos): LinkFormatError => new LinkFormatError(clause, detail, at);
+  const describe = (at: number): string =>
+    at >= n ? 'end of input' : `${JSON.stringify(text.charAt(at))}${isWhitespace(text.charAt(at)) ? ' (whitespace is not allowed outside quoted-strings)' : ''}`;
+  const skipWs = (): void => {
+    if (allowWs) while (pos < n && isWhitespace(text.charAt(pos))) pos++;
+  };
+
+  const links: Link[] = [];
+  skipWs();
+  if (pos >= n) return links;
+  while (true) {
+    // link-value = "<" URI-Reference ">" *( ";" link-param )
+    if (links.length >= maxLinks) throw err(LIMITS, `more than maxLinks ${maxLinks} link-values`);
+    if (text.charAt(pos) !== '<') throw err(LINK_VALUE, `expected "<" to start a link-value, found ${describe(pos)}`);
+    const targetStart = pos + 1;
+    const close = text.indexOf('>', targetStart);
+    if (close < 0) throw err(LINK_VALUE, 'unterminated "<" URI-Reference (no ">")');
+    const target = text.slice(targetStart, close);
+    const uri = analyzeUriReference(target);
+    if (!uri.ok) throw err(URI_REFERENCE, uri.message, targetStart + uri.index);
+    pos = close + 1;
+    const params: LinkParam[] = [];
+    skipWs();
+    while (text.charAt(pos) === ';') {
+      pos++;
+      skipWs();
+      if (params.length >= maxParams) throw err(LIMITS, `more than maxParamsPerLink ${maxParams} link-params`);
+      params.push(parseParam());
+      skipWs();
+    }
+    links.push({ target, params });
+    if (pos >= n) return links;
+    if (text.charAt(pos) !== ',') {
+      throw err(LINK_VALUE_LIST, `expected ";", "," or end of input after a link-value, found ${describe(pos)}`);
+    }
+    pos++;
+    skipWs();
+    if (pos >= n) throw err(LINK_VALUE_LIST, 'a "," must be followed by a link-value');
+  }
+
+  function parseParam(): LinkParam {
+    const nameStart = pos;
+    while (isAttrChar(text.charAt(pos))) pos++;
+    if (pos === nameStart) throw err(PARMNAME, `expected a parameter name, found ${describe(pos)}`);
+    let name = text.slice(nameStart, pos);
+    if (text.charAt(pos) === '*') {
+      // ext-name-star "=" ext-value; no whitespace allowed in between.
+      pos++;
+      name += '*';
+      if (text.charAt(pos) !== '=') throw err(LINK_EXTENSION, `expected "=" after ext-name-star ${name}, found ${describe(pos)}`);
+      pos++;
+      const valueStart = pos;
+      while (pos < n && text.charAt(pos) !== ',' && text.charAt(pos) !== ';' && !(allowWs && isWhitespace(text.charAt(pos)))) pos++;
+      const ext = checkExtValue(text.slice(valueStart, pos));
+      if (ext.bad >= 0) throw err(EXT_VALUE, `malformed ext-value`, valueStart + ext.bad);
+      return { name, value: { kind: 'ext', charset: ext.charset, language: ext.language, encoded: ext.encoded } };
+    }
+    if (text.charAt(pos) !== '=') return { name, value: { kind: 'none' } };
+    pos++;
+    if (text.charAt(pos) === '"') return { name, value: { kind: 'quoted', value: parseQuoted() } };
+    const valueStart = pos;
+    while (isPtokenChar(text.charAt(pos))) pos++;
+    if (pos === valueStart) throw err(PTOKEN, `expected a ptoken or quoted-string after "=", found ${describe(pos)}`);
+    return { name, value: { kind: 'ptoken', value: text.slice(valueStart, pos) } };
+  }
+
+  function parseQuoted(): string {
+    // quoted-string = <"> *( qdtext | quoted-pair ) <">; qdtext = TEXT except <">,
+    // TEXT = any octet except CTLs but including LWS ([CRLF] 1*(SP|HT)); quoted-pair = "\" CHAR.
+    const open = pos;
+    pos++;
+    let value = '';
+    while (true) {
+      if (pos >= n) throw err(QUOTED_STRING, 'unterminated quoted-string', open);
+      const c = text.charAt(pos);
+      const code = text.charCodeAt(pos);
+      if (c === '"') {
+        pos++;
+        return value;
+      }
+      if (c === '\\') {
+        if (pos + 1 >= n) throw err(QUOTED_STRING, 'unterminated quoted-string', open);
+        if (text.charCodeAt(pos + 1) > 0x7f) throw err(QUOTED_STRING, 'quoted-pair must escape an US-ASCII CHAR', pos + 1);
+        value += text.charAt(pos + 1);
+        pos += 2;
+      } else if (c === '\r' && text.charAt(pos + 1) === '\n' && (text.charAt(pos + 2) === ' ' || text.charAt(pos + 2) === '\t')) {
+        value += '\r\n';
+        pos += 2;
+      } else if (isCtl(code) && c !== '\t') {
+        throw err(QUOTED_STRING, `control character U+${code.toString(16).toUpperCase().padStart(4, '0')} in quoted-string`);
+      } else {
+        value += c;
+        pos++;
+      }
+    }
+  }
+}
+
+function quote(value: string): string {
+  let out = '"';
+  for (const c of value) {
+    const code = c.charCodeAt(0);
+    // Escape DQUOTE, backslash and every CTL but HT (a quoted-pair may carry any CHAR).
+    out += c === '"' || c === '\\' || (isCtl(code) && c !== '\t') ? '\\' + c : c;
+  }
+  return out + '"';
+}
+
+/**
+ * Serializes links as application/link-format (no whitespace). Throws
+ * LinkFormatError (position undefined) when a link cannot be represented.
+ */
+export function serializeLinkFormat(links: readonly Link[]): string {
+  return links
+    .map((link, i) => {
+      const uri = analyzeUriReference(link.target);
+      if (!uri.ok) throw new LinkFormatError(URI_REFERENCE, `link ${i}: target: ${uri.message} at index ${uri.index}`, undefined);
+      let out = `<${link.target}>`;
+      for (const p of link.params) {
+        const v = p.value;
+        if (v.kind === 'ext') {
+          if (!p.name.endsWith('*') || !isParmname(p.name.slice(0, -1))) {
+            throw new LinkFormatError(LINK_EXTENSION, `link ${i}: ext-value parameter name ${JSON.stringify(p.name)} must be parmname "*"`, undefined);
+          }
+          const ext = `${v.charset}'${v.language}'${v.encoded}`;
+          if (checkExtValue(ext).bad >= 0 || v.charset.includes("'") || v.language.includes("'")) {
+            throw new LinkFormatError(EXT_VALUE, `link ${i}: malformed ext-value for ${p.name}`, undefined);
+          }
+          out += `;${p.name}=${ext}`;
+          continue;
+        }
+        if (!isParmname(p.name)) {
+          throw new LinkFormatError(PARMNAME, `link ${i}: invalid parameter name ${JSON.stringify(p.name)}`, undefined);
+        }
+        out += ';' + p.name;
+        if (v.kind === 'ptoken') {
+          if (!isPtoken(v.value)) {
+            throw new LinkFormatError(PTOKEN, `link ${i}: ${JSON.stringify(v.value)} is not a ptoken (quote it)`, undefined);
+          }
+          out += '=' + v.value;
+        } else if (v.kind === 'quoted') {
+          out += '=' + quote(v.value);
+        }
+      }
+      return out;
+    })
+    .join(',');
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/** Text of a parameter value: '' for a valueless one, the decoded text of an ext-value when its charset is known. */
+export function linkParamText(value: LinkParamValue): string {
+  switch (value.kind) {
+    case 'none':
+      return '';
+    case 'ptoken':
+    case 'quoted':
+      return value.value;
+    case 'ext':
+      return decodeExtValue(value) ?? value.encoded;
+  }
+}
+
+/** Decodes an ext-value whose charset is UTF-8 or ISO-8859-1 (case-insensitive); undefined otherwise. */
+export function decodeExtValue(value: { charset: string; encoded: string }): string | undefined {
+  const charset = value.charset.toLowerCase();
+  if (charset !== 'utf-8' && charset !== 'iso-8859-1') return undefined;
+  const bytes: number[] = [];
+  for (let i = 0; i < value.encoded.length; i++) {
+    if (value.encoded.charAt(i) === '%') {
+      bytes.push(parseInt(value.encoded.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else {
+      bytes.push(value.encoded.charCodeAt(i));
+    }
+  }
+  try {
+    return new TextDecoder(charset === 'utf-8' ? 'utf-8' : 'latin1', { fatal: true }).decode(new Uint8Array(bytes));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The first value of the parameter `name` (exact, case-sensitive match) as text:
+ * undefined if absent, '' if it has no value (e.g. `obs`).
+ */
+export function linkAttr(link: Link, name: string): string | undefined {
+  const p = link.params.find((q) => q.name === name);
+  return p === undefined ? undefined : linkParamText(p.value);
+}
+
+/** All values of the parameter `name`, in order. */
+export function linkAttrs(link: Link, name: string): LinkParamValue[] {
+  return link.params.filter((q) => q.name === name).map((q) => q.value);
+}
+
+function matches(value: string, pattern: string): boolean {
+  if (pattern.endsWith('*')) {
+    const prefix = pattern.slice(0, -1);
+    return value.startsWith(prefix) || value.split(' ').some((v) => v.startsWith(prefix));
+  }
+  return value === pattern || value.split(' ').includes(pattern);
+}
+
+/**
+ * Whether a link passes one .well-known/core query argument (one Uri-Query
+ * value, already percent-decoded) per RFC 6690 §4.1:
+ * - `href=<value>` compares with the link target;
+ * - `<name>=<value>` compares with every value of the parameter `name`; a value
+ *   that is a space-separated list (rt, if, rel, ct="0 41") matches if any
+ *   element matches;
+ * - a trailing "*" makes it a prefix match (`rt=oma.*`, `href=/3*`, `rt=*`);
+ * - a bare `<name>` (no "=") matches when the parameter is present.
+ */
+export function linkMatchesQuery(link: Link, query: string): boolean {
+  const eq = query.indexOf('=');
+  const name = eq < 0 ? query : query.slice(0, eq);
+  if (eq < 0) return name === 'href' || link.params.some((p) => p.name === name);
+  const pattern = query.slice(eq + 1);
+  if (name === 'href') {
+    return pattern.endsWith('*') ? link.target.startsWith(pattern.slice(0, -1)) : link.target === pattern;
+  }
+  return link.params.some((p) => p.name === name && matches(linkParamText(p.value), pattern));
+}
+
+/**
+ * Filters links by .well-known/core query arguments (RFC 6690 §4.1). With no
+ * arguments every link passes; with several, a link must pass all of them.
+ */
+export function filterLinks(links: readonly Link[], query: string | readonly string[]): Link[] {
+  const args = typeof query === 'string' ? [query] : query;
+  return links.filter((link) => args.every((q) => linkMatchesQuery(link, q)));
+}
