@@ -1,3 +1,41 @@
 #!/usr/bin/env node
-// Placeholder entry point; commands are added as the layers land.
-console.log('depot: usage: depot serve | coap');
+import { runCaCommand } from './ca.js';
+import { runCoapCommand } from './coap.js';
+import { runServeCommand } from './serve.js';
+
+const USAGE = `usage: depot <command> [options]
+commands:
+  serve     run the Depot server
+  coap      a CoAP debugging client (get, put, post, delete, observe, ping)
+  ca        Depot's certificate authority (init, issue, export)
+Run "depot <command> --help" for a command's options.`;
+
+const commands: Record<string, (argv: string[]) => Promise<number>> = {
+  serve: runServeCommand,
+  coap: runCoapCommand,
+  ca: (argv) => runCaCommand(argv),
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`depot: unknown command "${name}"\n${USAGE}\n`);
+    return 2;
+  }
+  return command(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`depot: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,158 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { CoapClient } from '../coap/client.js';
+import type { ClientResponse } from '../coap/client.js';
+import { ContentFormat, codeClass, codeName } from '../coap/codes.js';
+import type { MethodName } from '../coap/codes.js';
+import { optionName } from '../coap/options.js';
+
+const USAGE = `usage: depot coap <get|put|post|delete|observe|ping> <uri> [options]
+  --payload <text>         request body
+  --payload-file <file>    request body from a file
+  --content-format <cf>    number or name (text, link, json, cbor, octet, senml+json, senml+cbor, tlv, lwm2m+cbor)
+  --accept <cf>            preferred response Content-Format
+  --block-size <bytes>     block size for Block1/Block2 (16..1024)
+  --non                    send a Non-confirmable request
+  --timeout <ms>           give up after this long
+  --count <n>              observe: stop after n notifications
+  --duration <s>           observe: stop after this many seconds
+  -v, --verbose            print response options`;
+
+const namedFormats: Record<string, number> = {
+  text: ContentFormat.TextPlain,
+  link: ContentFormat.LinkFormat,
+  xml: ContentFormat.Xml,
+  octet: ContentFormat.OctetStream,
+  json: ContentFormat.Json,
+  cbor: ContentFormat.Cbor,
+  'senml+json': ContentFormat.SenmlJson,
+  'senml+cbor': ContentFormat.SenmlCbor,
+  tlv: ContentFormat.LwM2mTlv,
+  'lwm2m+json': ContentFormat.LwM2mJson,
+  'lwm2m+cbor': ContentFormat.LwM2mCbor,
+};
+
+function contentFormat(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (/^\d+$/.test(value)) return Number(value);
+  const named = namedFormats[value];
+  if (named === undefined) throw new UsageError(`unknown content format "${value}"`);
+  return named;
+}
+
+class UsageError extends Error {}
+
+function print(response: ClientResponse, verbose: boolean): void {
+  process.stderr.write(`${response.codeText} ${codeName(response.code)}\n`);
+  if (verbose) {
+    for (const o of response.options) process.stderr.write(`  ${optionName(o.number)}: ${Buffer.from(o.value).toString('hex') || '(empty)'}\n`);
+  }
+  if (response.payload.length > 0) {
+    process.stdout.write(response.payload);
+    if (response.contentFormat === undefined || response.contentFormat === ContentFormat.TextPlain || response.contentFormat === ContentFormat.LinkFormat || response.contentFormat === ContentFormat.Json) process.stdout.write('\n');
+  }
+}
+
+/** `depot coap …`: a debugging client like libcoap's coap-client. Returns the exit code. */
+export async function runCoapCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        payload: { type: 'string' },
+        'payload-file': { type: 'string' },
+        'content-format': { type: 'string' },
+        accept: { type: 'string' },
+        'block-size': { type: 'string' },
+        non: { type: 'boolean' },
+        timeout: { type: 'string' },
+        count: { type: 'string' },
+        duration: { type: 'string' },
+        verbose: { type: 'boolean', short: 'v' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [verb, uri] = positionals;
+  if (values.help || !verb || !uri) {
+    process.stderr.write(USAGE + '\n');
+    return values.help ? 0 : 2;
+  }
+  const client = new CoapClient();
+  try {
+    const payload = values['payload-file'] !== undefined ? readFileSync(values['payload-file']) : values.payload;
+    const common = {
+      ...(payload !== undefined ? { payload } : {}),
+      ...(values['content-format'] !== undefined ? { contentFormat: contentFormat(values['content-format']) } : {}),
+      ...(values.accept !== undefined ? { accept: contentFormat(values.accept) } : {}),
+      ...(values['block-size'] !== undefined ? { blockSize: Number(values['block-size']) } : {}),
+      ...(values.non ? { confirmable: false } : {}),
+      ...(values.timeout !== undefined ? { timeout: Number(values.timeout) } : {}),
+    };
+    switch (verb) {
+      case 'get':
+      case 'put':
+      case 'post':
+      case 'delete': {
+        const response = await client.request({ ...common, uri, method: verb.toUpperCase() as MethodName });
+        print(response, values.verbose ?? false);
+        return codeClass(response.code) === 2 ? 0 : 1;
+      }
+      case 'ping': {
+        await client.ping(uri);
+        process.stderr.write('pong (RST)\n');
+        return 0;
+      }
+      case 'observe':
+        return await observe(client, uri, common, values);
+      default:
+        throw new UsageError(`unknown verb "${verb}"`);
+    }
+  } catch (error) {
+    process.stderr.write(`depot coap: ${(error as Error).message}\n`);
+    if (error instanceof UsageError) process.stderr.write(USAGE + '\n');
+    return error instanceof UsageError ? 2 : 1;
+  } finally {
+    await client.close();
+  }
+}
+
+async function observe(client: CoapClient, uri: string, common: { accept?: number; timeout?: number }, values: { count?: string; duration?: string; verbose?: boolean }): Promise<number> {
+  const limit = values.count !== undefined ? Number(values.count) : Number.POSITIVE_INFINITY;
+  let seen = 0;
+  let finish: (code: number) => void = () => undefined;
+  const done = new Promise<number>((resolve) => (finish = resolve));
+  const observation = await client.observe(
+    uri,
+    {
+      onNotification: (response) => {
+        print(response, values.verbose ?? false);
+        if (++seen >= limit) finish(0);
+      },
+      onEnd: (reason) => {
+        process.stderr.write(`observation ended: ${reason}\n`);
+        finish(1);
+      },
+    },
+    common,
+  );
+  print(observation.first, values.verbose ?? false);
+  if (!observation.established) {
+    process.stderr.write('the server did not accept the observation (no Observe option in the response)\n');
+    return 1;
+  }
+  const stop = (): void => finish(0);
+  process.once('SIGINT', stop);
+  const timer = values.duration !== undefined ? setTimeout(stop, Number(values.duration) * 1000) : undefined;
+  const code = await done;
+  if (timer) clearTimeout(timer);
+  process.off('SIGINT', stop);
+  await observation.cancel();
+  return code;
+}

@@ -1,0 +1,47 @@
+import { parseArgs } from 'node:util';
+import { startDepotServer } from '../app/server.js';
+
+const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--data-dir <dir>]
+  --host <addr>        address to listen on (default 0.0.0.0; use :: for IPv6)
+  --coap-port <port>   CoAP (UDP) port (default 5683)
+  --data-dir <dir>     where Depot keeps its data (default ./depot-data)`;
+
+function port(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${flag} must be a port number (0-65535), got "${value}"`);
+  return n;
+}
+
+/** `depot serve`: runs until SIGINT/SIGTERM. */
+export async function runServeCommand(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        host: { type: 'string', default: '0.0.0.0' },
+        'coap-port': { type: 'string', default: '5683' },
+        'data-dir': { type: 'string', default: './depot-data' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+    if (values.help) {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    }
+    port(values['coap-port'], '--coap-port');
+  } catch (error) {
+    process.stderr.write(`depot serve: ${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const server = await startDepotServer({ host: values.host, coapPort: port(values['coap-port'], '--coap-port'), dataDir: values['data-dir'] });
+  for (const [name, where] of Object.entries(server.listening)) process.stdout.write(`depot: ${name} ${where}\n`);
+  process.stdout.write('depot: ready\n');
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  process.stdout.write('depot: shutting down\n');
+  await server.close();
+  return 0;
+}

@@ -1,0 +1,817 @@
+import type { Clock, Timer } from '../util/clock.js';
+import { blockOffset, blockSize, decodeBlock, encodeBlock } from './block.js';
+import type { BlockValue } from './block.js';
+import { Code, ContentFormat, MessageType, codeClass, methodName } from './codes.js';
+import type { MethodName } from './codes.js';
+import { CoapEndpoint } from './endpoint.js';
+import type { EndpointOptions, Exchange, ResponseInit } from './endpoint.js';
+import type { CoapMessage, CoapOption } from './message.js';
+import { EMPTY_BYTES } from './message.js';
+import {
+  OptionNumber,
+  encodeString,
+  encodeUint,
+  getStringOptions,
+  getUintOption,
+  uriPathOf,
+} from './options.js';
+import type { Peer } from './transport.js';
+import { serializeWellKnownCore } from './wellknown.js';
+import type { ResourceDescription } from './wellknown.js';
+
+/** A representation served block by block without being held whole (e.g. a package file). */
+export interface BlockSource {
+  readonly size: number;
+  read(offset: number, length: number): Uint8Array | Promise<Uint8Array>;
+}
+
+export interface CoapRequest {
+  readonly method: MethodName;
+  /** "/a/b" (decoded Uri-Path segments joined). */
+  readonly path: string;
+  readonly segments: string[];
+  readonly query: string[];
+  readonly payload: Uint8Array;
+  readonly contentFormat: number | undefined;
+  readonly accept: number | undefined;
+  readonly peer: Peer;
+  readonly message: CoapMessage;
+  /** Value of a "name=value" query parameter. */
+  queryParam(name: string): string | undefined;
+}
+
+export interface CoapResponse {
+  code: number;
+  payload?: Uint8Array | string | BlockSource;
+  contentFormat?: number;
+  maxAge?: number;
+  etag?: Uint8Array;
+  locationPath?: string[];
+  locationQuery?: string[];
+  /** Further options, kept as given. */
+  options?: CoapOption[];
+}
+
+export type Handler = (request: CoapRequest) => CoapResponse | Promise<CoapResponse>;
+
+/**
+ * Receives a Block1 upload as it arrives (RFC 7959 §2.5). Chunks come in order;
+ * end() produces the final response; abort() is called when the transfer is given up.
+ */
+export interface UploadSink {
+  write(chunk: Uint8Array, offset: number): void | Promise<void>;
+  end(): CoapResponse | Promise<CoapResponse>;
+  abort(reason: string): void;
+}
+
+export interface ResourceDefinition extends ResourceDescription {
+  get?: Handler;
+  put?: Handler;
+  post?: Handler;
+  delete?: Handler;
+  fetch?: Handler;
+  /** Streams block-wise PUT/POST bodies instead of buffering them (bypasses put/post for Block1). */
+  upload?: (request: CoapRequest) => UploadSink | CoapResponse;
+  /** Whether GET with Observe registers an observer (RFC 7641). */
+  observable?: boolean;
+  /** Serves every path below this one too (the handler sees the full path). */
+  prefix?: boolean;
+  /** Left out of /.well-known/core. */
+  hidden?: boolean;
+}
+
+export interface CoapServerOptions extends Omit<EndpointOptions, 'transport'> {
+  /** Largest request body accepted (Block1 or single message); larger → 4.13 (default 16 MiB). */
+  maxBodySize?: number;
+  /** Preferred block size for responses and Block1 (16…1024, default 1024). */
+  blockSize?: number;
+  /** An abandoned block-wise transfer is dropped after this long without a block (ms, default 60 s). */
+  blockTransferTimeout?: number;
+  /** Most concurrent Block1 uploads (default 10,000). */
+  maxUploads?: number;
+  /** Send a CON notification at least this often per observer (ms, default 24 h, RFC 7641 §4.5). */
+  confirmableNotificationInterval?: number;
+}
+
+interface Route {
+  path: string;
+  definition: ResourceDefinition;
+  observers: Map<string, Observer>;
+}
+
+interface Observer {
+  key: string;
+  route: Route;
+  peer: Peer;
+  token: Uint8Array;
+  request: CoapMessage;
+  sequence: number;
+  lastConfirmable: number;
+  inFlight: boolean;
+  dirty: boolean;
+  lastMessageId: number;
+}
+
+interface Upload {
+  key: string;
+  route: Route;
+  request: CoapRequest;
+  sink: UploadSink;
+  received: number;
+  timer: Timer;
+}
+
+/** Cached representation for Block2 follow-up requests. */
+interface CachedBody {
+  response: CoapResponse;
+  body: Uint8Array | BlockSource;
+  timer: Timer;
+}
+
+const NOT_FOUND: ResponseInit = { code: Code.NotFound };
+
+/** A CoAP server: resources, routing, .well-known/core, block-wise transfer and observe. */
+export class CoapServer {
+  readonly endpoint: CoapEndpoint;
+  private readonly clock: Clock;
+  private readonly exact = new Map<string, Route>();
+  private readonly prefixes: Route[] = [];
+  private readonly uploads = new Map<string, Upload>();
+  private readonly bodies = new Map<string, CachedBody>();
+  private readonly observersByMessage = new Map<string, Observer>();
+  private readonly maxBodySize: number;
+  private readonly preferredSzx: number;
+  private readonly transferTimeout: number;
+  private readonly maxUploads: number;
+  private readonly conInterval: number;
+  private sequence = Math.floor(Math.random() * 0x10000);
+
+  constructor(options: CoapServerOptions & { transport: EndpointOptions['transport'] }) {
+    this.endpoint = new CoapEndpoint(options);
+    this.clock = this.endpoint.clock;
+    this.maxBodySize = options.maxBodySize ?? 16 * 1024 * 1024;
+    this.preferredSzx = Math.log2(options.blockSize ?? 1024) - 4;
+    this.transferTimeout = options.blockTransferTimeout ?? 60_000;
+    this.maxUploads = options.maxUploads ?? 10_000;
+    this.conInterval = options.confirmableNotificationInterval ?? 24 * 3600_000;
+    this.endpoint.setRequestHandler((exchange) => this.handle(exchange));
+    this.endpoint.setResetListener((peer, messageId) => {
+      // RFC 7641 §3.6: an RST to a notification cancels the observation.
+      const observer = this.observersByMessage.get(peer.key + '#' + messageId);
+      if (observer) this.removeObserver(observer);
+    });
+    this.resource('/.well-known/core', {
+      hidden: true,
+      get: (request) => ({
+        code: Code.Content,
+        contentFormat: ContentFormat.LinkFormat,
+        payload: serializeWellKnownCore(this.descriptions(), request.query),
+      }),
+    });
+  }
+
+  /** Registers (or replaces) a resource. Paths look like "/a/b"; "/" is the root. */
+  resource(path: string, definition: ResourceDefinition): void {
+    const normalized = normalizePath(path);
+    const route: Route = { path: normalized, definition, observers: this.findRoute(normalized)?.observers ?? new Map<string, Observer>() };
+    if (definition.prefix) {
+      const at = this.prefixes.findIndex((r) => r.path === normalized);
+      if (at >= 0) this.prefixes.splice(at, 1);
+      this.prefixes.push(route);
+      this.prefixes.sort((a, b) => b.path.length - a.path.length);
+    } else {
+      this.exact.set(normalized, route);
+    }
+  }
+
+  removeResource(path: string): void {
+    const normalized = normalizePath(path);
+    const route = this.exact.get(normalized) ?? this.prefixes.find((r) => r.path === normalized);
+    if (!route) return;
+    for (const observer of [...route.observers.values()]) this.endObservation(observer, { code: Code.NotFound });
+    this.exact.delete(normalized);
+    const at = this.prefixes.indexOf(route);
+    if (at >= 0) this.prefixes.splice(at, 1);
+  }
+
+  /**
+   * Tells observers of `path` (or, for a prefix resource, of paths below it) that
+   * the resource changed: each gets a notification built by re-running GET.
+   */
+  notifyChanged(path: string): void {
+    const normalized = normalizePath(path);
+    const route = this.findRoute(normalized);
+    if (!route) return;
+    for (const observer of route.observers.values()) {
+      if (uriPathOf(observer.request) === normalized || (route.definition.prefix && uriPathOf(observer.request).startsWith(normalized))) {
+        this.sendNotification(observer);
+      }
+    }
+  }
+
+  observerCount(path?: string): number {
+    if (path !== undefined) return this.findRoute(normalizePath(path))?.observers.size ?? 0;
+    let n = 0;
+    for (const r of [...this.exact.values(), ...this.prefixes]) n += r.observers.size;
+    return n;
+  }
+
+  get activeUploads(): number {
+    return this.uploads.size;
+  }
+
+  close(): Promise<void> {
+    for (const upload of [...this.uploads.values()]) this.dropUpload(upload, 'server closed');
+    for (const cached of this.bodies.values()) cached.timer.cancel();
+    this.bodies.clear();
+    return this.endpoint.close();
+  }
+
+  private descriptions(): { path: string; description: ResourceDescription; observable: boolean }[] {
+    const out = [];
+    for (const route of [...this.exact.values(), ...this.prefixes]) {
+      if (route.definition.hidden) continue;
+      out.push({ path: route.path, description: route.definition, observable: !!route.definition.observable });
+    }
+    return out;
+  }
+
+  private findRoute(path: string): Route | undefined {
+    const route = this.exact.get(path);
+    if (route) return route;
+    for (const r of this.prefixes) {
+      if (path === r.path || path.startsWith(r.path === '/' ? '/' : r.path + '/')) return r;
+    }
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  private handle(exchange: Exchange): void {
+    const message = exchange.request;
+    const path = uriPathOf(message);
+    const route = this.findRoute(path);
+    if (!route) {
+      exchange.respond(NOT_FOUND);
+      return;
+    }
+    const request = new Request(message, exchange.peer, path);
+    const definition = route.definition;
+    const block1Raw = getUintOption(message, OptionNumber.Block1);
+    if (block1Raw !== undefined && (request.method === 'PUT' || request.method === 'POST' || request.method === 'FETCH')) {
+      this.handleBlock1(exchange, route, request, block1Raw);
+      return;
+    }
+    if (message.payload.length > this.maxBodySize) {
+      exchange.respond(tooLarge(this.maxBodySize));
+      return;
+    }
+    if (definition.upload && (request.method === 'PUT' || request.method === 'POST')) {
+      // A single-message body through the streaming interface.
+      this.runUploadInOneGo(exchange, route, request);
+      return;
+    }
+    const handler = handlerFor(definition, request.method);
+    if (!handler) {
+      exchange.respond({ code: Code.MethodNotAllowed });
+      return;
+    }
+    if (request.method === 'GET') {
+      const block2Raw = getUintOption(message, OptionNumber.Block2);
+      const block2 = block2Raw === undefined ? undefined : decodeBlock(block2Raw);
+      if (block2Raw !== undefined && !block2) {
+        exchange.respond({ code: Code.BadOption, payload: encodeString('Block2 SZX 7 is reserved (RFC 7959 §2.2)') });
+        return;
+      }
+      if (block2 && block2.num > 0) {
+        this.serveFollowUpBlock(exchange, route, request, handler, block2);
+        return;
+      }
+      const observe = getUintOption(message, OptionNumber.Observe);
+      if (observe !== undefined && definition.observable) {
+        this.handleObserve(exchange, route, request, handler, observe, block2);
+        return;
+      }
+      this.run(handler, request, exchange, (response) => this.respondWithBody(exchange, response, block2, undefined));
+      return;
+    }
+    this.run(handler, request, exchange, (response) => this.respondWithBody(exchange, response, undefined, undefined));
+  }
+
+  /** Runs a handler, sync or async, turning a throw into 5.00. */
+  private run(handler: Handler, request: CoapRequest, exchange: Exchange, then: (response: CoapResponse) => void): void {
+    let result: CoapResponse | Promise<CoapResponse>;
+    try {
+      result = handler(request);
+    } catch (error) {
+      exchange.respond(internalError(error));
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(then, (error: unknown) => {
+        if (!exchange.responded) exchange.respond(internalError(error));
+      });
+    } else {
+      then(result);
+    }
+  }
+
+  // ---------------------------------------------------------------- responses and Block2
+
+  /**
+   * Answers with a response whose body may need Block2 (RFC 7959 §2.4): the first
+   * block carries Size2, and the body is kept for the follow-up requests.
+   */
+  private respondWithBody(exchange: Exchange, response: CoapResponse, block2: BlockValue | undefined, extra: CoapOption[] | undefined): void {
+    const body = bodyOf(response.payload);
+    const options = responseOptions(response, extra);
+    const size = body instanceof Uint8Array ? body.length : body.size;
+    const szx = Math.min(block2?.szx ?? this.preferredSzx, this.preferredSzx);
+    if (size <= blockSize(szx) && !block2 && body instanceof Uint8Array) {
+      exchange.respond({ code: response.code, options, payload: body });
+      return;
+    }
+    if (size > blockSize(szx) || block2) this.cacheBody(exchange, response, body);
+    this.sendBlock(exchange, response.code, options, body, { num: 0, more: false, szx });
+  }
+
+  private sendBlock(exchange: Exchange, code: number, options: CoapOption[], body: Uint8Array | BlockSource, requested: BlockValue): void {
+    const size = body instanceof Uint8Array ? body.length : body.size;
+    const length = blockSize(requested.szx);
+    const offset = blockOffset(requested);
+    if (offset >= size && !(offset === 0 && size === 0)) {
+      exchange.respond({ code: Code.BadOption, payload: encodeString(`block ${requested.num} is beyond the end of the ${size}-byte body`) });
+      return;
+    }
+    const more = offset + length < size;
+    const blockOptions = options.filter((o) => o.number !== OptionNumber.Block2 && o.number !== OptionNumber.Size2);
+    blockOptions.push({ number: OptionNumber.Block2, value: encodeUint(encodeBlock({ num: requested.num, more, szx: requested.szx })) });
+    if (requested.num === 0) blockOptions.push({ number: OptionNumber.Size2, value: encodeUint(size) });
+    const end = Math.min(size, offset + length);
+    const chunk = body instanceof Uint8Array ? body.subarray(offset, end) : body.read(offset, end - offset);
+    if (chunk instanceof Promise) {
+      chunk.then(
+        (bytes) => exchange.respond({ code, options: blockOptions, payload: bytes }),
+        (error: unknown) => exchange.respond(internalError(error)),
+      );
+    } else {
+      exchange.respond({ code, options: blockOptions, payload: chunk });
+    }
+  }
+
+  private bodyKey(peer: Peer, message: CoapMessage): string {
+    // RFC 7959 §2.4: follow-up requests are matched on the request URI (and Accept), not the token.
+    let key = peer.key + ' ' + uriPathOf(message) + '?' + getStringOptions(message, OptionNumber.UriQuery).join('&');
+    const accept = getUintOption(message, OptionNumber.Accept);
+    if (accept !== undefined) key += '#' + accept;
+    return key;
+  }
+
+  private cacheBody(exchange: Exchange, response: CoapResponse, body: Uint8Array | BlockSource): void {
+    const key = this.bodyKey(exchange.peer, exchange.request);
+    this.bodies.get(key)?.timer.cancel();
+    const timer = this.clock.setTimer(this.transferTimeout, () => this.bodies.delete(key));
+    this.bodies.set(key, { response, body, timer });
+  }
+
+  private serveFollowUpBlock(exchange: Exchange, route: Route, request: CoapRequest, handler: Handler, block2: BlockValue): void {
+    const key = this.bodyKey(exchange.peer, exchange.request);
+    const cached = this.bodies.get(key);
+    if (cached) {
+      cached.timer.cancel();
+      cached.timer = this.clock.setTimer(this.transferTimeout, () => this.bodies.delete(key));
+      this.sendBlock(exchange, cached.response.code, responseOptions(cached.response, undefined), cached.body, block2);
+      return;
+    }
+    // Nothing cached (expired, or another server node): build the representation again.
+    void route;
+    this.run(handler, request, exchange, (response) => {
+      const body = bodyOf(response.payload);
+      this.cacheBody(exchange, response, body);
+      this.sendBlock(exchange, response.code, responseOptions(response, undefined), body, block2);
+    });
+  }
+
+  // ---------------------------------------------------------------- Block1
+
+  private handleBlock1(exchange: Exchange, route: Route, request: CoapRequest, raw: number): void {
+    const block = decodeBlock(raw);
+    if (!block) {
+      exchange.respond({ code: Code.BadOption, payload: encodeString('Block1 SZX 7 is reserved (RFC 7959 §2.2)') });
+      return;
+    }
+    const message = exchange.request;
+    const key = this.bodyKey(exchange.peer, message) + ' ' + request.method;
+    let upload = this.uploads.get(key);
+    const offset = blockOffset(block);
+    if (block.num === 0) {
+      if (upload) this.dropUpload(upload, 'restarted by the client');
+      upload = undefined;
+      const size1 = getUintOption(message, OptionNumber.Size1);
+      // RFC 7959 §4: Size1 announces the total size; refuse early rather than after buffering.
+      if (size1 !== undefined && size1 > this.maxBodySize) {
+        exchange.respond(tooLarge(this.maxBodySize));
+        return;
+      }
+      if (!block.more) {
+        // A one-block transfer is an ordinary request.
+        this.handleSingleBlock(exchange, route, request, block);
+        return;
+      }
+      if (this.uploads.size >= this.maxUploads) {
+        exchange.respond({ code: Code.ServiceUnavailable, options: [{ number: OptionNumber.MaxAge, value: encodeUint(5) }], payload: encodeString('too many concurrent uploads') });
+        return;
+      }
+      const sink = this.openSink(route, request);
+      if (!('write' in sink)) {
+        this.respondWithBody(exchange, sink, undefined, undefined);
+        return;
+      }
+      upload = { key, route, request, sink, received: 0, timer: this.clock.setTimer(this.transferTimeout, () => upload && this.dropUpload(upload, 'timed out')) };
+      this.uploads.set(key, upload);
+    }
+    if (!upload || offset !== upload.received) {
+      // RFC 7959 §2.9.2: a block out of sequence, or with no transfer in progress.
+      exchange.respond({ code: Code.RequestEntityIncomplete, payload: encodeString(upload ? `expected offset ${upload.received}, got ${offset}` : 'no block-wise transfer in progress') });
+      return;
+    }
+    if (block.more && message.payload.length !== blockSize(block.szx)) {
+      this.dropUpload(upload, 'bad block size');
+      exchange.respond({ code: Code.BadRequest, payload: encodeString(`block ${block.num} has ${message.payload.length} bytes, SZX says ${blockSize(block.szx)} (RFC 7959 §2.3)`) });
+      return;
+    }
+    if (upload.received + message.payload.length > this.maxBodySize) {
+      this.dropUpload(upload, 'body too large');
+      exchange.respond(tooLarge(this.maxBodySize));
+      return;
+    }
+    const current = upload;
+    current.timer.cancel();
+    current.timer = this.clock.setTimer(this.transferTimeout, () => this.dropUpload(current, 'timed out'));
+    let written: void | Promise<void>;
+    try {
+      written = current.sink.write(message.payload, current.received);
+    } catch (error) {
+      this.dropUpload(current, 'write failed');
+      exchange.respond(internalError(error));
+      return;
+    }
+    current.received += message.payload.length;
+    // RFC 7959 §2.3: the server may ask for smaller blocks in its answer.
+    const szx = Math.min(block.szx, this.preferredSzx);
+    const proceed = (): void => {
+      if (block.more) {
+        exchange.respond({ code: Code.Continue, options: [{ number: OptionNumber.Block1, value: encodeUint(encodeBlock({ num: block.num, more: true, szx })) }] });
+        return;
+      }
+      this.uploads.delete(current.key);
+      current.timer.cancel();
+      const block1Echo: CoapOption = { number: OptionNumber.Block1, value: encodeUint(encodeBlock({ num: block.num, more: false, szx })) };
+      let result: CoapResponse | Promise<CoapResponse>;
+      try {
+        result = current.sink.end();
+      } catch (error) {
+        exchange.respond(internalError(error));
+        return;
+      }
+      const send = (response: CoapResponse): void => this.respondWithBody(exchange, response, decodeBlockOption(message, OptionNumber.Block2), [block1Echo]);
+      if (result instanceof Promise) result.then(send, (error: unknown) => exchange.respond(internalError(error)));
+      else send(result);
+    };
+    if (written instanceof Promise) {
+      written.then(proceed, (error: unknown) => {
+        this.dropUpload(current, 'write failed');
+        exchange.respond(internalError(error));
+      });
+    } else {
+      proceed();
+    }
+  }
+
+  private handleSingleBlock(exchange: Exchange, route: Route, request: CoapRequest, block: BlockValue): void {
+    const echo: CoapOption = { number: OptionNumber.Block1, value: encodeUint(encodeBlock({ num: 0, more: false, szx: block.szx })) };
+    if (route.definition.upload) {
+      this.runUploadInOneGo(exchange, route, request, [echo]);
+      return;
+    }
+    const handler = handlerFor(route.definition, request.method);
+    if (!handler) {
+      exchange.respond({ code: Code.MethodNotAllowed });
+      return;
+    }
+    this.run(handler, request, exchange, (response) => this.respondWithBody(exchange, response, undefined, [echo]));
+  }
+
+  private openSink(route: Route, request: CoapRequest): UploadSink | CoapResponse {
+    if (route.definition.upload) return route.definition.upload(request);
+    const handler = handlerFor(route.definition, request.method);
+    if (!handler) return { code: Code.MethodNotAllowed };
+    return bufferingSink(request, handler);
+  }
+
+  private runUploadInOneGo(exchange: Exchange, route: Route, request: CoapRequest, extra?: CoapOption[]): void {
+    const sink = route.definition.upload!(request);
+    if (!('write' in sink)) {
+      this.respondWithBody(exchange, sink, undefined, extra);
+      return;
+    }
+    Promise.resolve()
+      .then(() => sink.write(request.payload, 0))
+      .then(() => sink.end())
+      .then(
+        (response) => this.respondWithBody(exchange, response, undefined, extra),
+        (error: unknown) => {
+          sink.abort('write failed');
+          if (!exchange.responded) exchange.respond(internalError(error));
+        },
+      );
+  }
+
+  private dropUpload(upload: Upload, reason: string): void {
+    upload.timer.cancel();
+    if (this.uploads.get(upload.key) === upload) this.uploads.delete(upload.key);
+    try {
+      upload.sink.abort(reason);
+    } catch {
+      // An abort handler's failure changes nothing: the transfer is gone either way.
+    }
+  }
+
+  // ---------------------------------------------------------------- observe (RFC 7641)
+
+  private handleObserve(exchange: Exchange, route: Route, request: CoapRequest, handler: Handler, observe: number, block2: BlockValue | undefined): void {
+    const peer = exchange.peer;
+    const token = exchange.request.token;
+    const key = peer.key + '#' + Buffer.from(token).toString('hex');
+    if (observe === 1) {
+      // §3.6: deregistration; the request is then served like a plain GET.
+      const existing = route.observers.get(key);
+      if (existing) this.removeObserver(existing);
+      this.run(handler, request, exchange, (response) => this.respondWithBody(exchange, response, block2, undefined));
+      return;
+    }
+    if (observe !== 0) {
+      this.run(handler, request, exchange, (response) => this.respondWithBody(exchange, response, block2, undefined));
+      return;
+    }
+    this.run(handler, request, exchange, (response) => {
+      if (codeClass(response.code) !== 2) {
+        // §4.1: only a successful response establishes an observation.
+        const existing = route.observers.get(key);
+        if (existing) this.removeObserver(existing);
+        this.respondWithBody(exchange, response, block2, undefined);
+        return;
+      }
+      // §4.1: a matching endpoint/token pair replaces the existing entry.
+      let observer = route.observers.get(key);
+      if (!observer) {
+        observer = { key, route, peer, token: Uint8Array.from(token), request: copyMessage(exchange.request), sequence: 0, lastConfirmable: this.clock.now(), inFlight: false, dirty: false, lastMessageId: -1 };
+        route.observers.set(key, observer);
+      } else {
+        observer.request = copyMessage(exchange.request);
+      }
+      observer.sequence = this.nextSequence();
+      this.respondWithBody(exchange, response, block2, [{ number: OptionNumber.Observe, value: encodeUint(observer.sequence) }]);
+    });
+  }
+
+  private nextSequence(): number {
+    this.sequence = (this.sequence + 1) & 0xffffff;
+    return this.sequence;
+  }
+
+  private sendNotification(observer: Observer): void {
+    if (observer.inFlight) {
+      // §4.5.2: while a CON notification is outstanding, only the newest state matters.
+      observer.dirty = true;
+      return;
+    }
+    const handler = observer.route.definition.get;
+    if (!handler) return;
+    const request = new Request(observer.request, observer.peer, uriPathOf(observer.request));
+    let result: CoapResponse | Promise<CoapResponse>;
+    try {
+      result = handler(request);
+    } catch (error) {
+      this.endObservation(observer, internalError(error));
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (response) => this.deliverNotification(observer, response),
+        (error: unknown) => this.endObservation(observer, internalError(error)),
+      );
+    } else {
+      this.deliverNotification(observer, result);
+    }
+  }
+
+  private deliverNotification(observer: Observer, response: CoapResponse): void {
+    if (observer.route.observers.get(observer.key) !== observer) return;
+    if (codeClass(response.code) !== 2) {
+      // §3.2: a non-2.xx notification ends the observation.
+      this.endObservation(observer, { code: response.code, payload: payloadBytes(response.payload) });
+      return;
+    }
+    const now = this.clock.now();
+    const confirmable = now - observer.lastConfirmable >= this.conInterval;
+    observer.sequence = this.nextSequence();
+    const body = bodyOf(response.payload);
+    const options = responseOptions(response, [{ number: OptionNumber.Observe, value: encodeUint(observer.sequence) }]);
+    const szx = Math.min(decodeBlockOption(observer.request, OptionNumber.Block2)?.szx ?? this.preferredSzx, this.preferredSzx);
+    const size = body instanceof Uint8Array ? body.length : body.size;
+    const send = (payload: Uint8Array): void => {
+      if (confirmable) {
+        observer.inFlight = true;
+        observer.lastConfirmable = now;
+      }
+      this.forgetMessage(observer);
+      observer.lastMessageId = this.endpoint.sendMessage(
+        { type: confirmable ? MessageType.CON : MessageType.NON, code: response.code, token: observer.token, options, payload },
+        observer.peer,
+        {
+          onAck: () => this.notificationAcked(observer),
+          onReset: () => this.removeObserver(observer),
+          // §4.5: an observer that does not acknowledge a CON notification is removed.
+          onTimeout: () => this.removeObserver(observer),
+        },
+      );
+      this.observersByMessage.set(observer.peer.key + '#' + observer.lastMessageId, observer);
+    };
+    if (size > blockSize(szx)) {
+      // RFC 7959 §3.4: a notification carries the first block; the client GETs the rest.
+      this.cacheBodyFor(observer, response, body);
+      options.push({ number: OptionNumber.Block2, value: encodeUint(encodeBlock({ num: 0, more: true, szx })) }, { number: OptionNumber.Size2, value: encodeUint(size) });
+      const first = body instanceof Uint8Array ? body.subarray(0, blockSize(szx)) : body.read(0, blockSize(szx));
+      if (first instanceof Promise) first.then(send, (error: unknown) => this.endObservation(observer, internalError(error)));
+      else send(first);
+    } else {
+      const payload = body instanceof Uint8Array ? body : body.read(0, size);
+      if (payload instanceof Promise) payload.then(send, (error: unknown) => this.endObservation(observer, internalError(error)));
+      else send(payload);
+    }
+  }
+
+  private cacheBodyFor(observer: Observer, response: CoapResponse, body: Uint8Array | BlockSource): void {
+    const key = this.bodyKey(observer.peer, observer.request);
+    this.bodies.get(key)?.timer.cancel();
+    const timer = this.clock.setTimer(this.transferTimeout, () => this.bodies.delete(key));
+    this.bodies.set(key, { response, body, timer });
+  }
+
+  private notificationAcked(observer: Observer): void {
+    observer.inFlight = false;
+    if (observer.dirty) {
+      observer.dirty = false;
+      this.sendNotification(observer);
+    }
+  }
+
+  /** Sends a final (error) notification and removes the observer. */
+  private endObservation(observer: Observer, response: ResponseInit): void {
+    this.removeObserver(observer);
+    this.endpoint.sendMessage(
+      { type: MessageType.CON, code: response.code, token: observer.token, options: response.options ?? [], payload: response.payload ?? EMPTY_BYTES },
+      observer.peer,
+    );
+  }
+
+  private removeObserver(observer: Observer): void {
+    if (observer.route.observers.get(observer.key) === observer) observer.route.observers.delete(observer.key);
+    this.forgetMessage(observer);
+  }
+
+  private forgetMessage(observer: Observer): void {
+    if (observer.lastMessageId >= 0) this.observersByMessage.delete(observer.peer.key + '#' + observer.lastMessageId);
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+class Request implements CoapRequest {
+  private querySegments: string[] | undefined;
+
+  constructor(
+    readonly message: CoapMessage,
+    readonly peer: Peer,
+    readonly path: string,
+  ) {}
+
+  get method(): MethodName {
+    return methodName(this.message.code) ?? 'GET';
+  }
+  get segments(): string[] {
+    return this.path === '/' ? [] : this.path.slice(1).split('/');
+  }
+  get query(): string[] {
+    return (this.querySegments ??= getStringOptions(this.message, OptionNumber.UriQuery));
+  }
+  get payload(): Uint8Array {
+    return this.message.payload;
+  }
+  get contentFormat(): number | undefined {
+    return getUintOption(this.message, OptionNumber.ContentFormat);
+  }
+  get accept(): number | undefined {
+    return getUintOption(this.message, OptionNumber.Accept);
+  }
+  queryParam(name: string): string | undefined {
+    const prefix = name + '=';
+    for (const q of this.query) {
+      if (q === name) return '';
+      if (q.startsWith(prefix)) return q.slice(prefix.length);
+    }
+    return undefined;
+  }
+}
+
+function normalizePath(path: string): string {
+  const trimmed = path.replace(/\/+$/, '');
+  if (trimmed === '') return '/';
+  return trimmed.startsWith('/') ? trimmed : '/' + trimmed;
+}
+
+function handlerFor(definition: ResourceDefinition, method: MethodName): Handler | undefined {
+  switch (method) {
+    case 'GET':
+      return definition.get;
+    case 'PUT':
+      return definition.put;
+    case 'POST':
+      return definition.post;
+    case 'DELETE':
+      return definition.delete;
+    case 'FETCH':
+      return definition.fetch;
+    default:
+      return undefined;
+  }
+}
+
+function bodyOf(payload: CoapResponse['payload']): Uint8Array | BlockSource {
+  if (payload === undefined) return EMPTY_BYTES;
+  if (typeof payload === 'string') return encodeString(payload);
+  return payload;
+}
+
+function payloadBytes(payload: CoapResponse['payload']): Uint8Array {
+  const body = bodyOf(payload);
+  return body instanceof Uint8Array ? body : EMPTY_BYTES;
+}
+
+function responseOptions(response: CoapResponse, extra: CoapOption[] | undefined): CoapOption[] {
+  const options: CoapOption[] = response.options ? [...response.options] : [];
+  if (response.contentFormat !== undefined) options.push({ number: OptionNumber.ContentFormat, value: encodeUint(response.contentFormat) });
+  if (response.maxAge !== undefined) options.push({ number: OptionNumber.MaxAge, value: encodeUint(response.maxAge) });
+  if (response.etag) options.push({ number: OptionNumber.ETag, value: response.etag });
+  if (response.locationPath) for (const p of response.locationPath) options.push({ number: OptionNumber.LocationPath, value: encodeString(p) });
+  if (response.locationQuery) for (const q of response.locationQuery) options.push({ number: OptionNumber.LocationQuery, value: encodeString(q) });
+  if (extra) options.push(...extra);
+  return options;
+}
+
+function decodeBlockOption(message: CoapMessage, number: number): BlockValue | undefined {
+  const raw = getUintOption(message, number);
+  return raw === undefined ? undefined : decodeBlock(raw);
+}
+
+function tooLarge(limit: number): ResponseInit {
+  // RFC 7959 §2.9.3: 4.13 with Size1 telling the largest acceptable body.
+  return { code: Code.RequestEntityTooLarge, options: [{ number: OptionNumber.Size1, value: encodeUint(limit) }], payload: encodeString(`request body exceeds ${limit} bytes`) };
+}
+
+function internalError(error: unknown): ResponseInit {
+  process.emitWarning(`CoAP handler failed: ${error instanceof Error ? error.message : String(error)}`);
+  return { code: Code.InternalServerError, payload: encodeString('internal server error') };
+}
+
+function copyMessage(message: CoapMessage): CoapMessage {
+  // The original views point into a receive buffer; keep our own bytes.
+  return {
+    ...message,
+    token: Uint8Array.from(message.token),
+    options: message.options.map((o) => ({ number: o.number, value: Uint8Array.from(o.value) })),
+    payload: EMPTY_BYTES,
+  };
+}
+
+/** Collects a Block1 body in memory (bounded by maxBodySize), then runs the handler. */
+function bufferingSink(request: CoapRequest, handler: Handler): UploadSink {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  return {
+    write(chunk) {
+      chunks.push(Uint8Array.from(chunk));
+      size += chunk.length;
+    },
+    end() {
+      const body = Buffer.concat(chunks, size);
+      const complete: CoapMessage = { ...request.message, payload: body };
+      return handler(new Request(complete, request.peer, request.path));
+    },
+    abort() {
+      chunks.length = 0;
+    },
+  };
+}
+
