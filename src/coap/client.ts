@@ -270,7 +270,7 @@ export class CoapClient {
   async close(): Promise<void> {
     const endpoints = await Promise.allSettled([...this.endpoints.values()]);
     this.endpoints.clear();
-    await Promise.all(endpoints.map((e) => (e.status === 'fulfilled' ? e.value.close() : undefined)));
+    await Promise.all(endpoints.flatMap((e) => (e.status === 'fulfilled' ? [e.value.close()] : [])));
   }
 
   private async resolve(uri: string): Promise<{ endpoint: CoapEndpoint; peer: Peer; baseOptions: CoapOption[] }> {
