@@ -1,6 +1,6 @@
 import { filterLinks, serializeLinkFormat } from './linkformat.js';
 import type { Link, LinkParam } from './linkformat.js';
-import { formatCoapUri } from './uri.js';
+import { segmentsToPath } from './uri.js';
 
 /** Target attributes of a resource, as advertised in /.well-known/core (RFC 6690 §3). */
 export interface ResourceDescription {
@@ -32,8 +32,7 @@ export function describeResource(path: string, description: ResourceDescription,
   if (observable) params.push({ name: 'obs', value: { kind: 'none' } });
   for (const [name, value] of Object.entries(description.attributes ?? {})) params.push({ name, value: { kind: 'ptoken', value } });
   // Percent-encode the path exactly as a CoAP URI would carry it (RFC 7252 §6.5).
-  const segments = path === '/' ? [] : path.slice(1).split('/');
-  const target = formatCoapUri({ scheme: 'coap', host: 'h', port: 5683, uriPath: segments }).replace(/^coap:\/\/h/, '') || '/';
+  const target = path === '/' ? '/' : segmentsToPath(path.slice(1).split('/'));
   return { target, params };
 }
 
