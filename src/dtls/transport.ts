@@ -1,0 +1,194 @@
+/**
+ * DatagramTransport over DTLS 1.2 (coaps): the sans-IO core wired to a node:dgram socket.
+ * Server side: a DtlsServerEndpoint accepts associations (cookie exchange first).
+ * Client side: `send` to a peer without an association starts a handshake and queues the data.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import type { DatagramReceiver, DatagramTransport, Peer, PeerIdentity, TransportErrorListener } from '../coap/transport.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import { DtlsConnection, DtlsError, type DtlsClientOptions, type SessionInfo } from './connection.js';
+import { DtlsServerEndpoint, type DtlsServerEndpointOptions } from './server.js';
+
+export interface DtlsTransportOptions {
+  /** Accept incoming associations with these settings (PSK lookup, certificate, trust roots ...). */
+  server?: Omit<DtlsServerEndpointOptions, 'clock'>;
+  /** Start associations to peers we send to with these settings (PSK identity+key, certificate ...). */
+  client?: Omit<DtlsClientOptions, 'clock'>;
+  /** Local address to bind. Default '0.0.0.0' (or '::' for udp6). */
+  address?: string;
+  /** Local port. Default 0 (ephemeral). */
+  port?: number;
+  type?: 'udp4' | 'udp6';
+  clock?: Clock;
+}
+
+class DtlsPeer implements Peer {
+  identity?: PeerIdentity;
+  constructor(
+    readonly key: string,
+    readonly address: string,
+    readonly port: number,
+    readonly family: 'IPv4' | 'IPv6',
+  ) {}
+}
+
+export class DtlsTransport implements DatagramTransport {
+  readonly scheme = 'coaps' as const;
+  private readonly clock: Clock;
+  private readonly peers = new Map<string, DtlsPeer>();
+  private readonly clients = new Map<string, DtlsConnection>();
+  private readonly endpoint: DtlsServerEndpoint | undefined;
+  private receiver: DatagramReceiver = () => {};
+  private errorListener: TransportErrorListener = () => {};
+  private closed = false;
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly options: DtlsTransportOptions,
+  ) {
+    this.clock = options.clock ?? systemClock;
+    if (options.server) {
+      this.endpoint = new DtlsServerEndpoint(
+        { ...options.server, clock: this.clock },
+        {
+          send: (key, d) => this.transmit(key, d),
+          data: (key, d) => this.deliver(key, d),
+          connected: (key, s) => this.onConnected(key, s),
+          closed: (key, e) => this.onClosed(key, e),
+        },
+      );
+    }
+    socket.on('message', (msg, rinfo) => {
+      if (this.closed) return;
+      const key = `${rinfo.address}|${rinfo.port}`;
+      const data = new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength);
+      const client = this.clients.get(key);
+      if (client) client.handleDatagram(data);
+      else this.endpoint?.handleDatagram(key, data);
+    });
+    // Socket errors (e.g. ICMP port unreachable surfacing as ECONNREFUSED) must not crash the process.
+    socket.on('error', () => {});
+  }
+
+  /** Creates the socket and binds it. */
+  static async create(options: DtlsTransportOptions): Promise<DtlsTransport> {
+    if (!options.server && !options.client) throw new Error('DtlsTransport needs server and/or client options');
+    const type = options.type ?? 'udp4';
+    const socket = createSocket({ type });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(options.port ?? 0, options.address ?? (type === 'udp6' ? '::' : '0.0.0.0'), () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    return new DtlsTransport(socket, options);
+  }
+
+  address(): { address: string; port: number; family: 'IPv4' | 'IPv6' } {
+    const a = this.socket.address();
+    return { address: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };
+  }
+
+  setReceiver(receiver: DatagramReceiver): void {
+    this.receiver = receiver;
+  }
+
+  setErrorListener(listener: TransportErrorListener): void {
+    this.errorListener = listener;
+  }
+
+  peer(address: string, port: number): Peer {
+    return this.peerFor(address, port);
+  }
+
+  private peerFor(address: string, port: number): DtlsPeer {
+    const key = `${address}|${port}`;
+    let p = this.peers.get(key);
+    if (!p) {
+      p = new DtlsPeer(key, address, port, isIPv6(address) ? 'IPv6' : 'IPv4');
+      this.peers.set(key, p);
+    }
+    return p;
+  }
+
+  /** The session of an established association with `peer`, if any. */
+  session(peer: Peer): SessionInfo | undefined {
+    return (this.clients.get(peer.key) ?? this.endpoint?.connection(peer.key))?.session;
+  }
+
+  send(data: Uint8Array, peer: Peer): void {
+    if (this.closed) return;
+    const server = this.endpoint?.connection(peer.key);
+    if (server && !server.isClosed) {
+      if (!server.send(data)) this.errorListener(peer, new DtlsError('internal', 'DTLS send queue full or message too large'));
+      return;
+    }
+    let client = this.clients.get(peer.key);
+    if (!client) {
+      if (!this.options.client) {
+        this.errorListener(peer, new DtlsError('closed', `no DTLS association with ${peer.key}`));
+        return;
+      }
+      client = this.connectClient(peer);
+    }
+    if (!client.send(data)) this.errorListener(peer, new DtlsError('internal', 'DTLS send queue full or message too large'));
+  }
+
+  private connectClient(peer: Peer): DtlsConnection {
+    const key = peer.key;
+    const conn = DtlsConnection.client(
+      { ...this.options.client!, clock: this.clock },
+      {
+        send: (d) => this.transmit(key, d),
+        data: (d) => this.deliver(key, d),
+        connected: (s) => this.onConnected(key, s),
+        closed: (e) => {
+          if (this.clients.get(key) === conn) this.clients.delete(key);
+          this.onClosed(key, e);
+        },
+      },
+    );
+    this.clients.set(key, conn);
+    this.peerFor(peer.address, peer.port);
+    conn.connect();
+    return conn;
+  }
+
+  /** Peer objects exist only for endpoints with an association (or asked for via `peer()`). */
+  private peerForKey(key: string): DtlsPeer {
+    const i = key.lastIndexOf('|');
+    return this.peerFor(key.slice(0, i), Number(key.slice(i + 1)));
+  }
+
+  private transmit(key: string, datagram: Uint8Array): void {
+    if (this.closed) return;
+    const i = key.lastIndexOf('|');
+    this.socket.send(datagram, Number(key.slice(i + 1)), key.slice(0, i));
+  }
+
+  private deliver(key: string, data: Uint8Array): void {
+    this.receiver(data, this.peerForKey(key));
+  }
+
+  private onConnected(key: string, s: SessionInfo): void {
+    this.peerForKey(key).identity = s.peerIdentity;
+  }
+
+  private onClosed(key: string, error: DtlsError | undefined): void {
+    const p = this.peers.get(key) ?? this.peerForKey(key);
+    p.identity = undefined;
+    this.peers.delete(key);
+    if (error && !this.closed) this.errorListener(p, error);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const c of [...this.clients.values()]) c.close();
+    this.endpoint?.close();
+    this.closed = true;
+    this.clients.clear();
+    await new Promise<void>((resolve) => this.socket.close(() => resolve()));
+  }
+}
