@@ -177,8 +177,9 @@ export class DtlsTransport implements DatagramTransport {
   }
 
   private onClosed(key: string, error: DtlsError | undefined): void {
+    // The Peer keeps the identity it was authenticated with (messages already delivered carry it);
+    // the next association with that address gets a fresh Peer object.
     const p = this.peers.get(key) ?? this.peerForKey(key);
-    p.identity = undefined;
     this.peers.delete(key);
     if (error && !this.closed) this.errorListener(p, error);
   }

@@ -1,0 +1,129 @@
+/**
+ * Interop with libcoap's CoAP-over-DTLS tools (OpenSSL and GnuTLS builds): a DTLS handshake
+ * plus one hand-built CoAP message each way (RFC 7252 §9: coaps with PSK; RFC 6347).
+ */
+import { after, describe, test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { createSocket } from 'node:dgram';
+import { DtlsTransport } from '../../src/dtls/transport.js';
+import type { Peer } from '../../src/coap/transport.js';
+import { PeerProcess, requireBinary, sleep, until } from './dtls-helpers.js';
+
+const KEY_TEXT = 'depot-secret-key';
+const KEY = Uint8Array.from(Buffer.from(KEY_TEXT, 'utf8'));
+const IDENTITY = 'depot-client';
+
+/** A confirmable GET for "/" with a 2-byte token (RFC 7252 §3). */
+function coapGet(messageId: number, token: number): Uint8Array {
+  return Uint8Array.of(0x42, 0x01, messageId >> 8, messageId & 0xff, token >> 8, token & 0xff);
+}
+
+interface CoapHeader {
+  type: number;
+  code: number;
+  messageId: number;
+  token: Uint8Array;
+  payload: Uint8Array;
+}
+
+/** Just enough of RFC 7252 §3 to find the token and payload. */
+function parseCoap(d: Uint8Array): CoapHeader {
+  const tkl = d[0]! & 0x0f;
+  const token = d.subarray(4, 4 + tkl);
+  const marker = d.indexOf(0xff, 4 + tkl);
+  return { type: (d[0]! >> 4) & 3, code: d[1]!, messageId: (d[2]! << 8) | d[3]!, token, payload: marker < 0 ? new Uint8Array(0) : d.subarray(marker + 1) };
+}
+
+/** A piggybacked 2.05 Content ACK with a text payload. */
+function coapContent(req: CoapHeader, payload: string): Uint8Array {
+  const head = Uint8Array.of(0x60 | req.token.length, 0x45, req.messageId >> 8, req.messageId & 0xff);
+  return Buffer.concat([head, req.token, Buffer.from([0xff]), Buffer.from(payload)]);
+}
+
+/** Two consecutive free UDP ports (coap-server puts DTLS on port+1). */
+async function freePortPair(): Promise<number> {
+  for (let i = 0; i < 20; i++) {
+    const a = createSocket('udp4');
+    const b = createSocket('udp4');
+    try {
+      await new Promise<void>((resolve, reject) => {
+        a.once('error', reject);
+        a.bind(0, '127.0.0.1', () => resolve());
+      });
+      const port = a.address().port;
+      if (port >= 65535) continue;
+      const ok = await new Promise<boolean>((resolve) => {
+        b.once('error', () => resolve(false));
+        b.bind(port + 1, '127.0.0.1', () => resolve(true));
+      });
+      if (ok) return port;
+    } finally {
+      a.close();
+      try {
+        b.close();
+      } catch {
+        // b was never bound
+      }
+    }
+  }
+  throw new Error('no free UDP port pair');
+}
+
+void describe('DTLS interop with libcoap', () => {
+  const procs: PeerProcess[] = [];
+  const transports: DtlsTransport[] = [];
+
+  after(async () => {
+    for (const p of procs) p.kill();
+    for (const t of transports) await t.close();
+  });
+
+  for (const flavour of ['openssl', 'gnutls']) {
+    void test(`RFC 7252 §9.1 / RFC 6347: coap-client-${flavour} -> Depot DTLS server (PSK), one CoAP exchange`, async () => {
+      const bin = requireBinary(`coap-client-${flavour}`);
+      const t = await DtlsTransport.create({ address: '127.0.0.1', server: { pskLookup: (id) => (id === IDENTITY ? KEY : undefined) } });
+      transports.push(t);
+      const errors: Error[] = [];
+      const requests: { req: CoapHeader; peer: Peer }[] = [];
+      t.setErrorListener((_p, e) => errors.push(e));
+      t.setReceiver((d, p) => {
+        const req = parseCoap(d);
+        requests.push({ req, peer: p });
+        if (req.type === 0) t.send(coapContent(req, 'hello from depot'), p);
+      });
+      const cli = new PeerProcess(bin, ['-B', '10', '-u', IDENTITY, '-k', KEY_TEXT, '-m', 'get', `coaps://127.0.0.1:${t.address().port}/depot`]);
+      procs.push(cli);
+      const first = await until(() => requests[0], 10_000, `a CoAP request from coap-client-${flavour}`);
+      assert.equal(first.req.code, 0x01, 'GET');
+      assert.deepEqual(first.peer.identity, { kind: 'psk', identity: IDENTITY });
+      await cli.waitFor(/hello from depot/, 5000);
+      assert.deepEqual(errors, []);
+      cli.kill();
+      await t.close();
+    });
+
+    void test(`RFC 7252 §9.1 / RFC 6347: Depot DTLS client (PSK) -> coap-server-${flavour}, one CoAP exchange`, async () => {
+      const bin = requireBinary(`coap-server-${flavour}`);
+      const port = await freePortPair();
+      const srv = new PeerProcess(bin, ['-A', '127.0.0.1', '-p', String(port), '-k', KEY_TEXT, '-h', 'depot-hint', '-v', '6']);
+      procs.push(srv);
+      await sleep(300);
+      const t = await DtlsTransport.create({ address: '127.0.0.1', client: { psk: { identity: IDENTITY, key: KEY } } });
+      transports.push(t);
+      const errors: Error[] = [];
+      const responses: CoapHeader[] = [];
+      t.setErrorListener((_p, e) => errors.push(e));
+      t.setReceiver((d) => responses.push(parseCoap(d)));
+      const peer = t.peer('127.0.0.1', port + 1);
+      t.send(coapGet(0x1234, 0xbeef), peer);
+      const res = await until(() => responses[0], 10_000, `a CoAP response from coap-server-${flavour}`);
+      assert.equal(res.messageId, 0x1234);
+      assert.deepEqual([...res.token], [0xbe, 0xef]);
+      assert.equal(res.code, 0x45, '2.05 Content');
+      assert.match(Buffer.from(res.payload).toString('utf8'), /libcoap/i);
+      assert.deepEqual(errors, []);
+      await t.close();
+      srv.kill();
+    });
+  }
+});
