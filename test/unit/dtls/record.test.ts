@@ -42,7 +42,7 @@ void test('records: encode/decode round-trip for arbitrary fields (property)', (
         const r = decodeRecords(encodeRecord({ type, version, epoch, sequence, fragment }));
         assert.equal(r.records.length, 1);
         assert.deepEqual(r.records[0], { type, version, epoch, sequence, fragment: r.records[0]!.fragment });
-        assert.deepEqual([...r.records[0]!.fragment], [...fragment]);
+        assert.deepEqual([...r.records[0].fragment], [...fragment]);
       },
     ),
   );
