@@ -194,7 +194,12 @@ export function recordsToNode(path: Lwm2mPath, records: readonly Lwm2mRecord[], 
     }
   }
   const makeResource = (o: number, id: number, v: Lwm2mValue | Map<number, Lwm2mValue>): ResourceNode => {
-    if (v instanceof Map) return Node.multiResource(id, [...v.entries()]);
+    if (v instanceof Map) {
+      if (registry?.resource(o, id)?.multiple === false) {
+        throw badRequest(`resource /${o}/x/${id} is single-instance but was given resource instances`);
+      }
+      return Node.multiResource(id, [...v.entries()]);
+    }
     if (registry?.resource(o, id)?.multiple === true) {
       throw badRequest(`resource /${o}/x/${id} is multiple-instance but was given a single value`);
     }

@@ -43,9 +43,9 @@ export function pathLevel(path: Lwm2mPath): PathLevel {
 export function parsePath(text: string): Lwm2mPath {
   if (typeof text !== 'string' || !text.startsWith('/')) throw badRequest(`path must start with "/": ${JSON.stringify(text)}`);
   if (text.length > 64) throw badRequest('path too long');
+  if (text === '/') return [];
   let body = text.slice(1);
   if (body.endsWith('/')) body = body.slice(0, -1);
-  if (body === '') return [];
   const segments = body.split('/');
   if (segments.length > 4) throw badRequest(`path has more than 4 levels: ${text}`);
   const ids: number[] = [];

@@ -2,7 +2,7 @@
  * OMA TLV, content format 11542 (OMA-TS-LightweightM2M-V1_0 §6.4.3).
  *
  * Type byte: bits 7-6 identifier kind (00 object instance, 01 resource instance,
- * 10 single resource, 11 multiple resource), bit 5 identifier width (0: 8 bits,
+ * 10 multiple resource, 11 resource with value), bit 5 identifier width (0: 8 bits,
  * 1: 16 bits), bits 4-3 length width (00: length in bits 2-0, 01: 8, 10: 16, 11: 24 bits).
  */
 import type { Lwm2mPath } from '../path.js';
@@ -19,8 +19,8 @@ import { checkSize, decodeUtf8, limitsOf, registryOf, resourceDef, utf8Encoder, 
 
 export type TlvKind = 'instance' | 'resourceInstance' | 'resource' | 'multiResource';
 
-const KIND_BITS: Record<TlvKind, number> = { instance: 0, resourceInstance: 1, resource: 2, multiResource: 3 };
-const KINDS: readonly TlvKind[] = ['instance', 'resourceInstance', 'resource', 'multiResource'];
+const KIND_BITS: Record<TlvKind, number> = { instance: 0, resourceInstance: 1, multiResource: 2, resource: 3 };
+const KINDS: readonly TlvKind[] = ['instance', 'resourceInstance', 'multiResource', 'resource'];
 
 export interface TlvEntry {
   readonly kind: TlvKind;
