@@ -4,6 +4,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPackage, trustStore, type ArchiveInput, type ScriptName, type TrustStore } from '../../../src/pkg/index.js';
+import type { InstanceChange, PackageFetcher, PersistedObject, SoftwareManagementDeps } from '../../../src/lwm2m/objects/software-management/index.js';
+import { SoftwareManagementObject, SimulatedInstaller, FetchError } from '../../../src/lwm2m/objects/software-management/index.js';
+import type { ProfileName } from '../../../src/lwm2m/objects/software-management/index.js';
+import type { Installer } from '../../../src/lwm2m/objects/software-management/index.js';
+import type { Clock } from '../../../src/util/clock.js';
 
 export interface TestKeys {
   readonly keyId: string;
@@ -60,4 +65,67 @@ export function chunks(buf: Buffer, size: number): Buffer[] {
   const out: Buffer[] = [];
   for (let i = 0; i < buf.length; i += size) out.push(buf.subarray(i, i + size));
   return out;
+}
+
+
+/** A fetcher serving packages from memory; `failAt` simulates a dropped connection. */
+export class MemoryFetcher implements PackageFetcher {
+  readonly files = new Map<string, Buffer>();
+  readonly requests: { uri: string; offset: number }[] = [];
+  failAt: number | undefined;
+  failWith: FetchError | undefined;
+  canResume = true;
+  chunkSize = 100;
+
+  supports(uri: string): boolean {
+    return uri.startsWith('coap://') || uri.startsWith('http://');
+  }
+  resumable(): boolean {
+    return this.canResume;
+  }
+  async fetch(uri: string, opts: { offset: number; signal: AbortSignal; onData: (c: Uint8Array) => Promise<boolean> }): Promise<void> {
+    this.requests.push({ uri, offset: opts.offset });
+    const body = this.files.get(uri);
+    if (!body) throw new FetchError('INVALID_URI', `404 ${uri}`);
+    for (let i = opts.offset; i < body.length; i += this.chunkSize) {
+      if (opts.signal.aborted) return;
+      if (this.failAt !== undefined && i >= this.failAt) {
+        this.failAt = undefined;
+        throw this.failWith ?? new Error('connection reset');
+      }
+      if (!(await opts.onData(body.subarray(i, Math.min(body.length, i + this.chunkSize))))) return;
+    }
+  }
+}
+
+export interface Harness {
+  readonly obj: SoftwareManagementObject;
+  readonly changes: InstanceChange[];
+  readonly saved: PersistedObject[];
+  readonly installer: Installer;
+  readonly fetcher: MemoryFetcher;
+  readonly deps: Omit<SoftwareManagementDeps, 'persist'> & { persist: (o: PersistedObject) => void };
+}
+
+export function harness(dir: string, opts: { profile?: ProfileName; quotaBytes?: number; installer?: Installer; installTimeoutMs?: number; clock?: Clock } = {}): Harness {
+  const changes: InstanceChange[] = [];
+  const saved: PersistedObject[] = [];
+  const installer = opts.installer ?? new SimulatedInstaller();
+  const fetcher = new MemoryFetcher();
+  const deps = {
+    dataDir: dir,
+    trust: testKeys().trust,
+    installer,
+    quotaBytes: opts.quotaBytes ?? 1 << 20,
+    fetcher,
+    ...(opts.profile ? { profile: opts.profile } : {}),
+    ...(opts.installTimeoutMs ? { installTimeoutMs: opts.installTimeoutMs } : {}),
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    persist: (o: PersistedObject) => {
+      saved.push(JSON.parse(JSON.stringify(o)) as PersistedObject);
+    },
+  };
+  const obj = new SoftwareManagementObject(deps);
+  obj.onChange((c) => changes.push(c));
+  return { obj, changes, saved, installer, fetcher, deps };
 }
