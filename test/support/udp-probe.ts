@@ -1,0 +1,60 @@
+/**
+ * UDP helpers for tests that start real CoAP servers: a free port, and a CoAP ping
+ * (RFC 7252 §4.3: an empty CON is answered with RST) to know when a server is up.
+ * These speak raw bytes on purpose, so they do not depend on the code under test.
+ */
+import { createSocket } from 'node:dgram';
+import { randomInt } from 'node:crypto';
+
+/** A UDP port that was free on `host` a moment ago (bind to 0, read, close). */
+export async function freeUdpPort(host = '127.0.0.1'): Promise<number> {
+  const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(0, host, () => resolve());
+  });
+  const port = socket.address().port;
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
+/** Sends one CoAP ping; resolves true if an RST (or ACK) with the same Message ID comes back in time. */
+export function coapPing(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    const messageId = randomInt(0x10000);
+    let done = false;
+    const finish = (answered: boolean): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.close();
+      resolve(answered);
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    socket.on('error', () => finish(false)); // e.g. ICMP port unreachable: nobody listens yet
+    socket.on('message', (data) => {
+      const type = data.length >= 4 ? (data[0]! >> 4) & 0x3 : -1;
+      if ((type === 3 || type === 2) && data.readUInt16BE(2) === messageId) finish(true);
+    });
+    // Connected, so an ICMP port-unreachable surfaces as an error instead of a silent loss.
+    socket.connect(port, host, () => {
+      const ping = Buffer.from([0x40, 0x00, messageId >> 8, messageId & 0xff]);
+      socket.send(ping, (error) => {
+        if (error) finish(false);
+      });
+    });
+  });
+}
+
+/** Pings until the server answers; rejects after `timeoutMs`, or as soon as `gaveUp()` says so. */
+export async function waitForCoapServer(host: string, port: number, timeoutMs: number, gaveUp: () => string | undefined = () => undefined): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const reason = gaveUp();
+    if (reason !== undefined) throw new Error(`CoAP server on ${host}:${port} will not come up: ${reason}`);
+    if (await coapPing(host, port, 200)) return;
+    if (Date.now() >= deadline) throw new Error(`no CoAP server answered a ping on ${host}:${port} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
