@@ -21,6 +21,7 @@ export {
 export { PkiError, type PkiErrorCode } from './errors.js';
 export {
   ALERT_FOR_CODE,
+  ALERT_NAME_FOR_CODE,
   TlsAlert,
   TrustStore,
   verifyChain,
@@ -29,5 +30,6 @@ export {
   type ChainErrorCode,
   type ChainResult,
   type Purpose,
+  type TlsAlertName,
   type VerifyChainOptions,
 } from './verify.js';

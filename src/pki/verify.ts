@@ -51,20 +51,27 @@ export const TlsAlert = {
   decrypt_error: 51,
 } as const;
 
+export type TlsAlertName = keyof typeof TlsAlert;
+
 /** The alert for each error code; the same choices as OpenSSL's ssl_verify_alarm_type. */
-export const ALERT_FOR_CODE: Readonly<Record<ChainErrorCode, number>> = {
-  EMPTY_CHAIN: TlsAlert.bad_certificate,
-  MALFORMED: TlsAlert.bad_certificate,
-  EXPIRED: TlsAlert.certificate_expired,
-  NOT_YET_VALID: TlsAlert.bad_certificate,
-  UNTRUSTED_ISSUER: TlsAlert.unknown_ca,
-  BAD_SIGNATURE: TlsAlert.decrypt_error,
-  NOT_A_CA: TlsAlert.unknown_ca,
-  WRONG_KEY_USAGE: TlsAlert.unsupported_certificate,
-  PATH_TOO_LONG: TlsAlert.unknown_ca,
-  UNSUPPORTED_CRITICAL_EXTENSION: TlsAlert.unsupported_certificate,
-  NAME_MISMATCH: TlsAlert.bad_certificate,
+export const ALERT_NAME_FOR_CODE: Readonly<Record<ChainErrorCode, TlsAlertName>> = {
+  EMPTY_CHAIN: 'bad_certificate',
+  MALFORMED: 'bad_certificate',
+  EXPIRED: 'certificate_expired',
+  NOT_YET_VALID: 'bad_certificate',
+  UNTRUSTED_ISSUER: 'unknown_ca',
+  BAD_SIGNATURE: 'decrypt_error',
+  NOT_A_CA: 'unknown_ca',
+  WRONG_KEY_USAGE: 'unsupported_certificate',
+  PATH_TOO_LONG: 'unknown_ca',
+  UNSUPPORTED_CRITICAL_EXTENSION: 'unsupported_certificate',
+  NAME_MISMATCH: 'bad_certificate',
 };
+
+/** ALERT_NAME_FOR_CODE as numeric AlertDescription values. */
+export const ALERT_FOR_CODE: Readonly<Record<ChainErrorCode, number>> = Object.fromEntries(
+  Object.entries(ALERT_NAME_FOR_CODE).map(([code, name]) => [code, TlsAlert[name]]),
+) as Record<ChainErrorCode, number>;
 
 export interface ChainError {
   code: ChainErrorCode;
@@ -74,8 +81,10 @@ export interface ChainError {
   depth: number;
   /** Subject of the offending certificate, when there is one. */
   subject?: string;
-  /** TLS AlertDescription to send. */
+  /** TLS AlertDescription to send (numeric, RFC 5246 7.2.2). */
   alert: number;
+  /** The same alert by its RFC name, e.g. "unknown_ca". */
+  alertName: TlsAlertName;
 }
 
 export type ChainResult =
@@ -172,7 +181,7 @@ export class TrustStore {
 }
 
 function fail(code: ChainErrorCode, depth: number, message: string, cert?: Parsed): ChainResult {
-  const error: ChainError = { code, message, depth, alert: ALERT_FOR_CODE[code] };
+  const error: ChainError = { code, message, depth, alert: ALERT_FOR_CODE[code], alertName: ALERT_NAME_FOR_CODE[code] };
   if (cert) error.subject = cert.node.subject.replace(/\n/g, ', ');
   return { ok: false, error };
 }
@@ -187,7 +196,8 @@ function isSelfIssued(cert: Parsed): boolean {
 
 /**
  * Validates `chain` (leaf first, then intermediates in any order; a trailing copy of
- * the root is allowed) against the trust anchors of `trust`.
+ * the root is allowed) against the trust anchors of `trust`. A leaf that is itself in
+ * the trust store (a pinned certificate) is trusted directly.
  *
  * Checks, in this order, reporting the first failure: path building and signatures
  * (UNTRUSTED_ISSUER, BAD_SIGNATURE, NOT_A_CA, WRONG_KEY_USAGE on an issuer,
@@ -215,17 +225,17 @@ export function verifyChain(chain: readonly CertificateInput[], trust: TrustStor
   const used = new Set<Parsed>([supplied[0]!]);
   let anchor: Parsed | undefined;
   let current = supplied[0]!;
-  // A chain that ends with the trust anchor itself: the anchor's copy stands for it.
+  // A certificate that is itself in the trust store ends the path: a chain that ends
+  // with a copy of the root, or a leaf trusted directly (a pinned self-signed
+  // certificate; its validity and purpose are still checked below).
   const asAnchor = (c: Parsed): Parsed | undefined => anchors.find((a) => a.node.raw.equals(c.node.raw));
   while (anchor === undefined) {
     const depth = path.length - 1;
-    if (depth > 0) {
-      const same = asAnchor(current);
-      if (same) {
-        path[depth] = same;
-        anchor = same;
-        break;
-      }
+    const same = asAnchor(current);
+    if (same) {
+      path[depth] = same;
+      anchor = same;
+      break;
     }
     if (path.length >= maxDepth) {
       return fail('PATH_TOO_LONG', depth, `the chain is longer than ${maxDepth} certificates without reaching a trust anchor`, current);

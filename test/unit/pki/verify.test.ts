@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { CertificateAuthority } from '../../../src/pki/ca.js';
-import { ALERT_FOR_CODE, TrustStore, verifyChain, type ChainErrorCode, type ChainResult } from '../../../src/pki/verify.js';
+import { ALERT_FOR_CODE, TlsAlert, TrustStore, verifyChain, type ChainErrorCode, type ChainResult } from '../../../src/pki/verify.js';
 import { DAY, openssl, opensslOk, tempDir, writeTemp } from './helpers.js';
 
 function assertFails(result: ChainResult, code: ChainErrorCode, depth: number, message?: RegExp): void {
@@ -14,6 +14,7 @@ function assertFails(result: ChainResult, code: ChainErrorCode, depth: number, m
   assert.equal(result.error.code, code, result.error.message);
   assert.equal(result.error.depth, depth, result.error.message);
   assert.equal(result.error.alert, ALERT_FOR_CODE[code]);
+  assert.equal(TlsAlert[result.error.alertName], result.error.alert);
   if (message) assert.match(result.error.message, message);
 }
 
@@ -300,4 +301,33 @@ void test('checks are ordered: an untrusted and expired certificate reports UNTR
   const old = await theirs.issueDeviceCertificate({ endpoint: 'old', validityDays: 1 });
   assertFails(ours.trustStore().verify([old.certificateDer]), 'UNTRUSTED_ISSUER', 0);
   assertFails(theirs.trustStore().verify([old.certificateDer]), 'EXPIRED', 0);
+});
+
+void test('a pinned certificate (the leaf itself in the trust store) is trusted directly; validity and purpose still apply', () => {
+  const pki = new OpensslPki();
+  const pinned = pki.root('pinned-device', ['basicConstraints = critical, CA:FALSE', 'keyUsage = critical, digitalSignature', 'extendedKeyUsage = clientAuth'], 1);
+  const trust = new TrustStore([pki.pem(pinned.cert)]);
+  const r = trust.verify([pki.pem(pinned.cert)], { purpose: 'clientAuth', endpoint: 'pinned-device' });
+  assertOk(r);
+  assert.equal(r.path.length, 1);
+  assertFails(trust.verify([pki.pem(pinned.cert)], { purpose: 'serverAuth' }), 'WRONG_KEY_USAGE', 0);
+  assertFails(trust.verify([pki.pem(pinned.cert)], { at: new Date(Date.now() + 2 * DAY) }), 'EXPIRED', 0);
+  // The same self-signed certificate without being pinned is not trusted.
+  assertFails(new TrustStore().verify([pki.pem(pinned.cert)]), 'UNTRUSTED_ISSUER', 0, /is self-signed and not in the trust store/);
+});
+
+void test('alerts: each code maps to the RFC 5246 alert OpenSSL would send', () => {
+  assert.deepEqual(ALERT_FOR_CODE, {
+    EMPTY_CHAIN: 42,
+    MALFORMED: 42,
+    EXPIRED: 45,
+    NOT_YET_VALID: 42,
+    UNTRUSTED_ISSUER: 48,
+    BAD_SIGNATURE: 51,
+    NOT_A_CA: 48,
+    WRONG_KEY_USAGE: 43,
+    PATH_TOO_LONG: 48,
+    UNSUPPORTED_CRITICAL_EXTENSION: 43,
+    NAME_MISMATCH: 42,
+  });
 });
