@@ -238,6 +238,7 @@ export class DtlsConnection {
   private gotClientKeyExchange = false;
 
   private readonly queued: Uint8Array[] = [];
+  private earlyCcs = false;
   private closedNotified = false;
 
   private constructor(
@@ -328,6 +329,11 @@ export class DtlsConnection {
     if (this.state === 'closed') return;
     if (this.state === 'established') this.sendAlert(AlertLevel.warning, AlertDescription.close_notify);
     this.finish(undefined);
+  }
+
+  /** Frees the state without telling the peer (e.g. it restarted and cannot read our alerts). */
+  abandon(): void {
+    if (this.state !== 'closed') this.finish(new DtlsError('closed', 'association abandoned'));
   }
 
   /** Feeds one received datagram. Never throws. */
@@ -501,7 +507,9 @@ export class DtlsConnection {
       if (!opened) {
         // Invalid records are discarded (§4.1.2.7), except while we wait for the peer's Finished:
         // then the keys disagree (wrong PSK) and the handshake cannot succeed.
-        if (this.state === 'wait_finished' && r.epoch === this.readEpoch) throw new Fatal(AlertDescription.bad_record_mac, 'record of the new epoch does not authenticate');
+        // Only a handshake record (the Finished) counts: stale alerts or data of an older association
+        // with the same address are just dropped.
+        if (this.state === 'wait_finished' && r.epoch === this.readEpoch && r.type === ContentType.handshake) throw new Fatal(AlertDescription.bad_record_mac, 'record of the new epoch does not authenticate');
         return;
       }
       plaintext = opened;
@@ -600,7 +608,14 @@ export class DtlsConnection {
   }
 
   private handleChangeCipherSpec(epoch: number): void {
-    if (this.state !== 'wait_ccs' || epoch !== this.readEpoch || !this.pendingRead) return;
+    if (epoch !== this.readEpoch) return;
+    if (this.state !== 'wait_ccs' || !this.pendingRead) {
+      // Reordered ahead of the handshake messages before it: the only CCS the peer sends in a
+      // handshake is the one before its Finished, so remember it for when we get there.
+      if (this.state !== 'established' && this.state !== 'wait_finished') this.earlyCcs = true;
+      return;
+    }
+    this.earlyCcs = false;
     this.readEpoch++;
     this.readStates[this.readEpoch] = { protection: this.pendingRead, window: new ReplayWindow() };
     this.pendingRead = undefined;
@@ -799,6 +814,7 @@ export class DtlsConnection {
     items.push({ kind: 'handshake', epoch: 1, message: finished });
     this.state = 'wait_ccs';
     this.sendFlight(items, true);
+    if (this.earlyCcs) this.handleChangeCipherSpec(this.readEpoch);
   }
 
   // ---------------------------------------------------------------- server
@@ -925,7 +941,7 @@ export class DtlsConnection {
         preMaster = computeEcdhSecret(this.ecdh!, decodeOpaque8(m.body));
       }
       this.deriveKeys(preMaster);
-      if (!this.expectCertificateVerify) this.state = 'wait_ccs';
+      if (!this.expectCertificateVerify) this.enterWaitCcs();
       return;
     }
     if (this.expectCertificateVerify) {
@@ -937,10 +953,15 @@ export class DtlsConnection {
       if (!verifySignature(this.peerPublicKey!, concat(...this.transcript), ds.signature)) throw new Fatal(AlertDescription.decrypt_error, 'bad CertificateVerify signature');
       record();
       this.expectCertificateVerify = false;
-      this.state = 'wait_ccs';
+      this.enterWaitCcs();
       return;
     }
     throw new Fatal(AlertDescription.unexpected_message, `unexpected handshake message ${m.msgType}`);
+  }
+
+  private enterWaitCcs(): void {
+    this.state = 'wait_ccs';
+    if (this.earlyCcs) this.handleChangeCipherSpec(this.readEpoch);
   }
 
   private sendServerFinalFlight(): void {

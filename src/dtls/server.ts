@@ -102,7 +102,8 @@ export class DtlsServerEndpoint {
     if (!old && this.connections.size >= (this.options.maxConnections ?? 10_000)) return;
     if (old) {
       this.connections.delete(peerKey);
-      old.close();
+      // The client restarted and lost its keys; a close_notify would only confuse its new handshake.
+      old.abandon();
     }
     const conn = DtlsConnection.server(this.options, {
       send: (d) => this.events.send(peerKey, d),

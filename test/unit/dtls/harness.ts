@@ -5,6 +5,8 @@ import { DtlsServerEndpoint, type DtlsServerEndpointOptions } from '../../../src
 
 export const PEER = '127.0.0.1|5684';
 
+export type Hook = (dir: 'toServer' | 'toClient', d: Uint8Array, index: number) => boolean | Uint8Array | undefined;
+
 export interface Pair {
   clock: ManualClock;
   client: DtlsConnection;
@@ -16,8 +18,13 @@ export interface Pair {
   serverLog: { connected?: SessionInfo; closed?: DtlsError | 'clean'; data: Uint8Array[] };
   /** Counts of datagrams ever sent each way. */
   sent: { toServer: number; toClient: number };
-  /** Delivers queued datagrams until none remain; `drop` may discard some (return true to drop). */
-  pump(drop?: (dir: 'toServer' | 'toClient', d: Uint8Array, index: number) => boolean): void;
+  /**
+   * Delivers queued datagrams until none remain. The hook sees every datagram (with a running
+   * index): return true to drop it, a Uint8Array to deliver that instead, false/undefined to pass.
+   */
+  pump(hook?: Hook): void;
+  /** Pumps, then advances the clock in `stepMs` steps until `done()` or `maxMs` elapsed. */
+  settle(done: () => boolean, hook?: Hook, stepMs?: number, maxMs?: number): void;
 }
 
 export function makePair(
@@ -55,13 +62,27 @@ export function makePair(
     },
   );
   let index = 0;
-  const pump: Pair['pump'] = (drop) => {
+  const apply = (hook: Hook | undefined, dir: 'toServer' | 'toClient', d: Uint8Array): Uint8Array | undefined => {
+    const r = hook?.(dir, d, index++);
+    if (r === true) return undefined;
+    return r instanceof Uint8Array ? r : d;
+  };
+  const pump: Pair['pump'] = (hook) => {
     for (let guard = 0; guard < 1000 && (toServer.length > 0 || toClient.length > 0); guard++) {
       const s = toServer.shift();
-      if (s && !drop?.('toServer', s, index++)) server.handleDatagram(PEER, s);
+      const s2 = s && apply(hook, 'toServer', s);
+      if (s2) server.handleDatagram(PEER, s2);
       const c = toClient.shift();
-      if (c && !drop?.('toClient', c, index++)) client.handleDatagram(c);
+      const c2 = c && apply(hook, 'toClient', c);
+      if (c2) client.handleDatagram(c2);
     }
   };
-  return { clock, client, server, toServer, toClient, clientLog, serverLog, sent, pump };
+  const settle: Pair['settle'] = (done, hook, stepMs = 250, maxMs = 120_000) => {
+    pump(hook);
+    for (let t = 0; t < maxMs && !done(); t += stepMs) {
+      clock.advance(stepMs);
+      pump(hook);
+    }
+  };
+  return { clock, client, server, toServer, toClient, clientLog, serverLog, sent, pump, settle };
 }
