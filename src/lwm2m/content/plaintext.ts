@@ -55,5 +55,5 @@ export function decodeOpaque(path: Lwm2mPath, bytes: Uint8Array, options?: Decod
   checkSingleTarget(path, options, 'opaque');
   const type = valueTypeOf(resourceDef(registryOf(options), path), path);
   if (type !== undefined && type !== 'opaque') throw unsupportedFormat(`${formatPath(path)} is ${type}, not opaque`);
-  return valueNode(path, { type: 'opaque', value: bytes.slice() });
+  return valueNode(path, { type: 'opaque', value: new Uint8Array(bytes) });
 }

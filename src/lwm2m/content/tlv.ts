@@ -139,7 +139,7 @@ export function decodeTlvValue(bytes: Uint8Array, type: ValueType | undefined, w
   switch (type) {
     case undefined:
     case 'opaque':
-      return { type: 'opaque', value: bytes.slice() };
+      return { type: 'opaque', value: new Uint8Array(bytes) };
     case 'string':
     case 'corelnk':
       return { type, value: decodeUtf8(bytes, `${where} value`) };
