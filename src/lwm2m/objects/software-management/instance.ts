@@ -725,8 +725,9 @@ export class SoftwareManagementInstance {
         if (src?.kind === 'pull' && size !== undefined && deps.fetcher?.supports(src.uri) && deps.fetcher.resumable(src.uri)) {
           const writer = await PackageStagingWriter.resume(inst.stagingPath, { quotaBytes: deps.quotaBytes });
           inst.writer = writer;
+          const offset = writer.bytesWritten;
           inst.startPull(src.uri, writer);
-          return report(`resuming download at byte ${writer.bytesWritten}`);
+          return report(`resuming download at byte ${offset}`);
         }
         await inst.apply({ type: 'downloadFailed', cause: 'CONNECTION_LOST' }, 'restart during download');
         return report('download interrupted: Connection lost');
