@@ -193,12 +193,13 @@ void describe('object9 persistence and restore', () => {
   void test('restore mid-install, reboot after the commit: INSTALLED (INACTIVE, Installed)', async () => {
     await withTempDir(async (dir) => {
       const sim = SimulatedInstaller.forModel('sim-reboot-after-commit');
-      const h = harness(dir);
+      const h = harness(dir, { installer: sim });
       const i = await h.obj.create();
       await i.write(2, makePackage({ name: 'svc', version: '3' }));
       await i.settled();
       await i.execute(4);
       await i.settled();
+      assert.equal(i.isHalted, true);
       const { inst } = await restore(h, lastIn(h, 'DELIVERED', true));
       assert.deepEqual(view(inst), ['INSTALLED', 'INSTALLED', 'INACTIVE', false]);
       assert.deepEqual(inst.read(7), { ok: true, code: '2.05', value: { type: 'integer', value: 5 } });
