@@ -350,6 +350,10 @@ export class CertificateAuthority {
     );
     const der = Buffer.from(cert.rawData);
     const nodeCert = new X509Certificate(der);
+    // Self-check with an independent implementation (OpenSSL through node:crypto).
+    if (!nodeCert.checkIssued(this.#nodeCert) || !nodeCert.verify(this.#nodeCert.publicKey)) {
+      throw new PkiError('CA_INVALID', 'internal error: the issued certificate does not verify with the CA certificate');
+    }
     const issued: IssuedCertificate = {
       certificate: nodeCert,
       certificatePem: cert.toString('pem').replace(/\r\n/g, '\n').trimEnd() + '\n',

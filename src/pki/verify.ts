@@ -100,8 +100,8 @@ export type ChainResult =
 export type Purpose = 'serverAuth' | 'clientAuth';
 
 export interface VerifyChainOptions {
-  /** Time of validation (default: now). */
-  at?: Date;
+  /** Time of validation, a Date or epoch milliseconds (default: now). */
+  at?: Date | number;
   /**
    * What the leaf is used for. When set, the leaf's keyUsage (if present) must allow
    * digitalSignature and its extendedKeyUsage (if present) must list the purpose.
@@ -207,7 +207,7 @@ function isSelfIssued(cert: Parsed): boolean {
  */
 export function verifyChain(chain: readonly CertificateInput[], trust: TrustStore, options: VerifyChainOptions = {}): ChainResult {
   if (chain.length === 0) return fail('EMPTY_CHAIN', 0, 'no certificate was presented');
-  const at = options.at ?? new Date();
+  const at = options.at === undefined ? new Date() : new Date(options.at);
   const maxDepth = options.maxDepth ?? 8;
 
   const supplied: Parsed[] = [];

@@ -100,6 +100,8 @@ void test('validity boundaries: notBefore and notAfter themselves are inside, on
   const device = await ca.issueDeviceCertificate({ endpoint: 'edge', validityDays: 2 });
   const trust = ca.trustStore();
   assertOk(trust.verify([device.certificateDer], { at: device.notBefore }));
+  assertOk(trust.verify([device.certificateDer], { at: device.notAfter.getTime() }));
+  assertFails(trust.verify([device.certificateDer], { at: device.notAfter.getTime() + 1000 }), 'EXPIRED', 0);
   assertOk(trust.verify([device.certificateDer], { at: device.notAfter }));
   assertFails(trust.verify([device.certificateDer], { at: new Date(device.notBefore.getTime() - 1000) }), 'NOT_YET_VALID', 0, /is not valid before/);
   assertFails(trust.verify([device.certificateDer], { at: new Date(device.notAfter.getTime() + 1000) }), 'EXPIRED', 0);
