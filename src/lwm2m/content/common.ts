@@ -3,6 +3,7 @@ import type { Lwm2mPath } from '../path.js';
 import { formatPath } from '../path.js';
 import type { ResourceDefinition, ValueType } from '../model.js';
 import type { ObjectRegistry } from '../objects/registry.js';
+import type { InstanceNode, Lwm2mNode, ResourceInstanceNode, ResourceNode } from '../node.js';
 import { defaultRegistry } from '../objects/registry.js';
 import { badRequest, type CodecLimits, DEFAULT_LIMITS } from '../errors.js';
 import type { Lwm2mValue } from '../values.js';
@@ -66,3 +67,31 @@ export function decodeUtf8(bytes: Uint8Array, what: string): string {
 }
 
 export const utf8Encoder = new TextEncoder();
+
+/**
+ * Returns `node` with every value converted to the type its resource definition asks for
+ * (integer to float or time, string to objlnk, ...), so that formats which are not
+ * self-describing (TLV, plain text) write the defined representation. Unknown resources
+ * are left as they are. Throws 4.00 for values that cannot be converted.
+ */
+export function conformNode(registry: ObjectRegistry, path: Lwm2mPath, node: Lwm2mNode): Lwm2mNode {
+  const at = (p: readonly number[]): Lwm2mPath => p as unknown as Lwm2mPath;
+  const base = path.slice(0, -1);
+  const walk = (prefix: readonly number[], n: Lwm2mNode): Lwm2mNode => {
+    const here = [...prefix, n.id];
+    switch (n.kind) {
+      case 'object':
+        return { ...n, instances: n.instances.map((i) => walk(here, i) as InstanceNode) };
+      case 'instance':
+        return { ...n, resources: n.resources.map((r) => walk(here, r) as ResourceNode) };
+      case 'multiResource':
+        return { ...n, instances: n.instances.map((ri) => walk(here, ri) as ResourceInstanceNode) };
+      case 'resource':
+      case 'resourceInstance': {
+        const value = typeValue(registry, at(here), n.value);
+        return value === n.value ? n : { ...n, value };
+      }
+    }
+  };
+  return walk(base, node);
+}

@@ -6,6 +6,8 @@ import type { Lwm2mPath } from '../path.js';
 import type { Lwm2mNode, Lwm2mRecord } from '../node.js';
 import { Lwm2mCodecError, unsupportedFormat, notAcceptable } from '../errors.js';
 import type { DecodeOptions, EncodeOptions } from './common.js';
+import { conformNode, registryOf, typeValue } from './common.js';
+import { validateNode } from '../node.js';
 import { decodeOpaque, decodePlainText, encodeOpaque, encodePlainText } from './plaintext.js';
 import { decodeTlv, encodeTlv } from './tlv.js';
 import { decodeSenmlCbor, decodeSenmlJson, decodeSenmlRecords, encodeSenmlCbor, encodeSenmlJson, encodeSenmlRecords } from './senml.js';
@@ -64,7 +66,8 @@ export function isSupportedFormat(format: number): boolean {
 export function encode(format: number, path: Lwm2mPath, node: Lwm2mNode, options?: EncodeOptions): Uint8Array {
   const codec = CODECS.get(format);
   if (codec === undefined) throw notAcceptable(`content format ${format} is not supported`);
-  return codec.encode(path, node, options);
+  validateNode(path, node);
+  return codec.encode(path, conformNode(registryOf(options), path, node), options);
 }
 
 /**
@@ -80,8 +83,10 @@ export function decode(format: number, path: Lwm2mPath, bytes: Uint8Array, optio
 const RECORD_FORMATS = new Set<number>([ContentFormat.SenmlJson, ContentFormat.SenmlCbor, ContentFormat.Lwm2mCbor]);
 
 /** Encodes records with absolute paths (Read-Composite, Send, composite notifications). */
-export function encodeRecords(format: number, records: readonly Lwm2mRecord[]): Uint8Array {
+export function encodeRecords(format: number, records: readonly Lwm2mRecord[], options?: EncodeOptions): Uint8Array {
   if (!RECORD_FORMATS.has(format)) throw notAcceptable(`content format ${format} cannot carry composite records`);
+  const registry = registryOf(options);
+  records = records.map((r) => ({ ...r, value: typeValue(registry, r.path, r.value) }));
   if (format === ContentFormat.Lwm2mCbor) return encodeLwm2mCborRecords(records);
   return encodeSenmlRecords(format === ContentFormat.SenmlJson ? 'json' : 'cbor', records);
 }

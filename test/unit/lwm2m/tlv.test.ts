@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { ContentFormat, Node, Value, decode, encode, readTlvs, DEFAULT_LIMITS } from '../../../src/lwm2m/index.js';
+import { ContentFormat, Node, Value, decode, encode, readTlvs, DEFAULT_LIMITS, defaultRegistry } from '../../../src/lwm2m/index.js';
 import { DEVICE_INSTANCE, DEVICE_TLV, assertCodecError, hex, toHex } from './helpers.js';
 
 const TLV = ContentFormat.Tlv;
@@ -61,8 +61,10 @@ test('TLV: integers use the smallest of 1/2/4/8 bytes, signed; unsigned and bigi
   assert.equal(enc(Value.integer(32768)), 'C40900008000');
   assert.equal(enc(Value.integer(2n ** 40n)), 'C809080000010000000000');
   assert.equal(enc(Value.integer(2n ** 62n)), 'C809084000000000000000');
-  assert.equal(enc(Value.unsignedInteger(2n ** 64n - 1n)), 'C80908FFFFFFFFFFFFFFFF');
-  assert.equal(enc(Value.unsignedInteger(255)), 'C109FF');
+  const encU = (v: ReturnType<typeof Value.integer>): string => toHex(encode(TLV, [1, 0, 1], Node.resource(1, v)));
+  assert.equal(encU(Value.unsignedInteger(2n ** 64n - 1n)), 'C80108FFFFFFFFFFFFFFFF');
+  assert.equal(encU(Value.unsignedInteger(255)), 'C101FF');
+  assert.equal(encU(Value.integer(255)), 'C101FF');
   const max = decode(TLV, [1, 0, 1], hex('C80108FFFFFFFFFFFFFFFF'));
   assert.deepEqual(max, Node.resource(1, Value.unsignedInteger(2n ** 64n - 1n)));
   const neg = decode(TLV, [3, 0, 9], hex('C80908FFFFFFFFFFFFFFFF'));
@@ -93,4 +95,23 @@ test('TLV: malformed payloads raise 4.00 with a diagnostic', () => {
   assertCodecError(() => decode(TLV, [3], hex('C10964')), '4.00', /object instance/);
   assertCodecError(() => decode(TLV, [], hex('')), '4.15');
   assert.deepEqual(readTlvs(hex(''), DEFAULT_LIMITS), []);
+});
+
+test('TLV: values are written in the defined type (integer for a float resource, string for objlnk)', () => {
+  const registry = defaultRegistry.with([
+    {
+      id: 3303,
+      name: 'Temperature',
+      urn: 'urn:oma:lwm2m:ext:3303',
+      version: '1.0',
+      lwm2mVersion: '1.0',
+      multiple: true,
+      mandatory: false,
+      resources: [{ id: 5700, name: 'Sensor Value', operations: 'R', multiple: false, mandatory: true, type: 'float' }],
+    },
+  ]);
+  assert.equal(toHex(encode(TLV, [3303, 0, 5700], Node.resource(5700, Value.integer(2)), { registry })), 'E4164440000000');
+  assert.equal(toHex(encode(TLV, [9, 0, 5], Node.resource(5, Value.string('3:1')))), 'C40500030001');
+  assertCodecError(() => encode(TLV, [3, 0, 9], Node.resource(9, Value.string('abc'))), '4.00', /cannot convert string value to integer/);
+  assertCodecError(() => encode(TLV, [3, 0, 4], Node.resource(4, Value.string(''))), '4.00', /executable/);
 });
