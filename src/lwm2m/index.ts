@@ -13,3 +13,4 @@ export { decodeSenmlEntries } from './content/senml.js';
 export type { SenmlEntry } from './content/senml.js';
 export { decodeCbor, encodeCbor, CborFloat, CborMap, CborTag, CborSimple } from './content/cbor.js';
 export type { CborItem } from './content/cbor.js';
+export { checkRange } from './range.js';

@@ -6,7 +6,7 @@
  * maps keep non-string keys in order, and decoding untrusted bytes is bounded in depth,
  * item count and allocation, failing only with Lwm2mCodecError (4.00).
  */
-import { badRequest, type CodecLimits, DEFAULT_LIMITS } from '../errors.js';
+import { badRequest, tooLarge, type CodecLimits, DEFAULT_LIMITS } from '../errors.js';
 
 /** A CBOR floating-point number (major type 7), kept apart from integers. */
 export class CborFloat {
@@ -417,7 +417,7 @@ function decodeUtf8(bytes: Uint8Array, offset: number): string {
 
 /** Decodes exactly one CBOR item; trailing bytes, truncation and excess are 4.00. */
 export function decodeCbor(bytes: Uint8Array, limits: CodecLimits = DEFAULT_LIMITS): CborItem {
-  if (bytes.length > limits.maxPayloadBytes) throw badRequest(`payload larger than ${limits.maxPayloadBytes} bytes`);
+  if (bytes.length > limits.maxPayloadBytes) throw tooLarge(`payload larger than ${limits.maxPayloadBytes} bytes`);
   if (bytes.length === 0) throw badRequest('empty CBOR payload');
   const r = new Reader(bytes, limits);
   const item = readItem(r, 0, false) as CborItem;

@@ -5,7 +5,7 @@ import type { ResourceDefinition, ValueType } from '../model.js';
 import type { ObjectRegistry } from '../objects/registry.js';
 import type { InstanceNode, Lwm2mNode, ResourceInstanceNode, ResourceNode } from '../node.js';
 import { defaultRegistry } from '../objects/registry.js';
-import { badRequest, type CodecLimits, DEFAULT_LIMITS } from '../errors.js';
+import { badRequest, tooLarge, type CodecLimits, DEFAULT_LIMITS } from '../errors.js';
 import type { Lwm2mValue } from '../values.js';
 import { convertValue } from '../values.js';
 
@@ -29,7 +29,7 @@ export function limitsOf(options?: DecodeOptions): CodecLimits {
 
 export function checkSize(bytes: Uint8Array, limits: CodecLimits): void {
   if (!(bytes instanceof Uint8Array)) throw badRequest('payload must be bytes');
-  if (bytes.length > limits.maxPayloadBytes) throw badRequest(`payload larger than ${limits.maxPayloadBytes} bytes`);
+  if (bytes.length > limits.maxPayloadBytes) throw tooLarge(`payload larger than ${limits.maxPayloadBytes} bytes`);
 }
 
 /** The definition of the resource a path (of 3 or 4 ids) addresses, if known. */

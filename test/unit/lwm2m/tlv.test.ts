@@ -115,3 +115,8 @@ test('TLV: values are written in the defined type (integer for a float resource,
   assertCodecError(() => encode(TLV, [3, 0, 9], Node.resource(9, Value.string('abc'))), '4.00', /cannot convert string value to integer/);
   assertCodecError(() => encode(TLV, [3, 0, 4], Node.resource(4, Value.string(''))), '4.00', /executable/);
 });
+
+test('TLV: payloads over the configured limit are 4.13 Request Entity Too Large', () => {
+  assertCodecError(() => decode(TLV, [3, 0], hex(DEVICE_TLV), { limits: { ...DEFAULT_LIMITS, maxPayloadBytes: 100 } }), '4.13', /larger than 100/);
+  assertCodecError(() => decode(TLV, [3, 0], hex(DEVICE_TLV), { limits: { ...DEFAULT_LIMITS, maxEntries: 5 } }), '4.00', /too many/);
+});
