@@ -49,7 +49,7 @@ test('CBOR RFC 8949 Appendix A: indefinite-length items decode', () => {
   assert.deepEqual(decodeCbor(hex('FA47C35000')), new CborFloat(100000));
 });
 
-test('CBOR: malformed input is 4.00, bounded in depth, size and count', () => {
+test('CBOR RFC 8949 §3/§5.3: malformed input is 4.00, bounded in depth, size and count', () => {
   const bad: Array<[string, RegExp]> = [
     ['', /empty/],
     ['18', /truncated/],

@@ -21,7 +21,7 @@ test('LwM2M CBOR TS 1.2 §7.4.7: array keys stand for several levels; tag 1 time
   assert.deepEqual(decode(LC, [3, 0, 13], hex('A1830300 0D1A5182428F')), Node.resource(13, Value.time(1367491215)));
 });
 
-test('LwM2M CBOR: the Device instance round-trips; records API', () => {
+test('LwM2M CBOR TS 1.2 §7.4.7: the Device instance round-trips; records API', () => {
   assert.deepEqual(decode(LC, [3, 0], encode(LC, [3, 0], DEVICE_INSTANCE)), DEVICE_INSTANCE);
   const records = [
     { path: [1, 0, 1] as const, value: Value.unsignedInteger(86400) },
@@ -32,7 +32,7 @@ test('LwM2M CBOR: the Device instance round-trips; records API', () => {
   assert.deepEqual(decodeRecords(LC, bytes), records);
 });
 
-test('LwM2M CBOR: malformed payloads are 4.00', () => {
+test('LwM2M CBOR TS 1.2 §7.4.7: malformed payloads are 4.00', () => {
   assertCodecError(() => decode(LC, [3, 0], hex('80')), '4.00', /must be a map/);
   assertCodecError(() => decode(LC, [3, 0], hex('A103A10001')), '4.00', /above resource level/);
   assertCodecError(() => decode(LC, [3, 0], hex('A1 19FFFF A1 00 A1 09 01')), '4.00', /invalid path key/);

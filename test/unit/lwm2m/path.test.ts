@@ -14,7 +14,7 @@ import {
 } from '../../../src/lwm2m/index.js';
 import { assertCodecError } from './helpers.js';
 
-test('path: parse and format every level (TS Core §6.1 /o/i/r/ri)', () => {
+test('path TS Core §6.1: parse and format every level /o/i/r/ri', () => {
   assert.deepEqual(parsePath('/'), []);
   assert.deepEqual(parsePath('/3'), [3]);
   assert.deepEqual(parsePath('/3/0'), [3, 0]);
@@ -29,7 +29,7 @@ test('path: parse and format every level (TS Core §6.1 /o/i/r/ri)', () => {
   assert.equal(pathLevel([1, 2, 3, 4]), 'resourceInstance');
 });
 
-test('path: rejects malformed paths and the reserved id 65535 with 4.00', () => {
+test('path TS Core §6.1: rejects malformed paths and the reserved id 65535 with 4.00', () => {
   for (const bad of ['', '3/0', '//', '/3//0', '/03', '/-1', '/+1', '/1.0', '/a', '/65535', '/1/65535', '/99999', '/1/2/3/4/5', '/3/0//', ' /3']) {
     assertCodecError(() => parsePath(bad), '4.00');
   }
@@ -41,13 +41,13 @@ test('path: rejects malformed paths and the reserved id 65535 with 4.00', () => 
   assertCodecError(() => childPath([1, 2, 3, 4], 0), '4.00');
 });
 
-test('path: ordering puts parents first, then numeric order', () => {
+test('path TS Core §6.1: ordering puts parents first, then numeric order', () => {
   const paths: Lwm2mPath[] = [[3, 0, 10], [3, 0, 2], [3], [1, 0], [3, 0], [3, 0, 2, 1], [3, 0, 2, 0], []];
   const sorted = [...paths].sort(comparePaths).map(formatPath);
   assert.deepEqual(sorted, ['/', '/1/0', '/3', '/3/0', '/3/0/2', '/3/0/2/0', '/3/0/2/1', '/3/0/10']);
 });
 
-test('path: prefix tests', () => {
+test('path TS Core §6.1: prefix tests', () => {
   assert.equal(isPrefixOf([], [3, 0]), true);
   assert.equal(isPrefixOf([3], [3, 0, 1]), true);
   assert.equal(isPrefixOf([3, 0, 1], [3, 0, 1]), true);

@@ -34,11 +34,11 @@ test('plain text TS 1.1 §7.4.1: numbers, time, boolean, objlnk, base64 opaque',
   assert.deepEqual(decode(TEXT, [3, 0, 7, 1], utf8('5000')), Node.resourceInstance(1, Value.integer(5000)));
 });
 
-test('plain text: unknown resources decode as strings', () => {
+test('plain text TS 1.1 §7.4.1: unknown resources decode as strings', () => {
   assert.deepEqual(decode(TEXT, [3303, 0, 5700], utf8('23.5')), Node.resource(5700, Value.string('23.5')));
 });
 
-test('plain text: malformed values are 4.00, wrong levels 4.15 (decode) and 4.06 (encode)', () => {
+test('plain text TS 1.1 §7.4.1: malformed values are 4.00, wrong levels 4.15 (decode) and 4.06 (encode)', () => {
   assertCodecError(() => decode(TEXT, [3, 0, 9], utf8('abc')), '4.00', /integer/);
   assertCodecError(() => decode(TEXT, [3, 0, 9], utf8('9223372036854775808')), '4.00', /64-bit/);
   assertCodecError(() => decode(TEXT, [1, 0, 1], utf8('-1')), '4.00');

@@ -8,7 +8,7 @@ const def = (o: number, r: number): ResourceDefinition => {
   return d;
 };
 
-test('range: numeric "a..b" ranges from the registry (3/9 Battery Level 0..100, 1/0 Short Server ID 1..65534)', () => {
+test('range OMA registry RangeEnumeration: numeric "a..b" ranges from the registry (3/9 Battery Level 0..100, 1/0 Short Server ID 1..65534)', () => {
   assert.equal(checkRange(def(3, 9), Value.integer(100)), undefined);
   assert.equal(checkRange(def(3, 9), Value.integer(101)), 'Battery Level: 101 outside 0..100');
   assert.equal(checkRange(def(3, 9), Value.integer(-1)), 'Battery Level: -1 outside 0..100');
@@ -17,7 +17,7 @@ test('range: numeric "a..b" ranges from the registry (3/9 Battery Level 0..100, 
   assert.equal(checkRange(def(3, 10), Value.integer(2n ** 62n)), undefined);
 });
 
-test('range: byte lengths of strings and opaque values (9/0 "0..255 bytes", 0/7 "6", 0/8 "16,32,48")', () => {
+test('range OMA registry RangeEnumeration: byte lengths of strings and opaque values (9/0 "0..255 bytes", 0/7 "6", 0/8 "16,32,48")', () => {
   assert.equal(checkRange(def(9, 0), Value.string('x'.repeat(255))), undefined);
   assert.equal(checkRange(def(9, 0), Value.string('é'.repeat(128))), 'PkgName: length 256 outside 0..255 bytes');
   assert.equal(checkRange(def(0, 7), Value.opaque(new Uint8Array(6))), undefined);

@@ -40,7 +40,7 @@ test('SenML CBOR TS 1.1.1 §7.4.5: Device /3/0 encodes to the example bytes and 
   assert.deepEqual(decode(CBOR, [3, 0], hex(DEVICE_SENML_CBOR)), DEVICE_INSTANCE);
 });
 
-test('SenML JSON: single resource, resource instance, vb/vd/vlo, floats', () => {
+test('SenML JSON TS 1.1 §7.4.4: single resource, resource instance, vb/vd/vlo, floats', () => {
   assert.equal(text(encode(JSON_, [3, 0, 9], Node.resource(9, Value.integer(100)))), '[{"bn":"/3/0/9","v":100}]');
   assert.equal(
     text(encode(JSON_, [3, 0, 6], Node.multiResource(6, [Value.integer(1), Value.integer(5)]))),
@@ -85,7 +85,7 @@ test('SenML JSON RFC 8428 §4.5: base time plus time, records API, entries witho
   assert.deepEqual(decodeSenmlEntries('json', utf8('[{"n":"/3/0/9"},{"n":"/1"}]')), [{ path: [3, 0, 9] }, { path: [1] }]);
 });
 
-test('SenML: malformed payloads are 4.00 with diagnostics', () => {
+test('SenML RFC 8428 §4.4/§6: malformed payloads are 4.00 with diagnostics', () => {
   const bad: Array<[string, RegExp]> = [
     ['', /JSON/],
     ['{}', /array/],

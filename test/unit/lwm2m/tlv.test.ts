@@ -37,7 +37,7 @@ test('TLV TS 1.0 §6.4.3: single resource, multiple resource and resource instan
   assert.deepEqual(decode(TLV, [3, 0, 6], hex('410001410105')), Node.multiResource(6, [Value.integer(1), Value.integer(5)]));
 });
 
-test('TLV: 16-bit identifiers and 8/16/24-bit lengths', () => {
+test('TLV TS 1.0 §6.4.3: 16-bit identifiers and 8/16/24-bit lengths', () => {
   // resource 5850 boolean true (IPSO Switch): type E1 = resource, 16-bit id, length 1
   const unknown = decode(TLV, [3311, 0, 5850], hex('E116DA01'));
   assert.deepEqual(unknown, Node.resource(5850, Value.opaque(Uint8Array.of(1))));
@@ -52,7 +52,7 @@ test('TLV: 16-bit identifiers and 8/16/24-bit lengths', () => {
   assert.equal(e.length, 5 + 70000);
 });
 
-test('TLV: integers use the smallest of 1/2/4/8 bytes, signed; unsigned and bigint beyond 2^53', () => {
+test('TLV TS 1.0 §6.4.3: integers use the smallest of 1/2/4/8 bytes, signed; unsigned and bigint beyond 2^53', () => {
   const enc = (v: ReturnType<typeof Value.integer>): string => toHex(encode(TLV, [3, 0, 9], Node.resource(9, v)));
   assert.equal(enc(Value.integer(127)), 'C1097F');
   assert.equal(enc(Value.integer(128)), 'C2090080');
@@ -73,7 +73,7 @@ test('TLV: integers use the smallest of 1/2/4/8 bytes, signed; unsigned and bigi
   assert.deepEqual(big, Node.resource(9, { type: 'integer', value: 2n ** 63n - 1n }));
 });
 
-test('TLV: float 4 or 8 bytes, boolean, objlnk, opaque', () => {
+test('TLV TS 1.0 §6.4.3: float 4 or 8 bytes, boolean, objlnk, opaque', () => {
   assert.equal(toHex(encode(TLV, [3303, 0, 5700], Node.resource(5700, Value.float(1.5)))), 'E416443FC00000');
   assert.equal(toHex(encode(TLV, [3303, 0, 5700], Node.resource(5700, Value.float(0.1)))), 'E81644083FB999999999999A');
   assert.equal(toHex(encode(TLV, [9, 0, 5], Node.resource(5, Value.objlnk(3, 0)))), 'C40500030000');
@@ -82,7 +82,7 @@ test('TLV: float 4 or 8 bytes, boolean, objlnk, opaque', () => {
   assert.deepEqual(decode(TLV, [5, 0, 0], hex('C300010203')), Node.resource(0, Value.opaque(Uint8Array.of(1, 2, 3))));
 });
 
-test('TLV: malformed payloads raise 4.00 with a diagnostic', () => {
+test('TLV TS 1.0 §6.4.3: malformed payloads raise 4.00 with a diagnostic', () => {
   assertCodecError(() => decode(TLV, [3, 0], hex('C8')), '4.00', /truncated/);
   assertCodecError(() => decode(TLV, [3, 0], hex('C80014 4F70')), '4.00', /runs past/);
   assertCodecError(() => decode(TLV, [3, 0, 9], hex('C30964 0000')), '4.00', /1, 2, 4 or 8 bytes/);
@@ -97,7 +97,7 @@ test('TLV: malformed payloads raise 4.00 with a diagnostic', () => {
   assert.deepEqual(readTlvs(hex(''), DEFAULT_LIMITS), []);
 });
 
-test('TLV: values are written in the defined type (integer for a float resource, string for objlnk)', () => {
+test('TLV TS 1.0 §6.4.3: values are written in the defined type (integer for a float resource, string for objlnk)', () => {
   const registry = defaultRegistry.with([
     {
       id: 3303,
@@ -116,7 +116,7 @@ test('TLV: values are written in the defined type (integer for a float resource,
   assertCodecError(() => encode(TLV, [3, 0, 4], Node.resource(4, Value.string(''))), '4.00', /executable/);
 });
 
-test('TLV: payloads over the configured limit are 4.13 Request Entity Too Large', () => {
+test('TLV TS 1.0 §6.4.3: payloads over the configured limit are 4.13 Request Entity Too Large', () => {
   assertCodecError(() => decode(TLV, [3, 0], hex(DEVICE_TLV), { limits: { ...DEFAULT_LIMITS, maxPayloadBytes: 100 } }), '4.13', /larger than 100/);
   assertCodecError(() => decode(TLV, [3, 0], hex(DEVICE_TLV), { limits: { ...DEFAULT_LIMITS, maxEntries: 5 } }), '4.00', /too many/);
 });

@@ -17,7 +17,7 @@ import {
 } from '../../../src/lwm2m/index.js';
 import { assertCodecError } from './helpers.js';
 
-test('values: integers are numbers while safe, bigints beyond 2^53', () => {
+test('values TS Core Appendix C: integers are numbers while safe, bigints beyond 2^53', () => {
   assert.equal(normalizeInteger(5n), 5);
   assert.equal(normalizeInteger(BigInt(Number.MAX_SAFE_INTEGER)), Number.MAX_SAFE_INTEGER);
   assert.equal(normalizeInteger(BigInt(Number.MAX_SAFE_INTEGER) + 1n), 2n ** 53n);
@@ -29,7 +29,7 @@ test('values: integers are numbers while safe, bigints beyond 2^53', () => {
   assert.deepEqual(Value.unsignedInteger(2n ** 64n - 1n), { type: 'unsignedInteger', value: 2n ** 64n - 1n });
 });
 
-test('values: time is seconds since the epoch; objlnk ids 0..65535', () => {
+test('values TS Core Appendix C: time is seconds since the epoch; objlnk ids 0..65535', () => {
   assert.deepEqual(Value.time(new Date('2013-05-02T10:40:15.900Z')), { type: 'time', value: 1367491215 });
   assert.equal(timeToDate(1367491215).toISOString(), '2013-05-02T10:40:15.000Z');
   assert.deepEqual(Value.objlnk(65535, 65535), { type: 'objlnk', value: { objectId: 65535, instanceId: 65535 } });
@@ -39,7 +39,7 @@ test('values: time is seconds since the epoch; objlnk ids 0..65535', () => {
   for (const bad of ['3', '3:', ':0', '03:0', '3:0:1', '-1:0', '3 :0', '99999:0']) assertCodecError(() => parseObjLink(bad), '4.00');
 });
 
-test('values: conversion rules between generic and defined types', () => {
+test('values TS Core Appendix C: conversion rules between generic and defined types', () => {
   assert.deepEqual(convertValue(Value.integer(1367491215), 'time'), Value.time(1367491215));
   assert.deepEqual(convertValue(Value.integer(3), 'float'), Value.float(3));
   assert.deepEqual(convertValue(Value.float(3), 'integer'), Value.integer(3));
@@ -54,7 +54,7 @@ test('values: conversion rules between generic and defined types', () => {
   assertCodecError(() => convertValue(Value.string('AQID'), 'opaque'), '4.00');
 });
 
-test('values: text forms', () => {
+test('values TS Core Appendix C: text forms', () => {
   assert.equal(valueToText(Value.float(-0)), '-0.0');
   assert.equal(valueToText(Value.float(1e21)), '1e+21');
   assert.equal(valueToText(Value.float(0.1)), '0.1');
@@ -68,7 +68,7 @@ test('values: text forms', () => {
   assertCodecError(() => valueFromText('01', 'unsignedInteger'), '4.00');
 });
 
-test('values: strict base64 (padding, alphabet, canonical trailing bits)', () => {
+test('values TS Core Appendix C: strict base64 (padding, alphabet, canonical trailing bits)', () => {
   assert.deepEqual(decodeBase64('AQID', false), Uint8Array.of(1, 2, 3));
   assert.deepEqual(decodeBase64('AQ==', false), Uint8Array.of(1));
   assert.deepEqual(decodeBase64('AQ', true), Uint8Array.of(1));
@@ -76,7 +76,7 @@ test('values: strict base64 (padding, alphabet, canonical trailing bits)', () =>
   for (const bad of ['AQ', 'A', 'AQ=', 'AR==', 'A Q==', 'AQ==AQ==', '-_8=']) assertCodecError(() => decodeBase64(bad, false), '4.00');
 });
 
-test('values: checkValue and valuesEqual', () => {
+test('values TS Core Appendix C: checkValue and valuesEqual', () => {
   assert.equal(checkValue({ type: 'boolean', value: 1 as unknown as boolean }), 'boolean value must be a boolean');
   assert.equal(checkValue(Value.string('x')), undefined);
   assert.equal(valuesEqual(Value.float(NaN), Value.float(NaN)), true);
