@@ -120,3 +120,40 @@ test('TLV TS 1.0 §6.4.3: payloads over the configured limit are 4.13 Request En
   assertCodecError(() => decode(TLV, [3, 0], hex(DEVICE_TLV), { limits: { ...DEFAULT_LIMITS, maxPayloadBytes: 100 } }), '4.13', /larger than 100/);
   assertCodecError(() => decode(TLV, [3, 0], hex(DEVICE_TLV), { limits: { ...DEFAULT_LIMITS, maxEntries: 5 } }), '4.00', /too many/);
 });
+
+test('TLV TS 1.0 §6.4.3.2 B: Read /2 with two Access Control instances (16-bit resource instance id 310)', () => {
+  const bytes = '08000EC10001C101008302417F07C1037F' + '080212C10003C101008702417F0761013601C1037F';
+  const node = Node.object(2, [
+    Node.instance(0, [
+      Node.resource(0, Value.integer(1)),
+      Node.resource(1, Value.integer(0)),
+      Node.multiResource(2, [[127, Value.integer(7)]]),
+      Node.resource(3, Value.integer(127)),
+    ]),
+    Node.instance(2, [
+      Node.resource(0, Value.integer(3)),
+      Node.resource(1, Value.integer(0)),
+      Node.multiResource(2, [
+        [127, Value.integer(7)],
+        [310, Value.integer(1)],
+      ]),
+      Node.resource(3, Value.integer(127)),
+    ]),
+  ]);
+  assert.deepEqual(decode(TLV, [2], hex(bytes)), node);
+  assert.equal(toHex(encode(TLV, [2], node)), bytes);
+});
+
+test('TLV TS 1.0 §6.4.3.2 C: Read /1 with one Server instance (lifetime 86400 in 4 bytes, binding "U")', () => {
+  const bytes = '08000FC10001C40100015180C10601C10755';
+  const node = Node.object(1, [
+    Node.instance(0, [
+      Node.resource(0, Value.integer(1)),
+      Node.resource(1, Value.unsignedInteger(86400)),
+      Node.resource(6, Value.boolean(true)),
+      Node.resource(7, Value.string('U')),
+    ]),
+  ]);
+  assert.deepEqual(decode(TLV, [1], hex(bytes)), node);
+  assert.equal(toHex(encode(TLV, [1], node)), bytes);
+});
