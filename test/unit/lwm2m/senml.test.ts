@@ -112,3 +112,14 @@ test('SenML RFC 8428 §4.4/§6: malformed payloads are 4.00 with diagnostics', (
   assertCodecError(() => decode(CBOR, [3, 0], hex('81a2006539')), '4.00', /exceeds|truncated/);
   assertCodecError(() => encode(JSON_, [3303, 0, 1], Node.resource(1, Value.float(NaN))), '4.06');
 });
+
+test('SenML JSON TS 1.1 §7.4.4 / RFC 8428 §4.5: timestamped history of one resource (bn only, relative t)', () => {
+  const body = '[{"bn":"/3303/0/5700","bt":25462634,"v":22.4,"t":-5},{"v":22.9,"t":-30},{"v":24.1,"t":-50}]';
+  assert.deepEqual(decodeRecords(JSON_, utf8(body)), [
+    { path: [3303, 0, 5700], value: Value.float(22.4), time: 25462629 },
+    { path: [3303, 0, 5700], value: Value.float(22.9), time: 25462604 },
+    { path: [3303, 0, 5700], value: Value.float(24.1), time: 25462584 },
+  ]);
+  assert.deepEqual(decode(JSON_, [3303, 0, 5700], utf8(body)), Node.resource(5700, Value.float(22.4)));
+  assert.deepEqual(decode(JSON_, [3303, 0], utf8(body)), Node.instance(0, [Node.resource(5700, Value.float(22.4))]));
+});
