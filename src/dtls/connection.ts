@@ -63,6 +63,7 @@ import {
 } from './messages.js';
 import { extendedMasterSecret, keyBlock, masterSecret, pskPreMasterSecret, sha256, verifyData } from './prf.js';
 import { decodeRecords, encodeRecord, MAX_SEQUENCE, ReplayWindow, type DtlsRecord } from './record.js';
+import type { ResumableSession, SessionCache } from './session.js';
 
 /** ecdsa_secp256r1_sha256 as a SignatureAndHashAlgorithm (RFC 5246 §7.4.1.4.1). */
 const ECDSA_SHA256 = (HashAlgorithm.sha256 << 8) | SignatureAlgorithm.ecdsa;
@@ -110,6 +111,8 @@ export interface DtlsCommonOptions {
 export interface DtlsClientOptions extends DtlsCommonOptions {
   /** PSK credentials: identity (UTF-8) and key. */
   psk?: { identity: string; key: Uint8Array };
+  /** A session from an earlier connection to the same server, offered for an abbreviated handshake. */
+  resume?: ResumableSession;
 }
 
 export interface DtlsServerOptions extends DtlsCommonOptions {
@@ -119,6 +122,8 @@ export interface DtlsServerOptions extends DtlsCommonOptions {
   pskIdentityHint?: string;
   /** Whether a client certificate is requested in ECDHE-ECDSA handshakes. Default 'require' when trustRoots are set. */
   clientCertificate?: 'none' | 'request' | 'require';
+  /** Where full handshakes are remembered for resumption; without one, sessions are not resumable. */
+  sessionCache?: SessionCache;
 }
 
 export type DtlsErrorCode =
@@ -143,6 +148,8 @@ export class DtlsError extends Error {
 export interface SessionInfo {
   cipherSuite: CipherSuiteInfo;
   extendedMasterSecret: boolean;
+  /** True when this association came from an abbreviated (resumed) handshake. */
+  resumed: boolean;
   peerIdentity?: PeerIdentity;
 }
 
@@ -238,6 +245,11 @@ export class DtlsConnection {
   private gotClientKeyExchange = false;
 
   private readonly queued: Uint8Array[] = [];
+  private resumed = false;
+  private sessionId: Uint8Array = new Uint8Array(0);
+  private resumableSession: ResumableSession | undefined;
+  /** True when the last flight we sent completes the handshake (kept to answer retransmissions). */
+  private sentFinalFlight = false;
   private earlyCcs = false;
   private closedNotified = false;
 
@@ -295,9 +307,14 @@ export class DtlsConnection {
 
   get session(): SessionInfo | undefined {
     if (this.state !== 'established' || !this.suite) return undefined;
-    return this.peerIdentity
-      ? { cipherSuite: this.suite, extendedMasterSecret: this.useEms, peerIdentity: this.peerIdentity }
-      : { cipherSuite: this.suite, extendedMasterSecret: this.useEms };
+    const info: SessionInfo = { cipherSuite: this.suite, extendedMasterSecret: this.useEms, resumed: this.resumed };
+    if (this.peerIdentity) info.peerIdentity = this.peerIdentity;
+    return info;
+  }
+
+  /** Client: the session to pass as `resume` to a later connection (undefined if the server gave no session ID). */
+  get resumable(): ResumableSession | undefined {
+    return this.state === 'established' ? this.resumableSession : undefined;
   }
 
   /** Client only: starts the handshake. */
@@ -533,7 +550,7 @@ export class DtlsConnection {
         break;
       case ContentType.application_data:
         if (this.state === 'established' && r.epoch === this.readEpoch && r.epoch > 0) {
-          if (this.role === 'server' && this.flight.length > 0) this.flight = []; // the client has our Finished
+          if (this.flight.length > 0) this.flight = []; // the peer has our Finished
           this.events.data?.(plaintext);
         }
         break;
@@ -665,7 +682,7 @@ export class DtlsConnection {
     const hello: ClientHello = {
       version: DTLS_1_2,
       random: this.clientRandomValue!,
-      sessionId: new Uint8Array(0),
+      sessionId: this.options.resume?.id ?? new Uint8Array(0),
       cookie,
       cipherSuites: [...this.suites],
       compressionMethods: Uint8Array.of(0),
@@ -705,6 +722,12 @@ export class DtlsConnection {
         this.checkFinished(m.body, 'server finished');
         this.stopRetransmit();
         this.peerFlightEnd = m.messageSeq;
+        if (this.resumed) {
+          // Abbreviated handshake: the client speaks last (RFC 5246 §7.3 figure 2).
+          record();
+          this.sendFinalFlight('client finished');
+          return;
+        }
         this.established();
         return;
       default:
@@ -725,6 +748,20 @@ export class DtlsConnection {
     this.useEms = findExtension(sh.extensions, ExtensionType.extended_master_secret) !== undefined;
     this.suite = suite;
     this.serverRandom = sh.random;
+    this.sessionId = sh.sessionId;
+    const resume = this.options.resume;
+    if (resume && sh.sessionId.length > 0 && timingSafeEqualBytes(sh.sessionId, resume.id)) {
+      if (sh.cipherSuite !== resume.cipherSuite) throw new Fatal(AlertDescription.illegal_parameter, 'resumed session with another cipher suite');
+      // RFC 7627 §5.3: the EMS status of a resumed session cannot change.
+      if (this.useEms !== resume.extendedMasterSecret) throw new Fatal(AlertDescription.handshake_failure, 'extended_master_secret differs from the resumed session');
+      this.resumed = true;
+      if (resume.peerIdentity) this.peerIdentity = resume.peerIdentity;
+      this.master = resume.masterSecret.slice();
+      this.expandKeys();
+      this.state = 'wait_ccs';
+      if (this.earlyCcs) this.handleChangeCipherSpec(this.readEpoch);
+      return;
+    }
     this.state = 'wait_server_hello_done';
   }
 
@@ -836,7 +873,12 @@ export class DtlsConnection {
         this.checkFinished(m.body, 'client finished');
         record();
         this.peerFlightEnd = m.messageSeq;
-        this.sendServerFinalFlight();
+        if (this.resumed) {
+          this.stopRetransmit();
+          this.established();
+          return;
+        }
+        this.sendFinalFlight('server finished');
         return;
       default:
         throw new Fatal(AlertDescription.unexpected_message, `unexpected handshake message ${m.msgType} in state ${this.state}`);
@@ -860,10 +902,17 @@ export class DtlsConnection {
       (!groups || safeList(groups.data).includes(NamedGroup.secp256r1)) && (!sigAlgs || safeList(sigAlgs.data).includes(ECDSA_SHA256));
     const chosen = this.suites.find((id) => ch.cipherSuites.includes(id) && (CIPHER_SUITES.get(id)!.keyExchange === 'psk' || eccOk));
     if (chosen === undefined) throw new Fatal(AlertDescription.handshake_failure, 'no cipher suite in common');
-    const suite = CIPHER_SUITES.get(chosen)!;
-    this.suite = suite;
     this.useEms = this.options.extendedMasterSecret !== false && findExtension(ch.extensions, ExtensionType.extended_master_secret) !== undefined;
     this.serverRandom = this.random(32);
+    const cached = this.options.sessionCache?.get(ch.sessionId);
+    // RFC 7627 §5.3: resume only when the EMS status matches the original session's; otherwise a full handshake.
+    if (cached && ch.cipherSuites.includes(cached.cipherSuite) && this.suites.includes(cached.cipherSuite) && cached.extendedMasterSecret === this.useEms) {
+      this.resumeSession(m, cached, secureReneg);
+      return;
+    }
+    const suite = CIPHER_SUITES.get(chosen)!;
+    this.suite = suite;
+    this.sessionId = this.options.sessionCache ? this.random(32) : new Uint8Array(0);
 
     const exts: Extension[] = [];
     if (secureReneg) exts.push(EMPTY_RENEGOTIATION_INFO);
@@ -878,7 +927,7 @@ export class DtlsConnection {
     const add = (type: number, body: Uint8Array): void => void items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(type, body) });
     add(
       HandshakeType.server_hello,
-      encodeServerHello({ version: DTLS_1_2, random: this.serverRandom, sessionId: new Uint8Array(0), cipherSuite: chosen, compressionMethod: 0, extensions: exts }),
+      encodeServerHello({ version: DTLS_1_2, random: this.serverRandom, sessionId: this.sessionId, cipherSuite: chosen, compressionMethod: 0, extensions: exts }),
     );
     if (suite.keyExchange === 'ecdhe_ecdsa') {
       const cred = this.options.certificate!;
@@ -905,6 +954,36 @@ export class DtlsConnection {
     add(HandshakeType.server_hello_done, new Uint8Array(0));
     this.state = 'wait_client_key_exchange';
     this.sendFlight(items, true);
+  }
+
+  /** Abbreviated handshake, server side: ServerHello, ChangeCipherSpec, Finished (RFC 5246 §7.3). */
+  private resumeSession(m: HandshakeMessage, cached: ResumableSession, secureReneg: boolean): void {
+    this.suite = CIPHER_SUITES.get(cached.cipherSuite)!;
+    this.resumed = true;
+    this.sessionId = cached.id;
+    if (cached.peerIdentity) this.peerIdentity = cached.peerIdentity;
+    const exts: Extension[] = [];
+    if (secureReneg) exts.push(EMPTY_RENEGOTIATION_INFO);
+    if (this.useEms) exts.push({ type: ExtensionType.extended_master_secret, data: new Uint8Array(0) });
+    this.sendSeq = m.messageSeq;
+    this.peerFlightEnd = m.messageSeq;
+    const hello = this.nextMessage(
+      HandshakeType.server_hello,
+      encodeServerHello({ version: DTLS_1_2, random: this.serverRandom!, sessionId: cached.id, cipherSuite: cached.cipherSuite, compressionMethod: 0, extensions: exts }),
+    );
+    this.master = cached.masterSecret.slice();
+    this.expandKeys();
+    this.enterWriteEpoch1();
+    const finished = this.nextMessage(HandshakeType.finished, verifyData(this.master, 'server finished', this.transcriptHash()));
+    this.state = 'wait_ccs';
+    this.sendFlight(
+      [
+        { kind: 'handshake', epoch: 0, message: hello },
+        { kind: 'ccs', epoch: 0 },
+        { kind: 'handshake', epoch: 1, message: finished },
+      ],
+      true,
+    );
   }
 
   private onClientFlightMessage(m: HandshakeMessage, record: () => void): void {
@@ -964,9 +1043,11 @@ export class DtlsConnection {
     if (this.earlyCcs) this.handleChangeCipherSpec(this.readEpoch);
   }
 
-  private sendServerFinalFlight(): void {
+  /** CCS + Finished that completes the handshake: the server's in a full handshake, the client's in an abbreviated one. */
+  private sendFinalFlight(label: 'client finished' | 'server finished'): void {
     this.enterWriteEpoch1();
-    const finished = this.nextMessage(HandshakeType.finished, verifyData(this.master!, 'server finished', this.transcriptHash()));
+    const finished = this.nextMessage(HandshakeType.finished, verifyData(this.master!, label, this.transcriptHash()));
+    this.sentFinalFlight = true;
     this.sendFlight(
       [
         { kind: 'ccs', epoch: 0 },
@@ -985,8 +1066,14 @@ export class DtlsConnection {
     // With EMS the session hash covers the transcript up to and including ClientKeyExchange (RFC 7627 §3).
     this.master = this.useEms ? extendedMasterSecret(preMaster, this.transcriptHash()) : masterSecret(preMaster, cr, sr);
     preMaster.fill(0);
+    this.expandKeys();
+  }
+
+  private expandKeys(): void {
+    const cr = this.clientRandomValue!;
+    const sr = this.serverRandom!;
     const suite = this.suite!;
-    const keys = keyMaterialFromBlock(suite, keyBlock(this.master, cr, sr, keyBlockLength(suite)));
+    const keys = keyMaterialFromBlock(suite, keyBlock(this.master!, cr, sr, keyBlockLength(suite)));
     const mine = this.role === 'client' ? keys.clientWrite : keys.serverWrite;
     const theirs = this.role === 'client' ? keys.serverWrite : keys.clientWrite;
     this.pendingWrite = mine;
@@ -1015,7 +1102,12 @@ export class DtlsConnection {
     this.transcript = [];
     // The client's last flight needs no more retransmission; the server keeps its own to answer
     // a retransmitted client Finished (§4.2.4) until application data shows the client has it.
-    if (this.role === 'client') this.flight = [];
+    if (!this.sentFinalFlight) this.flight = [];
+    if (this.sessionId.length > 0 && this.master) {
+      const rs: ResumableSession = { id: this.sessionId, masterSecret: this.master.slice(), cipherSuite: this.suite!.id, extendedMasterSecret: this.useEms };
+      this.resumableSession = this.peerIdentity ? { ...rs, peerIdentity: this.peerIdentity } : rs;
+      if (this.role === 'server' && !this.resumed) this.options.sessionCache?.put(this.resumableSession);
+    }
     const info = this.session!;
     this.events.connected?.(info);
     const queued = this.queued.splice(0);
@@ -1024,6 +1116,10 @@ export class DtlsConnection {
       this.send(d);
     }
   }
+}
+
+function timingSafeEqualBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function safeList(data: Uint8Array): number[] {

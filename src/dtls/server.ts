@@ -10,12 +10,15 @@ import { CookieFactory } from './cookie.js';
 import { decodeFragments, encodeFragment } from './fragment.js';
 import { decodeClientHello, encodeHelloVerifyRequest, type ClientHello } from './messages.js';
 import { decodeRecords, encodeRecord, type DtlsRecord } from './record.js';
+import { SessionCache } from './session.js';
 
 export interface DtlsServerEndpointOptions extends DtlsServerOptions {
   /** Rotation period of the cookie secret. Default 5 minutes. */
   cookieRotationMs?: number;
   /** Upper bound on simultaneous associations (handshaking or established). Default 10 000. */
   maxConnections?: number;
+  /** Offer session resumption (RFC 5246 §7.3) with an in-memory cache unless `sessionCache` is given. Default true. */
+  resumption?: boolean;
 }
 
 export interface DtlsServerEndpointEvents {
@@ -51,12 +54,15 @@ export class DtlsServerEndpoint {
   private readonly connections = new Map<string, DtlsConnection>();
   private readonly cookies: CookieFactory;
   private readonly clock: Clock;
+  private readonly options: DtlsServerEndpointOptions;
 
   constructor(
-    private readonly options: DtlsServerEndpointOptions,
+    options: DtlsServerEndpointOptions,
     private readonly events: DtlsServerEndpointEvents,
   ) {
     this.clock = options.clock;
+    const sessionCache = options.resumption === false ? undefined : (options.sessionCache ?? new SessionCache(options.clock));
+    this.options = { ...options, sessionCache };
     this.cookies = new CookieFactory(this.clock, options.cookieRotationMs, options.random);
   }
 

@@ -9,12 +9,16 @@ import type { DatagramReceiver, DatagramTransport, Peer, PeerIdentity, Transport
 import { systemClock, type Clock } from '../util/clock.js';
 import { DtlsConnection, DtlsError, type DtlsClientOptions, type SessionInfo } from './connection.js';
 import { DtlsServerEndpoint, type DtlsServerEndpointOptions } from './server.js';
+import type { ResumableSession } from './session.js';
 
 export interface DtlsTransportOptions {
   /** Accept incoming associations with these settings (PSK lookup, certificate, trust roots ...). */
   server?: Omit<DtlsServerEndpointOptions, 'clock'>;
   /** Start associations to peers we send to with these settings (PSK identity+key, certificate ...). */
-  client?: Omit<DtlsClientOptions, 'clock'>;
+  client?: Omit<DtlsClientOptions, 'clock' | 'resume'> & {
+    /** Remember each server's session and resume it on the next association (RFC 5246 §7.3). Default true. */
+    resumption?: boolean;
+  };
   /** Local address to bind. Default '0.0.0.0' (or '::' for udp6). */
   address?: string;
   /** Local port. Default 0 (ephemeral). */
@@ -38,6 +42,7 @@ export class DtlsTransport implements DatagramTransport {
   private readonly clock: Clock;
   private readonly peers = new Map<string, DtlsPeer>();
   private readonly clients = new Map<string, DtlsConnection>();
+  private readonly resumable = new Map<string, ResumableSession>();
   private readonly endpoint: DtlsServerEndpoint | undefined;
   private receiver: DatagramReceiver = () => {};
   private errorListener: TransportErrorListener = () => {};
@@ -138,12 +143,18 @@ export class DtlsTransport implements DatagramTransport {
 
   private connectClient(peer: Peer): DtlsConnection {
     const key = peer.key;
+    const resume = this.options.client?.resumption === false ? undefined : this.resumable.get(key);
     const conn = DtlsConnection.client(
-      { ...this.options.client!, clock: this.clock },
+      { ...this.options.client!, clock: this.clock, ...(resume ? { resume } : {}) },
       {
         send: (d) => this.transmit(key, d),
         data: (d) => this.deliver(key, d),
-        connected: (s) => this.onConnected(key, s),
+        connected: (s) => {
+          const r = conn.resumable;
+          if (r) this.resumable.set(key, r);
+          else this.resumable.delete(key);
+          this.onConnected(key, s);
+        },
         closed: (e) => {
           if (this.clients.get(key) === conn) this.clients.delete(key);
           this.onClosed(key, e);
@@ -182,6 +193,12 @@ export class DtlsTransport implements DatagramTransport {
     const p = this.peers.get(key) ?? this.peerForKey(key);
     this.peers.delete(key);
     if (error && !this.closed) this.errorListener(p, error);
+  }
+
+  /** Ends the association with one peer (close_notify). A client-side session stays resumable. */
+  disconnect(peer: Peer): void {
+    this.clients.get(peer.key)?.close();
+    this.endpoint?.close(peer.key);
   }
 
   async close(): Promise<void> {

@@ -4,12 +4,15 @@
  * PSK (RFC 4279 / RFC 6655 / RFC 5487) and ECDHE-ECDSA with certificates (RFC 8422 / RFC 7251 / RFC 5289).
  */
 import { after, before, describe, test } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { strict as assert } from 'node:assert';
 import { DtlsTransport } from '../../src/dtls/transport.js';
 import { CipherSuite } from '../../src/dtls/cipher.js';
 import type { DtlsClientOptions } from '../../src/dtls/connection.js';
 import type { Peer } from '../../src/coap/transport.js';
-import { freeUdpPort, makeTestPki, PeerProcess, requireBinary, until, type TestPki } from './dtls-helpers.js';
+import { freeUdpPort, makeTestPki, PeerProcess, requireBinary, sleep, until, type TestPki } from './dtls-helpers.js';
 
 const PSK_HEX = '00112233445566778899aabbccddeeff';
 const PSK = Uint8Array.from(Buffer.from(PSK_HEX, 'hex'));
@@ -150,5 +153,70 @@ void describe('DTLS interop with openssl CLI', () => {
     assert.match(errors[0]!.message, /bad_record_mac|decrypt_error/);
     await cli.waitExit(5000);
     await t.close();
+  });
+});
+
+void describe('DTLS session resumption interop with openssl CLI (RFC 5246 §7.3)', () => {
+  const procs: PeerProcess[] = [];
+  const transports: DtlsTransport[] = [];
+  const dirs: string[] = [];
+
+  after(async () => {
+    for (const p of procs) p.kill();
+    for (const t of transports) await t.close();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  void test('RFC 5246 §7.3: Depot client resumes its session with openssl s_server', async () => {
+    requireBinary('openssl');
+    const port = await freeUdpPort();
+    const srv = new PeerProcess('openssl', ['s_server', '-dtls1_2', '-accept', String(port), '-nocert', '-psk', PSK_HEX, '-psk_identity', IDENTITY, '-cipher', 'PSK-AES128-CCM8']);
+    procs.push(srv);
+    await srv.waitFor(/ACCEPT/, 5000);
+    const t = await DtlsTransport.create({ address: '127.0.0.1', client: { psk: { identity: IDENTITY, key: PSK } } });
+    transports.push(t);
+    const errors: Error[] = [];
+    t.setErrorListener((_p, e) => errors.push(e));
+    const peer = t.peer('127.0.0.1', port);
+    t.send(Buffer.from('first\n'), peer);
+    await srv.waitFor(/first/, 8000);
+    assert.equal(t.session(peer)?.resumed, false);
+    t.disconnect(peer);
+    await sleep(200); // s_server needs a moment to go back to accepting; a retransmission would cover it anyway
+    t.send(Buffer.from('second\n'), peer);
+    await srv.waitFor(/second/, 8000);
+    assert.equal(t.session(peer)?.resumed, true, 'abbreviated handshake');
+    assert.match(srv.output, /Reused session-id/);
+    assert.deepEqual(errors, []);
+    srv.kill();
+  });
+
+  void test('RFC 5246 §7.3: openssl s_client resumes its session with the Depot server (-sess_out / -sess_in)', async () => {
+    requireBinary('openssl');
+    const dir = mkdtempSync(join(tmpdir(), 'depot-dtls-sess-'));
+    dirs.push(dir);
+    const sess = join(dir, 'session.pem');
+    const t = await DtlsTransport.create({ address: '127.0.0.1', server: { pskLookup: (id) => (id === IDENTITY ? PSK : undefined) } });
+    transports.push(t);
+    const got: { data: string; peer: Peer }[] = [];
+    t.setReceiver((d, p) => got.push({ data: text(d), peer: p }));
+    const run = async (extra: string[], line: string): Promise<PeerProcess> => {
+      const cli = new PeerProcess('openssl', ['s_client', '-dtls1_2', '-connect', `127.0.0.1:${t.address().port}`, '-ign_eof', '-psk', PSK_HEX, '-psk_identity', IDENTITY, '-cipher', 'PSK-AES128-CCM8', ...extra]);
+      procs.push(cli);
+      await cli.waitFor(/Verify return code/, 8000);
+      cli.write(`${line}\n`);
+      await until(() => got.find((g) => g.data.startsWith(line)), 5000, `'${line}' from s_client`);
+      return cli;
+    };
+    const first = await run(['-sess_out', sess], 'one');
+    assert.match(first.output, /New, /);
+    assert.equal(t.session(got[0]!.peer)?.resumed, false);
+    first.kill();
+    const second = await run(['-sess_in', sess], 'two');
+    assert.match(second.output, /Reused, /);
+    const peer = got.find((g) => g.data.startsWith('two'))!.peer;
+    assert.equal(t.session(peer)?.resumed, true);
+    assert.deepEqual(peer.identity, { kind: 'psk', identity: IDENTITY }, 'identity carried over from the original session');
+    second.kill();
   });
 });
