@@ -135,6 +135,21 @@ void describe('object9 installer: DirectoryInstaller', () => {
     });
   });
 
+  void test('recover after a crash in the middle of re-installing the committed version puts the old tree back', async () => {
+    await withTempDir(async (dir) => {
+      const root = join(dir, 'sw');
+      const inst = new DirectoryInstaller({ root });
+      await inst.install(await verified(dir, { version: '1', files: [{ path: 'f', data: 'one' }] }), never);
+      // The crash: versions/1 was moved aside, the new tree was not yet renamed into place.
+      const { rename: mv } = await import('node:fs/promises');
+      await mv(join(root, 'app/versions/1'), join(root, 'app/.old-1-123'));
+      await mkdir(join(root, 'app/.staging-xyz'));
+      assert.equal(await inst.recover('app', '1'), 'installed');
+      assert.equal(await readFile(join(root, 'app/versions/1/f'), 'utf8'), 'one');
+      assert.deepEqual((await readdir(join(root, 'app'))).sort(), ['current.json', 'versions']);
+    });
+  });
+
   void test('unsafe package names/versions are refused', async () => {
     await withTempDir(async (dir) => {
       const inst = new DirectoryInstaller({ root: join(dir, 'sw') });

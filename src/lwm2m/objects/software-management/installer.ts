@@ -269,6 +269,16 @@ export class DirectoryInstaller implements Installer {
     const cur = await this.current(name);
     const entries = await readdir(base).catch((): string[] => []);
     for (const e of entries) {
+      // A re-install of the committed version moved its tree aside: if the crash came before
+      // the new tree replaced it, put the old one back.
+      if (e.startsWith('.old-') && cur && e.slice(5, e.lastIndexOf('-')) === cur.version) {
+        const target = join(base, 'versions', cur.version);
+        if (!(await exists(target))) {
+          await mkdir(join(base, 'versions'), { recursive: true });
+          await rename(join(base, e), target);
+          continue;
+        }
+      }
       if (e.startsWith('.staging-') || e.startsWith('.old-') || e === 'current.json.tmp') {
         await rm(join(base, e), { recursive: true, force: true });
       }
