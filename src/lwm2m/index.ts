@@ -14,3 +14,9 @@ export type { SenmlEntry } from './content/senml.js';
 export { decodeCbor, encodeCbor, CborFloat, CborMap, CborTag, CborSimple } from './content/cbor.js';
 export type { CborItem } from './content/cbor.js';
 export { checkRange } from './range.js';
+// Format-specific codecs. Prefer encode()/decode(): these skip the conversion of values to their
+// defined types on encode and the last-resort error guard on decode.
+export { encodeTlv, decodeTlv } from './content/tlv.js';
+export { encodePlainText, decodePlainText, encodeOpaque, decodeOpaque } from './content/plaintext.js';
+export { encodeSenmlJson, decodeSenmlJson, encodeSenmlCbor, decodeSenmlCbor } from './content/senml.js';
+export { encodeLwm2mCbor, decodeLwm2mCbor, encodeLwm2mCborRecords, decodeLwm2mCborRecords } from './content/lwm2mcbor.js';
