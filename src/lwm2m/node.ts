@@ -193,20 +193,20 @@ export function recordsToNode(path: Lwm2mPath, records: readonly Lwm2mRecord[], 
       resources.set(res as number, m);
     }
   }
-  const makeResource = (o: number, id: number, v: Lwm2mValue | Map<number, Lwm2mValue>): ResourceNode => {
+  const makeResource = (o: number, iid: number, id: number, v: Lwm2mValue | Map<number, Lwm2mValue>): ResourceNode => {
     if (v instanceof Map) {
       if (registry?.resource(o, id)?.multiple === false) {
-        throw badRequest(`resource /${o}/x/${id} is single-instance but was given resource instances`);
+        throw badRequest(`resource /${o}/${iid}/${id} is single-instance but was given resource instances`);
       }
       return Node.multiResource(id, [...v.entries()]);
     }
     if (registry?.resource(o, id)?.multiple === true) {
-      throw badRequest(`resource /${o}/x/${id} is multiple-instance but was given a single value`);
+      throw badRequest(`resource /${o}/${iid}/${id} is multiple-instance but was given a single value`);
     }
     return Node.resource(id, v);
   };
   const makeInstance = (o: number, id: number, m: Map<number, Lwm2mValue | Map<number, Lwm2mValue>> | undefined): InstanceNode =>
-    Node.instance(id, [...(m ?? new Map<number, Lwm2mValue | Map<number, Lwm2mValue>>()).entries()].map(([rid, v]) => makeResource(o, rid, v)));
+    Node.instance(id, [...(m ?? new Map<number, Lwm2mValue | Map<number, Lwm2mValue>>()).entries()].map(([rid, v]) => makeResource(o, id, rid, v)));
 
   const [o, i, res, ri] = path as readonly number[];
   const objectId = o as number;
@@ -221,7 +221,7 @@ export function recordsToNode(path: Lwm2mPath, records: readonly Lwm2mRecord[], 
         if (registry?.resource(objectId, res as number)?.multiple === true) return Node.multiResource(res as number, []);
         throw badRequest(`no value for ${formatPath(path)}`);
       }
-      return makeResource(objectId, res as number, v);
+      return makeResource(objectId, i as number, res as number, v);
     }
     default: {
       const v = tree.get(objectId)?.get(i as number)?.get(res as number);
