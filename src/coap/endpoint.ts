@@ -363,7 +363,13 @@ export class CoapEndpoint {
   private deliverResponse(pending: PendingRequest, response: CoapMessage): void {
     if (pending.transmission) this.endTransmission(pending.transmission);
     if (pending.counted) this.releaseSlot(pending);
-    if (!pending.keepOpen) this.finishPending(pending);
+    if (!pending.keepOpen) {
+      this.finishPending(pending);
+    } else if (pending.timer) {
+      // Answered: the timeout bounded the wait for a response, not how long an observation lasts.
+      pending.timer.cancel();
+      pending.timer = undefined;
+    }
     pending.listener.onResponse(response);
   }
 

@@ -173,7 +173,10 @@ export class CoapServer {
   /** Registers (or replaces) a resource. Paths look like "/a/b"; "/" is the root. */
   resource(path: string, definition: ResourceDefinition): void {
     const normalized = normalizePath(path);
-    const route: Route = { path: normalized, definition, observers: this.findRoute(normalized)?.observers ?? new Map<string, Observer>() };
+    // Observers stay with the route this one replaces (same path and kind), and see the new definition.
+    const replaced = definition.prefix ? this.prefixes.find((r) => r.path === normalized) : this.exact.get(normalized);
+    const route: Route = { path: normalized, definition, observers: replaced?.observers ?? new Map<string, Observer>() };
+    for (const observer of route.observers.values()) observer.route = route;
     if (definition.prefix) {
       const at = this.prefixes.findIndex((r) => r.path === normalized);
       if (at >= 0) this.prefixes.splice(at, 1);
@@ -203,7 +206,8 @@ export class CoapServer {
     const route = this.findRoute(normalized);
     if (!route) return;
     for (const observer of route.observers.values()) {
-      if (uriPathOf(observer.request) === normalized || (route.definition.prefix && uriPathOf(observer.request).startsWith(normalized))) {
+      const observed = uriPathOf(observer.request);
+      if (observed === normalized || (route.definition.prefix && observed.startsWith(normalized === '/' ? '/' : normalized + '/'))) {
         this.sendNotification(observer);
       }
     }

@@ -129,7 +129,6 @@ describe('Depot CoapClient → libcoap coap-server-notls', () => {
   });
 
   test('RFC 7252 §5.8.1: GET / → 2.05 Content with libcoap\'s banner', async () => {
-
     ready();
     const response = await client.get(`${server.base}/`);
     assert.equal(response.codeText, '2.05');
@@ -137,7 +136,6 @@ describe('Depot CoapClient → libcoap coap-server-notls', () => {
   });
 
   test('RFC 7252 §5.8.3/§5.8.2/§5.8.4: PUT creates (2.01) then changes (2.04), POST changes (2.04) or creates (2.01), DELETE → 2.02, then 4.04', async () => {
-
     ready();
     const uri = `${server.base}/depot-crud`;
     const created = await client.put(uri, 'first', { contentFormat: ContentFormat.TextPlain });
@@ -166,7 +164,6 @@ describe('Depot CoapClient → libcoap coap-server-notls', () => {
   });
 
   test('RFC 7252 §5.9.2.5: GET on a path that does not exist → 4.04 Not Found', async () => {
-
     ready();
     const response = await client.get(`${server.base}/no/such/resource`);
     assert.equal(response.code, Code.NotFound);
@@ -174,14 +171,12 @@ describe('Depot CoapClient → libcoap coap-server-notls', () => {
   });
 
   test('RFC 7252 §5.9.2.6: POST on /example_data (GET/PUT only) → 4.05 Method Not Allowed', async () => {
-
     ready();
     const response = await client.post(`${server.base}/example_data`, 'x');
     assert.equal(response.codeText, '4.05');
   });
 
   test('RFC 7959 §2.5 + §2.4: a 100 KiB body PUT with Block1 reads back byte for byte with Block2', async () => {
-
     ready();
     const body = randomBytes(BIG);
     const uri = `${server.base}/depot-big`;
@@ -197,7 +192,6 @@ describe('Depot CoapClient → libcoap coap-server-notls', () => {
   });
 
   test('RFC 7959 §2.5 with SZX 2: a 100 KiB upload in 64-byte Block1 blocks', async () => {
-
     ready();
     const body = randomBytes(BIG);
     const uri = `${server.base}/depot-big-64`;
@@ -208,7 +202,6 @@ describe('Depot CoapClient → libcoap coap-server-notls', () => {
   });
 
   test('RFC 7959 §2.7: Block1 upload answered with a Block2 body (libcoap -e echoes the 100 KiB PUT)', async () => {
-
     ready();
     const body = randomBytes(BIG);
     const response = await client.put(`${echoServer.base}/depot-echo`, body, { contentFormat: ContentFormat.OctetStream });
@@ -218,7 +211,6 @@ describe('Depot CoapClient → libcoap coap-server-notls', () => {
   });
 
   test('RFC 7641 §3.2/§4.2: observing /example_data delivers a notification per PUT, in order, then cancels (§3.6)', async () => {
-
     ready();
     const uri = `${server.base}/example_data`;
     await client.put(uri, 'initial', { contentFormat: ContentFormat.TextPlain });
@@ -248,7 +240,6 @@ describe('Depot CoapClient → libcoap coap-server-notls', () => {
   });
 
   test('RFC 7641 §4.2: observing /time yields at least 3 notifications (one per second)', { timeout: 15_000 }, async () => {
-
     ready();
     const notifications: ClientResponse[] = [];
     let third: () => void = () => undefined;
@@ -272,8 +263,35 @@ describe('Depot CoapClient → libcoap coap-server-notls', () => {
     }
   });
 
-  test('RFC 6690 §4 / RFC 7252 §7.2: /.well-known/core lists libcoap\'s resources as link-format', async () => {
+  test('RFC 7641 §3.3.1/§3.6: an established observation lasts until cancelled, however short the request timeout', { timeout: 15_000 }, async () => {
+    ready();
+    // The timeout bounds the wait for the registration's answer (RFC 7252 §4.8.2 MAX_TRANSMIT_WAIT
+    // by default, 93 s); it must not end an observation that is delivering notifications.
+    const notifications: ClientResponse[] = [];
+    const ended: string[] = [];
+    let fourth: () => void = () => undefined;
+    const gotFour = new Promise<void>((resolve) => (fourth = resolve));
+    const observation = await client.observe(
+      `${server.base}/time`,
+      {
+        onNotification: (r) => {
+          notifications.push(r);
+          if (notifications.length >= 4) fourth();
+        },
+        onEnd: (reason) => ended.push(reason),
+      },
+      { timeout: 1500 },
+    );
+    try {
+      assert.ok(observation.established);
+      await withTimeout(gotFour, 10_000, `4 notifications of /time (observation ended: ${JSON.stringify(ended)})`);
+      assert.deepEqual(ended, [], 'the observation was not ended');
+    } finally {
+      await observation.cancel();
+    }
+  });
 
+  test('RFC 6690 §4 / RFC 7252 §7.2: /.well-known/core lists libcoap\'s resources as link-format', async () => {
     ready();
     const response = await client.get(`${server.base}/.well-known/core`);
     assert.equal(response.codeText, '2.05');
@@ -302,6 +320,8 @@ describe('libcoap coap-client-notls → Depot CoapServer', () => {
   let uploaded: Buffer | undefined;
   let streamed: StreamedUpload | undefined;
   let stored = 'stored-0';
+  /** State of the resources below the /objects prefix resource, by path. */
+  const versions = new Map<string, string>();
   let items = 0;
 
   /**
@@ -366,6 +386,12 @@ describe('libcoap coap-client-notls → Depot CoapServer', () => {
       },
     });
     server.resource('/obs', { title: 'Observable', observable: true, get: () => ({ code: Code.Content, contentFormat: ContentFormat.TextPlain, payload: observed }) });
+    server.resource('/objects', {
+      prefix: true,
+      observable: true,
+      get: (request) => ({ code: Code.Content, contentFormat: ContentFormat.TextPlain, payload: `${request.path} ${versions.get(request.path) ?? 'v1'}` }),
+    });
+    server.resource('/swap', { observable: true, get: () => ({ code: Code.Content, payload: 'old handler' }) });
   });
 
   after(async () => {
@@ -374,7 +400,6 @@ describe('libcoap coap-client-notls → Depot CoapServer', () => {
   });
 
   test('RFC 7252 §5.8.1/§5.2.1: GET → piggybacked 2.05 with Content-Format text/plain', async () => {
-
     ready();
     const { output } = await libcoapClient([`${base}/store`]);
     const response = onlyResponse(output);
@@ -385,7 +410,6 @@ describe('libcoap coap-client-notls → Depot CoapServer', () => {
   });
 
   test('RFC 7252 §5.8.3: PUT → 2.04 Changed, and the server holds the new text', async () => {
-
     ready();
     const { output } = await libcoapClient(['-m', 'put', '-e', 'put-by-libcoap', `${base}/store`]);
     assert.equal(onlyResponse(output).code, '2.04');
@@ -393,7 +417,6 @@ describe('libcoap coap-client-notls → Depot CoapServer', () => {
   });
 
   test('RFC 7252 §5.8.2/§5.10.7/§5.8.4: POST → 2.01 with Location-Path, GET it, DELETE → 2.02, then 4.04', async () => {
-
     ready();
     const post = onlyResponse((await libcoapClient(['-m', 'post', '-e', 'posted body', `${base}/store`])).output);
     assert.equal(post.code, '2.01');
@@ -409,14 +432,12 @@ describe('libcoap coap-client-notls → Depot CoapServer', () => {
   });
 
   test('RFC 7252 §5.9.2.5: a path with no resource → 4.04; §5.9.2.6: a method the resource lacks → 4.05', async () => {
-
     ready();
     assert.equal(onlyResponse((await libcoapClient([`${base}/no/such/thing`])).output).code, '4.04');
     assert.equal(onlyResponse((await libcoapClient(['-m', 'delete', `${base}/store`])).output).code, '4.05');
   });
 
   test('RFC 6690 §4 / RFC 7252 §7.2: /.well-known/core → 2.05 application/link-format listing the resources', async () => {
-
     ready();
     const response = onlyResponse((await libcoapClient([`${base}/.well-known/core`])).output);
     assert.equal(response.code, '2.05');
@@ -428,7 +449,6 @@ describe('libcoap coap-client-notls → Depot CoapServer', () => {
   });
 
   test('RFC 6690 §4.1: /.well-known/core?title=Big filtering (query forwarded as Uri-Query)', async () => {
-
     ready();
     const response = onlyResponse((await libcoapClient([`${base}/.well-known/core?title=Big`])).output);
     assert.equal(response.code, '2.05');
@@ -478,7 +498,6 @@ describe('libcoap coap-client-notls → Depot CoapServer', () => {
   }
 
   test('RFC 7959 §2.5: a 100 KiB Block1 PUT streamed into an UploadSink arrives in order, byte-identical', async () => {
-
     ready();
     const body = randomBytes(BIG);
     const file = join(dir, 'upload-stream.bin');
@@ -495,7 +514,6 @@ describe('libcoap coap-client-notls → Depot CoapServer', () => {
   });
 
   test('RFC 7641 §3.1/§4.2: coap-client -s observes, gets 3 notifications from notifyChanged, then deregisters (§3.6)', { timeout: 20_000 }, async () => {
-
     ready();
     observed = 'state-0';
     const watcher = new PeerProcess(coapClient, ['-v', '7', '-B', '10', '-w', '-s', '4', `${base}/obs`]);
@@ -527,6 +545,74 @@ describe('libcoap coap-client-notls → Depot CoapServer', () => {
       await watcher.stop();
     }
   });
+
+  /** Starts `coap-client -s` on a path and waits until Depot holds the observation and the first answer arrived. */
+  async function observeWithLibcoap(path: string, routePath: string, firstPayload: string): Promise<PeerProcess> {
+    const before = server.observerCount(routePath);
+    const watcher = new PeerProcess(coapClient, ['-v', '7', '-B', '10', '-w', '-s', '10', `${base}${path}`]);
+    await pollUntil(() => server.observerCount(routePath) === before + 1, 5000, `the observation of ${path}`);
+    await watcher.waitForOutput(new RegExp(`:: '${firstPayload}'`), 5000);
+    return watcher;
+  }
+
+  test('RFC 7641 §4.2: notifyChanged("/objects/1") does not notify an observer of the sibling /objects/10 (prefix resource)', { timeout: 20_000 }, async () => {
+    ready();
+    const watcher = await observeWithLibcoap('/objects/10', '/objects', '/objects/10 v1');
+    try {
+      versions.set('/objects/1', 'v2');
+      server.notifyChanged('/objects/1');
+      versions.set('/objects/10', 'v2');
+      server.notifyChanged('/objects/10');
+      await watcher.waitForOutput(/:: '\/objects\/10 v2'/, 5000);
+      // Notifications go NON over loopback from one socket, so they arrive in the order sent.
+      assert.deepEqual(
+        responsesIn(watcher.stdout).map((r) => r.payload),
+        ["'/objects/10 v1'", "'/objects/10 v2'"],
+        'only the change of /objects/10 itself is notified',
+      );
+    } finally {
+      await watcher.stop();
+      versions.clear();
+    }
+  });
+
+  test('RFC 7641 §4.2: after a resource is registered again, its observers are notified with the new GET handler', { timeout: 20_000 }, async () => {
+    ready();
+    const watcher = await observeWithLibcoap('/swap', '/swap', 'old handler');
+    try {
+      server.resource('/swap', { observable: true, get: () => ({ code: Code.Content, payload: 'new handler' }) });
+      assert.equal(server.observerCount('/swap'), 1, 'the observation survives the re-registration');
+      server.notifyChanged('/swap');
+      await watcher.waitForOutput(/:: '(new|old) handler'[^]*:: '(new|old) handler'/, 5000);
+      assert.deepEqual(responsesIn(watcher.stdout).map((r) => r.payload), ["'old handler'", "'new handler'"]);
+    } finally {
+      await watcher.stop();
+      server.resource('/swap', { observable: true, get: () => ({ code: Code.Content, payload: 'old handler' }) });
+    }
+  });
+
+  test('RFC 7641 §3.2: removing /objects/7 does not end the observation of /objects/5 served by the /objects prefix', { timeout: 20_000 }, async () => {
+    ready();
+    const watcher = await observeWithLibcoap('/objects/5', '/objects', '/objects/5 v1');
+    try {
+      server.resource('/objects/7', { get: () => ({ code: Code.Content, payload: 'seven' }) });
+      assert.equal(server.observerCount('/objects/7'), 0, 'nobody observes /objects/7');
+      server.removeResource('/objects/7');
+      versions.set('/objects/5', 'v2');
+      server.notifyChanged('/objects/5');
+      await watcher.waitForOutput(/c:(2\.05|4\.04) [^\n]*\n(?:[^]*)c:(2\.05|4\.04) /, 5000);
+      const responses = responsesIn(watcher.stdout);
+      assert.deepEqual(
+        responses.map((r) => `${r.code} ${r.payload ?? ''}`),
+        ["2.05 '/objects/5 v1'", "2.05 '/objects/5 v2'"],
+        'no 4.04 ends the observation of /objects/5; it still gets notifications',
+      );
+      assert.equal(server.observerCount('/objects'), 1);
+    } finally {
+      await watcher.stop();
+      versions.clear();
+    }
+  });
 });
 
 // ---------------------------------------------------------------- the depot CLI against both servers
@@ -555,7 +641,6 @@ describe('depot coap get (built CLI) → both servers', () => {
   }
 
   test('RFC 6690 §4: depot coap get …/.well-known/core against a Depot server', async () => {
-
     ready();
     const r = await depotCoap('get', `${depotBase}/.well-known/core`);
     assert.equal(r.code, 0, r.stderr);
@@ -564,7 +649,6 @@ describe('depot coap get (built CLI) → both servers', () => {
   });
 
   test('RFC 6690 §4: depot coap get …/.well-known/core against libcoap', async () => {
-
     ready();
     const r = await depotCoap('get', `${libcoap.base}/.well-known/core`);
     assert.equal(r.code, 0, r.stderr);
@@ -574,7 +658,6 @@ describe('depot coap get (built CLI) → both servers', () => {
   });
 
   test('RFC 7252 §5.9.2.5: depot coap get on a missing path exits 1 and prints 4.04 (both servers)', async () => {
-
     ready();
     for (const base of [depotBase, libcoap.base]) {
       const r = await depotCoap('get', `${base}/missing`);
