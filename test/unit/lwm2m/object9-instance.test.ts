@@ -4,6 +4,7 @@ import * as assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { ManualClock } from '../../../src/util/clock.js';
 import { SimulatedInstaller, type SoftwareManagementInstance } from '../../../src/lwm2m/objects/software-management/index.js';
+import { SoftwareManagementObject as Obj9Definition } from '../../../src/lwm2m/objects/definitions.js';
 import { chunks, harness, makePackage, otherKeys, withTempDir } from './object9-support.js';
 
 const wire = (i: SoftwareManagementInstance): [number, number, boolean] => {
@@ -53,6 +54,39 @@ void describe('object9 instance: resources and CoAP codes', () => {
       assert.deepEqual(i.read(13), { ok: true, code: '2.05', value: { type: 'objlnk', value: { objectId: 3000, instanceId: 1 } } });
       await i.setCheckpoint({ objectId: 3001, instanceId: 0 });
       assert.equal(i.read(5).code, '2.05');
+    });
+  });
+
+  void test('operations agree with the object 9 definition in src/lwm2m/objects (R / W / E per resource)', async () => {
+    await withTempDir(async (dir) => {
+      const sample = {
+        string: { type: 'string', value: 'coap://repo/x' },
+        boolean: { type: 'boolean', value: true },
+        objlnk: { type: 'objlnk', value: { objectId: 1, instanceId: 1 } },
+        integer: { type: 'integer', value: 1 },
+      } as const;
+      assert.deepEqual(
+        Obj9Definition.resources.map((r) => r.id),
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13],
+      );
+      for (const def of Obj9Definition.resources) {
+        const i = await harness(dir).obj.create();
+        const read = i.read(def.id);
+        assert.equal(read.code === '4.05', !def.operations.includes('R'), `read ${def.id} (${def.operations})`);
+        if (read.ok) assert.equal(read.value.type, def.type, `type of ${def.id}`);
+        const value = def.type === 'opaque' ? Buffer.from('junk') : (sample[def.type as keyof typeof sample] ?? sample.integer);
+        const write = await i.write(def.id, value);
+        assert.equal(write.code === '4.05', !def.operations.includes('W'), `write ${def.id} (${def.operations})`);
+        if (def.operations !== 'E') assert.equal((await i.execute(def.id)).code, '4.05', `execute ${def.id}`);
+        await i.dispose();
+      }
+      // Executables: each is allowed in some state of the happy path.
+      const i = await harness(dir).obj.create();
+      await i.write(2, makePackage());
+      await i.settled();
+      assert.equal((await i.execute(4)).code, '2.04');
+      await i.settled();
+      for (const rid of [10, 11, 6]) assert.equal((await i.execute(rid)).code, '2.04', `execute ${rid}`);
     });
   });
 

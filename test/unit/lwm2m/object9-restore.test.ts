@@ -5,7 +5,7 @@ import { readdir, writeFile, rm, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   SimulatedInstaller,
-  SoftwareManagementObject,
+  SoftwareManagement,
   type PersistedInstance,
   type PersistedObject,
   type PkgState,
@@ -22,7 +22,7 @@ function lastIn(h: Harness, pkg: PkgState, installing?: boolean): PersistedObjec
 }
 
 async function restore(h: Harness, p: PersistedObject, over: Partial<Harness['deps']> = {}) {
-  const r = await SoftwareManagementObject.restore(p, { ...h.deps, ...over });
+  const r = await SoftwareManagement.restore(p, { ...h.deps, ...over });
   const inst = r.object.get(0);
   assert.ok(inst);
   await inst.settled();
@@ -51,7 +51,7 @@ void describe('object9 persistence and restore', () => {
       const inst = json.instances[0] as PersistedInstance;
       assert.deepEqual([inst.iid, inst.state.pkg, inst.pkgName, inst.pkgVersion, inst.updateSupportedObjects], [3, 'DELIVERED', 'n', 'v', true]);
       assert.deepEqual(inst.packageSettings, { objectId: 30000, instanceId: 2 });
-      const { object } = await SoftwareManagementObject.restore(json, h.deps);
+      const { object } = await SoftwareManagement.restore(json, h.deps);
       const r = object.get(3);
       assert.ok(r);
       assert.deepEqual(r.read(13), { ok: true, code: '2.05', value: { type: 'objlnk', value: { objectId: 30000, instanceId: 2 } } });

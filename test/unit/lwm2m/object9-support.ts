@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPackage, trustStore, type ArchiveInput, type ScriptName, type TrustStore } from '../../../src/pkg/index.js';
 import type { InstanceChange, PackageFetcher, PersistedObject, SoftwareManagementDeps } from '../../../src/lwm2m/objects/software-management/index.js';
-import { SoftwareManagementObject, SimulatedInstaller, FetchError } from '../../../src/lwm2m/objects/software-management/index.js';
+import { SoftwareManagement, SimulatedInstaller, FetchError } from '../../../src/lwm2m/objects/software-management/index.js';
 import type { ProfileName } from '../../../src/lwm2m/objects/software-management/index.js';
 import type { Installer } from '../../../src/lwm2m/objects/software-management/index.js';
 import type { Clock } from '../../../src/util/clock.js';
@@ -99,7 +99,7 @@ export class MemoryFetcher implements PackageFetcher {
 }
 
 export interface Harness {
-  readonly obj: SoftwareManagementObject;
+  readonly obj: SoftwareManagement;
   readonly changes: InstanceChange[];
   readonly saved: PersistedObject[];
   readonly installer: Installer;
@@ -125,7 +125,7 @@ export function harness(dir: string, opts: { profile?: ProfileName; quotaBytes?:
       saved.push(JSON.parse(JSON.stringify(o)) as PersistedObject);
     },
   };
-  const obj = new SoftwareManagementObject(deps);
+  const obj = new SoftwareManagement(deps);
   obj.onChange((c) => changes.push(c));
   return { obj, changes, saved, installer, fetcher, deps };
 }

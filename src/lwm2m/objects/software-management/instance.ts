@@ -36,10 +36,10 @@ import {
 } from './model.js';
 import { DeviceRebootError, type Installer } from './installer.js';
 
-export const OBJECT_ID = 9;
+export const SW_MGMT_OBJECT_ID = 9;
 
 /** Resource IDs (§6). */
-export const RID = {
+export const SW_MGMT_RID = {
   PkgName: 0,
   PkgVersion: 1,
   Package: 2,
@@ -246,31 +246,31 @@ export class SoftwareManagementInstance {
   read(rid: number): ReadResult {
     const ok = (value: ResourceValue): ReadResult => ({ ok: true, code: '2.05', value });
     switch (rid) {
-      case RID.PkgName:
+      case SW_MGMT_RID.PkgName:
         return ok({ type: 'string', value: this.pkgName });
-      case RID.PkgVersion:
+      case SW_MGMT_RID.PkgVersion:
         return ok({ type: 'string', value: this.pkgVersion });
-      case RID.UpdateState:
+      case SW_MGMT_RID.UpdateState:
         return ok({ type: 'integer', value: encodeUpdateState(this.profile, this.st.pkg) });
-      case RID.UpdateSupportedObjects:
+      case SW_MGMT_RID.UpdateSupportedObjects:
         return ok({ type: 'boolean', value: this.updateSupportedObjects });
-      case RID.UpdateResult:
+      case SW_MGMT_RID.UpdateResult:
         return ok({ type: 'integer', value: encodeUpdateResult(this.profile, this.st.result) });
-      case RID.ActivationState:
+      case SW_MGMT_RID.ActivationState:
         return ok({ type: 'boolean', value: this.st.activation === 'ACTIVE' });
-      case RID.Checkpoint:
+      case SW_MGMT_RID.Checkpoint:
         return this.checkpoint ? ok({ type: 'objlnk', value: this.checkpoint }) : { ok: false, code: '4.04', reason: 'Checkpoint not set' };
-      case RID.PackageSettings:
+      case SW_MGMT_RID.PackageSettings:
         return this.packageSettings
           ? ok({ type: 'objlnk', value: this.packageSettings })
           : { ok: false, code: '4.04', reason: 'Package Settings not set' };
-      case RID.Package:
-      case RID.PackageUri:
+      case SW_MGMT_RID.Package:
+      case SW_MGMT_RID.PackageUri:
         return { ok: false, code: '4.05', reason: `resource ${rid} is write-only` };
-      case RID.Install:
-      case RID.Uninstall:
-      case RID.Activate:
-      case RID.Deactivate:
+      case SW_MGMT_RID.Install:
+      case SW_MGMT_RID.Uninstall:
+      case SW_MGMT_RID.Activate:
+      case SW_MGMT_RID.Deactivate:
         return { ok: false, code: '4.05', reason: `resource ${rid} is executable` };
       default:
         return { ok: false, code: '4.04', reason: `no resource ${rid} in object 9` };
@@ -296,32 +296,32 @@ export class SoftwareManagementInstance {
    */
   async write(rid: number, value: ResourceValue | Uint8Array): Promise<WriteResult> {
     switch (rid) {
-      case RID.Package:
+      case SW_MGMT_RID.Package:
         if (!(value instanceof Uint8Array)) return { ok: false, code: '4.00', reason: 'Package is opaque' };
         return this.writePackage(value);
-      case RID.PackageUri:
+      case SW_MGMT_RID.PackageUri:
         if (value instanceof Uint8Array || value.type !== 'string') return { ok: false, code: '4.00', reason: 'Package URI is a string' };
         return this.writePackageUri(value.value);
-      case RID.UpdateSupportedObjects:
+      case SW_MGMT_RID.UpdateSupportedObjects:
         if (value instanceof Uint8Array || value.type !== 'boolean') return { ok: false, code: '4.00', reason: 'boolean expected' };
         this.updateSupportedObjects = value.value;
         await this.save();
         return { ok: true, code: '2.04' };
-      case RID.PackageSettings:
+      case SW_MGMT_RID.PackageSettings:
         if (value instanceof Uint8Array || value.type !== 'objlnk') return { ok: false, code: '4.00', reason: 'objlnk expected' };
         this.packageSettings = value.value;
         await this.save();
         return { ok: true, code: '2.04' };
-      case RID.PkgName:
-      case RID.PkgVersion:
-      case RID.Checkpoint:
-      case RID.UpdateState:
-      case RID.UpdateResult:
-      case RID.ActivationState:
-      case RID.Install:
-      case RID.Uninstall:
-      case RID.Activate:
-      case RID.Deactivate:
+      case SW_MGMT_RID.PkgName:
+      case SW_MGMT_RID.PkgVersion:
+      case SW_MGMT_RID.Checkpoint:
+      case SW_MGMT_RID.UpdateState:
+      case SW_MGMT_RID.UpdateResult:
+      case SW_MGMT_RID.ActivationState:
+      case SW_MGMT_RID.Install:
+      case SW_MGMT_RID.Uninstall:
+      case SW_MGMT_RID.Activate:
+      case SW_MGMT_RID.Deactivate:
         return { ok: false, code: '4.05', reason: `resource ${rid} is not writable` };
       default:
         return { ok: false, code: '4.04', reason: `no resource ${rid} in object 9` };
@@ -474,27 +474,27 @@ export class SoftwareManagementInstance {
 
   async execute(rid: number, args?: string): Promise<ExecuteResult> {
     switch (rid) {
-      case RID.Install:
+      case SW_MGMT_RID.Install:
         return this.install();
-      case RID.Uninstall: {
+      case SW_MGMT_RID.Uninstall: {
         const a = (args ?? '').trim();
         if (a !== '' && a !== '0' && a !== '1') return { ok: false, code: '4.00', reason: `Uninstall argument must be 0 or 1, got "${a}"` };
         return this.uninstall(a === '1');
       }
-      case RID.Activate:
+      case SW_MGMT_RID.Activate:
         return this.setActive(true);
-      case RID.Deactivate:
+      case SW_MGMT_RID.Deactivate:
         return this.setActive(false);
-      case RID.PkgName:
-      case RID.PkgVersion:
-      case RID.Package:
-      case RID.PackageUri:
-      case RID.Checkpoint:
-      case RID.UpdateState:
-      case RID.UpdateSupportedObjects:
-      case RID.UpdateResult:
-      case RID.ActivationState:
-      case RID.PackageSettings:
+      case SW_MGMT_RID.PkgName:
+      case SW_MGMT_RID.PkgVersion:
+      case SW_MGMT_RID.Package:
+      case SW_MGMT_RID.PackageUri:
+      case SW_MGMT_RID.Checkpoint:
+      case SW_MGMT_RID.UpdateState:
+      case SW_MGMT_RID.UpdateSupportedObjects:
+      case SW_MGMT_RID.UpdateResult:
+      case SW_MGMT_RID.ActivationState:
+      case SW_MGMT_RID.PackageSettings:
         return { ok: false, code: '4.05', reason: `resource ${rid} is not executable` };
       default:
         return { ok: false, code: '4.04', reason: `no resource ${rid} in object 9` };

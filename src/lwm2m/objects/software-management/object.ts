@@ -15,7 +15,7 @@ export interface PersistedObject {
   readonly instances: readonly PersistedInstance[];
 }
 
-export class SoftwareManagementObject {
+export class SoftwareManagement {
   readonly objectId = 9;
   private readonly instances = new Map<number, SoftwareManagementInstance>();
   private readonly listeners = new Set<(c: InstanceChange) => void>();
@@ -94,9 +94,9 @@ export class SoftwareManagementObject {
   /** Rebuilds the object after a restart; see SoftwareManagementInstance.restore for each state. */
   static async restore(
     p: PersistedObject,
-    deps: ConstructorParameters<typeof SoftwareManagementObject>[0],
-  ): Promise<{ object: SoftwareManagementObject; reports: RestoreReport[] }> {
-    const obj = new SoftwareManagementObject(deps);
+    deps: ConstructorParameters<typeof SoftwareManagement>[0],
+  ): Promise<{ object: SoftwareManagement; reports: RestoreReport[] }> {
+    const obj = new SoftwareManagement(deps);
     const reports: RestoreReport[] = [];
     for (const snap of p.instances) {
       obj.persisted.set(snap.iid, snap);
