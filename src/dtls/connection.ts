@@ -4,10 +4,10 @@
  * plaintext and state changes come out through the `DtlsConnectionEvents` callbacks.
  * Time comes from the injected Clock (retransmission and handshake timeout).
  */
-import { createECDH, randomBytes, sign, timingSafeEqual, verify, type ECDH, type KeyObject, type X509Certificate } from 'node:crypto';
+import { createECDH, createPublicKey, randomBytes, sign, timingSafeEqual, verify, type ECDH, type KeyObject, type X509Certificate } from 'node:crypto';
 import type { PeerIdentity } from '../coap/transport.js';
 import type { Clock, Timer } from '../util/clock.js';
-import { concat, DecodeError, utf8, utf8Decoder } from './bytes.js';
+import { concat, DecodeError, Reader, utf8, utf8Decoder, Writer } from './bytes.js';
 import { CertificateError, describeSubject, parseCertificates, validateChain } from './certificates.js';
 import {
   CIPHER_SUITES,
@@ -21,6 +21,7 @@ import {
   AlertDescription,
   AlertLevel,
   alertName,
+  CertificateType,
   ClientCertificateType,
   ContentType,
   DTLS_1_2,
@@ -90,6 +91,10 @@ export interface DtlsCommonOptions {
   certificate?: CertificateCredentials;
   /** Trust anchors for the peer's certificate. */
   trustRoots?: readonly X509Certificate[];
+  /** Own raw public key (RFC 7250) for ECDHE-ECDSA: an EC P-256 private key (the public key is derived). */
+  rawPublicKey?: { privateKey: KeyObject };
+  /** Decides whether a peer's raw public key (SubjectPublicKeyInfo, DER) is trusted; enables RPK for the peer. */
+  verifyRawPublicKey?: (spkiDer: Uint8Array) => boolean;
   /** Path MTU for handshake fragmentation and record packing (bytes of UDP payload). Default 1200. */
   mtu?: number;
   /** First retransmission timeout, doubled on every retransmission (RFC 6347 §4.2.4.1). Default 1000 ms. */
@@ -245,6 +250,10 @@ export class DtlsConnection {
   private gotClientKeyExchange = false;
 
   private readonly queued: Uint8Array[] = [];
+  /** RFC 7250 certificate types in use for each side (X.509 unless negotiated otherwise). */
+  private serverCertType: number = CertificateType.x509;
+  private clientCertType: number = CertificateType.x509;
+  private clientCertMode: 'none' | 'request' | 'require' = 'none';
   private resumed = false;
   private sessionId: Uint8Array = new Uint8Array(0);
   private resumableSession: ResumableSession | undefined;
@@ -288,7 +297,9 @@ export class DtlsConnection {
       const s = CIPHER_SUITES.get(id);
       if (!s) return false;
       if (s.keyExchange === 'psk') return role === 'client' ? o.psk !== undefined : o.pskLookup !== undefined;
-      return role === 'client' ? (o.trustRoots?.length ?? 0) > 0 : o.certificate !== undefined;
+      return role === 'client'
+        ? (o.trustRoots?.length ?? 0) > 0 || o.verifyRawPublicKey !== undefined
+        : o.certificate !== undefined || o.rawPublicKey !== undefined;
     });
   }
 
@@ -672,6 +683,14 @@ export class DtlsConnection {
       exts.push({ type: ExtensionType.supported_groups, data: u16List([NamedGroup.secp256r1]) });
       exts.push({ type: ExtensionType.ec_point_formats, data: Uint8Array.of(1, 0) });
       exts.push({ type: ExtensionType.signature_algorithms, data: u16List([ECDSA_SHA256]) });
+      if (this.options.verifyRawPublicKey) {
+        const types = [CertificateType.raw_public_key, ...((this.options.trustRoots?.length ?? 0) > 0 ? [CertificateType.x509] : [])];
+        exts.push({ type: ExtensionType.server_certificate_type, data: new Writer().vec8(Uint8Array.from(types)).finish() });
+      }
+      if (this.options.rawPublicKey) {
+        const types = [CertificateType.raw_public_key, ...(this.options.certificate ? [CertificateType.x509] : [])];
+        exts.push({ type: ExtensionType.client_certificate_type, data: new Writer().vec8(Uint8Array.from(types)).finish() });
+      }
     }
     if (this.options.extendedMasterSecret !== false) exts.push({ type: ExtensionType.extended_master_secret, data: new Uint8Array(0) });
     exts.push(EMPTY_RENEGOTIATION_INFO);
@@ -746,6 +765,8 @@ export class DtlsConnection {
     const reneg = findExtension(sh.extensions, ExtensionType.renegotiation_info);
     if (reneg && (reneg.data.length !== 1 || reneg.data[0] !== 0)) throw new Fatal(AlertDescription.handshake_failure, 'non-empty renegotiation_info');
     this.useEms = findExtension(sh.extensions, ExtensionType.extended_master_secret) !== undefined;
+    this.serverCertType = chosenCertType(sh.extensions, ExtensionType.server_certificate_type, this.clientExtensions());
+    this.clientCertType = chosenCertType(sh.extensions, ExtensionType.client_certificate_type, this.clientExtensions());
     this.suite = suite;
     this.serverRandom = sh.random;
     this.sessionId = sh.sessionId;
@@ -771,9 +792,7 @@ export class DtlsConnection {
     switch (m.msgType) {
       case HandshakeType.certificate: {
         if (!ecdhe || this.gotServerCertificate) throw new Fatal(AlertDescription.unexpected_message, 'unexpected Certificate');
-        const chain = parseCertificates(decodeCertificate(m.body));
-        this.peerPublicKey = validateChain(chain, this.options.trustRoots ?? [], (this.options.wallClock ?? Date.now)());
-        this.peerIdentity = { kind: 'x509', ...describeSubject(chain[0]!), certificateDer: new Uint8Array(chain[0]!.raw) };
+        if (!this.acceptPeerCertificate(this.serverCertType, m.body)) throw new Fatal(AlertDescription.bad_certificate, 'empty server certificate');
         this.gotServerCertificate = true;
         return;
       }
@@ -803,7 +822,7 @@ export class DtlsConnection {
         this.certificateRequested = true;
         // Send our certificate only if the server can take an ECDSA/SHA-256 signature.
         this.expectCertificateVerify =
-          this.options.certificate !== undefined &&
+          (this.clientCertType === CertificateType.raw_public_key ? this.options.rawPublicKey !== undefined : this.options.certificate !== undefined) &&
           req.certificateTypes.includes(ClientCertificateType.ecdsa_sign) &&
           req.signatureAlgorithms.includes(ECDSA_SHA256);
         return;
@@ -826,8 +845,8 @@ export class DtlsConnection {
     const suite = this.suite!;
     const items: FlightItem[] = [];
     if (this.certificateRequested) {
-      const chain = this.expectCertificateVerify ? this.options.certificate!.chain : [];
-      items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(HandshakeType.certificate, encodeCertificate(chain)) });
+      const body = this.expectCertificateVerify ? this.ownCertificateBody(this.clientCertType) : encodeCertificate([]);
+      items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(HandshakeType.certificate, body) });
     }
     let preMaster: Uint8Array;
     if (suite.keyExchange === 'psk') {
@@ -841,7 +860,7 @@ export class DtlsConnection {
     }
     this.deriveKeys(preMaster);
     if (this.expectCertificateVerify) {
-      const sig = sign('sha256', concat(...this.transcript), { key: this.options.certificate!.privateKey, dsaEncoding: 'der' });
+      const sig = sign('sha256', concat(...this.transcript), { key: this.ownSigningKey(this.clientCertType), dsaEncoding: 'der' });
       const body = encodeDigitallySigned({ hashAlgorithm: HashAlgorithm.sha256, signatureAlgorithm: SignatureAlgorithm.ecdsa, signature: new Uint8Array(sig) });
       items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(HandshakeType.certificate_verify, body) });
     }
@@ -898,8 +917,25 @@ export class DtlsConnection {
 
     const groups = findExtension(ch.extensions, ExtensionType.supported_groups);
     const sigAlgs = findExtension(ch.extensions, ExtensionType.signature_algorithms);
+    // RFC 7250: which certificate types the client accepts from us and can send us (X.509 when not said).
+    const serverTypes = certTypeList(findExtension(ch.extensions, ExtensionType.server_certificate_type));
+    const clientTypes = certTypeList(findExtension(ch.extensions, ExtensionType.client_certificate_type));
+    const serverCertType =
+      serverTypes.includes(CertificateType.raw_public_key) && this.options.rawPublicKey
+        ? CertificateType.raw_public_key
+        : serverTypes.includes(CertificateType.x509) && this.options.certificate
+          ? CertificateType.x509
+          : undefined;
+    this.clientCertType =
+      clientTypes.includes(CertificateType.raw_public_key) && this.options.verifyRawPublicKey ? CertificateType.raw_public_key : CertificateType.x509;
+    const canVerifyClient = this.clientCertType === CertificateType.raw_public_key || (this.options.trustRoots?.length ?? 0) > 0;
+    this.clientCertMode = this.options.clientCertificate ?? (canVerifyClient ? 'require' : 'none');
+    if (this.clientCertType === CertificateType.x509 && !clientTypes.includes(CertificateType.x509)) this.clientCertMode = 'none';
     const eccOk =
-      (!groups || safeList(groups.data).includes(NamedGroup.secp256r1)) && (!sigAlgs || safeList(sigAlgs.data).includes(ECDSA_SHA256));
+      serverCertType !== undefined &&
+      (!groups || safeList(groups.data).includes(NamedGroup.secp256r1)) &&
+      (!sigAlgs || safeList(sigAlgs.data).includes(ECDSA_SHA256));
+    this.serverCertType = serverCertType ?? CertificateType.x509;
     const chosen = this.suites.find((id) => ch.cipherSuites.includes(id) && (CIPHER_SUITES.get(id)!.keyExchange === 'psk' || eccOk));
     if (chosen === undefined) throw new Fatal(AlertDescription.handshake_failure, 'no cipher suite in common');
     this.useEms = this.options.extendedMasterSecret !== false && findExtension(ch.extensions, ExtensionType.extended_master_secret) !== undefined;
@@ -920,6 +956,12 @@ export class DtlsConnection {
     if (suite.keyExchange === 'ecdhe_ecdsa' && findExtension(ch.extensions, ExtensionType.ec_point_formats)) {
       exts.push({ type: ExtensionType.ec_point_formats, data: Uint8Array.of(1, 0) });
     }
+    if (suite.keyExchange === 'ecdhe_ecdsa' && findExtension(ch.extensions, ExtensionType.server_certificate_type)) {
+      exts.push({ type: ExtensionType.server_certificate_type, data: Uint8Array.of(this.serverCertType) });
+    }
+    if (suite.keyExchange === 'ecdhe_ecdsa' && this.clientCertMode !== 'none' && findExtension(ch.extensions, ExtensionType.client_certificate_type)) {
+      exts.push({ type: ExtensionType.client_certificate_type, data: Uint8Array.of(this.clientCertType) });
+    }
     // Answer with the ClientHello's message_seq, as a stateless cookie exchange leaves us no other record (§4.2.2).
     this.sendSeq = m.messageSeq;
     this.peerFlightEnd = m.messageSeq;
@@ -930,18 +972,16 @@ export class DtlsConnection {
       encodeServerHello({ version: DTLS_1_2, random: this.serverRandom, sessionId: this.sessionId, cipherSuite: chosen, compressionMethod: 0, extensions: exts }),
     );
     if (suite.keyExchange === 'ecdhe_ecdsa') {
-      const cred = this.options.certificate!;
-      add(HandshakeType.certificate, encodeCertificate(cred.chain));
+      add(HandshakeType.certificate, this.ownCertificateBody(this.serverCertType));
       this.ecdh = createECDH('prime256v1');
       this.ecdh.generateKeys();
       const params = encodeEcdheParams(NamedGroup.secp256r1, new Uint8Array(this.ecdh.getPublicKey()));
-      const sig = sign('sha256', concat(ch.random, this.serverRandom, params), { key: cred.privateKey, dsaEncoding: 'der' });
+      const sig = sign('sha256', concat(ch.random, this.serverRandom, params), { key: this.ownSigningKey(this.serverCertType), dsaEncoding: 'der' });
       add(
         HandshakeType.server_key_exchange,
         concat(params, encodeDigitallySigned({ hashAlgorithm: HashAlgorithm.sha256, signatureAlgorithm: SignatureAlgorithm.ecdsa, signature: new Uint8Array(sig) })),
       );
-      const mode = this.options.clientCertificate ?? ((this.options.trustRoots?.length ?? 0) > 0 ? 'require' : 'none');
-      if (mode !== 'none') {
+      if (this.clientCertMode !== 'none') {
         this.certificateRequested = true;
         add(
           HandshakeType.certificate_request,
@@ -988,19 +1028,14 @@ export class DtlsConnection {
 
   private onClientFlightMessage(m: HandshakeMessage, record: () => void): void {
     const suite = this.suite!;
-    const mode = this.options.clientCertificate ?? ((this.options.trustRoots?.length ?? 0) > 0 ? 'require' : 'none');
     if (this.certificateRequested && !this.gotClientCertificate) {
       if (m.msgType !== HandshakeType.certificate) throw new Fatal(AlertDescription.unexpected_message, 'expected Certificate');
       record();
       this.gotClientCertificate = true;
-      const ders = decodeCertificate(m.body);
-      if (ders.length === 0) {
-        if (mode === 'require') throw new Fatal(AlertDescription.handshake_failure, 'client certificate required');
+      if (!this.acceptPeerCertificate(this.clientCertType, m.body)) {
+        if (this.clientCertMode === 'require') throw new Fatal(AlertDescription.handshake_failure, 'client certificate required');
         return;
       }
-      const chain = parseCertificates(ders);
-      this.peerPublicKey = validateChain(chain, this.options.trustRoots ?? [], (this.options.wallClock ?? Date.now)());
-      this.peerIdentity = { kind: 'x509', ...describeSubject(chain[0]!), certificateDer: new Uint8Array(chain[0]!.raw) };
       this.expectCertificateVerify = true;
       return;
     }
@@ -1059,6 +1094,51 @@ export class DtlsConnection {
   }
 
   // ---------------------------------------------------------------- shared
+
+  /** Our Certificate message body for the negotiated type (RFC 7250 §3 for raw public keys). */
+  private ownCertificateBody(type: number): Uint8Array {
+    if (type === CertificateType.raw_public_key) {
+      const spki = createPublicKey(this.options.rawPublicKey!.privateKey).export({ type: 'spki', format: 'der' });
+      return new Writer().vec24(new Uint8Array(spki)).finish();
+    }
+    return encodeCertificate(this.options.certificate!.chain);
+  }
+
+  private ownSigningKey(type: number): KeyObject {
+    return type === CertificateType.raw_public_key ? this.options.rawPublicKey!.privateKey : this.options.certificate!.privateKey;
+  }
+
+  /**
+   * Validates the peer's Certificate message of the negotiated type and records its key and identity.
+   * Returns false for an empty X.509 list (no certificate); throws on anything unacceptable.
+   */
+  private acceptPeerCertificate(type: number, body: Uint8Array): boolean {
+    if (type === CertificateType.raw_public_key) {
+      const r = new Reader(body);
+      const spki = r.vec24();
+      r.end();
+      let key: KeyObject;
+      try {
+        key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+      } catch {
+        throw new Fatal(AlertDescription.bad_certificate, 'unparseable raw public key');
+      }
+      if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+        throw new Fatal(AlertDescription.unsupported_certificate, 'raw public key is not EC P-256');
+      }
+      const der = new Uint8Array(spki);
+      if (!this.options.verifyRawPublicKey?.(der)) throw new Fatal(AlertDescription.bad_certificate, 'raw public key not trusted');
+      this.peerPublicKey = key;
+      this.peerIdentity = { kind: 'rpk', publicKeyDer: der };
+      return true;
+    }
+    const ders = decodeCertificate(body);
+    if (ders.length === 0) return false;
+    const chain = parseCertificates(ders);
+    this.peerPublicKey = validateChain(chain, this.options.trustRoots ?? [], (this.options.wallClock ?? Date.now)());
+    this.peerIdentity = { kind: 'x509', ...describeSubject(chain[0]!), certificateDer: new Uint8Array(chain[0]!.raw) };
+    return true;
+  }
 
   private deriveKeys(preMaster: Uint8Array): void {
     const cr = this.clientRandomValue!;
@@ -1120,6 +1200,29 @@ export class DtlsConnection {
 
 function timingSafeEqualBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The certificate types a ClientHello extension lists (RFC 7250 §4); X.509 only when absent or malformed. */
+function certTypeList(ext: Extension | undefined): number[] {
+  if (!ext) return [CertificateType.x509];
+  try {
+    const r = new Reader(ext.data);
+    const list = [...r.vec8()];
+    r.end();
+    return list;
+  } catch {
+    return [CertificateType.x509];
+  }
+}
+
+/** The single certificate type a ServerHello chose, checked against what we offered. */
+function chosenCertType(serverExts: Extension[], type: number, offered: Extension[]): number {
+  const ext = findExtension(serverExts, type);
+  if (!ext) return CertificateType.x509;
+  if (ext.data.length !== 1 || !certTypeList(findExtension(offered, type)).includes(ext.data[0]!)) {
+    throw new Fatal(AlertDescription.illegal_parameter, 'certificate type we did not offer');
+  }
+  return ext.data[0]!;
 }
 
 function safeList(data: Uint8Array): number[] {

@@ -62,6 +62,8 @@ export const ExtensionType = {
   supported_groups: 10,
   ec_point_formats: 11,
   signature_algorithms: 13,
+  client_certificate_type: 19,
+  server_certificate_type: 20,
   encrypt_then_mac: 22,
   extended_master_secret: 23,
   session_ticket: 35,
@@ -75,6 +77,8 @@ export const NamedGroup = { secp256r1: 23 } as const;
 export const HashAlgorithm = { sha256: 4 } as const;
 export const SignatureAlgorithm = { ecdsa: 3 } as const;
 export const ClientCertificateType = { ecdsa_sign: 64 } as const;
+/** RFC 7250 certificate types. */
+export const CertificateType = { x509: 0, raw_public_key: 2 } as const;
 
 /** Record header: type(1) version(2) epoch(2) sequence_number(6) length(2). */
 export const RECORD_HEADER_LENGTH = 13;

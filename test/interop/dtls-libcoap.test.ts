@@ -7,6 +7,10 @@ import { strict as assert } from 'node:assert';
 import { createSocket } from 'node:dgram';
 import { DtlsTransport } from '../../src/dtls/transport.js';
 import type { Peer } from '../../src/coap/transport.js';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PeerProcess, requireBinary, sleep, until } from './dtls-helpers.js';
 
 const KEY_TEXT = 'depot-secret-key';
@@ -73,9 +77,79 @@ void describe('DTLS interop with libcoap', () => {
   const procs: PeerProcess[] = [];
   const transports: DtlsTransport[] = [];
 
+  const dirs: string[] = [];
+
   after(async () => {
     for (const p of procs) p.kill();
     for (const t of transports) await t.close();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  /** A P-256 key pair; the private key also written as a SEC1 PEM file, the format libcoap/GnuTLS reads with -M. */
+  function rpkKey(): { privateKey: ReturnType<typeof generateKeyPairSync>['privateKey']; spki: Uint8Array; file: string } {
+    const dir = mkdtempSync(join(tmpdir(), 'depot-dtls-rpk-'));
+    dirs.push(dir);
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const file = join(dir, 'rpk.pem');
+    writeFileSync(file, privateKey.export({ type: 'sec1', format: 'pem' }));
+    return { privateKey, spki: new Uint8Array(publicKey.export({ type: 'spki', format: 'der' })), file };
+  }
+
+  void test('RFC 7250 §4: coap-client-gnutls with a raw public key -> Depot DTLS server (RPK both ways)', async () => {
+    const bin = requireBinary('coap-client-gnutls');
+    const server = rpkKey();
+    const client = rpkKey();
+    const t = await DtlsTransport.create({
+      address: '127.0.0.1',
+      server: { rawPublicKey: { privateKey: server.privateKey }, verifyRawPublicKey: (spki) => Buffer.compare(Buffer.from(spki), Buffer.from(client.spki)) === 0 },
+    });
+    transports.push(t);
+    const errors: Error[] = [];
+    const requests: { req: CoapHeader; peer: Peer; suite?: string }[] = [];
+    t.setErrorListener((_p, e) => errors.push(e));
+    t.setReceiver((d, p) => {
+      const req = parseCoap(d);
+      requests.push({ req, peer: p, suite: t.session(p)?.cipherSuite.keyExchange });
+      if (req.type === 0) t.send(coapContent(req, 'hello raw key'), p);
+    });
+    const cli = new PeerProcess(bin, ['-B', '10', '-M', client.file, '-m', 'get', `coaps://127.0.0.1:${t.address().port}/rpk`]);
+    procs.push(cli);
+    const first = await until(() => requests[0], 10_000, 'a CoAP request over RPK');
+    assert.equal(first.peer.identity?.kind, 'rpk');
+    if (first.peer.identity?.kind === 'rpk') assert.deepEqual([...first.peer.identity.publicKeyDer], [...client.spki]);
+    assert.equal(first.suite, 'ecdhe_ecdsa');
+    await cli.waitFor(/hello raw key/, 5000);
+    assert.deepEqual(errors, []);
+    cli.kill();
+    await t.close();
+  });
+
+  void test('RFC 7250 §4: Depot DTLS client with a raw public key -> coap-server-gnutls (RPK both ways)', async () => {
+    const bin = requireBinary('coap-server-gnutls');
+    const server = rpkKey();
+    const client = rpkKey();
+    const port = await freePortPair();
+    const srv = new PeerProcess(bin, ['-A', '127.0.0.1', '-p', String(port), '-M', server.file]);
+    procs.push(srv);
+    await sleep(300);
+    const t = await DtlsTransport.create({
+      address: '127.0.0.1',
+      client: { rawPublicKey: { privateKey: client.privateKey }, verifyRawPublicKey: (spki) => Buffer.compare(Buffer.from(spki), Buffer.from(server.spki)) === 0 },
+    });
+    transports.push(t);
+    const errors: Error[] = [];
+    const responses: CoapHeader[] = [];
+    t.setErrorListener((_p, e) => errors.push(e));
+    t.setReceiver((d) => responses.push(parseCoap(d)));
+    const peer = t.peer('127.0.0.1', port + 1);
+    t.send(coapGet(0x4321, 0xcafe), peer);
+    const res = await until(() => responses[0], 10_000, 'a CoAP response over RPK');
+    assert.equal(res.code, 0x45);
+    assert.match(Buffer.from(res.payload).toString('utf8'), /libcoap/i);
+    assert.equal(peer.identity?.kind, 'rpk');
+    assert.deepEqual(errors, []);
+    await t.close();
+    srv.kill();
   });
 
   for (const flavour of ['openssl', 'gnutls']) {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { makePair, PEER, type Pair } from './harness.js';
 import { CipherSuite } from '../../../src/dtls/cipher.js';
 import { utf8 } from '../../../src/dtls/bytes.js';
@@ -382,4 +382,50 @@ void test('RFC 8422 §5.4: a tampered ServerKeyExchange signature is refused wit
   };
   p.pump(tamper);
   assert.equal((p.clientLog.closed as DtlsError).alert, AlertDescription.decrypt_error);
+});
+
+// ---------------------------------------------------------------- raw public keys (RFC 7250)
+
+const rpk = (pem: string): { privateKey: ReturnType<typeof createPrivateKey>; spki: Uint8Array } => {
+  const privateKey = createPrivateKey(pem);
+  return { privateKey, spki: new Uint8Array(createPublicKey(privateKey).export({ type: 'spki', format: 'der' })) };
+};
+const RPK_SERVER = rpk(fx.SERVER_KEY);
+const RPK_CLIENT = rpk(fx.CLIENT_KEY);
+const trusts = (k: Uint8Array) => (spki: Uint8Array): boolean => Buffer.compare(Buffer.from(spki), Buffer.from(k)) === 0;
+
+void test('RFC 7250 §4: raw public keys both ways; identities are the SubjectPublicKeyInfo', () => {
+  const p = makePair(
+    { rawPublicKey: { privateKey: RPK_CLIENT.privateKey }, verifyRawPublicKey: trusts(RPK_SERVER.spki) },
+    { rawPublicKey: { privateKey: RPK_SERVER.privateKey }, verifyRawPublicKey: trusts(RPK_CLIENT.spki) },
+  );
+  p.client.connect();
+  p.pump();
+  assert.deepEqual(p.serverLog.connected?.peerIdentity, { kind: 'rpk', publicKeyDer: RPK_CLIENT.spki });
+  assert.deepEqual(p.clientLog.connected?.peerIdentity, { kind: 'rpk', publicKeyDer: RPK_SERVER.spki });
+  exchange(p);
+});
+
+void test('RFC 7250 §4: an untrusted raw public key is refused with bad_certificate', () => {
+  const p = makePair(
+    { rawPublicKey: { privateKey: RPK_CLIENT.privateKey }, verifyRawPublicKey: () => true },
+    { rawPublicKey: { privateKey: RPK_SERVER.privateKey }, verifyRawPublicKey: trusts(RPK_SERVER.spki) },
+  );
+  p.client.connect();
+  p.pump();
+  assert.equal((p.serverLog.closed as DtlsError).alert, AlertDescription.bad_certificate);
+});
+
+void test('RFC 7250 §4.2: a server with both an X.509 certificate and a raw key answers each client in its own type', () => {
+  const server = { ...certServer, rawPublicKey: { privateKey: RPK_SERVER.privateKey }, verifyRawPublicKey: trusts(RPK_CLIENT.spki) };
+  const x509 = makePair(certClient, server);
+  x509.client.connect();
+  x509.pump();
+  assert.equal(x509.clientLog.connected?.peerIdentity?.kind, 'x509');
+  assert.equal(x509.serverLog.connected?.peerIdentity?.kind, 'x509');
+  const raw = makePair({ rawPublicKey: { privateKey: RPK_CLIENT.privateKey }, verifyRawPublicKey: trusts(RPK_SERVER.spki) }, server);
+  raw.client.connect();
+  raw.pump();
+  assert.equal(raw.clientLog.connected?.peerIdentity?.kind, 'rpk');
+  assert.equal(raw.serverLog.connected?.peerIdentity?.kind, 'rpk');
 });
