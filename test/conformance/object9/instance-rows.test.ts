@@ -24,7 +24,7 @@ function expectWire(enc: Enc, i: SoftwareManagementInstance, state: PkgState, re
 }
 
 /** Notifications since `from`, as [transition, {rid: wire value}] pairs. */
-function notes(h: Harness, from = 0): [string, Record<number, number | boolean>][] {
+function notes(h: Harness, from = 0): [string, Record<number, number | boolean | string>][] {
   return h.changes.slice(from).map((c) => [c.transition, Object.fromEntries(c.wire.map((w) => [w.rid, w.value]))]);
 }
 
@@ -57,7 +57,8 @@ for (const enc of ENCODINGS) {
         assert.deepEqual(notes(h), [
           ['pkg-uri-write', { 7: S.DOWNLOAD_STARTED, 9: R.DOWNLOADING }],
           ['pkg-written', { 7: S.DOWNLOADED, 9: R.INITIAL }],
-          ['pkg-integrity-ok', { 7: S.DELIVERED }],
+          // PkgName / PkgVersion become known (and are notified) with Integrity OK.
+          ['pkg-integrity-ok', { 0: 'app', 1: '1.0.0', 7: S.DELIVERED }],
         ]);
       });
     });
@@ -144,7 +145,7 @@ for (const enc of ENCODINGS) {
         const mark = h.changes.length;
         assert.equal((await i.execute(6)).code, '2.04');
         expectWire(enc, i, 'INITIAL', 'INITIAL', false);
-        assert.deepEqual(notes(h, mark), [['uninstall-installed', { 7: S.INITIAL, 9: R.INITIAL, 12: false }]]);
+        assert.deepEqual(notes(h, mark), [['uninstall-installed', { 0: '', 1: '', 7: S.INITIAL, 9: R.INITIAL, 12: false }]]);
       });
     });
 
@@ -156,7 +157,7 @@ for (const enc of ENCODINGS) {
         const mark = h.changes.length;
         assert.equal((await i.execute(6)).code, '2.04');
         expectWire(enc, i, 'INITIAL', 'INSTALL_FAILURE');
-        assert.deepEqual(notes(h, mark), [['uninstall-delivered', { 7: S.INITIAL }]]);
+        assert.deepEqual(notes(h, mark), [['uninstall-delivered', { 0: '', 1: '', 7: S.INITIAL }]]);
       });
     });
 

@@ -282,7 +282,7 @@ void describe('object9 instance: resources and CoAP codes', () => {
       await a.settled();
       assert.deepEqual(wire(a), [4, 0, false]);
       assert.deepEqual(wire(b), [1, 0, false]);
-      await b.write(2, makePackage({ name: 'b' }));
+      assert.equal((await b.write(2, { type: 'opaque', value: makePackage({ name: 'b' }) })).code, '2.04');
       await b.settled();
       await b.execute(4);
       await b.settled();

@@ -67,6 +67,9 @@ export type ResourceValue =
   | { readonly type: 'boolean'; readonly value: boolean }
   | { readonly type: 'objlnk'; readonly value: Objlnk };
 
+/** What write() takes: a typed value (the LwM2M layer's decoded value), or raw bytes for Package. */
+export type WriteValue = ResourceValue | { readonly type: 'opaque'; readonly value: Uint8Array } | Uint8Array;
+
 export type ReadResult =
   | { readonly ok: true; readonly code: '2.05'; readonly value: ResourceValue }
   | { readonly ok: false; readonly code: '4.04' | '4.05'; readonly reason: string };
@@ -122,8 +125,12 @@ export interface InstanceChange {
   readonly state: MachineState;
   /** Internal values. */
   readonly changes: readonly ResourceChange[];
-  /** The same changes as wire values in the instance's encoding profile. */
-  readonly wire: readonly { readonly rid: number; readonly value: number | boolean }[];
+  /**
+   * The same changes as wire values in the instance's encoding profile, plus PkgName (0) and
+   * PkgVersion (1) when they changed with the transition (set at Integrity OK, cleared when
+   * the package goes away).
+   */
+  readonly wire: readonly { readonly rid: number; readonly value: number | boolean | string }[];
   /** Detail for logs/operators (e.g. the integrity failure reason). */
   readonly detail?: string;
 }
@@ -174,6 +181,8 @@ export class SoftwareManagementInstance {
   private st: MachineState = INITIAL_MACHINE_STATE;
   private pkgName = '';
   private pkgVersion = '';
+  private notifiedName = '';
+  private notifiedVersion = '';
   private source: DownloadSource | null = null;
   private updateSupportedObjects = false;
   private checkpoint: Objlnk | null = null;
@@ -294,11 +303,12 @@ export class SoftwareManagementInstance {
    * Write to one resource. Package (rid 2) chunks go through writePackage(); here rid 2
    * means a whole package in one request.
    */
-  async write(rid: number, value: ResourceValue | Uint8Array): Promise<WriteResult> {
+  async write(rid: number, value: WriteValue): Promise<WriteResult> {
     switch (rid) {
       case SW_MGMT_RID.Package:
-        if (!(value instanceof Uint8Array)) return { ok: false, code: '4.00', reason: 'Package is opaque' };
-        return this.writePackage(value);
+        if (value instanceof Uint8Array) return this.writePackage(value);
+        if (value.type === 'opaque') return this.writePackage(value.value);
+        return { ok: false, code: '4.00', reason: 'Package is opaque' };
       case SW_MGMT_RID.PackageUri:
         if (value instanceof Uint8Array || value.type !== 'string') return { ok: false, code: '4.00', reason: 'Package URI is a string' };
         return this.writePackageUri(value.value);
@@ -613,7 +623,12 @@ export class SoftwareManagementInstance {
   }
 
   private emit(o: StepOutcome & { accepted: true }, detail?: string): void {
-    const wire = o.changes.map((c) => {
+    const names: { rid: number; value: string }[] = [];
+    if (this.pkgName !== this.notifiedName) names.push({ rid: 0, value: this.pkgName });
+    if (this.pkgVersion !== this.notifiedVersion) names.push({ rid: 1, value: this.pkgVersion });
+    this.notifiedName = this.pkgName;
+    this.notifiedVersion = this.pkgVersion;
+    const machine = o.changes.map((c) => {
       switch (c.rid) {
         case 7:
           return { rid: 7, value: encodeUpdateState(this.profile, c.to) };
@@ -623,6 +638,7 @@ export class SoftwareManagementInstance {
           return { rid: 12, value: c.to };
       }
     });
+    const wire = [...names, ...machine];
     const change: InstanceChange = {
       iid: this.iid,
       transition: o.row.id,
@@ -699,6 +715,8 @@ export class SoftwareManagementInstance {
     inst.packageSettings = p.packageSettings;
     inst.pkgName = p.pkgName;
     inst.pkgVersion = p.pkgVersion;
+    inst.notifiedName = p.pkgName;
+    inst.notifiedVersion = p.pkgVersion;
     inst.source = p.source;
     const from = p.state;
     const report = (action: string): { instance: SoftwareManagementInstance; report: RestoreReport } => ({
@@ -784,7 +802,20 @@ export class SoftwareManagementInstance {
     const wire = changes.map((c) =>
       c.rid === 7 ? { rid: 7, value: encodeUpdateState(this.profile, 'INITIAL') } : { rid: 9, value: encodeUpdateResult(this.profile, result) },
     );
-    for (const l of this.listeners) l({ iid: this.iid, transition: 'restore-reset', state: this.st, changes, wire });
+    const names = [
+      ...(this.notifiedName !== '' ? [{ rid: 0, value: '' }] : []),
+      ...(this.notifiedVersion !== '' ? [{ rid: 1, value: '' }] : []),
+    ];
+    this.notifiedName = '';
+    this.notifiedVersion = '';
+    const all = [...names, ...wire];
+    for (const l of this.listeners) {
+      try {
+        l({ iid: this.iid, transition: 'restore-reset', state: this.st, changes, wire: all });
+      } catch {
+        // see emit()
+      }
+    }
   }
 }
 
