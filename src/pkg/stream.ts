@@ -4,7 +4,8 @@
  * bytes to a staging file under a storage quota.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { open, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { HEADER_FIXED, MAX_MANIFEST, PACKAGE_FORMAT_VERSION, PACKAGE_MAGIC } from './manifest.js';
 
 export type HeaderInfo =
@@ -128,6 +129,7 @@ export class PackageStagingWriter {
 
   /** Starts a new staging file (truncating any previous one). */
   static async create(path: string, opts: StagingOptions): Promise<PackageStagingWriter> {
+    await mkdir(dirname(path), { recursive: true });
     const fh = await open(path, 'w', 0o600);
     return new PackageStagingWriter(path, fh, new PackageStreamParser(), opts);
   }

@@ -129,6 +129,15 @@ void describe('object9 package: staging and integrity', () => {
     });
   });
 
+  void test('the staging directory is created when missing', async () => {
+    await withTempDir(async (dir) => {
+      const w = await PackageStagingWriter.create(join(dir, 'a', 'b', 's.dpkg'), { quotaBytes: 100 });
+      assert.equal((await w.write(Buffer.from('DPKG'))).ok, true);
+      await w.abort();
+      assert.deepEqual(await readdir(join(dir, 'a', 'b')), []);
+    });
+  });
+
   void test('resume: a partial staging file is re-hashed and completed', async () => {
     await withTempDir(async (dir) => {
       const pkg = makePackage();
