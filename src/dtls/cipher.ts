@@ -5,6 +5,7 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { concat, Writer } from './bytes.js';
 import { epochAndSequence } from './record.js';
+import { ContentType } from './constants.js';
 
 export type KeyExchange = 'psk' | 'ecdhe_ecdsa';
 
@@ -56,9 +57,45 @@ export class AeadProtection {
   }
 
   seal(epoch: number, seq: number, type: number, version: number, plaintext: Uint8Array): Uint8Array {
+    return this.sealWith(epoch, seq, plaintext, this.aad(epoch, seq, type, version, plaintext.length));
+  }
+
+  /** RFC 9146 §5 additional data for a tls12_cid record. */
+  private cidAad(epoch: number, seq: number, version: number, cid: Uint8Array, innerLength: number): Uint8Array {
+    return new Writer()
+      .bytes(new Uint8Array(8).fill(0xff))
+      .u8(ContentType.tls12_cid)
+      .u8(cid.length)
+      .u8(ContentType.tls12_cid)
+      .u16(version)
+      .u16(epoch)
+      .u48(seq)
+      .bytes(cid)
+      .u16(innerLength)
+      .finish();
+  }
+
+  /** Protects DTLSInnerPlaintext (content ‖ real type, no padding) for a tls12_cid record (RFC 9146 §4–5). */
+  sealCid(epoch: number, seq: number, type: number, version: number, cid: Uint8Array, content: Uint8Array): Uint8Array {
+    const inner = concat(content, Uint8Array.of(type));
+    return this.sealWith(epoch, seq, inner, this.cidAad(epoch, seq, version, cid, inner.length));
+  }
+
+  /** Opens a tls12_cid record: the real content type and content, or undefined. Never throws. */
+  openCid(epoch: number, seq: number, version: number, cid: Uint8Array, fragment: Uint8Array): { type: number; content: Uint8Array } | undefined {
+    const bodyLength = fragment.length - EXPLICIT_NONCE_LENGTH - this.suite.tagLength;
+    if (bodyLength < 1) return undefined;
+    const inner = this.openWith(fragment, this.cidAad(epoch, seq, version, cid, bodyLength));
+    if (!inner) return undefined;
+    let end = inner.length;
+    while (end > 0 && inner[end - 1] === 0) end--; // strip zero padding
+    if (end === 0) return undefined;
+    return { type: inner[end - 1]!, content: inner.subarray(0, end - 1) };
+  }
+
+  private sealWith(epoch: number, seq: number, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
     const explicit = epochAndSequence(epoch, seq);
     const nonce = concat(this.salt, explicit);
-    const aad = this.aad(epoch, seq, type, version, plaintext.length);
     if (this.suite.aead === 'aes-128-ccm') {
       const c = createCipheriv('aes-128-ccm', this.key, nonce, { authTagLength: this.suite.tagLength });
       c.setAAD(aad, { plaintextLength: plaintext.length });
@@ -72,15 +109,13 @@ export class AeadProtection {
     return concat(explicit, body, c.getAuthTag());
   }
 
-  /** Returns the plaintext, or undefined when the record does not authenticate. Never throws. */
-  open(epoch: number, seq: number, type: number, version: number, fragment: Uint8Array): Uint8Array | undefined {
+  private openWith(fragment: Uint8Array, aad: Uint8Array): Uint8Array | undefined {
     const tagLength = this.suite.tagLength;
     if (fragment.length < EXPLICIT_NONCE_LENGTH + tagLength) return undefined;
     const explicit = fragment.subarray(0, EXPLICIT_NONCE_LENGTH);
     const body = fragment.subarray(EXPLICIT_NONCE_LENGTH, fragment.length - tagLength);
     const tag = fragment.subarray(fragment.length - tagLength);
     const nonce = concat(this.salt, explicit);
-    const aad = this.aad(epoch, seq, type, version, body.length);
     try {
       if (this.suite.aead === 'aes-128-ccm') {
         const d = createDecipheriv('aes-128-ccm', this.key, nonce, { authTagLength: tagLength });
@@ -97,6 +132,13 @@ export class AeadProtection {
     } catch {
       return undefined;
     }
+  }
+
+  /** Returns the plaintext, or undefined when the record does not authenticate. Never throws. */
+  open(epoch: number, seq: number, type: number, version: number, fragment: Uint8Array): Uint8Array | undefined {
+    const bodyLength = fragment.length - EXPLICIT_NONCE_LENGTH - this.suite.tagLength;
+    if (bodyLength < 0) return undefined;
+    return this.openWith(fragment, this.aad(epoch, seq, type, version, bodyLength));
   }
 }
 

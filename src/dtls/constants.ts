@@ -5,6 +5,8 @@ export const ContentType = {
   alert: 21,
   handshake: 22,
   application_data: 23,
+  /** RFC 9146: protected record carrying a connection ID; the real type is inside. */
+  tls12_cid: 25,
 } as const;
 
 export const HandshakeType = {
@@ -66,6 +68,7 @@ export const ExtensionType = {
   server_certificate_type: 20,
   encrypt_then_mac: 22,
   extended_master_secret: 23,
+  connection_id: 54,
   session_ticket: 35,
   renegotiation_info: 0xff01,
 } as const;

@@ -1,6 +1,6 @@
 /** DTLS record layer framing (RFC 6347 §4.1) and the anti-replay window (§4.1.2.6). */
 import { DecodeError, Reader, Writer } from './bytes.js';
-import { RECORD_HEADER_LENGTH } from './constants.js';
+import { ContentType, RECORD_HEADER_LENGTH } from './constants.js';
 
 export interface DtlsRecord {
   type: number;
@@ -8,20 +8,24 @@ export interface DtlsRecord {
   epoch: number;
   /** 48-bit sequence number. */
   sequence: number;
+  /** Connection ID (RFC 9146), present only on tls12_cid records. */
+  cid?: Uint8Array;
   fragment: Uint8Array;
 }
 
 export const MAX_SEQUENCE = 2 ** 48 - 1;
 
 export function encodeRecord(r: DtlsRecord): Uint8Array {
-  return new Writer().u8(r.type).u16(r.version).u16(r.epoch).u48(r.sequence).vec16(r.fragment).finish();
+  const w = new Writer().u8(r.type).u16(r.version).u16(r.epoch).u48(r.sequence);
+  if (r.cid) w.bytes(r.cid);
+  return w.vec16(r.fragment).finish();
 }
 
 /**
  * Splits one datagram into records. A datagram may carry several records (§4.1.1);
  * a truncated trailing record ends parsing (the good records before it are kept).
  */
-export function decodeRecords(datagram: Uint8Array): { records: DtlsRecord[]; malformed: boolean } {
+export function decodeRecords(datagram: Uint8Array, cidLength = 0): { records: DtlsRecord[]; malformed: boolean } {
   const records: DtlsRecord[] = [];
   const r = new Reader(datagram);
   try {
@@ -31,6 +35,13 @@ export function decodeRecords(datagram: Uint8Array): { records: DtlsRecord[]; ma
       const version = r.u16();
       const epoch = r.u16();
       const sequence = r.u48();
+      if (type === ContentType.tls12_cid) {
+        // The CID length is not on the wire: only the receiver that chose the CID can parse it (RFC 9146 §4).
+        if (cidLength === 0) throw new DecodeError('tls12_cid record without a negotiated CID');
+        const cid = r.bytes(cidLength);
+        records.push({ type, version, epoch, sequence, cid, fragment: r.vec16() });
+        continue;
+      }
       const fragment = r.vec16();
       records.push({ type, version, epoch, sequence, fragment });
     }
