@@ -95,6 +95,12 @@ export interface DtlsCommonOptions {
   rawPublicKey?: { privateKey: KeyObject };
   /** Decides whether a peer's raw public key (SubjectPublicKeyInfo, DER) is trusted; enables RPK for the peer. */
   verifyRawPublicKey?: (spkiDer: Uint8Array) => boolean;
+  /**
+   * Connection ID (RFC 9146): the CID we want to receive in the peer's records. On the client `true`
+   * offers the extension with an empty CID (we send the server's CID, it sends us plain records).
+   * The server endpoint allocates the server's CIDs itself.
+   */
+  connectionId?: Uint8Array | boolean;
   /** Path MTU for handshake fragmentation and record packing (bytes of UDP payload). Default 1200. */
   mtu?: number;
   /** First retransmission timeout, doubled on every retransmission (RFC 6347 §4.2.4.1). Default 1000 ms. */
@@ -167,6 +173,11 @@ export interface DtlsConnectionEvents {
   connected?(info: SessionInfo): void;
   /** The association ended: cleanly (no error) or through failure. Called once. */
   closed?(error?: DtlsError): void;
+  /**
+   * A protected record newer than every earlier one just authenticated; called before its content is
+   * delivered, so an endpoint can move the association to the record's source address (RFC 9146 §6).
+   */
+  freshRecord?(): void;
 }
 
 type State =
@@ -254,6 +265,12 @@ export class DtlsConnection {
   private serverCertType: number = CertificateType.x509;
   private clientCertType: number = CertificateType.x509;
   private clientCertMode: 'none' | 'request' | 'require' = 'none';
+  /** RFC 9146: the CID we receive (announced by us) and the CID we send (announced by the peer), once negotiated. */
+  private ownCid: Uint8Array = new Uint8Array(0);
+  private peerCid: Uint8Array = new Uint8Array(0);
+  private cidNegotiated = false;
+  /** Set by handleRecord when a protected record newer than any before it authenticated (RFC 9146 §6). */
+  private freshRecord = false;
   private resumed = false;
   private sessionId: Uint8Array = new Uint8Array(0);
   private resumableSession: ResumableSession | undefined;
@@ -365,15 +382,28 @@ export class DtlsConnection {
   }
 
   /** Feeds one received datagram. Never throws. */
-  handleDatagram(datagram: Uint8Array): void {
-    if (this.state === 'closed') return;
+  handleDatagram(datagram: Uint8Array): boolean {
+    if (this.state === 'closed') return false;
+    this.freshRecord = false;
     this.guard(() => {
-      const { records } = decodeRecords(datagram);
+      const { records } = decodeRecords(datagram, this.ownCidLength);
       for (const r of records) {
         if (this.isClosed) return;
         this.handleRecord(r);
       }
     });
+    return this.freshRecord;
+  }
+
+  /** Length of the CID in records addressed to us (0 = none); fixed from the start so early records parse. */
+  get ownCidLength(): number {
+    const c = this.options.connectionId;
+    return c instanceof Uint8Array ? c.length : 0;
+  }
+
+  /** The negotiated connection IDs (RFC 9146), if any: `receive` is ours, `send` the peer's. */
+  get connectionIds(): { receive: Uint8Array; send: Uint8Array } | undefined {
+    return this.cidNegotiated ? { receive: this.ownCid, send: this.peerCid } : undefined;
   }
 
   // ---------------------------------------------------------------- plumbing
@@ -437,6 +467,10 @@ export class DtlsConnection {
     if (!ws) throw new Error(`no write state for epoch ${epoch}`);
     if (ws.seq > MAX_SEQUENCE) throw new Fatal(AlertDescription.internal_error, 'sequence numbers exhausted');
     const seq = ws.seq++;
+    if (ws.protection && this.peerCid.length > 0) {
+      const fragment = ws.protection.sealCid(epoch, seq, type, DTLS_1_2, this.peerCid, payload);
+      return encodeRecord({ type: ContentType.tls12_cid, version: DTLS_1_2, epoch, sequence: seq, cid: this.peerCid, fragment });
+    }
     const fragment = ws.protection ? ws.protection.seal(epoch, seq, type, DTLS_1_2, payload) : payload;
     return encodeRecord({ type, version: DTLS_1_2, epoch, sequence: seq, fragment });
   }
@@ -530,26 +564,48 @@ export class DtlsConnection {
     }
     if (!rs.window.check(r.sequence)) return;
     let plaintext = r.fragment;
+    let type = r.type;
+    const usesCid = this.cidNegotiated && this.ownCid.length > 0;
+    if (r.type === ContentType.tls12_cid) {
+      // Only with a negotiated CID of ours, only protected, only our CID (RFC 9146 §4).
+      if (!usesCid || !rs.protection || !r.cid || !timingSafeEqualBytes(r.cid, this.ownCid)) return;
+    } else if (usesCid && rs.protection) {
+      return; // protected records must carry our CID once it is negotiated
+    }
     if (rs.protection) {
-      const opened = rs.protection.open(r.epoch, r.sequence, r.type, r.version, r.fragment);
+      let opened: Uint8Array | undefined;
+      if (r.type === ContentType.tls12_cid) {
+        const inner = rs.protection.openCid(r.epoch, r.sequence, r.version, r.cid!, r.fragment);
+        if (inner) {
+          opened = inner.content;
+          type = inner.type;
+        }
+      } else {
+        opened = rs.protection.open(r.epoch, r.sequence, r.type, r.version, r.fragment);
+      }
       if (!opened) {
         // Invalid records are discarded (§4.1.2.7), except while we wait for the peer's Finished:
         // then the keys disagree (wrong PSK) and the handshake cannot succeed.
         // Only a handshake record (the Finished) counts: stale alerts or data of an older association
         // with the same address are just dropped.
-        if (this.state === 'wait_finished' && r.epoch === this.readEpoch && r.type === ContentType.handshake) throw new Fatal(AlertDescription.bad_record_mac, 'record of the new epoch does not authenticate');
+        if (this.state === 'wait_finished' && r.epoch === this.readEpoch && (r.type === ContentType.handshake || r.type === ContentType.tls12_cid)) throw new Fatal(AlertDescription.bad_record_mac, 'record of the new epoch does not authenticate');
         return;
       }
       plaintext = opened;
     }
     if (plaintext.length > MAX_PLAINTEXT) return;
+    const fresh = rs.protection !== undefined && r.sequence > rs.window.highest;
     rs.window.update(r.sequence);
+    if (fresh) {
+      this.freshRecord = true;
+      this.events.freshRecord?.();
+    }
     if (this.role === 'server' && this.state === 'wait_client_hello' && r.epoch === 0) {
       // Continue the record numbering of a stateless HelloVerifyRequest, which reused the
       // ClientHello's sequence number (§4.2.1): never send epoch-0 numbers the client has seen.
       this.writeStates[0]!.seq = Math.max(this.writeStates[0]!.seq, r.sequence);
     }
-    switch (r.type) {
+    switch (type) {
       case ContentType.handshake:
         this.handleHandshakeRecord(plaintext, r.epoch);
         break;
@@ -693,6 +749,8 @@ export class DtlsConnection {
       }
     }
     if (this.options.extendedMasterSecret !== false) exts.push({ type: ExtensionType.extended_master_secret, data: new Uint8Array(0) });
+    const cid = this.options.connectionId;
+    if (cid) exts.push({ type: ExtensionType.connection_id, data: new Writer().vec8(cid instanceof Uint8Array ? cid : new Uint8Array(0)).finish() });
     exts.push(EMPTY_RENEGOTIATION_INFO);
     return exts;
   }
@@ -765,6 +823,13 @@ export class DtlsConnection {
     const reneg = findExtension(sh.extensions, ExtensionType.renegotiation_info);
     if (reneg && (reneg.data.length !== 1 || reneg.data[0] !== 0)) throw new Fatal(AlertDescription.handshake_failure, 'non-empty renegotiation_info');
     this.useEms = findExtension(sh.extensions, ExtensionType.extended_master_secret) !== undefined;
+    const cidExt = findExtension(sh.extensions, ExtensionType.connection_id);
+    if (cidExt) {
+      this.peerCid = decodeCid(cidExt.data);
+      const own = this.options.connectionId;
+      this.ownCid = own instanceof Uint8Array ? own : new Uint8Array(0);
+      this.cidNegotiated = true;
+    }
     this.serverCertType = chosenCertType(sh.extensions, ExtensionType.server_certificate_type, this.clientExtensions());
     this.clientCertType = chosenCertType(sh.extensions, ExtensionType.client_certificate_type, this.clientExtensions());
     this.suite = suite;
@@ -914,6 +979,13 @@ export class DtlsConnection {
     const reneg = findExtension(ch.extensions, ExtensionType.renegotiation_info);
     if (reneg && (reneg.data.length !== 1 || reneg.data[0] !== 0)) throw new Fatal(AlertDescription.handshake_failure, 'non-empty renegotiation_info in an initial handshake');
     const secureReneg = reneg !== undefined || ch.cipherSuites.includes(EMPTY_RENEGOTIATION_INFO_SCSV);
+    const cidExt = findExtension(ch.extensions, ExtensionType.connection_id);
+    const ownCid = this.options.connectionId;
+    if (cidExt && ownCid instanceof Uint8Array) {
+      this.peerCid = decodeCid(cidExt.data);
+      this.ownCid = ownCid;
+      this.cidNegotiated = true;
+    }
 
     const groups = findExtension(ch.extensions, ExtensionType.supported_groups);
     const sigAlgs = findExtension(ch.extensions, ExtensionType.signature_algorithms);
@@ -953,6 +1025,7 @@ export class DtlsConnection {
     const exts: Extension[] = [];
     if (secureReneg) exts.push(EMPTY_RENEGOTIATION_INFO);
     if (this.useEms) exts.push({ type: ExtensionType.extended_master_secret, data: new Uint8Array(0) });
+    if (this.cidNegotiated) exts.push({ type: ExtensionType.connection_id, data: new Writer().vec8(this.ownCid).finish() });
     if (suite.keyExchange === 'ecdhe_ecdsa' && findExtension(ch.extensions, ExtensionType.ec_point_formats)) {
       exts.push({ type: ExtensionType.ec_point_formats, data: Uint8Array.of(1, 0) });
     }
@@ -1005,6 +1078,7 @@ export class DtlsConnection {
     const exts: Extension[] = [];
     if (secureReneg) exts.push(EMPTY_RENEGOTIATION_INFO);
     if (this.useEms) exts.push({ type: ExtensionType.extended_master_secret, data: new Uint8Array(0) });
+    if (this.cidNegotiated) exts.push({ type: ExtensionType.connection_id, data: new Writer().vec8(this.ownCid).finish() });
     this.sendSeq = m.messageSeq;
     this.peerFlightEnd = m.messageSeq;
     const hello = this.nextMessage(
@@ -1223,6 +1297,13 @@ function chosenCertType(serverExts: Extension[], type: number, offered: Extensio
     throw new Fatal(AlertDescription.illegal_parameter, 'certificate type we did not offer');
   }
   return ext.data[0]!;
+}
+
+function decodeCid(data: Uint8Array): Uint8Array {
+  const r = new Reader(data);
+  const cid = r.vec8();
+  r.end();
+  return cid.slice();
 }
 
 function safeList(data: Uint8Array): number[] {

@@ -3,8 +3,9 @@
  * peer key and runs the stateless cookie exchange (RFC 6347 §4.2.1) so that no per-client state
  * exists until a ClientHello returns a valid cookie.
  */
+import { randomBytes } from 'node:crypto';
 import type { Clock } from '../util/clock.js';
-import { ContentType, DTLS_1_0, HandshakeType } from './constants.js';
+import { ContentType, DTLS_1_0, HandshakeType, RECORD_HEADER_LENGTH } from './constants.js';
 import { DtlsConnection, type DtlsError, type DtlsServerOptions, type SessionInfo } from './connection.js';
 import { CookieFactory } from './cookie.js';
 import { decodeFragments, encodeFragment } from './fragment.js';
@@ -19,13 +20,29 @@ export interface DtlsServerEndpointOptions extends DtlsServerOptions {
   maxConnections?: number;
   /** Offer session resumption (RFC 5246 §7.3) with an in-memory cache unless `sessionCache` is given. Default true. */
   resumption?: boolean;
+  /**
+   * Give clients that ask for it a connection ID (RFC 9146), so an association survives a change of
+   * the client's address (NAT rebinding). Default true. Overrides `connectionId` of the server options.
+   */
+  connectionIds?: boolean;
 }
+
+/** Length of the connection IDs this endpoint hands out. */
+export const SERVER_CID_LENGTH = 6;
 
 export interface DtlsServerEndpointEvents {
   send(peerKey: string, datagram: Uint8Array): void;
   data?(peerKey: string, plaintext: Uint8Array, session: SessionInfo): void;
   connected?(peerKey: string, session: SessionInfo): void;
   closed?(peerKey: string, error?: DtlsError): void;
+  /** An association moved to a new address: an authenticated, newer record with its CID came from there (RFC 9146 §6). */
+  addressChanged?(oldPeerKey: string, newPeerKey: string): void;
+}
+
+interface Entry {
+  conn: DtlsConnection;
+  peerKey: string;
+  cid?: string;
 }
 
 interface Initial {
@@ -51,10 +68,12 @@ export function parseInitialClientHello(datagram: Uint8Array): Initial | undefin
 }
 
 export class DtlsServerEndpoint {
-  private readonly connections = new Map<string, DtlsConnection>();
+  private readonly connections = new Map<string, Entry>();
+  private readonly byCid = new Map<string, Entry>();
   private readonly cookies: CookieFactory;
   private readonly clock: Clock;
   private readonly options: DtlsServerEndpointOptions;
+  private readonly random: (n: number) => Uint8Array;
 
   constructor(
     options: DtlsServerEndpointOptions,
@@ -64,6 +83,7 @@ export class DtlsServerEndpoint {
     const sessionCache = options.resumption === false ? undefined : (options.sessionCache ?? new SessionCache(options.clock));
     this.options = { ...options, sessionCache };
     this.cookies = new CookieFactory(this.clock, options.cookieRotationMs, options.random);
+    this.random = options.random ?? ((n) => new Uint8Array(randomBytes(n)));
   }
 
   get size(): number {
@@ -71,7 +91,7 @@ export class DtlsServerEndpoint {
   }
 
   connection(peerKey: string): DtlsConnection | undefined {
-    return this.connections.get(peerKey);
+    return this.connections.get(peerKey)?.conn;
   }
 
   /** Rotates the cookie secret now. */
@@ -81,7 +101,11 @@ export class DtlsServerEndpoint {
 
   /** Feeds one datagram from `peerKey`. Never throws. */
   handleDatagram(peerKey: string, datagram: Uint8Array): void {
-    const existing = this.connections.get(peerKey);
+    if (datagram[0] === ContentType.tls12_cid) {
+      this.handleCidDatagram(peerKey, datagram);
+      return;
+    }
+    const existing = this.connections.get(peerKey)?.conn;
     if (existing && !existing.isClosed) {
       const initial = datagram[0] === ContentType.handshake ? parseInitialClientHello(datagram) : undefined;
       const cr = existing.clientRandom;
@@ -99,6 +123,49 @@ export class DtlsServerEndpoint {
     this.statelessHello(peerKey, datagram, initial);
   }
 
+  /** Routes by connection ID, not by address, and follows the client to a new address (RFC 9146 §6). */
+  private handleCidDatagram(peerKey: string, datagram: Uint8Array): void {
+    const start = RECORD_HEADER_LENGTH - 2; // the CID follows the sequence number
+    if (datagram.length < start + SERVER_CID_LENGTH) return;
+    const entry = this.byCid.get(Buffer.from(datagram.subarray(start, start + SERVER_CID_LENGTH)).toString('hex'));
+    if (!entry || entry.conn.isClosed) return;
+    this.source = peerKey;
+    try {
+      entry.conn.handleDatagram(datagram);
+    } finally {
+      this.source = undefined;
+    }
+  }
+
+  /** Source address of the tls12_cid datagram being processed. */
+  private source: string | undefined;
+
+  /** Only an authenticated record newer than all before it may move the association (RFC 9146 §6). */
+  private follow(entry: Entry): void {
+    const peerKey = this.source;
+    if (peerKey === undefined || entry.peerKey === peerKey || entry.conn.isClosed) return;
+    const old = entry.peerKey;
+    const displaced = this.connections.get(peerKey);
+    if (displaced && displaced !== entry) this.remove(displaced, true);
+    this.connections.delete(old);
+    entry.peerKey = peerKey;
+    this.connections.set(peerKey, entry);
+    this.events.addressChanged?.(old, peerKey);
+  }
+
+  private remove(entry: Entry, abandon: boolean): void {
+    if (this.connections.get(entry.peerKey) === entry) this.connections.delete(entry.peerKey);
+    if (entry.cid !== undefined && this.byCid.get(entry.cid) === entry) this.byCid.delete(entry.cid);
+    if (abandon) entry.conn.abandon();
+  }
+
+  private newCid(): Uint8Array {
+    for (;;) {
+      const cid = this.random(SERVER_CID_LENGTH);
+      if (!this.byCid.has(Buffer.from(cid).toString('hex'))) return cid;
+    }
+  }
+
   private statelessHello(peerKey: string, datagram: Uint8Array, initial: Initial): void {
     if (!this.cookies.verify(peerKey, initial.hello)) {
       this.events.send(peerKey, this.helloVerifyRequest(peerKey, initial));
@@ -106,24 +173,28 @@ export class DtlsServerEndpoint {
     }
     const old = this.connections.get(peerKey);
     if (!old && this.connections.size >= (this.options.maxConnections ?? 10_000)) return;
-    if (old) {
-      this.connections.delete(peerKey);
-      // The client restarted and lost its keys; a close_notify would only confuse its new handshake.
-      old.abandon();
-    }
-    const conn = DtlsConnection.server(this.options, {
-      send: (d) => this.events.send(peerKey, d),
+    // The client restarted and lost its keys; a close_notify would only confuse its new handshake.
+    if (old) this.remove(old, true);
+    const cid = this.options.connectionIds === false ? undefined : this.newCid();
+    const entry: Entry = { peerKey, conn: undefined as unknown as DtlsConnection };
+    if (cid) entry.cid = Buffer.from(cid).toString('hex');
+    const conn = DtlsConnection.server(cid ? { ...this.options, connectionId: cid } : { ...this.options, connectionId: false }, {
+      send: (d) => this.events.send(entry.peerKey, d),
       data: (d) => {
         const s = conn.session;
-        if (s) this.events.data?.(peerKey, d, s);
+        if (s) this.events.data?.(entry.peerKey, d, s);
       },
-      connected: (s) => this.events.connected?.(peerKey, s),
+      connected: (s) => this.events.connected?.(entry.peerKey, s),
+      freshRecord: () => this.follow(entry),
       closed: (e) => {
-        if (this.connections.get(peerKey) === conn) this.connections.delete(peerKey);
-        this.events.closed?.(peerKey, e);
+        this.remove(entry, false);
+        this.events.closed?.(entry.peerKey, e);
       },
     });
-    this.connections.set(peerKey, conn);
+    entry.conn = conn;
+    this.connections.set(peerKey, entry);
+    // Registered from the start: the client's Finished may already arrive as a tls12_cid record on its own.
+    if (entry.cid !== undefined) this.byCid.set(entry.cid, entry);
     conn.handleDatagram(datagram);
   }
 
@@ -137,17 +208,18 @@ export class DtlsServerEndpoint {
 
   /** Sends application data to an established (or handshaking: queued) association. */
   send(peerKey: string, data: Uint8Array): boolean {
-    return this.connections.get(peerKey)?.send(data) ?? false;
+    return this.connections.get(peerKey)?.conn.send(data) ?? false;
   }
 
   /** Closes one association (close_notify) or all of them. */
   close(peerKey?: string): void {
     if (peerKey !== undefined) {
-      this.connections.get(peerKey)?.close();
+      this.connections.get(peerKey)?.conn.close();
       return;
     }
-    for (const c of [...this.connections.values()]) c.close();
+    for (const e of [...this.connections.values()]) e.conn.close();
     this.connections.clear();
+    this.byCid.clear();
   }
 }
 

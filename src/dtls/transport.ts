@@ -61,6 +61,12 @@ export class DtlsTransport implements DatagramTransport {
           data: (key, d) => this.deliver(key, d),
           connected: (key, s) => this.onConnected(key, s),
           closed: (key, e) => this.onClosed(key, e),
+          addressChanged: (oldKey, newKey) => {
+            // RFC 9146 §6: the client moved; the association (and its identity) follows it.
+            const moved = this.peerForKey(newKey);
+            moved.identity = this.peers.get(oldKey)?.identity;
+            this.peers.delete(oldKey);
+          },
         },
       );
     }

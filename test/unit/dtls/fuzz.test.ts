@@ -22,7 +22,7 @@ const pskServer = { pskLookup: (id: string) => (id === 'fuzz' ? KEY : undefined)
 /** Records with plausible headers and arbitrary (possibly handshake-shaped) content. */
 const recordArb = fc
   .record({
-    type: fc.constantFrom(20, 21, 22, 23, 0, 255),
+    type: fc.constantFrom(20, 21, 22, 23, 25, 0, 255),
     version: fc.constantFrom(0xfefd, 0xfeff, 0x0303),
     epoch: fc.constantFrom(0, 1, 2),
     sequence: fc.integer({ min: 0, max: 50 }),
@@ -93,8 +93,8 @@ void test('RFC 6347 §4.1.2.7: mutated handshake datagrams never throw; both sid
   });
   const outcomes = { established: 0, failed: 0 };
   fc.assert(
-    fc.property(fc.array(mutation, { minLength: 1, maxLength: 3 }), (muts) => {
-      const p = makePair(pskClient, pskServer);
+    fc.property(fc.array(mutation, { minLength: 1, maxLength: 3 }), fc.boolean(), (muts, cid) => {
+      const p = makePair(cid ? { ...pskClient, connectionId: true } : pskClient, pskServer);
       p.client.connect();
       p.settle(
         () => false,
