@@ -140,6 +140,15 @@ void describe('DTLS interop with openssl CLI', () => {
     });
   }
 
+  void test('RFC 6347 §4.2.3: small MTU on both sides: openssl and Depot fragment and reassemble the certificate flights', async () => {
+    await opensslClientAgainstServer(
+      ['-mtu', '256', '-cert', pki.client.certPath, '-key', pki.client.keyPath, '-CAfile', pki.caPem, '-verify_return_error', '-cipher', 'ECDHE-ECDSA-AES128-CCM8'],
+      { trustRoots: [pki.ca], certificate: { chain: [pki.server.der], privateKey: pki.server.key }, clientCertificate: 'require', mtu: 256 },
+      CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8,
+      (p) => assert.equal(p.identity?.kind, 'x509'),
+    );
+  });
+
   void test('RFC 4279 §2: openssl s_client with the wrong PSK fails, Depot reports the failed handshake', async () => {
     const t = await DtlsTransport.create({ address: '127.0.0.1', server: { pskLookup: () => PSK } });
     transports.push(t);

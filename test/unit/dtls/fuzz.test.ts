@@ -14,6 +14,8 @@ import { AlertDescription } from '../../../src/dtls/constants.js';
 import { encodeRecord } from '../../../src/dtls/record.js';
 import { encodeFragment } from '../../../src/dtls/fragment.js';
 import { utf8 } from '../../../src/dtls/bytes.js';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import * as fx from './fixtures.js';
 
 const KEY = new Uint8Array(16).fill(0x42);
 const pskClient = { psk: { identity: 'fuzz', key: KEY } };
@@ -137,4 +139,36 @@ void test('RFC 6347 §4.1.2.7: mutated handshake datagrams never throw; both sid
   // Most single mutations are repaired by retransmission; some (e.g. a corrupted Finished) fail cleanly.
   assert.ok(outcomes.established > 0 && outcomes.established + outcomes.failed === 150, JSON.stringify(outcomes));
   console.log(`mutated handshakes: ${JSON.stringify(outcomes)}`);
+});
+
+void test('RFC 6347 §4.1.2.7: mutated certificate handshakes never throw and never end in internal_error', () => {
+  const der = (pem: string): Uint8Array => new Uint8Array(new X509Certificate(pem).raw);
+  const ca = new X509Certificate(fx.CA_CERT);
+  const client = { certificate: { chain: [der(fx.CLIENT_CERT)], privateKey: createPrivateKey(fx.CLIENT_KEY) }, trustRoots: [ca], mtu: 300 };
+  const server = { certificate: { chain: [der(fx.SERVER_CERT)], privateKey: createPrivateKey(fx.SERVER_KEY) }, trustRoots: [ca], mtu: 300 };
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 15 }), fc.nat(), fc.integer({ min: 0, max: 7 }), (target, pos, bit) => {
+      const p = makePair(client, server);
+      p.client.connect();
+      p.settle(
+        () => false,
+        (_dir, d, i) => {
+          if (i !== target || d.length === 0) return undefined;
+          const out = d.slice();
+          out[pos % out.length]! ^= 1 << bit;
+          return out;
+        },
+        1000,
+        130_000,
+      );
+      for (const closed of [p.clientLog.closed, p.serverLog.closed]) {
+        if (closed instanceof DtlsError) assert.notEqual(closed.alert, AlertDescription.internal_error, `internal error: ${closed.message}`);
+      }
+      assert.ok(p.client.isClosed || p.client.isEstablished);
+      p.client.close();
+      p.server.close();
+      assert.equal(p.clock.pending(), 0);
+    }),
+    { numRuns: 40 },
+  );
 });
