@@ -38,6 +38,16 @@ function signedBy(child: X509Certificate, issuer: X509Certificate): boolean {
  * Returns the leaf's public key. `nowMs` is wall-clock time (Date.now()).
  */
 export function validateChain(chain: X509Certificate[], roots: readonly X509Certificate[], nowMs: number): KeyObject {
+  try {
+    return validate(chain, roots, nowMs);
+  } catch (e) {
+    // X509Certificate getters (publicKey, ...) throw on certificates that parse but hold garbage.
+    if (e instanceof CertificateError) throw e;
+    throw new CertificateError('malformed certificate', 'bad_certificate');
+  }
+}
+
+function validate(chain: X509Certificate[], roots: readonly X509Certificate[], nowMs: number): KeyObject {
   const leaf = chain[0];
   if (!leaf) throw new CertificateError('empty certificate chain', 'bad_certificate');
   const key = leaf.publicKey;
@@ -63,7 +73,13 @@ export function validateChain(chain: X509Certificate[], roots: readonly X509Cert
 
 /** The subject DN as one line, and the CN if any. */
 export function describeSubject(cert: X509Certificate): { subject: string; commonName?: string } {
-  const lines = cert.subject.split('\n').filter((l) => l.length > 0);
+  let subject: string;
+  try {
+    subject = cert.subject;
+  } catch {
+    subject = '';
+  }
+  const lines = subject.split('\n').filter((l) => l.length > 0);
   const cn = lines.find((l) => l.startsWith('CN='))?.slice(3);
   return cn === undefined ? { subject: lines.join(', ') } : { subject: lines.join(', '), commonName: cn };
 }

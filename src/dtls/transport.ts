@@ -150,12 +150,14 @@ export class DtlsTransport implements DatagramTransport {
   private connectClient(peer: Peer): DtlsConnection {
     const key = peer.key;
     const resume = this.options.client?.resumption === false ? undefined : this.resumable.get(key);
+    let up = false;
     const conn = DtlsConnection.client(
       { ...this.options.client!, clock: this.clock, ...(resume ? { resume } : {}) },
       {
         send: (d) => this.transmit(key, d),
         data: (d) => this.deliver(key, d),
         connected: (s) => {
+          up = true;
           const r = conn.resumable;
           if (r) this.resumable.set(key, r);
           else this.resumable.delete(key);
@@ -163,12 +165,16 @@ export class DtlsTransport implements DatagramTransport {
         },
         closed: (e) => {
           if (this.clients.get(key) === conn) this.clients.delete(key);
+          // A handshake that failed while offering a session must not offer it again.
+          if (e && resume && !up) this.resumable.delete(key);
           this.onClosed(key, e);
         },
       },
     );
     this.clients.set(key, conn);
-    this.peerFor(peer.address, peer.port);
+    // Keep the caller's Peer object as the one that gets the identity and receives data.
+    if (peer instanceof DtlsPeer) this.peers.set(key, peer);
+    else this.peerFor(peer.address, peer.port);
     conn.connect();
     return conn;
   }
