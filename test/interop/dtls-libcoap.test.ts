@@ -11,7 +11,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PeerProcess, requireBinary, sleep, until } from './dtls-helpers.js';
+import { makeTestPki, PeerProcess, requireBinary, sleep, until, type TestPki } from './dtls-helpers.js';
 
 const KEY_TEXT = 'depot-secret-key';
 const KEY = Uint8Array.from(Buffer.from(KEY_TEXT, 'utf8'));
@@ -84,6 +84,64 @@ void describe('DTLS interop with libcoap', () => {
     for (const t of transports) await t.close();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
+
+  let pki: TestPki | undefined;
+  const testPki = (): TestPki => (pki ??= makeTestPki());
+  after(() => pki?.cleanup());
+
+  for (const flavour of ['openssl', 'gnutls']) {
+    void test(`RFC 7252 §9.1.3.3 / RFC 8422: coap-client-${flavour} with an X.509 certificate -> Depot DTLS server (mutual)`, async () => {
+      const bin = requireBinary(`coap-client-${flavour}`);
+      const k = testPki();
+      const t = await DtlsTransport.create({
+        address: '127.0.0.1',
+        server: { trustRoots: [k.ca], certificate: { chain: [k.server.der], privateKey: k.server.key }, clientCertificate: 'require' },
+      });
+      transports.push(t);
+      const errors: Error[] = [];
+      const requests: { req: CoapHeader; peer: Peer }[] = [];
+      t.setErrorListener((_p, e) => errors.push(e));
+      t.setReceiver((d, p) => {
+        const req = parseCoap(d);
+        requests.push({ req, peer: p });
+        if (req.type === 0) t.send(coapContent(req, 'hello certificate'), p);
+      });
+      const cli = new PeerProcess(bin, ['-B', '10', '-c', k.client.certPath, '-j', k.client.keyPath, '-C', k.caPem, '-m', 'get', `coaps://127.0.0.1:${t.address().port}/pki`]);
+      procs.push(cli);
+      const first = await until(() => requests[0], 10_000, `a CoAP request from coap-client-${flavour} over X.509`);
+      assert.equal(first.peer.identity?.kind, 'x509');
+      if (first.peer.identity?.kind === 'x509') assert.equal(first.peer.identity.commonName, 'client.depot.test');
+      await cli.waitFor(/hello certificate/, 5000);
+      assert.deepEqual(errors, []);
+      cli.kill();
+      await t.close();
+    });
+
+    void test(`RFC 7252 §9.1.3.3 / RFC 8422: Depot DTLS client with an X.509 certificate -> coap-server-${flavour} (mutual)`, async () => {
+      const bin = requireBinary(`coap-server-${flavour}`);
+      const k = testPki();
+      const port = await freePortPair();
+      const srv = new PeerProcess(bin, ['-A', '127.0.0.1', '-p', String(port), '-c', k.server.certPath, '-j', k.server.keyPath, '-C', k.caPem]);
+      procs.push(srv);
+      await sleep(300);
+      const t = await DtlsTransport.create({ address: '127.0.0.1', client: { trustRoots: [k.ca], certificate: { chain: [k.client.der], privateKey: k.client.key } } });
+      transports.push(t);
+      const errors: Error[] = [];
+      const responses: CoapHeader[] = [];
+      t.setErrorListener((_p, e) => errors.push(e));
+      t.setReceiver((d) => responses.push(parseCoap(d)));
+      const peer = t.peer('127.0.0.1', port + 1);
+      t.send(coapGet(0x7777, 0x0102), peer);
+      const res = await until(() => responses[0], 10_000, `a CoAP response from coap-server-${flavour} over X.509`);
+      assert.equal(res.code, 0x45);
+      assert.match(Buffer.from(res.payload).toString('utf8'), /libcoap/i);
+      assert.equal(peer.identity?.kind, 'x509');
+      if (peer.identity?.kind === 'x509') assert.equal(peer.identity.commonName, 'server.depot.test');
+      assert.deepEqual(errors, []);
+      await t.close();
+      srv.kill();
+    });
+  }
 
   /** A P-256 key pair; the private key also written as a SEC1 PEM file, the format libcoap/GnuTLS reads with -M. */
   function rpkKey(): { privateKey: ReturnType<typeof generateKeyPairSync>['privateKey']; spki: Uint8Array; file: string } {
