@@ -128,7 +128,7 @@ export interface DtlsClientOptions extends DtlsCommonOptions {
 
 export interface DtlsServerOptions extends DtlsCommonOptions {
   /** Returns the key for a PSK identity, or undefined when the identity is unknown. */
-  pskLookup?: (identity: string) => Uint8Array | undefined;
+  pskLookup?: (identity: string) => Uint8Array | undefined | Promise<Uint8Array | undefined>;
   /** Optional PSK identity hint sent in ServerKeyExchange. */
   pskIdentityHint?: string;
   /** Whether a client certificate is requested in ECDHE-ECDSA handshakes. Default 'require' when trustRoots are set. */
@@ -186,6 +186,7 @@ type State =
   | 'wait_server_hello_done'
   | 'wait_client_hello'
   | 'wait_client_key_exchange'
+  | 'wait_psk'
   | 'wait_ccs'
   | 'wait_finished'
   | 'established'
@@ -673,7 +674,7 @@ export class DtlsConnection {
 
   private processMessages(): void {
     for (;;) {
-      if (this.isClosed) return;
+      if (this.isClosed || this.state === 'wait_psk') return;
       if (this.role === 'client' && this.state === 'wait_server_hello') {
         // The server's first message_seq depends on whether it sent a HelloVerifyRequest.
         const first = this.reassembler.peekLowestComplete();
@@ -1122,9 +1123,20 @@ export class DtlsConnection {
         const identityBytes = decodeOpaque16(m.body);
         const identity = utf8Decoder.decode(identityBytes);
         const key = this.options.pskLookup!(identity);
-        if (!key) throw new Fatal(AlertDescription.unknown_psk_identity, 'unknown PSK identity');
-        this.peerIdentity = { kind: 'psk', identity };
-        preMaster = pskPreMasterSecret(key);
+        if (key instanceof Promise) {
+          // Asynchronous key store: hold the handshake. The CCS and Finished that follow are kept by the
+          // early-CCS and next-epoch buffers and processed once the key is known.
+          this.state = 'wait_psk';
+          key.then(
+            (k) => this.guard(() => this.pskKnown(identity, k)),
+            () => this.guard(() => {
+              throw new Fatal(AlertDescription.internal_error, 'PSK lookup failed');
+            }),
+          );
+          return;
+        }
+        this.pskKnown(identity, key);
+        return;
       } else {
         preMaster = computeEcdhSecret(this.ecdh!, decodeOpaque8(m.body));
       }
@@ -1145,6 +1157,15 @@ export class DtlsConnection {
       return;
     }
     throw new Fatal(AlertDescription.unexpected_message, `unexpected handshake message ${m.msgType}`);
+  }
+
+  private pskKnown(identity: string, key: Uint8Array | undefined): void {
+    if (this.isClosed) return;
+    if (!key) throw new Fatal(AlertDescription.unknown_psk_identity, 'unknown PSK identity');
+    this.peerIdentity = { kind: 'psk', identity };
+    this.deriveKeys(pskPreMasterSecret(key));
+    this.enterWaitCcs();
+    this.processMessages();
   }
 
   private enterWaitCcs(): void {

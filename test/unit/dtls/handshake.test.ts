@@ -429,3 +429,35 @@ void test('RFC 7250 §4.2: a server with both an X.509 certificate and a raw key
   assert.equal(raw.clientLog.connected?.peerIdentity?.kind, 'rpk');
   assert.equal(raw.serverLog.connected?.peerIdentity?.kind, 'rpk');
 });
+
+// ---------------------------------------------------------------- asynchronous PSK store
+
+void test('RFC 4279 §2: an asynchronous PSK lookup holds the handshake until the key is known', async () => {
+  let release: (k: Uint8Array | undefined) => void = () => {};
+  const p = makePair(pskClient, { pskLookup: () => new Promise<Uint8Array | undefined>((r) => (release = r)) });
+  p.client.connect();
+  p.pump();
+  assert.equal(p.serverLog.connected, undefined, 'waiting for the store');
+  assert.equal(p.server.connection(PEER)?.isClosed, false);
+  release(KEY);
+  await new Promise((r) => setImmediate(r));
+  p.pump();
+  assert.ok(p.serverLog.connected && p.clientLog.connected);
+  exchange(p);
+});
+
+void test('RFC 4279 §2: an asynchronous lookup that finds nothing gives unknown_psk_identity; a failing store internal_error', async () => {
+  const none = makePair(pskClient, { pskLookup: () => Promise.resolve(undefined) });
+  none.client.connect();
+  none.pump();
+  await new Promise((r) => setImmediate(r));
+  none.pump();
+  assert.equal((none.clientLog.closed as DtlsError).alert, AlertDescription.unknown_psk_identity);
+  const broken = makePair(pskClient, { pskLookup: () => Promise.reject(new Error('database down')) });
+  broken.client.connect();
+  broken.pump();
+  await new Promise((r) => setImmediate(r));
+  broken.pump();
+  assert.equal((broken.serverLog.closed as DtlsError).alert, AlertDescription.internal_error);
+  assert.doesNotMatch((broken.serverLog.closed as DtlsError).message, /database/, 'store errors are not echoed');
+});

@@ -30,7 +30,8 @@ async function until<T>(f: () => T | undefined, ms: number, what: string): Promi
 }
 
 void test('DtlsTransport: coaps scheme, queued data before the handshake, identity on the Peer, replies both ways', async () => {
-  const server = await make({ server: { pskLookup: (id) => (id === 'node-7' ? KEY : undefined) } });
+  // An asynchronous key store, as a database-backed server would have.
+  const server = await make({ server: { pskLookup: (id) => Promise.resolve(id === 'node-7' ? KEY : undefined) } });
   const client = await make({ client: { psk: { identity: 'node-7', key: KEY } } });
   assert.equal(server.scheme, 'coaps');
   const atServer: { data: string; peer: Peer }[] = [];
