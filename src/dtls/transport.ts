@@ -19,13 +19,22 @@ export interface DtlsTransportOptions {
     /** Remember each server's session and resume it on the next association (RFC 5246 §7.3). Default true. */
     resumption?: boolean;
   };
-  /** Local address to bind. Default '0.0.0.0' (or '::' for udp6). */
+  /** Address to bind, as for UdpTransport: '0.0.0.0', '127.0.0.1', '::' … (default '0.0.0.0'). */
+  host?: string;
+  /** Same as `host` (kept for callers that say address). */
   address?: string;
-  /** Local port. Default 0 (ephemeral). */
+  /** Local port; 0 picks a free one (default 0). */
   port?: number;
+  /** Socket type; by default derived from the bound address. */
   type?: 'udp4' | 'udp6';
+  /** For an IPv6 socket bound to '::', refuse IPv4-mapped traffic (default false). */
+  ipv6Only?: boolean;
+  receiveBufferSize?: number;
+  sendBufferSize?: number;
   clock?: Clock;
 }
+
+const MAX_CACHED_PEERS = 65_536;
 
 class DtlsPeer implements Peer {
   identity?: PeerIdentity;
@@ -82,19 +91,27 @@ export class DtlsTransport implements DatagramTransport {
     socket.on('error', () => {});
   }
 
-  /** Creates the socket and binds it. */
-  static async create(options: DtlsTransportOptions): Promise<DtlsTransport> {
+  /** Creates the socket and binds it (the same shape as UdpTransport.bind). */
+  static async bind(options: DtlsTransportOptions): Promise<DtlsTransport> {
     if (!options.server && !options.client) throw new Error('DtlsTransport needs server and/or client options');
-    const type = options.type ?? 'udp4';
-    const socket = createSocket({ type });
+    const host = options.host ?? options.address ?? (options.type === 'udp6' ? '::' : '0.0.0.0');
+    const type = options.type ?? (isIPv6(host) ? 'udp6' : 'udp4');
+    const socket = createSocket({ type, ipv6Only: options.ipv6Only ?? false });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
-      socket.bind(options.port ?? 0, options.address ?? (type === 'udp6' ? '::' : '0.0.0.0'), () => {
+      socket.bind(options.port ?? 0, host, () => {
         socket.off('error', reject);
         resolve();
       });
     });
+    if (options.receiveBufferSize) socket.setRecvBufferSize(options.receiveBufferSize);
+    if (options.sendBufferSize) socket.setSendBufferSize(options.sendBufferSize);
     return new DtlsTransport(socket, options);
+  }
+
+  /** Alias of `bind`. */
+  static create(options: DtlsTransportOptions): Promise<DtlsTransport> {
+    return DtlsTransport.bind(options);
   }
 
   address(): { address: string; port: number; family: 'IPv4' | 'IPv6' } {
@@ -118,10 +135,18 @@ export class DtlsTransport implements DatagramTransport {
     const key = `${address}|${port}`;
     let p = this.peers.get(key);
     if (!p) {
+      // A cache like UdpTransport's; peers with an association are re-added when they are used.
+      if (this.peers.size >= MAX_CACHED_PEERS) this.pruneIdlePeers();
       p = new DtlsPeer(key, address, port, isIPv6(address) ? 'IPv6' : 'IPv4');
       this.peers.set(key, p);
     }
     return p;
+  }
+
+  private pruneIdlePeers(): void {
+    for (const key of [...this.peers.keys()]) {
+      if (!this.clients.has(key) && !this.endpoint?.connection(key)) this.peers.delete(key);
+    }
   }
 
   /** The session of an established association with `peer`, if any. */

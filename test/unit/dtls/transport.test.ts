@@ -14,7 +14,7 @@ after(async () => {
 });
 
 async function make(options: Parameters<typeof DtlsTransport.create>[0]): Promise<DtlsTransport> {
-  const t = await DtlsTransport.create({ address: '127.0.0.1', ...options });
+  const t = await DtlsTransport.bind({ host: '127.0.0.1', ...options });
   open.push(t);
   return t;
 }
