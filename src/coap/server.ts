@@ -253,6 +253,11 @@ export class CoapServer {
 
   private handle(exchange: Exchange): void {
     const message = exchange.request;
+    if (message.options.some((o) => o.number === OptionNumber.ProxyUri || o.number === OptionNumber.ProxyScheme)) {
+      // RFC 7252 §5.10.2: not a forward-proxy, so a proxy request gets 5.05 (not a local resource).
+      exchange.respond({ code: Code.ProxyingNotSupported });
+      return;
+    }
     const path = uriPathOf(message);
     const route = this.findRoute(path);
     if (!route) {

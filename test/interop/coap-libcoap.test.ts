@@ -20,7 +20,7 @@ import { Code, ContentFormat } from '../../src/coap/codes.js';
 import { CoapServer } from '../../src/coap/server.js';
 import type { UploadSink } from '../../src/coap/server.js';
 import { UdpTransport } from '../../src/coap/udp.js';
-import { decodeString } from '../../src/coap/options.js';
+import { OptionNumber, decodeString, encodeString } from '../../src/coap/options.js';
 import { PeerProcess, pollUntil, requireExecutable, runProcess, withTimeout } from '../support/peer-process.js';
 import { freeUdpPort, waitForCoapServer } from '../support/udp-probe.js';
 
@@ -435,6 +435,29 @@ describe('libcoap coap-client-notls → Depot CoapServer', () => {
     ready();
     assert.equal(onlyResponse((await libcoapClient([`${base}/no/such/thing`])).output).code, '4.04');
     assert.equal(onlyResponse((await libcoapClient(['-m', 'delete', `${base}/store`])).output).code, '4.05');
+  });
+
+  test('RFC 7252 §5.4.1: a request with an unrecognized critical option → 4.02 Bad Option; an unknown elective one is ignored', async () => {
+    ready();
+    assert.equal(onlyResponse((await libcoapClient(['-O', '9,abc', `${base}/store`])).output).code, '4.02');
+    const elective = onlyResponse((await libcoapClient(['-O', '65000,x', `${base}/store`])).output);
+    assert.equal(elective.code, '2.05');
+  });
+
+  test('RFC 7252 §5.10.2: Proxy-Uri or Proxy-Scheme to a server that is not a forward-proxy → 5.05, never a local resource', async () => {
+    ready();
+    // coap-client -P sends the request to Depot with Proxy-Uri coap://example.com/store.
+    const proxyUri = onlyResponse((await libcoapClient(['-P', base, 'coap://example.com/store'])).output);
+    assert.equal(proxyUri.code, '5.05');
+    // Proxy-Scheme with Uri-Path /store: the target is http://…/store, not Depot's /store. (coap-client
+    // redirects a request carrying -O 39 itself, so Depot's client sends this one.)
+    const client = new CoapClient();
+    try {
+      const proxyScheme = await client.get(`${base}/store`, { options: [{ number: OptionNumber.ProxyScheme, value: encodeString('http') }] });
+      assert.equal(proxyScheme.codeText, '5.05');
+    } finally {
+      await client.close();
+    }
   });
 
   test('RFC 6690 §4 / RFC 7252 §7.2: /.well-known/core → 2.05 application/link-format listing the resources', async () => {
