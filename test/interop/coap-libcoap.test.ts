@@ -320,6 +320,8 @@ describe('libcoap coap-client-notls → Depot CoapServer', () => {
   let uploaded: Buffer | undefined;
   let streamed: StreamedUpload | undefined;
   let stored = 'stored-0';
+  /** Body length seen by each run of the /echo PUT handler. */
+  const echoCalls: number[] = [];
   /** State of the resources below the /objects prefix resource, by path. */
   const versions = new Map<string, string>();
   let items = 0;
@@ -392,6 +394,12 @@ describe('libcoap coap-client-notls → Depot CoapServer', () => {
       get: (request) => ({ code: Code.Content, contentFormat: ContentFormat.TextPlain, payload: `${request.path} ${versions.get(request.path) ?? 'v1'}` }),
     });
     server.resource('/swap', { observable: true, get: () => ({ code: Code.Content, payload: 'old handler' }) });
+    server.resource('/echo', {
+      put: (request) => {
+        echoCalls.push(request.payload.length);
+        return { code: Code.Changed, contentFormat: ContentFormat.OctetStream, payload: Buffer.from(request.payload) };
+      },
+    });
   });
 
   after(async () => {
@@ -519,6 +527,24 @@ describe('libcoap coap-client-notls → Depot CoapServer', () => {
       assert.ok(received.equals(body), 'the server received the exact bytes');
     });
   }
+
+  test(
+    'RFC 7959 §2.7/§3.3: a Block1 PUT whose response needs Block2: the rest of the response comes from the kept body, the handler runs once',
+    { todo: 'BUG src/coap/server.ts handle(): a follow-up PUT/POST/FETCH with Block2 NUM>0 re-runs the handler with an empty body (2.04, no Block2) instead of serving the kept response' },
+    async () => {
+      ready();
+      const body = randomBytes(10 * 1024);
+      const file = join(dir, 'echo.bin');
+      const out = join(dir, 'echo.out');
+      writeFileSync(file, body);
+      echoCalls.length = 0;
+      const { output, code } = await libcoapClient(['-m', 'put', '-f', file, '-o', out, `${base}/echo`], 30_000, 7);
+      assert.equal(code, 0, output.slice(-2000));
+      // coap-client asks for blocks 1… of the response with PUT + Block2 and no payload (RFC 7959 §3.3, Figure 12).
+      assert.deepEqual(echoCalls, [body.length], 'the PUT handler ran once, with the whole body');
+      assert.ok(readFileSync(out).equals(body), 'the response body, assembled from Block2, is the echoed upload');
+    },
+  );
 
   test('RFC 7959 §2.5: a 100 KiB Block1 PUT streamed into an UploadSink arrives in order, byte-identical', async () => {
     ready();
