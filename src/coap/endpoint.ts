@@ -3,6 +3,8 @@ import type { Clock, Timer } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
 import { decode, encode, encodeEmpty, CoapFormatError } from './codec.js';
 import { Code, EMPTY, MessageType, codeClass, isRequestCode, methodName } from './codes.js';
+import { DeduplicationStore } from './dedup.js';
+import type { DedupTicket } from './dedup.js';
 import { EMPTY_BYTES } from './message.js';
 import type { CoapMessage, CoapOption } from './message.js';
 import { checkOptions, encodeString, optionName } from './options.js';
@@ -77,8 +79,10 @@ export interface EndpointOptions {
   params?: Partial<TransmissionParameters>;
   /** Uniform [0,1) source for back-off randomisation (tests make it deterministic). */
   random?: () => number;
-  /** Most (peer, message ID) pairs remembered for deduplication; the oldest go first. */
+  /** Most (peer, message ID) pairs remembered for deduplication; the oldest go first (default 100,000). */
   deduplicationCapacity?: number;
+  /** Replies up to this size are kept in the deduplication store's arena (default 96 bytes). */
+  deduplicationInlineReply?: number;
   /** How long a handler may take before the request is acknowledged with an empty ACK (ms). */
   separateResponseDelay?: number;
 }
@@ -92,16 +96,10 @@ export interface EndpointStats {
   rejected: number;
 }
 
-/** Deduplication record of one incoming message (RFC 7252 §4.5). */
-interface ReceivedRecord {
-  expiresAt: number;
-  /** Bytes sent in reply (piggybacked response, empty ACK or RST), resent for a duplicate CON. */
-  reply: Uint8Array | undefined;
-}
-
 interface PeerState {
   peer: Peer;
-  received: Map<number, ReceivedRecord>;
+  /** Message ID → deduplication slot (RFC 7252 §4.5). */
+  received: Map<number, number>;
   /** Outstanding requests to this peer (NSTART, §4.7). */
   active: number;
   queue: PendingRequest[];
@@ -149,15 +147,9 @@ export class CoapEndpoint {
   private readonly random: () => number;
   private readonly exchangeLifetime: number;
   private readonly maxTransmitWait: number;
-  private readonly dedupCapacity: number;
   private readonly separateResponseDelay: number;
   private readonly peers = new Map<string, PeerState>();
-  // Expiry queue of dedup records, oldest first (parallel arrays avoid an object per entry).
-  private expiryPeers: PeerState[] = [];
-  private expiryIds: number[] = [];
-  private expiryTimes: number[] = [];
-  private expiryHead = 0;
-  private dedupCount = 0;
+  private readonly dedup: DeduplicationStore<PeerState>;
   private sweepTimer: Timer | undefined;
   private readonly transmissions = new Map<string, Transmission>();
   private readonly pending = new Map<string, PendingRequest>();
@@ -176,7 +168,7 @@ export class CoapEndpoint {
     const times = derivedTimes(this.params);
     this.exchangeLifetime = times.exchangeLifetime;
     this.maxTransmitWait = times.maxTransmitWait;
-    this.dedupCapacity = options.deduplicationCapacity ?? 200_000;
+    this.dedup = new DeduplicationStore<PeerState>(options.deduplicationCapacity ?? 100_000, options.deduplicationInlineReply ?? 96, (state) => this.forgetIdlePeer(state));
     this.separateResponseDelay = options.separateResponseDelay ?? 500;
     this.nextMessageId = Math.floor(this.random() * 0x10000);
     this.transport.setReceiver((data, peer) => this.receive(data, peer));
@@ -272,20 +264,21 @@ export class CoapEndpoint {
     }
     const state = this.peerState(peer);
     const now = this.clock.now();
-    const seen = state.received.get(msg.messageId);
-    if (seen && seen.expiresAt > now) {
+    const seen = this.dedup.find(state, msg.messageId, now);
+    if (seen >= 0) {
       // §4.5: a duplicate is acknowledged the same way again and not processed twice.
       this.stats.duplicates++;
-      if (confirmable && seen.reply) this.sendBytes(seen.reply, peer);
+      const reply = confirmable ? this.dedup.reply(seen) : undefined;
+      if (reply) this.sendBytes(reply, peer);
       return;
     }
-    const record: ReceivedRecord = { expiresAt: now + this.exchangeLifetime, reply: undefined };
-    this.remember(state, msg.messageId, record, !!seen);
-    if (cls === 0) this.receiveRequest(msg, peer, record);
-    else this.receiveSeparateResponse(msg, peer, record);
+    const ticket = this.dedup.add(state, msg.messageId, now + this.exchangeLifetime);
+    this.sweepTimer ??= this.clock.setTimer(1000, () => this.sweep());
+    if (cls === 0) this.receiveRequest(msg, peer, ticket);
+    else this.receiveSeparateResponse(msg, peer, ticket);
   }
 
-  private receiveRequest(msg: CoapMessage, peer: Peer, record: ReceivedRecord): void {
+  private receiveRequest(msg: CoapMessage, peer: Peer, ticket: DedupTicket): void {
     const confirmable = msg.type === MessageType.CON;
     const problem = checkOptions(msg);
     if (problem) {
@@ -293,16 +286,16 @@ export class CoapEndpoint {
       // §5.4.1: critical option not understood: 4.02 for a CON request; a NON is rejected (ignored).
       if (confirmable) {
         const text = `unrecognized critical option ${optionName(problem.option.number)} (${problem.reason})`;
-        this.replyPiggybacked(msg, peer, record, { code: Code.BadOption, payload: encodeString(text) });
+        this.replyPiggybacked(msg, peer, ticket, { code: Code.BadOption, payload: encodeString(text) });
       }
       return;
     }
     if (!isRequestCode(msg.code) || methodName(msg.code) === undefined) {
       // §5.8: unknown method → 4.05.
-      if (confirmable) this.replyPiggybacked(msg, peer, record, { code: Code.MethodNotAllowed });
+      if (confirmable) this.replyPiggybacked(msg, peer, ticket, { code: Code.MethodNotAllowed });
       return;
     }
-    const exchange = new ServerExchange(this, msg, peer, record);
+    const exchange = new ServerExchange(this, msg, peer, ticket);
     const handler = this.requestHandler;
     if (!handler) {
       exchange.respond({ code: Code.NotFound });
@@ -318,7 +311,7 @@ export class CoapEndpoint {
   }
 
   /** A response in a CON or NON (separate response or notification, §5.2.2). */
-  private receiveSeparateResponse(msg: CoapMessage, peer: Peer, record: ReceivedRecord): void {
+  private receiveSeparateResponse(msg: CoapMessage, peer: Peer, ticket: DedupTicket): void {
     const confirmable = msg.type === MessageType.CON;
     const pending = this.pending.get(tokenKey(peer, msg.token));
     const problem = checkOptions(msg);
@@ -327,7 +320,7 @@ export class CoapEndpoint {
       // An RST also tells an observe server that nobody listens any more (RFC 7641 §3.6).
       this.stats.rejected++;
       const rst = encodeEmpty(MessageType.RST, msg.messageId);
-      record.reply = rst;
+      this.dedup.setReply(ticket, rst);
       this.sendBytes(rst, peer);
       if (pending && problem) {
         this.finishPending(pending);
@@ -337,7 +330,7 @@ export class CoapEndpoint {
     }
     if (confirmable) {
       const ack = encodeEmpty(MessageType.ACK, msg.messageId);
-      record.reply = ack;
+      this.dedup.setReply(ticket, ack);
       this.sendBytes(ack, peer);
     }
     this.deliverResponse(pending, msg);
@@ -375,63 +368,24 @@ export class CoapEndpoint {
 
   // ---------------------------------------------------------------- deduplication
 
-  private remember(state: PeerState, messageId: number, record: ReceivedRecord, replacing: boolean): void {
-    state.received.set(messageId, record);
-    if (!replacing) this.dedupCount++;
-    this.expiryPeers.push(state);
-    this.expiryIds.push(messageId);
-    this.expiryTimes.push(record.expiresAt);
-    // Past capacity the oldest record goes first: memory stays bounded under any load.
-    while (this.dedupCount > this.dedupCapacity && this.expiryHead < this.expiryPeers.length) this.dropQueued();
-    this.sweepTimer ??= this.clock.setTimer(1000, () => this.sweep());
-  }
-
-  /**
-   * Removes the queue's front entry and its record, unless the entry is stale (the
-   * message ID was received again after expiry and its record renewed). Returns
-   * whether a record was removed.
-   */
-  private dropQueued(): boolean {
-    const i = this.expiryHead++;
-    const state = this.expiryPeers[i]!;
-    const id = this.expiryIds[i]!;
-    const record = state.received.get(id);
-    let removed = false;
-    if (record && record.expiresAt === this.expiryTimes[i]) {
-      state.received.delete(id);
-      this.dedupCount--;
-      removed = true;
-      this.forgetIdlePeer(state);
-    }
-    if (this.expiryHead > 4096 && this.expiryHead * 2 > this.expiryPeers.length) {
-      this.expiryPeers = this.expiryPeers.slice(this.expiryHead);
-      this.expiryIds = this.expiryIds.slice(this.expiryHead);
-      this.expiryTimes = this.expiryTimes.slice(this.expiryHead);
-      this.expiryHead = 0;
-    }
-    return removed;
-  }
-
   private forgetIdlePeer(state: PeerState): void {
     if (state.received.size === 0 && state.active === 0 && state.queue.length === 0) this.peers.delete(state.peer.key);
   }
 
   private sweep(): void {
     this.sweepTimer = undefined;
-    const now = this.clock.now();
-    while (this.expiryHead < this.expiryPeers.length && this.expiryTimes[this.expiryHead]! <= now) this.dropQueued();
-    if (this.expiryHead < this.expiryPeers.length) this.sweepTimer = this.clock.setTimer(1000, () => this.sweep());
+    if (this.dedup.sweep(this.clock.now())) this.sweepTimer = this.clock.setTimer(1000, () => this.sweep());
   }
 
   /** Number of remembered (peer, message ID) pairs. */
   get deduplicationSize(): number {
-    return this.dedupCount;
+    return this.dedup.size;
   }
 
   // ---------------------------------------------------------------- responding
 
   /** Sends a response piggybacked on the ACK of a CON request, or as NON to a NON request. */
-  replyPiggybacked(request: CoapMessage, peer: Peer, record: ReceivedRecord, response: ResponseInit): void {
+  replyPiggybacked(request: CoapMessage, peer: Peer, ticket: DedupTicket, response: ResponseInit): void {
     const confirmable = request.type === MessageType.CON;
     const bytes = encode({
       type: confirmable ? MessageType.ACK : MessageType.NON,
@@ -441,14 +395,14 @@ export class CoapEndpoint {
       options: response.options ?? [],
       payload: response.payload ?? EMPTY_BYTES,
     });
-    if (confirmable) record.reply = bytes;
+    if (confirmable) this.dedup.setReply(ticket, bytes);
     this.sendBytes(bytes, peer);
   }
 
   /** Acknowledges a CON request now and promises a separate response (§5.2.2). */
-  sendEmptyAck(request: CoapMessage, peer: Peer, record: ReceivedRecord): void {
+  sendEmptyAck(request: CoapMessage, peer: Peer, ticket: DedupTicket): void {
     const ack = encodeEmpty(MessageType.ACK, request.messageId);
-    record.reply = ack;
+    this.dedup.setReply(ticket, ack);
     this.sendBytes(ack, peer);
   }
 
@@ -669,7 +623,7 @@ class ServerExchange implements Exchange {
     private readonly endpoint: CoapEndpoint,
     readonly request: CoapMessage,
     readonly peer: Peer,
-    private readonly record: ReceivedRecord,
+    private readonly ticket: DedupTicket,
   ) {}
 
   respond(response: ResponseInit): void {
@@ -677,7 +631,7 @@ class ServerExchange implements Exchange {
     this.responded = true;
     this.ackTimer?.cancel();
     if (!this.acked) {
-      this.endpoint.replyPiggybacked(this.request, this.peer, this.record, response);
+      this.endpoint.replyPiggybacked(this.request, this.peer, this.ticket, response);
       return;
     }
     // The request was acknowledged already: a separate CON response (§5.2.2).
@@ -692,7 +646,7 @@ class ServerExchange implements Exchange {
       this.ackTimer = undefined;
       if (this.responded) return;
       this.acked = true;
-      this.endpoint.sendEmptyAck(this.request, this.peer, this.record);
+      this.endpoint.sendEmptyAck(this.request, this.peer, this.ticket);
     });
   }
 }

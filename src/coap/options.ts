@@ -58,6 +58,14 @@ export const optionDefinitions: ReadonlyMap<number, OptionDefinition> = new Map<
   [258, { name: 'No-Response', format: 'uint', minLength: 0, maxLength: 1, repeatable: false }],
 ]);
 
+/** Definitions indexed by option number for the common small numbers (a hot-path lookup). */
+const definitionsByNumber: (OptionDefinition | undefined)[] = [];
+for (const [n, def] of optionDefinitions) if (n < 512) definitionsByNumber[n] = def;
+
+function definitionOf(n: number): OptionDefinition | undefined {
+  return n < 512 ? definitionsByNumber[n] : optionDefinitions.get(n);
+}
+
 /** RFC 7252 §5.4.6: odd option numbers are critical. */
 export const isCritical = (n: number): boolean => (n & 1) === 1;
 /** RFC 7252 §5.4.6: bit 1 marks unsafe-to-forward options. */
@@ -73,11 +81,13 @@ export function optionName(n: number): string {
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
-/** uint: network byte order, shortest form (zero is the empty string). */
+// Encoded values 0..255, shared: option values are never mutated once built.
+const smallUints: Uint8Array[] = Array.from({ length: 256 }, (_, v) => (v === 0 ? new Uint8Array(0) : Uint8Array.of(v)));
+
+/** uint: network byte order, shortest form (zero is the empty string). The result must not be modified. */
 export function encodeUint(value: number): Uint8Array {
+  if (value >= 0 && value < 0x100 && Number.isInteger(value)) return smallUints[value]!;
   if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new RangeError(`uint option value out of range: ${value}`);
-  if (value === 0) return new Uint8Array(0);
-  if (value < 0x100) return Uint8Array.of(value);
   if (value < 0x10000) return Uint8Array.of(value >>> 8, value & 0xff);
   if (value < 0x1000000) return Uint8Array.of(value >>> 16, (value >>> 8) & 0xff, value & 0xff);
   return Uint8Array.of(value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff);
@@ -90,7 +100,17 @@ export function decodeUint(bytes: Uint8Array): number {
 }
 
 export const encodeString = (s: string): Uint8Array => textEncoder.encode(s);
-export const decodeString = (b: Uint8Array): string => textDecoder.decode(b);
+/** UTF-8 option value to string; short ASCII values (nearly all paths) skip the decoder. */
+export function decodeString(b: Uint8Array): string {
+  if (b.length > 32) return textDecoder.decode(b);
+  let s = '';
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (c >= 0x80) return textDecoder.decode(b);
+    s += String.fromCharCode(c);
+  }
+  return s;
+}
 
 // ---- reading and writing options on a message ----
 
@@ -159,7 +179,7 @@ export function checkOptions(msg: CoapMessage): OptionProblem | undefined {
   let drop: Set<CoapOption> | undefined;
   let previous = -1;
   for (const option of msg.options) {
-    const def = optionDefinitions.get(option.number);
+    const def = definitionOf(option.number);
     let reason: OptionProblem['reason'] | undefined;
     if (!def) reason = 'unrecognized';
     else if (option.value.length < def.minLength || option.value.length > def.maxLength) reason = 'bad-length';

@@ -9,6 +9,7 @@ import type { CoapMessage, CoapOption } from './message.js';
 import { EMPTY_BYTES } from './message.js';
 import {
   OptionNumber,
+  decodeUint,
   encodeString,
   encodeUint,
   getStringOptions,
@@ -266,8 +267,17 @@ export class CoapServer {
     }
     const request = new Request(message, exchange.peer, path);
     const definition = route.definition;
-    const block1Raw = getUintOption(message, OptionNumber.Block1);
-    if (block1Raw !== undefined && (request.method === 'PUT' || request.method === 'POST' || request.method === 'FETCH')) {
+    const method = request.method;
+    // One pass over the options for the three that steer dispatch.
+    let block1Raw: number | undefined;
+    let block2Raw: number | undefined;
+    let observe: number | undefined;
+    for (const o of message.options) {
+      if (o.number === OptionNumber.Observe) observe = decodeUint(o.value);
+      else if (o.number === OptionNumber.Block2) block2Raw = decodeUint(o.value);
+      else if (o.number === OptionNumber.Block1) block1Raw = decodeUint(o.value);
+    }
+    if (block1Raw !== undefined && (method === 'PUT' || method === 'POST' || method === 'FETCH')) {
       this.handleBlock1(exchange, route, request, block1Raw);
       return;
     }
@@ -275,18 +285,17 @@ export class CoapServer {
       exchange.respond(tooLarge(this.maxBodySize));
       return;
     }
-    if (definition.upload && (request.method === 'PUT' || request.method === 'POST')) {
+    if (definition.upload && (method === 'PUT' || method === 'POST')) {
       // A single-message body through the streaming interface.
       this.runUploadInOneGo(exchange, route, request);
       return;
     }
-    const handler = handlerFor(definition, request.method);
+    const handler = handlerFor(definition, method);
     if (!handler) {
       exchange.respond({ code: Code.MethodNotAllowed });
       return;
     }
-    if (request.method === 'GET') {
-      const block2Raw = getUintOption(message, OptionNumber.Block2);
+    if (method === 'GET') {
       const block2 = block2Raw === undefined ? undefined : decodeBlock(block2Raw);
       if (block2Raw !== undefined && !block2) {
         exchange.respond({ code: Code.BadOption, payload: encodeString('Block2 SZX 7 is reserved (RFC 7959 §2.2)') });
@@ -296,7 +305,6 @@ export class CoapServer {
         this.serveFollowUpBlock(exchange, route, request, handler, block2);
         return;
       }
-      const observe = getUintOption(message, OptionNumber.Observe);
       if (observe !== undefined && definition.observable) {
         this.handleObserve(exchange, route, request, handler, observe, block2);
         return;

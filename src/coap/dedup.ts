@@ -1,0 +1,130 @@
+/**
+ * Memory of received messages for deduplication (RFC 7252 §4.5).
+ *
+ * A fixed-capacity ring in typed arrays: slots are written in arrival order, so the
+ * oldest entry is always next to go, whether it expires (EXCHANGE_LIFETIME) or
+ * capacity forces it out. Each peer maps message ID → slot with small integers
+ * only, and short replies are copied into one preallocated arena, so remembering a
+ * message allocates no JavaScript objects: at high rates, hundreds of thousands of
+ * live record objects would make garbage collection the server's main cost.
+ */
+
+/** The per-peer part: message ID → slot. */
+export interface DedupPeer {
+  readonly received: Map<number, number>;
+}
+
+/** Identifies one remembered message; stale once its slot is reused. */
+export interface DedupTicket {
+  readonly slot: number;
+  readonly seq: number;
+}
+
+const NO_REPLY = -1;
+const LARGE_REPLY = -2;
+
+export class DeduplicationStore<P extends DedupPeer> {
+  private readonly expires: Float64Array;
+  private readonly seqs: Uint32Array;
+  private readonly mids: Uint16Array;
+  private readonly replyLengths: Int32Array;
+  private readonly peers: (P | undefined)[];
+  private readonly large: (Uint8Array | undefined)[];
+  private readonly arena: Buffer;
+  private head = 0;
+  private tail = 0;
+  private count = 0;
+  private seq = 0;
+
+  /**
+   * @param capacity most messages remembered at once
+   * @param inlineReplySize replies up to this size are kept in the arena; larger ones as copies
+   * @param onPeerEmpty called when a peer has no remembered message left
+   */
+  constructor(
+    readonly capacity: number,
+    private readonly inlineReplySize: number,
+    private readonly onPeerEmpty: (peer: P) => void,
+  ) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`deduplication capacity must be a positive integer, got ${capacity}`);
+    this.expires = new Float64Array(capacity);
+    this.seqs = new Uint32Array(capacity);
+    this.mids = new Uint16Array(capacity);
+    this.replyLengths = new Int32Array(capacity);
+    this.peers = new Array<P | undefined>(capacity).fill(undefined);
+    this.large = new Array<Uint8Array | undefined>(capacity).fill(undefined);
+    this.arena = Buffer.alloc(capacity * inlineReplySize);
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** The slot of a live record of (peer, messageId), or -1. */
+  find(peer: P, messageId: number, now: number): number {
+    const slot = peer.received.get(messageId);
+    if (slot === undefined || this.expires[slot]! <= now) return -1;
+    return slot;
+  }
+
+  /** The reply sent for the message in `slot` (a copy), or undefined if none was sent yet. */
+  reply(slot: number): Uint8Array | undefined {
+    const length = this.replyLengths[slot]!;
+    if (length === NO_REPLY) return undefined;
+    if (length === LARGE_REPLY) return this.large[slot];
+    const start = slot * this.inlineReplySize;
+    return Uint8Array.prototype.slice.call(this.arena, start, start + length);
+  }
+
+  /** Remembers a message until `expiresAt`; the oldest record goes if the store is full. */
+  add(peer: P, messageId: number, expiresAt: number): DedupTicket {
+    if (this.count === this.capacity) this.evictOldest();
+    const slot = this.head;
+    this.head = slot + 1 === this.capacity ? 0 : slot + 1;
+    this.count++;
+    const seq = (this.seq = (this.seq + 1) >>> 0);
+    this.expires[slot] = expiresAt;
+    this.seqs[slot] = seq;
+    this.mids[slot] = messageId;
+    this.replyLengths[slot] = NO_REPLY;
+    this.peers[slot] = peer;
+    peer.received.set(messageId, slot);
+    return { slot, seq };
+  }
+
+  /** Records the reply to a remembered message (ignored if the record is gone). */
+  setReply(ticket: DedupTicket, bytes: Uint8Array): void {
+    const { slot, seq } = ticket;
+    if (this.seqs[slot] !== seq || this.peers[slot] === undefined) return;
+    if (bytes.length <= this.inlineReplySize) {
+      this.arena.set(bytes, slot * this.inlineReplySize);
+      this.replyLengths[slot] = bytes.length;
+      this.large[slot] = undefined;
+    } else {
+      this.large[slot] = Uint8Array.from(bytes);
+      this.replyLengths[slot] = LARGE_REPLY;
+    }
+  }
+
+  /** Forgets every record that has expired by `now`. Returns whether any remain. */
+  sweep(now: number): boolean {
+    while (this.count > 0 && this.expires[this.tail]! <= now) this.evictOldest();
+    return this.count > 0;
+  }
+
+  private evictOldest(): void {
+    const slot = this.tail;
+    this.tail = slot + 1 === this.capacity ? 0 : slot + 1;
+    this.count--;
+    const peer = this.peers[slot];
+    this.peers[slot] = undefined;
+    this.large[slot] = undefined;
+    if (!peer) return;
+    const mid = this.mids[slot]!;
+    // The peer's map may point to a newer slot if the message ID was received again after expiry.
+    if (peer.received.get(mid) === slot) {
+      peer.received.delete(mid);
+      if (peer.received.size === 0) this.onPeerEmpty(peer);
+    }
+  }
+}
