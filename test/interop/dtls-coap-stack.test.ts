@@ -1,0 +1,119 @@
+/**
+ * The whole stack over DTLS: Depot's CoapServer / CoapClient (src/coap) on a DtlsTransport,
+ * against libcoap's DTLS tools and against each other (RFC 7252 §9 coaps, RFC 7959 Block2 over DTLS).
+ */
+import { after, describe, test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { createSocket } from 'node:dgram';
+import { CoapServer } from '../../src/coap/server.js';
+import { CoapClient } from '../../src/coap/client.js';
+import { Code, ContentFormat } from '../../src/coap/codes.js';
+import { DtlsTransport } from '../../src/dtls/transport.js';
+import { PeerProcess, requireBinary, sleep } from './dtls-helpers.js';
+
+const HOST = '127.0.0.1';
+const KEY_TEXT = 'stack-secret-key';
+const KEY = Uint8Array.from(Buffer.from(KEY_TEXT));
+const IDENTITY = 'stack-device';
+const BIG = 'x'.repeat(2500) + 'END';
+
+async function freePortPair(): Promise<number> {
+  for (let i = 0; i < 20; i++) {
+    const a = createSocket('udp4');
+    const b = createSocket('udp4');
+    try {
+      await new Promise<void>((resolve) => a.bind(0, HOST, () => resolve()));
+      const port = a.address().port;
+      const ok = await new Promise<boolean>((resolve) => {
+        b.once('error', () => resolve(false));
+        b.bind(port + 1, HOST, () => resolve(true));
+      });
+      if (ok) return port;
+    } finally {
+      a.close();
+      try {
+        b.close();
+      } catch {
+        // never bound
+      }
+    }
+  }
+  throw new Error('no free UDP port pair');
+}
+
+void describe('CoAP stack over DTLS', () => {
+  const procs: PeerProcess[] = [];
+  const closers: (() => Promise<void>)[] = [];
+
+  after(async () => {
+    for (const p of procs) p.kill();
+    for (const c of closers) await c();
+  });
+
+  async function depotServer(): Promise<{ server: CoapServer; port: number; identities: string[] }> {
+    const transport = await DtlsTransport.bind({ host: HOST, server: { pskLookup: (id) => (id === IDENTITY ? KEY : undefined) } });
+    const server = new CoapServer({ transport });
+    const identities: string[] = [];
+    server.resource('/hello', {
+      get: (req) => {
+        const who = req.peer.identity?.kind === 'psk' ? req.peer.identity.identity : 'nobody';
+        identities.push(who);
+        return { code: Code.Content, contentFormat: ContentFormat.TextPlain, payload: `hello ${who}` };
+      },
+    });
+    server.resource('/big', { get: () => ({ code: Code.Content, contentFormat: ContentFormat.TextPlain, payload: BIG }) });
+    closers.push(() => transport.close());
+    return { server, port: transport.address().port, identities };
+  }
+
+  for (const flavour of ['openssl', 'gnutls']) {
+    void test(`RFC 7252 §9.1: coap-client-${flavour} -> Depot CoapServer on DtlsTransport (PSK identity reaches the handler)`, async () => {
+      const bin = requireBinary(`coap-client-${flavour}`);
+      const { port, identities } = await depotServer();
+      const cli = new PeerProcess(bin, ['-B', '10', '-u', IDENTITY, '-k', KEY_TEXT, '-m', 'get', `coaps://${HOST}:${port}/hello`]);
+      procs.push(cli);
+      await cli.waitFor(new RegExp(`hello ${IDENTITY}`), 10_000);
+      assert.deepEqual(identities, [IDENTITY]);
+    });
+
+    void test(`RFC 7959 §2 over RFC 6347: coap-client-${flavour} fetches a Block2 body from the Depot CoapServer over DTLS`, async () => {
+      const bin = requireBinary(`coap-client-${flavour}`);
+      const { port } = await depotServer();
+      const cli = new PeerProcess(bin, ['-B', '10', '-b', '64', '-u', IDENTITY, '-k', KEY_TEXT, '-m', 'get', `coaps://${HOST}:${port}/big`]);
+      procs.push(cli);
+      await cli.waitFor(/x{100}[\s\S]*END/, 10_000);
+      assert.ok(cli.stdout.includes(BIG), 'the whole body, reassembled from 64-byte blocks');
+    });
+
+    void test(`RFC 7252 §9.1: Depot CoapClient on DtlsTransport -> coap-server-${flavour}`, async () => {
+      const bin = requireBinary(`coap-server-${flavour}`);
+      const port = await freePortPair();
+      const srv = new PeerProcess(bin, ['-A', HOST, '-p', String(port), '-k', KEY_TEXT]);
+      procs.push(srv);
+      await sleep(300);
+      const client = new CoapClient({
+        transportFactory: (scheme) => {
+          if (scheme !== 'coaps') throw new Error(`unexpected scheme ${scheme}`);
+          return DtlsTransport.bind({ host: HOST, client: { psk: { identity: IDENTITY, key: KEY } } });
+        },
+      });
+      closers.push(() => client.close());
+      const res = await client.get(`coaps://${HOST}:${port + 1}/`, { timeout: 10_000 });
+      assert.equal(res.code, Code.Content);
+      assert.match(res.text(), /libcoap/i);
+    });
+  }
+
+  void test('RFC 7252 §9.1 / RFC 9146: Depot CoapClient -> Depot CoapServer over DTLS with a connection ID, Block2 body', async () => {
+    const { port, identities } = await depotServer();
+    const client = new CoapClient({
+      transportFactory: () => DtlsTransport.bind({ host: HOST, client: { psk: { identity: IDENTITY, key: KEY }, connectionId: true } }),
+    });
+    closers.push(() => client.close());
+    const hello = await client.get(`coaps://${HOST}:${port}/hello`, { timeout: 10_000 });
+    assert.equal(hello.text(), `hello ${IDENTITY}`);
+    const big = await client.get(`coaps://${HOST}:${port}/big`, { timeout: 10_000, blockSize: 128 });
+    assert.equal(big.text(), BIG);
+    assert.deepEqual(identities, [IDENTITY]);
+  });
+});
