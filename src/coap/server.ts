@@ -1,7 +1,7 @@
 import type { Clock, Timer } from '../util/clock.js';
 import { blockOffset, blockSize, decodeBlock, encodeBlock } from './block.js';
 import type { BlockValue } from './block.js';
-import { Code, ContentFormat, MessageType, codeClass, methodName } from './codes.js';
+import { Code, ContentFormat, Method, MessageType, codeClass, methodName } from './codes.js';
 import type { MethodName } from './codes.js';
 import { CoapEndpoint } from './endpoint.js';
 import type { EndpointOptions, Exchange, ResponseInit } from './endpoint.js';
@@ -12,8 +12,10 @@ import {
   decodeUint,
   encodeString,
   encodeUint,
+  getOptions,
   getStringOptions,
   getUintOption,
+  hasOption,
   uriPathOf,
 } from './options.js';
 import type { Peer } from './transport.js';
@@ -266,7 +268,6 @@ export class CoapServer {
       return;
     }
     const request = new Request(message, exchange.peer, path);
-    const definition = route.definition;
     const method = request.method;
     // One pass over the options for the three that steer dispatch.
     let block1Raw: number | undefined;
@@ -277,6 +278,57 @@ export class CoapServer {
       else if (o.number === OptionNumber.Block2) block2Raw = decodeUint(o.value);
       else if (o.number === OptionNumber.Block1) block1Raw = decodeUint(o.value);
     }
+    if (block2Raw !== undefined && block1Raw === undefined && method !== 'GET') {
+      // RFC 7959 §2.7/§3.3: after a PUT/POST/FETCH whose answer needed Block2, the client asks
+      // for the following blocks with the same method and no body: serve the stored answer.
+      const followUp = decodeBlock(block2Raw);
+      if (followUp && followUp.num > 0) {
+        const cached = this.bodies.get(this.bodyKey(exchange.peer, message));
+        if (cached) this.sendBlock(exchange, cached.response.code, responseOptions(cached.response, undefined), cached.body, followUp);
+        else exchange.respond({ code: Code.RequestEntityIncomplete, payload: encodeString('no stored response to continue (RFC 7959 §2.7)') });
+        return;
+      }
+    }
+    const continuation = block1Raw !== undefined && (decodeBlock(block1Raw)?.num ?? 0) > 0;
+    if (method !== 'GET' && !continuation && (hasOption(message, OptionNumber.IfMatch) || hasOption(message, OptionNumber.IfNoneMatch))) {
+      this.checkPreconditions(exchange, route, request, () => this.dispatch(exchange, route, request, method, block1Raw, block2Raw, observe));
+      return;
+    }
+    this.dispatch(exchange, route, request, method, block1Raw, block2Raw, observe);
+  }
+
+  /**
+   * RFC 7252 §5.10.8: If-Match / If-None-Match are evaluated against the resource's current
+   * representation (its GET answer and ETag); a failed condition gives 4.12.
+   */
+  private checkPreconditions(exchange: Exchange, route: Route, request: CoapRequest, proceed: () => void): void {
+    const message = exchange.request;
+    const ifMatch = getOptions(message, OptionNumber.IfMatch);
+    const ifNoneMatch = hasOption(message, OptionNumber.IfNoneMatch);
+    const evaluate = (current: CoapResponse | undefined): void => {
+      const exists = current !== undefined && codeClass(current.code) === 2;
+      let ok = true;
+      if (ifNoneMatch && exists) ok = false;
+      if (ifMatch.length > 0) {
+        // An empty If-Match value matches any existing representation.
+        const etag = current?.etag;
+        ok &&= exists && ifMatch.some((v) => v.length === 0 || (etag !== undefined && Buffer.compare(v, etag) === 0));
+      }
+      if (ok) proceed();
+      else exchange.respond({ code: Code.PreconditionFailed });
+    };
+    const get = route.definition.get;
+    if (!get) {
+      evaluate(undefined);
+      return;
+    }
+    const probe = new Request({ ...message, code: Method.GET, payload: EMPTY_BYTES }, request.peer, request.path);
+    this.run(get, probe, exchange, evaluate);
+  }
+
+  private dispatch(exchange: Exchange, route: Route, request: CoapRequest, method: MethodName, block1Raw: number | undefined, block2Raw: number | undefined, observe: number | undefined): void {
+    const message = exchange.request;
+    const definition = route.definition;
     if (block1Raw !== undefined && (method === 'PUT' || method === 'POST' || method === 'FETCH')) {
       this.handleBlock1(exchange, route, request, block1Raw);
       return;
@@ -377,8 +429,8 @@ export class CoapServer {
   }
 
   private bodyKey(peer: Peer, message: CoapMessage): string {
-    // RFC 7959 §2.4: follow-up requests are matched on the request URI (and Accept), not the token.
-    let key = peer.key + ' ' + uriPathOf(message) + '?' + getStringOptions(message, OptionNumber.UriQuery).join('&');
+    // RFC 7959 §2.4: follow-up requests are matched on method, request URI and Accept, not the token.
+    let key = peer.key + ' ' + message.code + ' ' + uriPathOf(message) + '?' + getStringOptions(message, OptionNumber.UriQuery).join('&');
     const accept = getUintOption(message, OptionNumber.Accept);
     if (accept !== undefined) key += '#' + accept;
     return key;
@@ -418,7 +470,7 @@ export class CoapServer {
       return;
     }
     const message = exchange.request;
-    const key = this.bodyKey(exchange.peer, message) + ' ' + request.method;
+    const key = this.bodyKey(exchange.peer, message);
     let upload = this.uploads.get(key);
     const offset = blockOffset(block);
     if (block.num === 0) {

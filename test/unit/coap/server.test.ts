@@ -306,3 +306,41 @@ test('RFC 7959 §2.5: a PUT with a single Block1 block (M=0) is served as an ord
   assert.equal(reply.code, Code.Changed);
   assert.deepEqual(decodeBlock(getUintOption(reply, OptionNumber.Block1)!), { num: 0, more: false, szx: 0 });
 });
+
+test('RFC 7252 §5.10.8.2: If-None-Match makes a PUT create-only (4.12 when the resource exists)', async () => {
+  const s = setup();
+  let value: string | undefined;
+  s.server.resource('/doc', {
+    get: () => (value === undefined ? { code: Code.NotFound } : { code: Code.Content, payload: value }),
+    put: (req) => ((value = Buffer.from(req.payload).toString()), { code: Code.Changed }),
+  });
+  const ifNoneMatch = [{ number: OptionNumber.IfNoneMatch, value: new Uint8Array(0) }];
+  assert.equal((await pump(s.net, s.client.put(`${URI}/doc`, 'first', { options: ifNoneMatch }))).codeText, '2.04');
+  assert.equal((await pump(s.net, s.client.put(`${URI}/doc`, 'second', { options: ifNoneMatch }))).codeText, '4.12');
+  assert.equal(value, 'first');
+});
+
+test('RFC 7252 §5.10.8.1: If-Match performs the request only for a matching ETag (or any representation when empty)', async () => {
+  const s = setup();
+  let version = 1;
+  s.server.resource('/doc', {
+    get: () => ({ code: Code.Content, etag: Uint8Array.of(version), payload: `v${version}` }),
+    put: () => (version++, { code: Code.Changed }),
+  });
+  const ifMatch = (v: number[]) => [{ number: OptionNumber.IfMatch, value: Uint8Array.from(v) }];
+  assert.equal((await pump(s.net, s.client.put(`${URI}/doc`, 'x', { options: ifMatch([1]) }))).codeText, '2.04');
+  assert.equal((await pump(s.net, s.client.put(`${URI}/doc`, 'x', { options: ifMatch([1]) }))).codeText, '4.12', 'stale ETag');
+  assert.equal((await pump(s.net, s.client.put(`${URI}/doc`, 'x', { options: ifMatch([]) }))).codeText, '2.04', 'empty value: any');
+  assert.equal(version, 3);
+});
+
+test('RFC 7959 §2.7/§3.3: a POST whose answer needs Block2 is continued with follow-up POSTs without re-running the handler', async () => {
+  const s = setup();
+  const answer = randomBytes(3000);
+  let calls = 0;
+  s.server.resource('/rpc', { post: () => (calls++, { code: Code.Changed, payload: answer }) });
+  const response = await pump(s.net, s.client.post(`${URI}/rpc`, 'go'));
+  assert.deepEqual(Buffer.from(response.payload), answer);
+  assert.equal(calls, 1);
+  assert.deepEqual(clientRequests(s).map((r) => r.code), [Method.POST, Method.POST, Method.POST]);
+});
