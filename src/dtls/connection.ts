@@ -215,6 +215,7 @@ class Fatal extends Error {
 
 const MAX_QUEUED_APP_DATA = 64;
 const MAX_FUTURE_RECORDS = 16;
+const MAX_EARLY_DATA = 8;
 
 export class DtlsConnection {
   readonly role: 'client' | 'server';
@@ -278,6 +279,7 @@ export class DtlsConnection {
   /** True when the last flight we sent completes the handshake (kept to answer retransmissions). */
   private sentFinalFlight = false;
   private earlyCcs = false;
+  private earlyData: Uint8Array[] = [];
   private closedNotified = false;
 
   private constructor(
@@ -617,9 +619,13 @@ export class DtlsConnection {
         this.handleAlert(plaintext, r.epoch);
         break;
       case ContentType.application_data:
-        if (this.state === 'established' && r.epoch === this.readEpoch && r.epoch > 0) {
+        if (r.epoch !== this.readEpoch || r.epoch === 0) break;
+        if (this.state === 'established') {
           if (this.flight.length > 0) this.flight = []; // the peer has our Finished
           this.events.data?.(plaintext);
+        } else if (this.state === 'wait_finished' && this.earlyData.length < MAX_EARLY_DATA) {
+          // Authenticated data that overtook the peer's Finished: deliver it once the handshake is done.
+          this.earlyData.push(plaintext);
         }
         break;
       default:
@@ -1285,6 +1291,10 @@ export class DtlsConnection {
     }
     const info = this.session!;
     this.events.connected?.(info);
+    for (const d of this.earlyData.splice(0)) {
+      if (this.isClosed) return;
+      this.events.data?.(d);
+    }
     const queued = this.queued.splice(0);
     for (const d of queued) {
       if (this.isClosed) return;

@@ -11,7 +11,7 @@ import { CookieFactory } from './cookie.js';
 import { decodeFragments, encodeFragment } from './fragment.js';
 import { decodeClientHello, encodeHelloVerifyRequest, type ClientHello } from './messages.js';
 import { decodeRecords, encodeRecord, type DtlsRecord } from './record.js';
-import { SessionCache } from './session.js';
+import { SessionCache, type ResumableSession } from './session.js';
 
 export interface DtlsServerEndpointOptions extends DtlsServerOptions {
   /** Rotation period of the cookie secret. Default 5 minutes. */
@@ -92,6 +92,14 @@ export class DtlsServerEndpoint {
 
   connection(peerKey: string): DtlsConnection | undefined {
     return this.connections.get(peerKey)?.conn;
+  }
+
+  /**
+   * Drops cached sessions (e.g. after revoking a PSK or certificate) so they cannot be resumed.
+   * Established associations are not affected; close them with `close(peerKey)`.
+   */
+  forgetSessions(predicate: (session: ResumableSession) => boolean): number {
+    return this.options.sessionCache?.deleteWhere(predicate) ?? 0;
   }
 
   /** Rotates the cookie secret now. */

@@ -53,4 +53,16 @@ export class SessionCache {
   delete(id: Uint8Array): void {
     this.entries.delete(keyOf(id));
   }
+
+  /** Removes every session the predicate selects; returns how many. */
+  deleteWhere(predicate: (session: ResumableSession) => boolean): number {
+    let n = 0;
+    for (const [k, e] of [...this.entries]) {
+      if (predicate(e.session)) {
+        this.entries.delete(k);
+        n++;
+      }
+    }
+    return n;
+  }
 }

@@ -232,6 +232,11 @@ export class DtlsTransport implements DatagramTransport {
     if (error && !this.closed) this.errorListener(p, error);
   }
 
+  /** Server side: drops cached sessions so they cannot be resumed (see DtlsServerEndpoint.forgetSessions). */
+  forgetSessions(predicate: (session: ResumableSession) => boolean): number {
+    return this.endpoint?.forgetSessions(predicate) ?? 0;
+  }
+
   /** Ends the association with one peer (close_notify). A client-side session stays resumable. */
   disconnect(peer: Peer): void {
     this.clients.get(peer.key)?.close();

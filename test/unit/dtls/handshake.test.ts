@@ -461,3 +461,25 @@ void test('RFC 4279 §2: an asynchronous lookup that finds nothing gives unknown
   assert.equal((broken.serverLog.closed as DtlsError).alert, AlertDescription.internal_error);
   assert.doesNotMatch((broken.serverLog.closed as DtlsError).message, /database/, 'store errors are not echoed');
 });
+
+void test('RFC 6347 §4.1: application data that overtakes the server Finished is delivered after the handshake', () => {
+  const p = makePair(pskClient, pskServer);
+  p.client.connect();
+  // Hold back the server's final flight, let the server send data, then deliver data first.
+  let held: Uint8Array[] = [];
+  p.pump((dir, d) => {
+    if (dir === 'toClient' && recordTypes(d).includes('20/e0')) {
+      held.push(d);
+      return true;
+    }
+    return false;
+  });
+  assert.ok(p.serverLog.connected);
+  p.server.send(PEER, utf8.encode('early bird'));
+  const data = p.toClient.splice(0);
+  for (const d of data) p.client.handleDatagram(d); // before the CCS/Finished: epoch 1 unknown yet, buffered
+  for (const d of held) p.client.handleDatagram(d);
+  held = [];
+  assert.ok(p.clientLog.connected);
+  assert.deepEqual(p.clientLog.data.map(text), ['early bird']);
+});

@@ -115,3 +115,11 @@ void test('RFC 5246 §7.3: a resumption attempt with a wrong master secret fails
   assert.equal(s.connected, undefined);
   assert.equal(s.client.isClosed, true);
 });
+
+void test('RFC 5246 §7.3: a forgotten session (revoked identity) is not resumed', () => {
+  const { p, session } = firstSession();
+  const n = p.server.forgetSessions((s) => s.peerIdentity?.kind === 'psk' && s.peerIdentity.identity === 'resumer');
+  assert.equal(n, 1);
+  const s = secondClient(p, { ...pskClient, resume: session });
+  assert.equal(s.connected?.resumed, false, 'full handshake instead');
+});
