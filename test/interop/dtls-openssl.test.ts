@@ -149,6 +149,24 @@ void describe('DTLS interop with openssl CLI', () => {
     );
   });
 
+  void test('RFC 6347 §4.1.2.7: Depot client with the wrong PSK against openssl s_server: openssl drops the Finished silently, Depot reports a handshake timeout', async () => {
+    const port = await freeUdpPort();
+    const srv = new PeerProcess('openssl', ['s_server', '-dtls1_2', '-accept', String(port), '-listen', '-nocert', '-psk', PSK_HEX, '-psk_identity', IDENTITY, '-cipher', 'PSK-AES128-CCM8']);
+    procs.push(srv);
+    await srv.waitFor(/ACCEPT/, 5000);
+    const t = await DtlsTransport.bind({ host: '127.0.0.1', client: { psk: { identity: IDENTITY, key: new Uint8Array(16).fill(1) }, handshakeTimeoutMs: 2500 } });
+    transports.push(t);
+    const errors: Error[] = [];
+    t.setErrorListener((_p, e) => errors.push(e));
+    const peer = t.peer('127.0.0.1', port);
+    t.send(Buffer.from('never\n'), peer);
+    const e = await until(() => errors[0], 8000, 'handshake failure report');
+    assert.match(e.message, /handshake not complete|alert/);
+    assert.equal(t.session(peer), undefined);
+    assert.doesNotMatch(srv.output, /never/);
+    srv.kill();
+  });
+
   void test('RFC 4279 §2: openssl s_client with the wrong PSK fails, Depot reports the failed handshake', async () => {
     const t = await DtlsTransport.create({ address: '127.0.0.1', server: { pskLookup: () => PSK } });
     transports.push(t);
