@@ -6,7 +6,8 @@ import { CipherSuite } from '../../../src/dtls/cipher.js';
 import { utf8 } from '../../../src/dtls/bytes.js';
 import { AlertDescription, ContentType, HandshakeType } from '../../../src/dtls/constants.js';
 import { DtlsConnection, DtlsError } from '../../../src/dtls/connection.js';
-import { decodeRecords } from '../../../src/dtls/record.js';
+import { decodeRecords, encodeRecord } from '../../../src/dtls/record.js';
+import { decodeServerHello, encodeClientHello } from '../../../src/dtls/messages.js';
 import { decodeFragments, encodeFragment } from '../../../src/dtls/fragment.js';
 import { ManualClock } from '../../../src/util/clock.js';
 import * as fx from './fixtures.js';
@@ -482,4 +483,56 @@ void test('RFC 6347 §4.1: application data that overtakes the server Finished i
   held = [];
   assert.ok(p.clientLog.connected);
   assert.deepEqual(p.clientLog.data.map(text), ['early bird']);
+});
+
+// ---------------------------------------------------------------- ClientHello checks (server side, no cookie endpoint)
+
+function helloDatagram(overrides: Partial<Parameters<typeof encodeClientHello>[0]>): Uint8Array {
+  const body = encodeClientHello({
+    version: 0xfefd,
+    random: new Uint8Array(32).fill(9),
+    sessionId: new Uint8Array(0),
+    cookie: new Uint8Array(0),
+    cipherSuites: [CipherSuite.TLS_PSK_WITH_AES_128_CCM_8],
+    compressionMethods: Uint8Array.of(0),
+    extensions: [],
+    ...overrides,
+  });
+  const fragment = encodeFragment({ msgType: HandshakeType.client_hello, length: body.length, messageSeq: 0, fragmentOffset: 0, body });
+  return encodeRecord({ type: ContentType.handshake, version: 0xfefd, epoch: 0, sequence: 0, fragment });
+}
+
+function serverAnswer(datagram: Uint8Array): { alert?: number; closed?: DtlsError } {
+  const clock = new ManualClock();
+  const out: Uint8Array[] = [];
+  let closed: DtlsError | undefined;
+  const s = DtlsConnection.server({ clock, ...pskServer }, { send: (d) => out.push(d), closed: (e) => (closed = e) });
+  s.handleDatagram(datagram);
+  const rec = out.length > 0 ? decodeRecords(out[0]!).records[0] : undefined;
+  return rec?.type === ContentType.alert ? { alert: rec.fragment[1]!, closed: closed! } : { closed: closed! };
+}
+
+void test('RFC 6347 §4.1 / RFC 5246 §E.1: a client offering only DTLS 1.0 gets protocol_version', () => {
+  assert.equal(serverAnswer(helloDatagram({ version: 0xfeff })).alert, AlertDescription.protocol_version);
+});
+
+void test('RFC 5246 §7.4.1.2: a ClientHello without the null compression method gets illegal_parameter', () => {
+  assert.equal(serverAnswer(helloDatagram({ compressionMethods: Uint8Array.of(1) })).alert, AlertDescription.illegal_parameter);
+});
+
+void test('RFC 5746 §3.6: a non-empty renegotiation_info in an initial ClientHello gets handshake_failure', () => {
+  const ext = { type: 0xff01, data: Uint8Array.of(12, ...new Uint8Array(12)) };
+  assert.equal(serverAnswer(helloDatagram({ extensions: [ext] })).alert, AlertDescription.handshake_failure);
+});
+
+void test('RFC 5746 §3.6: the ServerHello echoes an empty renegotiation_info when the client sent the SCSV', () => {
+  const clock = new ManualClock();
+  const out: Uint8Array[] = [];
+  const s = DtlsConnection.server({ clock, ...pskServer }, { send: (d) => out.push(d) });
+  s.handleDatagram(helloDatagram({ cipherSuites: [CipherSuite.TLS_PSK_WITH_AES_128_CCM_8, 0x00ff] }));
+  const frag = decodeFragments(decodeRecords(out[0]!).records[0]!.fragment)[0]!;
+  assert.equal(frag.msgType, HandshakeType.server_hello);
+  const sh = decodeServerHello(frag.body);
+  assert.deepEqual(sh.extensions.find((e) => e.type === 0xff01)?.data, Uint8Array.of(0));
+  s.close();
 });
