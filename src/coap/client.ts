@@ -225,8 +225,15 @@ export class CoapClient {
           }
           if (codeClass(message.code) !== 2 || sequence === undefined) {
             // RFC 7641 §3.2: a notification without Observe or with an error ends the relationship.
-            fetchRest(message).then((r) => callbacks.onNotification(r), () => undefined);
-            end(`observation ended by the server (${formatCode(message.code)})`);
+            const reason = `observation ended by the server (${formatCode(message.code)})`;
+            // The final notification is delivered before the end is reported.
+            fetchRest(message).then(
+              (r) => {
+                callbacks.onNotification(r);
+                end(reason);
+              },
+              () => end(reason),
+            );
             return;
           }
           // §3.4: drop notifications older than the newest one seen.

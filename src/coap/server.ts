@@ -148,6 +148,7 @@ export class CoapServer {
   private readonly maxUploads: number;
   private readonly conInterval: number;
   private sequence = Math.floor(Math.random() * 0x10000);
+  private etagCounter = Math.floor(Math.random() * 0x100000000);
 
   constructor(options: CoapServerOptions & { transport: EndpointOptions['transport'] }) {
     this.endpoint = new CoapEndpoint(options);
@@ -391,17 +392,30 @@ export class CoapServer {
    * Answers with a response whose body may need Block2 (RFC 7959 §2.4): the first
    * block carries Size2, and the body is kept for the follow-up requests.
    */
-  private respondWithBody(exchange: Exchange, response: CoapResponse, block2: BlockValue | undefined, extra: CoapOption[] | undefined): void {
-    const body = bodyOf(response.payload);
-    const options = responseOptions(response, extra);
+  private respondWithBody(exchange: Exchange, given: CoapResponse, block2: BlockValue | undefined, extra: CoapOption[] | undefined): void {
+    const body = bodyOf(given.payload);
     const size = body instanceof Uint8Array ? body.length : body.size;
     const szx = Math.min(block2?.szx ?? this.preferredSzx, this.preferredSzx);
+    const response = this.tagIfBlockwise(given, size, szx);
+    const options = responseOptions(response, extra);
     if (size <= blockSize(szx) && !block2 && body instanceof Uint8Array) {
       exchange.respond({ code: response.code, options, payload: body });
       return;
     }
     if (size > blockSize(szx) || block2) this.cacheBody(exchange, response, body);
     this.sendBlock(exchange, response.code, options, body, { num: 0, more: false, szx });
+  }
+
+  /**
+   * A body sent in several blocks needs an ETag, so a client can tell when the
+   * representation changed between blocks (RFC 7959 §2.4); add one if the handler gave none.
+   */
+  private tagIfBlockwise(response: CoapResponse, size: number, szx: number): CoapResponse {
+    if (response.etag || size <= blockSize(szx)) return response;
+    this.etagCounter = (this.etagCounter + 1) >>> 0;
+    const etag = Buffer.alloc(4);
+    etag.writeUInt32BE(this.etagCounter);
+    return { ...response, etag };
   }
 
   private sendBlock(exchange: Exchange, code: number, options: CoapOption[], body: Uint8Array | BlockSource, requested: BlockValue): void {
@@ -454,8 +468,9 @@ export class CoapServer {
     }
     // Nothing cached (expired, or another server node): build the representation again.
     void route;
-    this.run(handler, request, exchange, (response) => {
-      const body = bodyOf(response.payload);
+    this.run(handler, request, exchange, (given) => {
+      const body = bodyOf(given.payload);
+      const response = this.tagIfBlockwise(given, body instanceof Uint8Array ? body.length : body.size, block2.szx);
       this.cacheBody(exchange, response, body);
       this.sendBlock(exchange, response.code, responseOptions(response, undefined), body, block2);
     });
@@ -675,20 +690,21 @@ export class CoapServer {
     }
   }
 
-  private deliverNotification(observer: Observer, response: CoapResponse): void {
+  private deliverNotification(observer: Observer, given: CoapResponse): void {
     if (observer.route.observers.get(observer.key) !== observer) return;
-    if (codeClass(response.code) !== 2) {
+    if (codeClass(given.code) !== 2) {
       // §3.2: a non-2.xx notification ends the observation.
-      this.endObservation(observer, { code: response.code, payload: payloadBytes(response.payload) });
+      this.endObservation(observer, { code: given.code, payload: payloadBytes(given.payload) });
       return;
     }
     const now = this.clock.now();
     const confirmable = now - observer.lastConfirmable >= this.conInterval;
     observer.sequence = this.nextSequence();
-    const body = bodyOf(response.payload);
-    const options = responseOptions(response, [{ number: OptionNumber.Observe, value: encodeUint(observer.sequence) }]);
+    const body = bodyOf(given.payload);
     const szx = Math.min(decodeBlockOption(observer.request, OptionNumber.Block2)?.szx ?? this.preferredSzx, this.preferredSzx);
     const size = body instanceof Uint8Array ? body.length : body.size;
+    const response = this.tagIfBlockwise(given, size, szx);
+    const options = responseOptions(response, [{ number: OptionNumber.Observe, value: encodeUint(observer.sequence) }]);
     const send = (payload: Uint8Array): void => {
       if (confirmable) {
         observer.inFlight = true;

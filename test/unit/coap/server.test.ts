@@ -344,3 +344,19 @@ test('RFC 7959 §2.7/§3.3: a POST whose answer needs Block2 is continued with f
   assert.equal(calls, 1);
   assert.deepEqual(clientRequests(s).map((r) => r.code), [Method.POST, Method.POST, Method.POST]);
 });
+
+test('RFC 7959 §2.4: every block of a block-wise body carries the same ETag, generated when the handler gave none', async () => {
+  const s = setup();
+  const body = randomBytes(2500);
+  s.server.resource('/big', { get: () => ({ code: Code.Content, payload: body }) });
+  await pump(s.net, s.client.get(`${URI}/big`));
+  const etags = serverReplies(s).map((r) => r.options.filter((o) => o.number === OptionNumber.ETag).map((o) => Buffer.from(o.value).toString('hex')));
+  assert.equal(etags.length, 3);
+  assert.equal(etags[0]!.length, 1);
+  assert.deepEqual(etags[1], etags[0]);
+  assert.deepEqual(etags[2], etags[0]);
+  // A small body needs no ETag.
+  s.server.resource('/small', { get: () => ({ code: Code.Content, payload: 'x' }) });
+  await pump(s.net, s.client.get(`${URI}/small`));
+  assert.equal(serverReplies(s).at(-1)!.options.some((o) => o.number === OptionNumber.ETag), false);
+});
