@@ -65,6 +65,11 @@ export type TransportFactory = (scheme: CoapScheme, family: 'IPv4' | 'IPv6') => 
 export interface CoapClientOptions extends Omit<EndpointOptions, 'transport'> {
   /** Opens transports; the default opens UDP sockets for coap://. */
   transportFactory?: TransportFactory;
+  /**
+   * Sends every request over this endpoint instead of opening its own (a server
+   * talking back to devices from the port they reached it on). It is not closed by close().
+   */
+  endpoint?: CoapEndpoint;
   /** Largest body assembled from Block2 responses (default 64 MiB). */
   maxBodySize?: number;
 }
@@ -296,6 +301,11 @@ export class CoapClient {
   }
 
   private endpointFor(scheme: 'coap' | 'coaps', family: 'IPv4' | 'IPv6'): Promise<CoapEndpoint> {
+    const shared = this.options.endpoint;
+    if (shared) {
+      if (shared.transport.scheme !== scheme) return Promise.reject(new CoapClientError(`this client sends over ${shared.transport.scheme}://, not ${scheme}://`));
+      return Promise.resolve(shared);
+    }
     const key = scheme + family;
     let endpoint = this.endpoints.get(key);
     if (!endpoint) {
