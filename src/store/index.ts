@@ -1,0 +1,13 @@
+/** Depot's persistence: interfaces (types.ts) and the embedded SQLite implementation. */
+export * from './types.js';
+export { StoreError, type StoreErrorCode } from './errors.js';
+export { SecretKey } from './secret.js';
+export { MIGRATIONS, type Migration } from './migrations.js';
+export {
+  DEPOT_APPLICATION_ID,
+  SQLITE_FILE_NAME,
+  SqliteStore,
+  openSqliteStore,
+  type AppliedMigration,
+  type SqliteStoreOptions,
+} from './sqlite.js';

@@ -1,0 +1,118 @@
+/**
+ * The SQLite schema, as an ordered list of migrations. A migration is never edited
+ * once released: changes go into a new one at the end. Each runs in its own
+ * transaction together with its row in schema_migrations, so a file is always at
+ * exactly one migration.
+ *
+ * Tables are STRICT (values must match the declared column types) and every
+ * enumeration has a CHECK, so the file itself refuses rows the code would not
+ * write. Times are INTEGER ms since the epoch.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+CREATE TABLE registrations (
+  id                TEXT    NOT NULL PRIMARY KEY,
+  endpoint          TEXT    NOT NULL UNIQUE,
+  lifetime_sec      INTEGER NOT NULL CHECK (lifetime_sec > 0),
+  lwm2m_version     TEXT    NOT NULL,
+  binding           TEXT    NOT NULL,
+  sms_number        TEXT,
+  queue_mode        INTEGER NOT NULL CHECK (queue_mode IN (0, 1)),
+  object_links      TEXT    NOT NULL,
+  transport_scheme  TEXT    NOT NULL,
+  transport_address TEXT    NOT NULL,
+  transport_port    INTEGER NOT NULL CHECK (transport_port BETWEEN 0 AND 65535),
+  identity_kind     TEXT    CHECK (identity_kind IN ('psk', 'x509', 'rpk')),
+  identity_value    TEXT,
+  registered_at     INTEGER NOT NULL,
+  last_update_at    INTEGER NOT NULL,
+  expires_at        INTEGER NOT NULL,
+  CHECK ((identity_kind IS NULL) = (identity_value IS NULL))
+) STRICT;
+
+CREATE TABLE device_facts (
+  endpoint          TEXT    NOT NULL PRIMARY KEY,
+  manufacturer      TEXT,
+  model_number      TEXT,
+  serial_number     TEXT,
+  firmware_version  TEXT,
+  device_type       TEXT,
+  hardware_version  TEXT,
+  software_version  TEXT,
+  os_version        TEXT,
+  extra             TEXT    NOT NULL DEFAULT '{}' CHECK (json_valid(extra) AND json_type(extra) = 'object'),
+  updated_at        INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE queued_operations (
+  id                    INTEGER PRIMARY KEY AUTOINCREMENT,
+  endpoint              TEXT    NOT NULL,
+  kind                  TEXT    NOT NULL CHECK (kind IN ('read', 'read-composite', 'discover', 'write',
+                          'write-composite', 'write-attributes', 'execute', 'create', 'delete', 'observe',
+                          'observe-composite', 'cancel-observe')),
+  path                  TEXT    NOT NULL,
+  payload               BLOB,
+  content_format        INTEGER CHECK (content_format BETWEEN 0 AND 65535),
+  status                TEXT    NOT NULL CHECK (status IN ('queued', 'sent', 'succeeded', 'failed', 'expired', 'cancelled')),
+  created_at            INTEGER NOT NULL,
+  updated_at            INTEGER NOT NULL,
+  expires_at            INTEGER,
+  result_code           TEXT,
+  result_payload        BLOB,
+  result_content_format INTEGER CHECK (result_content_format BETWEEN 0 AND 65535),
+  diagnostic            TEXT,
+  attempts              INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0)
+) STRICT;
+
+CREATE TABLE bootstrap_endpoints (
+  endpoint          TEXT    NOT NULL PRIMARY KEY,
+  state             TEXT    NOT NULL CHECK (state IN ('pending', 'accepted', 'rejected')),
+  first_seen_at     INTEGER NOT NULL,
+  last_seen_at      INTEGER NOT NULL,
+  decided_at        INTEGER,
+  decided_by        TEXT,
+  request_count     INTEGER NOT NULL CHECK (request_count >= 0),
+  last_peer_address TEXT
+) STRICT;
+
+CREATE TABLE credentials (
+  kind        TEXT    NOT NULL CHECK (kind IN ('psk', 'x509-subject', 'x509-sha256', 'rpk-sha256')),
+  identity    TEXT    NOT NULL,
+  endpoint    TEXT    NOT NULL,
+  secret      BLOB,
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  PRIMARY KEY (kind, identity),
+  CHECK ((kind = 'psk') = (secret IS NOT NULL))
+) STRICT;
+
+CREATE TABLE settings (
+  key         TEXT    NOT NULL PRIMARY KEY,
+  value       TEXT    NOT NULL CHECK (json_valid(value)),
+  updated_at  INTEGER NOT NULL
+) STRICT;
+`,
+  },
+  {
+    version: 2,
+    name: 'lookup-indexes',
+    sql: `
+CREATE INDEX registrations_expires_at ON registrations (expires_at, endpoint);
+CREATE INDEX device_facts_model ON device_facts (manufacturer, model_number, endpoint);
+CREATE INDEX queued_operations_endpoint ON queued_operations (endpoint, status, id);
+CREATE INDEX queued_operations_status ON queued_operations (status, id);
+CREATE INDEX queued_operations_deadline ON queued_operations (expires_at) WHERE status IN ('queued', 'sent');
+CREATE INDEX bootstrap_endpoints_state ON bootstrap_endpoints (state, endpoint);
+CREATE INDEX credentials_endpoint ON credentials (endpoint, kind);
+`,
+  },
+];

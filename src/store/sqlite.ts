@@ -1,0 +1,272 @@
+/**
+ * The embedded store: one SQLite file, `<dataDir>/depot.sqlite`, through better-sqlite3.
+ *
+ * Opening a store creates the data directory (0700) and the file (0600) when missing,
+ * sets the connection up (WAL, synchronous=FULL, foreign keys, busy timeout), checks
+ * that the file is a Depot database of a schema this version understands, and runs
+ * the pending migrations. It never deletes or rewrites a file it cannot read: such a
+ * file is reported with a StoreError naming it, and left for the operator.
+ */
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+import Database from 'better-sqlite3';
+
+import { StoreError, sqliteCode } from './errors.js';
+import { MIGRATIONS, type Migration } from './migrations.js';
+import { SqliteBootstrapRepository } from './sqlite/bootstrap.js';
+import { SqliteCredentialRepository } from './sqlite/credentials.js';
+import { SqliteDeviceFactsRepository } from './sqlite/device-facts.js';
+import { SqliteOperationQueueRepository } from './sqlite/operations.js';
+import { SqliteRegistrationRepository } from './sqlite/registrations.js';
+import { SqliteSettingsRepository } from './sqlite/settings.js';
+import { Statements } from './sqlite/common.js';
+import type { Store } from './types.js';
+
+/** The file name inside the data directory. */
+export const SQLITE_FILE_NAME = 'depot.sqlite';
+
+/** PRAGMA application_id of Depot files ("DPOT"), so another program's SQLite file is not mistaken for ours. */
+export const DEPOT_APPLICATION_ID = 0x44504f54;
+
+export interface SqliteStoreOptions {
+  /** Directory holding depot.sqlite; created (0700) when missing. */
+  dataDir: string;
+  /**
+   * 'FULL' (default): every commit is on disk when the call returns, also across a
+   * power cut. 'NORMAL': a commit survives a crash of the process but the last
+   * commits may be lost on power loss (the file stays consistent either way).
+   */
+  synchronous?: 'FULL' | 'NORMAL';
+  /** How long a write waits for another process's write lock, ms. Default 5000. */
+  busyTimeoutMs?: number;
+  /** Run PRAGMA quick_check at open (reads the whole file). Default false. */
+  checkIntegrity?: boolean;
+  /** The migrations to apply (tests use a prefix to build old files). Default: all of MIGRATIONS. */
+  migrations?: readonly Migration[];
+}
+
+export interface AppliedMigration {
+  version: number;
+  name: string;
+  appliedAt: number;
+}
+
+export class SqliteStore implements Store {
+  readonly registrations: SqliteRegistrationRepository;
+  readonly deviceFacts: SqliteDeviceFactsRepository;
+  readonly operations: SqliteOperationQueueRepository;
+  readonly bootstrap: SqliteBootstrapRepository;
+  readonly credentials: SqliteCredentialRepository;
+  readonly settings: SqliteSettingsRepository;
+
+  /** @internal The connection, for tests and maintenance tools; the layers above use the repositories. */
+  readonly db: Database.Database;
+  /** Absolute path of the database file. */
+  readonly path: string;
+
+  constructor(db: Database.Database, path: string) {
+    this.db = db;
+    this.path = path;
+    const statements = new Statements(db);
+    this.registrations = new SqliteRegistrationRepository(statements);
+    this.deviceFacts = new SqliteDeviceFactsRepository(statements);
+    this.operations = new SqliteOperationQueueRepository(statements);
+    this.bootstrap = new SqliteBootstrapRepository(statements);
+    this.credentials = new SqliteCredentialRepository(statements);
+    this.settings = new SqliteSettingsRepository(statements);
+  }
+
+  /** The migrations recorded in the file, in order. */
+  appliedMigrations(): AppliedMigration[] {
+    return appliedMigrations(this.db);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+/** Opens (creating and migrating as needed) the store in `options.dataDir`. Throws StoreError. */
+export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
+  const dataDir = resolve(options.dataDir);
+  const path = join(dataDir, SQLITE_FILE_NAME);
+  const migrations = options.migrations ?? MIGRATIONS;
+  checkMigrationList(migrations);
+
+  const db = openFile(dataDir, path, options.busyTimeoutMs ?? 5000);
+  try {
+    configure(db, path, options.synchronous ?? 'FULL');
+    identify(db, path);
+    if (options.checkIntegrity) checkIntegrity(db, path);
+    migrate(db, path, migrations);
+    restrictSidecarFiles(path);
+    return new SqliteStore(db, path);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+function ioError(path: string, err: unknown): StoreError {
+  const text = err instanceof Error ? err.message : String(err);
+  return new StoreError('STORE_IO', `cannot open the store ${path}: ${text}`, { cause: err });
+}
+
+function openFile(dataDir: string, path: string, busyTimeoutMs: number): Database.Database {
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    if (!existsSync(path)) {
+      // Created here rather than by SQLite so that it never exists with a wider mode.
+      closeSync(openSync(path, 'wx', 0o600));
+    }
+    chmodSync(path, 0o600);
+  } catch (err) {
+    throw ioError(path, err);
+  }
+  try {
+    return new Database(path, { fileMustExist: true, timeout: busyTimeoutMs });
+  } catch (err) {
+    throw ioError(path, err);
+  }
+}
+
+/** SQLite creates -wal and -shm with the database file's mode; this makes sure of it for files left by older runs. */
+function restrictSidecarFiles(path: string): void {
+  for (const suffix of ['-wal', '-shm']) {
+    try {
+      chmodSync(path + suffix, 0o600);
+    } catch {
+      // not there (yet): SQLite will create it with the main file's mode
+    }
+  }
+}
+
+function unreadable(path: string, err: unknown): StoreError {
+  const code = sqliteCode(err);
+  const text = err instanceof Error ? err.message : String(err);
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || code?.startsWith('SQLITE_CORRUPT_')) {
+    return new StoreError(
+      'STORE_CORRUPT',
+      `the store ${path} is corrupt or not an SQLite database (${text}); it was left untouched: ` +
+        'restore it from a backup or move it away to start empty',
+      { cause: err },
+    );
+  }
+  if (err instanceof StoreError) return err;
+  return ioError(path, err);
+}
+
+function configure(db: Database.Database, path: string, synchronous: 'FULL' | 'NORMAL'): void {
+  try {
+    // The first statement that reads the file: random bytes fail here with SQLITE_NOTADB.
+    const mode = db.pragma('journal_mode = WAL', { simple: true }) as string;
+    if (mode !== 'wal') {
+      throw new StoreError('STORE_IO', `the store ${path} cannot use write-ahead logging (journal_mode is ${mode})`);
+    }
+    db.pragma(`synchronous = ${synchronous}`);
+    db.pragma('foreign_keys = ON');
+    // Deleted rows (old PSK keys) are overwritten, not left in free pages.
+    db.pragma('secure_delete = ON');
+    db.pragma('trusted_schema = OFF');
+  } catch (err) {
+    throw unreadable(path, err);
+  }
+}
+
+function identify(db: Database.Database, path: string): void {
+  try {
+    const appId = db.pragma('application_id', { simple: true }) as number;
+    if (appId === DEPOT_APPLICATION_ID) return;
+    const objects = db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get() as number;
+    if (appId === 0 && objects === 0) {
+      db.pragma(`application_id = ${DEPOT_APPLICATION_ID}`);
+      return;
+    }
+    throw new StoreError(
+      'NOT_A_DEPOT_STORE',
+      `the store ${path} is an SQLite database of another application (application_id ${appId}, ${objects} schema objects); it was left untouched`,
+    );
+  } catch (err) {
+    throw unreadable(path, err);
+  }
+}
+
+function checkIntegrity(db: Database.Database, path: string): void {
+  let result: string;
+  try {
+    result = db.pragma('quick_check', { simple: true }) as string;
+  } catch (err) {
+    throw unreadable(path, err);
+  }
+  if (result !== 'ok') {
+    throw new StoreError('STORE_CORRUPT', `the store ${path} failed its integrity check: ${result}; it was left untouched`);
+  }
+}
+
+function checkMigrationList(migrations: readonly Migration[]): void {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new StoreError('INVALID_ARGUMENT', `migration ${m.name} has version ${m.version}, expected ${i + 1}`);
+  });
+}
+
+function appliedMigrations(db: Database.Database): AppliedMigration[] {
+  const rows = db
+    .prepare('SELECT version, name, applied_at FROM schema_migrations ORDER BY version')
+    .all() as { version: number; name: string; applied_at: number }[];
+  return rows.map((r) => ({ version: r.version, name: r.name, appliedAt: r.applied_at }));
+}
+
+/**
+ * Applies the migrations the file lacks, each in its own IMMEDIATE transaction (so two
+ * processes opening the same new file do not both migrate it). Refuses a file that
+ * has migrations this version does not know.
+ */
+function migrate(db: Database.Database, path: string, migrations: readonly Migration[]): void {
+  try {
+    db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version    INTEGER NOT NULL PRIMARY KEY,
+      name       TEXT    NOT NULL,
+      applied_at INTEGER NOT NULL
+    ) STRICT`);
+  } catch (err) {
+    throw unreadable(path, err);
+  }
+  const check = (): number => {
+    const applied = appliedMigrations(db);
+    const known = migrations.length;
+    const newest = applied[applied.length - 1];
+    if (newest !== undefined && newest.version > known) {
+      throw new StoreError(
+        'SCHEMA_TOO_NEW',
+        `the store ${path} has schema version ${newest.version} (${newest.name}), newer than this Depot knows (${known}); ` +
+          'it was written by a newer Depot: upgrade Depot, or restore a backup made for this version',
+      );
+    }
+    applied.forEach((a, i) => {
+      const m = migrations[i];
+      if (a.version !== i + 1 || m === undefined || m.name !== a.name) {
+        throw new StoreError(
+          'SCHEMA_MISMATCH',
+          `the store ${path} records migration ${a.version} "${a.name}", which this Depot knows as ${m ? `"${m.name}"` : 'nothing'}`,
+        );
+      }
+    });
+    return applied.length;
+  };
+
+  check();
+  for (const m of migrations) {
+    try {
+      db.transaction(() => {
+        if (check() >= m.version) return; // applied meanwhile by another process
+        db.exec(m.sql);
+        db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
+      }).immediate();
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      const text = err instanceof Error ? err.message : String(err);
+      throw new StoreError('MIGRATION_FAILED', `the store ${path}: migration ${m.version} "${m.name}" failed: ${text}`, { cause: err });
+    }
+  }
+}

@@ -1,0 +1,99 @@
+/** Helpers shared by the SQLite repositories. */
+import type { Database, Statement } from 'better-sqlite3';
+
+import { StoreError, toStoreError } from '../errors.js';
+import type { Page, PageRequest, TimeInput } from '../types.js';
+
+export const DEFAULT_PAGE_LIMIT = 100;
+export const MAX_PAGE_LIMIT = 1000;
+
+/**
+ * Runs a synchronous database operation and hands its outcome back as a Promise, with
+ * every failure turned into a StoreError (so callers see one error type whatever the
+ * backend).
+ */
+export function run<T>(what: string, fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(toStoreError(err, what));
+  }
+}
+
+/** Prepared statements, prepared once per SQL text and reused. */
+export class Statements {
+  private readonly cache = new Map<string, Statement>();
+
+  constructor(private readonly db: Database) {}
+
+  get(sql: string): Statement {
+    let stmt = this.cache.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.cache.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  /** Runs `fn` in one IMMEDIATE transaction (all or nothing). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+}
+
+export function invalid(message: string): StoreError {
+  return new StoreError('INVALID_ARGUMENT', message);
+}
+
+/** A TimeInput as integer ms since the epoch. */
+export function toMs(t: TimeInput, name = 'time'): number {
+  const ms = t instanceof Date ? t.getTime() : t;
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) throw invalid(`${name} is not a valid time`);
+  return Math.floor(ms);
+}
+
+export function requireText(value: unknown, name: string): string {
+  if (typeof value !== 'string' || value.length === 0) throw invalid(`${name} must be a non-empty string`);
+  return value;
+}
+
+export function requireInt(value: unknown, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalid(`${name} must be an integer in ${min}..${max}`);
+  }
+  return value;
+}
+
+export function optionalInt(value: unknown, name: string, min: number, max: number): number | null {
+  return value === null || value === undefined ? null : requireInt(value, name, min, max);
+}
+
+export function limitOf(page: PageRequest | undefined): number {
+  const limit = page?.limit ?? DEFAULT_PAGE_LIMIT;
+  return requireInt(limit, 'limit', 1, MAX_PAGE_LIMIT);
+}
+
+/**
+ * Builds a page from rows fetched with LIMIT limit+1: the extra row only tells that
+ * there is a next page, whose cursor is the key of the last row kept.
+ */
+export function pageOf<R, T>(rows: R[], limit: number, map: (row: R) => T, key: (row: R) => string): Page<T> {
+  const more = rows.length > limit;
+  const kept = more ? rows.slice(0, limit) : rows;
+  const last = kept[kept.length - 1];
+  return { items: kept.map(map), next: more && last !== undefined ? key(last) : null };
+}
+
+/** Copies a SQLite BLOB (a Node Buffer) into a plain Uint8Array. */
+export function bytes(blob: Buffer | null): Uint8Array | null {
+  return blob === null ? null : Uint8Array.from(blob);
+}
+
+export function blob(data: Uint8Array | null | undefined, name: string): Buffer | null {
+  if (data === null || data === undefined) return null;
+  if (!(data instanceof Uint8Array)) throw invalid(`${name} must be a Uint8Array`);
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** Upper bound for "starts with" range scans: every string with the prefix sorts below prefix + U+10FFFF. */
+export const PREFIX_END = '\u{10FFFF}';

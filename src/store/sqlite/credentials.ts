@@ -1,0 +1,160 @@
+import { StoreError } from '../errors.js';
+import { SecretKey } from '../secret.js';
+import {
+  CREDENTIAL_KINDS,
+  type Credential,
+  type CredentialInput,
+  type CredentialKind,
+  type CredentialRepository,
+  type PskCredential,
+  type TimeInput,
+} from '../types.js';
+import { type Statements, invalid, requireText, run, toMs } from './common.js';
+
+interface Row {
+  kind: CredentialKind;
+  identity: string;
+  endpoint: string;
+  secret: Buffer | null;
+  created_at: number;
+  updated_at: number;
+}
+
+const COLUMNS = 'kind, identity, endpoint, secret, created_at, updated_at';
+
+const SQL = {
+  find: `SELECT ${COLUMNS} FROM credentials WHERE kind = ? AND identity = ?`,
+  insert: `INSERT INTO credentials (${COLUMNS}) VALUES (@kind, @identity, @endpoint, @secret, @now, @now)
+    RETURNING ${COLUMNS}`,
+  /** Only ever for the same endpoint: the caller has checked the holder. */
+  updateSecret: `UPDATE credentials SET secret = @secret, updated_at = @now
+    WHERE kind = @kind AND identity = @identity AND endpoint = @endpoint RETURNING ${COLUMNS}`,
+  byEndpoint: `SELECT ${COLUMNS} FROM credentials WHERE endpoint = ? ORDER BY kind, identity`,
+  remove: 'DELETE FROM credentials WHERE kind = ? AND identity = ?',
+  removeEndpoint: 'DELETE FROM credentials WHERE endpoint = ?',
+  removeOtherPsks: "DELETE FROM credentials WHERE endpoint = ? AND kind = 'psk' AND identity <> ?",
+} as const;
+
+/** A row as the record the layers above see; the key is wrapped at once. */
+function fromRow(r: Row): Credential {
+  const base = { identity: r.identity, endpoint: r.endpoint, createdAt: r.created_at, updatedAt: r.updated_at };
+  if (r.kind === 'psk') {
+    if (r.secret === null) throw new StoreError('STORE_CORRUPT', `PSK credential ${r.identity} has no key`);
+    const key = new SecretKey(r.secret);
+    r.secret.fill(0);
+    return { kind: 'psk', ...base, key };
+  }
+  return { kind: r.kind, ...base };
+}
+
+function keyBytes(key: Uint8Array | SecretKey): Buffer {
+  const b = key instanceof SecretKey ? key.reveal() : key;
+  if (!(b instanceof Uint8Array) || b.length === 0) throw invalid('a PSK key must be non-empty bytes');
+  return Buffer.from(b);
+}
+
+function checkKind(kind: CredentialKind): CredentialKind {
+  if (!CREDENTIAL_KINDS.includes(kind)) throw invalid(`unknown credential kind ${String(kind)}`);
+  return kind;
+}
+
+/** Hash identities are compared as lowercase hex, whatever case they were given in. */
+function normalizeIdentity(kind: CredentialKind, identity: string): string {
+  requireText(identity, 'identity');
+  if (kind === 'x509-sha256' || kind === 'rpk-sha256') {
+    if (!/^[0-9a-fA-F]{64}$/.test(identity)) throw invalid(`a ${kind} identity must be 64 hex digits`);
+    return identity.toLowerCase();
+  }
+  return identity;
+}
+
+function describe(kind: CredentialKind): string {
+  switch (kind) {
+    case 'psk': return 'PSK identity';
+    case 'x509-subject': return 'certificate subject';
+    case 'x509-sha256': return 'certificate fingerprint';
+    case 'rpk-sha256': return 'raw public key';
+  }
+}
+
+export class SqliteCredentialRepository implements CredentialRepository {
+  constructor(private readonly s: Statements) {}
+
+  bind(endpoint: string, credential: CredentialInput, now: TimeInput): Promise<Credential> {
+    return run('bind credential', () => {
+      requireText(endpoint, 'endpoint');
+      const kind = checkKind(credential.kind);
+      const identity = normalizeIdentity(kind, credential.identity);
+      const secret = credential.kind === 'psk' ? keyBytes(credential.key) : null;
+      const t = toMs(now, 'now');
+      try {
+        return this.s.transaction(() => this.put(endpoint, kind, identity, secret, t));
+      } finally {
+        secret?.fill(0);
+      }
+    });
+  }
+
+  findPsk(identity: string): Promise<PskCredential | null> {
+    return run('find PSK', () => {
+      const row = this.s.get(SQL.find).get('psk', identity) as Row | undefined;
+      return row ? (fromRow(row) as PskCredential) : null;
+    });
+  }
+
+  find(kind: CredentialKind, identity: string): Promise<Credential | null> {
+    return run('find credential', () => {
+      checkKind(kind);
+      const id = kind === 'x509-sha256' || kind === 'rpk-sha256' ? identity.toLowerCase() : identity;
+      const row = this.s.get(SQL.find).get(kind, id) as Row | undefined;
+      return row ? fromRow(row) : null;
+    });
+  }
+
+  listByEndpoint(endpoint: string): Promise<Credential[]> {
+    return run('list credentials', () => (this.s.get(SQL.byEndpoint).all(endpoint) as Row[]).map(fromRow));
+  }
+
+  rotatePsk(endpoint: string, identity: string, key: Uint8Array | SecretKey, now: TimeInput): Promise<PskCredential> {
+    return run('rotate PSK', () => {
+      requireText(endpoint, 'endpoint');
+      const id = normalizeIdentity('psk', identity);
+      const secret = keyBytes(key);
+      const t = toMs(now, 'now');
+      try {
+        return this.s.transaction(() => {
+          this.refuseOtherHolder(endpoint, 'psk', id);
+          this.s.get(SQL.removeOtherPsks).run(endpoint, id);
+          return this.put(endpoint, 'psk', id, secret, t) as PskCredential;
+        });
+      } finally {
+        secret.fill(0);
+      }
+    });
+  }
+
+  remove(kind: CredentialKind, identity: string): Promise<boolean> {
+    return run('remove credential', () => this.s.get(SQL.remove).run(checkKind(kind), identity).changes > 0);
+  }
+
+  removeEndpoint(endpoint: string): Promise<number> {
+    return run('remove credentials', () => this.s.get(SQL.removeEndpoint).run(endpoint).changes);
+  }
+
+  private refuseOtherHolder(endpoint: string, kind: CredentialKind, identity: string): Row | undefined {
+    const holder = this.s.get(SQL.find).get(kind, identity) as Row | undefined;
+    if (holder) holder.secret?.fill(0);
+    if (holder && holder.endpoint !== endpoint) {
+      throw new StoreError('CONFLICT', `${describe(kind)} "${identity}" is already bound to endpoint ${holder.endpoint}`);
+    }
+    return holder;
+  }
+
+  private put(endpoint: string, kind: CredentialKind, identity: string, secret: Buffer | null, now: number): Credential {
+    const holder = this.refuseOtherHolder(endpoint, kind, identity);
+    const row = holder
+      ? (this.s.get(SQL.updateSecret).get({ kind, identity, endpoint, secret, now }) as Row)
+      : (this.s.get(SQL.insert).get({ kind, identity, endpoint, secret, now }) as Row);
+    return fromRow(row);
+  }
+}

@@ -1,0 +1,228 @@
+import { StoreError } from '../errors.js';
+import type {
+  NewRegistration,
+  Page,
+  PeerIdentityRef,
+  RegisterResult,
+  Registration,
+  RegistrationFilter,
+  RegistrationRepository,
+  RegistrationUpdate,
+  TimeInput,
+  TransportAddress,
+} from '../types.js';
+import { PREFIX_END, type Statements, invalid, limitOf, pageOf, requireInt, requireText, run, toMs } from './common.js';
+
+interface Row {
+  id: string;
+  endpoint: string;
+  lifetime_sec: number;
+  lwm2m_version: string;
+  binding: string;
+  sms_number: string | null;
+  queue_mode: number;
+  object_links: string;
+  transport_scheme: string;
+  transport_address: string;
+  transport_port: number;
+  identity_kind: 'psk' | 'x509' | 'rpk' | null;
+  identity_value: string | null;
+  registered_at: number;
+  last_update_at: number;
+  expires_at: number;
+}
+
+const COLUMNS = `id, endpoint, lifetime_sec, lwm2m_version, binding, sms_number, queue_mode, object_links,
+  transport_scheme, transport_address, transport_port, identity_kind, identity_value,
+  registered_at, last_update_at, expires_at`;
+
+const SQL = {
+  insert: `INSERT INTO registrations (${COLUMNS}) VALUES (@id, @endpoint, @lifetime_sec, @lwm2m_version, @binding,
+    @sms_number, @queue_mode, @object_links, @transport_scheme, @transport_address, @transport_port,
+    @identity_kind, @identity_value, @registered_at, @last_update_at, @expires_at)`,
+  update: `UPDATE registrations SET lifetime_sec = @lifetime_sec, binding = @binding, sms_number = @sms_number,
+    queue_mode = @queue_mode, object_links = @object_links, transport_scheme = @transport_scheme,
+    transport_address = @transport_address, transport_port = @transport_port, identity_kind = @identity_kind,
+    identity_value = @identity_value, last_update_at = @last_update_at, expires_at = @expires_at
+    WHERE id = @id`,
+  byId: `SELECT ${COLUMNS} FROM registrations WHERE id = ?`,
+  byEndpoint: `SELECT ${COLUMNS} FROM registrations WHERE endpoint = ?`,
+  deleteById: `DELETE FROM registrations WHERE id = ? RETURNING ${COLUMNS}`,
+  deleteByEndpoint: `DELETE FROM registrations WHERE endpoint = ? RETURNING ${COLUMNS}`,
+  // One statement for every filter combination: a NULL parameter switches its condition off.
+  list: `SELECT ${COLUMNS} FROM registrations
+    WHERE (@after IS NULL OR endpoint > @after)
+      AND (@prefix IS NULL OR (endpoint >= @prefix AND endpoint < @prefix || @prefix_end))
+      AND (@lwm2m_version IS NULL OR lwm2m_version = @lwm2m_version)
+      AND (@queue_mode IS NULL OR queue_mode = @queue_mode)
+      AND (@alive_at IS NULL OR expires_at > @alive_at)
+    ORDER BY endpoint LIMIT @limit`,
+  expired: `SELECT ${COLUMNS} FROM registrations WHERE expires_at <= ? ORDER BY expires_at, endpoint LIMIT ?`,
+} as const;
+
+function fromRow(r: Row): Registration {
+  return {
+    id: r.id,
+    endpoint: r.endpoint,
+    lifetimeSec: r.lifetime_sec,
+    lwm2mVersion: r.lwm2m_version,
+    binding: r.binding,
+    smsNumber: r.sms_number,
+    queueMode: r.queue_mode === 1,
+    objectLinks: r.object_links,
+    address: { scheme: r.transport_scheme, address: r.transport_address, port: r.transport_port },
+    identity: r.identity_kind !== null && r.identity_value !== null ? { kind: r.identity_kind, value: r.identity_value } : null,
+    registeredAt: r.registered_at,
+    lastUpdateAt: r.last_update_at,
+    expiresAt: r.expires_at,
+  };
+}
+
+function checkAddress(a: TransportAddress): TransportAddress {
+  if (typeof a !== 'object' || a === null) throw invalid('address must be an object');
+  return { scheme: requireText(a.scheme, 'address.scheme'), address: requireText(a.address, 'address.address'), port: requireInt(a.port, 'address.port', 0, 65535) };
+}
+
+function checkIdentity(i: PeerIdentityRef | null | undefined): PeerIdentityRef | null {
+  if (i === null || i === undefined) return null;
+  if (i.kind !== 'psk' && i.kind !== 'x509' && i.kind !== 'rpk') throw invalid('identity.kind must be psk, x509 or rpk');
+  return { kind: i.kind, value: requireText(i.value, 'identity.value') };
+}
+
+function checkOptionalText(v: string | null | undefined, name: string): string | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'string') throw invalid(`${name} must be a string`);
+  return v;
+}
+
+function toRow(r: Registration): Row {
+  return {
+    id: r.id,
+    endpoint: r.endpoint,
+    lifetime_sec: r.lifetimeSec,
+    lwm2m_version: r.lwm2mVersion,
+    binding: r.binding,
+    sms_number: r.smsNumber,
+    queue_mode: r.queueMode ? 1 : 0,
+    object_links: r.objectLinks,
+    transport_scheme: r.address.scheme,
+    transport_address: r.address.address,
+    transport_port: r.address.port,
+    identity_kind: r.identity?.kind ?? null,
+    identity_value: r.identity?.value ?? null,
+    registered_at: r.registeredAt,
+    last_update_at: r.lastUpdateAt,
+    expires_at: r.expiresAt,
+  };
+}
+
+const MAX_LIFETIME_SEC = 0x7fffffff;
+
+export class SqliteRegistrationRepository implements RegistrationRepository {
+  constructor(private readonly s: Statements) {}
+
+  register(reg: NewRegistration, now: TimeInput): Promise<RegisterResult> {
+    return run('register', () => {
+      const t = toMs(now, 'now');
+      const lifetimeSec = requireInt(reg.lifetimeSec, 'lifetimeSec', 1, MAX_LIFETIME_SEC);
+      if (typeof reg.queueMode !== 'boolean') throw invalid('queueMode must be a boolean');
+      if (typeof reg.objectLinks !== 'string') throw invalid('objectLinks must be a string');
+      const registration: Registration = {
+        id: requireText(reg.id, 'id'),
+        endpoint: requireText(reg.endpoint, 'endpoint'),
+        lifetimeSec,
+        lwm2mVersion: requireText(reg.lwm2mVersion, 'lwm2mVersion'),
+        binding: requireText(reg.binding, 'binding'),
+        smsNumber: checkOptionalText(reg.smsNumber, 'smsNumber'),
+        queueMode: reg.queueMode,
+        objectLinks: reg.objectLinks,
+        address: checkAddress(reg.address),
+        identity: checkIdentity(reg.identity),
+        registeredAt: t,
+        lastUpdateAt: t,
+        expiresAt: t + lifetimeSec * 1000,
+      };
+      return this.s.transaction(() => {
+        const holder = this.s.get(SQL.byId).get(registration.id) as Row | undefined;
+        if (holder && holder.endpoint !== registration.endpoint) {
+          throw new StoreError('CONFLICT', `registration id ${registration.id} is already used by endpoint ${holder.endpoint}`);
+        }
+        const old = this.s.get(SQL.deleteByEndpoint).get(registration.endpoint) as Row | undefined;
+        this.s.get(SQL.insert).run(toRow(registration));
+        return { registration, replaced: old ? fromRow(old) : null };
+      });
+    });
+  }
+
+  update(id: string, changes: RegistrationUpdate, now: TimeInput): Promise<Registration | null> {
+    return run('update registration', () => {
+      const t = toMs(now, 'now');
+      return this.s.transaction(() => {
+        const row = this.s.get(SQL.byId).get(id) as Row | undefined;
+        if (!row) return null;
+        const cur = fromRow(row);
+        const lifetimeSec = changes.lifetimeSec === undefined ? cur.lifetimeSec : requireInt(changes.lifetimeSec, 'lifetimeSec', 1, MAX_LIFETIME_SEC);
+        if (changes.queueMode !== undefined && typeof changes.queueMode !== 'boolean') throw invalid('queueMode must be a boolean');
+        if (changes.objectLinks !== undefined && typeof changes.objectLinks !== 'string') throw invalid('objectLinks must be a string');
+        const next: Registration = {
+          ...cur,
+          lifetimeSec,
+          binding: changes.binding === undefined ? cur.binding : requireText(changes.binding, 'binding'),
+          smsNumber: changes.smsNumber === undefined ? cur.smsNumber : checkOptionalText(changes.smsNumber, 'smsNumber'),
+          queueMode: changes.queueMode ?? cur.queueMode,
+          objectLinks: changes.objectLinks ?? cur.objectLinks,
+          address: changes.address === undefined ? cur.address : checkAddress(changes.address),
+          identity: changes.identity === undefined ? cur.identity : checkIdentity(changes.identity),
+          lastUpdateAt: t,
+          expiresAt: t + lifetimeSec * 1000,
+        };
+        this.s.get(SQL.update).run(toRow(next));
+        return next;
+      });
+    });
+  }
+
+  delete(id: string): Promise<Registration | null> {
+    return run('delete registration', () => {
+      const row = this.s.get(SQL.deleteById).get(id) as Row | undefined;
+      return row ? fromRow(row) : null;
+    });
+  }
+
+  getById(id: string): Promise<Registration | null> {
+    return run('get registration', () => {
+      const row = this.s.get(SQL.byId).get(id) as Row | undefined;
+      return row ? fromRow(row) : null;
+    });
+  }
+
+  getByEndpoint(endpoint: string): Promise<Registration | null> {
+    return run('get registration', () => {
+      const row = this.s.get(SQL.byEndpoint).get(endpoint) as Row | undefined;
+      return row ? fromRow(row) : null;
+    });
+  }
+
+  list(filter: RegistrationFilter = {}): Promise<Page<Registration>> {
+    return run('list registrations', () => {
+      const limit = limitOf(filter);
+      const rows = this.s.get(SQL.list).all({
+        after: filter.after ?? null,
+        prefix: filter.endpointPrefix ?? null,
+        prefix_end: PREFIX_END,
+        lwm2m_version: filter.lwm2mVersion ?? null,
+        queue_mode: filter.queueMode === undefined ? null : filter.queueMode ? 1 : 0,
+        alive_at: filter.aliveAt === undefined ? null : toMs(filter.aliveAt, 'aliveAt'),
+        limit: limit + 1,
+      }) as Row[];
+      return pageOf(rows, limit, fromRow, (r) => r.endpoint);
+    });
+  }
+
+  listExpired(asOf: TimeInput, limit = 1000): Promise<Registration[]> {
+    return run('list expired registrations', () => {
+      const rows = this.s.get(SQL.expired).all(toMs(asOf, 'asOf'), requireInt(limit, 'limit', 1)) as Row[];
+      return rows.map(fromRow);
+    });
+  }
+}
