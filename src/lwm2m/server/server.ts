@@ -1,0 +1,529 @@
+/**
+ * Depot's LwM2M server: the Registration interface (TS Core 1.1 §6.2) on a CoAP server,
+ * persisted through the store, and Device Management operations (§6.3) towards the
+ * registered devices, queued durably for devices in queue mode (§6.5).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { ClientResponse, Observation } from '../../coap/client.js';
+import { CoapClient } from '../../coap/client.js';
+import { Code, ContentFormat, codeClass } from '../../coap/codes.js';
+import { encodeString } from '../../coap/options.js';
+import type { CoapRequest, CoapResponse, CoapServer } from '../../coap/server.js';
+import type { Peer } from '../../coap/transport.js';
+import type { Clock, Timer } from '../../util/clock.js';
+import { systemClock } from '../../util/clock.js';
+import type { CredentialKind, DeviceFactsPatch, PeerIdentityRef, QueuedOperation, Registration, Store } from '../../store/types.js';
+import { Lwm2mCodecError } from '../errors.js';
+import { decode, encode } from '../content/index.js';
+import type { Lwm2mNode } from '../node.js';
+import type { Lwm2mPath } from '../path.js';
+import { formatPath, parsePath } from '../path.js';
+import { parseRegister, parseUpdate, RegistrationRequestError } from './registration-request.js';
+
+export interface Lwm2mServerOptions {
+  store: Pick<Store, 'registrations' | 'deviceFacts' | 'operations' | 'credentials'>;
+  /** CoAP servers by scheme: devices register on them and are managed through them. */
+  coap: { coap?: CoapServer; coaps?: CoapServer };
+  clock?: Clock;
+  /** Wall-clock time for persisted timestamps (ms since the epoch). */
+  now?: () => number;
+  /**
+   * Accept registrations over plain CoAP (no DTLS). Off by default: the endpoint name
+   * is then only a claim, so this is for trusted networks and tests.
+   */
+  allowUnsecured?: boolean;
+  /** How often expired registrations are swept (ms, default 5 s). */
+  expirySweepInterval?: number;
+  /** Time a queue-mode device stays reachable after it last spoke (ms; MAX_TRANSMIT_WAIT, 93 s). */
+  queueModeAwakeTime?: number;
+  /** Read /3/0 after each registration to learn the device's facts (default true). */
+  learnDeviceFacts?: boolean;
+  /** Timeout of one request to a device (ms, default 30 s). */
+  requestTimeout?: number;
+}
+
+export interface DeviceResponse {
+  /** "2.05" */
+  code: string;
+  contentFormat: number | undefined;
+  payload: Uint8Array;
+  /** The decoded value tree, for a successful Read of a known format. */
+  node?: Lwm2mNode;
+  /** Text payload of an error response (diagnostic). */
+  diagnostic?: string;
+}
+
+/** Done now, or queued until a queue-mode device wakes up. */
+export type OperationOutcome = { status: 'done'; response: DeviceResponse } | { status: 'queued'; operation: QueuedOperation };
+
+export class Lwm2mServerError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'NOT_REGISTERED' | 'BAD_PATH' | 'TRANSPORT' | 'ENCODING',
+  ) {
+    super(message);
+    this.name = 'Lwm2mServerError';
+  }
+}
+
+export interface Lwm2mServerEvents {
+  registered: [registration: Registration, replaced: Registration | null];
+  updated: [registration: Registration];
+  deregistered: [registration: Registration];
+  expired: [registration: Registration];
+  factsLearned: [endpoint: string, patch: DeviceFactsPatch];
+  operationFinished: [operation: QueuedOperation];
+  error: [error: Error];
+}
+
+/** Object 3 resources Depot keeps as device facts (the fleet selects packages by them). */
+const DEVICE_FACT_RESOURCES: Record<number, keyof Omit<DeviceFactsPatch, 'extra'>> = {
+  0: 'manufacturer',
+  1: 'modelNumber',
+  2: 'serialNumber',
+  3: 'firmwareVersion',
+  17: 'deviceType',
+  18: 'hardwareVersion',
+  19: 'softwareVersion',
+};
+
+export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
+  private readonly store: Lwm2mServerOptions['store'];
+  private readonly clock: Clock;
+  private readonly wallNow: () => number;
+  private readonly clients = new Map<string, CoapClient>();
+  private readonly lastHeard = new Map<string, number>();
+  private readonly draining = new Set<string>();
+  private readonly observations = new Map<string, Set<Observation>>();
+  private sweepTimer: Timer | undefined;
+  private closed = false;
+
+  constructor(private readonly options: Lwm2mServerOptions) {
+    super();
+    this.store = options.store;
+    this.clock = options.clock ?? systemClock;
+    this.wallNow = options.now ?? Date.now;
+    for (const [scheme, coap] of Object.entries(options.coap) as ['coap' | 'coaps', CoapServer | undefined][]) {
+      if (!coap) continue;
+      this.clients.set(scheme, new CoapClient({ endpoint: coap.endpoint }));
+      coap.resource('/rd', {
+        title: 'LwM2M registration interface',
+        post: (request) => this.register(request, scheme),
+      });
+      coap.resource('/rd', {
+        prefix: true,
+        hidden: true,
+        post: (request) => this.update(request, scheme),
+        delete: (request) => this.deregister(request),
+      });
+    }
+    this.scheduleSweep();
+  }
+
+  // ------------------------------------------------------------------ registration interface
+
+  private async register(request: CoapRequest, scheme: 'coap' | 'coaps'): Promise<CoapResponse> {
+    if (request.path !== '/rd') return { code: Code.NotFound };
+    let params;
+    try {
+      params = parseRegister(request.query, Buffer.from(request.payload).toString('utf8'));
+    } catch (error) {
+      if (error instanceof RegistrationRequestError) return { code: Code.BadRequest, payload: error.message };
+      throw error;
+    }
+    const identity = identityOf(request.peer);
+    const refusal = await this.authorize(params.endpoint, identity);
+    if (refusal) return { code: Code.Forbidden, payload: refusal };
+    const id = randomBytes(9).toString('base64url');
+    const { registration, replaced } = await this.store.registrations.register(
+      {
+        id,
+        endpoint: params.endpoint,
+        lifetimeSec: params.lifetimeSec,
+        lwm2mVersion: params.lwm2mVersion,
+        binding: params.binding,
+        smsNumber: params.smsNumber,
+        queueMode: params.queueMode,
+        objectLinks: params.objectLinks,
+        address: { scheme, address: request.peer.address, port: request.peer.port },
+        identity,
+      },
+      this.wallNow(),
+    );
+    this.heard(registration.endpoint);
+    if (replaced) this.dropObservations(replaced.endpoint);
+    this.emit('registered', registration, replaced);
+    // After the answer is on its way: learn the device, then deliver what waited for it.
+    setImmediate(() => void this.afterContact(registration, true));
+    return { code: Code.Created, locationPath: ['rd', id] };
+  }
+
+  private async update(request: CoapRequest, scheme: 'coap' | 'coaps'): Promise<CoapResponse> {
+    const id = request.segments[1];
+    if (request.segments.length !== 2 || !id) return { code: Code.NotFound };
+    const existing = await this.store.registrations.getById(id);
+    if (!existing) return { code: Code.NotFound };
+    if (!sameIdentity(existing.identity, identityOf(request.peer))) return { code: Code.Forbidden, payload: 'this registration belongs to other credentials' };
+    let params;
+    try {
+      params = parseUpdate(request.query, request.payload.length > 0 ? Buffer.from(request.payload).toString('utf8') : undefined);
+    } catch (error) {
+      if (error instanceof RegistrationRequestError) return { code: Code.BadRequest, payload: error.message };
+      throw error;
+    }
+    const { objects: _objects, ...changes } = params;
+    // The device may come back from another address (NAT rebinding): requests go there now.
+    const registration = await this.store.registrations.update(id, { ...changes, address: { scheme, address: request.peer.address, port: request.peer.port } }, this.wallNow());
+    if (!registration) return { code: Code.NotFound };
+    this.heard(registration.endpoint);
+    this.emit('updated', registration);
+    setImmediate(() => void this.afterContact(registration, params.objectLinks !== undefined));
+    return { code: Code.Changed };
+  }
+
+  private async deregister(request: CoapRequest): Promise<CoapResponse> {
+    const id = request.segments[1];
+    if (request.segments.length !== 2 || !id) return { code: Code.NotFound };
+    const existing = await this.store.registrations.getById(id);
+    if (!existing) return { code: Code.NotFound };
+    if (!sameIdentity(existing.identity, identityOf(request.peer))) return { code: Code.Forbidden, payload: 'this registration belongs to other credentials' };
+    await this.store.registrations.delete(id);
+    this.lastHeard.delete(existing.endpoint);
+    this.dropObservations(existing.endpoint);
+    this.emit('deregistered', existing);
+    return { code: Code.Deleted };
+  }
+
+  /** An endpoint is bound to its credentials (TS Core §6.2.1, security considerations). */
+  private async authorize(endpoint: string, identity: PeerIdentityRef | null): Promise<string | undefined> {
+    if (!identity) return this.options.allowUnsecured ? undefined : 'registration over an unsecured transport is not allowed';
+    const kind: CredentialKind = identity.kind === 'psk' ? 'psk' : identity.kind === 'x509' ? 'x509-subject' : 'rpk-sha256';
+    const credential = await this.store.credentials.find(kind, identity.value);
+    if (!credential) return 'these credentials are not bound to any endpoint';
+    if (credential.endpoint !== endpoint) return 'these credentials belong to another endpoint';
+    return undefined;
+  }
+
+  /** Background failures go to 'error' listeners, or become process warnings (never a crash). */
+  private report(error: unknown): void {
+    const e = error instanceof Error ? error : new Error(String(error));
+    if (this.listenerCount('error') > 0) this.emit('error', e);
+    else process.emitWarning(`LwM2M server: ${e.message}`);
+  }
+
+  private heard(endpoint: string): void {
+    this.lastHeard.set(endpoint, this.clock.now());
+  }
+
+  private async afterContact(registration: Registration, learn: boolean): Promise<void> {
+    try {
+      if (learn && this.options.learnDeviceFacts !== false) await this.learnFacts(registration);
+      await this.drainQueue(registration.endpoint);
+    } catch (error) {
+      this.report(error);
+    }
+  }
+
+  /** Reads the Device object (/3/0) and keeps make, model, versions as device facts. */
+  private async learnFacts(registration: Registration): Promise<void> {
+    const response = await this.send(registration, { method: 'GET', path: [3, 0], accept: preferredFormat(registration) });
+    if (!response.node || response.node.kind !== 'instance') return;
+    const patch: DeviceFactsPatch = { extra: {} };
+    for (const resource of response.node.resources) {
+      if (resource.kind !== 'resource') continue;
+      const field = DEVICE_FACT_RESOURCES[resource.id];
+      const value = resource.value;
+      const text = value.type === 'string' ? value.value : value.type === 'integer' || value.type === 'unsignedInteger' || value.type === 'float' || value.type === 'boolean' ? String(value.value) : undefined;
+      if (text === undefined) continue;
+      if (field) patch[field] = text;
+      else patch.extra![`3/0/${resource.id}`] = text;
+    }
+    // The OS version is the device's software version where it reports one, else its firmware version.
+    patch.osVersion = patch.softwareVersion ?? patch.firmwareVersion ?? null;
+    await this.store.deviceFacts.upsert(registration.endpoint, patch, this.wallNow());
+    this.emit('factsLearned', registration.endpoint, patch);
+  }
+
+  private scheduleSweep(): void {
+    if (this.closed) return;
+    this.sweepTimer = this.clock.setTimer(this.options.expirySweepInterval ?? 5000, () => {
+      void this.sweepExpired().finally(() => this.scheduleSweep());
+    });
+  }
+
+  /** Removes registrations whose lifetime ran out without an Update (TS Core §6.2.2). */
+  async sweepExpired(): Promise<Registration[]> {
+    const expired = await this.store.registrations.listExpired(this.wallNow(), 1000);
+    for (const registration of expired) {
+      const removed = await this.store.registrations.delete(registration.id);
+      if (!removed) continue;
+      this.lastHeard.delete(registration.endpoint);
+      this.dropObservations(registration.endpoint);
+      this.emit('expired', registration);
+    }
+    return expired;
+  }
+
+  // ------------------------------------------------------------------ device management
+
+  async registration(endpoint: string): Promise<Registration> {
+    const registration = await this.store.registrations.getByEndpoint(endpoint);
+    if (!registration || registration.expiresAt <= this.wallNow()) throw new Lwm2mServerError(`device "${endpoint}" is not registered`, 'NOT_REGISTERED');
+    return registration;
+  }
+
+  /** Whether a request can reach the device now (always, unless it is in queue mode and asleep). */
+  isReachable(registration: Registration): boolean {
+    if (!registration.queueMode) return true;
+    const heard = this.lastHeard.get(registration.endpoint);
+    return heard !== undefined && this.clock.now() - heard < (this.options.queueModeAwakeTime ?? 93_000);
+  }
+
+  /** Read (TS Core §6.3.1). */
+  read(endpoint: string, path: string, options: { accept?: number } = {}): Promise<OperationOutcome> {
+    return this.operate(endpoint, 'read', path, undefined, undefined, options.accept);
+  }
+
+  /** Discover (TS Core §6.3.2): the link-format description of an object, instance or resource. */
+  discover(endpoint: string, path: string): Promise<OperationOutcome> {
+    return this.operate(endpoint, 'discover', path);
+  }
+
+  /** Write (TS Core §6.3.3): `replace` (PUT) or partial update (POST). */
+  async write(endpoint: string, path: string, node: Lwm2mNode, options: { mode?: 'replace' | 'update'; contentFormat?: number } = {}): Promise<OperationOutcome> {
+    const registration = await this.registration(endpoint);
+    const target = checkedPath(path);
+    const format = options.contentFormat ?? preferredFormat(registration);
+    let payload: Uint8Array;
+    try {
+      payload = encode(format, target, node);
+    } catch (error) {
+      throw new Lwm2mServerError(`cannot encode the value for ${path}: ${error instanceof Error ? error.message : String(error)}`, 'ENCODING');
+    }
+    if (options.mode === 'update' && !this.isReachable(registration)) {
+      // The queue keeps the operation kind, not the method: a queued write is a replace.
+      throw new Lwm2mServerError(`"${endpoint}" is asleep (queue mode); a partial update cannot be queued, only a replacing write`, 'TRANSPORT');
+    }
+    return this.operate(endpoint, 'write', path, payload, format, undefined, options.mode === 'update' ? 'POST' : 'PUT');
+  }
+
+  /** Execute (TS Core §6.3.5) with optional arguments (plain text, e.g. `0='a',1`). */
+  execute(endpoint: string, path: string, args?: string): Promise<OperationOutcome> {
+    return this.operate(endpoint, 'execute', path, args === undefined ? undefined : encodeString(args), args === undefined ? undefined : ContentFormat.TextPlain);
+  }
+
+  /** Create (TS Core §6.3.6): a new instance of an object. */
+  async create(endpoint: string, objectPath: string, instance: Lwm2mNode, contentFormat?: number): Promise<OperationOutcome> {
+    const registration = await this.registration(endpoint);
+    const format = contentFormat ?? preferredFormat(registration);
+    const target = checkedPath(objectPath);
+    const payload = encode(format, target, instance);
+    return this.operate(endpoint, 'create', objectPath, payload, format);
+  }
+
+  /** Delete (TS Core §6.3.7) of an object instance. */
+  delete(endpoint: string, path: string): Promise<OperationOutcome> {
+    return this.operate(endpoint, 'delete', path);
+  }
+
+  /** Write-Attributes (TS Core §6.3.4): pmin, pmax, gt, lt, st as query parameters. */
+  writeAttributes(endpoint: string, path: string, attributes: Record<string, number | null>): Promise<OperationOutcome> {
+    const query = Object.entries(attributes).map(([k, v]) => (v === null ? k : `${k}=${v}`));
+    return this.operate(endpoint, 'write-attributes', path, undefined, undefined, undefined, undefined, query);
+  }
+
+  /**
+   * Observe (TS Core §6.4.1): notifications go to `onNotification` until cancelled, the
+   * device deregisters, or its registration expires. Not queued: the device must be reachable.
+   */
+  async observe(endpoint: string, path: string, onNotification: (response: DeviceResponse) => void): Promise<{ first: DeviceResponse; cancel: () => Promise<void> }> {
+    const registration = await this.registration(endpoint);
+    const target = checkedPath(path);
+    const client = this.clientFor(registration);
+    const accept = preferredFormat(registration);
+    const observation = await client.observe(uriOf(registration, target), { onNotification: (r) => onNotification(toDeviceResponse(r, target)) }, { accept, timeout: this.options.requestTimeout ?? 30_000 });
+    let set = this.observations.get(endpoint);
+    if (!set) this.observations.set(endpoint, (set = new Set()));
+    set.add(observation);
+    return {
+      first: toDeviceResponse(observation.first, target),
+      cancel: async () => {
+        set.delete(observation);
+        await observation.cancel();
+      },
+    };
+  }
+
+  private dropObservations(endpoint: string): void {
+    const set = this.observations.get(endpoint);
+    if (!set) return;
+    this.observations.delete(endpoint);
+    for (const o of set) void o.cancel().catch(() => undefined);
+  }
+
+  private async operate(
+    endpoint: string,
+    kind: QueuedOperation['kind'],
+    path: string,
+    payload?: Uint8Array,
+    contentFormat?: number,
+    accept?: number,
+    method?: 'PUT' | 'POST',
+    query?: string[],
+  ): Promise<OperationOutcome> {
+    const registration = await this.registration(endpoint);
+    const target = checkedPath(path);
+    if (!this.isReachable(registration)) {
+      const operation = await this.store.operations.enqueue({ endpoint, kind, path: formatPath(target), payload: payload ?? null, contentFormat: contentFormat ?? null }, this.wallNow());
+      return { status: 'queued', operation };
+    }
+    const response = await this.send(registration, { method: method ?? methodFor(kind), path: target, payload, contentFormat, accept: accept ?? (kind === 'read' ? preferredFormat(registration) : undefined), query, discover: kind === 'discover' });
+    return { status: 'done', response };
+  }
+
+  /** Delivers queued operations, oldest first, while the device is awake (TS Core §6.5). */
+  private async drainQueue(endpoint: string): Promise<void> {
+    if (this.draining.has(endpoint)) return;
+    this.draining.add(endpoint);
+    try {
+      for (;;) {
+        const registration = await this.store.registrations.getByEndpoint(endpoint);
+        if (!registration || !this.isReachable(registration)) return;
+        const op = await this.store.operations.nextPending(endpoint, this.wallNow());
+        if (!op) return;
+        await this.store.operations.markSent(op.id, this.wallNow());
+        let finished: QueuedOperation;
+        try {
+          const response = await this.send(registration, {
+            method: op.kind === 'write' ? 'PUT' : methodFor(op.kind),
+            path: parsePath(op.path),
+            payload: op.payload ?? undefined,
+            contentFormat: op.contentFormat ?? undefined,
+            accept: op.kind === 'read' ? preferredFormat(registration) : undefined,
+            discover: op.kind === 'discover',
+          });
+          const result = { code: response.code, payload: response.payload, contentFormat: response.contentFormat ?? null, diagnostic: response.diagnostic ?? null };
+          finished = response.code.startsWith('2.') ? await this.store.operations.markSucceeded(op.id, result, this.wallNow()) : await this.store.operations.markFailed(op.id, result, this.wallNow());
+        } catch (error) {
+          // The device went back to sleep before answering: try again at its next wake-up.
+          await this.store.operations.requeue(op.id, this.wallNow());
+          this.report(error);
+          return;
+        }
+        this.emit('operationFinished', finished);
+      }
+    } finally {
+      this.draining.delete(endpoint);
+    }
+  }
+
+  private clientFor(registration: Registration): CoapClient {
+    const client = this.clients.get(registration.address.scheme);
+    if (!client) throw new Lwm2mServerError(`no ${registration.address.scheme} listener to reach "${registration.endpoint}"`, 'TRANSPORT');
+    return client;
+  }
+
+  private async send(
+    registration: Registration,
+    request: { method: 'GET' | 'PUT' | 'POST' | 'DELETE'; path: Lwm2mPath; payload?: Uint8Array | undefined; contentFormat?: number | undefined; accept?: number | undefined; query?: string[] | undefined; discover?: boolean },
+  ): Promise<DeviceResponse> {
+    const client = this.clientFor(registration);
+    const accept = request.discover ? ContentFormat.LinkFormat : request.accept;
+    let uri = uriOf(registration, request.path);
+    if (request.query?.length) uri += '?' + request.query.map(encodeURIComponent).join('&');
+    let response: ClientResponse;
+    try {
+      response = await client.request({
+        method: request.method,
+        uri,
+        ...(request.payload ? { payload: request.payload } : {}),
+        ...(request.contentFormat !== undefined ? { contentFormat: request.contentFormat } : {}),
+        ...(accept !== undefined ? { accept } : {}),
+        timeout: this.options.requestTimeout ?? 30_000,
+      });
+    } catch (error) {
+      throw new Lwm2mServerError(`no answer from "${registration.endpoint}": ${error instanceof Error ? error.message : String(error)}`, 'TRANSPORT');
+    }
+    this.heard(registration.endpoint);
+    return toDeviceResponse(response, request.discover ? undefined : request.path);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.sweepTimer?.cancel();
+    for (const endpoint of [...this.observations.keys()]) this.dropObservations(endpoint);
+    await Promise.all([...this.clients.values()].map((c) => c.close()));
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+
+function identityOf(peer: Peer): PeerIdentityRef | null {
+  const id = peer.identity;
+  if (!id) return null;
+  switch (id.kind) {
+    case 'psk':
+      return { kind: 'psk', value: id.identity };
+    case 'x509':
+      return { kind: 'x509', value: id.subject };
+    case 'rpk':
+      return { kind: 'rpk', value: createHash('sha256').update(id.publicKeyDer).digest('hex') };
+  }
+}
+
+function sameIdentity(a: PeerIdentityRef | null, b: PeerIdentityRef | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.kind === b.kind && a.value === b.value;
+}
+
+function checkedPath(path: string): Lwm2mPath {
+  try {
+    return parsePath(path);
+  } catch (error) {
+    throw new Lwm2mServerError(`"${path}" is not an LwM2M path: ${error instanceof Error ? error.message : String(error)}`, 'BAD_PATH');
+  }
+}
+
+/** TLV for 1.0 devices (the only format they must support); SenML CBOR from 1.1 on. */
+function preferredFormat(registration: Registration): number {
+  return registration.lwm2mVersion === '1.0' ? ContentFormat.LwM2mTlv : ContentFormat.SenmlCbor;
+}
+
+function methodFor(kind: QueuedOperation['kind']): 'GET' | 'PUT' | 'POST' | 'DELETE' {
+  switch (kind) {
+    case 'write-attributes':
+    case 'write':
+      return 'PUT';
+    case 'execute':
+    case 'create':
+      return 'POST';
+    case 'delete':
+      return 'DELETE';
+    default:
+      return 'GET';
+  }
+}
+
+function uriOf(registration: Registration, path: Lwm2mPath): string {
+  const { scheme, address, port } = registration.address;
+  const host = address.includes(':') ? `[${address}]` : address;
+  return `${scheme}://${host}:${port}${formatPath(path)}`;
+}
+
+function toDeviceResponse(response: ClientResponse, path: Lwm2mPath | undefined): DeviceResponse {
+  const out: DeviceResponse = { code: response.codeText, contentFormat: response.contentFormat, payload: response.payload };
+  if (codeClass(response.code) !== 2) {
+    if (response.payload.length > 0) out.diagnostic = Buffer.from(response.payload).toString('utf8');
+    return out;
+  }
+  if (path && response.contentFormat !== undefined && response.payload.length > 0 && response.contentFormat !== ContentFormat.LinkFormat) {
+    try {
+      out.node = decode(response.contentFormat, path, response.payload);
+    } catch (error) {
+      if (!(error instanceof Lwm2mCodecError)) throw error;
+      out.diagnostic = `payload could not be decoded: ${error.message}`;
+    }
+  }
+  return out;
+}
