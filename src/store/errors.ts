@@ -28,6 +28,8 @@ export type StoreErrorCode =
   | 'INVALID_TRANSITION'
   /** An argument that cannot be stored (empty endpoint name, negative lifetime, bad time value ...). */
   | 'INVALID_ARGUMENT'
+  /** Another connection held the write lock for longer than the busy timeout; retrying may succeed. */
+  | 'BUSY'
   /** Any other database failure. */
   | 'DB_ERROR';
 
@@ -62,8 +64,15 @@ export function toStoreError(err: unknown, what: string): StoreError {
   if (code === 'SQLITE_CORRUPT' || code?.startsWith('SQLITE_CORRUPT_') || code === 'SQLITE_NOTADB') {
     return new StoreError('STORE_CORRUPT', `${what}: the database is corrupt (${text})`);
   }
-  if (code?.startsWith('SQLITE_CONSTRAINT')) {
+  if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
     return new StoreError('CONFLICT', `${what}: ${text}`);
+  }
+  if (code?.startsWith('SQLITE_CONSTRAINT')) {
+    // CHECK, NOT NULL, STRICT type: a value the schema refuses.
+    return new StoreError('INVALID_ARGUMENT', `${what}: ${text}`);
+  }
+  if (code === 'SQLITE_BUSY' || code?.startsWith('SQLITE_BUSY_')) {
+    return new StoreError('BUSY', `${what}: the database is locked by another connection (${text})`);
   }
   return new StoreError('DB_ERROR', `${what}: ${text}${code ? ` (${code})` : ''}`);
 }

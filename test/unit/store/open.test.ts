@@ -213,3 +213,33 @@ void test('open: two stores on the same file (two processes or nodes) see each o
   await b.bootstrap.sighted('dev-9', '127.0.0.1:5683', T0 + 1);
   assert.equal((await a.bootstrap.get('dev-9'))?.requestCount, 2);
 });
+
+void test('errors: a write lock held by another connection past the busy timeout is BUSY; schema constraints are INVALID_ARGUMENT or CONFLICT', async () => {
+  const dataDir = tempDir();
+  const a = openStore({ dataDir });
+  const b = openStore({ dataDir, busyTimeoutMs: 50 });
+  a.db.exec('BEGIN IMMEDIATE');
+  const started = Date.now();
+  await assert.rejects(b.registrations.register(REG, T0), storeError('BUSY', /^register: the database is locked by another connection \(database is locked\)$/));
+  assert.ok(Date.now() - started >= 40, 'waited for the busy timeout');
+  a.db.exec('ROLLBACK');
+  await b.registrations.register(REG, T0);
+  // Driver errors from the schema's own checks, as a repository would surface them.
+  const { toStoreError } = await import('../../../src/store/errors.js');
+  let check: unknown;
+  try {
+    a.db.prepare("INSERT INTO bootstrap_endpoints VALUES ('x', 'maybe', 0, 0, NULL, NULL, 1, NULL)").run();
+  } catch (err) {
+    check = toStoreError(err, 'insert');
+  }
+  assert.ok(check instanceof Error);
+  assert.match(check.message, /^insert: CHECK constraint failed: state IN/);
+  storeError('INVALID_ARGUMENT')(check);
+  let unique: unknown;
+  try {
+    a.db.prepare("INSERT INTO registrations SELECT * FROM registrations").run();
+  } catch (err) {
+    unique = toStoreError(err, 'copy');
+  }
+  storeError('CONFLICT', /^copy: UNIQUE constraint failed: registrations\.endpoint$/)(unique);
+});
