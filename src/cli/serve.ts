@@ -1,10 +1,13 @@
 import { parseArgs } from 'node:util';
 import { startDepotServer } from '../app/server.js';
 
-const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--data-dir <dir>]
+const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--http-port <port>] [--data-dir <dir>] [--allow-unsecured]
   --host <addr>        address to listen on (default 0.0.0.0; use :: for IPv6)
-  --coap-port <port>   CoAP (UDP) port (default 5683)
-  --data-dir <dir>     where Depot keeps its data (default ./depot-data)`;
+  --coap-port <port>   CoAP (UDP) port for LwM2M devices (default 5683)
+  --http-port <port>   HTTP API port (default 8080)
+  --data-dir <dir>     where Depot keeps its data: SQLite store, API token (default ./depot-data)
+  --allow-unsecured    accept LwM2M registrations over plain CoAP (trusted networks, simulations)
+The API token is DEPOT_API_TOKEN, or the file <data-dir>/api-token (created on first start).`;
 
 function port(value: string, flag: string): number {
   const n = Number(value);
@@ -21,6 +24,8 @@ export async function runServeCommand(argv: string[]): Promise<number> {
       options: {
         host: { type: 'string', default: '0.0.0.0' },
         'coap-port': { type: 'string', default: '5683' },
+        'http-port': { type: 'string', default: '8080' },
+        'allow-unsecured': { type: 'boolean', default: false },
         'data-dir': { type: 'string', default: './depot-data' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -30,11 +35,18 @@ export async function runServeCommand(argv: string[]): Promise<number> {
       return 0;
     }
     port(values['coap-port'], '--coap-port');
+    port(values['http-port'], '--http-port');
   } catch (error) {
     process.stderr.write(`depot serve: ${(error as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  const server = await startDepotServer({ host: values.host, coapPort: port(values['coap-port'], '--coap-port'), dataDir: values['data-dir'] });
+  const server = await startDepotServer({
+    host: values.host,
+    coapPort: port(values['coap-port'], '--coap-port'),
+    httpPort: port(values['http-port'], '--http-port'),
+    dataDir: values['data-dir'],
+    allowUnsecured: values['allow-unsecured'],
+  });
   for (const [name, where] of Object.entries(server.listening)) process.stdout.write(`depot: ${name} ${where}\n`);
   process.stdout.write('depot: ready\n');
   await new Promise<void>((resolve) => {

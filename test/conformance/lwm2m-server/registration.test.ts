@@ -8,64 +8,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { CoapClient } from '../../../src/coap/client.js';
-import { Code, ContentFormat } from '../../../src/coap/codes.js';
+import { ContentFormat } from '../../../src/coap/codes.js';
 import { CoapServer } from '../../../src/coap/server.js';
 import { UdpTransport } from '../../../src/coap/udp.js';
-import { encode, Node, Value } from '../../../src/lwm2m/index.js';
 import { Lwm2mServer } from '../../../src/lwm2m/server/server.js';
 import type { Lwm2mServerOptions } from '../../../src/lwm2m/server/server.js';
 import { openSqliteStore } from '../../../src/store/index.js';
 import type { SqliteStore } from '../../../src/store/index.js';
+import { DeviceDriver } from '../../support/lwm2m-device-driver.js';
 
 /** A wall clock the tests move by hand (registration lifetimes are wall-clock times). */
 class WallClock {
   t = Date.UTC(2026, 10, 24, 12, 0, 0);
   now = (): number => this.t;
-}
-
-/** Test driver: a device that serves /3/0 and registers from the same socket. */
-class DeviceDriver {
-  executed: string[] = [];
-  lifetime = 300;
-  private constructor(
-    readonly coap: CoapServer,
-    readonly client: CoapClient,
-  ) {}
-
-  static async start(manufacturer = 'Acme', model = 'Rocket-1'): Promise<DeviceDriver> {
-    const coap = new CoapServer({ transport: await UdpTransport.bind({ host: '127.0.0.1', port: 0 }) });
-    const device = new DeviceDriver(coap, new CoapClient({ endpoint: coap.endpoint }));
-    const instance = () =>
-      Node.instance(0, [
-        Node.resource(0, Value.string(manufacturer)),
-        Node.resource(1, Value.string(model)),
-        Node.resource(2, Value.string('SN-1')),
-        Node.resource(3, Value.string('fw-2.1')),
-        Node.resource(19, Value.string('os-7.0')),
-      ]);
-    coap.resource('/3/0', {
-      get: (req) => {
-        const format = req.accept ?? ContentFormat.LwM2mTlv;
-        return { code: Code.Content, contentFormat: format, payload: encode(format, [3, 0], instance()) };
-      },
-    });
-    coap.resource('/3/0/0', { get: (req) => ({ code: Code.Content, contentFormat: req.accept ?? 0, payload: encode(req.accept ?? 0, [3, 0, 0], Node.resource(0, Value.string(manufacturer))) }) });
-    coap.resource('/3/0/4', { post: () => (device.executed.push('reboot'), { code: Code.Changed }) });
-    return device;
-  }
-
-  port(): number {
-    return this.coap.endpoint.transport.address().port;
-  }
-
-  register(server: string, query: string, links = '</1/0>,</3/0>') {
-    return this.client.post(`${server}/rd?${query}`, links, { contentFormat: ContentFormat.LinkFormat });
-  }
-
-  close(): Promise<void> {
-    return this.coap.close();
-  }
 }
 
 interface Fixture {

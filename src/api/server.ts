@@ -1,0 +1,307 @@
+/**
+ * Depot's operator HTTP API (v1). Routes are declared once in a table that both
+ * registers them with Fastify and produces the OpenAPI 3 document at /api/openapi.json.
+ * Everything under /api/v1 needs `Authorization: Bearer <token>`.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import Fastify from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Lwm2mCodecError } from '../lwm2m/errors.js';
+import type { Lwm2mNode } from '../lwm2m/node.js';
+import { Node } from '../lwm2m/node.js';
+import { parsePath } from '../lwm2m/path.js';
+import type { DeviceResponse, Lwm2mServer, OperationOutcome } from '../lwm2m/server/server.js';
+import { Lwm2mServerError } from '../lwm2m/server/server.js';
+import { StoreError } from '../store/errors.js';
+import type { DeviceFacts, QueuedOperation, Registration, Store } from '../store/types.js';
+import { JsonValueError, nodeToJson, valueFromJson } from './json.js';
+
+export interface ApiOptions {
+  lwm2m: Lwm2mServer;
+  store: Pick<Store, 'registrations' | 'deviceFacts' | 'operations' | 'bootstrap'>;
+  /** The bearer token operators present. */
+  token: string;
+  version: string;
+  now?: () => number;
+}
+
+type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+interface RouteSpec {
+  method: 'GET' | 'POST';
+  url: string;
+  summary: string;
+  params?: Record<string, string>;
+  query?: Record<string, object>;
+  body?: object;
+  handler: Handler;
+}
+
+const pathProperty = { type: 'string', pattern: '^/\\d{1,5}(/\\d{1,5}){0,3}$', description: 'LwM2M path, e.g. /3/0/1' };
+const page = { limit: { type: 'integer', minimum: 1, maximum: 1000 }, after: { type: 'string' } };
+
+export function createApi(options: ApiOptions): FastifyInstance {
+  const { lwm2m, store } = options;
+  const now = options.now ?? Date.now;
+  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  const expected = Buffer.from(options.token);
+
+  const param = (request: FastifyRequest, name: string): string => (request.params as Record<string, string>)[name]!;
+  const body = <T>(request: FastifyRequest): T => request.body as T;
+
+  const routes: RouteSpec[] = [
+    {
+      method: 'GET',
+      url: '/api/v1/devices',
+      summary: 'Registered devices with their facts (make, model, versions) and registration state',
+      query: { ...page, endpointPrefix: { type: 'string' } },
+      handler: async (request) => {
+        const q = request.query as { limit?: number; after?: string; endpointPrefix?: string };
+        const result = await store.registrations.list({ ...(q.limit ? { limit: q.limit } : {}), ...(q.after ? { after: q.after } : {}), ...(q.endpointPrefix ? { endpointPrefix: q.endpointPrefix } : {}) });
+        const devices = await Promise.all(result.items.map(async (r) => deviceJson(r, await store.deviceFacts.get(r.endpoint), now())));
+        return { devices, next: result.next };
+      },
+    },
+    {
+      method: 'GET',
+      url: '/api/v1/devices/:endpoint',
+      summary: 'One device',
+      params: { endpoint: 'Endpoint client name' },
+      handler: async (request, reply) => {
+        const registration = await store.registrations.getByEndpoint(param(request, 'endpoint'));
+        if (!registration) return reply.code(404).send({ error: 'NOT_REGISTERED', message: `device "${param(request, 'endpoint')}" is not registered` });
+        return deviceJson(registration, await store.deviceFacts.get(registration.endpoint), now());
+      },
+    },
+    {
+      method: 'POST',
+      url: '/api/v1/devices/:endpoint/read',
+      summary: 'Read a path on the device (queued while a queue-mode device sleeps)',
+      params: { endpoint: 'Endpoint client name' },
+      body: { type: 'object', required: ['path'], additionalProperties: false, properties: { path: pathProperty, accept: { type: 'integer' } } },
+      handler: async (request) => {
+        const b = body<{ path: string; accept?: number }>(request);
+        return outcomeJson(await lwm2m.read(param(request, 'endpoint'), b.path, b.accept !== undefined ? { accept: b.accept } : {}));
+      },
+    },
+    {
+      method: 'POST',
+      url: '/api/v1/devices/:endpoint/write',
+      summary: 'Write a resource value (or a whole node) on the device',
+      params: { endpoint: 'Endpoint client name' },
+      body: {
+        type: 'object',
+        required: ['path'],
+        additionalProperties: false,
+        properties: {
+          path: pathProperty,
+          value: { type: 'object', required: ['type', 'value'], properties: { type: { type: 'string' }, value: {} } },
+          mode: { type: 'string', enum: ['replace', 'update'] },
+          contentFormat: { type: 'integer' },
+        },
+      },
+      handler: async (request) => {
+        const b = body<{ path: string; value?: { type: string; value: unknown }; mode?: 'replace' | 'update'; contentFormat?: number }>(request);
+        const target = parsePath(b.path);
+        if (!b.value || target.length < 3) throw new JsonValueError('write takes a resource path (/o/i/r) and a value { type, value }');
+        const value = valueFromJson(b.value);
+        const node: Lwm2mNode = target.length === 4 ? Node.resourceInstance(target[3], value) : Node.resource(target[2]!, value);
+        return outcomeJson(await lwm2m.write(param(request, 'endpoint'), b.path, node, { ...(b.mode ? { mode: b.mode } : {}), ...(b.contentFormat !== undefined ? { contentFormat: b.contentFormat } : {}) }));
+      },
+    },
+    {
+      method: 'POST',
+      url: '/api/v1/devices/:endpoint/execute',
+      summary: 'Execute a resource on the device, with optional arguments',
+      params: { endpoint: 'Endpoint client name' },
+      body: { type: 'object', required: ['path'], additionalProperties: false, properties: { path: pathProperty, arguments: { type: 'string' } } },
+      handler: async (request) => {
+        const b = body<{ path: string; arguments?: string }>(request);
+        return outcomeJson(await lwm2m.execute(param(request, 'endpoint'), b.path, b.arguments));
+      },
+    },
+    {
+      method: 'POST',
+      url: '/api/v1/devices/:endpoint/discover',
+      summary: 'Discover the objects, instances and attributes under a path',
+      params: { endpoint: 'Endpoint client name' },
+      body: { type: 'object', required: ['path'], additionalProperties: false, properties: { path: pathProperty } },
+      handler: async (request) => outcomeJson(await lwm2m.discover(param(request, 'endpoint'), body<{ path: string }>(request).path)),
+    },
+    {
+      method: 'GET',
+      url: '/api/v1/devices/:endpoint/operations',
+      summary: 'Operations queued for the device and their results',
+      params: { endpoint: 'Endpoint client name' },
+      query: page,
+      handler: async (request) => {
+        const q = request.query as { limit?: number; after?: string };
+        const result = await store.operations.listByEndpoint(param(request, 'endpoint'), { ...(q.limit ? { limit: q.limit } : {}), ...(q.after ? { after: q.after } : {}) });
+        return { operations: result.items.map(operationJson), next: result.next };
+      },
+    },
+    {
+      method: 'GET',
+      url: '/api/v1/bootstrap',
+      summary: 'Bootstrap endpoints by acceptance state (pending, accepted, rejected)',
+      query: { state: { type: 'string', enum: ['pending', 'accepted', 'rejected'] }, ...page },
+      handler: async (request) => {
+        const q = request.query as { state?: 'pending' | 'accepted' | 'rejected'; limit?: number; after?: string };
+        const result = await store.bootstrap.list(q.state, { ...(q.limit ? { limit: q.limit } : {}), ...(q.after ? { after: q.after } : {}) });
+        return { endpoints: result.items, next: result.next };
+      },
+    },
+    {
+      method: 'POST',
+      url: '/api/v1/bootstrap/:endpoint/accept',
+      summary: 'Accept a pending bootstrap endpoint',
+      params: { endpoint: 'Endpoint client name' },
+      handler: async (request) => store.bootstrap.accept(param(request, 'endpoint'), 'api', now()),
+    },
+    {
+      method: 'POST',
+      url: '/api/v1/bootstrap/:endpoint/reject',
+      summary: 'Reject a pending bootstrap endpoint',
+      params: { endpoint: 'Endpoint client name' },
+      handler: async (request) => store.bootstrap.reject(param(request, 'endpoint'), 'api', now()),
+    },
+  ];
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.url.startsWith('/api/v1')) return;
+    const header = request.headers.authorization ?? '';
+    const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
+    // Constant-time comparison; the token never appears in logs or answers.
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      await reply.code(401).header('www-authenticate', 'Bearer realm="depot"').send({ error: 'UNAUTHORIZED', message: 'a valid bearer token is required' });
+    }
+  });
+
+  app.setErrorHandler(async (error: unknown, _request, reply) => {
+    const { status, code, message } = describeError(error);
+    await reply.code(status).send({ error: code, message });
+  });
+
+  for (const route of routes) {
+    app.route({
+      method: route.method,
+      url: route.url,
+      schema: {
+        ...(route.params ? { params: { type: 'object', properties: Object.fromEntries(Object.keys(route.params).map((k) => [k, { type: 'string', minLength: 1 }])) } } : {}),
+        ...(route.query ? { querystring: { type: 'object', additionalProperties: false, properties: route.query } } : {}),
+        ...(route.body ? { body: route.body } : {}),
+      },
+      handler: route.handler,
+    });
+  }
+
+  const openapi = openApiDocument(routes, options.version);
+  app.get('/api/openapi.json', (_request, reply) => reply.send(openapi));
+  return app;
+}
+
+function describeError(error: unknown): { status: number; code: string; message: string } {
+  if (error instanceof Lwm2mServerError) {
+    const status = { NOT_REGISTERED: 404, BAD_PATH: 400, ENCODING: 400, TRANSPORT: 504 }[error.code];
+    return { status, code: error.code, message: error.message };
+  }
+  if (error instanceof JsonValueError || error instanceof Lwm2mCodecError) return { status: 400, code: 'BAD_REQUEST', message: error.message };
+  if (error instanceof StoreError) {
+    const status = error.code === 'NOT_FOUND' ? 404 : error.code === 'INVALID_TRANSITION' || error.code === 'CONFLICT' ? 409 : 500;
+    return { status, code: error.code, message: error.message };
+  }
+  const e = error as { statusCode?: number; validation?: unknown; message?: string };
+  if (e.validation) return { status: 400, code: 'BAD_REQUEST', message: e.message ?? 'invalid request' };
+  if (e.statusCode && e.statusCode < 500) return { status: e.statusCode, code: 'BAD_REQUEST', message: e.message ?? 'bad request' };
+  process.emitWarning(`API: unexpected error: ${e.message ?? String(error)}`);
+  return { status: 500, code: 'INTERNAL', message: 'internal error' };
+}
+
+function deviceJson(r: Registration, facts: DeviceFacts | null, now: number) {
+  return {
+    endpoint: r.endpoint,
+    registration: {
+      id: r.id,
+      state: r.expiresAt > now ? 'registered' : 'expired',
+      lwm2mVersion: r.lwm2mVersion,
+      binding: r.binding,
+      queueMode: r.queueMode,
+      lifetimeSec: r.lifetimeSec,
+      registeredAt: new Date(r.registeredAt).toISOString(),
+      lastUpdateAt: new Date(r.lastUpdateAt).toISOString(),
+      expiresAt: new Date(r.expiresAt).toISOString(),
+      address: r.address,
+      secured: r.identity !== null,
+      objectLinks: r.objectLinks,
+    },
+    facts: facts && {
+      manufacturer: facts.manufacturer,
+      modelNumber: facts.modelNumber,
+      serialNumber: facts.serialNumber,
+      firmwareVersion: facts.firmwareVersion,
+      softwareVersion: facts.softwareVersion,
+      osVersion: facts.osVersion,
+      deviceType: facts.deviceType,
+      hardwareVersion: facts.hardwareVersion,
+      updatedAt: new Date(facts.updatedAt).toISOString(),
+    },
+  };
+}
+
+function responseJson(r: DeviceResponse) {
+  return {
+    code: r.code,
+    contentFormat: r.contentFormat ?? null,
+    ...(r.node ? { node: nodeToJson(r.node) } : {}),
+    ...(r.contentFormat === 40 ? { links: Buffer.from(r.payload).toString('utf8') } : {}),
+    ...(r.diagnostic ? { diagnostic: r.diagnostic } : {}),
+  };
+}
+
+function outcomeJson(o: OperationOutcome) {
+  return o.status === 'done' ? { status: 'done', response: responseJson(o.response) } : { status: 'queued', operation: operationJson(o.operation) };
+}
+
+function operationJson(op: QueuedOperation) {
+  return {
+    id: op.id,
+    kind: op.kind,
+    path: op.path,
+    status: op.status,
+    createdAt: new Date(op.createdAt).toISOString(),
+    updatedAt: new Date(op.updatedAt).toISOString(),
+    resultCode: op.resultCode,
+    diagnostic: op.diagnostic,
+    attempts: op.attempts,
+  };
+}
+
+function openApiDocument(routes: RouteSpec[], version: string): object {
+  const paths: Record<string, Record<string, object>> = {};
+  for (const r of routes) {
+    const url = r.url.replace(/:(\w+)/g, '{$1}');
+    const parameters = [
+      ...Object.entries(r.params ?? {}).map(([name, description]) => ({ name, in: 'path', required: true, description, schema: { type: 'string' } })),
+      ...Object.entries(r.query ?? {}).map(([name, schema]) => ({ name, in: 'query', required: false, schema })),
+    ];
+    (paths[url] ??= {})[r.method.toLowerCase()] = {
+      summary: r.summary,
+      security: [{ bearer: [] }],
+      ...(parameters.length ? { parameters } : {}),
+      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: r.body } } } } : {}),
+      responses: {
+        '200': { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } },
+        '400': { description: 'Invalid request' },
+        '401': { description: 'Missing or wrong bearer token' },
+        '404': { description: 'Unknown device or endpoint' },
+        '504': { description: 'The device did not answer' },
+      },
+    };
+  }
+  return {
+    openapi: '3.0.3',
+    info: { title: 'Depot API', version, description: 'Operator API of Depot, the software depot for device fleets.' },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    paths,
+  };
+}

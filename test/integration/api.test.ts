@@ -1,0 +1,120 @@
+/** The HTTP API over real sockets: Fastify on loopback, the LwM2M server, a SQLite store, a device driver. */
+import { after, before, test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { CoapServer } from '../../src/coap/server.js';
+import { UdpTransport } from '../../src/coap/udp.js';
+import { createApi } from '../../src/api/server.js';
+import { Lwm2mServer } from '../../src/lwm2m/server/server.js';
+import { openSqliteStore } from '../../src/store/index.js';
+import type { SqliteStore } from '../../src/store/index.js';
+import { DeviceDriver } from '../support/lwm2m-device-driver.js';
+
+const TOKEN = 'test-token-0123456789';
+let dir: string;
+let store: SqliteStore;
+let coap: CoapServer;
+let lwm2m: Lwm2mServer;
+let api: ReturnType<typeof createApi>;
+let base: string;
+let coapUri: string;
+const devices: DeviceDriver[] = [];
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'depot-api-'));
+  store = openSqliteStore({ dataDir: dir });
+  coap = new CoapServer({ transport: await UdpTransport.bind({ host: '127.0.0.1', port: 0 }) });
+  lwm2m = new Lwm2mServer({ store, coap: { coap }, allowUnsecured: true, requestTimeout: 5000 });
+  api = createApi({ lwm2m, store, token: TOKEN, version: 'test' });
+  await api.listen({ host: '127.0.0.1', port: 0 });
+  base = `http://127.0.0.1:${(api.server.address() as AddressInfo).port}`;
+  coapUri = `coap://127.0.0.1:${coap.endpoint.transport.address().port}`;
+  for (const [i, [make, model]] of [['Acme', 'Rocket-1'], ['Globex', 'G-2'], ['Acme', 'Rocket-2']].entries()) {
+    const device = await DeviceDriver.start(make, model);
+    devices.push(device);
+    const learned = once(lwm2m, 'factsLearned');
+    await device.register(coapUri, `ep=api-dev-${i}&lt=300&lwm2m=1.1`);
+    await learned;
+  }
+});
+
+after(async () => {
+  for (const d of devices) await d.close();
+  await api.close();
+  await lwm2m.close();
+  await coap.close();
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const call = (path: string, init: RequestInit & { json?: unknown } = {}) =>
+  fetch(base + path, {
+    ...init,
+    headers: { authorization: `Bearer ${TOKEN}`, ...(init.json !== undefined ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string>) },
+    ...(init.json !== undefined ? { body: JSON.stringify(init.json) } : {}),
+  });
+
+test('GET /api/v1/devices lists registered devices with their models and registration state', async () => {
+  const response = await call('/api/v1/devices');
+  assert.equal(response.status, 200);
+  const body = (await response.json()) as { devices: { endpoint: string; registration: { state: string; lwm2mVersion: string }; facts: { manufacturer: string; modelNumber: string } }[]; next: string | null };
+  assert.deepEqual(body.devices.map((d) => [d.endpoint, d.facts.manufacturer, d.facts.modelNumber, d.registration.state]), [
+    ['api-dev-0', 'Acme', 'Rocket-1', 'registered'],
+    ['api-dev-1', 'Globex', 'G-2', 'registered'],
+    ['api-dev-2', 'Acme', 'Rocket-2', 'registered'],
+  ]);
+  assert.equal(body.next, null);
+  const paged = (await (await call('/api/v1/devices?limit=2')).json()) as { devices: unknown[]; next: string | null };
+  assert.equal(paged.devices.length, 2);
+  assert.ok(paged.next);
+});
+
+test('the API refuses requests without the right bearer token (401) and never echoes the token', async () => {
+  const none = await fetch(base + '/api/v1/devices');
+  assert.equal(none.status, 401);
+  assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="depot"');
+  const wrong = await fetch(base + '/api/v1/devices', { headers: { authorization: 'Bearer nope' } });
+  assert.equal(wrong.status, 401);
+  assert.ok(!(await wrong.text()).includes(TOKEN));
+});
+
+test('GET /api/v1/devices/:endpoint gives one device, 404 for an unknown one', async () => {
+  const one = (await (await call('/api/v1/devices/api-dev-1')).json()) as { facts: { osVersion: string } };
+  assert.equal(one.facts.osVersion, 'os-7.0');
+  assert.equal((await call('/api/v1/devices/ghost')).status, 404);
+});
+
+test('POST read returns the decoded value; execute reaches the device; bad paths are 400', async () => {
+  const read = (await (await call('/api/v1/devices/api-dev-1/read', { method: 'POST', json: { path: '/3/0/0' } })).json()) as { status: string; response: { code: string; node: unknown } };
+  assert.equal(read.status, 'done');
+  assert.equal(read.response.code, '2.05');
+  assert.deepEqual(read.response.node, { kind: 'resource', id: 0, value: { type: 'string', value: 'Globex' } });
+  const exec = (await (await call('/api/v1/devices/api-dev-2/execute', { method: 'POST', json: { path: '/3/0/4' } })).json()) as { response: { code: string } };
+  assert.equal(exec.response.code, '2.04');
+  assert.deepEqual(devices[2]!.executed, ['reboot']);
+  const bad = await call('/api/v1/devices/api-dev-1/read', { method: 'POST', json: { path: '3/zero' } });
+  assert.equal(bad.status, 400);
+  const unknown = await call('/api/v1/devices/ghost/read', { method: 'POST', json: { path: '/3/0' } });
+  assert.equal(unknown.status, 404);
+  assert.equal(((await unknown.json()) as { error: string }).error, 'NOT_REGISTERED');
+});
+
+test('bootstrap decisions: accepting an endpoint never seen is 404', async () => {
+  const response = await call('/api/v1/bootstrap/never-seen/accept', { method: 'POST' });
+  assert.equal(response.status, 404);
+  const list = (await (await call('/api/v1/bootstrap?state=pending')).json()) as { endpoints: unknown[] };
+  assert.deepEqual(list.endpoints, []);
+});
+
+test('GET /api/openapi.json describes every v1 route with bearer security', async () => {
+  const doc = (await (await fetch(base + '/api/openapi.json')).json()) as { openapi: string; paths: Record<string, Record<string, { security: unknown }>> };
+  assert.equal(doc.openapi, '3.0.3');
+  for (const path of ['/api/v1/devices', '/api/v1/devices/{endpoint}', '/api/v1/devices/{endpoint}/read', '/api/v1/devices/{endpoint}/write', '/api/v1/devices/{endpoint}/execute', '/api/v1/bootstrap']) {
+    assert.ok(doc.paths[path], path);
+  }
+  assert.deepEqual(doc.paths['/api/v1/devices']!.get!.security, [{ bearer: [] }]);
+});
