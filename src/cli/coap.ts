@@ -1,10 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CoapClient } from '../coap/client.js';
-import type { ClientResponse } from '../coap/client.js';
+import type { ClientResponse, TransportFactory } from '../coap/client.js';
+import { UdpTransport } from '../coap/udp.js';
 import { ContentFormat, codeClass, codeName } from '../coap/codes.js';
 import type { MethodName } from '../coap/codes.js';
 import { optionName } from '../coap/options.js';
+import { DtlsTransport } from '../dtls/transport.js';
+import { DTLS_USAGE, certificateOf, dtlsOptionSpec, pskOf, trustRootsOf } from './dtls-options.js';
+import type { DtlsCliValues } from './dtls-options.js';
 
 const USAGE = `usage: depot coap <get|put|post|delete|observe|ping> <uri> [options]
   --payload <text>         request body
@@ -16,7 +20,8 @@ const USAGE = `usage: depot coap <get|put|post|delete|observe|ping> <uri> [optio
   --timeout <ms>           give up after this long
   --count <n>              observe: stop after n notifications
   --duration <s>           observe: stop after this many seconds
-  -v, --verbose            print response options`;
+  -v, --verbose            print response options
+${DTLS_USAGE}`;
 
 const namedFormats: Record<string, number> = {
   text: ContentFormat.TextPlain,
@@ -71,6 +76,7 @@ export async function runCoapCommand(argv: string[]): Promise<number> {
         count: { type: 'string' },
         duration: { type: 'string' },
         verbose: { type: 'boolean', short: 'v' },
+        ...dtlsOptionSpec,
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -84,7 +90,13 @@ export async function runCoapCommand(argv: string[]): Promise<number> {
     process.stderr.write(USAGE + '\n');
     return values.help ? 0 : 2;
   }
-  const client = new CoapClient();
+  let client: CoapClient;
+  try {
+    client = new CoapClient({ transportFactory: transportFactory(values) });
+  } catch (error) {
+    process.stderr.write(`depot coap: ${(error as Error).message}\n`);
+    return 2;
+  }
   try {
     const payload = values['payload-file'] !== undefined ? readFileSync(values['payload-file']) : values.payload;
     const common = {
@@ -121,6 +133,19 @@ export async function runCoapCommand(argv: string[]): Promise<number> {
   } finally {
     await client.close();
   }
+}
+
+/** UDP for coap://, DTLS with the given credentials for coaps://. */
+function transportFactory(values: DtlsCliValues): TransportFactory {
+  const psk = pskOf(values);
+  const certificate = certificateOf(values);
+  const trustRoots = trustRootsOf(values);
+  return async (scheme, family) => {
+    const host = family === 'IPv6' ? '::' : '0.0.0.0';
+    if (scheme === 'coap') return UdpTransport.bind({ host });
+    if (!psk && !certificate) throw new UsageError('coaps:// needs credentials: --psk-identity with --psk-key, or --cert and --key');
+    return DtlsTransport.bind({ host, client: { ...(psk ? { psk } : {}), ...(certificate ? { certificate } : {}), ...(trustRoots.length ? { trustRoots } : {}) } });
+  };
 }
 
 async function observe(client: CoapClient, uri: string, common: { accept?: number; timeout?: number }, values: { count?: string; duration?: string; verbose?: boolean }): Promise<number> {
