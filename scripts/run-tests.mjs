@@ -23,7 +23,8 @@ if (files.length === 0) {
 }
 const result = spawnSync(
   process.execPath,
-  ['--test', '--test-concurrency=3', '--test-reporter=spec', ...files],
+  // A hung test must fail, not stall CI: no single test may take longer than this.
+  ['--test', '--test-concurrency=3', '--test-timeout=120000', '--test-reporter=spec', ...files],
   { stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);
