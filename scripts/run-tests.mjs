@@ -25,6 +25,8 @@ const result = spawnSync(
   process.execPath,
   // A hung test must fail, not stall CI: no single test may take longer than this.
   ['--test', '--test-concurrency=3', '--test-timeout=120000', '--test-reporter=spec', ...files],
-  { stdio: 'inherit' },
+  // And a file whose process never exits (an open handle) must not stall CI either.
+  { stdio: 'inherit', timeout: 40 * 60_000, killSignal: 'SIGKILL' },
 );
+if (result.error) console.error(`test run aborted: ${result.error.message}`);
 process.exit(result.status ?? 1);
