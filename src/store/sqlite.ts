@@ -7,7 +7,7 @@
  * the pending migrations. It never deletes or rewrites a file it cannot read: such a
  * file is reported with a StoreError naming it, and left for the operator.
  */
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import Database from 'better-sqlite3';
@@ -94,9 +94,10 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const migrations = options.migrations ?? MIGRATIONS;
   checkMigrationList(migrations);
 
-  const db = openFile(dataDir, path, options.busyTimeoutMs ?? 5000);
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  const db = openFile(dataDir, path, busyTimeoutMs);
   try {
-    configure(db, path, options.synchronous ?? 'FULL');
+    configure(db, path, options.synchronous ?? 'FULL', busyTimeoutMs);
     identify(db, path);
     if (options.checkIntegrity) checkIntegrity(db, path);
     migrate(db, path, migrations);
@@ -116,10 +117,9 @@ function ioError(path: string, err: unknown): StoreError {
 function openFile(dataDir: string, path: string, busyTimeoutMs: number): Database.Database {
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    if (!existsSync(path)) {
-      // Created here rather than by SQLite so that it never exists with a wider mode.
-      closeSync(openSync(path, 'wx', 0o600));
-    }
+    // Created here (O_CREAT, mode 0600) rather than by SQLite so that it never exists with a
+    // wider mode; without O_EXCL, so that processes opening a new store at once all succeed.
+    closeSync(openSync(path, 'a', 0o600));
     chmodSync(path, 0o600);
   } catch (err) {
     throw ioError(path, err);
@@ -157,10 +157,29 @@ function unreadable(path: string, err: unknown): StoreError {
   return ioError(path, err);
 }
 
-function configure(db: Database.Database, path: string, synchronous: 'FULL' | 'NORMAL'): void {
+/**
+ * Switching a new file to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY at
+ * once (without its busy handler) when two connections would otherwise deadlock on it:
+ * retried here, with short sleeps, until the busy timeout.
+ */
+function retryWhileBusy<T>(fn: () => T, timeoutMs: number): T {
+  const deadline = Date.now() + timeoutMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      return fn();
+    } catch (err) {
+      const code = sqliteCode(err);
+      if ((code !== 'SQLITE_BUSY' && !code?.startsWith('SQLITE_BUSY_')) || Date.now() >= deadline) throw err;
+      Atomics.wait(pause, 0, 0, 10);
+    }
+  }
+}
+
+function configure(db: Database.Database, path: string, synchronous: 'FULL' | 'NORMAL', busyTimeoutMs: number): void {
   try {
     // The first statement that reads the file: random bytes fail here with SQLITE_NOTADB.
-    const mode = db.pragma('journal_mode = WAL', { simple: true }) as string;
+    const mode = retryWhileBusy(() => db.pragma('journal_mode = WAL', { simple: true }) as string, busyTimeoutMs);
     if (mode !== 'wal') {
       throw new StoreError('STORE_IO', `the store ${path} cannot use write-ahead logging (journal_mode is ${mode})`);
     }
@@ -174,19 +193,31 @@ function configure(db: Database.Database, path: string, synchronous: 'FULL' | 'N
   }
 }
 
+/**
+ * Claims a new file for Depot (application id and the migrations table) or checks that
+ * an existing one is Depot's, in one IMMEDIATE transaction so that processes opening a
+ * new file at once cannot see each other's half-made schema.
+ */
 function identify(db: Database.Database, path: string): void {
   try {
-    const appId = db.pragma('application_id', { simple: true }) as number;
-    if (appId === DEPOT_APPLICATION_ID) return;
-    const objects = db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get() as number;
-    if (appId === 0 && objects === 0) {
-      db.pragma(`application_id = ${DEPOT_APPLICATION_ID}`);
-      return;
-    }
-    throw new StoreError(
-      'NOT_A_DEPOT_STORE',
-      `the store ${path} is an SQLite database of another application (application_id ${appId}, ${objects} schema objects); it was left untouched`,
-    );
+    db.transaction(() => {
+      const appId = db.pragma('application_id', { simple: true }) as number;
+      if (appId !== DEPOT_APPLICATION_ID) {
+        const objects = db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get() as number;
+        if (appId !== 0 || objects !== 0) {
+          throw new StoreError(
+            'NOT_A_DEPOT_STORE',
+            `the store ${path} is an SQLite database of another application (application_id ${appId}, ${objects} schema objects); it was left untouched`,
+          );
+        }
+        db.pragma(`application_id = ${DEPOT_APPLICATION_ID}`);
+      }
+      db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+        version    INTEGER NOT NULL PRIMARY KEY,
+        name       TEXT    NOT NULL,
+        applied_at INTEGER NOT NULL
+      ) STRICT`);
+    }).immediate();
   } catch (err) {
     throw unreadable(path, err);
   }
@@ -223,15 +254,6 @@ function appliedMigrations(db: Database.Database): AppliedMigration[] {
  * has migrations this version does not know.
  */
 function migrate(db: Database.Database, path: string, migrations: readonly Migration[]): void {
-  try {
-    db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-      version    INTEGER NOT NULL PRIMARY KEY,
-      name       TEXT    NOT NULL,
-      applied_at INTEGER NOT NULL
-    ) STRICT`);
-  } catch (err) {
-    throw unreadable(path, err);
-  }
   const check = (): number => {
     const applied = appliedMigrations(db);
     const known = migrations.length;

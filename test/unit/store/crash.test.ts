@@ -68,3 +68,30 @@ void test('crash: SIGKILL right after the commit keeps the whole transaction', a
   const last = await store.operations.listByStatus('queued', { after: String(10 + ROWS - 1) });
   assert.deepEqual(last.items.map((o) => [o.path, o.payload?.length]), [[`/5/0/${ROWS - 1}`, 1024]]);
 });
+
+void test('processes: several processes opening the same new file at once migrate it exactly once', async () => {
+  const dataDir = tempDir();
+  const PROCS = 4;
+  const storeModule = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'src', 'store', 'index.js');
+  const script = `
+    const { openSqliteStore } = await import(${JSON.stringify(storeModule)});
+    // Start together: wait for the common start time (after every child has loaded).
+    const start = Number(process.argv[2]);
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, start - Date.now() - 5)));
+    while (Date.now() < start);
+    const store = openSqliteStore({ dataDir: process.argv[1], busyTimeoutMs: 10000 });
+    await store.bootstrap.sighted('dev', null, 1);
+    store.close();
+  `;
+  const start = Date.now() + 1500;
+  const runs = Array.from({ length: PROCS }, () => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, dataDir, String(start)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    return new Promise<string>((resolve) => child.on('exit', (code) => resolve(`${code}${err}`)));
+  });
+  assert.deepEqual(await Promise.all(runs), Array.from({ length: PROCS }, () => '0'));
+  const store = openStore({ dataDir });
+  assert.deepEqual(store.appliedMigrations().map((m) => m.version), [1, 2]);
+  assert.equal((await store.bootstrap.get('dev'))?.requestCount, PROCS);
+});
