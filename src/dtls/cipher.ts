@@ -24,6 +24,9 @@ export const CipherSuite = {
   TLS_PSK_WITH_AES_128_GCM_SHA256: 0x00a8,
   TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8: 0xc0ae,
   TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: 0xc02b,
+  /** RFC 6655 / RFC 7251 CCM with the full 16-byte tag. */
+  TLS_PSK_WITH_AES_128_CCM: 0xc0a4,
+  TLS_ECDHE_ECDSA_WITH_AES_128_CCM: 0xc0ac,
 } as const;
 
 export const CIPHER_SUITES: ReadonlyMap<number, CipherSuiteInfo> = new Map(
@@ -33,6 +36,8 @@ export const CIPHER_SUITES: ReadonlyMap<number, CipherSuiteInfo> = new Map(
       [CipherSuite.TLS_PSK_WITH_AES_128_GCM_SHA256, 'TLS_PSK_WITH_AES_128_GCM_SHA256', 'psk', 'aes-128-gcm', 16],
       [CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, 'TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8', 'ecdhe_ecdsa', 'aes-128-ccm', 8],
       [CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256', 'ecdhe_ecdsa', 'aes-128-gcm', 16],
+      [CipherSuite.TLS_PSK_WITH_AES_128_CCM, 'TLS_PSK_WITH_AES_128_CCM', 'psk', 'aes-128-ccm', 16],
+      [CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CCM, 'TLS_ECDHE_ECDSA_WITH_AES_128_CCM', 'ecdhe_ecdsa', 'aes-128-ccm', 16],
     ] as const
   ).map(([id, name, keyExchange, aead, tagLength]) => [id, { id, name, keyExchange, aead, tagLength, keyLength: 16, fixedIvLength: 4 }]),
 );

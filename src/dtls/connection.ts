@@ -74,6 +74,8 @@ export const DEFAULT_CIPHER_SUITES: readonly number[] = [
   CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
   CipherSuite.TLS_PSK_WITH_AES_128_CCM_8,
   CipherSuite.TLS_PSK_WITH_AES_128_GCM_SHA256,
+  CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CCM,
+  CipherSuite.TLS_PSK_WITH_AES_128_CCM,
 ];
 
 export interface CertificateCredentials {

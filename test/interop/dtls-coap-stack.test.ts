@@ -62,7 +62,7 @@ void describe('CoAP stack over DTLS', () => {
       },
     });
     server.resource('/big', { get: () => ({ code: Code.Content, contentFormat: ContentFormat.TextPlain, payload: BIG }) });
-    closers.push(() => transport.close());
+    closers.push(() => server.close());
     return { server, port: transport.address().port, identities };
   }
 

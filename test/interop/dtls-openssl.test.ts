@@ -21,10 +21,12 @@ const IDENTITY = 'depot-interop';
 const PSK_SUITES = [
   { openssl: 'PSK-AES128-CCM8', id: CipherSuite.TLS_PSK_WITH_AES_128_CCM_8 },
   { openssl: 'PSK-AES128-GCM-SHA256', id: CipherSuite.TLS_PSK_WITH_AES_128_GCM_SHA256 },
+  { openssl: 'PSK-AES128-CCM', id: CipherSuite.TLS_PSK_WITH_AES_128_CCM },
 ];
 const ECDHE_SUITES = [
   { openssl: 'ECDHE-ECDSA-AES128-CCM8', id: CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 },
   { openssl: 'ECDHE-ECDSA-AES128-GCM-SHA256', id: CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 },
+  { openssl: 'ECDHE-ECDSA-AES128-CCM', id: CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CCM },
 ];
 
 const text = (d: Uint8Array): string => Buffer.from(d).toString('utf8');
