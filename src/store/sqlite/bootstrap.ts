@@ -33,8 +33,8 @@ const SQL = {
   get: `SELECT ${COLUMNS} FROM bootstrap_endpoints WHERE endpoint = ?`,
   decide: `UPDATE bootstrap_endpoints SET state = @state, decided_at = @now, decided_by = @by
     WHERE endpoint = @endpoint RETURNING ${COLUMNS}`,
-  list: `SELECT ${COLUMNS} FROM bootstrap_endpoints
-    WHERE (@state IS NULL OR state = @state) AND (@after IS NULL OR endpoint > @after)
+  list: `SELECT ${COLUMNS} FROM bootstrap_endpoints WHERE endpoint > @after ORDER BY endpoint LIMIT @limit`,
+  listState: `SELECT ${COLUMNS} FROM bootstrap_endpoints WHERE state = @state AND endpoint > @after
     ORDER BY endpoint LIMIT @limit`,
 } as const;
 
@@ -88,7 +88,8 @@ export class SqliteBootstrapRepository implements BootstrapRepository {
     return run('list bootstrap endpoints', () => {
       if (state !== undefined && !BOOTSTRAP_STATES.includes(state)) throw invalid(`unknown bootstrap state ${String(state)}`);
       const limit = limitOf(page);
-      const rows = this.s.get(SQL.list).all({ state: state ?? null, after: page.after ?? null, limit: limit + 1 }) as Row[];
+      const params = { after: page.after ?? '', limit: limit + 1 };
+      const rows = (state === undefined ? this.s.get(SQL.list).all(params) : this.s.get(SQL.listState).all({ ...params, state })) as Row[];
       return pageOf(rows, limit, fromRow, (r) => r.endpoint);
     });
   }

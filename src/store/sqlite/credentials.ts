@@ -47,10 +47,17 @@ function fromRow(r: Row): Credential {
   return { kind: r.kind, ...base };
 }
 
+/** A copy of the key for binding into SQL; the caller zeroes it after use. */
 function keyBytes(key: Uint8Array | SecretKey): Buffer {
-  const b = key instanceof SecretKey ? key.reveal() : key;
-  if (!(b instanceof Uint8Array) || b.length === 0) throw invalid('a PSK key must be non-empty bytes');
-  return Buffer.from(b);
+  if (key instanceof SecretKey) {
+    const revealed = key.reveal();
+    const copy = Buffer.from(revealed);
+    revealed.fill(0);
+    if (copy.length === 0) throw invalid('a PSK key must be non-empty bytes');
+    return copy;
+  }
+  if (!(key instanceof Uint8Array) || key.length === 0) throw invalid('a PSK key must be non-empty bytes');
+  return Buffer.from(key);
 }
 
 function checkKind(kind: CredentialKind): CredentialKind {

@@ -49,7 +49,7 @@ const SQL = {
     software_version = excluded.software_version, os_version = excluded.os_version, extra = excluded.extra,
     updated_at = excluded.updated_at`,
   list: `SELECT ${COLUMNS} FROM device_facts
-    WHERE (@after IS NULL OR endpoint > @after)
+    WHERE endpoint > @after
       AND (@manufacturer IS NULL OR manufacturer = @manufacturer)
       AND (@model_number IS NULL OR model_number = @model_number)
     ORDER BY endpoint LIMIT @limit`,
@@ -123,7 +123,7 @@ export class SqliteDeviceFactsRepository implements DeviceFactsRepository {
     return run('list device facts', () => {
       const limit = limitOf(filter);
       const rows = this.s.get(SQL.list).all({
-        after: filter.after ?? null,
+        after: filter.after ?? '',
         manufacturer: filter.manufacturer ?? null,
         model_number: filter.modelNumber ?? null,
         limit: limit + 1,

@@ -56,8 +56,9 @@ const SQL = {
   expire: `UPDATE queued_operations SET status = 'expired', updated_at = @now
     WHERE status IN ('queued', 'sent') AND expires_at IS NOT NULL AND expires_at <= @now
     RETURNING ${COLUMNS}`,
-  byEndpoint: `SELECT ${COLUMNS} FROM queued_operations
-    WHERE endpoint = @endpoint AND (@status IS NULL OR status = @status) AND id > @after
+  byEndpoint: `SELECT ${COLUMNS} FROM queued_operations WHERE endpoint = @endpoint AND id > @after
+    ORDER BY id LIMIT @limit`,
+  byEndpointStatus: `SELECT ${COLUMNS} FROM queued_operations WHERE endpoint = @endpoint AND status = @status AND id > @after
     ORDER BY id LIMIT @limit`,
   byStatus: `SELECT ${COLUMNS} FROM queued_operations WHERE status = @status AND id > @after ORDER BY id LIMIT @limit`,
 } as const;
@@ -157,12 +158,12 @@ export class SqliteOperationQueueRepository implements OperationQueueRepository 
   listByEndpoint(endpoint: string, filter: OperationFilter = {}): Promise<Page<QueuedOperation>> {
     return run('list operations', () => {
       const limit = limitOf(filter);
-      const rows = this.s.get(SQL.byEndpoint).all({
-        endpoint,
-        status: filter.status === undefined ? null : checkStatus(filter.status),
-        after: cursor(filter.after),
-        limit: limit + 1,
-      }) as Row[];
+      const params = { endpoint, after: cursor(filter.after), limit: limit + 1 };
+      const rows = (
+        filter.status === undefined
+          ? this.s.get(SQL.byEndpoint).all(params)
+          : this.s.get(SQL.byEndpointStatus).all({ ...params, status: checkStatus(filter.status) })
+      ) as Row[];
       return pageOf(rows, limit, fromRow, (r) => String(r.id));
     });
   }

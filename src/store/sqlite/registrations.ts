@@ -36,6 +36,10 @@ const COLUMNS = `id, endpoint, lifetime_sec, lwm2m_version, binding, sms_number,
   transport_scheme, transport_address, transport_port, identity_kind, identity_value,
   registered_at, last_update_at, expires_at`;
 
+const FILTERS = `AND (@lwm2m_version IS NULL OR lwm2m_version = @lwm2m_version)
+  AND (@queue_mode IS NULL OR queue_mode = @queue_mode)
+  AND (@alive_at IS NULL OR expires_at > @alive_at)`;
+
 const SQL = {
   insert: `INSERT INTO registrations (${COLUMNS}) VALUES (@id, @endpoint, @lifetime_sec, @lwm2m_version, @binding,
     @sms_number, @queue_mode, @object_links, @transport_scheme, @transport_address, @transport_port,
@@ -49,13 +53,11 @@ const SQL = {
   byEndpoint: `SELECT ${COLUMNS} FROM registrations WHERE endpoint = ?`,
   deleteById: `DELETE FROM registrations WHERE id = ? RETURNING ${COLUMNS}`,
   deleteByEndpoint: `DELETE FROM registrations WHERE endpoint = ? RETURNING ${COLUMNS}`,
-  // One statement for every filter combination: a NULL parameter switches its condition off.
-  list: `SELECT ${COLUMNS} FROM registrations
-    WHERE (@after IS NULL OR endpoint > @after)
-      AND (@prefix IS NULL OR (endpoint >= @prefix AND endpoint < @prefix || @prefix_end))
-      AND (@lwm2m_version IS NULL OR lwm2m_version = @lwm2m_version)
-      AND (@queue_mode IS NULL OR queue_mode = @queue_mode)
-      AND (@alive_at IS NULL OR expires_at > @alive_at)
+  // Keyset paging: `endpoint > @after` (@after is '' on the first page) is a range on the
+  // endpoint index. A NULL filter parameter switches its condition off.
+  list: `SELECT ${COLUMNS} FROM registrations WHERE endpoint > @after ${FILTERS} ORDER BY endpoint LIMIT @limit`,
+  listPrefix: `SELECT ${COLUMNS} FROM registrations
+    WHERE endpoint > @after AND endpoint >= @prefix AND endpoint < @prefix || @prefix_end ${FILTERS}
     ORDER BY endpoint LIMIT @limit`,
   expired: `SELECT ${COLUMNS} FROM registrations WHERE expires_at <= ? ORDER BY expires_at, endpoint LIMIT ?`,
 } as const;
@@ -206,10 +208,10 @@ export class SqliteRegistrationRepository implements RegistrationRepository {
   list(filter: RegistrationFilter = {}): Promise<Page<Registration>> {
     return run('list registrations', () => {
       const limit = limitOf(filter);
-      const rows = this.s.get(SQL.list).all({
-        after: filter.after ?? null,
-        prefix: filter.endpointPrefix ?? null,
-        prefix_end: PREFIX_END,
+      const prefix = filter.endpointPrefix ?? null;
+      const rows = this.s.get(prefix === null ? SQL.list : SQL.listPrefix).all({
+        after: filter.after ?? '',
+        ...(prefix === null ? {} : { prefix, prefix_end: PREFIX_END }),
         lwm2m_version: filter.lwm2mVersion ?? null,
         queue_mode: filter.queueMode === undefined ? null : filter.queueMode ? 1 : 0,
         alive_at: filter.aliveAt === undefined ? null : toMs(filter.aliveAt, 'aliveAt'),
