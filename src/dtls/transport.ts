@@ -217,7 +217,12 @@ export class DtlsTransport implements DatagramTransport {
   }
 
   private deliver(key: string, data: Uint8Array): void {
-    this.receiver(data, this.peerForKey(key));
+    // A throwing receiver must not tear down the DTLS association (the core would answer internal_error).
+    try {
+      this.receiver(data, this.peerForKey(key));
+    } catch (e) {
+      process.emitWarning(`DTLS transport: receiver threw: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   private onConnected(key: string, s: SessionInfo): void {
@@ -229,7 +234,13 @@ export class DtlsTransport implements DatagramTransport {
     // the next association with that address gets a fresh Peer object.
     const p = this.peers.get(key) ?? this.peerForKey(key);
     this.peers.delete(key);
-    if (error && !this.closed) this.errorListener(p, error);
+    if (error && !this.closed) {
+      try {
+        this.errorListener(p, error);
+      } catch (e) {
+        process.emitWarning(`DTLS transport: error listener threw: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
   }
 
   /** Server side: drops cached sessions so they cannot be resumed (see DtlsServerEndpoint.forgetSessions). */

@@ -90,3 +90,30 @@ void test('DtlsTransport: a server-only transport cannot start associations and 
   server.send(Buffer.from('x'), server.peer('127.0.0.1', 9));
   assert.equal(errors.length, 1);
 });
+
+void test('DtlsTransport: a receiver that throws does not tear down the association', async () => {
+  const server = await make({ server: { pskLookup: () => KEY } });
+  const client = await make({ client: { psk: { identity: 'x', key: KEY } } });
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w.message);
+  process.on('warning', onWarning);
+  try {
+    let calls = 0;
+    server.setReceiver((d, p) => {
+      calls++;
+      if (calls === 1) throw new Error('handler bug');
+      server.send(d, p);
+    });
+    const echoes: string[] = [];
+    client.setReceiver((d) => echoes.push(Buffer.from(d).toString()));
+    const peer = client.peer('127.0.0.1', server.address().port);
+    client.send(Buffer.from('first'), peer);
+    client.send(Buffer.from('second'), peer);
+    await until(() => (echoes.length === 1 ? true : undefined), 3000, 'echo of the second message');
+    assert.deepEqual(echoes, ['second']);
+    assert.ok(client.session(peer), 'still established');
+    await until(() => (warnings.some((w) => w.includes('handler bug')) ? true : undefined), 1000, 'warning');
+  } finally {
+    process.off('warning', onWarning);
+  }
+});
