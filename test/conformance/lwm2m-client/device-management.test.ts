@@ -3,8 +3,7 @@ import { strict as assert } from 'node:assert';
 import { Code } from '../../../src/coap/codes.js';
 import { ContentFormat, decode, decodeRecords, formatPath } from '../../../src/lwm2m/index.js';
 import type { InstanceNode } from '../../../src/lwm2m/index.js';
-import { setup } from './support.js';
-import { waitUntil } from './registration.test.js';
+import { setup, waitUntil } from './support.js';
 
 async function registered(): Promise<Awaited<ReturnType<typeof setup>>> {
   const s = await setup();

@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import { Code } from '../../../src/coap/codes.js';
 import { ContentFormat } from '../../../src/lwm2m/index.js';
 import { updateMarginMs } from '../../../src/lwm2m/client/index.js';
-import { setup } from './support.js';
+import { setup, sleep, waitUntil } from './support.js';
 
 test('TS Core 1.1 §6.2.1 Register: POST /rd?ep&lt&lwm2m=1.1&b=U with the exact link-format object list', async () => {
   const s = await setup();
@@ -151,15 +151,3 @@ test('TS Core 1.1 §6.2.1 Register: server unreachable → registrationFailed, t
     await s.close();
   }
 });
-
-export async function waitUntil(cond: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(5);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

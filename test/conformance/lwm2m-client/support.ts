@@ -54,3 +54,15 @@ export async function setup(options: { manualClock?: boolean; start?: boolean; c
     },
   };
 }
+
+export async function waitUntil(cond: () => boolean, timeoutMs = 3000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await sleep(5);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
