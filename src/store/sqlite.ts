@@ -7,7 +7,7 @@
  * the pending migrations. It never deletes or rewrites a file it cannot read: such a
  * file is reported with a StoreError naming it, and left for the operator.
  */
-import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import Database from 'better-sqlite3';
@@ -80,6 +80,29 @@ export class SqliteStore implements Store {
   /** The migrations recorded in the file, in order. */
   appliedMigrations(): AppliedMigration[] {
     return appliedMigrations(this.db);
+  }
+
+  /**
+   * Writes a consistent copy of the database to `destination` (a new file, created 0600)
+   * while the store stays in use: SQLite's online backup, copied in steps between other
+   * work. Refuses to overwrite an existing file. The copy opens with openSqliteStore
+   * once named depot.sqlite in a data directory.
+   */
+  async backup(destination: string): Promise<void> {
+    const target = resolve(destination);
+    try {
+      closeSync(openSync(target, 'wx', 0o600));
+    } catch (err) {
+      const text = err instanceof Error ? err.message : String(err);
+      throw new StoreError('STORE_IO', `cannot back up the store ${this.path} to ${target}: ${text}`, { cause: err });
+    }
+    try {
+      await this.db.backup(target);
+    } catch (err) {
+      rmSync(target, { force: true });
+      const text = err instanceof Error ? err.message : String(err);
+      throw new StoreError(this.db.open ? 'STORE_IO' : 'CLOSED', `cannot back up the store ${this.path} to ${target}: ${text}`, { cause: err });
+    }
   }
 
   close(): void {

@@ -288,6 +288,8 @@ export interface OperationQueueRepository {
   listByEndpoint(endpoint: string, filter?: OperationFilter): Promise<Page<QueuedOperation>>;
   /** All operations in one status, in FIFO order. */
   listByStatus(status: OperationStatus, page?: PageRequest): Promise<Page<QueuedOperation>>;
+  /** Deletes finished operations (succeeded, failed, expired, cancelled) last updated before `before`; returns how many. */
+  purgeFinished(before: TimeInput): Promise<number>;
 }
 
 // ---------------------------------------------------------------------------

@@ -60,6 +60,8 @@ const SQL = {
     ORDER BY id LIMIT @limit`,
   byEndpointStatus: `SELECT ${COLUMNS} FROM queued_operations WHERE endpoint = @endpoint AND status = @status AND id > @after
     ORDER BY id LIMIT @limit`,
+  purgeFinished: `DELETE FROM queued_operations
+    WHERE status IN ('succeeded', 'failed', 'expired', 'cancelled') AND updated_at < ?`,
   byStatus: `SELECT ${COLUMNS} FROM queued_operations WHERE status = @status AND id > @after ORDER BY id LIMIT @limit`,
 } as const;
 
@@ -174,6 +176,10 @@ export class SqliteOperationQueueRepository implements OperationQueueRepository 
       const rows = this.s.get(SQL.byStatus).all({ status: checkStatus(status), after: cursor(page.after), limit: limit + 1 }) as Row[];
       return pageOf(rows, limit, fromRow, (r) => String(r.id));
     });
+  }
+
+  purgeFinished(before: TimeInput): Promise<number> {
+    return run('purge operations', () => this.s.get(SQL.purgeFinished).run(toMs(before, 'before')).changes);
   }
 
   /** One transition of OPERATION_TRANSITIONS, checked against the stored status in the same transaction. */

@@ -243,3 +243,23 @@ void test('errors: a write lock held by another connection past the busy timeout
   }
   storeError('CONFLICT', /^copy: UNIQUE constraint failed: registrations\.endpoint$/)(unique);
 });
+
+void test('backup: a consistent 0600 copy that opens as a store; an existing destination is refused and left alone', async () => {
+  const store = openStore();
+  await store.registrations.register(REG, T0);
+  await store.credentials.bind('dev-1', { kind: 'psk', identity: 'dev-1', key: Uint8Array.of(1, 2, 3, 4) }, T0);
+  const backupDir = tempDir();
+  const target = join(backupDir, SQLITE_FILE_NAME);
+  await store.backup(target);
+  assert.equal(modeOf(statSync(target)), 0o600);
+  // The store goes on working after the backup; the copy has what was there at the time.
+  await store.settings.set('bootstrap.pin', '1', T0);
+  const copy = openStore({ dataDir: backupDir });
+  assert.equal((await copy.registrations.getByEndpoint('dev-1'))?.id, 'r1');
+  assert.deepEqual((await copy.credentials.findPsk('dev-1'))?.key.reveal(), Uint8Array.of(1, 2, 3, 4));
+  assert.equal(await copy.settings.get('bootstrap.pin'), null);
+  copy.close();
+  const before = readFileSync(target);
+  await assert.rejects(store.backup(target), storeError('STORE_IO', new RegExp(`^cannot back up the store ${store.path} to ${target}: EEXIST`)));
+  assert.deepEqual(readFileSync(target), before);
+});

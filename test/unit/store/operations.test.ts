@@ -172,3 +172,21 @@ void test('operations: unknown kinds and bad content formats are refused', async
   await assert.rejects(operations.enqueue({ endpoint: 'e', kind: 'read', path: '' }, T0), storeError('INVALID_ARGUMENT', /^path must be a non-empty string$/));
   assert.deepEqual((await operations.listByEndpoint('e')).items, []);
 });
+
+void test('operations: purgeFinished deletes only finished operations last updated before the time', async () => {
+  const { operations } = openStore();
+  const open = await operations.enqueue({ endpoint: 'e', kind: 'read', path: '/1' }, T0);
+  const sent = await operations.enqueue({ endpoint: 'e', kind: 'read', path: '/2' }, T0);
+  const oldDone = await operations.enqueue({ endpoint: 'e', kind: 'read', path: '/3' }, T0);
+  const newDone = await operations.enqueue({ endpoint: 'e', kind: 'read', path: '/4' }, T0);
+  const cancelled = await operations.enqueue({ endpoint: 'e', kind: 'read', path: '/5' }, T0);
+  await operations.markSent(sent.id, T0 + 1);
+  await operations.markSent(oldDone.id, T0 + 1);
+  await operations.markSucceeded(oldDone.id, { code: '2.05' }, T0 + 10);
+  await operations.markFailed(newDone.id, { diagnostic: 'x' }, T0 + 100);
+  await operations.cancel(cancelled.id, T0 + 20);
+  assert.equal(await operations.purgeFinished(T0 + 100), 2);
+  assert.deepEqual((await operations.listByEndpoint('e')).items.map((o) => o.id), [open.id, sent.id, newDone.id]);
+  assert.equal(await operations.purgeFinished(T0 + 100), 0);
+  assert.equal(await operations.purgeFinished(T0 + 101), 1);
+});
