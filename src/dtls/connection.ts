@@ -245,7 +245,6 @@ export class DtlsConnection {
   /** message_seq of the last message of the peer's previous flight; a copy of it makes us resend ours. */
   private peerFlightEnd = -1;
 
-  private clientHello: ClientHello | undefined;
   private clientRandomValue: Uint8Array | undefined;
   private serverRandom: Uint8Array | undefined;
   private suite: CipherSuiteInfo | undefined;
@@ -256,7 +255,7 @@ export class DtlsConnection {
   private ecdh: ECDH | undefined;
   private peerPublicKey: KeyObject | undefined;
   private peerIdentity: PeerIdentity | undefined;
-  private pskIdentityHint: Uint8Array | undefined;
+  private pskIdentityHintBytes: Uint8Array | undefined;
   private certificateRequested = false;
   private expectCertificateVerify = false;
   private gotServerKeyExchange = false;
@@ -343,6 +342,11 @@ export class DtlsConnection {
     const info: SessionInfo = { cipherSuite: this.suite, extendedMasterSecret: this.useEms, resumed: this.resumed };
     if (this.peerIdentity) info.peerIdentity = this.peerIdentity;
     return info;
+  }
+
+  /** Client: the PSK identity hint the server sent (RFC 4279 §2), if any. */
+  get pskIdentityHint(): string | undefined {
+    return this.pskIdentityHintBytes && utf8Decoder.decode(this.pskIdentityHintBytes);
   }
 
   /** Client: the session to pass as `resume` to a later connection (undefined if the server gave no session ID). */
@@ -774,7 +778,6 @@ export class DtlsConnection {
       compressionMethods: Uint8Array.of(0),
       extensions: this.clientExtensions(),
     };
-    this.clientHello = hello;
     // The ClientHello before a HelloVerifyRequest is not part of the transcript (§4.2.6): start afresh.
     this.transcript = [];
     const msg = this.nextMessage(HandshakeType.client_hello, encodeClientHello(hello));
@@ -874,7 +877,7 @@ export class DtlsConnection {
         if (this.gotServerKeyExchange) throw new Fatal(AlertDescription.unexpected_message, 'duplicate ServerKeyExchange');
         this.gotServerKeyExchange = true;
         if (!ecdhe) {
-          this.pskIdentityHint = decodeOpaque16(m.body);
+          this.pskIdentityHintBytes = decodeOpaque16(m.body);
           return;
         }
         if (!this.gotServerCertificate) throw new Fatal(AlertDescription.unexpected_message, 'ServerKeyExchange before Certificate');
@@ -980,7 +983,6 @@ export class DtlsConnection {
 
   private onClientHello(m: HandshakeMessage): void {
     const ch = decodeClientHello(m.body);
-    this.clientHello = ch;
     this.clientRandomValue = ch.random;
     // DTLS version numbers count down: 1.2 = 0xfefd < 1.0 = 0xfeff.
     if (ch.version > DTLS_1_2) throw new Fatal(AlertDescription.protocol_version, 'client does not offer DTLS 1.2');

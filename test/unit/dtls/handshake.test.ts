@@ -146,7 +146,7 @@ void test('RFC 6347 §4.2.4: handshake timeout frees the server association', ()
   const p = makePair(pskClient, { ...pskServer, handshakeTimeoutMs: 10_000 });
   p.client.connect();
   // Deliver the first two exchanges (cookie round trip and the ClientHello with cookie), then silence.
-  p.settle(() => false, (dir, _d, i) => i >= 3, 500, 30_000);
+  p.settle(() => false, (_dir, _d, i) => i >= 3, 500, 30_000);
   assert.equal(p.server.size, 0);
   assert.ok(p.serverLog.closed instanceof DtlsError);
   assert.equal((p.serverLog.closed).code, 'handshake_timeout');
@@ -535,4 +535,12 @@ void test('RFC 5746 §3.6: the ServerHello echoes an empty renegotiation_info wh
   const sh = decodeServerHello(frag.body);
   assert.deepEqual(sh.extensions.find((e) => e.type === 0xff01)?.data, Uint8Array.of(0));
   s.close();
+});
+
+void test('RFC 4279 §2: the PSK identity hint from ServerKeyExchange is visible to the client', () => {
+  const p = makePair(pskClient, { ...pskServer, pskIdentityHint: 'depot-hint' });
+  p.client.connect();
+  p.pump();
+  assert.ok(p.clientLog.connected);
+  assert.equal(p.client.pskIdentityHint, 'depot-hint');
 });
