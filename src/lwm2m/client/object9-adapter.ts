@@ -7,7 +7,7 @@ import type { InstanceNode, ResourceNode } from '../node.js';
 import type { Lwm2mValue } from '../values.js';
 import type { ResourceValue, SoftwareManagement, SoftwareManagementInstance, WriteValue } from '../objects/software-management/index.js';
 import { ObjectError } from './object-api.js';
-import type { AccessContext, ClientObject, ObjectChangeListener, WriteMode } from './object-api.js';
+import type { AccessContext, ClientObject, ObjectChange, ObjectChangeListener, WriteMode } from './object-api.js';
 
 /** Resources of an instance, readable or not (Discover). */
 const RESOURCE_IDS = [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12];
@@ -17,7 +17,21 @@ export class SoftwareManagementAdapter implements ClientObject {
   readonly id = 9;
   readonly version: string | undefined = undefined;
 
-  constructor(readonly object: SoftwareManagement) {}
+  private readonly listeners = new Set<ObjectChangeListener>();
+
+  constructor(readonly object: SoftwareManagement) {
+    object.onChange((c) => {
+      const rids = c.wire.map((w) => w.rid);
+      const uso = this.object.get(c.iid)?.read(8);
+      // With Update Supported Objects set, an install or uninstall changes the device's objects.
+      const objectsChanged = !!uso && uso.ok && uso.value.value === true && (c.transition === 'install-succeeded' || c.transition.startsWith('uninstall'));
+      this.emit({ iid: c.iid, rids, ...(objectsChanged ? { objectsChanged: true } : {}) });
+    });
+  }
+
+  private emit(change: ObjectChange): void {
+    for (const l of this.listeners) l(change);
+  }
 
   instanceIds(): number[] {
     return this.object.list().map((i) => i.iid);
@@ -68,22 +82,18 @@ export class SoftwareManagementAdapter implements ClientObject {
     if (iid !== undefined && this.object.get(iid)) throw new ObjectError('4.00', `/9/${iid} exists`);
     const inst = await this.object.create(iid);
     if (resources.length > 0) await this.write(inst.iid, resources, 'update', ctx);
+    this.emit({ iid: inst.iid, instancesChanged: true });
     return inst.iid;
   }
 
   async delete(iid: number, _ctx: AccessContext): Promise<void> {
     if (!(await this.object.delete(iid))) throw new ObjectError('4.04', `/9/${iid} does not exist`);
+    this.emit({ iid, instancesChanged: true });
   }
 
   subscribe(listener: ObjectChangeListener): () => void {
-    return this.object.onChange((c) => {
-      const rids = c.wire.map((w) => w.rid);
-      const inst = this.object.get(c.iid);
-      const uso = inst?.read(8);
-      // With Update Supported Objects set, an install or uninstall changes the device's objects.
-      const objectsChanged = !!uso && uso.ok && uso.value.value === true && (c.transition === 'install-succeeded' || c.transition.startsWith('uninstall'));
-      listener({ iid: c.iid, rids, ...(objectsChanged ? { objectsChanged: true } : {}) });
-    });
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   private instance(iid: number): SoftwareManagementInstance {
