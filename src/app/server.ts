@@ -6,6 +6,9 @@ import { createApi } from '../api/server.js';
 import { Code, ContentFormat } from '../coap/codes.js';
 import { CoapServer } from '../coap/server.js';
 import { UdpTransport } from '../coap/udp.js';
+import type { CertificateCredentials } from '../dtls/connection.js';
+import { DtlsTransport } from '../dtls/transport.js';
+import { X509Certificate } from 'node:crypto';
 import { Lwm2mServer } from '../lwm2m/server/server.js';
 import { openSqliteStore } from '../store/index.js';
 import type { SqliteStore } from '../store/index.js';
@@ -13,7 +16,13 @@ import type { SqliteStore } from '../store/index.js';
 export interface DepotServerConfig {
   host: string;
   coapPort: number;
+  /** CoAP over DTLS port; null turns the listener off. */
+  coapsPort: number | null;
   httpPort: number;
+  /** Server certificate for ECDHE-ECDSA (PSK needs none). */
+  certificate?: CertificateCredentials;
+  /** Roots trusted for device certificates, besides Depot's own CA (if initialised). */
+  trustRoots?: X509Certificate[];
   /** Address the HTTP API binds to (default: the same as host). */
   httpHost?: string;
   dataDir: string;
@@ -25,6 +34,7 @@ export interface DepotServerConfig {
 
 export interface RunningDepotServer {
   coap: CoapServer;
+  coaps: CoapServer | undefined;
   lwm2m: Lwm2mServer;
   store: SqliteStore;
   api: FastifyInstance;
@@ -66,7 +76,25 @@ export async function startDepotServer(config: DepotServerConfig): Promise<Runni
       payload: JSON.stringify({ name: 'depot', version: DEPOT_VERSION, uptimeSeconds: Math.round((Date.now() - started) / 1000) }),
     }),
   });
-  const lwm2m = new Lwm2mServer({ store, coap: { coap }, allowUnsecured: config.allowUnsecured });
+  let coaps: CoapServer | undefined;
+  if (config.coapsPort !== null) {
+    // Depot's own CA (depot ca init) is trusted for device certificates.
+    const caFile = join(dataDir, 'ca', 'ca.pem');
+    const trustRoots = [...(config.trustRoots ?? []), ...(existsSync(caFile) ? [new X509Certificate(readFileSync(caFile))] : [])];
+    const dtls = await DtlsTransport.bind({
+      host: config.host,
+      port: config.coapsPort,
+      receiveBufferSize: 4 * 1024 * 1024,
+      server: {
+        // A device's PSK comes from the credential store; the identity binds it to one endpoint.
+        pskLookup: async (identity) => (await store.credentials.findPsk(identity))?.key.reveal(),
+        ...(config.certificate ? { certificate: config.certificate } : {}),
+        ...(trustRoots.length ? { trustRoots, clientCertificate: 'request' as const } : {}),
+      },
+    });
+    coaps = new CoapServer({ transport: dtls });
+  }
+  const lwm2m = new Lwm2mServer({ store, coap: { coap, ...(coaps ? { coaps } : {}) }, allowUnsecured: config.allowUnsecured });
   const { token, source } = apiToken(dataDir, config.apiToken);
   const api = createApi({ lwm2m, store, token, version: DEPOT_VERSION });
   const httpHost = config.httpHost ?? config.host;
@@ -75,13 +103,16 @@ export async function startDepotServer(config: DepotServerConfig): Promise<Runni
   const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
   const httpAddress = api.server.address();
   const httpPort = typeof httpAddress === 'object' && httpAddress ? httpAddress.port : config.httpPort;
+  const secure = coaps?.endpoint.transport.address();
   return {
     coap,
+    coaps,
     lwm2m,
     store,
     api,
     listening: {
       coap: `coap://${host}:${a.port}`,
+      ...(secure ? { coaps: `coaps://${secure.family === 'IPv6' ? `[${secure.address}]` : secure.address}:${secure.port}` } : {}),
       http: `http://${httpHost.includes(':') ? `[${httpHost}]` : httpHost}:${httpPort}/api/v1 (OpenAPI at /api/openapi.json)`,
       'api token': source,
       'data dir': dataDir,
@@ -90,6 +121,7 @@ export async function startDepotServer(config: DepotServerConfig): Promise<Runni
       await api.close();
       await lwm2m.close();
       await coap.close();
+      await coaps?.close();
       store.close();
     },
   };

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { runCaCommand } from './ca.js';
 import { runCoapCommand } from './coap.js';
+import { runCredentialsCommand } from './credentials.js';
 import { runServeCommand } from './serve.js';
 
 const USAGE = `usage: depot <command> [options]
@@ -8,12 +9,14 @@ commands:
   serve     run the Depot server
   coap      a CoAP debugging client (get, put, post, delete, observe, ping)
   ca        Depot's certificate authority (init, issue, export)
+  credentials  bind device credentials (DTLS PSK, certificate, raw public key) to endpoints
 Run "depot <command> --help" for a command's options.`;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
   serve: runServeCommand,
   coap: runCoapCommand,
   ca: (argv) => runCaCommand(argv),
+  credentials: runCredentialsCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

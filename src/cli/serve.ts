@@ -1,9 +1,14 @@
 import { parseArgs } from 'node:util';
 import { startDepotServer } from '../app/server.js';
+import { certificateOf, trustRootsOf } from './dtls-options.js';
 
 const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--http-port <port>] [--data-dir <dir>] [--allow-unsecured]
   --host <addr>        address to listen on (default 0.0.0.0; use :: for IPv6)
   --coap-port <port>   CoAP (UDP) port for LwM2M devices (default 5683)
+  --coaps-port <port>  CoAP over DTLS port (default 5684; "off" disables it)
+  --cert <file.pem>    server certificate chain for ECDHE-ECDSA (with --key)
+  --key <file.pem>     private key of --cert
+  --ca <file.pem>      extra roots trusted for device certificates (Depot's CA is trusted already)
   --http-port <port>   HTTP API port (default 8080)
   --data-dir <dir>     where Depot keeps its data: SQLite store, API token (default ./depot-data)
   --allow-unsecured    accept LwM2M registrations over plain CoAP (trusted networks, simulations)
@@ -25,6 +30,10 @@ export async function runServeCommand(argv: string[]): Promise<number> {
         host: { type: 'string', default: '0.0.0.0' },
         'coap-port': { type: 'string', default: '5683' },
         'http-port': { type: 'string', default: '8080' },
+        'coaps-port': { type: 'string', default: '5684' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
+        ca: { type: 'string', multiple: true },
         'allow-unsecured': { type: 'boolean', default: false },
         'data-dir': { type: 'string', default: './depot-data' },
         help: { type: 'boolean', short: 'h' },
@@ -36,6 +45,8 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     }
     port(values['coap-port'], '--coap-port');
     port(values['http-port'], '--http-port');
+    if (values['coaps-port'] !== 'off') port(values['coaps-port'], '--coaps-port');
+    certificateOf(values);
   } catch (error) {
     process.stderr.write(`depot serve: ${(error as Error).message}\n${USAGE}\n`);
     return 2;
@@ -43,6 +54,9 @@ export async function runServeCommand(argv: string[]): Promise<number> {
   const server = await startDepotServer({
     host: values.host,
     coapPort: port(values['coap-port'], '--coap-port'),
+    coapsPort: values['coaps-port'] === 'off' ? null : port(values['coaps-port'], '--coaps-port'),
+    ...(values.cert ? { certificate: certificateOf(values)! } : {}),
+    trustRoots: trustRootsOf(values),
     httpPort: port(values['http-port'], '--http-port'),
     dataDir: values['data-dir'],
     allowUnsecured: values['allow-unsecured'],

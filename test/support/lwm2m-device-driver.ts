@@ -6,6 +6,7 @@
 import { CoapClient } from '../../src/coap/client.js';
 import { Code, ContentFormat } from '../../src/coap/codes.js';
 import { CoapServer } from '../../src/coap/server.js';
+import type { DatagramTransport } from '../../src/coap/transport.js';
 import { UdpTransport } from '../../src/coap/udp.js';
 import { encode, Node, Value } from '../../src/lwm2m/index.js';
 
@@ -17,8 +18,9 @@ export class DeviceDriver {
     readonly client: CoapClient,
   ) {}
 
-  static async start(manufacturer = 'Acme', model = 'Rocket-1'): Promise<DeviceDriver> {
-    const coap = new CoapServer({ transport: await UdpTransport.bind({ host: '127.0.0.1', port: 0 }) });
+  /** `transport` defaults to plain UDP on loopback; pass a DtlsTransport for coaps. */
+  static async start(manufacturer = 'Acme', model = 'Rocket-1', transport?: DatagramTransport): Promise<DeviceDriver> {
+    const coap = new CoapServer({ transport: transport ?? (await UdpTransport.bind({ host: '127.0.0.1', port: 0 })) });
     const device = new DeviceDriver(coap, new CoapClient({ endpoint: coap.endpoint }));
     const instance = () =>
       Node.instance(0, [

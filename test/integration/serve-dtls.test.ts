@@ -1,0 +1,76 @@
+/**
+ * `depot serve` as a whole (startDepotServer): LwM2M registration over DTLS with PSKs
+ * from the credential store. An endpoint is bound to its credentials (LwM2M TS Core
+ * §6.2.1 / Transport §5.2: the server MUST check the endpoint name against the identity).
+ */
+import { after, before, test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { startDepotServer } from '../../src/app/server.js';
+import type { RunningDepotServer } from '../../src/app/server.js';
+import { DtlsTransport } from '../../src/dtls/transport.js';
+import { DeviceDriver } from '../support/lwm2m-device-driver.js';
+
+let dir: string;
+let server: RunningDepotServer;
+let coapsUri: string;
+let coapUri: string;
+const drivers: DeviceDriver[] = [];
+
+const pskDevice = async (identity: string, key: string, make = 'Acme', model = 'Secure-1'): Promise<DeviceDriver> => {
+  const transport = await DtlsTransport.bind({ host: '127.0.0.1', port: 0, client: { psk: { identity, key: Buffer.from(key) } } });
+  const driver = await DeviceDriver.start(make, model, transport);
+  drivers.push(driver);
+  return driver;
+};
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'depot-serve-'));
+  server = await startDepotServer({ host: '127.0.0.1', coapPort: 0, coapsPort: 0, httpPort: 0, dataDir: dir, allowUnsecured: false, apiToken: 'token' });
+  coapsUri = `coaps://127.0.0.1:${server.coaps!.endpoint.transport.address().port}`;
+  coapUri = `coap://127.0.0.1:${server.coap.endpoint.transport.address().port}`;
+  await server.store.credentials.bind('secure-dev', { kind: 'psk', identity: 'psk-secure-dev', key: Buffer.from('s3cret-key-1') }, Date.now());
+  await server.store.credentials.bind('other-dev', { kind: 'psk', identity: 'psk-other-dev', key: Buffer.from('s3cret-key-2') }, Date.now());
+});
+
+after(async () => {
+  for (const d of drivers) await d.close();
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('a device registers over DTLS with its own PSK; its identity is stored and Depot reads it back over coaps', async () => {
+  const device = await pskDevice('psk-secure-dev', 's3cret-key-1', 'Hooli', 'H-9');
+  const learned = once(server.lwm2m, 'factsLearned');
+  const response = await device.register(coapsUri, 'ep=secure-dev&lt=300&lwm2m=1.1');
+  assert.equal(response.codeText, '2.01');
+  const registration = await server.store.registrations.getByEndpoint('secure-dev');
+  assert.deepEqual(registration?.identity, { kind: 'psk', value: 'psk-secure-dev' });
+  assert.equal(registration?.address.scheme, 'coaps');
+  await learned;
+  assert.equal((await server.store.deviceFacts.get('secure-dev'))?.modelNumber, 'H-9');
+});
+
+test('a PSK bound to another endpoint cannot register this one (4.03), and the refusal names no secret', async () => {
+  const device = await pskDevice('psk-other-dev', 's3cret-key-2');
+  const response = await device.register(coapsUri, 'ep=secure-dev&lt=300');
+  assert.equal(response.codeText, '4.03');
+  assert.match(response.text(), /another endpoint/);
+  assert.ok(!response.text().includes('s3cret'));
+});
+
+test('an unknown PSK identity never completes the handshake', async () => {
+  const device = await pskDevice('psk-nobody', 'whatever');
+  await assert.rejects(device.client.post(`${coapsUri}/rd?ep=nobody`, '</3/0>', { timeout: 3000 }));
+  assert.equal(await server.store.registrations.getByEndpoint('nobody'), null);
+});
+
+test('without --allow-unsecured, registration over plain CoAP is refused (4.03)', async () => {
+  const device = await DeviceDriver.start();
+  drivers.push(device);
+  const response = await device.register(coapUri, 'ep=plain-dev');
+  assert.equal(response.codeText, '4.03');
+});
