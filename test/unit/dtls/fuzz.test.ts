@@ -86,7 +86,7 @@ void test('RFC 6347 §4.1.2.7: random datagrams to a handshaking client and a fr
   );
 });
 
-void test('RFC 6347 §4.1.2.7: mutated handshake datagrams never throw; both sides end established or closed', () => {
+void test('RFC 6347 §4.1.2.7: mutated handshake datagrams never throw; both sides end established or closed', (t) => {
   const mutation = fc.record({
     target: fc.integer({ min: 0, max: 12 }),
     kind: fc.constantFrom('flip', 'truncate', 'byte', 'duplicate', 'append'),
@@ -138,7 +138,7 @@ void test('RFC 6347 §4.1.2.7: mutated handshake datagrams never throw; both sid
   );
   // Most single mutations are repaired by retransmission; some (e.g. a corrupted Finished) fail cleanly.
   assert.ok(outcomes.established > 0 && outcomes.established + outcomes.failed === 150, JSON.stringify(outcomes));
-  console.log(`mutated handshakes: ${JSON.stringify(outcomes)}`);
+  t.diagnostic(`mutated handshakes: ${JSON.stringify(outcomes)}`);
 });
 
 void test('RFC 6347 §4.1.2.7: mutated certificate handshakes never throw and never end in internal_error', () => {
