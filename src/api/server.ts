@@ -207,7 +207,7 @@ function describeError(error: unknown): { status: number; code: string; message:
   }
   if (error instanceof JsonValueError || error instanceof Lwm2mCodecError) return { status: 400, code: 'BAD_REQUEST', message: error.message };
   if (error instanceof StoreError) {
-    const status = error.code === 'NOT_FOUND' ? 404 : error.code === 'INVALID_TRANSITION' || error.code === 'CONFLICT' ? 409 : 500;
+    const status = error.code === 'NOT_FOUND' ? 404 : error.code === 'INVALID_TRANSITION' || error.code === 'CONFLICT' ? 409 : error.code === 'INVALID_ARGUMENT' ? 400 : 500;
     return { status, code: error.code, message: error.message };
   }
   const e = error as { statusCode?: number; validation?: unknown; message?: string };
