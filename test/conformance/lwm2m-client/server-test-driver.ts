@@ -11,7 +11,8 @@ import { Code } from '../../../src/coap/codes.js';
 import type { MethodName } from '../../../src/coap/codes.js';
 import { CoapServer } from '../../../src/coap/server.js';
 import type { CoapRequest, CoapResponse } from '../../../src/coap/server.js';
-import type { Peer } from '../../../src/coap/transport.js';
+import type { DatagramTransport, Peer } from '../../../src/coap/transport.js';
+import { DtlsTransport } from '../../../src/dtls/transport.js';
 import { UdpTransport } from '../../../src/coap/udp.js';
 
 export interface RecordedRequest {
@@ -41,15 +42,19 @@ export class Lwm2mServerTestDriver {
   private constructor(
     readonly server: CoapServer,
     readonly client: CoapClient,
-    private readonly transport: UdpTransport,
+    private readonly transport: DatagramTransport,
     private readonly clockNow: (() => number) | undefined,
   ) {
     const handler = (request: CoapRequest): CoapResponse => this.handle(request);
     server.resource('/', { prefix: true, get: handler, put: handler, post: handler, delete: handler });
   }
 
-  static async start(options: { clockNow?: () => number } = {}): Promise<Lwm2mServerTestDriver> {
-    const transport = await UdpTransport.bind({ host: '127.0.0.1', port: 0 });
+  /** With `psk`, the driver listens on coaps:// (DTLS PSK) and knows these identity → key pairs. */
+  static async start(options: { clockNow?: () => number; psk?: Map<string, Uint8Array> } = {}): Promise<Lwm2mServerTestDriver> {
+    const psk = options.psk;
+    const transport: DatagramTransport = psk
+      ? await DtlsTransport.bind({ host: '127.0.0.1', port: 0, server: { pskLookup: (id) => psk.get(id) } })
+      : await UdpTransport.bind({ host: '127.0.0.1', port: 0 });
     const server = new CoapServer({ transport, deduplicationCapacity: 1024 });
     const client = new CoapClient({ endpoint: server.endpoint });
     return new Lwm2mServerTestDriver(server, client, transport, options.clockNow);
@@ -60,7 +65,7 @@ export class Lwm2mServerTestDriver {
   }
 
   get uri(): string {
-    return `coap://127.0.0.1:${this.port}`;
+    return `${this.transport.scheme}://127.0.0.1:${this.port}`;
   }
 
   private handle(request: CoapRequest): CoapResponse {
@@ -127,7 +132,7 @@ export class Lwm2mServerTestDriver {
   deviceUri(path: string): string {
     const peer = this.devicePeer;
     if (!peer) throw new Error('test driver: the device has not registered');
-    return `coap://127.0.0.1:${peer.port}${path}`;
+    return `${this.transport.scheme}://127.0.0.1:${peer.port}${path}`;
   }
 
   /** Sends a DM request to the device. */
