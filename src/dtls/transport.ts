@@ -213,8 +213,16 @@ export class DtlsTransport implements DatagramTransport {
   private transmit(key: string, datagram: Uint8Array): void {
     if (this.closed) return;
     const i = key.lastIndexOf('|');
-    this.socket.send(datagram, Number(key.slice(i + 1)), key.slice(0, i));
+    this.inFlight++;
+    this.socket.send(datagram, Number(key.slice(i + 1)), key.slice(0, i), () => {
+      this.inFlight--;
+      if (this.inFlight === 0) this.drained?.();
+    });
   }
+
+  /** Datagrams handed to the socket and not yet sent (close waits for them, so close_notify goes out). */
+  private inFlight = 0;
+  private drained: (() => void) | undefined;
 
   private deliver(key: string, data: Uint8Array): void {
     // A throwing receiver must not tear down the DTLS association (the core would answer internal_error).
@@ -260,6 +268,15 @@ export class DtlsTransport implements DatagramTransport {
     this.endpoint?.close();
     this.closed = true;
     this.clients.clear();
+    if (this.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 200);
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));
   }
 }

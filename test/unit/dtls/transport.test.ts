@@ -117,3 +117,16 @@ void test('DtlsTransport: a receiver that throws does not tear down the associat
     process.off('warning', onWarning);
   }
 });
+
+void test('RFC 5246 §7.2.1: closing a DtlsTransport sends close_notify to its peers', async () => {
+  const server = await make({ server: { pskLookup: () => KEY } });
+  const client = await make({ client: { psk: { identity: 'x', key: KEY } } });
+  const got: string[] = [];
+  server.setReceiver((d) => got.push(Buffer.from(d).toString()));
+  const peer = client.peer('127.0.0.1', server.address().port);
+  client.send(Buffer.from('hi'), peer);
+  await until(() => (got.length ? true : undefined), 3000, 'data at the server');
+  assert.ok(client.session(peer));
+  await server.close();
+  await until(() => (client.session(peer) === undefined ? true : undefined), 3000, 'client to see close_notify');
+});
