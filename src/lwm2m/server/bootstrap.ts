@@ -1,0 +1,149 @@
+/**
+ * Depot's LwM2M Bootstrap-Server (TS Core 1.1 §6.1): client-initiated bootstrap behind an
+ * acceptance gate. An endpoint never seen before is held as pending (its Bootstrap-Request
+ * is acknowledged, nothing is written) until an operator — or the fleet logic's PIN check —
+ * accepts it; the device's next Bootstrap-Request is then served: a PSK is generated for it
+ * and bound in the credential store, the Security (0) and Server (1) instances of the
+ * Depot DM server are written, and Bootstrap-Finish is sent.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { CoapClient } from '../../coap/client.js';
+import type { ClientResponse } from '../../coap/client.js';
+import { Code, ContentFormat } from '../../coap/codes.js';
+import type { CoapRequest, CoapResponse, CoapServer } from '../../coap/server.js';
+import type { BootstrapEndpoint, Store } from '../../store/types.js';
+import { encode } from '../content/index.js';
+import { Node } from '../node.js';
+import { Value } from '../values.js';
+import { parseObjectLinks } from './registration-request.js';
+
+export interface DmServerAccount {
+  /** Where the device registers after bootstrap, e.g. coaps://depot.example:5684. */
+  uri: string;
+  shortServerId: number;
+  lifetimeSec: number;
+  binding: string;
+}
+
+export interface BootstrapServerOptions {
+  store: Pick<Store, 'bootstrap' | 'credentials'>;
+  coap: { coap?: CoapServer; coaps?: CoapServer };
+  /** The DM server account written to devices. */
+  dmServer: DmServerAccount;
+  now?: () => number;
+  /** Endpoints are accepted without an operator (trusted networks, simulations). Default false. */
+  autoAccept?: boolean;
+  requestTimeout?: number;
+}
+
+export interface BootstrapServerEvents {
+  pending: [endpoint: BootstrapEndpoint];
+  rejected: [endpoint: string];
+  bootstrapped: [endpoint: string, pskIdentity: string | null];
+  failed: [endpoint: string, reason: string];
+}
+
+/** Security Mode values (Object 0, resource 2). */
+const SECURITY_MODE = { psk: 0, noSec: 3 } as const;
+
+export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
+  private readonly clients = new Map<string, CoapClient>();
+  private readonly inProgress = new Set<string>();
+  private readonly now: () => number;
+
+  constructor(private readonly options: BootstrapServerOptions) {
+    super();
+    this.now = options.now ?? Date.now;
+    for (const [scheme, coap] of Object.entries(options.coap) as ['coap' | 'coaps', CoapServer | undefined][]) {
+      if (!coap) continue;
+      this.clients.set(scheme, new CoapClient({ endpoint: coap.endpoint }));
+      coap.resource('/bs', { title: 'LwM2M bootstrap interface', post: (request) => this.bootstrapRequest(request, scheme) });
+    }
+  }
+
+  /** Accepts a pending endpoint (operator or PIN decision); its next Bootstrap-Request is served. */
+  accept(endpoint: string, decidedBy: string): Promise<BootstrapEndpoint> {
+    return this.options.store.bootstrap.accept(endpoint, decidedBy, this.now());
+  }
+
+  reject(endpoint: string, decidedBy: string): Promise<BootstrapEndpoint> {
+    return this.options.store.bootstrap.reject(endpoint, decidedBy, this.now());
+  }
+
+  /** Bootstrap-Request: POST /bs?ep=NAME (TS Core §6.1.3). */
+  private async bootstrapRequest(request: CoapRequest, scheme: 'coap' | 'coaps'): Promise<CoapResponse> {
+    const endpoint = request.queryParam('ep');
+    if (!endpoint) return { code: Code.BadRequest, payload: 'the endpoint client name (ep) is missing' };
+    const store = this.options.store.bootstrap;
+    let record = await store.sighted(endpoint, `${request.peer.address}:${request.peer.port}`, this.now());
+    if (record.state === 'pending' && this.options.autoAccept) record = await store.accept(endpoint, 'auto', this.now());
+    if (record.state === 'rejected') {
+      this.emit('rejected', endpoint);
+      return { code: Code.Forbidden, payload: 'bootstrap of this endpoint was rejected by the operator' };
+    }
+    if (record.state === 'pending') {
+      // Acknowledged, nothing written: the device asks again and is served once accepted.
+      this.emit('pending', record);
+      return { code: Code.Changed };
+    }
+    if (this.inProgress.has(endpoint)) return { code: Code.Changed };
+    const client = this.clients.get(scheme)!;
+    const base = `${scheme}://${request.peer.address.includes(':') ? `[${request.peer.address}]` : request.peer.address}:${request.peer.port}`;
+    this.inProgress.add(endpoint);
+    // The answer goes first; provisioning follows as the Bootstrap-Server's own requests.
+    setImmediate(() => {
+      void this.provision(client, base, endpoint)
+        .catch((error: unknown) => this.emit('failed', endpoint, error instanceof Error ? error.message : String(error)))
+        .finally(() => this.inProgress.delete(endpoint));
+    });
+    return { code: Code.Changed };
+  }
+
+  private async provision(client: CoapClient, base: string, endpoint: string): Promise<void> {
+    const timeout = this.options.requestTimeout ?? 30_000;
+    const expect = (what: string, response: ClientResponse, ...codes: string[]): void => {
+      if (!codes.includes(response.codeText)) throw new Error(`${what} answered ${response.codeText}${response.payload.length ? `: ${response.text()}` : ''}`);
+    };
+    // Bootstrap-Discover /0 (§6.1.7.1): keep clear of the client's own Bootstrap-Server account.
+    const discovered = await client.get(`${base}/0`, { accept: ContentFormat.LinkFormat, timeout });
+    expect('Bootstrap-Discover /0', discovered, '2.05');
+    const used = new Set(parseObjectLinks(discovered.text()).objects.filter((o) => o.objectId === 0 && o.instanceId !== undefined).map((o) => o.instanceId!));
+    // Bootstrap-Delete / (§6.1.7.3) removes everything but the Bootstrap-Server account and /3.
+    expect('Bootstrap-Delete /', await client.delete(`${base}/`, { timeout }), '2.02');
+    let securityId = 1;
+    while (used.has(securityId)) securityId++;
+    const dm = this.options.dmServer;
+    const secure = dm.uri.startsWith('coaps:');
+    let pskIdentity: string | null = null;
+    const resources = [
+      Node.resource(0, Value.string(dm.uri)),
+      Node.resource(1, Value.boolean(false)),
+      Node.resource(2, Value.integer(secure ? SECURITY_MODE.psk : SECURITY_MODE.noSec)),
+      Node.resource(10, Value.integer(dm.shortServerId)),
+    ];
+    if (secure) {
+      // A fresh per-device PSK, bound to this endpoint only: the device can authenticate as itself alone.
+      pskIdentity = endpoint;
+      const key = randomBytes(16);
+      await this.options.store.credentials.bind(endpoint, { kind: 'psk', identity: pskIdentity, key }, this.now());
+      resources.push(Node.resource(3, Value.opaque(Buffer.from(pskIdentity))), Node.resource(4, Value.opaque(new Uint8Array(0))), Node.resource(5, Value.opaque(key)));
+    }
+    const format = ContentFormat.LwM2mTlv;
+    const security = encode(format, [0, securityId], Node.instance(securityId, resources));
+    expect('Bootstrap-Write /0', await client.put(`${base}/0/${securityId}`, security, { contentFormat: format, timeout }), '2.04');
+    const server = encode(
+      format,
+      [1, 0],
+      Node.instance(0, [Node.resource(0, Value.integer(dm.shortServerId)), Node.resource(1, Value.unsignedInteger(dm.lifetimeSec)), Node.resource(6, Value.boolean(true)), Node.resource(7, Value.string(dm.binding))]),
+    );
+    expect('Bootstrap-Write /1', await client.put(`${base}/1/0`, server, { contentFormat: format, timeout }), '2.04');
+    // Bootstrap-Finish (§6.1.7.6).
+    expect('Bootstrap-Finish', await client.post(`${base}/bs`, new Uint8Array(0), { timeout }), '2.04');
+    this.emit('bootstrapped', endpoint, pskIdentity);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.clients.values()].map((c) => c.close()));
+  }
+}
