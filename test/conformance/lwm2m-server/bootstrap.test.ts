@@ -108,7 +108,7 @@ test('TS Core §6.1: once accepted, Discover, Delete, Write of Security and Serv
     assert.equal(value(10), 101);
     const stored = await store.credentials.findPsk('bs-dev');
     assert.equal(stored?.endpoint, 'bs-dev');
-    assert.deepEqual(Buffer.from(value(5) as Uint8Array), Buffer.from(stored!.key.reveal()));
+    assert.deepEqual(Buffer.from(value(5) as Uint8Array), Buffer.from(stored.key.reveal()));
     const server = decode(ContentFormat.LwM2mTlv, [1, 0], device.written.get('/1/0')!) as InstanceNode;
     assert.deepEqual(server.resources.map((r) => r.id), [0, 1, 6, 7]);
   } finally {
