@@ -16,8 +16,14 @@ import { SessionCache, type ResumableSession } from './session.js';
 export interface DtlsServerEndpointOptions extends DtlsServerOptions {
   /** Rotation period of the cookie secret. Default 5 minutes. */
   cookieRotationMs?: number;
-  /** Upper bound on simultaneous associations (handshaking or established). Default 10 000. */
+  /**
+   * Upper bound on simultaneous associations (handshaking or established). Default 10 000. When it
+   * is reached, a new client first displaces associations idle for longer than `idleTimeoutMs`, then
+   * the least recently active established one.
+   */
   maxConnections?: number;
+  /** An association without authenticated traffic for this long may be displaced. Default 24 h. */
+  idleTimeoutMs?: number;
   /** Offer session resumption (RFC 5246 §7.3) with an in-memory cache unless `sessionCache` is given. Default true. */
   resumption?: boolean;
   /**
@@ -43,6 +49,8 @@ interface Entry {
   conn: DtlsConnection;
   peerKey: string;
   cid?: string;
+  /** Clock time of creation or of the last newer authenticated record. */
+  lastActivity: number;
 }
 
 interface Initial {
@@ -167,6 +175,30 @@ export class DtlsServerEndpoint {
     if (abandon) entry.conn.abandon();
   }
 
+  /** Frees a slot: idle associations first, else the least recently active established one. */
+  private makeRoom(): boolean {
+    const idleBefore = this.clock.now() - (this.options.idleTimeoutMs ?? 24 * 3600_000);
+    let freed = false;
+    let lru: Entry | undefined;
+    for (const e of [...this.connections.values()]) {
+      if (e.lastActivity < idleBefore) {
+        this.dropEntry(e);
+        freed = true;
+      } else if (e.conn.isEstablished && (!lru || e.lastActivity < lru.lastActivity)) {
+        lru = e;
+      }
+    }
+    if (freed) return true;
+    if (!lru) return false; // everything is mid-handshake; those time out on their own
+    this.dropEntry(lru);
+    return true;
+  }
+
+  private dropEntry(e: Entry): void {
+    this.remove(e, false);
+    e.conn.close(); // close_notify if established; the closed event reports it
+  }
+
   private newCid(): Uint8Array {
     for (;;) {
       const cid = this.random(SERVER_CID_LENGTH);
@@ -180,11 +212,11 @@ export class DtlsServerEndpoint {
       return;
     }
     const old = this.connections.get(peerKey);
-    if (!old && this.connections.size >= (this.options.maxConnections ?? 10_000)) return;
+    if (!old && this.connections.size >= (this.options.maxConnections ?? 10_000) && !this.makeRoom()) return;
     // The client restarted and lost its keys; a close_notify would only confuse its new handshake.
     if (old) this.remove(old, true);
     const cid = this.options.connectionIds === false ? undefined : this.newCid();
-    const entry: Entry = { peerKey, conn: undefined as unknown as DtlsConnection };
+    const entry: Entry = { peerKey, conn: undefined as unknown as DtlsConnection, lastActivity: this.clock.now() };
     if (cid) entry.cid = Buffer.from(cid).toString('hex');
     const conn = DtlsConnection.server(cid ? { ...this.options, connectionId: cid } : { ...this.options, connectionId: false }, {
       send: (d) => this.events.send(entry.peerKey, d),
@@ -193,7 +225,10 @@ export class DtlsServerEndpoint {
         if (s) this.events.data?.(entry.peerKey, d, s);
       },
       connected: (s) => this.events.connected?.(entry.peerKey, s),
-      freshRecord: () => this.follow(entry),
+      freshRecord: () => {
+        entry.lastActivity = this.clock.now();
+        this.follow(entry);
+      },
       closed: (e) => {
         this.remove(entry, false);
         this.events.closed?.(entry.peerKey, e);

@@ -96,3 +96,39 @@ void test('RFC 6347 §4.2.1: the endpoint creates state only for a ClientHello t
   client.close();
   server.close();
 });
+
+void test('resource bound: at maxConnections the least recently active association makes room; idle ones go first', () => {
+  const clock = new ManualClock();
+  const net = new Map<string, DtlsConnection>();
+  const toServer: [string, Uint8Array][] = [];
+  const closed: string[] = [];
+  const server = new DtlsServerEndpoint(
+    { clock, pskLookup: () => KEY, maxConnections: 2, idleTimeoutMs: 60_000 },
+    { send: (p, d) => net.get(p)?.handleDatagram(d), closed: (p) => closed.push(p) },
+  );
+  const connect = (addr: string): DtlsConnection => {
+    const c = DtlsConnection.client({ clock, psk: { identity: 'a', key: KEY } }, { send: (d) => toServer.push([addr, d]) });
+    net.set(addr, c);
+    c.connect();
+    for (let i = 0; i < 20 && toServer.length > 0; i++) for (const [a, d] of toServer.splice(0)) server.handleDatagram(a, d);
+    return c;
+  };
+  const a = connect('a|1');
+  clock.advance(1000);
+  const b = connect('b|1');
+  clock.advance(1000);
+  a.send(Uint8Array.of(1)); // a is now the most recently active
+  for (const [addr, d] of toServer.splice(0)) server.handleDatagram(addr, d);
+  assert.equal(server.size, 2);
+  const c = connect('c|1');
+  assert.equal(c.isEstablished, true);
+  assert.equal(server.size, 2);
+  assert.ok(server.connection('a|1') && server.connection('c|1'));
+  assert.equal(server.connection('b|1'), undefined, 'b was the least recently active');
+  assert.deepEqual(closed, ['b|1']);
+  assert.equal(b.isClosed, true, 'b got close_notify');
+  clock.advance(120_000); // both a and c idle now
+  connect('d|1');
+  assert.equal(server.size, 1, 'idle associations are all displaced');
+  assert.ok(server.connection('d|1'));
+});
