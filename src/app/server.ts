@@ -9,7 +9,9 @@ import { UdpTransport } from '../coap/udp.js';
 import type { CertificateCredentials } from '../dtls/connection.js';
 import { DtlsTransport } from '../dtls/transport.js';
 import { X509Certificate } from 'node:crypto';
+import { BootstrapServer } from '../lwm2m/server/bootstrap.js';
 import { Lwm2mServer } from '../lwm2m/server/server.js';
+import { networkInterfaces } from 'node:os';
 import { openSqliteStore } from '../store/index.js';
 import type { SqliteStore } from '../store/index.js';
 
@@ -30,9 +32,23 @@ export interface DepotServerConfig {
   allowUnsecured: boolean;
   /** The API bearer token; default: DEPOT_API_TOKEN, else <dataDir>/api-token (created once). */
   apiToken?: string;
+  /** Host name or address devices use to reach this server (written into them at bootstrap). */
+  publicHost?: string;
+  /** Accept every bootstrap request without an operator decision (simulations only). */
+  autoAcceptBootstrap?: boolean;
+}
+
+/** The address devices reach us at: the bound address, or the first external IPv4 one. */
+function defaultPublicHost(host: string): string {
+  if (host !== '0.0.0.0' && host !== '::') return host;
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
 }
 
 export interface RunningDepotServer {
+  bootstrap: BootstrapServer;
   coap: CoapServer;
   coaps: CoapServer | undefined;
   lwm2m: Lwm2mServer;
@@ -95,6 +111,15 @@ export async function startDepotServer(config: DepotServerConfig): Promise<Runni
     coaps = new CoapServer({ transport: dtls });
   }
   const lwm2m = new Lwm2mServer({ store, coap: { coap, ...(coaps ? { coaps } : {}) }, allowUnsecured: config.allowUnsecured });
+  const publicHost = config.publicHost ?? defaultPublicHost(config.host);
+  const uriHost = publicHost.includes(':') ? `[${publicHost}]` : publicHost;
+  const dmUri = coaps ? `coaps://${uriHost}:${coaps.endpoint.transport.address().port}` : `coap://${uriHost}:${transport.address().port}`;
+  const bootstrap = new BootstrapServer({
+    store,
+    coap: { coap, ...(coaps ? { coaps } : {}) },
+    dmServer: { uri: dmUri, shortServerId: 1, lifetimeSec: 300, binding: 'U' },
+    autoAccept: config.autoAcceptBootstrap ?? false,
+  });
   const { token, source } = apiToken(dataDir, config.apiToken);
   const api = createApi({ lwm2m, store, token, version: DEPOT_VERSION });
   const httpHost = config.httpHost ?? config.host;
@@ -105,6 +130,7 @@ export async function startDepotServer(config: DepotServerConfig): Promise<Runni
   const httpPort = typeof httpAddress === 'object' && httpAddress ? httpAddress.port : config.httpPort;
   const secure = coaps?.endpoint.transport.address();
   return {
+    bootstrap,
     coap,
     coaps,
     lwm2m,
@@ -114,12 +140,14 @@ export async function startDepotServer(config: DepotServerConfig): Promise<Runni
       coap: `coap://${host}:${a.port}`,
       ...(secure ? { coaps: `coaps://${secure.family === 'IPv6' ? `[${secure.address}]` : secure.address}:${secure.port}` } : {}),
       http: `http://${httpHost.includes(':') ? `[${httpHost}]` : httpHost}:${httpPort}/api/v1 (OpenAPI at /api/openapi.json)`,
+      'dm server (written at bootstrap)': dmUri,
       'api token': source,
       'data dir': dataDir,
     },
     close: async () => {
       await api.close();
       await lwm2m.close();
+      await bootstrap.close();
       await coap.close();
       await coaps?.close();
       store.close();

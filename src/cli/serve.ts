@@ -12,6 +12,9 @@ const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--http-p
   --http-port <port>   HTTP API port (default 8080)
   --data-dir <dir>     where Depot keeps its data: SQLite store, API token (default ./depot-data)
   --allow-unsecured    accept LwM2M registrations over plain CoAP (trusted networks, simulations)
+  --public-host <host> host devices reach Depot at, written into them at bootstrap
+                       (default: the --host address, or the first external IPv4 address)
+  --auto-accept-bootstrap  serve every bootstrap request without an operator decision (simulations)
 The API token is DEPOT_API_TOKEN, or the file <data-dir>/api-token (created on first start).`;
 
 function port(value: string, flag: string): number {
@@ -35,6 +38,8 @@ export async function runServeCommand(argv: string[]): Promise<number> {
         key: { type: 'string' },
         ca: { type: 'string', multiple: true },
         'allow-unsecured': { type: 'boolean', default: false },
+        'public-host': { type: 'string' },
+        'auto-accept-bootstrap': { type: 'boolean', default: false },
         'data-dir': { type: 'string', default: './depot-data' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -60,6 +65,8 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     httpPort: port(values['http-port'], '--http-port'),
     dataDir: values['data-dir'],
     allowUnsecured: values['allow-unsecured'],
+    autoAcceptBootstrap: values['auto-accept-bootstrap'],
+    ...(values['public-host'] ? { publicHost: values['public-host'] } : {}),
   });
   for (const [name, where] of Object.entries(server.listening)) process.stdout.write(`depot: ${name} ${where}\n`);
   process.stdout.write('depot: ready\n');
