@@ -1,0 +1,141 @@
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { ProfileError, parseProfile } from '../sim/profile.js';
+import { Simulator } from '../sim/simulator.js';
+
+const USAGE = `usage: depot sim --server <coap[s]://host:port> [--bootstrap <uri>] --count N --profile <file> [options]
+  --server <uri>            LwM2M server the devices register with
+  --bootstrap <uri>         Bootstrap-Server: devices bootstrap first (client-initiated)
+  --count <n>               number of simulated devices
+  --profile <file>          JSON profile: models (manufacturer, model, firmwareVersion, osVersion, count|weight, ...)
+  --endpoint-prefix <p>     endpoint names are <p><00001…> (default depot-sim-)
+  --first-index <n>         index of the first device (default 1)
+  --psk-identity <pattern>  PSK identity, {ep} is replaced by the endpoint name (default {ep})
+  --psk-key <text>          PSK key as text, or
+  --psk-key-hex <hex>       PSK key as hex (the same key for every device; see also psk.deriveFrom in the profile)
+  --host <address>          local address to bind (default 0.0.0.0)
+  --ramp <ms>               spread the start-up over this long (default 20 ms per device, at most 60 s)
+  --data-dir <dir>          Object 9 staging files for models with an installer behaviour
+  --duration <s>            stop (and de-register) after this many seconds instead of waiting for Ctrl-C
+  --quiet                   no progress lines
+Ctrl-C (SIGINT) or SIGTERM de-registers every device and exits.`;
+
+/** `depot sim …`: runs N simulated LwM2M devices. Returns the exit code. */
+export async function runSimCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        server: { type: 'string' },
+        bootstrap: { type: 'string' },
+        count: { type: 'string' },
+        profile: { type: 'string' },
+        'endpoint-prefix': { type: 'string' },
+        'first-index': { type: 'string' },
+        'psk-identity': { type: 'string' },
+        'psk-key': { type: 'string' },
+        'psk-key-hex': { type: 'string' },
+        host: { type: 'string' },
+        ramp: { type: 'string' },
+        'data-dir': { type: 'string' },
+        duration: { type: 'string' },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const v = parsed.values;
+  if (v.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  const usage = (message: string): number => {
+    process.stderr.write(`depot sim: ${message}\n${USAGE}\n`);
+    return 2;
+  };
+  if (!v.server && !v.bootstrap) return usage('--server or --bootstrap is required');
+  if (!v.profile) return usage('--profile is required');
+  const count = Number(v.count);
+  if (!v.count || !Number.isInteger(count) || count < 1) return usage('--count must be a positive integer');
+  const numberOption = (name: string, text: string | undefined): number | undefined => {
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < 0) throw new ProfileError(`--${name} must be a non-negative number`);
+    return n;
+  };
+  let profile;
+  let ramp: number | undefined;
+  let duration: number | undefined;
+  let firstIndex: number | undefined;
+  let psk: { identity?: string; key: Uint8Array } | undefined;
+  try {
+    profile = parseProfile(JSON.parse(await readFile(v.profile, 'utf8')) as unknown);
+    ramp = numberOption('ramp', v.ramp);
+    duration = numberOption('duration', v.duration);
+    firstIndex = numberOption('first-index', v['first-index']);
+    if (v['psk-key'] !== undefined && v['psk-key-hex'] !== undefined) throw new ProfileError('give --psk-key or --psk-key-hex, not both');
+    if (v['psk-key-hex'] !== undefined && !/^(?:[0-9a-fA-F]{2})+$/.test(v['psk-key-hex'])) throw new ProfileError('--psk-key-hex must be hex');
+    const key = v['psk-key-hex'] !== undefined ? Buffer.from(v['psk-key-hex'], 'hex') : v['psk-key'] !== undefined ? Buffer.from(v['psk-key'], 'utf8') : undefined;
+    if (key) psk = { key: Uint8Array.from(key), ...(v['psk-identity'] !== undefined ? { identity: v['psk-identity'] } : {}) };
+    else if (v['psk-identity'] !== undefined) throw new ProfileError('--psk-identity needs --psk-key or --psk-key-hex');
+  } catch (error) {
+    if (error instanceof ProfileError || error instanceof SyntaxError) return usage(error.message);
+    process.stderr.write(`depot sim: ${(error as Error).message}\n`);
+    return 1;
+  }
+  const quiet = v.quiet ?? false;
+  const sim = new Simulator({
+    count,
+    profile,
+    ...(v.server ? { server: v.server } : {}),
+    ...(v.bootstrap ? { bootstrap: v.bootstrap } : {}),
+    ...(v['endpoint-prefix'] !== undefined ? { endpointPrefix: v['endpoint-prefix'] } : {}),
+    ...(firstIndex !== undefined ? { firstIndex } : {}),
+    ...(v.host !== undefined ? { host: v.host } : {}),
+    ...(ramp !== undefined ? { rampMs: ramp } : {}),
+    ...(v['data-dir'] !== undefined ? { dataDir: v['data-dir'] } : {}),
+    ...(psk ? { psk } : {}),
+    onEvent: (device, e) => {
+      if (quiet) return;
+      if (e.type === 'registrationFailed') process.stderr.write(`${device.endpoint}: registration failed (${e.reason}), retry in ${e.retryInMs} ms\n`);
+      if (e.type === 'bootstrapFailed') process.stderr.write(`${device.endpoint}: bootstrap failed (${e.reason})\n`);
+    },
+  });
+
+  let stopRequested: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
+  const onSignal = (): void => stopRequested();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const durationTimer = duration !== undefined ? setTimeout(onSignal, duration * 1000) : undefined;
+  let lastLine = '';
+  const progress = setInterval(() => {
+    if (quiet) return;
+    const s = sim.stats();
+    const line = `registered ${s.registered}/${s.total} (started ${s.started}, registration failures ${s.registrationFailures})`;
+    if (line !== lastLine) process.stderr.write(line + '\n');
+    lastLine = line;
+  }, 2000);
+  try {
+    if (!quiet) process.stderr.write(`depot sim: starting ${count} devices against ${v.server ?? v.bootstrap}\n`);
+    await Promise.race([sim.start(), stopped]);
+    await stopped;
+    if (!quiet) process.stderr.write('depot sim: de-registering ...\n');
+    return 0;
+  } catch (error) {
+    process.stderr.write(`depot sim: ${(error as Error).message}\n`);
+    return 1;
+  } finally {
+    clearInterval(progress);
+    if (durationTimer) clearTimeout(durationTimer);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await sim.stop();
+    const s = sim.stats();
+    if (!quiet) process.stderr.write(`depot sim: stopped; ${s.total} devices, ${s.registered} still registered\n`);
+  }
+}

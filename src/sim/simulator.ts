@@ -1,0 +1,189 @@
+/**
+ * The device simulator: N LwM2M clients in one process, each with its own endpoint name and
+ * socket (the server must see distinct addresses), Object 3 facts and credentials from a
+ * profile. Start-up is spread over time; stop() de-registers every client.
+ *
+ * Per-client memory is kept small: no state file, a 64-entry CoAP deduplication store, and the
+ * shared object definitions; Object 9 only for models with an installer behaviour.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Lwm2mClient } from '../lwm2m/client/engine.js';
+import type { ClientEvent, Lwm2mClientConfig } from '../lwm2m/client/engine.js';
+import { SoftwareManagementAdapter } from '../lwm2m/client/object9-adapter.js';
+import { SimulatedInstaller, SoftwareManagement } from '../lwm2m/objects/software-management/index.js';
+import { trustStore } from '../pkg/index.js';
+import type { TrustStore } from '../pkg/index.js';
+import { systemClock } from '../util/clock.js';
+import type { Clock, Timer } from '../util/clock.js';
+import { assignModels, devicePsk } from './profile.js';
+import type { SimModel, SimProfile } from './profile.js';
+
+export interface SimulatorOptions {
+  /** LwM2M server URI (coap:// or coaps://). */
+  server?: string;
+  /** Bootstrap-Server URI: devices bootstrap first (then `server` is not needed). */
+  bootstrap?: string;
+  count: number;
+  profile: SimProfile;
+  /** Endpoint names are prefix + zero-padded index (default "depot-sim-"). */
+  endpointPrefix?: string;
+  /** First index (default 1). */
+  firstIndex?: number;
+  /** Local address to bind (default 0.0.0.0). */
+  host?: string;
+  /** Spread the starts over this long (ms); default 20 ms per device, at most 60 s. */
+  rampMs?: number;
+  /** Where Object 9 staging files go (needed for models with an installer behaviour). */
+  dataDir?: string;
+  /** PSK overriding the profile's: identity pattern ({ep} = endpoint name, default "{ep}") and key. */
+  psk?: { identity?: string; key: Uint8Array };
+  clock?: Clock;
+  /** Retry back-off for registration. */
+  retry?: Lwm2mClientConfig['retry'];
+  /** Every client event, with the device it came from. */
+  onEvent?: (device: SimDevice, event: ClientEvent) => void;
+}
+
+export interface SimDevice {
+  readonly index: number;
+  readonly endpoint: string;
+  readonly model: SimModel;
+  readonly client: Lwm2mClient;
+  registered: boolean;
+  failures: number;
+}
+
+export interface SimStats {
+  total: number;
+  started: number;
+  registered: number;
+  registrationFailures: number;
+}
+
+export class Simulator {
+  readonly devices: SimDevice[] = [];
+  private readonly clock: Clock;
+  private readonly timers: Timer[] = [];
+  private started = 0;
+  private stopping = false;
+  private trust: TrustStore | undefined;
+
+  constructor(private readonly options: SimulatorOptions) {
+    this.clock = options.clock ?? systemClock;
+    if (!options.server && !options.bootstrap) throw new Error('the simulator needs --server or --bootstrap');
+    if (!Number.isInteger(options.count) || options.count < 1) throw new Error('count must be a positive integer');
+  }
+
+  /** Creates the clients and starts them spread over the ramp; resolves when all have started. */
+  async start(): Promise<void> {
+    const { count, profile } = this.options;
+    const prefix = this.options.endpointPrefix ?? 'depot-sim-';
+    const first = this.options.firstIndex ?? 1;
+    const width = Math.max(5, String(first + count - 1).length);
+    const models = assignModels(profile, count);
+    if (profile.trust) this.trust = trustStore(profile.trust);
+    for (let n = 0; n < count; n++) {
+      const index = first + n;
+      const endpoint = prefix + String(index).padStart(width, '0');
+      const model = profile.models[models[n] as number] as SimModel;
+      const client = await this.createClient(endpoint, index, model);
+      const device: SimDevice = { index, endpoint, model, client, registered: false, failures: 0 };
+      client.on((e) => {
+        if (e.type === 'registered') device.registered = true;
+        else if (e.type === 'registrationFailed') device.failures++;
+        else if (e.type === 'updateFailed' || e.type === 'deregistered') device.registered = false;
+        this.options.onEvent?.(device, e);
+      });
+      this.devices.push(device);
+    }
+    const ramp = this.options.rampMs ?? Math.min(60_000, 20 * count);
+    await Promise.all(
+      this.devices.map(
+        (d, n) =>
+          new Promise<void>((resolve, reject) => {
+            const go = (): void => {
+              if (this.stopping) return resolve();
+              d.client.start().then(() => {
+                this.started++;
+                resolve();
+              }, reject);
+            };
+            const delay = count > 1 ? Math.floor((ramp * n) / count) : 0;
+            if (delay === 0) go();
+            else this.timers.push(this.clock.setTimer(delay, go));
+          }),
+      ),
+    );
+  }
+
+  private async createClient(endpoint: string, index: number, model: SimModel): Promise<Lwm2mClient> {
+    const { profile } = this.options;
+    const psk = this.options.psk
+      ? { identity: (this.options.psk.identity ?? '{ep}').split('{ep}').join(endpoint), key: this.options.psk.key }
+      : devicePsk(profile, endpoint);
+    const config: Lwm2mClientConfig = {
+      endpoint,
+      host: this.options.host ?? '0.0.0.0',
+      lifetime: model.lifetime ?? profile.lifetime ?? 300,
+      device: {
+        manufacturer: model.manufacturer,
+        modelNumber: model.model,
+        serialNumber: `${model.model}-${String(index).padStart(6, '0')}`,
+        firmwareVersion: model.firmwareVersion,
+        ...(model.deviceType !== undefined ? { deviceType: model.deviceType } : {}),
+        ...(model.hardwareVersion !== undefined ? { hardwareVersion: model.hardwareVersion } : {}),
+        ...(model.osVersion !== undefined ? { softwareVersion: model.osVersion } : {}),
+      },
+      clock: this.clock,
+      coap: { deduplicationCapacity: 64 },
+      retry: this.options.retry ?? { initialMs: 2_000, maxMs: 300_000 },
+    };
+    if (this.options.server) config.serverUri = this.options.server;
+    if (this.options.bootstrap) config.bootstrapUri = this.options.bootstrap;
+    if (psk) config.psk = psk;
+    const installer = model.behaviours?.installer;
+    if (installer) {
+      if (!this.trust) throw new Error(`model ${model.model} has an installer behaviour but the profile has no trust keys`);
+      if (!this.options.dataDir) throw new Error(`model ${model.model} has an installer behaviour: give a data directory`);
+      const dataDir = join(this.options.dataDir, endpoint);
+      await mkdir(dataDir, { recursive: true });
+      const obj9 = new SoftwareManagement({ dataDir, trust: this.trust, installer: SimulatedInstaller.forModel(installer, this.clock), quotaBytes: 64 << 20, clock: this.clock });
+      config.objects = [new SoftwareManagementAdapter(obj9)];
+    }
+    return new Lwm2mClient(config);
+  }
+
+  stats(): SimStats {
+    let registered = 0;
+    let failures = 0;
+    for (const d of this.devices) {
+      if (d.registered) registered++;
+      failures += d.failures;
+    }
+    return { total: this.devices.length, started: this.started, registered, registrationFailures: failures };
+  }
+
+  /** Resolves when every device is registered (polling the real time; rejects after `timeoutMs`). */
+  async waitAllRegistered(timeoutMs: number): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (this.stats().registered < this.devices.length) {
+      if (Date.now() > end) throw new Error(`${this.stats().registered} of ${this.devices.length} devices registered after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** De-registers every client (at most `concurrency` at a time) and closes the sockets. */
+  async stop(concurrency = 200): Promise<void> {
+    this.stopping = true;
+    for (const t of this.timers) t.cancel();
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < this.devices.length) {
+        const d = this.devices[next++] as SimDevice;
+        await d.client.stop().catch(() => undefined);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, this.devices.length) }, worker));
+  }
+}

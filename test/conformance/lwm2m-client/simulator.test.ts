@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Simulator, parseProfile } from '../../../src/sim/index.js';
+import { Lwm2mServerTestDriver } from './server-test-driver.js';
+import { waitUntil } from './support.js';
+
+const PROFILE = {
+  lifetime: 600,
+  models: [
+    { manufacturer: 'Acme Devices', model: 'GW-200', firmwareVersion: '4.2.1', osVersion: 'AcmeOS 5.10', deviceType: 'gateway', count: 10 },
+    { manufacturer: 'Beta Systems', model: 'BX-1', firmwareVersion: '1.0.3', osVersion: 'BetaOS 2', weight: 3 },
+    { manufacturer: 'Gamma', model: 'G-9', firmwareVersion: '9.9', weight: 1 },
+  ],
+};
+
+test('simulator (TS Core 1.1 §6.2.1/§6.2.3): 50 clients register with distinct endpoints and sockets, Object 3 from the profile, de-register on stop', async () => {
+  const driver = await Lwm2mServerTestDriver.start();
+  const sim = new Simulator({ server: driver.uri, count: 50, profile: parseProfile(PROFILE), endpointPrefix: 'sim-', host: '127.0.0.1', rampMs: 250 });
+  try {
+    await sim.start();
+    await sim.waitAllRegistered(10_000);
+    const regs = driver.requests.filter((r) => r.method === 'POST' && r.path === '/rd');
+    assert.equal(regs.length, 50);
+    const endpoints = regs.map((r) => r.query.find((q) => q.startsWith('ep='))!.slice(3));
+    assert.equal(new Set(endpoints).size, 50);
+    assert.deepEqual([...endpoints].sort().slice(0, 3), ['sim-00001', 'sim-00002', 'sim-00003']);
+    assert.equal(new Set(regs.map((r) => r.peer.port)).size, 50, 'one socket per device');
+    assert.ok(regs.every((r) => r.query.includes('lt=600')));
+    // Read Manufacturer and Model Number from every device, at the address it registered from.
+    const byModel = new Map<string, number>();
+    for (const r of regs) {
+      const base = `coap://127.0.0.1:${r.peer.port}`;
+      const mfr = Buffer.from((await driver.client.get(`${base}/3/0/0`)).payload).toString();
+      const model = Buffer.from((await driver.client.get(`${base}/3/0/1`)).payload).toString();
+      const sw = Buffer.from((await driver.client.get(`${base}/3/0/3`)).payload).toString();
+      byModel.set(`${mfr}/${model}/${sw}`, (byModel.get(`${mfr}/${model}/${sw}`) ?? 0) + 1);
+    }
+    assert.deepEqual(Object.fromEntries(byModel), { 'Acme Devices/GW-200/4.2.1': 10, 'Beta Systems/BX-1/1.0.3': 30, 'Gamma/G-9/9.9': 10 });
+    const d1 = sim.devices[0]!;
+    assert.equal(d1.endpoint, 'sim-00001');
+    assert.deepEqual(sim.stats(), { total: 50, started: 50, registered: 50, registrationFailures: 0 });
+    await sim.stop();
+    const deletes = driver.requests.filter((r) => r.method === 'DELETE' && r.path.startsWith('/rd/'));
+    assert.equal(deletes.length, 50);
+    assert.equal(new Set(deletes.map((r) => r.path)).size, 50);
+    assert.equal(sim.stats().registered, 0);
+  } finally {
+    await sim.stop();
+    await driver.close();
+  }
+});
+
+test('depot sim CLI: SIGINT de-registers every device and exits 0', async () => {
+  const driver = await Lwm2mServerTestDriver.start();
+  const dir = await mkdtemp(join(tmpdir(), 'depot-sim-cli-'));
+  try {
+    const profileFile = join(dir, 'profile.json');
+    await writeFile(profileFile, JSON.stringify(PROFILE));
+    const module = new URL('../../../src/cli/sim.js', import.meta.url).href;
+    const args = ['--server', driver.uri, '--count', '5', '--profile', profileFile, '--endpoint-prefix', 'cli-', '--host', '127.0.0.1', '--ramp', '0'];
+    const child = spawn(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(module)}); process.exitCode = await m.runSimCommand(${JSON.stringify(args)});`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    await waitUntil(() => driver.requests.filter((r) => r.path === '/rd').length === 5, 10_000);
+    await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    assert.equal(code, 0, stderr);
+    const deletes = driver.requests.filter((r) => r.method === 'DELETE');
+    assert.equal(deletes.length, 5);
+    assert.match(stderr, /stopped; 5 devices, 0 still registered/);
+  } finally {
+    await driver.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
