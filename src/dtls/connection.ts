@@ -95,8 +95,11 @@ export interface DtlsCommonOptions {
   trustRoots?: readonly X509Certificate[];
   /** Own raw public key (RFC 7250) for ECDHE-ECDSA: an EC P-256 private key (the public key is derived). */
   rawPublicKey?: { privateKey: KeyObject };
-  /** Decides whether a peer's raw public key (SubjectPublicKeyInfo, DER) is trusted; enables RPK for the peer. */
-  verifyRawPublicKey?: (spkiDer: Uint8Array) => boolean;
+  /**
+   * Decides whether a peer's raw public key (SubjectPublicKeyInfo, DER) is trusted; enables RPK for
+   * the peer. May answer asynchronously (a device registry lookup).
+   */
+  verifyRawPublicKey?: (spkiDer: Uint8Array) => boolean | Promise<boolean>;
   /**
    * Connection ID (RFC 9146): the CID we want to receive in the peer's records. On the client `true`
    * offers the extension with an empty CID (we send the server's CID, it sends us plain records).
@@ -188,7 +191,6 @@ type State =
   | 'wait_server_hello_done'
   | 'wait_client_hello'
   | 'wait_client_key_exchange'
-  | 'wait_psk'
   | 'wait_ccs'
   | 'wait_finished'
   | 'established'
@@ -280,6 +282,8 @@ export class DtlsConnection {
   /** True when the last flight we sent completes the handshake (kept to answer retransmissions). */
   private sentFinalFlight = false;
   private earlyCcs = false;
+  /** Waiting for an asynchronous decision (see awaitExternal). */
+  private paused = false;
   private earlyData: Uint8Array[] = [];
   private closedNotified = false;
 
@@ -686,7 +690,7 @@ export class DtlsConnection {
 
   private processMessages(): void {
     for (;;) {
-      if (this.isClosed || this.state === 'wait_psk') return;
+      if (this.isClosed || this.paused) return;
       if (this.role === 'client' && this.state === 'wait_server_hello') {
         // The server's first message_seq depends on whether it sent a HelloVerifyRequest.
         const first = this.reassembler.peekLowestComplete();
@@ -1134,15 +1138,7 @@ export class DtlsConnection {
         const identity = utf8Decoder.decode(identityBytes);
         const key = this.options.pskLookup!(identity);
         if (key instanceof Promise) {
-          // Asynchronous key store: hold the handshake. The CCS and Finished that follow are kept by the
-          // early-CCS and next-epoch buffers and processed once the key is known.
-          this.state = 'wait_psk';
-          key.then(
-            (k) => this.guard(() => this.pskKnown(identity, k)),
-            () => this.guard(() => {
-              throw new Fatal(AlertDescription.internal_error, 'PSK lookup failed');
-            }),
-          );
+          this.awaitExternal(key, (k) => this.pskKnown(identity, k), 'PSK lookup');
           return;
         }
         this.pskKnown(identity, key);
@@ -1175,7 +1171,28 @@ export class DtlsConnection {
     this.peerIdentity = { kind: 'psk', identity };
     this.deriveKeys(pskPreMasterSecret(key));
     this.enterWaitCcs();
-    this.processMessages();
+  }
+
+  /**
+   * Holds the handshake on an asynchronous decision (key store, trust store). Messages that arrive
+   * meanwhile stay queued, a CCS is remembered and next-epoch records are buffered; all of it is
+   * processed when the promise settles. A rejection ends the handshake with internal_error.
+   */
+  private awaitExternal<T>(p: Promise<T>, then: (value: T) => void, what: string): void {
+    this.paused = true;
+    p.then(
+      (v) =>
+        this.guard(() => {
+          if (this.isClosed) return;
+          this.paused = false;
+          then(v);
+          this.processMessages();
+        }),
+      () =>
+        this.guard(() => {
+          throw new Fatal(AlertDescription.internal_error, `${what} failed`);
+        }),
+    );
   }
 
   private enterWaitCcs(): void {
@@ -1232,7 +1249,13 @@ export class DtlsConnection {
         throw new Fatal(AlertDescription.unsupported_certificate, 'raw public key is not EC P-256');
       }
       const der = new Uint8Array(spki);
-      if (!this.options.verifyRawPublicKey?.(der)) throw new Fatal(AlertDescription.bad_certificate, 'raw public key not trusted');
+      const trusted = this.options.verifyRawPublicKey?.(der) ?? false;
+      const decide = (ok: boolean): void => {
+        if (!ok) throw new Fatal(AlertDescription.bad_certificate, 'raw public key not trusted');
+      };
+      // The key is only used (to check a signature) after the decision, since later messages wait for it.
+      if (trusted instanceof Promise) this.awaitExternal(trusted, decide, 'raw public key check');
+      else decide(trusted);
       this.peerPublicKey = key;
       this.peerIdentity = { kind: 'rpk', publicKeyDer: der };
       return true;

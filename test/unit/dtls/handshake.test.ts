@@ -544,3 +544,29 @@ void test('RFC 4279 §2: the PSK identity hint from ServerKeyExchange is visible
   assert.ok(p.clientLog.connected);
   assert.equal(p.client.pskIdentityHint, 'depot-hint');
 });
+
+void test('RFC 7250 §4: raw public keys can be checked asynchronously (device registry) on both sides', async () => {
+  const later = (k: Uint8Array) => (spki: Uint8Array): Promise<boolean> => new Promise((r) => setImmediate(() => r(trusts(k)(spki))));
+  const p = makePair(
+    { rawPublicKey: { privateKey: RPK_CLIENT.privateKey }, verifyRawPublicKey: later(RPK_SERVER.spki) },
+    { rawPublicKey: { privateKey: RPK_SERVER.privateKey }, verifyRawPublicKey: later(RPK_CLIENT.spki) },
+  );
+  p.client.connect();
+  for (let i = 0; i < 10 && !(p.clientLog.connected && p.serverLog.connected); i++) {
+    p.pump();
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.ok(p.clientLog.connected && p.serverLog.connected);
+  assert.deepEqual(p.serverLog.connected.peerIdentity, { kind: 'rpk', publicKeyDer: RPK_CLIENT.spki });
+  exchange(p);
+  const refused = makePair(
+    { rawPublicKey: { privateKey: RPK_CLIENT.privateKey }, verifyRawPublicKey: () => Promise.resolve(false) },
+    { rawPublicKey: { privateKey: RPK_SERVER.privateKey }, verifyRawPublicKey: () => Promise.resolve(true) },
+  );
+  refused.client.connect();
+  for (let i = 0; i < 10 && !refused.clientLog.closed; i++) {
+    refused.pump();
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.equal((refused.clientLog.closed as DtlsError).alert, AlertDescription.bad_certificate);
+});
