@@ -93,6 +93,11 @@ export interface DtlsCommonOptions {
   certificate?: CertificateCredentials;
   /** Trust anchors for the peer's certificate. */
   trustRoots?: readonly X509Certificate[];
+  /**
+   * An extra decision on a peer certificate whose chain validated (revocation list, device registry,
+   * endpoint-name rules). May answer asynchronously. Refusal gives bad_certificate.
+   */
+  verifyCertificate?: (leaf: X509Certificate, chain: readonly X509Certificate[]) => boolean | Promise<boolean>;
   /** Own raw public key (RFC 7250) for ECDHE-ECDSA: an EC P-256 private key (the public key is derived). */
   rawPublicKey?: { privateKey: KeyObject };
   /**
@@ -1265,6 +1270,20 @@ export class DtlsConnection {
     const chain = parseCertificates(ders);
     this.peerPublicKey = validateChain(chain, this.options.trustRoots ?? [], (this.options.wallClock ?? Date.now)());
     this.peerIdentity = { kind: 'x509', ...describeSubject(chain[0]!), certificateDer: new Uint8Array(chain[0]!.raw) };
+    const check = this.options.verifyCertificate;
+    if (check) {
+      const decide = (ok: boolean): void => {
+        if (!ok) throw new Fatal(AlertDescription.bad_certificate, 'certificate refused by policy');
+      };
+      let verdict: boolean | Promise<boolean>;
+      try {
+        verdict = check(chain[0]!, chain);
+      } catch {
+        throw new Fatal(AlertDescription.internal_error, 'certificate check failed');
+      }
+      if (verdict instanceof Promise) this.awaitExternal(verdict, decide, 'certificate check');
+      else decide(verdict);
+    }
     return true;
   }
 

@@ -570,3 +570,22 @@ void test('RFC 7250 §4: raw public keys can be checked asynchronously (device r
   }
   assert.equal((refused.clientLog.closed as DtlsError).alert, AlertDescription.bad_certificate);
 });
+
+void test('RFC 5246 §7.4.6: a certificate policy hook can refuse a valid chain (sync or async) with bad_certificate', async () => {
+  const sync = makePair(certClient, { ...certServer, verifyCertificate: (leaf) => !leaf.subject.includes('client.unit.test') });
+  sync.client.connect();
+  sync.pump();
+  assert.equal((sync.serverLog.closed as DtlsError).alert, AlertDescription.bad_certificate);
+  const seen: string[] = [];
+  const ok = makePair(
+    { ...certClient, verifyCertificate: (leaf) => Promise.resolve(seen.push(leaf.subject) > 0) },
+    { ...certServer, verifyCertificate: (leaf) => Promise.resolve(seen.push(leaf.subject) > 0) },
+  );
+  ok.client.connect();
+  for (let i = 0; i < 10 && !(ok.clientLog.connected && ok.serverLog.connected); i++) {
+    ok.pump();
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.ok(ok.clientLog.connected && ok.serverLog.connected);
+  assert.equal(seen.length, 2);
+});
