@@ -133,6 +133,7 @@ interface Transmission {
 }
 
 const TOKEN_POOL_SIZE = 8 * 1024;
+const BACKGROUND = { background: true } as const;
 
 /**
  * The CoAP message layer (RFC 7252 §4): CON/NON/ACK/RST, retransmission, deduplication,
@@ -273,7 +274,7 @@ export class CoapEndpoint {
       return;
     }
     const ticket = this.dedup.add(state, msg.messageId, now + this.exchangeLifetime);
-    this.sweepTimer ??= this.clock.setTimer(1000, () => this.sweep());
+    this.sweepTimer ??= this.clock.setTimer(1000, () => this.sweep(), BACKGROUND);
     if (cls === 0) this.receiveRequest(msg, peer, ticket);
     else this.receiveSeparateResponse(msg, peer, ticket);
   }
@@ -374,7 +375,7 @@ export class CoapEndpoint {
 
   private sweep(): void {
     this.sweepTimer = undefined;
-    if (this.dedup.sweep(this.clock.now())) this.sweepTimer = this.clock.setTimer(1000, () => this.sweep());
+    if (this.dedup.sweep(this.clock.now())) this.sweepTimer = this.clock.setTimer(1000, () => this.sweep(), BACKGROUND);
   }
 
   /** Number of remembered (peer, message ID) pairs. */

@@ -132,6 +132,8 @@ interface CachedBody {
 }
 
 const NOT_FOUND: ResponseInit = { code: Code.NotFound };
+/** Cache and transfer expiry is housekeeping: it must not keep a process alive. */
+const BACKGROUND = { background: true } as const;
 
 /** A CoAP server: resources, routing, .well-known/core, block-wise transfer and observe. */
 export class CoapServer {
@@ -257,7 +259,18 @@ export class CoapServer {
 
   private handle(exchange: Exchange): void {
     const message = exchange.request;
-    if (message.options.some((o) => o.number === OptionNumber.ProxyUri || o.number === OptionNumber.ProxyScheme)) {
+    // One pass over the options for the ones that steer dispatch.
+    let block1Raw: number | undefined;
+    let block2Raw: number | undefined;
+    let observe: number | undefined;
+    let proxy = false;
+    for (const o of message.options) {
+      if (o.number === OptionNumber.Observe) observe = decodeUint(o.value);
+      else if (o.number === OptionNumber.Block2) block2Raw = decodeUint(o.value);
+      else if (o.number === OptionNumber.Block1) block1Raw = decodeUint(o.value);
+      else if (o.number === OptionNumber.ProxyUri || o.number === OptionNumber.ProxyScheme) proxy = true;
+    }
+    if (proxy) {
       // RFC 7252 §5.10.2: not a forward-proxy, so a proxy request gets 5.05 (not a local resource).
       exchange.respond({ code: Code.ProxyingNotSupported });
       return;
@@ -270,15 +283,6 @@ export class CoapServer {
     }
     const request = new Request(message, exchange.peer, path);
     const method = request.method;
-    // One pass over the options for the three that steer dispatch.
-    let block1Raw: number | undefined;
-    let block2Raw: number | undefined;
-    let observe: number | undefined;
-    for (const o of message.options) {
-      if (o.number === OptionNumber.Observe) observe = decodeUint(o.value);
-      else if (o.number === OptionNumber.Block2) block2Raw = decodeUint(o.value);
-      else if (o.number === OptionNumber.Block1) block1Raw = decodeUint(o.value);
-    }
     if (block2Raw !== undefined && block1Raw === undefined && method !== 'GET') {
       // RFC 7959 §2.7/§3.3: after a PUT/POST/FETCH whose answer needed Block2, the client asks
       // for the following blocks with the same method and no body: serve the stored answer.
@@ -453,7 +457,7 @@ export class CoapServer {
   private cacheBody(exchange: Exchange, response: CoapResponse, body: Uint8Array | BlockSource): void {
     const key = this.bodyKey(exchange.peer, exchange.request);
     this.bodies.get(key)?.timer.cancel();
-    const timer = this.clock.setTimer(this.transferTimeout, () => this.bodies.delete(key));
+    const timer = this.clock.setTimer(this.transferTimeout, () => this.bodies.delete(key), BACKGROUND);
     this.bodies.set(key, { response, body, timer });
   }
 
@@ -462,7 +466,7 @@ export class CoapServer {
     const cached = this.bodies.get(key);
     if (cached) {
       cached.timer.cancel();
-      cached.timer = this.clock.setTimer(this.transferTimeout, () => this.bodies.delete(key));
+      cached.timer = this.clock.setTimer(this.transferTimeout, () => this.bodies.delete(key), BACKGROUND);
       this.sendBlock(exchange, cached.response.code, responseOptions(cached.response, undefined), cached.body, block2);
       return;
     }
@@ -511,7 +515,7 @@ export class CoapServer {
         this.respondWithBody(exchange, sink, undefined, undefined);
         return;
       }
-      upload = { key, route, request, sink, received: 0, timer: this.clock.setTimer(this.transferTimeout, () => upload && this.dropUpload(upload, 'timed out')) };
+      upload = { key, route, request, sink, received: 0, timer: this.clock.setTimer(this.transferTimeout, () => upload && this.dropUpload(upload, 'timed out'), BACKGROUND) };
       this.uploads.set(key, upload);
     }
     if (!upload || offset !== upload.received) {
@@ -531,7 +535,7 @@ export class CoapServer {
     }
     const current = upload;
     current.timer.cancel();
-    current.timer = this.clock.setTimer(this.transferTimeout, () => this.dropUpload(current, 'timed out'));
+    current.timer = this.clock.setTimer(this.transferTimeout, () => this.dropUpload(current, 'timed out'), BACKGROUND);
     let written: void | Promise<void>;
     try {
       written = current.sink.write(message.payload, current.received);
@@ -740,7 +744,7 @@ export class CoapServer {
   private cacheBodyFor(observer: Observer, response: CoapResponse, body: Uint8Array | BlockSource): void {
     const key = this.bodyKey(observer.peer, observer.request);
     this.bodies.get(key)?.timer.cancel();
-    const timer = this.clock.setTimer(this.transferTimeout, () => this.bodies.delete(key));
+    const timer = this.clock.setTimer(this.transferTimeout, () => this.bodies.delete(key), BACKGROUND);
     this.bodies.set(key, { response, body, timer });
   }
 

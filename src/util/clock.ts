@@ -6,17 +6,23 @@ export interface Timer {
   cancel(): void;
 }
 
+export interface TimerOptions {
+  /** Housekeeping that must not keep the process alive by itself (an unref'd timer). */
+  background?: boolean;
+}
+
 export interface Clock {
   /** Milliseconds on a monotonic scale (not wall-clock time). */
   now(): number;
-  setTimer(delayMs: number, fn: () => void): Timer;
+  setTimer(delayMs: number, fn: () => void, options?: TimerOptions): Timer;
 }
 
 /** The real clock: performance.now() and setTimeout. */
 export const systemClock: Clock = {
   now: () => performance.now(),
-  setTimer(delayMs, fn) {
+  setTimer(delayMs, fn, options) {
     const handle = setTimeout(fn, Math.max(0, delayMs));
+    if (options?.background) handle.unref();
     return { cancel: () => clearTimeout(handle) };
   },
 };

@@ -247,9 +247,11 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
 
   private scheduleSweep(): void {
     if (this.closed) return;
-    this.sweepTimer = this.clock.setTimer(this.options.expirySweepInterval ?? 5000, () => {
-      void this.sweepExpired().finally(() => this.scheduleSweep());
-    });
+    this.sweepTimer = this.clock.setTimer(
+      this.options.expirySweepInterval ?? 5000,
+      () => void this.sweepExpired().finally(() => this.scheduleSweep()),
+      { background: true },
+    );
   }
 
   /** Removes registrations whose lifetime ran out without an Update (TS Core §6.2.2). */
