@@ -255,22 +255,25 @@ export class Lwm2mClient {
     if (this.stateValue !== 'stopped') throw new Error('client already started');
     await this.loadState();
     if (!this.endpointName) throw new Error('no endpoint name (config.endpoint or a state file)');
-    this.stateValue = 'registering';
     const account = this.serverAccount()?.account ?? this.bootstrapAccount();
     if (!account) throw new Error('no LwM2M server or Bootstrap-Server configured');
-    await this.connection(account);
+    this.stateValue = 'registering';
+    try {
+      await this.connection(account);
+    } catch (error) {
+      this.stateValue = 'stopped';
+      throw error;
+    }
     this.loop = this.run();
   }
 
   /** De-registers (when registered) and closes the socket. */
   async stop(options: { deregister?: boolean } = {}): Promise<void> {
-    if (this.stateValue === 'stopped') return;
+    if (this.stateValue === 'stopped' || this.stateValue === 'stopping') return;
     this.stateValue = 'stopping';
     this.sleepTimer?.timer.cancel();
     this.sleepTimer?.wake();
     this.bootstrapFinish?.(false);
-    await this.updating?.catch(() => undefined);
-    await this.loop?.catch(() => undefined);
     const reg = this.registration;
     this.registration = undefined;
     reg?.timer?.cancel();
@@ -283,12 +286,16 @@ export class Lwm2mClient {
       try {
         const res = await this.conn.client.delete(reg.serverUri + reg.location, { timeout: this.config.requestTimeoutMs ?? 10_000 });
         if (res.code === Code.Deleted) this.emit({ type: 'deregistered', location: reg.location });
+        else this.emit({ type: 'error', error: new Error(`De-register answered ${res.codeText}`) });
       } catch (error) {
         this.emit({ type: 'error', error: error as Error });
       }
     }
-    await this.saveChain;
+    // Closing the endpoint fails requests still in flight, so the loops below end.
     await this.closeConnection();
+    await this.updating?.catch(() => undefined);
+    await this.loop?.catch(() => undefined);
+    await this.saveChain;
     this.stateValue = 'stopped';
   }
 
@@ -362,7 +369,7 @@ export class Lwm2mClient {
         continue;
       }
       const result = await this.register(server.account, server.serverIid);
-      if (result === true) return;
+      if (result === true || this.stopping()) return;
       failures++;
       const retryInMs = this.backoff(failures);
       this.emit({ type: 'registrationFailed', reason: result.reason, ...(result.code ? { code: result.code } : {}), retryInMs });
@@ -383,6 +390,7 @@ export class Lwm2mClient {
   }
 
   private sleep(ms: number): Promise<void> {
+    if (this.stopping()) return Promise.resolve();
     return new Promise((resolve) => {
       const wake = (): void => {
         this.sleepTimer = undefined;
