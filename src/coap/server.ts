@@ -73,6 +73,8 @@ export interface ResourceDefinition extends ResourceDescription {
   post?: Handler;
   delete?: Handler;
   fetch?: Handler;
+  /** iPATCH (RFC 8132), e.g. LwM2M Write-Composite. */
+  ipatch?: Handler;
   /** Streams block-wise PUT/POST bodies instead of buffering them (bypasses put/post for Block1). */
   upload?: (request: CoapRequest) => UploadSink | CoapResponse;
   /** Whether GET with Observe registers an observer (RFC 7641). */
@@ -832,6 +834,8 @@ function handlerFor(definition: ResourceDefinition, method: MethodName): Handler
       return definition.delete;
     case 'FETCH':
       return definition.fetch;
+    case 'IPATCH':
+      return definition.ipatch;
     default:
       return undefined;
   }

@@ -15,7 +15,9 @@ import type { Clock, Timer } from '../../util/clock.js';
 import { systemClock } from '../../util/clock.js';
 import type { CredentialKind, DeviceFactsPatch, PeerIdentityRef, QueuedOperation, Registration, Store } from '../../store/types.js';
 import { Lwm2mCodecError } from '../errors.js';
-import { decode, encode } from '../content/index.js';
+import { decode, decodeRecords, encode, encodeRecords } from '../content/index.js';
+import { formatSenmlCbor } from '../content/senml.js';
+import type { Lwm2mRecord } from '../node.js';
 import type { Lwm2mNode } from '../node.js';
 import type { Lwm2mPath } from '../path.js';
 import { formatPath, parsePath } from '../path.js';
@@ -52,6 +54,8 @@ export interface DeviceResponse {
   node?: Lwm2mNode;
   /** Text payload of an error response (diagnostic). */
   diagnostic?: string;
+  /** Decoded records of a composite answer (Read-Composite). */
+  records?: Lwm2mRecord[];
 }
 
 /** Done now, or queued until a queue-mode device wakes up. */
@@ -74,6 +78,8 @@ export interface Lwm2mServerEvents {
   expired: [registration: Registration];
   factsLearned: [endpoint: string, patch: DeviceFactsPatch];
   operationFinished: [operation: QueuedOperation];
+  /** Data a device pushed with the Send operation (TS Core §6.4.4). */
+  send: [endpoint: string, records: Lwm2mRecord[]];
   error: [error: Error];
 }
 
@@ -96,6 +102,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   private readonly lastHeard = new Map<string, number>();
   private readonly draining = new Set<string>();
   private readonly observations = new Map<string, Set<Observation>>();
+  /** Peer key → endpoint, to know who sends on /dp (the Send operation names no endpoint). */
+  private readonly endpointsByPeer = new Map<string, string>();
   private sweepTimer: Timer | undefined;
   private closed = false;
 
@@ -111,6 +119,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
         title: 'LwM2M registration interface',
         post: (request) => this.register(request, scheme),
       });
+      coap.resource('/dp', { hidden: true, post: (request) => this.receiveSend(request) });
       coap.resource('/rd', {
         prefix: true,
         hidden: true,
@@ -152,6 +161,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       this.wallNow(),
     );
     this.heard(registration.endpoint);
+    this.endpointsByPeer.set(request.peer.key, registration.endpoint);
     if (replaced) this.dropObservations(replaced.endpoint);
     this.emit('registered', registration, replaced);
     // After the answer is on its way: learn the device, then deliver what waited for it.
@@ -177,6 +187,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const registration = await this.store.registrations.update(id, { ...changes, address: { scheme, address: request.peer.address, port: request.peer.port } }, this.wallNow());
     if (!registration) return { code: Code.NotFound };
     this.heard(registration.endpoint);
+    this.endpointsByPeer.set(request.peer.key, registration.endpoint);
     this.emit('updated', registration);
     setImmediate(() => void this.afterContact(registration, params.objectLinks !== undefined));
     return { code: Code.Changed };
@@ -193,6 +204,27 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     this.dropObservations(existing.endpoint);
     this.emit('deregistered', existing);
     return { code: Code.Deleted };
+  }
+
+  /** Send (TS Core §6.4.4): a registered device pushes SenML records to /dp. */
+  private async receiveSend(request: CoapRequest): Promise<CoapResponse> {
+    const endpoint = this.endpointsByPeer.get(request.peer.key);
+    const registration = endpoint ? await this.store.registrations.getByEndpoint(endpoint) : null;
+    if (!registration || !sameIdentity(registration.identity, identityOf(request.peer))) return { code: Code.Forbidden, payload: 'Send is only accepted from a registered device' };
+    const format = request.contentFormat;
+    if (format !== ContentFormat.SenmlCbor && format !== ContentFormat.SenmlJson && format !== ContentFormat.LwM2mCbor) {
+      return { code: Code.UnsupportedContentFormat, payload: 'Send takes SenML CBOR, SenML JSON or LwM2M CBOR' };
+    }
+    let records: Lwm2mRecord[];
+    try {
+      records = decodeRecords(format, request.payload);
+    } catch (error) {
+      if (error instanceof Lwm2mCodecError) return { code: Code.BadRequest, payload: error.message };
+      throw error;
+    }
+    this.heard(registration.endpoint);
+    this.emit('send', registration.endpoint, records);
+    return { code: Code.Changed };
   }
 
   /** An endpoint is bound to its credentials (TS Core §6.2.1, security considerations). */
@@ -315,6 +347,28 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     return this.operate(endpoint, 'execute', path, args === undefined ? undefined : encodeString(args), args === undefined ? undefined : ContentFormat.TextPlain);
   }
 
+  /** Read-Composite (TS Core §6.3.8): several paths in one FETCH, answered as SenML CBOR records. */
+  async readComposite(endpoint: string, paths: string[]): Promise<DeviceResponse> {
+    const registration = await this.registration(endpoint);
+    if (!this.isReachable(registration)) throw new Lwm2mServerError(`"${endpoint}" is asleep (queue mode); composite operations are not queued`, 'TRANSPORT');
+    const body = formatSenmlCbor(paths.map((p) => ({ n: formatPath(checkedPath(p)) })));
+    const response = await this.send(registration, { method: 'FETCH', path: [], payload: body, contentFormat: ContentFormat.SenmlCbor, accept: ContentFormat.SenmlCbor, composite: true });
+    return response;
+  }
+
+  /** Write-Composite (TS Core §6.3.9): values at several paths in one iPATCH. */
+  async writeComposite(endpoint: string, records: Lwm2mRecord[]): Promise<DeviceResponse> {
+    const registration = await this.registration(endpoint);
+    if (!this.isReachable(registration)) throw new Lwm2mServerError(`"${endpoint}" is asleep (queue mode); composite operations are not queued`, 'TRANSPORT');
+    let body: Uint8Array;
+    try {
+      body = encodeRecords(ContentFormat.SenmlCbor, records);
+    } catch (error) {
+      throw new Lwm2mServerError(`cannot encode the records: ${error instanceof Error ? error.message : String(error)}`, 'ENCODING');
+    }
+    return this.send(registration, { method: 'IPATCH', path: [], payload: body, contentFormat: ContentFormat.SenmlCbor });
+  }
+
   /** Create (TS Core §6.3.6): a new instance of an object. */
   async create(endpoint: string, objectPath: string, instance: Lwm2mNode, contentFormat?: number): Promise<OperationOutcome> {
     const registration = await this.registration(endpoint);
@@ -428,7 +482,16 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
 
   private async send(
     registration: Registration,
-    request: { method: 'GET' | 'PUT' | 'POST' | 'DELETE'; path: Lwm2mPath; payload?: Uint8Array | undefined; contentFormat?: number | undefined; accept?: number | undefined; query?: string[] | undefined; discover?: boolean },
+    request: {
+      method: 'GET' | 'PUT' | 'POST' | 'DELETE' | 'FETCH' | 'IPATCH';
+      path: Lwm2mPath;
+      payload?: Uint8Array | undefined;
+      contentFormat?: number | undefined;
+      accept?: number | undefined;
+      query?: string[] | undefined;
+      discover?: boolean;
+      composite?: boolean;
+    },
   ): Promise<DeviceResponse> {
     const client = this.clientFor(registration);
     const accept = request.discover ? ContentFormat.LinkFormat : request.accept;
@@ -448,6 +511,18 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       throw new Lwm2mServerError(`no answer from "${registration.endpoint}": ${error instanceof Error ? error.message : String(error)}`, 'TRANSPORT');
     }
     this.heard(registration.endpoint);
+    if (request.composite) {
+      const out = toDeviceResponse(response, undefined);
+      if (response.code >> 5 === 2 && response.contentFormat !== undefined && response.payload.length > 0) {
+        try {
+          out.records = decodeRecords(response.contentFormat, response.payload);
+        } catch (error) {
+          if (!(error instanceof Lwm2mCodecError)) throw error;
+          out.diagnostic = `payload could not be decoded: ${error.message}`;
+        }
+      }
+      return out;
+    }
     return toDeviceResponse(response, request.discover ? undefined : request.path);
   }
 

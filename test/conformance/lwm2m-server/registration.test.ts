@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { ContentFormat } from '../../../src/coap/codes.js';
+import { Code, ContentFormat } from '../../../src/coap/codes.js';
+import { decodeRecords, decodeSenmlEntries, encodeRecords, Value } from '../../../src/lwm2m/index.js';
 import { CoapServer } from '../../../src/coap/server.js';
 import { UdpTransport } from '../../../src/coap/udp.js';
 import { Lwm2mServer } from '../../../src/lwm2m/server/server.js';
@@ -269,5 +270,46 @@ test('TS Core §6.2.1 security: without DTLS, registration is refused unless the
   } finally {
     await device.close();
     await stopServer(g);
+  }
+});
+
+test('TS Core §6.3.8/§6.3.9/§6.4.4: Read-Composite (FETCH), Write-Composite (iPATCH) and Send (POST /dp) in SenML CBOR', async () => {
+  const device = await DeviceDriver.start('Umbrella', 'U-1');
+  const received: { method: string; format: number | undefined; body: Uint8Array }[] = [];
+  device.coap.resource('/', {
+    fetch: (req) => {
+      received.push({ method: 'FETCH', format: req.contentFormat, body: Uint8Array.from(req.payload) });
+      return { code: Code.Content, contentFormat: ContentFormat.SenmlCbor, payload: encodeRecords(ContentFormat.SenmlCbor, [{ path: [3, 0, 0], value: Value.string('Umbrella') }, { path: [3, 0, 1], value: Value.string('U-1') }]) };
+    },
+    ipatch: (req) => (received.push({ method: 'IPATCH', format: req.contentFormat, body: Uint8Array.from(req.payload) }), { code: Code.Changed }),
+  });
+  try {
+    await device.register(f.uri, 'ep=dev-composite&lt=60&lwm2m=1.1');
+    const read = await f.lwm2m.readComposite('dev-composite', ['/3/0/0', '/3/0/1']);
+    assert.equal(read.code, '2.05');
+    assert.deepEqual(read.records?.map((r) => [r.path.join('/'), r.value]), [['3/0/0', { type: 'string', value: 'Umbrella' }], ['3/0/1', { type: 'string', value: 'U-1' }]]);
+    assert.equal(received[0]!.format, ContentFormat.SenmlCbor);
+    assert.deepEqual(decodeSenmlEntries('cbor', received[0]!.body).map((e) => e.path.join('/')), ['3/0/0', '3/0/1']);
+    const write = await f.lwm2m.writeComposite('dev-composite', [{ path: [1, 0, 1], value: Value.unsignedInteger(120) }]);
+    assert.equal(write.code, '2.04');
+    assert.deepEqual(decodeRecords(ContentFormat.SenmlCbor, received[1]!.body).map((r) => r.path.join('/')), ['1/0/1']);
+    const sent = once(f.lwm2m, 'send');
+    const response = await device.client.post(`${f.uri}/dp`, encodeRecords(ContentFormat.SenmlCbor, [{ path: [3, 0, 9], value: Value.integer(87) }]), { contentFormat: ContentFormat.SenmlCbor });
+    assert.equal(response.codeText, '2.04');
+    const [endpoint, records] = (await sent) as [string, { path: number[]; value: unknown }[]];
+    assert.equal(endpoint, 'dev-composite');
+    assert.deepEqual(records[0]!.path, [3, 0, 9]);
+  } finally {
+    await device.close();
+  }
+});
+
+test('TS Core §6.4.4: Send from a device that is not registered is refused (4.03)', async () => {
+  const device = await DeviceDriver.start();
+  try {
+    const response = await device.client.post(`${f.uri}/dp`, encodeRecords(ContentFormat.SenmlCbor, [{ path: [3, 0, 9], value: Value.integer(1) }]), { contentFormat: ContentFormat.SenmlCbor });
+    assert.equal(response.codeText, '4.03');
+  } finally {
+    await device.close();
   }
 });
