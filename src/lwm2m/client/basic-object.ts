@@ -47,7 +47,7 @@ export class BasicObject implements ClientObject {
     this.definition = options.definition;
     this.id = options.definition.id;
     this.version = options.version;
-    this.defs = new Map(options.definition.resources.map((r) => [r.id, r]));
+    this.defs = definitionMap(options.definition);
     this.handlers = options.execute ?? {};
     this.dynamic = options.dynamic ?? {};
     this.serverCreatable = options.serverCreatable ?? options.definition.multiple;
@@ -246,6 +246,15 @@ export class BasicObject implements ClientObject {
   protected emit(change: ObjectChange): void {
     for (const l of this.listeners) l(change);
   }
+}
+
+/** Resource definitions by id, shared by every object built from the same definition (simulators build thousands). */
+const DEFINITION_MAPS = new WeakMap<ObjectDefinition, Map<number, ResourceDefinition>>();
+
+function definitionMap(def: ObjectDefinition): Map<number, ResourceDefinition> {
+  let m = DEFINITION_MAPS.get(def);
+  if (!m) DEFINITION_MAPS.set(def, (m = new Map(def.resources.map((r) => [r.id, r]))));
+  return m;
 }
 
 function isValueArray(v: unknown): v is readonly Lwm2mValue[] {

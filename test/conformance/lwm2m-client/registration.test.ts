@@ -151,3 +151,16 @@ test('TS Core 1.1 §6.2.1 Register: server unreachable → registrationFailed, t
     await s.close();
   }
 });
+
+test('TS Core 1.1 §6.3.5 Execute /1/0/8 (Registration Update Trigger): the client sends an Update', async () => {
+  const s = await setup();
+  try {
+    await waitUntil(() => s.client.state === 'registered');
+    const before = s.driver.requests.length;
+    assert.equal((await s.driver.request('POST', '/1/0/8')).codeText, '2.04');
+    const upd = await s.driver.waitFor((r) => r.method === 'POST' && r.path === '/rd/r1', 3000, before);
+    assert.deepEqual(upd.query, []);
+  } finally {
+    await s.close();
+  }
+});
