@@ -6,6 +6,8 @@
  * requests to the device (Read, Write, Observe ...) share one CoapEndpoint, so the server
  * reaches the device at the address it registered from.
  */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { CoapClient } from '../../coap/client.js';
 import type { ClientResponse } from '../../coap/client.js';
 import { Code, codeClass, formatCode, parseCode } from '../../coap/codes.js';
@@ -159,6 +161,8 @@ export class Lwm2mClient {
   private endpointName: string | undefined;
   private stateValue: ClientState = 'stopped';
   private bootstrapping = false;
+  /** Peer key of the Bootstrap-Server during bootstrap: only it gets bootstrap rights. */
+  private bootstrapPeer: string | undefined;
   private bootstrapFinish: ((ok: boolean) => void) | undefined;
   private loop: Promise<void> | undefined;
   private sleepTimer: { timer: Timer; wake: () => void } | undefined;
@@ -416,6 +420,7 @@ export class Lwm2mClient {
       };
     });
     this.bootstrapping = true;
+    this.bootstrapPeer = await peerKey(conn, account.uri).catch(() => undefined);
     let reason = 'Bootstrap-Finish did not arrive';
     try {
       const res = await conn.client.post(`${base(account.uri)}/bs?ep=${encodeURIComponent(this.endpointName as string)}&pct=${ContentFormat.SenmlCbor}`, new Uint8Array(0), this.timeout());
@@ -429,6 +434,7 @@ export class Lwm2mClient {
     }
     const ok = await finished;
     this.bootstrapping = false;
+    this.bootstrapPeer = undefined;
     this.bootstrapFinish = undefined;
     if (this.stopping()) return false;
     this.stateValue = 'registering';
@@ -777,10 +783,11 @@ export class Lwm2mClient {
 
   private async handle(request: CoapRequest): Promise<CoapResponse> {
     try {
-      if (request.segments.length === 1 && request.segments[0] === 'bs') return this.handleBootstrapFinish(request);
+      const fromBootstrapServer = this.bootstrapping && request.peer.key === this.bootstrapPeer;
+      if (request.segments.length === 1 && request.segments[0] === 'bs') return this.handleBootstrapFinish(request, fromBootstrapServer);
       const path = toPath(request.segments);
       if (!path) return error(Code.NotFound, `no such path ${request.path}`);
-      const ctx = this.bootstrapping ? BOOTSTRAP_ACCESS : DM_ACCESS;
+      const ctx = fromBootstrapServer ? BOOTSTRAP_ACCESS : DM_ACCESS;
       if (!ctx.bootstrap && path[0] === 0) return error(Code.Unauthorized, 'the Security object is not accessible to LwM2M servers');
       switch (request.method) {
         case 'GET':
@@ -1058,9 +1065,9 @@ export class Lwm2mClient {
     return { code: Code.Deleted };
   }
 
-  private handleBootstrapFinish(request: CoapRequest): CoapResponse {
+  private handleBootstrapFinish(request: CoapRequest, fromBootstrapServer: boolean): CoapResponse {
     if (request.method !== 'POST') return error(Code.MethodNotAllowed, 'Bootstrap-Finish is a POST');
-    if (!this.bootstrapping || !this.bootstrapFinish) return error(Code.MethodNotAllowed, 'no bootstrap in progress');
+    if (!fromBootstrapServer || !this.bootstrapFinish) return error(Code.MethodNotAllowed, 'no bootstrap in progress with this peer');
     // Bootstrap-Finish (TS Core 1.1 §5.2.7.6): 4.06 when the configuration is unusable.
     if (!this.serverAccount()) return error(Code.NotAcceptable, 'no usable LwM2M Server account (Security + Server instances with the same Short Server ID)');
     const finish = this.bootstrapFinish;
@@ -1090,6 +1097,13 @@ function toPath(segments: string[]): Lwm2mPath | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The transport's peer key for a server URI (host names resolved as CoapClient does). */
+async function peerKey(conn: Connection, uri: string): Promise<string> {
+  const p = parseCoapUri(uri);
+  const address = isIP(p.host) ? p.host : (await lookup(p.host)).address;
+  return conn.transport.peer(address, p.port).key;
 }
 
 function base(uri: string): string {

@@ -129,3 +129,23 @@ test('TS Core 1.1 §6.1 + §6.2.1: bootstrapped PSK credentials persist (0600 st
     await dm.close();
   }
 });
+
+test('TS Core 1.1 §6.1: during bootstrap only the Bootstrap-Server gets bootstrap rights (another peer: DM rules, no Finish)', async () => {
+  const other = await Lwm2mServerTestDriver.start();
+  const s = await setup({ start: false });
+  const bs = s.driver;
+  const client = new Lwm2mClient({ endpoint: 'urn:dev:bs-3', bootstrapUri: bs.uri, host: '127.0.0.1', device: DEVICE, retry: { initialMs: 50, maxMs: 100 }, random: () => 0 });
+  try {
+    await client.start();
+    await bs.waitFor((r) => r.method === 'POST' && r.path === '/bs');
+    other.devicePeer = bs.devicePeer;
+    assert.equal((await other.request('PUT', '/0/1', { payload: securityTlv(1, 'coap://127.0.0.1:9'), contentFormat: ContentFormat.Tlv })).codeText, '4.01');
+    assert.equal((await other.request('DELETE', '/')).codeText, '4.05');
+    assert.equal((await other.request('POST', '/bs')).codeText, '4.05');
+    assert.equal((await bs.request('PUT', '/0/1', { payload: securityTlv(1, 'coap://127.0.0.1:9'), contentFormat: ContentFormat.Tlv })).codeText, '2.04');
+  } finally {
+    await client.stop();
+    await s.close();
+    await other.close();
+  }
+});
