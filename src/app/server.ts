@@ -10,6 +10,8 @@ import type { CertificateCredentials } from '../dtls/connection.js';
 import { DtlsTransport } from '../dtls/transport.js';
 import { X509Certificate } from 'node:crypto';
 import { BootstrapServer } from '../lwm2m/server/bootstrap.js';
+import type { Simulator } from '../sim/simulator.js';
+import { startDemoFleet } from './demo-fleet.js';
 import { Lwm2mServer } from '../lwm2m/server/server.js';
 import { networkInterfaces } from 'node:os';
 import { openSqliteStore } from '../store/index.js';
@@ -36,6 +38,8 @@ export interface DepotServerConfig {
   publicHost?: string;
   /** Accept every bootstrap request without an operator decision (simulations only). */
   autoAcceptBootstrap?: boolean;
+  /** Run a simulated fleet of this many devices beside the server. */
+  simulate?: { count: number; profileFile?: string };
 }
 
 /** The address devices reach us at: the bound address, or the first external IPv4 one. */
@@ -49,6 +53,7 @@ function defaultPublicHost(host: string): string {
 
 export interface RunningDepotServer {
   bootstrap: BootstrapServer;
+  simulator: Simulator | undefined;
   coap: CoapServer;
   coaps: CoapServer | undefined;
   lwm2m: Lwm2mServer;
@@ -129,7 +134,14 @@ export async function startDepotServer(config: DepotServerConfig): Promise<Runni
   const httpAddress = api.server.address();
   const httpPort = typeof httpAddress === 'object' && httpAddress ? httpAddress.port : config.httpPort;
   const secure = coaps?.endpoint.transport.address();
+  let simulator: Simulator | undefined;
+  if (config.simulate && config.simulate.count > 0) {
+    const local = coaps ? `coaps://127.0.0.1:${coaps.endpoint.transport.address().port}` : `coap://127.0.0.1:${a.port}`;
+    if (!coaps && !config.allowUnsecured) throw new Error('a simulated fleet needs the coaps listener, or --allow-unsecured');
+    simulator = await startDemoFleet({ count: config.simulate.count, serverUri: local, store, ...(config.simulate.profileFile ? { profileFile: config.simulate.profileFile } : {}) });
+  }
   return {
+    simulator,
     bootstrap,
     coap,
     coaps,
@@ -145,6 +157,7 @@ export async function startDepotServer(config: DepotServerConfig): Promise<Runni
       'data dir': dataDir,
     },
     close: async () => {
+      await simulator?.stop();
       await api.close();
       await lwm2m.close();
       await bootstrap.close();

@@ -3,10 +3,12 @@ import { runCaCommand } from './ca.js';
 import { runCoapCommand } from './coap.js';
 import { runCredentialsCommand } from './credentials.js';
 import { runServeCommand } from './serve.js';
+import { runSimCommand } from './sim.js';
 
 const USAGE = `usage: depot <command> [options]
 commands:
   serve     run the Depot server
+  sim       run simulated LwM2M devices against a server
   coap      a CoAP debugging client (get, put, post, delete, observe, ping)
   ca        Depot's certificate authority (init, issue, export)
   credentials  bind device credentials (DTLS PSK, certificate, raw public key) to endpoints
@@ -14,6 +16,7 @@ Run "depot <command> --help" for a command's options.`;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
   serve: runServeCommand,
+  sim: runSimCommand,
   coap: runCoapCommand,
   ca: (argv) => runCaCommand(argv),
   credentials: runCredentialsCommand,

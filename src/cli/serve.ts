@@ -15,6 +15,8 @@ const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--http-p
   --public-host <host> host devices reach Depot at, written into them at bootstrap
                        (default: the --host address, or the first external IPv4 address)
   --auto-accept-bootstrap  serve every bootstrap request without an operator decision (simulations)
+  --sim <n>            also run a simulated fleet of n devices (several makes/models, DTLS with per-device PSKs)
+  --sim-profile <file> the fleet's profile (JSON, see docs/lwm2m-client.md); default: a built-in demo fleet
 The API token is DEPOT_API_TOKEN, or the file <data-dir>/api-token (created on first start).`;
 
 function port(value: string, flag: string): number {
@@ -40,6 +42,8 @@ export async function runServeCommand(argv: string[]): Promise<number> {
         'allow-unsecured': { type: 'boolean', default: false },
         'public-host': { type: 'string' },
         'auto-accept-bootstrap': { type: 'boolean', default: false },
+        sim: { type: 'string' },
+        'sim-profile': { type: 'string' },
         'data-dir': { type: 'string', default: './depot-data' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -52,6 +56,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     port(values['http-port'], '--http-port');
     if (values['coaps-port'] !== 'off') port(values['coaps-port'], '--coaps-port');
     certificateOf(values);
+    if (values.sim !== undefined && !/^\d+$/.test(values.sim)) throw new Error(`--sim takes a number of devices, got "${values.sim}"`);
   } catch (error) {
     process.stderr.write(`depot serve: ${(error as Error).message}\n${USAGE}\n`);
     return 2;
@@ -67,8 +72,10 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     allowUnsecured: values['allow-unsecured'],
     autoAcceptBootstrap: values['auto-accept-bootstrap'],
     ...(values['public-host'] ? { publicHost: values['public-host'] } : {}),
+    ...(values.sim !== undefined ? { simulate: { count: Number(values.sim), ...(values['sim-profile'] ? { profileFile: values['sim-profile'] } : {}) } } : {}),
   });
   for (const [name, where] of Object.entries(server.listening)) process.stdout.write(`depot: ${name} ${where}\n`);
+  if (server.simulator) process.stdout.write(`depot: simulated fleet of ${server.simulator.stats().total} devices started\n`);
   process.stdout.write('depot: ready\n');
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

@@ -74,3 +74,33 @@ test('without --allow-unsecured, registration over plain CoAP is refused (4.03)'
   const response = await device.register(coapUri, 'ep=plain-dev');
   assert.equal(response.codeText, '4.03');
 });
+
+test('depot serve --sim: a simulated fleet of several models registers over DTLS and de-registers on close', async () => {
+  const simDir = mkdtempSync(join(tmpdir(), 'depot-sim-'));
+  const running = await startDepotServer({ host: '127.0.0.1', coapPort: 0, coapsPort: 0, httpPort: 0, dataDir: simDir, allowUnsecured: false, apiToken: 't', simulate: { count: 20 } });
+  try {
+    await running.simulator!.waitAllRegistered(30_000);
+    const page = await running.store.registrations.list({ limit: 100 });
+    assert.equal(page.items.length, 20);
+    assert.ok(page.items.every((r) => r.identity?.kind === 'psk' && r.address.scheme === 'coaps'));
+    // Facts arrive just after each registration.
+    const deadline = Date.now() + 10_000;
+    let models = new Set<string>();
+    while (Date.now() < deadline) {
+      const facts = await running.store.deviceFacts.list({ limit: 100 });
+      models = new Set(facts.items.map((f) => `${f.manufacturer} ${f.modelNumber}`));
+      if (facts.items.length === 20) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(models.size >= 3, `several models, got ${[...models].join(', ')}`);
+  } finally {
+    await running.close();
+  }
+  const reopened = (await import('../../src/store/index.js')).openSqliteStore({ dataDir: simDir });
+  try {
+    assert.equal((await reopened.registrations.list()).items.length, 0, 'every simulated device de-registered');
+  } finally {
+    reopened.close();
+    rmSync(simDir, { recursive: true, force: true });
+  }
+});
