@@ -135,6 +135,8 @@ interface Observed {
   lastSent: number;
   pending: Timer | undefined;
   pmaxTimer: Timer | undefined;
+  /** The numeric value last notified (for gt / lt / st). */
+  lastValue: number | undefined;
 }
 
 /** Margin before lifetime expiry at which the periodic Update is sent (ms). */
@@ -737,7 +739,7 @@ export class Lwm2mClient {
   private track(path: Lwm2mPath): void {
     const key = formatPath(path);
     if (this.observed.has(key)) return;
-    const o: Observed = { path, key, lastSent: this.clock.now(), pending: undefined, pmaxTimer: undefined };
+    const o: Observed = { path, key, lastSent: this.clock.now(), pending: undefined, pmaxTimer: undefined, lastValue: this.numericValue(path) };
     this.observed.set(key, o);
     this.armPmax(o);
   }
@@ -761,9 +763,37 @@ export class Lwm2mClient {
     });
   }
 
+  /** The value of a numeric single resource (or resource instance), else undefined. */
+  private numericValue(path: Lwm2mPath): number | undefined {
+    if (path.length < 3) return undefined;
+    try {
+      const node = this.readNode(path, DM_ACCESS);
+      if (node.kind !== 'resource' && node.kind !== 'resourceInstance') return undefined;
+      const v = node.value;
+      return v.type === 'integer' || v.type === 'unsignedInteger' || v.type === 'float' ? Number(v.value) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * gt / lt / st (TS Core 1.1 §6.3.4 attributes): with any of them set on a numeric resource,
+   * a change is notified only when it crosses gt or lt, or moved by at least st since the last notification.
+   */
+  private passesThresholds(o: Observed, attrs: Attributes): boolean {
+    if (attrs.gt === undefined && attrs.lt === undefined && attrs.st === undefined) return true;
+    const v = this.numericValue(o.path);
+    const last = o.lastValue;
+    if (v === undefined || last === undefined) return true;
+    const crosses = (t: number | undefined): boolean => t !== undefined && (last <= t) !== (v <= t);
+    return crosses(attrs.gt) || crosses(attrs.lt) || (attrs.st !== undefined && Math.abs(v - last) >= attrs.st);
+  }
+
   private scheduleNotify(o: Observed): void {
     if (o.pending) return;
-    const pmin = (this.effectiveAttributes(o.path).pmin ?? 0) * 1000;
+    const attrs = this.effectiveAttributes(o.path);
+    if (!this.passesThresholds(o, attrs)) return;
+    const pmin = (attrs.pmin ?? 0) * 1000;
     const wait = o.lastSent + pmin - this.clock.now();
     if (wait <= 0) this.notifyNow(o);
     else
@@ -775,6 +805,7 @@ export class Lwm2mClient {
 
   private notifyNow(o: Observed): void {
     o.lastSent = this.clock.now();
+    o.lastValue = this.numericValue(o.path);
     this.conn?.server.notifyChanged(o.key);
     this.armPmax(o);
   }

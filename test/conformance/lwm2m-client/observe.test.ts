@@ -89,3 +89,26 @@ test('TS Core 1.1 §6.4 Send: POST /dp with SenML CBOR records of the requested 
     await s.close();
   }
 });
+
+test('TS Core 1.1 §6.4.1 Observe with §6.3.4 gt/lt/st: only crossings and steps of at least st are notified', async () => {
+  const s = await setup();
+  try {
+    await waitUntil(() => s.client.state === 'registered');
+    s.client.device.set(0, 9, Value.integer(50));
+    assert.equal((await s.driver.request('PUT', '/3/0/9?st=5&lt=20')).codeText, '2.04');
+    const seen: string[] = [];
+    const obs = await s.driver.observe('/3/0/9', { onNotification: (r) => seen.push(text(r)) });
+    assert.equal(text(obs.first), '50');
+    for (const v of [52, 54, 56, 57, 60, 61, 22, 19, 18]) {
+      s.client.device.set(0, 9, Value.integer(v));
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    await waitUntil(() => seen.length >= 4);
+    await new Promise((r) => setTimeout(r, 30));
+    // 56 (|56-50| >= 5), 61 (>= 5 from 56), 22 (step 39), 19 (crosses lt=20), 18 not (step 1, no crossing).
+    assert.deepEqual(seen, ['56', '61', '22', '19']);
+    await obs.cancel();
+  } finally {
+    await s.close();
+  }
+});
