@@ -84,6 +84,8 @@ export function parseObjectLinks(text: string): { objects: ObjectLink[]; rootPat
       rootPath = link.target.replace(/\/+$/, '') || '/';
       continue;
     }
+    // The root link itself, e.g. `</>;lwm2m=1.1` opening a Bootstrap-Discover answer (TS Core 1.1 §6.1.7.1).
+    if (link.target === '/' || link.target === rootPath) continue;
     const relative = rootPath !== '/' && link.target.startsWith(rootPath + '/') ? link.target.slice(rootPath.length) : link.target;
     const m = /^\/(\d{1,5})(?:\/(\d{1,5}))?$/.exec(relative);
     if (!m) throw new RegistrationRequestError(`object link "<${link.target}>" is not </objectId> or </objectId/instanceId>`);

@@ -1,0 +1,69 @@
+/**
+ * The mission's first step end to end, with Depot's own client engine as the device:
+ * an unknown device asks to be bootstrapped, stays pending until an operator accepts it
+ * through the HTTP API, is then provisioned with its own PSK and registers over DTLS.
+ * (LwM2M TS Core 1.1 §6.1 bootstrap, §6.2 registration.)
+ */
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { startDepotServer } from '../../src/app/server.js';
+import { Lwm2mClient } from '../../src/lwm2m/client/engine.js';
+import type { ClientEvent } from '../../src/lwm2m/client/engine.js';
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('bootstrap stays pending until accepted through the API; the device then registers over DTLS with its provisioned PSK', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'depot-bs-e2e-'));
+  const server = await startDepotServer({ host: '127.0.0.1', publicHost: '127.0.0.1', coapPort: 0, coapsPort: 0, httpPort: 0, dataDir: dir, allowUnsecured: false, apiToken: 'tok' });
+  const bootstrapUri = `coap://127.0.0.1:${server.coap.endpoint.transport.address().port}`;
+  const api = `http://127.0.0.1:${(server.api.server.address() as AddressInfo).port}`;
+  const events: ClientEvent[] = [];
+  const device = new Lwm2mClient({
+    endpoint: 'fresh-device-1',
+    bootstrapUri,
+    host: '127.0.0.1',
+    device: { manufacturer: 'Vandelay', modelNumber: 'V-5', serialNumber: 'V5-0001', firmwareVersion: '1.0', softwareVersion: 'VOS 2' },
+    bootstrapTimeoutMs: 400,
+    retry: { initialMs: 100, maxMs: 300 },
+    stateFile: join(dir, 'device-state.json'),
+  });
+  device.on((e) => events.push(e));
+  try {
+    await device.start();
+    const pending = await waitFor('the pending endpoint', async () => {
+      const list = (await (await fetch(`${api}/api/v1/bootstrap?state=pending`, { headers: { authorization: 'Bearer tok' } })).json()) as { endpoints: { endpoint: string }[] };
+      return list.endpoints.find((e) => e.endpoint === 'fresh-device-1');
+    });
+    assert.equal(pending.endpoint, 'fresh-device-1');
+    // Pending: the device keeps asking, nothing is provisioned, nothing registers.
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(await server.store.registrations.getByEndpoint('fresh-device-1'), null);
+    assert.equal(await server.store.credentials.findPsk('fresh-device-1'), null);
+    const accepted = await fetch(`${api}/api/v1/bootstrap/fresh-device-1/accept`, { method: 'POST', headers: { authorization: 'Bearer tok' } });
+    assert.equal(accepted.status, 200);
+    const registration = await waitFor('the registration', async () => (await server.store.registrations.getByEndpoint('fresh-device-1')) ?? undefined);
+    assert.equal(registration.address.scheme, 'coaps');
+    assert.deepEqual(registration.identity, { kind: 'psk', value: 'fresh-device-1' });
+    assert.ok(events.some((e) => e.type === 'bootstrapped'));
+    const facts = await waitFor('the device facts', async () => (await server.store.deviceFacts.get('fresh-device-1')) ?? undefined);
+    assert.equal(facts.manufacturer, 'Vandelay');
+    assert.equal(facts.modelNumber, 'V-5');
+    assert.equal(facts.osVersion, 'VOS 2');
+  } finally {
+    await device.stop();
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
