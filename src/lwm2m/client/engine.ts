@@ -14,7 +14,7 @@ import { Code, codeClass, formatCode, parseCode } from '../../coap/codes.js';
 import type { EndpointOptions } from '../../coap/endpoint.js';
 import { OptionNumber, decodeString, getUintOption } from '../../coap/options.js';
 import { CoapServer } from '../../coap/server.js';
-import type { CoapRequest, CoapResponse, ResourceDefinition as CoapResourceDefinition } from '../../coap/server.js';
+import type { CoapRequest, CoapResponse, ResourceDefinition as CoapResourceDefinition, UploadSink } from '../../coap/server.js';
 import type { DatagramTransport } from '../../coap/transport.js';
 import { UdpTransport } from '../../coap/udp.js';
 import { parseCoapUri } from '../../coap/uri.js';
@@ -31,7 +31,7 @@ import type { Lwm2mPath } from '../path.js';
 import { formatPath, isPrefixOf, parsePath } from '../path.js';
 import type { BasicObject } from './basic-object.js';
 import { BOOTSTRAP_ACCESS, DM_ACCESS, ObjectError } from './object-api.js';
-import type { AccessContext, ClientObject, ObjectChange } from './object-api.js';
+import type { AccessContext, ClientObject, ObjectChange, UploadTarget } from './object-api.js';
 import {
   accountOf,
   createConnectivityObject,
@@ -666,7 +666,7 @@ export class Lwm2mClient {
 
   private routeDefinition(): CoapResourceDefinition {
     const handler = (request: CoapRequest): Promise<CoapResponse> => this.handle(request);
-    return { get: handler, put: handler, post: handler, delete: handler, observable: true, hidden: true };
+    return { get: handler, put: handler, post: handler, delete: handler, upload: (request) => this.openUpload(request), observable: true, hidden: true };
   }
 
   /**
@@ -836,6 +836,58 @@ export class Lwm2mClient {
     } catch (e) {
       return fromError(e);
     }
+  }
+
+  /**
+   * Block1 bodies: an opaque Write of a resource whose object streams uploads (Object 9 Package)
+   * goes to it block by block; anything else is buffered and handled as one request.
+   */
+  private openUpload(request: CoapRequest): UploadSink | CoapResponse {
+    const path = toPath(request.segments);
+    const opaque = request.contentFormat === undefined || request.contentFormat === ContentFormat.Opaque || request.contentFormat === ContentFormat.LegacyOpaque;
+    const fromBootstrapServer = this.bootstrapping && request.peer.key === this.bootstrapPeer;
+    if (path && path.length === 3 && path[0] !== 0 && opaque && (request.method === 'PUT' || request.method === 'POST')) {
+      const obj = this.objects.get(path[0]);
+      let target: UploadTarget | undefined;
+      try {
+        target = obj?.openUpload?.(path[1], path[2], fromBootstrapServer ? BOOTSTRAP_ACCESS : DM_ACCESS);
+      } catch (e) {
+        return fromError(e);
+      }
+      if (target) {
+        const t = target;
+        let failure: unknown;
+        return {
+          write: async (chunk, offset) => {
+            if (failure !== undefined) return;
+            // A failed block is answered when the transfer ends (a thrown error here would be a 5.00).
+            await t.write(chunk, offset).catch((e: unknown) => {
+              failure = e;
+            });
+          },
+          end: async () => {
+            if (failure !== undefined) return fromError(failure);
+            try {
+              await t.end();
+              return { code: Code.Changed };
+            } catch (e) {
+              return fromError(e);
+            }
+          },
+          abort: (reason) => t.abort(reason),
+        };
+      }
+    }
+    const chunks: Uint8Array[] = [];
+    return {
+      write: (chunk) => {
+        chunks.push(Uint8Array.from(chunk));
+      },
+      end: () => this.handle(withPayload(request, Buffer.concat(chunks))),
+      abort: () => {
+        chunks.length = 0;
+      },
+    };
   }
 
   private readNode(path: Lwm2mPath, ctx: AccessContext): Lwm2mNode {
@@ -1135,6 +1187,22 @@ async function peerKey(conn: Connection, uri: string): Promise<string> {
   const p = parseCoapUri(uri);
   const address = isIP(p.host) ? p.host : (await lookup(p.host)).address;
   return conn.transport.peer(address, p.port).key;
+}
+
+/** The same request with the whole (reassembled) body. */
+function withPayload(request: CoapRequest, payload: Uint8Array): CoapRequest {
+  return {
+    method: request.method,
+    path: request.path,
+    segments: request.segments,
+    query: request.query,
+    payload,
+    contentFormat: request.contentFormat,
+    accept: request.accept,
+    peer: request.peer,
+    message: request.message,
+    queryParam: (name) => request.queryParam(name),
+  };
 }
 
 function base(uri: string): string {

@@ -75,4 +75,19 @@ export interface ClientObject {
   delete(iid: number, ctx: AccessContext): void | Promise<void>;
   /** Subscribes to value and instance changes; returns the unsubscribe function. */
   subscribe(listener: ObjectChangeListener): () => void;
+  /**
+   * Optional: streams a block-wise (Block1) opaque Write of one resource as it arrives (e.g. the
+   * Object 9 Package), instead of the engine buffering the whole body. Undefined: buffer.
+   */
+  openUpload?(iid: number, rid: number, ctx: AccessContext): UploadTarget | undefined;
+}
+
+/** Receives an opaque body block by block, in order. */
+export interface UploadTarget {
+  /** One chunk at `offset`; may throw ObjectError (the engine answers it when the transfer ends). */
+  write(chunk: Uint8Array, offset: number): Promise<void>;
+  /** The body is complete; throws ObjectError for a failed Write. */
+  end(): Promise<void>;
+  /** The transfer was given up (timeout, restart). */
+  abort(reason: string): void;
 }

@@ -7,7 +7,7 @@ import type { InstanceNode, ResourceNode } from '../node.js';
 import type { Lwm2mValue } from '../values.js';
 import type { ResourceValue, SoftwareManagement, SoftwareManagementInstance, WriteValue } from '../objects/software-management/index.js';
 import { ObjectError } from './object-api.js';
-import type { AccessContext, ClientObject, ObjectChange, ObjectChangeListener, WriteMode } from './object-api.js';
+import type { AccessContext, ClientObject, ObjectChange, ObjectChangeListener, UploadTarget, WriteMode } from './object-api.js';
 
 /** Resources of an instance, readable or not (Discover). */
 const RESOURCE_IDS = [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12];
@@ -89,6 +89,35 @@ export class SoftwareManagementAdapter implements ClientObject {
   async delete(iid: number, _ctx: AccessContext): Promise<void> {
     if (!(await this.object.delete(iid))) throw new ObjectError('4.04', `/9/${iid} does not exist`);
     this.emit({ iid, instancesChanged: true });
+  }
+
+  /** Package (rid 2) Block1 writes go to SoftwareManagementInstance.writePackage as they arrive. */
+  openUpload(iid: number, rid: number, _ctx: AccessContext): UploadTarget | undefined {
+    if (rid !== 2) return undefined;
+    const inst = this.instance(iid);
+    let held: { chunk: Uint8Array; num: number } | undefined;
+    let size = 0;
+    const put = async (chunk: Uint8Array, num: number, more: boolean): Promise<void> => {
+      const r = await inst.writePackage(chunk, { num, size, more });
+      if (!r.ok) throw new ObjectError(r.code, r.reason, r.size1);
+    };
+    // The last block is only known at end(): each chunk is handed over when the next one arrives.
+    return {
+      write: async (chunk, offset) => {
+        if (size === 0) size = chunk.length;
+        const previous = held;
+        held = { chunk: Uint8Array.from(chunk), num: size > 0 ? Math.floor(offset / size) : 0 };
+        if (previous) await put(previous.chunk, previous.num, true);
+      },
+      end: async () => {
+        const last = held;
+        held = undefined;
+        if (last) await put(last.chunk, last.num, false);
+      },
+      abort: () => {
+        held = undefined;
+      },
+    };
   }
 
   subscribe(listener: ObjectChangeListener): () => void {

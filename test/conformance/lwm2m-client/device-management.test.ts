@@ -108,6 +108,10 @@ test('TS Core 1.1 §6.3.3 Write: 2.04 on a writable resource, 4.05 read-only, 4.
     assert.equal((await s.driver.request('PUT', '/3/0/99', { payload: 'x', contentFormat: ContentFormat.PlainText })).codeText, '4.04');
     assert.equal((await s.driver.request('PUT', '/3/0/14', { payload: '+01:00' })).codeText, '4.00');
     assert.equal((await s.driver.request('PUT', '/3/0/14', { payload: '+01:00', contentFormat: 9999 })).codeText, '4.15');
+    // A block-wise (Block1) Write of an ordinary resource is reassembled and handled as one Write.
+    const long = 'Europe/Amsterdam-' + 'x'.repeat(60);
+    assert.equal((await s.driver.request('PUT', '/3/0/15', { payload: long, contentFormat: ContentFormat.PlainText, blockSize: 16 })).codeText, '2.04');
+    assert.equal(text(await s.driver.request('GET', '/3/0/15')), long);
     // Lifetime on /1/0 (RW) via TLV partial update of the instance.
     const w = await s.driver.request('POST', '/1/0', { payload: Buffer.from('c1011e', 'hex'), contentFormat: ContentFormat.Tlv });
     assert.equal(w.codeText, '2.04');

@@ -75,6 +75,10 @@ test('TS Core 1.1 §6.3.3 block-wise Package write, §6.3.5 Install, §6.4.1 Upd
     assert.equal((await s.driver.request('POST', '/9/0/4')).codeText, '2.04');
     await waitUntil(() => states.at(-1) === '5');
     assert.deepEqual([...new Set(states)], ['2', '3', '4', '5']);
+    // A second block-wise Package write once installed: no effect, 4.05 when the transfer ends.
+    const again = await s.driver.request('PUT', '/9/0/2', { payload: pkg, contentFormat: ContentFormat.Opaque, blockSize: 512 });
+    assert.equal(again.codeText, '4.05');
+    assert.equal(text(await s.driver.request('GET', '/9/0/7')), '5');
     // Update Supported Objects was set: the install changes the object list → Update with a link body.
     const upd = await s.driver.waitFor((x) => x.method === 'POST' && x.path === '/rd/r1' && x.payload.length > 0, 5000, before);
     assert.equal(upd.contentFormat, ContentFormat.LinkFormat);
