@@ -594,9 +594,12 @@ function toDeviceResponse(response: ClientResponse, path: Lwm2mPath | undefined)
     if (response.payload.length > 0) out.diagnostic = Buffer.from(response.payload).toString('utf8');
     return out;
   }
-  if (path && response.contentFormat !== undefined && response.payload.length > 0 && response.contentFormat !== ContentFormat.LinkFormat) {
+  // A single resource answered without a Content-Format is read as plain text, the LwM2M 1.0
+  // default for resource values (some peers omit the option).
+  const format = response.contentFormat ?? (path && path.length >= 3 ? ContentFormat.TextPlain : undefined);
+  if (path && format !== undefined && response.payload.length > 0 && format !== ContentFormat.LinkFormat) {
     try {
-      out.node = decode(response.contentFormat, path, response.payload);
+      out.node = decode(format, path, response.payload);
     } catch (error) {
       if (!(error instanceof Lwm2mCodecError)) throw error;
       out.diagnostic = `payload could not be decoded: ${error.message}`;
