@@ -43,6 +43,8 @@ export interface Lwm2mServerOptions {
   learnDeviceFacts?: boolean;
   /** Timeout of one request to a device (ms, default 30 s). */
   requestTimeout?: number;
+  /** How long a queued operation waits for its sleeping device before it expires (ms, default 24 h). */
+  queuedOperationLifetime?: number;
 }
 
 export interface DeviceResponse {
@@ -76,6 +78,8 @@ export interface Lwm2mServerEvents {
   updated: [registration: Registration];
   deregistered: [registration: Registration];
   expired: [registration: Registration];
+  /** Queued operations whose device did not wake up in time (status 'expired'). */
+  operationsExpired: [operations: QueuedOperation[]];
   factsLearned: [endpoint: string, patch: DeviceFactsPatch];
   operationFinished: [operation: QueuedOperation];
   /** Data a device pushed with the Send operation (TS Core §6.4.4). */
@@ -286,8 +290,13 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     );
   }
 
-  /** Removes registrations whose lifetime ran out without an Update (TS Core §6.2.2). */
+  /**
+   * Removes registrations whose lifetime ran out without an Update (TS Core §6.2.2), and
+   * marks queued operations past their deadline as expired.
+   */
   async sweepExpired(): Promise<Registration[]> {
+    const stale = await this.store.operations.expire(this.wallNow());
+    if (stale.length > 0) this.emit('operationsExpired', stale);
     const expired = await this.store.registrations.listExpired(this.wallNow(), 1000);
     for (const registration of expired) {
       const removed = await this.store.registrations.delete(registration.id);
@@ -431,7 +440,9 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const registration = await this.registration(endpoint);
     const target = checkedPath(path);
     if (!this.isReachable(registration)) {
-      const operation = await this.store.operations.enqueue({ endpoint, kind, path: formatPath(target), payload: payload ?? null, contentFormat: contentFormat ?? null }, this.wallNow());
+      const now = this.wallNow();
+      const expiresAt = now + (this.options.queuedOperationLifetime ?? 24 * 3600_000);
+      const operation = await this.store.operations.enqueue({ endpoint, kind, path: formatPath(target), payload: payload ?? null, contentFormat: contentFormat ?? null, expiresAt }, now);
       return { status: 'queued', operation };
     }
     const response = await this.send(registration, { method: method ?? methodFor(kind), path: target, payload, contentFormat, accept: accept ?? (kind === 'read' ? preferredFormat(registration) : undefined), query, discover: kind === 'discover' });

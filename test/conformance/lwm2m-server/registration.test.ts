@@ -313,3 +313,25 @@ test('TS Core §6.4.4: Send from a device that is not registered is refused (4.0
     await device.close();
   }
 });
+
+test('TS Core §6.5: a queued operation whose device does not wake up before its deadline ends as expired', async () => {
+  const wall = new WallClock();
+  const g = await startServer(tempDir(), wall, { queueModeAwakeTime: 100, learnDeviceFacts: false, queuedOperationLifetime: 60_000 });
+  const device = await DeviceDriver.start();
+  try {
+    await device.register(g.uri, 'ep=dev-sleepy&lt=86400&lwm2m=1.1&Q');
+    await new Promise((r) => setTimeout(r, 150));
+    const outcome = await g.lwm2m.read('dev-sleepy', '/3/0/0');
+    assert.equal(outcome.status, 'queued');
+    if (outcome.status !== 'queued') return;
+    assert.equal(outcome.operation.expiresAt, wall.t + 60_000);
+    const expired = once(g.lwm2m, 'operationsExpired');
+    wall.t += 60_000;
+    const [operations] = (await expired) as [{ id: number }[]];
+    assert.deepEqual(operations.map((o) => o.id), [outcome.operation.id]);
+    assert.equal((await g.store.operations.get(outcome.operation.id))?.status, 'expired');
+  } finally {
+    await device.close();
+    await stopServer(g);
+  }
+});
