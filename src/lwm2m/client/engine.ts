@@ -21,10 +21,11 @@ import { parseCoapUri } from '../../coap/uri.js';
 import { DtlsTransport } from '../../dtls/transport.js';
 import { systemClock } from '../../util/clock.js';
 import type { Clock, Timer } from '../../util/clock.js';
-import { ContentFormat, decode, encode, encodeRecords } from '../content/index.js';
+import { ContentFormat, decode, decodeRecords, encode, encodeRecords } from '../content/index.js';
+import { decodeSenmlEntries } from '../content/senml.js';
 import { Lwm2mCodecError } from '../errors.js';
 import { isExecutable } from '../model.js';
-import { Node, nodeToRecords } from '../node.js';
+import { Node, nodeToRecords, recordsToNode } from '../node.js';
 import type { InstanceNode, Lwm2mNode, Lwm2mRecord, ResourceNode } from '../node.js';
 import { defaultRegistry } from '../objects/registry.js';
 import type { Lwm2mPath } from '../path.js';
@@ -666,7 +667,7 @@ export class Lwm2mClient {
 
   private routeDefinition(): CoapResourceDefinition {
     const handler = (request: CoapRequest): Promise<CoapResponse> => this.handle(request);
-    return { get: handler, put: handler, post: handler, delete: handler, upload: (request) => this.openUpload(request), observable: true, hidden: true };
+    return { get: handler, put: handler, post: handler, delete: handler, fetch: handler, ipatch: handler, upload: (request) => this.openUpload(request), observable: true, hidden: true };
   }
 
   /**
@@ -830,6 +831,10 @@ export class Lwm2mClient {
           return await this.post(request, path, ctx);
         case 'DELETE':
           return await this.delete(path, ctx);
+        case 'FETCH':
+          return path.length === 0 && !ctx.bootstrap ? this.readComposite(request) : error(Code.MethodNotAllowed, 'FETCH is Read-Composite on /');
+        case 'IPATCH':
+          return path.length === 0 && !ctx.bootstrap ? await this.writeComposite(request) : error(Code.MethodNotAllowed, 'iPATCH is Write-Composite on /');
         default:
           return error(Code.MethodNotAllowed, `${request.method} is not an LwM2M operation`);
       }
@@ -912,6 +917,57 @@ export class Lwm2mClient {
     // Observe=0 on a successful Read starts an observation (TS Core 1.1 §6.4.1); track it for pmin/pmax.
     if (getUintOption(request.message, OptionNumber.Observe) === 0) this.track(path);
     return { code: Code.Content, contentFormat: format, payload };
+  }
+
+  /** Read-Composite (TS Core 1.1 §6.3.8): FETCH / with the paths as SenML names; absent paths are left out. */
+  private readComposite(request: CoapRequest): CoapResponse {
+    const cf = request.contentFormat;
+    if (cf !== ContentFormat.SenmlJson && cf !== ContentFormat.SenmlCbor) return error(Code.UnsupportedContentFormat, 'Read-Composite takes SenML JSON or CBOR');
+    const entries = decodeSenmlEntries(cf === ContentFormat.SenmlJson ? 'json' : 'cbor', request.payload, { registry: defaultRegistry });
+    const records: Lwm2mRecord[] = [];
+    for (const { path } of entries) {
+      const roots: Lwm2mPath[] = path.length === 0 ? [...this.objects.keys()].filter((id) => id !== 0).sort((a, b) => a - b).map((id) => [id] as Lwm2mPath) : [path];
+      for (const p of roots) {
+        if (p[0] === 0) return error(Code.Unauthorized, 'the Security object is not accessible to LwM2M servers');
+        let node: Lwm2mNode;
+        try {
+          node = this.readNode(p, DM_ACCESS);
+        } catch (e) {
+          if (e instanceof ObjectError && (e.code === '4.04' || e.code === '4.05')) continue;
+          throw e;
+        }
+        records.push(...nodeToRecords(p, node));
+      }
+    }
+    const format = request.accept ?? cf;
+    return { code: Code.Content, contentFormat: format, payload: encodeRecords(format, records, { registry: defaultRegistry }) };
+  }
+
+  /** Write-Composite (TS Core 1.1 §6.3.9): iPATCH / with SenML records; each instance gets a partial update. */
+  private async writeComposite(request: CoapRequest): Promise<CoapResponse> {
+    const cf = request.contentFormat;
+    if (cf === undefined) return error(Code.BadRequest, 'Write-Composite needs a Content-Format');
+    const records = decodeRecords(cf, request.payload, { registry: defaultRegistry });
+    const byInstance = new Map<string, Lwm2mRecord[]>();
+    for (const r of records) {
+      if (r.path.length < 3) return error(Code.BadRequest, `Write-Composite record ${formatPath(r.path)} is not a resource`);
+      if (r.path[0] === 0) return error(Code.Unauthorized, 'the Security object is not accessible to LwM2M servers');
+      const key = `${r.path[0]}/${r.path[1]}`;
+      byInstance.set(key, [...(byInstance.get(key) ?? []), r]);
+    }
+    // Check every target first so that an unknown object or instance changes nothing.
+    for (const key of byInstance.keys()) {
+      const [o, i] = key.split('/').map(Number) as [number, number];
+      const obj = this.objects.get(o);
+      if (!obj || !obj.instanceIds().includes(i)) return error(Code.NotFound, `no instance /${key}`);
+    }
+    for (const [key, recs] of byInstance) {
+      const [o, i] = key.split('/').map(Number) as [number, number];
+      const inst = recordsToNode([o, i], recs, defaultRegistry);
+      if (inst.kind !== 'instance') continue;
+      await (this.objects.get(o) as ClientObject).write(i, inst.resources, 'update', DM_ACCESS);
+    }
+    return { code: Code.Changed };
   }
 
   private discover(path: Lwm2mPath, ctx: AccessContext): CoapResponse {

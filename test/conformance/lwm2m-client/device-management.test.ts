@@ -193,3 +193,25 @@ test('TS Core 1.1 §6.3.1: Read of Connectivity Monitoring (/4/0) gives the basi
 });
 
 export { Code };
+
+test('TS Core 1.1 §6.3.8 Read-Composite (FETCH /) and §6.3.9 Write-Composite (iPATCH /) with SenML JSON', async () => {
+  const s = await registered();
+  try {
+    const body = JSON.stringify([{ n: '/3/0/0' }, { n: '/3/0/1' }, { n: '/4/0/2' }, { n: '/3/0/7' }]);
+    const r = await s.driver.request('FETCH', '/', { payload: body, contentFormat: ContentFormat.SenmlJson, accept: ContentFormat.SenmlJson });
+    assert.equal(r.codeText, '2.05');
+    assert.equal(r.contentFormat, ContentFormat.SenmlJson);
+    assert.deepEqual(JSON.parse(text(r)), [{ n: '/3/0/0', vs: 'Acme Devices' }, { n: '/3/0/1', vs: 'GW-200' }, { n: '/4/0/2', v: -65 }]);
+    const w = await s.driver.request('IPATCH', '/', { payload: JSON.stringify([{ n: '/3/0/14', vs: '+03:00' }, { n: '/1/0/1', v: 90 }]), contentFormat: ContentFormat.SenmlJson });
+    assert.equal(w.codeText, '2.04');
+    assert.equal(text(await s.driver.request('GET', '/3/0/14')), '+03:00');
+    assert.equal(text(await s.driver.request('GET', '/1/0/1')), '90');
+    const ro = await s.driver.request('IPATCH', '/', { payload: JSON.stringify([{ n: '/3/0/0', vs: 'X' }]), contentFormat: ContentFormat.SenmlJson });
+    assert.equal(ro.codeText, '4.05');
+    const missing = await s.driver.request('IPATCH', '/', { payload: JSON.stringify([{ n: '/3/0/14', vs: '+04:00' }, { n: '/3/1/14', vs: 'x' }]), contentFormat: ContentFormat.SenmlJson });
+    assert.equal(missing.codeText, '4.04');
+    assert.equal(text(await s.driver.request('GET', '/3/0/14')), '+03:00');
+  } finally {
+    await s.close();
+  }
+});
