@@ -501,7 +501,6 @@ export class Lwm2mClient {
     const query: string[] = [];
     if (lifetime !== reg.lifetime) query.push(`lt=${lifetime}`);
     if (binding !== reg.binding) query.push(`b=${binding}`);
-    if (this.config.queueMode) query.push('Q');
     const uri = reg.serverUri + reg.location + (query.length ? '?' + query.join('&') : '');
     let res: ClientResponse;
     try {
