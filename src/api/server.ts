@@ -130,6 +130,33 @@ export function createApi(options: ApiOptions): FastifyInstance {
     },
     {
       method: 'GET',
+      url: '/api/v1/devices/:endpoint/observe',
+      summary: 'Observe a path: a text/event-stream of "notification" events (the first is the current value) until the client disconnects',
+      params: { endpoint: 'Endpoint client name' },
+      query: { path: pathProperty },
+      handler: async (request, reply) => {
+        const { path } = request.query as { path?: string };
+        if (!path) throw new JsonValueError('the path query parameter is required');
+        const stream = reply.raw;
+        let closed = false;
+        const sendEvent = (response: DeviceResponse): void => {
+          if (!closed) stream.write(`event: notification\ndata: ${JSON.stringify(responseJson(response))}\n\n`);
+        };
+        // Registers first, so that errors (unknown device, bad path) still get a JSON answer.
+        const observation = await lwm2m.observe(param(request, 'endpoint'), path, sendEvent);
+        const cancel = observation.cancel;
+        await reply.hijack();
+        stream.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+        sendEvent(observation.first);
+        request.raw.on('close', () => {
+          closed = true;
+          void cancel().catch(() => undefined);
+        });
+        return undefined;
+      },
+    },
+    {
+      method: 'GET',
       url: '/api/v1/devices/:endpoint/operations',
       summary: 'Operations queued for the device and their results',
       params: { endpoint: 'Endpoint client name' },

@@ -118,3 +118,41 @@ test('GET /api/openapi.json describes every v1 route with bearer security', asyn
   }
   assert.deepEqual(doc.paths['/api/v1/devices']!.get!.security, [{ bearer: [] }]);
 });
+
+test('GET /api/v1/devices/:endpoint/observe streams the value and each change as server-sent events, and cancels on disconnect', async () => {
+  const device = devices[0]!;
+  const abort = new AbortController();
+  const response = await call('/api/v1/devices/api-dev-0/observe?path=/3/0/9', { signal: abort.signal });
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get('content-type'), 'text/event-stream');
+  const reader = response.body!.getReader();
+  const values: number[] = [];
+  let buffer = '';
+  const next = async (): Promise<void> => {
+    while (!buffer.includes('\n\n')) {
+      const { value, done } = (await reader.read()) as { value: Uint8Array; done: boolean };
+      if (done) throw new Error('stream ended');
+      buffer += Buffer.from(value).toString('utf8');
+    }
+    const [event, rest] = [buffer.slice(0, buffer.indexOf('\n\n')), buffer.slice(buffer.indexOf('\n\n') + 2)];
+    buffer = rest;
+    const data = JSON.parse(event.split('\n').find((l) => l.startsWith('data: '))!.slice(6)) as { node: { value: { value: number } } };
+    values.push(data.node.value.value);
+  };
+  await next();
+  assert.equal(device.coap.observerCount('/3/0/9'), 1);
+  device.setBattery(80);
+  await next();
+  device.setBattery(60);
+  await next();
+  assert.deepEqual(values, [100, 80, 60]);
+  abort.abort();
+  const deadline = Date.now() + 5000;
+  while (device.coap.observerCount('/3/0/9') > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(device.coap.observerCount('/3/0/9'), 0, 'the observation was cancelled when the client went away');
+});
+
+test('observe through the API answers JSON errors before streaming (404 unknown device)', async () => {
+  const response = await call('/api/v1/devices/ghost/observe?path=/3/0/9');
+  assert.equal(response.status, 404);
+});

@@ -12,6 +12,8 @@ import { encode, Node, Value } from '../../src/lwm2m/index.js';
 
 export class DeviceDriver {
   executed: string[] = [];
+  /** Battery level (/3/0/9), observable: change it with setBattery(). */
+  battery = 100;
   lifetime = 300;
   private constructor(
     readonly coap: CoapServer,
@@ -38,7 +40,16 @@ export class DeviceDriver {
     });
     coap.resource('/3/0/0', { get: (req) => ({ code: Code.Content, contentFormat: req.accept ?? 0, payload: encode(req.accept ?? 0, [3, 0, 0], Node.resource(0, Value.string(manufacturer))) }) });
     coap.resource('/3/0/4', { post: () => (device.executed.push('reboot'), { code: Code.Changed }) });
+    coap.resource('/3/0/9', {
+      observable: true,
+      get: (req) => ({ code: Code.Content, contentFormat: req.accept ?? 0, payload: encode(req.accept ?? 0, [3, 0, 9], Node.resource(9, Value.integer(device.battery))) }),
+    });
     return device;
+  }
+
+  setBattery(level: number): void {
+    this.battery = level;
+    this.coap.notifyChanged('/3/0/9');
   }
 
   port(): number {
