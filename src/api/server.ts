@@ -10,6 +10,7 @@ import { Lwm2mCodecError } from '../lwm2m/errors.js';
 import type { Lwm2mNode } from '../lwm2m/node.js';
 import { Node } from '../lwm2m/node.js';
 import { parsePath } from '../lwm2m/path.js';
+import type { BootstrapServer } from '../lwm2m/server/bootstrap.js';
 import type { DeviceResponse, Lwm2mServer, OperationOutcome } from '../lwm2m/server/server.js';
 import { Lwm2mServerError } from '../lwm2m/server/server.js';
 import { StoreError } from '../store/errors.js';
@@ -18,6 +19,8 @@ import { JsonValueError, nodeToJson, valueFromJson } from './json.js';
 
 export interface ApiOptions {
   lwm2m: Lwm2mServer;
+  /** Needed for server-initiated bootstrap. */
+  bootstrap?: BootstrapServer;
   store: Pick<Store, 'registrations' | 'deviceFacts' | 'operations' | 'bootstrap'>;
   /** The bearer token operators present. */
   token: string;
@@ -184,6 +187,21 @@ export function createApi(options: ApiOptions): FastifyInstance {
       summary: 'Accept a pending bootstrap endpoint',
       params: { endpoint: 'Endpoint client name' },
       handler: async (request) => store.bootstrap.accept(param(request, 'endpoint'), 'api', now()),
+    },
+    {
+      method: 'POST',
+      url: '/api/v1/bootstrap/:endpoint/bootstrap-now',
+      summary: 'Server-initiated bootstrap of an accepted endpoint at the address it last asked from',
+      params: { endpoint: 'Endpoint client name' },
+      handler: async (request, reply) => {
+        if (!options.bootstrap) return reply.code(501).send({ error: 'NOT_AVAILABLE', message: 'no bootstrap server is running' });
+        try {
+          await options.bootstrap.bootstrapNow(param(request, 'endpoint'));
+        } catch (error) {
+          return reply.code(409).send({ error: 'BOOTSTRAP_FAILED', message: error instanceof Error ? error.message : String(error) });
+        }
+        return { status: 'bootstrapped' };
+      },
     },
     {
       method: 'POST',

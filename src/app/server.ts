@@ -126,7 +126,7 @@ export async function startDepotServer(config: DepotServerConfig): Promise<Runni
     autoAccept: config.autoAcceptBootstrap ?? false,
   });
   const { token, source } = apiToken(dataDir, config.apiToken);
-  const api = createApi({ lwm2m, store, token, version: DEPOT_VERSION });
+  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION });
   const httpHost = config.httpHost ?? config.host;
   await api.listen({ host: httpHost, port: config.httpPort });
   const a = transport.address();

@@ -71,6 +71,34 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
     return this.options.store.bootstrap.reject(endpoint, decidedBy, this.now());
   }
 
+  /**
+   * Server-initiated bootstrap (TS Core §6.1.2): provisions an accepted endpoint at an address
+   * without waiting for its Bootstrap-Request — by default the address it last asked from.
+   */
+  async bootstrapNow(endpoint: string, target?: { scheme?: 'coap' | 'coaps'; address: string; port: number }): Promise<void> {
+    const record = await this.options.store.bootstrap.get(endpoint);
+    if (!record || record.state !== 'accepted') throw new Error(`endpoint "${endpoint}" is not accepted for bootstrap`);
+    let where = target;
+    if (!where) {
+      const last = record.lastPeerAddress ? /^(.*):(\d+)$/.exec(record.lastPeerAddress) : null;
+      if (!last) throw new Error(`no known address for "${endpoint}"`);
+      where = { address: last[1]!, port: Number(last[2]) };
+    }
+    const scheme = where.scheme ?? 'coap';
+    const client = this.clients.get(scheme);
+    if (!client) throw new Error(`no ${scheme} listener to reach "${endpoint}"`);
+    if (this.inProgress.has(endpoint)) throw new Error(`bootstrap of "${endpoint}" is already in progress`);
+    this.inProgress.add(endpoint);
+    try {
+      await this.provision(client, `${scheme}://${where.address.includes(':') ? `[${where.address}]` : where.address}:${where.port}`, endpoint);
+    } catch (error) {
+      this.emit('failed', endpoint, error instanceof Error ? error.message : String(error));
+      throw error;
+    } finally {
+      this.inProgress.delete(endpoint);
+    }
+  }
+
   /** Bootstrap-Request: POST /bs?ep=NAME (TS Core §6.1.3). */
   private async bootstrapRequest(request: CoapRequest, scheme: 'coap' | 'coaps'): Promise<CoapResponse> {
     const endpoint = request.queryParam('ep');

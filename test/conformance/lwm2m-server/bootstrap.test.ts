@@ -139,3 +139,17 @@ test('TS Core §6.1.3: a Bootstrap-Request without ep gets 4.00', async () => {
     await device.close();
   }
 });
+
+test('TS Core §6.1.2 server-initiated bootstrap: an accepted endpoint is provisioned at its last address without a new request', async () => {
+  const device = await BootstrapDevice.start();
+  try {
+    await device.request(uri, 'push-dev');
+    await bootstrap.accept('push-dev', 'operator');
+    await bootstrap.bootstrapNow('push-dev');
+    assert.deepEqual(device.log, ['discover /0', 'delete /', 'write /0/2', 'write /1/0', 'finish']);
+    assert.equal((await store.credentials.findPsk('push-dev'))?.endpoint, 'push-dev');
+    await assert.rejects(bootstrap.bootstrapNow('gate-dev'), /not accepted/);
+  } finally {
+    await device.close();
+  }
+});
