@@ -35,26 +35,13 @@ import {
   type MachineState,
 } from './model.js';
 import { DeviceRebootError, type Installer } from './installer.js';
+import { ObjectId, SoftwareManagementResource } from '../definitions.js';
 
-export const SW_MGMT_OBJECT_ID = 9;
+// Ids come from the generated definitions (one source of truth: objects/registry.json).
+export const SW_MGMT_OBJECT_ID = ObjectId.SoftwareManagement;
 
 /** Resource IDs (§6). */
-export const SW_MGMT_RID = {
-  PkgName: 0,
-  PkgVersion: 1,
-  Package: 2,
-  PackageUri: 3,
-  Install: 4,
-  Checkpoint: 5,
-  Uninstall: 6,
-  UpdateState: 7,
-  UpdateSupportedObjects: 8,
-  UpdateResult: 9,
-  Activate: 10,
-  Deactivate: 11,
-  ActivationState: 12,
-  PackageSettings: 13,
-} as const;
+export const SW_MGMT_RID = SoftwareManagementResource;
 
 export interface Objlnk {
   readonly objectId: number;
