@@ -65,6 +65,8 @@ export class Simulator {
   readonly devices: SimDevice[] = [];
   private readonly clock: Clock;
   private readonly timers: Timer[] = [];
+  /** Resolvers of starts still waiting on the ramp (released by stop()). */
+  private readonly waiting = new Set<() => void>();
   private started = 0;
   private stopping = false;
   private trust: TrustStore | undefined;
@@ -111,7 +113,15 @@ export class Simulator {
             };
             const delay = count > 1 ? Math.floor((ramp * n) / count) : 0;
             if (delay === 0) go();
-            else this.timers.push(this.clock.setTimer(delay, go));
+            else {
+              this.waiting.add(resolve);
+              this.timers.push(
+                this.clock.setTimer(delay, () => {
+                  this.waiting.delete(resolve);
+                  go();
+                }),
+              );
+            }
           }),
       ),
     );
@@ -177,6 +187,8 @@ export class Simulator {
   async stop(concurrency = 200): Promise<void> {
     this.stopping = true;
     for (const t of this.timers) t.cancel();
+    for (const release of this.waiting) release();
+    this.waiting.clear();
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < this.devices.length) {

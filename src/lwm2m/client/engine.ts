@@ -10,7 +10,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { CoapClient } from '../../coap/client.js';
 import type { ClientResponse } from '../../coap/client.js';
-import { Code, codeClass, formatCode, parseCode } from '../../coap/codes.js';
+import { Code, parseCode } from '../../coap/codes.js';
 import type { EndpointOptions } from '../../coap/endpoint.js';
 import { OptionNumber, decodeString, getUintOption } from '../../coap/options.js';
 import { CoapServer } from '../../coap/server.js';
@@ -1289,4 +1289,3 @@ function encodeUintBytes(n: number): Uint8Array {
   return Uint8Array.from(out);
 }
 
-export { codeClass, formatCode };
