@@ -1,0 +1,495 @@
+/**
+ * LwM2M fleet benchmark: one `depot serve` (compiled, pinned to CPU 1) and one simulator
+ * process (src/sim's Simulator, pinned to CPU 0) with N devices, over plain CoAP (UDP) and
+ * over DTLS with a PSK per device. Measures registrations/s, Registration Update round-trips/s
+ * and the server's memory per registered device. See bench/README.md.
+ *
+ *   npm run bench:lwm2m                # 10,000 devices, UDP then DTLS
+ *   npm run bench:lwm2m -- --quick     # 1,000 devices: a smoke check
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DEMO_PROFILE } from '../src/app/demo-fleet.js';
+import { devicePsk } from '../src/sim/profile.js';
+import type { SimProfile } from '../src/sim/profile.js';
+import { openSqliteStore } from '../src/store/index.js';
+import type { FleetConfig, PhaseResult } from './servers/lwm2m-fleet.js';
+import type { MemoryKiB } from './support/proc.js';
+import { memoryKiB } from './support/proc.js';
+
+// ---------------------------------------------------------------- options
+
+const USAGE = `usage: node dist/bench/lwm2m.js [options]
+  --quick               1,000 devices (a smoke check)
+  --devices <n>         simulated devices (default 10000)
+  --transports <list>   udp,dtls (default both, in that order)
+  --ramp <ms>           spread the device starts over this long (default 0: all at once)
+  --timeout <s>         bound of each phase (registration, update), default 180 (--quick: 60)
+  --data-parent <dir>   where the server's fresh data dir is made (default the OS temp dir;
+                        /dev/shm takes the store's fsyncs out of the measurement)
+  --no-trace-gc         do not run the server with --trace-gc (the heap column is then empty)
+  --json <file>         also write the results as JSON
+  --keep-data           keep the server's data dirs
+  -h, --help`;
+
+const TRANSPORTS = ['udp', 'dtls'] as const;
+type Transport = (typeof TRANSPORTS)[number];
+
+interface BenchOptions {
+  devices: number;
+  transports: Transport[];
+  rampMs: number;
+  timeoutS: number;
+  dataParent: string;
+  traceGc: boolean;
+  json: string | undefined;
+  keepData: boolean;
+}
+
+function parseOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean' },
+      devices: { type: 'string' },
+      transports: { type: 'string' },
+      ramp: { type: 'string' },
+      timeout: { type: 'string' },
+      'data-parent': { type: 'string' },
+      'no-trace-gc': { type: 'boolean' },
+      json: { type: 'string' },
+      'keep-data': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    process.exit(0);
+  }
+  const quick = values.quick ?? false;
+  const number = (text: string | undefined, fallback: number, name: string, min = 1): number => {
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < min) throw new Error(`--${name} wants a number >= ${min}, got "${text}"`);
+    return n;
+  };
+  const transports = (values.transports?.split(',') ?? [...TRANSPORTS]).map((t) => t.trim());
+  for (const t of transports) if (!(TRANSPORTS as readonly string[]).includes(t)) throw new Error(`unknown transport "${t}" (known: ${TRANSPORTS.join(', ')})`);
+  return {
+    devices: Math.round(number(values.devices, quick ? 1000 : 10_000, 'devices')),
+    transports: transports as Transport[],
+    rampMs: number(values.ramp, 0, 'ramp', 0),
+    timeoutS: number(values.timeout, quick ? 60 : 180, 'timeout'),
+    dataParent: values['data-parent'] ?? tmpdir(),
+    traceGc: !(values['no-trace-gc'] ?? false),
+    json: values.json,
+    keepData: values['keep-data'] ?? false,
+  };
+}
+
+// ---------------------------------------------------------------- paths and tools
+
+/** The repository root: the nearest directory above this file with Depot's package.json. */
+function findRepoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest)) {
+      const parsed = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string };
+      if (parsed.name === 'depot') return dir;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('cannot find the Depot repository root above ' + fileURLToPath(import.meta.url));
+    dir = parent;
+  }
+}
+
+const REPO = findRepoRoot();
+const DIST_BENCH = dirname(fileURLToPath(import.meta.url));
+const DEPOT_MAIN = join(REPO, 'dist', 'src', 'cli', 'main.js');
+const FLEET_SCRIPT = join(DIST_BENCH, 'servers', 'lwm2m-fleet.js');
+const ENDPOINT_PREFIX = 'bench-';
+const TARGET_REG_PER_S = 2000;
+const TARGET_KIB_PER_DEVICE = 8;
+
+function which(name: string): string | undefined {
+  const r = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', name], { encoding: 'utf8' });
+  const path = r.stdout.trim();
+  return r.status === 0 && path !== '' ? path : undefined;
+}
+
+/** taskset pins the server to CPU 1 and the simulator to CPU 0, when there is a CPU 1 and taskset. */
+const TASKSET = which('taskset');
+const PINNING = TASKSET !== undefined && availableParallelism() >= 2;
+function pinned(cpu: number, command: string, args: string[]): [string, string[]] {
+  return PINNING ? [TASKSET, ['-c', String(cpu), command, ...args]] : [command, args];
+}
+
+/** Open file limit of children (each simulated device has a socket). */
+function openFileLimit(): number | undefined {
+  const r = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' });
+  const n = Number(r.stdout.trim());
+  return Number.isFinite(n) ? n : undefined;
+}
+
+const log = (text: string): void => void process.stderr.write(text + '\n');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- children
+
+const children = new Set<ChildProcess>();
+const dataDirs = new Set<string>();
+let keepData = false;
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+  if (!keepData) for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    for (const child of children) child.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+
+interface Tracked {
+  child: ChildProcess;
+  exited: Promise<void>;
+  output: () => string;
+  /** Called with every complete stdout line. */
+  onLine: (listener: (line: string) => void) => void;
+}
+
+function track(child: ChildProcess, name: string): Tracked {
+  children.add(child);
+  let output = '';
+  let partial = '';
+  const listeners: ((line: string) => void)[] = [];
+  child.stdout?.on('data', (d: Buffer) => {
+    partial += d.toString();
+    const lines = partial.split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) for (const l of listeners) l(line);
+  });
+  child.stderr?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-20_000)));
+  const exited = new Promise<void>((resolve) => {
+    child.on('error', (error) => {
+      output += `\n${name}: ${error.message}`;
+      children.delete(child);
+      resolve();
+    });
+    child.on('close', () => {
+      children.delete(child);
+      resolve();
+    });
+  });
+  return { child, exited, output: () => output, onLine: (l) => listeners.push(l) };
+}
+
+const alive = (child: ChildProcess): boolean => child.exitCode === null && child.signalCode === null;
+
+async function stopChild(t: Tracked, graceMs: number): Promise<void> {
+  if (!alive(t.child)) return;
+  t.child.stdin?.end();
+  t.child.kill('SIGTERM');
+  const timer = setTimeout(() => t.child.kill('SIGKILL'), graceMs);
+  await t.exited;
+  clearTimeout(timer);
+}
+
+/** Waits for a line matching `test` (bounded); fails early when the child exits. */
+function waitLine<T>(t: Tracked, name: string, timeoutMs: number, test: (line: string) => T | undefined): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const timer = setTimeout(() => finish(new Error(`${name}: no answer within ${Math.round(timeoutMs / 1000)} s\n${t.output()}`)), timeoutMs);
+    const finish = (error: Error | undefined, value?: T): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (error) reject(error);
+      else resolve(value as T);
+    };
+    t.onLine((line) => {
+      const value = test(line);
+      if (value !== undefined) finish(undefined, value);
+    });
+    void t.exited.then(() => finish(new Error(`${name} exited (${t.child.exitCode ?? t.child.signalCode}):\n${t.output()}`)));
+  });
+}
+
+interface RunningServer {
+  tracked: Tracked;
+  pid: number;
+  coapPort: number;
+  coapsPort: number;
+  /** V8 heap in use after the most recent GC (MB, from --trace-gc), if traced. */
+  heapMB: () => number | undefined;
+}
+
+const GC_LINE = /(?:Scavenge|Mark-Compact|Mark-sweep|Minor Mark-Compact)[^\n]*?[\d.]+ \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB/;
+
+async function startServer(options: BenchOptions, transport: Transport, dataDir: string): Promise<RunningServer> {
+  const nodeArgs = options.traceGc ? ['--trace-gc'] : [];
+  const serveArgs = ['serve', '--host', '127.0.0.1', '--coap-port', '0', '--coaps-port', '0', '--http-port', '0', '--data-dir', dataDir];
+  if (transport === 'udp') serveArgs.push('--allow-unsecured');
+  const [command, args] = pinned(1, process.execPath, [...nodeArgs, DEPOT_MAIN, ...serveArgs]);
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DEPOT_API_TOKEN: 'bench-' + randomBytes(8).toString('hex') } });
+  const tracked = track(child, 'depot serve');
+  let heap: number | undefined;
+  const ports: Record<string, number> = {};
+  tracked.onLine((line) => {
+    const gc = GC_LINE.exec(line);
+    if (gc) heap = Number(gc[1]);
+    const listen = /^depot: (coaps?) coaps?:\/\/[^\s]*:(\d+)$/.exec(line);
+    if (listen) ports[listen[1]!] = Number(listen[2]);
+  });
+  try {
+    await waitLine(tracked, 'depot serve', 20_000, (line) => (line === 'depot: ready' ? true : undefined));
+  } catch (error) {
+    await stopChild(tracked, 3000);
+    throw error;
+  }
+  if (ports.coap === undefined || ports.coaps === undefined) {
+    await stopChild(tracked, 3000);
+    throw new Error(`depot serve did not print its coap/coaps ports:\n${tracked.output()}`);
+  }
+  return { tracked, pid: child.pid!, coapPort: ports.coap, coapsPort: ports.coaps, heapMB: () => heap };
+}
+
+/** Binds every device's PSK in the (not yet served) store: one process, WAL, no fsync per bind. */
+async function bindPsks(dataDir: string, profile: SimProfile, count: number): Promise<void> {
+  const store = openSqliteStore({ dataDir, synchronous: 'NORMAL' });
+  try {
+    // The simulator's naming: prefix + index zero-padded to at least 5 digits (src/sim/simulator.ts).
+    const width = Math.max(5, String(count).length);
+    const now = Date.now();
+    for (let i = 1; i <= count; i++) {
+      const endpoint = ENDPOINT_PREFIX + String(i).padStart(width, '0');
+      const psk = devicePsk(profile, endpoint)!;
+      await store.credentials.bind(endpoint, { kind: 'psk', identity: psk.identity, key: psk.key }, now);
+    }
+  } finally {
+    store.close();
+  }
+}
+
+// ---------------------------------------------------------------- one run
+
+interface RunResult {
+  transport: Transport;
+  devices: number;
+  register: PhaseResult | undefined;
+  update: PhaseResult | undefined;
+  serverBefore: MemoryKiB | undefined;
+  serverAfterRegister: MemoryKiB | undefined;
+  serverAfterUpdate: MemoryKiB | undefined;
+  heapBeforeMB: number | undefined;
+  heapAfterRegisterMB: number | undefined;
+  /** (RSS after registration − before) / registered devices, KiB. */
+  rssPerDeviceKiB: number | undefined;
+  anonPerDeviceKiB: number | undefined;
+  heapPerDeviceKiB: number | undefined;
+  error: string | undefined;
+}
+
+async function runOne(options: BenchOptions, transport: Transport): Promise<RunResult> {
+  const result: RunResult = {
+    transport,
+    devices: options.devices,
+    register: undefined,
+    update: undefined,
+    serverBefore: undefined,
+    serverAfterRegister: undefined,
+    serverAfterUpdate: undefined,
+    heapBeforeMB: undefined,
+    heapAfterRegisterMB: undefined,
+    rssPerDeviceKiB: undefined,
+    anonPerDeviceKiB: undefined,
+    heapPerDeviceKiB: undefined,
+    error: undefined,
+  };
+  const dataDir = mkdtempSync(join(options.dataParent, `depot-bench-lwm2m-${transport}-`));
+  dataDirs.add(dataDir);
+  const profile: SimProfile = transport === 'dtls' ? { ...DEMO_PROFILE, psk: { deriveFrom: randomBytes(16).toString('hex') } } : { ...DEMO_PROFILE };
+  let server: RunningServer | undefined;
+  let fleet: Tracked | undefined;
+  try {
+    if (transport === 'dtls') {
+      const t = performance.now();
+      await bindPsks(dataDir, profile, options.devices);
+      log(`[${transport}] bound ${options.devices} PSKs in the store in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    }
+    server = await startServer(options, transport, dataDir);
+    await sleep(1000);
+    result.serverBefore = memoryKiB(server.pid);
+    result.heapBeforeMB = server.heapMB();
+    const uri = transport === 'dtls' ? `coaps://127.0.0.1:${server.coapsPort}` : `coap://127.0.0.1:${server.coapPort}`;
+    log(`[${transport}] depot serve pid ${server.pid} at ${uri}, RSS ${fmtMiB(result.serverBefore?.rss)}; starting ${options.devices} devices (ramp ${options.rampMs} ms)`);
+
+    const config: FleetConfig = {
+      server: uri,
+      count: options.devices,
+      endpointPrefix: ENDPOINT_PREFIX,
+      profile,
+      rampMs: options.rampMs,
+      timeoutMs: options.timeoutS * 1000,
+      serverPid: server.pid,
+    };
+    const [command, args] = pinned(0, process.execPath, [FLEET_SCRIPT, JSON.stringify(config)]);
+    fleet = track(spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] }), 'simulator');
+    fleet.onLine((line) => {
+      if (!line.startsWith('{"type":"progress"')) return;
+      const p = JSON.parse(line) as { phase: string; done: number; total: number; failures: number };
+      log(`[${transport}] ${p.phase}: ${p.done}/${p.total}${p.failures ? ` (failures ${p.failures})` : ''}`);
+    });
+    const phase = (name: 'register' | 'update'): Promise<PhaseResult> =>
+      waitLine(fleet!, `simulator (${name})`, options.timeoutS * 1000 + 60_000, (line) => {
+        if (!line.startsWith('{"type":"phase"')) return undefined;
+        const p = JSON.parse(line) as PhaseResult;
+        return p.phase === name ? p : undefined;
+      });
+
+    // Creating 10,000 clients takes a while before the first Register: the outer bound covers it.
+    const register = await phase('register');
+    result.serverAfterRegister = memoryKiB(server.pid);
+    result.register = register;
+    log(`[${transport}] registered ${register.done}/${register.total} in ${(register.elapsedMs / 1000).toFixed(2)} s: ${fmtInt(register.perSecond)}/s; sim CPU ${fmtPct(register.simCpu)}, server CPU ${fmtPct(register.serverCpu)}`);
+    // --trace-gc lines are read asynchronously: give the pipe a moment before taking the heap figure.
+    await sleep(200);
+    result.heapAfterRegisterMB = server.heapMB();
+    if (register.done > 0 && result.serverBefore && result.serverAfterRegister) {
+      result.rssPerDeviceKiB = (result.serverAfterRegister.rss - result.serverBefore.rss) / register.done;
+      result.anonPerDeviceKiB = (result.serverAfterRegister.anon - result.serverBefore.anon) / register.done;
+    }
+    if (register.done > 0 && result.heapBeforeMB !== undefined && result.heapAfterRegisterMB !== undefined) {
+      result.heapPerDeviceKiB = ((result.heapAfterRegisterMB - result.heapBeforeMB) * 1024) / register.done;
+    }
+
+    fleet.child.stdin!.write('update\n');
+    const update = await phase('update');
+    result.update = update;
+    result.serverAfterUpdate = memoryKiB(server.pid);
+    log(`[${transport}] updated ${update.done}/${update.total} in ${(update.elapsedMs / 1000).toFixed(2)} s: ${fmtInt(update.perSecond)}/s; sim CPU ${fmtPct(update.simCpu)}, server CPU ${fmtPct(update.serverCpu)}`);
+  } catch (error) {
+    result.error = error instanceof Error ? error.message : String(error);
+    log(`[${transport}] FAILED: ${result.error}`);
+  } finally {
+    if (fleet) await stopChild(fleet, 5000);
+    if (server) await stopChild(server.tracked, 10_000);
+    if (!options.keepData) {
+      rmSync(dataDir, { recursive: true, force: true });
+      dataDirs.delete(dataDir);
+    }
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------- report
+
+const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const fmtPct = (n: number | undefined): string => (n === undefined ? '?' : `${Math.round(n)}%`);
+const fmtMiB = (kib: number | undefined): string => (kib === undefined ? '?' : `${(kib / 1024).toFixed(1)} MiB`);
+const fmtKiB = (kib: number | undefined): string => (kib === undefined ? '?' : `${kib.toFixed(1)} KiB`);
+
+function pad(cells: string[][]): string {
+  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
+  return cells.map((row) => '| ' + row.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ') + ' |').join('\n');
+}
+
+/** Which side limited a phase, from the CPU and run-queue wait of both processes over the window. */
+function bottleneck(p: PhaseResult): string {
+  const sim = p.simCpu ?? 0;
+  const server = p.serverCpu ?? 0;
+  const held = [(p.simWait ?? 0) >= 15 ? 'simulator' : '', (p.serverWait ?? 0) >= 15 ? 'server' : ''].filter(Boolean);
+  const also = held.length ? `; other load on the ${held.join(' and ')} core held it up` : '';
+  if (sim >= 90 && server >= 90) return 'both cores saturated' + also;
+  if (sim >= 90) return 'SIMULATOR saturated its core (a lower bound for the server)' + also;
+  if (server >= 90) return 'server saturated its core' + also;
+  if (held.length) return `neither saturated${also}`;
+  return 'neither saturated: the server was blocked or idle (store fsyncs, retransmission timeouts)';
+}
+
+function report(options: BenchOptions, results: RunResult[]): string {
+  const lines: string[] = [];
+  lines.push(
+    `${options.devices.toLocaleString('en-US')} devices per run, all started at once${options.rampMs ? ` over ${options.rampMs} ms` : ''}; server data dir under ${options.dataParent}; ` +
+      (PINNING ? 'server on CPU 1, simulator on CPU 0.' : 'NOT pinned (no taskset or < 2 CPUs): not comparable with pinned runs.'),
+  );
+  lines.push('');
+  const header = ['run', 'devices', 'registrations/s', 'updates/s', 'RSS/device', 'sim CPU reg/upd', 'server CPU reg/upd', 'targets'];
+  const rows = results.map((r) => {
+    const reg = r.register;
+    const upd = r.update;
+    const regText = reg ? `${fmtInt(reg.perSecond)}${reg.complete ? '' : ` (${reg.done}/${reg.total}, timed out)`}` : 'failed';
+    const updText = upd ? `${fmtInt(upd.perSecond)}${upd.complete ? '' : ` (${upd.done}/${upd.total}, timed out)`}` : '-';
+    const regOk = reg !== undefined && reg.complete && reg.perSecond >= TARGET_REG_PER_S;
+    const memOk = r.rssPerDeviceKiB !== undefined && r.rssPerDeviceKiB <= TARGET_KIB_PER_DEVICE;
+    const targets = `reg/s ${regOk ? 'PASS' : 'FAIL'}, mem ${r.rssPerDeviceKiB === undefined ? '?' : memOk ? 'PASS' : 'FAIL'}`;
+    return [r.transport.toUpperCase() + (r.transport === 'dtls' ? ' PSK' : ''), fmtInt(r.devices), regText, updText, fmtKiB(r.rssPerDeviceKiB), `${fmtPct(reg?.simCpu)} / ${fmtPct(upd?.simCpu)}`, `${fmtPct(reg?.serverCpu)} / ${fmtPct(upd?.serverCpu)}`, targets];
+  });
+  lines.push(pad([header, header.map((h) => '-'.repeat(h.length)), ...rows]));
+  lines.push(`Targets: >= ${fmtInt(TARGET_REG_PER_S)} registrations/s, <= ${TARGET_KIB_PER_DEVICE} KiB server RSS per registered device.`);
+  lines.push('');
+  lines.push('Details: window = first request to last answer; foreign = machine busy minus simulator and server (% of a core); udp drops = Udp RcvbufErrors (machine-wide) in the window.');
+  lines.push('runq wait = % of the window the process main thread was runnable but waited for its (pinned) core.');
+  const detail: string[][] = [['run', 'phase', 'done', 'window', 'first answer', 'failures', 'udp drops', 'foreign', 'runq wait sim/server', 'sim RSS', 'bottleneck']];
+  detail.push(detail[0]!.map((h) => '-'.repeat(h.length)));
+  for (const r of results) {
+    for (const p of [r.register, r.update]) {
+      if (!p) continue;
+      const foreign = p.machineCpu - (p.simCpu ?? 0) - (p.serverCpu ?? 0);
+      const failures = `${p.failures}${p.phase === 'update' && p.reRegistrations ? ` (+${p.reRegistrations} re-registered)` : ''}`;
+      detail.push([r.transport, p.phase, `${p.done}/${p.total}`, `${(p.elapsedMs / 1000).toFixed(2)} s`, p.firstAnswerMs === undefined ? '-' : `${Math.round(p.firstAnswerMs)} ms`, failures, String(p.udpDrops ?? '?'), fmtPct(foreign), `${fmtPct(p.simWait)} / ${fmtPct(p.serverWait)}`, fmtMiB(p.simRssKiB), bottleneck(p)]);
+    }
+  }
+  lines.push(pad(detail));
+  lines.push('');
+  lines.push('Server memory (VmRSS; anon = RssAnon; heap = V8 heap in use after the last GC, from --trace-gc):');
+  for (const r of results) {
+    const heap = r.heapBeforeMB !== undefined && r.heapAfterRegisterMB !== undefined ? `; heap ${r.heapBeforeMB.toFixed(1)} -> ${r.heapAfterRegisterMB.toFixed(1)} MB (${fmtKiB(r.heapPerDeviceKiB)}/device)` : '';
+    lines.push(
+      `  ${r.transport}: before ${fmtMiB(r.serverBefore?.rss)}, after registration ${fmtMiB(r.serverAfterRegister?.rss)} (${fmtKiB(r.rssPerDeviceKiB)}/device; anon ${fmtKiB(r.anonPerDeviceKiB)}/device)${heap}, after the updates ${fmtMiB(r.serverAfterUpdate?.rss)}`,
+    );
+  }
+  for (const r of results) {
+    if (r.error) lines.push(`ERROR (${r.transport}): ${r.error.split('\n')[0]}`);
+    for (const p of [r.register, r.update]) {
+      if (!p) continue;
+      if ((p.simCpu ?? 0) >= 90) lines.push(`NOTE (${r.transport} ${p.phase}): the simulator used ${fmtPct(p.simCpu)} of its core: it, not the server, set this rate.`);
+      const foreign = p.machineCpu - (p.simCpu ?? 0) - (p.serverCpu ?? 0);
+      if (foreign > 25) lines.push(`WARNING (${r.transport} ${p.phase}): other work took ${fmtPct(foreign)} of a core during the window; rerun on a quiet machine before trusting it.`);
+      if (!p.complete) lines.push(`WARNING (${r.transport} ${p.phase}): only ${p.done} of ${p.total} devices finished within ${options.timeoutS} s; the rate is over the whole bound.`);
+    }
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  keepData = options.keepData;
+  for (const file of [DEPOT_MAIN, FLEET_SCRIPT]) if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first`);
+  const limit = openFileLimit();
+  if (limit !== undefined && limit < options.devices + 200) throw new Error(`ulimit -n is ${limit}: the simulator needs a socket per device (${options.devices}) and some; raise it`);
+  log(PINNING ? 'pinning: depot serve on CPU 1 (taskset -c 1), simulator on CPU 0 (taskset -c 0)' : 'pinning: off (no taskset or fewer than 2 CPUs): numbers are not comparable with pinned runs');
+  log(`node ${process.version}, ${availableParallelism()} CPUs; ${options.devices} devices; transports ${options.transports.join(', ')}; data dirs under ${options.dataParent}`);
+  const results: RunResult[] = [];
+  for (const transport of options.transports) results.push(await runOne(options, transport));
+  process.stdout.write('\n' + report(options, results) + '\n');
+  if (options.json) {
+    writeFileSync(options.json, JSON.stringify({ date: new Date().toISOString(), node: process.version, pinning: PINNING, options, results }, null, 2) + '\n');
+    log(`wrote ${options.json}`);
+  }
+  if (results.some((r) => r.error)) process.exitCode = 1;
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench/lwm2m: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});
