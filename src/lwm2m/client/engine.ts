@@ -43,6 +43,7 @@ import {
   serverValues,
 } from './objects.js';
 import type { ConnectivityInfo, DeviceHooks, DeviceInfo, SecurityAccount } from './objects.js';
+import { QueueModeTransport } from './queue-mode.js';
 import { dumpFromJson, dumpToJson, loadClientState, saveClientState } from './state.js';
 
 /** Content formats the client can produce and consume, advertised in the registration (`ct`). */
@@ -63,8 +64,12 @@ export interface Lwm2mClientConfig {
   lifetime?: number;
   /** Binding (default "U"). */
   binding?: string;
-  /** Queue mode: Register carries `Q` (TS Core 1.1 §6.2.1). The client stays reachable regardless. */
+  /**
+   * Queue mode: Register carries `Q` (TS Core 1.1 §6.2.1) and the client stops listening after
+   * `queueModeAwakeMs` without traffic (default 93 s, MAX_TRANSMIT_WAIT) until it sends again.
+   */
   queueMode?: boolean;
+  queueModeAwakeMs?: number;
   /** State file (Security and Server instances, endpoint); written atomically with mode 0600. */
   stateFile?: string;
   /** Object 3 values. */
@@ -101,6 +106,8 @@ export type ClientEvent =
   | { type: 'updateFailed'; reason: string; code?: string }
   | { type: 'deregistered'; location: string }
   | { type: 'reboot' }
+  /** Queue mode: the awake period ended; requests are not received until the client sends again. */
+  | { type: 'sleeping' }
   | { type: 'stateSaved'; path: string }
   | { type: 'error'; error: Error };
 
@@ -626,7 +633,7 @@ export class Lwm2mClient {
     const open = async (): Promise<Connection> => {
       const previousPort = this.conn?.transport.address().port;
       await this.closeConnection();
-      const transport = this.config.transportFactory
+      const opened = this.config.transportFactory
         ? await this.config.transportFactory(scheme, account.psk)
         : scheme === 'coaps'
           ? await DtlsTransport.bind({
@@ -636,6 +643,9 @@ export class Lwm2mClient {
               client: account.psk ? { psk: account.psk } : {},
             })
           : await UdpTransport.bind({ host: this.config.host ?? '0.0.0.0', port: previousPort ?? this.config.port ?? 0 });
+      const transport = this.config.queueMode
+        ? new QueueModeTransport(opened, this.clock, this.config.queueModeAwakeMs ?? 93_000, () => this.emit({ type: 'sleeping' }))
+        : opened;
       const server = new CoapServer({ deduplicationCapacity: 256, ...this.config.coap, transport, clock: this.clock });
       const client = new CoapClient({ endpoint: server.endpoint, clock: this.clock });
       const conn: Connection = { scheme, pskKey, transport, server, client };

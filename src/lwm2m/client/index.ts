@@ -4,5 +4,6 @@ export * from './basic-object.js';
 export * from './objects.js';
 export * from './object9-adapter.js';
 export * from './engine.js';
+export { QueueModeTransport } from './queue-mode.js';
 export { loadClientState, saveClientState } from './state.js';
 export type { PersistedClientState } from './state.js';

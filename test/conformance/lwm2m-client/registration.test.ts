@@ -164,3 +164,22 @@ test('TS Core 1.1 §6.3.5 Execute /1/0/8 (Registration Update Trigger): the clie
     await s.close();
   }
 });
+
+test('TS Core 1.1 §6.2.1 queue mode (Q): after the awake time the client does not listen; an Update wakes it (ManualClock)', async () => {
+  const s = await setup({ manualClock: true, config: { queueMode: true, queueModeAwakeMs: 1000 } });
+  const clock = s.clock!;
+  try {
+    await waitUntil(() => s.client.state === 'registered');
+    assert.equal((await s.driver.request('GET', '/3/0/0')).codeText, '2.05');
+    const asleep = s.client.waitFor('sleeping');
+    clock.advance(1000);
+    await asleep;
+    await assert.rejects(s.driver.request('GET', '/3/0/0', { timeout: 300 }));
+    const before = s.driver.requests.length;
+    s.client.requestUpdate();
+    await s.driver.waitFor((r) => r.method === 'POST' && r.path === '/rd/r1', 3000, before);
+    assert.equal((await s.driver.request('GET', '/3/0/1')).codeText, '2.05');
+  } finally {
+    await s.close();
+  }
+});
