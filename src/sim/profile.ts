@@ -23,6 +23,9 @@ export interface SimModel {
   weight?: number;
   /** Registration lifetime (s); default the profile's, else 300. */
   lifetime?: number;
+  /** Queue mode (sleepy devices): register with Q and stop listening after `awakeMs` (default 93 s) of quiet. */
+  queueMode?: boolean;
+  awakeMs?: number;
   behaviours?: {
     /**
      * Object 9 installer behaviour (a simulated installer model: sim-good, sim-broken-installer,
@@ -93,6 +96,12 @@ export function parseProfile(doc: unknown): SimProfile {
     if (weight !== undefined) out.weight = weight;
     const lt = num(o.lifetime, `models[${i}].lifetime`, 1);
     if (lt !== undefined) out.lifetime = lt;
+    if (o.queueMode !== undefined) {
+      if (typeof o.queueMode !== 'boolean') throw new ProfileError(`models[${i}].queueMode must be true or false`);
+      out.queueMode = o.queueMode;
+    }
+    const awake = num(o.awakeMs, `models[${i}].awakeMs`, 1);
+    if (awake !== undefined) out.awakeMs = awake;
     if (o.behaviours !== undefined) {
       if (typeof o.behaviours !== 'object' || o.behaviours === null) throw new ProfileError(`models[${i}].behaviours must be an object`);
       const installer = str((o.behaviours as Record<string, unknown>).installer, `models[${i}].behaviours.installer`, true);

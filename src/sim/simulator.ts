@@ -136,6 +136,7 @@ export class Simulator {
       endpoint,
       host: this.options.host ?? '0.0.0.0',
       lifetime: model.lifetime ?? profile.lifetime ?? 300,
+      ...(model.queueMode ? { queueMode: true, ...(model.awakeMs !== undefined ? { queueModeAwakeMs: model.awakeMs } : {}) } : {}),
       device: {
         manufacturer: model.manufacturer,
         modelNumber: model.model,

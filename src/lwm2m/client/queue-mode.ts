@@ -1,5 +1,5 @@
 /**
- * Queue mode (TS Core 1.1 §6.5, "Q" in the Register): after a quiet period the client stops
+ * Queue mode (TS Core 1.1: "Q" in the Register, §6.2.1): after a quiet period the client stops
  * listening (a sleeping device's radio is off); anything it sends wakes it up again. Done as a
  * transport wrapper so that the CoAP layers above are unchanged: while asleep, incoming datagrams
  * are dropped, which is what the server sees of a sleeping device.

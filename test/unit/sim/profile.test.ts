@@ -8,12 +8,13 @@ const base = { manufacturer: 'Acme', model: 'A', firmwareVersion: '1.0' };
 test('sim profile: a valid profile keeps its fields', () => {
   const p = parseProfile({
     lifetime: 600,
-    models: [{ ...base, osVersion: 'AcmeOS 5', deviceType: 'gateway', count: 2, behaviours: { installer: 'sim-good' } }, { manufacturer: 'Beta', model: 'B', firmwareVersion: '2', weight: 3 }],
+    models: [{ ...base, osVersion: 'AcmeOS 5', deviceType: 'gateway', count: 2, behaviours: { installer: 'sim-good' } }, { manufacturer: 'Beta', model: 'B', firmwareVersion: '2', weight: 3, queueMode: true, awakeMs: 5000 }],
     psk: { identity: 'id-{ep}', key: '0011' },
   });
   assert.equal(p.lifetime, 600);
   assert.deepEqual(p.models[0], { ...base, osVersion: 'AcmeOS 5', deviceType: 'gateway', count: 2, behaviours: { installer: 'sim-good' } });
   assert.deepEqual(p.psk, { identity: 'id-{ep}', key: '0011' });
+  assert.deepEqual(p.models[1], { manufacturer: 'Beta', model: 'B', firmwareVersion: '2', weight: 3, queueMode: true, awakeMs: 5000 });
 });
 
 test('sim profile: errors name the offending field', () => {
@@ -23,6 +24,7 @@ test('sim profile: errors name the offending field', () => {
   bad({ models: [{ manufacturer: 'A', model: 'B' }] }, /models\[0\]\.firmwareVersion/);
   bad({ models: [{ ...base, count: 1.5 }] }, /models\[0\]\.count must be an integer/);
   bad({ models: [{ ...base, weight: -1 }] }, /models\[0\]\.weight/);
+  bad({ models: [{ ...base, queueMode: 'yes' }] }, /models\[0\]\.queueMode must be true or false/);
   bad({ models: [{ ...base, behaviours: { installer: 'sim-nope' } }] }, /unknown behaviour sim-nope/);
   bad({ models: [base], psk: { identity: 'x' } }, /psk needs key or deriveFrom/);
   bad({ models: [base], psk: { key: 'xyz' } }, /psk.key must be hex/);
