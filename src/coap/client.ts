@@ -188,10 +188,16 @@ export class CoapClient {
     }
   }
 
-  /** Observes a resource (RFC 7641). Notifications are delivered fresh-only, in order. */
-  async observe(uri: string, callbacks: ObserveCallbacks, options: Omit<ClientRequest, 'uri' | 'method' | 'payload'> = {}): Promise<Observation> {
+  /**
+   * Observes a resource (RFC 7641), with GET or — given `fetch` — with FETCH and a body
+   * (RFC 8132 §2.4). Notifications are delivered fresh-only, in order.
+   */
+  async observe(uri: string, callbacks: ObserveCallbacks, options: Omit<ClientRequest, 'uri' | 'method' | 'payload'> & { fetch?: { payload: Uint8Array; contentFormat: number } } = {}): Promise<Observation> {
     const { endpoint, peer, baseOptions } = await this.resolve(uri);
     const opts = [...baseOptions, ...(options.options ?? [])];
+    const method = options.fetch ? Method.FETCH : Method.GET;
+    const body = options.fetch?.payload ?? EMPTY_BYTES;
+    if (options.fetch) opts.push({ number: OptionNumber.ContentFormat, value: encodeUint(options.fetch.contentFormat) });
     if (options.accept !== undefined) opts.push({ number: OptionNumber.Accept, value: encodeUint(options.accept) });
     const registerOptions = [...opts, { number: OptionNumber.Observe, value: encodeUint(0) }];
     const clock = this.clock ?? endpoint.clock;
@@ -211,11 +217,11 @@ export class CoapClient {
       callbacks.onEnd?.(reason);
     };
     const fetchRest = (message: CoapMessage): Promise<ClientResponse> =>
-      this.completeBlock2(message, (num, szx) => exchangeOnce(endpoint, peer, { code: Method.GET, options: withBlock(opts, OptionNumber.Block2, { num, more: false, szx }), confirmable: true }));
+      this.completeBlock2(message, (num, szx) => exchangeOnce(endpoint, peer, { code: method, options: withBlock(opts, OptionNumber.Block2, { num, more: false, szx }), payload: body, confirmable: true }));
 
     handle = endpoint.request(
       peer,
-      { code: Method.GET, options: registerOptions, confirmable: options.confirmable ?? true, keepOpen: true, ...(options.timeout !== undefined ? { timeout: options.timeout } : {}) },
+      { code: method, options: registerOptions, payload: body, confirmable: options.confirmable ?? true, keepOpen: true, ...(options.timeout !== undefined ? { timeout: options.timeout } : {}) },
       {
         onResponse: (message) => {
           const sequence = getUintOption(message, OptionNumber.Observe);
@@ -267,7 +273,7 @@ export class CoapClient {
         handle?.cancel();
         // Reusing the token with Observe=1 deregisters (§3.6).
         const cancelOptions = [...opts, { number: OptionNumber.Observe, value: encodeUint(1) }];
-        await exchangeOnce(endpoint, peer, { code: Method.GET, options: cancelOptions, token, confirmable: true }).catch(() => undefined);
+        await exchangeOnce(endpoint, peer, { code: method, options: cancelOptions, payload: body, token, confirmable: true }).catch(() => undefined);
         callbacks.onEnd?.('cancelled');
       },
     };

@@ -371,6 +371,11 @@ export class CoapServer {
       this.run(handler, request, exchange, (response) => this.respondWithBody(exchange, response, block2, undefined));
       return;
     }
+    if (method === 'FETCH' && observe !== undefined && definition.observable) {
+      // RFC 8132 §2.4: FETCH can be observed like GET (LwM2M Observe-Composite).
+      this.handleObserve(exchange, route, request, handler, observe, undefined);
+      return;
+    }
     this.run(handler, request, exchange, (response) => this.respondWithBody(exchange, response, undefined, undefined));
   }
 
@@ -676,7 +681,8 @@ export class CoapServer {
       observer.dirty = true;
       return;
     }
-    const handler = observer.route.definition.get;
+    // A notification re-runs the method that registered: GET, or FETCH with its stored body.
+    const handler = observer.request.code === Method.FETCH ? observer.route.definition.fetch : observer.route.definition.get;
     if (!handler) return;
     const request = new Request(observer.request, observer.peer, uriPathOf(observer.request));
     let result: CoapResponse | Promise<CoapResponse>;
@@ -884,7 +890,8 @@ function copyMessage(message: CoapMessage): CoapMessage {
     ...message,
     token: Uint8Array.from(message.token),
     options: message.options.map((o) => ({ number: o.number, value: Uint8Array.from(o.value) })),
-    payload: EMPTY_BYTES,
+    // A FETCH's body selects what is observed (RFC 8132 §2.4); a GET's body means nothing.
+    payload: message.code === Method.FETCH ? Uint8Array.from(message.payload) : EMPTY_BYTES,
   };
 }
 

@@ -420,6 +420,31 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     };
   }
 
+  /**
+   * Observe-Composite (TS Core §6.4.1): one observation over several paths, FETCH with
+   * Observe and a SenML CBOR list of paths; each notification carries records.
+   */
+  async observeComposite(endpoint: string, paths: string[], onNotification: (response: DeviceResponse) => void): Promise<{ first: DeviceResponse; cancel: () => Promise<void> }> {
+    const registration = await this.registration(endpoint);
+    const client = this.clientFor(registration);
+    const body = formatSenmlCbor(paths.map((p) => ({ n: formatPath(checkedPath(p)) })));
+    const observation = await client.observe(
+      uriOf(registration, []),
+      { onNotification: (r) => onNotification(toCompositeResponse(r)) },
+      { accept: ContentFormat.SenmlCbor, fetch: { payload: body, contentFormat: ContentFormat.SenmlCbor }, timeout: this.options.requestTimeout ?? 30_000 },
+    );
+    let set = this.observations.get(endpoint);
+    if (!set) this.observations.set(endpoint, (set = new Set()));
+    set.add(observation);
+    return {
+      first: toCompositeResponse(observation.first),
+      cancel: async () => {
+        set.delete(observation);
+        await observation.cancel();
+      },
+    };
+  }
+
   private dropObservations(endpoint: string): void {
     const set = this.observations.get(endpoint);
     if (!set) return;
@@ -522,18 +547,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       throw new Lwm2mServerError(`no answer from "${registration.endpoint}": ${error instanceof Error ? error.message : String(error)}`, 'TRANSPORT');
     }
     this.heard(registration.endpoint);
-    if (request.composite) {
-      const out = toDeviceResponse(response, undefined);
-      if (response.code >> 5 === 2 && response.contentFormat !== undefined && response.payload.length > 0) {
-        try {
-          out.records = decodeRecords(response.contentFormat, response.payload);
-        } catch (error) {
-          if (!(error instanceof Lwm2mCodecError)) throw error;
-          out.diagnostic = `payload could not be decoded: ${error.message}`;
-        }
-      }
-      return out;
-    }
+    if (request.composite) return toCompositeResponse(response);
     return toDeviceResponse(response, request.discover ? undefined : request.path);
   }
 
@@ -611,6 +625,20 @@ function toDeviceResponse(response: ClientResponse, path: Lwm2mPath | undefined)
   if (path && format !== undefined && response.payload.length > 0 && format !== ContentFormat.LinkFormat) {
     try {
       out.node = decode(format, path, response.payload);
+    } catch (error) {
+      if (!(error instanceof Lwm2mCodecError)) throw error;
+      out.diagnostic = `payload could not be decoded: ${error.message}`;
+    }
+  }
+  return out;
+}
+
+/** A composite answer (Read-Composite, Observe-Composite): its records, decoded. */
+function toCompositeResponse(response: ClientResponse): DeviceResponse {
+  const out = toDeviceResponse(response, undefined);
+  if (codeClass(response.code) === 2 && response.contentFormat !== undefined && response.payload.length > 0) {
+    try {
+      out.records = decodeRecords(response.contentFormat, response.payload);
     } catch (error) {
       if (!(error instanceof Lwm2mCodecError)) throw error;
       out.diagnostic = `payload could not be decoded: ${error.message}`;

@@ -335,3 +335,35 @@ test('TS Core §6.5: a queued operation whose device does not wake up before its
     await stopServer(g);
   }
 });
+
+test('TS Core §6.4.1 Observe-Composite (FETCH + Observe, RFC 8132 §2.4): records for several paths, renewed on change, cancelled', async () => {
+  const device = await DeviceDriver.start('Cyberdyne', 'T-1');
+  let level = 50;
+  const bodies: Uint8Array[] = [];
+  device.coap.resource('/', {
+    observable: true,
+    fetch: (req) => {
+      bodies.push(Uint8Array.from(req.payload));
+      return { code: Code.Content, contentFormat: ContentFormat.SenmlCbor, payload: encodeRecords(ContentFormat.SenmlCbor, [{ path: [3, 0, 0], value: Value.string('Cyberdyne') }, { path: [3, 0, 9], value: Value.integer(level) }]) };
+    },
+  });
+  try {
+    await device.register(f.uri, 'ep=dev-obs-composite&lt=60&lwm2m=1.1');
+    const seen: number[] = [];
+    const observation = await f.lwm2m.observeComposite('dev-obs-composite', ['/3/0/0', '/3/0/9'], (r) => seen.push(Number(r.records?.find((x) => x.path[2] === 9)?.value.value)));
+    assert.equal(observation.first.code, '2.05');
+    assert.deepEqual(observation.first.records?.map((r) => r.path.join('/')), ['3/0/0', '3/0/9']);
+    assert.equal(device.coap.observerCount('/'), 1);
+    level = 40;
+    device.coap.notifyChanged('/');
+    const deadline = Date.now() + 5000;
+    while (seen.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(seen, [40]);
+    // Every notification re-ran FETCH with the registered body: the same two paths.
+    assert.deepEqual(decodeSenmlEntries('cbor', bodies.at(-1)!).map((e) => e.path.join('/')), ['3/0/0', '3/0/9']);
+    await observation.cancel();
+    assert.equal(device.coap.observerCount('/'), 0);
+  } finally {
+    await device.close();
+  }
+});
