@@ -230,6 +230,7 @@ export class Lwm2mClient {
     const had = this.objects.has(obj.id);
     this.objects.set(obj.id, obj);
     this.unsubscribes.push(obj.subscribe((c) => this.onObjectChange(obj.id, c)));
+    this.syncRoutes();
     if (!had && this.registration) this.requestUpdate({ objectsChanged: true });
   }
 
