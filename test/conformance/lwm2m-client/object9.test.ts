@@ -52,6 +52,8 @@ test('TS Core 1.1 §6.3.1/§6.3.3/§6.3.5 on Object 9: exact codes for reads, wr
     assert.equal((await s.driver.request('POST', '/9/0/6', { payload: '7' })).codeText, '4.00'); // Uninstall argument
     assert.equal((await s.driver.request('PUT', '/9/0/8', { payload: '1', contentFormat: ContentFormat.PlainText })).codeText, '2.04');
     assert.equal(text(await s.driver.request('GET', '/9/0/8')), '1');
+    const disc = await s.driver.request('GET', '/9/0', { accept: ContentFormat.LinkFormat });
+    assert.equal(text(disc), '</9/0>,</9/0/0>,</9/0/1>,</9/0/2>,</9/0/3>,</9/0/4>,</9/0/6>,</9/0/7>,</9/0/8>,</9/0/9>,</9/0/10>,</9/0/11>,</9/0/12>');
     assert.equal((await s.driver.request('DELETE', '/9/0')).codeText, '2.02');
     assert.equal((await s.driver.request('GET', '/9/0')).codeText, '4.04');
   });
