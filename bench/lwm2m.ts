@@ -21,7 +21,7 @@ import type { SimProfile } from '../src/sim/profile.js';
 import { openSqliteStore } from '../src/store/index.js';
 import type { FleetConfig, PhaseResult } from './servers/lwm2m-fleet.js';
 import type { MemoryKiB } from './support/proc.js';
-import { memoryKiB } from './support/proc.js';
+import { memoryKiB, udpSocketDrops } from './support/proc.js';
 
 // ---------------------------------------------------------------- options
 
@@ -294,6 +294,8 @@ interface RunResult {
   rssPerDeviceKiB: number | undefined;
   anonPerDeviceKiB: number | undefined;
   heapPerDeviceKiB: number | undefined;
+  /** Datagrams dropped (full receive buffer) on the server's and the simulator's sockets, per phase. */
+  drops: { register?: { server: number | undefined; sim: number | undefined }; update?: { server: number | undefined; sim: number | undefined } };
   error: string | undefined;
 }
 
@@ -311,6 +313,7 @@ async function runOne(options: BenchOptions, transport: Transport): Promise<RunR
     rssPerDeviceKiB: undefined,
     anonPerDeviceKiB: undefined,
     heapPerDeviceKiB: undefined,
+    drops: {},
     error: undefined,
   };
   const dataDir = mkdtempSync(join(options.dataParent, `depot-bench-lwm2m-${transport}-`));
@@ -328,6 +331,7 @@ async function runOne(options: BenchOptions, transport: Transport): Promise<RunR
     await sleep(1000);
     result.serverBefore = memoryKiB(server.pid);
     result.heapBeforeMB = server.heapMB();
+    const serverDrops0 = udpSocketDrops(server.pid);
     const uri = transport === 'dtls' ? `coaps://127.0.0.1:${server.coapsPort}` : `coap://127.0.0.1:${server.coapPort}`;
     log(`[${transport}] depot serve pid ${server.pid} at ${uri}, RSS ${fmtMiB(result.serverBefore?.rss)}; starting ${options.devices} devices (ramp ${options.rampMs} ms)`);
 
@@ -358,6 +362,10 @@ async function runOne(options: BenchOptions, transport: Transport): Promise<RunR
     const register = await phase('register');
     result.serverAfterRegister = memoryKiB(server.pid);
     result.register = register;
+    const minus = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined || b === undefined ? undefined : a - b);
+    const serverDrops1 = udpSocketDrops(server.pid);
+    const simDrops1 = udpSocketDrops(fleet.child.pid!);
+    result.drops.register = { server: minus(serverDrops1, serverDrops0), sim: simDrops1 };
     log(`[${transport}] registered ${register.done}/${register.total} in ${(register.elapsedMs / 1000).toFixed(2)} s: ${fmtInt(register.perSecond)}/s; sim CPU ${fmtPct(register.simCpu)}, server CPU ${fmtPct(register.serverCpu)}`);
     // --trace-gc lines are read asynchronously: give the pipe a moment before taking the heap figure.
     await sleep(200);
@@ -374,6 +382,7 @@ async function runOne(options: BenchOptions, transport: Transport): Promise<RunR
     const update = await phase('update');
     result.update = update;
     result.serverAfterUpdate = memoryKiB(server.pid);
+    result.drops.update = { server: minus(udpSocketDrops(server.pid), serverDrops1), sim: minus(udpSocketDrops(fleet.child.pid!), simDrops1) };
     log(`[${transport}] updated ${update.done}/${update.total} in ${(update.elapsedMs / 1000).toFixed(2)} s: ${fmtInt(update.perSecond)}/s; sim CPU ${fmtPct(update.simCpu)}, server CPU ${fmtPct(update.serverCpu)}`);
   } catch (error) {
     result.error = error instanceof Error ? error.message : String(error);
@@ -396,6 +405,8 @@ const fmtPct = (n: number | undefined): string => (n === undefined ? '?' : `${Ma
 const fmtMiB = (kib: number | undefined): string => (kib === undefined ? '?' : `${(kib / 1024).toFixed(1)} MiB`);
 const fmtKiB = (kib: number | undefined): string => (kib === undefined ? '?' : `${kib.toFixed(1)} KiB`);
 
+const fmtDrops = (d: { server: number | undefined; sim: number | undefined } | undefined): string => (d ? `${d.server ?? '?'} / ${d.sim ?? '?'}` : '?');
+
 function pad(cells: string[][]): string {
   const widths = cells[0]!.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
   return cells.map((row) => '| ' + row.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ') + ' |').join('\n');
@@ -417,7 +428,7 @@ function bottleneck(p: PhaseResult): string {
 function report(options: BenchOptions, results: RunResult[]): string {
   const lines: string[] = [];
   lines.push(
-    `${options.devices.toLocaleString('en-US')} devices per run, all started at once${options.rampMs ? ` over ${options.rampMs} ms` : ''}; server data dir under ${options.dataParent}; ` +
+    `${options.devices.toLocaleString('en-US')} devices per run, started ${options.rampMs ? `over ${options.rampMs} ms` : 'all at once'}; server data dir under ${options.dataParent}; ` +
       (PINNING ? 'server on CPU 1, simulator on CPU 0.' : 'NOT pinned (no taskset or < 2 CPUs): not comparable with pinned runs.'),
   );
   lines.push('');
@@ -435,16 +446,17 @@ function report(options: BenchOptions, results: RunResult[]): string {
   lines.push(pad([header, header.map((h) => '-'.repeat(h.length)), ...rows]));
   lines.push(`Targets: >= ${fmtInt(TARGET_REG_PER_S)} registrations/s, <= ${TARGET_KIB_PER_DEVICE} KiB server RSS per registered device.`);
   lines.push('');
-  lines.push('Details: window = first request to last answer; foreign = machine busy minus simulator and server (% of a core); udp drops = Udp RcvbufErrors (machine-wide) in the window.');
+  lines.push('Details: window = first request to last answer; foreign = machine busy minus simulator and server (% of a core);');
+  lines.push('drops srv/sim = datagrams dropped for a full receive buffer on the server\'s / the simulator\'s sockets (/proc/net/udp) in the phase;');
   lines.push('runq wait = % of the window the process main thread was runnable but waited for its (pinned) core.');
-  const detail: string[][] = [['run', 'phase', 'done', 'window', 'first answer', 'failures', 'udp drops', 'foreign', 'runq wait sim/server', 'sim RSS', 'bottleneck']];
+  const detail: string[][] = [['run', 'phase', 'done', 'window', 'first answer', 'failures', 'drops srv/sim', 'foreign', 'runq wait sim/server', 'sim RSS', 'bottleneck']];
   detail.push(detail[0]!.map((h) => '-'.repeat(h.length)));
   for (const r of results) {
     for (const p of [r.register, r.update]) {
       if (!p) continue;
       const foreign = p.machineCpu - (p.simCpu ?? 0) - (p.serverCpu ?? 0);
       const failures = `${p.failures}${p.phase === 'update' && p.reRegistrations ? ` (+${p.reRegistrations} re-registered)` : ''}`;
-      detail.push([r.transport, p.phase, `${p.done}/${p.total}`, `${(p.elapsedMs / 1000).toFixed(2)} s`, p.firstAnswerMs === undefined ? '-' : `${Math.round(p.firstAnswerMs)} ms`, failures, String(p.udpDrops ?? '?'), fmtPct(foreign), `${fmtPct(p.simWait)} / ${fmtPct(p.serverWait)}`, fmtMiB(p.simRssKiB), bottleneck(p)]);
+      detail.push([r.transport, p.phase, `${p.done}/${p.total}`, `${(p.elapsedMs / 1000).toFixed(2)} s`, p.firstAnswerMs === undefined ? '-' : `${Math.round(p.firstAnswerMs)} ms`, failures, fmtDrops(r.drops[p.phase]), fmtPct(foreign), `${fmtPct(p.simWait)} / ${fmtPct(p.serverWait)}`, fmtMiB(p.simRssKiB), bottleneck(p)]);
     }
   }
   lines.push(pad(detail));

@@ -3,7 +3,7 @@
  * answers undefined when the file is not there or the process is gone).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 
 export const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
@@ -129,4 +129,40 @@ export function cpuPercent(from: CpuSample, to: CpuSample, pid: number | 'self')
 export function machinePercent(from: CpuSample, to: CpuSample): number {
   const wall = (to.at - from.at) / 1000;
   return wall > 0 ? (100 * (to.machine - from.machine)) / wall : 0;
+}
+
+/**
+ * Datagrams dropped so far on the UDP sockets a process holds (the `drops` column of
+ * /proc/net/udp and /proc/net/udp6, matched by socket inode), or undefined when /proc says nothing.
+ */
+export function udpSocketDrops(pid: number): number | undefined {
+  let inodes: Set<string>;
+  try {
+    inodes = new Set<string>();
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) inodes.add(m[1]!);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  } catch {
+    return undefined;
+  }
+  let drops = 0;
+  for (const table of ['/proc/net/udp', '/proc/net/udp6']) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 13 || !inodes.has(f[9]!)) continue;
+      drops += Number(f[f.length - 1]);
+    }
+  }
+  return drops;
 }
