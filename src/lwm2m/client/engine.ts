@@ -688,6 +688,9 @@ export class Lwm2mClient {
   private installRoutes(conn: Connection): void {
     this.routePaths.clear();
     conn.server.resource('/', { ...this.routeDefinition(), prefix: true });
+    // An exact route for "/" too: Observe-Composite (FETCH /) observers live there, apart from
+    // the single-path observers of the prefix route.
+    conn.server.resource('/', this.routeDefinition());
     this.syncRoutes();
   }
 
@@ -755,8 +758,15 @@ export class Lwm2mClient {
     this.armPmax(o);
   }
 
-  private routeOf(key: string, path: Lwm2mPath): string {
-    return path.length <= 2 && this.routePaths.has(key) ? key : '/';
+  /**
+   * Whether anyone may still observe `o`: exact routes (/, /o, /o/i) are counted precisely;
+   * resource paths share the prefix route, so any observer there keeps them alive.
+   */
+  private mayBeObserved(o: Observed): boolean {
+    const server = this.conn?.server;
+    if (!server) return false;
+    if (o.path.length === 0 || (o.path.length <= 2 && this.routePaths.has(o.key))) return server.observerCount(o.key) > 0;
+    return server.observerCount() > 0;
   }
 
   private armPmax(o: Observed): void {
@@ -766,7 +776,7 @@ export class Lwm2mClient {
     if (!pmax || pmax <= 0) return;
     o.pmaxTimer = this.clock.setTimer(pmax * 1000, () => {
       o.pmaxTimer = undefined;
-      if (!this.conn || this.conn.server.observerCount(this.routeOf(o.key, o.path)) === 0) {
+      if (!this.mayBeObserved(o)) {
         this.observed.delete(o.key);
         return;
       }
@@ -929,7 +939,11 @@ export class Lwm2mClient {
     return { code: Code.Content, contentFormat: format, payload };
   }
 
-  /** Read-Composite (TS Core 1.1 §6.3.8): FETCH / with the paths as SenML names; absent paths are left out. */
+  /**
+   * Read-Composite (TS Core 1.1 §6.3.8): FETCH / with the paths as SenML names; absent paths are
+   * left out. With Observe it is Observe-Composite: the observers are notified on any change of
+   * the client's values (the FETCH body is re-run each time), not only of their paths.
+   */
   private readComposite(request: CoapRequest): CoapResponse {
     const cf = request.contentFormat;
     if (cf !== ContentFormat.SenmlJson && cf !== ContentFormat.SenmlCbor) return error(Code.UnsupportedContentFormat, 'Read-Composite takes SenML JSON or CBOR');
@@ -950,7 +964,10 @@ export class Lwm2mClient {
       }
     }
     const format = request.accept ?? cf;
-    return { code: Code.Content, contentFormat: format, payload: encodeRecords(format, records, { registry: defaultRegistry }) };
+    const payload = encodeRecords(format, records, { registry: defaultRegistry });
+    // Observe-Composite (TS Core 1.1 §6.4.1 with FETCH, RFC 8132 §2.4): any change is reported.
+    if (getUintOption(request.message, OptionNumber.Observe) === 0) this.track([]);
+    return { code: Code.Content, contentFormat: format, payload };
   }
 
   /** Write-Composite (TS Core 1.1 §6.3.9): iPATCH / with SenML records; each instance gets a partial update. */

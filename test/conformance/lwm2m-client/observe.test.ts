@@ -112,3 +112,26 @@ test('TS Core 1.1 §6.4.1 Observe with §6.3.4 gt/lt/st: only crossings and step
     await s.close();
   }
 });
+
+test('TS Core 1.1 §6.4.1 Observe-Composite (FETCH / with Observe): a change notifies with the current values of the paths', async () => {
+  const s = await setup();
+  try {
+    await waitUntil(() => s.client.state === 'registered');
+    const seen: string[] = [];
+    const single: string[] = [];
+    const body = Buffer.from(JSON.stringify([{ n: '/3/0/14' }, { n: '/4/0/2' }]));
+    const obs = await s.driver.client.observe(s.driver.deviceUri('/'), { onNotification: (r) => seen.push(text(r)) }, { fetch: { payload: body, contentFormat: ContentFormat.SenmlJson }, accept: ContentFormat.SenmlJson });
+    const o2 = await s.driver.observe('/3/0/1', { onNotification: (r) => single.push(text(r)) });
+    assert.equal(obs.established, true);
+    assert.deepEqual(JSON.parse(text(obs.first)), [{ n: '/3/0/14', vs: '+00:00' }, { n: '/4/0/2', v: -65 }]);
+    s.client.device.set(0, 14, Value.string('+09:00'));
+    await waitUntil(() => seen.length >= 1);
+    assert.deepEqual(JSON.parse(seen[0]!), [{ n: '/3/0/14', vs: '+09:00' }, { n: '/4/0/2', v: -65 }]);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(single, [], 'the single-path observer of /3/0/1 is not notified');
+    await obs.cancel();
+    await o2.cancel();
+  } finally {
+    await s.close();
+  }
+});
