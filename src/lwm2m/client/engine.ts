@@ -377,10 +377,16 @@ export class Lwm2mClient {
           this.emit({ type: 'error', error: new Error('no server account and no Bootstrap-Server') });
           return;
         }
-        const ok = await this.bootstrap(bs, failures);
-        if (!ok) failures++;
-        else failures = 0;
-        if (!ok) await this.sleep(this.backoff(failures));
+        const reason = await this.bootstrap(bs);
+        if (reason === true) {
+          failures = 0;
+          continue;
+        }
+        if (this.stopping()) return;
+        failures++;
+        const retryInMs = this.backoff(failures);
+        this.emit({ type: 'bootstrapFailed', reason, retryInMs });
+        await this.sleep(retryInMs);
         continue;
       }
       const result = await this.register(server.account, server.serverIid);
@@ -419,7 +425,8 @@ export class Lwm2mClient {
     return this.config.requestTimeoutMs !== undefined ? { timeout: this.config.requestTimeoutMs } : {};
   }
 
-  private async bootstrap(account: SecurityAccount, failures: number): Promise<boolean> {
+  /** One client-initiated bootstrap: true, or why it failed. */
+  private async bootstrap(account: SecurityAccount): Promise<true | string> {
     this.stateValue = 'bootstrapping';
     const conn = await this.connection(account);
     this.emit({ type: 'bootstrapStarted', uri: account.uri });
@@ -447,12 +454,9 @@ export class Lwm2mClient {
     this.bootstrapping = false;
     this.bootstrapPeer = undefined;
     this.bootstrapFinish = undefined;
-    if (this.stopping()) return false;
+    if (this.stopping()) return 'stopping';
     this.stateValue = 'registering';
-    if (!ok) {
-      this.emit({ type: 'bootstrapFailed', reason, retryInMs: this.backoff(failures + 1) });
-      return false;
-    }
+    if (!ok) return reason;
     await this.saveState();
     const server = this.serverAccount();
     this.emit({ type: 'bootstrapped', serverUri: server?.account.uri ?? '' });

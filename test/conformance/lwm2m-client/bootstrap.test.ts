@@ -149,3 +149,23 @@ test('TS Core 1.1 §6.1: during bootstrap only the Bootstrap-Server gets bootstr
     await other.close();
   }
 });
+
+test('TS Core 1.1 §6.1 Bootstrap-Request refused (4.03): bootstrapFailed with the retry delay, then a new Bootstrap-Request', async () => {
+  const s = await setup({ start: false });
+  const bs = s.driver;
+  let refusals = 1;
+  bs.responders.push((req) => (req.path === '/bs' && req.method === 'POST' && refusals-- > 0 ? { code: 0x83 } : undefined));
+  const client = new Lwm2mClient({ endpoint: 'urn:dev:bs-4', bootstrapUri: bs.uri, host: '127.0.0.1', device: DEVICE, retry: { initialMs: 50, maxMs: 100 }, random: () => 0 });
+  try {
+    const failed = client.waitFor('bootstrapFailed');
+    await client.start();
+    const ev = await failed;
+    assert.equal(ev.reason, 'Bootstrap-Request answered 4.03');
+    assert.equal(ev.retryInMs, 50);
+    await waitUntil(() => bs.requests.filter((r) => r.path === '/bs').length === 2);
+    assert.equal(client.state, 'bootstrapping');
+  } finally {
+    await client.stop();
+    await s.close();
+  }
+});
