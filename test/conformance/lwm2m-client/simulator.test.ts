@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Simulator, parseProfile } from '../../../src/sim/index.js';
+import { Simulator, devicePsk, parseProfile } from '../../../src/sim/index.js';
 import { Lwm2mServerTestDriver } from './server-test-driver.js';
 import { waitUntil } from './support.js';
 
@@ -54,7 +54,7 @@ test('simulator (TS Core 1.1 §6.2.1/§6.2.3): 50 clients register with distinct
   }
 });
 
-test('depot sim CLI: SIGINT de-registers every device and exits 0', async () => {
+test('depot sim CLI (TS Core 1.1 §6.2.3 De-register): SIGINT de-registers every device and exits 0', async () => {
   const driver = await Lwm2mServerTestDriver.start();
   const dir = await mkdtemp(join(tmpdir(), 'depot-sim-cli-'));
   try {
@@ -76,5 +76,31 @@ test('depot sim CLI: SIGINT de-registers every device and exits 0', async () => 
   } finally {
     await driver.close();
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('simulator (TS Core 1.1 §6.2.1 Register over coaps, Security Mode 0 PSK): per-device keys derived from the profile secret', async () => {
+  const profile = parseProfile({ ...PROFILE, psk: { identity: 'psk-{ep}', deriveFrom: '0f0e0d0c0b0a09080706050403020100' } });
+  const keys = new Map<string, Uint8Array>();
+  for (let i = 1; i <= 5; i++) {
+    const ep = `dtls-${String(i).padStart(5, '0')}`;
+    const psk = devicePsk(profile, ep)!;
+    keys.set(psk.identity, psk.key);
+  }
+  const driver = await Lwm2mServerTestDriver.start({ psk: keys });
+  const sim = new Simulator({ server: driver.uri, count: 5, profile, endpointPrefix: 'dtls-', host: '127.0.0.1', rampMs: 0 });
+  try {
+    await sim.start();
+    await sim.waitAllRegistered(15_000);
+    const regs = driver.requests.filter((r) => r.method === 'POST' && r.path === '/rd');
+    assert.deepEqual(
+      regs.map((r) => [r.query[0], r.peer.identity]).sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+      [1, 2, 3, 4, 5].map((i) => [`ep=dtls-0000${i}`, { kind: 'psk', identity: `psk-dtls-0000${i}` }]),
+    );
+    await sim.stop();
+    assert.equal(driver.requests.filter((r) => r.method === 'DELETE').length, 5);
+  } finally {
+    await sim.stop();
+    await driver.close();
   }
 });
