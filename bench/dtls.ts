@@ -198,6 +198,7 @@ function launch(name: string, command: string, args: string[], ipc = false): Tra
 }
 
 const hasExited = (child: ChildProcess): boolean => child.exitCode !== null || child.signalCode !== null;
+const exitReport = (p: Tracked): string | undefined => (hasExited(p.child) ? `exited (${p.child.exitCode ?? p.child.signalCode}):\n${p.output()}` : undefined);
 
 async function stopChild({ child, exited }: Tracked): Promise<void> {
   if (hasExited(child)) return;
@@ -232,6 +233,8 @@ interface RunningServer {
   readonly pid: number;
   /** The port that speaks DTLS. */
   readonly port: number;
+  /** Undefined while the process runs; its exit status and output once it has exited. */
+  exited(): string | undefined;
   memory(): Promise<ServerMemory>;
   stop(): Promise<void>;
 }
@@ -266,7 +269,7 @@ async function startDepot(): Promise<RunningServer> {
     if (!m.gc) throw new Error('dtls-depot runs without --expose-gc: heap figures would include garbage');
     return { rss: m.rss, heapUsed: m.heapUsed };
   };
-  return { pid: p.child.pid!, port, memory, stop: () => stopChild(p) };
+  return { pid: p.child.pid!, port, exited: () => exitReport(p), memory, stop: () => stopChild(p) };
 }
 
 /** libcoap 4.3.1 coap-server-openssl -A 127.0.0.1 -p P -k KEY: plain CoAP on P, DTLS on P+1. */
@@ -277,7 +280,7 @@ async function startOpenssl(): Promise<RunningServer> {
   const [command, args] = pinned(1, binary, ['-A', HOST, '-p', String(port), '-k', BENCH_PSK_KEY_TEXT]);
   const p = launch('coap-server-openssl', command, args);
   if (hasExited(p.child)) throw new Error(`coap-server-openssl exited at once:\n${p.output()}`);
-  return { pid: p.child.pid!, port: port + 1, memory: () => Promise.resolve({ rss: rssBytes(p.child.pid!) ?? NaN }), stop: () => stopChild(p) };
+  return { pid: p.child.pid!, port: port + 1, exited: () => exitReport(p), memory: () => Promise.resolve({ rss: rssBytes(p.child.pid!) ?? NaN }), stop: () => stopChild(p) };
 }
 
 const SPECS: Record<ServerId, ServerSpec> = {
@@ -293,6 +296,8 @@ async function checkHandshakes(spec: ServerSpec, server: RunningServer): Promise
   const deadline = Date.now() + 10_000;
   let last: unknown;
   while (Date.now() < deadline) {
+    const gone = server.exited();
+    if (gone !== undefined) throw new Error(`${spec.label} ${gone}`);
     const slot = new HandshakeSlot(HOST, server.port, 200, 2000);
     try {
       const { session } = await slot.handshake();
@@ -350,6 +355,8 @@ async function measureRate(spec: ServerSpec, server: RunningServer, options: Ben
   clearTimeout(killTimer);
   const line = /^result (\{.*\})$/m.exec(load.output());
   if (load.child.exitCode !== 0 || !line) throw new Error(`the load generator against ${spec.label} failed (exit ${load.child.exitCode ?? load.child.signalCode}):\n${load.output()}`);
+  const gone = server.exited();
+  if (gone !== undefined) throw new Error(`${spec.label} ${gone}`);
   const result = JSON.parse(line[1]!) as RateResult;
   let serverCpu: number | undefined;
   let foreignCpu: number | undefined;
