@@ -94,7 +94,7 @@ test('simulator (TS Core 1.1 §6.2.1 Register over coaps, Security Mode 0 PSK): 
     await sim.waitAllRegistered(15_000);
     const regs = driver.requests.filter((r) => r.method === 'POST' && r.path === '/rd');
     assert.deepEqual(
-      regs.map((r) => [r.query[0], r.peer.identity]).sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+      regs.map((r) => [r.query[0] ?? '', r.peer.identity] as const).sort((a, b) => a[0].localeCompare(b[0])),
       [1, 2, 3, 4, 5].map((i) => [`ep=dtls-0000${i}`, { kind: 'psk', identity: `psk-dtls-0000${i}` }]),
     );
     await sim.stop();
