@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { CoapClient } from '../coap/client.js';
 import type { ClientResponse, TransportFactory } from '../coap/client.js';
 import { UdpTransport } from '../coap/udp.js';
+import { parseCoapUri } from '../coap/uri.js';
 import { ContentFormat, codeClass, codeName } from '../coap/codes.js';
 import type { MethodName } from '../coap/codes.js';
 import { optionName } from '../coap/options.js';
@@ -91,8 +92,9 @@ export async function runCoapCommand(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   let client: CoapClient;
+  const secure: { transport?: DtlsTransport } = {};
   try {
-    client = new CoapClient({ transportFactory: transportFactory(values) });
+    client = new CoapClient({ transportFactory: transportFactory(values, secure) });
   } catch (error) {
     process.stderr.write(`depot coap: ${(error as Error).message}\n`);
     return 2;
@@ -129,6 +131,8 @@ export async function runCoapCommand(argv: string[]): Promise<number> {
   } catch (error) {
     process.stderr.write(`depot coap: ${(error as Error).message}\n`);
     if (error instanceof UsageError) process.stderr.write(USAGE + '\n');
+    const hint = handshakeHint(uri, secure.transport);
+    if (hint) process.stderr.write(hint + '\n');
     return error instanceof UsageError ? 2 : 1;
   } finally {
     await client.close();
@@ -136,7 +140,22 @@ export async function runCoapCommand(argv: string[]): Promise<number> {
 }
 
 /** UDP for coap://, DTLS with the given credentials for coaps://. */
-function transportFactory(values: DtlsCliValues): TransportFactory {
+/**
+ * A DTLS server that refuses our credentials may drop our Finished silently (RFC 6347
+ * §4.1.2.7), so a wrong key shows only as silence: say so when no session was established.
+ */
+function handshakeHint(uri: string, transport: DtlsTransport | undefined): string | undefined {
+  if (!transport) return undefined;
+  try {
+    const { host, port } = parseCoapUri(uri);
+    if (transport.session(transport.peer(host, port))) return undefined;
+  } catch {
+    return undefined;
+  }
+  return 'the DTLS handshake did not complete: check the PSK identity and key, or the certificates and trusted roots';
+}
+
+function transportFactory(values: DtlsCliValues, secure: { transport?: DtlsTransport }): TransportFactory {
   const psk = pskOf(values);
   const certificate = certificateOf(values);
   const trustRoots = trustRootsOf(values);
@@ -144,7 +163,8 @@ function transportFactory(values: DtlsCliValues): TransportFactory {
     const host = family === 'IPv6' ? '::' : '0.0.0.0';
     if (scheme === 'coap') return UdpTransport.bind({ host });
     if (!psk && !certificate) throw new UsageError('coaps:// needs credentials: --psk-identity with --psk-key, or --cert and --key');
-    return DtlsTransport.bind({ host, client: { ...(psk ? { psk } : {}), ...(certificate ? { certificate } : {}), ...(trustRoots.length ? { trustRoots } : {}) } });
+    secure.transport = await DtlsTransport.bind({ host, client: { ...(psk ? { psk } : {}), ...(certificate ? { certificate } : {}), ...(trustRoots.length ? { trustRoots } : {}) } });
+    return secure.transport;
   };
 }
 

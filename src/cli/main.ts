@@ -36,6 +36,12 @@ async function main(argv: string[]): Promise<number> {
   return command(rest);
 }
 
+// `depot coap get … | head`: a reader that goes away is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -316,7 +316,9 @@ export class CoapClient {
     let endpoint = this.endpoints.get(key);
     if (!endpoint) {
       const factory = this.options.transportFactory ?? defaultTransportFactory;
-      endpoint = factory(scheme, family).then((transport) => new CoapEndpoint({ ...this.options, transport }));
+      // A client remembers few incoming messages (responses to its own requests), so a small
+      // deduplication store will do; the server-sized default would cost ~13 MB per client.
+      endpoint = factory(scheme, family).then((transport) => new CoapEndpoint({ deduplicationCapacity: 1024, ...this.options, transport }));
       this.endpoints.set(key, endpoint);
     }
     return endpoint;

@@ -75,7 +75,7 @@ export interface ResourceDefinition extends ResourceDescription {
   fetch?: Handler;
   /** iPATCH (RFC 8132), e.g. LwM2M Write-Composite. */
   ipatch?: Handler;
-  /** Streams block-wise PUT/POST bodies instead of buffering them (bypasses put/post for Block1). */
+  /** Receives PUT/POST bodies as they arrive — Block1 blocks or a single message — instead of put/post. */
   upload?: (request: CoapRequest) => UploadSink | CoapResponse;
   /** Whether GET with Observe registers an observer (RFC 7641). */
   observable?: boolean;

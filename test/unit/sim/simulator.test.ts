@@ -23,6 +23,8 @@ test('simulator: start-up is spread over the ramp (ManualClock): 4 devices over 
     clock.advance(500);
     await waitUntil(() => registers() === 4);
     await started;
+    // The driver has seen 4 Registers; the clients may still be reading the 2.01 answers.
+    await waitUntil(() => sim.stats().registered === 4);
     assert.deepEqual(sim.stats(), { total: 4, started: 4, registered: 4, registrationFailures: 0 });
   } finally {
     await sim.stop();
