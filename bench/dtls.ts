@@ -548,6 +548,7 @@ function report(options: BenchOptions, rates: RateMeasurement[], memories: Memor
       lines.push(`NOTE: against OpenSSL the load generator was the bottleneck (≥ ${CLIENT_SATURATED_PCT} % of its core): OpenSSL's handshakes/s is a lower bound and the`);
       lines.push(`Depot/OpenSSL handshakes/s ratio an upper bound. "Per server core-second" (handshakes/s ÷ server CPU) does not depend on the client;`);
       lines.push('it assumes the cost per handshake stays the same up to a full core. A faster (C) client is needed to measure OpenSSL\'s real ceiling.');
+      lines.push('');
     }
   }
 
