@@ -10,6 +10,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -18,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { DEMO_PROFILE } from '../src/app/demo-fleet.js';
 import { devicePsk } from '../src/sim/profile.js';
 import type { SimProfile } from '../src/sim/profile.js';
-import { openSqliteStore } from '../src/store/index.js';
+import { SQLITE_FILE_NAME, openSqliteStore } from '../src/store/index.js';
 import type { FleetConfig, PhaseResult } from './servers/lwm2m-fleet.js';
 import type { MemoryKiB } from './support/proc.js';
 import { memoryKiB, udpSocketDrops } from './support/proc.js';
@@ -278,6 +279,31 @@ async function bindPsks(dataDir: string, profile: SimProfile, count: number): Pr
   }
 }
 
+/** First and last time the server stored, from its own timestamps: its side of a phase. */
+interface ServerSpan {
+  count: number;
+  spanMs: number;
+  /** (count − 1) / span: the server's rate, without the simulator's start-up and event-loop delays. */
+  perSecond: number | undefined;
+}
+
+/** Reads the registrations table (read-only, beside the running server; WAL allows it). */
+function serverSpan(dataDir: string, column: 'registered_at' | 'last_update_at'): ServerSpan | undefined {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(join(dataDir, SQLITE_FILE_NAME), { readonly: true, fileMustExist: true });
+    const where = column === 'last_update_at' ? 'WHERE last_update_at > registered_at' : '';
+    const row = db.prepare(`SELECT count(*) AS n, min(${column}) AS first, max(${column}) AS last FROM registrations ${where}`).get() as { n: number; first: number | null; last: number | null };
+    if (row.first === null || row.last === null) return { count: row.n, spanMs: 0, perSecond: undefined };
+    const spanMs = row.last - row.first;
+    return { count: row.n, spanMs, perSecond: spanMs > 0 ? (1000 * (row.n - 1)) / spanMs : undefined };
+  } catch {
+    return undefined;
+  } finally {
+    db?.close();
+  }
+}
+
 // ---------------------------------------------------------------- one run
 
 interface RunResult {
@@ -296,6 +322,8 @@ interface RunResult {
   heapPerDeviceKiB: number | undefined;
   /** Datagrams dropped (full receive buffer) on the server's and the simulator's sockets, per phase. */
   drops: { register?: { server: number | undefined; sim: number | undefined }; update?: { server: number | undefined; sim: number | undefined } };
+  /** The server's own first-to-last timestamps in the store, per phase. */
+  serverSide: { register?: ServerSpan | undefined; update?: ServerSpan | undefined };
   error: string | undefined;
 }
 
@@ -314,6 +342,7 @@ async function runOne(options: BenchOptions, transport: Transport): Promise<RunR
     anonPerDeviceKiB: undefined,
     heapPerDeviceKiB: undefined,
     drops: {},
+    serverSide: {},
     error: undefined,
   };
   const dataDir = mkdtempSync(join(options.dataParent, `depot-bench-lwm2m-${transport}-`));
@@ -366,6 +395,7 @@ async function runOne(options: BenchOptions, transport: Transport): Promise<RunR
     const serverDrops1 = udpSocketDrops(server.pid);
     const simDrops1 = udpSocketDrops(fleet.child.pid!);
     result.drops.register = { server: minus(serverDrops1, serverDrops0), sim: simDrops1 };
+    result.serverSide.register = serverSpan(dataDir, 'registered_at');
     log(`[${transport}] registered ${register.done}/${register.total} in ${(register.elapsedMs / 1000).toFixed(2)} s: ${fmtInt(register.perSecond)}/s; sim CPU ${fmtPct(register.simCpu)}, server CPU ${fmtPct(register.serverCpu)}`);
     // --trace-gc lines are read asynchronously: give the pipe a moment before taking the heap figure.
     await sleep(200);
@@ -383,6 +413,7 @@ async function runOne(options: BenchOptions, transport: Transport): Promise<RunR
     result.update = update;
     result.serverAfterUpdate = memoryKiB(server.pid);
     result.drops.update = { server: minus(udpSocketDrops(server.pid), serverDrops1), sim: minus(udpSocketDrops(fleet.child.pid!), simDrops1) };
+    result.serverSide.update = serverSpan(dataDir, 'last_update_at');
     log(`[${transport}] updated ${update.done}/${update.total} in ${(update.elapsedMs / 1000).toFixed(2)} s: ${fmtInt(update.perSecond)}/s; sim CPU ${fmtPct(update.simCpu)}, server CPU ${fmtPct(update.serverCpu)}`);
   } catch (error) {
     result.error = error instanceof Error ? error.message : String(error);
@@ -405,6 +436,7 @@ const fmtPct = (n: number | undefined): string => (n === undefined ? '?' : `${Ma
 const fmtMiB = (kib: number | undefined): string => (kib === undefined ? '?' : `${(kib / 1024).toFixed(1)} MiB`);
 const fmtKiB = (kib: number | undefined): string => (kib === undefined ? '?' : `${kib.toFixed(1)} KiB`);
 
+const fmtSpan = (s: ServerSpan | undefined): string => (s?.perSecond === undefined ? '?' : `${fmtInt(s.perSecond)}/s over ${(s.spanMs / 1000).toFixed(2)} s`);
 const fmtDrops = (d: { server: number | undefined; sim: number | undefined } | undefined): string => (d ? `${d.server ?? '?'} / ${d.sim ?? '?'}` : '?');
 
 function pad(cells: string[][]): string {
@@ -448,15 +480,16 @@ function report(options: BenchOptions, results: RunResult[]): string {
   lines.push('');
   lines.push('Details: window = first request to last answer; foreign = machine busy minus simulator and server (% of a core);');
   lines.push('drops srv/sim = datagrams dropped for a full receive buffer on the server\'s / the simulator\'s sockets (/proc/net/udp) in the phase;');
-  lines.push('runq wait = % of the window the process main thread was runnable but waited for its (pinned) core.');
-  const detail: string[][] = [['run', 'phase', 'done', 'window', 'first answer', 'failures', 'drops srv/sim', 'foreign', 'runq wait sim/server', 'sim RSS', 'bottleneck']];
+  lines.push('runq wait = % of the window the process main thread was runnable but waited for its (pinned) core;');
+  lines.push("server side = the server's first to last stored registered_at / last_update_at (store timestamps, ms): its rate without the simulator's start-up.");
+  const detail: string[][] = [['run', 'phase', 'done', 'window', 'first answer', 'server side', 'failures', 'drops srv/sim', 'foreign', 'runq wait sim/server', 'sim RSS', 'bottleneck']];
   detail.push(detail[0]!.map((h) => '-'.repeat(h.length)));
   for (const r of results) {
     for (const p of [r.register, r.update]) {
       if (!p) continue;
       const foreign = p.machineCpu - (p.simCpu ?? 0) - (p.serverCpu ?? 0);
       const failures = `${p.failures}${p.phase === 'update' && p.reRegistrations ? ` (+${p.reRegistrations} re-registered)` : ''}`;
-      detail.push([r.transport, p.phase, `${p.done}/${p.total}`, `${(p.elapsedMs / 1000).toFixed(2)} s`, p.firstAnswerMs === undefined ? '-' : `${Math.round(p.firstAnswerMs)} ms`, failures, fmtDrops(r.drops[p.phase]), fmtPct(foreign), `${fmtPct(p.simWait)} / ${fmtPct(p.serverWait)}`, fmtMiB(p.simRssKiB), bottleneck(p)]);
+      detail.push([r.transport, p.phase, `${p.done}/${p.total}`, `${(p.elapsedMs / 1000).toFixed(2)} s`, p.firstAnswerMs === undefined ? '-' : `${Math.round(p.firstAnswerMs)} ms`, fmtSpan(r.serverSide[p.phase]), failures, fmtDrops(r.drops[p.phase]), fmtPct(foreign), `${fmtPct(p.simWait)} / ${fmtPct(p.serverWait)}`, fmtMiB(p.simRssKiB), bottleneck(p)]);
     }
   }
   lines.push(pad(detail));
