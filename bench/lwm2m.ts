@@ -449,7 +449,7 @@ function bottleneck(p: PhaseResult): string {
   const sim = p.simCpu ?? 0;
   const server = p.serverCpu ?? 0;
   const held = [(p.simWait ?? 0) >= 15 ? 'simulator' : '', (p.serverWait ?? 0) >= 15 ? 'server' : ''].filter(Boolean);
-  const also = held.length ? `; other load on the ${held.join(' and ')} core held it up` : '';
+  const also = held.length ? `; the ${held.join(' and ')} waited for its core (runq wait)` : '';
   if (sim >= 90 && server >= 90) return 'both cores saturated' + also;
   if (sim >= 90) return 'SIMULATOR saturated its core (a lower bound for the server)' + also;
   if (server >= 90) return 'server saturated its core' + also;
@@ -480,7 +480,7 @@ function report(options: BenchOptions, results: RunResult[]): string {
   lines.push('');
   lines.push('Details: window = first request to last answer; foreign = machine busy minus simulator and server (% of a core);');
   lines.push('drops srv/sim = datagrams dropped for a full receive buffer on the server\'s / the simulator\'s sockets (/proc/net/udp) in the phase;');
-  lines.push('runq wait = % of the window the process main thread was runnable but waited for its (pinned) core;');
+  lines.push("runq wait = % of the window the process's main thread was runnable but waited for its pinned core: taken by other processes, or by its own GC/libuv threads (taskset pins them to the same core);");
   lines.push("server side = the server's first to last stored registered_at / last_update_at (store timestamps, ms): its rate without the simulator's start-up.");
   const detail: string[][] = [['run', 'phase', 'done', 'window', 'first answer', 'server side', 'failures', 'drops srv/sim', 'foreign', 'runq wait sim/server', 'sim RSS', 'bottleneck']];
   detail.push(detail[0]!.map((h) => '-'.repeat(h.length)));
