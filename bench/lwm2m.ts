@@ -449,7 +449,7 @@ function bottleneck(p: PhaseResult): string {
   const sim = p.simCpu ?? 0;
   const server = p.serverCpu ?? 0;
   const held = [(p.simWait ?? 0) >= 15 ? 'simulator' : '', (p.serverWait ?? 0) >= 15 ? 'server' : ''].filter(Boolean);
-  const also = held.length ? `; the ${held.join(' and ')} waited for its core (runq wait)` : '';
+  const also = held.length ? `; the ${held.join(' and ')} waited for ${held.length > 1 ? 'their cores' : 'its core'} (runq wait)` : '';
   if (sim >= 90 && server >= 90) return 'both cores saturated' + also;
   if (sim >= 90) return 'SIMULATOR saturated its core (a lower bound for the server)' + also;
   if (server >= 90) return 'server saturated its core' + also;
