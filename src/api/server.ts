@@ -16,6 +16,9 @@ import { Lwm2mServerError } from '../lwm2m/server/server.js';
 import { StoreError } from '../store/errors.js';
 import type { DeviceFacts, QueuedOperation, Registration, Store } from '../store/types.js';
 import { JsonValueError, nodeToJson, valueFromJson } from './json.js';
+import { InstallDriverError, type InstallDriver, type JobView } from '../fleet/install-driver.js';
+import { PackageError, type PackageCatalog } from '../fleet/packages.js';
+import type { PackageRecord } from '../store/types.js';
 
 export interface ApiOptions {
   lwm2m: Lwm2mServer;
@@ -26,6 +29,11 @@ export interface ApiOptions {
   token: string;
   version: string;
   now?: () => number;
+  /** The package catalog and the Object 9 install driver (package and install routes). */
+  catalog?: PackageCatalog;
+  installs?: InstallDriver;
+  /** Largest package upload, bytes (default 256 MiB). */
+  maxPackageBytes?: number;
 }
 
 type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
@@ -37,6 +45,8 @@ interface RouteSpec {
   params?: Record<string, string>;
   query?: Record<string, object>;
   body?: object;
+  /** The body is raw bytes (application/octet-stream), up to this many bytes. */
+  rawBodyLimit?: number;
   handler: Handler;
 }
 
@@ -210,6 +220,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
       params: { endpoint: 'Endpoint client name' },
       handler: async (request) => store.bootstrap.reject(param(request, 'endpoint'), 'api', now()),
     },
+    ...packageRoutes(options, param),
   ];
 
   app.addHook('onRequest', async (request, reply) => {
@@ -221,6 +232,9 @@ export function createApi(options: ApiOptions): FastifyInstance {
       await reply.code(401).header('www-authenticate', 'Bearer realm="depot"').send({ error: 'UNAUTHORIZED', message: 'a valid bearer token is required' });
     }
   });
+
+  // Package uploads are raw bytes; other routes take JSON.
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, payload, done) => done(null, payload));
 
   app.setErrorHandler(async (error: unknown, _request, reply) => {
     const { status, code, message } = describeError(error);
@@ -236,6 +250,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
         ...(route.query ? { querystring: { type: 'object', additionalProperties: false, properties: route.query } } : {}),
         ...(route.body ? { body: route.body } : {}),
       },
+      ...(route.rawBodyLimit !== undefined ? { bodyLimit: route.rawBodyLimit } : {}),
       handler: route.handler,
     });
   }
@@ -248,6 +263,14 @@ export function createApi(options: ApiOptions): FastifyInstance {
 function describeError(error: unknown): { status: number; code: string; message: string } {
   if (error instanceof Lwm2mServerError) {
     const status = { NOT_REGISTERED: 404, BAD_PATH: 400, ENCODING: 400, TRANSPORT: 504 }[error.code];
+    return { status, code: error.code, message: error.message };
+  }
+  if (error instanceof PackageError) {
+    const status = error.code === 'NOT_FOUND' ? 404 : error.code === 'IO' ? 500 : 400;
+    return { status, code: error.code, message: error.message };
+  }
+  if (error instanceof InstallDriverError) {
+    const status = error.code === 'NOT_FOUND' ? 404 : error.code === 'NOT_IMPLEMENTED' ? 501 : 400;
     return { status, code: error.code, message: error.message };
   }
   if (error instanceof JsonValueError || error instanceof Lwm2mCodecError) return { status: 400, code: 'BAD_REQUEST', message: error.message };
@@ -334,6 +357,7 @@ function openApiDocument(routes: RouteSpec[], version: string): object {
       security: [{ bearer: [] }],
       ...(parameters.length ? { parameters } : {}),
       ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: r.body } } } } : {}),
+      ...(r.rawBodyLimit !== undefined ? { requestBody: { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } } } : {}),
       responses: {
         '200': { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } },
         '400': { description: 'Invalid request' },
@@ -349,4 +373,121 @@ function openApiDocument(routes: RouteSpec[], version: string): object {
     components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     paths,
   };
+}
+
+function packageJson(p: PackageRecord) {
+  return { sha256: p.sha256, name: p.name, version: p.version, size: p.size, keyId: p.keyId, addedAt: new Date(p.addedAt).toISOString(), manifest: p.manifest };
+}
+
+function jobJson(v: JobView) {
+  const j = v.job;
+  const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+  return {
+    id: j.id,
+    kind: j.kind,
+    endpoint: j.endpoint,
+    package: j.packageSha256,
+    instance: j.instanceId,
+    method: j.method,
+    activate: j.activate,
+    state: j.state,
+    attempts: j.attempts,
+    updateState: j.lastUpdateState,
+    updateResult: j.lastUpdateResult,
+    result: j.resultName,
+    retry: j.retry,
+    message: j.message,
+    percent: v.percent,
+    download: v.progress ? { bytes: v.progress.served, size: v.progress.size } : null,
+    createdAt: iso(j.createdAt),
+    updatedAt: iso(j.updatedAt),
+    finishedAt: iso(j.finishedAt),
+    transitions: v.transitions.map((t) => ({ at: new Date(t.at).toISOString(), from: t.from, to: t.to, detail: t.detail })),
+  };
+}
+
+/** Package catalog and Object 9 install routes (present when the catalog and driver are given). */
+function packageRoutes(options: ApiOptions, param: (request: FastifyRequest, name: string) => string): RouteSpec[] {
+  const { catalog, installs } = options;
+  if (!catalog || !installs) return [];
+  const view = async (id: string) => {
+    const v = await installs.view(id);
+    if (!v) throw new InstallDriverError('NOT_FOUND', `install job ${id} does not exist`);
+    return jobJson(v);
+  };
+  const operation = (kind: 'uninstall' | 'activate' | 'deactivate'): RouteSpec => ({
+    method: 'POST',
+    url: `/api/v1/devices/:endpoint/software/:instance/${kind}`,
+    summary: `${kind[0]!.toUpperCase()}${kind.slice(1)} the software in an Object 9 instance (a job, like installs)`,
+    params: { endpoint: 'Endpoint client name', instance: 'Object 9 instance id' },
+    handler: async (request, reply) => {
+      const job = await installs.operate(kind, param(request, 'endpoint'), Number(param(request, 'instance')));
+      return reply.code(201).send(await view(job.id));
+    },
+  });
+  return [
+    {
+      method: 'POST',
+      url: '/api/v1/packages',
+      summary: 'Add a Depot package (the raw file as application/octet-stream); corrupt files are refused with 400',
+      rawBodyLimit: options.maxPackageBytes ?? 256 * 1024 * 1024,
+      handler: async (request, reply) => {
+        const bytes = request.body;
+        if (!(bytes instanceof Uint8Array) || bytes.length === 0) throw new JsonValueError('send the package file as the body, Content-Type: application/octet-stream');
+        return reply.code(201).send(packageJson(await catalog.addBytes(bytes)));
+      },
+    },
+    {
+      method: 'GET',
+      url: '/api/v1/packages',
+      summary: 'Packages in the catalog',
+      query: page,
+      handler: async (request) => {
+        const q = request.query as { limit?: number; after?: string };
+        const result = await catalog.list({ ...(q.limit ? { limit: q.limit } : {}), ...(q.after ? { after: q.after } : {}) });
+        return { packages: result.items.map(packageJson), next: result.next };
+      },
+    },
+    {
+      method: 'GET',
+      url: '/api/v1/packages/:sha256',
+      summary: 'One package',
+      params: { sha256: 'SHA-256 of the package file' },
+      handler: async (request) => packageJson(await catalog.require(param(request, 'sha256'))),
+    },
+    {
+      method: 'POST',
+      url: '/api/v1/devices/:endpoint/installs',
+      summary: 'Install a catalogued package on the device through Object 9 (pull); answers the job, follow it at /api/v1/installs/{id}',
+      params: { endpoint: 'Endpoint client name' },
+      body: {
+        type: 'object',
+        required: ['package'],
+        additionalProperties: false,
+        properties: { package: { type: 'string', pattern: '^[0-9a-f]{64}$' }, activate: { type: 'boolean' }, method: { type: 'string', enum: ['pull', 'push'] } },
+      },
+      handler: async (request, reply) => {
+        const b = request.body as { package: string; activate?: boolean; method?: 'pull' | 'push' };
+        const job = await installs.install(param(request, 'endpoint'), b.package, { ...(b.activate !== undefined ? { activate: b.activate } : {}), ...(b.method ? { method: b.method } : {}) });
+        return reply.code(201).send(await view(job.id));
+      },
+    },
+    {
+      method: 'GET',
+      url: '/api/v1/installs/:id',
+      summary: 'An install (or uninstall/activate/deactivate) job with its state, operator message, retry advice and every transition',
+      params: { id: 'Job id' },
+      handler: async (request) => view(param(request, 'id')),
+    },
+    {
+      method: 'GET',
+      url: '/api/v1/devices/:endpoint/software',
+      summary: 'What the device has in Object 9: every instance with package name, version, Update State/Result and activation (read now)',
+      params: { endpoint: 'Endpoint client name' },
+      handler: async (request) => ({ instances: await installs.listInstalled(param(request, 'endpoint')) }),
+    },
+    operation('uninstall'),
+    operation('activate'),
+    operation('deactivate'),
+  ];
 }

@@ -16,6 +16,10 @@ import { Lwm2mServer } from '../lwm2m/server/server.js';
 import { networkInterfaces } from 'node:os';
 import { openSqliteStore } from '../store/index.js';
 import type { SqliteStore } from '../store/index.js';
+import { InstallDriver, type PhaseTimeouts } from '../fleet/install-driver.js';
+import { PackageEndpoint } from '../fleet/package-endpoint.js';
+import { PackageCatalog } from '../fleet/packages.js';
+import type { TrustStore } from '../pkg/index.js';
 
 export interface DepotServerConfig {
   host: string;
@@ -40,6 +44,8 @@ export interface DepotServerConfig {
   autoAcceptBootstrap?: boolean;
   /** Run a simulated fleet of this many devices beside the server. */
   simulate?: { count: number; profileFile?: string };
+  /** Object 9 install driver settings (tests shorten the polling interval and timeouts). */
+  installs?: { pollIntervalMs?: number; timeouts?: Partial<PhaseTimeouts>; maxAttempts?: number; trust?: TrustStore };
 }
 
 /** The address devices reach us at: the bound address, or the first external IPv4 one. */
@@ -58,6 +64,9 @@ export interface RunningDepotServer {
   coaps: CoapServer | undefined;
   lwm2m: Lwm2mServer;
   store: SqliteStore;
+  /** The package catalog (<dataDir>/packages) and the Object 9 install driver. */
+  catalog: PackageCatalog;
+  installs: InstallDriver;
   api: FastifyInstance;
   /** Where each listener is bound, e.g. { coap: 'coap://0.0.0.0:5683' }. */
   listening: Record<string, string>;
@@ -125,8 +134,25 @@ export async function startDepotServer(config: DepotServerConfig): Promise<Runni
     dmServer: { uri: dmUri, shortServerId: 1, lifetimeSec: 300, binding: 'U' },
     autoAccept: config.autoAcceptBootstrap ?? false,
   });
+  const catalog = new PackageCatalog({ dataDir, repository: store.packages, ...(config.installs?.trust ? { trust: config.installs.trust } : {}) });
+  const packageEndpoint = new PackageEndpoint({ catalog, jobs: store.installJobs });
+  packageEndpoint.mount(coap);
+  if (coaps) packageEndpoint.mount(coaps);
+  const installs = new InstallDriver({
+    store,
+    lwm2m,
+    catalog,
+    endpoint: packageEndpoint,
+    // Devices pull from the plain CoAP listener (the token is the capability; the package is signed).
+    packageBaseUri: `coap://${uriHost}:${transport.address().port}`,
+    ...(config.installs?.pollIntervalMs !== undefined ? { pollIntervalMs: config.installs.pollIntervalMs } : {}),
+    ...(config.installs?.timeouts ? { timeouts: config.installs.timeouts } : {}),
+    ...(config.installs?.maxAttempts !== undefined ? { maxAttempts: config.installs.maxAttempts } : {}),
+    onError: (error) => process.emitWarning(`install driver: ${error.message}`),
+  });
+  await installs.start();
   const { token, source } = apiToken(dataDir, config.apiToken);
-  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION });
+  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs });
   const httpHost = config.httpHost ?? config.host;
   await api.listen({ host: httpHost, port: config.httpPort });
   const a = transport.address();
@@ -147,6 +173,8 @@ export async function startDepotServer(config: DepotServerConfig): Promise<Runni
     coaps,
     lwm2m,
     store,
+    catalog,
+    installs,
     api,
     listening: {
       coap: `coap://${host}:${a.port}`,
@@ -159,6 +187,7 @@ export async function startDepotServer(config: DepotServerConfig): Promise<Runni
     close: async () => {
       await simulator?.stop();
       await api.close();
+      await installs.close();
       await lwm2m.close();
       await bootstrap.close();
       await coap.close();

@@ -115,4 +115,55 @@ CREATE INDEX bootstrap_endpoints_state ON bootstrap_endpoints (state, endpoint);
 CREATE INDEX credentials_endpoint ON credentials (endpoint, kind);
 `,
   },
+  {
+    version: 3,
+    name: 'packages-and-install-jobs',
+    sql: `
+CREATE TABLE packages (
+  sha256      TEXT    NOT NULL PRIMARY KEY CHECK (length(sha256) = 64),
+  name        TEXT    NOT NULL,
+  version     TEXT    NOT NULL,
+  size        INTEGER NOT NULL CHECK (size >= 0),
+  key_id      TEXT    NOT NULL,
+  manifest    TEXT    NOT NULL CHECK (json_valid(manifest)),
+  added_at    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX packages_name ON packages (name, version);
+
+CREATE TABLE install_jobs (
+  id                  TEXT    NOT NULL PRIMARY KEY,
+  kind                TEXT    NOT NULL CHECK (kind IN ('install', 'uninstall', 'activate', 'deactivate')),
+  endpoint            TEXT    NOT NULL,
+  package_sha256      TEXT,
+  instance_id         INTEGER CHECK (instance_id BETWEEN 0 AND 65534),
+  method              TEXT    NOT NULL CHECK (method IN ('pull', 'push')),
+  activate            INTEGER NOT NULL CHECK (activate IN (0, 1)),
+  state               TEXT    NOT NULL CHECK (state IN ('queued', 'downloading', 'delivered', 'installing', 'installed', 'activating', 'succeeded', 'failed', 'cancelled')),
+  attempts            INTEGER NOT NULL CHECK (attempts >= 0),
+  download_token      TEXT    UNIQUE,
+  token_expires_at    INTEGER,
+  last_update_state   INTEGER,
+  last_update_result  INTEGER,
+  result_name         TEXT,
+  retry               TEXT    CHECK (retry IN ('retry', 'retry-resume', 'no-retry')),
+  message             TEXT,
+  created_at          INTEGER NOT NULL,
+  updated_at          INTEGER NOT NULL,
+  phase_started_at    INTEGER NOT NULL,
+  finished_at         INTEGER
+) STRICT;
+CREATE INDEX install_jobs_endpoint ON install_jobs (endpoint, created_at);
+CREATE INDEX install_jobs_open ON install_jobs (state) WHERE state NOT IN ('succeeded', 'failed', 'cancelled');
+
+CREATE TABLE install_transitions (
+  seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id      TEXT    NOT NULL REFERENCES install_jobs (id) ON DELETE CASCADE,
+  at          INTEGER NOT NULL,
+  from_state  TEXT,
+  to_state    TEXT    NOT NULL,
+  detail      TEXT
+) STRICT;
+CREATE INDEX install_transitions_job ON install_transitions (job_id, seq);
+`,
+  },
 ];

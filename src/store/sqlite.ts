@@ -20,6 +20,8 @@ import { SqliteDeviceFactsRepository } from './sqlite/device-facts.js';
 import { SqliteOperationQueueRepository } from './sqlite/operations.js';
 import { SqliteRegistrationRepository } from './sqlite/registrations.js';
 import { SqliteSettingsRepository } from './sqlite/settings.js';
+import { SqlitePackageRepository } from './sqlite/packages.js';
+import { SqliteInstallJobRepository } from './sqlite/install-jobs.js';
 import { Statements } from './sqlite/common.js';
 import type { Store } from './types.js';
 
@@ -59,6 +61,8 @@ export class SqliteStore implements Store {
   readonly bootstrap: SqliteBootstrapRepository;
   readonly credentials: SqliteCredentialRepository;
   readonly settings: SqliteSettingsRepository;
+  readonly packages: SqlitePackageRepository;
+  readonly installJobs: SqliteInstallJobRepository;
 
   /** @internal The connection, for tests and maintenance tools; the layers above use the repositories. */
   readonly db: Database.Database;
@@ -75,6 +79,8 @@ export class SqliteStore implements Store {
     this.bootstrap = new SqliteBootstrapRepository(statements);
     this.credentials = new SqliteCredentialRepository(statements);
     this.settings = new SqliteSettingsRepository(statements);
+    this.packages = new SqlitePackageRepository(statements);
+    this.installJobs = new SqliteInstallJobRepository(statements);
   }
 
   /** The migrations recorded in the file, in order. */

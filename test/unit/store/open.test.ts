@@ -63,8 +63,8 @@ void test('open: a new file gets every migration, in order, recorded once; reope
   const dataDir = tempDir();
   const store = openStore({ dataDir });
   const applied = store.appliedMigrations().map((m) => [m.version, m.name]);
-  assert.deepEqual(applied, [[1, 'initial'], [2, 'lookup-indexes']]);
-  assert.equal(MIGRATIONS.length, 2);
+  assert.deepEqual(applied, [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs']]);
+  assert.equal(MIGRATIONS.length, 3);
   const first = store.appliedMigrations();
   store.close();
   const again = openStore({ dataDir });
@@ -81,7 +81,7 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
   old.close();
 
   const store = openStore({ dataDir });
-  assert.deepEqual(store.appliedMigrations().map((m) => [m.version, m.name]), [[1, 'initial'], [2, 'lookup-indexes']]);
+  assert.deepEqual(store.appliedMigrations().map((m) => [m.version, m.name]), [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs']]);
   const indexes = store.db
     .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name")
     .pluck()
@@ -90,6 +90,10 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
     'bootstrap_endpoints_state',
     'credentials_endpoint',
     'device_facts_model',
+    'install_jobs_endpoint',
+    'install_jobs_open',
+    'install_transitions_job',
+    'packages_name',
     'queued_operations_deadline',
     'queued_operations_endpoint',
     'queued_operations_status',
@@ -102,21 +106,21 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
 void test('migrations: a file with a newer schema version is refused with SCHEMA_TOO_NEW naming the file, and left as it was', () => {
   const dataDir = tempDir();
   const store = openStore({ dataDir });
-  store.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (3, ?, ?)').run('from-the-future', T0);
+  store.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, ?, ?)').run('from-the-future', T0);
   store.close();
   const path = join(dataDir, SQLITE_FILE_NAME);
   assert.throws(
     () => openSqliteStore({ dataDir }),
-    storeError('SCHEMA_TOO_NEW', new RegExp(`^the store ${path} has schema version 3 \\(from-the-future\\), newer than this Depot knows \\(2\\)`)),
+    storeError('SCHEMA_TOO_NEW', new RegExp(`^the store ${path} has schema version 99 \\(from-the-future\\), newer than this Depot knows \\(${MIGRATIONS.length}\\)`)),
   );
   // Still readable and unchanged by the refused open.
   const db = new Database(path, { readonly: true });
-  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(), [1, 2, 3]);
+  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(), [...MIGRATIONS.map((m) => m.version), 99]);
   db.close();
   // An older Depot (knowing only migration 1) refuses a file at migration 2 the same way.
   const dataDir2 = tempDir();
   openStore({ dataDir: dataDir2 }).close();
-  assert.throws(() => openSqliteStore({ dataDir: dataDir2, migrations: MIGRATIONS.slice(0, 1) }), storeError('SCHEMA_TOO_NEW', /schema version 2 \(lookup-indexes\), newer than this Depot knows \(1\)/));
+  assert.throws(() => openSqliteStore({ dataDir: dataDir2, migrations: MIGRATIONS.slice(0, 1) }), storeError('SCHEMA_TOO_NEW', /schema version 3 \(packages-and-install-jobs\), newer than this Depot knows \(1\)/));
 });
 
 void test('migrations: a recorded migration whose name differs from this version\'s is refused with SCHEMA_MISMATCH', () => {

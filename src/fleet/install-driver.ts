@@ -1,0 +1,633 @@
+/**
+ * The server side of LwM2M Object 9 (Software Management): durable install / uninstall /
+ * activate / deactivate jobs, driven from the state the device reports.
+ *
+ * Install (pull), following the seed spec §5.1.1 state machine:
+ *   queued → (Create /9/i if needed, Write Package URI /9/i/3 = coap://host:port/pkg/<token>)
+ *   downloading → (device: DOWNLOAD STARTED → DOWNLOADED → DELIVERED)
+ *   delivered → (Execute Install /9/i/4) installing → (device: INSTALLED) installed
+ *   → (optional Execute Activate /9/i/10) activating → succeeded; or failed at any point.
+ *
+ * Every job state change is a row in the store's transition log (time, from, to, detail).
+ * The device is followed by Observe on Update State (/9/i/7) and by polling Read of the
+ * instance (the fallback, and what catches changes of Update Result alone). Decisions are
+ * taken from a fresh Read, never from the job's memory alone, so after a server restart a
+ * job resumes from what the device reports: a device already INSTALLED with the package
+ * is not installed again, and Execute Install is only sent in DELIVERED (a second Execute
+ * while the device is installing has no effect, 4.05, by the §5.1.1 table).
+ *
+ * Queue-mode devices: nothing is sent while the device sleeps; the job continues when the
+ * device registers or updates (its wake-up).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Lwm2mValue } from '../lwm2m/values.js';
+import { Value } from '../lwm2m/values.js';
+import type { InstanceNode, Lwm2mNode } from '../lwm2m/node.js';
+import { Node } from '../lwm2m/node.js';
+import { interpretDeviceReport, type Interpretation, type ProfileName } from '../lwm2m/objects/software-management/encoding.js';
+import type { DeviceResponse, Lwm2mServer, OperationOutcome } from '../lwm2m/server/server.js';
+import type { InstallJob, InstallJobKind, InstallJobPatch, InstallJobState, InstallTransition, PackageRecord, Registration, Store } from '../store/types.js';
+import { FINAL_INSTALL_JOB_STATES } from '../store/types.js';
+import { PACKAGE_RESOURCE, newDownloadToken, type DownloadProgress, type PackageEndpoint } from './package-endpoint.js';
+import { PackageError, type PackageCatalog } from './packages.js';
+import { RESULT_ADVICE, isFailure } from './results.js';
+
+/** Object 9 resource ids (seed spec §6). */
+const R = { name: 0, version: 1, package: 2, uri: 3, install: 4, uninstall: 6, state: 7, result: 9, activate: 10, deactivate: 11, activation: 12 } as const;
+const TLV = 11542;
+
+export interface PhaseTimeouts {
+  /** Waiting for the device to be registered and awake (queue mode). Default 24 h. */
+  queuedMs: number;
+  /** Package URI written → DELIVERED. Default 30 min. */
+  downloadMs: number;
+  /** Execute Install → INSTALLED. Default 15 min. */
+  installMs: number;
+  /** Execute Activate → Activation State true. Default 2 min. */
+  activateMs: number;
+}
+
+export interface InstallDriverOptions {
+  store: Pick<Store, 'installJobs' | 'registrations'>;
+  lwm2m: Lwm2mServer;
+  catalog: PackageCatalog;
+  endpoint: PackageEndpoint;
+  /** Base of the Package URI, e.g. coap://depot.example:5683 (Depot's CoAP listener as devices reach it). */
+  packageBaseUri: string;
+  timeouts?: Partial<PhaseTimeouts>;
+  /** Polling Read of the instance (also the Observe fallback), ms. Default 5000. */
+  pollIntervalMs?: number;
+  /** Automatic retries of retryable download failures: attempts in all. Default 3. */
+  maxAttempts?: number;
+  /** Validity of a download token, ms. Default 2 h. */
+  tokenTtlMs?: number;
+  now?: () => number;
+  /** Called with errors the driver could not attribute to a job (logging). */
+  onError?: (error: Error) => void;
+}
+
+/** One Object 9 instance as a device reports it. */
+export interface SoftwareInstance {
+  instanceId: number;
+  name: string | null;
+  version: string | null;
+  updateState: number | null;
+  updateResult: number | null;
+  activation: boolean | null;
+  /** Decoded with interpretDeviceReport. */
+  state: string | null;
+  result: string | null;
+  profile: ProfileName | null;
+  ambiguous: boolean;
+}
+
+export interface JobView {
+  job: InstallJob;
+  transitions: InstallTransition[];
+  progress: DownloadProgress | null;
+  /** Percentage 0..100 of the whole operation (download counts for 80 % of an install). */
+  percent: number;
+}
+
+export class InstallDriverError extends Error {
+  override readonly name = 'InstallDriverError';
+  constructor(
+    readonly code: 'NOT_FOUND' | 'BAD_REQUEST' | 'NOT_IMPLEMENTED',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const DEFAULT_TIMEOUTS: PhaseTimeouts = { queuedMs: 24 * 3600_000, downloadMs: 30 * 60_000, installMs: 15 * 60_000, activateMs: 2 * 60_000 };
+
+function numberOf(v: Lwm2mValue | undefined): number | null {
+  if (!v) return null;
+  switch (v.type) {
+    case 'integer':
+    case 'unsignedInteger':
+    case 'time':
+      return Number(v.value);
+    case 'float':
+      return v.value;
+    case 'string': {
+      const n = Number(v.value);
+      return Number.isFinite(n) ? n : null;
+    }
+    case 'boolean':
+      return v.value ? 1 : 0;
+    default:
+      return null;
+  }
+}
+
+function stringOf(v: Lwm2mValue | undefined): string | null {
+  if (!v) return null;
+  if (v.type === 'string') return v.value;
+  if (v.type === 'opaque') return Buffer.from(v.value).toString('utf8');
+  return null;
+}
+
+function booleanOf(v: Lwm2mValue | undefined): boolean | null {
+  if (!v) return null;
+  if (v.type === 'boolean') return v.value;
+  const n = numberOf(v);
+  return n === null ? null : n !== 0;
+}
+
+function resourceMap(node: InstanceNode): Map<number, Lwm2mValue> {
+  const map = new Map<number, Lwm2mValue>();
+  for (const r of node.resources) if (r.kind === 'resource') map.set(r.id, r.value);
+  return map;
+}
+
+function describeInstance(node: InstanceNode, hint?: ProfileName): SoftwareInstance {
+  const r = resourceMap(node);
+  const updateState = numberOf(r.get(R.state));
+  const updateResult = numberOf(r.get(R.result));
+  const activation = booleanOf(r.get(R.activation));
+  const i: Interpretation | undefined =
+    updateState !== null && updateResult !== null ? interpretDeviceReport({ updateState, updateResult, ...(activation !== null ? { activationState: activation } : {}) }, hint ? { hint } : {}) : undefined;
+  const name = stringOf(r.get(R.name));
+  const version = stringOf(r.get(R.version));
+  return {
+    instanceId: node.id,
+    name: name || null,
+    version: version || null,
+    updateState,
+    updateResult,
+    activation,
+    state: i?.pkg ?? null,
+    result: i?.result ?? null,
+    profile: i?.profile ?? null,
+    ambiguous: i ? i.ambiguous && i.basis !== 'hint' : true,
+  };
+}
+
+function codeClass(response: DeviceResponse): number {
+  return Number(response.code.split('.')[0]);
+}
+
+/** Runs one job: steps are serialised; kick() asks for another step. */
+class JobRunner {
+  private running = false;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private observation: { cancel: () => Promise<void> } | undefined;
+  private observing = false;
+  /** Learned encoding of this device (first unambiguous report). */
+  hint: ProfileName | undefined;
+  /** Sent in this process (a restart forgets them, and the device's state decides again). */
+  uriWritten = false;
+  installExecuted = false;
+  activateExecuted = false;
+  operationExecuted = false;
+  stopped = false;
+
+  constructor(
+    readonly id: string,
+    private readonly driver: InstallDriver,
+    private readonly pollMs: number,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.kick(), this.pollMs);
+    this.timer.unref();
+    this.kick();
+  }
+
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    void (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.driver.step(this);
+        } while (this.again && !this.stopped);
+      } catch (error) {
+        this.driver.reportError(error);
+      } finally {
+        this.running = false;
+      }
+    })();
+  }
+
+  async observe(endpoint: string, path: string, lwm2m: Lwm2mServer): Promise<void> {
+    if (this.observation || this.observing) return;
+    this.observing = true;
+    try {
+      const o = await lwm2m.observe(endpoint, path, () => this.kick());
+      if (this.stopped) await o.cancel().catch(() => undefined);
+      else this.observation = o;
+    } catch {
+      // Not observable, or the device went to sleep: polling covers it.
+    } finally {
+      this.observing = false;
+    }
+  }
+
+  dropObservation(): void {
+    const o = this.observation;
+    this.observation = undefined;
+    if (o) void o.cancel().catch(() => undefined);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    const o = this.observation;
+    this.observation = undefined;
+    if (o) await o.cancel().catch(() => undefined);
+  }
+}
+
+export class InstallDriver {
+  private readonly store: InstallDriverOptions['store'];
+  private readonly lwm2m: Lwm2mServer;
+  private readonly timeouts: PhaseTimeouts;
+  private readonly now: () => number;
+  private readonly maxAttempts: number;
+  private readonly tokenTtlMs: number;
+  private readonly pollMs: number;
+  private readonly runners = new Map<string, JobRunner>();
+  private readonly onWake = (registration: Registration): void => this.wake(registration.endpoint);
+  private started = false;
+
+  constructor(private readonly options: InstallDriverOptions) {
+    this.store = options.store;
+    this.lwm2m = options.lwm2m;
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.now = options.now ?? Date.now;
+    this.maxAttempts = options.maxAttempts ?? 3;
+    this.tokenTtlMs = options.tokenTtlMs ?? 2 * 3600_000;
+    this.pollMs = options.pollIntervalMs ?? 5000;
+  }
+
+  /** Resumes the jobs left open by a previous run and follows registrations (queue-mode wake-ups). */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    this.lwm2m.on('registered', this.onWake);
+    this.lwm2m.on('updated', this.onWake);
+    for (const job of await this.store.installJobs.listOpen()) this.run(job.id);
+  }
+
+  async close(): Promise<void> {
+    this.started = false;
+    this.lwm2m.off('registered', this.onWake);
+    this.lwm2m.off('updated', this.onWake);
+    await Promise.all([...this.runners.values()].map((r) => r.stop()));
+    this.runners.clear();
+  }
+
+  /** A new install job (pull). */
+  async install(endpoint: string, packageSha256: string, options: { activate?: boolean; method?: 'pull' | 'push' } = {}): Promise<InstallJob> {
+    const method = options.method ?? 'pull';
+    if (method === 'push') throw new InstallDriverError('NOT_IMPLEMENTED', 'push (Block1 Write of /9/i/2) is not implemented yet; use pull');
+    try {
+      await this.options.catalog.require(packageSha256);
+    } catch (error) {
+      if (error instanceof PackageError) throw new InstallDriverError('NOT_FOUND', error.message);
+      throw error;
+    }
+    return this.create({ kind: 'install', endpoint, packageSha256, method, activate: options.activate ?? false, instanceId: null });
+  }
+
+  /** Uninstall (Execute /9/i/6), Activate (/9/i/10) or Deactivate (/9/i/11) of an instance. */
+  async operate(kind: Exclude<InstallJobKind, 'install'>, endpoint: string, instanceId: number): Promise<InstallJob> {
+    if (!Number.isInteger(instanceId) || instanceId < 0 || instanceId > 65534) throw new InstallDriverError('BAD_REQUEST', 'instance must be an integer 0..65534');
+    return this.create({ kind, endpoint, packageSha256: null, method: 'pull', activate: false, instanceId });
+  }
+
+  /** A job with its transition log and download progress. */
+  async view(id: string): Promise<JobView | null> {
+    const job = await this.store.installJobs.get(id);
+    if (!job) return null;
+    const transitions = await this.store.installJobs.transitions(id);
+    const progress = this.options.endpoint.progressOf(id) ?? null;
+    return { job, transitions, progress, percent: percentOf(job, progress) };
+  }
+
+  /** What the device has in Object 9 (every instance), read now. */
+  async listInstalled(endpoint: string): Promise<SoftwareInstance[]> {
+    const outcome = await this.lwm2m.read(endpoint, '/9');
+    if (outcome.status !== 'done') throw new InstallDriverError('BAD_REQUEST', `"${endpoint}" is asleep (queue mode); the read was queued for its next wake-up`);
+    const r = outcome.response;
+    if (r.code === '4.04') return [];
+    if (codeClass(r) !== 2 || !r.node) throw new InstallDriverError('BAD_REQUEST', `the device answered ${r.code} to a Read of /9${r.diagnostic ? `: ${r.diagnostic}` : ''}`);
+    return instancesOf(r.node).map((n) => describeInstance(n));
+  }
+
+  reportError(error: unknown): void {
+    this.options.onError?.(error instanceof Error ? error : new Error(String(error)));
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private async create(job: { kind: InstallJobKind; endpoint: string; packageSha256: string | null; method: 'pull' | 'push'; activate: boolean; instanceId: number | null }): Promise<InstallJob> {
+    if (!job.endpoint) throw new InstallDriverError('BAD_REQUEST', 'an endpoint is required');
+    const created = await this.store.installJobs.create({ ...job, id: randomBytes(9).toString('base64url') }, this.now());
+    this.run(created.id);
+    return created;
+  }
+
+  private run(id: string): void {
+    if (this.runners.has(id)) return;
+    const runner = new JobRunner(id, this, this.pollMs);
+    this.runners.set(id, runner);
+    runner.start();
+  }
+
+  private wake(endpoint: string): void {
+    for (const runner of this.runners.values()) {
+      void this.store.installJobs.get(runner.id).then((job) => {
+        if (job?.endpoint === endpoint) runner.kick();
+      }, () => undefined);
+    }
+  }
+
+  private async transition(job: InstallJob, to: InstallJobState, detail: string, patch: InstallJobPatch = {}): Promise<InstallJob> {
+    return this.store.installJobs.transition(job.id, to, detail, patch, this.now());
+  }
+
+  private async finish(runner: JobRunner, job: InstallJob, to: 'succeeded' | 'failed', detail: string, patch: InstallJobPatch = {}): Promise<void> {
+    await this.transition(job, to, detail, { downloadToken: null, tokenExpiresAt: null, ...patch });
+    this.options.endpoint.forget(job.id);
+    this.runners.delete(job.id);
+    await runner.stop();
+  }
+
+  private timeoutOf(state: InstallJobState): number {
+    switch (state) {
+      case 'queued':
+        return this.timeouts.queuedMs;
+      case 'downloading':
+        return this.timeouts.downloadMs;
+      case 'delivered':
+      case 'installing':
+        return this.timeouts.installMs;
+      default:
+        return this.timeouts.activateMs;
+    }
+  }
+
+  /** One step of a job: look at the device, act, record. Called serialised per job. */
+  async step(runner: JobRunner): Promise<void> {
+    let job = await this.store.installJobs.get(runner.id);
+    if (!job || FINAL_INSTALL_JOB_STATES.includes(job.state)) {
+      this.runners.delete(runner.id);
+      await runner.stop();
+      return;
+    }
+    const elapsed = this.now() - job.phaseStartedAt;
+    if (elapsed > this.timeoutOf(job.state)) {
+      await this.finish(runner, job, 'failed', `timeout: no progress in state ${job.state} for ${Math.round(elapsed / 1000)} s`, {
+        retry: 'retry',
+        message: `The device did not get past "${job.state}" within ${Math.round(this.timeoutOf(job.state) / 1000)} s; retry when the device is reachable.`,
+      });
+      return;
+    }
+    const registration = await this.store.registrations.getByEndpoint(job.endpoint);
+    if (!registration || registration.expiresAt <= this.now() || !this.lwm2m.isReachable(registration)) return; // wait for a wake-up
+
+    if (job.kind !== 'install') {
+      await this.stepOperation(runner, job);
+      return;
+    }
+    const record = job.packageSha256 ? await this.options.catalog.get(job.packageSha256) : null;
+    if (!record) {
+      await this.finish(runner, job, 'failed', 'package no longer in the catalog', { retry: 'no-retry', message: 'The package was removed from the catalog.' });
+      return;
+    }
+
+    if (job.instanceId === null || job.state === 'queued') {
+      const prepared = await this.prepare(runner, job, record);
+      if (!prepared || FINAL_INSTALL_JOB_STATES.includes(prepared.state)) return;
+      job = prepared;
+    }
+    const iid = job.instanceId!;
+    void runner.observe(job.endpoint, `/9/${iid}/${R.state}`, this.lwm2m);
+
+    const report = await this.readInstance(job.endpoint, iid, runner.hint);
+    if (!report) return; // asleep or no answer: next poll / wake-up
+    if (report === 'missing') {
+      await this.finish(runner, job, 'failed', `/9/${iid} no longer exists on the device`, { retry: 'retry', message: 'The Object 9 instance was deleted on the device during the install.' });
+      return;
+    }
+    if (!report.ambiguous && report.profile) runner.hint = report.profile;
+    if (report.updateState !== job.lastUpdateState || report.updateResult !== job.lastUpdateResult) {
+      job = await this.store.installJobs.update(job.id, { lastUpdateState: report.updateState, lastUpdateResult: report.updateResult, resultName: report.result }, this.now());
+    }
+    if (report.ambiguous) return; // e.g. 3/0 before the encoding is known: wait for a clearer report
+    await this.advanceInstall(runner, job, record, report);
+  }
+
+  /** queued: find what the device has, reuse or Create an instance, write the Package URI. */
+  private async prepare(runner: JobRunner, job: InstallJob, record: PackageRecord): Promise<InstallJob | undefined> {
+    const read = await this.lwm2m.read(job.endpoint, '/9');
+    if (read.status !== 'done') return undefined;
+    const instances = read.response.code === '4.04' || !read.response.node ? [] : instancesOf(read.response.node).map((n) => describeInstance(n, runner.hint));
+    if (codeClass(read.response) !== 2 && read.response.code !== '4.04') {
+      await this.finish(runner, job, 'failed', `Read /9 answered ${read.response.code}`, { retry: 'no-retry', message: `The device does not offer Object 9 (Read /9: ${read.response.code}).` });
+      return undefined;
+    }
+    const done = instances.find((i) => i.state === 'INSTALLED' && i.name === record.name && i.version === record.version);
+    if (done && job.instanceId === null) {
+      return this.transition(job, 'installed', `/9/${done.instanceId} already reports ${record.name} ${record.version} INSTALLED: not installed again`, {
+        instanceId: done.instanceId,
+        lastUpdateState: done.updateState,
+        lastUpdateResult: done.updateResult,
+        resultName: done.result,
+        message: 'Already installed.',
+      });
+    }
+    let iid = job.instanceId;
+    if (iid === null) {
+      const free = instances.find((i) => i.state === 'INITIAL' && !i.ambiguous);
+      if (free) iid = free.instanceId;
+      else {
+        const used = new Set(instances.map((i) => i.instanceId));
+        iid = 0;
+        while (used.has(iid)) iid++;
+        const created = await this.lwm2m.create(job.endpoint, '/9', Node.object(9, [Node.instance(iid, [])]), TLV);
+        if (created.status !== 'done') return undefined;
+        if (codeClass(created.response) !== 2) {
+          await this.finish(runner, job, 'failed', `Create /9/${iid} answered ${created.response.code}`, { retry: 'no-retry', message: `The device refused a new Object 9 instance (${created.response.code}).` });
+          return undefined;
+        }
+      }
+      job = await this.store.installJobs.update(job.id, { instanceId: iid }, this.now());
+    }
+    return this.startDownload(runner, job, `Package URI written to /9/${iid}/${R.uri}`);
+  }
+
+  private async startDownload(runner: JobRunner, job: InstallJob, detail: string): Promise<InstallJob | undefined> {
+    const token = newDownloadToken();
+    const uri = `${this.options.packageBaseUri}${PACKAGE_RESOURCE}/${token}`;
+    // Persisted (token, state) before the device can ask for the bytes.
+    job = await this.transition(job, 'downloading', detail, { downloadToken: token, tokenExpiresAt: this.now() + this.tokenTtlMs, attempts: job.attempts + 1, retry: null, message: 'Downloading.' });
+    const written = await this.lwm2m.write(job.endpoint, `/9/${job.instanceId!}/${R.uri}`, Node.resource(R.uri, Value.string(uri)));
+    if (written.status === 'done') {
+      runner.uriWritten = true;
+      if (codeClass(written.response) !== 2) {
+        // 4.00 Invalid URI or 4.05 not in INITIAL: the device's Update State/Result say which.
+        runner.uriWritten = false;
+      }
+    }
+    return job;
+  }
+
+  private async advanceInstall(runner: JobRunner, job: InstallJob, record: PackageRecord, report: SoftwareInstance): Promise<void> {
+    const iid = job.instanceId!;
+    const here = `/9/${iid}`;
+    const result = report.result as keyof typeof RESULT_ADVICE | null;
+    const advice = result ? RESULT_ADVICE[result] : undefined;
+    switch (report.state) {
+      case 'DOWNLOAD_STARTED':
+      case 'DOWNLOADED':
+        return;
+      case 'DELIVERED': {
+        if (job.state === 'downloading' || job.state === 'queued') {
+          job = await this.transition(job, 'delivered', `device reports DELIVERED (${report.name ?? '?'} ${report.version ?? '?'})`, { downloadToken: null, tokenExpiresAt: null, message: 'Delivered.' });
+        }
+        if (result && isFailure(result) && job.state === 'installing') {
+          await this.finish(runner, job, 'failed', `device reports ${result}`, { retry: advice!.retry, message: advice!.message });
+          return;
+        }
+        if (job.state === 'delivered' || (job.state === 'installing' && !runner.installExecuted)) {
+          if (report.name !== record.name || report.version !== record.version) {
+            await this.finish(runner, job, 'failed', `${here} holds ${report.name ?? '?'} ${report.version ?? '?'}, not ${record.name} ${record.version}`, { retry: 'no-retry', message: 'The device instance holds another package.' });
+            return;
+          }
+          const executed = await this.lwm2m.execute(job.endpoint, `${here}/${R.install}`);
+          if (executed.status !== 'done') return;
+          runner.installExecuted = true;
+          if (job.state === 'delivered') {
+            const code = executed.response.code;
+            await this.transition(job, 'installing', `Execute Install ${here}/${R.install}: ${code}`, { message: 'Installing.' });
+          }
+        }
+        return;
+      }
+      case 'INSTALLED': {
+        if (report.name !== record.name || report.version !== record.version) {
+          await this.finish(runner, job, 'failed', `${here} reports INSTALLED with ${report.name ?? '?'} ${report.version ?? '?'}`, { retry: 'no-retry', message: 'The device instance holds another package.' });
+          return;
+        }
+        if (job.state !== 'installed' && job.state !== 'activating') {
+          job = await this.transition(job, 'installed', `device reports INSTALLED (${RESULT_ADVICE.INSTALLED.message})`, { downloadToken: null, tokenExpiresAt: null, message: RESULT_ADVICE.INSTALLED.message });
+        }
+        if (!job.activate || report.activation === true) {
+          await this.finish(runner, job, 'succeeded', job.activate ? 'device reports Activation State true' : 'installed', { message: job.activate ? 'Installed and activated.' : RESULT_ADVICE.INSTALLED.message });
+          return;
+        }
+        if (job.state === 'installed' || !runner.activateExecuted) {
+          const executed = await this.lwm2m.execute(job.endpoint, `${here}/${R.activate}`);
+          if (executed.status !== 'done') return;
+          runner.activateExecuted = true;
+          if (codeClass(executed.response) !== 2) {
+            await this.finish(runner, job, 'failed', `Execute Activate answered ${executed.response.code}`, { retry: 'retry', message: `The device refused to activate the software (${executed.response.code}).` });
+            return;
+          }
+          if (job.state === 'installed') await this.transition(job, 'activating', `Execute Activate ${here}/${R.activate}: ${executed.response.code}`, { message: 'Activating.' });
+          runner.kick();
+        }
+        return;
+      }
+      case 'INITIAL': {
+        if (result && isFailure(result)) {
+          if (advice!.automatic && job.attempts < this.maxAttempts) {
+            await this.startDownload(runner, job, `device reports ${result}; retry ${job.attempts + 1} of ${this.maxAttempts}`);
+            return;
+          }
+          await this.finish(runner, job, 'failed', `device reports ${result}`, { retry: advice!.retry, message: advice!.message });
+          return;
+        }
+        if (job.state === 'downloading' && !runner.uriWritten) {
+          // Restarted before the write reached the device, or the write did not go through.
+          const written = await this.lwm2m.write(job.endpoint, `${here}/${R.uri}`, Node.resource(R.uri, Value.string(`${this.options.packageBaseUri}${PACKAGE_RESOURCE}/${job.downloadToken ?? ''}`)));
+          if (written.status === 'done' && codeClass(written.response) === 2) runner.uriWritten = true;
+          return;
+        }
+        if (job.state === 'installing' || job.state === 'delivered' || job.state === 'installed' || job.state === 'activating') {
+          await this.finish(runner, job, 'failed', `device went back to INITIAL (${result ?? 'no result'})`, { retry: 'retry', message: 'The device dropped the package (uninstalled or reset) during the operation.' });
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** Uninstall / Activate / Deactivate: one Execute, then the device's state confirms. */
+  private async stepOperation(runner: JobRunner, job: InstallJob): Promise<void> {
+    const iid = job.instanceId!;
+    const rid = job.kind === 'uninstall' ? R.uninstall : job.kind === 'activate' ? R.activate : R.deactivate;
+    if (!runner.operationExecuted) {
+      const executed = await this.lwm2m.execute(job.endpoint, `/9/${iid}/${rid}`);
+      if (executed.status !== 'done') return;
+      runner.operationExecuted = true;
+      const code = executed.response.code;
+      if (codeClass(executed.response) !== 2) {
+        const why = code === '4.05' ? 'not allowed in the instance\'s current state (§5.1.1 / §5.2 tables)' : code === '4.04' ? 'no such instance' : `answered ${code}`;
+        await this.finish(runner, job, 'failed', `Execute /9/${iid}/${rid}: ${code}`, { retry: 'no-retry', message: `${job.kind} of /9/${iid}: ${why}.` });
+        return;
+      }
+      job = await this.transition(job, job.kind === 'uninstall' ? 'installing' : 'activating', `Execute /9/${iid}/${rid}: ${code}`);
+    }
+    const report = await this.readInstance(job.endpoint, iid, runner.hint);
+    if (!report) return;
+    if (report === 'missing') {
+      if (job.kind === 'uninstall') await this.finish(runner, job, 'succeeded', `/9/${iid} is gone`, { message: 'Uninstalled.' });
+      return;
+    }
+    await this.store.installJobs.update(job.id, { lastUpdateState: report.updateState, lastUpdateResult: report.updateResult, resultName: report.result }, this.now());
+    const done = job.kind === 'uninstall' ? report.state === 'INITIAL' : job.kind === 'activate' ? report.activation === true : report.activation === false;
+    if (done) await this.finish(runner, job, 'succeeded', `device reports ${report.state ?? '?'}${report.activation !== null ? `, activation ${String(report.activation)}` : ''}`, { message: `${job.kind} done.` });
+  }
+
+  /** Reads /9/i: the instance, 'missing' (4.04), or undefined (asleep / no answer / error). */
+  private async readInstance(endpoint: string, iid: number, hint: ProfileName | undefined): Promise<SoftwareInstance | 'missing' | undefined> {
+    let outcome: OperationOutcome;
+    try {
+      outcome = await this.lwm2m.read(endpoint, `/9/${iid}`);
+    } catch (error) {
+      this.reportError(error);
+      return undefined;
+    }
+    if (outcome.status !== 'done') return undefined;
+    const r = outcome.response;
+    if (r.code === '4.04') return 'missing';
+    if (codeClass(r) !== 2 || !r.node || r.node.kind !== 'instance') return undefined;
+    return describeInstance(r.node, hint);
+  }
+}
+
+function instancesOf(node: Lwm2mNode): InstanceNode[] {
+  if (node.kind === 'object') return [...node.instances];
+  if (node.kind === 'instance') return [node];
+  return [];
+}
+
+function percentOf(job: InstallJob, progress: DownloadProgress | null): number {
+  switch (job.state) {
+    case 'queued':
+      return 0;
+    case 'downloading':
+      return progress && progress.size > 0 ? Math.min(80, Math.floor((progress.served / progress.size) * 80)) : 0;
+    case 'delivered':
+      return 80;
+    case 'installing':
+      return 85;
+    case 'installed':
+    case 'activating':
+      return 95;
+    default:
+      return 100;
+  }
+}

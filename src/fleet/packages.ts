@@ -1,0 +1,170 @@
+/**
+ * The package catalog: Depot package files (src/pkg format) the server can install on
+ * devices. The bytes live in `<dataDir>/packages/<sha256>` (0600, written to a temporary
+ * file and renamed into place), the metadata in the store (`packages` table).
+ *
+ * A file is checked before it is accepted: header, manifest shape, payload size and
+ * SHA-256 against the manifest, signature structure (an Ed25519 signature is 64 bytes),
+ * the archive's entries, and — when the catalog has a trust store — the signature itself.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { chmod, mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ArchiveError, listArchive, manifestProblem, scanPackageFile, verifySignature, type Manifest, type TrustStore } from '../pkg/index.js';
+import type { Page, PackageRecord, PackageRepository, PageRequest } from '../store/types.js';
+
+export type PackageErrorCode = 'CORRUPT_PACKAGE' | 'UNTRUSTED_PACKAGE' | 'NOT_FOUND' | 'IO';
+
+export class PackageError extends Error {
+  override readonly name = 'PackageError';
+  constructor(
+    readonly code: PackageErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface PackageCatalogOptions {
+  dataDir: string;
+  repository: PackageRepository;
+  /** When given, the signature must verify with one of these keys. */
+  trust?: TrustStore;
+  now?: () => number;
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+export class PackageCatalog {
+  readonly dir: string;
+  private readonly now: () => number;
+
+  constructor(private readonly options: PackageCatalogOptions) {
+    this.dir = join(resolve(options.dataDir), 'packages');
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Where a catalogued package's bytes are. */
+  pathOf(sha256: string): string {
+    if (!SHA256.test(sha256)) throw new PackageError('NOT_FOUND', `"${sha256}" is not a package SHA-256`);
+    return join(this.dir, sha256);
+  }
+
+  /** Adds a package from bytes in memory (the HTTP upload). */
+  async addBytes(bytes: Uint8Array): Promise<PackageRecord> {
+    return this.add(async (fh) => {
+      await fh.writeFile(bytes);
+      return createHash('sha256').update(bytes).digest('hex');
+    });
+  }
+
+  /** Adds a package file, copied block by block. */
+  async addFile(path: string): Promise<PackageRecord> {
+    return this.add(async (fh) => {
+      const hash = createHash('sha256');
+      try {
+        for await (const chunk of createReadStream(path)) {
+          const b = chunk as Buffer;
+          hash.update(b);
+          await fh.write(b);
+        }
+      } catch (err) {
+        throw new PackageError('IO', `cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      return hash.digest('hex');
+    });
+  }
+
+  async get(sha256: string): Promise<PackageRecord | null> {
+    return SHA256.test(sha256) ? this.options.repository.get(sha256) : null;
+  }
+
+  /** The record, or PackageError NOT_FOUND. */
+  async require(sha256: string): Promise<PackageRecord> {
+    const record = await this.get(sha256);
+    if (!record) throw new PackageError('NOT_FOUND', `package ${sha256} is not in the catalog`);
+    return record;
+  }
+
+  list(page?: PageRequest): Promise<Page<PackageRecord>> {
+    return this.options.repository.list(page);
+  }
+
+  async remove(sha256: string): Promise<boolean> {
+    if (!SHA256.test(sha256)) return false;
+    const removed = await this.options.repository.remove(sha256);
+    await rm(join(this.dir, sha256), { force: true });
+    return removed;
+  }
+
+  private async add(write: (fh: FileHandle) => Promise<string>): Promise<PackageRecord> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const temp = join(this.dir, `.upload-${randomBytes(8).toString('hex')}`);
+    const fh = await open(temp, 'wx', 0o600);
+    let sha256: string;
+    try {
+      try {
+        sha256 = await write(fh);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      const manifest = await this.check(temp);
+      const target = join(this.dir, sha256);
+      await chmod(temp, 0o600);
+      await rename(temp, target);
+      const size = (await stat(target)).size;
+      return await this.options.repository.add({
+        sha256,
+        name: manifest.name,
+        version: manifest.version,
+        size,
+        keyId: manifest.keyId,
+        manifest: { ...manifest },
+        addedAt: this.now(),
+      });
+    } finally {
+      await rm(temp, { force: true });
+    }
+  }
+
+  /** The checks a file must pass; throws PackageError CORRUPT_PACKAGE / UNTRUSTED_PACKAGE. */
+  private async check(path: string): Promise<Manifest> {
+    const corrupt = (why: string): PackageError => new PackageError('CORRUPT_PACKAGE', `not a valid Depot package: ${why}`);
+    const staged = await scanPackageFile(path);
+    const h = staged.header;
+    if (!h) throw corrupt(`only ${staged.bytes} bytes, the header is incomplete`);
+    if (!h.ok) throw corrupt(h.detail);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(h.manifestJson);
+    } catch {
+      throw corrupt('the manifest is not JSON');
+    }
+    const problem = manifestProblem(parsed);
+    if (problem) throw corrupt(`manifest: ${problem}`);
+    const manifest = parsed as Manifest;
+    if (staged.payloadBytes !== manifest.size) throw corrupt(`the payload has ${staged.payloadBytes} bytes, the manifest says ${manifest.size}`);
+    if (staged.payloadSha256 !== manifest.sha256) throw corrupt('the payload SHA-256 differs from the manifest (damaged file)');
+    const signature = Buffer.from(manifest.signature, 'base64');
+    if (signature.length !== 64 || signature.toString('base64') !== manifest.signature) throw corrupt('the signature is not a base64 Ed25519 signature (64 bytes)');
+    if (this.options.trust) {
+      const verdict = verifySignature(manifest, this.options.trust);
+      if (verdict !== 'ok') throw new PackageError('UNTRUSTED_PACKAGE', verdict === 'unknown-key' ? `signing key "${manifest.keyId}" is not trusted` : 'the manifest signature does not verify');
+    }
+    const fh = await open(path, 'r');
+    try {
+      const entries = await listArchive(fh, h.payloadOffset, manifest.size);
+      for (const [name, p] of Object.entries(manifest.scripts ?? {})) {
+        if (!entries.some((e) => e.type === 'file' && e.path === p)) throw corrupt(`the ${name} script ${p} is not in the payload`);
+      }
+    } catch (err) {
+      if (err instanceof ArchiveError) throw corrupt(`archive: ${err.message}`);
+      throw err;
+    } finally {
+      await fh.close();
+    }
+    return manifest;
+  }
+}

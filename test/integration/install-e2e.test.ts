@@ -1,0 +1,278 @@
+/**
+ * The Object 9 install driver end to end: `startDepotServer` on loopback (CoAP, SQLite, HTTP
+ * API) and an `Lwm2mClient` device with the Object 9 adapter, a simulated installer and a
+ * CoAP pull fetcher, installing real signed packages through the API.
+ */
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { startDepotServer, type RunningDepotServer } from '../../src/app/server.js';
+import { CoapClient } from '../../src/coap/client.js';
+import { Lwm2mClient, SoftwareManagementAdapter } from '../../src/lwm2m/client/index.js';
+import { FetchError, SimulatedInstaller, SoftwareManagement, type Installer, type InstallerOutcome, type PackageFetcher } from '../../src/lwm2m/objects/software-management/index.js';
+import type { VerifiedPackage } from '../../src/pkg/index.js';
+import { makePackage, otherKeys, testKeys } from '../unit/lwm2m/object9-support.js';
+
+const TOKEN = 'install-test-token-0123456789';
+
+/** A device-side pull fetcher over CoAP (Block2); the whole body is fetched, then handed over from `offset`. */
+class CoapFetcher implements PackageFetcher {
+  readonly uris: string[] = [];
+  supports(uri: string): boolean {
+    return uri.startsWith('coap://');
+  }
+  resumable(): boolean {
+    return true;
+  }
+  async fetch(uri: string, opts: { offset: number; signal: AbortSignal; onData: (chunk: Uint8Array) => Promise<boolean> }): Promise<void> {
+    this.uris.push(uri);
+    const client = new CoapClient();
+    try {
+      const r = await client.get(uri, { blockSize: 512 });
+      if (r.codeText !== '2.05') throw new FetchError(r.codeText === '4.04' ? 'INVALID_URI' : 'CONNECTION_LOST', `GET ${uri}: ${r.codeText}`);
+      const body = Buffer.from(r.payload);
+      for (let i = opts.offset; i < body.length; i += 1024) {
+        if (opts.signal.aborted) return;
+        if (!(await opts.onData(body.subarray(i, Math.min(body.length, i + 1024))))) return;
+      }
+    } finally {
+      await client.close();
+    }
+  }
+}
+
+/** Wraps a SimulatedInstaller; install() waits for `gate` when one is set (to hold a device mid-install). */
+class GatedInstaller implements Installer {
+  readonly inner = new SimulatedInstaller();
+  installs = 0;
+  gate: Promise<void> | undefined;
+  entered: (() => void) | undefined;
+  async install(pkg: VerifiedPackage, signal: AbortSignal): Promise<InstallerOutcome> {
+    this.installs++;
+    this.entered?.();
+    if (this.gate) await this.gate;
+    return this.inner.install(pkg, signal);
+  }
+  uninstall(name: string, opts: { forUpdate: boolean }): Promise<InstallerOutcome> {
+    return this.inner.uninstall(name, opts);
+  }
+  activate(name: string): Promise<InstallerOutcome> {
+    return this.inner.activate(name);
+  }
+  deactivate(name: string): Promise<InstallerOutcome> {
+    return this.inner.deactivate(name);
+  }
+  recover(name: string, version: string): Promise<'installed' | 'not-installed'> {
+    return this.inner.recover(name, version);
+  }
+}
+
+interface Rig {
+  server: RunningDepotServer;
+  base: string;
+  coapPort: number;
+  dir: string;
+  device: Lwm2mClient;
+  installer: GatedInstaller;
+  fetcher: CoapFetcher;
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function rig(endpoint: string): Promise<Rig> {
+  const dir = mkdtempSync(join(tmpdir(), 'depot-install-'));
+  const config = (coapPort: number) => ({
+    host: '127.0.0.1',
+    coapPort,
+    coapsPort: null,
+    httpPort: 0,
+    dataDir: join(dir, 'server'),
+    allowUnsecured: true,
+    apiToken: TOKEN,
+    publicHost: '127.0.0.1',
+    installs: { pollIntervalMs: 150 },
+  });
+  let server = await startDepotServer(config(0));
+  const coapPort = server.coap.endpoint.transport.address().port;
+  const httpBase = (s: RunningDepotServer) => {
+    const a = s.api.server.address();
+    return `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+  };
+  const installer = new GatedInstaller();
+  const fetcher = new CoapFetcher();
+  const obj9 = new SoftwareManagement({ dataDir: join(dir, 'device'), trust: testKeys().trust, installer, quotaBytes: 16 << 20, fetcher });
+  const device = new Lwm2mClient({ endpoint, serverUri: `coap://127.0.0.1:${coapPort}`, lifetime: 300, objects: [new SoftwareManagementAdapter(obj9)] });
+  const registered = device.waitFor('registered', 10_000);
+  await device.start();
+  await registered;
+  const r: Rig = {
+    server,
+    base: httpBase(server),
+    coapPort,
+    dir,
+    device,
+    installer,
+    fetcher,
+    restart: async () => {
+      await server.close();
+      server = await startDepotServer(config(coapPort));
+      r.server = server;
+      r.base = httpBase(server);
+    },
+    close: async () => {
+      await device.stop({ deregister: false });
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return r;
+}
+
+async function call(r: Rig, path: string, init: { method?: string; json?: unknown; bytes?: Uint8Array } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(r.base + path, {
+    method: init.method ?? (init.json !== undefined || init.bytes ? 'POST' : 'GET'),
+    headers: {
+      authorization: `Bearer ${TOKEN}`,
+      ...(init.json !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(init.bytes ? { 'content-type': 'application/octet-stream' } : {}),
+    },
+    ...(init.json !== undefined ? { body: JSON.stringify(init.json) } : {}),
+    ...(init.bytes ? { body: init.bytes } : {}),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+interface JobJson {
+  id: string;
+  state: string;
+  instance: number | null;
+  result: string | null;
+  retry: string | null;
+  message: string | null;
+  percent: number;
+  transitions: { at: string; from: string | null; to: string; detail: string | null }[];
+}
+
+async function waitForJob(r: Rig, id: string, done: (j: JobJson) => boolean, ms = 20_000): Promise<JobJson> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const { body } = await call(r, `/api/v1/installs/${id}`);
+    const job = body as unknown as JobJson;
+    if (done(job)) return job;
+    if (Date.now() > until) throw new Error(`job ${id} stuck in ${job.state}: ${JSON.stringify(job.transitions)}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+const finished = (j: JobJson) => ['succeeded', 'failed', 'cancelled'].includes(j.state);
+
+test('seed spec §5.1.1 (pull): Package URI → DOWNLOAD STARTED → DELIVERED → Install → INSTALLED → Activate (§5.2), every transition recorded in order with timestamps', async () => {
+  const r = await rig('inst-dev-ok');
+  try {
+    const pkg = makePackage({ name: 'app', version: '2.0.0', files: [{ path: 'bin/app', data: randomBytes(5000), mode: 0o755 }] });
+    const added = await call(r, '/api/v1/packages', { bytes: pkg });
+    assert.equal(added.status, 201, JSON.stringify(added.body));
+    const sha = added.body['sha256'] as string;
+    assert.equal(added.body['name'], 'app');
+    const created = await call(r, '/api/v1/devices/inst-dev-ok/installs', { json: { package: sha, activate: true } });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const job = await waitForJob(r, created.body['id'] as string, finished);
+    assert.equal(job.state, 'succeeded', JSON.stringify(job));
+    assert.equal(job.percent, 100);
+    assert.deepEqual(
+      job.transitions.map((t) => [t.from, t.to]),
+      [
+        [null, 'queued'],
+        ['queued', 'downloading'],
+        ['downloading', 'delivered'],
+        ['delivered', 'installing'],
+        ['installing', 'installed'],
+        ['installed', 'activating'],
+        ['activating', 'succeeded'],
+      ],
+    );
+    const times = job.transitions.map((t) => Date.parse(t.at));
+    assert.ok(times.every((t, i) => Number.isFinite(t) && (i === 0 || t >= times[i - 1]!)), 'timestamps in order');
+    assert.equal(r.installer.installs, 1);
+    assert.deepEqual([...r.installer.inner.installed.entries()], [['app', { version: '2.0.0', active: true }]]);
+    assert.match(r.fetcher.uris[0]!, new RegExp(`^coap://127\\.0\\.0\\.1:${r.coapPort}/pkg/[A-Za-z0-9_-]{22}$`));
+    // The token was one-time: once delivered, the URI answers 4.04.
+    const client = new CoapClient();
+    try {
+      assert.equal((await client.get(r.fetcher.uris[0]!)).codeText, '4.04');
+    } finally {
+      await client.close();
+    }
+    // Listing Object 9 on the device.
+    const listed = await call(r, '/api/v1/devices/inst-dev-ok/software');
+    assert.equal(listed.status, 200);
+    const instances = listed.body['instances'] as { instanceId: number; name: string; version: string; state: string; activation: boolean }[];
+    assert.deepEqual(instances.map((i) => [i.instanceId, i.name, i.version, i.state, i.activation]), [[job.instance, 'app', '2.0.0', 'INSTALLED', true]]);
+    // Installing the same package again: the device already reports it INSTALLED, no second install.
+    const again = await call(r, '/api/v1/devices/inst-dev-ok/installs', { json: { package: sha } });
+    const second = await waitForJob(r, again.body['id'] as string, finished);
+    assert.equal(second.state, 'succeeded');
+    assert.match(second.transitions[1]!.detail!, /not installed again/);
+    assert.equal(r.installer.installs, 1);
+  } finally {
+    await r.close();
+  }
+});
+
+test('seed spec §5.1.1 PKG Integrity Check KO: Update Result Integrity failure (6) → job failed, "do not retry the same bytes"', async () => {
+  const r = await rig('inst-dev-bad');
+  try {
+    // Structurally valid, signed by a key the device does not trust: the catalog takes it, the device refuses it.
+    const pkg = makePackage({ name: 'evil', version: '1.0.0', keys: otherKeys() });
+    const added = await call(r, '/api/v1/packages', { bytes: pkg });
+    assert.equal(added.status, 201);
+    const created = await call(r, '/api/v1/devices/inst-dev-bad/installs', { json: { package: added.body['sha256'] } });
+    const job = await waitForJob(r, created.body['id'] as string, finished);
+    assert.equal(job.state, 'failed');
+    assert.equal(job.result, 'INTEGRITY_FAILURE');
+    assert.equal(job.retry, 'no-retry');
+    assert.match(job.message!, /Do not retry the same bytes/);
+    assert.equal(r.installer.installs, 0);
+    assert.deepEqual(job.transitions.map((t) => t.to), ['queued', 'downloading', 'failed']);
+    // A damaged file is refused by the catalog itself.
+    const damaged = Buffer.from(pkg);
+    damaged[damaged.length - 3] = damaged[damaged.length - 3]! ^ 0xff;
+    const refused = await call(r, '/api/v1/packages', { bytes: damaged });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.body['error'], 'CORRUPT_PACKAGE');
+    assert.match(refused.body['message'] as string, /SHA-256/);
+    const garbage = await call(r, '/api/v1/packages', { bytes: randomBytes(100) });
+    assert.equal(garbage.status, 400);
+  } finally {
+    await r.close();
+  }
+});
+
+test('seed spec §5.1.1 Install execution across a server restart mid-install: the job resumes from the device state, no second install', async () => {
+  const r = await rig('inst-dev-restart');
+  try {
+    let open!: () => void;
+    r.installer.gate = new Promise<void>((res) => (open = res));
+    const entered = new Promise<void>((res) => (r.installer.entered = res));
+    const pkg = makePackage({ name: 'svc', version: '3.1.0' });
+    const added = await call(r, '/api/v1/packages', { bytes: pkg });
+    const created = await call(r, '/api/v1/devices/inst-dev-restart/installs', { json: { package: added.body['sha256'] } });
+    const id = created.body['id'] as string;
+    await entered;
+    await waitForJob(r, id, (j) => j.state === 'installing');
+    await r.restart();
+    open();
+    const job = await waitForJob(r, id, finished);
+    assert.equal(job.state, 'succeeded', JSON.stringify(job));
+    assert.equal(r.installer.installs, 1, 'installed exactly once');
+    assert.deepEqual(
+      job.transitions.map((t) => t.to),
+      ['queued', 'downloading', 'delivered', 'installing', 'installed', 'succeeded'],
+    );
+  } finally {
+    await r.close();
+  }
+});

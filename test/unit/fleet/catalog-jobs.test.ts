@@ -1,0 +1,142 @@
+/** The package catalog, the install job repository and the /pkg/<token> endpoint (real files, SQLite and UDP). */
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { PackageCatalog, PackageError } from '../../../src/fleet/packages.js';
+import { PackageEndpoint } from '../../../src/fleet/package-endpoint.js';
+import { RESULT_ADVICE } from '../../../src/fleet/results.js';
+import { UPDATE_RESULTS } from '../../../src/lwm2m/objects/software-management/model.js';
+import { openSqliteStore } from '../../../src/store/index.js';
+import { StoreError } from '../../../src/store/errors.js';
+import { CoapServer } from '../../../src/coap/server.js';
+import { CoapClient } from '../../../src/coap/client.js';
+import { UdpTransport } from '../../../src/coap/udp.js';
+import { makePackage, otherKeys, testKeys } from '../lwm2m/object9-support.js';
+
+function temp(): string {
+  return mkdtempSync(join(tmpdir(), 'depot-fleet-'));
+}
+
+test('catalog: add (bytes and file) stores <dataDir>/packages/<sha256> 0600 and the manifest; list, get, remove', async () => {
+  const dir = temp();
+  const store = openSqliteStore({ dataDir: dir });
+  try {
+    const catalog = new PackageCatalog({ dataDir: dir, repository: store.packages, now: () => 1000 });
+    const pkg = makePackage({ name: 'app', version: '1.2.3' });
+    const record = await catalog.addBytes(pkg);
+    assert.equal(record.name, 'app');
+    assert.equal(record.version, '1.2.3');
+    assert.equal(record.size, pkg.length);
+    assert.equal(record.addedAt, 1000);
+    const path = catalog.pathOf(record.sha256);
+    assert.deepEqual(readFileSync(path), pkg);
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    const file = join(dir, 'other.dpkg');
+    const other = makePackage({ name: 'tool', version: '9' });
+    writeFileSync(file, other);
+    const second = await catalog.addFile(file);
+    assert.equal(second.name, 'tool');
+    // Adding the same bytes again keeps one record.
+    assert.equal((await catalog.addBytes(pkg)).sha256, record.sha256);
+    assert.equal((await catalog.list()).items.length, 2);
+    assert.equal((await catalog.get(record.sha256))?.manifest['keyId'], 'depot-test');
+    assert.equal(await catalog.remove(record.sha256), true);
+    assert.equal(await catalog.get(record.sha256), null);
+    assert.deepEqual(readdirSync(join(dir, 'packages')), [second.sha256]);
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('catalog: corrupt files are refused with CORRUPT_PACKAGE and leave nothing behind; with a trust store, unknown keys are refused', async () => {
+  const dir = temp();
+  const store = openSqliteStore({ dataDir: dir });
+  try {
+    const catalog = new PackageCatalog({ dataDir: dir, repository: store.packages });
+    const pkg = makePackage();
+    const cases: [string, Buffer, RegExp][] = [
+      ['foreign', randomBytes(200), /not a valid Depot package/],
+      ['truncated', pkg.subarray(0, pkg.length - 10), /payload has/],
+      ['flipped', Buffer.from(pkg.map((b, i) => (i === pkg.length - 1 ? b ^ 1 : b))), /SHA-256/],
+      ['header only', pkg.subarray(0, 6), /header is incomplete/],
+    ];
+    for (const [name, bytes, message] of cases) {
+      await assert.rejects(catalog.addBytes(bytes), (e: unknown) => e instanceof PackageError && e.code === 'CORRUPT_PACKAGE' && message.test(e.message), name);
+    }
+    assert.deepEqual(readdirSync(join(dir, 'packages')), []);
+    assert.equal((await catalog.list()).items.length, 0);
+    const strict = new PackageCatalog({ dataDir: dir, repository: store.packages, trust: testKeys().trust });
+    await assert.rejects(strict.addBytes(makePackage({ keys: otherKeys() })), (e: unknown) => e instanceof PackageError && e.code === 'UNTRUSTED_PACKAGE');
+    assert.equal((await strict.addBytes(pkg)).name, 'app');
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('install jobs: create, transitions checked against INSTALL_JOB_TRANSITIONS and logged in order with times', async () => {
+  const dir = temp();
+  const store = openSqliteStore({ dataDir: dir });
+  try {
+    const jobs = store.installJobs;
+    const job = await jobs.create({ id: 'j1', kind: 'install', endpoint: 'dev', packageSha256: 'a'.repeat(64), method: 'pull', activate: false }, 10);
+    assert.equal(job.state, 'queued');
+    await jobs.transition('j1', 'downloading', 'uri written', { downloadToken: 'tok', tokenExpiresAt: 99, attempts: 1, instanceId: 0 }, 20);
+    assert.equal((await jobs.getByToken('tok'))?.id, 'j1');
+    await assert.rejects(jobs.transition('j1', 'activating', null, {}, 30), (e: unknown) => e instanceof StoreError && e.code === 'INVALID_TRANSITION');
+    const done = await jobs.transition('j1', 'failed', 'integrity', { downloadToken: null, retry: 'no-retry', message: 'x' }, 40);
+    assert.equal(done.finishedAt, 40);
+    assert.equal(done.downloadToken, null);
+    assert.equal(await jobs.getByToken('tok'), null);
+    assert.deepEqual((await jobs.transitions('j1')).map((t) => [t.at, t.from, t.to]), [[10, null, 'queued'], [20, 'queued', 'downloading'], [40, 'downloading', 'failed']]);
+    assert.deepEqual(await jobs.listOpen(), []);
+    assert.equal((await jobs.listByEndpoint('dev')).items.length, 1);
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('seed spec §5.1.2 Update Result: every value has an operator message and a retry decision', () => {
+  for (const r of UPDATE_RESULTS) assert.ok(RESULT_ADVICE[r].message.length > 10, r);
+  assert.equal(RESULT_ADVICE.CONNECTION_LOST.retry, 'retry-resume');
+  assert.equal(RESULT_ADVICE.INTEGRITY_FAILURE.retry, 'no-retry');
+  assert.equal(RESULT_ADVICE.INTEGRITY_FAILURE.automatic, false);
+});
+
+test('/pkg/<token>: served block-wise (RFC 7959 Block2) while the job downloads; unknown, expired or finished tokens get 4.04', async () => {
+  const dir = temp();
+  const store = openSqliteStore({ dataDir: dir });
+  const server = new CoapServer({ transport: await UdpTransport.bind({ host: '127.0.0.1', port: 0 }) });
+  const client = new CoapClient();
+  try {
+    const catalog = new PackageCatalog({ dataDir: dir, repository: store.packages });
+    const pkg = makePackage({ files: [{ path: 'blob', data: randomBytes(6000) }] });
+    const record = await catalog.addBytes(pkg);
+    let now = 1000;
+    const endpoint = new PackageEndpoint({ catalog, jobs: store.installJobs, now: () => now });
+    endpoint.mount(server);
+    await store.installJobs.create({ id: 'j', kind: 'install', endpoint: 'dev', packageSha256: record.sha256, method: 'pull', activate: false }, 0);
+    await store.installJobs.transition('j', 'downloading', null, { downloadToken: 'T0k3n', tokenExpiresAt: 5000 }, 0);
+    const base = `coap://127.0.0.1:${server.endpoint.transport.address().port}/pkg/`;
+    const got = await client.get(base + 'T0k3n', { blockSize: 256 });
+    assert.equal(got.codeText, '2.05');
+    assert.deepEqual(Buffer.from(got.payload), pkg);
+    assert.deepEqual(endpoint.progressOf('j'), { served: pkg.length, size: pkg.length, at: 1000 });
+    assert.equal((await client.get(base + 'nope')).codeText, '4.04');
+    now = 6000;
+    assert.equal((await client.get(base + 'T0k3n')).codeText, '4.04');
+    now = 1000;
+    await store.installJobs.transition('j', 'delivered', null, {}, 0);
+    assert.equal((await client.get(base + 'T0k3n')).codeText, '4.04');
+  } finally {
+    await client.close();
+    await server.close();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
