@@ -15,6 +15,8 @@ import { Lwm2mClient, SoftwareManagementAdapter } from '../../src/lwm2m/client/i
 import { FetchError, SimulatedInstaller, SoftwareManagement, type Installer, type InstallerOutcome, type PackageFetcher } from '../../src/lwm2m/objects/software-management/index.js';
 import type { VerifiedPackage } from '../../src/pkg/index.js';
 import { makePackage, otherKeys, testKeys } from '../unit/lwm2m/object9-support.js';
+import { progressLine, runInstallCommand } from '../../src/cli/install.js';
+import { writeFileSync } from 'node:fs';
 
 const TOKEN = 'install-test-token-0123456789';
 
@@ -272,6 +274,34 @@ test('seed spec §5.1.1 Install execution across a server restart mid-install: t
       job.transitions.map((t) => t.to),
       ['queued', 'downloading', 'delivered', 'installing', 'installed', 'succeeded'],
     );
+  } finally {
+    await r.close();
+  }
+});
+
+test('depot install <device> <file>: uploads, installs (§5.1.1) and prints every transition and a progress bar; exit 0, or 1 with the operator message', async () => {
+  const r = await rig('inst-dev-cli');
+  try {
+    const file = join(r.dir, 'tool.dpkg');
+    writeFileSync(file, makePackage({ name: 'tool', version: '0.9.0' }));
+    let out = '';
+    let err = '';
+    const io = { stdout: (t: string) => void (out += t), stderr: (t: string) => void (err += t), tty: false, fetch, sleep: (ms: number) => new Promise<void>((res) => setTimeout(res, ms)) };
+    const code = await runInstallCommand(['inst-dev-cli', file, '--api', r.base, '--token', TOKEN, '--interval', '50'], io);
+    assert.equal(code, 0, out + err);
+    assert.match(out, /package "tool" "0.9.0" \([0-9a-f]{12}…\) in the catalog/);
+    for (const to of ['queued', 'downloading', 'delivered', 'installing', 'installed', 'succeeded']) assert.match(out, new RegExp(`→ ${to}`));
+    assert.match(out, /\[#{30}\] 100% succeeded/);
+    assert.match(out, /installed on inst-dev-cli \(\/9\/\d+\)/);
+    // A package the device does not trust: exit 1 and the Integrity failure advice.
+    writeFileSync(file, makePackage({ name: 'bad', version: '1', keys: otherKeys() }));
+    out = '';
+    err = '';
+    assert.equal(await runInstallCommand(['inst-dev-cli', file, '--api', r.base, '--token', TOKEN, '--interval', '50'], io), 1);
+    assert.match(err, /install failed \(INTEGRITY_FAILURE\): .*Do not retry the same bytes/);
+    assert.match(err, /retry: no-retry/);
+    assert.equal(await runInstallCommand(['inst-dev-cli'], io), 2);
+    assert.equal(progressLine({ state: 'downloading', percent: 40, download: { bytes: 500_000, size: 1_000_000 } }, 10), '[####......]  40% downloading 0.50/1.0 MB');
   } finally {
     await r.close();
   }
