@@ -45,6 +45,8 @@ export interface DepotServerConfig {
   /** Run a simulated fleet of this many devices beside the server. */
   simulate?: { count: number; profileFile?: string };
   /** Object 9 install driver settings (tests shorten the polling interval and timeouts). */
+  /** How long a queue-mode device stays reachable after it last spoke, ms (default 93 s, MAX_TRANSMIT_WAIT). */
+  queueModeAwakeTimeMs?: number;
   installs?: { pollIntervalMs?: number; timeouts?: Partial<PhaseTimeouts>; maxAttempts?: number; trust?: TrustStore };
 }
 
@@ -124,7 +126,7 @@ export async function startDepotServer(config: DepotServerConfig): Promise<Runni
     });
     coaps = new CoapServer({ transport: dtls });
   }
-  const lwm2m = new Lwm2mServer({ store, coap: { coap, ...(coaps ? { coaps } : {}) }, allowUnsecured: config.allowUnsecured });
+  const lwm2m = new Lwm2mServer({ store, coap: { coap, ...(coaps ? { coaps } : {}) }, allowUnsecured: config.allowUnsecured, ...(config.queueModeAwakeTimeMs !== undefined ? { queueModeAwakeTime: config.queueModeAwakeTimeMs } : {}) });
   const publicHost = config.publicHost ?? defaultPublicHost(config.host);
   const uriHost = publicHost.includes(':') ? `[${publicHost}]` : publicHost;
   const dmUri = coaps ? `coaps://${uriHost}:${coaps.endpoint.transport.address().port}` : `coap://${uriHost}:${transport.address().port}`;

@@ -84,7 +84,7 @@ interface Rig {
   close(): Promise<void>;
 }
 
-async function rig(endpoint: string): Promise<Rig> {
+async function rig(endpoint: string, queue?: { awakeMs: number }): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'depot-install-'));
   const config = (coapPort: number) => ({
     host: '127.0.0.1',
@@ -96,6 +96,7 @@ async function rig(endpoint: string): Promise<Rig> {
     apiToken: TOKEN,
     publicHost: '127.0.0.1',
     installs: { pollIntervalMs: 150 },
+    ...(queue ? { queueModeAwakeTimeMs: queue.awakeMs } : {}),
   });
   let server = await startDepotServer(config(0));
   const coapPort = server.coap.endpoint.transport.address().port;
@@ -106,7 +107,7 @@ async function rig(endpoint: string): Promise<Rig> {
   const installer = new GatedInstaller();
   const fetcher = new CoapFetcher();
   const obj9 = new SoftwareManagement({ dataDir: join(dir, 'device'), trust: testKeys().trust, installer, quotaBytes: 16 << 20, fetcher });
-  const device = new Lwm2mClient({ endpoint, serverUri: `coap://127.0.0.1:${coapPort}`, lifetime: 300, objects: [new SoftwareManagementAdapter(obj9)] });
+  const device = new Lwm2mClient({ endpoint, serverUri: `coap://127.0.0.1:${coapPort}`, lifetime: 300, objects: [new SoftwareManagementAdapter(obj9)], ...(queue ? { queueMode: true, queueModeAwakeMs: queue.awakeMs } : {}) });
   const registered = device.waitFor('registered', 10_000);
   await device.start();
   await registered;
@@ -302,6 +303,28 @@ test('depot install <device> <file>: uploads, installs (§5.1.1) and prints ever
     assert.match(err, /retry: no-retry/);
     assert.equal(await runInstallCommand(['inst-dev-cli'], io), 2);
     assert.equal(progressLine({ state: 'downloading', percent: 40, download: { bytes: 500_000, size: 1_000_000 } }, 10), '[####......]  40% downloading 0.50/1.0 MB');
+  } finally {
+    await r.close();
+  }
+});
+
+test('TS Core §6.5 queue mode and seed spec §5.1.1: a job for a sleeping device waits in queued and runs at its next wake-up (Update)', async () => {
+  const r = await rig('inst-dev-sleepy', { awakeMs: 1500 });
+  try {
+    const slept = r.device.waitFor('sleeping', 10_000);
+    await slept;
+    await new Promise((res) => setTimeout(res, 100));
+    const added = await call(r, '/api/v1/packages', { bytes: makePackage({ name: 'nap', version: '1.0.0' }) });
+    const created = await call(r, '/api/v1/devices/inst-dev-sleepy/installs', { json: { package: added.body['sha256'] } });
+    const id = created.body['id'] as string;
+    await new Promise((res) => setTimeout(res, 600));
+    const waiting = await waitForJob(r, id, () => true);
+    assert.equal(waiting.state, 'queued', 'nothing is sent to a sleeping device');
+    assert.equal(r.installer.installs, 0);
+    r.device.requestUpdate();
+    const job = await waitForJob(r, id, finished);
+    assert.equal(job.state, 'succeeded', JSON.stringify(job));
+    assert.equal(r.installer.installs, 1);
   } finally {
     await r.close();
   }
