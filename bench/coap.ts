@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { createSocket } from 'node:dgram';
 import { CoapClient } from '../src/coap/client.js';
 import { ContentFormat } from '../src/coap/codes.js';
+import { cpuSeconds, findRepoRoot, machineBusySeconds, PINNING, pinned, which } from './support/proc.js';
 
 // ---------------------------------------------------------------- options
 
@@ -84,20 +85,6 @@ function parseOptions(argv: string[]): BenchOptions {
 
 // ---------------------------------------------------------------- paths and tools
 
-/** The repository root: the nearest directory above this file with Depot's package.json. */
-function findRepoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest)) {
-      const parsed = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string };
-      if (parsed.name === 'depot') return dir;
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find the Depot repository root above ' + fileURLToPath(import.meta.url));
-    dir = parent;
-  }
-}
 
 const REPO = findRepoRoot();
 const DIST_BENCH = dirname(fileURLToPath(import.meta.url));
@@ -106,11 +93,6 @@ const HOST = '127.0.0.1';
 const PATH = '/hello';
 const EXPECTED_BODY = 'Hello, world';
 
-function which(name: string): string | undefined {
-  const r = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', name], { encoding: 'utf8' });
-  const path = r.stdout.trim();
-  return r.status === 0 && path !== '' ? path : undefined;
-}
 
 function buildCoapload(): string {
   if (!existsSync(join(COAPLOAD_DIR, 'coapload.c'))) throw new Error(`coapload sources not found in ${COAPLOAD_DIR} (expected <repo>/../shared/tools/coapload)`);
@@ -121,25 +103,8 @@ function buildCoapload(): string {
   return binary;
 }
 
-/** taskset pins servers to CPU 1 and coapload to CPU 0, when there is a CPU 1 and taskset. */
-const TASKSET = which('taskset');
-const PINNING = TASKSET !== undefined && availableParallelism() >= 2;
-function pinned(cpu: number, command: string, args: string[]): [string, string[]] {
-  return PINNING ? [TASKSET, ['-c', String(cpu), command, ...args]] : [command, args];
-}
 
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
-/** user+system CPU seconds of a process, from /proc (undefined if it is gone). */
-function cpuSeconds(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Resident set size in KiB, from /proc (undefined if it is gone). */
 function rssKiB(pid: number): number | undefined {
@@ -151,12 +116,6 @@ function rssKiB(pid: number): number | undefined {
   }
 }
 
-/** Busy CPU seconds of the whole machine (all cores), from /proc/stat. */
-function machineBusySeconds(): number {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
-  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
-  return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / CLK_TCK;
-}
 
 async function freeUdpPort(): Promise<number> {
   const socket = createSocket('udp4');

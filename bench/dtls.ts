@@ -7,7 +7,7 @@
  *   npm run bench:dtls                 # 3 rounds: 5 s of handshakes (+2 s warm-up) and 2 000 idle sessions per server
  *   npm run bench:dtls -- --quick      # 1 round, 2 s, 500 sessions: a smoke check
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BENCH_PSK_KEY_TEXT, BENCH_SUITE_NAME, HandshakeSlot } from './servers/dtls-handshaker.js';
+import { cpuSeconds, machineBusySeconds, PINNING, pinned, which } from './support/proc.js';
 
 // ---------------------------------------------------------------- options
 
@@ -90,31 +91,9 @@ const HOST = '127.0.0.1';
 /** The load generator counts as saturated (so it, not the server, may set the pace) above this CPU. */
 const CLIENT_SATURATED_PCT = 90;
 
-function which(name: string): string | undefined {
-  const r = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', name], { encoding: 'utf8' });
-  const path = r.stdout.trim();
-  return r.status === 0 && path !== '' ? path : undefined;
-}
 
-/** taskset pins servers to CPU 1 and the load generator to CPU 0, when there is a CPU 1 and taskset. */
-const TASKSET = which('taskset');
-const PINNING = TASKSET !== undefined && availableParallelism() >= 2;
-function pinned(cpu: number, command: string, args: string[]): [string, string[]] {
-  return PINNING ? [TASKSET, ['-c', String(cpu), command, ...args]] : [command, args];
-}
 
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
-/** user+system CPU seconds of a process, from /proc (undefined if it is gone). */
-function cpuSeconds(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Resident set size in bytes, from /proc (undefined if it is gone). */
 function rssBytes(pid: number): number | undefined {
@@ -126,12 +105,6 @@ function rssBytes(pid: number): number | undefined {
   }
 }
 
-/** Busy CPU seconds of the whole machine (all cores), from /proc/stat. */
-function machineBusySeconds(): number {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
-  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
-  return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / CLK_TCK;
-}
 
 async function bindable(port: number): Promise<boolean> {
   const socket = createSocket('udp4');

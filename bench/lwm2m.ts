@@ -11,7 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +22,7 @@ import type { SimProfile } from '../src/sim/profile.js';
 import { SQLITE_FILE_NAME, openSqliteStore } from '../src/store/index.js';
 import type { FleetConfig, PhaseResult } from './servers/lwm2m-fleet.js';
 import type { MemoryKiB } from './support/proc.js';
-import { memoryKiB, udpSocketDrops } from './support/proc.js';
+import { findRepoRoot, memoryKiB, pinned, PINNING, udpSocketDrops } from './support/proc.js';
 
 // ---------------------------------------------------------------- options
 
@@ -96,20 +96,6 @@ function parseOptions(argv: string[]): BenchOptions {
 
 // ---------------------------------------------------------------- paths and tools
 
-/** The repository root: the nearest directory above this file with Depot's package.json. */
-function findRepoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest)) {
-      const parsed = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string };
-      if (parsed.name === 'depot') return dir;
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find the Depot repository root above ' + fileURLToPath(import.meta.url));
-    dir = parent;
-  }
-}
 
 const REPO = findRepoRoot();
 const DIST_BENCH = dirname(fileURLToPath(import.meta.url));
@@ -119,18 +105,7 @@ const ENDPOINT_PREFIX = 'bench-';
 const TARGET_REG_PER_S = 2000;
 const TARGET_KIB_PER_DEVICE = 8;
 
-function which(name: string): string | undefined {
-  const r = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', name], { encoding: 'utf8' });
-  const path = r.stdout.trim();
-  return r.status === 0 && path !== '' ? path : undefined;
-}
 
-/** taskset pins the server to CPU 1 and the simulator to CPU 0, when there is a CPU 1 and taskset. */
-const TASKSET = which('taskset');
-const PINNING = TASKSET !== undefined && availableParallelism() >= 2;
-function pinned(cpu: number, command: string, args: string[]): [string, string[]] {
-  return PINNING ? [TASKSET, ['-c', String(cpu), command, ...args]] : [command, args];
-}
 
 /** Open file limit of children (each simulated device has a socket). */
 function openFileLimit(): number | undefined {

@@ -3,7 +3,39 @@
  * answers undefined when the file is not there or the process is gone).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root: the nearest directory above this file with Depot's package.json. */
+export function findRepoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest)) {
+      const parsed = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string };
+      if (parsed.name === 'depot') return dir;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('cannot find the Depot repository root above ' + fileURLToPath(import.meta.url));
+    dir = parent;
+  }
+}
+
+/** The path of a command on PATH, or undefined. */
+export function which(name: string): string | undefined {
+  const r = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', name], { encoding: 'utf8' });
+  const path = r.stdout.trim();
+  return r.status === 0 && path !== '' ? path : undefined;
+}
+
+/** taskset pins servers to CPU 1 and load generators to CPU 0, when there is a CPU 1 and taskset. */
+export const TASKSET = which('taskset');
+export const PINNING = TASKSET !== undefined && availableParallelism() >= 2;
+export function pinned(cpu: number, command: string, args: string[]): [string, string[]] {
+  return PINNING ? [TASKSET!, ['-c', String(cpu), command, ...args]] : [command, args];
+}
 
 export const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
