@@ -23,6 +23,8 @@ const TOKEN = 'install-test-token-0123456789';
 /** A device-side pull fetcher over CoAP (Block2); the whole body is fetched, then handed over from `offset`. */
 class CoapFetcher implements PackageFetcher {
   readonly uris: string[] = [];
+  /** Fail the next fetch after this many bytes with Connection lost. */
+  failAfter: number | undefined;
   supports(uri: string): boolean {
     return uri.startsWith('coap://');
   }
@@ -38,6 +40,10 @@ class CoapFetcher implements PackageFetcher {
       const body = Buffer.from(r.payload);
       for (let i = opts.offset; i < body.length; i += 1024) {
         if (opts.signal.aborted) return;
+        if (this.failAfter !== undefined && i >= this.failAfter) {
+          this.failAfter = undefined;
+          throw new FetchError('CONNECTION_LOST', 'connection reset (test)');
+        }
         if (!(await opts.onData(body.subarray(i, Math.min(body.length, i + 1024))))) return;
       }
     } finally {
@@ -325,6 +331,41 @@ test('TS Core §6.5 queue mode and seed spec §5.1.1: a job for a sleeping devic
     const job = await waitForJob(r, id, finished);
     assert.equal(job.state, 'succeeded', JSON.stringify(job));
     assert.equal(r.installer.installs, 1);
+  } finally {
+    await r.close();
+  }
+});
+
+test('seed spec §5.1.1 PKG Download Failed (Connection lost, 5): retried automatically with a new one-time URI; then §5.2 Deactivate/Activate and §5.1.1 Uninstall as jobs', async () => {
+  const r = await rig('inst-dev-retry');
+  try {
+    r.fetcher.failAfter = 2048;
+    r.fetcher.resumable = () => false;
+    const added = await call(r, '/api/v1/packages', { bytes: makePackage({ name: 'flaky', version: '1.0.0', files: [{ path: 'data', data: randomBytes(8000) }] }) });
+    const created = await call(r, '/api/v1/devices/inst-dev-retry/installs', { json: { package: added.body['sha256'] } });
+    const job = await waitForJob(r, created.body['id'] as string, finished);
+    assert.equal(job.state, 'succeeded', JSON.stringify(job));
+    assert.deepEqual(job.transitions.map((t) => t.to), ['queued', 'downloading', 'downloading', 'delivered', 'installing', 'installed', 'succeeded']);
+    assert.match(job.transitions[2]!.detail!, /CONNECTION_LOST; retry 2 of 3/);
+    assert.equal(r.fetcher.uris.length, 2);
+    assert.notEqual(r.fetcher.uris[0], r.fetcher.uris[1], 'a new token for the retry');
+    const iid = job.instance!;
+    for (const [kind, active] of [['activate', true], ['deactivate', false]] as const) {
+      const op = await call(r, `/api/v1/devices/inst-dev-retry/software/${iid}/${kind}`, { method: 'POST' });
+      assert.equal(op.status, 201, JSON.stringify(op.body));
+      const done = await waitForJob(r, op.body['id'] as string, finished);
+      assert.equal(done.state, 'succeeded', JSON.stringify(done));
+      assert.equal(r.installer.inner.installed.get('flaky')?.active, active);
+    }
+    const un = await call(r, `/api/v1/devices/inst-dev-retry/software/${iid}/uninstall`, { method: 'POST' });
+    const unDone = await waitForJob(r, un.body['id'] as string, finished);
+    assert.equal(unDone.state, 'succeeded', JSON.stringify(unDone));
+    assert.equal(r.installer.inner.installed.has('flaky'), false);
+    // Activate in INITIAL: not allowed by the §5.2 table (4.05) → failed, with the reason.
+    const bad = await call(r, `/api/v1/devices/inst-dev-retry/software/${iid}/activate`, { method: 'POST' });
+    const badDone = await waitForJob(r, bad.body['id'] as string, finished);
+    assert.equal(badDone.state, 'failed');
+    assert.match(badDone.message!, /not allowed/);
   } finally {
     await r.close();
   }
