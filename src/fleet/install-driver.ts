@@ -20,6 +20,7 @@
  * device registers or updates (its wake-up).
  */
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { Lwm2mValue } from '../lwm2m/values.js';
 import { Value } from '../lwm2m/values.js';
 import type { InstanceNode, Lwm2mNode } from '../lwm2m/node.js';
@@ -35,6 +36,7 @@ import { RESULT_ADVICE, isFailure } from './results.js';
 /** Object 9 resource ids (seed spec §6). */
 const R = { name: 0, version: 1, package: 2, uri: 3, install: 4, uninstall: 6, state: 7, result: 9, activate: 10, deactivate: 11, activation: 12 } as const;
 const TLV = 11542;
+const OPAQUE = 42;
 
 export interface PhaseTimeouts {
   /** Waiting for the device to be registered and awake (queue mode). Default 24 h. */
@@ -288,7 +290,6 @@ export class InstallDriver {
   /** A new install job (pull). */
   async install(endpoint: string, packageSha256: string, options: { activate?: boolean; method?: 'pull' | 'push' } = {}): Promise<InstallJob> {
     const method = options.method ?? 'pull';
-    if (method === 'push') throw new InstallDriverError('NOT_IMPLEMENTED', 'push (Block1 Write of /9/i/2) is not implemented yet; use pull');
     try {
       await this.options.catalog.require(packageSha256);
     } catch (error) {
@@ -467,19 +468,37 @@ export class InstallDriver {
   }
 
   private async startDownload(runner: JobRunner, job: InstallJob, detail: string): Promise<InstallJob | undefined> {
-    const token = newDownloadToken();
-    const uri = `${this.options.packageBaseUri}${PACKAGE_RESOURCE}/${token}`;
+    const pull = job.method === 'pull';
     // Persisted (token, state) before the device can ask for the bytes.
-    job = await this.transition(job, 'downloading', detail, { downloadToken: token, tokenExpiresAt: this.now() + this.tokenTtlMs, attempts: job.attempts + 1, retry: null, message: 'Downloading.' });
-    const written = await this.lwm2m.write(job.endpoint, `/9/${job.instanceId!}/${R.uri}`, Node.resource(R.uri, Value.string(uri)));
-    if (written.status === 'done') {
-      runner.uriWritten = true;
-      if (codeClass(written.response) !== 2) {
-        // 4.00 Invalid URI or 4.05 not in INITIAL: the device's Update State/Result say which.
-        runner.uriWritten = false;
-      }
-    }
+    job = await this.transition(job, 'downloading', pull ? detail : detail.replace('Package URI written to', 'Package pushed (Block1) to'), {
+      downloadToken: pull ? newDownloadToken() : null,
+      tokenExpiresAt: pull ? this.now() + this.tokenTtlMs : null,
+      attempts: job.attempts + 1,
+      retry: null,
+      message: 'Downloading.',
+    });
+    await this.sendPackage(runner, job);
     return job;
+  }
+
+  /**
+   * Pull: Write Package URI (/9/i/3). Push: Write Package (/9/i/2) as opaque, block-wise
+   * (RFC 7959 Block1) — the Write returns when the device has the whole package.
+   * A refused write (4.00 Invalid URI, 4.05 not in INITIAL, 4.13 too large) is not an
+   * error here: the device's Update State / Update Result say what happened.
+   */
+  private async sendPackage(runner: JobRunner, job: InstallJob): Promise<void> {
+    const iid = job.instanceId!;
+    let outcome: OperationOutcome;
+    if (job.method === 'pull') {
+      const uri = `${this.options.packageBaseUri}${PACKAGE_RESOURCE}/${job.downloadToken ?? ''}`;
+      outcome = await this.lwm2m.write(job.endpoint, `/9/${iid}/${R.uri}`, Node.resource(R.uri, Value.string(uri)));
+    } else {
+      // The push holds the package in memory for the transfer (the pull path streams from disk).
+      const bytes = await readFile(this.options.catalog.pathOf(job.packageSha256!));
+      outcome = await this.lwm2m.write(job.endpoint, `/9/${iid}/${R.package}`, Node.resource(R.package, Value.opaque(bytes)), { contentFormat: OPAQUE });
+    }
+    runner.uriWritten = outcome.status === 'done' && codeClass(outcome.response) === 2;
   }
 
   private async advanceInstall(runner: JobRunner, job: InstallJob, record: PackageRecord, report: SoftwareInstance): Promise<void> {
@@ -550,8 +569,7 @@ export class InstallDriver {
         }
         if (job.state === 'downloading' && !runner.uriWritten) {
           // Restarted before the write reached the device, or the write did not go through.
-          const written = await this.lwm2m.write(job.endpoint, `${here}/${R.uri}`, Node.resource(R.uri, Value.string(`${this.options.packageBaseUri}${PACKAGE_RESOURCE}/${job.downloadToken ?? ''}`)));
-          if (written.status === 'done' && codeClass(written.response) === 2) runner.uriWritten = true;
+          await this.sendPackage(runner, job);
           return;
         }
         if (job.state === 'installing' || job.state === 'delivered' || job.state === 'installed' || job.state === 'activating') {

@@ -370,3 +370,20 @@ test('seed spec §5.1.1 PKG Download Failed (Connection lost, 5): retried automa
     await r.close();
   }
 });
+
+test('seed spec §5.1.1 (push): Package written to /9/i/2 block-wise (Block1) → DELIVERED → Install → INSTALLED', async () => {
+  const r = await rig('inst-dev-push');
+  try {
+    const added = await call(r, '/api/v1/packages', { bytes: makePackage({ name: 'pushed', version: '1.0.0', files: [{ path: 'data', data: randomBytes(7000) }] }) });
+    const created = await call(r, '/api/v1/devices/inst-dev-push/installs', { json: { package: added.body['sha256'], method: 'push' } });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const job = await waitForJob(r, created.body['id'] as string, finished);
+    assert.equal(job.state, 'succeeded', JSON.stringify(job));
+    assert.deepEqual(job.transitions.map((t) => t.to), ['queued', 'downloading', 'delivered', 'installing', 'installed', 'succeeded']);
+    assert.match(job.transitions[1]!.detail!, /Package pushed \(Block1\)/);
+    assert.equal(r.fetcher.uris.length, 0, 'nothing pulled');
+    assert.equal(r.installer.inner.installed.get('pushed')?.version, '1.0.0');
+  } finally {
+    await r.close();
+  }
+});
