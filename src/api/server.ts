@@ -270,7 +270,7 @@ function describeError(error: unknown): { status: number; code: string; message:
     return { status, code: error.code, message: error.message };
   }
   if (error instanceof InstallDriverError) {
-    const status = error.code === 'NOT_FOUND' ? 404 : error.code === 'NOT_IMPLEMENTED' ? 501 : 400;
+    const status = error.code === 'NOT_FOUND' ? 404 : error.code === 'CONFLICT' ? 409 : 400;
     return { status, code: error.code, message: error.message };
   }
   if (error instanceof JsonValueError || error instanceof Lwm2mCodecError) return { status: 400, code: 'BAD_REQUEST', message: error.message };
@@ -470,6 +470,18 @@ function packageRoutes(options: ApiOptions, param: (request: FastifyRequest, nam
         const b = request.body as { package: string; activate?: boolean; method?: 'pull' | 'push' };
         const job = await installs.install(param(request, 'endpoint'), b.package, { ...(b.activate !== undefined ? { activate: b.activate } : {}), ...(b.method ? { method: b.method } : {}) });
         return reply.code(201).send(await view(job.id));
+      },
+    },
+    {
+      method: 'GET',
+      url: '/api/v1/devices/:endpoint/installs',
+      summary: "The device's install/uninstall/activate/deactivate jobs, newest first",
+      params: { endpoint: 'Endpoint client name' },
+      query: page,
+      handler: async (request) => {
+        const q = request.query as { limit?: number; after?: string };
+        const result = await installs.listJobs(param(request, 'endpoint'), { ...(q.limit ? { limit: q.limit } : {}), ...(q.after ? { after: q.after } : {}) });
+        return { installs: result.items.map((v) => { const { transitions: _omit, ...rest } = jobJson(v); return rest; }), next: result.next };
       },
     },
     {

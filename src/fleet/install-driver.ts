@@ -94,7 +94,7 @@ export interface JobView {
 export class InstallDriverError extends Error {
   override readonly name = 'InstallDriverError';
   constructor(
-    readonly code: 'NOT_FOUND' | 'BAD_REQUEST' | 'NOT_IMPLEMENTED',
+    readonly code: 'NOT_FOUND' | 'BAD_REQUEST' | 'CONFLICT',
     message: string,
   ) {
     super(message);
@@ -188,6 +188,7 @@ class JobRunner {
 
   constructor(
     readonly id: string,
+    readonly endpoint: string,
     private readonly driver: InstallDriver,
     private readonly pollMs: number,
   ) {}
@@ -276,7 +277,7 @@ export class InstallDriver {
     this.started = true;
     this.lwm2m.on('registered', this.onWake);
     this.lwm2m.on('updated', this.onWake);
-    for (const job of await this.store.installJobs.listOpen()) this.run(job.id);
+    for (const job of await this.store.installJobs.listOpen()) this.run(job);
   }
 
   async close(): Promise<void> {
@@ -303,6 +304,12 @@ export class InstallDriver {
   async operate(kind: Exclude<InstallJobKind, 'install'>, endpoint: string, instanceId: number): Promise<InstallJob> {
     if (!Number.isInteger(instanceId) || instanceId < 0 || instanceId > 65534) throw new InstallDriverError('BAD_REQUEST', 'instance must be an integer 0..65534');
     return this.create({ kind, endpoint, packageSha256: null, method: 'pull', activate: false, instanceId });
+  }
+
+  /** A device's jobs, newest first (without transitions). */
+  async listJobs(endpoint: string, page?: { limit?: number; after?: string }): Promise<{ items: JobView[]; next: string | null }> {
+    const result = await this.store.installJobs.listByEndpoint(endpoint, page);
+    return { items: result.items.map((job) => { const progress = this.options.endpoint.progressOf(job.id) ?? null; return { job, transitions: [], progress, percent: percentOf(job, progress) }; }), next: result.next };
   }
 
   /** A job with its transition log and download progress. */
@@ -332,24 +339,23 @@ export class InstallDriver {
 
   private async create(job: { kind: InstallJobKind; endpoint: string; packageSha256: string | null; method: 'pull' | 'push'; activate: boolean; instanceId: number | null }): Promise<InstallJob> {
     if (!job.endpoint) throw new InstallDriverError('BAD_REQUEST', 'an endpoint is required');
+    // One Object 9 job at a time per device: two would race for the same instance.
+    const busy = [...this.runners.values()].find((r) => r.endpoint === job.endpoint);
+    if (busy) throw new InstallDriverError('CONFLICT', `device "${job.endpoint}" already has an open job (${busy.id}); wait for it to finish`);
     const created = await this.store.installJobs.create({ ...job, id: randomBytes(9).toString('base64url') }, this.now());
-    this.run(created.id);
+    this.run(created);
     return created;
   }
 
-  private run(id: string): void {
-    if (this.runners.has(id)) return;
-    const runner = new JobRunner(id, this, this.pollMs);
-    this.runners.set(id, runner);
+  private run(job: InstallJob): void {
+    if (this.runners.has(job.id)) return;
+    const runner = new JobRunner(job.id, job.endpoint, this, this.pollMs);
+    this.runners.set(job.id, runner);
     runner.start();
   }
 
   private wake(endpoint: string): void {
-    for (const runner of this.runners.values()) {
-      void this.store.installJobs.get(runner.id).then((job) => {
-        if (job?.endpoint === endpoint) runner.kick();
-      }, () => undefined);
-    }
+    for (const runner of this.runners.values()) if (runner.endpoint === endpoint) runner.kick();
   }
 
   private async transition(job: InstallJob, to: InstallJobState, detail: string, patch: InstallJobPatch = {}): Promise<InstallJob> {

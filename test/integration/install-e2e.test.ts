@@ -226,6 +226,8 @@ test('seed spec §5.1.1 (pull): Package URI → DOWNLOAD STARTED → DELIVERED �
     assert.equal(second.state, 'succeeded');
     assert.match(second.transitions[1]!.detail!, /not installed again/);
     assert.equal(r.installer.installs, 1);
+    const jobs = await call(r, '/api/v1/devices/inst-dev-ok/installs');
+    assert.deepEqual((jobs.body['installs'] as { id: string }[]).map((j) => j.id).sort(), [job.id, second.id].sort());
   } finally {
     await r.close();
   }
@@ -272,6 +274,8 @@ test('seed spec §5.1.1 Install execution across a server restart mid-install: t
     const id = created.body['id'] as string;
     await entered;
     await waitForJob(r, id, (j) => j.state === 'installing');
+    const conflict = await call(r, '/api/v1/devices/inst-dev-restart/installs', { json: { package: added.body['sha256'] } });
+    assert.equal(conflict.status, 409, 'one Object 9 job at a time per device');
     await r.restart();
     open();
     const job = await waitForJob(r, id, finished);
