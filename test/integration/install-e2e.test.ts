@@ -86,7 +86,7 @@ interface Rig {
   device: Lwm2mClient;
   installer: GatedInstaller;
   fetcher: CoapFetcher;
-  restart(): Promise<void>;
+  restart(between?: () => Promise<void>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -125,8 +125,9 @@ async function rig(endpoint: string, queue?: { awakeMs: number }): Promise<Rig> 
     device,
     installer,
     fetcher,
-    restart: async () => {
+    restart: async (between) => {
       await server.close();
+      await between?.();
       server = await startDepotServer(config(coapPort));
       r.server = server;
       r.base = httpBase(server);
@@ -387,6 +388,31 @@ test('seed spec §5.1.1 (push): Package written to /9/i/2 block-wise (Block1) �
     assert.match(job.transitions[1]!.detail!, /Package pushed \(Block1\)/);
     assert.equal(r.fetcher.uris.length, 0, 'nothing pulled');
     assert.equal(r.installer.inner.installed.get('pushed')?.version, '1.0.0');
+  } finally {
+    await r.close();
+  }
+});
+
+test('seed spec §5.1.1 Install execution: the device finishes installing while the server is down; after the restart the job sees INSTALLED and does not install again', async () => {
+  const r = await rig('inst-dev-down');
+  try {
+    let open!: () => void;
+    r.installer.gate = new Promise<void>((res) => (open = res));
+    const pkg = makePackage({ name: 'late', version: '5.0.0' });
+    const added = await call(r, '/api/v1/packages', { bytes: pkg });
+    const created = await call(r, '/api/v1/devices/inst-dev-down/installs', { json: { package: added.body['sha256'], activate: true } });
+    const id = created.body['id'] as string;
+    await waitForJob(r, id, (j) => j.state === 'installing');
+    await r.restart(async () => {
+      open();
+      const until = Date.now() + 5000;
+      while (!r.installer.inner.installed.has('late') && Date.now() < until) await new Promise((res) => setTimeout(res, 20));
+    });
+    const job = await waitForJob(r, id, finished);
+    assert.equal(job.state, 'succeeded', JSON.stringify(job));
+    assert.equal(r.installer.installs, 1);
+    assert.deepEqual(job.transitions.map((t) => t.to), ['queued', 'downloading', 'delivered', 'installing', 'installed', 'activating', 'succeeded']);
+    assert.equal(r.installer.inner.installed.get('late')?.active, true);
   } finally {
     await r.close();
   }
