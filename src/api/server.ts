@@ -492,6 +492,13 @@ function packageRoutes(options: ApiOptions, param: (request: FastifyRequest, nam
       handler: async (request) => view(param(request, 'id')),
     },
     {
+      method: 'POST',
+      url: '/api/v1/installs/:id/cancel',
+      summary: 'Cancel an open job (the download token is withdrawn; what the device already has stays)',
+      params: { id: 'Job id' },
+      handler: async (request) => jobJson(await installs.cancel(param(request, 'id'))),
+    },
+    {
       method: 'GET',
       url: '/api/v1/devices/:endpoint/software',
       summary: 'What the device has in Object 9: every instance with package name, version, Update State/Result and activation (read now)',

@@ -306,6 +306,23 @@ export class InstallDriver {
     return this.create({ kind, endpoint, packageSha256: null, method: 'pull', activate: false, instanceId });
   }
 
+  /**
+   * Cancels an open job: state cancelled, download token withdrawn (a pull in progress then
+   * gets 4.04 and fails on the device). What the device already has stays (a DELIVERED
+   * package can be dropped with an uninstall job; an installation already started runs on).
+   */
+  async cancel(id: string): Promise<JobView> {
+    const job = await this.store.installJobs.get(id);
+    if (!job) throw new InstallDriverError('NOT_FOUND', `install job ${id} does not exist`);
+    if (FINAL_INSTALL_JOB_STATES.includes(job.state)) throw new InstallDriverError('CONFLICT', `install job ${id} already ended (${job.state})`);
+    const runner = this.runners.get(id);
+    this.runners.delete(id);
+    await runner?.stop();
+    await this.transition(job, 'cancelled', 'cancelled by the operator', { downloadToken: null, tokenExpiresAt: null, message: 'Cancelled.' });
+    this.options.endpoint.forget(id);
+    return (await this.view(id))!;
+  }
+
   /** A device's jobs, newest first (without transitions). */
   async listJobs(endpoint: string, page?: { limit?: number; after?: string }): Promise<{ items: JobView[]; next: string | null }> {
     const result = await this.store.installJobs.listByEndpoint(endpoint, page);

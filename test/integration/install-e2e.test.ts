@@ -332,8 +332,14 @@ test('TS Core §6.5 queue mode and seed spec §5.1.1: a job for a sleeping devic
     const waiting = await waitForJob(r, id, () => true);
     assert.equal(waiting.state, 'queued', 'nothing is sent to a sleeping device');
     assert.equal(r.installer.installs, 0);
+    // A second job for the sleeping device, cancelled before it wakes: never sent.
+    const cancelled = await call(r, `/api/v1/installs/${id}/cancel`, { method: 'POST' });
+    assert.equal(cancelled.status, 200);
+    assert.equal(cancelled.body['state'], 'cancelled');
+    const again = await call(r, '/api/v1/devices/inst-dev-sleepy/installs', { json: { package: added.body['sha256'] } });
+    const id2 = again.body['id'] as string;
     r.device.requestUpdate();
-    const job = await waitForJob(r, id, finished);
+    const job = await waitForJob(r, id2, finished);
     assert.equal(job.state, 'succeeded', JSON.stringify(job));
     assert.equal(r.installer.installs, 1);
   } finally {
@@ -412,6 +418,8 @@ test('seed spec §5.1.1 Install execution: the device finishes installing while 
     assert.equal(job.state, 'succeeded', JSON.stringify(job));
     assert.equal(r.installer.installs, 1);
     assert.deepEqual(job.transitions.map((t) => t.to), ['queued', 'downloading', 'delivered', 'installing', 'installed', 'activating', 'succeeded']);
+    const late = await call(r, `/api/v1/installs/${id}/cancel`, { method: 'POST' });
+    assert.equal(late.status, 409, 'a finished job cannot be cancelled');
     assert.equal(r.installer.inner.installed.get('late')?.active, true);
   } finally {
     await r.close();
