@@ -18,6 +18,8 @@ import type { DeviceFacts, QueuedOperation, Registration, Store } from '../store
 import { JsonValueError, nodeToJson, valueFromJson } from './json.js';
 import { InstallDriverError, type InstallDriver, type JobView } from '../fleet/install-driver.js';
 import { PackageError, type PackageCatalog } from '../fleet/packages.js';
+import type { PackageEndpoint } from '../fleet/package-endpoint.js';
+import { createReadStream } from 'node:fs';
 import type { PackageRecord } from '../store/types.js';
 
 export interface ApiOptions {
@@ -32,6 +34,8 @@ export interface ApiOptions {
   /** The package catalog and the Object 9 install driver (package and install routes). */
   catalog?: PackageCatalog;
   installs?: InstallDriver;
+  /** Serves GET /pkg/<token> over HTTP (no bearer token: the download token is the capability). */
+  packageEndpoint?: PackageEndpoint;
   /** Largest package upload, bytes (default 256 MiB). */
   maxPackageBytes?: number;
 }
@@ -252,6 +256,35 @@ export function createApi(options: ApiOptions): FastifyInstance {
       },
       ...(route.rawBodyLimit !== undefined ? { bodyLimit: route.rawBodyLimit } : {}),
       handler: route.handler,
+    });
+  }
+
+  if (options.packageEndpoint) {
+    const endpoint = options.packageEndpoint;
+    // Package download for devices that pull over HTTP; Range (RFC 9110 §14) for resuming.
+    app.get('/pkg/:token', async (request, reply) => {
+      const found = await endpoint.resolve(param(request, 'token'));
+      if (!found) return reply.code(404).send({ error: 'NOT_FOUND', message: 'unknown or expired package token' });
+      const { path, size, jobId } = found;
+      let start = 0;
+      let end = size - 1;
+      const range = request.headers.range;
+      if (range !== undefined) {
+        const m = /^bytes=(\d+)-(\d*)$/.exec(range.trim());
+        if (!m || Number(m[1]) >= size) return reply.code(416).header('content-range', `bytes */${size}`).send({ error: 'RANGE_NOT_SATISFIABLE', message: `the package has ${size} bytes` });
+        start = Number(m[1]);
+        if (m[2]) end = Math.min(end, Number(m[2]));
+        if (end < start) return reply.code(416).header('content-range', `bytes */${size}`).send({ error: 'RANGE_NOT_SATISFIABLE', message: 'empty range' });
+        reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`);
+      }
+      reply.header('accept-ranges', 'bytes').header('content-type', 'application/octet-stream').header('content-length', String(end - start + 1));
+      const stream = createReadStream(path, { start, end });
+      let sent = start;
+      stream.on('data', (chunk) => {
+        sent += chunk.length;
+        endpoint.served(jobId, sent, size);
+      });
+      return reply.send(stream);
     });
   }
 

@@ -47,7 +47,7 @@ export interface DepotServerConfig {
   /** Object 9 install driver settings (tests shorten the polling interval and timeouts). */
   /** How long a queue-mode device stays reachable after it last spoke, ms (default 93 s, MAX_TRANSMIT_WAIT). */
   queueModeAwakeTimeMs?: number;
-  installs?: { pollIntervalMs?: number; timeouts?: Partial<PhaseTimeouts>; maxAttempts?: number; trust?: TrustStore };
+  installs?: { /** Package URIs on the CoAP listener (default) or the HTTP one. */ pullVia?: 'coap' | 'http'; pollIntervalMs?: number; timeouts?: Partial<PhaseTimeouts>; maxAttempts?: number; trust?: TrustStore };
 }
 
 /** The address devices reach us at: the bound address, or the first external IPv4 one. */
@@ -136,6 +136,7 @@ export async function startDepotServer(config: DepotServerConfig): Promise<Runni
     dmServer: { uri: dmUri, shortServerId: 1, lifetimeSec: 300, binding: 'U' },
     autoAccept: config.autoAcceptBootstrap ?? false,
   });
+  let listeningHttpPort = config.httpPort;
   const catalog = new PackageCatalog({ dataDir, repository: store.packages, ...(config.installs?.trust ? { trust: config.installs.trust } : {}) });
   const packageEndpoint = new PackageEndpoint({ catalog, jobs: store.installJobs });
   packageEndpoint.mount(coap);
@@ -145,22 +146,24 @@ export async function startDepotServer(config: DepotServerConfig): Promise<Runni
     lwm2m,
     catalog,
     endpoint: packageEndpoint,
-    // Devices pull from the plain CoAP listener (the token is the capability; the package is signed).
-    packageBaseUri: `coap://${uriHost}:${transport.address().port}`,
+    // Devices pull from the plain CoAP listener, or HTTP (the token is the capability; the package is signed).
+    packageBaseUri: () => (config.installs?.pullVia === 'http' ? `http://${uriHost}:${listeningHttpPort}` : `coap://${uriHost}:${transport.address().port}`),
     ...(config.installs?.pollIntervalMs !== undefined ? { pollIntervalMs: config.installs.pollIntervalMs } : {}),
     ...(config.installs?.timeouts ? { timeouts: config.installs.timeouts } : {}),
     ...(config.installs?.maxAttempts !== undefined ? { maxAttempts: config.installs.maxAttempts } : {}),
     onError: (error) => process.emitWarning(`install driver: ${error.message}`),
   });
-  await installs.start();
   const { token, source } = apiToken(dataDir, config.apiToken);
-  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs });
+  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint });
   const httpHost = config.httpHost ?? config.host;
   await api.listen({ host: httpHost, port: config.httpPort });
   const a = transport.address();
   const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
   const httpAddress = api.server.address();
   const httpPort = typeof httpAddress === 'object' && httpAddress ? httpAddress.port : config.httpPort;
+  listeningHttpPort = httpPort;
+  // After the listeners: resumed jobs may write Package URIs naming them.
+  await installs.start();
   const secure = coaps?.endpoint.transport.address();
   let simulator: Simulator | undefined;
   if (config.simulate && config.simulate.count > 0) {

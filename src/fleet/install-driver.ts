@@ -54,8 +54,11 @@ export interface InstallDriverOptions {
   lwm2m: Lwm2mServer;
   catalog: PackageCatalog;
   endpoint: PackageEndpoint;
-  /** Base of the Package URI, e.g. coap://depot.example:5683 (Depot's CoAP listener as devices reach it). */
-  packageBaseUri: string;
+  /**
+   * Base of the Package URI, e.g. coap://depot.example:5683 (Depot's CoAP listener as devices
+   * reach it) or http://depot.example:8080 (the API listener serves /pkg/<token> too).
+   */
+  packageBaseUri: string | (() => string);
   timeouts?: Partial<PhaseTimeouts>;
   /** Polling Read of the instance (also the Observe fallback), ms. Default 5000. */
   pollIntervalMs?: number;
@@ -514,7 +517,8 @@ export class InstallDriver {
     const iid = job.instanceId!;
     let outcome: OperationOutcome;
     if (job.method === 'pull') {
-      const uri = `${this.options.packageBaseUri}${PACKAGE_RESOURCE}/${job.downloadToken ?? ''}`;
+      const base = typeof this.options.packageBaseUri === 'function' ? this.options.packageBaseUri() : this.options.packageBaseUri;
+      const uri = `${base}${PACKAGE_RESOURCE}/${job.downloadToken ?? ''}`;
       outcome = await this.lwm2m.write(job.endpoint, `/9/${iid}/${R.uri}`, Node.resource(R.uri, Value.string(uri)));
     } else {
       // The push holds the package in memory for the transfer (the pull path streams from disk).

@@ -4,6 +4,9 @@
  * one block at a time from disk (RFC 7959 Block2) and never holds the package in memory;
  * a device may resume a download by asking for any block.
  *
+ * The same tokens work over HTTP (`GET /pkg/<token>` on the API listener, with `Range:
+ * bytes=N-` for resuming; see src/api/server.ts).
+ *
  * A token is a capability: 16 random bytes (base64url), issued for one install job,
  * stored with the job (so it survives a restart), valid while the job is downloading and
  * until it expires. Unknown, expired or withdrawn tokens get 4.04.
@@ -62,20 +65,30 @@ export class PackageEndpoint {
     this.listener = listener;
   }
 
+  /** The file a token gives access to now, or undefined (unknown, expired, withdrawn, package gone). */
+  async resolve(token: string): Promise<{ jobId: string; path: string; size: number } | undefined> {
+    if (!token) return undefined;
+    const job = await this.options.jobs.getByToken(token);
+    if (!job || job.packageSha256 === null || job.tokenExpiresAt === null || job.tokenExpiresAt <= this.now() || job.state !== 'downloading') return undefined;
+    const record = await this.options.catalog.get(job.packageSha256);
+    if (!record) return undefined;
+    return { jobId: job.id, path: this.options.catalog.pathOf(record.sha256), size: record.size };
+  }
+
+  /** Records that bytes up to `end` of a job's package were sent (CoAP blocks, HTTP streams). */
+  served(jobId: string, end: number, size: number): void {
+    const before = this.progress.get(jobId);
+    const p = { served: Math.max(before?.served ?? 0, end), size, at: this.now() };
+    this.progress.set(jobId, p);
+    this.listener?.(jobId, p);
+  }
+
   private async serve(request: CoapRequest): Promise<CoapResponse> {
     const segments = request.segments;
     if (segments.length !== 2 || segments[0] !== 'pkg' || !segments[1]) return { code: Code.NotFound };
-    const token = segments[1];
-    const job = await this.options.jobs.getByToken(token);
-    const now = this.now();
-    if (!job || job.packageSha256 === null || job.tokenExpiresAt === null || job.tokenExpiresAt <= now || job.state !== 'downloading') {
-      return { code: Code.NotFound, payload: 'unknown or expired package token' };
-    }
-    const record = await this.options.catalog.get(job.packageSha256);
-    if (!record) return { code: Code.NotFound, payload: 'package no longer in the catalog' };
-    const path = this.options.catalog.pathOf(record.sha256);
-    const size = record.size;
-    const jobId = job.id;
+    const found = await this.resolve(segments[1]);
+    if (!found) return { code: Code.NotFound, payload: 'unknown or expired package token' };
+    const { path, size, jobId } = found;
     const source: BlockSource = {
       size,
       read: async (offset, length) => {
@@ -83,11 +96,7 @@ export class PackageEndpoint {
         try {
           const buf = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
           const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-          const end = offset + bytesRead;
-          const before = this.progress.get(jobId);
-          const p = { served: Math.max(before?.served ?? 0, end), size, at: this.now() };
-          this.progress.set(jobId, p);
-          this.listener?.(jobId, p);
+          this.served(jobId, offset + bytesRead, size);
           return buf.subarray(0, bytesRead);
         } finally {
           await fh.close();

@@ -521,7 +521,7 @@ export interface InstallJob {
   readonly message: string | null;
   readonly createdAt: number;
   readonly updatedAt: number;
-  /** When the current phase began (per-phase timeouts). */
+  /** When the current phase began (per-phase timeouts): the last transition, a retry included. */
   readonly phaseStartedAt: number;
   readonly finishedAt: number | null;
 }

@@ -52,6 +52,29 @@ class CoapFetcher implements PackageFetcher {
   }
 }
 
+/** A device-side pull fetcher over HTTP, resuming with Range. */
+class HttpFetcher extends CoapFetcher {
+  readonly ranges: (string | null)[] = [];
+  override supports(uri: string): boolean {
+    return uri.startsWith('http://');
+  }
+  override async fetch(uri: string, opts: { offset: number; signal: AbortSignal; onData: (chunk: Uint8Array) => Promise<boolean> }): Promise<void> {
+    this.uris.push(uri);
+    const range = opts.offset > 0 ? `bytes=${opts.offset}-` : null;
+    this.ranges.push(range);
+    const r = await fetch(uri, { signal: opts.signal, ...(range ? { headers: { range } } : {}) });
+    if (r.status !== 200 && r.status !== 206) throw new FetchError(r.status === 404 ? 'INVALID_URI' : 'CONNECTION_LOST', `GET ${uri}: ${r.status}`);
+    const body = Buffer.from(await r.arrayBuffer());
+    for (let i = 0; i < body.length; i += 1024) {
+      if (this.failAfter !== undefined && opts.offset + i >= this.failAfter) {
+        this.failAfter = undefined;
+        throw new FetchError('CONNECTION_LOST', 'connection reset (test)');
+      }
+      if (!(await opts.onData(body.subarray(i, Math.min(body.length, i + 1024))))) return;
+    }
+  }
+}
+
 /** Wraps a SimulatedInstaller; install() waits for `gate` when one is set (to hold a device mid-install). */
 class GatedInstaller implements Installer {
   readonly inner = new SimulatedInstaller();
@@ -90,7 +113,7 @@ interface Rig {
   close(): Promise<void>;
 }
 
-async function rig(endpoint: string, queue?: { awakeMs: number }): Promise<Rig> {
+async function rig(endpoint: string, queue?: { awakeMs: number }, pullVia?: 'http'): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'depot-install-'));
   const config = (coapPort: number) => ({
     host: '127.0.0.1',
@@ -101,7 +124,7 @@ async function rig(endpoint: string, queue?: { awakeMs: number }): Promise<Rig> 
     allowUnsecured: true,
     apiToken: TOKEN,
     publicHost: '127.0.0.1',
-    installs: { pollIntervalMs: 150 },
+    installs: { pollIntervalMs: 150, ...(pullVia ? { pullVia } : {}) },
     ...(queue ? { queueModeAwakeTimeMs: queue.awakeMs } : {}),
   });
   let server = await startDepotServer(config(0));
@@ -111,7 +134,7 @@ async function rig(endpoint: string, queue?: { awakeMs: number }): Promise<Rig> 
     return `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
   };
   const installer = new GatedInstaller();
-  const fetcher = new CoapFetcher();
+  const fetcher = pullVia ? new HttpFetcher() : new CoapFetcher();
   const obj9 = new SoftwareManagement({ dataDir: join(dir, 'device'), trust: testKeys().trust, installer, quotaBytes: 16 << 20, fetcher });
   const device = new Lwm2mClient({ endpoint, serverUri: `coap://127.0.0.1:${coapPort}`, lifetime: 300, objects: [new SoftwareManagementAdapter(obj9)], ...(queue ? { queueMode: true, queueModeAwakeMs: queue.awakeMs } : {}) });
   const registered = device.waitFor('registered', 10_000);
@@ -421,6 +444,37 @@ test('seed spec §5.1.1 Install execution: the device finishes installing while 
     const late = await call(r, `/api/v1/installs/${id}/cancel`, { method: 'POST' });
     assert.equal(late.status, 409, 'a finished job cannot be cancelled');
     assert.equal(r.installer.inner.installed.get('late')?.active, true);
+  } finally {
+    await r.close();
+  }
+});
+
+test('seed spec §5.1.1 (pull over HTTP): Package URI http://…/pkg/<token>, retried after Connection lost, Range requests (206/416), 404 once delivered', async () => {
+  const r = await rig('inst-dev-http', undefined, 'http');
+  try {
+    const fetcher = r.fetcher as HttpFetcher;
+    fetcher.failAfter = 3000;
+    const pkg = makePackage({ name: 'web', version: '1.0.0', files: [{ path: 'data', data: randomBytes(9000) }] });
+    const added = await call(r, '/api/v1/packages', { bytes: pkg });
+    const created = await call(r, '/api/v1/devices/inst-dev-http/installs', { json: { package: added.body['sha256'] } });
+    const job = await waitForJob(r, created.body['id'] as string, finished);
+    assert.equal(job.state, 'succeeded', JSON.stringify(job));
+    assert.match(fetcher.uris[0]!, new RegExp(`^${r.base}/pkg/[A-Za-z0-9_-]{22}$`));
+    assert.equal(r.installer.inner.installed.get('web')?.version, '1.0.0');
+    assert.deepEqual(job.transitions.map((t) => t.to), ['queued', 'downloading', 'downloading', 'delivered', 'installing', 'installed', 'succeeded']);
+    assert.equal((await fetch(fetcher.uris[1]!)).status, 404, 'token withdrawn after delivery');
+    // Range requests on a live token (a job put in downloading by hand).
+    const store = r.server.store.installJobs;
+    await store.create({ id: 'manual', kind: 'install', endpoint: 'nobody', packageSha256: added.body['sha256'] as string, method: 'pull', activate: false }, Date.now());
+    await store.transition('manual', 'downloading', null, { downloadToken: 'manual-token', tokenExpiresAt: Date.now() + 60_000 }, Date.now());
+    const part = await fetch(`${r.base}/pkg/manual-token`, { headers: { range: 'bytes=100-' } });
+    assert.equal(part.status, 206);
+    assert.equal(part.headers.get('content-range'), `bytes 100-${pkg.length - 1}/${pkg.length}`);
+    assert.deepEqual(Buffer.from(await part.arrayBuffer()), pkg.subarray(100));
+    const whole = await fetch(`${r.base}/pkg/manual-token`);
+    assert.equal(whole.status, 200);
+    assert.deepEqual(Buffer.from(await whole.arrayBuffer()), pkg);
+    assert.equal((await fetch(`${r.base}/pkg/manual-token`, { headers: { range: `bytes=${pkg.length}-` } })).status, 416);
   } finally {
     await r.close();
   }

@@ -175,7 +175,7 @@ export class SqliteInstallJobRepository implements InstallJobRepository {
           throw new StoreError('INVALID_TRANSITION', `install job ${id} cannot go from ${current.state} to ${to}`);
         }
         const final = FINAL_INSTALL_JOB_STATES.includes(to);
-        this.s.get(SQL.setState).run({ id, state: to, now: at, phase: current.state === to ? current.phase_started_at : at, finished: final ? at : null });
+        this.s.get(SQL.setState).run({ id, state: to, now: at, phase: at, finished: final ? at : null });
         this.s.get(SQL.addTransition).run({ jobId: id, at, from: current.state, to, detail });
         return this.applyPatch(id, patch, at);
       }),
