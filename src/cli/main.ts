@@ -2,6 +2,7 @@
 import { runCaCommand } from './ca.js';
 import { runCoapCommand } from './coap.js';
 import { runCredentialsCommand } from './credentials.js';
+import { runInstallCommand } from './install.js';
 import { runServeCommand } from './serve.js';
 import { runSimCommand } from './sim.js';
 
@@ -12,6 +13,7 @@ commands:
   coap      a CoAP debugging client (get, put, post, delete, observe, ping)
   ca        Depot's certificate authority (init, issue, export)
   credentials  bind device credentials (DTLS PSK, certificate, raw public key) to endpoints
+  install   install a package on a device through a running server (Object 9), with progress
 Run "depot <command> --help" for a command's options.`;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
@@ -20,6 +22,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   coap: runCoapCommand,
   ca: (argv) => runCaCommand(argv),
   credentials: runCredentialsCommand,
+  install: runInstallCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
