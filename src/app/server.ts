@@ -1,5 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createApi } from '../api/server.js';
@@ -8,18 +9,16 @@ import { CoapServer } from '../coap/server.js';
 import { UdpTransport } from '../coap/udp.js';
 import type { CertificateCredentials } from '../dtls/connection.js';
 import { DtlsTransport } from '../dtls/transport.js';
-import { X509Certificate } from 'node:crypto';
-import { BootstrapServer } from '../lwm2m/server/bootstrap.js';
-import type { Simulator } from '../sim/simulator.js';
-import { startDemoFleet } from './demo-fleet.js';
-import { Lwm2mServer } from '../lwm2m/server/server.js';
-import { networkInterfaces } from 'node:os';
-import { openSqliteStore } from '../store/index.js';
-import type { SqliteStore } from '../store/index.js';
 import { InstallDriver, type PhaseTimeouts } from '../fleet/install-driver.js';
 import { PackageEndpoint } from '../fleet/package-endpoint.js';
 import { PackageCatalog } from '../fleet/packages.js';
+import { BootstrapServer } from '../lwm2m/server/bootstrap.js';
+import { Lwm2mServer } from '../lwm2m/server/server.js';
 import type { TrustStore } from '../pkg/index.js';
+import type { Simulator } from '../sim/simulator.js';
+import { openSqliteStore } from '../store/index.js';
+import type { SqliteStore } from '../store/index.js';
+import { startDemoFleet } from './demo-fleet.js';
 
 export interface DepotServerConfig {
   host: string;
@@ -95,9 +94,22 @@ export function apiToken(dataDir: string, given?: string): { token: string; sour
 export async function startDepotServer(config: DepotServerConfig): Promise<RunningDepotServer> {
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // What is open so far, closed in reverse if a later step fails (a port in use, say).
+  const opened: (() => unknown)[] = [];
+  try {
+    return await start(config, dataDir, opened);
+  } catch (error) {
+    for (const close of opened.reverse()) await Promise.resolve().then(close).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function start(config: DepotServerConfig, dataDir: string, opened: (() => unknown)[]): Promise<RunningDepotServer> {
   const store = openSqliteStore({ dataDir });
+  opened.push(() => store.close());
   const transport = await UdpTransport.bind({ host: config.host, port: config.coapPort, receiveBufferSize: 4 * 1024 * 1024 });
   const coap = new CoapServer({ transport });
+  opened.push(() => coap.close());
   const started = Date.now();
   coap.resource('/depot/info', {
     title: 'Depot server information',
@@ -125,8 +137,10 @@ export async function startDepotServer(config: DepotServerConfig): Promise<Runni
       },
     });
     coaps = new CoapServer({ transport: dtls });
+    opened.push(() => coaps?.close());
   }
-  const lwm2m = new Lwm2mServer({ store, coap: { coap, ...(coaps ? { coaps } : {}) }, allowUnsecured: config.allowUnsecured, ...(config.queueModeAwakeTimeMs !== undefined ? { queueModeAwakeTime: config.queueModeAwakeTimeMs } : {}) });
+  const lwm2m: Lwm2mServer = new Lwm2mServer({ store, coap: { coap, ...(coaps ? { coaps } : {}) }, allowUnsecured: config.allowUnsecured, ...(config.queueModeAwakeTimeMs !== undefined ? { queueModeAwakeTime: config.queueModeAwakeTimeMs } : {}) });
+  opened.push(() => lwm2m.close());
   const publicHost = config.publicHost ?? defaultPublicHost(config.host);
   const uriHost = publicHost.includes(':') ? `[${publicHost}]` : publicHost;
   const dmUri = coaps ? `coaps://${uriHost}:${coaps.endpoint.transport.address().port}` : `coap://${uriHost}:${transport.address().port}`;
@@ -136,6 +150,7 @@ export async function startDepotServer(config: DepotServerConfig): Promise<Runni
     dmServer: { uri: dmUri, shortServerId: 1, lifetimeSec: 300, binding: 'U' },
     autoAccept: config.autoAcceptBootstrap ?? false,
   });
+  opened.push(() => bootstrap.close());
   let listeningHttpPort = config.httpPort;
   const catalog = new PackageCatalog({ dataDir, repository: store.packages, ...(config.installs?.trust ? { trust: config.installs.trust } : {}) });
   const packageEndpoint = new PackageEndpoint({ catalog, jobs: store.installJobs });
@@ -153,9 +168,11 @@ export async function startDepotServer(config: DepotServerConfig): Promise<Runni
     ...(config.installs?.maxAttempts !== undefined ? { maxAttempts: config.installs.maxAttempts } : {}),
     onError: (error) => process.emitWarning(`install driver: ${error.message}`),
   });
+  opened.push(() => installs.close());
   const { token, source } = apiToken(dataDir, config.apiToken);
   const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint });
   const httpHost = config.httpHost ?? config.host;
+  opened.push(() => api.close());
   await api.listen({ host: httpHost, port: config.httpPort });
   const a = transport.address();
   const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;

@@ -104,3 +104,25 @@ test('depot serve --sim: a simulated fleet of several models registers over DTLS
     rmSync(simDir, { recursive: true, force: true });
   }
 });
+
+test('a start that fails (HTTP port in use) reports the error and releases what it had opened', async () => {
+  const { createServer } = await import('node:net');
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+  const busyPort = (blocker.address() as { port: number }).port;
+  const failDir = mkdtempSync(join(tmpdir(), 'depot-fail-'));
+  const { freeUdpPort } = await import('../support/udp-probe.js');
+  const coapPort = await freeUdpPort();
+  try {
+    await assert.rejects(
+      startDepotServer({ host: '127.0.0.1', coapPort, coapsPort: 0, httpPort: busyPort, dataDir: failDir, allowUnsecured: false, apiToken: 't' }),
+      /EADDRINUSE/,
+    );
+    // The CoAP port and the store were released: a second start on them succeeds.
+    const again = await startDepotServer({ host: '127.0.0.1', coapPort, coapsPort: 0, httpPort: 0, dataDir: failDir, allowUnsecured: false, apiToken: 't' });
+    await again.close();
+  } finally {
+    blocker.close();
+    rmSync(failDir, { recursive: true, force: true });
+  }
+});
