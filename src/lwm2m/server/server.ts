@@ -467,7 +467,9 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     if (!this.isReachable(registration)) {
       const now = this.wallNow();
       const expiresAt = now + (this.options.queuedOperationLifetime ?? 24 * 3600_000);
-      const operation = await this.store.operations.enqueue({ endpoint, kind, path: formatPath(target), payload: payload ?? null, contentFormat: contentFormat ?? null, expiresAt }, now);
+      // Write-Attributes keeps its attributes with the path ("/3/0/9?pmin=10"), as a URI would.
+      const stored = formatPath(target) + (query?.length ? '?' + query.join('&') : '');
+      const operation = await this.store.operations.enqueue({ endpoint, kind, path: stored, payload: payload ?? null, contentFormat: contentFormat ?? null, expiresAt }, now);
       return { status: 'queued', operation };
     }
     const response = await this.send(registration, { method: method ?? methodFor(kind), path: target, payload, contentFormat, accept: accept ?? (kind === 'read' ? preferredFormat(registration) : undefined), query, discover: kind === 'discover' });
@@ -487,9 +489,11 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
         await this.store.operations.markSent(op.id, this.wallNow());
         let finished: QueuedOperation;
         try {
+          const [storedPath, storedQuery] = op.path.split('?', 2) as [string, string | undefined];
           const response = await this.send(registration, {
             method: op.kind === 'write' ? 'PUT' : methodFor(op.kind),
-            path: parsePath(op.path),
+            path: parsePath(storedPath),
+            query: storedQuery ? storedQuery.split('&') : undefined,
             payload: op.payload ?? undefined,
             contentFormat: op.contentFormat ?? undefined,
             accept: op.kind === 'read' ? preferredFormat(registration) : undefined,

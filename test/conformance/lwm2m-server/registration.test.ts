@@ -367,3 +367,24 @@ test('TS Core §6.4.1 Observe-Composite (FETCH + Observe, RFC 8132 §2.4): recor
     await device.close();
   }
 });
+
+test('TS Core §6.3.4/§6.5: a Write-Attributes queued for a sleeping device is delivered with its attributes', async () => {
+  const g = await startServer(tempDir(), new WallClock(), { queueModeAwakeTime: 100, learnDeviceFacts: false });
+  const device = await DeviceDriver.start();
+  const seen: string[][] = [];
+  device.coap.resource('/3/0/9', { put: (req) => (seen.push(req.query), { code: Code.Changed }) });
+  try {
+    const created = await device.register(g.uri, 'ep=dev-attrs&lt=600&lwm2m=1.1&Q');
+    const id = Buffer.from(created.options.filter((o) => o.number === 8)[1]!.value).toString();
+    await new Promise((r) => setTimeout(r, 150));
+    const outcome = await g.lwm2m.writeAttributes('dev-attrs', '/3/0/9', { pmin: 10, pmax: 60 });
+    assert.equal(outcome.status, 'queued');
+    const finished = once(g.lwm2m, 'operationFinished');
+    await device.client.post(`${g.uri}/rd/${id}`, '');
+    await finished;
+    assert.deepEqual(seen, [['pmin=10', 'pmax=60']]);
+  } finally {
+    await device.close();
+    await stopServer(g);
+  }
+});
