@@ -25,6 +25,8 @@ export interface DepotServerConfig {
   coapPort: number;
   /** CoAP over DTLS port; null turns the listener off. */
   coapsPort: number | null;
+  /** Most DTLS associations kept (default 10,000; each idle one costs ~20 KiB); past it the least recently active goes. */
+  dtlsMaxAssociations?: number;
   httpPort: number;
   /** Server certificate for ECDHE-ECDSA (PSK needs none). */
   certificate?: CertificateCredentials;
@@ -130,6 +132,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       port: config.coapsPort,
       receiveBufferSize: 4 * 1024 * 1024,
       server: {
+        ...(config.dtlsMaxAssociations !== undefined ? { maxConnections: config.dtlsMaxAssociations } : {}),
         // A device's PSK comes from the credential store; the identity binds it to one endpoint.
         pskLookup: async (identity) => (await store.credentials.findPsk(identity))?.key.reveal(),
         ...(config.certificate ? { certificate: config.certificate } : {}),

@@ -163,6 +163,8 @@ function transportFactory(values: DtlsCliValues, secure: { transport?: DtlsTrans
     const host = family === 'IPv6' ? '::' : '0.0.0.0';
     if (scheme === 'coap') return UdpTransport.bind({ host });
     if (!psk && !certificate) throw new UsageError('coaps:// needs credentials: --psk-identity with --psk-key, or --cert and --key');
+    // With certificates the server's chain must be checked against something.
+    if (certificate && trustRoots.length === 0) throw new UsageError('--cert needs --ca: the root certificate(s) the server\'s certificate must chain to');
     secure.transport = await DtlsTransport.bind({ host, client: { ...(psk ? { psk } : {}), ...(certificate ? { certificate } : {}), ...(trustRoots.length ? { trustRoots } : {}) } });
     return secure.transport;
   };

@@ -6,6 +6,7 @@ const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--http-p
   --host <addr>        address to listen on (default 0.0.0.0; use :: for IPv6)
   --coap-port <port>   CoAP (UDP) port for LwM2M devices (default 5683)
   --coaps-port <port>  CoAP over DTLS port (default 5684; "off" disables it)
+  --dtls-max-associations <n>  DTLS sessions kept (default 10000, ~20 KiB each); size it to the fleet
   --cert <file.pem>    server certificate chain for ECDHE-ECDSA (with --key)
   --key <file.pem>     private key of --cert
   --ca <file.pem>      extra roots trusted for device certificates (Depot's CA is trusted already)
@@ -36,6 +37,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
         'coap-port': { type: 'string', default: '5683' },
         'http-port': { type: 'string', default: '8080' },
         'coaps-port': { type: 'string', default: '5684' },
+        'dtls-max-associations': { type: 'string' },
         cert: { type: 'string' },
         key: { type: 'string' },
         ca: { type: 'string', multiple: true },
@@ -57,6 +59,8 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     if (values['coaps-port'] !== 'off') port(values['coaps-port'], '--coaps-port');
     certificateOf(values);
     if (values.sim !== undefined && !/^\d+$/.test(values.sim)) throw new Error(`--sim takes a number of devices, got "${values.sim}"`);
+    const max = values['dtls-max-associations'];
+    if (max !== undefined && !/^[1-9]\d*$/.test(max)) throw new Error(`--dtls-max-associations takes a positive number, got "${max}"`);
   } catch (error) {
     process.stderr.write(`depot serve: ${(error as Error).message}\n${USAGE}\n`);
     return 2;
@@ -65,6 +69,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     host: values.host,
     coapPort: port(values['coap-port'], '--coap-port'),
     coapsPort: values['coaps-port'] === 'off' ? null : port(values['coaps-port'], '--coaps-port'),
+    ...(values['dtls-max-associations'] !== undefined ? { dtlsMaxAssociations: Number(values['dtls-max-associations']) } : {}),
     ...(values.cert ? { certificate: certificateOf(values)! } : {}),
     trustRoots: trustRootsOf(values),
     httpPort: port(values['http-port'], '--http-port'),
