@@ -156,6 +156,51 @@ export class CoapClient {
     }
   }
 
+  /**
+   * Streams a resource block by block (RFC 7959 §2.4) from byte `offset` — a download that
+   * resumes where it stopped — without holding the body. `onBlock` gets each chunk in order
+   * and returns false to stop. A changed ETag between blocks is an error (the representation
+   * changed under us). Resolves with the total size when it is known.
+   */
+  async getBlocks(
+    uri: string,
+    options: { offset?: number; blockSize?: number; timeout?: number; signal?: AbortSignal; onBlock: (chunk: Uint8Array, offset: number) => boolean | Promise<boolean> },
+  ): Promise<{ size: number | undefined }> {
+    const { endpoint, peer, baseOptions } = await this.resolve(uri);
+    let szx = szxFor(options.blockSize ?? 1024);
+    let offset = options.offset ?? 0;
+    let num = Math.floor(offset / blockSize(szx));
+    let etag: Uint8Array | undefined;
+    let size: number | undefined;
+    for (;;) {
+      if (options.signal?.aborted) return { size };
+      const response = await exchangeOnce(endpoint, peer, {
+        code: Method.GET,
+        options: withBlock(baseOptions, OptionNumber.Block2, { num, more: false, szx }),
+        confirmable: true,
+        ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+      });
+      if (codeClass(response.code) !== 2) throw new CoapClientError(`block ${num} of ${uri}: ${formatCode(response.code)}`, toClientResponse(response));
+      const raw = getUintOption(response, OptionNumber.Block2);
+      const block = raw === undefined ? undefined : decodeBlock(raw);
+      const tag = getOption(response, OptionNumber.ETag);
+      if (num > 0 && etag && (!tag || Buffer.compare(etag, tag) !== 0)) throw new CoapClientError('representation changed during the block-wise transfer (ETag differs)');
+      etag ??= tag && Uint8Array.from(tag);
+      size ??= getUintOption(response, OptionNumber.Size2);
+      // Without Block2 the server sent the whole body at once.
+      const start = block ? blockSize(block.szx) * block.num : 0;
+      if (block && start > offset) throw new CoapClientError(`server answered block ${block.num} for offset ${offset}`);
+      const chunk = response.payload.subarray(offset - start);
+      if (chunk.length > 0 && !(await options.onBlock(Uint8Array.from(chunk), offset))) return { size };
+      offset += chunk.length;
+      if (!block || !block.more) return { size: size ?? offset };
+      // Follow the server's block size if it chose a smaller one (§2.3).
+      szx = Math.min(szx, block.szx);
+      num = offset / blockSize(szx);
+      if (!Number.isInteger(num)) throw new CoapClientError(`server blocks do not line up at offset ${offset}`);
+    }
+  }
+
   /** Block2 (RFC 7959 §2.4): fetches the remaining blocks and joins them. */
   private async completeBlock2(first: CoapMessage, fetchBlock: (num: number, szx: number) => Promise<CoapMessage>): Promise<ClientResponse> {
     const raw = getUintOption(first, OptionNumber.Block2);

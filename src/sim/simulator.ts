@@ -18,6 +18,7 @@ import { systemClock } from '../util/clock.js';
 import type { Clock, Timer } from '../util/clock.js';
 import { assignModels, devicePsk } from './profile.js';
 import type { SimModel, SimProfile } from './profile.js';
+import { DefaultPackageFetcher } from '../lwm2m/client/package-fetcher.js';
 
 export interface SimulatorOptions {
   /** LwM2M server URI (coap:// or coaps://). */
@@ -70,6 +71,9 @@ export class Simulator {
   private started = 0;
   private stopping = false;
   private trust: TrustStore | undefined;
+
+  /** Pull downloads (Package URI) for every simulated device: CoAP Block2 or HTTP Range, streamed. */
+  private readonly fetcher = new DefaultPackageFetcher();
 
   constructor(private readonly options: SimulatorOptions) {
     this.clock = options.clock ?? systemClock;
@@ -159,7 +163,7 @@ export class Simulator {
       if (!this.options.dataDir) throw new Error(`model ${model.model} has an installer behaviour: give a data directory`);
       const dataDir = join(this.options.dataDir, endpoint);
       await mkdir(dataDir, { recursive: true });
-      const obj9 = new SoftwareManagement({ dataDir, trust: this.trust, installer: SimulatedInstaller.forModel(installer, this.clock), quotaBytes: 64 << 20, clock: this.clock });
+      const obj9 = new SoftwareManagement({ dataDir, trust: this.trust, installer: SimulatedInstaller.forModel(installer, this.clock), quotaBytes: 64 << 20, clock: this.clock, fetcher: this.fetcher });
       config.objects = [new SoftwareManagementAdapter(obj9)];
     }
     return new Lwm2mClient(config);

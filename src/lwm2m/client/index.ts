@@ -7,3 +7,4 @@ export * from './engine.js';
 export { QueueModeTransport } from './queue-mode.js';
 export { loadClientState, saveClientState } from './state.js';
 export type { PersistedClientState } from './state.js';
+export { DefaultPackageFetcher } from './package-fetcher.js';
