@@ -7,7 +7,6 @@
  *   npm run bench:coap -- --quick      # 1 round, 2 s: a smoke check
  */
 import { spawn, spawnSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -17,6 +16,7 @@ import { createSocket } from 'node:dgram';
 import { CoapClient } from '../src/coap/client.js';
 import { ContentFormat } from '../src/coap/codes.js';
 import { cpuSeconds, findRepoRoot, machineBusySeconds, PINNING, pinned, which } from './support/proc.js';
+import { hasExited, launch, numberOption, stopChild, track } from './support/children.js';
 
 // ---------------------------------------------------------------- options
 
@@ -64,19 +64,13 @@ function parseOptions(argv: string[]): BenchOptions {
     process.exit(0);
   }
   const quick = values.quick ?? false;
-  const number = (text: string | undefined, fallback: number, name: string): number => {
-    if (text === undefined) return fallback;
-    const n = Number(text);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} wants a positive number, got "${text}"`);
-    return n;
-  };
   const servers = (values.servers?.split(',') ?? [...SERVER_IDS]).map((s) => s.trim());
   for (const s of servers) if (!(SERVER_IDS as readonly string[]).includes(s)) throw new Error(`unknown server "${s}" (known: ${SERVER_IDS.join(', ')})`);
   return {
-    rounds: Math.round(number(values.rounds, quick ? 1 : 3, 'rounds')),
-    duration: number(values.duration, quick ? 2 : 5, 'duration'),
-    warmup: number(values.warmup, quick ? 1 : 2, 'warmup'),
-    concurrencies: (values.concurrency ?? '32,1').split(',').map((c) => Math.round(number(c.trim(), 1, 'concurrency'))),
+    rounds: Math.round(numberOption(values.rounds, quick ? 1 : 3, 'rounds')),
+    duration: numberOption(values.duration, quick ? 2 : 5, 'duration'),
+    warmup: numberOption(values.warmup, quick ? 1 : 2, 'warmup'),
+    concurrencies: (values.concurrency ?? '32,1').split(',').map((c) => Math.round(numberOption(c.trim(), 1, 'concurrency'))),
     busyPoll: values['busy-poll'] ?? false,
     servers: servers as ServerId[],
     json: values.json,
@@ -127,17 +121,6 @@ async function freeUdpPort(): Promise<number> {
 
 // ---------------------------------------------------------------- servers
 
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    for (const child of children) child.kill('SIGKILL');
-    process.exit(130);
-  });
-}
-
 interface RunningServer {
   readonly pid: number;
   readonly port: number;
@@ -152,50 +135,22 @@ interface ServerSpec {
   start(): Promise<RunningServer>;
 }
 
-function track(child: ChildProcess, name: string): { exited: Promise<void>; output: () => string } {
-  children.add(child);
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<void>((resolve) => {
-    child.on('error', (error) => {
-      output += `\n${name}: ${error.message}`;
-      children.delete(child);
-      resolve();
-    });
-    child.on('close', () => {
-      children.delete(child);
-      resolve();
-    });
-  });
-  return { exited, output: () => output };
-}
-
-async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.stdin?.end();
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await exited;
-  clearTimeout(timer);
-}
-
 /** A node server from dist/bench/servers, pinned; ready when it prints "ready PORT". */
 async function startNodeServer(name: string, script: string): Promise<RunningServer> {
   const port = await freeUdpPort();
   const [command, args] = pinned(1, process.execPath, [join(DIST_BENCH, 'servers', script), String(port)]);
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  const { exited, output } = track(child, name);
+  const tracked = launch(name, command, args);
+  const { child, output } = tracked;
   const deadline = Date.now() + 15_000;
   while (!/^ready \d+$/m.test(output())) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited before it was ready:\n${output()}`);
+    if (hasExited(child)) throw new Error(`${name} exited before it was ready:\n${output()}`);
     if (Date.now() > deadline) {
-      await stopChild(child, exited);
+      await stopChild(tracked);
       throw new Error(`${name} was not ready within 15 s:\n${output()}`);
     }
     await new Promise((r) => setTimeout(r, 20));
   }
-  return { pid: child.pid!, port, stop: () => stopChild(child, exited) };
+  return { pid: child.pid!, port, stop: () => stopChild(tracked) };
 }
 
 /** libcoap's server with a dynamic resource /hello holding "Hello, world" (PUT once, -d 1). */
@@ -204,13 +159,13 @@ async function startLibcoap(): Promise<RunningServer> {
   if (!binary) throw new Error('coap-server-notls not found (Debian package libcoap3-bin; see scripts/ensure-peers.sh)');
   const port = await freeUdpPort();
   const [command, args] = pinned(1, binary, ['-A', HOST, '-p', String(port), '-d', '1']);
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const { exited, output } = track(child, 'coap-server-notls');
+  const tracked = launch('coap-server-notls', command, args);
+  const { child, output } = tracked;
   const client = new CoapClient();
   try {
     const deadline = Date.now() + 10_000;
     for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`coap-server-notls exited:\n${output()}`);
+      if (hasExited(child)) throw new Error(`coap-server-notls exited:\n${output()}`);
       try {
         const put = await client.put(`coap://${HOST}:${port}${PATH}`, EXPECTED_BODY, { contentFormat: ContentFormat.TextPlain, timeout: 500 });
         if (put.codeText !== '2.01') throw new Error(`PUT ${PATH} to libcoap answered ${put.codeText}`);
@@ -220,12 +175,12 @@ async function startLibcoap(): Promise<RunningServer> {
       }
     }
   } catch (error) {
-    await stopChild(child, exited);
+    await stopChild(tracked);
     throw error;
   } finally {
     await client.close();
   }
-  return { pid: child.pid!, port, stop: () => stopChild(child, exited) };
+  return { pid: child.pid!, port, stop: () => stopChild(tracked) };
 }
 
 const SPECS: Record<ServerId, ServerSpec> = {

@@ -7,8 +7,7 @@
  *   npm run bench:dtls                 # 3 rounds: 5 s of handshakes (+2 s warm-up) and 2 000 idle sessions per server
  *   npm run bench:dtls -- --quick      # 1 round, 2 s, 500 sessions: a smoke check
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+
 import { createSocket } from 'node:dgram';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -17,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BENCH_PSK_KEY_TEXT, BENCH_SUITE_NAME, HandshakeSlot } from './servers/dtls-handshaker.js';
 import { cpuSeconds, machineBusySeconds, PINNING, pinned, which } from './support/proc.js';
+import { hasExited, launch, numberOption, stopChild, type Tracked } from './support/children.js';
 
 // ---------------------------------------------------------------- options
 
@@ -64,20 +64,14 @@ function parseOptions(argv: string[]): BenchOptions {
     process.exit(0);
   }
   const quick = values.quick ?? false;
-  const number = (text: string | undefined, fallback: number, name: string): number => {
-    if (text === undefined) return fallback;
-    const n = Number(text);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} wants a positive number, got "${text}"`);
-    return n;
-  };
   const servers = (values.servers?.split(',') ?? [...SERVER_IDS]).map((s) => s.trim());
   for (const s of servers) if (!(SERVER_IDS as readonly string[]).includes(s)) throw new Error(`unknown server "${s}" (known: ${SERVER_IDS.join(', ')})`);
   return {
-    rounds: Math.round(number(values.rounds, quick ? 1 : 3, 'rounds')),
-    duration: number(values.duration, quick ? 2 : 5, 'duration'),
-    warmup: number(values.warmup, quick ? 1 : 2, 'warmup'),
-    concurrency: Math.round(number(values.concurrency, 64, 'concurrency')),
-    sessions: Math.round(number(values.sessions, quick ? 500 : 2000, 'sessions')),
+    rounds: Math.round(numberOption(values.rounds, quick ? 1 : 3, 'rounds')),
+    duration: numberOption(values.duration, quick ? 2 : 5, 'duration'),
+    warmup: numberOption(values.warmup, quick ? 1 : 2, 'warmup'),
+    concurrency: Math.round(numberOption(values.concurrency, 64, 'concurrency')),
+    sessions: Math.round(numberOption(values.sessions, quick ? 500 : 2000, 'sessions')),
     servers: servers as ServerId[],
     json: values.json,
   };
@@ -91,10 +85,6 @@ const HOST = '127.0.0.1';
 /** The load generator counts as saturated (so it, not the server, may set the pace) above this CPU. */
 const CLIENT_SATURATED_PCT = 90;
 
-
-
-
-
 /** Resident set size in bytes, from /proc (undefined if it is gone). */
 function rssBytes(pid: number): number | undefined {
   try {
@@ -104,7 +94,6 @@ function rssBytes(pid: number): number | undefined {
     return undefined;
   }
 }
-
 
 async function bindable(port: number): Promise<boolean> {
   const socket = createSocket('udp4');
@@ -133,54 +122,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 // ---------------------------------------------------------------- processes
 
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    for (const child of children) child.kill('SIGKILL');
-    process.exit(130);
-  });
-}
-
-interface Tracked {
-  child: ChildProcess;
-  exited: Promise<void>;
-  output: () => string;
-}
-
-function launch(name: string, command: string, args: string[], ipc = false): Tracked {
-  const child = spawn(command, args, { stdio: ipc ? ['pipe', 'pipe', 'pipe', 'ipc'] : ['pipe', 'pipe', 'pipe'] });
-  children.add(child);
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<void>((resolve) => {
-    child.on('error', (error) => {
-      output += `\n${name}: ${error.message}`;
-      children.delete(child);
-      resolve();
-    });
-    child.on('close', () => {
-      children.delete(child);
-      resolve();
-    });
-  });
-  return { child, exited, output: () => output };
-}
-
-const hasExited = (child: ChildProcess): boolean => child.exitCode !== null || child.signalCode !== null;
 const exitReport = (p: Tracked): string | undefined => (hasExited(p.child) ? `exited (${p.child.exitCode ?? p.child.signalCode}):\n${p.output()}` : undefined);
-
-async function stopChild({ child, exited }: Tracked): Promise<void> {
-  if (hasExited(child)) return;
-  child.stdin?.end();
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await exited;
-  clearTimeout(timer);
-}
 
 /** Waits (bounded) until the output matches; throws with the output if the process exits first. */
 async function waitForOutput(name: string, p: Tracked, pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {

@@ -8,7 +8,6 @@
  *   npm run bench:lwm2m -- --quick     # 1,000 devices: a smoke check
  */
 import { spawn, spawnSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +22,7 @@ import { SQLITE_FILE_NAME, openSqliteStore } from '../src/store/index.js';
 import type { FleetConfig, PhaseResult } from './servers/lwm2m-fleet.js';
 import type { MemoryKiB } from './support/proc.js';
 import { findRepoRoot, memoryKiB, pinned, PINNING, udpSocketDrops } from './support/proc.js';
+import { numberOption, stopChild, track, type Tracked } from './support/children.js';
 
 // ---------------------------------------------------------------- options
 
@@ -74,19 +74,13 @@ function parseOptions(argv: string[]): BenchOptions {
     process.exit(0);
   }
   const quick = values.quick ?? false;
-  const number = (text: string | undefined, fallback: number, name: string, min = 1): number => {
-    if (text === undefined) return fallback;
-    const n = Number(text);
-    if (!Number.isFinite(n) || n < min) throw new Error(`--${name} wants a number >= ${min}, got "${text}"`);
-    return n;
-  };
   const transports = (values.transports?.split(',') ?? [...TRANSPORTS]).map((t) => t.trim());
   for (const t of transports) if (!(TRANSPORTS as readonly string[]).includes(t)) throw new Error(`unknown transport "${t}" (known: ${TRANSPORTS.join(', ')})`);
   return {
-    devices: Math.round(number(values.devices, quick ? 1000 : 10_000, 'devices')),
+    devices: Math.round(numberOption(values.devices, quick ? 1000 : 10_000, 'devices', 1)),
     transports: transports as Transport[],
-    rampMs: number(values.ramp, 0, 'ramp', 0),
-    timeoutS: number(values.timeout, quick ? 60 : 180, 'timeout'),
+    rampMs: numberOption(values.ramp, 0, 'ramp', 0),
+    timeoutS: numberOption(values.timeout, quick ? 60 : 180, 'timeout', 1),
     dataParent: values['data-parent'] ?? tmpdir(),
     traceGc: !(values['no-trace-gc'] ?? false),
     json: values.json,
@@ -119,64 +113,12 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 // ---------------------------------------------------------------- children
 
-const children = new Set<ChildProcess>();
 const dataDirs = new Set<string>();
 let keepData = false;
 process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
   if (!keepData) for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 });
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    for (const child of children) child.kill('SIGKILL');
-    process.exit(130);
-  });
-}
 
-interface Tracked {
-  child: ChildProcess;
-  exited: Promise<void>;
-  output: () => string;
-  /** Called with every complete stdout line. */
-  onLine: (listener: (line: string) => void) => void;
-}
-
-function track(child: ChildProcess, name: string): Tracked {
-  children.add(child);
-  let output = '';
-  let partial = '';
-  const listeners: ((line: string) => void)[] = [];
-  child.stdout?.on('data', (d: Buffer) => {
-    partial += d.toString();
-    const lines = partial.split('\n');
-    partial = lines.pop()!;
-    for (const line of lines) for (const l of listeners) l(line);
-  });
-  child.stderr?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-20_000)));
-  const exited = new Promise<void>((resolve) => {
-    child.on('error', (error) => {
-      output += `\n${name}: ${error.message}`;
-      children.delete(child);
-      resolve();
-    });
-    child.on('close', () => {
-      children.delete(child);
-      resolve();
-    });
-  });
-  return { child, exited, output: () => output, onLine: (l) => listeners.push(l) };
-}
-
-const alive = (child: ChildProcess): boolean => child.exitCode === null && child.signalCode === null;
-
-async function stopChild(t: Tracked, graceMs: number): Promise<void> {
-  if (!alive(t.child)) return;
-  t.child.stdin?.end();
-  t.child.kill('SIGTERM');
-  const timer = setTimeout(() => t.child.kill('SIGKILL'), graceMs);
-  await t.exited;
-  clearTimeout(timer);
-}
 
 /** Waits for a line matching `test` (bounded); fails early when the child exits. */
 function waitLine<T>(t: Tracked, name: string, timeoutMs: number, test: (line: string) => T | undefined): Promise<T> {
