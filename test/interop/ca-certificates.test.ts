@@ -11,7 +11,6 @@
 import { after, before, describe, test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { X509Certificate } from 'node:crypto';
-import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +22,7 @@ import { certificateOf, readCertificates } from '../../src/cli/dtls-options.js';
 import { DtlsError } from '../../src/dtls/connection.js';
 import { DtlsTransport } from '../../src/dtls/transport.js';
 import { PeerProcess, requireExecutable, runProcess, type ProcessResult } from '../support/peer-process.js';
-import { waitForCoapServer } from '../support/udp-probe.js';
+import { freeUdpPortPair, waitForCoapServer } from '../support/udp-probe.js';
 
 const HOST = '127.0.0.1';
 const DEVICE = 'dev-cert-1';
@@ -32,31 +31,6 @@ const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const UNKNOWN_CA = 48;
 const BODY = 'hello from depot';
 
-/** Two consecutive free UDP ports: coap-server -p P serves CoAP on P and DTLS on P+1. */
-async function freePortPair(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const a = createSocket('udp4');
-    const b = createSocket('udp4');
-    try {
-      await new Promise<void>((resolve) => a.bind(0, HOST, () => resolve()));
-      const port = a.address().port;
-      if (port >= 65535) continue;
-      const ok = await new Promise<boolean>((resolve) => {
-        b.once('error', () => resolve(false));
-        b.bind(port + 1, HOST, () => resolve(true));
-      });
-      if (ok) return port;
-    } finally {
-      a.close();
-      try {
-        b.close();
-      } catch {
-        // b was never bound
-      }
-    }
-  }
-  throw new Error('no free pair of consecutive UDP ports');
-}
 
 interface Files {
   dir: string;
@@ -146,7 +120,7 @@ void describe('depot ca certificates with libcoap (RFC 5280 paths, RFC 6347 DTLS
   /** libcoap's server with the given certificate, trusting `trustFile` (-C or -R); resolves with its DTLS port. */
   async function libcoapServer(flavour: string, cert: string, key: string, trustFlag: '-C' | '-R', trustFile: string): Promise<{ port: number; server: PeerProcess }> {
     const binary = requireExecutable(`coap-server-${flavour}`);
-    const port = await freePortPair();
+    const port = await freeUdpPortPair();
     const server = new PeerProcess(binary, ['-A', HOST, '-p', String(port), '-c', cert, '-j', key, trustFlag, trustFile]);
     processes.push(server);
     // Up when its plain CoAP port (P) answers a ping; DTLS is on P+1.

@@ -4,12 +4,12 @@
  */
 import { after, describe, test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { createSocket } from 'node:dgram';
 import { CoapServer } from '../../src/coap/server.js';
 import { CoapClient } from '../../src/coap/client.js';
 import { Code, ContentFormat } from '../../src/coap/codes.js';
 import { DtlsTransport } from '../../src/dtls/transport.js';
 import { PeerProcess, requireBinary, sleep } from './dtls-helpers.js';
+import { freeUdpPortPair } from '../support/udp-probe.js';
 
 const HOST = '127.0.0.1';
 const KEY_TEXT = 'stack-secret-key';
@@ -17,29 +17,6 @@ const KEY = Uint8Array.from(Buffer.from(KEY_TEXT));
 const IDENTITY = 'stack-device';
 const BIG = 'x'.repeat(2500) + 'END';
 
-async function freePortPair(): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const a = createSocket('udp4');
-    const b = createSocket('udp4');
-    try {
-      await new Promise<void>((resolve) => a.bind(0, HOST, () => resolve()));
-      const port = a.address().port;
-      const ok = await new Promise<boolean>((resolve) => {
-        b.once('error', () => resolve(false));
-        b.bind(port + 1, HOST, () => resolve(true));
-      });
-      if (ok) return port;
-    } finally {
-      a.close();
-      try {
-        b.close();
-      } catch {
-        // never bound
-      }
-    }
-  }
-  throw new Error('no free UDP port pair');
-}
 
 void describe('CoAP stack over DTLS', () => {
   const procs: PeerProcess[] = [];
@@ -87,7 +64,7 @@ void describe('CoAP stack over DTLS', () => {
 
     void test(`RFC 7252 §9.1: Depot CoapClient on DtlsTransport -> coap-server-${flavour}`, async () => {
       const bin = requireBinary(`coap-server-${flavour}`);
-      const port = await freePortPair();
+      const port = await freeUdpPortPair();
       const srv = new PeerProcess(bin, ['-A', HOST, '-p', String(port), '-k', KEY_TEXT]);
       procs.push(srv);
       await sleep(300);

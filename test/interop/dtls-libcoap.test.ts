@@ -4,7 +4,6 @@
  */
 import { after, describe, test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { createSocket } from 'node:dgram';
 import { DtlsTransport } from '../../src/dtls/transport.js';
 import type { Peer } from '../../src/coap/transport.js';
 import { generateKeyPairSync } from 'node:crypto';
@@ -12,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeTestPki, PeerProcess, requireBinary, sleep, until, type TestPki } from './dtls-helpers.js';
+import { freeUdpPortPair } from '../support/udp-probe.js';
 
 const KEY_TEXT = 'depot-secret-key';
 const KEY = Uint8Array.from(Buffer.from(KEY_TEXT, 'utf8'));
@@ -44,34 +44,6 @@ function coapContent(req: CoapHeader, payload: string): Uint8Array {
   return Buffer.concat([head, req.token, Buffer.from([0xff]), Buffer.from(payload)]);
 }
 
-/** Two consecutive free UDP ports (coap-server puts DTLS on port+1). */
-async function freePortPair(): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const a = createSocket('udp4');
-    const b = createSocket('udp4');
-    try {
-      await new Promise<void>((resolve, reject) => {
-        a.once('error', reject);
-        a.bind(0, '127.0.0.1', () => resolve());
-      });
-      const port = a.address().port;
-      if (port >= 65535) continue;
-      const ok = await new Promise<boolean>((resolve) => {
-        b.once('error', () => resolve(false));
-        b.bind(port + 1, '127.0.0.1', () => resolve(true));
-      });
-      if (ok) return port;
-    } finally {
-      a.close();
-      try {
-        b.close();
-      } catch {
-        // b was never bound
-      }
-    }
-  }
-  throw new Error('no free UDP port pair');
-}
 
 void describe('DTLS interop with libcoap', () => {
   const procs: PeerProcess[] = [];
@@ -120,7 +92,7 @@ void describe('DTLS interop with libcoap', () => {
     void test(`RFC 7252 §9.1.3.3 / RFC 8422: Depot DTLS client with an X.509 certificate -> coap-server-${flavour} (mutual)`, async () => {
       const bin = requireBinary(`coap-server-${flavour}`);
       const k = testPki();
-      const port = await freePortPair();
+      const port = await freeUdpPortPair();
       const srv = new PeerProcess(bin, ['-A', '127.0.0.1', '-p', String(port), '-c', k.server.certPath, '-j', k.server.keyPath, '-C', k.caPem]);
       procs.push(srv);
       await sleep(300);
@@ -186,7 +158,7 @@ void describe('DTLS interop with libcoap', () => {
     const bin = requireBinary('coap-server-gnutls');
     const server = rpkKey();
     const client = rpkKey();
-    const port = await freePortPair();
+    const port = await freeUdpPortPair();
     const srv = new PeerProcess(bin, ['-A', '127.0.0.1', '-p', String(port), '-M', server.file]);
     procs.push(srv);
     await sleep(300);
@@ -236,7 +208,7 @@ void describe('DTLS interop with libcoap', () => {
 
     void test(`RFC 7252 §9.1 / RFC 6347: Depot DTLS client (PSK) -> coap-server-${flavour}, one CoAP exchange`, async () => {
       const bin = requireBinary(`coap-server-${flavour}`);
-      const port = await freePortPair();
+      const port = await freeUdpPortPair();
       const srv = new PeerProcess(bin, ['-A', '127.0.0.1', '-p', String(port), '-k', KEY_TEXT, '-h', 'depot-hint', '-v', '6']);
       procs.push(srv);
       await sleep(300);

@@ -18,6 +18,32 @@ export async function freeUdpPort(host = '127.0.0.1'): Promise<number> {
   return port;
 }
 
+/** Two consecutive free UDP ports on `host`: libcoap's `coap-server -p P` serves CoAP on P and DTLS on P+1. */
+export async function freeUdpPortPair(host = '127.0.0.1'): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const a = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    const b = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    try {
+      await new Promise<void>((resolve) => a.bind(0, host, () => resolve()));
+      const port = a.address().port;
+      if (port >= 65535) continue;
+      const ok = await new Promise<boolean>((resolve) => {
+        b.once('error', () => resolve(false));
+        b.bind(port + 1, host, () => resolve(true));
+      });
+      if (ok) return port;
+    } finally {
+      a.close();
+      try {
+        b.close();
+      } catch {
+        // b was never bound
+      }
+    }
+  }
+  throw new Error('no free pair of consecutive UDP ports');
+}
+
 /** Sends one CoAP ping; resolves true if an RST (or ACK) with the same Message ID comes back in time. */
 export function coapPing(host: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
