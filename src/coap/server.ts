@@ -361,7 +361,7 @@ export class CoapServer {
         return;
       }
       if (block2 && block2.num > 0) {
-        this.serveFollowUpBlock(exchange, route, request, handler, block2);
+        this.serveFollowUpBlock(exchange, request, handler, block2);
         return;
       }
       if (observe !== undefined && definition.observable) {
@@ -413,7 +413,7 @@ export class CoapServer {
       exchange.respond({ code: response.code, options, payload: body });
       return;
     }
-    if (size > blockSize(szx) || block2) this.cacheBody(exchange, response, body);
+    if (size > blockSize(szx) || block2) this.cacheBody(exchange.peer, exchange.request, response, body);
     this.sendBlock(exchange, response.code, options, body, { num: 0, more: false, szx });
   }
 
@@ -461,14 +461,15 @@ export class CoapServer {
     return key;
   }
 
-  private cacheBody(exchange: Exchange, response: CoapResponse, body: Uint8Array | BlockSource): void {
-    const key = this.bodyKey(exchange.peer, exchange.request);
+  /** Keeps a representation for the Block2 follow-ups of the request that produced it (§2.4). */
+  private cacheBody(peer: Peer, request: CoapMessage, response: CoapResponse, body: Uint8Array | BlockSource): void {
+    const key = this.bodyKey(peer, request);
     this.bodies.get(key)?.timer.cancel();
     const timer = this.clock.setTimer(this.transferTimeout, () => this.bodies.delete(key), BACKGROUND);
     this.bodies.set(key, { response, body, timer });
   }
 
-  private serveFollowUpBlock(exchange: Exchange, route: Route, request: CoapRequest, handler: Handler, block2: BlockValue): void {
+  private serveFollowUpBlock(exchange: Exchange, request: CoapRequest, handler: Handler, block2: BlockValue): void {
     const key = this.bodyKey(exchange.peer, exchange.request);
     const cached = this.bodies.get(key);
     if (cached) {
@@ -478,11 +479,10 @@ export class CoapServer {
       return;
     }
     // Nothing cached (expired, or another server node): build the representation again.
-    void route;
     this.run(handler, request, exchange, (given) => {
       const body = bodyOf(given.payload);
       const response = this.tagIfBlockwise(given, body instanceof Uint8Array ? body.length : body.size, block2.szx);
-      this.cacheBody(exchange, response, body);
+      this.cacheBody(exchange.peer, exchange.request, response, body);
       this.sendBlock(exchange, response.code, responseOptions(response, undefined), body, block2);
     });
   }
@@ -737,7 +737,7 @@ export class CoapServer {
     };
     if (size > blockSize(szx)) {
       // RFC 7959 §3.4: a notification carries the first block; the client GETs the rest.
-      this.cacheBodyFor(observer, response, body);
+      this.cacheBody(observer.peer, observer.request, response, body);
       options.push({ number: OptionNumber.Block2, value: encodeUint(encodeBlock({ num: 0, more: true, szx })) }, { number: OptionNumber.Size2, value: encodeUint(size) });
       const first = body instanceof Uint8Array ? body.subarray(0, blockSize(szx)) : body.read(0, blockSize(szx));
       if (first instanceof Promise) first.then(send, (error: unknown) => this.endObservation(observer, internalError(error)));
@@ -747,13 +747,6 @@ export class CoapServer {
       if (payload instanceof Promise) payload.then(send, (error: unknown) => this.endObservation(observer, internalError(error)));
       else send(payload);
     }
-  }
-
-  private cacheBodyFor(observer: Observer, response: CoapResponse, body: Uint8Array | BlockSource): void {
-    const key = this.bodyKey(observer.peer, observer.request);
-    this.bodies.get(key)?.timer.cancel();
-    const timer = this.clock.setTimer(this.transferTimeout, () => this.bodies.delete(key), BACKGROUND);
-    this.bodies.set(key, { response, body, timer });
   }
 
   private notificationAcked(observer: Observer): void {
