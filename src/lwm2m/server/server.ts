@@ -324,13 +324,15 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   }
 
   /** Read (TS Core §6.3.1). */
-  read(endpoint: string, path: string, options: { accept?: number } = {}): Promise<OperationOutcome> {
-    return this.operate(endpoint, 'read', path, undefined, undefined, options.accept);
+  async read(endpoint: string, path: string, options: { accept?: number } = {}): Promise<OperationOutcome> {
+    const registration = await this.registration(endpoint);
+    return this.operate(registration, checkedPath(path), 'read', options.accept !== undefined ? { accept: options.accept } : {});
   }
 
   /** Discover (TS Core §6.3.2): the link-format description of an object, instance or resource. */
-  discover(endpoint: string, path: string): Promise<OperationOutcome> {
-    return this.operate(endpoint, 'discover', path);
+  async discover(endpoint: string, path: string): Promise<OperationOutcome> {
+    const registration = await this.registration(endpoint);
+    return this.operate(registration, checkedPath(path), 'discover');
   }
 
   /** Write (TS Core §6.3.3): `replace` (PUT) or partial update (POST). */
@@ -338,22 +340,18 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const registration = await this.registration(endpoint);
     const target = checkedPath(path);
     const format = options.contentFormat ?? preferredFormat(registration);
-    let payload: Uint8Array;
-    try {
-      payload = encode(format, target, node);
-    } catch (error) {
-      throw new Lwm2mServerError(`cannot encode the value for ${path}: ${error instanceof Error ? error.message : String(error)}`, 'ENCODING');
-    }
+    const payload = encodeNode(format, target, node);
     if (options.mode === 'update' && !this.isReachable(registration)) {
       // The queue keeps the operation kind, not the method: a queued write is a replace.
       throw new Lwm2mServerError(`"${endpoint}" is asleep (queue mode); a partial update cannot be queued, only a replacing write`, 'TRANSPORT');
     }
-    return this.operate(endpoint, 'write', path, payload, format, undefined, options.mode === 'update' ? 'POST' : 'PUT');
+    return this.operate(registration, target, 'write', { payload, contentFormat: format, method: options.mode === 'update' ? 'POST' : 'PUT' });
   }
 
   /** Execute (TS Core §6.3.5) with optional arguments (plain text, e.g. `0='a',1`). */
-  execute(endpoint: string, path: string, args?: string): Promise<OperationOutcome> {
-    return this.operate(endpoint, 'execute', path, args === undefined ? undefined : encodeString(args), args === undefined ? undefined : ContentFormat.TextPlain);
+  async execute(endpoint: string, path: string, args?: string): Promise<OperationOutcome> {
+    const registration = await this.registration(endpoint);
+    return this.operate(registration, checkedPath(path), 'execute', args === undefined ? {} : { payload: encodeString(args), contentFormat: ContentFormat.TextPlain });
   }
 
   /** Read-Composite (TS Core §6.3.8): several paths in one FETCH, answered as SenML CBOR records. */
@@ -361,8 +359,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const registration = await this.registration(endpoint);
     if (!this.isReachable(registration)) throw new Lwm2mServerError(`"${endpoint}" is asleep (queue mode); composite operations are not queued`, 'TRANSPORT');
     const body = formatSenmlCbor(paths.map((p) => ({ n: formatPath(checkedPath(p)) })));
-    const response = await this.send(registration, { method: 'FETCH', path: [], payload: body, contentFormat: ContentFormat.SenmlCbor, accept: ContentFormat.SenmlCbor, composite: true });
-    return response;
+    return this.send(registration, { method: 'FETCH', path: [], payload: body, contentFormat: ContentFormat.SenmlCbor, accept: ContentFormat.SenmlCbor, composite: true });
   }
 
   /** Write-Composite (TS Core §6.3.9): values at several paths in one iPATCH. */
@@ -381,21 +378,22 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   /** Create (TS Core §6.3.6): a new instance of an object. */
   async create(endpoint: string, objectPath: string, instance: Lwm2mNode, contentFormat?: number): Promise<OperationOutcome> {
     const registration = await this.registration(endpoint);
-    const format = contentFormat ?? preferredFormat(registration);
     const target = checkedPath(objectPath);
-    const payload = encode(format, target, instance);
-    return this.operate(endpoint, 'create', objectPath, payload, format);
+    const format = contentFormat ?? preferredFormat(registration);
+    return this.operate(registration, target, 'create', { payload: encodeNode(format, target, instance), contentFormat: format });
   }
 
   /** Delete (TS Core §6.3.7) of an object instance. */
-  delete(endpoint: string, path: string): Promise<OperationOutcome> {
-    return this.operate(endpoint, 'delete', path);
+  async delete(endpoint: string, path: string): Promise<OperationOutcome> {
+    const registration = await this.registration(endpoint);
+    return this.operate(registration, checkedPath(path), 'delete');
   }
 
   /** Write-Attributes (TS Core §6.3.4): pmin, pmax, gt, lt, st as query parameters. */
-  writeAttributes(endpoint: string, path: string, attributes: Record<string, number | null>): Promise<OperationOutcome> {
+  async writeAttributes(endpoint: string, path: string, attributes: Record<string, number | null>): Promise<OperationOutcome> {
+    const registration = await this.registration(endpoint);
     const query = Object.entries(attributes).map(([k, v]) => (v === null ? k : `${k}=${v}`));
-    return this.operate(endpoint, 'write-attributes', path, undefined, undefined, undefined, undefined, query);
+    return this.operate(registration, checkedPath(path), 'write-attributes', { query });
   }
 
   /**
@@ -408,16 +406,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const client = this.clientFor(registration);
     const accept = preferredFormat(registration);
     const observation = await client.observe(uriOf(registration, target), { onNotification: (r) => onNotification(toDeviceResponse(r, target)) }, { accept, timeout: this.options.requestTimeout ?? 30_000 });
-    let set = this.observations.get(endpoint);
-    if (!set) this.observations.set(endpoint, (set = new Set()));
-    set.add(observation);
-    return {
-      first: toDeviceResponse(observation.first, target),
-      cancel: async () => {
-        set.delete(observation);
-        await observation.cancel();
-      },
-    };
+    return this.keepObservation(endpoint, observation, toDeviceResponse(observation.first, target));
   }
 
   /**
@@ -433,11 +422,16 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       { onNotification: (r) => onNotification(toCompositeResponse(r)) },
       { accept: ContentFormat.SenmlCbor, fetch: { payload: body, contentFormat: ContentFormat.SenmlCbor }, timeout: this.options.requestTimeout ?? 30_000 },
     );
+    return this.keepObservation(endpoint, observation, toCompositeResponse(observation.first));
+  }
+
+  /** Remembers an observation so that de-registration or expiry cancels it. */
+  private keepObservation(endpoint: string, observation: Observation, first: DeviceResponse): { first: DeviceResponse; cancel: () => Promise<void> } {
     let set = this.observations.get(endpoint);
     if (!set) this.observations.set(endpoint, (set = new Set()));
     set.add(observation);
     return {
-      first: toCompositeResponse(observation.first),
+      first,
       cancel: async () => {
         set.delete(observation);
         await observation.cancel();
@@ -452,24 +446,20 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     for (const o of set) void o.cancel().catch(() => undefined);
   }
 
+  /** Sends an operation now, or queues it while a queue-mode device sleeps. */
   private async operate(
-    endpoint: string,
+    registration: Registration,
+    target: Lwm2mPath,
     kind: QueuedOperation['kind'],
-    path: string,
-    payload?: Uint8Array,
-    contentFormat?: number,
-    accept?: number,
-    method?: 'PUT' | 'POST',
-    query?: string[],
+    request: { payload?: Uint8Array; contentFormat?: number; accept?: number; method?: 'PUT' | 'POST'; query?: string[] } = {},
   ): Promise<OperationOutcome> {
-    const registration = await this.registration(endpoint);
-    const target = checkedPath(path);
+    const { payload, contentFormat, accept, method, query } = request;
     if (!this.isReachable(registration)) {
       const now = this.wallNow();
       const expiresAt = now + (this.options.queuedOperationLifetime ?? 24 * 3600_000);
       // Write-Attributes keeps its attributes with the path ("/3/0/9?pmin=10"), as a URI would.
       const stored = formatPath(target) + (query?.length ? '?' + query.join('&') : '');
-      const operation = await this.store.operations.enqueue({ endpoint, kind, path: stored, payload: payload ?? null, contentFormat: contentFormat ?? null, expiresAt }, now);
+      const operation = await this.store.operations.enqueue({ endpoint: registration.endpoint, kind, path: stored, payload: payload ?? null, contentFormat: contentFormat ?? null, expiresAt }, now);
       return { status: 'queued', operation };
     }
     const response = await this.send(registration, { method: method ?? methodFor(kind), path: target, payload, contentFormat, accept: accept ?? (kind === 'read' ? preferredFormat(registration) : undefined), query, discover: kind === 'discover' });
@@ -581,6 +571,15 @@ function identityOf(peer: Peer): PeerIdentityRef | null {
 function sameIdentity(a: PeerIdentityRef | null, b: PeerIdentityRef | null): boolean {
   if (a === null || b === null) return a === b;
   return a.kind === b.kind && a.value === b.value;
+}
+
+/** Encodes a value tree for a request; a value the format cannot carry is the caller's error (ENCODING). */
+function encodeNode(format: number, path: Lwm2mPath, node: Lwm2mNode): Uint8Array {
+  try {
+    return encode(format, path, node);
+  } catch (error) {
+    throw new Lwm2mServerError(`cannot encode the value for ${formatPath(path)}: ${error instanceof Error ? error.message : String(error)}`, 'ENCODING');
+  }
 }
 
 function checkedPath(path: string): Lwm2mPath {
