@@ -11,6 +11,7 @@ import { EventEmitter } from 'node:events';
 import { CoapClient } from '../../coap/client.js';
 import type { ClientResponse } from '../../coap/client.js';
 import { Code, ContentFormat } from '../../coap/codes.js';
+import { formatCoapUri } from '../../coap/uri.js';
 import type { CoapRequest, CoapResponse, CoapServer } from '../../coap/server.js';
 import type { BootstrapEndpoint, Store } from '../../store/types.js';
 import { encode } from '../content/index.js';
@@ -90,7 +91,7 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
     if (this.inProgress.has(endpoint)) throw new Error(`bootstrap of "${endpoint}" is already in progress`);
     this.inProgress.add(endpoint);
     try {
-      await this.provision(client, `${scheme}://${where.address.includes(':') ? `[${where.address}]` : where.address}:${where.port}`, endpoint);
+      await this.provision(client, { scheme, address: where.address, port: where.port }, endpoint);
     } catch (error) {
       this.emit('failed', endpoint, error instanceof Error ? error.message : String(error));
       throw error;
@@ -117,28 +118,29 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
     }
     if (this.inProgress.has(endpoint)) return { code: Code.Changed };
     const client = this.clients.get(scheme)!;
-    const base = `${scheme}://${request.peer.address.includes(':') ? `[${request.peer.address}]` : request.peer.address}:${request.peer.port}`;
+    const target = { scheme, address: request.peer.address, port: request.peer.port };
     this.inProgress.add(endpoint);
     // The answer goes first; provisioning follows as the Bootstrap-Server's own requests.
     setImmediate(() => {
-      void this.provision(client, base, endpoint)
+      void this.provision(client, target, endpoint)
         .catch((error: unknown) => this.emit('failed', endpoint, error instanceof Error ? error.message : String(error)))
         .finally(() => this.inProgress.delete(endpoint));
     });
     return { code: Code.Changed };
   }
 
-  private async provision(client: CoapClient, base: string, endpoint: string): Promise<void> {
+  private async provision(client: CoapClient, target: { scheme: 'coap' | 'coaps'; address: string; port: number }, endpoint: string): Promise<void> {
+    const at = (...segments: string[]): string => formatCoapUri({ scheme: target.scheme, host: target.address, port: target.port, uriPath: segments });
     const timeout = this.options.requestTimeout ?? 30_000;
     const expect = (what: string, response: ClientResponse, ...codes: string[]): void => {
       if (!codes.includes(response.codeText)) throw new Error(`${what} answered ${response.codeText}${response.payload.length ? `: ${response.text()}` : ''}`);
     };
     // Bootstrap-Discover /0 (§6.1.7.1): keep clear of the client's own Bootstrap-Server account.
-    const discovered = await client.get(`${base}/0`, { accept: ContentFormat.LinkFormat, timeout });
+    const discovered = await client.get(at('0'), { accept: ContentFormat.LinkFormat, timeout });
     expect('Bootstrap-Discover /0', discovered, '2.05');
     const used = new Set(parseObjectLinks(discovered.text()).objects.filter((o) => o.objectId === 0 && o.instanceId !== undefined).map((o) => o.instanceId!));
     // Bootstrap-Delete / (§6.1.7.3) removes everything but the Bootstrap-Server account and /3.
-    expect('Bootstrap-Delete /', await client.delete(`${base}/`, { timeout }), '2.02');
+    expect('Bootstrap-Delete /', await client.delete(at(), { timeout }), '2.02');
     let securityId = 1;
     while (used.has(securityId)) securityId++;
     const dm = this.options.dmServer;
@@ -159,15 +161,15 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
     }
     const format = ContentFormat.LwM2mTlv;
     const security = encode(format, [0, securityId], Node.instance(securityId, resources));
-    expect('Bootstrap-Write /0', await client.put(`${base}/0/${securityId}`, security, { contentFormat: format, timeout }), '2.04');
+    expect('Bootstrap-Write /0', await client.put(at('0', String(securityId)), security, { contentFormat: format, timeout }), '2.04');
     const server = encode(
       format,
       [1, 0],
       Node.instance(0, [Node.resource(0, Value.integer(dm.shortServerId)), Node.resource(1, Value.unsignedInteger(dm.lifetimeSec)), Node.resource(6, Value.boolean(true)), Node.resource(7, Value.string(dm.binding))]),
     );
-    expect('Bootstrap-Write /1', await client.put(`${base}/1/0`, server, { contentFormat: format, timeout }), '2.04');
+    expect('Bootstrap-Write /1', await client.put(at('1', '0'), server, { contentFormat: format, timeout }), '2.04');
     // Bootstrap-Finish (§6.1.7.6).
-    expect('Bootstrap-Finish', await client.post(`${base}/bs`, new Uint8Array(0), { timeout }), '2.04');
+    expect('Bootstrap-Finish', await client.post(at('bs'), new Uint8Array(0), { timeout }), '2.04');
     this.emit('bootstrapped', endpoint, pskIdentity);
   }
 

@@ -9,6 +9,8 @@ import type { ClientResponse, Observation } from '../../coap/client.js';
 import { CoapClient } from '../../coap/client.js';
 import { Code, ContentFormat, codeClass } from '../../coap/codes.js';
 import { encodeString } from '../../coap/options.js';
+import { formatCoapUri } from '../../coap/uri.js';
+import type { CoapScheme } from '../../coap/uri.js';
 import type { CoapRequest, CoapResponse, CoapServer } from '../../coap/server.js';
 import type { Peer } from '../../coap/transport.js';
 import type { Clock, Timer } from '../../util/clock.js';
@@ -525,8 +527,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   ): Promise<DeviceResponse> {
     const client = this.clientFor(registration);
     const accept = request.discover ? ContentFormat.LinkFormat : request.accept;
-    let uri = uriOf(registration, request.path);
-    if (request.query?.length) uri += '?' + request.query.map(encodeURIComponent).join('&');
+    const uri = uriOf(registration, request.path, request.query);
     let response: ClientResponse;
     try {
       response = await client.request({
@@ -610,10 +611,10 @@ function methodFor(kind: QueuedOperation['kind']): 'GET' | 'PUT' | 'POST' | 'DEL
   }
 }
 
-function uriOf(registration: Registration, path: Lwm2mPath): string {
+/** The device's URI for a path (RFC 7252 §6.5: IPv6 literals bracketed, segments and query percent-encoded). */
+function uriOf(registration: Registration, path: Lwm2mPath, query: readonly string[] = []): string {
   const { scheme, address, port } = registration.address;
-  const host = address.includes(':') ? `[${address}]` : address;
-  return `${scheme}://${host}:${port}${formatPath(path)}`;
+  return formatCoapUri({ scheme: scheme as CoapScheme, host: address, port, uriPath: path.map(String), uriQuery: query });
 }
 
 function toDeviceResponse(response: ClientResponse, path: Lwm2mPath | undefined): DeviceResponse {
