@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { SimProfile } from '../sim/profile.js';
 import { devicePsk, parseProfile } from '../sim/profile.js';
-import { Simulator } from '../sim/simulator.js';
+import { Simulator, simulatedEndpointName } from '../sim/simulator.js';
 import type { Store } from '../store/types.js';
 
 /** Three makes, five models, mixed OS versions: enough to see package selection by model. */
@@ -37,11 +37,9 @@ export async function startDemoFleet(options: DemoFleetOptions): Promise<Simulat
   // Per-device keys derived from a secret made for this run (unless the profile brings its own).
   const profile: SimProfile = secure && !base.psk ? { ...base, psk: { deriveFrom: randomBytes(16).toString('hex') } } : base;
   const prefix = options.endpointPrefix ?? 'depot-sim-';
-  // The simulator's naming: prefix + index zero-padded to at least 5 digits (src/sim/simulator.ts).
-  const width = Math.max(5, String(options.count).length);
   if (secure) {
     for (let i = 1; i <= options.count; i++) {
-      const endpoint = prefix + String(i).padStart(width, '0');
+      const endpoint = simulatedEndpointName(prefix, i, options.count);
       const psk = devicePsk(profile, endpoint)!;
       await options.store.credentials.bind(endpoint, { kind: 'psk', identity: psk.identity, key: psk.key }, Date.now());
     }

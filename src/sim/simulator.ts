@@ -62,6 +62,11 @@ export interface SimStats {
   registrationFailures: number;
 }
 
+/** A simulated device's endpoint name: the prefix and its index zero-padded to at least 5 digits. */
+export function simulatedEndpointName(prefix: string, index: number, lastIndex: number): string {
+  return prefix + String(index).padStart(Math.max(5, String(lastIndex).length), '0');
+}
+
 export class Simulator {
   readonly devices: SimDevice[] = [];
   private readonly clock: Clock;
@@ -86,12 +91,11 @@ export class Simulator {
     const { count, profile } = this.options;
     const prefix = this.options.endpointPrefix ?? 'depot-sim-';
     const first = this.options.firstIndex ?? 1;
-    const width = Math.max(5, String(first + count - 1).length);
     const models = assignModels(profile, count);
     if (profile.trust) this.trust = trustStore(profile.trust);
     for (let n = 0; n < count; n++) {
       const index = first + n;
-      const endpoint = prefix + String(index).padStart(width, '0');
+      const endpoint = simulatedEndpointName(prefix, index, first + count - 1);
       const model = profile.models[models[n] as number] as SimModel;
       const client = await this.createClient(endpoint, index, model);
       const device: SimDevice = { index, endpoint, model, client, registered: false, failures: 0 };
