@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { HEADER_FIXED, MAX_MANIFEST, PACKAGE_FORMAT_VERSION, PACKAGE_MAGIC } from './manifest.js';
 
 export type HeaderInfo =
-  | { readonly ok: true; readonly manifestJson: string; readonly payloadOffset: number; readonly declaredSize: number | undefined }
+  | { readonly ok: true; readonly manifestJson: string; readonly payloadOffset: number; readonly declaredSize: number | undefined; readonly hasScripts: boolean }
   | { readonly ok: false; readonly reason: 'bad-magic' | 'unsupported-version' | 'manifest-too-large'; readonly detail: string };
 
 /** Pure parser state: feed it every byte of the package, in order. */
@@ -77,13 +77,15 @@ export class PackageStreamParser {
     if (this.manifestLength >= 0 && h.length === HEADER_FIXED + this.manifestLength) {
       const manifestJson = h.subarray(HEADER_FIXED).toString('utf8');
       let declaredSize: number | undefined;
+      let hasScripts = false;
       try {
-        const v = JSON.parse(manifestJson) as { size?: unknown };
+        const v = JSON.parse(manifestJson) as { size?: unknown; scripts?: unknown };
         if (typeof v.size === 'number' && Number.isSafeInteger(v.size) && v.size >= 0) declaredSize = v.size;
+        hasScripts = typeof v.scripts === 'object' && v.scripts !== null && Object.keys(v.scripts).length > 0;
       } catch {
         declaredSize = undefined;
       }
-      this.headerInfo = { ok: true, manifestJson, payloadOffset: h.length, declaredSize };
+      this.headerInfo = { ok: true, manifestJson, payloadOffset: h.length, declaredSize, hasScripts };
     }
   }
 
@@ -93,7 +95,7 @@ export class PackageStreamParser {
   }
 }
 
-export type StagingError = 'NOT_ENOUGH_STORAGE' | 'UNSUPPORTED_PACKAGE_TYPE' | 'DEVICE_ERROR';
+export type StagingError = 'NOT_ENOUGH_STORAGE' | 'OUT_OF_MEMORY' | 'UNSUPPORTED_PACKAGE_TYPE' | 'DEVICE_ERROR';
 
 export type WriteOutcome = { readonly ok: true; readonly bytes: number } | { readonly ok: false; readonly error: StagingError; readonly detail: string };
 
@@ -108,12 +110,21 @@ export interface StagedPackage {
 export interface StagingOptions {
   /** Maximum size of the staged package in bytes ("Not enough storage" beyond). */
   readonly quotaBytes: number;
+  /**
+   * For devices that assemble a package in RAM before writing it to flash (small devices
+   * without streaming flash writes): the RAM available for that, "Out of memory" beyond.
+   */
+  readonly memoryBytes?: number;
+  /** False on devices without a script runtime: a package with lifecycle scripts is then an unsupported type. */
+  readonly runsScripts?: boolean;
 }
 
 /**
  * Writes a package's bytes to a staging file as they arrive. Fails fast with
  * NOT_ENOUGH_STORAGE as soon as the quota is exceeded or the manifest declares a payload
- * that cannot fit, and with UNSUPPORTED_PACKAGE_TYPE as soon as the header is foreign.
+ * that cannot fit (OUT_OF_MEMORY likewise for a RAM budget), and with
+ * UNSUPPORTED_PACKAGE_TYPE as soon as the header is foreign or asks for what the device
+ * cannot do (scripts without a script runtime).
  * After a failure the staging file is removed and every further write fails the same way.
  */
 export class PackageStagingWriter {
@@ -165,11 +176,24 @@ export class PackageStagingWriter {
     if (this.parser.bytes + chunk.length > this.opts.quotaBytes) {
       return this.fail('NOT_ENOUGH_STORAGE', `package exceeds the ${this.opts.quotaBytes}-byte quota`);
     }
+    const memory = this.opts.memoryBytes;
+    if (memory !== undefined && this.parser.bytes + chunk.length > memory) {
+      return this.fail('OUT_OF_MEMORY', `package exceeds the device's ${memory}-byte download buffer`);
+    }
     this.parser.feed(chunk);
     const h = this.parser.header;
     if (h && !h.ok) return this.fail('UNSUPPORTED_PACKAGE_TYPE', h.detail);
-    if (h?.ok && h.declaredSize !== undefined && h.payloadOffset + h.declaredSize > this.opts.quotaBytes) {
-      return this.fail('NOT_ENOUGH_STORAGE', `package declares ${h.payloadOffset + h.declaredSize} bytes, quota ${this.opts.quotaBytes}`);
+    if (h?.ok) {
+      if (h.hasScripts && this.opts.runsScripts === false) {
+        return this.fail('UNSUPPORTED_PACKAGE_TYPE', 'the package has lifecycle scripts and this device has no script runtime');
+      }
+      const total = h.declaredSize !== undefined ? h.payloadOffset + h.declaredSize : undefined;
+      if (total !== undefined && total > this.opts.quotaBytes) {
+        return this.fail('NOT_ENOUGH_STORAGE', `package declares ${total} bytes, quota ${this.opts.quotaBytes}`);
+      }
+      if (total !== undefined && memory !== undefined && total > memory) {
+        return this.fail('OUT_OF_MEMORY', `package declares ${total} bytes, the device's download buffer holds ${memory}`);
+      }
     }
     try {
       await this.fh.write(chunk);

@@ -3,7 +3,7 @@
  * behaviours) and the credentials they use. A profile is a JSON file; see docs/lwm2m-client.md.
  */
 import { createHmac } from 'node:crypto';
-import { SIM_MODELS } from '../lwm2m/objects/software-management/index.js';
+import { BehaviourError, parseObject9Behaviours, type Object9Behaviours } from './object9.js';
 
 export interface SimModel {
   /** Manufacturer (/3/0/0). */
@@ -26,13 +26,12 @@ export interface SimModel {
   /** Queue mode (sleepy devices): register with Q and stop listening after `awakeMs` (default 93 s) of quiet. */
   queueMode?: boolean;
   awakeMs?: number;
-  behaviours?: {
-    /**
-     * Object 9 installer behaviour (a simulated installer model: sim-good, sim-broken-installer,
-     * sim-low-storage, sim-hang, sim-reboot, sim-reboot-after-commit). Needs `trust` in the profile.
-     */
-    installer?: string;
-  };
+  /**
+   * Object 9: the installer model (sim-good, sim-broken-installer, sim-low-storage, sim-hang,
+   * sim-reboot, sim-reboot-after-commit) and the device's storage, memory, script runtime,
+   * downloader and link (see src/sim/object9.ts). Needs `trust` in the profile.
+   */
+  behaviours?: Object9Behaviours;
 }
 
 export interface SimProfile {
@@ -103,10 +102,11 @@ export function parseProfile(doc: unknown): SimProfile {
     const awake = num(o.awakeMs, `models[${i}].awakeMs`, 1);
     if (awake !== undefined) out.awakeMs = awake;
     if (o.behaviours !== undefined) {
-      if (typeof o.behaviours !== 'object' || o.behaviours === null) throw new ProfileError(`models[${i}].behaviours must be an object`);
-      const installer = str((o.behaviours as Record<string, unknown>).installer, `models[${i}].behaviours.installer`, true);
-      if (installer !== undefined && !SIM_MODELS[installer]) throw new ProfileError(`models[${i}].behaviours.installer: unknown behaviour ${installer} (${Object.keys(SIM_MODELS).join(', ')})`);
-      out.behaviours = installer !== undefined ? { installer } : {};
+      try {
+        out.behaviours = parseObject9Behaviours(o.behaviours, `models[${i}].behaviours`);
+      } catch (error) {
+        throw error instanceof BehaviourError ? new ProfileError(error.message) : error;
+      }
     }
     return out;
   });

@@ -129,6 +129,44 @@ void describe('object9 package: staging and integrity', () => {
     });
   });
 
+  void test('a RAM download budget exceeded -> OUT_OF_MEMORY (declared size first, else the bytes), staging file removed', async () => {
+    await withTempDir(async (dir) => {
+      const big = makePackage({ files: [{ path: 'blob', data: 'x'.repeat(5000) }] });
+      const w = await PackageStagingWriter.create(join(dir, 's'), { quotaBytes: 1 << 20, memoryBytes: 2000 });
+      const header = big.subarray(0, 512);
+      const r = await w.write(header);
+      assert.deepEqual(r.ok ? 'ok' : [r.error, /declares/.test(r.detail)], ['OUT_OF_MEMORY', true]);
+      assert.deepEqual(await readdir(dir), []);
+      // The byte count alone trips it when no size is readable yet.
+      const w2 = await PackageStagingWriter.create(join(dir, 's2'), { quotaBytes: 1 << 20, memoryBytes: 6 });
+      assert.equal((await w2.write(Buffer.from('DPKG'))).ok, true);
+      const over = await w2.write(Buffer.from([1, 0, 0]));
+      assert.deepEqual(over.ok ? 'ok' : over.error, 'OUT_OF_MEMORY');
+      // A package within the budget stages normally.
+      const small = makePackage();
+      const fits = await PackageStagingWriter.create(join(dir, 's3'), { quotaBytes: 1 << 20, memoryBytes: small.length });
+      assert.equal((await fits.write(small)).ok, true);
+      assert.equal((await fits.finish()).bytes, small.length);
+    });
+  });
+
+  void test('a package with lifecycle scripts on a device without a script runtime -> UNSUPPORTED_PACKAGE_TYPE as soon as the manifest is read', async () => {
+    await withTempDir(async (dir) => {
+      const scripted = makePackage({ files: [{ path: 'i.sh', data: 'true\n' }], scripts: { install: 'i.sh' } });
+      const w = await PackageStagingWriter.create(join(dir, 's'), { quotaBytes: 1 << 20, runsScripts: false });
+      const r = await w.write(scripted);
+      assert.deepEqual(r.ok ? 'ok' : [r.error, /script runtime/.test(r.detail)], ['UNSUPPORTED_PACKAGE_TYPE', true]);
+      assert.deepEqual(await readdir(dir), []);
+      // Without scripts the same device accepts it; with a runtime the scripted one is fine.
+      const plain = await PackageStagingWriter.create(join(dir, 'p'), { quotaBytes: 1 << 20, runsScripts: false });
+      assert.equal((await plain.write(makePackage())).ok, true);
+      await plain.abort();
+      const runtime = await PackageStagingWriter.create(join(dir, 'q'), { quotaBytes: 1 << 20, runsScripts: true });
+      assert.equal((await runtime.write(scripted)).ok, true);
+      await runtime.abort();
+    });
+  });
+
   void test('the staging directory is created when missing', async () => {
     await withTempDir(async (dir) => {
       const w = await PackageStagingWriter.create(join(dir, 'a', 'b', 's.dpkg'), { quotaBytes: 100 });

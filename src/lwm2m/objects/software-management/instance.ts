@@ -15,6 +15,7 @@ import {
   verifyPackageFile,
   verifyStaged,
   type IntegrityVerdict,
+  type StagingOptions,
   type TrustStore,
   type VerifiedPackage,
 } from '../../../pkg/index.js';
@@ -129,6 +130,10 @@ export interface SoftwareManagementDeps {
   readonly installer: Installer;
   /** Largest package accepted, in bytes. */
   readonly quotaBytes: number;
+  /** RAM for assembling a package, on devices that do so (see StagingOptions.memoryBytes). */
+  readonly memoryBytes?: number;
+  /** False on devices without a script runtime (see StagingOptions.runsScripts). */
+  readonly runsScripts?: boolean;
   readonly profile?: ProfileName;
   readonly fetcher?: PackageFetcher;
   readonly clock?: Clock;
@@ -136,6 +141,23 @@ export interface SoftwareManagementDeps {
   readonly installTimeoutMs?: number;
   /** Durable storage of the persisted form; awaited before effects are carried out. */
   readonly persist?: (snapshot: PersistedInstance) => void | Promise<void>;
+}
+
+/**
+ * Removes a staging file. A storage fault that prevents it (a broken partition: ENOTDIR,
+ * EIO) must not abort the state change that asked for it; the next download truncates the
+ * file anyway.
+ */
+export async function removeStaging(path: string): Promise<void> {
+  await rm(path, { force: true }).catch(() => undefined);
+}
+
+function stagingOptionsOf(deps: SoftwareManagementDeps): StagingOptions {
+  return {
+    quotaBytes: deps.quotaBytes,
+    ...(deps.memoryBytes !== undefined ? { memoryBytes: deps.memoryBytes } : {}),
+    ...(deps.runsScripts !== undefined ? { runsScripts: deps.runsScripts } : {}),
+  };
 }
 
 export type DownloadSource =
@@ -346,7 +368,7 @@ export class SoftwareManagementInstance {
       this.pkgVersion = '';
       await this.apply({ type: 'write', via: 'package' });
       try {
-        this.writer = await PackageStagingWriter.create(this.stagingPath, { quotaBytes: this.deps.quotaBytes });
+        this.writer = await PackageStagingWriter.create(this.stagingPath, stagingOptionsOf(this.deps));
       } catch (err) {
         await this.apply({ type: 'downloadFailed', cause: 'DEVICE_ERROR' }, String(err));
         return { ok: false, code: '5.00', reason: `cannot create staging file: ${String(err)}` };
@@ -397,7 +419,7 @@ export class SoftwareManagementInstance {
     }
     let writer: PackageStagingWriter;
     try {
-      writer = await PackageStagingWriter.create(this.stagingPath, { quotaBytes: this.deps.quotaBytes });
+      writer = await PackageStagingWriter.create(this.stagingPath, stagingOptionsOf(this.deps));
     } catch (err) {
       await this.apply({ type: 'downloadFailed', cause: 'DEVICE_ERROR' }, String(err));
       return { ok: false, code: '5.00', reason: String(err) };
@@ -531,7 +553,7 @@ export class SoftwareManagementInstance {
       if (gen !== this.generation || this.halted) return;
       if (outcome.ok) {
         await this.apply({ type: 'installSucceeded' });
-        await rm(this.stagingPath, { force: true });
+        await removeStaging(this.stagingPath);
       } else {
         const reason = abort.signal.aborted ? 'installation timed out' : outcome.reason;
         await this.apply({ type: 'installFailed', cause: abort.signal.aborted ? 'INSTALL_FAILURE' : outcome.result }, reason);
@@ -585,7 +607,7 @@ export class SoftwareManagementInstance {
             await this.writer.abort();
             this.writer = undefined;
           }
-          await rm(this.stagingPath, { force: true });
+          await removeStaging(this.stagingPath);
           if (o.after.pkg === 'INITIAL') {
             this.pkgName = '';
             this.pkgVersion = '';
@@ -715,20 +737,20 @@ export class SoftwareManagementInstance {
       inst.pkgName = '';
       inst.pkgVersion = '';
       inst.source = null;
-      await rm(inst.stagingPath, { force: true });
+      await removeStaging(inst.stagingPath);
       await inst.save();
       return report('invalid persisted state: reset to INITIAL');
     }
     inst.st = { ...p.state };
     switch (p.state.pkg) {
       case 'INITIAL':
-        await rm(inst.stagingPath, { force: true });
+        await removeStaging(inst.stagingPath);
         return report('none');
       case 'DOWNLOAD_STARTED': {
         const size = await fileSize(inst.stagingPath);
         const src = p.source;
         if (src?.kind === 'pull' && size !== undefined && deps.fetcher?.supports(src.uri) && deps.fetcher.resumable(src.uri)) {
-          const writer = await PackageStagingWriter.resume(inst.stagingPath, { quotaBytes: deps.quotaBytes });
+          const writer = await PackageStagingWriter.resume(inst.stagingPath, stagingOptionsOf(deps));
           inst.writer = writer;
           const offset = writer.bytesWritten;
           inst.startPull(src.uri, writer);
@@ -751,7 +773,7 @@ export class SoftwareManagementInstance {
           if (verdict.ok) inst.verified = verdict;
           if (r === 'installed') {
             await inst.apply({ type: 'installSucceeded' });
-            await rm(inst.stagingPath, { force: true });
+            await removeStaging(inst.stagingPath);
             return report('installation had committed before the crash: INSTALLED');
           }
           await inst.apply({ type: 'installFailed', cause: 'INSTALL_FAILURE' }, 'restart during installation');
@@ -769,7 +791,7 @@ export class SoftwareManagementInstance {
         return report('none');
       }
       case 'INSTALLED':
-        await rm(inst.stagingPath, { force: true });
+        await removeStaging(inst.stagingPath);
         return report('none');
     }
   }
@@ -782,7 +804,7 @@ export class SoftwareManagementInstance {
     this.pkgName = '';
     this.pkgVersion = '';
     this.source = null;
-    await rm(this.stagingPath, { force: true });
+    await removeStaging(this.stagingPath);
     await this.save();
     const changes: ResourceChange[] = [{ rid: 7, from: before.pkg, to: 'INITIAL' }];
     if (before.result !== result) changes.push({ rid: 9, from: before.result, to: result });

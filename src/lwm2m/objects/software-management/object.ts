@@ -1,9 +1,9 @@
 /**
  * Object 9 with its instances (one per software component), and its persisted form.
  */
-import { rm } from 'node:fs/promises';
 import {
   SoftwareManagementInstance,
+  removeStaging,
   type InstanceChange,
   type PersistedInstance,
   type RestoreReport,
@@ -72,7 +72,7 @@ export class SoftwareManagement {
     if (!inst) return false;
     this.instances.delete(iid);
     await inst.dispose();
-    await rm(inst.stagingPath, { force: true });
+    await removeStaging(inst.stagingPath);
     this.persisted.delete(iid);
     await this.deps.persist?.(this.snapshot());
     return true;

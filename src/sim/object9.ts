@@ -1,0 +1,158 @@
+/**
+ * The simulated devices' Object 9 (Software Management): which installer model a device
+ * runs and what its hardware and network can do. Each failure a real device reports is
+ * reached here through the cause a real device would have, not a result-code switch:
+ *
+ *   storageBytes         flash for staging a package       → Not enough storage (3)
+ *   memoryBytes          RAM the device assembles it in    → Out of memory (4)
+ *   linkDropsAfterBytes  the radio link drops mid-download → Connection lost (5)
+ *   (a package signed by a key the device does not trust)  → Integrity failure (6)
+ *   scripts: false       no script runtime on the device    → Unsupported package type (7)
+ *   pullSchemes          URI schemes its downloader speaks  → Invalid URI (8)
+ *   flashFault           the staging storage is unusable    → Device defined error (9)
+ *   installer            the installer model (SIM_MODELS)   → Installation failure (10), hangs, reboots
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FetchError, SIM_MODELS, SimulatedInstaller, SoftwareManagement, type PackageFetcher } from '../lwm2m/objects/software-management/index.js';
+import type { ProfileName } from '../lwm2m/objects/software-management/encoding.js';
+import type { TrustStore } from '../pkg/index.js';
+import type { Clock } from '../util/clock.js';
+
+export interface Object9Behaviours {
+  /** Installer model: one of SIM_MODELS (sim-good, sim-broken-installer, ...). */
+  installer?: string;
+  /** Flash available for a staged package; default 64 MiB. */
+  storageBytes?: number;
+  /** The device assembles a package in this much RAM before flashing it (unset: streams to flash). */
+  memoryBytes?: number;
+  /** Whether the device can run package lifecycle scripts; default true. */
+  scripts?: boolean;
+  /** URI schemes the device's downloader supports; default coap, http, https. */
+  pullSchemes?: string[];
+  /** Every download's link drops after this many bytes. */
+  linkDropsAfterBytes?: number;
+  /** The staging storage cannot be written (a broken flash partition). */
+  flashFault?: boolean;
+  /** Object 9 encoding the device speaks; default seed. */
+  encoding?: ProfileName;
+}
+
+export const DEFAULT_STORAGE_BYTES = 64 << 20;
+const DEFAULT_SCHEMES = ['coap', 'http', 'https'];
+const SCHEMES = ['coap', 'coaps', 'http', 'https'];
+
+export class BehaviourError extends Error {
+  override readonly name = 'BehaviourError';
+}
+
+/** Validates a model's `behaviours` object (from a profile); `where` names it in errors. */
+export function parseObject9Behaviours(value: unknown, where: string): Object9Behaviours {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BehaviourError(`${where} must be an object`);
+  const o = value as Record<string, unknown>;
+  const known = new Set(['installer', 'storageBytes', 'memoryBytes', 'scripts', 'pullSchemes', 'linkDropsAfterBytes', 'flashFault', 'encoding']);
+  for (const key of Object.keys(o)) if (!known.has(key)) throw new BehaviourError(`${where}.${key}: unknown behaviour (${[...known].join(', ')})`);
+  const out: Object9Behaviours = {};
+  if (o.installer !== undefined) {
+    if (typeof o.installer !== 'string' || !SIM_MODELS[o.installer]) throw new BehaviourError(`${where}.installer: unknown behaviour ${typeof o.installer === 'string' ? o.installer : JSON.stringify(o.installer)} (${Object.keys(SIM_MODELS).join(', ')})`);
+    out.installer = o.installer;
+  }
+  for (const key of ['storageBytes', 'memoryBytes', 'linkDropsAfterBytes'] as const) {
+    const v = o[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new BehaviourError(`${where}.${key} must be a whole number of bytes`);
+    out[key] = v;
+  }
+  for (const key of ['scripts', 'flashFault'] as const) {
+    const v = o[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'boolean') throw new BehaviourError(`${where}.${key} must be true or false`);
+    out[key] = v;
+  }
+  if (o.pullSchemes !== undefined) {
+    if (!Array.isArray(o.pullSchemes) || !o.pullSchemes.every((s): s is string => typeof s === 'string' && SCHEMES.includes(s))) {
+      throw new BehaviourError(`${where}.pullSchemes must be a list of ${SCHEMES.join(', ')}`);
+    }
+    out.pullSchemes = [...o.pullSchemes];
+  }
+  if (o.encoding !== undefined) {
+    if (o.encoding !== 'seed' && o.encoding !== 'registry') throw new BehaviourError(`${where}.encoding must be "seed" or "registry"`);
+    out.encoding = o.encoding;
+  }
+  if (out.installer === undefined && Object.keys(out).length > 0) throw new BehaviourError(`${where}: Object 9 behaviours need an installer`);
+  return out;
+}
+
+/**
+ * The device's downloader as its hardware allows: only some schemes (anything else is an
+ * Invalid URI to Object 9), and a link that may drop after some bytes of every download.
+ */
+export class SimulatedNetworkFetcher implements PackageFetcher {
+  constructor(
+    private readonly inner: PackageFetcher,
+    private readonly schemes: readonly string[],
+    private readonly dropAfterBytes: number | undefined,
+  ) {}
+
+  supports(uri: string): boolean {
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(uri)?.[1]?.toLowerCase();
+    return scheme !== undefined && this.schemes.includes(scheme) && this.inner.supports(uri);
+  }
+
+  resumable(uri: string): boolean {
+    return this.inner.resumable(uri);
+  }
+
+  async fetch(uri: string, opts: Parameters<PackageFetcher['fetch']>[1]): Promise<void> {
+    const limit = this.dropAfterBytes;
+    if (limit === undefined) return this.inner.fetch(uri, opts);
+    let received = 0;
+    let dropped = false;
+    await this.inner.fetch(uri, {
+      ...opts,
+      onData: async (chunk) => {
+        const room = limit - received;
+        if (room <= 0) {
+          dropped = true;
+          return false;
+        }
+        const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+        received += part.length;
+        const more = await opts.onData(part);
+        if (part.length < chunk.length) dropped = true;
+        return more && !dropped;
+      },
+    });
+    if (dropped) throw new FetchError('CONNECTION_LOST', `link dropped after ${received} bytes (simulated radio)`);
+  }
+}
+
+/** The Object 9 of one simulated device; its files live under `deviceDir`. */
+export async function simulatedSoftwareManagement(options: {
+  behaviours: Object9Behaviours & { installer: string };
+  deviceDir: string;
+  trust: TrustStore;
+  clock: Clock;
+  fetcher: PackageFetcher;
+}): Promise<SoftwareManagement> {
+  const b = options.behaviours;
+  await mkdir(options.deviceDir, { recursive: true });
+  let stagingDir = options.deviceDir;
+  if (b.flashFault) {
+    // A regular file where the staging partition should be mounted: every staging write fails (ENOTDIR).
+    const mountPoint = join(options.deviceDir, 'flash');
+    await writeFile(mountPoint, 'simulated broken flash partition\n');
+    stagingDir = join(mountPoint, 'staging');
+  }
+  return new SoftwareManagement({
+    dataDir: stagingDir,
+    trust: options.trust,
+    installer: SimulatedInstaller.forModel(b.installer, options.clock),
+    quotaBytes: b.storageBytes ?? DEFAULT_STORAGE_BYTES,
+    ...(b.memoryBytes !== undefined ? { memoryBytes: b.memoryBytes } : {}),
+    ...(b.scripts !== undefined ? { runsScripts: b.scripts } : {}),
+    ...(b.encoding !== undefined ? { profile: b.encoding } : {}),
+    clock: options.clock,
+    fetcher: new SimulatedNetworkFetcher(options.fetcher, b.pullSchemes ?? DEFAULT_SCHEMES, b.linkDropsAfterBytes),
+  });
+}

@@ -1,0 +1,105 @@
+/**
+ * The simulated devices' Object 9 hardware: each behaviour is the cause a real device would
+ * have for one Update Result (seed spec §5.1.1: download errors end in INITIAL with 3–9).
+ */
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseProfile, ProfileError } from '../../../src/sim/index.js';
+import { SimulatedNetworkFetcher, parseObject9Behaviours, simulatedSoftwareManagement } from '../../../src/sim/object9.js';
+import { FetchError, type PackageFetcher } from '../../../src/lwm2m/objects/software-management/index.js';
+import { ManualClock } from '../../../src/util/clock.js';
+import { makePackage, testKeys } from '../lwm2m/object9-support.js';
+
+const base = { manufacturer: 'Acme', model: 'A', firmwareVersion: '1.0' };
+
+/** Serves `body` in 100-byte chunks from any offset, as a resumable downloader would. */
+class BytesFetcher implements PackageFetcher {
+  readonly offsets: number[] = [];
+  constructor(private readonly body: Buffer) {}
+  supports(): boolean {
+    return true;
+  }
+  resumable(): boolean {
+    return true;
+  }
+  async fetch(_uri: string, opts: Parameters<PackageFetcher['fetch']>[1]): Promise<void> {
+    this.offsets.push(opts.offset);
+    for (let i = opts.offset; i < this.body.length; i += 100) {
+      if (!(await opts.onData(this.body.subarray(i, Math.min(i + 100, this.body.length))))) return;
+    }
+  }
+}
+
+test('sim object9: profile behaviours are validated field by field', () => {
+  const ok = parseProfile({ models: [{ ...base, behaviours: { installer: 'sim-good', storageBytes: 4096, memoryBytes: 2048, scripts: false, pullSchemes: ['coap'], linkDropsAfterBytes: 10, flashFault: true, encoding: 'registry' } }] });
+  assert.deepEqual(ok.models[0]!.behaviours, { installer: 'sim-good', storageBytes: 4096, memoryBytes: 2048, scripts: false, pullSchemes: ['coap'], linkDropsAfterBytes: 10, flashFault: true, encoding: 'registry' });
+  const bad = (behaviours: unknown, message: RegExp): void =>
+    assert.throws(() => parseProfile({ models: [{ ...base, behaviours }] }), (e: unknown) => e instanceof ProfileError && message.test(e.message));
+  bad({ installer: 'sim-good', storageBytes: -1 }, /storageBytes must be a whole number/);
+  bad({ installer: 'sim-good', memoryBytes: 1.5 }, /memoryBytes must be a whole number/);
+  bad({ installer: 'sim-good', scripts: 'no' }, /scripts must be true or false/);
+  bad({ installer: 'sim-good', pullSchemes: ['ftp'] }, /pullSchemes must be a list/);
+  bad({ installer: 'sim-good', encoding: 'v2' }, /encoding must be "seed" or "registry"/);
+  bad({ installer: 'sim-good', colour: 'red' }, /colour: unknown behaviour/);
+  bad({ storageBytes: 10 }, /need an installer/);
+  assert.deepEqual(parseObject9Behaviours({}, 'b'), {});
+});
+
+test('sim object9: the downloader refuses schemes the device does not speak', () => {
+  const f = new SimulatedNetworkFetcher(new BytesFetcher(Buffer.alloc(1)), ['coap'], undefined);
+  assert.equal(f.supports('coap://h/pkg/x'), true);
+  assert.equal(f.supports('http://h/pkg/x'), false);
+  assert.equal(f.supports('not a uri'), false);
+});
+
+test('sim object9: a dropping link delivers exactly N bytes, then Connection lost', async () => {
+  const body = Buffer.from(Array.from({ length: 1000 }, (_, i) => i & 0xff));
+  const f = new SimulatedNetworkFetcher(new BytesFetcher(body), ['coap'], 250);
+  const got: Buffer[] = [];
+  const ac = new AbortController();
+  await assert.rejects(
+    f.fetch('coap://h/p', { offset: 0, signal: ac.signal, onData: (c) => Promise.resolve((got.push(Buffer.from(c)), true)) }),
+    (e: unknown) => e instanceof FetchError && e.result === 'CONNECTION_LOST' && /after 250 bytes/.test(e.message),
+  );
+  assert.deepEqual(Buffer.concat(got), body.subarray(0, 250));
+  // A link that does not drop passes everything through.
+  const whole: Buffer[] = [];
+  await new SimulatedNetworkFetcher(new BytesFetcher(body), ['coap'], undefined).fetch('coap://h/p', { offset: 0, signal: ac.signal, onData: (c) => Promise.resolve((whole.push(Buffer.from(c)), true)) });
+  assert.deepEqual(Buffer.concat(whole), body);
+});
+
+/** Pulls `pkg` into a fresh simulated Object 9 with `behaviours`; returns the final Update Result (seed numbering). */
+async function pullWith(behaviours: Parameters<typeof simulatedSoftwareManagement>[0]['behaviours'], pkg: Buffer, uri = 'coap://depot/pkg/t'): Promise<{ result: number; state: number }> {
+  const dir = await mkdtemp(join(tmpdir(), 'depot-sim-o9-'));
+  try {
+    const obj9 = await simulatedSoftwareManagement({ behaviours, deviceDir: dir, trust: testKeys().trust, clock: new ManualClock(), fetcher: new BytesFetcher(pkg) });
+    const inst = await obj9.create(0);
+    await inst.writePackageUri(uri);
+    await inst.settled();
+    const value = (rid: number): number => {
+      const r = inst.read(rid);
+      assert.ok(r.ok);
+      return Number(r.value.value);
+    };
+    return { result: value(9), state: value(7) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('sim object9: each hardware limit ends the download in INITIAL with its own result (seed §5.1.1, results 3, 4, 5, 7, 8, 9)', async () => {
+  const pkg = makePackage({ files: [{ path: 'blob', data: 'x'.repeat(4000) }] });
+  const scripted = makePackage({ files: [{ path: 'i.sh', data: 'true\n' }], scripts: { install: 'i.sh' } });
+  const INITIAL = 1;
+  assert.deepEqual(await pullWith({ installer: 'sim-good', storageBytes: 1000 }, pkg), { state: INITIAL, result: 3 });
+  assert.deepEqual(await pullWith({ installer: 'sim-good', memoryBytes: 1000 }, pkg), { state: INITIAL, result: 4 });
+  assert.deepEqual(await pullWith({ installer: 'sim-good', linkDropsAfterBytes: 700 }, pkg), { state: INITIAL, result: 5 });
+  assert.deepEqual(await pullWith({ installer: 'sim-good', scripts: false }, scripted), { state: INITIAL, result: 7 });
+  assert.deepEqual(await pullWith({ installer: 'sim-good', pullSchemes: ['coap'] }, pkg, 'http://depot/pkg/t'), { state: INITIAL, result: 8 });
+  assert.deepEqual(await pullWith({ installer: 'sim-good', flashFault: true }, pkg), { state: INITIAL, result: 9 });
+  // The same package on a device without those limits is delivered (state 4 DELIVERED, result 0).
+  assert.deepEqual(await pullWith({ installer: 'sim-good' }, pkg), { state: 4, result: 0 });
+});
