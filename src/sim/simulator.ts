@@ -6,12 +6,11 @@
  * Per-client memory is kept small: no state file, a 64-entry CoAP deduplication store, and the
  * shared object definitions; Object 9 only for models with an installer behaviour.
  */
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Lwm2mClient } from '../lwm2m/client/engine.js';
 import type { ClientEvent, Lwm2mClientConfig } from '../lwm2m/client/engine.js';
 import { SoftwareManagementAdapter } from '../lwm2m/client/object9-adapter.js';
-import { SimulatedInstaller, SoftwareManagement } from '../lwm2m/objects/software-management/index.js';
+import { simulatedSoftwareManagement } from './object9.js';
 import { trustStore } from '../pkg/index.js';
 import type { TrustStore } from '../pkg/index.js';
 import { systemClock } from '../util/clock.js';
@@ -161,13 +160,11 @@ export class Simulator {
     if (this.options.server) config.serverUri = this.options.server;
     if (this.options.bootstrap) config.bootstrapUri = this.options.bootstrap;
     if (psk) config.psk = psk;
-    const installer = model.behaviours?.installer;
-    if (installer) {
+    const behaviours = model.behaviours;
+    if (behaviours?.installer) {
       if (!this.trust) throw new Error(`model ${model.model} has an installer behaviour but the profile has no trust keys`);
       if (!this.options.dataDir) throw new Error(`model ${model.model} has an installer behaviour: give a data directory`);
-      const dataDir = join(this.options.dataDir, endpoint);
-      await mkdir(dataDir, { recursive: true });
-      const obj9 = new SoftwareManagement({ dataDir, trust: this.trust, installer: SimulatedInstaller.forModel(installer, this.clock), quotaBytes: 64 << 20, clock: this.clock, fetcher: this.fetcher });
+      const obj9 = await simulatedSoftwareManagement({ behaviours: { ...behaviours, installer: behaviours.installer }, deviceDir: join(this.options.dataDir, endpoint), trust: this.trust, clock: this.clock, fetcher: this.fetcher });
       config.objects = [new SoftwareManagementAdapter(obj9)];
     }
     return new Lwm2mClient(config);
