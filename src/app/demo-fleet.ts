@@ -2,9 +2,18 @@
  * The simulated fleet `depot serve --sim N` runs beside the server: devices of several
  * makes and models register over DTLS, each with its own PSK, bound in the credential
  * store before it starts (so the demo takes the secure path, like real devices).
+ *
+ * The demo devices have Object 9 and trust a demo package signing key kept in
+ * <dataDir>/demo-signing/ (made on first use), so packages built with
+ * `depot package build --key <dataDir>/demo-signing/depot-demo.key.pem` install on them.
+ * Their hardware differs by model, as in a real fleet: the Globex G-200 meter assembles
+ * packages in 256 KiB of RAM (bigger ones fail with Out of memory), the G-300 has no script
+ * runtime, the Rocket-2 speaks the registry encoding of Object 9.
  */
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { SimProfile } from '../sim/profile.js';
 import { devicePsk, parseProfile } from '../sim/profile.js';
 import { Simulator, simulatedEndpointName } from '../sim/simulator.js';
@@ -14,11 +23,11 @@ import type { Store } from '../store/types.js';
 export const DEMO_PROFILE: SimProfile = {
   lifetime: 300,
   models: [
-    { manufacturer: 'Acme', model: 'Rocket-1', firmwareVersion: '1.4.2', osVersion: 'AcmeOS 3.1', deviceType: 'tracker', weight: 3 },
-    { manufacturer: 'Acme', model: 'Rocket-2', firmwareVersion: '2.0.0', osVersion: 'AcmeOS 4.0', deviceType: 'tracker', weight: 2 },
-    { manufacturer: 'Globex', model: 'G-200', firmwareVersion: '7.1', osVersion: 'Zephyr 3.5', deviceType: 'meter', weight: 2 },
-    { manufacturer: 'Globex', model: 'G-300', firmwareVersion: '8.0', osVersion: 'Zephyr 3.7', deviceType: 'meter', weight: 1 },
-    { manufacturer: 'Initech', model: 'Gateway-X', firmwareVersion: '5.2', osVersion: 'Linux 6.1', deviceType: 'gateway', weight: 1 },
+    { manufacturer: 'Acme', model: 'Rocket-1', firmwareVersion: '1.4.2', osVersion: 'AcmeOS 3.1', deviceType: 'tracker', weight: 3, behaviours: { installer: 'sim-good' } },
+    { manufacturer: 'Acme', model: 'Rocket-2', firmwareVersion: '2.0.0', osVersion: 'AcmeOS 4.0', deviceType: 'tracker', weight: 2, behaviours: { installer: 'sim-good', encoding: 'registry' } },
+    { manufacturer: 'Globex', model: 'G-200', firmwareVersion: '7.1', osVersion: 'Zephyr 3.5', deviceType: 'meter', weight: 2, behaviours: { installer: 'sim-good', memoryBytes: 256 << 10 } },
+    { manufacturer: 'Globex', model: 'G-300', firmwareVersion: '8.0', osVersion: 'Zephyr 3.7', deviceType: 'meter', weight: 1, behaviours: { installer: 'sim-good', scripts: false } },
+    { manufacturer: 'Initech', model: 'Gateway-X', firmwareVersion: '5.2', osVersion: 'Linux 6.1', deviceType: 'gateway', weight: 1, behaviours: { installer: 'sim-good' } },
   ],
 };
 
@@ -27,15 +36,47 @@ export interface DemoFleetOptions {
   /** coaps:// (or coap:// with --allow-unsecured) URI of the local server. */
   serverUri: string;
   store: Pick<Store, 'credentials'>;
+  /** The server's data directory: the demo signing key and the devices' Object 9 files go below it. */
+  dataDir: string;
   profileFile?: string;
   endpointPrefix?: string;
+}
+
+export const DEMO_KEY_ID = 'depot-demo';
+
+/** The demo package signing key pair (<dataDir>/demo-signing/depot-demo.{key,pub}.pem), made once. */
+export async function demoSigningKey(dataDir: string): Promise<{ keyId: string; privateKeyFile: string; publicKeyPem: string }> {
+  const dir = join(dataDir, 'demo-signing');
+  const privateKeyFile = join(dir, `${DEMO_KEY_ID}.key.pem`);
+  const publicKeyFile = join(dir, `${DEMO_KEY_ID}.pub.pem`);
+  try {
+    return { keyId: DEMO_KEY_ID, privateKeyFile, publicKeyPem: await readFile(publicKeyFile, 'utf8') };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const fh = await open(privateKeyFile, 'w', 0o600);
+  try {
+    await fh.writeFile(privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  } finally {
+    await fh.close();
+  }
+  const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  // Written last: its presence means the pair is complete.
+  await writeFile(publicKeyFile, publicKeyPem);
+  return { keyId: DEMO_KEY_ID, privateKeyFile, publicKeyPem };
 }
 
 export async function startDemoFleet(options: DemoFleetOptions): Promise<Simulator> {
   const base = options.profileFile ? parseProfile(JSON.parse(readFileSync(options.profileFile, 'utf8'))) : DEMO_PROFILE;
   const secure = options.serverUri.startsWith('coaps:');
   // Per-device keys derived from a secret made for this run (unless the profile brings its own).
-  const profile: SimProfile = secure && !base.psk ? { ...base, psk: { deriveFrom: randomBytes(16).toString('hex') } } : base;
+  let profile: SimProfile = secure && !base.psk ? { ...base, psk: { deriveFrom: randomBytes(16).toString('hex') } } : base;
+  if (!profile.trust && profile.models.some((m) => m.behaviours?.installer)) {
+    const key = await demoSigningKey(options.dataDir);
+    profile = { ...profile, trust: { [key.keyId]: key.publicKeyPem } };
+  }
   const prefix = options.endpointPrefix ?? 'depot-sim-';
   if (secure) {
     for (let i = 1; i <= options.count; i++) {
@@ -44,7 +85,7 @@ export async function startDemoFleet(options: DemoFleetOptions): Promise<Simulat
       await options.store.credentials.bind(endpoint, { kind: 'psk', identity: psk.identity, key: psk.key }, Date.now());
     }
   }
-  const simulator = new Simulator({ server: options.serverUri, count: options.count, profile, endpointPrefix: prefix, host: '127.0.0.1' });
+  const simulator = new Simulator({ server: options.serverUri, count: options.count, profile, endpointPrefix: prefix, host: '127.0.0.1', dataDir: join(options.dataDir, 'sim') });
   await simulator.start();
   return simulator;
 }

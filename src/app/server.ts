@@ -18,7 +18,7 @@ import type { TrustStore } from '../pkg/index.js';
 import type { Simulator } from '../sim/simulator.js';
 import { openSqliteStore } from '../store/index.js';
 import type { SqliteStore } from '../store/index.js';
-import { startDemoFleet } from './demo-fleet.js';
+import { DEMO_KEY_ID, startDemoFleet } from './demo-fleet.js';
 
 export interface DepotServerConfig {
   host: string;
@@ -189,8 +189,9 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   if (config.simulate && config.simulate.count > 0) {
     const local = coaps ? `coaps://127.0.0.1:${coaps.endpoint.transport.address().port}` : `coap://127.0.0.1:${a.port}`;
     if (!coaps && !config.allowUnsecured) throw new Error('a simulated fleet needs the coaps listener, or --allow-unsecured');
-    simulator = await startDemoFleet({ count: config.simulate.count, serverUri: local, store, ...(config.simulate.profileFile ? { profileFile: config.simulate.profileFile } : {}) });
+    simulator = await startDemoFleet({ count: config.simulate.count, serverUri: local, store, dataDir, ...(config.simulate.profileFile ? { profileFile: config.simulate.profileFile } : {}) });
   }
+  const demoKeyFile = join(dataDir, 'demo-signing', `${DEMO_KEY_ID}.key.pem`);
   return {
     simulator,
     bootstrap,
@@ -208,6 +209,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       'dm server (written at bootstrap)': dmUri,
       'api token': source,
       'data dir': dataDir,
+      ...(simulator && existsSync(demoKeyFile) ? { 'demo fleet trusts packages signed with': demoKeyFile } : {}),
     },
     close: async () => {
       await simulator?.stop();

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 import { runCaCommand } from './ca.js';
+import { runClientCommand } from './client.js';
 import { runCoapCommand } from './coap.js';
 import { runCredentialsCommand } from './credentials.js';
 import { runInstallCommand } from './install.js';
+import { runPackageCommand } from './package.js';
 import { runServeCommand } from './serve.js';
 import { runSimCommand } from './sim.js';
 
@@ -14,6 +16,8 @@ commands:
   ca        Depot's certificate authority (init, issue, export)
   credentials  bind device credentials (DTLS PSK, certificate, raw public key) to endpoints
   install   install a package on a device through a running server (Object 9), with progress
+  package   make signing keys, build and inspect signed Depot packages
+  client    Depot's LwM2M device client for a real machine (registers, installs software)
 Run "depot <command> --help" for a command's options.`;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
@@ -23,6 +27,8 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   ca: (argv) => runCaCommand(argv),
   credentials: runCredentialsCommand,
   install: runInstallCommand,
+  package: runPackageCommand,
+  client: runClientCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { startDepotServer } from '../app/server.js';
 import { certificateOf, trustRootsOf } from './dtls-options.js';
+import { loadPackageTrust } from './package.js';
 
 const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--http-port <port>] [--data-dir <dir>] [--allow-unsecured]
   --host <addr>        address to listen on (default 0.0.0.0; use :: for IPv6)
@@ -18,6 +19,11 @@ const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--http-p
   --auto-accept-bootstrap  serve every bootstrap request without an operator decision (simulations)
   --sim <n>            also run a simulated fleet of n devices (several makes/models, DTLS with per-device PSKs)
   --sim-profile <file> the fleet's profile (JSON, see docs/lwm2m-client.md); default: a built-in demo fleet
+  --package-trust <id=file|file>  only accept packages signed by these keys (Ed25519 public key PEM,
+                       repeatable; "depot package keygen" makes them). Without it Depot relays any
+                       well-formed package and the device judges its signature
+  --pull-via coap|http where devices download packages from (Package URI): the CoAP listener
+                       (default) or the HTTP listener (/pkg/<token>, with Range)
 The API token is DEPOT_API_TOKEN, or the file <data-dir>/api-token (created on first start).`;
 
 function port(value: string, flag: string): number {
@@ -47,6 +53,8 @@ export async function runServeCommand(argv: string[]): Promise<number> {
         sim: { type: 'string' },
         'sim-profile': { type: 'string' },
         'data-dir': { type: 'string', default: './depot-data' },
+        'package-trust': { type: 'string', multiple: true },
+        'pull-via': { type: 'string', default: 'coap' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -59,10 +67,18 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     if (values['coaps-port'] !== 'off') port(values['coaps-port'], '--coaps-port');
     certificateOf(values);
     if (values.sim !== undefined && !/^\d+$/.test(values.sim)) throw new Error(`--sim takes a number of devices, got "${values.sim}"`);
+    if (values['pull-via'] !== 'coap' && values['pull-via'] !== 'http') throw new Error(`--pull-via is coap or http, got "${values['pull-via']}"`);
     const max = values['dtls-max-associations'];
     if (max !== undefined && !/^[1-9]\d*$/.test(max)) throw new Error(`--dtls-max-associations takes a positive number, got "${max}"`);
   } catch (error) {
     process.stderr.write(`depot serve: ${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  let packageTrust;
+  try {
+    packageTrust = values['package-trust']?.length ? await loadPackageTrust(values['package-trust']) : undefined;
+  } catch (error) {
+    process.stderr.write(`depot serve: ${(error as Error).message}\n`);
     return 2;
   }
   const server = await startDepotServer({
@@ -77,6 +93,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     allowUnsecured: values['allow-unsecured'],
     autoAcceptBootstrap: values['auto-accept-bootstrap'],
     ...(values['public-host'] ? { publicHost: values['public-host'] } : {}),
+    installs: { pullVia: values['pull-via'] === 'http' ? 'http' : 'coap', ...(packageTrust ? { trust: packageTrust } : {}) },
     ...(values.sim !== undefined ? { simulate: { count: Number(values.sim), ...(values['sim-profile'] ? { profileFile: values['sim-profile'] } : {}) } } : {}),
   });
   for (const [name, where] of Object.entries(server.listening)) process.stdout.write(`depot: ${name} ${where}\n`);

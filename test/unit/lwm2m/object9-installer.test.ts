@@ -109,6 +109,21 @@ void describe('object9 installer: DirectoryInstaller', () => {
     });
   });
 
+  void test('a relative root works: scripts run inside the staging dir and still find themselves', async () => {
+    await withTempDir(async (dir) => {
+      const before = process.cwd();
+      process.chdir(dir);
+      try {
+        const inst = new DirectoryInstaller({ root: 'sw' });
+        const pkg = await verified(dir, { version: '1.0', files: [{ path: 'install.sh', data: 'echo ran > marker\n' }], scripts: { install: 'install.sh' } });
+        assert.deepEqual(await inst.install(pkg, never), { ok: true });
+        assert.equal(await readFile(join(dir, 'sw/app/versions/1.0/marker'), 'utf8'), 'ran\n');
+      } finally {
+        process.chdir(before);
+      }
+    });
+  });
+
   void test('uninstall forUpdate keeps the software in place', async () => {
     await withTempDir(async (dir) => {
       const root = join(dir, 'sw');

@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { extractArchive, type ScriptName, type VerifiedPackage } from '../../../pkg/index.js';
 import { systemClock, type Clock } from '../../../util/clock.js';
 import type { InstallError } from './model.js';
@@ -129,14 +129,18 @@ export class DirectoryInstaller implements Installer {
   private readonly timeoutMs: number;
   private readonly clock: Clock;
 
-  constructor(private readonly opts: DirectoryInstallerOptions) {
+  /** Absolute: scripts run with the staging directory as their working directory. */
+  private readonly root: string;
+
+  constructor(opts: DirectoryInstallerOptions) {
+    this.root = resolve(opts.root);
     this.timeoutMs = opts.scriptTimeoutMs ?? 60_000;
     this.clock = opts.clock ?? systemClock;
   }
 
   private dir(name: string): string {
     if (!/^[A-Za-z0-9._+-]{1,255}$/.test(name) || name === '.' || name === '..') throw new Error(`unsafe package name ${name}`);
-    return join(this.opts.root, name);
+    return join(this.root, name);
   }
 
   private static safeVersion(version: string): string {
