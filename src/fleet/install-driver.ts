@@ -50,7 +50,7 @@ export interface PhaseTimeouts {
 }
 
 export interface InstallDriverOptions {
-  store: Pick<Store, 'installJobs' | 'registrations'>;
+  store: Pick<Store, 'installJobs' | 'registrations' | 'deviceFacts'>;
   lwm2m: Lwm2mServer;
   catalog: PackageCatalog;
   endpoint: PackageEndpoint;
@@ -359,6 +359,9 @@ export class InstallDriver {
 
   private async create(job: { kind: InstallJobKind; endpoint: string; packageSha256: string | null; method: 'pull' | 'push'; activate: boolean; instanceId: number | null }): Promise<InstallJob> {
     if (!job.endpoint) throw new InstallDriverError('BAD_REQUEST', 'an endpoint is required');
+    // A device Depot has seen may be asleep or offline (the job waits for it); one never seen is a typo.
+    const known = (await this.store.registrations.getByEndpoint(job.endpoint)) ?? (await this.store.deviceFacts.get(job.endpoint));
+    if (!known) throw new InstallDriverError('NOT_FOUND', `device "${job.endpoint}" is unknown: it never registered with Depot`);
     // One Object 9 job at a time per device: two would race for the same instance.
     const busy = [...this.runners.values()].find((r) => r.endpoint === job.endpoint);
     if (busy) throw new InstallDriverError('CONFLICT', `device "${job.endpoint}" already has an open job (${busy.id}); wait for it to finish`);
@@ -472,6 +475,12 @@ export class InstallDriver {
         resultName: done.result,
         message: 'Already installed.',
       });
+    }
+    const delivered = job.instanceId === null ? instances.find((i) => i.state === 'DELIVERED' && i.name === record.name && i.version === record.version) : undefined;
+    if (delivered) {
+      // Left by an earlier attempt (e.g. an Installation failure): install it without downloading again.
+      job = await this.store.installJobs.update(job.id, { instanceId: delivered.instanceId }, this.now());
+      return this.transition(job, 'delivered', `/9/${delivered.instanceId} already holds ${record.name} ${record.version} DELIVERED: installing it without a new download`, { message: 'Delivered.' });
     }
     let iid = job.instanceId;
     if (iid === null) {

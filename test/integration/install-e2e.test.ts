@@ -479,3 +479,34 @@ test('seed spec §5.1.1 (pull over HTTP): Package URI http://…/pkg/<token>, re
     await r.close();
   }
 });
+
+test('seed spec §5.1.1 Install execution failed stays DELIVERED: a new job installs the delivered package again without a second download; a never-seen device is refused (404)', async () => {
+  const r = await rig('inst-dev-again');
+  try {
+    const unknown = await call(r, '/api/v1/devices/no-such-device/installs', { json: { package: 'a'.repeat(64) } });
+    assert.equal(unknown.status, 404);
+    const added = await call(r, '/api/v1/packages', { bytes: makePackage({ name: 'again', version: '1.0.0' }) });
+    const sha = added.body['sha256'] as string;
+    const unknownDevice = await call(r, '/api/v1/devices/no-such-device/installs', { json: { package: sha } });
+    assert.equal(unknownDevice.status, 404);
+    assert.match(String(unknownDevice.body['message']), /never registered/);
+
+    r.installer.inner.setBehaviour({ kind: 'fail', result: 'INSTALL_FAILURE' });
+    const first = await call(r, '/api/v1/devices/inst-dev-again/installs', { json: { package: sha } });
+    const failed = await waitForJob(r, first.body['id'] as string, finished);
+    assert.equal(failed.state, 'failed');
+    assert.equal(failed.result, 'INSTALL_FAILURE');
+    assert.equal(r.fetcher.uris.length, 1);
+
+    r.installer.inner.setBehaviour({ kind: 'succeed' });
+    const second = await call(r, '/api/v1/devices/inst-dev-again/installs', { json: { package: sha } });
+    const done = await waitForJob(r, second.body['id'] as string, finished);
+    assert.equal(done.state, 'succeeded');
+    assert.equal(done.instance, failed.instance);
+    assert.deepEqual(done.transitions.map((t) => t.to), ['queued', 'delivered', 'installing', 'installed', 'succeeded']);
+    assert.equal(r.fetcher.uris.length, 1, 'no second download');
+    assert.equal(r.installer.installs, 2);
+  } finally {
+    await r.close();
+  }
+});
