@@ -12,6 +12,7 @@ import { EMPTY_BYTES } from './message.js';
 import { OptionNumber, decodeString, encodeString, encodeUint, getOption, getUintOption } from './options.js';
 import { isFresh } from './observe.js';
 import type { DatagramTransport, Peer } from './transport.js';
+import type { BlockSource } from './server.js';
 import { UdpTransport } from './udp.js';
 import { parseCoapUri } from './uri.js';
 import type { CoapScheme } from './uri.js';
@@ -20,7 +21,8 @@ export interface ClientRequest {
   method?: MethodName;
   /** coap://host[:port]/path?query */
   uri: string;
-  payload?: Uint8Array | string;
+  /** The body; a BlockSource is read block by block as Block1 goes (nothing holds the whole body). */
+  payload?: Uint8Array | string | BlockSource;
   contentFormat?: number;
   accept?: number;
   confirmable?: boolean;
@@ -30,6 +32,15 @@ export interface ClientRequest {
   options?: CoapOption[];
   /** Overall timeout per message exchange (ms). */
   timeout?: number;
+}
+
+function bodySource(payload: ClientRequest['payload']): BlockSource {
+  if (payload === undefined) return { size: 0, read: () => EMPTY_BYTES };
+  if (typeof payload === 'string' || payload instanceof Uint8Array) {
+    const bytes = typeof payload === 'string' ? encodeString(payload) : payload;
+    return { size: bytes.length, read: (offset, length) => bytes.subarray(offset, offset + length) };
+  }
+  return payload;
 }
 
 export interface ClientResponse {
@@ -111,7 +122,7 @@ export class CoapClient {
   /** Sends a request; bodies larger than a block go with Block1, and Block2 responses are assembled. */
   async request(request: ClientRequest): Promise<ClientResponse> {
     const { endpoint, peer, baseOptions } = await this.resolve(request.uri);
-    const payload = typeof request.payload === 'string' ? encodeString(request.payload) : (request.payload ?? EMPTY_BYTES);
+    const body: BlockSource = bodySource(request.payload);
     const options = [...baseOptions, ...(request.options ?? [])];
     if (request.contentFormat !== undefined) options.push({ number: OptionNumber.ContentFormat, value: encodeUint(request.contentFormat) });
     if (request.accept !== undefined) options.push({ number: OptionNumber.Accept, value: encodeUint(request.accept) });
@@ -121,30 +132,32 @@ export class CoapClient {
       exchangeOnce(endpoint, peer, { code, options: opts, payload: body, confirmable: request.confirmable ?? true, ...(request.timeout !== undefined ? { timeout: request.timeout } : {}) });
 
     let response: CoapMessage;
-    if (payload.length > blockSize(szx)) {
-      response = await this.uploadBlockwise(send, options, payload, szx);
+    if (body.size > blockSize(szx)) {
+      response = await this.uploadBlockwise(send, options, body, szx);
     } else {
       const first = request.blockSize !== undefined && code === Method.GET ? withBlock(options, OptionNumber.Block2, { num: 0, more: false, szx }) : options;
-      response = await send(first, payload);
+      response = await send(first, await body.read(0, body.size));
     }
     return this.completeBlock2(response, (num, blockSzx) => send(withBlock(options, OptionNumber.Block2, { num, more: false, szx: blockSzx }), EMPTY_BYTES));
   }
 
   /** Block1 (RFC 7959 §2.5): blocks in sequence, following the server's size preference. */
-  private async uploadBlockwise(send: (o: CoapOption[], b: Uint8Array) => Promise<CoapMessage>, options: CoapOption[], payload: Uint8Array, initialSzx: number): Promise<CoapMessage> {
+  private async uploadBlockwise(send: (o: CoapOption[], b: Uint8Array) => Promise<CoapMessage>, options: CoapOption[], payload: BlockSource, initialSzx: number): Promise<CoapMessage> {
     let szx = initialSzx;
     let offset = 0;
     for (;;) {
       const size = blockSize(szx);
       const num = offset / size;
-      const end = Math.min(payload.length, offset + size);
-      const more = end < payload.length;
+      const end = Math.min(payload.size, offset + size);
+      const more = end < payload.size;
       const opts = withBlock(options, OptionNumber.Block1, { num, more, szx });
-      if (num === 0) opts.push({ number: OptionNumber.Size1, value: encodeUint(payload.length) });
-      const response = await send(opts, payload.subarray(offset, end));
+      if (num === 0) opts.push({ number: OptionNumber.Size1, value: encodeUint(payload.size) });
+      const chunk = await payload.read(offset, end - offset);
+      if (chunk.length !== end - offset) throw new Error(`body source gave ${chunk.length} bytes at offset ${offset}, expected ${end - offset}`);
+      const response = await send(opts, chunk);
       if (response.code === Code.RequestEntityTooLarge) {
         const limit = getUintOption(response, OptionNumber.Size1);
-        throw new CoapClientError(`server refused the ${payload.length}-byte body (4.13${limit !== undefined ? `, limit ${limit} bytes` : ''})`, toClientResponse(response));
+        throw new CoapClientError(`server refused the ${payload.size}-byte body (4.13${limit !== undefined ? `, limit ${limit} bytes` : ''})`, toClientResponse(response));
       }
       if (!more) return response;
       if (response.code !== Code.Continue) return response; // the server answered early (e.g. an error)

@@ -107,6 +107,20 @@ test('RFC 7959 §2.5: a large PUT goes in Block1 blocks, each answered 2.31 Cont
   assert.equal(getUintOption(clientRequests(s)[0]!, OptionNumber.Size1), 5000);
 });
 
+test('RFC 7959 §2.5: a Block1 body from a BlockSource is read one block at a time, in order, and arrives exact', async () => {
+  const s = setup();
+  const body = randomBytes(5000);
+  const reads: [number, number][] = [];
+  const source = { size: body.length, read: (offset: number, length: number) => (reads.push([offset, length]), Promise.resolve(body.subarray(offset, offset + length))) };
+  let received: Buffer | undefined;
+  s.server.resource('/upload', { put: (req) => ((received = Buffer.from(req.payload)), { code: Code.Changed }) });
+  const response = await pump(s.net, s.client.request({ uri: `${URI}/upload`, method: 'PUT', payload: source }));
+  assert.equal(response.codeText, '2.04');
+  assert.deepEqual(received, body);
+  assert.deepEqual(reads, [[0, 1024], [1024, 1024], [2048, 1024], [3072, 1024], [4096, 904]]);
+  assert.equal(getUintOption(clientRequests(s)[0]!, OptionNumber.Size1), 5000);
+});
+
 test('RFC 7959 §2.3: the server may ask for smaller Block1 blocks and the client follows', async () => {
   const s = setup({ blockSize: 256 });
   const body = randomBytes(2000);
