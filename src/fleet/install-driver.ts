@@ -177,9 +177,10 @@ function codeClass(response: DeviceResponse): number {
 class JobRunner {
   private running = false;
   private again = false;
-  private timer: NodeJS.Timeout | undefined;
   private observation: { cancel: () => Promise<void> } | undefined;
   private observing = false;
+  /** When the shared poll timer next reads this job's device (ms, driver clock). */
+  nextPollAt = 0;
   /** Learned encoding of this device (first unambiguous report). */
   hint: ProfileName | undefined;
   /** Sent in this process (a restart forgets them, and the device's state decides again). */
@@ -193,13 +194,11 @@ class JobRunner {
     readonly id: string,
     readonly endpoint: string,
     private readonly driver: InstallDriver,
-    private readonly pollMs: number,
   ) {}
 
-  start(): void {
-    this.timer = setInterval(() => this.kick(), this.pollMs);
-    this.timer.unref();
-    this.kick();
+  /** Observed jobs need polling only as a safety net (a lost notification, a Result-only change). */
+  get observed(): boolean {
+    return this.observation !== undefined;
   }
 
   kick(): void {
@@ -245,7 +244,6 @@ class JobRunner {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
     const o = this.observation;
     this.observation = undefined;
     if (o) await o.cancel().catch(() => undefined);
@@ -261,6 +259,8 @@ export class InstallDriver {
   private readonly tokenTtlMs: number;
   private readonly pollMs: number;
   private readonly runners = new Map<string, JobRunner>();
+  /** One timer for every open job's polling Read (not one per job: fleets have thousands). */
+  private pollTimer: NodeJS.Timeout | undefined;
   private readonly onWake = (registration: Registration): void => this.wake(registration.endpoint);
   private started = false;
 
@@ -281,10 +281,27 @@ export class InstallDriver {
     this.lwm2m.on('registered', this.onWake);
     this.lwm2m.on('updated', this.onWake);
     for (const job of await this.store.installJobs.listOpen()) this.run(job);
+    this.pollTimer = setInterval(() => this.pollDue(), Math.max(50, Math.floor(this.pollMs / 5)));
+    this.pollTimer.unref();
+  }
+
+  /**
+   * Kicks the jobs whose poll is due: every pollMs, or every 6 × pollMs while Update State is
+   * observed. Due times are spread at start so a thousand jobs do not read at once.
+   */
+  private pollDue(): void {
+    const now = Date.now();
+    for (const runner of this.runners.values()) {
+      if (runner.nextPollAt > now) continue;
+      runner.nextPollAt = now + (runner.observed ? 6 * this.pollMs : this.pollMs);
+      runner.kick();
+    }
   }
 
   async close(): Promise<void> {
     this.started = false;
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
     this.lwm2m.off('registered', this.onWake);
     this.lwm2m.off('updated', this.onWake);
     await Promise.all([...this.runners.values()].map((r) => r.stop()));
@@ -372,9 +389,10 @@ export class InstallDriver {
 
   private run(job: InstallJob): void {
     if (this.runners.has(job.id)) return;
-    const runner = new JobRunner(job.id, job.endpoint, this, this.pollMs);
+    const runner = new JobRunner(job.id, job.endpoint, this);
+    runner.nextPollAt = Date.now() + this.pollMs + Math.floor(Math.random() * this.pollMs);
     this.runners.set(job.id, runner);
-    runner.start();
+    runner.kick();
   }
 
   private wake(endpoint: string): void {
