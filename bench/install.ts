@@ -32,6 +32,8 @@ const USAGE = `usage: node dist/bench/install.js [options]
   --peers <list>        depot,libcoap (default both)
   --size <bytes>        package file size (default 1048576)
   --timeout <s>         bound of one run's transfers (default 600; --quick 240)
+  --client-timeout <s>  coap-client-notls -B: a libcoap client gives up after this long (default 120);
+                        libcoap's time is to its last successful transfer, failures are counted
   --ramp <ms>           spread the simulated devices' start-up (registration) over this long
                         (default 5 ms per device); not part of any measured window
   --data-parent <dir>   where the server's fresh data dir is made (default the OS temp dir)
@@ -39,6 +41,8 @@ const USAGE = `usage: node dist/bench/install.js [options]
                         their downloads (default /dev/shm when present: device flash is not measured)
   --json <file>         also write the results as JSON
   --keep-data           keep the data dirs
+  --server-node-arg <a> an extra node flag for depot serve, repeatable (e.g. --server-node-arg=--cpu-prof
+                        --server-node-arg=--cpu-prof-dir=/tmp/prof: the profile is written when it stops)
   -h, --help`;
 
 const METHODS = ['pull', 'push'] as const;
@@ -58,6 +62,10 @@ interface BenchOptions {
   deviceParent: string;
   json: string | undefined;
   keepData: boolean;
+  /** coap-client-notls -B: each client gives up after this long. */
+  clientTimeoutS: number;
+  /** Extra node flags for `depot serve` (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof). */
+  serverNodeArgs: string[];
 }
 
 function listOption<T extends string>(text: string | undefined, known: readonly T[], name: string): T[] {
@@ -81,6 +89,8 @@ function parseOptions(argv: string[]): BenchOptions {
       'device-parent': { type: 'string' },
       json: { type: 'string' },
       'keep-data': { type: 'boolean' },
+      'server-node-arg': { type: 'string', multiple: true },
+      'client-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -102,6 +112,8 @@ function parseOptions(argv: string[]): BenchOptions {
     deviceParent: values['device-parent'] ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir()),
     json: values.json,
     keepData: values['keep-data'] ?? false,
+    serverNodeArgs: values['server-node-arg'] ?? [],
+    clientTimeoutS: Math.round(numberOption(values['client-timeout'], 120, 'client-timeout', 1)),
   };
 }
 
@@ -211,20 +223,22 @@ interface RunResult {
   failed: number;
   /** Not ended within the bound. */
   unfinished: number;
-  /** Depot: first POST of a job to the last job's finished_at; libcoap: first client spawned to the last one exited. */
+  /** Depot: first POST of a job to the last job's finished_at; libcoap: the gated clients released to the last one exited. */
   totalMs: number | undefined;
   /** Depot: first `downloading` to last `delivered` transition (the bytes moving); libcoap: = totalMs. */
   transferMs: number | undefined;
-  /** Per device: Depot `downloading` → `delivered`; libcoap spawn → exit. */
+  /** Per device: Depot `downloading` → `delivered`; libcoap release → exit. */
   perTransferP50Ms: number | undefined;
   perTransferP95Ms: number | undefined;
-  /** Depot: time to create the N jobs through the API; libcoap: time to spawn the N clients. */
+  /** Depot: time to create the N jobs through the API (inside totalMs); libcoap: time to create the N gated clients (before the clock). */
   startMs: number | undefined;
   cpu: CpuWindow | undefined;
   rssBeforeKiB: number | undefined;
   rssPeakKiB: number | undefined;
   rssEndKiB: number | undefined;
   loadRssPeakKiB: number | undefined;
+  /** Depot: V8 heap in use after GC (MB, --trace-gc): before the jobs, highest during, at the end. */
+  heapMB: { before: number | undefined; peak: number | undefined; end: number | undefined } | undefined;
   drops: { server: number | undefined; machine: number | undefined };
   /** Depot: jobs that needed more than one attempt. */
   retries: number | undefined;
@@ -235,7 +249,7 @@ interface RunResult {
 function emptyResult(peer: Peer, method: Method, devices: number): RunResult {
   return {
     peer, method, devices, ok: 0, failed: 0, unfinished: devices, totalMs: undefined, transferMs: undefined, perTransferP50Ms: undefined, perTransferP95Ms: undefined,
-    startMs: undefined, cpu: undefined, rssBeforeKiB: undefined, rssPeakKiB: undefined, rssEndKiB: undefined, loadRssPeakKiB: undefined,
+    startMs: undefined, cpu: undefined, rssBeforeKiB: undefined, rssPeakKiB: undefined, rssEndKiB: undefined, loadRssPeakKiB: undefined, heapMB: undefined,
     drops: { server: undefined, machine: undefined }, retries: undefined, failures: [], error: undefined,
   };
 }
@@ -267,15 +281,26 @@ interface DepotServer {
   pid: number;
   coapUri: string;
   api: string;
+  /** V8 heap in use after the latest GC, and the highest such value since resetHeapPeak (MB, from --trace-gc). */
+  heap: { last: number | undefined; peak: number | undefined };
+  resetHeapPeak: () => void;
 }
 
-async function startDepot(dataDir: string): Promise<DepotServer> {
+const GC_LINE = /(?:Scavenge|Mark-Compact|Mark-sweep|Minor Mark-Compact)[^\n]*?[\d.]+ \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB/;
+
+async function startDepot(dataDir: string, nodeArgs: string[]): Promise<DepotServer> {
   const serveArgs = ['serve', '--host', '127.0.0.1', '--coap-port', '0', '--coaps-port', 'off', '--http-port', '0', '--data-dir', dataDir, '--allow-unsecured'];
-  const [command, args] = pinned(1, process.execPath, [DEPOT_MAIN, ...serveArgs]);
+  const [command, args] = pinned(1, process.execPath, ['--trace-gc', ...nodeArgs, DEPOT_MAIN, ...serveArgs]);
   const tracked = track(spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DEPOT_API_TOKEN: API_TOKEN } }), 'depot serve');
   let coapUri: string | undefined;
   let api: string | undefined;
+  const heap: DepotServer['heap'] = { last: undefined, peak: undefined };
   tracked.onLine((line) => {
+    const gc = GC_LINE.exec(line);
+    if (gc) {
+      heap.last = Number(gc[1]);
+      if (heap.peak === undefined || heap.last > heap.peak) heap.peak = heap.last;
+    }
     const coap = /^depot: coap (coap:\/\/\S+)$/.exec(line);
     if (coap) coapUri = coap[1];
     const http = /^depot: http (http:\/\/\S+\/api\/v1)/.exec(line);
@@ -291,7 +316,7 @@ async function startDepot(dataDir: string): Promise<DepotServer> {
     await stopChild(tracked);
     throw new Error(`depot serve did not print its coap and http addresses:\n${tracked.output()}`);
   }
-  return { tracked, pid: tracked.child.pid!, coapUri, api };
+  return { tracked, pid: tracked.child.pid!, coapUri, api, heap, resetHeapPeak: () => (heap.peak = heap.last) };
 }
 
 async function api(server: DepotServer, method: string, path: string, body?: Buffer | object): Promise<{ status: number; json: unknown }> {
@@ -341,7 +366,7 @@ async function runDepot(o: BenchOptions, method: Method, n: number, pkg: BenchPa
   let rss: ReturnType<typeof rssSampler> | undefined;
   let simRss: ReturnType<typeof rssSampler> | undefined;
   try {
-    server = await startDepot(dataDir);
+    server = await startDepot(dataDir, o.serverNodeArgs);
     const upload = await api(server, 'POST', '/packages', pkg.bytes);
     const record = upload.json as { sha256?: string };
     if (upload.status !== 201 || record.sha256 !== pkg.sha256) throw new Error(`package upload: HTTP ${upload.status} ${JSON.stringify(upload.json)}`);
@@ -366,6 +391,8 @@ async function runDepot(o: BenchOptions, method: Method, n: number, pkg: BenchPa
     // Let the registrations' follow-ups (the server's Read of /3/0, store writes) settle.
     await sleep(2000);
     result.rssBeforeKiB = memoryKiB(server.pid)?.rss;
+    const heapBefore = server.heap.last;
+    server.resetHeapPeak();
     rss = rssSampler(server.pid);
     simRss = rssSampler(sim.child.pid!, 250);
     const drops0 = udpSocketDrops(server.pid);
@@ -398,6 +425,12 @@ async function runDepot(o: BenchOptions, method: Method, n: number, pkg: BenchPa
     for (;;) {
       ended = withStore(dataDir, (db) => (db.prepare(`SELECT count(*) AS n FROM install_jobs WHERE state IN ${ENDED}`).get() as { n: number }).n) ?? ended;
       if (ended >= ids.length) break;
+      if (server.tracked.child.exitCode !== null || server.tracked.child.signalCode !== null) {
+        const tail = server.tracked.output().split('\n').filter((l) => !GC_LINE.test(l)).slice(-40).join('\n');
+        const outside = server.tracked.output().includes('depot: shutting down') ? ' after a SIGINT/SIGTERM from outside the benchmark ("depot: shutting down")' : '';
+        throw new Error(`depot serve exited (${server.tracked.child.exitCode ?? server.tracked.child.signalCode})${outside} with ${ended}/${ids.length} jobs ended; its output (GC lines left out):\n${tail}`);
+      }
+      if (sim.child.exitCode !== null || sim.child.signalCode !== null) throw new Error(`depot sim exited (${sim.child.exitCode ?? sim.child.signalCode}) with ${ended}/${ids.length} jobs ended:\n${sim.output().slice(-4000)}`);
       if (performance.now() > bound) {
         log(`${tag} TIMEOUT: ${ended}/${ids.length} jobs ended within ${o.timeoutS} s`);
         break;
@@ -416,6 +449,8 @@ async function runDepot(o: BenchOptions, method: Method, n: number, pkg: BenchPa
     result.rssPeakKiB = rss.peak();
     result.rssEndKiB = memoryKiB(server.pid)?.rss;
     result.loadRssPeakKiB = simRss.peak();
+    await sleep(200); // --trace-gc lines arrive through a pipe
+    result.heapMB = { before: heapBefore, peak: server.heap.peak, end: server.heap.last };
     const drops1 = udpSocketDrops(server.pid);
     const machineDrops1 = udpReceiveBufferErrors();
     result.drops = {
@@ -502,10 +537,10 @@ async function runLibcoap(o: BenchOptions, method: Method, n: number, pkg: Bench
     if (!existsSync(check) || !readFileSync(check).equals(pkg.bytes)) throw new Error(`GET ${uri} did not return the package`);
     rmSync(check);
 
-    const config: InstallClientsConfig = { coapClient: tools.client, uri, method, file: pkgFile, sha256: pkg.sha256, count: n, blockSize: BLOCK_SIZE, timeoutS: o.timeoutS, outDir };
+    const config: InstallClientsConfig = { coapClient: tools.client, uri, method, file: pkgFile, sha256: pkg.sha256, count: n, blockSize: BLOCK_SIZE, timeoutS: o.clientTimeoutS, outDir };
     const [cCommand, cArgs] = pinned(0, process.execPath, [CLIENTS_SCRIPT, JSON.stringify(config)]);
     clients = track(spawn(cCommand, cArgs, { stdio: ['pipe', 'pipe', 'pipe'] }), 'coap clients');
-    await waitLine(clients, 'coap clients', 20_000, (line) => (line.includes('"type":"ready"') ? true : undefined));
+    await waitLine(clients, 'coap clients', 180_000, (line) => (line.includes('"type":"ready"') ? true : undefined));
     await sleep(1000);
     result.rssBeforeKiB = memoryKiB(pid)?.rss;
     rss = rssSampler(pid);
@@ -531,14 +566,17 @@ async function runLibcoap(o: BenchOptions, method: Method, n: number, pkg: Bench
     result.ok = r.ok;
     result.failed = r.failed;
     result.unfinished = 0;
-    result.totalMs = r.elapsedMs;
-    result.transferMs = r.elapsedMs;
+    // A client that never finishes waits for its -B bound: the time is to the last successful
+    // transfer, and the failures are counted (like Depot's failed jobs).
+    result.totalMs = r.ok > 0 ? r.lastOkMs : r.elapsedMs;
+    result.transferMs = result.totalMs;
+    if (r.failed > 0) result.failures.push(`${r.failed} transfers failed; the last client exited after ${fmtS(r.elapsedMs)}`);
     result.startMs = r.spawnMs;
     result.perTransferP50Ms = r.p50Ms;
     result.perTransferP95Ms = r.p95Ms;
     result.failures.push(...r.errors);
     log(
-      `${tag} ${r.ok} ok, ${r.failed} failed in ${fmtS(r.elapsedMs)} (spawning ${fmtS(r.spawnMs)}); server CPU ${fmtCpuS(result.cpu.serverS)}, clients CPU ${fmtCpuS(result.cpu.loadS)}, foreign ${fmtCpuS(result.cpu.foreignS)}; ` +
+      `${tag} ${r.ok} ok, ${r.failed} failed in ${fmtS(r.elapsedMs)} (clients created beforehand in ${fmtS(r.spawnMs)}); server CPU ${fmtCpuS(result.cpu.serverS)}, clients CPU ${fmtCpuS(result.cpu.loadS)}, foreign ${fmtCpuS(result.cpu.foreignS)}; ` +
         `server RSS ${fmtMiB(result.rssBeforeKiB)} → peak ${fmtMiB(result.rssPeakKiB)}, end ${fmtMiB(result.rssEndKiB)}`,
     );
   } catch (error) {
@@ -636,11 +674,16 @@ function report(o: BenchOptions, pkg: BenchPackage, results: RunResult[]): strin
   }
   lines.push('');
   lines.push('total time: Depot = first job POST to the last job finished (store timestamps): API, Create /9 instance, Package URI or Package write, transfer,');
-  lines.push('  Execute Install, install; libcoap = first client spawned to the last exited (includes creating N processes: see "start").');
+  lines.push('  Execute Install, install; libcoap = the N clients released at once (created beforehand, held at a FIFO gate) to the last successful exit.');
   lines.push('transfers: Depot = first `downloading` to last `delivered` transition. load CPU: the simulator, or the clients with their parent; foreign = machine − server − load − driver.');
   for (const r of results) {
     const c = r.cpu;
-    lines.push(`  ${r.peer} ${r.method} N=${r.devices}: start ${fmtS(r.startMs)} (${r.peer === 'depot' ? 'creating the jobs' : 'spawning the clients'})` + (r.retries ? `, ${r.retries} jobs retried` : '') + (r.loadRssPeakKiB ? `, simulator RSS peak ${fmtMiB(r.loadRssPeakKiB)}` : '') + (c ? `, window ${c.wallS.toFixed(2)} s` : ''));
+    lines.push(`  ${r.peer} ${r.method} N=${r.devices}: start ${fmtS(r.startMs)} (${r.peer === 'depot' ? 'creating the jobs, inside total time' : 'creating the gated client processes, before the clock'})` + (r.retries ? `, ${r.retries} jobs retried` : '') + (r.loadRssPeakKiB ? `, simulator RSS peak ${fmtMiB(r.loadRssPeakKiB)}` : '') + (c ? `, window ${c.wallS.toFixed(2)} s` : ''));
+    if (r.heapMB) {
+      const h = r.heapMB;
+      const per = h.before !== undefined && h.peak !== undefined ? ` (${(((h.peak - h.before) * 1024) / r.devices).toFixed(1)} KiB/device at the peak)` : '';
+      lines.push(`    server V8 heap after GC: before ${h.before?.toFixed(1) ?? '?'} MB, peak ${h.peak?.toFixed(1) ?? '?'} MB${per}, end ${h.end?.toFixed(1) ?? '?'} MB`);
+    }
     if (r.error) lines.push(`    ERROR: ${r.error.split('\n')[0]}`);
     for (const f of r.failures) lines.push(`    ${f}`);
     if (c && c.foreignS / c.wallS > 0.25) lines.push(`    WARNING: other work took ${Math.round((100 * c.foreignS) / c.wallS)}% of a core during the window; rerun on a quiet machine before trusting it.`);
