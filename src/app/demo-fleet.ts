@@ -85,7 +85,7 @@ export async function startDemoFleet(options: DemoFleetOptions): Promise<Simulat
       await options.store.credentials.bind(endpoint, { kind: 'psk', identity: psk.identity, key: psk.key }, Date.now());
     }
   }
-  const simulator = new Simulator({ server: options.serverUri, count: options.count, profile, endpointPrefix: prefix, host: '127.0.0.1', dataDir: join(options.dataDir, 'sim') });
+  const simulator = new Simulator({ server: options.serverUri, count: options.count, profile, endpointPrefix: prefix, host: /^coaps?:\/\/(127\.|\[::1\]|localhost)/.test(options.serverUri) ? '127.0.0.1' : '0.0.0.0', dataDir: join(options.dataDir, 'sim') });
   await simulator.start();
   return simulator;
 }

@@ -164,8 +164,14 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     lwm2m,
     catalog,
     endpoint: packageEndpoint,
-    // Devices pull from the plain CoAP listener, or HTTP (the token is the capability; the package is signed).
-    packageBaseUri: () => (config.installs?.pullVia === 'http' ? `http://${uriHost}:${listeningHttpPort}` : `coap://${uriHost}:${transport.address().port}`),
+    // A device registered over DTLS pulls over its own DTLS session (coaps://, same host and port);
+    // others from the plain CoAP listener, or HTTP (the token is the capability; the package is signed).
+    packageBaseUri: (registration) =>
+      config.installs?.pullVia === 'http'
+        ? `http://${uriHost}:${listeningHttpPort}`
+        : registration?.address.scheme === 'coaps' && coaps
+          ? `coaps://${uriHost}:${coaps.endpoint.transport.address().port}`
+          : `coap://${uriHost}:${transport.address().port}`,
     ...(config.installs?.pollIntervalMs !== undefined ? { pollIntervalMs: config.installs.pollIntervalMs } : {}),
     ...(config.installs?.timeouts ? { timeouts: config.installs.timeouts } : {}),
     ...(config.installs?.maxAttempts !== undefined ? { maxAttempts: config.installs.maxAttempts } : {}),
@@ -187,7 +193,8 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   const secure = coaps?.endpoint.transport.address();
   let simulator: Simulator | undefined;
   if (config.simulate && config.simulate.count > 0) {
-    const local = coaps ? `coaps://127.0.0.1:${coaps.endpoint.transport.address().port}` : `coap://127.0.0.1:${a.port}`;
+    // The fleet reaches the server at the public host, as real devices would (and as Package URIs say).
+    const local = coaps ? `coaps://${uriHost}:${coaps.endpoint.transport.address().port}` : `coap://${uriHost}:${a.port}`;
     if (!coaps && !config.allowUnsecured) throw new Error('a simulated fleet needs the coaps listener, or --allow-unsecured');
     simulator = await startDemoFleet({ count: config.simulate.count, serverUri: local, store, dataDir, ...(config.simulate.profileFile ? { profileFile: config.simulate.profileFile } : {}) });
   }

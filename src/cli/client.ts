@@ -122,9 +122,12 @@ export async function runClientCommand(argv: string[]): Promise<number> {
     installer,
     quotaBytes: Number(values.storage),
     profile: values.encoding === 'registry' ? ('registry' as const) : ('seed' as const),
-    fetcher: new DefaultPackageFetcher(),
+    // coaps:// Package URIs go over the DM server's DTLS session (bound once the client exists).
+    fetcher: new DefaultPackageFetcher({ session: (uri) => session.client?.sessionClientFor(uri) }),
     persist: (snapshot: PersistedObject): Promise<void> => (saving = saving.then(() => writeAtomically(object9File, JSON.stringify(snapshot) + '\n'))),
   };
+  // Filled in once the client exists; a download restored before that cannot use the session yet.
+  const session: { client?: Lwm2mClient } = {};
   const persisted = await loadObject9(object9File);
   let object9: SoftwareManagement;
   if (persisted) {
@@ -137,7 +140,7 @@ export async function runClientCommand(argv: string[]): Promise<number> {
   }
   const psk = pskOf(values);
   const endpoint = values.endpoint ?? hostname();
-  const client = new Lwm2mClient({
+  const client = (session.client = new Lwm2mClient({
     endpoint,
     ...(values.server ? { serverUri: values.server } : {}),
     ...(values.bootstrap ? { bootstrapUri: values.bootstrap } : {}),
@@ -153,7 +156,7 @@ export async function runClientCommand(argv: string[]): Promise<number> {
       softwareVersion: values['os-version'],
     },
     objects: [new SoftwareManagementAdapter(object9)],
-  });
+  }));
   client.on((e) => {
     const line = describe(e);
     if (line) process.stdout.write(`depot client: ${line}\n`);

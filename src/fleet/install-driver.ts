@@ -56,9 +56,10 @@ export interface InstallDriverOptions {
   endpoint: PackageEndpoint;
   /**
    * Base of the Package URI, e.g. coap://depot.example:5683 (Depot's CoAP listener as devices
-   * reach it) or http://depot.example:8080 (the API listener serves /pkg/<token> too).
+   * reach it) or http://depot.example:8080 (the API listener serves /pkg/<token> too); given
+   * the device's registration, so a device on DTLS can be sent to coaps:// (its own session).
    */
-  packageBaseUri: string | (() => string);
+  packageBaseUri: string | ((registration: Registration | null) => string);
   timeouts?: Partial<PhaseTimeouts>;
   /** Polling Read of the instance (also the Observe fallback), ms. Default 5000. */
   pollIntervalMs?: number;
@@ -517,13 +518,13 @@ export class InstallDriver {
       }
       job = await this.store.installJobs.update(job.id, { instanceId: iid }, this.now());
     }
-    return this.startDownload(runner, job, `Package URI written to /9/${iid}/${R.uri}`);
+    return this.startDownload(runner, job, job.method === 'pull' ? `Package URI ${await this.packageBase(job)}${PACKAGE_RESOURCE}/… written to /9/${iid}/${R.uri}` : `Package pushed (Block1) to /9/${iid}/${R.package}`);
   }
 
   private async startDownload(runner: JobRunner, job: InstallJob, detail: string): Promise<InstallJob | undefined> {
     const pull = job.method === 'pull';
     // Persisted (token, state) before the device can ask for the bytes.
-    job = await this.transition(job, 'downloading', pull ? detail : detail.replace('Package URI written to', 'Package pushed (Block1) to'), {
+    job = await this.transition(job, 'downloading', detail, {
       downloadToken: pull ? newDownloadToken() : null,
       tokenExpiresAt: pull ? this.now() + this.tokenTtlMs : null,
       attempts: job.attempts + 1,
@@ -544,8 +545,7 @@ export class InstallDriver {
     const iid = job.instanceId!;
     let outcome: OperationOutcome;
     if (job.method === 'pull') {
-      const base = typeof this.options.packageBaseUri === 'function' ? this.options.packageBaseUri() : this.options.packageBaseUri;
-      const uri = `${base}${PACKAGE_RESOURCE}/${job.downloadToken ?? ''}`;
+      const uri = `${await this.packageBase(job)}${PACKAGE_RESOURCE}/${job.downloadToken ?? ''}`;
       outcome = await this.lwm2m.write(job.endpoint, `/9/${iid}/${R.uri}`, Node.resource(R.uri, Value.string(uri)));
     } else {
       // The push holds the package in memory for the transfer (the pull path streams from disk).
@@ -553,6 +553,12 @@ export class InstallDriver {
       outcome = await this.lwm2m.write(job.endpoint, `/9/${iid}/${R.package}`, Node.resource(R.package, Value.opaque(bytes)), { contentFormat: OPAQUE });
     }
     runner.uriWritten = outcome.status === 'done' && codeClass(outcome.response) === 2;
+  }
+
+  /** Where this device pulls from: depends on how it registered (coaps:// for a DTLS device). */
+  private async packageBase(job: InstallJob): Promise<string> {
+    const base = this.options.packageBaseUri;
+    return typeof base === 'function' ? base(await this.store.registrations.getByEndpoint(job.endpoint)) : base;
   }
 
   private async advanceInstall(runner: JobRunner, job: InstallJob, record: PackageRecord, report: SoftwareInstance): Promise<void> {

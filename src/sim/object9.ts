@@ -28,7 +28,7 @@ export interface Object9Behaviours {
   memoryBytes?: number;
   /** Whether the device can run package lifecycle scripts; default true. */
   scripts?: boolean;
-  /** URI schemes the device's downloader supports; default coap, http, https. */
+  /** URI schemes the device's downloader supports; default coap, coaps, http, https. */
   pullSchemes?: string[];
   /** Every download's link drops after this many bytes. */
   linkDropsAfterBytes?: number;
@@ -39,7 +39,7 @@ export interface Object9Behaviours {
 }
 
 export const DEFAULT_STORAGE_BYTES = 64 << 20;
-const DEFAULT_SCHEMES = ['coap', 'http', 'https'];
+const DEFAULT_SCHEMES = ['coap', 'coaps', 'http', 'https'];
 const SCHEMES = ['coap', 'coaps', 'http', 'https'];
 
 export class BehaviourError extends Error {

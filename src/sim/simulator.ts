@@ -77,7 +77,6 @@ export class Simulator {
   private trust: TrustStore | undefined;
 
   /** Pull downloads (Package URI) for every simulated device: CoAP Block2 or HTTP Range, streamed. */
-  private readonly fetcher = new DefaultPackageFetcher();
 
   constructor(private readonly options: SimulatorOptions) {
     this.clock = options.clock ?? systemClock;
@@ -161,13 +160,16 @@ export class Simulator {
     if (this.options.bootstrap) config.bootstrapUri = this.options.bootstrap;
     if (psk) config.psk = psk;
     const behaviours = model.behaviours;
+    // Filled in below: coaps:// Package URIs are fetched over the device's own DTLS session.
+    const device: { client?: Lwm2mClient } = {};
     if (behaviours?.installer) {
       if (!this.trust) throw new Error(`model ${model.model} has an installer behaviour but the profile has no trust keys`);
       if (!this.options.dataDir) throw new Error(`model ${model.model} has an installer behaviour: give a data directory`);
-      const obj9 = await simulatedSoftwareManagement({ behaviours: { ...behaviours, installer: behaviours.installer }, deviceDir: join(this.options.dataDir, endpoint), trust: this.trust, clock: this.clock, fetcher: this.fetcher });
+      const obj9 = await simulatedSoftwareManagement({ behaviours: { ...behaviours, installer: behaviours.installer }, deviceDir: join(this.options.dataDir, endpoint), trust: this.trust, clock: this.clock, fetcher: new DefaultPackageFetcher({ session: (uri) => device.client?.sessionClientFor(uri) }) });
       config.objects = [new SoftwareManagementAdapter(obj9)];
     }
-    return new Lwm2mClient(config);
+    device.client = new Lwm2mClient(config);
+    return device.client;
   }
 
   stats(): SimStats {

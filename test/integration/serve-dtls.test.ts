@@ -126,3 +126,32 @@ test('a start that fails (HTTP port in use) reports the error and releases what 
     rmSync(failDir, { recursive: true, force: true });
   }
 });
+
+test('depot serve --sim: a demo device installs a package signed with the demo key, pulled as coaps:// over its own DTLS session (seed spec §5.1.1, Package URI)', async () => {
+  const simDir = mkdtempSync(join(tmpdir(), 'depot-sim-install-'));
+  const running = await startDepotServer({ host: '127.0.0.1', coapPort: 0, coapsPort: 0, httpPort: 0, dataDir: simDir, allowUnsecured: false, apiToken: 't', simulate: { count: 2 }, installs: { pollIntervalMs: 200 } });
+  try {
+    await running.simulator!.waitAllRegistered(30_000);
+    const { demoSigningKey } = await import('../../src/app/demo-fleet.js');
+    const { buildPackage } = await import('../../src/pkg/index.js');
+    const { readFileSync, statSync } = await import('node:fs');
+    const key = await demoSigningKey(simDir);
+    assert.equal(statSync(key.privateKeyFile).mode & 0o777, 0o600);
+    const bytes = buildPackage({ name: 'demo-app', version: '1.0', files: [{ path: 'README', data: 'hi' }], signer: { keyId: key.keyId, privateKey: readFileSync(key.privateKeyFile, 'utf8') } });
+    const record = await running.catalog.addBytes(bytes);
+    const endpoint = (await running.store.registrations.list({ limit: 1 })).items[0]!.endpoint;
+    const job = await running.installs.install(endpoint, record.sha256);
+    const deadline = Date.now() + 20_000;
+    let view = await running.installs.view(job.id);
+    while (view && !['succeeded', 'failed'].includes(view.job.state) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      view = await running.installs.view(job.id);
+    }
+    assert.equal(view?.job.state, 'succeeded', JSON.stringify(view?.transitions));
+    const written = view.transitions.find((t) => t.to === 'downloading');
+    assert.match(written?.detail ?? '', /^Package URI coaps:\/\/127\.0\.0\.1:\d+\/pkg\/… written to \/9\/\d+\/3$/);
+  } finally {
+    await running.close();
+    rmSync(simDir, { recursive: true, force: true });
+  }
+});

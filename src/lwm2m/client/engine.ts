@@ -225,6 +225,25 @@ export class Lwm2mClient {
     return this.conn?.transport.address();
   }
 
+  /**
+   * A CoAP client over the DM server session, for a URI on that same server (host and port):
+   * a coaps:// Package URI from Depot is then fetched over the DTLS association the device
+   * registered with, with its credentials and no second handshake. Undefined when the URI
+   * points elsewhere or the client is not registered.
+   */
+  sessionClientFor(uri: string): CoapClient | undefined {
+    const reg = this.registration;
+    const conn = this.conn;
+    if (!reg || !conn) return undefined;
+    try {
+      const target = parseCoapUri(uri);
+      const server = parseCoapUri(reg.serverUri);
+      return target.scheme === server.scheme && target.port === server.port && target.host === server.host ? conn.client : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Adds (or replaces) an object. After start, the server is told with a registration Update. */
   addObject(obj: ClientObject): void {
     const had = this.objects.has(obj.id);

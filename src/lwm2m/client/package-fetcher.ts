@@ -10,11 +10,23 @@ import type { PackageFetcher } from '../objects/software-management/index.js';
 
 type FetchOptions = Parameters<PackageFetcher['fetch']>[1];
 
-export class DefaultPackageFetcher implements PackageFetcher {
-  constructor(private readonly options: { timeoutMs?: number; blockSize?: number } = {}) {}
+export interface PackageFetcherOptions {
+  timeoutMs?: number;
+  blockSize?: number;
+  /**
+   * The device's DM session (Lwm2mClient.sessionClientFor): coap(s) URIs on the DM server are
+   * fetched over it — for coaps://, the DTLS association and credentials the device already has.
+   */
+  session?: (uri: string) => CoapClient | undefined;
+}
 
+export class DefaultPackageFetcher implements PackageFetcher {
+  constructor(private readonly options: PackageFetcherOptions = {}) {}
+
+  /** coap, http and https always; coaps over the DM session only (that is where its credentials are). */
   supports(uri: string): boolean {
-    return /^(coap|https?):\/\//.test(uri);
+    if (/^(coap|https?):\/\//.test(uri)) return true;
+    return uri.startsWith('coaps://') && this.options.session?.(uri) !== undefined;
   }
 
   resumable(): boolean {
@@ -22,11 +34,13 @@ export class DefaultPackageFetcher implements PackageFetcher {
   }
 
   fetch(uri: string, opts: FetchOptions): Promise<void> {
-    return uri.startsWith('coap://') ? this.fetchCoap(uri, opts) : this.fetchHttp(uri, opts);
+    return /^coaps?:\/\//.test(uri) ? this.fetchCoap(uri, opts) : this.fetchHttp(uri, opts);
   }
 
   private async fetchCoap(uri: string, opts: FetchOptions): Promise<void> {
-    const client = new CoapClient({ deduplicationCapacity: 64 });
+    const shared = this.options.session?.(uri);
+    if (!shared && uri.startsWith('coaps://')) throw new FetchError('CONNECTION_LOST', `GET ${uri}: the DTLS session with the server is gone`);
+    const client = shared ?? new CoapClient({ deduplicationCapacity: 64 });
     try {
       await client.getBlocks(uri, {
         offset: opts.offset,
@@ -38,7 +52,7 @@ export class DefaultPackageFetcher implements PackageFetcher {
     } catch (error) {
       throw toFetchError(uri, error);
     } finally {
-      await client.close();
+      if (!shared) await client.close();
     }
   }
 

@@ -83,3 +83,22 @@ test('the package fetcher resumes over HTTP with Range, and copes with a server 
   honourRange = true;
   await assert.rejects(collect(fetcher, `${httpBase}/pkg/gone`, 0), (e: FetchError) => e instanceof FetchError && e.result === 'INVALID_URI');
 });
+
+test('coaps:// is fetched over the DM session only: supported when the session client covers the URI, and that client is used (not closed)', async () => {
+  const shared = new CoapClient();
+  const asked: string[] = [];
+  try {
+    // The session stands for the device's DTLS session; here a plain client reaching the test server.
+    const fetcher = new DefaultPackageFetcher({ session: (uri) => (asked.push(uri), uri.includes('/pkg/') ? shared : undefined) });
+    assert.equal(new DefaultPackageFetcher().supports('coaps://depot/pkg/t'), false, 'no session, no credentials: Invalid URI');
+    assert.equal(fetcher.supports('coaps://elsewhere/x'), false);
+    assert.equal(fetcher.supports('coaps://depot/pkg/t'), true);
+    // A coap:// URI on the session's server also goes over it.
+    assert.deepEqual(await collect(fetcher, `${coapBase}/pkg/good`, 100), body.subarray(100));
+    assert.ok(asked.includes(`${coapBase}/pkg/good`));
+    // Still usable afterwards: the fetcher did not close the session's client.
+    assert.equal((await shared.get(`${coapBase}/pkg/good`, { blockSize: 1024 })).payload.length, body.length);
+  } finally {
+    await shared.close();
+  }
+});
