@@ -502,6 +502,20 @@ export class InstallDriver {
       return this.transition(job, 'delivered', `/9/${delivered.instanceId} already holds ${record.name} ${record.version} DELIVERED: installing it without a new download`, { message: 'Delivered.' });
     }
     let iid = job.instanceId;
+    const older = iid === null ? instances.find((i) => i.state === 'INSTALLED' && i.name === record.name && i.version !== record.version) : undefined;
+    if (older) {
+      // An update of installed software goes into its own instance: Uninstall with "1" (prepare
+      // for update: the device keeps the running version until the new one is installed, OMA
+      // registry Object 9 resource 6), then the new package into the same instance.
+      const executed = await this.lwm2m.execute(job.endpoint, `/9/${older.instanceId}/${R.uninstall}`, '1');
+      if (executed.status !== 'done') return undefined;
+      if (codeClass(executed.response) === 2) {
+        iid = older.instanceId;
+        job = await this.store.installJobs.update(job.id, { instanceId: iid }, this.now());
+        return this.startDownload(runner, job, `update of /9/${iid} from ${record.name} ${older.version ?? '?'} (Uninstall for update: ${executed.response.code}); ${await this.downloadDetail(job, iid)}`);
+      }
+      // A device that refuses the update argument keeps the old instance; the new version gets its own.
+    }
     if (iid === null) {
       const free = instances.find((i) => i.state === 'INITIAL' && !i.ambiguous);
       if (free) iid = free.instanceId;
@@ -518,7 +532,11 @@ export class InstallDriver {
       }
       job = await this.store.installJobs.update(job.id, { instanceId: iid }, this.now());
     }
-    return this.startDownload(runner, job, job.method === 'pull' ? `Package URI ${await this.packageBase(job)}${PACKAGE_RESOURCE}/… written to /9/${iid}/${R.uri}` : `Package pushed (Block1) to /9/${iid}/${R.package}`);
+    return this.startDownload(runner, job, await this.downloadDetail(job, iid));
+  }
+
+  private async downloadDetail(job: InstallJob, iid: number): Promise<string> {
+    return job.method === 'pull' ? `Package URI ${await this.packageBase(job)}${PACKAGE_RESOURCE}/… written to /9/${iid}/${R.uri}` : `Package pushed (Block1) to /9/${iid}/${R.package}`;
   }
 
   private async startDownload(runner: JobRunner, job: InstallJob, detail: string): Promise<InstallJob | undefined> {

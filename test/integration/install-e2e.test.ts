@@ -510,3 +510,22 @@ test('seed spec §5.1.1 Install execution failed stays DELIVERED: a new job inst
     await r.close();
   }
 });
+
+test('an update of installed software goes into its own instance: Uninstall with "1" (prepare for update), then the new version; Object 9 keeps one instance per component', async () => {
+  const r = await rig('inst-dev-update');
+  try {
+    const v1 = await call(r, '/api/v1/packages', { bytes: makePackage({ name: 'updatable', version: '1.0.0' }) });
+    const v2 = await call(r, '/api/v1/packages', { bytes: makePackage({ name: 'updatable', version: '2.0.0' }) });
+    const first = await waitForJob(r, (await call(r, '/api/v1/devices/inst-dev-update/installs', { json: { package: v1.body['sha256'] } })).body['id'] as string, finished);
+    assert.equal(first.state, 'succeeded');
+    const second = await waitForJob(r, (await call(r, '/api/v1/devices/inst-dev-update/installs', { json: { package: v2.body['sha256'] } })).body['id'] as string, finished);
+    assert.equal(second.state, 'succeeded', JSON.stringify(second.transitions));
+    assert.equal(second.instance, first.instance);
+    assert.match(second.transitions.find((t) => t.to === 'downloading')!.detail!, /^update of \/9\/\d+ from updatable 1\.0\.0 \(Uninstall for update: 2\.04\)/);
+    const software = (await call(r, '/api/v1/devices/inst-dev-update/software')).body['instances'] as { name: string; version: string; state: string }[];
+    assert.deepEqual(software.map((s) => [s.name, s.version, s.state]), [['updatable', '2.0.0', 'INSTALLED']]);
+    assert.deepEqual([...r.installer.inner.installed.entries()].map(([n, v]) => [n, v.version]), [['updatable', '2.0.0']]);
+  } finally {
+    await r.close();
+  }
+});
