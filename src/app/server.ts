@@ -222,6 +222,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       await simulator?.stop();
       await api.close();
       await installs.close();
+      await packageEndpoint.close();
       await lwm2m.close();
       await bootstrap.close();
       await coap.close();

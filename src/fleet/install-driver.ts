@@ -20,7 +20,6 @@
  * device registers or updates (its wake-up).
  */
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { Lwm2mValue } from '../lwm2m/values.js';
 import { Value } from '../lwm2m/values.js';
 import type { InstanceNode, Lwm2mNode } from '../lwm2m/node.js';
@@ -401,7 +400,9 @@ export class InstallDriver {
   }
 
   private async transition(job: InstallJob, to: InstallJobState, detail: string, patch: InstallJobPatch = {}): Promise<InstallJob> {
-    return this.store.installJobs.transition(job.id, to, detail, patch, this.now());
+    const next = await this.store.installJobs.transition(job.id, to, detail, patch, this.now());
+    if ('downloadToken' in patch) this.options.endpoint.withdraw(job.id);
+    return next;
   }
 
   private async finish(runner: JobRunner, job: InstallJob, to: 'succeeded' | 'failed', detail: string, patch: InstallJobPatch = {}): Promise<void> {
@@ -561,16 +562,18 @@ export class InstallDriver {
    */
   private async sendPackage(runner: JobRunner, job: InstallJob): Promise<void> {
     const iid = job.instanceId!;
-    let outcome: OperationOutcome;
     if (job.method === 'pull') {
       const uri = `${await this.packageBase(job)}${PACKAGE_RESOURCE}/${job.downloadToken ?? ''}`;
-      outcome = await this.lwm2m.write(job.endpoint, `/9/${iid}/${R.uri}`, Node.resource(R.uri, Value.string(uri)));
+      const outcome = await this.lwm2m.write(job.endpoint, `/9/${iid}/${R.uri}`, Node.resource(R.uri, Value.string(uri)));
+      runner.uriWritten = outcome.status === 'done' && codeClass(outcome.response) === 2;
     } else {
-      // The push holds the package in memory for the transfer (the pull path streams from disk).
-      const bytes = await readFile(this.options.catalog.pathOf(job.packageSha256!));
-      outcome = await this.lwm2m.write(job.endpoint, `/9/${iid}/${R.package}`, Node.resource(R.package, Value.opaque(bytes)), { contentFormat: OPAQUE });
+      // Block1 straight from the catalogued file: one block in memory at a time, whatever the size.
+      const record = await this.options.catalog.get(job.packageSha256!);
+      if (!record) return;
+      const source = this.options.endpoint.fileSource(job.id, this.options.catalog.pathOf(record.sha256), record.size);
+      const response = await this.lwm2m.writeStream(job.endpoint, `/9/${iid}/${R.package}`, source, OPAQUE);
+      runner.uriWritten = codeClass(response) === 2;
     }
-    runner.uriWritten = outcome.status === 'done' && codeClass(outcome.response) === 2;
   }
 
   /** Where this device pulls from: depends on how it registered (coaps:// for a DTLS device). */

@@ -12,7 +12,7 @@
  * until it expires. Unknown, expired or withdrawn tokens get 4.04.
  */
 import { randomBytes } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { Code, ContentFormat } from '../coap/codes.js';
 import type { BlockSource, CoapRequest, CoapResponse, CoapServer } from '../coap/server.js';
 import type { InstallJobRepository } from '../store/types.js';
@@ -38,9 +38,62 @@ export interface PackageEndpointOptions {
   now?: () => number;
 }
 
+/**
+ * One open handle per package file, shared by every transfer of it (positional reads do not
+ * interfere), closed after a quiet spell: a thousand devices pulling the same package cost
+ * one descriptor, not an open/close per 1 KiB block.
+ */
+class SharedFiles {
+  private readonly handles = new Map<string, { fh: Promise<FileHandle>; users: number; idle: NodeJS.Timeout | undefined }>();
+
+  constructor(private readonly idleMs: number) {}
+
+  async read(path: string, offset: number, length: number): Promise<Buffer> {
+    let entry = this.handles.get(path);
+    if (!entry) {
+      entry = { fh: open(path, 'r'), users: 0, idle: undefined };
+      this.handles.set(path, entry);
+      entry.fh.catch(() => this.handles.delete(path));
+    }
+    entry.users++;
+    if (entry.idle) clearTimeout(entry.idle);
+    entry.idle = undefined;
+    try {
+      const fh = await entry.fh;
+      const buf = Buffer.allocUnsafe(length);
+      const { bytesRead } = await fh.read(buf, 0, length, offset);
+      return buf.subarray(0, bytesRead);
+    } finally {
+      if (--entry.users === 0) {
+        const e = entry;
+        e.idle = setTimeout(() => this.close(path, e), this.idleMs);
+        e.idle.unref();
+      }
+    }
+  }
+
+  private close(path: string, entry: { fh: Promise<FileHandle>; users: number }): void {
+    if (entry.users > 0 || this.handles.get(path) !== entry) return;
+    this.handles.delete(path);
+    void entry.fh.then((fh) => fh.close()).catch(() => undefined);
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.handles.values()];
+    this.handles.clear();
+    for (const e of all) if (e.idle) clearTimeout(e.idle);
+    await Promise.all(all.map((e) => e.fh.then((fh) => fh.close()).catch(() => undefined)));
+  }
+}
+
+/** How long a resolved token is trusted without asking the store again (every block asks). */
+const TOKEN_CACHE_MS = 1000;
+
 export class PackageEndpoint {
   private readonly now: () => number;
   private readonly progress = new Map<string, DownloadProgress>();
+  private readonly files = new SharedFiles(10_000);
+  private readonly tokens = new Map<string, { jobId: string; path: string; size: number; until: number }>();
   private listener: ((jobId: string, progress: DownloadProgress) => void) | undefined;
 
   constructor(private readonly options: PackageEndpointOptions) {
@@ -57,8 +110,35 @@ export class PackageEndpoint {
     return this.progress.get(jobId);
   }
 
+  /** The job ended: drop its progress and any cached token. */
   forget(jobId: string): void {
     this.progress.delete(jobId);
+    this.withdraw(jobId);
+  }
+
+  /** The job's token was replaced or withdrawn in the store: stop honouring the cached one now. */
+  withdraw(jobId: string): void {
+    for (const [token, t] of this.tokens) if (t.jobId === jobId) this.tokens.delete(token);
+  }
+
+  async close(): Promise<void> {
+    this.tokens.clear();
+    await this.files.closeAll();
+  }
+
+  /**
+   * A job's package as a BlockSource read from disk block by block (the pull endpoint and the
+   * driver's Block1 push both use it), recording progress.
+   */
+  fileSource(jobId: string, path: string, size: number): BlockSource {
+    return {
+      size,
+      read: async (offset, length) => {
+        const chunk = await this.files.read(path, offset, Math.max(0, Math.min(length, size - offset)));
+        this.served(jobId, offset + chunk.length, size);
+        return chunk;
+      },
+    };
   }
 
   onProgress(listener: (jobId: string, progress: DownloadProgress) => void): void {
@@ -68,11 +148,18 @@ export class PackageEndpoint {
   /** The file a token gives access to now, or undefined (unknown, expired, withdrawn, package gone). */
   async resolve(token: string): Promise<{ jobId: string; path: string; size: number } | undefined> {
     if (!token) return undefined;
+    const now = this.now();
+    const cached = this.tokens.get(token);
+    if (cached && cached.until > now) return cached;
+    this.tokens.delete(token);
     const job = await this.options.jobs.getByToken(token);
-    if (!job || job.packageSha256 === null || job.tokenExpiresAt === null || job.tokenExpiresAt <= this.now() || job.state !== 'downloading') return undefined;
+    if (!job || job.packageSha256 === null || job.tokenExpiresAt === null || job.tokenExpiresAt <= now || job.state !== 'downloading') return undefined;
     const record = await this.options.catalog.get(job.packageSha256);
     if (!record) return undefined;
-    return { jobId: job.id, path: this.options.catalog.pathOf(record.sha256), size: record.size };
+    const found = { jobId: job.id, path: this.options.catalog.pathOf(record.sha256), size: record.size };
+    if (this.tokens.size > 100_000) this.tokens.clear();
+    this.tokens.set(token, { ...found, until: Math.min(now + TOKEN_CACHE_MS, job.tokenExpiresAt) });
+    return found;
   }
 
   /** Records that bytes up to `end` of a job's package were sent (CoAP blocks, HTTP streams). */
@@ -88,21 +175,7 @@ export class PackageEndpoint {
     if (segments.length !== 2 || segments[0] !== 'pkg' || !segments[1]) return { code: Code.NotFound };
     const found = await this.resolve(segments[1]);
     if (!found) return { code: Code.NotFound, payload: 'unknown or expired package token' };
-    const { path, size, jobId } = found;
-    const source: BlockSource = {
-      size,
-      read: async (offset, length) => {
-        const fh = await open(path, 'r');
-        try {
-          const buf = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
-          const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-          this.served(jobId, offset + bytesRead, size);
-          return buf.subarray(0, bytesRead);
-        } finally {
-          await fh.close();
-        }
-      },
-    };
+    const source = this.fileSource(found.jobId, found.path, found.size);
     return { code: Code.Content, contentFormat: ContentFormat.OctetStream, payload: source };
   }
 }

@@ -11,7 +11,7 @@ import { Code, ContentFormat, codeClass } from '../../coap/codes.js';
 import { encodeString } from '../../coap/options.js';
 import { formatCoapUri } from '../../coap/uri.js';
 import type { CoapScheme } from '../../coap/uri.js';
-import type { CoapRequest, CoapResponse, CoapServer } from '../../coap/server.js';
+import type { BlockSource, CoapRequest, CoapResponse, CoapServer } from '../../coap/server.js';
 import type { Peer } from '../../coap/transport.js';
 import type { Clock, Timer } from '../../util/clock.js';
 import { systemClock } from '../../util/clock.js';
@@ -337,6 +337,17 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     return this.operate(registration, checkedPath(path), 'discover');
   }
 
+  /**
+   * Write (replace, PUT) of one resource with a body read block by block from `body` during
+   * Block1 (RFC 7959 §2.5): an Object 9 Package push of a large file without holding it.
+   * Only to a device that is reachable now (a stream cannot wait in the queue).
+   */
+  async writeStream(endpoint: string, path: string, body: BlockSource, contentFormat: number): Promise<DeviceResponse> {
+    const registration = await this.registration(endpoint);
+    if (!this.isReachable(registration)) throw new Lwm2mServerError(`"${endpoint}" is asleep (queue mode); a streamed write needs it awake`, 'TRANSPORT');
+    return this.send(registration, { method: 'PUT', path: checkedPath(path), payload: body, contentFormat });
+  }
+
   /** Write (TS Core §6.3.3): `replace` (PUT) or partial update (POST). */
   async write(endpoint: string, path: string, node: Lwm2mNode, options: { mode?: 'replace' | 'update'; contentFormat?: number } = {}): Promise<OperationOutcome> {
     const registration = await this.registration(endpoint);
@@ -517,7 +528,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     request: {
       method: 'GET' | 'PUT' | 'POST' | 'DELETE' | 'FETCH' | 'IPATCH';
       path: Lwm2mPath;
-      payload?: Uint8Array | undefined;
+      payload?: Uint8Array | BlockSource | undefined;
       contentFormat?: number | undefined;
       accept?: number | undefined;
       query?: string[] | undefined;

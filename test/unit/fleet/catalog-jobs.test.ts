@@ -140,3 +140,46 @@ test('/pkg/<token>: served block-wise (RFC 7959 Block2) while the job downloads;
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('/pkg/<token>: one store lookup per token per second, not per block; withdraw() ends a cached token at once, a store-only change within a second', async () => {
+  const dir = temp();
+  const store = openSqliteStore({ dataDir: dir });
+  const server = new CoapServer({ transport: await UdpTransport.bind({ host: '127.0.0.1', port: 0 }) });
+  const client = new CoapClient();
+  try {
+    const catalog = new PackageCatalog({ dataDir: dir, repository: store.packages });
+    const pkg = makePackage({ files: [{ path: 'blob', data: randomBytes(20_000) }] });
+    const record = await catalog.addBytes(pkg);
+    let now = 1000;
+    let lookups = 0;
+    const jobs = { getByToken: (token: string) => (lookups++, store.installJobs.getByToken(token)) };
+    const endpoint = new PackageEndpoint({ catalog, jobs, now: () => now });
+    endpoint.mount(server);
+    await store.installJobs.create({ id: 'j', kind: 'install', endpoint: 'dev', packageSha256: record.sha256, method: 'pull', activate: false }, 0);
+    await store.installJobs.transition('j', 'downloading', null, { downloadToken: 'T0k3n', tokenExpiresAt: 60_000 }, 0);
+    const base = `coap://127.0.0.1:${server.endpoint.transport.address().port}/pkg/`;
+    const got = await client.get(base + 'T0k3n', { blockSize: 256 });
+    assert.deepEqual(Buffer.from(got.payload), pkg);
+    assert.equal(lookups, 1, `${Math.ceil(pkg.length / 256)} blocks, one lookup`);
+    // Withdrawn by the driver: refused at once.
+    endpoint.withdraw('j');
+    await store.installJobs.transition('j', 'delivered', null, { downloadToken: null, tokenExpiresAt: null }, 0);
+    assert.equal((await client.get(base + 'T0k3n')).codeText, '4.04');
+    // A token changed only in the store is honoured from the cache for at most a second.
+    await store.installJobs.transition('j', 'downloading', null, { downloadToken: 'N3w', tokenExpiresAt: 60_000 }, 0);
+    assert.equal((await client.get(base + 'N3w', { blockSize: 1024 })).codeText, '2.05');
+    await store.installJobs.transition('j', 'delivered', null, { downloadToken: null, tokenExpiresAt: null }, 0);
+    assert.equal((await client.get(base + 'N3w', { blockSize: 1024 })).codeText, '2.05', 'still cached');
+    now += 1001;
+    assert.equal((await client.get(base + 'N3w')).codeText, '4.04');
+    // The shared file handle serves a pushed body the same way (fileSource).
+    const source = endpoint.fileSource('j', catalog.pathOf(record.sha256), record.size);
+    assert.deepEqual(Buffer.from(await source.read(100, 50)), pkg.subarray(100, 150));
+    await endpoint.close();
+  } finally {
+    await client.close();
+    await server.close();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
