@@ -1,4 +1,5 @@
 /** Small big-endian byte reader/writer used by every DTLS codec. */
+import { randomFillSync } from 'node:crypto';
 
 /** Raised by decoders on malformed input; the connection turns it into decode_error or a silent drop. */
 export class DecodeError extends Error {
@@ -78,16 +79,23 @@ export class Reader {
   }
 }
 
+/**
+ * Appends big-endian fields into one growing buffer (one allocation for most messages, none per
+ * field); `finish` returns exactly the bytes written.
+ */
 export class Writer {
-  private chunks: number[] = [];
-  private parts: Uint8Array[] = [];
+  private buf: Uint8Array;
   private size = 0;
 
-  private flushNumbers(): void {
-    if (this.chunks.length > 0) {
-      this.parts.push(Uint8Array.from(this.chunks));
-      this.chunks = [];
-    }
+  constructor(capacity = 64) {
+    this.buf = new Uint8Array(capacity);
+  }
+
+  private room(n: number): void {
+    if (this.size + n <= this.buf.length) return;
+    const grown = new Uint8Array(Math.max(this.buf.length * 2, this.size + n));
+    grown.set(this.buf.subarray(0, this.size));
+    this.buf = grown;
   }
 
   get length(): number {
@@ -95,28 +103,36 @@ export class Writer {
   }
 
   u8(v: number): this {
-    this.chunks.push(v & 0xff);
-    this.size += 1;
+    this.room(1);
+    this.buf[this.size++] = v & 0xff;
     return this;
   }
 
   u16(v: number): this {
-    return this.u8(v >>> 8).u8(v);
+    this.room(2);
+    this.buf[this.size++] = (v >>> 8) & 0xff;
+    this.buf[this.size++] = v & 0xff;
+    return this;
   }
 
   u24(v: number): this {
-    return this.u8(v >>> 16).u8(v >>> 8).u8(v);
+    this.room(3);
+    this.buf[this.size++] = (v >>> 16) & 0xff;
+    this.buf[this.size++] = (v >>> 8) & 0xff;
+    this.buf[this.size++] = v & 0xff;
+    return this;
   }
 
   u48(v: number): this {
-    const hi = Math.floor(v / 0x1_0000_0000);
-    const lo = v >>> 0;
-    return this.u16(hi).u8(lo >>> 24).u8(lo >>> 16).u8(lo >>> 8).u8(lo);
+    this.room(6);
+    writeU48(this.buf, this.size, v);
+    this.size += 6;
+    return this;
   }
 
   bytes(b: Uint8Array): this {
-    this.flushNumbers();
-    this.parts.push(b);
+    this.room(b.length);
+    this.buf.set(b, this.size);
     this.size += b.length;
     return this;
   }
@@ -136,16 +152,22 @@ export class Writer {
     return this.u24(b.length).bytes(b);
   }
 
+  /** The bytes written, in a buffer of exactly that size (a copy unless the estimate was exact). */
   finish(): Uint8Array {
-    this.flushNumbers();
-    const out = new Uint8Array(this.size);
-    let off = 0;
-    for (const p of this.parts) {
-      out.set(p, off);
-      off += p.length;
-    }
-    return out;
+    return this.size === this.buf.length ? this.buf : this.buf.slice(0, this.size);
   }
+}
+
+/** Writes a 48-bit unsigned integer big-endian at `offset`. */
+export function writeU48(out: Uint8Array, offset: number, v: number): void {
+  const hi = Math.floor(v / 0x1_0000_0000);
+  const lo = v >>> 0;
+  out[offset] = (hi >>> 8) & 0xff;
+  out[offset + 1] = hi & 0xff;
+  out[offset + 2] = lo >>> 24;
+  out[offset + 3] = (lo >>> 16) & 0xff;
+  out[offset + 4] = (lo >>> 8) & 0xff;
+  out[offset + 5] = lo & 0xff;
 }
 
 export function concat(...parts: Uint8Array[]): Uint8Array {
@@ -178,3 +200,24 @@ export function fromHex(s: string): Uint8Array {
 
 export const utf8 = new TextEncoder();
 export const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
+
+const RANDOM_POOL_SIZE = 4096;
+let randomPool = new Uint8Array(0);
+let randomPoolUsed = 0;
+
+/**
+ * Cryptographically strong random bytes (randoms, session IDs, CIDs) in a buffer of their own,
+ * drawn from a pool refilled 4 KiB at a time: one system call serves dozens of handshakes. The
+ * bytes handed out are wiped from the pool.
+ */
+export function randomBytesPooled(n: number): Uint8Array {
+  if (n > RANDOM_POOL_SIZE / 8) return randomFillSync(new Uint8Array(n));
+  if (randomPoolUsed + n > randomPool.length) {
+    randomPool = randomFillSync(new Uint8Array(RANDOM_POOL_SIZE));
+    randomPoolUsed = 0;
+  }
+  const out = randomPool.slice(randomPoolUsed, randomPoolUsed + n);
+  randomPool.fill(0, randomPoolUsed, randomPoolUsed + n);
+  randomPoolUsed += n;
+  return out;
+}

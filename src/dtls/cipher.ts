@@ -4,8 +4,8 @@
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { concat, Writer } from './bytes.js';
-import { epochAndSequence } from './record.js';
-import { ContentType } from './constants.js';
+import { writeEpochAndSequence, writeRecordHeader } from './record.js';
+import { ContentType, RECORD_HEADER_LENGTH } from './constants.js';
 
 export type KeyExchange = 'psk' | 'ecdhe_ecdsa';
 
@@ -43,32 +43,86 @@ export const CIPHER_SUITES: ReadonlyMap<number, CipherSuiteInfo> = new Map(
 );
 
 export const EXPLICIT_NONCE_LENGTH = 8;
+const NONCE_LENGTH = 12;
+const AAD_LENGTH = 13;
 
-/** One direction's record protection for one epoch. */
+// Scratch space for the nonce and the additional data of one record: node:crypto copies both
+// before returning, and everything here is synchronous, so one buffer each serves every record.
+const nonceScratch = new Uint8Array(NONCE_LENGTH);
+const aadScratch = new Uint8Array(AAD_LENGTH);
+
+/**
+ * One direction's record protection for one epoch. The key and the 4-byte implicit salt are read
+ * from `material` at the given offsets: both directions of an association share one small buffer
+ * (the key block), so an idle association holds one allocation for its keys, not four.
+ */
 export class AeadProtection {
   constructor(
     readonly suite: CipherSuiteInfo,
-    private readonly key: Uint8Array,
-    private readonly salt: Uint8Array,
-  ) {}
+    private readonly material: Uint8Array,
+    private readonly keyOffset: number = 0,
+    private readonly saltOffset: number = suite.keyLength,
+  ) {
+    if (keyOffset + suite.keyLength > material.length || saltOffset + suite.fixedIvLength > material.length) throw new RangeError('key material too short');
+  }
 
   /** Expansion of a record: explicit nonce plus tag. */
   get overhead(): number {
     return EXPLICIT_NONCE_LENGTH + this.suite.tagLength;
   }
 
-  private aad(epoch: number, seq: number, type: number, version: number, length: number): Uint8Array {
-    return new Writer().bytes(epochAndSequence(epoch, seq)).u8(type).u16(version).u16(length).finish();
+  /**
+   * A copy of the key for one cipher: a short-lived allocation, where a subarray view would make
+   * V8 move the small key block out of the heap for the association's lifetime.
+   */
+  private key(): Uint8Array {
+    return this.material.slice(this.keyOffset, this.keyOffset + this.suite.keyLength);
   }
 
+  /** Fills nonceScratch: salt ‖ explicit nonce (byte by byte, for the same reason as `key`). */
+  private nonce(explicit: Uint8Array, offset: number): Uint8Array {
+    for (let i = 0; i < 4; i++) nonceScratch[i] = this.material[this.saltOffset + i]!;
+    for (let i = 0; i < EXPLICIT_NONCE_LENGTH; i++) nonceScratch[4 + i] = explicit[offset + i]!;
+    return nonceScratch;
+  }
+
+  /** RFC 5246 §6.2.3.3 additional data: seq_num ‖ type ‖ version ‖ length. */
+  private aad(epoch: number, seq: number, type: number, version: number, length: number): Uint8Array {
+    writeEpochAndSequence(aadScratch, 0, epoch, seq);
+    aadScratch[8] = type;
+    aadScratch[9] = version >>> 8;
+    aadScratch[10] = version & 0xff;
+    aadScratch[11] = length >>> 8;
+    aadScratch[12] = length & 0xff;
+    return aadScratch;
+  }
+
+  /** The protected fragment (explicit nonce ‖ ciphertext ‖ tag) of a record. */
   seal(epoch: number, seq: number, type: number, version: number, plaintext: Uint8Array): Uint8Array {
-    return this.sealWith(epoch, seq, plaintext, this.aad(epoch, seq, type, version, plaintext.length));
+    const out = new Uint8Array(this.overhead + plaintext.length);
+    this.sealInto(out, 0, epoch, seq, plaintext, this.aad(epoch, seq, type, version, plaintext.length));
+    return out;
+  }
+
+  /**
+   * A whole protected record: header and fragment in one allocation. With a non-empty `cid` it is
+   * a tls12_cid record carrying DTLSInnerPlaintext (content ‖ real type, no padding; RFC 9146 §4–5).
+   */
+  sealRecord(type: number, version: number, epoch: number, seq: number, plaintext: Uint8Array, cid?: Uint8Array): Uint8Array {
+    const withCid = cid !== undefined && cid.length > 0;
+    const inner = withCid ? concat(plaintext, Uint8Array.of(type)) : plaintext;
+    const fragmentLength = this.overhead + inner.length;
+    const out = new Uint8Array(RECORD_HEADER_LENGTH + (withCid ? cid.length : 0) + fragmentLength);
+    const at = writeRecordHeader(out, 0, withCid ? ContentType.tls12_cid : type, version, epoch, seq, withCid ? cid : undefined, fragmentLength);
+    const aad = withCid ? this.cidAad(epoch, seq, version, cid, inner.length) : this.aad(epoch, seq, type, version, inner.length);
+    this.sealInto(out, at, epoch, seq, inner, aad);
+    return out;
   }
 
   /** RFC 9146 §5 additional data for a tls12_cid record. */
   private cidAad(epoch: number, seq: number, version: number, cid: Uint8Array, innerLength: number): Uint8Array {
-    return new Writer()
-      .bytes(new Uint8Array(8).fill(0xff))
+    return new Writer(23 + cid.length)
+      .bytes(SEQ_NUM_PLACEHOLDER)
       .u8(ContentType.tls12_cid)
       .u8(cid.length)
       .u8(ContentType.tls12_cid)
@@ -83,7 +137,9 @@ export class AeadProtection {
   /** Protects DTLSInnerPlaintext (content ‖ real type, no padding) for a tls12_cid record (RFC 9146 §4–5). */
   sealCid(epoch: number, seq: number, type: number, version: number, cid: Uint8Array, content: Uint8Array): Uint8Array {
     const inner = concat(content, Uint8Array.of(type));
-    return this.sealWith(epoch, seq, inner, this.cidAad(epoch, seq, version, cid, inner.length));
+    const out = new Uint8Array(this.overhead + inner.length);
+    this.sealInto(out, 0, epoch, seq, inner, this.cidAad(epoch, seq, version, cid, inner.length));
+    return out;
   }
 
   /** Opens a tls12_cid record: the real content type and content, or undefined. Never throws. */
@@ -98,42 +154,50 @@ export class AeadProtection {
     return { type: inner[end - 1]!, content: inner.subarray(0, end - 1) };
   }
 
-  private sealWith(epoch: number, seq: number, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
-    const explicit = epochAndSequence(epoch, seq);
-    const nonce = concat(this.salt, explicit);
+  /** Writes explicit nonce ‖ ciphertext ‖ tag at out[at…]. */
+  private sealInto(out: Uint8Array, at: number, epoch: number, seq: number, plaintext: Uint8Array, aad: Uint8Array): void {
+    writeEpochAndSequence(out, at, epoch, seq);
+    const nonce = this.nonce(out, at);
+    const tagLength = this.suite.tagLength;
+    const bodyAt = at + EXPLICIT_NONCE_LENGTH;
     if (this.suite.aead === 'aes-128-ccm') {
-      const c = createCipheriv('aes-128-ccm', this.key, nonce, { authTagLength: this.suite.tagLength });
+      const c = createCipheriv('aes-128-ccm', this.key(), nonce, { authTagLength: tagLength });
       c.setAAD(aad, { plaintextLength: plaintext.length });
-      const body = c.update(plaintext);
+      out.set(c.update(plaintext), bodyAt);
       c.final();
-      return concat(explicit, body, c.getAuthTag());
+      out.set(c.getAuthTag(), bodyAt + plaintext.length);
+      return;
     }
-    const c = createCipheriv('aes-128-gcm', this.key, nonce, { authTagLength: this.suite.tagLength });
+    const c = createCipheriv('aes-128-gcm', this.key(), nonce, { authTagLength: tagLength });
     c.setAAD(aad);
-    const body = concat(c.update(plaintext), c.final());
-    return concat(explicit, body, c.getAuthTag());
+    const body = c.update(plaintext);
+    out.set(body, bodyAt);
+    const rest = c.final();
+    if (rest.length > 0) out.set(rest, bodyAt + body.length);
+    out.set(c.getAuthTag(), bodyAt + plaintext.length);
   }
 
   private openWith(fragment: Uint8Array, aad: Uint8Array): Uint8Array | undefined {
     const tagLength = this.suite.tagLength;
     if (fragment.length < EXPLICIT_NONCE_LENGTH + tagLength) return undefined;
-    const explicit = fragment.subarray(0, EXPLICIT_NONCE_LENGTH);
     const body = fragment.subarray(EXPLICIT_NONCE_LENGTH, fragment.length - tagLength);
     const tag = fragment.subarray(fragment.length - tagLength);
-    const nonce = concat(this.salt, explicit);
+    const nonce = this.nonce(fragment, 0);
     try {
       if (this.suite.aead === 'aes-128-ccm') {
-        const d = createDecipheriv('aes-128-ccm', this.key, nonce, { authTagLength: tagLength });
+        const d = createDecipheriv('aes-128-ccm', this.key(), nonce, { authTagLength: tagLength });
         d.setAuthTag(tag);
         d.setAAD(aad, { plaintextLength: body.length });
         const out = d.update(body);
         d.final();
-        return new Uint8Array(out);
+        return plain(out);
       }
-      const d = createDecipheriv('aes-128-gcm', this.key, nonce, { authTagLength: tagLength });
+      const d = createDecipheriv('aes-128-gcm', this.key(), nonce, { authTagLength: tagLength });
       d.setAuthTag(tag);
       d.setAAD(aad);
-      return new Uint8Array(concat(d.update(body), d.final()));
+      const out = d.update(body);
+      const rest = d.final();
+      return rest.length > 0 ? concat(out, rest) : plain(out);
     } catch {
       return undefined;
     }
@@ -147,21 +211,35 @@ export class AeadProtection {
   }
 }
 
+/** A Buffer's bytes as a plain Uint8Array (what callers get everywhere else), without copying. */
+function plain(b: Buffer): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** The 8 bytes of 0xff that start the RFC 9146 additional data in place of seq_num. */
+const SEQ_NUM_PLACEHOLDER = new Uint8Array(8).fill(0xff);
+
 export interface KeyMaterial {
   clientWrite: AeadProtection;
   serverWrite: AeadProtection;
 }
 
-/** Splits the key block (RFC 5246 §6.3) for an AEAD suite: keys then implicit IVs, no MAC keys. */
+/** Length of the key block (RFC 5246 §6.3) for an AEAD suite: two keys and two implicit IVs, no MAC keys. */
 export function keyBlockLength(suite: CipherSuiteInfo): number {
   return 2 * (suite.keyLength + suite.fixedIvLength);
 }
 
+/**
+ * Both directions' protection over one key block (client key ‖ server key ‖ client IV ‖ server IV).
+ * The block is used in place, neither sliced nor viewed: pass a buffer of its own (a view of a
+ * pooled or larger buffer would keep all of it alive as long as the association).
+ */
 export function keyMaterialFromBlock(suite: CipherSuiteInfo, block: Uint8Array): KeyMaterial {
   const k = suite.keyLength;
   const iv = suite.fixedIvLength;
+  if (block.length !== keyBlockLength(suite)) throw new RangeError('key block of the wrong length');
   return {
-    clientWrite: new AeadProtection(suite, block.slice(0, k), block.slice(2 * k, 2 * k + iv)),
-    serverWrite: new AeadProtection(suite, block.slice(k, 2 * k), block.slice(2 * k + iv, 2 * k + 2 * iv)),
+    clientWrite: new AeadProtection(suite, block, 0, 2 * k),
+    serverWrite: new AeadProtection(suite, block, k, 2 * k + iv),
   };
 }

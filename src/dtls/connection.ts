@@ -4,10 +4,10 @@
  * plaintext and state changes come out through the `DtlsConnectionEvents` callbacks.
  * Time comes from the injected Clock (retransmission and handshake timeout).
  */
-import { createECDH, createPublicKey, randomBytes, sign, timingSafeEqual, verify, type ECDH, type KeyObject, type X509Certificate } from 'node:crypto';
+import { createECDH, createPublicKey, sign, timingSafeEqual, verify, type ECDH, type KeyObject, type X509Certificate } from 'node:crypto';
 import type { PeerIdentity } from '../coap/transport.js';
 import type { Clock, Timer } from '../util/clock.js';
-import { concat, DecodeError, Reader, utf8, utf8Decoder, Writer } from './bytes.js';
+import { concat, DecodeError, randomBytesPooled, Reader, utf8, utf8Decoder, Writer } from './bytes.js';
 import { CertificateError, describeSubject, parseCertificates, validateChain } from './certificates.js';
 import {
   CIPHER_SUITES,
@@ -62,7 +62,7 @@ import {
   type ClientHello,
   type Extension,
 } from './messages.js';
-import { extendedMasterSecret, keyBlock, masterSecret, pskPreMasterSecret, sha256, verifyData } from './prf.js';
+import { extendedMasterSecret, keyBlock, masterSecret, Prf, pskPreMasterSecret, sha256, verifyData } from './prf.js';
 import { decodeRecords, encodeRecord, MAX_SEQUENCE, ReplayWindow, type DtlsRecord } from './record.js';
 import type { ResumableSession, SessionCache } from './session.js';
 
@@ -234,17 +234,23 @@ export class DtlsConnection {
   private readonly mtu: number;
   private readonly suites: number[];
 
-  private readonly readStates: ReadState[] = [{ window: new ReplayWindow() }];
-  private readonly writeStates: WriteState[] = [{ seq: 0 }];
+  /**
+   * Epoch 0 (plaintext) and epoch 1 (protected) states: renegotiation is refused, so there is no
+   * other epoch. Epoch 0's are dropped once the handshake needs them no more.
+   */
+  private read0: ReadState | undefined = { window: new ReplayWindow() };
+  private read1: ReadState | undefined;
+  private write0: WriteState | undefined = { seq: 0 };
+  private write1: WriteState | undefined;
   private readEpoch = 0;
   private writeEpoch = 0;
-  private futureRecords: DtlsRecord[] = [];
+  private futureRecords: DtlsRecord[] | undefined;
 
   private readonly reassembler = new HandshakeReassembler();
   private sendSeq = 0;
   private transcript: Uint8Array[] = [];
 
-  private flight: FlightItem[] = [];
+  private flight: readonly FlightItem[] = NO_FLIGHT;
   private retransmitTimer: Timer | undefined;
   private retransmitMs: number;
   private retransmissions = 0;
@@ -258,6 +264,8 @@ export class DtlsConnection {
   private useEms = false;
   private helloVerifyCount = 0;
   private master: Uint8Array | undefined;
+  /** The PRF keyed with the master secret (key block, both Finished), for the handshake only. */
+  private masterPrf: Prf | undefined;
   private pendingRead: AeadProtection | undefined;
   private ecdh: ECDH | undefined;
   private peerPublicKey: KeyObject | undefined;
@@ -270,67 +278,62 @@ export class DtlsConnection {
   private gotClientCertificate = false;
   private gotClientKeyExchange = false;
 
-  private readonly queued: Uint8Array[] = [];
+  private queued: Uint8Array[] | undefined;
   /** RFC 7250 certificate types in use for each side (X.509 unless negotiated otherwise). */
   private serverCertType: number = CertificateType.x509;
   private clientCertType: number = CertificateType.x509;
   private clientCertMode: 'none' | 'request' | 'require' = 'none';
   /** RFC 9146: the CID we receive (announced by us) and the CID we send (announced by the peer), once negotiated. */
-  private ownCid: Uint8Array = new Uint8Array(0);
-  private peerCid: Uint8Array = new Uint8Array(0);
+  private ownCid: Uint8Array = NO_BYTES;
+  private peerCid: Uint8Array = NO_BYTES;
   private cidNegotiated = false;
   /** Set by handleRecord when a protected record newer than any before it authenticated (RFC 9146 §6). */
   private freshRecord = false;
   private resumed = false;
-  private sessionId: Uint8Array = new Uint8Array(0);
+  private sessionId: Uint8Array = NO_BYTES;
   private resumableSession: ResumableSession | undefined;
   /** True when the last flight we sent completes the handshake (kept to answer retransmissions). */
   private sentFinalFlight = false;
   private earlyCcs = false;
   /** Waiting for an asynchronous decision (see awaitExternal). */
   private paused = false;
-  private earlyData: Uint8Array[] = [];
+  private earlyData: Uint8Array[] | undefined;
   private closedNotified = false;
+
+  /** `options.connectionId`, or the CID the server endpoint allocated for this association. */
+  private readonly cidOption: Uint8Array | boolean | undefined;
 
   private constructor(
     role: 'client' | 'server',
     private readonly options: DtlsClientOptions & DtlsServerOptions,
     private readonly events: DtlsConnectionEvents,
+    connectionId: Uint8Array | boolean | undefined,
   ) {
     this.role = role;
     this.clock = options.clock;
-    this.random = options.random ?? ((n) => new Uint8Array(randomBytes(n)));
+    this.random = options.random ?? randomBytesPooled;
     this.mtu = Math.max(256, options.mtu ?? 1200);
     this.retransmitMs = options.initialRetransmitMs ?? 1000;
-    this.suites = this.usableSuites(role, options);
+    this.suites = usableSuites(role, options);
+    this.cidOption = connectionId;
   }
 
   /** A client connection; call `connect()` to send the first ClientHello. */
   static client(options: DtlsClientOptions, events: DtlsConnectionEvents): DtlsConnection {
-    return new DtlsConnection('client', options, events);
+    return new DtlsConnection('client', options, events, options.connectionId);
   }
 
   /**
    * A server connection waiting for a ClientHello. Cookie verification is the job of the
    * endpoint in front of it (see DtlsServerEndpoint); the connection trusts what it is handed.
+   * `connectionId` overrides `options.connectionId` (the endpoint allocates one per association and
+   * shares one options object between all of them).
    */
-  static server(options: DtlsServerOptions, events: DtlsConnectionEvents): DtlsConnection {
-    const c = new DtlsConnection('server', options, events);
+  static server(options: DtlsServerOptions, events: DtlsConnectionEvents, connectionId: Uint8Array | boolean | undefined = options.connectionId): DtlsConnection {
+    const c = new DtlsConnection('server', options, events, connectionId);
     c.state = 'wait_client_hello';
     c.startHandshakeTimer();
     return c;
-  }
-
-  private usableSuites(role: 'client' | 'server', o: DtlsClientOptions & DtlsServerOptions): number[] {
-    const wanted = o.cipherSuites ?? DEFAULT_CIPHER_SUITES;
-    return wanted.filter((id) => {
-      const s = CIPHER_SUITES.get(id);
-      if (!s) return false;
-      if (s.keyExchange === 'psk') return role === 'client' ? o.psk !== undefined : o.pskLookup !== undefined;
-      return role === 'client'
-        ? (o.trustRoots?.length ?? 0) > 0 || o.verifyRawPublicKey !== undefined
-        : o.certificate !== undefined || o.rawPublicKey !== undefined;
-    });
   }
 
   get isEstablished(): boolean {
@@ -379,6 +382,7 @@ export class DtlsConnection {
     if (this.state === 'closed') return false;
     if (data.length > MAX_PLAINTEXT) return false;
     if (this.state !== 'established') {
+      this.queued ??= [];
       if (this.queued.length >= MAX_QUEUED_APP_DATA) return false;
       this.queued.push(data);
       return true;
@@ -415,7 +419,7 @@ export class DtlsConnection {
 
   /** Length of the CID in records addressed to us (0 = none); fixed from the start so early records parse. */
   get ownCidLength(): number {
-    const c = this.options.connectionId;
+    const c = this.cidOption;
     return c instanceof Uint8Array ? c.length : 0;
   }
 
@@ -450,9 +454,10 @@ export class DtlsConnection {
     this.handshakeTimer?.cancel();
     this.retransmitTimer = undefined;
     this.handshakeTimer = undefined;
-    this.flight = [];
-    this.queued.length = 0;
+    this.flight = NO_FLIGHT;
+    this.queued = undefined;
     this.master = undefined;
+    this.masterPrf = undefined;
     this.ecdh = undefined;
     this.reassembler.clear();
     if (!this.closedNotified) {
@@ -481,16 +486,12 @@ export class DtlsConnection {
 
   /** Builds one record for `epoch` with that epoch's protection and next sequence number. */
   private protect(type: number, epoch: number, payload: Uint8Array): Uint8Array {
-    const ws = this.writeStates[epoch];
+    const ws = this.writeState(epoch);
     if (!ws) throw new Error(`no write state for epoch ${epoch}`);
     if (ws.seq > MAX_SEQUENCE) throw new Fatal(AlertDescription.internal_error, 'sequence numbers exhausted');
     const seq = ws.seq++;
-    if (ws.protection && this.peerCid.length > 0) {
-      const fragment = ws.protection.sealCid(epoch, seq, type, DTLS_1_2, this.peerCid, payload);
-      return encodeRecord({ type: ContentType.tls12_cid, version: DTLS_1_2, epoch, sequence: seq, cid: this.peerCid, fragment });
-    }
-    const fragment = ws.protection ? ws.protection.seal(epoch, seq, type, DTLS_1_2, payload) : payload;
-    return encodeRecord({ type, version: DTLS_1_2, epoch, sequence: seq, fragment });
+    if (ws.protection) return ws.protection.sealRecord(type, DTLS_1_2, epoch, seq, payload, this.peerCid);
+    return encodeRecord({ type, version: DTLS_1_2, epoch, sequence: seq, fragment: payload });
   }
 
   /** Packs records into datagrams no larger than the MTU (a record larger than the MTU goes alone). */
@@ -510,7 +511,15 @@ export class DtlsConnection {
   }
 
   private overhead(epoch: number): number {
-    return this.writeStates[epoch]?.protection?.overhead ?? 0;
+    return this.writeState(epoch)?.protection?.overhead ?? 0;
+  }
+
+  private readState(epoch: number): ReadState | undefined {
+    return epoch === 0 ? this.read0 : epoch === 1 ? this.read1 : undefined;
+  }
+
+  private writeState(epoch: number): WriteState | undefined {
+    return epoch === 0 ? this.write0 : epoch === 1 ? this.write1 : undefined;
   }
 
   private transmitFlight(): void {
@@ -527,7 +536,7 @@ export class DtlsConnection {
   }
 
   /** Sends a new flight. `expectReply`: arm the retransmission timer (not for the last flight). */
-  private sendFlight(items: FlightItem[], expectReply: boolean): void {
+  private sendFlight(items: readonly FlightItem[], expectReply: boolean): void {
     this.retransmitTimer?.cancel();
     this.retransmitTimer = undefined;
     this.flight = items;
@@ -574,10 +583,10 @@ export class DtlsConnection {
 
   private handleRecord(r: DtlsRecord): void {
     if ((r.version & 0xff00) !== 0xfe00) return;
-    const rs = this.readStates[r.epoch];
+    const rs = this.readState(r.epoch);
     if (!rs) {
       // Records of the next epoch can overtake the ChangeCipherSpec; keep a few (§4.1).
-      if (r.epoch === this.readEpoch + 1 && this.state !== 'established' && this.futureRecords.length < MAX_FUTURE_RECORDS) this.futureRecords.push(r);
+      if (r.epoch === this.readEpoch + 1 && this.state !== 'established' && (this.futureRecords?.length ?? 0) < MAX_FUTURE_RECORDS) (this.futureRecords ??= []).push(r);
       return;
     }
     if (!rs.window.check(r.sequence)) return;
@@ -586,7 +595,7 @@ export class DtlsConnection {
     const usesCid = this.cidNegotiated && this.ownCid.length > 0;
     if (r.type === ContentType.tls12_cid) {
       // Only with a negotiated CID of ours, only protected, only our CID (RFC 9146 §4).
-      if (!usesCid || !rs.protection || !r.cid || !timingSafeEqualBytes(r.cid, this.ownCid)) return;
+      if (!usesCid || !rs.protection || !r.cid || !equalConstantTime(r.cid, this.ownCid)) return;
     } else if (usesCid && rs.protection) {
       return; // protected records must carry our CID once it is negotiated
     }
@@ -621,7 +630,7 @@ export class DtlsConnection {
     if (this.role === 'server' && this.state === 'wait_client_hello' && r.epoch === 0) {
       // Continue the record numbering of a stateless HelloVerifyRequest, which reused the
       // ClientHello's sequence number (§4.2.1): never send epoch-0 numbers the client has seen.
-      this.writeStates[0]!.seq = Math.max(this.writeStates[0]!.seq, r.sequence);
+      this.write0!.seq = Math.max(this.write0!.seq, r.sequence);
     }
     switch (type) {
       case ContentType.handshake:
@@ -636,11 +645,11 @@ export class DtlsConnection {
       case ContentType.application_data:
         if (r.epoch !== this.readEpoch || r.epoch === 0) break;
         if (this.state === 'established') {
-          if (this.flight.length > 0) this.flight = []; // the peer has our Finished
+          if (this.flight.length > 0) this.releaseFlight(); // the peer has our Finished
           this.events.data?.(plaintext);
-        } else if (this.state === 'wait_finished' && this.earlyData.length < MAX_EARLY_DATA) {
+        } else if (this.state === 'wait_finished' && (this.earlyData?.length ?? 0) < MAX_EARLY_DATA) {
           // Authenticated data that overtook the peer's Finished: deliver it once the handshake is done.
-          this.earlyData.push(plaintext);
+          (this.earlyData ??= []).push(plaintext);
         }
         break;
       default:
@@ -722,12 +731,12 @@ export class DtlsConnection {
       return;
     }
     this.earlyCcs = false;
-    this.readEpoch++;
-    this.readStates[this.readEpoch] = { protection: this.pendingRead, window: new ReplayWindow() };
+    this.readEpoch = 1;
+    this.read1 = { protection: this.pendingRead, window: new ReplayWindow() };
     this.pendingRead = undefined;
     this.state = 'wait_finished';
-    const future = this.futureRecords;
-    this.futureRecords = [];
+    const future = this.futureRecords ?? [];
+    this.futureRecords = undefined;
     for (const r of future) {
       if (this.isClosed) return;
       this.handleRecord(r);
@@ -771,7 +780,7 @@ export class DtlsConnection {
       }
     }
     if (this.options.extendedMasterSecret !== false) exts.push({ type: ExtensionType.extended_master_secret, data: new Uint8Array(0) });
-    const cid = this.options.connectionId;
+    const cid = this.cidOption;
     if (cid) exts.push({ type: ExtensionType.connection_id, data: new Writer().vec8(cid instanceof Uint8Array ? cid : new Uint8Array(0)).finish() });
     exts.push(EMPTY_RENEGOTIATION_INFO);
     return exts;
@@ -847,8 +856,8 @@ export class DtlsConnection {
     const cidExt = findExtension(sh.extensions, ExtensionType.connection_id);
     if (cidExt) {
       this.peerCid = decodeCid(cidExt.data);
-      const own = this.options.connectionId;
-      this.ownCid = own instanceof Uint8Array ? own : new Uint8Array(0);
+      const own = this.cidOption;
+      this.ownCid = own instanceof Uint8Array ? own : NO_BYTES;
       this.cidNegotiated = true;
     }
     this.serverCertType = chosenCertType(sh.extensions, ExtensionType.server_certificate_type, this.clientExtensions());
@@ -857,13 +866,14 @@ export class DtlsConnection {
     this.serverRandom = sh.random;
     this.sessionId = sh.sessionId;
     const resume = this.options.resume;
-    if (resume && sh.sessionId.length > 0 && timingSafeEqualBytes(sh.sessionId, resume.id)) {
+    if (resume && sh.sessionId.length > 0 && equalConstantTime(sh.sessionId, resume.id)) {
       if (sh.cipherSuite !== resume.cipherSuite) throw new Fatal(AlertDescription.illegal_parameter, 'resumed session with another cipher suite');
       // RFC 7627 §5.3: the EMS status of a resumed session cannot change.
       if (this.useEms !== resume.extendedMasterSecret) throw new Fatal(AlertDescription.handshake_failure, 'extended_master_secret differs from the resumed session');
       this.resumed = true;
       if (resume.peerIdentity) this.peerIdentity = resume.peerIdentity;
       this.master = resume.masterSecret.slice();
+      this.masterPrf = new Prf(this.master);
       this.expandKeys();
       this.state = 'wait_ccs';
       if (this.earlyCcs) this.handleChangeCipherSpec(this.readEpoch);
@@ -952,7 +962,7 @@ export class DtlsConnection {
     }
     items.push({ kind: 'ccs', epoch: 0 });
     this.enterWriteEpoch1();
-    const finished = this.nextMessage(HandshakeType.finished, verifyData(this.master!, 'client finished', this.transcriptHash()));
+    const finished = this.nextMessage(HandshakeType.finished, verifyData(this.masterPrf!, 'client finished', this.transcriptHash()));
     items.push({ kind: 'handshake', epoch: 1, message: finished });
     this.state = 'wait_ccs';
     this.sendFlight(items, true);
@@ -1000,7 +1010,7 @@ export class DtlsConnection {
     if (reneg && (reneg.data.length !== 1 || reneg.data[0] !== 0)) throw new Fatal(AlertDescription.handshake_failure, 'non-empty renegotiation_info in an initial handshake');
     const secureReneg = reneg !== undefined || ch.cipherSuites.includes(EMPTY_RENEGOTIATION_INFO_SCSV);
     const cidExt = findExtension(ch.extensions, ExtensionType.connection_id);
-    const ownCid = this.options.connectionId;
+    const ownCid = this.cidOption;
     if (cidExt && ownCid instanceof Uint8Array) {
       this.peerCid = decodeCid(cidExt.data);
       this.ownCid = ownCid;
@@ -1040,7 +1050,7 @@ export class DtlsConnection {
     }
     const suite = CIPHER_SUITES.get(chosen)!;
     this.suite = suite;
-    this.sessionId = this.options.sessionCache ? this.random(32) : new Uint8Array(0);
+    this.sessionId = this.options.sessionCache ? this.random(32) : NO_BYTES;
 
     const exts: Extension[] = [];
     if (secureReneg) exts.push(EMPTY_RENEGOTIATION_INFO);
@@ -1106,9 +1116,10 @@ export class DtlsConnection {
       encodeServerHello({ version: DTLS_1_2, random: this.serverRandom!, sessionId: cached.id, cipherSuite: cached.cipherSuite, compressionMethod: 0, extensions: exts }),
     );
     this.master = cached.masterSecret.slice();
+    this.masterPrf = new Prf(this.master);
     this.expandKeys();
     this.enterWriteEpoch1();
-    const finished = this.nextMessage(HandshakeType.finished, verifyData(this.master, 'server finished', this.transcriptHash()));
+    const finished = this.nextMessage(HandshakeType.finished, verifyData(this.masterPrf, 'server finished', this.transcriptHash()));
     this.state = 'wait_ccs';
     this.sendFlight(
       [
@@ -1208,7 +1219,7 @@ export class DtlsConnection {
   /** CCS + Finished that completes the handshake: the server's in a full handshake, the client's in an abbreviated one. */
   private sendFinalFlight(label: 'client finished' | 'server finished'): void {
     this.enterWriteEpoch1();
-    const finished = this.nextMessage(HandshakeType.finished, verifyData(this.master!, label, this.transcriptHash()));
+    const finished = this.nextMessage(HandshakeType.finished, verifyData(this.masterPrf!, label, this.transcriptHash()));
     this.sentFinalFlight = true;
     this.sendFlight(
       [
@@ -1293,6 +1304,7 @@ export class DtlsConnection {
     // With EMS the session hash covers the transcript up to and including ClientKeyExchange (RFC 7627 §3).
     this.master = this.useEms ? extendedMasterSecret(preMaster, this.transcriptHash()) : masterSecret(preMaster, cr, sr);
     preMaster.fill(0);
+    this.masterPrf = new Prf(this.master);
     this.expandKeys();
   }
 
@@ -1300,7 +1312,7 @@ export class DtlsConnection {
     const cr = this.clientRandomValue!;
     const sr = this.serverRandom!;
     const suite = this.suite!;
-    const keys = keyMaterialFromBlock(suite, keyBlock(this.master!, cr, sr, keyBlockLength(suite)));
+    const keys = keyMaterialFromBlock(suite, keyBlock(this.masterPrf!, cr, sr, keyBlockLength(suite)));
     const mine = this.role === 'client' ? keys.clientWrite : keys.serverWrite;
     const theirs = this.role === 'client' ? keys.serverWrite : keys.clientWrite;
     this.pendingWrite = mine;
@@ -1311,12 +1323,12 @@ export class DtlsConnection {
 
   private enterWriteEpoch1(): void {
     this.writeEpoch = 1;
-    this.writeStates[1] = { protection: this.pendingWrite!, seq: 0 };
+    this.write1 = { protection: this.pendingWrite!, seq: 0 };
     this.pendingWrite = undefined;
   }
 
   private checkFinished(body: Uint8Array, label: 'client finished' | 'server finished'): void {
-    const expected = verifyData(this.master!, label, this.transcriptHash());
+    const expected = verifyData(this.masterPrf!, label, this.transcriptHash());
     if (body.length !== expected.length || !timingSafeEqual(body, expected)) throw new Fatal(AlertDescription.decrypt_error, 'Finished verify_data mismatch');
   }
 
@@ -1324,33 +1336,94 @@ export class DtlsConnection {
     this.state = 'established';
     this.handshakeTimer?.cancel();
     this.handshakeTimer = undefined;
-    this.futureRecords = [];
-    this.ecdh = undefined;
-    this.transcript = [];
+    if (this.sessionId.length > 0 && this.master) {
+      const rs: ResumableSession = { id: this.sessionId, masterSecret: this.master, cipherSuite: this.suite!.id, extendedMasterSecret: this.useEms };
+      const session = this.peerIdentity ? { ...rs, peerIdentity: this.peerIdentity } : rs;
+      // The server's cache keeps what resumption needs; only a client hands its session out.
+      if (this.role === 'client') this.resumableSession = session;
+      else if (!this.resumed) this.options.sessionCache?.put(session);
+    }
+    this.releaseHandshakeState();
     // The client's last flight needs no more retransmission; the server keeps its own to answer
     // a retransmitted client Finished (§4.2.4) until application data shows the client has it.
-    if (!this.sentFinalFlight) this.flight = [];
-    if (this.sessionId.length > 0 && this.master) {
-      const rs: ResumableSession = { id: this.sessionId, masterSecret: this.master.slice(), cipherSuite: this.suite!.id, extendedMasterSecret: this.useEms };
-      this.resumableSession = this.peerIdentity ? { ...rs, peerIdentity: this.peerIdentity } : rs;
-      if (this.role === 'server' && !this.resumed) this.options.sessionCache?.put(this.resumableSession);
-    }
+    if (!this.sentFinalFlight) this.releaseFlight();
     const info = this.session!;
     this.events.connected?.(info);
-    for (const d of this.earlyData.splice(0)) {
+    const early = this.earlyData;
+    this.earlyData = undefined;
+    for (const d of early ?? []) {
       if (this.isClosed) return;
       this.events.data?.(d);
     }
-    const queued = this.queued.splice(0);
-    for (const d of queued) {
+    const queued = this.queued;
+    this.queued = undefined;
+    for (const d of queued ?? []) {
       if (this.isClosed) return;
       this.send(d);
     }
   }
+
+  /**
+   * Drops what only the handshake needed, so an established association keeps just its record
+   * layer, identity and (for a client) its resumable session: an idle association should cost
+   * little memory.
+   */
+  private releaseHandshakeState(): void {
+    this.futureRecords = undefined;
+    this.transcript = NO_MESSAGES;
+    this.ecdh = undefined;
+    this.pendingPeerPoint = undefined;
+    this.peerPublicKey = undefined;
+    this.clientRandomValue = undefined;
+    this.serverRandom = undefined;
+    this.master = undefined;
+    this.masterPrf = undefined;
+    this.sessionId = NO_BYTES;
+    this.read0 = undefined; // an established association ignores plaintext records
+    this.reassembler.clear();
+  }
+
+  /** The peer has our last flight: no retransmission will be needed, nor epoch 0 to send it in. */
+  private releaseFlight(): void {
+    this.flight = NO_FLIGHT;
+    if (this.state === 'established') this.write0 = undefined;
+  }
 }
 
-function timingSafeEqualBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
+/** Shared empty values, so an association holds no buffers or lists of its own for them. */
+const NO_BYTES = new Uint8Array(0);
+const NO_FLIGHT: readonly FlightItem[] = Object.freeze([]);
+/** The transcript of an established association: frozen, so a stray append fails loudly. */
+const NO_MESSAGES = Object.freeze([]) as unknown as Uint8Array[];
+
+const suitesByOptions = { client: new WeakMap<object, number[]>(), server: new WeakMap<object, number[]>() };
+
+/** The configured suites usable with the configured credentials, worked out once per options object. */
+function usableSuites(role: 'client' | 'server', o: DtlsClientOptions & DtlsServerOptions): number[] {
+  const cached = suitesByOptions[role].get(o);
+  if (cached) return cached;
+  const wanted = o.cipherSuites ?? DEFAULT_CIPHER_SUITES;
+  const suites = wanted.filter((id) => {
+    const s = CIPHER_SUITES.get(id);
+    if (!s) return false;
+    if (s.keyExchange === 'psk') return role === 'client' ? o.psk !== undefined : o.pskLookup !== undefined;
+    return role === 'client'
+      ? (o.trustRoots?.length ?? 0) > 0 || o.verifyRawPublicKey !== undefined
+      : o.certificate !== undefined || o.rawPublicKey !== undefined;
+  });
+  suitesByOptions[role].set(o, suites);
+  return suites;
+}
+
+/**
+ * Equality in time independent of where the bytes differ. Unlike crypto.timingSafeEqual it does not
+ * make V8 move a small long-lived array (a CID, a session ID) out of the heap.
+ */
+function equalConstantTime(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
 }
 
 /** The certificate types a ClientHello extension lists (RFC 7250 §4); X.509 only when absent or malformed. */

@@ -117,7 +117,8 @@ export class Reassembly {
  * messages (bounded), hands out complete messages strictly in message_seq order.
  */
 export class HandshakeReassembler {
-  private readonly pending = new Map<number, Reassembly>();
+  /** Created on the first fragment: an established association usually never needs one again. */
+  private pending: Map<number, Reassembly> | undefined;
   /** Next message_seq to deliver. */
   next = 0;
 
@@ -127,6 +128,7 @@ export class HandshakeReassembler {
   add(f: HandshakeFragment): 'old' | 'ok' | 'bad' | 'ignored' {
     if (f.messageSeq < this.next) return 'old';
     if (f.messageSeq >= this.next + this.maxAhead) return 'ignored';
+    this.pending ??= new Map();
     let r = this.pending.get(f.messageSeq);
     if (!r) {
       if (f.length > MAX_HANDSHAKE_MESSAGE) return 'bad';
@@ -138,9 +140,9 @@ export class HandshakeReassembler {
 
   /** The next complete in-order message, if any. */
   take(): HandshakeMessage | undefined {
-    const r = this.pending.get(this.next);
+    const r = this.pending?.get(this.next);
     if (!r?.complete) return undefined;
-    this.pending.delete(this.next);
+    this.pending!.delete(this.next);
     this.next++;
     return r.message();
   }
@@ -148,17 +150,23 @@ export class HandshakeReassembler {
   /** The lowest buffered complete message at or after `next` (used to learn a peer's first message_seq). */
   peekLowestComplete(): HandshakeMessage | undefined {
     let best: Reassembly | undefined;
-    for (const r of this.pending.values()) if (r.complete && (!best || r.messageSeq < best.messageSeq)) best = r;
+    for (const r of this.pending?.values() ?? []) if (r.complete && (!best || r.messageSeq < best.messageSeq)) best = r;
     return best?.message();
   }
 
   /** Drops everything buffered below `seq` and moves `next` there. */
   skipTo(seq: number): void {
-    for (const k of [...this.pending.keys()]) if (k < seq) this.pending.delete(k);
+    if (this.pending) for (const k of [...this.pending.keys()]) if (k < seq) this.pending.delete(k);
     this.next = seq;
   }
 
+  /** Drops every buffered fragment (`next` stays). */
   clear(): void {
-    this.pending.clear();
+    this.pending = undefined;
+  }
+
+  /** Messages being reassembled or waiting for their turn. */
+  get buffered(): number {
+    return this.pending?.size ?? 0;
   }
 }

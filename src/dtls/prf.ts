@@ -1,37 +1,108 @@
 /** TLS 1.2 PRF with P_SHA256 (RFC 5246 §5) and the derivations built on it. */
-import { createHash, createHmac } from 'node:crypto';
-import { concat, utf8 } from './bytes.js';
+import { createHash, type Hash } from 'node:crypto';
+import { utf8 } from './bytes.js';
 
-function hmac(key: Uint8Array, data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHmac('sha256', key).update(data).digest());
+const SHA256_BLOCK = 64;
+const SHA256_LENGTH = 32;
+
+/**
+ * HMAC-SHA256 (RFC 2104) keyed once: the hash states after the inner and outer padded key are
+ * kept and copied for every MAC. P_SHA256 computes several MACs with one key, and copying a hash
+ * state is cheaper than keying a new HMAC object each time.
+ */
+export class HmacSha256 {
+  private readonly inner: Hash;
+  private readonly outer: Hash;
+
+  constructor(key: Uint8Array) {
+    const k = key.length > SHA256_BLOCK ? sha256(key) : key;
+    const pad = new Uint8Array(SHA256_BLOCK);
+    for (let i = 0; i < SHA256_BLOCK; i++) pad[i] = (k[i] ?? 0) ^ 0x36;
+    this.inner = createHash('sha256').update(pad);
+    for (let i = 0; i < SHA256_BLOCK; i++) pad[i] = (k[i] ?? 0) ^ 0x5c;
+    this.outer = createHash('sha256').update(pad);
+    pad.fill(0);
+  }
+
+  /** HMAC over a ‖ b (b optional), without concatenating them. */
+  mac(a: Uint8Array, b?: Uint8Array): Buffer {
+    const h = this.inner.copy().update(a);
+    if (b) h.update(b);
+    return this.outer.copy().update(h.digest()).digest();
+  }
 }
 
-/** P_SHA256(secret, seed) truncated to `length` bytes. */
-export function pSha256(secret: Uint8Array, seed: Uint8Array, length: number): Uint8Array {
+const labels = new Map<string, Uint8Array>();
+
+function labelBytes(label: string): Uint8Array {
+  let bytes = labels.get(label);
+  if (!bytes) {
+    bytes = utf8.encode(label);
+    if (labels.size < 16) labels.set(label, bytes);
+  }
+  return bytes;
+}
+
+/**
+ * P_SHA256(secret, labelAndSeed) (RFC 5246 §5), exactly `length` bytes in a buffer of its own.
+ * A(0) = seed, A(i) = HMAC(A(i-1)), output = HMAC(A(1) ‖ seed) ‖ HMAC(A(2) ‖ seed) ‖ …
+ */
+function expand(mac: HmacSha256, labelAndSeed: Uint8Array, length: number): Uint8Array {
   const out = new Uint8Array(length);
-  let a = seed;
-  let off = 0;
-  while (off < length) {
-    a = hmac(secret, a);
-    const block = hmac(secret, concat(a, seed));
-    out.set(block.subarray(0, Math.min(block.length, length - off)), off);
-    off += block.length;
+  let a: Uint8Array = labelAndSeed;
+  for (let off = 0; off < length; off += SHA256_LENGTH) {
+    a = mac.mac(a);
+    const block = mac.mac(a, labelAndSeed);
+    const n = Math.min(SHA256_LENGTH, length - off);
+    for (let i = 0; i < n; i++) out[off + i] = block[i]!;
   }
   return out;
 }
 
+function labelAndSeed(label: string, seed: Uint8Array, seed2?: Uint8Array): Uint8Array {
+  const l = labelBytes(label);
+  const out = new Uint8Array(l.length + seed.length + (seed2?.length ?? 0));
+  out.set(l);
+  out.set(seed, l.length);
+  if (seed2) out.set(seed2, l.length + seed.length);
+  return out;
+}
+
+/** P_SHA256(secret, seed) truncated to `length` bytes. */
+export function pSha256(secret: Uint8Array, seed: Uint8Array, length: number): Uint8Array {
+  return expand(new HmacSha256(secret), seed, length);
+}
+
+/**
+ * The PRF keyed with one secret, for several derivations from it (the master secret gives the key
+ * block and both verify_data values).
+ */
+export class Prf {
+  private readonly mac: HmacSha256;
+
+  constructor(secret: Uint8Array) {
+    this.mac = new HmacSha256(secret);
+  }
+
+  /** PRF(secret, label, seed ‖ seed2) truncated to `length` bytes. */
+  derive(label: string, seed: Uint8Array, length: number, seed2?: Uint8Array): Uint8Array {
+    return expand(this.mac, labelAndSeed(label, seed, seed2), length);
+  }
+}
+
 /** PRF(secret, label, seed) = P_SHA256(secret, label + seed). */
 export function prf(secret: Uint8Array, label: string, seed: Uint8Array, length: number): Uint8Array {
-  return pSha256(secret, concat(utf8.encode(label), seed), length);
+  return new Prf(secret).derive(label, seed, length);
 }
 
 export function sha256(data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(data).digest());
+  const d = createHash('sha256').update(data).digest();
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 }
 
 /** RFC 5246 §8.1 master secret. */
 export function masterSecret(preMaster: Uint8Array, clientRandom: Uint8Array, serverRandom: Uint8Array): Uint8Array {
-  return prf(preMaster, 'master secret', concat(clientRandom, serverRandom), 48);
+  return new Prf(preMaster).derive('master secret', clientRandom, 48, serverRandom);
 }
 
 /** RFC 7627 §4 extended master secret: the seed is the session hash. */
@@ -52,11 +123,11 @@ export function pskPreMasterSecret(psk: Uint8Array): Uint8Array {
 }
 
 /** RFC 5246 §6.3 key block. */
-export function keyBlock(master: Uint8Array, clientRandom: Uint8Array, serverRandom: Uint8Array, length: number): Uint8Array {
-  return prf(master, 'key expansion', concat(serverRandom, clientRandom), length);
+export function keyBlock(master: Uint8Array | Prf, clientRandom: Uint8Array, serverRandom: Uint8Array, length: number): Uint8Array {
+  return (master instanceof Prf ? master : new Prf(master)).derive('key expansion', serverRandom, length, clientRandom);
 }
 
 /** RFC 5246 §7.4.9 verify_data (12 bytes). */
-export function verifyData(master: Uint8Array, label: 'client finished' | 'server finished', transcriptHash: Uint8Array): Uint8Array {
-  return prf(master, label, transcriptHash, 12);
+export function verifyData(master: Uint8Array | Prf, label: 'client finished' | 'server finished', transcriptHash: Uint8Array): Uint8Array {
+  return (master instanceof Prf ? master : new Prf(master)).derive(label, transcriptHash, 12);
 }

@@ -3,13 +3,13 @@
  * peer key and runs the stateless cookie exchange (RFC 6347 §4.2.1) so that no per-client state
  * exists until a ClientHello returns a valid cookie.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytesPooled } from './bytes.js';
 import type { Clock } from '../util/clock.js';
-import { ContentType, DTLS_1_0, HandshakeType, RECORD_HEADER_LENGTH } from './constants.js';
-import { DtlsConnection, type DtlsError, type DtlsServerOptions, type SessionInfo } from './connection.js';
+import { ContentType, DTLS_1_0, ExtensionType, HandshakeType, RECORD_HEADER_LENGTH } from './constants.js';
+import { DtlsConnection, type DtlsConnectionEvents, type DtlsError, type DtlsServerOptions, type SessionInfo } from './connection.js';
 import { CookieFactory } from './cookie.js';
 import { decodeFragments, encodeFragment } from './fragment.js';
-import { decodeClientHello, encodeHelloVerifyRequest, type ClientHello } from './messages.js';
+import { decodeClientHello, encodeHelloVerifyRequest, findExtension, type ClientHello } from './messages.js';
 import { decodeRecords, encodeRecord, type DtlsRecord } from './record.js';
 import { SessionCache, type ResumableSession } from './session.js';
 
@@ -45,13 +45,51 @@ export interface DtlsServerEndpointEvents {
   addressChanged?(oldPeerKey: string, newPeerKey: string): void;
 }
 
-interface Entry {
-  conn: DtlsConnection;
-  peerKey: string;
-  cid?: string;
-  /** Clock time of creation or of the last newer authenticated record. */
+/**
+ * One association as the endpoint sees it, and the receiver of its connection's events: one object
+ * per peer rather than a set of closures.
+ */
+class Entry implements DtlsConnectionEvents {
+  conn!: DtlsConnection;
+  /** Hex CID, when the client asked for one. */
+  cid: string | undefined;
+  /** Clock time (whole ms) of creation or of the last newer authenticated record. */
   lastActivity: number;
+
+  constructor(
+    private readonly endpoint: DtlsServerEndpoint,
+    public peerKey: string,
+    /** The random of the ClientHello that created the association (latin1), to recognise its retransmissions. */
+    readonly clientRandom: string,
+  ) {
+    this.lastActivity = endpoint.now();
+  }
+
+  send(datagram: Uint8Array): void {
+    this.endpoint.events.send(this.peerKey, datagram);
+  }
+
+  data(plaintext: Uint8Array): void {
+    const s = this.conn.session;
+    if (s) this.endpoint.events.data?.(this.peerKey, plaintext, s);
+  }
+
+  connected(session: SessionInfo): void {
+    this.endpoint.events.connected?.(this.peerKey, session);
+  }
+
+  freshRecord(): void {
+    this.lastActivity = this.endpoint.now();
+    this.endpoint.follow(this);
+  }
+
+  closed(error?: DtlsError): void {
+    this.endpoint.remove(this, false);
+    this.endpoint.events.closed?.(this.peerKey, error);
+  }
 }
+
+const latin1 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('latin1');
 
 interface Initial {
   record: DtlsRecord;
@@ -85,13 +123,14 @@ export class DtlsServerEndpoint {
 
   constructor(
     options: DtlsServerEndpointOptions,
-    private readonly events: DtlsServerEndpointEvents,
+    /** Also read by the associations (Entry). */
+    readonly events: DtlsServerEndpointEvents,
   ) {
     this.clock = options.clock;
     const sessionCache = options.resumption === false ? undefined : (options.sessionCache ?? new SessionCache(options.clock));
     this.options = { ...options, sessionCache };
     this.cookies = new CookieFactory(this.clock, options.cookieRotationMs, options.random);
-    this.random = options.random ?? ((n) => new Uint8Array(randomBytes(n)));
+    this.random = options.random ?? randomBytesPooled;
   }
 
   get size(): number {
@@ -121,13 +160,13 @@ export class DtlsServerEndpoint {
       this.handleCidDatagram(peerKey, datagram);
       return;
     }
-    const existing = this.connections.get(peerKey)?.conn;
-    if (existing && !existing.isClosed) {
+    const entry = this.connections.get(peerKey);
+    const existing = entry?.conn;
+    if (entry && existing && !existing.isClosed) {
       const initial = datagram[0] === ContentType.handshake ? parseInitialClientHello(datagram) : undefined;
-      const cr = existing.clientRandom;
       // A ClientHello with a new random from a known address is a new association (client restart):
       // it must pass the cookie exchange before the old association is replaced (§4.2.8).
-      if (!initial || (cr && Buffer.compare(Buffer.from(cr), Buffer.from(initial.hello.random)) === 0)) {
+      if (!initial || latin1(initial.hello.random) === entry.clientRandom) {
         existing.handleDatagram(datagram);
         return;
       }
@@ -156,8 +195,13 @@ export class DtlsServerEndpoint {
   /** Source address of the tls12_cid datagram being processed. */
   private source: string | undefined;
 
+  /** Clock time in whole milliseconds (a small integer, not a boxed number, in each association). */
+  now(): number {
+    return Math.floor(this.clock.now());
+  }
+
   /** Only an authenticated record newer than all before it may move the association (RFC 9146 §6). */
-  private follow(entry: Entry): void {
+  follow(entry: Entry): void {
     const peerKey = this.source;
     if (peerKey === undefined || entry.peerKey === peerKey || entry.conn.isClosed) return;
     const old = entry.peerKey;
@@ -169,7 +213,7 @@ export class DtlsServerEndpoint {
     this.events.addressChanged?.(old, peerKey);
   }
 
-  private remove(entry: Entry, abandon: boolean): void {
+  remove(entry: Entry, abandon: boolean): void {
     if (this.connections.get(entry.peerKey) === entry) this.connections.delete(entry.peerKey);
     if (entry.cid !== undefined && this.byCid.get(entry.cid) === entry) this.byCid.delete(entry.cid);
     if (abandon) entry.conn.abandon();
@@ -177,7 +221,7 @@ export class DtlsServerEndpoint {
 
   /** Frees a slot: idle associations first, else the least recently active established one. */
   private makeRoom(): boolean {
-    const idleBefore = this.clock.now() - (this.options.idleTimeoutMs ?? 24 * 3600_000);
+    const idleBefore = this.now() - (this.options.idleTimeoutMs ?? 24 * 3600_000);
     let freed = false;
     let lru: Entry | undefined;
     for (const e of [...this.connections.values()]) {
@@ -215,25 +259,12 @@ export class DtlsServerEndpoint {
     if (!old && this.connections.size >= (this.options.maxConnections ?? 10_000) && !this.makeRoom()) return;
     // The client restarted and lost its keys; a close_notify would only confuse its new handshake.
     if (old) this.remove(old, true);
-    const cid = this.options.connectionIds === false ? undefined : this.newCid();
-    const entry: Entry = { peerKey, conn: undefined as unknown as DtlsConnection, lastActivity: this.clock.now() };
+    // A CID only for a client that asks for one (RFC 9146 §3): the others need no CID state.
+    const wantsCid = this.options.connectionIds !== false && findExtension(initial.hello.extensions, ExtensionType.connection_id) !== undefined;
+    const cid = wantsCid ? this.newCid() : undefined;
+    const entry = new Entry(this, peerKey, latin1(initial.hello.random));
     if (cid) entry.cid = Buffer.from(cid).toString('hex');
-    const conn = DtlsConnection.server(cid ? { ...this.options, connectionId: cid } : { ...this.options, connectionId: false }, {
-      send: (d) => this.events.send(entry.peerKey, d),
-      data: (d) => {
-        const s = conn.session;
-        if (s) this.events.data?.(entry.peerKey, d, s);
-      },
-      connected: (s) => this.events.connected?.(entry.peerKey, s),
-      freshRecord: () => {
-        entry.lastActivity = this.clock.now();
-        this.follow(entry);
-      },
-      closed: (e) => {
-        this.remove(entry, false);
-        this.events.closed?.(entry.peerKey, e);
-      },
-    });
+    const conn = DtlsConnection.server(this.options, entry, cid ?? false);
     entry.conn = conn;
     this.connections.set(peerKey, entry);
     // Registered from the start: the client's Finished may already arrive as a tls12_cid record on its own.

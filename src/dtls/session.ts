@@ -11,11 +11,39 @@ export interface ResumableSession {
   readonly peerIdentity?: PeerIdentity;
 }
 
-const keyOf = (id: Uint8Array): string => Buffer.from(id).toString('hex');
+/**
+ * A cached session, compact: the session ID and master secret share one buffer (each small typed
+ * array costs ~200 bytes of heap on its own), the expiry is whole milliseconds.
+ */
+class CachedSession {
+  constructor(
+    /** session ID ‖ master secret */
+    readonly secrets: Uint8Array,
+    readonly idLength: number,
+    readonly cipherSuite: number,
+    readonly extendedMasterSecret: boolean,
+    readonly peerIdentity: PeerIdentity | undefined,
+    readonly expires: number,
+  ) {}
+
+  /** A ResumableSession with copies of the ID and the master secret. */
+  session(): ResumableSession {
+    const s = {
+      id: this.secrets.slice(0, this.idLength),
+      masterSecret: this.secrets.slice(this.idLength),
+      cipherSuite: this.cipherSuite,
+      extendedMasterSecret: this.extendedMasterSecret,
+    };
+    return this.peerIdentity ? { ...s, peerIdentity: this.peerIdentity } : s;
+  }
+}
+
+/** Map key of a session ID: one byte per character, half the size of hex. */
+const keyOf = (id: Uint8Array): string => String.fromCharCode(...id);
 
 /** The server's bounded cache of resumable sessions, oldest evicted first, each with a lifetime. */
 export class SessionCache {
-  private readonly entries = new Map<string, { session: ResumableSession; expires: number }>();
+  private readonly entries = new Map<string, CachedSession>();
 
   constructor(
     private readonly clock: Clock,
@@ -29,8 +57,11 @@ export class SessionCache {
 
   put(session: ResumableSession): void {
     const k = keyOf(session.id);
+    const secrets = new Uint8Array(session.id.length + session.masterSecret.length);
+    secrets.set(session.id);
+    secrets.set(session.masterSecret, session.id.length);
     this.entries.delete(k);
-    this.entries.set(k, { session, expires: this.clock.now() + this.lifetimeMs });
+    this.entries.set(k, new CachedSession(secrets, session.id.length, session.cipherSuite, session.extendedMasterSecret, session.peerIdentity, Math.ceil(this.clock.now() + this.lifetimeMs)));
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value;
       if (oldest === undefined) break;
@@ -47,7 +78,7 @@ export class SessionCache {
       this.entries.delete(k);
       return undefined;
     }
-    return e.session;
+    return e.session();
   }
 
   delete(id: Uint8Array): void {
@@ -58,7 +89,7 @@ export class SessionCache {
   deleteWhere(predicate: (session: ResumableSession) => boolean): number {
     let n = 0;
     for (const [k, e] of [...this.entries]) {
-      if (predicate(e.session)) {
+      if (predicate(e.session())) {
         this.entries.delete(k);
         n++;
       }

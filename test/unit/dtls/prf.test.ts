@@ -39,7 +39,7 @@ void test('RFC 7627 §4: the extended master secret differs from the classic one
 for (const id of [CipherSuite.TLS_PSK_WITH_AES_128_CCM_8, CipherSuite.TLS_PSK_WITH_AES_128_GCM_SHA256, CipherSuite.TLS_PSK_WITH_AES_128_CCM]) {
   void test(`RFC 5246 §6.2.3.3: AEAD record protection 0x${id.toString(16)} round-trips and binds the header`, () => {
     const suite = CIPHER_SUITES.get(id)!;
-    const p = new AeadProtection(suite, new Uint8Array(16).fill(9), Uint8Array.of(1, 2, 3, 4));
+    const p = new AeadProtection(suite, Uint8Array.of(...new Uint8Array(16).fill(9), 1, 2, 3, 4)); // key ‖ salt
     const pt = utf8.encode('protected payload');
     const ct = p.seal(1, 42, 23, 0xfefd, pt);
     assert.equal(ct.length, pt.length + 8 + suite.tagLength);
