@@ -1,4 +1,4 @@
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,7 +12,9 @@ import { DtlsTransport } from '../dtls/transport.js';
 import { InstallDriver, type PhaseTimeouts } from '../fleet/install-driver.js';
 import { PackageEndpoint } from '../fleet/package-endpoint.js';
 import { PackageCatalog } from '../fleet/packages.js';
-import { BootstrapServer } from '../lwm2m/server/bootstrap.js';
+import { BootstrapServer, type DeviceCertificateIssuer } from '../lwm2m/server/bootstrap.js';
+import { CertificateAuthority, caPaths } from '../pki/ca.js';
+import { describeSubject } from '../dtls/certificates.js';
 import { Lwm2mServer } from '../lwm2m/server/server.js';
 import type { TrustStore } from '../pkg/index.js';
 import type { Simulator } from '../sim/simulator.js';
@@ -43,6 +45,8 @@ export interface DepotServerConfig {
   publicHost?: string;
   /** Accept every bootstrap request without an operator decision (simulations only). */
   autoAcceptBootstrap?: boolean;
+  /** What bootstrap gives each device for the DM server: a PSK (default) or a certificate from Depot's CA. */
+  bootstrapCredentials?: 'psk' | 'x509';
   /** Run a simulated fleet of this many devices beside the server. */
   simulate?: { count: number; profileFile?: string };
   /** Object 9 install driver settings (tests shorten the polling interval and timeouts). */
@@ -92,6 +96,18 @@ export function apiToken(dataDir: string, given?: string): { token: string; sour
   return { token: readFileSync(file, 'utf8').trim(), source: file };
 }
 
+/** Device certificates from Depot's CA for certificate-mode bootstrap: the key never leaves memory but to the device. */
+function deviceCertificateIssuer(ca: CertificateAuthority): DeviceCertificateIssuer {
+  return {
+    trustAnchorDer: new X509Certificate(ca.exportRoot('pem')).raw,
+    issue: async (endpoint) => {
+      const issued = await ca.issueDeviceCertificate({ endpoint });
+      const privateKeyDer = createPrivateKey(issued.privateKeyPem!).export({ type: 'pkcs8', format: 'der' });
+      return { certificateDer: issued.certificateDer, privateKeyDer, subject: describeSubject(issued.certificate).subject };
+    },
+  };
+}
+
 /** Starts Depot: the embedded store, CoAP with the LwM2M server, and the HTTP API. */
 export async function startDepotServer(config: DepotServerConfig): Promise<RunningDepotServer> {
   const dataDir = resolve(config.dataDir);
@@ -122,11 +138,24 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       payload: JSON.stringify({ name: 'depot', version: DEPOT_VERSION, uptimeSeconds: Math.round((Date.now() - started) / 1000) }),
     }),
   });
+  const publicHost = config.publicHost ?? defaultPublicHost(config.host);
+  // Depot's own CA (depot ca init), when there is one: trusted for device certificates, issuer
+  // of the server's certificate (unless --cert is given) and of device certificates at bootstrap.
+  const caDir = join(dataDir, 'ca');
+  const ca = existsSync(caPaths(caDir).certPath) ? await CertificateAuthority.load(caDir) : undefined;
+  if (config.bootstrapCredentials === 'x509' && (!ca || config.coapsPort === null)) {
+    throw new Error('certificate bootstrap needs Depot\'s CA ("depot ca init") and the coaps listener');
+  }
   let coaps: CoapServer | undefined;
+  let serverCertificate = config.certificate;
   if (config.coapsPort !== null) {
-    // Depot's own CA (depot ca init) is trusted for device certificates.
-    const caFile = join(dataDir, 'ca', 'ca.pem');
-    const trustRoots = [...(config.trustRoots ?? []), ...(existsSync(caFile) ? [new X509Certificate(readFileSync(caFile))] : [])];
+    const caRoot = ca ? new X509Certificate(ca.exportRoot('pem')) : undefined;
+    const trustRoots = [...(config.trustRoots ?? []), ...(caRoot ? [caRoot] : [])];
+    if (!serverCertificate && ca) {
+      const wildcard = config.host === '0.0.0.0' || config.host === '::';
+      const issued = await ca.issueServerCertificate({ names: [...new Set([publicHost, ...(wildcard ? [] : [config.host])])] });
+      serverCertificate = { chain: [issued.certificateDer], privateKey: createPrivateKey(issued.privateKeyPem!) };
+    }
     const dtls = await DtlsTransport.bind({
       host: config.host,
       port: config.coapsPort,
@@ -135,7 +164,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
         ...(config.dtlsMaxAssociations !== undefined ? { maxConnections: config.dtlsMaxAssociations } : {}),
         // A device's PSK comes from the credential store; the identity binds it to one endpoint.
         pskLookup: async (identity) => (await store.credentials.findPsk(identity))?.key.reveal(),
-        ...(config.certificate ? { certificate: config.certificate } : {}),
+        ...(serverCertificate ? { certificate: serverCertificate } : {}),
         ...(trustRoots.length ? { trustRoots, clientCertificate: 'request' as const } : {}),
       },
     });
@@ -144,7 +173,6 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   }
   const lwm2m: Lwm2mServer = new Lwm2mServer({ store, coap: { coap, ...(coaps ? { coaps } : {}) }, allowUnsecured: config.allowUnsecured, ...(config.queueModeAwakeTimeMs !== undefined ? { queueModeAwakeTime: config.queueModeAwakeTimeMs } : {}) });
   opened.push(() => lwm2m.close());
-  const publicHost = config.publicHost ?? defaultPublicHost(config.host);
   const uriHost = publicHost.includes(':') ? `[${publicHost}]` : publicHost;
   const dmUri = coaps ? `coaps://${uriHost}:${coaps.endpoint.transport.address().port}` : `coap://${uriHost}:${transport.address().port}`;
   const bootstrap = new BootstrapServer({
@@ -152,6 +180,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     coap: { coap, ...(coaps ? { coaps } : {}) },
     dmServer: { uri: dmUri, shortServerId: 1, lifetimeSec: 300, binding: 'U' },
     autoAccept: config.autoAcceptBootstrap ?? false,
+    ...(config.bootstrapCredentials === 'x509' && ca ? { certificates: deviceCertificateIssuer(ca) } : {}),
   });
   opened.push(() => bootstrap.close());
   let listeningHttpPort = config.httpPort;

@@ -17,6 +17,8 @@ const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--http-p
   --public-host <host> host devices reach Depot at, written into them at bootstrap
                        (default: the --host address, or the first external IPv4 address)
   --auto-accept-bootstrap  serve every bootstrap request without an operator decision (simulations)
+  --bootstrap-credentials psk|x509  what bootstrap gives each device for the DM server: its own PSK
+                       (default) or a certificate from Depot's CA ("depot ca init" first)
   --sim <n>            also run a simulated fleet of n devices (several makes/models, DTLS with per-device PSKs)
   --sim-profile <file> the fleet's profile (JSON, see docs/lwm2m-client.md); default: a built-in demo fleet
   --package-trust <id=file|file>  only accept packages signed by these keys (Ed25519 public key PEM,
@@ -55,6 +57,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
         'data-dir': { type: 'string', default: './depot-data' },
         'package-trust': { type: 'string', multiple: true },
         'pull-via': { type: 'string', default: 'coap' },
+        'bootstrap-credentials': { type: 'string', default: 'psk' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -68,6 +71,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     certificateOf(values);
     if (values.sim !== undefined && !/^\d+$/.test(values.sim)) throw new Error(`--sim takes a number of devices, got "${values.sim}"`);
     if (values['pull-via'] !== 'coap' && values['pull-via'] !== 'http') throw new Error(`--pull-via is coap or http, got "${values['pull-via']}"`);
+    if (values['bootstrap-credentials'] !== 'psk' && values['bootstrap-credentials'] !== 'x509') throw new Error(`--bootstrap-credentials is psk or x509, got "${values['bootstrap-credentials']}"`);
     const max = values['dtls-max-associations'];
     if (max !== undefined && !/^[1-9]\d*$/.test(max)) throw new Error(`--dtls-max-associations takes a positive number, got "${max}"`);
   } catch (error) {
@@ -92,6 +96,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     dataDir: values['data-dir'],
     allowUnsecured: values['allow-unsecured'],
     autoAcceptBootstrap: values['auto-accept-bootstrap'],
+    bootstrapCredentials: values['bootstrap-credentials'] === 'x509' ? 'x509' : 'psk',
     ...(values['public-host'] ? { publicHost: values['public-host'] } : {}),
     installs: { pullVia: values['pull-via'] === 'http' ? 'http' : 'coap', ...(packageTrust ? { trust: packageTrust } : {}) },
     ...(values.sim !== undefined ? { simulate: { count: Number(values.sim), ...(values['sim-profile'] ? { profileFile: values['sim-profile'] } : {}) } } : {}),

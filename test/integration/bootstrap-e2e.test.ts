@@ -67,3 +67,50 @@ test('bootstrap stays pending until accepted through the API; the device then re
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('certificate bootstrap (Security Mode 2): the device gets a certificate from Depot\'s CA for its endpoint and the CA as trust anchor, registers over DTLS with it, and a restarted device reuses it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'depot-bs-x509-'));
+  const { CertificateAuthority } = await import('../../src/pki/ca.js');
+  await CertificateAuthority.init(join(dir, 'server', 'ca'));
+  const server = await startDepotServer({ host: '127.0.0.1', publicHost: '127.0.0.1', coapPort: 0, coapsPort: 0, httpPort: 0, dataDir: join(dir, 'server'), allowUnsecured: false, apiToken: 'tok', autoAcceptBootstrap: true, bootstrapCredentials: 'x509' });
+  const bootstrapUri = `coap://127.0.0.1:${server.coap.endpoint.transport.address().port}`;
+  const make = () =>
+    new Lwm2mClient({
+      endpoint: 'cert-device-1',
+      bootstrapUri,
+      host: '127.0.0.1',
+      device: { manufacturer: 'Vandelay', modelNumber: 'V-7', serialNumber: 'V7-0001', firmwareVersion: '1.0' },
+      bootstrapTimeoutMs: 2000,
+      retry: { initialMs: 100, maxMs: 300 },
+      stateFile: join(dir, 'device-state.json'),
+    });
+  let device = make();
+  try {
+    await device.start();
+    const registration = await waitFor('the registration', async () => (await server.store.registrations.getByEndpoint('cert-device-1')) ?? undefined);
+    assert.equal(registration.address.scheme, 'coaps');
+    assert.equal(registration.identity?.kind, 'x509');
+    assert.match(registration.identity.value, /CN=cert-device-1/);
+    // The binding is by certificate subject, and no PSK was made for it.
+    assert.equal((await server.store.credentials.find('x509-subject', registration.identity.value))?.endpoint, 'cert-device-1');
+    assert.equal(await server.store.credentials.findPsk('cert-device-1'), null);
+    // The state file keeps the Security instance in mode 2 (certificate), not a PSK.
+    const { readFileSync } = await import('node:fs');
+    const state = readFileSync(join(dir, 'device-state.json'), 'utf8');
+    assert.match(state, /"2":\s*\{[^}]*"v":\s*"2"/, 'Security Mode 2 persisted');
+    // Restarted from its state file: registers again with the same certificate, no new bootstrap.
+    await device.stop({ deregister: true });
+    await waitFor('the de-registration', async () => ((await server.store.registrations.getByEndpoint('cert-device-1')) === null ? true : undefined));
+    device = make();
+    const events: ClientEvent[] = [];
+    device.on((e) => events.push(e));
+    await device.start();
+    const again = await waitFor('the second registration', async () => (await server.store.registrations.getByEndpoint('cert-device-1')) ?? undefined);
+    assert.equal(again.identity?.value, registration.identity.value);
+    assert.ok(!events.some((e) => e.type === 'bootstrapStarted'), 'no second bootstrap');
+  } finally {
+    await device.stop();
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -6,6 +6,7 @@
  * requests to the device (Read, Write, Observe ...) share one CoapEndpoint, so the server
  * reaches the device at the address it registered from.
  */
+import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { CoapClient } from '../../coap/client.js';
@@ -18,6 +19,7 @@ import type { CoapRequest, CoapResponse, ResourceDefinition as CoapResourceDefin
 import type { DatagramTransport } from '../../coap/transport.js';
 import { UdpTransport } from '../../coap/udp.js';
 import { parseCoapUri } from '../../coap/uri.js';
+import type { CertificateCredentials } from '../../dtls/connection.js';
 import { DtlsTransport } from '../../dtls/transport.js';
 import { systemClock } from '../../util/clock.js';
 import type { Clock, Timer } from '../../util/clock.js';
@@ -651,7 +653,12 @@ export class Lwm2mClient {
 
   private async connection(account: SecurityAccount): Promise<Connection> {
     const scheme = parseCoapUri(account.uri).scheme === 'coaps' ? 'coaps' : 'coap';
-    const pskKey = account.psk ? account.psk.identity + ':' + Buffer.from(account.psk.key).toString('hex') : '';
+    // What identifies the credentials: a change (new bootstrap) needs a new DTLS session.
+    const pskKey = account.certificate
+      ? 'x509:' + createHash('sha256').update(account.certificate.certificateDer).update(account.certificate.serverTrustDer).digest('hex')
+      : account.psk
+        ? account.psk.identity + ':' + Buffer.from(account.psk.key).toString('hex')
+        : '';
     if (this.opening) await this.opening.catch(() => undefined);
     if (this.conn && this.conn.scheme === scheme && (scheme === 'coap' || this.conn.pskKey === pskKey)) return this.conn;
     const open = async (): Promise<Connection> => {
@@ -664,7 +671,7 @@ export class Lwm2mClient {
               host: this.config.host ?? '0.0.0.0',
               port: previousPort ?? this.config.port ?? 0,
               clock: this.clock,
-              client: account.psk ? { psk: account.psk } : {},
+              client: account.certificate ? certificateClient(account.certificate) : account.psk ? { psk: account.psk } : {},
             })
           : await UdpTransport.bind({ host: this.config.host ?? '0.0.0.0', port: previousPort ?? this.config.port ?? 0 });
       const transport = this.config.queueMode
@@ -1273,6 +1280,18 @@ export class Lwm2mClient {
 // ---------------------------------------------------------------- helpers
 
 /** Formats answer requests without Accept: plain text (opaque: 42) for one value, TLV otherwise. */
+/**
+ * DTLS client credentials for Security Mode 2: the device's certificate and key, and the
+ * server's certificate as the trust root (with usage 2 it is the CA the server's chain leads
+ * to; with 1 or 3 the server's own self-contained certificate).
+ */
+function certificateClient(c: NonNullable<SecurityAccount['certificate']>): { certificate: CertificateCredentials; trustRoots: X509Certificate[] } {
+  return {
+    certificate: { chain: [Uint8Array.from(c.certificateDer)], privateKey: createPrivateKey({ key: Buffer.from(c.privateKeyDer), format: 'der', type: 'pkcs8' }) },
+    trustRoots: [new X509Certificate(Buffer.from(c.serverTrustDer))],
+  };
+}
+
 export function defaultFormat(node: Lwm2mNode): number {
   if (node.kind === 'resource' || node.kind === 'resourceInstance') return node.value.type === 'opaque' ? ContentFormat.Opaque : ContentFormat.PlainText;
   return ContentFormat.Tlv;

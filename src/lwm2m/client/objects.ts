@@ -19,19 +19,27 @@ export interface SecurityAccount {
   shortServerId?: number;
   /** PSK identity and key (Security Mode 0); none: NoSec (3). */
   psk?: { identity: string; key: Uint8Array };
+  /**
+   * Certificate mode (2): the device's certificate (/0/x/3, DER), its PKCS#8 private key
+   * (/0/x/5, DER) and the server's certificate or, with Certificate Usage 2 ("trust anchor
+   * assertion", /0/x/15), the CA its chain must lead to (/0/x/4, DER).
+   */
+  certificate?: { certificateDer: Uint8Array; privateKeyDer: Uint8Array; serverTrustDer: Uint8Array; usage: number };
   /** Client Hold Off Time (/0/x/11), seconds. */
   holdOffTime?: number;
 }
 
 export function securityValues(a: SecurityAccount): [number, Lwm2mValue][] {
+  const c = a.certificate;
   const out: [number, Lwm2mValue][] = [
     [0, Value.string(a.uri)],
     [1, Value.boolean(a.bootstrap)],
-    [2, Value.integer(a.psk ? SecurityMode.PSK : SecurityMode.NoSec)],
-    [3, Value.opaque(a.psk ? new TextEncoder().encode(a.psk.identity) : new Uint8Array(0))],
-    [4, Value.opaque(new Uint8Array(0))],
-    [5, Value.opaque(a.psk ? Uint8Array.from(a.psk.key) : new Uint8Array(0))],
+    [2, Value.integer(c ? SecurityMode.Certificate : a.psk ? SecurityMode.PSK : SecurityMode.NoSec)],
+    [3, Value.opaque(c ? Uint8Array.from(c.certificateDer) : a.psk ? new TextEncoder().encode(a.psk.identity) : new Uint8Array(0))],
+    [4, Value.opaque(c ? Uint8Array.from(c.serverTrustDer) : new Uint8Array(0))],
+    [5, Value.opaque(c ? Uint8Array.from(c.privateKeyDer) : a.psk ? Uint8Array.from(a.psk.key) : new Uint8Array(0))],
   ];
+  if (c) out.push([15, Value.unsignedInteger(c.usage)]);
   if (a.shortServerId !== undefined && !a.bootstrap) out.push([10, Value.integer(a.shortServerId)]);
   if (a.holdOffTime !== undefined) out.push([11, Value.integer(a.holdOffTime)]);
   return out;
@@ -47,8 +55,18 @@ export function accountOf(obj: BasicObject, iid: number): SecurityAccount | unde
   const key = obj.get(iid, 5);
   const ssid = obj.get(iid, 10);
   const account: SecurityAccount = { uri: uri.value, bootstrap: !!flag && !(flag instanceof Map) && flag.type === 'boolean' && flag.value };
-  if (mode && !(mode instanceof Map) && Number(mode.value) === SecurityMode.PSK && identity && !(identity instanceof Map) && identity.type === 'opaque' && key && !(key instanceof Map) && key.type === 'opaque') {
-    account.psk = { identity: new TextDecoder().decode(identity.value), key: key.value };
+  const opaque = (v: typeof identity): Uint8Array | undefined => (v && !(v instanceof Map) && v.type === 'opaque' ? v.value : undefined);
+  const modeValue = mode && !(mode instanceof Map) ? Number(mode.value) : undefined;
+  const idBytes = opaque(identity);
+  const keyBytes = opaque(key);
+  if (modeValue === SecurityMode.PSK && idBytes && keyBytes) {
+    account.psk = { identity: new TextDecoder().decode(idBytes), key: keyBytes };
+  }
+  const serverTrust = opaque(obj.get(iid, 4));
+  if (modeValue === SecurityMode.Certificate && idBytes?.length && keyBytes?.length && serverTrust?.length) {
+    const usage = obj.get(iid, 15);
+    // Default Certificate Usage is 3 (domain-issued certificate), TS Core 1.1 Appendix E.1.
+    account.certificate = { certificateDer: idBytes, privateKeyDer: keyBytes, serverTrustDer: serverTrust, usage: usage && !(usage instanceof Map) ? Number(usage.value) : 3 };
   }
   if (ssid && !(ssid instanceof Map) && (ssid.type === 'integer' || ssid.type === 'unsignedInteger')) account.shortServerId = Number(ssid.value);
   return account;

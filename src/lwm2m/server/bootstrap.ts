@@ -3,7 +3,8 @@
  * acceptance gate. An endpoint never seen before is held as pending (its Bootstrap-Request
  * is acknowledged, nothing is written) until an operator — or the fleet logic's PIN check —
  * accepts it; the device's next Bootstrap-Request is then served: a PSK is generated for it
- * and bound in the credential store, the Security (0) and Server (1) instances of the
+ * (or, in certificate mode, a certificate issued by Depot's CA) and bound in the credential
+ * store, the Security (0) and Server (1) instances of the
  * Depot DM server are written, and Bootstrap-Finish is sent.
  */
 import { randomBytes } from 'node:crypto';
@@ -32,21 +33,36 @@ export interface BootstrapServerOptions {
   coap: { coap?: CoapServer; coaps?: CoapServer };
   /** The DM server account written to devices. */
   dmServer: DmServerAccount;
+  /**
+   * Certificate mode (Security Mode 2) instead of a PSK per device: each device gets a
+   * certificate and key issued for its endpoint name (Depot's CA), and the CA's certificate as
+   * the trust anchor for the server's chain (Certificate Usage 2).
+   */
+  certificates?: DeviceCertificateIssuer;
   now?: () => number;
   /** Endpoints are accepted without an operator (trusted networks, simulations). Default false. */
   autoAccept?: boolean;
   requestTimeout?: number;
 }
 
+export interface DeviceCertificateIssuer {
+  issue(endpoint: string): Promise<{ certificateDer: Uint8Array; privateKeyDer: Uint8Array; subject: string }>;
+  /** DER of the CA certificate the server's own chain leads to. */
+  readonly trustAnchorDer: Uint8Array;
+}
+
 export interface BootstrapServerEvents {
   pending: [endpoint: BootstrapEndpoint];
   rejected: [endpoint: string];
-  bootstrapped: [endpoint: string, pskIdentity: string | null];
+  /** `identity`: the PSK identity or the certificate subject provisioned (null: NoSec). */
+  bootstrapped: [endpoint: string, identity: string | null];
   failed: [endpoint: string, reason: string];
 }
 
 /** Security Mode values (Object 0, resource 2). */
-const SECURITY_MODE = { psk: 0, noSec: 3 } as const;
+const SECURITY_MODE = { psk: 0, certificate: 2, noSec: 3 } as const;
+/** Certificate Usage (Object 0, resource 15): the server's chain must lead to this CA certificate. */
+const TRUST_ANCHOR_ASSERTION = 2;
 
 export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
   private readonly clients = new Map<string, CoapClient>();
@@ -145,19 +161,31 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
     while (used.has(securityId)) securityId++;
     const dm = this.options.dmServer;
     const secure = dm.uri.startsWith('coaps:');
-    let pskIdentity: string | null = null;
+    let identity: string | null = null;
+    const certificates = secure ? this.options.certificates : undefined;
     const resources = [
       Node.resource(0, Value.string(dm.uri)),
       Node.resource(1, Value.boolean(false)),
-      Node.resource(2, Value.integer(secure ? SECURITY_MODE.psk : SECURITY_MODE.noSec)),
+      Node.resource(2, Value.integer(certificates ? SECURITY_MODE.certificate : secure ? SECURITY_MODE.psk : SECURITY_MODE.noSec)),
       Node.resource(10, Value.integer(dm.shortServerId)),
     ];
-    if (secure) {
+    if (certificates) {
+      // A certificate for this endpoint name only, bound to it by subject.
+      const issued = await certificates.issue(endpoint);
+      identity = issued.subject;
+      await this.options.store.credentials.bind(endpoint, { kind: 'x509-subject', identity }, this.now());
+      resources.push(
+        Node.resource(3, Value.opaque(issued.certificateDer)),
+        Node.resource(4, Value.opaque(certificates.trustAnchorDer)),
+        Node.resource(5, Value.opaque(issued.privateKeyDer)),
+        Node.resource(15, Value.unsignedInteger(TRUST_ANCHOR_ASSERTION)),
+      );
+    } else if (secure) {
       // A fresh per-device PSK, bound to this endpoint only: the device can authenticate as itself alone.
-      pskIdentity = endpoint;
+      identity = endpoint;
       const key = randomBytes(16);
-      await this.options.store.credentials.bind(endpoint, { kind: 'psk', identity: pskIdentity, key }, this.now());
-      resources.push(Node.resource(3, Value.opaque(Buffer.from(pskIdentity))), Node.resource(4, Value.opaque(new Uint8Array(0))), Node.resource(5, Value.opaque(key)));
+      await this.options.store.credentials.bind(endpoint, { kind: 'psk', identity, key }, this.now());
+      resources.push(Node.resource(3, Value.opaque(Buffer.from(identity))), Node.resource(4, Value.opaque(new Uint8Array(0))), Node.resource(5, Value.opaque(key)));
     }
     const format = ContentFormat.LwM2mTlv;
     const security = encode(format, [0, securityId], Node.instance(securityId, resources));
@@ -170,7 +198,7 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
     expect('Bootstrap-Write /1', await client.put(at('1', '0'), server, { contentFormat: format, timeout }), '2.04');
     // Bootstrap-Finish (§6.1.7.6).
     expect('Bootstrap-Finish', await client.post(at('bs'), new Uint8Array(0), { timeout }), '2.04');
-    this.emit('bootstrapped', endpoint, pskIdentity);
+    this.emit('bootstrapped', endpoint, identity);
   }
 
   async close(): Promise<void> {

@@ -83,3 +83,18 @@ test('client engine: default formats without Accept (plain text, opaque, TLV)', 
   assert.equal(defaultFormat(Node.multiResource(11, [Value.integer(0)])), 11542);
   assert.equal(defaultFormat(Node.instance(0, [])), 11542);
 });
+
+test('client objects: a certificate-mode Security instance (TS Core 1.1 E.1: mode 2, resources 3/4/5, Certificate Usage 15) reads back as a certificate account; missing parts give none', () => {
+  const cert = Uint8Array.from([0x30, 1, 2]);
+  const anchor = Uint8Array.from([0x30, 9]);
+  const key = Uint8Array.from([0x30, 7, 7]);
+  const sec = createSecurityObject([{ uri: 'coaps://dm:5684', bootstrap: false, shortServerId: 1, certificate: { certificateDer: cert, serverTrustDer: anchor, privateKeyDer: key, usage: 2 } }]);
+  assert.deepEqual(sec.readResource(0, 2, BOOTSTRAP_ACCESS), Node.resource(2, Value.integer(2)));
+  assert.deepEqual(accountOf(sec, 0), { uri: 'coaps://dm:5684', bootstrap: false, shortServerId: 1, certificate: { certificateDer: cert, serverTrustDer: anchor, privateKeyDer: key, usage: 2 } });
+  // Without Certificate Usage the default is 3 (domain-issued certificate).
+  sec.create(1, [Node.resource(0, Value.string('coaps://dm2')), Node.resource(1, Value.boolean(false)), Node.resource(2, Value.integer(2)), Node.resource(3, Value.opaque(cert)), Node.resource(4, Value.opaque(anchor)), Node.resource(5, Value.opaque(key))], BOOTSTRAP_ACCESS);
+  assert.equal(accountOf(sec, 1)?.certificate?.usage, 3);
+  // Mode 2 without the server's certificate is not usable: no credentials.
+  sec.create(2, [Node.resource(0, Value.string('coaps://dm3')), Node.resource(1, Value.boolean(false)), Node.resource(2, Value.integer(2)), Node.resource(3, Value.opaque(cert)), Node.resource(5, Value.opaque(key))], BOOTSTRAP_ACCESS);
+  assert.equal(accountOf(sec, 2)?.certificate, undefined);
+});
