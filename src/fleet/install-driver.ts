@@ -179,7 +179,7 @@ class JobRunner {
   private again = false;
   private observation: { cancel: () => Promise<void> } | undefined;
   private observing = false;
-  /** When the shared poll timer next reads this job's device (ms, driver clock). */
+  /** When the shared poll timer next reads this job's device (Date.now() ms). */
   nextPollAt = 0;
   /** Learned encoding of this device (first unambiguous report). */
   hint: ProfileName | undefined;
