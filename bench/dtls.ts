@@ -82,6 +82,9 @@ function parseOptions(argv: string[]): BenchOptions {
 const DIST_BENCH = dirname(fileURLToPath(import.meta.url));
 const LOAD_SCRIPT = join(DIST_BENCH, 'servers', 'dtls-load.js');
 const HOST = '127.0.0.1';
+/** Longest wait for V8 to shrink the young generation back before a memory reading (it takes ~10 s idle). */
+const YOUNG_SETTLE_MS = 30_000;
+const YOUNG_STABLE_MS = 12_000;
 /** The load generator counts as saturated (so it, not the server, may set the pace) above this CPU. */
 const CLIENT_SATURATED_PCT = 90;
 
@@ -142,6 +145,10 @@ interface ServerMemory {
   rss: number;
   /** Depot only: V8 heap in use after a full GC. */
   heapUsed?: number;
+  /** Depot only: reserved size of V8's young generation. */
+  young?: number;
+  /** Depot only: seconds waited for the young generation to shrink back (see settle). */
+  settleSeconds?: number;
 }
 
 interface RunningServer {
@@ -150,6 +157,11 @@ interface RunningServer {
   readonly port: number;
   /** Undefined while the process runs; its exit status and output once it has exited. */
   exited(): string | undefined;
+  /**
+   * Resident memory of the idle server. Depot: first waits (up to YOUNG_SETTLE_MS) until V8 has
+   * given back the young generation it grew during a burst of handshakes — it does so after a few
+   * idle seconds; that transient space belongs to no session — then forces a full GC.
+   */
   memory(): Promise<ServerMemory>;
   stop(): Promise<void>;
 }
@@ -171,18 +183,42 @@ async function startDepot(): Promise<RunningServer> {
     await stopChild(p);
     throw error;
   }
-  const memory = async (): Promise<ServerMemory> => {
-    const answer = new Promise<{ rss: number; heapUsed: number; gc: boolean }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('dtls-depot did not answer the memory request within 10 s')), 10_000);
-      p.child.once('message', (m) => {
+  const ask = <T>(message: string, accept: (m: unknown) => m is T): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        p.child.off('message', onMessage);
+        reject(new Error(`dtls-depot did not answer "${message}" within 10 s`));
+      }, 10_000);
+      const onMessage = (m: unknown): void => {
+        if (!accept(m)) return;
         clearTimeout(timer);
-        resolve(m as { rss: number; heapUsed: number; gc: boolean });
-      });
+        p.child.off('message', onMessage);
+        resolve(m);
+      };
+      p.child.on('message', onMessage);
+      p.child.send(message);
     });
-    p.child.send('memory');
-    const m = await answer;
+  type Young = { young: number; youngAtStart: number };
+  type Memory = { rss: number; heapUsed: number; young: number; gc: boolean };
+  const isYoung = (m: unknown): m is Young => typeof m === 'object' && m !== null && 'youngAtStart' in m;
+  const isMemory = (m: unknown): m is Memory => typeof m === 'object' && m !== null && 'rss' in m;
+  const memory = async (): Promise<ServerMemory> => {
+    const started = performance.now();
+    let last = -1;
+    let stableSince = started;
+    for (;;) {
+      const y = await ask('young', isYoung);
+      const now = performance.now();
+      if (y.young !== last) stableSince = now;
+      last = y.young;
+      // Back to its initial size, or no change for a while (V8 may keep it a little larger).
+      if (y.young <= y.youngAtStart || now - stableSince > YOUNG_STABLE_MS || now - started > YOUNG_SETTLE_MS) break;
+      await sleep(500);
+    }
+    const settleSeconds = (performance.now() - started) / 1000;
+    const m = await ask('memory', isMemory);
     if (!m.gc) throw new Error('dtls-depot runs without --expose-gc: heap figures would include garbage');
-    return { rss: m.rss, heapUsed: m.heapUsed };
+    return { rss: m.rss, heapUsed: m.heapUsed, young: m.young, settleSeconds };
   };
   return { pid: p.child.pid!, port, exited: () => exitReport(p), memory, stop: () => stopChild(p) };
 }
@@ -291,6 +327,8 @@ interface MemoryMeasurement {
   before: ServerMemory;
   after: ServerMemory;
   rssPerSession: number;
+  /** Depot: RSS per session without the change in V8's young generation (transient, not kept by any session). */
+  rssPerSessionOld: number | undefined;
   heapPerSession: number | undefined;
   establishSeconds: number;
 }
@@ -350,6 +388,7 @@ async function measureIdle(spec: ServerSpec, server: RunningServer, options: Ben
       before,
       after,
       rssPerSession: (after.rss - before.rss) / n,
+      rssPerSessionOld: after.young !== undefined && before.young !== undefined ? (after.rss - before.rss - (after.young - before.young)) / n : undefined,
       heapPerSession: after.heapUsed !== undefined && before.heapUsed !== undefined ? (after.heapUsed - before.heapUsed) / n : undefined,
       establishSeconds: run.seconds,
     };
@@ -378,6 +417,13 @@ function pad(cells: string[][]): string {
 
 function table(header: string[], rows: string[][]): string {
   return pad([header, header.map((h) => '-'.repeat(h.length)), ...rows]);
+}
+
+/** Depot: the young generation at each reading and how long it took to shrink back before it. */
+function youngNote(m: MemoryMeasurement): string {
+  const { before, after } = m;
+  if (before.young === undefined || after.young === undefined) return '';
+  return `young ${fmtMiB(before.young)} → ${fmtMiB(after.young)} (waited ${(before.settleSeconds ?? 0).toFixed(0)} / ${(after.settleSeconds ?? 0).toFixed(0)} s)`;
 }
 
 function report(options: BenchOptions, rates: RateMeasurement[], memories: MemoryMeasurement[]): string {
@@ -414,15 +460,17 @@ function report(options: BenchOptions, rates: RateMeasurement[], memories: Memor
   );
   lines.push('');
   lines.push(`Memory per idle session: ${options.sessions} sessions established (each confirmed by one CoAP ping over it) on a fresh server after a warm-up; median of ${options.rounds} round(s).`);
+  lines.push(`Depot is read once idle: after V8 has shrunk its young generation back (it grows under the handshake burst and shrinks after ~10 s idle; at most ${YOUNG_SETTLE_MS / 1000} s waited), then a full GC.`);
   lines.push('');
   lines.push(
     table(
-      ['server', 'RSS per session', 'V8 heap per session', 'RSS before → after', 'sessions'],
+      ['server', 'RSS per session', 'RSS per session without young-generation resizing', 'V8 heap per session', 'RSS before → after', 'sessions'],
       options.servers.map((id) => {
         const ms = memOf(id);
         return [
           SPECS[id].label,
           fmtBytes(med(ms, (m) => m.rssPerSession)),
+          fmtBytes(med(ms, (m) => m.rssPerSessionOld)),
           fmtBytes(med(ms, (m) => m.heapPerSession)),
           `${fmtMiB(med(ms, (m) => m.before.rss))} → ${fmtMiB(med(ms, (m) => m.after.rss))}`,
           ms.map((m) => `${m.sessions}${m.failed ? ` (+${m.failed} failed)` : ''}`).join(', '),
@@ -454,6 +502,7 @@ function report(options: BenchOptions, rates: RateMeasurement[], memories: Memor
           ['handshakes per server core-second', effRatio === undefined ? '-' : `${effRatio.toFixed(3)}x`, '(≥ 0.8x)', effRatio === undefined ? '' : verdict(effRatio >= 0.8)],
           ['RSS per idle session', memRatio === undefined ? '-' : `${memRatio.toFixed(3)}x`, '', ''],
           ['Depot RSS per idle session', fmtBytes(memD), '≤ 4 KiB', memD === undefined ? '' : verdict(memD <= 4096, '')],
+          ['  without young-generation resizing', fmtBytes(med(memOf('depot'), (m) => m.rssPerSessionOld)), '(≤ 4 KiB)', ''],
           ['Depot V8 heap per idle session', fmtBytes(med(memOf('depot'), (m) => m.heapPerSession)), '(≤ 4 KiB)', ''],
         ],
       ),
@@ -473,7 +522,7 @@ function report(options: BenchOptions, rates: RateMeasurement[], memories: Memor
     rows.push([r.server, String(r.round), 'handshakes', fmtInt(r.perSecond), `${r.p50Ms.toFixed(1)}/${r.p99Ms.toFixed(1)} ms`, fmtPct(r.serverCpu), `${fmtPct(r.cpuPct)} (loop ${Math.round(100 * r.eventLoopUtilization)}%)`, fmtPct(r.foreignCpu), `${r.handshakes} ok, ${r.failed} failed`]);
   }
   for (const m of memories) {
-    rows.push([m.server, String(m.round), 'memory', `${fmtInt(m.rssPerSession)} B/session`, m.heapPerSession === undefined ? '-' : `heap ${fmtInt(m.heapPerSession)} B/session`, `${fmtMiB(m.before.rss)} → ${fmtMiB(m.after.rss)}`, `${m.establishSeconds.toFixed(1)} s to open`, '', `${m.sessions} ok, ${m.failed} failed`]);
+    rows.push([m.server, String(m.round), 'memory', `${fmtInt(m.rssPerSession)} B/session`, m.heapPerSession === undefined ? '-' : `heap ${fmtInt(m.heapPerSession)} B/session`, `${fmtMiB(m.before.rss)} → ${fmtMiB(m.after.rss)}`, `${m.establishSeconds.toFixed(1)} s to open`, youngNote(m), `${m.sessions} ok, ${m.failed} failed`]);
   }
   lines.push(table(['server', 'round', 'what', 'result', 'latency / heap', 'server cpu / rss', 'client cpu', 'foreign', 'count'], rows));
   lines.push('');
@@ -526,7 +575,7 @@ async function main(): Promise<void> {
     for (const id of options.servers) {
       const m = await measureMemory(SPECS[id], options, round);
       memories.push(m);
-      log(`round ${round} ${id}: ${m.sessions} idle sessions, RSS ${fmtMiB(m.before.rss)} → ${fmtMiB(m.after.rss)} = ${fmtInt(m.rssPerSession)} B/session${m.heapPerSession === undefined ? '' : `, heap ${fmtInt(m.heapPerSession)} B/session`}`);
+      log(`round ${round} ${id}: ${m.sessions} idle sessions, RSS ${fmtMiB(m.before.rss)} → ${fmtMiB(m.after.rss)} = ${fmtInt(m.rssPerSession)} B/session${m.heapPerSession === undefined ? '' : `, heap ${fmtInt(m.heapPerSession)} B/session`} ${youngNote(m)}`);
     }
   }
   process.stdout.write('\n' + report(options, rates, memories) + '\n');
