@@ -2,7 +2,8 @@
  * The embedded store: one SQLite file, `<dataDir>/depot.sqlite`, through better-sqlite3.
  *
  * Opening a store creates the data directory (0700) and the file (0600) when missing,
- * sets the connection up (WAL, synchronous=FULL, foreign keys, busy timeout), checks
+ * sets the connection up (WAL, synchronous=FULL — NORMAL for the soft-state writes of
+ * registrations and device facts, see sqlite/common.ts —, foreign keys, busy timeout), checks
  * that the file is a Depot database of a schema this version understands, and runs
  * the pending migrations. It never deletes or rewrites a file it cannot read: such a
  * file is reported with a StoreError naming it, and left for the operator.
@@ -35,8 +36,8 @@ export interface SqliteStoreOptions {
   /** Directory holding depot.sqlite; created (0700) when missing. */
   dataDir: string;
   /**
-   * 'FULL' (default): every commit is on disk when the call returns, also across a
-   * power cut. 'NORMAL': a commit survives a crash of the process but the last
+   * 'FULL' (default): every durable commit is on disk when the call returns, also across a
+   * power cut (registrations and device facts are soft state, committed with NORMAL). 'NORMAL': a commit survives a crash of the process but the last
    * commits may be lost on power loss (the file stays consistent either way).
    */
   synchronous?: 'FULL' | 'NORMAL';

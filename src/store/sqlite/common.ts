@@ -20,11 +20,38 @@ export function run<T>(what: string, fn: () => T): Promise<T> {
   }
 }
 
+/**
+ * How much a write must survive:
+ * - 'durable': the connection's configured level (FULL by default): on disk when the call
+ *   returns, also across a power cut. Queued operations, install jobs, credentials, the
+ *   bootstrap gate, settings.
+ * - 'soft': synchronous=NORMAL for this write (WAL: survives a crash of the process, the
+ *   last such commits may be lost on power loss; the file stays consistent). For soft state
+ *   that devices send again anyway: registrations (a device whose Update meets 4.04
+ *   registers again) and device facts (read again at the next Register).
+ * A later durable commit fsyncs the WAL and with it every soft commit before it (the WAL is
+ * sequential), so power loss never keeps a durable write and loses an earlier soft one.
+ */
+export type Durability = 'durable' | 'soft';
+
 /** Prepared statements, prepared once per SQL text and reused. */
 export class Statements {
   private readonly cache = new Map<string, Statement>();
+  /**
+   * PRAGMA synchronous switches around soft writes; undefined when the connection already
+   * runs NORMAL (or OFF). Run with exec: SQLite applies this pragma when it compiles it, so
+   * a prepared statement would not switch anything when run again.
+   */
+  private readonly toSoft: string | undefined;
+  private readonly toDurable: string | undefined;
 
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: Database) {
+    const level = db.pragma('synchronous', { simple: true }) as number; // 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA
+    if (level > 1) {
+      this.toSoft = 'PRAGMA synchronous = NORMAL';
+      this.toDurable = `PRAGMA synchronous = ${level}`;
+    }
+  }
 
   get(sql: string): Statement {
     let stmt = this.cache.get(sql);
@@ -35,9 +62,25 @@ export class Statements {
     return stmt;
   }
 
-  /** Runs `fn` in one IMMEDIATE transaction (all or nothing). */
-  transaction<T>(fn: () => T): T {
+  /** Runs `fn` in one IMMEDIATE transaction (all or nothing), committed with the given durability. */
+  transaction<T>(fn: () => T, durability: Durability = 'durable'): T {
+    if (durability === 'soft') return this.soft(() => this.db.transaction(fn).immediate());
     return this.db.transaction(fn).immediate();
+  }
+
+  /**
+   * Runs `fn` (its own transaction, or one autocommit statement) with synchronous=NORMAL,
+   * and restores the configured level before returning, so every other write stays durable.
+   * PRAGMA synchronous cannot change inside a transaction: inside one, `fn` just runs.
+   */
+  soft<T>(fn: () => T): T {
+    if (!this.toSoft || !this.toDurable || this.db.inTransaction) return fn();
+    this.db.exec(this.toSoft);
+    try {
+      return fn();
+    } finally {
+      this.db.exec(this.toDurable);
+    }
   }
 }
 

@@ -108,7 +108,7 @@ export class SqliteDeviceFactsRepository implements DeviceFactsRepository {
         row.updated_at = t;
         this.s.get(SQL.upsert).run(row);
         return fromRow(row);
-      });
+      }, 'soft');
     });
   }
 
@@ -133,6 +133,6 @@ export class SqliteDeviceFactsRepository implements DeviceFactsRepository {
   }
 
   delete(endpoint: string): Promise<boolean> {
-    return run('delete device facts', () => this.s.get(SQL.delete).run(endpoint).changes > 0);
+    return run('delete device facts', () => this.s.soft(() => this.s.get(SQL.delete).run(endpoint).changes > 0));
   }
 }

@@ -152,7 +152,7 @@ export class SqliteRegistrationRepository implements RegistrationRepository {
         const old = this.s.get(SQL.deleteByEndpoint).get(registration.endpoint) as Row | undefined;
         this.s.get(SQL.insert).run(toRow(registration));
         return { registration, replaced: old ? fromRow(old) : null };
-      });
+      }, 'soft');
     });
   }
 
@@ -180,13 +180,13 @@ export class SqliteRegistrationRepository implements RegistrationRepository {
         };
         this.s.get(SQL.update).run(toRow(next));
         return next;
-      });
+      }, 'soft');
     });
   }
 
   delete(id: string): Promise<Registration | null> {
     return run('delete registration', () => {
-      const row = this.s.get(SQL.deleteById).get(id) as Row | undefined;
+      const row = this.s.soft(() => this.s.get(SQL.deleteById).get(id) as Row | undefined);
       return row ? fromRow(row) : null;
     });
   }

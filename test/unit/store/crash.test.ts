@@ -12,8 +12,8 @@ const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'crash-child.js');
 const ROWS = 4000; // 4000 × 1 KiB payloads: far more than the child's page cache, so uncommitted pages spill into the WAL
 
 /** Runs the child until it prints `marker`, then SIGKILLs it. */
-async function runAndKill(dataDir: string, mode: 'mid' | 'committed'): Promise<{ signal: NodeJS.Signals | null; walBytes: number }> {
-  const child = spawn(process.execPath, [CHILD, dataDir, mode, String(ROWS)], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function runAndKill(dataDir: string, mode: 'mid' | 'committed' | 'soft', rows = ROWS): Promise<{ signal: NodeJS.Signals | null; walBytes: number }> {
+  const child = spawn(process.execPath, [CHILD, dataDir, mode, String(rows)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
@@ -67,6 +67,20 @@ void test('crash: SIGKILL right after the commit keeps the whole transaction', a
   assert.deepEqual(counts, [{ endpoint: 'baseline', n: 10 }, { endpoint: 'bulk', n: ROWS }]);
   const last = await store.operations.listByStatus('queued', { after: String(10 + ROWS - 1) });
   assert.deepEqual(last.items.map((o) => [o.path, o.payload?.length]), [[`/5/0/${ROWS - 1}`, 1024]]);
+});
+
+void test('crash: registrations and device facts (soft writes) acknowledged before a SIGKILL are there after the restart', async () => {
+  const dataDir = tempDir();
+  const N = 200;
+  const { signal } = await runAndKill(dataDir, 'soft', N);
+  assert.equal(signal, 'SIGKILL');
+  const store = openStore({ dataDir });
+  assert.equal(store.db.pragma('integrity_check', { simple: true }), 'ok');
+  assert.equal(store.db.prepare('SELECT count(*) FROM registrations').pluck().get(), N);
+  assert.equal(store.db.prepare('SELECT count(*) FROM device_facts').pluck().get(), N);
+  const last = await store.registrations.getByEndpoint(`dev-${N - 1}`);
+  assert.equal(last?.id, `id-${N - 1}`);
+  assert.equal((await store.deviceFacts.get(`dev-${N - 1}`))?.modelNumber, `m${N - 1}`);
 });
 
 void test('processes: several processes opening the same new file at once migrate it exactly once', async () => {
