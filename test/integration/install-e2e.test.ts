@@ -17,6 +17,7 @@ import type { VerifiedPackage } from '../../src/pkg/index.js';
 import { makePackage, otherKeys, testKeys } from '../unit/lwm2m/object9-support.js';
 import { progressLine, runInstallCommand } from '../../src/cli/install.js';
 import { writeFileSync } from 'node:fs';
+import { apiCall, type ApiRequest } from '../support/api-client.js';
 
 const TOKEN = 'install-test-token-0123456789';
 
@@ -164,18 +165,8 @@ async function rig(endpoint: string, queue?: { awakeMs: number }, pullVia?: 'htt
   return r;
 }
 
-async function call(r: Rig, path: string, init: { method?: string; json?: unknown; bytes?: Uint8Array } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(r.base + path, {
-    method: init.method ?? (init.json !== undefined || init.bytes ? 'POST' : 'GET'),
-    headers: {
-      authorization: `Bearer ${TOKEN}`,
-      ...(init.json !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...(init.bytes ? { 'content-type': 'application/octet-stream' } : {}),
-    },
-    ...(init.json !== undefined ? { body: JSON.stringify(init.json) } : {}),
-    ...(init.bytes ? { body: init.bytes } : {}),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+function call(r: Rig, path: string, init: ApiRequest = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  return apiCall(r.base, TOKEN, path, init);
 }
 
 interface JobJson {

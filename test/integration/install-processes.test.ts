@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { apiCall, type ApiRequest } from '../support/api-client.js';
 import { PeerProcess, pollUntil, runProcess } from '../support/peer-process.js';
 import { makePackage, otherKeys, testKeys } from '../unit/lwm2m/object9-support.js';
 
@@ -56,18 +57,8 @@ let api: string;
 let coap: string;
 const sha: Record<string, string> = {};
 
-async function call(path: string, init: { json?: unknown; bytes?: Uint8Array } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(api + path, {
-    method: init.json !== undefined || init.bytes ? 'POST' : 'GET',
-    headers: {
-      authorization: `Bearer ${TOKEN}`,
-      ...(init.json !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...(init.bytes ? { 'content-type': 'application/octet-stream' } : {}),
-    },
-    ...(init.json !== undefined ? { body: JSON.stringify(init.json) } : {}),
-    ...(init.bytes ? { body: init.bytes } : {}),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+function call(path: string, init: ApiRequest = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  return apiCall(api, TOKEN, path, init);
 }
 
 const ended = (j: JobJson): boolean => ['succeeded', 'failed', 'cancelled'].includes(j.state);

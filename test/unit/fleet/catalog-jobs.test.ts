@@ -11,6 +11,7 @@ import { RESULT_ADVICE } from '../../../src/fleet/results.js';
 import { UPDATE_RESULTS } from '../../../src/lwm2m/objects/software-management/model.js';
 import { openSqliteStore } from '../../../src/store/index.js';
 import { StoreError } from '../../../src/store/errors.js';
+import type { InstallJobRepository } from '../../../src/store/types.js';
 import { CoapServer } from '../../../src/coap/server.js';
 import { CoapClient } from '../../../src/coap/client.js';
 import { UdpTransport } from '../../../src/coap/udp.js';
@@ -108,78 +109,73 @@ test('seed spec §5.1.2 Update Result: every value has an operator message and a
   assert.equal(RESULT_ADVICE.INTEGRITY_FAILURE.automatic, false);
 });
 
-test('/pkg/<token>: served block-wise (RFC 7959 Block2) while the job downloads; unknown, expired or finished tokens get 4.04', async () => {
+/** A catalog with one package, job 'j' downloading it under `token`, and /pkg mounted on a real UDP CoAP server (clock at 1000). */
+async function pkgRig(payloadBytes: number, token: string, tokenExpiresAt: number, jobs?: (store: ReturnType<typeof openSqliteStore>) => Pick<InstallJobRepository, 'getByToken'>) {
   const dir = temp();
   const store = openSqliteStore({ dataDir: dir });
   const server = new CoapServer({ transport: await UdpTransport.bind({ host: '127.0.0.1', port: 0 }) });
   const client = new CoapClient();
+  const catalog = new PackageCatalog({ dataDir: dir, repository: store.packages });
+  const pkg = makePackage({ files: [{ path: 'blob', data: randomBytes(payloadBytes) }] });
+  const record = await catalog.addBytes(pkg);
+  const clock = { now: 1000 };
+  const endpoint = new PackageEndpoint({ catalog, jobs: jobs ? jobs(store) : store.installJobs, now: () => clock.now });
+  endpoint.mount(server);
+  await store.installJobs.create({ id: 'j', kind: 'install', endpoint: 'dev', packageSha256: record.sha256, method: 'pull', activate: false }, 0);
+  await store.installJobs.transition('j', 'downloading', null, { downloadToken: token, tokenExpiresAt }, 0);
+  return {
+    store, catalog, record, pkg, clock, endpoint, client,
+    base: `coap://127.0.0.1:${server.endpoint.transport.address().port}/pkg/`,
+    close: async () => {
+      await endpoint.close();
+      await client.close();
+      await server.close();
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+test('/pkg/<token>: served block-wise (RFC 7959 Block2) while the job downloads; unknown, expired or finished tokens get 4.04', async () => {
+  const r = await pkgRig(6000, 'T0k3n', 5000);
   try {
-    const catalog = new PackageCatalog({ dataDir: dir, repository: store.packages });
-    const pkg = makePackage({ files: [{ path: 'blob', data: randomBytes(6000) }] });
-    const record = await catalog.addBytes(pkg);
-    let now = 1000;
-    const endpoint = new PackageEndpoint({ catalog, jobs: store.installJobs, now: () => now });
-    endpoint.mount(server);
-    await store.installJobs.create({ id: 'j', kind: 'install', endpoint: 'dev', packageSha256: record.sha256, method: 'pull', activate: false }, 0);
-    await store.installJobs.transition('j', 'downloading', null, { downloadToken: 'T0k3n', tokenExpiresAt: 5000 }, 0);
-    const base = `coap://127.0.0.1:${server.endpoint.transport.address().port}/pkg/`;
-    const got = await client.get(base + 'T0k3n', { blockSize: 256 });
+    const got = await r.client.get(r.base + 'T0k3n', { blockSize: 256 });
     assert.equal(got.codeText, '2.05');
-    assert.deepEqual(Buffer.from(got.payload), pkg);
-    assert.deepEqual(endpoint.progressOf('j'), { served: pkg.length, size: pkg.length, at: 1000 });
-    assert.equal((await client.get(base + 'nope')).codeText, '4.04');
-    now = 6000;
-    assert.equal((await client.get(base + 'T0k3n')).codeText, '4.04');
-    now = 1000;
-    await store.installJobs.transition('j', 'delivered', null, {}, 0);
-    assert.equal((await client.get(base + 'T0k3n')).codeText, '4.04');
+    assert.deepEqual(Buffer.from(got.payload), r.pkg);
+    assert.deepEqual(r.endpoint.progressOf('j'), { served: r.pkg.length, size: r.pkg.length, at: 1000 });
+    assert.equal((await r.client.get(r.base + 'nope')).codeText, '4.04');
+    r.clock.now = 6000;
+    assert.equal((await r.client.get(r.base + 'T0k3n')).codeText, '4.04');
+    r.clock.now = 1000;
+    await r.store.installJobs.transition('j', 'delivered', null, {}, 0);
+    assert.equal((await r.client.get(r.base + 'T0k3n')).codeText, '4.04');
   } finally {
-    await client.close();
-    await server.close();
-    store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await r.close();
   }
 });
 
 test('/pkg/<token>: one store lookup per token per second, not per block; withdraw() ends a cached token at once, a store-only change within a second', async () => {
-  const dir = temp();
-  const store = openSqliteStore({ dataDir: dir });
-  const server = new CoapServer({ transport: await UdpTransport.bind({ host: '127.0.0.1', port: 0 }) });
-  const client = new CoapClient();
+  let lookups = 0;
+  const r = await pkgRig(20_000, 'L00kup', 60_000, (store) => ({ getByToken: (token: string) => (lookups++, store.installJobs.getByToken(token)) }));
   try {
-    const catalog = new PackageCatalog({ dataDir: dir, repository: store.packages });
-    const pkg = makePackage({ files: [{ path: 'blob', data: randomBytes(20_000) }] });
-    const record = await catalog.addBytes(pkg);
-    let now = 1000;
-    let lookups = 0;
-    const jobs = { getByToken: (token: string) => (lookups++, store.installJobs.getByToken(token)) };
-    const endpoint = new PackageEndpoint({ catalog, jobs, now: () => now });
-    endpoint.mount(server);
-    await store.installJobs.create({ id: 'j', kind: 'install', endpoint: 'dev', packageSha256: record.sha256, method: 'pull', activate: false }, 0);
-    await store.installJobs.transition('j', 'downloading', null, { downloadToken: 'T0k3n', tokenExpiresAt: 60_000 }, 0);
-    const base = `coap://127.0.0.1:${server.endpoint.transport.address().port}/pkg/`;
-    const got = await client.get(base + 'T0k3n', { blockSize: 256 });
-    assert.deepEqual(Buffer.from(got.payload), pkg);
-    assert.equal(lookups, 1, `${Math.ceil(pkg.length / 256)} blocks, one lookup`);
+    const got = await r.client.get(r.base + 'L00kup', { blockSize: 256 });
+    assert.deepEqual(Buffer.from(got.payload), r.pkg);
+    assert.equal(lookups, 1, `${Math.ceil(r.pkg.length / 256)} blocks, one lookup`);
     // Withdrawn by the driver: refused at once.
-    endpoint.withdraw('j');
-    await store.installJobs.transition('j', 'delivered', null, { downloadToken: null, tokenExpiresAt: null }, 0);
-    assert.equal((await client.get(base + 'T0k3n')).codeText, '4.04');
+    r.endpoint.withdraw('j');
+    await r.store.installJobs.transition('j', 'delivered', null, { downloadToken: null, tokenExpiresAt: null }, 0);
+    assert.equal((await r.client.get(r.base + 'L00kup')).codeText, '4.04');
     // A token changed only in the store is honoured from the cache for at most a second.
-    await store.installJobs.transition('j', 'downloading', null, { downloadToken: 'N3w', tokenExpiresAt: 60_000 }, 0);
-    assert.equal((await client.get(base + 'N3w', { blockSize: 1024 })).codeText, '2.05');
-    await store.installJobs.transition('j', 'delivered', null, { downloadToken: null, tokenExpiresAt: null }, 0);
-    assert.equal((await client.get(base + 'N3w', { blockSize: 1024 })).codeText, '2.05', 'still cached');
-    now += 1001;
-    assert.equal((await client.get(base + 'N3w')).codeText, '4.04');
+    await r.store.installJobs.transition('j', 'downloading', null, { downloadToken: 'N3w', tokenExpiresAt: 60_000 }, 0);
+    assert.equal((await r.client.get(r.base + 'N3w', { blockSize: 1024 })).codeText, '2.05');
+    await r.store.installJobs.transition('j', 'delivered', null, { downloadToken: null, tokenExpiresAt: null }, 0);
+    assert.equal((await r.client.get(r.base + 'N3w', { blockSize: 1024 })).codeText, '2.05', 'still cached');
+    r.clock.now += 1001;
+    assert.equal((await r.client.get(r.base + 'N3w')).codeText, '4.04');
     // The shared file handle serves a pushed body the same way (fileSource).
-    const source = endpoint.fileSource('j', catalog.pathOf(record.sha256), record.size);
-    assert.deepEqual(Buffer.from(await source.read(100, 50)), pkg.subarray(100, 150));
-    await endpoint.close();
+    const source = r.endpoint.fileSource('j', r.catalog.pathOf(r.record.sha256), r.record.size);
+    assert.deepEqual(Buffer.from(await source.read(100, 50)), r.pkg.subarray(100, 150));
   } finally {
-    await client.close();
-    await server.close();
-    store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await r.close();
   }
 });
