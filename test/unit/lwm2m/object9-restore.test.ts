@@ -190,6 +190,27 @@ void describe('object9 persistence and restore', () => {
     });
   });
 
+  void test('restore saves what it changed without dropping any instance from the persisted document (a second crash right after finds them all)', async () => {
+    await withTempDir(async (dir) => {
+      const sim = SimulatedInstaller.forModel('sim-reboot');
+      const h = harness(dir, { installer: sim });
+      const i = await h.obj.create();
+      await h.obj.create(5);
+      await i.write(2, makePackage({ name: 'svc', version: '2' }));
+      await i.settled();
+      await i.execute(4);
+      await i.settled();
+      const snap = lastIn(h, 'DELIVERED', true);
+      assert.deepEqual(snap.instances.map((x) => x.iid), [0, 5]);
+      const before = h.saved.length;
+      await restore(h, snap);
+      assert.ok(h.saved.length > before, 'the restored state was saved');
+      for (const doc of h.saved.slice(before)) assert.deepEqual(doc.instances.map((x) => x.iid), [0, 5]);
+      const last = h.saved.at(-1)!;
+      assert.deepEqual([last.instances[0]!.state.pkg, last.instances[0]!.state.result, last.instances[0]!.state.installing], ['DELIVERED', 'INSTALL_FAILURE', false]);
+    });
+  });
+
   void test('restore mid-install, reboot after the commit: INSTALLED (INACTIVE, Installed)', async () => {
     await withTempDir(async (dir) => {
       const sim = SimulatedInstaller.forModel('sim-reboot-after-commit');

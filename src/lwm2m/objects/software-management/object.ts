@@ -85,7 +85,10 @@ export class SoftwareManagement {
 
   /** The object's persisted form: the last persisted snapshot of each instance. */
   snapshot(): PersistedObject {
-    const instances = [...this.instances.keys()]
+    // Persisted entries count too: during restore an instance saves its new state before it is
+    // attached, and that save must not drop it (or its siblings) from the document.
+    const iids = new Set([...this.instances.keys(), ...this.persisted.keys()]);
+    const instances = [...iids]
       .sort((a, b) => a - b)
       .map((iid) => this.persisted.get(iid) ?? (this.instances.get(iid) as SoftwareManagementInstance).snapshot());
     return { v: 1, instances };
@@ -98,8 +101,9 @@ export class SoftwareManagement {
   ): Promise<{ object: SoftwareManagement; reports: RestoreReport[] }> {
     const obj = new SoftwareManagement(deps);
     const reports: RestoreReport[] = [];
+    // Every instance is in the document before any restore saves (saves write the whole document).
+    for (const snap of p.instances) obj.persisted.set(snap.iid, snap);
     for (const snap of p.instances) {
-      obj.persisted.set(snap.iid, snap);
       const { instance, report } = await SoftwareManagementInstance.restore(snap, obj.instanceDeps());
       obj.attach(instance);
       obj.persisted.set(snap.iid, instance.snapshot());
