@@ -4,7 +4,8 @@
  *
  *   node dist/bench/servers/lwm2m-fleet.js '<json FleetConfig>'
  *
- * It starts every device at once (ramp 0 unless given), and prints one JSON line per phase
+ * It starts the devices as configured (an even ramp and/or random jitter; both 0 = all at
+ * once), and prints one JSON line per phase
  * on stdout: `{"type":"phase","phase":"register",...}` when every device has its 2.01 (or
  * the phase timed out); then, on the stdin line "update", it asks every registered device for a
  * Registration Update (Lwm2mClient.requestUpdate) and prints the "update" phase line when every
@@ -27,6 +28,8 @@ export interface FleetConfig {
   endpointPrefix: string;
   profile: SimProfile;
   rampMs: number;
+  /** Random start delay per device, up to this long (ms). */
+  jitterMs: number;
   /** Bound of each phase, ms. */
   timeoutMs: number;
   /** The server's pid, for its CPU counters. */
@@ -147,6 +150,7 @@ const simulator = new Simulator({
   endpointPrefix: config.endpointPrefix,
   host: '127.0.0.1',
   rampMs: config.rampMs,
+  jitterMs: config.jitterMs,
   onEvent: (device, event) => {
     switch (event.type) {
       case 'registered':

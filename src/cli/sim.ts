@@ -14,7 +14,8 @@ const USAGE = `usage: depot sim --server <coap[s]://host:port> [--bootstrap <uri
   --psk-key <text>          PSK key as text, or
   --psk-key-hex <hex>       PSK key as hex (the same key for every device; see also psk.deriveFrom in the profile)
   --host <address>          local address to bind (default 0.0.0.0)
-  --ramp <ms>               spread the start-up over this long (default 20 ms per device, at most 60 s)
+  --ramp <ms>               spread the start-up evenly over this long (default 20 ms per device, at most 60 s)
+  --jitter <ms>             add a random delay up to this long to each device's start (default 0)
   --data-dir <dir>          Object 9 staging files for models with an installer behaviour
   --duration <s>            stop (and de-register) after this many seconds instead of waiting for Ctrl-C
   --quiet                   no progress lines
@@ -38,6 +39,7 @@ export async function runSimCommand(argv: string[]): Promise<number> {
         'psk-key-hex': { type: 'string' },
         host: { type: 'string' },
         ramp: { type: 'string' },
+        jitter: { type: 'string' },
         'data-dir': { type: 'string' },
         duration: { type: 'string' },
         quiet: { type: 'boolean' },
@@ -69,12 +71,14 @@ export async function runSimCommand(argv: string[]): Promise<number> {
   };
   let profile;
   let ramp: number | undefined;
+  let jitter: number | undefined;
   let duration: number | undefined;
   let firstIndex: number | undefined;
   let psk: { identity?: string; key: Uint8Array } | undefined;
   try {
     profile = parseProfile(JSON.parse(await readFile(v.profile, 'utf8')) as unknown);
     ramp = numberOption('ramp', v.ramp);
+    jitter = numberOption('jitter', v.jitter);
     duration = numberOption('duration', v.duration);
     firstIndex = numberOption('first-index', v['first-index']);
     if (v['psk-key'] !== undefined && v['psk-key-hex'] !== undefined) throw new ProfileError('give --psk-key or --psk-key-hex, not both');
@@ -97,6 +101,7 @@ export async function runSimCommand(argv: string[]): Promise<number> {
     ...(firstIndex !== undefined ? { firstIndex } : {}),
     ...(v.host !== undefined ? { host: v.host } : {}),
     ...(ramp !== undefined ? { rampMs: ramp } : {}),
+    ...(jitter !== undefined ? { jitterMs: jitter } : {}),
     ...(v['data-dir'] !== undefined ? { dataDir: v['data-dir'] } : {}),
     ...(psk ? { psk } : {}),
     onEvent: (device, e) => {

@@ -1,7 +1,8 @@
 /**
  * The device simulator: N LwM2M clients in one process, each with its own endpoint name and
  * socket (the server must see distinct addresses), Object 3 facts and credentials from a
- * profile. Start-up is spread over time; stop() de-registers every client.
+ * profile. Start-up is spread over time (an even ramp, plus random jitter per device);
+ * stop() de-registers every client.
  *
  * Per-client memory is kept small: no state file, a 64-entry CoAP deduplication store, and the
  * shared object definitions; Object 9 only for models with an installer behaviour.
@@ -32,8 +33,16 @@ export interface SimulatorOptions {
   firstIndex?: number;
   /** Local address to bind (default 0.0.0.0). */
   host?: string;
-  /** Spread the starts over this long (ms); default 20 ms per device, at most 60 s. */
+  /** Spread the starts evenly over this long (ms); default 20 ms per device, at most 60 s. */
   rampMs?: number;
+  /**
+   * Add a random delay in [0, jitterMs) to each device's start (default 0): a fleet that
+   * reboots together (power cut, server outage) does not come back in lockstep. With
+   * rampMs 0 the starts are spread uniformly at random over the jitter.
+   */
+  jitterMs?: number;
+  /** Random numbers in [0, 1) for the jitter (default Math.random; tests give their own). */
+  random?: () => number;
   /** Where Object 9 staging files go (needed for models with an installer behaviour). */
   dataDir?: string;
   /** PSK overriding the profile's: identity pattern ({ep} = endpoint name, default "{ep}") and key. */
@@ -82,6 +91,18 @@ export class Simulator {
     this.clock = options.clock ?? systemClock;
     if (!options.server && !options.bootstrap) throw new Error('the simulator needs --server or --bootstrap');
     if (!Number.isInteger(options.count) || options.count < 1) throw new Error('count must be a positive integer');
+    for (const name of ['rampMs', 'jitterMs'] as const) {
+      const v = options[name];
+      if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new Error(`${name} must be a non-negative number`);
+    }
+  }
+
+  /** When device n (0-based) of `count` starts, ms after start(): its place on the ramp plus its jitter. */
+  startDelay(n: number, count: number): number {
+    const ramp = this.options.rampMs ?? Math.min(60_000, 20 * count);
+    const jitter = this.options.jitterMs ?? 0;
+    const onRamp = count > 1 ? (ramp * n) / count : 0;
+    return Math.floor(onRamp + (jitter > 0 ? (this.options.random ?? Math.random)() * jitter : 0));
   }
 
   /** Creates the clients and starts them spread over the ramp; resolves when all have started. */
@@ -105,7 +126,6 @@ export class Simulator {
       });
       this.devices.push(device);
     }
-    const ramp = this.options.rampMs ?? Math.min(60_000, 20 * count);
     await Promise.all(
       this.devices.map(
         (d, n) =>
@@ -117,7 +137,7 @@ export class Simulator {
                 resolve();
               }, reject);
             };
-            const delay = count > 1 ? Math.floor((ramp * n) / count) : 0;
+            const delay = this.startDelay(n, count);
             if (delay === 0) go();
             else {
               this.waiting.add(resolve);
