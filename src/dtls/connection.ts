@@ -226,63 +226,96 @@ const MAX_QUEUED_APP_DATA = 64;
 const MAX_FUTURE_RECORDS = 16;
 const MAX_EARLY_DATA = 8;
 
+/** Shared empty values, so an association holds no buffers or lists of its own for them. */
+const NO_BYTES = new Uint8Array(0);
+const NO_FLIGHT: readonly FlightItem[] = Object.freeze([]);
+
+/**
+ * The state of one handshake, apart from the connection so that an established association drops
+ * all of it at once (see DtlsConnection.releaseHandshakeState).
+ */
+class Handshake {
+  /** Epoch 0's read state: an established association ignores plaintext records. */
+  read0: ReadState | undefined = { window: new ReplayWindow() };
+  /** Records of the next epoch that overtook the ChangeCipherSpec. */
+  futureRecords: DtlsRecord[] | undefined;
+  sendSeq = 0;
+  transcript: Uint8Array[] = [];
+  retransmitTimer: Timer | undefined;
+  retransmissions = 0;
+  handshakeTimer: Timer | undefined;
+  clientRandomValue: Uint8Array | undefined;
+  serverRandom: Uint8Array | undefined;
+  helloVerifyCount = 0;
+  master: Uint8Array | undefined;
+  /** The PRF keyed with the master secret (key block, both Finished). */
+  masterPrf: Prf | undefined;
+  pendingRead: AeadProtection | undefined;
+  pendingWrite: AeadProtection | undefined;
+  ecdh: ECDH | undefined;
+  pendingPeerPoint: Uint8Array | undefined;
+  peerPublicKey: KeyObject | undefined;
+  certificateRequested = false;
+  expectCertificateVerify = false;
+  gotServerKeyExchange = false;
+  gotServerCertificate = false;
+  gotClientCertificate = false;
+  gotClientKeyExchange = false;
+  /** Application data sent before the handshake completed. */
+  queued: Uint8Array[] | undefined;
+  /** RFC 7250 certificate types in use for each side (X.509 unless negotiated otherwise). */
+  serverCertType: number = CertificateType.x509;
+  clientCertType: number = CertificateType.x509;
+  clientCertMode: 'none' | 'request' | 'require' = 'none';
+  sessionId: Uint8Array = NO_BYTES;
+  earlyCcs = false;
+  /** Waiting for an asynchronous decision (see awaitExternal). */
+  paused = false;
+  /** Authenticated application data that overtook the peer's Finished. */
+  earlyData: Uint8Array[] | undefined;
+
+  constructor(
+    readonly random: (n: number) => Uint8Array,
+    readonly suites: number[],
+    public retransmitMs: number,
+  ) {}
+}
+
+/** An established association's handshake: nothing, and frozen, so a stray write fails loudly. */
+const RELEASED = ((): Handshake => {
+  const hs = new Handshake(() => NO_BYTES, [], 0);
+  hs.read0 = undefined; // an established association ignores plaintext records
+  Object.freeze(hs.transcript);
+  return Object.freeze(hs);
+})();
+
 export class DtlsConnection {
   readonly role: 'client' | 'server';
   private state: State = 'idle';
   private readonly clock: Clock;
-  private readonly random: (n: number) => Uint8Array;
   private readonly mtu: number;
-  private readonly suites: number[];
 
   /**
    * Epoch 0 (plaintext) and epoch 1 (protected) states: renegotiation is refused, so there is no
    * other epoch. Epoch 0's are dropped once the handshake needs them no more.
    */
-  private read0: ReadState | undefined = { window: new ReplayWindow() };
   private read1: ReadState | undefined;
   private write0: WriteState | undefined = { seq: 0 };
   private write1: WriteState | undefined;
   private readEpoch = 0;
   private writeEpoch = 0;
-  private futureRecords: DtlsRecord[] | undefined;
 
   private readonly reassembler = new HandshakeReassembler();
-  private sendSeq = 0;
-  private transcript: Uint8Array[] = [];
 
   private flight: readonly FlightItem[] = NO_FLIGHT;
-  private retransmitTimer: Timer | undefined;
-  private retransmitMs: number;
-  private retransmissions = 0;
-  private handshakeTimer: Timer | undefined;
   /** message_seq of the last message of the peer's previous flight; a copy of it makes us resend ours. */
   private peerFlightEnd = -1;
 
-  private clientRandomValue: Uint8Array | undefined;
-  private serverRandom: Uint8Array | undefined;
   private suite: CipherSuiteInfo | undefined;
   private useEms = false;
-  private helloVerifyCount = 0;
-  private master: Uint8Array | undefined;
-  /** The PRF keyed with the master secret (key block, both Finished), for the handshake only. */
-  private masterPrf: Prf | undefined;
-  private pendingRead: AeadProtection | undefined;
-  private ecdh: ECDH | undefined;
-  private peerPublicKey: KeyObject | undefined;
   private peerIdentity: PeerIdentity | undefined;
   private pskIdentityHintBytes: Uint8Array | undefined;
-  private certificateRequested = false;
-  private expectCertificateVerify = false;
-  private gotServerKeyExchange = false;
-  private gotServerCertificate = false;
-  private gotClientCertificate = false;
-  private gotClientKeyExchange = false;
 
-  private queued: Uint8Array[] | undefined;
-  /** RFC 7250 certificate types in use for each side (X.509 unless negotiated otherwise). */
-  private serverCertType: number = CertificateType.x509;
-  private clientCertType: number = CertificateType.x509;
-  private clientCertMode: 'none' | 'request' | 'require' = 'none';
   /** RFC 9146: the CID we receive (announced by us) and the CID we send (announced by the peer), once negotiated. */
   private ownCid: Uint8Array = NO_BYTES;
   private peerCid: Uint8Array = NO_BYTES;
@@ -290,18 +323,15 @@ export class DtlsConnection {
   /** Set by handleRecord when a protected record newer than any before it authenticated (RFC 9146 §6). */
   private freshRecord = false;
   private resumed = false;
-  private sessionId: Uint8Array = NO_BYTES;
   private resumableSession: ResumableSession | undefined;
   /** True when the last flight we sent completes the handshake (kept to answer retransmissions). */
   private sentFinalFlight = false;
-  private earlyCcs = false;
-  /** Waiting for an asynchronous decision (see awaitExternal). */
-  private paused = false;
-  private earlyData: Uint8Array[] | undefined;
   private closedNotified = false;
 
   /** `options.connectionId`, or the CID the server endpoint allocated for this association. */
   private readonly cidOption: Uint8Array | boolean | undefined;
+  /** What only the handshake needs; replaced by the frozen RELEASED once the association is established. */
+  private hs: Handshake;
 
   private constructor(
     role: 'client' | 'server',
@@ -311,10 +341,8 @@ export class DtlsConnection {
   ) {
     this.role = role;
     this.clock = options.clock;
-    this.random = options.random ?? randomBytesPooled;
     this.mtu = Math.max(256, options.mtu ?? 1200);
-    this.retransmitMs = options.initialRetransmitMs ?? 1000;
-    this.suites = usableSuites(role, options);
+    this.hs = new Handshake(options.random ?? randomBytesPooled, usableSuites(role, options), options.initialRetransmitMs ?? 1000);
     this.cidOption = connectionId;
   }
 
@@ -346,7 +374,7 @@ export class DtlsConnection {
 
   /** The client random of the current handshake (the endpoint uses it to spot retransmitted ClientHellos). */
   get clientRandom(): Uint8Array | undefined {
-    return this.clientRandomValue;
+    return this.hs.clientRandomValue;
   }
 
   get session(): SessionInfo | undefined {
@@ -370,9 +398,9 @@ export class DtlsConnection {
   connect(): void {
     if (this.role !== 'client' || this.state !== 'idle') return;
     this.guard(() => {
-      if (this.suites.length === 0) throw new Fatal(AlertDescription.internal_error, 'no usable cipher suite for the configured credentials');
+      if (this.hs.suites.length === 0) throw new Fatal(AlertDescription.internal_error, 'no usable cipher suite for the configured credentials');
       this.startHandshakeTimer();
-      this.clientRandomValue = this.random(32);
+      this.hs.clientRandomValue = this.hs.random(32);
       this.sendClientHello(new Uint8Array(0));
     });
   }
@@ -382,9 +410,9 @@ export class DtlsConnection {
     if (this.state === 'closed') return false;
     if (data.length > MAX_PLAINTEXT) return false;
     if (this.state !== 'established') {
-      this.queued ??= [];
-      if (this.queued.length >= MAX_QUEUED_APP_DATA) return false;
-      this.queued.push(data);
+      this.hs.queued ??= [];
+      if (this.hs.queued.length >= MAX_QUEUED_APP_DATA) return false;
+      this.hs.queued.push(data);
       return true;
     }
     this.emitDatagrams([this.protect(ContentType.application_data, this.writeEpoch, data)]);
@@ -450,16 +478,9 @@ export class DtlsConnection {
 
   private finish(error: DtlsError | undefined): void {
     this.state = 'closed';
-    this.retransmitTimer?.cancel();
-    this.handshakeTimer?.cancel();
-    this.retransmitTimer = undefined;
-    this.handshakeTimer = undefined;
+    this.releaseHandshakeState(); // timers cancelled, keys and queued data dropped
     this.flight = NO_FLIGHT;
-    this.queued = undefined;
-    this.master = undefined;
-    this.masterPrf = undefined;
-    this.ecdh = undefined;
-    this.reassembler.clear();
+    this.write0 = undefined;
     if (!this.closedNotified) {
       this.closedNotified = true;
       this.events.closed?.(error);
@@ -468,8 +489,8 @@ export class DtlsConnection {
 
   private startHandshakeTimer(): void {
     const ms = this.options.handshakeTimeoutMs ?? 60_000;
-    this.handshakeTimer = this.clock.setTimer(ms, () => {
-      this.handshakeTimer = undefined;
+    this.hs.handshakeTimer = this.clock.setTimer(ms, () => {
+      this.hs.handshakeTimer = undefined;
       if (this.state !== 'established' && this.state !== 'closed') {
         this.finish(new DtlsError('handshake_timeout', `handshake not complete after ${ms} ms`));
       }
@@ -515,7 +536,7 @@ export class DtlsConnection {
   }
 
   private readState(epoch: number): ReadState | undefined {
-    return epoch === 0 ? this.read0 : epoch === 1 ? this.read1 : undefined;
+    return epoch === 0 ? this.hs.read0 : epoch === 1 ? this.read1 : undefined;
   }
 
   private writeState(epoch: number): WriteState | undefined {
@@ -537,26 +558,26 @@ export class DtlsConnection {
 
   /** Sends a new flight. `expectReply`: arm the retransmission timer (not for the last flight). */
   private sendFlight(items: readonly FlightItem[], expectReply: boolean): void {
-    this.retransmitTimer?.cancel();
-    this.retransmitTimer = undefined;
+    this.hs.retransmitTimer?.cancel();
+    this.hs.retransmitTimer = undefined;
     this.flight = items;
-    this.retransmitMs = this.options.initialRetransmitMs ?? 1000;
-    this.retransmissions = 0;
+    this.hs.retransmitMs = this.options.initialRetransmitMs ?? 1000;
+    this.hs.retransmissions = 0;
     this.transmitFlight();
     if (expectReply) this.armRetransmit();
   }
 
   private armRetransmit(): void {
-    this.retransmitTimer = this.clock.setTimer(this.retransmitMs, () => {
-      this.retransmitTimer = undefined;
+    this.hs.retransmitTimer = this.clock.setTimer(this.hs.retransmitMs, () => {
+      this.hs.retransmitTimer = undefined;
       if (this.state === 'closed' || this.state === 'established') return;
       this.guard(() => {
-        if (this.retransmissions >= (this.options.maxRetransmissions ?? 7)) {
-          this.finish(new DtlsError('handshake_timeout', `no answer after ${this.retransmissions} retransmissions`));
+        if (this.hs.retransmissions >= (this.options.maxRetransmissions ?? 7)) {
+          this.finish(new DtlsError('handshake_timeout', `no answer after ${this.hs.retransmissions} retransmissions`));
           return;
         }
-        this.retransmissions++;
-        this.retransmitMs = Math.min(this.retransmitMs * 2, this.options.maxRetransmitMs ?? 60_000);
+        this.hs.retransmissions++;
+        this.hs.retransmitMs = Math.min(this.hs.retransmitMs * 2, this.options.maxRetransmitMs ?? 60_000);
         this.transmitFlight();
         this.armRetransmit();
       });
@@ -565,18 +586,18 @@ export class DtlsConnection {
 
   /** The peer has started its next flight: stop retransmitting ours (RFC 6347 §4.2.4). */
   private stopRetransmit(): void {
-    this.retransmitTimer?.cancel();
-    this.retransmitTimer = undefined;
+    this.hs.retransmitTimer?.cancel();
+    this.hs.retransmitTimer = undefined;
   }
 
   private nextMessage(msgType: number, body: Uint8Array): HandshakeMessage {
-    const m = { msgType, messageSeq: this.sendSeq++, body };
-    this.transcript.push(encodeWholeMessage(m));
+    const m = { msgType, messageSeq: this.hs.sendSeq++, body };
+    this.hs.transcript.push(encodeWholeMessage(m));
     return m;
   }
 
   private transcriptHash(): Uint8Array {
-    return sha256(concat(...this.transcript));
+    return sha256(concat(...this.hs.transcript));
   }
 
   // ---------------------------------------------------------------- receive path
@@ -586,7 +607,7 @@ export class DtlsConnection {
     const rs = this.readState(r.epoch);
     if (!rs) {
       // Records of the next epoch can overtake the ChangeCipherSpec; keep a few (§4.1).
-      if (r.epoch === this.readEpoch + 1 && this.state !== 'established' && (this.futureRecords?.length ?? 0) < MAX_FUTURE_RECORDS) (this.futureRecords ??= []).push(r);
+      if (r.epoch === this.readEpoch + 1 && this.state !== 'established' && (this.hs.futureRecords?.length ?? 0) < MAX_FUTURE_RECORDS) (this.hs.futureRecords ??= []).push(r);
       return;
     }
     if (!rs.window.check(r.sequence)) return;
@@ -647,9 +668,9 @@ export class DtlsConnection {
         if (this.state === 'established') {
           if (this.flight.length > 0) this.releaseFlight(); // the peer has our Finished
           this.events.data?.(plaintext);
-        } else if (this.state === 'wait_finished' && (this.earlyData?.length ?? 0) < MAX_EARLY_DATA) {
+        } else if (this.state === 'wait_finished' && (this.hs.earlyData?.length ?? 0) < MAX_EARLY_DATA) {
           // Authenticated data that overtook the peer's Finished: deliver it once the handshake is done.
-          (this.earlyData ??= []).push(plaintext);
+          (this.hs.earlyData ??= []).push(plaintext);
         }
         break;
       default:
@@ -704,7 +725,7 @@ export class DtlsConnection {
 
   private processMessages(): void {
     for (;;) {
-      if (this.isClosed || this.paused) return;
+      if (this.isClosed || this.hs.paused) return;
       if (this.role === 'client' && this.state === 'wait_server_hello') {
         // The server's first message_seq depends on whether it sent a HelloVerifyRequest.
         const first = this.reassembler.peekLowestComplete();
@@ -724,19 +745,19 @@ export class DtlsConnection {
 
   private handleChangeCipherSpec(epoch: number): void {
     if (epoch !== this.readEpoch) return;
-    if (this.state !== 'wait_ccs' || !this.pendingRead) {
+    if (this.state !== 'wait_ccs' || !this.hs.pendingRead) {
       // Reordered ahead of the handshake messages before it: the only CCS the peer sends in a
       // handshake is the one before its Finished, so remember it for when we get there.
-      if (this.state !== 'established' && this.state !== 'wait_finished') this.earlyCcs = true;
+      if (this.state !== 'established' && this.state !== 'wait_finished') this.hs.earlyCcs = true;
       return;
     }
-    this.earlyCcs = false;
+    this.hs.earlyCcs = false;
     this.readEpoch = 1;
-    this.read1 = { protection: this.pendingRead, window: new ReplayWindow() };
-    this.pendingRead = undefined;
+    this.read1 = { protection: this.hs.pendingRead, window: new ReplayWindow() };
+    this.hs.pendingRead = undefined;
     this.state = 'wait_finished';
-    const future = this.futureRecords ?? [];
-    this.futureRecords = undefined;
+    const future = this.hs.futureRecords ?? [];
+    this.hs.futureRecords = undefined;
     for (const r of future) {
       if (this.isClosed) return;
       this.handleRecord(r);
@@ -765,7 +786,7 @@ export class DtlsConnection {
 
   private clientExtensions(): Extension[] {
     const exts: Extension[] = [];
-    const ecc = this.suites.some((id) => CIPHER_SUITES.get(id)?.keyExchange === 'ecdhe_ecdsa');
+    const ecc = this.hs.suites.some((id) => CIPHER_SUITES.get(id)?.keyExchange === 'ecdhe_ecdsa');
     if (ecc) {
       exts.push({ type: ExtensionType.supported_groups, data: u16List([NamedGroup.secp256r1]) });
       exts.push({ type: ExtensionType.ec_point_formats, data: Uint8Array.of(1, 0) });
@@ -789,27 +810,27 @@ export class DtlsConnection {
   private sendClientHello(cookie: Uint8Array): void {
     const hello: ClientHello = {
       version: DTLS_1_2,
-      random: this.clientRandomValue!,
+      random: this.hs.clientRandomValue!,
       sessionId: this.options.resume?.id ?? new Uint8Array(0),
       cookie,
-      cipherSuites: [...this.suites],
+      cipherSuites: [...this.hs.suites],
       compressionMethods: Uint8Array.of(0),
       extensions: this.clientExtensions(),
     };
     // The ClientHello before a HelloVerifyRequest is not part of the transcript (§4.2.6): start afresh.
-    this.transcript = [];
+    this.hs.transcript = [];
     const msg = this.nextMessage(HandshakeType.client_hello, encodeClientHello(hello));
     this.state = 'wait_server_hello';
     this.sendFlight([{ kind: 'handshake', epoch: 0, message: msg }], true);
   }
 
   private clientMessage(m: HandshakeMessage): void {
-    const record = (): void => void this.transcript.push(encodeWholeMessage(m));
+    const record = (): void => void this.hs.transcript.push(encodeWholeMessage(m));
     switch (this.state) {
       case 'wait_server_hello': {
         if (m.msgType === HandshakeType.hello_verify_request) {
           const hvr = decodeHelloVerifyRequest(m.body);
-          if (++this.helloVerifyCount > 4) throw new Fatal(AlertDescription.handshake_failure, 'too many HelloVerifyRequests');
+          if (++this.hs.helloVerifyCount > 4) throw new Fatal(AlertDescription.handshake_failure, 'too many HelloVerifyRequests');
           if (hvr.cookie.length === 0) throw new Fatal(AlertDescription.illegal_parameter, 'empty cookie');
           this.sendClientHello(hvr.cookie);
           return;
@@ -846,7 +867,7 @@ export class DtlsConnection {
     const sh = decodeServerHello(body);
     if (sh.version !== DTLS_1_2) throw new Fatal(AlertDescription.protocol_version, 'server did not choose DTLS 1.2');
     const suite = CIPHER_SUITES.get(sh.cipherSuite);
-    if (!suite || !this.suites.includes(sh.cipherSuite)) throw new Fatal(AlertDescription.illegal_parameter, 'server chose a suite we did not offer');
+    if (!suite || !this.hs.suites.includes(sh.cipherSuite)) throw new Fatal(AlertDescription.illegal_parameter, 'server chose a suite we did not offer');
     if (sh.compressionMethod !== 0) throw new Fatal(AlertDescription.illegal_parameter, 'compression is not supported');
     const offered = new Set(this.clientExtensions().map((e) => e.type));
     for (const e of sh.extensions) if (!offered.has(e.type)) throw new Fatal(AlertDescription.unsupported_extension, `unsolicited extension ${e.type}`);
@@ -860,11 +881,11 @@ export class DtlsConnection {
       this.ownCid = own instanceof Uint8Array ? own : NO_BYTES;
       this.cidNegotiated = true;
     }
-    this.serverCertType = chosenCertType(sh.extensions, ExtensionType.server_certificate_type, this.clientExtensions());
-    this.clientCertType = chosenCertType(sh.extensions, ExtensionType.client_certificate_type, this.clientExtensions());
+    this.hs.serverCertType = chosenCertType(sh.extensions, ExtensionType.server_certificate_type, this.clientExtensions());
+    this.hs.clientCertType = chosenCertType(sh.extensions, ExtensionType.client_certificate_type, this.clientExtensions());
     this.suite = suite;
-    this.serverRandom = sh.random;
-    this.sessionId = sh.sessionId;
+    this.hs.serverRandom = sh.random;
+    this.hs.sessionId = sh.sessionId;
     const resume = this.options.resume;
     if (resume && sh.sessionId.length > 0 && equalConstantTime(sh.sessionId, resume.id)) {
       if (sh.cipherSuite !== resume.cipherSuite) throw new Fatal(AlertDescription.illegal_parameter, 'resumed session with another cipher suite');
@@ -872,11 +893,11 @@ export class DtlsConnection {
       if (this.useEms !== resume.extendedMasterSecret) throw new Fatal(AlertDescription.handshake_failure, 'extended_master_secret differs from the resumed session');
       this.resumed = true;
       if (resume.peerIdentity) this.peerIdentity = resume.peerIdentity;
-      this.master = resume.masterSecret.slice();
-      this.masterPrf = new Prf(this.master);
+      this.hs.master = resume.masterSecret.slice();
+      this.hs.masterPrf = new Prf(this.hs.master);
       this.expandKeys();
       this.state = 'wait_ccs';
-      if (this.earlyCcs) this.handleChangeCipherSpec(this.readEpoch);
+      if (this.hs.earlyCcs) this.handleChangeCipherSpec(this.readEpoch);
       return;
     }
     this.state = 'wait_server_hello_done';
@@ -887,45 +908,45 @@ export class DtlsConnection {
     const ecdhe = suite.keyExchange === 'ecdhe_ecdsa';
     switch (m.msgType) {
       case HandshakeType.certificate: {
-        if (!ecdhe || this.gotServerCertificate) throw new Fatal(AlertDescription.unexpected_message, 'unexpected Certificate');
-        if (!this.acceptPeerCertificate(this.serverCertType, m.body)) throw new Fatal(AlertDescription.bad_certificate, 'empty server certificate');
-        this.gotServerCertificate = true;
+        if (!ecdhe || this.hs.gotServerCertificate) throw new Fatal(AlertDescription.unexpected_message, 'unexpected Certificate');
+        if (!this.acceptPeerCertificate(this.hs.serverCertType, m.body)) throw new Fatal(AlertDescription.bad_certificate, 'empty server certificate');
+        this.hs.gotServerCertificate = true;
         return;
       }
       case HandshakeType.server_key_exchange: {
-        if (this.gotServerKeyExchange) throw new Fatal(AlertDescription.unexpected_message, 'duplicate ServerKeyExchange');
-        this.gotServerKeyExchange = true;
+        if (this.hs.gotServerKeyExchange) throw new Fatal(AlertDescription.unexpected_message, 'duplicate ServerKeyExchange');
+        this.hs.gotServerKeyExchange = true;
         if (!ecdhe) {
           this.pskIdentityHintBytes = decodeOpaque16(m.body);
           return;
         }
-        if (!this.gotServerCertificate) throw new Fatal(AlertDescription.unexpected_message, 'ServerKeyExchange before Certificate');
+        if (!this.hs.gotServerCertificate) throw new Fatal(AlertDescription.unexpected_message, 'ServerKeyExchange before Certificate');
         const ske = decodeEcdheServerKeyExchange(m.body);
         if (ske.namedCurve !== NamedGroup.secp256r1) throw new Fatal(AlertDescription.illegal_parameter, 'unsupported curve');
         if (ske.hashAlgorithm !== HashAlgorithm.sha256 || ske.signatureAlgorithm !== SignatureAlgorithm.ecdsa) {
           throw new Fatal(AlertDescription.illegal_parameter, 'unsupported signature algorithm');
         }
-        const signed = concat(this.clientRandomValue!, this.serverRandom!, ske.params);
-        if (!verifySignature(this.peerPublicKey!, signed, ske.signature)) throw new Fatal(AlertDescription.decrypt_error, 'bad ServerKeyExchange signature');
-        this.ecdh = createECDH('prime256v1');
-        this.ecdh.generateKeys();
-        this.pendingPeerPoint = ske.publicPoint;
+        const signed = concat(this.hs.clientRandomValue!, this.hs.serverRandom!, ske.params);
+        if (!verifySignature(this.hs.peerPublicKey!, signed, ske.signature)) throw new Fatal(AlertDescription.decrypt_error, 'bad ServerKeyExchange signature');
+        this.hs.ecdh = createECDH('prime256v1');
+        this.hs.ecdh.generateKeys();
+        this.hs.pendingPeerPoint = ske.publicPoint;
         return;
       }
       case HandshakeType.certificate_request: {
-        if (!ecdhe || !this.gotServerKeyExchange || this.certificateRequested) throw new Fatal(AlertDescription.unexpected_message, 'unexpected CertificateRequest');
+        if (!ecdhe || !this.hs.gotServerKeyExchange || this.hs.certificateRequested) throw new Fatal(AlertDescription.unexpected_message, 'unexpected CertificateRequest');
         const req = decodeCertificateRequest(m.body);
-        this.certificateRequested = true;
+        this.hs.certificateRequested = true;
         // Send our certificate only if the server can take an ECDSA/SHA-256 signature.
-        this.expectCertificateVerify =
-          (this.clientCertType === CertificateType.raw_public_key ? this.options.rawPublicKey !== undefined : this.options.certificate !== undefined) &&
+        this.hs.expectCertificateVerify =
+          (this.hs.clientCertType === CertificateType.raw_public_key ? this.options.rawPublicKey !== undefined : this.options.certificate !== undefined) &&
           req.certificateTypes.includes(ClientCertificateType.ecdsa_sign) &&
           req.signatureAlgorithms.includes(ECDSA_SHA256);
         return;
       }
       case HandshakeType.server_hello_done: {
         if (m.body.length !== 0) throw new DecodeError('ServerHelloDone with a body');
-        if (ecdhe && !this.gotServerKeyExchange) throw new Fatal(AlertDescription.unexpected_message, 'missing ServerKeyExchange');
+        if (ecdhe && !this.hs.gotServerKeyExchange) throw new Fatal(AlertDescription.unexpected_message, 'missing ServerKeyExchange');
         this.peerFlightEnd = m.messageSeq;
         this.sendClientFinalFlight();
         return;
@@ -935,13 +956,12 @@ export class DtlsConnection {
     }
   }
 
-  private pendingPeerPoint: Uint8Array | undefined;
 
   private sendClientFinalFlight(): void {
     const suite = this.suite!;
     const items: FlightItem[] = [];
-    if (this.certificateRequested) {
-      const body = this.expectCertificateVerify ? this.ownCertificateBody(this.clientCertType) : encodeCertificate([]);
+    if (this.hs.certificateRequested) {
+      const body = this.hs.expectCertificateVerify ? this.ownCertificateBody(this.hs.clientCertType) : encodeCertificate([]);
       items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(HandshakeType.certificate, body) });
     }
     let preMaster: Uint8Array;
@@ -950,29 +970,29 @@ export class DtlsConnection {
       items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(HandshakeType.client_key_exchange, encodeOpaque16(utf8.encode(psk.identity))) });
       preMaster = pskPreMasterSecret(psk.key);
     } else {
-      const ecdh = this.ecdh!;
-      preMaster = computeEcdhSecret(ecdh, this.pendingPeerPoint!);
+      const ecdh = this.hs.ecdh!;
+      preMaster = computeEcdhSecret(ecdh, this.hs.pendingPeerPoint!);
       items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(HandshakeType.client_key_exchange, encodeOpaque8(new Uint8Array(ecdh.getPublicKey()))) });
     }
     this.deriveKeys(preMaster);
-    if (this.expectCertificateVerify) {
-      const sig = sign('sha256', concat(...this.transcript), { key: this.ownSigningKey(this.clientCertType), dsaEncoding: 'der' });
+    if (this.hs.expectCertificateVerify) {
+      const sig = sign('sha256', concat(...this.hs.transcript), { key: this.ownSigningKey(this.hs.clientCertType), dsaEncoding: 'der' });
       const body = encodeDigitallySigned({ hashAlgorithm: HashAlgorithm.sha256, signatureAlgorithm: SignatureAlgorithm.ecdsa, signature: new Uint8Array(sig) });
       items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(HandshakeType.certificate_verify, body) });
     }
     items.push({ kind: 'ccs', epoch: 0 });
     this.enterWriteEpoch1();
-    const finished = this.nextMessage(HandshakeType.finished, verifyData(this.masterPrf!, 'client finished', this.transcriptHash()));
+    const finished = this.nextMessage(HandshakeType.finished, verifyData(this.hs.masterPrf!, 'client finished', this.transcriptHash()));
     items.push({ kind: 'handshake', epoch: 1, message: finished });
     this.state = 'wait_ccs';
     this.sendFlight(items, true);
-    if (this.earlyCcs) this.handleChangeCipherSpec(this.readEpoch);
+    if (this.hs.earlyCcs) this.handleChangeCipherSpec(this.readEpoch);
   }
 
   // ---------------------------------------------------------------- server
 
   private serverMessage(m: HandshakeMessage): void {
-    const record = (): void => void this.transcript.push(encodeWholeMessage(m));
+    const record = (): void => void this.hs.transcript.push(encodeWholeMessage(m));
     switch (this.state) {
       case 'wait_client_hello':
         if (m.msgType !== HandshakeType.client_hello) throw new Fatal(AlertDescription.unexpected_message, 'expected ClientHello');
@@ -1002,7 +1022,7 @@ export class DtlsConnection {
 
   private onClientHello(m: HandshakeMessage): void {
     const ch = decodeClientHello(m.body);
-    this.clientRandomValue = ch.random;
+    this.hs.clientRandomValue = ch.random;
     // DTLS version numbers count down: 1.2 = 0xfefd < 1.0 = 0xfeff.
     if (ch.version > DTLS_1_2) throw new Fatal(AlertDescription.protocol_version, 'client does not offer DTLS 1.2');
     if (!ch.compressionMethods.includes(0)) throw new Fatal(AlertDescription.illegal_parameter, 'null compression not offered');
@@ -1028,29 +1048,29 @@ export class DtlsConnection {
         : serverTypes.includes(CertificateType.x509) && this.options.certificate
           ? CertificateType.x509
           : undefined;
-    this.clientCertType =
+    this.hs.clientCertType =
       clientTypes.includes(CertificateType.raw_public_key) && this.options.verifyRawPublicKey ? CertificateType.raw_public_key : CertificateType.x509;
-    const canVerifyClient = this.clientCertType === CertificateType.raw_public_key || (this.options.trustRoots?.length ?? 0) > 0;
-    this.clientCertMode = this.options.clientCertificate ?? (canVerifyClient ? 'require' : 'none');
-    if (this.clientCertType === CertificateType.x509 && !clientTypes.includes(CertificateType.x509)) this.clientCertMode = 'none';
+    const canVerifyClient = this.hs.clientCertType === CertificateType.raw_public_key || (this.options.trustRoots?.length ?? 0) > 0;
+    this.hs.clientCertMode = this.options.clientCertificate ?? (canVerifyClient ? 'require' : 'none');
+    if (this.hs.clientCertType === CertificateType.x509 && !clientTypes.includes(CertificateType.x509)) this.hs.clientCertMode = 'none';
     const eccOk =
       serverCertType !== undefined &&
       (!groups || safeList(groups.data).includes(NamedGroup.secp256r1)) &&
       (!sigAlgs || safeList(sigAlgs.data).includes(ECDSA_SHA256));
-    this.serverCertType = serverCertType ?? CertificateType.x509;
-    const chosen = this.suites.find((id) => ch.cipherSuites.includes(id) && (CIPHER_SUITES.get(id)!.keyExchange === 'psk' || eccOk));
+    this.hs.serverCertType = serverCertType ?? CertificateType.x509;
+    const chosen = this.hs.suites.find((id) => ch.cipherSuites.includes(id) && (CIPHER_SUITES.get(id)!.keyExchange === 'psk' || eccOk));
     if (chosen === undefined) throw new Fatal(AlertDescription.handshake_failure, 'no cipher suite in common');
     this.useEms = this.options.extendedMasterSecret !== false && findExtension(ch.extensions, ExtensionType.extended_master_secret) !== undefined;
-    this.serverRandom = this.random(32);
+    this.hs.serverRandom = this.hs.random(32);
     const cached = this.options.sessionCache?.get(ch.sessionId);
     // RFC 7627 §5.3: resume only when the EMS status matches the original session's; otherwise a full handshake.
-    if (cached && ch.cipherSuites.includes(cached.cipherSuite) && this.suites.includes(cached.cipherSuite) && cached.extendedMasterSecret === this.useEms) {
+    if (cached && ch.cipherSuites.includes(cached.cipherSuite) && this.hs.suites.includes(cached.cipherSuite) && cached.extendedMasterSecret === this.useEms) {
       this.resumeSession(m, cached, secureReneg);
       return;
     }
     const suite = CIPHER_SUITES.get(chosen)!;
     this.suite = suite;
-    this.sessionId = this.options.sessionCache ? this.random(32) : NO_BYTES;
+    this.hs.sessionId = this.options.sessionCache ? this.hs.random(32) : NO_BYTES;
 
     const exts: Extension[] = [];
     if (secureReneg) exts.push(EMPTY_RENEGOTIATION_INFO);
@@ -1060,32 +1080,32 @@ export class DtlsConnection {
       exts.push({ type: ExtensionType.ec_point_formats, data: Uint8Array.of(1, 0) });
     }
     if (suite.keyExchange === 'ecdhe_ecdsa' && findExtension(ch.extensions, ExtensionType.server_certificate_type)) {
-      exts.push({ type: ExtensionType.server_certificate_type, data: Uint8Array.of(this.serverCertType) });
+      exts.push({ type: ExtensionType.server_certificate_type, data: Uint8Array.of(this.hs.serverCertType) });
     }
-    if (suite.keyExchange === 'ecdhe_ecdsa' && this.clientCertMode !== 'none' && findExtension(ch.extensions, ExtensionType.client_certificate_type)) {
-      exts.push({ type: ExtensionType.client_certificate_type, data: Uint8Array.of(this.clientCertType) });
+    if (suite.keyExchange === 'ecdhe_ecdsa' && this.hs.clientCertMode !== 'none' && findExtension(ch.extensions, ExtensionType.client_certificate_type)) {
+      exts.push({ type: ExtensionType.client_certificate_type, data: Uint8Array.of(this.hs.clientCertType) });
     }
     // Answer with the ClientHello's message_seq, as a stateless cookie exchange leaves us no other record (§4.2.2).
-    this.sendSeq = m.messageSeq;
+    this.hs.sendSeq = m.messageSeq;
     this.peerFlightEnd = m.messageSeq;
     const items: FlightItem[] = [];
     const add = (type: number, body: Uint8Array): void => void items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(type, body) });
     add(
       HandshakeType.server_hello,
-      encodeServerHello({ version: DTLS_1_2, random: this.serverRandom, sessionId: this.sessionId, cipherSuite: chosen, compressionMethod: 0, extensions: exts }),
+      encodeServerHello({ version: DTLS_1_2, random: this.hs.serverRandom, sessionId: this.hs.sessionId, cipherSuite: chosen, compressionMethod: 0, extensions: exts }),
     );
     if (suite.keyExchange === 'ecdhe_ecdsa') {
-      add(HandshakeType.certificate, this.ownCertificateBody(this.serverCertType));
-      this.ecdh = createECDH('prime256v1');
-      this.ecdh.generateKeys();
-      const params = encodeEcdheParams(NamedGroup.secp256r1, new Uint8Array(this.ecdh.getPublicKey()));
-      const sig = sign('sha256', concat(ch.random, this.serverRandom, params), { key: this.ownSigningKey(this.serverCertType), dsaEncoding: 'der' });
+      add(HandshakeType.certificate, this.ownCertificateBody(this.hs.serverCertType));
+      this.hs.ecdh = createECDH('prime256v1');
+      this.hs.ecdh.generateKeys();
+      const params = encodeEcdheParams(NamedGroup.secp256r1, new Uint8Array(this.hs.ecdh.getPublicKey()));
+      const sig = sign('sha256', concat(ch.random, this.hs.serverRandom, params), { key: this.ownSigningKey(this.hs.serverCertType), dsaEncoding: 'der' });
       add(
         HandshakeType.server_key_exchange,
         concat(params, encodeDigitallySigned({ hashAlgorithm: HashAlgorithm.sha256, signatureAlgorithm: SignatureAlgorithm.ecdsa, signature: new Uint8Array(sig) })),
       );
-      if (this.clientCertMode !== 'none') {
-        this.certificateRequested = true;
+      if (this.hs.clientCertMode !== 'none') {
+        this.hs.certificateRequested = true;
         add(
           HandshakeType.certificate_request,
           encodeCertificateRequest({ certificateTypes: Uint8Array.of(ClientCertificateType.ecdsa_sign), signatureAlgorithms: [ECDSA_SHA256], authorities: [] }),
@@ -1103,23 +1123,23 @@ export class DtlsConnection {
   private resumeSession(m: HandshakeMessage, cached: ResumableSession, secureReneg: boolean): void {
     this.suite = CIPHER_SUITES.get(cached.cipherSuite)!;
     this.resumed = true;
-    this.sessionId = cached.id;
+    this.hs.sessionId = cached.id;
     if (cached.peerIdentity) this.peerIdentity = cached.peerIdentity;
     const exts: Extension[] = [];
     if (secureReneg) exts.push(EMPTY_RENEGOTIATION_INFO);
     if (this.useEms) exts.push({ type: ExtensionType.extended_master_secret, data: new Uint8Array(0) });
     if (this.cidNegotiated) exts.push({ type: ExtensionType.connection_id, data: new Writer().vec8(this.ownCid).finish() });
-    this.sendSeq = m.messageSeq;
+    this.hs.sendSeq = m.messageSeq;
     this.peerFlightEnd = m.messageSeq;
     const hello = this.nextMessage(
       HandshakeType.server_hello,
-      encodeServerHello({ version: DTLS_1_2, random: this.serverRandom!, sessionId: cached.id, cipherSuite: cached.cipherSuite, compressionMethod: 0, extensions: exts }),
+      encodeServerHello({ version: DTLS_1_2, random: this.hs.serverRandom!, sessionId: cached.id, cipherSuite: cached.cipherSuite, compressionMethod: 0, extensions: exts }),
     );
-    this.master = cached.masterSecret.slice();
-    this.masterPrf = new Prf(this.master);
+    this.hs.master = cached.masterSecret.slice();
+    this.hs.masterPrf = new Prf(this.hs.master);
     this.expandKeys();
     this.enterWriteEpoch1();
-    const finished = this.nextMessage(HandshakeType.finished, verifyData(this.masterPrf, 'server finished', this.transcriptHash()));
+    const finished = this.nextMessage(HandshakeType.finished, verifyData(this.hs.masterPrf, 'server finished', this.transcriptHash()));
     this.state = 'wait_ccs';
     this.sendFlight(
       [
@@ -1133,21 +1153,21 @@ export class DtlsConnection {
 
   private onClientFlightMessage(m: HandshakeMessage, record: () => void): void {
     const suite = this.suite!;
-    if (this.certificateRequested && !this.gotClientCertificate) {
+    if (this.hs.certificateRequested && !this.hs.gotClientCertificate) {
       if (m.msgType !== HandshakeType.certificate) throw new Fatal(AlertDescription.unexpected_message, 'expected Certificate');
       record();
-      this.gotClientCertificate = true;
-      if (!this.acceptPeerCertificate(this.clientCertType, m.body)) {
-        if (this.clientCertMode === 'require') throw new Fatal(AlertDescription.handshake_failure, 'client certificate required');
+      this.hs.gotClientCertificate = true;
+      if (!this.acceptPeerCertificate(this.hs.clientCertType, m.body)) {
+        if (this.hs.clientCertMode === 'require') throw new Fatal(AlertDescription.handshake_failure, 'client certificate required');
         return;
       }
-      this.expectCertificateVerify = true;
+      this.hs.expectCertificateVerify = true;
       return;
     }
-    if (!this.gotClientKeyExchange) {
+    if (!this.hs.gotClientKeyExchange) {
       if (m.msgType !== HandshakeType.client_key_exchange) throw new Fatal(AlertDescription.unexpected_message, 'expected ClientKeyExchange');
       record();
-      this.gotClientKeyExchange = true;
+      this.hs.gotClientKeyExchange = true;
       let preMaster: Uint8Array;
       if (suite.keyExchange === 'psk') {
         const identityBytes = decodeOpaque16(m.body);
@@ -1160,21 +1180,21 @@ export class DtlsConnection {
         this.pskKnown(identity, key);
         return;
       } else {
-        preMaster = computeEcdhSecret(this.ecdh!, decodeOpaque8(m.body));
+        preMaster = computeEcdhSecret(this.hs.ecdh!, decodeOpaque8(m.body));
       }
       this.deriveKeys(preMaster);
-      if (!this.expectCertificateVerify) this.enterWaitCcs();
+      if (!this.hs.expectCertificateVerify) this.enterWaitCcs();
       return;
     }
-    if (this.expectCertificateVerify) {
+    if (this.hs.expectCertificateVerify) {
       if (m.msgType !== HandshakeType.certificate_verify) throw new Fatal(AlertDescription.unexpected_message, 'expected CertificateVerify');
       const ds = decodeDigitallySigned(m.body);
       if (ds.hashAlgorithm !== HashAlgorithm.sha256 || ds.signatureAlgorithm !== SignatureAlgorithm.ecdsa) {
         throw new Fatal(AlertDescription.illegal_parameter, 'unsupported CertificateVerify algorithm');
       }
-      if (!verifySignature(this.peerPublicKey!, concat(...this.transcript), ds.signature)) throw new Fatal(AlertDescription.decrypt_error, 'bad CertificateVerify signature');
+      if (!verifySignature(this.hs.peerPublicKey!, concat(...this.hs.transcript), ds.signature)) throw new Fatal(AlertDescription.decrypt_error, 'bad CertificateVerify signature');
       record();
-      this.expectCertificateVerify = false;
+      this.hs.expectCertificateVerify = false;
       this.enterWaitCcs();
       return;
     }
@@ -1195,12 +1215,12 @@ export class DtlsConnection {
    * processed when the promise settles. A rejection ends the handshake with internal_error.
    */
   private awaitExternal<T>(p: Promise<T>, then: (value: T) => void, what: string): void {
-    this.paused = true;
+    this.hs.paused = true;
     p.then(
       (v) =>
         this.guard(() => {
           if (this.isClosed) return;
-          this.paused = false;
+          this.hs.paused = false;
           then(v);
           this.processMessages();
         }),
@@ -1213,13 +1233,13 @@ export class DtlsConnection {
 
   private enterWaitCcs(): void {
     this.state = 'wait_ccs';
-    if (this.earlyCcs) this.handleChangeCipherSpec(this.readEpoch);
+    if (this.hs.earlyCcs) this.handleChangeCipherSpec(this.readEpoch);
   }
 
   /** CCS + Finished that completes the handshake: the server's in a full handshake, the client's in an abbreviated one. */
   private sendFinalFlight(label: 'client finished' | 'server finished'): void {
     this.enterWriteEpoch1();
-    const finished = this.nextMessage(HandshakeType.finished, verifyData(this.masterPrf!, label, this.transcriptHash()));
+    const finished = this.nextMessage(HandshakeType.finished, verifyData(this.hs.masterPrf!, label, this.transcriptHash()));
     this.sentFinalFlight = true;
     this.sendFlight(
       [
@@ -1272,14 +1292,14 @@ export class DtlsConnection {
       // The key is only used (to check a signature) after the decision, since later messages wait for it.
       if (trusted instanceof Promise) this.awaitExternal(trusted, decide, 'raw public key check');
       else decide(trusted);
-      this.peerPublicKey = key;
+      this.hs.peerPublicKey = key;
       this.peerIdentity = { kind: 'rpk', publicKeyDer: der };
       return true;
     }
     const ders = decodeCertificate(body);
     if (ders.length === 0) return false;
     const chain = parseCertificates(ders);
-    this.peerPublicKey = validateChain(chain, this.options.trustRoots ?? [], (this.options.wallClock ?? Date.now)());
+    this.hs.peerPublicKey = validateChain(chain, this.options.trustRoots ?? [], (this.options.wallClock ?? Date.now)());
     this.peerIdentity = { kind: 'x509', ...describeSubject(chain[0]!), certificateDer: new Uint8Array(chain[0]!.raw) };
     const check = this.options.verifyCertificate;
     if (check) {
@@ -1299,45 +1319,43 @@ export class DtlsConnection {
   }
 
   private deriveKeys(preMaster: Uint8Array): void {
-    const cr = this.clientRandomValue!;
-    const sr = this.serverRandom!;
+    const cr = this.hs.clientRandomValue!;
+    const sr = this.hs.serverRandom!;
     // With EMS the session hash covers the transcript up to and including ClientKeyExchange (RFC 7627 §3).
-    this.master = this.useEms ? extendedMasterSecret(preMaster, this.transcriptHash()) : masterSecret(preMaster, cr, sr);
+    this.hs.master = this.useEms ? extendedMasterSecret(preMaster, this.transcriptHash()) : masterSecret(preMaster, cr, sr);
     preMaster.fill(0);
-    this.masterPrf = new Prf(this.master);
+    this.hs.masterPrf = new Prf(this.hs.master);
     this.expandKeys();
   }
 
   private expandKeys(): void {
-    const cr = this.clientRandomValue!;
-    const sr = this.serverRandom!;
+    const cr = this.hs.clientRandomValue!;
+    const sr = this.hs.serverRandom!;
     const suite = this.suite!;
-    const keys = keyMaterialFromBlock(suite, keyBlock(this.masterPrf!, cr, sr, keyBlockLength(suite)));
+    const keys = keyMaterialFromBlock(suite, keyBlock(this.hs.masterPrf!, cr, sr, keyBlockLength(suite)));
     const mine = this.role === 'client' ? keys.clientWrite : keys.serverWrite;
     const theirs = this.role === 'client' ? keys.serverWrite : keys.clientWrite;
-    this.pendingWrite = mine;
-    this.pendingRead = theirs;
+    this.hs.pendingWrite = mine;
+    this.hs.pendingRead = theirs;
   }
 
-  private pendingWrite: AeadProtection | undefined;
 
   private enterWriteEpoch1(): void {
     this.writeEpoch = 1;
-    this.write1 = { protection: this.pendingWrite!, seq: 0 };
-    this.pendingWrite = undefined;
+    this.write1 = { protection: this.hs.pendingWrite!, seq: 0 };
+    this.hs.pendingWrite = undefined;
   }
 
   private checkFinished(body: Uint8Array, label: 'client finished' | 'server finished'): void {
-    const expected = verifyData(this.masterPrf!, label, this.transcriptHash());
+    const expected = verifyData(this.hs.masterPrf!, label, this.transcriptHash());
     if (body.length !== expected.length || !timingSafeEqual(body, expected)) throw new Fatal(AlertDescription.decrypt_error, 'Finished verify_data mismatch');
   }
 
   private established(): void {
     this.state = 'established';
-    this.handshakeTimer?.cancel();
-    this.handshakeTimer = undefined;
-    if (this.sessionId.length > 0 && this.master) {
-      const rs: ResumableSession = { id: this.sessionId, masterSecret: this.master, cipherSuite: this.suite!.id, extendedMasterSecret: this.useEms };
+    const hs = this.hs;
+    if (hs.sessionId.length > 0 && hs.master) {
+      const rs: ResumableSession = { id: hs.sessionId, masterSecret: hs.master, cipherSuite: this.suite!.id, extendedMasterSecret: this.useEms };
       const session = this.peerIdentity ? { ...rs, peerIdentity: this.peerIdentity } : rs;
       // The server's cache keeps what resumption needs; only a client hands its session out.
       if (this.role === 'client') this.resumableSession = session;
@@ -1349,15 +1367,11 @@ export class DtlsConnection {
     if (!this.sentFinalFlight) this.releaseFlight();
     const info = this.session!;
     this.events.connected?.(info);
-    const early = this.earlyData;
-    this.earlyData = undefined;
-    for (const d of early ?? []) {
+    for (const d of hs.earlyData ?? []) {
       if (this.isClosed) return;
       this.events.data?.(d);
     }
-    const queued = this.queued;
-    this.queued = undefined;
-    for (const d of queued ?? []) {
+    for (const d of hs.queued ?? []) {
       if (this.isClosed) return;
       this.send(d);
     }
@@ -1369,17 +1383,10 @@ export class DtlsConnection {
    * little memory.
    */
   private releaseHandshakeState(): void {
-    this.futureRecords = undefined;
-    this.transcript = NO_MESSAGES;
-    this.ecdh = undefined;
-    this.pendingPeerPoint = undefined;
-    this.peerPublicKey = undefined;
-    this.clientRandomValue = undefined;
-    this.serverRandom = undefined;
-    this.master = undefined;
-    this.masterPrf = undefined;
-    this.sessionId = NO_BYTES;
-    this.read0 = undefined; // an established association ignores plaintext records
+    if (this.hs === RELEASED) return;
+    this.hs.retransmitTimer?.cancel();
+    this.hs.handshakeTimer?.cancel();
+    this.hs = RELEASED;
     this.reassembler.clear();
   }
 
@@ -1389,12 +1396,6 @@ export class DtlsConnection {
     if (this.state === 'established') this.write0 = undefined;
   }
 }
-
-/** Shared empty values, so an association holds no buffers or lists of its own for them. */
-const NO_BYTES = new Uint8Array(0);
-const NO_FLIGHT: readonly FlightItem[] = Object.freeze([]);
-/** The transcript of an established association: frozen, so a stray append fails loudly. */
-const NO_MESSAGES = Object.freeze([]) as unknown as Uint8Array[];
 
 const suitesByOptions = { client: new WeakMap<object, number[]>(), server: new WeakMap<object, number[]>() };
 

@@ -35,11 +35,14 @@ void test('an established server association keeps no handshake state, no timer 
   p.pump();
   assert.deepEqual(p.serverLog.data.map((d) => Buffer.from(d).toString()), ['hello']);
   for (const conn of [server, internals(p.client)]) {
-    assert.equal(conn.transcript.length, 0);
     assert.equal(conn.flight.length, 0);
+    assert.equal(conn.write0, undefined, 'no epoch 0 any more');
     assert.equal(conn.reassembler.buffered, 0);
-    for (const field of ['master', 'masterPrf', 'clientRandomValue', 'serverRandom', 'ecdh', 'peerPublicKey', 'futureRecords', 'earlyData', 'queued', 'read0', 'write0', 'retransmitTimer', 'handshakeTimer', 'pendingRead', 'pendingWrite']) {
-      assert.equal(conn[field], undefined, `${field} released`);
+    const hs = internals(conn.hs);
+    assert.ok(Object.isFrozen(hs), 'the handshake state was replaced by the shared, frozen empty one');
+    assert.equal(hs.transcript.length, 0);
+    for (const field of ['master', 'masterPrf', 'clientRandomValue', 'serverRandom', 'ecdh', 'peerPublicKey', 'futureRecords', 'earlyData', 'queued', 'read0', 'retransmitTimer', 'handshakeTimer', 'pendingRead', 'pendingWrite']) {
+      assert.equal(hs[field], undefined, `${field} released`);
     }
   }
   assert.equal(server.resumableSession, undefined, 'the server keeps its resumable session in the cache only');
@@ -68,7 +71,12 @@ void test('RFC 6347 §4.2.4: the server final flight is resent after establishme
   );
   assert.ok(lost);
   assert.ok(p.serverLog.connected && p.clientLog.connected);
-  assert.equal(internals(p.server.connection(PEER)).transcript.length, 0, 'the transcript went at establishment');
+  const server = internals(p.server.connection(PEER));
+  assert.ok(Object.isFrozen(server.hs), 'the handshake state went at establishment');
+  assert.ok(server.flight.length > 0, 'kept: the client has not shown yet that it has it');
+  p.client.send(utf8.encode('x'));
+  p.pump();
+  assert.equal(server.flight.length, 0, 'the final flight went once the client proved it had it');
 });
 
 void test('RFC 5246 §6.3: both directions read their key and salt from the one key block', () => {
