@@ -175,3 +175,45 @@ test('seed spec §5.1.1: Update Result 2–10 each reached on a simulated model 
   // A failed install keeps the device's Object 9 consistent: the device refuses nothing afterwards.
   assert.ok(!existsSync(join(dir, 'sim', endpointOf.get('small-flash')!, 'obj9-0.dpkg')), 'the faulty package was removed from the device (§5.1.1)');
 });
+
+test('a device killed (SIGKILL) in the middle of an install: restarted, it reports DELIVERED + Installation failure (seed spec §5.1.1, documented restore), its previous state survives on disk, and a new job installs the delivered package without downloading it again', async () => {
+  const pkgFile = join(dir, 'slow-app.dpkg');
+  writeFileSync(pkgFile, makePackage({ name: 'slow-app', version: '1.0.0', files: [{ path: 'install.sh', data: 'sleep 4\necho done > marker\n' }], scripts: { install: 'install.sh' } }));
+  const added = await call('/api/v1/packages', { bytes: readFileSync(pkgFile) });
+  const created = await call('/api/v1/devices/box-1/installs', { json: { package: added.body['sha256'] } });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  // Kill the device while its install script runs (the job says installing once Execute Install was accepted).
+  await pollUntil(async () => ((await call(`/api/v1/installs/${created.body['id'] as string}`)).body['state'] === 'installing' ? true : undefined), 30_000, 'the job installing', 50);
+  client.child.kill('SIGKILL');
+  await client.waitForExit(5000);
+  const onDisk = readFileSync(join(dir, 'box', 'object9.json'), 'utf8');
+  assert.match(onDisk, /"slow-app"/, 'the instance was persisted before the crash');
+  // Restart the same device from its data directory.
+  client = new PeerProcess(process.execPath, [DEPOT_CLI, 'client', '--server', coap, '--endpoint', 'box-1', '--data-dir', join(dir, 'box'), '--trust', join(dir, `${KEY_ID}.pub.pem`), '--manufacturer', 'Initech', '--model', 'Box']);
+  await client.waitForOutput(/Object 9 restored: DELIVERED \S+ DELIVERED \(installation interrupted/, 30_000);
+  const first = await pollUntil(async () => {
+    const job = (await call(`/api/v1/installs/${created.body['id'] as string}`)).body as unknown as JobJson;
+    return ended(job) ? job : undefined;
+  }, 60_000, 'the interrupted job to end', 100);
+  assert.equal(first.state, 'failed');
+  assert.equal(first.result, 'INSTALL_FAILURE');
+  assert.equal(first.retry, 'retry');
+  // The restored state is on disk too (a second crash would find it).
+  const restored = JSON.parse(readFileSync(join(dir, 'box', 'object9.json'), 'utf8')) as { instances: { pkgName: string; state: { pkg: string; result: string } }[] };
+  assert.deepEqual(
+    restored.instances.map((i) => [i.pkgName, i.state.pkg, i.state.result]),
+    [
+      ['box-app', 'INSTALLED', 'INSTALLED'],
+      ['slow-app', 'DELIVERED', 'INSTALL_FAILURE'],
+    ],
+  );
+  // Retried by the operator: installed from the delivered package, no second download.
+  const retried = await call('/api/v1/devices/box-1/installs', { json: { package: added.body['sha256'] } });
+  const second = await pollUntil(async () => {
+    const job = (await call(`/api/v1/installs/${retried.body['id'] as string}`)).body as unknown as JobJson;
+    return ended(job) ? job : undefined;
+  }, 60_000, 'the retry to end', 100);
+  assert.equal(second.state, 'succeeded', JSON.stringify(second.transitions));
+  assert.deepEqual(second.transitions.map((t) => t.to), ['queued', 'delivered', 'installing', 'installed', 'succeeded']);
+  assert.equal(readFileSync(join(dir, 'box', 'software', 'slow-app', 'versions', '1.0.0', 'marker'), 'utf8'), 'done\n');
+});
