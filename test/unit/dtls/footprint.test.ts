@@ -167,3 +167,26 @@ void test('RFC 5246 §7.3: the session cache returns copies of what it was given
   clock.advance(1000);
   assert.equal(cache.get(id), undefined, 'expired');
 });
+
+void test('RFC 5246 §7.3: the session cache keeps each master secret apart through eviction, deletion and growth', () => {
+  const clock = new ManualClock();
+  const cache = new SessionCache(clock, 100, 10_000);
+  const id = (n: number): Uint8Array => Uint8Array.from({ length: 32 }, (_, i) => (n * 31 + i) & 0xff);
+  const master = (n: number): Uint8Array => Uint8Array.from({ length: 48 }, (_, i) => (n * 7 + i * 3) & 0xff);
+  for (let n = 0; n < 250; n++) cache.put({ id: id(n), masterSecret: master(n), cipherSuite: 0xc0a8, extendedMasterSecret: false });
+  assert.equal(cache.size, 100);
+  assert.equal(cache.get(id(149)), undefined, 'evicted, oldest first');
+  for (let n = 150; n < 250; n++) assert.deepEqual(cache.get(id(n))?.masterSecret, master(n), `session ${n}`);
+  assert.equal(cache.deleteWhere((s) => s.id[0]! % 2 === 0), 50);
+  for (let n = 250; n < 300; n++) cache.put({ id: id(n), masterSecret: master(n), cipherSuite: 0xc0a8, extendedMasterSecret: false });
+  for (let n = 150; n < 300; n++) {
+    const got = cache.get(id(n));
+    if (got) assert.deepEqual(got.masterSecret, master(n), `session ${n} after slot reuse`);
+  }
+  assert.equal(cache.size, 100);
+  const slab = (cache as unknown as { masters: Uint8Array }).masters;
+  assert.ok(slab.length <= 101 * 48, 'never more slots than entries (+1 while one is being replaced)');
+  assert.throws(() => cache.put({ id: id(1), masterSecret: new Uint8Array(47), cipherSuite: 0xc0a8, extendedMasterSecret: false }), RangeError);
+  cache.deleteWhere(() => true);
+  assert.ok((cache as unknown as { masters: Uint8Array }).masters.every((b) => b === 0), 'forgotten master secrets are wiped');
+});
