@@ -422,6 +422,8 @@ function jobJson(v: JobView) {
     package: j.packageSha256,
     instance: j.instanceId,
     method: j.method,
+    /** "depot": chosen from what worked for the model (or the default), with fallback; "operator": as asked. */
+    methodChosenBy: j.methodAuto ? 'depot' : 'operator',
     activate: j.activate,
     state: j.state,
     attempts: j.attempts,

@@ -49,7 +49,7 @@ export interface PhaseTimeouts {
 }
 
 export interface InstallDriverOptions {
-  store: Pick<Store, 'installJobs' | 'registrations' | 'deviceFacts'>;
+  store: Pick<Store, 'installJobs' | 'registrations' | 'deviceFacts' | 'settings'>;
   lwm2m: Lwm2mServer;
   catalog: PackageCatalog;
   endpoint: PackageEndpoint;
@@ -309,15 +309,33 @@ export class InstallDriver {
   }
 
   /** A new install job (pull). */
+  /**
+   * A new install job. Without a `method` Depot chooses: what last worked for the device's
+   * model, else pull; and it may fall back to push when the device cannot use the Package URI.
+   */
   async install(endpoint: string, packageSha256: string, options: { activate?: boolean; method?: 'pull' | 'push' } = {}): Promise<InstallJob> {
-    const method = options.method ?? 'pull';
     try {
       await this.options.catalog.require(packageSha256);
     } catch (error) {
       if (error instanceof PackageError) throw new InstallDriverError('NOT_FOUND', error.message);
       throw error;
     }
-    return this.create({ kind: 'install', endpoint, packageSha256, method, activate: options.activate ?? false, instanceId: null });
+    const method = options.method ?? (await this.learnedMethod(endpoint)) ?? 'pull';
+    return this.create({ kind: 'install', endpoint, packageSha256, method, methodAuto: options.method === undefined, activate: options.activate ?? false, instanceId: null });
+  }
+
+  /** The delivery method that last worked for this device's model ("Depot remembers what works per model"). */
+  private async learnedMethod(endpoint: string): Promise<'pull' | 'push' | undefined> {
+    const key = modelKey(await this.store.deviceFacts.get(endpoint));
+    return key ? (await this.store.settings.get('installs.methodByModel'))?.[key] : undefined;
+  }
+
+  private async rememberMethod(job: InstallJob): Promise<void> {
+    const key = modelKey(await this.store.deviceFacts.get(job.endpoint));
+    if (!key) return;
+    const known = (await this.store.settings.get('installs.methodByModel')) ?? {};
+    if (known[key] === job.method) return;
+    await this.store.settings.set('installs.methodByModel', { ...known, [key]: job.method }, this.now());
   }
 
   /** Uninstall (Execute /9/i/6), Activate (/9/i/10) or Deactivate (/9/i/11) of an instance. */
@@ -374,7 +392,7 @@ export class InstallDriver {
 
   // ------------------------------------------------------------------ internals
 
-  private async create(job: { kind: InstallJobKind; endpoint: string; packageSha256: string | null; method: 'pull' | 'push'; activate: boolean; instanceId: number | null }): Promise<InstallJob> {
+  private async create(job: { kind: InstallJobKind; endpoint: string; packageSha256: string | null; method: 'pull' | 'push'; methodAuto?: boolean; activate: boolean; instanceId: number | null }): Promise<InstallJob> {
     if (!job.endpoint) throw new InstallDriverError('BAD_REQUEST', 'an endpoint is required');
     // A device Depot has seen may be asleep or offline (the job waits for it); one never seen is a typo.
     const known = (await this.store.registrations.getByEndpoint(job.endpoint)) ?? (await this.store.deviceFacts.get(job.endpoint));
@@ -407,6 +425,8 @@ export class InstallDriver {
 
   private async finish(runner: JobRunner, job: InstallJob, to: 'succeeded' | 'failed', detail: string, patch: InstallJobPatch = {}): Promise<void> {
     await this.transition(job, to, detail, { downloadToken: null, tokenExpiresAt: null, ...patch });
+    // Only a delivery that really happened teaches anything (not "already installed").
+    if (to === 'succeeded' && job.kind === 'install' && job.attempts > 0) await this.rememberMethod(job).catch((error: unknown) => this.reportError(error));
     this.options.endpoint.forget(job.id);
     this.runners.delete(job.id);
     await runner.stop();
@@ -640,6 +660,12 @@ export class InstallDriver {
         return;
       }
       case 'INITIAL': {
+        if (result === 'INVALID_URI' && job.method === 'pull' && job.methodAuto && job.attempts < this.maxAttempts) {
+          // The device cannot use a Package URI from us (scheme, reachability): deliver it ourselves.
+          job = await this.store.installJobs.update(job.id, { method: 'push' }, this.now());
+          await this.startDownload(runner, job, `device reports INVALID_URI for the Package URI: falling back to push; ${await this.downloadDetail(job, iid)}`);
+          return;
+        }
         if (result && isFailure(result)) {
           if (advice!.automatic && job.attempts < this.maxAttempts) {
             await this.startDownload(runner, job, `device reports ${result}; retry ${job.attempts + 1} of ${this.maxAttempts}`);
@@ -705,6 +731,10 @@ export class InstallDriver {
     if (codeClass(r) !== 2 || !r.node || r.node.kind !== 'instance') return undefined;
     return describeInstance(r.node, hint);
   }
+}
+
+function modelKey(facts: { manufacturer: string | null; modelNumber: string | null } | null): string | undefined {
+  return facts?.manufacturer && facts.modelNumber ? `${facts.manufacturer}/${facts.modelNumber}` : undefined;
 }
 
 function instancesOf(node: Lwm2mNode): InstanceNode[] {

@@ -166,4 +166,10 @@ CREATE TABLE install_transitions (
 CREATE INDEX install_transitions_job ON install_transitions (job_id, seq);
 `,
   },
+  {
+    version: 4,
+    name: 'install-method-chosen-by-depot',
+    // 1: Depot chose the method (learned for the model, or the default) and may fall back to the other.
+    sql: `ALTER TABLE install_jobs ADD COLUMN method_auto INTEGER NOT NULL DEFAULT 0 CHECK (method_auto IN (0, 1));`,
+  },
 ];

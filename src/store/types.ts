@@ -414,6 +414,8 @@ export interface KnownSettings {
   'bootstrap.autoAccept': boolean;
   /** Directory of Depot's certificate authority. */
   'pki.caDir': string;
+  /** The Object 9 delivery method that last worked per device model ("manufacturer/model"). */
+  'installs.methodByModel': Record<string, 'pull' | 'push'>;
   /** Default lifetime (s) handed to clients that do not send one. */
   'lwm2m.defaultLifetimeSec': number;
 }
@@ -504,6 +506,8 @@ export interface InstallJob {
   /** The Object 9 instance on the device, once known. */
   readonly instanceId: number | null;
   readonly method: 'pull' | 'push';
+  /** Depot chose the method (learned for the device's model, or the default): it may fall back to the other. */
+  readonly methodAuto: boolean;
   /** Execute Activate after the install. */
   readonly activate: boolean;
   readonly state: InstallJobState;
@@ -533,11 +537,12 @@ export interface NewInstallJob {
   readonly packageSha256: string | null;
   readonly instanceId?: number | null;
   readonly method: 'pull' | 'push';
+  readonly methodAuto?: boolean;
   readonly activate: boolean;
 }
 
 export type InstallJobPatch = Partial<
-  Pick<InstallJob, 'instanceId' | 'attempts' | 'downloadToken' | 'tokenExpiresAt' | 'lastUpdateState' | 'lastUpdateResult' | 'resultName' | 'retry' | 'message'>
+  Pick<InstallJob, 'instanceId' | 'method' | 'attempts' | 'downloadToken' | 'tokenExpiresAt' | 'lastUpdateState' | 'lastUpdateResult' | 'resultName' | 'retry' | 'message'>
 >;
 
 export interface InstallTransition {

@@ -40,6 +40,8 @@ const MATRIX: { model: string; behaviours: Record<string, unknown>; package: 'pl
 interface JobJson {
   id: string;
   state: string;
+  method: string;
+  methodChosenBy: string;
   result: string | null;
   retry: string | null;
   message: string | null;
@@ -61,13 +63,29 @@ function call(path: string, init: ApiRequest = {}): Promise<{ status: number; bo
   return apiCall(api, TOKEN, path, init);
 }
 
+async function endpointsByModel(): Promise<Map<string, string[]>> {
+  const devices = (await call('/api/v1/devices')).body['devices'] as { endpoint: string; facts: { modelNumber: string } | null }[];
+  const byModel = new Map<string, string[]>();
+  for (const d of devices.sort((a, b) => (a.endpoint < b.endpoint ? -1 : 1))) {
+    if (d.facts?.modelNumber) byModel.set(d.facts.modelNumber, [...(byModel.get(d.facts.modelNumber) ?? []), d.endpoint]);
+  }
+  return byModel;
+}
+
+async function waitEnded(id: string): Promise<JobJson> {
+  return pollUntil(async () => {
+    const job = (await call(`/api/v1/installs/${id}`)).body as unknown as JobJson;
+    return ended(job) ? job : undefined;
+  }, 60_000, `job ${id} to end`, 100);
+}
+
 const ended = (j: JobJson): boolean => ['succeeded', 'failed', 'cancelled'].includes(j.state);
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'depot-processes-'));
   const env = { ...process.env, DEPOT_API_TOKEN: TOKEN };
   server = new PeerProcess(process.execPath, [DEPOT_CLI, 'serve', '--host', '127.0.0.1', '--coap-port', '0', '--coaps-port', 'off', '--http-port', '0', '--allow-unsecured', '--data-dir', join(dir, 'server')], { env });
-  await server.waitForOutput(/depot: ready/, 30_000);
+  await server.waitForOutput(/depot: ready/, 90_000);
   coap = server.stdout.match(/depot: coap (coap:\/\/[^\s]+)/)![1]!;
   api = server.stdout.match(/depot: http (http:\/\/[^\s]+)\/api\/v1/)![1]!;
 
@@ -76,13 +94,14 @@ before(async () => {
   const profile = {
     lifetime: 300,
     trust: { [KEY_ID]: readFileSync(pub, 'utf8') },
-    models: MATRIX.map((m) => ({ manufacturer: 'Matrix', model: m.model, firmwareVersion: '1', count: 1, behaviours: m.behaviours })),
+    // Two http-only devices: one for the matrix, one to show the fallback and what Depot learns from it.
+    models: MATRIX.map((m) => ({ manufacturer: 'Matrix', model: m.model, firmwareVersion: '1', count: m.model === 'http-only' ? 2 : 1, behaviours: m.behaviours })),
   };
   writeFileSync(join(dir, 'profile.json'), JSON.stringify(profile));
-  sim = new PeerProcess(process.execPath, [DEPOT_CLI, 'sim', '--server', coap, '--count', String(MATRIX.length), '--profile', join(dir, 'profile.json'), '--data-dir', join(dir, 'sim'), '--endpoint-prefix', 'matrix-', '--ramp', '0', '--quiet']);
+  sim = new PeerProcess(process.execPath, [DEPOT_CLI, 'sim', '--server', coap, '--count', String(MATRIX.length + 1), '--profile', join(dir, 'profile.json'), '--data-dir', join(dir, 'sim'), '--endpoint-prefix', 'matrix-', '--ramp', '0', '--quiet']);
   client = new PeerProcess(process.execPath, [DEPOT_CLI, 'client', '--server', coap, '--endpoint', 'box-1', '--data-dir', join(dir, 'box'), '--trust', pub, '--manufacturer', 'Initech', '--model', 'Box']);
-  await client.waitForOutput(/registered with/, 30_000);
-  await pollUntil(async () => ((await call('/api/v1/devices')).body['devices'] as unknown[]).length === MATRIX.length + 1, 30_000, 'every device registered', 100);
+  await client.waitForOutput(/registered with/, 90_000);
+  await pollUntil(async () => ((await call('/api/v1/devices')).body['devices'] as unknown[]).length === MATRIX.length + 2, 90_000, 'every device registered', 100);
 
   const big = { files: [{ path: 'blob', data: 'x'.repeat(8000) }] };
   const uploads = {
@@ -128,13 +147,13 @@ test('depot install <device> <file> (separate processes): a device running `depo
 });
 
 test('seed spec §5.1.1: Update Result 2–10 each reached on a simulated model through a real cause, and reported by the server (result, message, retry advice, attempts, transitions); registry-encoded devices decoded alike', async () => {
-  const devices = (await call('/api/v1/devices')).body['devices'] as { endpoint: string; facts: { modelNumber: string } | null }[];
-  const endpointOf = new Map(devices.map((d) => [d.facts?.modelNumber, d.endpoint]));
+  const endpointOf = await endpointsByModel().then((m) => new Map([...m].map(([model, endpoints]) => [model, endpoints[0]])));
   const jobs = new Map<string, string>();
   for (const m of MATRIX) {
     const endpoint = endpointOf.get(m.model);
     assert.ok(endpoint, `a device of model ${m.model}`);
-    const created = await call(`/api/v1/devices/${endpoint}/installs`, { json: { package: sha[m.package] } });
+    // The operator names the method: no fallback, so each device's own failure is what ends the job.
+    const created = await call(`/api/v1/devices/${endpoint}/installs`, { json: { package: sha[m.package], method: 'pull' } });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     jobs.set(m.model, created.body['id'] as string);
   }
@@ -216,4 +235,20 @@ test('a device killed (SIGKILL) in the middle of an install: restarted, it repor
   assert.equal(second.state, 'succeeded', JSON.stringify(second.transitions));
   assert.deepEqual(second.transitions.map((t) => t.to), ['queued', 'delivered', 'installing', 'installed', 'succeeded']);
   assert.equal(readFileSync(join(dir, 'box', 'software', 'slow-app', 'versions', '1.0.0', 'marker'), 'utf8'), 'done\n');
+});
+
+test('mission §3 (LwM2M part): without a named method Depot pulls, falls back to push when the device cannot use the Package URI (Invalid URI), remembers push for that model, and starts the next device of the model with push', async () => {
+  const [matrixDevice, fresh] = (await endpointsByModel()).get('http-only')!;
+  assert.ok(matrixDevice && fresh);
+  const first = await waitEnded((await call(`/api/v1/devices/${fresh}/installs`, { json: { package: sha['plain'] } })).body['id'] as string);
+  assert.equal(first.state, 'succeeded', JSON.stringify(first.transitions));
+  assert.equal(first.method, 'push');
+  assert.equal(first.methodChosenBy, 'depot');
+  assert.ok(first.transitions.some((t) => /INVALID_URI for the Package URI: falling back to push/.test(t.detail ?? '')), JSON.stringify(first.transitions));
+  // The next device of the model starts with what worked.
+  const second = await waitEnded((await call(`/api/v1/devices/${matrixDevice}/installs`, { json: { package: sha['plain'] } })).body['id'] as string);
+  assert.equal(second.state, 'succeeded', JSON.stringify(second.transitions));
+  assert.equal(second.method, 'push');
+  assert.match(second.transitions.find((t) => t.to === 'downloading')!.detail!, /^Package pushed \(Block1\)/);
+  assert.ok(!second.transitions.some((t) => /falling back/.test(t.detail ?? '')));
 });

@@ -23,6 +23,7 @@ interface Row {
   package_sha256: string | null;
   instance_id: number | null;
   method: 'pull' | 'push';
+  method_auto: number;
   activate: number;
   state: InstallJobState;
   attempts: number;
@@ -49,10 +50,11 @@ interface TransitionRow {
 }
 
 const COLUMNS =
-  'id, kind, endpoint, package_sha256, instance_id, method, activate, state, attempts, download_token, token_expires_at, last_update_state, last_update_result, result_name, retry, message, created_at, updated_at, phase_started_at, finished_at';
+  'id, kind, endpoint, package_sha256, instance_id, method, method_auto, activate, state, attempts, download_token, token_expires_at, last_update_state, last_update_result, result_name, retry, message, created_at, updated_at, phase_started_at, finished_at';
 
 const PATCH_COLUMNS: Record<keyof InstallJobPatch, string> = {
   instanceId: 'instance_id',
+  method: 'method',
   attempts: 'attempts',
   downloadToken: 'download_token',
   tokenExpiresAt: 'token_expires_at',
@@ -64,7 +66,7 @@ const PATCH_COLUMNS: Record<keyof InstallJobPatch, string> = {
 };
 
 const SQL = {
-  insert: `INSERT INTO install_jobs (${COLUMNS}) VALUES (@id, @kind, @endpoint, @packageSha256, @instanceId, @method, @activate, 'queued', 0,
+  insert: `INSERT INTO install_jobs (${COLUMNS}) VALUES (@id, @kind, @endpoint, @packageSha256, @instanceId, @method, @methodAuto, @activate, 'queued', 0,
     NULL, NULL, NULL, NULL, NULL, NULL, NULL, @now, @now, @now, NULL)`,
   get: `SELECT ${COLUMNS} FROM install_jobs WHERE id = ?`,
   byToken: `SELECT ${COLUMNS} FROM install_jobs WHERE download_token = ?`,
@@ -84,6 +86,7 @@ function fromRow(r: Row): InstallJob {
     packageSha256: r.package_sha256,
     instanceId: r.instance_id,
     method: r.method,
+    methodAuto: r.method_auto === 1,
     activate: r.activate === 1,
     state: r.state,
     attempts: r.attempts,
@@ -118,6 +121,7 @@ export class SqliteInstallJobRepository implements InstallJobRepository {
           packageSha256: job.packageSha256,
           instanceId: optionalInt(job.instanceId, 'instanceId', 0, 65534),
           method: job.method,
+          methodAuto: job.methodAuto ? 1 : 0,
           activate: job.activate ? 1 : 0,
           now: at,
         });
