@@ -109,7 +109,7 @@ void test('RFC 6347 §4.1, RFC 9146 §4: sealRecord builds the same record as se
   assert.deepEqual(p.openCid(1, 10, 0xfefd, cid, r.fragment), { type: ContentType.application_data, content: pt });
 });
 
-void test('RFC 2104: HmacSha256 (keyed once, state copied) equals node:crypto HMAC for any key length', () => {
+void test('RFC 2104: HmacSha256 (one key, several MACs, no concatenation) equals node:crypto HMAC for any key length', () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 150 }), fc.uint8Array({ maxLength: 100 }), fc.uint8Array({ maxLength: 40 }), (key, a, b) => {
       const mac = new HmacSha256(key);
