@@ -9,14 +9,17 @@ import { parseArgs } from 'node:util';
 
 const USAGE = `usage: depot install <device> <package-sha256-or-file> [options]
 
-Installs a Depot package on a device through LwM2M Object 9 (the device pulls it from Depot),
-following the job until it succeeds or fails.
+Installs a Depot package on a device through LwM2M Object 9, following the job until it
+succeeds or fails. Depot chooses how the package reaches the device (what last worked for the
+device's model, else the device pulls it, with push as the fallback) unless --method says.
 
 Options:
   --api <url>          Depot's HTTP API (default http://127.0.0.1:8080)
   --token <token>      API bearer token (default DEPOT_API_TOKEN, else <data-dir>/api-token)
   --data-dir <dir>     where to find api-token (default ./depot-data)
   --activate           activate the software once installed
+  --method pull|push   pull (the device downloads from Depot's Package URI) or push (Depot writes
+                       the package block-wise); no fallback when given
   --no-wait            print the job id and return at once
   --interval <ms>      polling interval (default 1000)
   -h, --help           show this help
@@ -86,6 +89,7 @@ async function install(argv: string[], io: InstallCommandIo): Promise<number> {
       token: { type: 'string' },
       'data-dir': { type: 'string', default: './depot-data' },
       activate: { type: 'boolean', default: false },
+      method: { type: 'string' },
       'no-wait': { type: 'boolean', default: false },
       interval: { type: 'string', default: '1000' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -99,6 +103,7 @@ async function install(argv: string[], io: InstallCommandIo): Promise<number> {
   const [device, pkg] = positionals as [string, string];
   const interval = Number(values.interval);
   if (!Number.isInteger(interval) || interval < 10) throw new UsageError('--interval must be an integer ≥ 10 (ms)');
+  if (values.method !== undefined && values.method !== 'pull' && values.method !== 'push') throw new UsageError('--method is pull or push');
   const token = values.token ?? process.env.DEPOT_API_TOKEN ?? readToken(values['data-dir']);
   const api = values.api.replace(/\/+$/, '');
 
@@ -132,7 +137,7 @@ async function install(argv: string[], io: InstallCommandIo): Promise<number> {
     sha = added['sha256'];
     io.stdout(`package ${JSON.stringify(added['name'])} ${JSON.stringify(added['version'])} (${sha.slice(0, 12)}…) in the catalog\n`);
   }
-  let job = (await call('POST', `/api/v1/devices/${encodeURIComponent(device)}/installs`, { json: { package: sha, ...(values.activate ? { activate: true } : {}) } })) as unknown as JobJson;
+  let job = (await call('POST', `/api/v1/devices/${encodeURIComponent(device)}/installs`, { json: { package: sha, ...(values.activate ? { activate: true } : {}), ...(values.method ? { method: values.method } : {}) } })) as unknown as JobJson;
   io.stdout(`install job ${job.id} on ${device}\n`);
   if (values['no-wait']) return 0;
   let shown = 0;

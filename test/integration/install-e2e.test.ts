@@ -327,6 +327,15 @@ test('depot install <device> <file>: uploads, installs (§5.1.1) and prints ever
     assert.match(err, /install failed \(INTEGRITY_FAILURE\): .*Do not retry the same bytes/);
     assert.match(err, /retry: no-retry/);
     assert.equal(await runInstallCommand(['inst-dev-cli'], io), 2);
+    assert.equal(await runInstallCommand(['inst-dev-cli', file, '--method', 'carrier-pigeon'], io), 2);
+    assert.match(err, /--method is pull or push/);
+    // --method reaches the job as the operator's choice.
+    const pushed = makePackage({ name: 'cli-pushed', version: '1.0.0' });
+    const pushedFile = join(r.dir, 'pushed.dpkg');
+    writeFileSync(pushedFile, pushed);
+    assert.equal(await runInstallCommand(['inst-dev-cli', pushedFile, '--method', 'push', '--api', r.base, '--token', TOKEN, '--interval', '50'], io), 0);
+    const jobs = (await call(r, '/api/v1/devices/inst-dev-cli/installs')).body['installs'] as { method: string; methodChosenBy: string }[];
+    assert.deepEqual([jobs[0]!.method, jobs[0]!.methodChosenBy], ['push', 'operator']);
     assert.equal(progressLine({ state: 'downloading', percent: 40, download: { bytes: 500_000, size: 1_000_000 } }, 10), '[####......]  40% downloading 0.50/1.0 MB');
   } finally {
     await r.close();
