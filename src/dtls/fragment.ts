@@ -74,15 +74,25 @@ export const MAX_HANDSHAKE_MESSAGE = 64 * 1024;
  */
 export class Reassembly {
   private readonly data: Uint8Array;
-  private readonly have: Uint8Array;
+  /** Which bytes arrived; undefined when the message came whole. */
+  private readonly have: Uint8Array | undefined;
   private missing: number;
 
+  /** `whole`: the body of an unfragmented message, used as it is (the usual case: no copy). */
   constructor(
     readonly msgType: number,
     readonly length: number,
     readonly messageSeq: number,
+    whole?: Uint8Array,
   ) {
     if (length > MAX_HANDSHAKE_MESSAGE) throw new DecodeError('handshake message too large');
+    if (whole) {
+      if (whole.length !== length) throw new RangeError('a whole message has the announced length');
+      this.data = whole;
+      this.have = undefined;
+      this.missing = 0;
+      return;
+    }
     this.data = new Uint8Array(length);
     this.have = new Uint8Array(length);
     this.missing = length;
@@ -92,6 +102,7 @@ export class Reassembly {
   add(f: HandshakeFragment): boolean {
     if (f.msgType !== this.msgType || f.length !== this.length || f.messageSeq !== this.messageSeq) return false;
     if (f.fragmentOffset + f.body.length > this.length) return false;
+    if (!this.have) return true; // already complete
     for (let i = 0; i < f.body.length; i++) {
       const pos = f.fragmentOffset + i;
       if (this.have[pos] === 0) {
@@ -132,8 +143,10 @@ export class HandshakeReassembler {
     let r = this.pending.get(f.messageSeq);
     if (!r) {
       if (f.length > MAX_HANDSHAKE_MESSAGE) return 'bad';
-      r = new Reassembly(f.msgType, f.length, f.messageSeq);
+      const whole = f.fragmentOffset === 0 && f.body.length === f.length;
+      r = new Reassembly(f.msgType, f.length, f.messageSeq, whole ? f.body : undefined);
       this.pending.set(f.messageSeq, r);
+      if (whole) return 'ok';
     }
     return r.add(f) ? 'ok' : 'bad';
   }

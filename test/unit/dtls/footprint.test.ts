@@ -10,6 +10,7 @@ import { makePair, PEER } from './harness.js';
 import { concat, randomBytesPooled, utf8 } from '../../../src/dtls/bytes.js';
 import { AeadProtection, CIPHER_SUITES, CipherSuite, keyBlockLength, keyMaterialFromBlock } from '../../../src/dtls/cipher.js';
 import { ContentType } from '../../../src/dtls/constants.js';
+import { HandshakeReassembler } from '../../../src/dtls/fragment.js';
 import { HmacSha256, pSha256 } from '../../../src/dtls/prf.js';
 import { decodeRecords, encodeRecord, ReplayWindow } from '../../../src/dtls/record.js';
 import { SessionCache } from '../../../src/dtls/session.js';
@@ -189,4 +190,15 @@ void test('RFC 5246 §7.3: the session cache keeps each master secret apart thro
   assert.throws(() => cache.put({ id: id(1), masterSecret: new Uint8Array(47), cipherSuite: 0xc0a8, extendedMasterSecret: false }), RangeError);
   cache.deleteWhere(() => true);
   assert.ok((cache as unknown as { masters: Uint8Array }).masters.every((b) => b === 0), 'forgotten master secrets are wiped');
+});
+
+void test('RFC 6347 §4.2.3: an unfragmented handshake message is used as it came (no copy); copies of it are still checked', () => {
+  const r = new HandshakeReassembler();
+  const body = Uint8Array.of(1, 2, 3, 4, 5);
+  assert.equal(r.add({ msgType: 1, length: 5, messageSeq: 0, fragmentOffset: 0, body }), 'ok');
+  assert.equal(r.add({ msgType: 1, length: 5, messageSeq: 0, fragmentOffset: 2, body: body.subarray(2) }), 'ok', 'a consistent duplicate fragment');
+  assert.equal(r.add({ msgType: 2, length: 5, messageSeq: 0, fragmentOffset: 0, body }), 'bad', 'another type for the same message_seq');
+  const m = r.take()!;
+  assert.equal(m.body, body, 'the very bytes that arrived');
+  assert.equal(r.add({ msgType: 1, length: 5, messageSeq: 0, fragmentOffset: 0, body }), 'old');
 });
