@@ -5,7 +5,8 @@
  *
  *   storageBytes         flash for staging a package       → Not enough storage (3)
  *   memoryBytes          RAM the device assembles it in    → Out of memory (4)
- *   linkDropsAfterBytes  the radio link drops mid-download → Connection lost (5)
+ *   linkDropsAfterBytes  the radio link is lost mid-download → Connection lost (5)
+ *   linkFlakyEveryBytes  the link drops every N bytes and comes back: downloads resume
  *   (a package signed by a key the device does not trust)  → Integrity failure (6)
  *   scripts: false       no script runtime on the device    → Unsupported package type (7)
  *   pullSchemes          URI schemes its downloader speaks  → Invalid URI (8)
@@ -30,8 +31,10 @@ export interface Object9Behaviours {
   scripts?: boolean;
   /** URI schemes the device's downloader supports; default coap, coaps, http, https. */
   pullSchemes?: string[];
-  /** Every download's link drops after this many bytes. */
+  /** After this many bytes of a download the link is lost for good (resuming does not help). */
   linkDropsAfterBytes?: number;
+  /** The link drops every this many bytes and comes back: the device resumes each time. */
+  linkFlakyEveryBytes?: number;
   /** The staging storage cannot be written (a broken flash partition). */
   flashFault?: boolean;
   /** Object 9 encoding the device speaks; default seed. */
@@ -50,14 +53,14 @@ export class BehaviourError extends Error {
 export function parseObject9Behaviours(value: unknown, where: string): Object9Behaviours {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BehaviourError(`${where} must be an object`);
   const o = value as Record<string, unknown>;
-  const known = new Set(['installer', 'storageBytes', 'memoryBytes', 'scripts', 'pullSchemes', 'linkDropsAfterBytes', 'flashFault', 'encoding']);
+  const known = new Set(['installer', 'storageBytes', 'memoryBytes', 'scripts', 'pullSchemes', 'linkDropsAfterBytes', 'linkFlakyEveryBytes', 'flashFault', 'encoding']);
   for (const key of Object.keys(o)) if (!known.has(key)) throw new BehaviourError(`${where}.${key}: unknown behaviour (${[...known].join(', ')})`);
   const out: Object9Behaviours = {};
   if (o.installer !== undefined) {
     if (typeof o.installer !== 'string' || !SIM_MODELS[o.installer]) throw new BehaviourError(`${where}.installer: unknown behaviour ${typeof o.installer === 'string' ? o.installer : JSON.stringify(o.installer)} (${Object.keys(SIM_MODELS).join(', ')})`);
     out.installer = o.installer;
   }
-  for (const key of ['storageBytes', 'memoryBytes', 'linkDropsAfterBytes'] as const) {
+  for (const key of ['storageBytes', 'memoryBytes', 'linkDropsAfterBytes', 'linkFlakyEveryBytes'] as const) {
     const v = o[key];
     if (v === undefined) continue;
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new BehaviourError(`${where}.${key} must be a whole number of bytes`);
@@ -85,13 +88,17 @@ export function parseObject9Behaviours(value: unknown, where: string): Object9Be
 
 /**
  * The device's downloader as its hardware allows: only some schemes (anything else is an
- * Invalid URI to Object 9), and a link that may drop after some bytes of every download.
+ * Invalid URI to Object 9), and a link that may be lost after some bytes of a download (every
+ * later attempt at that URI fails at once) or drop every so many bytes and come back.
  */
 export class SimulatedNetworkFetcher implements PackageFetcher {
+  /** Bytes delivered per URI, for a link that is lost for good. */
+  private readonly delivered = new Map<string, number>();
+
   constructor(
     private readonly inner: PackageFetcher,
     private readonly schemes: readonly string[],
-    private readonly dropAfterBytes: number | undefined,
+    private readonly link: { lostAfterBytes?: number | undefined; flakyEveryBytes?: number | undefined } = {},
   ) {}
 
   supports(uri: string): boolean {
@@ -104,20 +111,25 @@ export class SimulatedNetworkFetcher implements PackageFetcher {
   }
 
   async fetch(uri: string, opts: Parameters<PackageFetcher['fetch']>[1]): Promise<void> {
-    const limit = this.dropAfterBytes;
-    if (limit === undefined) return this.inner.fetch(uri, opts);
+    const { lostAfterBytes, flakyEveryBytes } = this.link;
+    if (lostAfterBytes === undefined && flakyEveryBytes === undefined) return this.inner.fetch(uri, opts);
+    const before = this.delivered.get(uri) ?? 0;
+    // How many bytes this connection may carry before the link goes.
+    const budget = Math.min(lostAfterBytes === undefined ? Infinity : lostAfterBytes - before, flakyEveryBytes ?? Infinity);
+    if (budget <= 0) throw new FetchError('CONNECTION_LOST', `no link (lost after ${lostAfterBytes ?? 0} bytes, simulated radio)`);
     let received = 0;
     let dropped = false;
     await this.inner.fetch(uri, {
       ...opts,
       onData: async (chunk) => {
-        const room = limit - received;
+        const room = budget - received;
         if (room <= 0) {
           dropped = true;
           return false;
         }
         const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
         received += part.length;
+        this.delivered.set(uri, before + received);
         const more = await opts.onData(part);
         if (part.length < chunk.length) dropped = true;
         return more && !dropped;
@@ -153,6 +165,8 @@ export async function simulatedSoftwareManagement(options: {
     ...(b.scripts !== undefined ? { runsScripts: b.scripts } : {}),
     ...(b.encoding !== undefined ? { profile: b.encoding } : {}),
     clock: options.clock,
-    fetcher: new SimulatedNetworkFetcher(options.fetcher, b.pullSchemes ?? DEFAULT_SCHEMES, b.linkDropsAfterBytes),
+    fetcher: new SimulatedNetworkFetcher(options.fetcher, b.pullSchemes ?? DEFAULT_SCHEMES, { lostAfterBytes: b.linkDropsAfterBytes, flakyEveryBytes: b.linkFlakyEveryBytes }),
+    // A simulated device resumes quickly (real ones wait seconds; simulations should not).
+    resumeDelaysMs: [100, 300],
   });
 }

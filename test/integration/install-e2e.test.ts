@@ -136,7 +136,8 @@ async function rig(endpoint: string, queue?: { awakeMs: number }, pullVia?: 'htt
   };
   const installer = new GatedInstaller();
   const fetcher = pullVia ? new HttpFetcher() : new CoapFetcher();
-  const obj9 = new SoftwareManagement({ dataDir: join(dir, 'device'), trust: testKeys().trust, installer, quotaBytes: 16 << 20, fetcher });
+  // No in-state resume: a dropped download is a failed attempt the driver retries (what these tests follow).
+  const obj9 = new SoftwareManagement({ dataDir: join(dir, 'device'), trust: testKeys().trust, installer, quotaBytes: 16 << 20, fetcher, resumeDelaysMs: [] });
   const device = new Lwm2mClient({ endpoint, serverUri: `coap://127.0.0.1:${coapPort}`, lifetime: 300, objects: [new SoftwareManagementAdapter(obj9)], ...(queue ? { queueMode: true, queueModeAwakeMs: queue.awakeMs } : {}) });
   const registered = device.waitFor('registered', 10_000);
   await device.start();

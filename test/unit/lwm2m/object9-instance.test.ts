@@ -7,6 +7,15 @@ import { SimulatedInstaller, type SoftwareManagementInstance } from '../../../sr
 import { SoftwareManagementObject as Obj9Definition } from '../../../src/lwm2m/objects/definitions.js';
 import { chunks, harness, makePackage, otherKeys, withTempDir } from './object9-support.js';
 
+/** Waits (in real time, at most 5 s) until `check` holds: for background work of the instance. */
+async function until(check: () => boolean): Promise<void> {
+  const end = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 const wire = (i: SoftwareManagementInstance): [number, number, boolean] => {
   const s = i.read(7);
   const r = i.read(9);
@@ -205,6 +214,48 @@ void describe('object9 instance: resources and CoAP codes', () => {
       assert.equal((await i.writePackageUri('coap://repo/app')).code, '2.04');
       await i.settled();
       assert.deepEqual(wire(i), [3, 0, false]);
+    });
+  });
+
+  void test('seed §5.1.2.2: a dropped pull resumes from the staged bytes within DOWNLOAD STARTED; a source that stays down ends in Connection lost after the pauses; a non-resumable one at once', async () => {
+    await withTempDir(async (dir) => {
+      const clock = new ManualClock();
+      const h = harness(dir, { resumeDelaysMs: [1000, 5000], clock });
+      const pkg = makePackage({ files: [{ path: 'blob', data: 'z'.repeat(2000) }] });
+      h.fetcher.files.set('coap://repo/app', pkg);
+      const i = await h.obj.create();
+      const states: string[] = [];
+      h.obj.onChange((c) => states.push(c.state.pkg));
+      // One drop at byte 500: the device waits 1 s, asks again from 500, and delivers.
+      h.fetcher.failAt = 500;
+      await i.writePackageUri('coap://repo/app');
+      await until(() => h.fetcher.requests.length === 1 && clock.pending() > 0);
+      assert.equal(i.state.pkg, 'DOWNLOAD_STARTED');
+      clock.advance(1000);
+      await i.settled();
+      assert.deepEqual(h.fetcher.requests.map((r) => r.offset), [0, 500]);
+      assert.equal(i.state.pkg, 'DELIVERED');
+      assert.deepEqual(states, ['DOWNLOAD_STARTED', 'DOWNLOADED', 'DELIVERED']);
+      // A source that stays down: pauses of 1 s and 5 s, then Connection lost (5), package removed.
+      const j = await h.obj.create();
+      h.fetcher.files.set('coap://repo/down', pkg);
+      h.fetcher.failAt = 0;
+      h.fetcher.failAlways = true;
+      await j.writePackageUri('coap://repo/down');
+      for (const pause of [1000, 5000]) {
+        await until(() => clock.pending() > 0);
+        assert.equal(j.state.pkg, 'DOWNLOAD_STARTED');
+        clock.advance(pause);
+      }
+      await j.settled();
+      assert.deepEqual([j.state.pkg, j.state.result], ['INITIAL', 'CONNECTION_LOST']);
+      assert.equal(h.fetcher.requests.filter((r) => r.uri === 'coap://repo/down').length, 3);
+      // Not resumable: no pause at all.
+      h.fetcher.canResume = false;
+      const k = await h.obj.create();
+      await k.writePackageUri('coap://repo/down');
+      await k.settled();
+      assert.deepEqual([k.state.pkg, k.state.result], ['INITIAL', 'CONNECTION_LOST']);
     });
   });
 

@@ -73,6 +73,8 @@ export class MemoryFetcher implements PackageFetcher {
   readonly files = new Map<string, Buffer>();
   readonly requests: { uri: string; offset: number }[] = [];
   failAt: number | undefined;
+  /** Keep failing at failAt on every request (a source that stays down). */
+  failAlways = false;
   failWith: FetchError | undefined;
   canResume = true;
   chunkSize = 100;
@@ -90,7 +92,7 @@ export class MemoryFetcher implements PackageFetcher {
     for (let i = opts.offset; i < body.length; i += this.chunkSize) {
       if (opts.signal.aborted) return;
       if (this.failAt !== undefined && i >= this.failAt) {
-        this.failAt = undefined;
+        if (!this.failAlways) this.failAt = undefined;
         throw this.failWith ?? new Error('connection reset');
       }
       if (!(await opts.onData(body.subarray(i, Math.min(body.length, i + this.chunkSize))))) return;
@@ -107,7 +109,11 @@ export interface Harness {
   readonly deps: Omit<SoftwareManagementDeps, 'persist'> & { persist: (o: PersistedObject) => void };
 }
 
-export function harness(dir: string, opts: { profile?: ProfileName; quotaBytes?: number; installer?: Installer; installTimeoutMs?: number; clock?: Clock } = {}): Harness {
+/**
+ * An Object 9 over a memory fetcher. `resumeDelaysMs` defaults to none: a dropped connection is
+ * then the §5.1.1 download-error row at once (in-state resume has its own tests).
+ */
+export function harness(dir: string, opts: { profile?: ProfileName; quotaBytes?: number; installer?: Installer; installTimeoutMs?: number; clock?: Clock; resumeDelaysMs?: number[] } = {}): Harness {
   const changes: InstanceChange[] = [];
   const saved: PersistedObject[] = [];
   const installer = opts.installer ?? new SimulatedInstaller();
@@ -121,6 +127,7 @@ export function harness(dir: string, opts: { profile?: ProfileName; quotaBytes?:
     ...(opts.profile ? { profile: opts.profile } : {}),
     ...(opts.installTimeoutMs ? { installTimeoutMs: opts.installTimeoutMs } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
+    resumeDelaysMs: opts.resumeDelaysMs ?? [],
     persist: (o: PersistedObject) => {
       saved.push(JSON.parse(JSON.stringify(o)) as PersistedObject);
     },

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseProfile, ProfileError } from '../../../src/sim/index.js';
 import { SimulatedNetworkFetcher, parseObject9Behaviours, simulatedSoftwareManagement } from '../../../src/sim/object9.js';
 import { FetchError, type PackageFetcher } from '../../../src/lwm2m/objects/software-management/index.js';
-import { ManualClock } from '../../../src/util/clock.js';
+import { systemClock } from '../../../src/util/clock.js';
 import { makePackage, testKeys } from '../lwm2m/object9-support.js';
 
 const base = { manufacturer: 'Acme', model: 'A', firmwareVersion: '1.0' };
@@ -44,6 +44,7 @@ test('sim object9: profile behaviours are validated field by field', () => {
   bad({ installer: 'sim-good', pullSchemes: ['ftp'] }, /pullSchemes must be a list/);
   bad({ installer: 'sim-good', encoding: 'v2' }, /encoding must be "seed" or "registry"/);
   bad({ installer: 'sim-good', colour: 'red' }, /colour: unknown behaviour/);
+  bad({ installer: 'sim-good', linkFlakyEveryBytes: 'often' }, /linkFlakyEveryBytes must be a whole number/);
   bad({ storageBytes: 10 }, /need an installer/);
   assert.deepEqual(parseObject9Behaviours({}, 'b'), {});
 });
@@ -55,27 +56,47 @@ test('sim object9: the downloader refuses schemes the device does not speak', ()
   assert.equal(f.supports('not a uri'), false);
 });
 
-test('sim object9: a dropping link delivers exactly N bytes, then Connection lost', async () => {
+test('sim object9: a lost link delivers exactly N bytes of a download, then Connection lost, and every later attempt at that URI fails at once', async () => {
   const body = Buffer.from(Array.from({ length: 1000 }, (_, i) => i & 0xff));
-  const f = new SimulatedNetworkFetcher(new BytesFetcher(body), ['coap'], 250);
+  const f = new SimulatedNetworkFetcher(new BytesFetcher(body), ['coap'], { lostAfterBytes: 250 });
   const got: Buffer[] = [];
   const ac = new AbortController();
-  await assert.rejects(
-    f.fetch('coap://h/p', { offset: 0, signal: ac.signal, onData: (c) => Promise.resolve((got.push(Buffer.from(c)), true)) }),
-    (e: unknown) => e instanceof FetchError && e.result === 'CONNECTION_LOST' && /after 250 bytes/.test(e.message),
-  );
+  const collect = (offset: number) => f.fetch('coap://h/p', { offset, signal: ac.signal, onData: (c) => Promise.resolve((got.push(Buffer.from(c)), true)) });
+  await assert.rejects(collect(0), (e: unknown) => e instanceof FetchError && e.result === 'CONNECTION_LOST' && /after 250 bytes/.test(e.message));
   assert.deepEqual(Buffer.concat(got), body.subarray(0, 250));
+  await assert.rejects(collect(250), (e: unknown) => e instanceof FetchError && e.result === 'CONNECTION_LOST' && /no link/.test(e.message));
+  assert.equal(Buffer.concat(got).length, 250, 'nothing more after the link is lost');
   // A link that does not drop passes everything through.
   const whole: Buffer[] = [];
-  await new SimulatedNetworkFetcher(new BytesFetcher(body), ['coap'], undefined).fetch('coap://h/p', { offset: 0, signal: ac.signal, onData: (c) => Promise.resolve((whole.push(Buffer.from(c)), true)) });
+  await new SimulatedNetworkFetcher(new BytesFetcher(body), ['coap']).fetch('coap://h/p', { offset: 0, signal: ac.signal, onData: (c) => Promise.resolve((whole.push(Buffer.from(c)), true)) });
   assert.deepEqual(Buffer.concat(whole), body);
+});
+
+test('sim object9: a flaky link drops every N bytes; Object 9 resumes each time from the staged bytes, still in DOWNLOAD STARTED (seed §5.1.2.2), and delivers', async () => {
+  const pkg = makePackage({ files: [{ path: 'blob', data: 'y'.repeat(3000) }] });
+  const dir = await mkdtemp(join(tmpdir(), 'depot-sim-o9-'));
+  try {
+    const inner = new BytesFetcher(pkg);
+    const obj9 = await simulatedSoftwareManagement({ behaviours: { installer: 'sim-good', linkFlakyEveryBytes: 1000 }, deviceDir: dir, trust: testKeys().trust, clock: systemClock, fetcher: inner });
+    const inst = await obj9.create(0);
+    const states: string[] = [];
+    obj9.onChange((c) => states.push(c.state.pkg));
+    await inst.writePackageUri('coap://depot/pkg/t');
+    await inst.settled();
+    assert.equal(inst.state.pkg, 'DELIVERED');
+    // One request per 1000 bytes, each from where the last stopped; no state change in between.
+    assert.deepEqual(inner.offsets, Array.from({ length: Math.ceil(pkg.length / 1000) }, (_, i) => i * 1000));
+    assert.deepEqual(states, ['DOWNLOAD_STARTED', 'DOWNLOADED', 'DELIVERED']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 /** Pulls `pkg` into a fresh simulated Object 9 with `behaviours`; returns the final Update Result (seed numbering). */
 async function pullWith(behaviours: Parameters<typeof simulatedSoftwareManagement>[0]['behaviours'], pkg: Buffer, uri = 'coap://depot/pkg/t'): Promise<{ result: number; state: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'depot-sim-o9-'));
   try {
-    const obj9 = await simulatedSoftwareManagement({ behaviours, deviceDir: dir, trust: testKeys().trust, clock: new ManualClock(), fetcher: new BytesFetcher(pkg) });
+    const obj9 = await simulatedSoftwareManagement({ behaviours, deviceDir: dir, trust: testKeys().trust, clock: systemClock, fetcher: new BytesFetcher(pkg) });
     const inst = await obj9.create(0);
     await inst.writePackageUri(uri);
     await inst.settled();

@@ -139,6 +139,11 @@ export interface SoftwareManagementDeps {
   readonly clock?: Clock;
   /** An installation that has not finished after this long is failed (default 10 min). */
   readonly installTimeoutMs?: number;
+  /**
+   * Pauses before resuming a pull download after a lost connection, while no byte arrives
+   * (default 1 s, 4 s, 15 s); when they run out the download fails with Connection lost.
+   */
+  readonly resumeDelaysMs?: readonly number[];
   /** Durable storage of the persisted form; awaited before effects are carried out. */
   readonly persist?: (snapshot: PersistedInstance) => void | Promise<void>;
 }
@@ -151,6 +156,8 @@ export interface SoftwareManagementDeps {
 export async function removeStaging(path: string): Promise<void> {
   await rm(path, { force: true }).catch(() => undefined);
 }
+
+const DEFAULT_RESUME_DELAYS_MS: readonly number[] = [1000, 4000, 15_000];
 
 function stagingOptionsOf(deps: SoftwareManagementDeps): StagingOptions {
   return {
@@ -436,31 +443,49 @@ export class SoftwareManagementInstance {
     const abort = new AbortController();
     this.downloadAbort = abort;
     this.track(async () => {
-      let failure: { cause: DownloadError; detail: string } | undefined;
-      try {
-        await fetcher.fetch(uri, {
-          offset: writer.bytesWritten,
-          signal: abort.signal,
-          onData: async (chunk) => {
-            const r = await writer.write(chunk);
-            if (!r.ok) failure = { cause: r.error, detail: r.detail };
-            return r.ok && gen === this.generation;
-          },
-        });
-      } catch (err) {
-        failure ??= {
-          cause: err instanceof FetchError ? err.result : 'CONNECTION_LOST',
-          detail: err instanceof Error ? err.message : String(err),
-        };
-      }
-      if (gen !== this.generation || this.halted) return;
-      if (failure) {
-        await writer.abort();
-        this.writer = undefined;
-        await this.apply({ type: 'downloadFailed', cause: failure.cause }, failure.detail);
+      // A lost connection is resumed from the bytes already staged, still in DOWNLOAD STARTED
+      // (§5.1.2.2), while the source can resume; pauses grow while no byte arrives, and start
+      // over once one does. Only then does the download fail with Connection lost.
+      const pauses = this.deps.resumeDelaysMs ?? DEFAULT_RESUME_DELAYS_MS;
+      let quietRetries = 0;
+      for (;;) {
+        let failure: { cause: DownloadError; detail: string } | undefined;
+        const before = writer.bytesWritten;
+        try {
+          await fetcher.fetch(uri, {
+            offset: writer.bytesWritten,
+            signal: abort.signal,
+            onData: async (chunk) => {
+              const r = await writer.write(chunk);
+              if (!r.ok) failure = { cause: r.error, detail: r.detail };
+              return r.ok && gen === this.generation;
+            },
+          });
+        } catch (err) {
+          failure ??= {
+            cause: err instanceof FetchError ? err.result : 'CONNECTION_LOST',
+            detail: err instanceof Error ? err.message : String(err),
+          };
+        }
+        if (gen !== this.generation || this.halted) return;
+        if (failure?.cause === 'CONNECTION_LOST' && !abort.signal.aborted && fetcher.resumable(uri)) {
+          if (writer.bytesWritten > before) quietRetries = 0;
+          const pause = pauses[quietRetries++];
+          if (pause !== undefined) {
+            await new Promise<void>((resolve) => this.clock.setTimer(pause, resolve));
+            if (gen !== this.generation || this.halted) return;
+            continue;
+          }
+        }
+        if (failure) {
+          await writer.abort();
+          this.writer = undefined;
+          await this.apply({ type: 'downloadFailed', cause: failure.cause }, failure.detail);
+          return;
+        }
+        await this.packageComplete(writer);
         return;
       }
-      await this.packageComplete(writer);
     });
   }
 
