@@ -4,11 +4,15 @@
  * The server keeps no per-client state until a ClientHello returns a valid cookie.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { utf8, Writer } from './bytes.js';
 import type { ClientHello } from './messages.js';
 import type { Clock } from '../util/clock.js';
 
 export const COOKIE_LENGTH = 32;
+
+/** Ends the address in the HMAC input (a peer key never contains NUL). */
+const SEPARATOR = Uint8Array.of(0);
+/** Scratch for the numeric fields: HMAC.update consumes its input before returning. */
+const numbers = new Uint8Array(4);
 
 export class CookieFactory {
   private current: Uint8Array;
@@ -43,21 +47,36 @@ export class CookieFactory {
   }
 
   private compute(secret: Uint8Array, peerKey: string, hello: ClientHello): Uint8Array {
-    // Every ClientHello field except the cookie itself, bound to the source address.
-    const suites = new Writer();
-    for (const s of hello.cipherSuites) suites.u16(s);
-    const exts = new Writer();
-    for (const e of hello.extensions) exts.u16(e.type).vec16(e.data);
-    const params = new Writer()
-      .vec16(utf8.encode(peerKey))
-      .u16(hello.version)
-      .bytes(hello.random)
-      .vec8(hello.sessionId)
-      .vec16(suites.finish())
-      .vec8(hello.compressionMethods)
-      .bytes(exts.finish())
-      .finish();
-    return new Uint8Array(createHmac('sha256', secret).update(params).digest()).subarray(0, COOKIE_LENGTH);
+    // Every ClientHello field except the cookie itself, bound to the source address; each field
+    // with its length, fed to the HMAC piece by piece (no buffer is assembled for it).
+    const h = createHmac('sha256', secret);
+    const n = numbers;
+    h.update(peerKey).update(SEPARATOR);
+    n[0] = hello.version >>> 8;
+    n[1] = hello.version & 0xff;
+    h.update(n.subarray(0, 2)).update(hello.random);
+    n[0] = hello.sessionId.length;
+    h.update(n.subarray(0, 1)).update(hello.sessionId);
+    const suitesLength = 2 * hello.cipherSuites.length;
+    const suites = new Uint8Array(2 + suitesLength);
+    suites[0] = suitesLength >>> 8;
+    suites[1] = suitesLength & 0xff;
+    hello.cipherSuites.forEach((suite, i) => {
+      suites[2 + 2 * i] = suite >>> 8;
+      suites[3 + 2 * i] = suite & 0xff;
+    });
+    h.update(suites);
+    n[0] = hello.compressionMethods.length;
+    h.update(n.subarray(0, 1)).update(hello.compressionMethods);
+    for (const e of hello.extensions) {
+      n[0] = e.type >>> 8;
+      n[1] = e.type & 0xff;
+      n[2] = e.data.length >>> 8;
+      n[3] = e.data.length & 0xff;
+      h.update(n).update(e.data);
+    }
+    const mac = h.digest();
+    return new Uint8Array(mac.buffer, mac.byteOffset, COOKIE_LENGTH);
   }
 
   generate(peerKey: string, hello: ClientHello): Uint8Array {
