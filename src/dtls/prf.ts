@@ -1,24 +1,11 @@
 /** TLS 1.2 PRF with P_SHA256 (RFC 5246 §5) and the derivations built on it. */
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { HmacSha256 } from './sha256.js';
+
+export { HmacSha256 };
 import { utf8 } from './bytes.js';
 
 const SHA256_LENGTH = 32;
-
-/**
- * HMAC-SHA256 (RFC 2104) with one key, for the several MACs of P_SHA256. (Copying pre-keyed
- * node:crypto hash states measured slower than keying a fresh HMAC for each: a Hash object costs
- * more to construct in JavaScript than the key schedule it saves.)
- */
-export class HmacSha256 {
-  constructor(private readonly key: Uint8Array) {}
-
-  /** HMAC over a ‖ b (b optional), without concatenating them. */
-  mac(a: Uint8Array, b?: Uint8Array): Buffer {
-    const h = createHmac('sha256', this.key).update(a);
-    if (b) h.update(b);
-    return h.digest();
-  }
-}
 
 const labels = new Map<string, Uint8Array>();
 
@@ -37,13 +24,17 @@ function labelBytes(label: string): Uint8Array {
  */
 function expand(mac: HmacSha256, labelAndSeed: Uint8Array, length: number): Uint8Array {
   const out = new Uint8Array(length);
-  let a: Uint8Array = labelAndSeed;
+  const a = new Uint8Array(SHA256_LENGTH);
+  const block = new Uint8Array(SHA256_LENGTH);
+  mac.mac(labelAndSeed, undefined, a);
   for (let off = 0; off < length; off += SHA256_LENGTH) {
-    a = mac.mac(a);
-    const block = mac.mac(a, labelAndSeed);
+    if (off > 0) mac.mac(a, undefined, a);
+    mac.mac(a, labelAndSeed, block);
     const n = Math.min(SHA256_LENGTH, length - off);
     for (let i = 0; i < n; i++) out[off + i] = block[i]!;
   }
+  block.fill(0);
+  a.fill(0);
   return out;
 }
 

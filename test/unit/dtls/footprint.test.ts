@@ -110,7 +110,7 @@ void test('RFC 6347 §4.1, RFC 9146 §4: sealRecord builds the same record as se
   assert.deepEqual(p.openCid(1, 10, 0xfefd, cid, r.fragment), { type: ContentType.application_data, content: pt });
 });
 
-void test('RFC 2104: HmacSha256 (one key, several MACs, no concatenation) equals node:crypto HMAC for any key length', () => {
+void test('RFC 2104, FIPS 180-4: the JavaScript HmacSha256 equals node:crypto HMAC for any key and message length', () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 150 }), fc.uint8Array({ maxLength: 100 }), fc.uint8Array({ maxLength: 40 }), (key, a, b) => {
       const mac = new HmacSha256(key);
@@ -119,6 +119,13 @@ void test('RFC 2104: HmacSha256 (one key, several MACs, no concatenation) equals
     }),
     { numRuns: 50 },
   );
+  // Every padding case: message lengths across one and two block boundaries.
+  const key = Uint8Array.from({ length: 48 }, (_, i) => i);
+  const mac = new HmacSha256(key);
+  for (let n = 0; n <= 200; n++) {
+    const data = Uint8Array.from({ length: n }, (_, i) => (i * 13) & 0xff);
+    assert.deepEqual(new Uint8Array(mac.mac(data)), new Uint8Array(createHmac('sha256', key).update(data).digest()), `length ${n}`);
+  }
   // P_SHA256 output length is exact, whatever the number of blocks.
   for (const n of [1, 12, 32, 33, 48, 100]) assert.equal(pSha256(KEY, KEY, n).length, n);
 });

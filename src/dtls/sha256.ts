@@ -1,0 +1,147 @@
+/**
+ * HMAC-SHA256 (RFC 2104, FIPS 180-4) in JavaScript, for the TLS PRF: P_SHA256 runs a dozen short
+ * MACs per handshake, and each node:crypto HMAC costs a native object, a digest Buffer and their
+ * garbage — several times the hashing itself. Here a MAC is three or four compression rounds on
+ * preallocated scratch, starting from the key's inner and outer states computed once.
+ * Only for short PRF inputs; everything else hashes with node:crypto.
+ */
+import { createHash } from 'node:crypto';
+
+/** Round constants and initial state: fractional parts of cube / square roots of the first primes (FIPS 180-4 §4.2.2, §5.3.3). */
+const K = new Int32Array(64);
+const IV = new Int32Array(8);
+{
+  const primes: number[] = [];
+  for (let n = 2; primes.length < 64; n++) if (primes.every((p) => n % p !== 0)) primes.push(n);
+  const frac32 = (x: number): number => Math.floor((x - Math.floor(x)) * 0x1_0000_0000) | 0;
+  primes.forEach((p, i) => {
+    K[i] = frac32(Math.cbrt(p));
+    if (i < 8) IV[i] = frac32(Math.sqrt(p));
+  });
+}
+
+const BLOCK = 64;
+const W = new Int32Array(64);
+const block = new Uint8Array(BLOCK);
+const state = new Int32Array(8);
+
+function compress(h: Int32Array, b: Uint8Array): void {
+  for (let t = 0; t < 16; t++) W[t] = (b[4 * t]! << 24) | (b[4 * t + 1]! << 16) | (b[4 * t + 2]! << 8) | b[4 * t + 3]!;
+  for (let t = 16; t < 64; t++) {
+    const x = W[t - 15]!;
+    const y = W[t - 2]!;
+    const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
+    const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
+    W[t] = (W[t - 16]! + s0 + W[t - 7]! + s1) | 0;
+  }
+  let a = h[0]!;
+  let bb = h[1]!;
+  let c = h[2]!;
+  let d = h[3]!;
+  let e = h[4]!;
+  let f = h[5]!;
+  let g = h[6]!;
+  let hh = h[7]!;
+  for (let t = 0; t < 64; t++) {
+    const s1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+    const ch = (e & f) ^ (~e & g);
+    const t1 = (hh + s1 + ch + K[t]! + W[t]!) | 0;
+    const s0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+    const maj = (a & bb) ^ (a & c) ^ (bb & c);
+    const t2 = (s0 + maj) | 0;
+    hh = g;
+    g = f;
+    f = e;
+    e = (d + t1) | 0;
+    d = c;
+    c = bb;
+    bb = a;
+    a = (t1 + t2) | 0;
+  }
+  h[0] = (h[0]! + a) | 0;
+  h[1] = (h[1]! + bb) | 0;
+  h[2] = (h[2]! + c) | 0;
+  h[3] = (h[3]! + d) | 0;
+  h[4] = (h[4]! + e) | 0;
+  h[5] = (h[5]! + f) | 0;
+  h[6] = (h[6]! + g) | 0;
+  h[7] = (h[7]! + hh) | 0;
+}
+
+let fill = 0;
+
+/** Adds bytes to the block being filled, compressing each full block into `h`. */
+function absorb(h: Int32Array, src: Uint8Array): void {
+  for (let i = 0; i < src.length; i++) {
+    block[fill++] = src[i]!;
+    if (fill === BLOCK) {
+      compress(h, block);
+      fill = 0;
+    }
+  }
+}
+
+/**
+ * Continues the hash in `h` (which has already absorbed `before` bytes, a multiple of 64) over
+ * a ‖ b, pads, and writes the 32-byte digest to `out` (which may be `a`: it is read first).
+ */
+function finishHash(h: Int32Array, before: number, a: Uint8Array, b: Uint8Array | undefined, out: Uint8Array): void {
+  fill = 0;
+  absorb(h, a);
+  if (b) absorb(h, b);
+  const bits = (before + a.length + (b?.length ?? 0)) * 8;
+  block[fill++] = 0x80;
+  if (fill > BLOCK - 8) {
+    block.fill(0, fill);
+    compress(h, block);
+    fill = 0;
+  }
+  block.fill(0, fill, BLOCK - 8);
+  const high = Math.floor(bits / 0x1_0000_0000);
+  block[56] = high >>> 24;
+  block[57] = (high >>> 16) & 0xff;
+  block[58] = (high >>> 8) & 0xff;
+  block[59] = high & 0xff;
+  block[60] = bits >>> 24;
+  block[61] = (bits >>> 16) & 0xff;
+  block[62] = (bits >>> 8) & 0xff;
+  block[63] = bits & 0xff;
+  compress(h, block);
+  for (let i = 0; i < 8; i++) {
+    const v = h[i]!;
+    out[4 * i] = v >>> 24;
+    out[4 * i + 1] = (v >>> 16) & 0xff;
+    out[4 * i + 2] = (v >>> 8) & 0xff;
+    out[4 * i + 3] = v & 0xff;
+  }
+}
+
+/** HMAC-SHA256 with one key: the states after the padded inner and outer key blocks are kept. */
+export class HmacSha256 {
+  private readonly inner = new Int32Array(8);
+  private readonly outer = new Int32Array(8);
+
+  constructor(key: Uint8Array) {
+    const k = key.length > BLOCK ? createHash('sha256').update(key).digest() : key;
+    for (const [target, pad] of [
+      [this.inner, 0x36],
+      [this.outer, 0x5c],
+    ] as const) {
+      for (let i = 0; i < BLOCK; i++) block[i] = (k[i] ?? 0) ^ pad;
+      target.set(IV);
+      compress(target, block);
+    }
+    block.fill(0);
+  }
+
+  /** HMAC over a ‖ b (b optional) into `out` (32 bytes; a fresh buffer when not given). */
+  mac(a: Uint8Array, b?: Uint8Array, out: Uint8Array = new Uint8Array(32)): Uint8Array {
+    state.set(this.inner);
+    finishHash(state, BLOCK, a, b, out);
+    state.set(this.outer);
+    finishHash(state, BLOCK, out, undefined, out);
+    state.fill(0);
+    block.fill(0);
+    return out;
+  }
+}
