@@ -331,7 +331,8 @@ export class CoapClient {
         handle?.cancel();
         // Reusing the token with Observe=1 deregisters (§3.6).
         const cancelOptions = [...opts, { number: OptionNumber.Observe, value: encodeUint(1) }];
-        await exchangeOnce(endpoint, peer, { code: method, options: cancelOptions, payload: body, token, confirmable: true }).catch(() => undefined);
+        // Bounded like the registration: a server that never answers must not hold the caller for EXCHANGE_LIFETIME.
+        await exchangeOnce(endpoint, peer, { code: method, options: cancelOptions, payload: body, token, confirmable: true, ...(options.timeout !== undefined ? { timeout: options.timeout } : {}) }).catch(() => undefined);
         callbacks.onEnd?.('cancelled');
       },
     };

@@ -232,6 +232,24 @@ test('RFC 7641 §3.1/§4.2: observe delivers the registration answer and one not
   assert.equal(s.server.observerCount('/counter'), 0, 'GET with Observe=1 deregistered (§3.6)');
 });
 
+test('RFC 7641 §3.6: cancelling an observation whose server no longer answers ends after the observation\'s timeout, not after EXCHANGE_LIFETIME', async () => {
+  const s = setup();
+  s.server.resource('/r', { observable: true, get: () => ({ code: Code.Content, payload: 'v' }) });
+  const ends: string[] = [];
+  const observation = await pump(s.net, s.client.observe(`${URI}/r`, { onNotification: () => undefined, onEnd: (reason) => ends.push(reason) }, { timeout: 5000 }));
+  s.net.filter = () => false; // the server is gone
+  let done = false;
+  const cancelled = observation.cancel().then(() => (done = true));
+  await drain(s.net);
+  s.clock.advance(4000);
+  await drain(s.net);
+  assert.equal(done, false, 'still waiting within the timeout');
+  s.clock.advance(1500);
+  await drain(s.net);
+  await cancelled;
+  assert.deepEqual(ends, ['cancelled']);
+});
+
 test('RFC 7641 §3.6: an RST in answer to a notification removes the observer', async () => {
   const s = setup();
   s.server.resource('/r', { observable: true, get: () => ({ code: Code.Content, payload: 'v' }) });
