@@ -4,7 +4,8 @@
  * Client side: `send` to a peer without an association starts a handshake and queues the data.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
+import { isIP, isIPv6 } from 'node:net';
 import type { DatagramReceiver, DatagramTransport, Peer, PeerIdentity, TransportErrorListener } from '../coap/transport.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { DtlsConnection, DtlsError, type DtlsClientOptions, type SessionInfo } from './connection.js';
@@ -35,6 +36,20 @@ export interface DtlsTransportOptions {
 }
 
 const MAX_CACHED_PEERS = 65_536;
+
+type LookupCallback = (error: NodeJS.ErrnoException | null, address: string, family: number) => void;
+
+/**
+ * The socket's address lookup: peers are nearly always IP literals (from received datagrams), and
+ * for those node:dgram's default path (dns.lookup, then a deferred callback) costs a tick per
+ * datagram sent. Literals are answered at once; names still go to dns.lookup.
+ */
+export function literalFirstLookup(hostname: string, options: LookupOneOptions, callback: LookupCallback): void {
+  const family = isIP(hostname);
+  if (family !== 0) callback(null, hostname, family);
+  // node:dgram passes the socket's family as a number here, which dns.lookup accepts as well.
+  else dnsLookup(hostname, options as LookupOneOptions & number, callback);
+}
 
 class DtlsPeer implements Peer {
   identity?: PeerIdentity;
@@ -96,7 +111,7 @@ export class DtlsTransport implements DatagramTransport {
     if (!options.server && !options.client) throw new Error('DtlsTransport needs server and/or client options');
     const host = options.host ?? options.address ?? (options.type === 'udp6' ? '::' : '0.0.0.0');
     const type = options.type ?? (isIPv6(host) ? 'udp6' : 'udp4');
-    const socket = createSocket({ type, ipv6Only: options.ipv6Only ?? false });
+    const socket = createSocket({ type, ipv6Only: options.ipv6Only ?? false, lookup: literalFirstLookup });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(options.port ?? 0, host, () => {

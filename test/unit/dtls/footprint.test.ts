@@ -14,6 +14,7 @@ import { HandshakeReassembler } from '../../../src/dtls/fragment.js';
 import { HmacSha256, pSha256 } from '../../../src/dtls/prf.js';
 import { decodeRecords, encodeRecord, ReplayWindow } from '../../../src/dtls/record.js';
 import { SessionCache } from '../../../src/dtls/session.js';
+import { literalFirstLookup } from '../../../src/dtls/transport.js';
 import { ManualClock } from '../../../src/util/clock.js';
 
 const KEY = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
@@ -208,4 +209,13 @@ void test('RFC 6347 §4.2.3: an unfragmented handshake message is used as it cam
   const m = r.take()!;
   assert.equal(m.body, body, 'the very bytes that arrived');
   assert.equal(r.add({ msgType: 1, length: 5, messageSeq: 0, fragmentOffset: 0, body }), 'old');
+});
+
+void test('DtlsTransport address lookup: IP literals answered at once, names through DNS', async () => {
+  const answers: string[] = [];
+  literalFirstLookup('127.0.0.1', 4 as never, (e, address, family) => answers.push(`${address}/${family}`));
+  literalFirstLookup('::1', 6 as never, (e, address, family) => answers.push(`${address}/${family}`));
+  assert.deepEqual(answers, ['127.0.0.1/4', '::1/6'], 'synchronous, no tick per datagram');
+  const viaDns = await new Promise<string>((resolve) => literalFirstLookup('localhost', 4 as never, (e, address) => resolve(e ? 'error' : address)));
+  assert.equal(viaDns, '127.0.0.1');
 });
