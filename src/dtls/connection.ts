@@ -62,7 +62,8 @@ import {
   type ClientHello,
   type Extension,
 } from './messages.js';
-import { extendedMasterSecret, keyBlock, masterSecret, Prf, pskPreMasterSecret, sha256, verifyData } from './prf.js';
+import { extendedMasterSecret, keyBlock, masterSecret, Prf, pskPreMasterSecret, verifyData } from './prf.js';
+import { sha256Parts } from './sha256.js';
 import { decodeRecords, encodeRecord, MAX_SEQUENCE, ReplayWindow, type DtlsRecord } from './record.js';
 import type { ResumableSession, SessionCache } from './session.js';
 
@@ -597,7 +598,7 @@ export class DtlsConnection {
   }
 
   private transcriptHash(): Uint8Array {
-    return sha256(concat(...this.hs.transcript));
+    return sha256Parts(this.hs.transcript);
   }
 
   // ---------------------------------------------------------------- receive path

@@ -3,7 +3,9 @@
  * Cookie = HMAC(Secret, Client-Address | Client-Parameters), with a secret that rotates.
  * The server keeps no per-client state until a ClientHello returns a valid cookie.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { utf8 } from './bytes.js';
+import { HmacSha256 } from './sha256.js';
 import type { ClientHello } from './messages.js';
 import type { Clock } from '../util/clock.js';
 
@@ -49,9 +51,9 @@ export class CookieFactory {
   private compute(secret: Uint8Array, peerKey: string, hello: ClientHello): Uint8Array {
     // Every ClientHello field except the cookie itself, bound to the source address; each field
     // with its length, fed to the HMAC piece by piece (no buffer is assembled for it).
-    const h = createHmac('sha256', secret);
+    const h = this.keyed(secret).begin();
     const n = numbers;
-    h.update(peerKey).update(SEPARATOR);
+    h.update(utf8.encode(peerKey)).update(SEPARATOR);
     n[0] = hello.version >>> 8;
     n[1] = hello.version & 0xff;
     h.update(n.subarray(0, 2)).update(hello.random);
@@ -75,9 +77,20 @@ export class CookieFactory {
       n[3] = e.data.length & 0xff;
       h.update(n).update(e.data);
     }
-    const mac = h.digest();
-    return new Uint8Array(mac.buffer, mac.byteOffset, COOKIE_LENGTH);
+    return h.digest();
   }
+
+  /** The HMAC keyed with `secret`, kept while the secret is in use (it changes every rotation). */
+  private keyed(secret: Uint8Array): HmacSha256 {
+    if (this.macSecret !== secret) {
+      this.macSecret = secret;
+      this.mac = new HmacSha256(secret);
+    }
+    return this.mac!;
+  }
+
+  private macSecret: Uint8Array | undefined;
+  private mac: HmacSha256 | undefined;
 
   generate(peerKey: string, hello: ClientHello): Uint8Array {
     this.maybeRotate();

@@ -89,7 +89,12 @@ function finishHash(h: Int32Array, before: number, a: Uint8Array, b: Uint8Array 
   fill = 0;
   absorb(h, a);
   if (b) absorb(h, b);
-  const bits = (before + a.length + (b?.length ?? 0)) * 8;
+  pad(h, before + a.length + (b?.length ?? 0), out);
+}
+
+/** Pads the block being filled for a message of `total` bytes, compresses, writes the digest to `out`. */
+function pad(h: Int32Array, total: number, out: Uint8Array): void {
+  const bits = total * 8;
   block[fill++] = 0x80;
   if (fill > BLOCK - 8) {
     block.fill(0, fill);
@@ -116,6 +121,22 @@ function finishHash(h: Int32Array, before: number, a: Uint8Array, b: Uint8Array 
   }
 }
 
+/** SHA-256 of the concatenation of `parts` (without concatenating them). */
+export function sha256Parts(parts: readonly Uint8Array[]): Uint8Array {
+  state.set(IV);
+  fill = 0;
+  let total = 0;
+  for (const p of parts) {
+    absorb(state, p);
+    total += p.length;
+  }
+  const out = new Uint8Array(32);
+  pad(state, total, out);
+  state.fill(0);
+  block.fill(0);
+  return out;
+}
+
 /** HMAC-SHA256 with one key: the states after the padded inner and outer key blocks are kept. */
 export class HmacSha256 {
   private readonly inner = new Int32Array(8);
@@ -132,6 +153,34 @@ export class HmacSha256 {
       compress(target, block);
     }
     block.fill(0);
+  }
+
+  private streamed = 0;
+
+  /**
+   * Starts a MAC fed piece by piece with `update`, ended by `digest`. The scratch state is shared
+   * by the module: one stream at a time, start to end without yielding.
+   */
+  begin(): this {
+    state.set(this.inner);
+    fill = 0;
+    this.streamed = BLOCK;
+    return this;
+  }
+
+  update(data: Uint8Array): this {
+    absorb(state, data);
+    this.streamed += data.length;
+    return this;
+  }
+
+  digest(out: Uint8Array = new Uint8Array(32)): Uint8Array {
+    pad(state, this.streamed, out);
+    state.set(this.outer);
+    finishHash(state, BLOCK, out, undefined, out);
+    state.fill(0);
+    block.fill(0);
+    return out;
   }
 
   /** HMAC over a ‖ b (b optional) into `out` (32 bytes; a fresh buffer when not given). */

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { makePair, PEER } from './harness.js';
 import { concat, randomBytesPooled, utf8 } from '../../../src/dtls/bytes.js';
@@ -12,6 +12,7 @@ import { AeadProtection, CIPHER_SUITES, CipherSuite, keyBlockLength, keyMaterial
 import { ContentType } from '../../../src/dtls/constants.js';
 import { HandshakeReassembler } from '../../../src/dtls/fragment.js';
 import { HmacSha256, pSha256 } from '../../../src/dtls/prf.js';
+import { sha256Parts } from '../../../src/dtls/sha256.js';
 import { decodeRecords, encodeRecord, ReplayWindow } from '../../../src/dtls/record.js';
 import { SessionCache } from '../../../src/dtls/session.js';
 import { literalFirstLookup } from '../../../src/dtls/transport.js';
@@ -218,4 +219,17 @@ void test('DtlsTransport address lookup: IP literals answered at once, names thr
   assert.deepEqual(answers, ['127.0.0.1/4', '::1/6'], 'synchronous, no tick per datagram');
   const viaDns = await new Promise<string>((resolve) => literalFirstLookup('localhost', 4 as never, (e, address) => resolve(e ? 'error' : address)));
   assert.equal(viaDns, '127.0.0.1');
+});
+
+void test('FIPS 180-4: sha256Parts and the streamed HMAC equal node:crypto on the same bytes (property)', () => {
+  fc.assert(
+    fc.property(fc.array(fc.uint8Array({ maxLength: 90 }), { maxLength: 6 }), fc.uint8Array({ maxLength: 80 }), (parts, key) => {
+      const whole = concat(...parts);
+      assert.deepEqual(sha256Parts(parts), new Uint8Array(createHash('sha256').update(whole).digest()));
+      const h = new HmacSha256(key).begin();
+      for (const p of parts) h.update(p);
+      assert.deepEqual(h.digest(), new Uint8Array(createHmac('sha256', key).update(whole).digest()));
+    }),
+    { numRuns: 100 },
+  );
 });
