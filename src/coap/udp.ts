@@ -17,6 +17,20 @@ export interface UdpTransportOptions {
   sendBufferSize?: number;
 }
 
+/**
+ * Linux caps SO_RCVBUF / SO_SNDBUF at net.core.rmem_max / wmem_max (4 MiB or less by default,
+ * 208 KiB on many systems) without an error, and reports twice the granted size (the kernel
+ * counts its bookkeeping). A burst of registrations that outruns a capped buffer is dropped and
+ * costs each device a CoAP retransmission (2–3 s): say so once, with the fix.
+ */
+function warnIfClamped(which: 'receive' | 'send', wanted: number, reported: number, sysctl: string): void {
+  if (reported >= wanted) return;
+  process.emitWarning(
+    `UDP ${which} buffer is ${Math.floor(reported / 2 / 1024)} KiB, not the ${Math.floor(wanted / 1024)} KiB asked for: ` +
+      `the kernel caps it at ${sysctl}; raise it (e.g. sysctl -w ${sysctl}=${wanted}) for large fleets`,
+  );
+}
+
 /** CoAP over plain UDP (RFC 7252), IPv4 or IPv6 depending on the bound address. */
 export class UdpTransport implements DatagramTransport {
   readonly scheme = 'coap' as const;
@@ -42,8 +56,14 @@ export class UdpTransport implements DatagramTransport {
         resolve();
       });
     });
-    if (options.receiveBufferSize) socket.setRecvBufferSize(options.receiveBufferSize);
-    if (options.sendBufferSize) socket.setSendBufferSize(options.sendBufferSize);
+    if (options.receiveBufferSize) {
+      socket.setRecvBufferSize(options.receiveBufferSize);
+      warnIfClamped('receive', options.receiveBufferSize, socket.getRecvBufferSize(), 'net.core.rmem_max');
+    }
+    if (options.sendBufferSize) {
+      socket.setSendBufferSize(options.sendBufferSize);
+      warnIfClamped('send', options.sendBufferSize, socket.getSendBufferSize(), 'net.core.wmem_max');
+    }
     return new UdpTransport(socket);
   }
 
