@@ -242,6 +242,7 @@ class Handshake {
   futureRecords: DtlsRecord[] | undefined;
   sendSeq = 0;
   transcript: Uint8Array[] = [];
+  transcriptHashed: { count: number; hash: Uint8Array } | undefined;
   retransmitTimer: Timer | undefined;
   retransmissions = 0;
   handshakeTimer: Timer | undefined;
@@ -597,8 +598,14 @@ export class DtlsConnection {
     return m;
   }
 
+  /**
+   * Hash of the transcript so far. Remembered for its length: the session hash (RFC 7627) and the
+   * peer's Finished are often computed over the same messages.
+   */
   private transcriptHash(): Uint8Array {
-    return sha256Parts(this.hs.transcript);
+    const hs = this.hs;
+    if (hs.transcriptHashed?.count !== hs.transcript.length) hs.transcriptHashed = { count: hs.transcript.length, hash: sha256Parts(hs.transcript) };
+    return hs.transcriptHashed.hash;
   }
 
   // ---------------------------------------------------------------- receive path
@@ -820,6 +827,7 @@ export class DtlsConnection {
     };
     // The ClientHello before a HelloVerifyRequest is not part of the transcript (§4.2.6): start afresh.
     this.hs.transcript = [];
+    this.hs.transcriptHashed = undefined;
     const msg = this.nextMessage(HandshakeType.client_hello, encodeClientHello(hello));
     this.state = 'wait_server_hello';
     this.sendFlight([{ kind: 'handshake', epoch: 0, message: msg }], true);
