@@ -25,8 +25,12 @@ const W = new Int32Array(64);
 const block = new Uint8Array(BLOCK);
 const state = new Int32Array(8);
 
-function compress(h: Int32Array, b: Uint8Array): void {
-  for (let t = 0; t < 16; t++) W[t] = (b[4 * t]! << 24) | (b[4 * t + 1]! << 16) | (b[4 * t + 2]! << 8) | b[4 * t + 3]!;
+/** One compression round over the 64 bytes of `b` from `off`. */
+function compress(h: Int32Array, b: Uint8Array, off = 0): void {
+  for (let t = 0; t < 16; t++) {
+    const i = off + 4 * t;
+    W[t] = (b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!;
+  }
   for (let t = 16; t < 64; t++) {
     const x = W[t - 15]!;
     const y = W[t - 2]!;
@@ -72,8 +76,14 @@ let fill = 0;
 
 /** Adds bytes to the block being filled, compressing each full block into `h`. */
 function absorb(h: Int32Array, src: Uint8Array): void {
-  for (let i = 0; i < src.length; i++) {
-    block[fill++] = src[i]!;
+  let i = 0;
+  while (i < src.length) {
+    if (fill === 0 && src.length - i >= BLOCK) {
+      compress(h, src, i); // a whole block straight from the input
+      i += BLOCK;
+      continue;
+    }
+    block[fill++] = src[i++]!;
     if (fill === BLOCK) {
       compress(h, block);
       fill = 0;
