@@ -47,6 +47,13 @@ export interface Lwm2mServerOptions {
   requestTimeout?: number;
   /** How long a queued operation waits for its sleeping device before it expires (ms, default 24 h). */
   queuedOperationLifetime?: number;
+  /**
+   * At most this many devices are being read (/3/0) and served their queued operations at
+   * once after they registered or updated (default 64); the others wait their turn in FIFO
+   * order. A burst of registrations is answered first, instead of every 2.01 being followed
+   * at once by a request whose state (exchange, timers, promises) outlives the burst.
+   */
+  maxConcurrentContacts?: number;
 }
 
 export interface DeviceResponse {
@@ -112,6 +119,10 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   private readonly endpointsByPeer = new Map<string, string>();
   private sweepTimer: Timer | undefined;
   private closed = false;
+  /** Work after a Register/Update waiting for a slot (see maxConcurrentContacts); `contactHead` is the next to run. */
+  private contactQueue: { registration: Registration; learn: boolean }[] = [];
+  private contactHead = 0;
+  private contactsRunning = 0;
 
   constructor(private readonly options: Lwm2mServerOptions) {
     super();
@@ -171,7 +182,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     if (replaced) this.dropObservations(replaced.endpoint);
     this.emit('registered', registration, replaced);
     // After the answer is on its way: learn the device, then deliver what waited for it.
-    setImmediate(() => void this.afterContact(registration, true));
+    this.scheduleContact(registration, true);
     return { code: Code.Created, locationPath: ['rd', id] };
   }
 
@@ -195,7 +206,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     this.heard(registration.endpoint);
     this.endpointsByPeer.set(request.peer.key, registration.endpoint);
     this.emit('updated', registration);
-    setImmediate(() => void this.afterContact(registration, params.objectLinks !== undefined));
+    this.scheduleContact(registration, params.objectLinks !== undefined);
     return { code: Code.Changed };
   }
 
@@ -252,6 +263,31 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
 
   private heard(endpoint: string): void {
     this.lastHeard.set(endpoint, this.clock.now());
+  }
+
+  /** After the answer is on its way (next turn of the event loop), as a slot is free: learn the device, then deliver what waited for it. */
+  private scheduleContact(registration: Registration, learn: boolean): void {
+    this.contactQueue.push({ registration, learn });
+    setImmediate(() => this.runContacts());
+  }
+
+  private runContacts(): void {
+    const max = this.options.maxConcurrentContacts ?? 64;
+    while (!this.closed && this.contactsRunning < max && this.contactHead < this.contactQueue.length) {
+      const next = this.contactQueue[this.contactHead++]!;
+      this.contactsRunning++;
+      void this.afterContact(next.registration, next.learn).finally(() => {
+        this.contactsRunning--;
+        this.runContacts();
+      });
+    }
+    if (this.contactHead === this.contactQueue.length) {
+      this.contactQueue = [];
+      this.contactHead = 0;
+    } else if (this.contactHead > 1024 && this.contactHead * 2 > this.contactQueue.length) {
+      this.contactQueue = this.contactQueue.slice(this.contactHead);
+      this.contactHead = 0;
+    }
   }
 
   private async afterContact(registration: Registration, learn: boolean): Promise<void> {
@@ -560,6 +596,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   async close(): Promise<void> {
     this.closed = true;
     this.sweepTimer?.cancel();
+    this.contactQueue = [];
+    this.contactHead = 0;
     for (const endpoint of [...this.observations.keys()]) this.dropObservations(endpoint);
     await Promise.all([...this.clients.values()].map((c) => c.close()));
   }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { Code, ContentFormat } from '../../../src/coap/codes.js';
 import { decodeRecords, decodeSenmlEntries, encodeRecords, Value } from '../../../src/lwm2m/index.js';
+import { CoapClient } from '../../../src/coap/client.js';
 import { CoapServer } from '../../../src/coap/server.js';
 import { UdpTransport } from '../../../src/coap/udp.js';
 import { Lwm2mServer } from '../../../src/lwm2m/server/server.js';
@@ -385,6 +386,56 @@ test('TS Core §6.3.4/§6.5: a Write-Attributes queued for a sleeping device is 
     assert.deepEqual(seen, [['pmin=10', 'pmax=60']]);
   } finally {
     await device.close();
+    await stopServer(g);
+  }
+});
+
+test('TS Core §6.2.1 Register, after the 2.01: at most maxConcurrentContacts devices are read (/3/0) at once, the others wait their turn in order', async () => {
+  const g = await startServer(tempDir(), new WallClock(), { maxConcurrentContacts: 2 });
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const readOrder: string[] = [];
+  let release: () => void = () => undefined;
+  let gate = new Promise<void>((r) => (release = r));
+  const devices: { coap: CoapServer; client: CoapClient }[] = [];
+  try {
+    for (let i = 0; i < 5; i++) {
+      const coap = new CoapServer({ transport: await UdpTransport.bind({ host: '127.0.0.1', port: 0 }) });
+      coap.resource('/3/0', {
+        get: async (req) => {
+          inFlight++;
+          maxInFlight = Math.max(maxInFlight, inFlight);
+          readOrder.push(`dev-${i}`);
+          await gate;
+          inFlight--;
+          return { code: Code.Content, contentFormat: req.accept ?? ContentFormat.LwM2mTlv, payload: encodeRecords(ContentFormat.SenmlCbor, [{ path: [3, 0, 0], value: Value.string(`M${i}`) }]) };
+        },
+      });
+      devices.push({ coap, client: new CoapClient({ endpoint: coap.endpoint }) });
+    }
+    const learned: string[] = [];
+    g.lwm2m.on('factsLearned', (endpoint) => learned.push(endpoint));
+    for (let i = 0; i < 5; i++) {
+      const response = await devices[i]!.client.post(`${g.uri}/rd?ep=dev-${i}&lwm2m=1.1`, '</3/0>', { contentFormat: ContentFormat.LinkFormat });
+      assert.equal(response.codeText, '2.01'); // answered while the reads wait
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(inFlight, 2);
+    assert.deepEqual(readOrder, ['dev-0', 'dev-1']);
+    release();
+    for (let n = 0; n < 50 && learned.length < 5; n++) {
+      gate = new Promise<void>((r) => (release = r));
+      await new Promise((r) => setTimeout(r, 20));
+      release();
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual([...learned].sort(), ['dev-0', 'dev-1', 'dev-2', 'dev-3', 'dev-4']);
+    assert.deepEqual(readOrder, ['dev-0', 'dev-1', 'dev-2', 'dev-3', 'dev-4']);
+    assert.equal(maxInFlight, 2);
+    assert.equal((await g.store.deviceFacts.get('dev-4'))?.manufacturer, 'M4');
+  } finally {
+    release();
+    for (const d of devices) await d.coap.close();
     await stopServer(g);
   }
 });
