@@ -166,7 +166,8 @@ export async function simulatedSoftwareManagement(options: {
     ...(b.encoding !== undefined ? { profile: b.encoding } : {}),
     clock: options.clock,
     fetcher: new SimulatedNetworkFetcher(options.fetcher, b.pullSchemes ?? DEFAULT_SCHEMES, { lostAfterBytes: b.linkDropsAfterBytes, flakyEveryBytes: b.linkFlakyEveryBytes }),
-    // A simulated device resumes quickly (real ones wait seconds; simulations should not).
+    // A simulated device resumes quickly and gives up on a silent push sooner (simulations should not wait minutes).
     resumeDelaysMs: [100, 300],
+    pushIdleTimeoutMs: 20_000,
   });
 }

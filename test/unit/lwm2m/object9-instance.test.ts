@@ -259,6 +259,34 @@ void describe('object9 instance: resources and CoAP codes', () => {
     });
   });
 
+  void test('seed §5.1.1 PKG Download Failed: a Block1 push that stops coming is abandoned after the idle timeout (Connection lost, staging file removed); a push that keeps coming is not', async () => {
+    await withTempDir(async (dir) => {
+      const clock = new ManualClock();
+      const h = harness(dir, { clock });
+      const pkg = makePackage({ files: [{ path: 'blob', data: 'p'.repeat(4000) }] });
+      const blocks = chunks(pkg, 1024);
+      const i = await h.obj.create();
+      assert.equal((await i.writePackage(blocks[0]!, { num: 0, size: 1024, more: true })).code, '2.31');
+      clock.advance(119_000);
+      assert.equal((await i.writePackage(blocks[1]!, { num: 1, size: 1024, more: true })).code, '2.31');
+      clock.advance(119_000);
+      await i.settled();
+      assert.equal(i.state.pkg, 'DOWNLOAD_STARTED', 'each block restarts the idle time');
+      clock.advance(1_000);
+      await i.settled();
+      assert.deepEqual([i.state.pkg, i.state.result], ['INITIAL', 'CONNECTION_LOST']);
+      assert.deepEqual((await readdir(dir)).filter((f) => f.endsWith('.dpkg')), []);
+      // A late block finds no transfer; a new push starts over and completes.
+      assert.equal((await i.writePackage(blocks[2]!, { num: 2, size: 1024, more: true })).code, '4.05');
+      for (const [n, b] of blocks.entries()) await i.writePackage(b, { num: n, size: 1024, more: n < blocks.length - 1 });
+      await i.settled();
+      assert.equal(i.state.pkg, 'DELIVERED');
+      clock.advance(300_000);
+      await i.settled();
+      assert.equal(i.state.pkg, 'DELIVERED', 'no idle timeout after the last block');
+    });
+  });
+
   void test('installer failure keeps DELIVERED with the installer result; Install can be retried', async () => {
     await withTempDir(async (dir) => {
       const sim = new SimulatedInstaller({ kind: 'fail', result: 'INSTALL_FAILURE' });

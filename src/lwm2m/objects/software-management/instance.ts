@@ -139,6 +139,8 @@ export interface SoftwareManagementDeps {
   readonly clock?: Clock;
   /** An installation that has not finished after this long is failed (default 10 min). */
   readonly installTimeoutMs?: number;
+  /** A Block1 push with no new block for this long is abandoned: Connection lost (default 120 s). */
+  readonly pushIdleTimeoutMs?: number;
   /**
    * Pauses before resuming a pull download after a lost connection, while no byte arrives
    * (default 1 s, 4 s, 15 s); when they run out the download fails with Connection lost.
@@ -209,6 +211,8 @@ export class SoftwareManagementInstance {
   private installAbort: AbortController | undefined;
   private downloadAbort: AbortController | undefined;
   private installTimer: Timer | undefined;
+  /** Fires when a Block1 push stops coming (the server went away mid-transfer). */
+  private pushIdle: Timer | undefined;
   private readonly listeners = new Set<(c: InstanceChange) => void>();
   private background: Promise<void> = Promise.resolve();
   private halted = false;
@@ -256,6 +260,7 @@ export class SoftwareManagementInstance {
   async dispose(): Promise<void> {
     this.halted = true;
     this.generation++;
+    this.pushIdle?.cancel();
     this.downloadAbort?.abort();
     this.installAbort?.abort();
     this.installTimer?.cancel();
@@ -404,11 +409,38 @@ export class SoftwareManagementInstance {
       return { ok: false, code: '5.00', reason: r.detail };
     }
     if (block?.more) {
-      await this.save();
+      // Progress needs no save: an interrupted push cannot be resumed after a restart anyway.
+      this.armPushIdle(writer);
       return { ok: true, code: '2.31' };
     }
+    this.pushIdle?.cancel();
+    this.pushIdle = undefined;
     await this.packageComplete(writer);
     return { ok: true, code: '2.04' };
+  }
+
+  /**
+   * A push whose next block does not come within `pushIdleTimeoutMs` was abandoned by the
+   * server: PKG Download Failed with Connection lost (§5.1.1), so the instance is back in
+   * INITIAL and a new attempt can start, instead of waiting in DOWNLOAD STARTED for ever.
+   */
+  private armPushIdle(writer: PackageStagingWriter): void {
+    this.pushIdle?.cancel();
+    const gen = this.generation;
+    const idleMs = this.deps.pushIdleTimeoutMs ?? 120_000;
+    this.pushIdle = this.clock.setTimer(
+      idleMs,
+      () => {
+        this.pushIdle = undefined;
+        this.track(async () => {
+          if (gen !== this.generation || this.halted || this.writer !== writer || this.st.pkg !== 'DOWNLOAD_STARTED') return;
+          this.writer = undefined;
+          await writer.abort();
+          await this.apply({ type: 'downloadFailed', cause: 'CONNECTION_LOST' }, `no Package block for ${Math.round(idleMs / 1000)} s: push abandoned`);
+        });
+      },
+      { background: true },
+    );
   }
 
   /** Package URI write: PKG/URI Write, then a pull download through the fetcher. */
