@@ -12,7 +12,7 @@
  * until it expires. Unknown, expired or withdrawn tokens get 4.04.
  */
 import { randomBytes } from 'node:crypto';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { Code, ContentFormat } from '../coap/codes.js';
 import type { BlockSource, CoapRequest, CoapResponse, CoapServer } from '../coap/server.js';
 import type { InstallJobRepository } from '../store/types.js';
@@ -39,50 +39,62 @@ export interface PackageEndpointOptions {
 }
 
 /**
- * One open handle per package file, shared by every transfer of it (positional reads do not
- * interfere), closed after a quiet spell: a thousand devices pulling the same package cost
- * one descriptor, not an open/close per 1 KiB block.
+ * Package bytes shared by every transfer of a package: a package up to `maxFileBytes` is read
+ * into memory once and each block is a view of it (a thousand devices pulling the same 1 MiB
+ * cost 1 MiB, and a block costs no system call); larger ones, or beyond `maxTotalBytes`, are
+ * read block by block through one shared file handle. Dropped after `idleMs` unused.
  */
 class SharedFiles {
-  private readonly handles = new Map<string, { fh: Promise<FileHandle>; users: number; idle: NodeJS.Timeout | undefined }>();
+  private readonly entries = new Map<string, { bytes?: Promise<Buffer>; fh?: Promise<FileHandle>; size: number; users: number; idle: NodeJS.Timeout | undefined }>();
+  private cachedBytes = 0;
 
-  constructor(private readonly idleMs: number) {}
+  constructor(
+    private readonly idleMs: number,
+    private readonly maxFileBytes = 32 << 20,
+    private readonly maxTotalBytes = 256 << 20,
+  ) {}
 
-  async read(path: string, offset: number, length: number): Promise<Buffer> {
-    let entry = this.handles.get(path);
+  async read(path: string, size: number, offset: number, length: number): Promise<Uint8Array> {
+    let entry = this.entries.get(path);
     if (!entry) {
-      entry = { fh: open(path, 'r'), users: 0, idle: undefined };
-      this.handles.set(path, entry);
-      entry.fh.catch(() => this.handles.delete(path));
+      const inMemory = size <= this.maxFileBytes && this.cachedBytes + size <= this.maxTotalBytes;
+      entry = inMemory ? { bytes: readFile(path), size, users: 0, idle: undefined } : { fh: open(path, 'r'), size: 0, users: 0, idle: undefined };
+      if (inMemory) this.cachedBytes += size;
+      const e = entry;
+      this.entries.set(path, e);
+      (e.bytes ?? e.fh)!.catch(() => void this.drop(path, e));
     }
     entry.users++;
     if (entry.idle) clearTimeout(entry.idle);
     entry.idle = undefined;
     try {
-      const fh = await entry.fh;
+      if (entry.bytes) return (await entry.bytes).subarray(offset, offset + length);
+      const fh = await entry.fh!;
       const buf = Buffer.allocUnsafe(length);
       const { bytesRead } = await fh.read(buf, 0, length, offset);
       return buf.subarray(0, bytesRead);
     } finally {
       if (--entry.users === 0) {
         const e = entry;
-        e.idle = setTimeout(() => this.close(path, e), this.idleMs);
+        e.idle = setTimeout(() => {
+          if (e.users === 0) void this.drop(path, e);
+        }, this.idleMs);
         e.idle.unref();
       }
     }
   }
 
-  private close(path: string, entry: { fh: Promise<FileHandle>; users: number }): void {
-    if (entry.users > 0 || this.handles.get(path) !== entry) return;
-    this.handles.delete(path);
-    void entry.fh.then((fh) => fh.close()).catch(() => undefined);
+  /** Forgets a file; returns the closing of its handle (if it had one). */
+  private drop(path: string, entry: { fh?: Promise<FileHandle>; size: number; idle: NodeJS.Timeout | undefined }): Promise<void> {
+    if (this.entries.get(path) !== entry) return Promise.resolve();
+    this.entries.delete(path);
+    if (entry.idle) clearTimeout(entry.idle);
+    this.cachedBytes -= entry.size;
+    return entry.fh ? entry.fh.then((fh) => fh.close()).catch(() => undefined) : Promise.resolve();
   }
 
   async closeAll(): Promise<void> {
-    const all = [...this.handles.values()];
-    this.handles.clear();
-    for (const e of all) if (e.idle) clearTimeout(e.idle);
-    await Promise.all(all.map((e) => e.fh.then((fh) => fh.close()).catch(() => undefined)));
+    await Promise.all([...this.entries].map(([path, e]) => this.drop(path, e)));
   }
 }
 
@@ -134,7 +146,7 @@ export class PackageEndpoint {
     return {
       size,
       read: async (offset, length) => {
-        const chunk = await this.files.read(path, offset, Math.max(0, Math.min(length, size - offset)));
+        const chunk = await this.files.read(path, size, offset, Math.max(0, Math.min(length, size - offset)));
         this.served(jobId, offset + chunk.length, size);
         return chunk;
       },

@@ -1,7 +1,7 @@
 /** The package catalog, the install job repository and the /pkg/<token> endpoint (real files, SQLite and UDP). */
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -172,9 +172,13 @@ test('/pkg/<token>: one store lookup per token per second, not per block; withdr
     assert.equal((await r.client.get(r.base + 'N3w', { blockSize: 1024 })).codeText, '2.05', 'still cached');
     r.clock.now += 1001;
     assert.equal((await r.client.get(r.base + 'N3w')).codeText, '4.04');
-    // The shared file handle serves a pushed body the same way (fileSource).
+    // A pushed body comes from the same shared copy (fileSource): read once, then served from memory.
     const source = r.endpoint.fileSource('j', r.catalog.pathOf(r.record.sha256), r.record.size);
     assert.deepEqual(Buffer.from(await source.read(100, 50)), r.pkg.subarray(100, 150));
+    const moved = r.catalog.pathOf(r.record.sha256) + '.aside';
+    renameSync(r.catalog.pathOf(r.record.sha256), moved);
+    assert.deepEqual(Buffer.from(await source.read(r.pkg.length - 10, 1024)), r.pkg.subarray(r.pkg.length - 10), 'no file access per block');
+    renameSync(moved, r.catalog.pathOf(r.record.sha256));
   } finally {
     await r.close();
   }
