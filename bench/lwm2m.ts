@@ -154,9 +154,11 @@ interface RunningServer {
   coapsPort: number;
   /** V8 heap in use after the most recent GC (MB, from --trace-gc), if traced. */
   heapMB: () => number | undefined;
+  /** V8 heap committed (all spaces, young generation included) after the most recent GC (MB, from --trace-gc). */
+  committedMB: () => number | undefined;
 }
 
-const GC_LINE = /(?:Scavenge|Mark-Compact|Mark-sweep|Minor Mark-Compact)[^\n]*?[\d.]+ \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB/;
+const GC_LINE = /(?:Scavenge|Mark-Compact|Mark-sweep|Minor Mark-Compact)[^\n]*?[\d.]+ \([\d.]+\) -> ([\d.]+) \(([\d.]+)\) MB/;
 
 async function startServer(options: BenchOptions, transport: Transport, dataDir: string): Promise<RunningServer> {
   const nodeArgs = options.traceGc ? ['--trace-gc'] : [];
@@ -166,10 +168,14 @@ async function startServer(options: BenchOptions, transport: Transport, dataDir:
   const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DEPOT_API_TOKEN: 'bench-' + randomBytes(8).toString('hex') } });
   const tracked = track(child, 'depot serve');
   let heap: number | undefined;
+  let committed: number | undefined;
   const ports: Record<string, number> = {};
   tracked.onLine((line) => {
     const gc = GC_LINE.exec(line);
-    if (gc) heap = Number(gc[1]);
+    if (gc) {
+      heap = Number(gc[1]);
+      committed = Number(gc[2]);
+    }
     const listen = /^depot: (coaps?) coaps?:\/\/[^\s]*:(\d+)$/.exec(line);
     if (listen) ports[listen[1]!] = Number(listen[2]);
   });
@@ -183,7 +189,7 @@ async function startServer(options: BenchOptions, transport: Transport, dataDir:
     await stopChild(tracked, 3000);
     throw new Error(`depot serve did not print its coap/coaps ports:\n${tracked.output()}`);
   }
-  return { tracked, pid: child.pid!, coapPort: ports.coap, coapsPort: ports.coaps, heapMB: () => heap };
+  return { tracked, pid: child.pid!, coapPort: ports.coap, coapsPort: ports.coaps, heapMB: () => heap, committedMB: () => committed };
 }
 
 /** Binds every device's PSK in the (not yet served) store: one process, WAL, no fsync per bind. */
@@ -279,6 +285,9 @@ interface RunResult {
   serverAfterUpdate: MemoryKiB | undefined;
   heapBeforeMB: number | undefined;
   heapAfterRegisterMB: number | undefined;
+  /** V8 heap committed before and once settled (MB): how much of the RSS growth is V8's heap (live, garbage, young-generation growth). */
+  committedBeforeMB: number | undefined;
+  committedSettledMB: number | undefined;
   /** (RSS after registration − before) / registered devices, KiB. */
   rssPerDeviceKiB: number | undefined;
   anonPerDeviceKiB: number | undefined;
@@ -306,6 +315,8 @@ async function runOne(options: BenchOptions, transport: Transport): Promise<RunR
     serverAfterUpdate: undefined,
     heapBeforeMB: undefined,
     heapAfterRegisterMB: undefined,
+    committedBeforeMB: undefined,
+    committedSettledMB: undefined,
     rssPerDeviceKiB: undefined,
     anonPerDeviceKiB: undefined,
     serverSettled: undefined,
@@ -335,6 +346,7 @@ async function runOne(options: BenchOptions, transport: Transport): Promise<RunR
     result.serverBefore = memoryKiB(server.pid);
     result.mallocHeapBefore = mallocHeapKiB(server.pid);
     result.heapBeforeMB = server.heapMB();
+    result.committedBeforeMB = server.committedMB();
     const serverDrops0 = udpSocketDrops(server.pid);
     const uri = transport === 'dtls' ? `coaps://127.0.0.1:${server.coapsPort}` : `coap://127.0.0.1:${server.coapPort}`;
     log(`[${transport}] depot serve pid ${server.pid} at ${uri}, RSS ${fmtMiB(result.serverBefore?.rss)}; starting ${options.devices} devices (${startText(options)})`);
@@ -384,6 +396,7 @@ async function runOne(options: BenchOptions, transport: Transport): Promise<RunR
       result.heapPerDeviceKiB = ((result.heapAfterRegisterMB - result.heapBeforeMB) * 1024) / register.done;
     }
     result.serverSettled = await settle(server.pid);
+    result.committedSettledMB = server.committedMB();
     if (register.done > 0 && result.serverBefore && result.serverSettled) {
       result.settledRssPerDeviceKiB = (result.serverSettled.rss - result.serverBefore.rss) / register.done;
     }
@@ -489,7 +502,7 @@ function report(options: BenchOptions, results: RunResult[]): string {
     const heap = r.heapBeforeMB !== undefined && r.heapAfterRegisterMB !== undefined ? `; heap ${r.heapBeforeMB.toFixed(1)} -> ${r.heapAfterRegisterMB.toFixed(1)} MB (${fmtKiB(r.heapPerDeviceKiB)}/device)` : '';
     lines.push(
       `  ${r.transport}: before ${fmtMiB(r.serverBefore?.rss)}, after registration ${fmtMiB(r.serverAfterRegister?.rss)} (${fmtKiB(r.rssPerDeviceKiB)}/device; anon ${fmtKiB(r.anonPerDeviceKiB)}/device)${heap}, ` +
-        `settled ${fmtMiB(r.serverSettled?.rss)} after ${r.serverSettled?.waitedS.toFixed(0) ?? '?'} s (${fmtKiB(r.settledRssPerDeviceKiB)}/device; glibc malloc heap ${fmtMiB(r.mallocHeapBefore)} -> ${fmtMiB(r.serverSettled?.mallocHeap)}), after the updates ${fmtMiB(r.serverAfterUpdate?.rss)}`,
+        `settled ${fmtMiB(r.serverSettled?.rss)} after ${r.serverSettled?.waitedS.toFixed(0) ?? '?'} s (${fmtKiB(r.settledRssPerDeviceKiB)}/device; glibc malloc heap ${fmtMiB(r.mallocHeapBefore)} -> ${fmtMiB(r.serverSettled?.mallocHeap)}; V8 heap committed ${r.committedBeforeMB?.toFixed(1) ?? '?'} -> ${r.committedSettledMB?.toFixed(1) ?? '?'} MB), after the updates ${fmtMiB(r.serverAfterUpdate?.rss)}`,
     );
   }
   for (const r of results) {
