@@ -106,6 +106,19 @@ export class DeduplicationStore<P extends DedupPeer> {
     }
   }
 
+  /**
+   * Ends a record early: a duplicate of its message is then processed again. Only for safe
+   * requests (GET, FETCH), whose large replies are cheaper to make again than to keep for
+   * EXCHANGE_LIFETIME (RFC 7252 §4.5 lets a server process a duplicate idempotent request again).
+   */
+  release(ticket: DedupTicket): void {
+    const { slot, seq } = ticket;
+    if (this.seqs[slot] !== seq || this.peers[slot] === undefined) return;
+    this.expires[slot] = 0;
+    this.replyLengths[slot] = NO_REPLY;
+    this.large[slot] = undefined;
+  }
+
   /** Forgets every record that has expired by `now`. Returns whether any remain. */
   sweep(now: number): boolean {
     while (this.count > 0 && this.expires[this.tail]! <= now) this.evictOldest();

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock, Timer } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
 import { decode, encode, encodeEmpty, CoapFormatError } from './codec.js';
-import { Code, EMPTY, MessageType, codeClass, isRequestCode, methodName } from './codes.js';
+import { Code, EMPTY, MessageType, Method, codeClass, isRequestCode, methodName } from './codes.js';
 import { DeduplicationStore } from './dedup.js';
 import type { DedupTicket } from './dedup.js';
 import { EMPTY_BYTES } from './message.js';
@@ -151,6 +151,7 @@ export class CoapEndpoint {
   private readonly separateResponseDelay: number;
   private readonly peers = new Map<string, PeerState>();
   private readonly dedup: DeduplicationStore<PeerState>;
+  private readonly inlineReplySize: number;
   private sweepTimer: Timer | undefined;
   private readonly transmissions = new Map<string, Transmission>();
   private readonly pending = new Map<string, PendingRequest>();
@@ -169,7 +170,8 @@ export class CoapEndpoint {
     const times = derivedTimes(this.params);
     this.exchangeLifetime = times.exchangeLifetime;
     this.maxTransmitWait = times.maxTransmitWait;
-    this.dedup = new DeduplicationStore<PeerState>(options.deduplicationCapacity ?? 100_000, options.deduplicationInlineReply ?? 96, (state) => this.forgetIdlePeer(state));
+    this.inlineReplySize = options.deduplicationInlineReply ?? 96;
+    this.dedup = new DeduplicationStore<PeerState>(options.deduplicationCapacity ?? 100_000, this.inlineReplySize, (state) => this.forgetIdlePeer(state));
     this.separateResponseDelay = options.separateResponseDelay ?? 500;
     this.nextMessageId = Math.floor(this.random() * 0x10000);
     this.transport.setReceiver((data, peer) => this.receive(data, peer));
@@ -396,7 +398,12 @@ export class CoapEndpoint {
       options: response.options ?? [],
       payload: response.payload ?? EMPTY_BYTES,
     });
-    if (confirmable) this.dedup.setReply(ticket, bytes);
+    if (confirmable) {
+      // A large answer to a safe request is made again for a duplicate rather than kept:
+      // block-wise downloads to many devices would otherwise hold ~1 KiB per block for 247 s.
+      if (bytes.length > this.inlineReplySize && (request.code === Method.GET || request.code === Method.FETCH)) this.dedup.release(ticket);
+      else this.dedup.setReply(ticket, bytes);
+    }
     this.sendBytes(bytes, peer);
   }
 

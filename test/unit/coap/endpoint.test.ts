@@ -90,6 +90,29 @@ test('RFC 7252 §4.5: a duplicate CON gets the same response again without re-ru
   assert.equal(server.stats.duplicates, 1);
 });
 
+test('RFC 7252 §4.5: a large reply to a safe request (GET) is not kept; its duplicate is processed again, while a large reply to PUT is replayed from memory', () => {
+  const { net, server, clientTransport, serverTransport, serverPeer } = setup();
+  let calls = 0;
+  const big = new Uint8Array(1024).fill(7);
+  server.setRequestHandler((ex) => {
+    calls++;
+    ex.respond({ code: ex.request.code === Method.GET ? Code.Content : Code.Changed, payload: big });
+  });
+  const get = encode({ type: MessageType.CON, code: Method.GET, messageId: 0x2000, token: Uint8Array.of(1), options: [], payload: new Uint8Array(0) });
+  clientTransport.send(get, serverPeer);
+  clientTransport.send(get, serverPeer);
+  net.flush();
+  assert.equal(calls, 2, 'the GET ran again for its duplicate');
+  const replies = net.sent(serverTransport, clientTransport).map(decode);
+  assert.deepEqual(replies.map((r) => [r.type, r.messageId, r.payload.length]), [[MessageType.ACK, 0x2000, 1024], [MessageType.ACK, 0x2000, 1024]]);
+  const put = encode({ type: MessageType.CON, code: Method.PUT, messageId: 0x2001, token: Uint8Array.of(2), options: [], payload: Uint8Array.of(1) });
+  clientTransport.send(put, serverPeer);
+  clientTransport.send(put, serverPeer);
+  net.flush();
+  assert.equal(calls, 3, 'the PUT ran once: its duplicate got the kept reply');
+  assert.equal(net.sent(serverTransport, clientTransport).length, 4);
+});
+
 test('RFC 7252 §4.5: a duplicate NON is ignored', () => {
   const { net, server, clientTransport, serverTransport, serverPeer } = setup();
   let calls = 0;
