@@ -81,3 +81,19 @@ void test('durability: a failing soft write restores FULL; a store opened NORMAL
   await normal.operations.enqueue({ endpoint: 'a', kind: 'read', path: '/3/0' }, T0);
   assert.equal(normal.db.pragma('synchronous', { simple: true }), NORMAL);
 });
+
+void test('durability: an install job is created (and cancelled) durably; its progress (updates, device-driven transitions) is soft', async () => {
+  const store = openStore();
+  const created = await levelsAtWrites(store, () => store.installJobs.create({ id: 'j1', kind: 'install', endpoint: 'a', packageSha256: null, method: 'pull', activate: false }, T0));
+  assert.deepEqual(new Set(created), new Set([FULL]));
+  const progress = await levelsAtWrites(store, async () => {
+    await store.installJobs.transition('j1', 'downloading', 'Package URI written', { downloadToken: 't', tokenExpiresAt: T0 + 1000 }, T0 + 1);
+    await store.installJobs.update('j1', { lastUpdateState: 2, lastUpdateResult: 1 }, T0 + 2);
+    await store.installJobs.transition('j1', 'delivered', 'device reports DELIVERED', { downloadToken: null }, T0 + 3);
+  });
+  assert.ok(progress.length >= 3, `saw ${progress.length} writes`);
+  assert.deepEqual(new Set(progress), new Set([NORMAL]));
+  const cancelled = await levelsAtWrites(store, () => store.installJobs.transition('j1', 'cancelled', 'cancelled by the operator', {}, T0 + 4));
+  assert.deepEqual(new Set(cancelled), new Set([FULL]));
+  assert.equal(store.db.pragma('synchronous', { simple: true }), FULL);
+});
