@@ -20,6 +20,7 @@ import { ContentFormat, Node, Value } from '../../src/lwm2m/index.js';
 import type { DeviceResponse } from '../../src/lwm2m/server/server.js';
 import type { Registration } from '../../src/store/index.js';
 import { apiCall } from '../support/api-client.js';
+import { pollUntil } from '../support/peer-process.js';
 import { freeUdpPort } from '../support/udp-probe.js';
 import {
   LWM2M_FORMATS,
@@ -134,18 +135,19 @@ describe('lwm2m-node-lib client → Depot server', () => {
     );
   });
 
-  test('TS Core 1.1 §6.3.1 Read of an Object Instance: the foreign client answers 4.04 on /3/0, so Depot learns no Object 3 facts', async () => {
+  test('TS Core 1.1 §6.3.1: the foreign client answers 4.04 to a Read of the Object Instance /3/0, so Depot learns its Object 3 facts resource by resource', async () => {
     // The library binds its listener only after the Register response has come back (it sends
     // from a throw-away socket, then listens on that port), so Depot's first request, this facts
     // read, is lost once and arrives on CoAP retransmission (RFC 7252 §4.2), 2-3 s later.
-    // Depot learns facts by reading the Device object instance (/3/0) after Register. The
-    // library only reads single Resources: on /3/0 it looks up a resource named "null" and
-    // answers 4.04, though §6.3.1 defines Read on an Object Instance. The library's gap, not Depot's.
+    // The library only reads single Resources: on /3/0 it looks up a resource named "null" and
+    // answers 4.04, though §6.3.1 defines Read on an Object Instance (the library's gap). Depot
+    // then asks for the fact resources one at a time.
     const read = done(await depot.lwm2m.read(ENDPOINT, '/3/0'));
     assert.equal(read.code, '4.04');
-    assert.equal(await depot.store.deviceFacts.get(ENDPOINT), null);
+    const facts = await pollUntil(async () => (await depot.store.deviceFacts.get(ENDPOINT)) ?? undefined, 20_000, 'the facts learned resource by resource', 50);
+    assert.deepEqual([facts.manufacturer, facts.modelNumber, facts.serialNumber, facts.firmwareVersion, facts.osVersion], ['Telefonica I+D', 'lnl-model', 'LNL-0001', '1.4.0', '1.4.0']);
     const device = await apiCall(base, TOKEN, `/api/v1/devices/${ENDPOINT}`);
-    assert.equal(device.body.facts, null);
+    assert.equal((device.body.facts as { modelNumber: string }).modelNumber, 'lnl-model');
   });
 
   test('TS Core 1.1 §6.3.1 Read of a Resource: Depot reads /3/0/0, /3/0/9 and gets the foreign values; a missing resource is 4.04', async () => {

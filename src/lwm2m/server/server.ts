@@ -20,7 +20,7 @@ import { Lwm2mCodecError } from '../errors.js';
 import { decode, decodeRecords, encode, encodeRecords } from '../content/index.js';
 import { formatSenmlCbor } from '../content/senml.js';
 import type { Lwm2mRecord } from '../node.js';
-import type { Lwm2mNode } from '../node.js';
+import type { Lwm2mNode, ResourceNode } from '../node.js';
 import type { Lwm2mPath } from '../path.js';
 import { formatPath, parsePath } from '../path.js';
 import { parseRegister, parseUpdate, RegistrationRequestError } from './registration-request.js';
@@ -302,9 +302,22 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   /** Reads the Device object (/3/0) and keeps make, model, versions as device facts. */
   private async learnFacts(registration: Registration): Promise<void> {
     const response = await this.send(registration, { method: 'GET', path: [3, 0], accept: preferredFormat(registration) });
-    if (!response.node || response.node.kind !== 'instance') return;
+    let resources: ResourceNode[];
+    if (response.node?.kind === 'instance') {
+      resources = response.node.resources.filter((r): r is ResourceNode => r.kind === 'resource');
+    } else if (codeClassOf(response.code) === 4) {
+      // Some clients read only single resources (an Object Instance read is refused): ask for the facts one by one.
+      resources = [];
+      for (const id of Object.keys(DEVICE_FACT_RESOURCES).map(Number)) {
+        const one = await this.send(registration, { method: 'GET', path: [3, 0, id], accept: ContentFormat.TextPlain });
+        if (one.node?.kind === 'resource') resources.push(one.node);
+      }
+      if (resources.length === 0) return;
+    } else {
+      return;
+    }
     const patch: DeviceFactsPatch = { extra: {} };
-    for (const resource of response.node.resources) {
+    for (const resource of resources) {
       if (resource.kind !== 'resource') continue;
       const field = DEVICE_FACT_RESOURCES[resource.id];
       const value = resource.value;
@@ -604,6 +617,10 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
 }
 
 // ------------------------------------------------------------------ helpers
+
+function codeClassOf(code: string): number {
+  return Number(code.split('.')[0]);
+}
 
 function identityOf(peer: Peer): PeerIdentityRef | null {
   const id = peer.identity;
