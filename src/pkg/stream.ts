@@ -127,9 +127,14 @@ export interface StagingOptions {
  * cannot do (scripts without a script runtime).
  * After a failure the staging file is removed and every further write fails the same way.
  */
+/** Bytes gathered before one write to the staging file (a flash write per 1 KiB block is slow and wears it). */
+const WRITE_BATCH = 64 * 1024;
+
 export class PackageStagingWriter {
   private failure: (WriteOutcome & { ok: false }) | undefined;
   private closed = false;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
 
   private constructor(
     readonly path: string,
@@ -195,18 +200,41 @@ export class PackageStagingWriter {
         return this.fail('OUT_OF_MEMORY', `package declares ${total} bytes, the device's download buffer holds ${memory}`);
       }
     }
+    // Copied: the caller's buffer may be reused once we return.
+    this.pending.push(Buffer.from(chunk));
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes >= WRITE_BATCH) {
+      const failed = await this.flush();
+      if (failed) return failed;
+    }
+    return { ok: true, bytes: this.parser.bytes };
+  }
+
+  /** Writes the batched bytes to the file; the outcome of the whole package so far. */
+  async flushed(): Promise<WriteOutcome> {
+    if (this.failure) return this.failure;
+    return (await this.flush()) ?? { ok: true, bytes: this.parser.bytes };
+  }
+
+  private async flush(): Promise<(WriteOutcome & { ok: false }) | undefined> {
+    if (this.pendingBytes === 0) return undefined;
+    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
     try {
-      await this.fh.write(chunk);
+      await this.fh.write(data);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       return this.fail(code === 'ENOSPC' || code === 'EDQUOT' ? 'NOT_ENOUGH_STORAGE' : 'DEVICE_ERROR', String(err));
     }
-    return { ok: true, bytes: this.parser.bytes };
+    return undefined;
   }
 
   /** Flushes and closes the staging file: the package is "fully written". */
   async finish(): Promise<StagedPackage> {
     if (!this.closed) {
+      const failed = await this.flush();
+      if (failed) throw new Error(`staging ${this.path}: ${failed.detail}`);
       this.closed = true;
       await this.fh.sync();
       await this.fh.close();
@@ -222,6 +250,8 @@ export class PackageStagingWriter {
 
   /** Closes and removes the staging file. */
   async abort(): Promise<void> {
+    this.pending = [];
+    this.pendingBytes = 0;
     if (!this.closed) {
       this.closed = true;
       await this.fh.close().catch(() => undefined);

@@ -1,6 +1,7 @@
 /** Depot package format: staging writer, quota, integrity verification, archive safety. */
 import { describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFile, readdir, writeFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -164,6 +165,27 @@ void describe('object9 package: staging and integrity', () => {
       const runtime = await PackageStagingWriter.create(join(dir, 'q'), { quotaBytes: 1 << 20, runsScripts: true });
       assert.equal((await runtime.write(scripted)).ok, true);
       await runtime.abort();
+    });
+  });
+
+  void test('staging batches writes (64 KiB at a time, not one write per block); finish() puts every byte in the file', async () => {
+    await withTempDir(async (dir) => {
+      const pkg = makePackage({ files: [{ path: 'blob', data: randomBytes(150_000) }] });
+      const path = join(dir, 'batched.dpkg');
+      const w = await PackageStagingWriter.create(path, { quotaBytes: 1 << 20 });
+      const blocks = chunks(pkg, 1024);
+      for (const b of blocks.slice(0, 10)) assert.equal((await w.write(b)).ok, true);
+      assert.equal(w.bytesWritten, 10 * 1024);
+      assert.equal((await stat(path)).size, 0, 'nothing written yet: below one batch');
+      for (const b of blocks.slice(10, 70)) assert.equal((await w.write(b)).ok, true);
+      assert.equal((await stat(path)).size % (64 * 1024), 0);
+      assert.ok((await stat(path)).size >= 64 * 1024);
+      for (const b of blocks.slice(70)) assert.equal((await w.write(b)).ok, true);
+      assert.deepEqual(await w.flushed(), { ok: true, bytes: pkg.length });
+      const staged = await w.finish();
+      assert.equal(staged.bytes, pkg.length);
+      assert.deepEqual(await readFile(path), pkg);
+      assert.equal((await verifyStaged(staged, testKeys().trust)).ok, true);
     });
   });
 

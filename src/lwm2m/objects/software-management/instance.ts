@@ -16,6 +16,7 @@ import {
   verifyStaged,
   type IntegrityVerdict,
   type StagingOptions,
+  type WriteOutcome,
   type TrustStore,
   type VerifiedPackage,
 } from '../../../pkg/index.js';
@@ -415,7 +416,8 @@ export class SoftwareManagementInstance {
     }
     this.pushIdle?.cancel();
     this.pushIdle = undefined;
-    await this.packageComplete(writer);
+    const failed = await this.packageComplete(writer);
+    if (failed) return failed.error === 'NOT_ENOUGH_STORAGE' ? { ok: false, code: '4.13', reason: failed.detail, size1: this.deps.quotaBytes } : { ok: false, code: '5.00', reason: failed.detail };
     return { ok: true, code: '2.04' };
   }
 
@@ -522,8 +524,14 @@ export class SoftwareManagementInstance {
   }
 
   /** PKG Written, then the automatic integrity check (§5.1.2.3). */
-  private async packageComplete(writer: PackageStagingWriter): Promise<void> {
+  private async packageComplete(writer: PackageStagingWriter): Promise<WriteOutcome & { ok: false } | undefined> {
     this.writer = undefined;
+    // The last batch reaches the staging file now; storage can still fail here.
+    const flushed = await writer.flushed();
+    if (!flushed.ok) {
+      await this.apply({ type: 'downloadFailed', cause: flushed.error }, flushed.detail);
+      return flushed;
+    }
     const staged = await writer.finish();
     await this.apply({ type: 'packageWritten' });
     const gen = this.generation;
@@ -532,6 +540,7 @@ export class SoftwareManagementInstance {
       if (gen !== this.generation) return;
       await this.integrityVerdict(verdict);
     });
+    return undefined;
   }
 
   private async integrityVerdict(verdict: IntegrityVerdict): Promise<void> {
