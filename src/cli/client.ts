@@ -124,7 +124,12 @@ export async function runClientCommand(argv: string[]): Promise<number> {
     profile: values.encoding === 'registry' ? ('registry' as const) : ('seed' as const),
     // coaps:// Package URIs go over the DM server's DTLS session (bound once the client exists).
     fetcher: new DefaultPackageFetcher({ session: (uri) => session.client?.sessionClientFor(uri) }),
-    persist: (snapshot: PersistedObject): Promise<void> => (saving = saving.then(() => writeAtomically(object9File, JSON.stringify(snapshot) + '\n'))),
+    persist: (snapshot: PersistedObject): Promise<void> => {
+      const next = saving.then(() => writeAtomically(object9File, JSON.stringify(snapshot) + '\n'));
+      // A failed save is the caller's error; it must not fail every later save too.
+      saving = next.catch(() => undefined);
+      return next;
+    },
   };
   // Filled in once the client exists; a download restored before that cannot use the session yet.
   const session: { client?: Lwm2mClient } = {};
@@ -168,7 +173,13 @@ export async function runClientCommand(argv: string[]): Promise<number> {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  await client.stop({ deregister: true });
+  // De-register, but do not hang when the server is gone (the registration then simply expires).
+  const stopped = client.stop({ deregister: true });
+  const gaveUp = await Promise.race([stopped.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 10_000).unref())]);
   await saving;
+  if (gaveUp) {
+    process.stdout.write('depot client: the server did not answer the de-registration; exiting anyway\n');
+    process.exit(0); // the pending exchange would keep the process alive
+  }
   return 0;
 }
