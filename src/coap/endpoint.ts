@@ -133,6 +133,24 @@ interface Transmission {
 }
 
 const TOKEN_POOL_SIZE = 8 * 1024;
+
+/**
+ * Random bytes for tokens, shared by every endpoint of the process: one 8 KiB draw serves 1,024
+ * tokens. (A pool per endpoint cost each simulated device, which sends a handful of requests, an
+ * 8 KiB allocation and a getrandom call of its own.) Each byte is handed out once.
+ */
+let tokenPool = Buffer.alloc(0);
+let tokenPoolPos = 0;
+
+function newToken(): Uint8Array {
+  if (tokenPoolPos + 8 > tokenPool.length) {
+    tokenPool = randomBytes(TOKEN_POOL_SIZE);
+    tokenPoolPos = 0;
+  }
+  const token = Uint8Array.prototype.slice.call(tokenPool, tokenPoolPos, tokenPoolPos + 8);
+  tokenPoolPos += 8;
+  return token;
+}
 const BACKGROUND = { background: true } as const;
 
 /**
@@ -156,8 +174,6 @@ export class CoapEndpoint {
   private readonly transmissions = new Map<string, Transmission>();
   private readonly pending = new Map<string, PendingRequest>();
   private nextMessageId: number;
-  private tokenPool = Buffer.alloc(0);
-  private tokenPoolPos = 0;
   private requestHandler: RequestHandler | undefined;
   private resetListener: ((peer: Peer, messageId: number) => void) | undefined;
   private closed = false;
@@ -196,13 +212,7 @@ export class CoapEndpoint {
 
   /** A fresh random 8-byte token (random tokens resist off-path spoofing, RFC 9175 §4.2). */
   newToken(): Uint8Array {
-    if (this.tokenPoolPos + 8 > this.tokenPool.length) {
-      this.tokenPool = randomBytes(TOKEN_POOL_SIZE);
-      this.tokenPoolPos = 0;
-    }
-    const token = Uint8Array.prototype.slice.call(this.tokenPool, this.tokenPoolPos, this.tokenPoolPos + 8);
-    this.tokenPoolPos += 8;
-    return token;
+    return newToken();
   }
 
   // ---------------------------------------------------------------- receiving

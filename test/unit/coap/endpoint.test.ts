@@ -336,3 +336,22 @@ test('a handler that throws yields 5.00 and the endpoint keeps serving', () => {
   assert.equal(a.responses[0]?.code, Code.InternalServerError);
   assert.equal(b.responses[0]?.code, Code.Content);
 });
+
+test('endpoints share one token pool: a device that sends one request does not cost 8 KiB of random bytes', () => {
+  const transport = { setReceiver() {}, setErrorListener() {} } as unknown as ConstructorParameters<typeof CoapEndpoint>[0]['transport'];
+  const before = process.memoryUsage().arrayBuffers;
+  const endpoints: CoapEndpoint[] = [];
+  const tokens = new Set<string>();
+  for (let i = 0; i < 2000; i++) {
+    const endpoint = new CoapEndpoint({ transport, deduplicationCapacity: 1, clock: new ManualClock() });
+    endpoints.push(endpoint);
+    const token = endpoint.newToken();
+    assert.equal(token.length, 8);
+    tokens.add(Buffer.from(token).toString('hex'));
+  }
+  const grown = process.memoryUsage().arrayBuffers - before;
+  assert.equal(tokens.size, 2000, 'tokens are distinct');
+  // A pool per endpoint kept 2,000 × 8 KiB = 16 MiB alive.
+  assert.ok(grown < 2 * 1024 * 1024, `array buffers grew by ${grown} bytes for 2,000 endpoints`);
+  assert.equal(endpoints.length, 2000);
+});
