@@ -18,7 +18,8 @@ export interface HandshakeMessage {
 }
 
 export function encodeFragment(f: HandshakeFragment): Uint8Array {
-  return new Writer()
+  // Sized exactly: no growing copies and no trimming slice (every handshake message goes through here twice).
+  return new Writer(HANDSHAKE_HEADER_LENGTH + f.body.length)
     .u8(f.msgType)
     .u24(f.length)
     .u16(f.messageSeq)
