@@ -138,6 +138,13 @@ const NOT_FOUND: ResponseInit = { code: Code.NotFound };
 const BACKGROUND = { background: true } as const;
 
 /** A CoAP server: resources, routing, .well-known/core, block-wise transfer and observe. */
+/**
+ * The observers of every route nobody observes: one shared empty map, replaced by a map of the
+ * route's own on the first registration (a simulated device has a dozen resources and no observer;
+ * a Map each cost ~200 bytes per resource). Never written to.
+ */
+const NO_OBSERVERS: Map<string, Observer> = new Map<string, Observer>();
+
 export class CoapServer {
   readonly endpoint: CoapEndpoint;
   private readonly clock: Clock;
@@ -183,7 +190,7 @@ export class CoapServer {
     const normalized = normalizePath(path);
     // Observers stay with the route this one replaces (same path and kind), and see the new definition.
     const replaced = definition.prefix ? this.prefixes.find((r) => r.path === normalized) : this.exact.get(normalized);
-    const route: Route = { path: normalized, definition, observers: replaced?.observers ?? new Map<string, Observer>() };
+    const route: Route = { path: normalized, definition, observers: replaced?.observers ?? NO_OBSERVERS };
     for (const observer of route.observers.values()) observer.route = route;
     if (definition.prefix) {
       const at = this.prefixes.findIndex((r) => r.path === normalized);
@@ -661,6 +668,7 @@ export class CoapServer {
       let observer = route.observers.get(key);
       if (!observer) {
         observer = { key, route, peer, token: Uint8Array.from(token), request: copyMessage(exchange.request), sequence: 0, lastConfirmable: this.clock.now(), inFlight: false, dirty: false, lastMessageId: -1 };
+        if (route.observers === NO_OBSERVERS) route.observers = new Map<string, Observer>();
         route.observers.set(key, observer);
       } else {
         observer.request = copyMessage(exchange.request);

@@ -392,3 +392,15 @@ test('RFC 7959 §2.4: every block of a block-wise body carries the same ETag, ge
   await pump(s.net, s.client.get(`${URI}/small`));
   assert.equal(serverReplies(s).at(-1)!.options.some((o) => o.number === OptionNumber.ETag), false);
 });
+
+test('observers of one resource are not observers of another (routes start without an observer map of their own)', async () => {
+  const s = setup();
+  s.server.resource('/r', { observable: true, get: () => ({ code: Code.Content, payload: 'v' }) });
+  s.server.resource('/q', { observable: true, get: () => ({ code: Code.Content, payload: 'w' }) });
+  await pump(s.net, s.client.observe(`${URI}/r`, { onNotification: () => undefined }));
+  assert.equal(s.server.observerCount('/r'), 1);
+  assert.equal(s.server.observerCount('/q'), 0);
+  s.server.resource('/p', { observable: true, get: () => ({ code: Code.Content, payload: 'x' }) });
+  assert.equal(s.server.observerCount('/p'), 0);
+  assert.equal(s.server.observerCount(), 1);
+});
