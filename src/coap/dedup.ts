@@ -30,7 +30,8 @@ export class DeduplicationStore<P extends DedupPeer> {
   private readonly replyLengths: Int32Array;
   private readonly peers: (P | undefined)[];
   private readonly large: (Uint8Array | undefined)[];
-  private readonly arena: Buffer;
+  /** Allocated on the first short reply: a device that is only ever asked large things (or nothing) needs none. */
+  private arena: Buffer | undefined;
   private head = 0;
   private tail = 0;
   private count = 0;
@@ -53,7 +54,6 @@ export class DeduplicationStore<P extends DedupPeer> {
     this.replyLengths = new Int32Array(capacity);
     this.peers = new Array<P | undefined>(capacity).fill(undefined);
     this.large = new Array<Uint8Array | undefined>(capacity).fill(undefined);
-    this.arena = Buffer.alloc(capacity * inlineReplySize);
   }
 
   get size(): number {
@@ -73,7 +73,7 @@ export class DeduplicationStore<P extends DedupPeer> {
     if (length === NO_REPLY) return undefined;
     if (length === LARGE_REPLY) return this.large[slot];
     const start = slot * this.inlineReplySize;
-    return Uint8Array.prototype.slice.call(this.arena, start, start + length);
+    return Uint8Array.prototype.slice.call(this.arena!, start, start + length);
   }
 
   /** Remembers a message until `expiresAt`; the oldest record goes if the store is full. */
@@ -97,7 +97,7 @@ export class DeduplicationStore<P extends DedupPeer> {
     const { slot, seq } = ticket;
     if (this.seqs[slot] !== seq || this.peers[slot] === undefined) return;
     if (bytes.length <= this.inlineReplySize) {
-      this.arena.set(bytes, slot * this.inlineReplySize);
+      (this.arena ??= Buffer.alloc(this.capacity * this.inlineReplySize)).set(bytes, slot * this.inlineReplySize);
       this.replyLengths[slot] = bytes.length;
       this.large[slot] = undefined;
     } else {

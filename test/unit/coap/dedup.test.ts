@@ -62,3 +62,20 @@ test('a message ID received again after expiry survives the eviction of its olde
   assert.equal(store.sweep(300), false);
   assert.equal(peer.received.size, 0);
 });
+
+test('the reply arena is allocated on the first short reply, not per store (a simulated device has a store of its own)', () => {
+  const before = process.memoryUsage().arrayBuffers;
+  const stores: DeduplicationStore<DedupPeer>[] = [];
+  for (let i = 0; i < 1000; i++) {
+    const store = new DeduplicationStore<DedupPeer>(64, 96, () => undefined);
+    store.setReply(store.add(newPeer(), 1, 1000), new Uint8Array(200)); // a large reply only
+    stores.push(store);
+  }
+  const grown = process.memoryUsage().arrayBuffers - before;
+  // An arena each would be 1,000 × 64 × 96 bytes = 6 MiB.
+  assert.ok(grown < 3 * 1024 * 1024, `array buffers grew by ${grown} bytes for 1,000 stores`);
+  const store = stores[0]!;
+  const peer = newPeer();
+  store.setReply(store.add(peer, 2, 1000), Uint8Array.of(7, 8));
+  assert.deepEqual([...store.reply(store.find(peer, 2, 0))!], [7, 8]);
+});
