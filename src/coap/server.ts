@@ -137,7 +137,6 @@ const NOT_FOUND: ResponseInit = { code: Code.NotFound };
 /** Cache and transfer expiry is housekeeping: it must not keep a process alive. */
 const BACKGROUND = { background: true } as const;
 
-/** A CoAP server: resources, routing, .well-known/core, block-wise transfer and observe. */
 /**
  * The observers of every route nobody observes: one shared empty map, replaced by a map of the
  * route's own on the first registration (a simulated device has a dozen resources and no observer;
@@ -145,6 +144,7 @@ const BACKGROUND = { background: true } as const;
  */
 const NO_OBSERVERS: Map<string, Observer> = new Map<string, Observer>();
 
+/** A CoAP server: resources, routing, .well-known/core, block-wise transfer and observe. */
 export class CoapServer {
   readonly endpoint: CoapEndpoint;
   private readonly clock: Clock;
