@@ -151,6 +151,7 @@ function newToken(): Uint8Array {
   tokenPoolPos += 8;
   return token;
 }
+
 const BACKGROUND = { background: true } as const;
 
 /**
