@@ -16,7 +16,7 @@ import { createSocket } from 'node:dgram';
 import { CoapClient } from '../src/coap/client.js';
 import { ContentFormat } from '../src/coap/codes.js';
 import { cpuSeconds, findRepoRoot, machineBusySeconds, PINNING, pinned, which } from './support/proc.js';
-import { hasExited, launch, numberOption, stopChild, track } from './support/children.js';
+import { hasExited, launch, listOption, numberOption, stopChild, track } from './support/children.js';
 
 // ---------------------------------------------------------------- options
 
@@ -64,15 +64,13 @@ function parseOptions(argv: string[]): BenchOptions {
     process.exit(0);
   }
   const quick = values.quick ?? false;
-  const servers = (values.servers?.split(',') ?? [...SERVER_IDS]).map((s) => s.trim());
-  for (const s of servers) if (!(SERVER_IDS as readonly string[]).includes(s)) throw new Error(`unknown server "${s}" (known: ${SERVER_IDS.join(', ')})`);
   return {
     rounds: Math.round(numberOption(values.rounds, quick ? 1 : 3, 'rounds')),
     duration: numberOption(values.duration, quick ? 2 : 5, 'duration'),
     warmup: numberOption(values.warmup, quick ? 1 : 2, 'warmup'),
     concurrencies: (values.concurrency ?? '32,1').split(',').map((c) => Math.round(numberOption(c.trim(), 1, 'concurrency'))),
     busyPoll: values['busy-poll'] ?? false,
-    servers: servers as ServerId[],
+    servers: listOption(values.servers, SERVER_IDS, 'servers'),
     json: values.json,
   };
 }

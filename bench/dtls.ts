@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BENCH_PSK_KEY_TEXT, BENCH_SUITE_NAME, HandshakeSlot } from './servers/dtls-handshaker.js';
 import { cpuSeconds, machineBusySeconds, PINNING, pinned, which } from './support/proc.js';
-import { hasExited, launch, numberOption, stopChild, type Tracked } from './support/children.js';
+import { hasExited, launch, listOption, numberOption, stopChild, type Tracked } from './support/children.js';
 
 // ---------------------------------------------------------------- options
 
@@ -64,15 +64,13 @@ function parseOptions(argv: string[]): BenchOptions {
     process.exit(0);
   }
   const quick = values.quick ?? false;
-  const servers = (values.servers?.split(',') ?? [...SERVER_IDS]).map((s) => s.trim());
-  for (const s of servers) if (!(SERVER_IDS as readonly string[]).includes(s)) throw new Error(`unknown server "${s}" (known: ${SERVER_IDS.join(', ')})`);
   return {
     rounds: Math.round(numberOption(values.rounds, quick ? 1 : 3, 'rounds')),
     duration: numberOption(values.duration, quick ? 2 : 5, 'duration'),
     warmup: numberOption(values.warmup, quick ? 1 : 2, 'warmup'),
     concurrency: Math.round(numberOption(values.concurrency, 64, 'concurrency')),
     sessions: Math.round(numberOption(values.sessions, quick ? 500 : 2000, 'sessions')),
-    servers: servers as ServerId[],
+    servers: listOption(values.servers, SERVER_IDS, 'servers'),
     json: values.json,
   };
 }

@@ -20,7 +20,7 @@ import { simulatedEndpointName } from '../src/sim/simulator.js';
 import { SQLITE_FILE_NAME } from '../src/store/index.js';
 import type { InstallClientsConfig, InstallClientsResult } from './servers/install-coap-clients.js';
 import { installProfile, makeBenchPackage, type BenchPackage } from './servers/install-package.js';
-import { numberOption, stopChild, track, type Tracked } from './support/children.js';
+import { listOption, numberOption, stopChild, track, type Tracked } from './support/children.js';
 import { CLK_TCK, cpuSeconds, findRepoRoot, machineBusySeconds, memoryKiB, pinned, PINNING, udpReceiveBufferErrors, udpSocketDrops, which } from './support/proc.js';
 
 // ---------------------------------------------------------------- options
@@ -66,12 +66,6 @@ interface BenchOptions {
   clientTimeoutS: number;
   /** Extra node flags for `depot serve` (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof). */
   serverNodeArgs: string[];
-}
-
-function listOption<T extends string>(text: string | undefined, known: readonly T[], name: string): T[] {
-  const items = (text?.split(',') ?? [...known]).map((t) => t.trim());
-  for (const t of items) if (!(known as readonly string[]).includes(t)) throw new Error(`--${name}: unknown "${t}" (known: ${known.join(', ')})`);
-  return items as T[];
 }
 
 function parseOptions(argv: string[]): BenchOptions {

@@ -22,7 +22,7 @@ import { SQLITE_FILE_NAME, openSqliteStore } from '../src/store/index.js';
 import type { FleetConfig, PhaseResult } from './servers/lwm2m-fleet.js';
 import type { MemoryKiB } from './support/proc.js';
 import { findRepoRoot, memoryKiB, pinned, PINNING, udpSocketDrops } from './support/proc.js';
-import { numberOption, stopChild, track, type Tracked } from './support/children.js';
+import { listOption, numberOption, stopChild, track, type Tracked } from './support/children.js';
 
 // ---------------------------------------------------------------- options
 
@@ -79,12 +79,10 @@ function parseOptions(argv: string[]): BenchOptions {
     process.exit(0);
   }
   const quick = values.quick ?? false;
-  const transports = (values.transports?.split(',') ?? [...TRANSPORTS]).map((t) => t.trim());
-  for (const t of transports) if (!(TRANSPORTS as readonly string[]).includes(t)) throw new Error(`unknown transport "${t}" (known: ${TRANSPORTS.join(', ')})`);
   const devices = Math.round(numberOption(values.devices, quick ? 1000 : 10_000, 'devices', 1));
   return {
     devices,
-    transports: transports as Transport[],
+    transports: listOption(values.transports, TRANSPORTS, 'transports'),
     rampMs: numberOption(values.ramp, 0, 'ramp', 0),
     jitterMs: numberOption(values.jitter, Math.round(devices / 2.5), 'jitter', 0),
     timeoutS: numberOption(values.timeout, quick ? 60 : 180, 'timeout', 1),

@@ -90,3 +90,10 @@ export function numberOption(text: string | undefined, fallback: number, name: s
   }
   return n;
 }
+
+/** A comma-separated list option: every item must be one of `known`; all of them when absent. */
+export function listOption<T extends string>(text: string | undefined, known: readonly T[], name: string): T[] {
+  const items = (text?.split(',') ?? [...known]).map((t) => t.trim());
+  for (const t of items) if (!(known as readonly string[]).includes(t)) throw new Error(`--${name}: unknown "${t}" (known: ${known.join(', ')})`);
+  return items as T[];
+}
