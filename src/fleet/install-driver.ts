@@ -25,7 +25,7 @@ import { Value } from '../lwm2m/values.js';
 import type { InstanceNode, Lwm2mNode } from '../lwm2m/node.js';
 import { Node } from '../lwm2m/node.js';
 import { interpretDeviceReport, type Interpretation, type ProfileName } from '../lwm2m/objects/software-management/encoding.js';
-import type { DeviceResponse, Lwm2mServer, OperationOutcome } from '../lwm2m/server/server.js';
+import { responseClass, type Lwm2mServer, type OperationOutcome } from '../lwm2m/server/server.js';
 import type { InstallJob, InstallJobKind, InstallJobPatch, InstallJobState, InstallTransition, PackageRecord, Registration, Store } from '../store/types.js';
 import { FINAL_INSTALL_JOB_STATES } from '../store/types.js';
 import { PACKAGE_RESOURCE, newDownloadToken, type DownloadProgress, type PackageEndpoint } from './package-endpoint.js';
@@ -167,10 +167,6 @@ function describeInstance(node: InstanceNode, hint?: ProfileName): SoftwareInsta
     profile: i?.profile ?? null,
     ambiguous: i ? i.ambiguous && i.basis !== 'hint' : true,
   };
-}
-
-function codeClass(response: DeviceResponse): number {
-  return Number(response.code.split('.')[0]);
 }
 
 /** Runs one job: steps are serialised; kick() asks for another step. */
@@ -382,7 +378,7 @@ export class InstallDriver {
     if (outcome.status !== 'done') throw new InstallDriverError('BAD_REQUEST', `"${endpoint}" is asleep (queue mode); the read was queued for its next wake-up`);
     const r = outcome.response;
     if (r.code === '4.04') return [];
-    if (codeClass(r) !== 2 || !r.node) throw new InstallDriverError('BAD_REQUEST', `the device answered ${r.code} to a Read of /9${r.diagnostic ? `: ${r.diagnostic}` : ''}`);
+    if (responseClass(r) !== 2 || !r.node) throw new InstallDriverError('BAD_REQUEST', `the device answered ${r.code} to a Read of /9${r.diagnostic ? `: ${r.diagnostic}` : ''}`);
     return instancesOf(r.node).map((n) => describeInstance(n));
   }
 
@@ -502,7 +498,7 @@ export class InstallDriver {
     const read = await this.lwm2m.read(job.endpoint, '/9');
     if (read.status !== 'done') return undefined;
     const instances = read.response.code === '4.04' || !read.response.node ? [] : instancesOf(read.response.node).map((n) => describeInstance(n, runner.hint));
-    if (codeClass(read.response) !== 2 && read.response.code !== '4.04') {
+    if (responseClass(read.response) !== 2 && read.response.code !== '4.04') {
       await this.finish(runner, job, 'failed', `Read /9 answered ${read.response.code}`, { retry: 'no-retry', message: `The device does not offer Object 9 (Read /9: ${read.response.code}).` });
       return undefined;
     }
@@ -530,7 +526,7 @@ export class InstallDriver {
       // registry Object 9 resource 6), then the new package into the same instance.
       const executed = await this.lwm2m.execute(job.endpoint, `/9/${older.instanceId}/${R.uninstall}`, '1');
       if (executed.status !== 'done') return undefined;
-      if (codeClass(executed.response) === 2) {
+      if (responseClass(executed.response) === 2) {
         iid = older.instanceId;
         job = await this.store.installJobs.update(job.id, { instanceId: iid }, this.now());
         return this.startDownload(runner, job, `update of /9/${iid} from ${record.name} ${older.version ?? '?'} (Uninstall for update: ${executed.response.code}); ${await this.downloadDetail(job, iid)}`);
@@ -546,7 +542,7 @@ export class InstallDriver {
         while (used.has(iid)) iid++;
         const created = await this.lwm2m.create(job.endpoint, '/9', Node.object(9, [Node.instance(iid, [])]), TLV);
         if (created.status !== 'done') return undefined;
-        if (codeClass(created.response) !== 2) {
+        if (responseClass(created.response) !== 2) {
           await this.finish(runner, job, 'failed', `Create /9/${iid} answered ${created.response.code}`, { retry: 'no-retry', message: `The device refused a new Object 9 instance (${created.response.code}).` });
           return undefined;
         }
@@ -585,14 +581,14 @@ export class InstallDriver {
     if (job.method === 'pull') {
       const uri = `${await this.packageBase(job)}${PACKAGE_RESOURCE}/${job.downloadToken ?? ''}`;
       const outcome = await this.lwm2m.write(job.endpoint, `/9/${iid}/${R.uri}`, Node.resource(R.uri, Value.string(uri)));
-      runner.uriWritten = outcome.status === 'done' && codeClass(outcome.response) === 2;
+      runner.uriWritten = outcome.status === 'done' && responseClass(outcome.response) === 2;
     } else {
       // Block1 straight from the catalogued file: one block in memory at a time, whatever the size.
       const record = await this.options.catalog.get(job.packageSha256!);
       if (!record) return;
       const source = this.options.endpoint.fileSource(job.id, this.options.catalog.pathOf(record.sha256), record.size);
       const response = await this.lwm2m.writeStream(job.endpoint, `/9/${iid}/${R.package}`, source, OPAQUE);
-      runner.uriWritten = codeClass(response) === 2;
+      runner.uriWritten = responseClass(response) === 2;
     }
   }
 
@@ -650,7 +646,7 @@ export class InstallDriver {
           const executed = await this.lwm2m.execute(job.endpoint, `${here}/${R.activate}`);
           if (executed.status !== 'done') return;
           runner.activateExecuted = true;
-          if (codeClass(executed.response) !== 2) {
+          if (responseClass(executed.response) !== 2) {
             await this.finish(runner, job, 'failed', `Execute Activate answered ${executed.response.code}`, { retry: 'retry', message: `The device refused to activate the software (${executed.response.code}).` });
             return;
           }
@@ -698,7 +694,7 @@ export class InstallDriver {
       if (executed.status !== 'done') return;
       runner.operationExecuted = true;
       const code = executed.response.code;
-      if (codeClass(executed.response) !== 2) {
+      if (responseClass(executed.response) !== 2) {
         const why = code === '4.05' ? 'not allowed in the instance\'s current state (§5.1.1 / §5.2 tables)' : code === '4.04' ? 'no such instance' : `answered ${code}`;
         await this.finish(runner, job, 'failed', `Execute /9/${iid}/${rid}: ${code}`, { retry: 'no-retry', message: `${job.kind} of /9/${iid}: ${why}.` });
         return;
@@ -728,7 +724,7 @@ export class InstallDriver {
     if (outcome.status !== 'done') return undefined;
     const r = outcome.response;
     if (r.code === '4.04') return 'missing';
-    if (codeClass(r) !== 2 || !r.node || r.node.kind !== 'instance') return undefined;
+    if (responseClass(r) !== 2 || !r.node || r.node.kind !== 'instance') return undefined;
     return describeInstance(r.node, hint);
   }
 }

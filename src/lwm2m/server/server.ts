@@ -305,7 +305,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     let resources: ResourceNode[];
     if (response.node?.kind === 'instance') {
       resources = response.node.resources.filter((r): r is ResourceNode => r.kind === 'resource');
-    } else if (codeClassOf(response.code) === 4) {
+    } else if (responseClass(response) === 4) {
       // Some clients read only single resources (an Object Instance read is refused): ask for the facts one by one.
       resources = [];
       for (const id of Object.keys(DEVICE_FACT_RESOURCES).map(Number)) {
@@ -618,8 +618,9 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
 
 // ------------------------------------------------------------------ helpers
 
-function codeClassOf(code: string): number {
-  return Number(code.split('.')[0]);
+/** The class of a device's answer: 2 success, 4 client error, 5 server error. */
+export function responseClass(response: Pick<DeviceResponse, 'code'>): number {
+  return Number(response.code.split('.')[0]);
 }
 
 function identityOf(peer: Peer): PeerIdentityRef | null {
