@@ -73,8 +73,8 @@ export function createApi(options: ApiOptions): FastifyInstance {
       summary: 'Registered devices with their facts (make, model, versions) and registration state',
       query: { ...page, endpointPrefix: { type: 'string' } },
       handler: async (request) => {
-        const q = request.query as { limit?: number; after?: string; endpointPrefix?: string };
-        const result = await store.registrations.list({ ...(q.limit ? { limit: q.limit } : {}), ...(q.after ? { after: q.after } : {}), ...(q.endpointPrefix ? { endpointPrefix: q.endpointPrefix } : {}) });
+        const q = request.query as { endpointPrefix?: string };
+        const result = await store.registrations.list({ ...pageRequest(request), ...(q.endpointPrefix ? { endpointPrefix: q.endpointPrefix } : {}) });
         const devices = await Promise.all(result.items.map(async (r) => deviceJson(r, await store.deviceFacts.get(r.endpoint), now())));
         return { devices, next: result.next };
       },
@@ -179,8 +179,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
       params: { endpoint: 'Endpoint client name' },
       query: page,
       handler: async (request) => {
-        const q = request.query as { limit?: number; after?: string };
-        const result = await store.operations.listByEndpoint(param(request, 'endpoint'), { ...(q.limit ? { limit: q.limit } : {}), ...(q.after ? { after: q.after } : {}) });
+        const result = await store.operations.listByEndpoint(param(request, 'endpoint'), pageRequest(request));
         return { operations: result.items.map(operationJson), next: result.next };
       },
     },
@@ -190,8 +189,8 @@ export function createApi(options: ApiOptions): FastifyInstance {
       summary: 'Bootstrap endpoints by acceptance state (pending, accepted, rejected)',
       query: { state: { type: 'string', enum: ['pending', 'accepted', 'rejected'] }, ...page },
       handler: async (request) => {
-        const q = request.query as { state?: 'pending' | 'accepted' | 'rejected'; limit?: number; after?: string };
-        const result = await store.bootstrap.list(q.state, { ...(q.limit ? { limit: q.limit } : {}), ...(q.after ? { after: q.after } : {}) });
+        const q = request.query as { state?: 'pending' | 'accepted' | 'rejected' };
+        const result = await store.bootstrap.list(q.state, pageRequest(request));
         return { endpoints: result.items, next: result.next };
       },
     },
@@ -412,6 +411,12 @@ function packageJson(p: PackageRecord) {
   return { sha256: p.sha256, name: p.name, version: p.version, size: p.size, keyId: p.keyId, addedAt: new Date(p.addedAt).toISOString(), manifest: p.manifest };
 }
 
+/** The `limit` / `after` paging of a list request (the `page` query schema). */
+function pageRequest(request: FastifyRequest): { limit?: number; after?: string } {
+  const q = request.query as { limit?: number; after?: string };
+  return { ...(q.limit ? { limit: q.limit } : {}), ...(q.after ? { after: q.after } : {}) };
+}
+
 function jobJson(v: JobView) {
   const j = v.job;
   const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
@@ -478,8 +483,7 @@ function packageRoutes(options: ApiOptions, param: (request: FastifyRequest, nam
       summary: 'Packages in the catalog',
       query: page,
       handler: async (request) => {
-        const q = request.query as { limit?: number; after?: string };
-        const result = await catalog.list({ ...(q.limit ? { limit: q.limit } : {}), ...(q.after ? { after: q.after } : {}) });
+        const result = await catalog.list(pageRequest(request));
         return { packages: result.items.map(packageJson), next: result.next };
       },
     },
@@ -493,7 +497,7 @@ function packageRoutes(options: ApiOptions, param: (request: FastifyRequest, nam
     {
       method: 'POST',
       url: '/api/v1/devices/:endpoint/installs',
-      summary: 'Install a catalogued package on the device through Object 9 (pull); answers the job, follow it at /api/v1/installs/{id}',
+      summary: 'Install a catalogued package on the device through Object 9 (method: pull or push; Depot chooses when none is given); answers the job, follow it at /api/v1/installs/{id}',
       params: { endpoint: 'Endpoint client name' },
       body: {
         type: 'object',
@@ -514,8 +518,7 @@ function packageRoutes(options: ApiOptions, param: (request: FastifyRequest, nam
       params: { endpoint: 'Endpoint client name' },
       query: page,
       handler: async (request) => {
-        const q = request.query as { limit?: number; after?: string };
-        const result = await installs.listJobs(param(request, 'endpoint'), { ...(q.limit ? { limit: q.limit } : {}), ...(q.after ? { after: q.after } : {}) });
+        const result = await installs.listJobs(param(request, 'endpoint'), pageRequest(request));
         return { installs: result.items.map((v) => { const { transitions: _omit, ...rest } = jobJson(v); return rest; }), next: result.next };
       },
     },
