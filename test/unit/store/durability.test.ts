@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import type { Statement } from 'better-sqlite3';
 
 import { Statements } from '../../../src/store/sqlite/common.js';
-import { T0, openStore } from './helpers.js';
+import { T0, newRegistration, openStore } from './helpers.js';
 
 const FULL = 2;
 const NORMAL = 1;
@@ -31,22 +31,12 @@ function levelsAtWrites(store: ReturnType<typeof openStore>, run: () => Promise<
   );
 }
 
-const registration = (endpoint: string, id: string) => ({
-  id,
-  endpoint,
-  lifetimeSec: 60,
-  lwm2mVersion: '1.1',
-  binding: 'U',
-  queueMode: false,
-  objectLinks: '</3/0>',
-  address: { scheme: 'coap', address: '127.0.0.1', port: 5683 },
-});
 
 void test('durability: registrations and device facts commit with synchronous=NORMAL, then the connection is back at FULL', async () => {
   const store = openStore();
   assert.equal(store.db.pragma('synchronous', { simple: true }), FULL);
   const levels = await levelsAtWrites(store, async () => {
-    await store.registrations.register(registration('a', 'id-a'), T0);
+    await store.registrations.register(newRegistration('a', 'id-a'), T0);
     await store.registrations.update('id-a', { lifetimeSec: 120 }, T0 + 1);
     await store.deviceFacts.upsert('a', { manufacturer: 'Acme' }, T0);
     await store.deviceFacts.delete('a');
@@ -59,7 +49,7 @@ void test('durability: registrations and device facts commit with synchronous=NO
 
 void test('durability: queued operations, credentials and the bootstrap gate stay at FULL', async () => {
   const store = openStore();
-  await store.registrations.register(registration('a', 'id-a'), T0); // a soft write before: must not leak its level
+  await store.registrations.register(newRegistration('a', 'id-a'), T0); // a soft write before: must not leak its level
   const levels = await levelsAtWrites(store, async () => {
     const op = await store.operations.enqueue({ endpoint: 'a', kind: 'read', path: '/3/0' }, T0);
     await store.operations.markSent(op.id, T0 + 1);
@@ -72,12 +62,12 @@ void test('durability: queued operations, credentials and the bootstrap gate sta
 
 void test('durability: a failing soft write restores FULL; a store opened NORMAL stays NORMAL', async () => {
   const store = openStore();
-  await store.registrations.register(registration('a', 'id-a'), T0);
-  await assert.rejects(store.registrations.register(registration('b', 'id-a'), T0)); // id held by another endpoint: CONFLICT
+  await store.registrations.register(newRegistration('a', 'id-a'), T0);
+  await assert.rejects(store.registrations.register(newRegistration('b', 'id-a'), T0)); // id held by another endpoint: CONFLICT
   assert.equal(store.db.pragma('synchronous', { simple: true }), FULL);
 
   const normal = openStore({ synchronous: 'NORMAL' });
-  await normal.registrations.register(registration('a', 'id-a'), T0);
+  await normal.registrations.register(newRegistration('a', 'id-a'), T0);
   await normal.operations.enqueue({ endpoint: 'a', kind: 'read', path: '/3/0' }, T0);
   assert.equal(normal.db.pragma('synchronous', { simple: true }), NORMAL);
 });

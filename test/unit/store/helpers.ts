@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 
-import { StoreError, openSqliteStore, type SqliteStore, type SqliteStoreOptions } from '../../../src/store/index.js';
+import { StoreError, openSqliteStore, type NewRegistration, type SqliteStore, type SqliteStoreOptions } from '../../../src/store/index.js';
 
 const dirs: string[] = [];
 const stores: SqliteStore[] = [];
@@ -44,3 +44,18 @@ export function modeOf(stat: { mode: number }): number {
 }
 
 export const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
+
+/** A registration to store: endpoint and id, sensible values for the rest (`over` replaces any). */
+export function newRegistration(endpoint: string, id: string, over: Partial<NewRegistration> = {}): NewRegistration {
+  return {
+    id,
+    endpoint,
+    lifetimeSec: 60,
+    lwm2mVersion: '1.1',
+    binding: 'U',
+    queueMode: false,
+    objectLinks: '</>;rt="oma.lwm2m";ct=11543,</1/0>,</3/0>,</9>',
+    address: { scheme: 'coaps', address: '127.0.0.1', port: 40000 },
+    ...over,
+  };
+}

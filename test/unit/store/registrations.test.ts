@@ -1,26 +1,12 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 
-import type { NewRegistration, Registration } from '../../../src/store/index.js';
-import { T0, openStore, storeError } from './helpers.js';
-
-function reg(endpoint: string, id: string, over: Partial<NewRegistration> = {}): NewRegistration {
-  return {
-    id,
-    endpoint,
-    lifetimeSec: 60,
-    lwm2mVersion: '1.1',
-    binding: 'U',
-    queueMode: false,
-    objectLinks: '</>;rt="oma.lwm2m";ct=11543,</1/0>,</3/0>,</9>',
-    address: { scheme: 'coaps', address: '127.0.0.1', port: 40000 },
-    ...over,
-  };
-}
+import type { Registration } from '../../../src/store/index.js';
+import { T0, newRegistration, openStore, storeError } from './helpers.js';
 
 void test('registrations: register stores every field and computes the times; get by id and by endpoint', async () => {
   const { registrations } = openStore();
-  const input = reg('urn:imei:490154203237518', 'a1b2', {
+  const input = newRegistration('urn:imei:490154203237518', 'a1b2', {
     lifetimeSec: 86400,
     lwm2mVersion: '1.2',
     binding: 'UQ',
@@ -55,8 +41,8 @@ void test('registrations: register stores every field and computes the times; ge
 
 void test('registrations: a new Register of the same endpoint replaces the old registration in one step', async () => {
   const { registrations } = openStore();
-  const first = (await registrations.register(reg('dev-1', 'old'), T0)).registration;
-  const { registration, replaced } = await registrations.register(reg('dev-1', 'new', { lifetimeSec: 120 }), T0 + 5000);
+  const first = (await registrations.register(newRegistration('dev-1', 'old'), T0)).registration;
+  const { registration, replaced } = await registrations.register(newRegistration('dev-1', 'new', { lifetimeSec: 120 }), T0 + 5000);
   assert.deepEqual(replaced, first);
   assert.equal(registration.id, 'new');
   assert.equal(registration.registeredAt, T0 + 5000);
@@ -64,22 +50,22 @@ void test('registrations: a new Register of the same endpoint replaces the old r
   assert.equal((await registrations.getByEndpoint('dev-1'))?.id, 'new');
   assert.equal((await registrations.list()).items.length, 1);
   // Re-registering with the same id is allowed too.
-  const again = await registrations.register(reg('dev-1', 'new'), T0 + 6000);
+  const again = await registrations.register(newRegistration('dev-1', 'new'), T0 + 6000);
   assert.equal(again.replaced?.registeredAt, T0 + 5000);
 });
 
 void test('registrations: a registration id already used by another endpoint is refused with CONFLICT and nothing changes', async () => {
   const { registrations } = openStore();
-  await registrations.register(reg('dev-1', 'r1'), T0);
-  await registrations.register(reg('dev-2', 'r2'), T0);
-  await assert.rejects(registrations.register(reg('dev-2', 'r1'), T0 + 1), storeError('CONFLICT', /^registration id r1 is already used by endpoint dev-1$/));
+  await registrations.register(newRegistration('dev-1', 'r1'), T0);
+  await registrations.register(newRegistration('dev-2', 'r2'), T0);
+  await assert.rejects(registrations.register(newRegistration('dev-2', 'r1'), T0 + 1), storeError('CONFLICT', /^registration id r1 is already used by endpoint dev-1$/));
   assert.equal((await registrations.getByEndpoint('dev-2'))?.id, 'r2');
   assert.equal((await registrations.getByEndpoint('dev-1'))?.id, 'r1');
 });
 
 void test('registrations: update changes only the given fields and bumps last-update and expiry', async () => {
   const { registrations } = openStore();
-  const { registration: r } = await registrations.register(reg('dev-1', 'r1', { smsNumber: '+1555' }), T0);
+  const { registration: r } = await registrations.register(newRegistration('dev-1', 'r1', { smsNumber: '+1555' }), T0);
   const u1 = await registrations.update('r1', {}, T0 + 30_000);
   assert.deepEqual(u1, { ...r, lastUpdateAt: T0 + 30_000, expiresAt: T0 + 90_000 });
   const u2 = await registrations.update(
@@ -105,16 +91,16 @@ void test('registrations: update changes only the given fields and bumps last-up
 
 void test('registrations: invalid values are refused with INVALID_ARGUMENT before anything is written', async () => {
   const { registrations } = openStore();
-  await assert.rejects(registrations.register(reg('', 'r1'), T0), storeError('INVALID_ARGUMENT', /^endpoint must be a non-empty string$/));
-  await assert.rejects(registrations.register(reg('d', 'r1', { lifetimeSec: 0 }), T0), storeError('INVALID_ARGUMENT', /^lifetimeSec must be an integer in 1\.\./));
-  await assert.rejects(registrations.register(reg('d', 'r1', { lifetimeSec: 1.5 }), T0), storeError('INVALID_ARGUMENT'));
+  await assert.rejects(registrations.register(newRegistration('', 'r1'), T0), storeError('INVALID_ARGUMENT', /^endpoint must be a non-empty string$/));
+  await assert.rejects(registrations.register(newRegistration('d', 'r1', { lifetimeSec: 0 }), T0), storeError('INVALID_ARGUMENT', /^lifetimeSec must be an integer in 1\.\./));
+  await assert.rejects(registrations.register(newRegistration('d', 'r1', { lifetimeSec: 1.5 }), T0), storeError('INVALID_ARGUMENT'));
   await assert.rejects(
-    registrations.register(reg('d', 'r1', { address: { scheme: 'coap', address: 'h', port: 70000 } }), T0),
+    registrations.register(newRegistration('d', 'r1', { address: { scheme: 'coap', address: 'h', port: 70000 } }), T0),
     storeError('INVALID_ARGUMENT', /^address\.port must be an integer in 0\.\.65535$/),
   );
-  await assert.rejects(registrations.register(reg('d', 'r1'), Number.NaN), storeError('INVALID_ARGUMENT', /^now is not a valid time$/));
-  await assert.rejects(registrations.register(reg('d', 'r1'), new Date('nonsense')), storeError('INVALID_ARGUMENT'));
-  await registrations.register(reg('d', 'r1'), T0);
+  await assert.rejects(registrations.register(newRegistration('d', 'r1'), Number.NaN), storeError('INVALID_ARGUMENT', /^now is not a valid time$/));
+  await assert.rejects(registrations.register(newRegistration('d', 'r1'), new Date('nonsense')), storeError('INVALID_ARGUMENT'));
+  await registrations.register(newRegistration('d', 'r1'), T0);
   await assert.rejects(registrations.update('r1', { lifetimeSec: -5 }, T0), storeError('INVALID_ARGUMENT'));
   assert.equal((await registrations.getById('r1'))?.lifetimeSec, 60);
   assert.deepEqual((await registrations.list()).items.map((r) => r.endpoint), ['d']);
@@ -122,7 +108,7 @@ void test('registrations: invalid values are refused with INVALID_ARGUMENT befor
 
 void test('registrations: delete by id returns the removed registration once', async () => {
   const { registrations } = openStore();
-  const { registration } = await registrations.register(reg('dev-1', 'r1'), T0);
+  const { registration } = await registrations.register(newRegistration('dev-1', 'r1'), T0);
   assert.deepEqual(await registrations.delete('r1'), registration);
   assert.equal(await registrations.delete('r1'), null);
   assert.equal(await registrations.getByEndpoint('dev-1'), null);
@@ -132,7 +118,7 @@ void test('registrations: list pages in endpoint order with a cursor, and filter
   const { registrations } = openStore();
   const names = ['b-02', 'a-01', 'b-01', 'c-01', 'b-03', 'bb-1', 'B-00'];
   for (const [i, n] of names.entries()) {
-    await registrations.register(reg(n, `id-${n}`, { queueMode: i % 2 === 0, lwm2mVersion: i < 3 ? '1.0' : '1.1', lifetimeSec: 10 * (i + 1) }), T0);
+    await registrations.register(newRegistration(n, `id-${n}`, { queueMode: i % 2 === 0, lwm2mVersion: i < 3 ? '1.0' : '1.1', lifetimeSec: 10 * (i + 1) }), T0);
   }
   const p1 = await registrations.list({ limit: 3 });
   assert.deepEqual(p1.items.map((r) => r.endpoint), ['B-00', 'a-01', 'b-01']);
@@ -165,9 +151,9 @@ void test('registrations: list pages in endpoint order with a cursor, and filter
 
 void test('registrations: listExpired returns those whose expiry is at or before the time, soonest first', async () => {
   const { registrations } = openStore();
-  await registrations.register(reg('long', 'r1', { lifetimeSec: 100 }), T0);
-  await registrations.register(reg('short', 'r2', { lifetimeSec: 10 }), T0);
-  await registrations.register(reg('mid', 'r3', { lifetimeSec: 50 }), T0);
+  await registrations.register(newRegistration('long', 'r1', { lifetimeSec: 100 }), T0);
+  await registrations.register(newRegistration('short', 'r2', { lifetimeSec: 10 }), T0);
+  await registrations.register(newRegistration('mid', 'r3', { lifetimeSec: 50 }), T0);
   assert.deepEqual(await registrations.listExpired(T0 + 9_999), []);
   assert.deepEqual((await registrations.listExpired(T0 + 10_000)).map((r) => r.endpoint), ['short']);
   assert.deepEqual((await registrations.listExpired(T0 + 100_000)).map((r) => r.endpoint), ['short', 'mid', 'long']);
