@@ -12,8 +12,9 @@
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CERT_FILE_MODE, KEY_FILE_MODE, writeFileAtomic } from '../pki/files.js';
 import type { SimProfile } from '../sim/profile.js';
 import { devicePsk, parseProfile } from '../sim/profile.js';
 import { Simulator, simulatedEndpointName } from '../sim/simulator.js';
@@ -56,15 +57,10 @@ export async function demoSigningKey(dataDir: string): Promise<{ keyId: string; 
   }
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const fh = await open(privateKeyFile, 'w', 0o600);
-  try {
-    await fh.writeFile(privateKey.export({ type: 'pkcs8', format: 'pem' }));
-  } finally {
-    await fh.close();
-  }
+  await writeFileAtomic(privateKeyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: KEY_FILE_MODE });
   const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
   // Written last: its presence means the pair is complete.
-  await writeFile(publicKeyFile, publicKeyPem);
+  await writeFileAtomic(publicKeyFile, publicKeyPem, { mode: CERT_FILE_MODE });
   return { keyId: DEMO_KEY_ID, privateKeyFile, publicKeyPem };
 }
 

@@ -6,13 +6,14 @@
  * credentials from bootstrap, every Object 9 instance — persists in the data directory, so a
  * restarted client carries on where it was (see docs/object9.md for each state).
  */
-import { mkdir, readFile, rename, writeFile, open } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Lwm2mClient, SoftwareManagementAdapter, type ClientEvent } from '../lwm2m/client/index.js';
 import { DefaultPackageFetcher } from '../lwm2m/client/package-fetcher.js';
 import { DirectoryInstaller, SoftwareManagement, type PersistedObject } from '../lwm2m/objects/software-management/index.js';
+import { KEY_FILE_MODE, writeFileAtomic } from '../pki/files.js';
 import { loadPackageTrust } from './package.js';
 import { dtlsOptionSpec, pskOf } from './dtls-options.js';
 
@@ -30,18 +31,6 @@ const USAGE = `usage: depot client (--server <coap[s]://host:port> | --bootstrap
   --storage <bytes>         largest package accepted (default 1 GiB)
   --encoding seed|registry  Object 9 numbering (default seed)
 SIGINT / SIGTERM de-registers and exits.`;
-
-async function writeAtomically(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}
 
 async function loadObject9(path: string): Promise<PersistedObject | undefined> {
   try {
@@ -125,7 +114,7 @@ export async function runClientCommand(argv: string[]): Promise<number> {
     // coaps:// Package URIs go over the DM server's DTLS session (bound once the client exists).
     fetcher: new DefaultPackageFetcher({ session: (uri) => session.client?.sessionClientFor(uri) }),
     persist: (snapshot: PersistedObject): Promise<void> => {
-      const next = saving.then(() => writeAtomically(object9File, JSON.stringify(snapshot) + '\n'));
+      const next = saving.then(() => writeFileAtomic(object9File, JSON.stringify(snapshot) + '\n', { mode: KEY_FILE_MODE }));
       // A failed save is the caller's error; it must not fail every later save too.
       saving = next.catch(() => undefined);
       return next;

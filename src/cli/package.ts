@@ -3,9 +3,10 @@
  * a directory, and look inside one (manifest, entries, signature against trusted keys).
  */
 import { generateKeyPairSync, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
+import { CERT_FILE_MODE, KEY_FILE_MODE, writeFileAtomic } from '../pki/files.js';
 import { SCRIPT_NAMES, buildPackage, scanPackageFile, trustStore, verifyStaged, type ArchiveInput, type Manifest, type ScriptName, type TrustStore } from '../pkg/index.js';
 
 const USAGE = `usage: depot package <keygen|build|inspect> ...
@@ -74,16 +75,9 @@ async function keygen(argv: string[]): Promise<number> {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const keyFile = join(values.out, `${id}.key.pem`);
   const pubFile = join(values.out, `${id}.pub.pem`);
-  // 'wx': never overwrite a signing key.
-  const fh = await open(keyFile, 'wx', 0o600).catch((error: NodeJS.ErrnoException) => {
-    throw error.code === 'EEXIST' ? new Error(`${keyFile} exists; a signing key is never overwritten`) : error;
-  });
-  try {
-    await fh.writeFile(privateKey.export({ type: 'pkcs8', format: 'pem' }));
-  } finally {
-    await fh.close();
-  }
-  await writeFile(pubFile, publicKey.export({ type: 'spki', format: 'pem' }));
+  // exclusive: a signing key is never overwritten.
+  await writeFileAtomic(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: KEY_FILE_MODE, exclusive: true });
+  await writeFileAtomic(pubFile, publicKey.export({ type: 'spki', format: 'pem' }), { mode: CERT_FILE_MODE });
   process.stdout.write(`signing key ${keyFile} (secret)\npublic key  ${pubFile}\nkey id      ${id}\n`);
   return 0;
 }
