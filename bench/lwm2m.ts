@@ -38,6 +38,11 @@ const USAGE = `usage: node dist/bench/lwm2m.js [options]
   --data-parent <dir>   where the server's fresh data dir is made (default the OS temp dir;
                         /dev/shm takes the store's fsyncs out of the measurement)
   --no-trace-gc         do not run the server with --trace-gc (the heap column is then empty)
+  --gc-nvp              run the server with --trace-gc-nvp instead: V8 bytes allocated and promoted
+                        to the old generation per registered device (what a handshake leaves
+                        behind), no committed-heap figure
+  --server-node-args <a> extra Node/V8 flags for depot serve, space-separated (experiments,
+                        e.g. "--max-semi-space-size=32"); printed with the results
   --json <file>         also write the results as JSON
   --keep-data           keep the server's data dirs
   -h, --help`;
@@ -53,6 +58,8 @@ interface BenchOptions {
   timeoutS: number;
   dataParent: string;
   traceGc: boolean;
+  gcNvp: boolean;
+  serverNodeArgs: string[];
   json: string | undefined;
   keepData: boolean;
 }
@@ -69,6 +76,8 @@ function parseOptions(argv: string[]): BenchOptions {
       timeout: { type: 'string' },
       'data-parent': { type: 'string' },
       'no-trace-gc': { type: 'boolean' },
+      'server-node-args': { type: 'string' },
+      'gc-nvp': { type: 'boolean' },
       json: { type: 'string' },
       'keep-data': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -88,6 +97,8 @@ function parseOptions(argv: string[]): BenchOptions {
     timeoutS: numberOption(values.timeout, quick ? 60 : 180, 'timeout', 1),
     dataParent: values['data-parent'] ?? tmpdir(),
     traceGc: !(values['no-trace-gc'] ?? false),
+    gcNvp: values['gc-nvp'] ?? false,
+    serverNodeArgs: (values['server-node-args'] ?? '').split(' ').filter((arg) => arg !== ''),
     json: values.json,
     keepData: values['keep-data'] ?? false,
   };
@@ -154,12 +165,16 @@ interface RunningServer {
   heapMB: () => number | undefined;
   /** V8 heap committed (all spaces, young generation included) after the most recent GC (MB, from --trace-gc). */
   committedMB: () => number | undefined;
+  /** Bytes V8 allocated and promoted so far (sums over --trace-gc-nvp lines; zero without --gc-nvp). */
+  gcTotals: () => { allocated: number; promoted: number };
 }
 
+const NVP_FIELDS = /\bgc=(\w+)\b.*?\btotal_size_after=(\d+)\b.*?\ballocated=(\d+)\b.*?\bpromoted=(\d+)\b/;
 const GC_LINE = /(?:Scavenge|Mark-Compact|Mark-sweep|Minor Mark-Compact)[^\n]*?[\d.]+ \([\d.]+\) -> ([\d.]+) \(([\d.]+)\) MB/;
 
 async function startServer(options: BenchOptions, transport: Transport, dataDir: string): Promise<RunningServer> {
-  const nodeArgs = options.traceGc ? ['--trace-gc'] : [];
+  const traceArgs = options.gcNvp ? ['--trace-gc-nvp'] : options.traceGc ? ['--trace-gc'] : [];
+  const nodeArgs = [...traceArgs, ...options.serverNodeArgs];
   const serveArgs = ['serve', '--host', '127.0.0.1', '--coap-port', '0', '--coaps-port', '0', '--http-port', '0', '--data-dir', dataDir];
   if (transport === 'udp') serveArgs.push('--allow-unsecured');
   const [command, args] = pinned(1, process.execPath, [...nodeArgs, DEPOT_MAIN, ...serveArgs]);
@@ -167,12 +182,19 @@ async function startServer(options: BenchOptions, transport: Transport, dataDir:
   const tracked = track(child, 'depot serve');
   let heap: number | undefined;
   let committed: number | undefined;
+  const totals = { allocated: 0, promoted: 0 };
   const ports: Record<string, number> = {};
   tracked.onLine((line) => {
     const gc = GC_LINE.exec(line);
     if (gc) {
       heap = Number(gc[1]);
       committed = Number(gc[2]);
+    }
+    const nvp = NVP_FIELDS.exec(line);
+    if (nvp) {
+      heap = Number(nvp[2]) / 1e6;
+      totals.allocated += Number(nvp[3]);
+      totals.promoted += Number(nvp[4]);
     }
     const listen = /^depot: (coaps?) coaps?:\/\/[^\s]*:(\d+)$/.exec(line);
     if (listen) ports[listen[1]!] = Number(listen[2]);
@@ -187,7 +209,7 @@ async function startServer(options: BenchOptions, transport: Transport, dataDir:
     await stopChild(tracked, 3000);
     throw new Error(`depot serve did not print its coap/coaps ports:\n${tracked.output()}`);
   }
-  return { tracked, pid: child.pid!, coapPort: ports.coap, coapsPort: ports.coaps, heapMB: () => heap, committedMB: () => committed };
+  return { tracked, pid: child.pid!, coapPort: ports.coap, coapsPort: ports.coaps, heapMB: () => heap, committedMB: () => committed, gcTotals: () => ({ ...totals }) };
 }
 
 /** Binds every device's PSK in the (not yet served) store: one process, WAL, no fsync per bind. */
@@ -295,6 +317,9 @@ interface RunResult {
   /** Resident part of glibc's main malloc heap ([heap] in smaps), before and settled. */
   mallocHeapBefore: number | undefined;
   heapPerDeviceKiB: number | undefined;
+  /** With --gc-nvp: V8 bytes allocated and promoted to the old generation during registration, per registered device (KiB). */
+  allocatedPerDeviceKiB: number | undefined;
+  promotedPerDeviceKiB: number | undefined;
   /** Datagrams dropped (full receive buffer) on the server's and the simulator's sockets, per phase. */
   drops: { register?: { server: number | undefined; sim: number | undefined }; update?: { server: number | undefined; sim: number | undefined } };
   /** The server's own first-to-last timestamps in the store, per phase. */
@@ -321,6 +346,8 @@ async function runOne(options: BenchOptions, transport: Transport): Promise<RunR
     settledRssPerDeviceKiB: undefined,
     mallocHeapBefore: undefined,
     heapPerDeviceKiB: undefined,
+    allocatedPerDeviceKiB: undefined,
+    promotedPerDeviceKiB: undefined,
     drops: {},
     serverSide: {},
     error: undefined,
@@ -345,6 +372,7 @@ async function runOne(options: BenchOptions, transport: Transport): Promise<RunR
     result.mallocHeapBefore = mallocHeapKiB(server.pid);
     result.heapBeforeMB = server.heapMB();
     result.committedBeforeMB = server.committedMB();
+    const gcBefore = server.gcTotals();
     const serverDrops0 = udpSocketDrops(server.pid);
     const uri = transport === 'dtls' ? `coaps://127.0.0.1:${server.coapsPort}` : `coap://127.0.0.1:${server.coapPort}`;
     log(`[${transport}] depot serve pid ${server.pid} at ${uri}, RSS ${fmtMiB(result.serverBefore?.rss)}; starting ${options.devices} devices (${startText(options)})`);
@@ -386,6 +414,12 @@ async function runOne(options: BenchOptions, transport: Transport): Promise<RunR
     // --trace-gc lines are read asynchronously: give the pipe a moment before taking the heap figure.
     await sleep(200);
     result.heapAfterRegisterMB = server.heapMB();
+    if (options.gcNvp && register.done > 0) {
+      const gcAfter = server.gcTotals();
+      result.allocatedPerDeviceKiB = (gcAfter.allocated - gcBefore.allocated) / 1024 / register.done;
+      result.promotedPerDeviceKiB = (gcAfter.promoted - gcBefore.promoted) / 1024 / register.done;
+      log(`[${transport}] V8 during registration: allocated ${fmtKiB(result.allocatedPerDeviceKiB)}/device, promoted ${fmtKiB(result.promotedPerDeviceKiB)}/device`);
+    }
     if (register.done > 0 && result.serverBefore && result.serverAfterRegister) {
       result.rssPerDeviceKiB = (result.serverAfterRegister.rss - result.serverBefore.rss) / register.done;
       result.anonPerDeviceKiB = (result.serverAfterRegister.anon - result.serverBefore.anon) / register.done;
@@ -498,8 +532,9 @@ function report(options: BenchOptions, results: RunResult[]): string {
   lines.push('Server memory (VmRSS; anon = RssAnon; heap = V8 heap in use after the last GC, from --trace-gc):');
   for (const r of results) {
     const heap = r.heapBeforeMB !== undefined && r.heapAfterRegisterMB !== undefined ? `; heap ${r.heapBeforeMB.toFixed(1)} -> ${r.heapAfterRegisterMB.toFixed(1)} MB (${fmtKiB(r.heapPerDeviceKiB)}/device)` : '';
+    const gc = r.promotedPerDeviceKiB !== undefined ? `; during registration V8 allocated ${fmtKiB(r.allocatedPerDeviceKiB)}/device and promoted ${fmtKiB(r.promotedPerDeviceKiB)}/device` : '';
     lines.push(
-      `  ${r.transport}: before ${fmtMiB(r.serverBefore?.rss)}, after registration ${fmtMiB(r.serverAfterRegister?.rss)} (${fmtKiB(r.rssPerDeviceKiB)}/device; anon ${fmtKiB(r.anonPerDeviceKiB)}/device)${heap}, ` +
+      `  ${r.transport}: before ${fmtMiB(r.serverBefore?.rss)}, after registration ${fmtMiB(r.serverAfterRegister?.rss)} (${fmtKiB(r.rssPerDeviceKiB)}/device; anon ${fmtKiB(r.anonPerDeviceKiB)}/device)${heap}${gc}, ` +
         `settled ${fmtMiB(r.serverSettled?.rss)} after ${r.serverSettled?.waitedS.toFixed(0) ?? '?'} s (${fmtKiB(r.settledRssPerDeviceKiB)}/device; glibc malloc heap ${fmtMiB(r.mallocHeapBefore)} -> ${fmtMiB(r.serverSettled?.mallocHeap)}; V8 heap committed ${r.committedBeforeMB?.toFixed(1) ?? '?'} -> ${r.committedSettledMB?.toFixed(1) ?? '?'} MB), after the updates ${fmtMiB(r.serverAfterUpdate?.rss)}`,
     );
   }
@@ -525,7 +560,7 @@ async function main(): Promise<void> {
   const limit = openFileLimit();
   if (limit !== undefined && limit < options.devices + 200) throw new Error(`ulimit -n is ${limit}: the simulator needs a socket per device (${options.devices}) and some; raise it`);
   log(PINNING ? 'pinning: depot serve on CPU 1 (taskset -c 1), simulator on CPU 0 (taskset -c 0)' : 'pinning: off (no taskset or fewer than 2 CPUs): numbers are not comparable with pinned runs');
-  log(`node ${process.version}, ${availableParallelism()} CPUs; ${options.devices} devices; transports ${options.transports.join(', ')}; data dirs under ${options.dataParent}`);
+  log(`node ${process.version}, ${availableParallelism()} CPUs; ${options.devices} devices; transports ${options.transports.join(', ')}; data dirs under ${options.dataParent}${options.serverNodeArgs.length > 0 ? '; server node args ' + options.serverNodeArgs.join(' ') : ''}`);
   const results: RunResult[] = [];
   for (const transport of options.transports) results.push(await runOne(options, transport));
   process.stdout.write('\n' + report(options, results) + '\n');
