@@ -34,7 +34,7 @@ import {
   RECORD_HEADER_LENGTH,
   SignatureAlgorithm,
 } from './constants.js';
-import { decodeFragments, encodeFragment, encodeWholeMessage, fragmentMessage, HandshakeReassembler, type HandshakeFragment, type HandshakeMessage } from './fragment.js';
+import { decodeFragments, encodeFragment, fragmentMessage, HandshakeReassembler, type HandshakeFragment, type HandshakeMessage } from './fragment.js';
 import {
   decodeAlert,
   decodeCertificate,
@@ -63,7 +63,7 @@ import {
   type Extension,
 } from './messages.js';
 import { extendedMasterSecret, keyBlock, masterSecret, Prf, pskPreMasterSecret, verifyData } from './prf.js';
-import { sha256Parts } from './sha256.js';
+import { Transcript } from './transcript.js';
 import { decodeRecords, encodeRecord, MAX_SEQUENCE, ReplayWindow, type DtlsRecord } from './record.js';
 import type { ResumableSession, SessionCache } from './session.js';
 
@@ -241,8 +241,7 @@ class Handshake {
   /** Records of the next epoch that overtook the ChangeCipherSpec. */
   futureRecords: DtlsRecord[] | undefined;
   sendSeq = 0;
-  transcript: Uint8Array[] = [];
-  transcriptHashed: { count: number; hash: Uint8Array } | undefined;
+  transcript = new Transcript();
   retransmitTimer: Timer | undefined;
   retransmissions = 0;
   handshakeTimer: Timer | undefined;
@@ -287,7 +286,6 @@ class Handshake {
 const RELEASED = ((): Handshake => {
   const hs = new Handshake(() => NO_BYTES, [], 0);
   hs.read0 = undefined; // an established association ignores plaintext records
-  Object.freeze(hs.transcript);
   return Object.freeze(hs);
 })();
 
@@ -594,18 +592,13 @@ export class DtlsConnection {
 
   private nextMessage(msgType: number, body: Uint8Array): HandshakeMessage {
     const m = { msgType, messageSeq: this.hs.sendSeq++, body };
-    this.hs.transcript.push(encodeWholeMessage(m));
+    this.hs.transcript.add(m);
     return m;
   }
 
-  /**
-   * Hash of the transcript so far. Remembered for its length: the session hash (RFC 7627) and the
-   * peer's Finished are often computed over the same messages.
-   */
+  /** Hash of the transcript so far. */
   private transcriptHash(): Uint8Array {
-    const hs = this.hs;
-    if (hs.transcriptHashed?.count !== hs.transcript.length) hs.transcriptHashed = { count: hs.transcript.length, hash: sha256Parts(hs.transcript) };
-    return hs.transcriptHashed.hash;
+    return this.hs.transcript.digest();
   }
 
   // ---------------------------------------------------------------- receive path
@@ -826,15 +819,15 @@ export class DtlsConnection {
       extensions: this.clientExtensions(),
     };
     // The ClientHello before a HelloVerifyRequest is not part of the transcript (§4.2.6): start afresh.
-    this.hs.transcript = [];
-    this.hs.transcriptHashed = undefined;
+    if (this.hs.transcript.length > 0) this.hs.transcript = new Transcript();
+    // A CertificateVerify signs the messages themselves: keep them if we may have to send one.
+    if (this.options.certificate || this.options.rawPublicKey) this.hs.transcript.keepMessages();
     const msg = this.nextMessage(HandshakeType.client_hello, encodeClientHello(hello));
     this.state = 'wait_server_hello';
     this.sendFlight([{ kind: 'handshake', epoch: 0, message: msg }], true);
   }
 
   private clientMessage(m: HandshakeMessage): void {
-    const record = (): void => void this.hs.transcript.push(encodeWholeMessage(m));
     switch (this.state) {
       case 'wait_server_hello': {
         if (m.msgType === HandshakeType.hello_verify_request) {
@@ -846,12 +839,12 @@ export class DtlsConnection {
         }
         if (m.msgType !== HandshakeType.server_hello) throw new Fatal(AlertDescription.unexpected_message, 'expected ServerHello');
         this.stopRetransmit();
-        record();
+        this.hs.transcript.add(m);
         this.onServerHello(m.body);
         return;
       }
       case 'wait_server_hello_done':
-        record();
+        this.hs.transcript.add(m);
         this.onServerFlightMessage(m);
         return;
       case 'wait_finished':
@@ -861,7 +854,7 @@ export class DtlsConnection {
         this.peerFlightEnd = m.messageSeq;
         if (this.resumed) {
           // Abbreviated handshake: the client speaks last (RFC 5246 §7.3 figure 2).
-          record();
+          this.hs.transcript.add(m);
           this.sendFinalFlight('client finished');
           return;
         }
@@ -985,7 +978,7 @@ export class DtlsConnection {
     }
     this.deriveKeys(preMaster);
     if (this.hs.expectCertificateVerify) {
-      const sig = sign('sha256', concat(...this.hs.transcript), { key: this.ownSigningKey(this.hs.clientCertType), dsaEncoding: 'der' });
+      const sig = sign('sha256', this.hs.transcript.messageBytes(), { key: this.ownSigningKey(this.hs.clientCertType), dsaEncoding: 'der' });
       const body = encodeDigitallySigned({ hashAlgorithm: HashAlgorithm.sha256, signatureAlgorithm: SignatureAlgorithm.ecdsa, signature: new Uint8Array(sig) });
       items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(HandshakeType.certificate_verify, body) });
     }
@@ -1001,21 +994,19 @@ export class DtlsConnection {
   // ---------------------------------------------------------------- server
 
   private serverMessage(m: HandshakeMessage): void {
-    const record = (): void => void this.hs.transcript.push(encodeWholeMessage(m));
     switch (this.state) {
       case 'wait_client_hello':
         if (m.msgType !== HandshakeType.client_hello) throw new Fatal(AlertDescription.unexpected_message, 'expected ClientHello');
-        record();
-        this.onClientHello(m);
+        this.onClientHello(m); // which adds it to the transcript
         return;
       case 'wait_client_key_exchange':
         this.stopRetransmit();
-        this.onClientFlightMessage(m, record);
+        this.onClientFlightMessage(m);
         return;
       case 'wait_finished':
         if (m.msgType !== HandshakeType.finished) throw new Fatal(AlertDescription.unexpected_message, 'expected Finished');
         this.checkFinished(m.body, 'client finished');
-        record();
+        this.hs.transcript.add(m);
         this.peerFlightEnd = m.messageSeq;
         if (this.resumed) {
           this.stopRetransmit();
@@ -1074,10 +1065,14 @@ export class DtlsConnection {
     const cached = this.options.sessionCache?.get(ch.sessionId);
     // RFC 7627 §5.3: resume only when the EMS status matches the original session's; otherwise a full handshake.
     if (cached && ch.cipherSuites.includes(cached.cipherSuite) && this.hs.suites.includes(cached.cipherSuite) && cached.extendedMasterSecret === this.useEms) {
+      this.hs.transcript.add(m);
       this.resumeSession(m, cached, secureReneg);
       return;
     }
     const suite = CIPHER_SUITES.get(chosen)!;
+    // The client's CertificateVerify signs the messages themselves: keep them if we ask for one.
+    if (suite.keyExchange === 'ecdhe_ecdsa' && this.hs.clientCertMode !== 'none') this.hs.transcript.keepMessages();
+    this.hs.transcript.add(m);
     this.suite = suite;
     this.hs.sessionId = this.options.sessionCache ? this.hs.random(32) : NO_BYTES;
 
@@ -1160,11 +1155,11 @@ export class DtlsConnection {
     );
   }
 
-  private onClientFlightMessage(m: HandshakeMessage, record: () => void): void {
+  private onClientFlightMessage(m: HandshakeMessage): void {
     const suite = this.suite!;
     if (this.hs.certificateRequested && !this.hs.gotClientCertificate) {
       if (m.msgType !== HandshakeType.certificate) throw new Fatal(AlertDescription.unexpected_message, 'expected Certificate');
-      record();
+      this.hs.transcript.add(m);
       this.hs.gotClientCertificate = true;
       if (!this.acceptPeerCertificate(this.hs.clientCertType, m.body)) {
         if (this.hs.clientCertMode === 'require') throw new Fatal(AlertDescription.handshake_failure, 'client certificate required');
@@ -1175,7 +1170,7 @@ export class DtlsConnection {
     }
     if (!this.hs.gotClientKeyExchange) {
       if (m.msgType !== HandshakeType.client_key_exchange) throw new Fatal(AlertDescription.unexpected_message, 'expected ClientKeyExchange');
-      record();
+      this.hs.transcript.add(m);
       this.hs.gotClientKeyExchange = true;
       let preMaster: Uint8Array;
       if (suite.keyExchange === 'psk') {
@@ -1201,8 +1196,8 @@ export class DtlsConnection {
       if (ds.hashAlgorithm !== HashAlgorithm.sha256 || ds.signatureAlgorithm !== SignatureAlgorithm.ecdsa) {
         throw new Fatal(AlertDescription.illegal_parameter, 'unsupported CertificateVerify algorithm');
       }
-      if (!verifySignature(this.hs.peerPublicKey!, concat(...this.hs.transcript), ds.signature)) throw new Fatal(AlertDescription.decrypt_error, 'bad CertificateVerify signature');
-      record();
+      if (!verifySignature(this.hs.peerPublicKey!, this.hs.transcript.messageBytes(), ds.signature)) throw new Fatal(AlertDescription.decrypt_error, 'bad CertificateVerify signature');
+      this.hs.transcript.add(m);
       this.hs.expectCertificateVerify = false;
       this.enterWaitCcs();
       return;

@@ -147,6 +147,54 @@ export function sha256Parts(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/**
+ * A running SHA-256 (the handshake transcript): fed piece by piece, and read at any point without
+ * ending it, so a handshake keeps 96 bytes of state instead of a copy of every message.
+ */
+export class Sha256 {
+  private readonly h = Int32Array.from(IV);
+  /** The bytes of the block not yet compressed. */
+  private readonly pending = new Uint8Array(BLOCK);
+  private pendingLength = 0;
+  private total = 0;
+
+  /** Adds data[start…end). */
+  update(data: Uint8Array, start = 0, end = data.length): this {
+    const p = this.pending;
+    let i = start;
+    while (i < end) {
+      if (this.pendingLength === 0 && end - i >= BLOCK) {
+        compress(this.h, data, i);
+        i += BLOCK;
+        continue;
+      }
+      p[this.pendingLength++] = data[i++]!;
+      if (this.pendingLength === BLOCK) {
+        compress(this.h, p);
+        this.pendingLength = 0;
+      }
+    }
+    this.total += end - start;
+    return this;
+  }
+
+  /** Bytes absorbed so far. */
+  get length(): number {
+    return this.total;
+  }
+
+  /** The digest of everything so far, into `out`; the running hash goes on unchanged. */
+  digest(out: Uint8Array = new Uint8Array(32)): Uint8Array {
+    state.set(this.h);
+    block.set(this.pending);
+    fill = this.pendingLength;
+    pad(state, this.total, out);
+    state.fill(0);
+    block.fill(0);
+    return out;
+  }
+}
+
 /** HMAC-SHA256 with one key: the states after the padded inner and outer key blocks are kept. */
 export class HmacSha256 {
   private readonly inner = new Int32Array(8);

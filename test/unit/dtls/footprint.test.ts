@@ -12,7 +12,7 @@ import { AeadProtection, CIPHER_SUITES, CipherSuite, keyBlockLength, keyMaterial
 import { ContentType } from '../../../src/dtls/constants.js';
 import { HandshakeReassembler } from '../../../src/dtls/fragment.js';
 import { HmacSha256, pSha256 } from '../../../src/dtls/prf.js';
-import { sha256Parts } from '../../../src/dtls/sha256.js';
+import { Sha256, sha256Parts } from '../../../src/dtls/sha256.js';
 import { decodeRecords, encodeRecord, ReplayWindow } from '../../../src/dtls/record.js';
 import { SessionCache } from '../../../src/dtls/session.js';
 import { literalFirstLookup } from '../../../src/dtls/transport.js';
@@ -231,5 +231,25 @@ void test('FIPS 180-4: sha256Parts and the streamed HMAC equal node:crypto on th
       assert.deepEqual(h.digest(), new Uint8Array(createHmac('sha256', key).update(whole).digest()));
     }),
     { numRuns: 100 },
+  );
+});
+
+void test('FIPS 180-4: the running Sha256 read mid-stream equals node:crypto over the bytes so far (property)', () => {
+  fc.assert(
+    fc.property(fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 8 }), (parts) => {
+      const running = new Sha256();
+      const reference = createHash('sha256');
+      for (const p of parts) {
+        // Half of each part through start/end offsets into a larger buffer.
+        const cut = p.length >> 1;
+        running.update(p.subarray(0, cut));
+        running.update(concat(Uint8Array.of(7), p.subarray(cut), Uint8Array.of(9)), 1, 1 + p.length - cut);
+        reference.update(p);
+        assert.deepEqual(running.digest(), new Uint8Array(reference.copy().digest()), 'a digest leaves the running hash intact');
+      }
+      assert.equal(running.length, parts.reduce((n, p) => n + p.length, 0));
+      assert.deepEqual(running.digest(), new Uint8Array(reference.digest()));
+    }),
+    { numRuns: 200 },
   );
 });
