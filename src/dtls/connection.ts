@@ -26,6 +26,7 @@ import {
   ContentType,
   DTLS_1_2,
   EMPTY_RENEGOTIATION_INFO_SCSV,
+  HANDSHAKE_HEADER_LENGTH,
   ExtensionType,
   HandshakeType,
   HashAlgorithm,
@@ -34,7 +35,7 @@ import {
   RECORD_HEADER_LENGTH,
   SignatureAlgorithm,
 } from './constants.js';
-import { decodeFragments, encodeFragment, fragmentMessage, HandshakeReassembler, type HandshakeFragment, type HandshakeMessage } from './fragment.js';
+import { decodeFragments, writeHandshakeHeader, HandshakeReassembler, type HandshakeFragment, type HandshakeMessage } from './fragment.js';
 import {
   decodeAlert,
   decodeCertificate,
@@ -64,7 +65,7 @@ import {
 } from './messages.js';
 import { extendedMasterSecret, keyBlock, masterSecret, Prf, pskPreMasterSecret, verifyData } from './prf.js';
 import { Transcript } from './transcript.js';
-import { decodeRecords, encodeRecord, MAX_SEQUENCE, ReplayWindow, type DtlsRecord } from './record.js';
+import { decodeRecords, encodeRecord, MAX_SEQUENCE, ReplayWindow, writeRecordHeader, type DtlsRecord } from './record.js';
 import type { ResumableSession, SessionCache } from './session.js';
 
 /** ecdsa_secp256r1_sha256 as a SignatureAndHashAlgorithm (RFC 5246 §7.4.1.4.1). */
@@ -230,6 +231,13 @@ const MAX_EARLY_DATA = 8;
 /** Shared empty values, so an association holds no buffers or lists of its own for them. */
 const NO_BYTES = new Uint8Array(0);
 const NO_FLIGHT: readonly FlightItem[] = Object.freeze([]);
+const CCS_BODY = Uint8Array.of(1);
+
+/**
+ * The datagram being assembled by transmitFlight, shared by all connections: a flight is written and
+ * sent without yielding, and each datagram leaves as a copy before the scratch is reused.
+ */
+const assembly = { bytes: new Uint8Array(1500), size: 0 };
 
 /**
  * The state of one handshake, apart from the connection so that an established association drops
@@ -415,7 +423,7 @@ export class DtlsConnection {
       this.hs.queued.push(data);
       return true;
     }
-    this.emitDatagrams([this.protect(ContentType.application_data, this.writeEpoch, data)]);
+    this.events.send(this.protect(ContentType.application_data, this.writeEpoch, data));
     return true;
   }
 
@@ -499,7 +507,7 @@ export class DtlsConnection {
 
   private sendAlert(level: number, description: number): void {
     try {
-      this.emitDatagrams([this.protect(ContentType.alert, this.writeEpoch, encodeAlert({ level, description }))]);
+      this.events.send(this.protect(ContentType.alert, this.writeEpoch, encodeAlert({ level, description })));
     } catch {
       // Sequence space exhausted or similar: nothing more to say.
     }
@@ -509,26 +517,45 @@ export class DtlsConnection {
   private protect(type: number, epoch: number, payload: Uint8Array): Uint8Array {
     const ws = this.writeState(epoch);
     if (!ws) throw new Error(`no write state for epoch ${epoch}`);
-    if (ws.seq > MAX_SEQUENCE) throw new Fatal(AlertDescription.internal_error, 'sequence numbers exhausted');
-    const seq = ws.seq++;
+    const seq = this.nextSequence(ws);
     if (ws.protection) return ws.protection.sealRecord(type, DTLS_1_2, epoch, seq, payload, this.peerCid);
     return encodeRecord({ type, version: DTLS_1_2, epoch, sequence: seq, fragment: payload });
   }
 
-  /** Packs records into datagrams no larger than the MTU (a record larger than the MTU goes alone). */
-  private emitDatagrams(records: Uint8Array[]): void {
-    let batch: Uint8Array[] = [];
-    let size = 0;
-    for (const r of records) {
-      if (size > 0 && size + r.length > this.mtu) {
-        this.events.send(concat(...batch));
-        batch = [];
-        size = 0;
-      }
-      batch.push(r);
-      size += r.length;
+  /** The next sequence number of a write state. */
+  private nextSequence(ws: WriteState): number {
+    if (ws.seq > MAX_SEQUENCE) throw new Fatal(AlertDescription.internal_error, 'sequence numbers exhausted');
+    return ws.seq++;
+  }
+
+  /** Appends a whole record to the datagram being assembled (see `assembly`), sending what is there first if it would not fit. */
+  private appendRecord(record: Uint8Array): void {
+    const at = this.reserve(record.length);
+    assembly.bytes.set(record, at);
+  }
+
+  /**
+   * Room for a record of `length` bytes at the end of the datagram being assembled; where it starts.
+   * A full datagram goes out first; a record larger than the MTU goes alone.
+   */
+  private reserve(length: number): number {
+    if (assembly.size > 0 && assembly.size + length > this.mtu) this.flushDatagram();
+    const at = assembly.size;
+    if (at + length > assembly.bytes.length) {
+      const grown = new Uint8Array(Math.max(2 * assembly.bytes.length, at + length));
+      grown.set(assembly.bytes.subarray(0, at));
+      assembly.bytes = grown;
     }
-    if (batch.length > 0) this.events.send(concat(...batch));
+    assembly.size = at + length;
+    return at;
+  }
+
+  /** Sends the assembled datagram: a copy of exactly its bytes, taken before anything else can reuse the scratch. */
+  private flushDatagram(): void {
+    if (assembly.size === 0) return;
+    const datagram = assembly.bytes.slice(0, assembly.size);
+    assembly.size = 0;
+    this.events.send(datagram);
   }
 
   private overhead(epoch: number): number {
@@ -543,17 +570,51 @@ export class DtlsConnection {
     return epoch === 0 ? this.write0 : epoch === 1 ? this.write1 : undefined;
   }
 
+  /**
+   * Sends the current flight (again), packed into as few datagrams as the MTU allows. Every
+   * transmission takes new record sequence numbers (§4.2.4); plaintext records are written straight
+   * into the datagram, without a buffer per fragment or record.
+   */
   private transmitFlight(): void {
-    const records: Uint8Array[] = [];
+    assembly.size = 0;
     for (const item of this.flight) {
+      const epoch = item.epoch;
+      const ws = this.writeState(epoch);
+      if (!ws) throw new Error(`no write state for epoch ${epoch}`);
       if (item.kind === 'ccs') {
-        records.push(this.protect(ContentType.change_cipher_spec, item.epoch, Uint8Array.of(1)));
+        if (ws.protection) this.appendRecord(this.protect(ContentType.change_cipher_spec, epoch, CCS_BODY));
+        else assembly.bytes.set(CCS_BODY, this.startPlainRecord(ws, ContentType.change_cipher_spec, epoch, CCS_BODY.length));
         continue;
       }
-      const max = this.mtu - RECORD_HEADER_LENGTH - this.overhead(item.epoch);
-      for (const f of fragmentMessage(item.message, max)) records.push(this.protect(ContentType.handshake, item.epoch, encodeFragment(f)));
+      const { msgType, messageSeq, body } = item.message;
+      const room = Math.max(1, this.mtu - RECORD_HEADER_LENGTH - this.overhead(epoch) - HANDSHAKE_HEADER_LENGTH);
+      let offset = 0;
+      do {
+        const n = Math.min(room, body.length - offset);
+        const part = n === body.length ? body : body.subarray(offset, offset + n);
+        if (ws.protection) {
+          const plaintext = new Uint8Array(HANDSHAKE_HEADER_LENGTH + n);
+          writeHandshakeHeader(plaintext, 0, msgType, body.length, messageSeq, offset, n);
+          plaintext.set(part, HANDSHAKE_HEADER_LENGTH);
+          this.appendRecord(this.protect(ContentType.handshake, epoch, plaintext));
+        } else {
+          const at = this.startPlainRecord(ws, ContentType.handshake, epoch, HANDSHAKE_HEADER_LENGTH + n);
+          writeHandshakeHeader(assembly.bytes, at, msgType, body.length, messageSeq, offset, n);
+          assembly.bytes.set(part, at + HANDSHAKE_HEADER_LENGTH);
+        }
+        offset += n;
+      } while (offset < body.length);
     }
-    this.emitDatagrams(records);
+    this.flushDatagram();
+  }
+
+  /**
+   * Writes the header of an unprotected record with `length` bytes of content into the datagram being
+   * assembled; returns where in assembly.bytes the content goes.
+   */
+  private startPlainRecord(ws: WriteState, type: number, epoch: number, length: number): number {
+    const at = this.reserve(RECORD_HEADER_LENGTH + length);
+    return writeRecordHeader(assembly.bytes, at, type, DTLS_1_2, epoch, this.nextSequence(ws), undefined, length);
   }
 
   /** Sends a new flight. `expectReply`: arm the retransmission timer (not for the last flight). */
