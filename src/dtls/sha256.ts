@@ -74,11 +74,11 @@ function compress(h: Int32Array, b: Uint8Array, off = 0): void {
 
 let fill = 0;
 
-/** Adds bytes to the block being filled, compressing each full block into `h`. */
-function absorb(h: Int32Array, src: Uint8Array): void {
-  let i = 0;
-  while (i < src.length) {
-    if (fill === 0 && src.length - i >= BLOCK) {
+/** Adds src[start…end) to the block being filled, compressing each full block into `h`. */
+function absorb(h: Int32Array, src: Uint8Array, start = 0, end = src.length): void {
+  let i = start;
+  while (i < end) {
+    if (fill === 0 && end - i >= BLOCK) {
       compress(h, src, i); // a whole block straight from the input
       i += BLOCK;
       continue;
@@ -195,6 +195,13 @@ export class Sha256 {
   }
 }
 
+/** The state after the first block of an HMAC key padded with `pad` (RFC 2104), into `target`. */
+function keyedState(target: Int32Array, key: Uint8Array, pad: number): void {
+  for (let i = 0; i < BLOCK; i++) block[i] = (key[i] ?? 0) ^ pad;
+  target.set(IV);
+  compress(target, block);
+}
+
 /** HMAC-SHA256 with one key: the states after the padded inner and outer key blocks are kept. */
 export class HmacSha256 {
   private readonly inner = new Int32Array(8);
@@ -202,14 +209,8 @@ export class HmacSha256 {
 
   constructor(key: Uint8Array) {
     const k = key.length > BLOCK ? createHash('sha256').update(key).digest() : key;
-    for (const [target, pad] of [
-      [this.inner, 0x36],
-      [this.outer, 0x5c],
-    ] as const) {
-      for (let i = 0; i < BLOCK; i++) block[i] = (k[i] ?? 0) ^ pad;
-      target.set(IV);
-      compress(target, block);
-    }
+    keyedState(this.inner, k, 0x36);
+    keyedState(this.outer, k, 0x5c);
     block.fill(0);
   }
 
@@ -226,9 +227,10 @@ export class HmacSha256 {
     return this;
   }
 
-  update(data: Uint8Array): this {
-    absorb(state, data);
-    this.streamed += data.length;
+  /** Adds data[start…end). */
+  update(data: Uint8Array, start = 0, end = data.length): this {
+    absorb(state, data, start, end);
+    this.streamed += end - start;
     return this;
   }
 
