@@ -250,9 +250,19 @@ class Handshake {
   futureRecords: DtlsRecord[] | undefined;
   sendSeq = 0;
   transcript = new Transcript();
-  retransmitTimer: Timer | undefined;
+  /**
+   * The handshake's one timer, due at `timerDue`: for the next retransmission or the handshake
+   * deadline, whichever comes first (a timer each would cost twice the objects per handshake).
+   */
+  timer: Timer | undefined;
+  timerDue = 0;
+  /** The timer's callback, made once per handshake. */
+  onTimer: (() => void) | undefined;
+  /** Clock time when the whole handshake gives up. */
+  deadline = Infinity;
+  /** Clock time of the next retransmission of our flight; undefined when none is expected. */
+  retransmitDue: number | undefined;
   retransmissions = 0;
-  handshakeTimer: Timer | undefined;
   clientRandomValue: Uint8Array | undefined;
   serverRandom: Uint8Array | undefined;
   helloVerifyCount = 0;
@@ -496,13 +506,43 @@ export class DtlsConnection {
   }
 
   private startHandshakeTimer(): void {
-    const ms = this.options.handshakeTimeoutMs ?? 60_000;
-    this.hs.handshakeTimer = this.clock.setTimer(ms, () => {
-      this.hs.handshakeTimer = undefined;
-      if (this.state !== 'established' && this.state !== 'closed') {
-        this.finish(new DtlsError('handshake_timeout', `handshake not complete after ${ms} ms`));
-      }
-    });
+    this.hs.deadline = this.clock.now() + (this.options.handshakeTimeoutMs ?? 60_000);
+    this.armTimer();
+  }
+
+  /** Arms the handshake's timer for the earlier of the next retransmission and the deadline. */
+  private armTimer(): void {
+    const hs = this.hs;
+    const due = hs.retransmitDue === undefined ? hs.deadline : Math.min(hs.deadline, hs.retransmitDue);
+    if (hs.timer && hs.timerDue <= due) return; // it fires first and arms the next one
+    hs.timer?.cancel();
+    hs.timerDue = due;
+    hs.timer = this.clock.setTimer(due - this.clock.now(), (hs.onTimer ??= () => this.onTimer()));
+  }
+
+  private onTimer(): void {
+    const hs = this.hs;
+    hs.timer = undefined;
+    if (this.state === 'closed' || this.state === 'established') return;
+    // The time the timer was set for, not clock.now(): a timer may fire a little early or late.
+    const now = hs.timerDue;
+    if (now >= hs.deadline) {
+      this.finish(new DtlsError('handshake_timeout', `handshake not complete after ${this.options.handshakeTimeoutMs ?? 60_000} ms`));
+      return;
+    }
+    if (hs.retransmitDue !== undefined && now >= hs.retransmitDue) {
+      this.guard(() => {
+        if (hs.retransmissions >= (this.options.maxRetransmissions ?? 7)) {
+          this.finish(new DtlsError('handshake_timeout', `no answer after ${hs.retransmissions} retransmissions`));
+          return;
+        }
+        hs.retransmissions++;
+        hs.retransmitMs = Math.min(hs.retransmitMs * 2, this.options.maxRetransmitMs ?? 60_000);
+        this.transmitFlight();
+        hs.retransmitDue = now + hs.retransmitMs;
+      });
+    }
+    if (!this.isClosed) this.armTimer();
   }
 
   private sendAlert(level: number, description: number): void {
@@ -617,38 +657,26 @@ export class DtlsConnection {
     return writeRecordHeader(assembly.bytes, at, type, DTLS_1_2, epoch, this.nextSequence(ws), undefined, length);
   }
 
-  /** Sends a new flight. `expectReply`: arm the retransmission timer (not for the last flight). */
+  /** Sends a new flight. `expectReply`: retransmit it until the peer answers (not for the last flight). */
   private sendFlight(items: readonly FlightItem[], expectReply: boolean): void {
-    this.hs.retransmitTimer?.cancel();
-    this.hs.retransmitTimer = undefined;
+    const hs = this.hs;
+    hs.retransmitDue = undefined;
     this.flight = items;
-    this.hs.retransmitMs = this.options.initialRetransmitMs ?? 1000;
-    this.hs.retransmissions = 0;
+    hs.retransmitMs = this.options.initialRetransmitMs ?? 1000;
+    hs.retransmissions = 0;
     this.transmitFlight();
-    if (expectReply) this.armRetransmit();
+    if (expectReply) {
+      hs.retransmitDue = this.clock.now() + hs.retransmitMs;
+      this.armTimer();
+    }
   }
 
-  private armRetransmit(): void {
-    this.hs.retransmitTimer = this.clock.setTimer(this.hs.retransmitMs, () => {
-      this.hs.retransmitTimer = undefined;
-      if (this.state === 'closed' || this.state === 'established') return;
-      this.guard(() => {
-        if (this.hs.retransmissions >= (this.options.maxRetransmissions ?? 7)) {
-          this.finish(new DtlsError('handshake_timeout', `no answer after ${this.hs.retransmissions} retransmissions`));
-          return;
-        }
-        this.hs.retransmissions++;
-        this.hs.retransmitMs = Math.min(this.hs.retransmitMs * 2, this.options.maxRetransmitMs ?? 60_000);
-        this.transmitFlight();
-        this.armRetransmit();
-      });
-    });
-  }
-
-  /** The peer has started its next flight: stop retransmitting ours (RFC 6347 §4.2.4). */
+  /**
+   * The peer has started its next flight: stop retransmitting ours (RFC 6347 §4.2.4). The timer
+   * stays; when it fires it only arms the next one for the deadline.
+   */
   private stopRetransmit(): void {
-    this.hs.retransmitTimer?.cancel();
-    this.hs.retransmitTimer = undefined;
+    this.hs.retransmitDue = undefined;
   }
 
   private nextMessage(msgType: number, body: Uint8Array): HandshakeMessage {
@@ -1449,8 +1477,7 @@ export class DtlsConnection {
    */
   private releaseHandshakeState(): void {
     if (this.hs === RELEASED) return;
-    this.hs.retransmitTimer?.cancel();
-    this.hs.handshakeTimer?.cancel();
+    this.hs.timer?.cancel();
     this.hs = RELEASED;
     this.reassembler.clear();
   }

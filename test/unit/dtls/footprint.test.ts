@@ -44,7 +44,7 @@ void test('an established server association keeps no handshake state, no timer 
     const hs = internals(conn.hs);
     assert.ok(Object.isFrozen(hs), 'the handshake state was replaced by the shared, frozen empty one');
     assert.equal(hs.transcript.length, 0);
-    for (const field of ['master', 'masterPrf', 'clientRandomValue', 'serverRandom', 'ecdh', 'peerPublicKey', 'futureRecords', 'earlyData', 'queued', 'read0', 'retransmitTimer', 'handshakeTimer', 'pendingRead', 'pendingWrite']) {
+    for (const field of ['master', 'masterPrf', 'clientRandomValue', 'serverRandom', 'ecdh', 'peerPublicKey', 'futureRecords', 'earlyData', 'queued', 'read0', 'timer', 'onTimer', 'retransmitDue', 'pendingRead', 'pendingWrite']) {
       assert.equal(hs[field], undefined, `${field} released`);
     }
   }
