@@ -259,7 +259,7 @@ class Handshake {
   /** The timer's callback, made once per handshake. */
   onTimer: (() => void) | undefined;
   /** Clock time when the whole handshake gives up. */
-  deadline = Infinity;
+  deadline = 0;
   /** Clock time of the next retransmission of our flight; undefined when none is expected. */
   retransmitDue: number | undefined;
   retransmissions = 0;
@@ -419,7 +419,7 @@ export class DtlsConnection {
       if (this.hs.suites.length === 0) throw new Fatal(AlertDescription.internal_error, 'no usable cipher suite for the configured credentials');
       this.startHandshakeTimer();
       this.hs.clientRandomValue = this.hs.random(32);
-      this.sendClientHello(new Uint8Array(0));
+      this.sendClientHello(NO_BYTES);
     });
   }
 
@@ -506,7 +506,7 @@ export class DtlsConnection {
   }
 
   private startHandshakeTimer(): void {
-    this.hs.deadline = this.clock.now() + (this.options.handshakeTimeoutMs ?? 60_000);
+    this.hs.deadline = wholeMs(this.clock.now() + (this.options.handshakeTimeoutMs ?? 60_000));
     this.armTimer();
   }
 
@@ -539,7 +539,7 @@ export class DtlsConnection {
         hs.retransmissions++;
         hs.retransmitMs = Math.min(hs.retransmitMs * 2, this.options.maxRetransmitMs ?? 60_000);
         this.transmitFlight();
-        hs.retransmitDue = now + hs.retransmitMs;
+        hs.retransmitDue = wholeMs(now + hs.retransmitMs);
       });
     }
     if (!this.isClosed) this.armTimer();
@@ -666,7 +666,7 @@ export class DtlsConnection {
     hs.retransmissions = 0;
     this.transmitFlight();
     if (expectReply) {
-      hs.retransmitDue = this.clock.now() + hs.retransmitMs;
+      hs.retransmitDue = wholeMs(this.clock.now() + hs.retransmitMs);
       this.armTimer();
     }
   }
@@ -890,9 +890,9 @@ export class DtlsConnection {
         exts.push({ type: ExtensionType.client_certificate_type, data: new Writer().vec8(Uint8Array.from(types)).finish() });
       }
     }
-    if (this.options.extendedMasterSecret !== false) exts.push({ type: ExtensionType.extended_master_secret, data: new Uint8Array(0) });
+    if (this.options.extendedMasterSecret !== false) exts.push({ type: ExtensionType.extended_master_secret, data: NO_BYTES });
     const cid = this.cidOption;
-    if (cid) exts.push({ type: ExtensionType.connection_id, data: new Writer().vec8(cid instanceof Uint8Array ? cid : new Uint8Array(0)).finish() });
+    if (cid) exts.push({ type: ExtensionType.connection_id, data: new Writer().vec8(cid instanceof Uint8Array ? cid : NO_BYTES).finish() });
     exts.push(EMPTY_RENEGOTIATION_INFO);
     return exts;
   }
@@ -901,7 +901,7 @@ export class DtlsConnection {
     const hello: ClientHello = {
       version: DTLS_1_2,
       random: this.hs.clientRandomValue!,
-      sessionId: this.options.resume?.id ?? new Uint8Array(0),
+      sessionId: this.options.resume?.id ?? NO_BYTES,
       cookie,
       cipherSuites: [...this.hs.suites],
       compressionMethods: Uint8Array.of(0),
@@ -1111,7 +1111,8 @@ export class DtlsConnection {
 
   private onClientHello(m: HandshakeMessage): void {
     const ch = decodeClientHello(m.body);
-    this.hs.clientRandomValue = ch.random;
+    // A copy: a view would keep the whole received datagram alive for the handshake.
+    this.hs.clientRandomValue = ch.random.slice();
     // DTLS version numbers count down: 1.2 = 0xfefd < 1.0 = 0xfeff.
     if (ch.version > DTLS_1_2) throw new Fatal(AlertDescription.protocol_version, 'client does not offer DTLS 1.2');
     if (!ch.compressionMethods.includes(0)) throw new Fatal(AlertDescription.illegal_parameter, 'null compression not offered');
@@ -1167,7 +1168,7 @@ export class DtlsConnection {
 
     const exts: Extension[] = [];
     if (secureReneg) exts.push(EMPTY_RENEGOTIATION_INFO);
-    if (this.useEms) exts.push({ type: ExtensionType.extended_master_secret, data: new Uint8Array(0) });
+    if (this.useEms) exts.push({ type: ExtensionType.extended_master_secret, data: NO_BYTES });
     if (this.cidNegotiated) exts.push({ type: ExtensionType.connection_id, data: new Writer().vec8(this.ownCid).finish() });
     if (suite.keyExchange === 'ecdhe_ecdsa' && findExtension(ch.extensions, ExtensionType.ec_point_formats)) {
       exts.push({ type: ExtensionType.ec_point_formats, data: Uint8Array.of(1, 0) });
@@ -1207,7 +1208,7 @@ export class DtlsConnection {
     } else if (this.options.pskIdentityHint !== undefined) {
       add(HandshakeType.server_key_exchange, encodeOpaque16(utf8.encode(this.options.pskIdentityHint)));
     }
-    add(HandshakeType.server_hello_done, new Uint8Array(0));
+    add(HandshakeType.server_hello_done, NO_BYTES);
     this.state = 'wait_client_key_exchange';
     this.sendFlight(items, true);
   }
@@ -1220,7 +1221,7 @@ export class DtlsConnection {
     if (cached.peerIdentity) this.peerIdentity = cached.peerIdentity;
     const exts: Extension[] = [];
     if (secureReneg) exts.push(EMPTY_RENEGOTIATION_INFO);
-    if (this.useEms) exts.push({ type: ExtensionType.extended_master_secret, data: new Uint8Array(0) });
+    if (this.useEms) exts.push({ type: ExtensionType.extended_master_secret, data: NO_BYTES });
     if (this.cidNegotiated) exts.push({ type: ExtensionType.connection_id, data: new Writer().vec8(this.ownCid).finish() });
     this.hs.sendSeq = m.messageSeq;
     this.peerFlightEnd = m.messageSeq;
@@ -1519,6 +1520,14 @@ function equalConstantTime(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
+/**
+ * A clock time rounded up to whole milliseconds: a small integer, where a fraction would be a boxed
+ * number in every handshake that holds it.
+ */
+function wholeMs(t: number): number {
+  return Math.ceil(t);
+}
+
 /** The certificate types a ClientHello extension lists (RFC 7250 §4); X.509 only when absent or malformed. */
 function certTypeList(ext: Extension | undefined): number[] {
   if (!ext) return [CertificateType.x509];
@@ -1546,7 +1555,8 @@ function decodeCid(data: Uint8Array): Uint8Array {
   const r = new Reader(data);
   const cid = r.vec8();
   r.end();
-  return cid.slice();
+  // A copy, as a view would keep the received datagram alive; none for an empty CID.
+  return cid.length === 0 ? NO_BYTES : cid.slice();
 }
 
 function safeList(data: Uint8Array): number[] {

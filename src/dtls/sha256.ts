@@ -31,6 +31,17 @@ function compress(h: Int32Array, b: Uint8Array, off = 0): void {
     const i = off + 4 * t;
     W[t] = (b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!;
   }
+  compressW(h);
+}
+
+/** One compression round over the 16 big-endian words of words[at…at+16). */
+function compressWords(h: Int32Array, words: Int32Array, at: number): void {
+  for (let t = 0; t < 16; t++) W[t] = words[at + t]!;
+  compressW(h);
+}
+
+/** One compression round over the block already loaded into W[0…16). */
+function compressW(h: Int32Array): void {
   for (let t = 16; t < 64; t++) {
     const x = W[t - 15]!;
     const y = W[t - 2]!;
@@ -149,28 +160,35 @@ export function sha256Parts(parts: readonly Uint8Array[]): Uint8Array {
 
 /**
  * A running SHA-256 (the handshake transcript): fed piece by piece, and read at any point without
- * ending it, so a handshake keeps 96 bytes of state instead of a copy of every message.
+ * ending it, so a handshake keeps about a hundred bytes of state instead of a copy of every message.
  */
 export class Sha256 {
-  private readonly h = Int32Array.from(IV);
-  /** The bytes of the block not yet compressed. */
-  private readonly pending = new Uint8Array(BLOCK);
+  /** The chaining state (words 0–7) and the block being filled, big-endian words (8–23): one array. */
+  private readonly words = new Int32Array(8 + BLOCK / 4);
+  /** Bytes in the block being filled. */
   private pendingLength = 0;
   private total = 0;
 
+  constructor() {
+    this.words.set(IV);
+  }
+
   /** Adds data[start…end). */
   update(data: Uint8Array, start = 0, end = data.length): this {
-    const p = this.pending;
+    const w = this.words;
     let i = start;
     while (i < end) {
       if (this.pendingLength === 0 && end - i >= BLOCK) {
-        compress(this.h, data, i);
+        compress(w, data, i); // a whole block straight from the input
         i += BLOCK;
         continue;
       }
-      p[this.pendingLength++] = data[i++]!;
+      const n = this.pendingLength++;
+      const byte = data[i++]!;
+      const at = 8 + (n >>> 2);
+      w[at] = (n & 3) === 0 ? byte << 24 : w[at]! | (byte << (24 - 8 * (n & 3)));
       if (this.pendingLength === BLOCK) {
-        compress(this.h, p);
+        compressWords(w, w, 8);
         this.pendingLength = 0;
       }
     }
@@ -185,8 +203,9 @@ export class Sha256 {
 
   /** The digest of everything so far, into `out`; the running hash goes on unchanged. */
   digest(out: Uint8Array = new Uint8Array(32)): Uint8Array {
-    state.set(this.h);
-    block.set(this.pending);
+    const w = this.words;
+    for (let i = 0; i < 8; i++) state[i] = w[i]!;
+    for (let n = 0; n < this.pendingLength; n++) block[n] = (w[8 + (n >>> 2)]! >>> (24 - 8 * (n & 3))) & 0xff;
     fill = this.pendingLength;
     pad(state, this.total, out);
     state.fill(0);

@@ -12,8 +12,7 @@ import { Sha256 } from './sha256.js';
 /** Scratch for the header of the message being added: hashed before the next one is written. */
 const header = new Uint8Array(HANDSHAKE_HEADER_LENGTH);
 
-export class Transcript {
-  private readonly hash = new Sha256();
+export class Transcript extends Sha256 {
   /** The last digest and the transcript length it covers: the session hash and a Finished often share it. */
   private digested: Uint8Array | undefined;
   private digestedLength = -1;
@@ -22,27 +21,22 @@ export class Transcript {
 
   /** Keeps a copy of every message added from now on, for `messageBytes`. */
   keepMessages(): void {
-    if (this.hash.length > 0) throw new Error('keepMessages must be called before the first message');
+    if (this.length > 0) throw new Error('keepMessages must be called before the first message');
     this.messages = [];
   }
 
   add(m: HandshakeMessage): void {
     const length = m.body.length;
     writeHandshakeHeader(header, 0, m.msgType, length, m.messageSeq, 0, length);
-    this.hash.update(header).update(m.body);
+    this.update(header).update(m.body);
     this.messages?.push(concat(header, m.body));
   }
 
-  /** Bytes added so far. */
-  get length(): number {
-    return this.hash.length;
-  }
-
-  /** SHA-256 of the transcript so far. */
-  digest(): Uint8Array {
-    if (this.digestedLength !== this.hash.length) {
-      this.digested = this.hash.digest();
-      this.digestedLength = this.hash.length;
+  /** SHA-256 of the transcript so far (the same buffer while no message is added: do not modify it). */
+  override digest(): Uint8Array {
+    if (this.digestedLength !== this.length) {
+      this.digested = super.digest();
+      this.digestedLength = this.length;
     }
     return this.digested!;
   }
