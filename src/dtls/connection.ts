@@ -213,7 +213,19 @@ interface WriteState {
   seq: number;
 }
 
-type FlightItem = { kind: 'handshake'; epoch: number; message: HandshakeMessage } | { kind: 'ccs'; epoch: number };
+/**
+ * A flight as kept for retransmission: its messages encoded whole (header and body, as they enter
+ * the transcript), those sent in epoch 0 in one buffer, then optionally a ChangeCipherSpec and the
+ * messages of epoch 1 (the Finished). Every flight has this shape, and it costs a handshake one
+ * object and a buffer or two rather than an object per message.
+ */
+class Flight {
+  constructor(
+    readonly plain: Uint8Array,
+    readonly changeCipherSpec: boolean,
+    readonly protectedMessages: Uint8Array | undefined,
+  ) {}
+}
 
 class Fatal extends Error {
   constructor(
@@ -230,7 +242,6 @@ const MAX_EARLY_DATA = 8;
 
 /** Shared empty values, so an association holds no buffers or lists of its own for them. */
 const NO_BYTES = new Uint8Array(0);
-const NO_FLIGHT: readonly FlightItem[] = Object.freeze([]);
 const CCS_BODY = Uint8Array.of(1);
 
 /**
@@ -325,7 +336,8 @@ export class DtlsConnection {
 
   private readonly reassembler = new HandshakeReassembler();
 
-  private flight: readonly FlightItem[] = NO_FLIGHT;
+  /** Our last flight, kept until the peer shows it has it. */
+  private flight: Flight | undefined;
   /** message_seq of the last message of the peer's previous flight; a copy of it makes us resend ours. */
   private peerFlightEnd = -1;
 
@@ -497,7 +509,7 @@ export class DtlsConnection {
   private finish(error: DtlsError | undefined): void {
     this.state = 'closed';
     this.releaseHandshakeState(); // timers cancelled, keys and queued data dropped
-    this.flight = NO_FLIGHT;
+    this.flight = undefined;
     this.write0 = undefined;
     if (!this.closedNotified) {
       this.closedNotified = true;
@@ -616,36 +628,51 @@ export class DtlsConnection {
    * into the datagram, without a buffer per fragment or record.
    */
   private transmitFlight(): void {
+    const flight = this.flight;
+    if (!flight) return;
     assembly.size = 0;
-    for (const item of this.flight) {
-      const epoch = item.epoch;
-      const ws = this.writeState(epoch);
-      if (!ws) throw new Error(`no write state for epoch ${epoch}`);
-      if (item.kind === 'ccs') {
-        if (ws.protection) this.appendRecord(this.protect(ContentType.change_cipher_spec, epoch, CCS_BODY));
-        else assembly.bytes.set(CCS_BODY, this.startPlainRecord(ws, ContentType.change_cipher_spec, epoch, CCS_BODY.length));
-        continue;
-      }
-      const { msgType, messageSeq, body } = item.message;
-      const room = Math.max(1, this.mtu - RECORD_HEADER_LENGTH - this.overhead(epoch) - HANDSHAKE_HEADER_LENGTH);
+    this.transmitMessages(flight.plain, 0);
+    if (flight.changeCipherSpec) {
+      const ws = this.writeState(0);
+      if (!ws) throw new Error('no write state for epoch 0');
+      assembly.bytes.set(CCS_BODY, this.startPlainRecord(ws, ContentType.change_cipher_spec, 0, CCS_BODY.length));
+    }
+    if (flight.protectedMessages) this.transmitMessages(flight.protectedMessages, 1);
+    this.flushDatagram();
+  }
+
+  /** Adds encoded whole messages to the datagrams being assembled, fragmented to fit the MTU (§4.2.3). */
+  private transmitMessages(messages: Uint8Array, epoch: number): void {
+    if (messages.length === 0) return;
+    const ws = this.writeState(epoch);
+    if (!ws) throw new Error(`no write state for epoch ${epoch}`);
+    const room = Math.max(1, this.mtu - RECORD_HEADER_LENGTH - this.overhead(epoch) - HANDSHAKE_HEADER_LENGTH);
+    for (let at = 0; at < messages.length; ) {
+      const msgType = messages[at]!;
+      const length = (messages[at + 1]! << 16) | (messages[at + 2]! << 8) | messages[at + 3]!;
+      const messageSeq = (messages[at + 4]! << 8) | messages[at + 5]!;
+      const bodyAt = at + HANDSHAKE_HEADER_LENGTH;
       let offset = 0;
       do {
-        const n = Math.min(room, body.length - offset);
-        const part = n === body.length ? body : body.subarray(offset, offset + n);
+        const n = Math.min(room, length - offset);
         if (ws.protection) {
-          const plaintext = new Uint8Array(HANDSHAKE_HEADER_LENGTH + n);
-          writeHandshakeHeader(plaintext, 0, msgType, body.length, messageSeq, offset, n);
-          plaintext.set(part, HANDSHAKE_HEADER_LENGTH);
+          // A message that fits is its own plaintext; a fragment gets a header of its own.
+          const whole = n === length && at === 0 && bodyAt + length === messages.length;
+          const plaintext = whole ? messages : new Uint8Array(HANDSHAKE_HEADER_LENGTH + n);
+          if (!whole) {
+            writeHandshakeHeader(plaintext, 0, msgType, length, messageSeq, offset, n);
+            copyBytes(plaintext, HANDSHAKE_HEADER_LENGTH, messages, bodyAt + offset, n);
+          }
           this.appendRecord(this.protect(ContentType.handshake, epoch, plaintext));
         } else {
-          const at = this.startPlainRecord(ws, ContentType.handshake, epoch, HANDSHAKE_HEADER_LENGTH + n);
-          writeHandshakeHeader(assembly.bytes, at, msgType, body.length, messageSeq, offset, n);
-          assembly.bytes.set(part, at + HANDSHAKE_HEADER_LENGTH);
+          const to = this.startPlainRecord(ws, ContentType.handshake, epoch, HANDSHAKE_HEADER_LENGTH + n);
+          writeHandshakeHeader(assembly.bytes, to, msgType, length, messageSeq, offset, n);
+          copyBytes(assembly.bytes, to + HANDSHAKE_HEADER_LENGTH, messages, bodyAt + offset, n);
         }
         offset += n;
-      } while (offset < body.length);
+      } while (offset < length);
+      at = bodyAt + length;
     }
-    this.flushDatagram();
   }
 
   /**
@@ -658,10 +685,10 @@ export class DtlsConnection {
   }
 
   /** Sends a new flight. `expectReply`: retransmit it until the peer answers (not for the last flight). */
-  private sendFlight(items: readonly FlightItem[], expectReply: boolean): void {
+  private sendFlight(flight: Flight, expectReply: boolean): void {
     const hs = this.hs;
     hs.retransmitDue = undefined;
-    this.flight = items;
+    this.flight = flight;
     hs.retransmitMs = this.options.initialRetransmitMs ?? 1000;
     hs.retransmissions = 0;
     this.transmitFlight();
@@ -679,10 +706,13 @@ export class DtlsConnection {
     this.hs.retransmitDue = undefined;
   }
 
-  private nextMessage(msgType: number, body: Uint8Array): HandshakeMessage {
-    const m = { msgType, messageSeq: this.hs.sendSeq++, body };
-    this.hs.transcript.add(m);
-    return m;
+  /** Our next handshake message, encoded whole (as it enters the transcript and a flight). */
+  private nextMessage(msgType: number, body: Uint8Array): Uint8Array {
+    const encoded = new Uint8Array(HANDSHAKE_HEADER_LENGTH + body.length);
+    writeHandshakeHeader(encoded, 0, msgType, body.length, this.hs.sendSeq++, 0, body.length);
+    encoded.set(body, HANDSHAKE_HEADER_LENGTH);
+    this.hs.transcript.addEncoded(encoded);
+    return encoded;
   }
 
   /** Hash of the transcript so far. */
@@ -756,7 +786,7 @@ export class DtlsConnection {
       case ContentType.application_data:
         if (r.epoch !== this.readEpoch || r.epoch === 0) break;
         if (this.state === 'established') {
-          if (this.flight.length > 0) this.releaseFlight(); // the peer has our Finished
+          if (this.flight) this.releaseFlight(); // the peer has our Finished
           this.events.data?.(plaintext);
         } else if (this.state === 'wait_finished' && (this.hs.earlyData?.length ?? 0) < MAX_EARLY_DATA) {
           // Authenticated data that overtook the peer's Finished: deliver it once the handshake is done.
@@ -810,7 +840,7 @@ export class DtlsConnection {
 
   private onRetransmittedFragment(f: HandshakeFragment): void {
     // The peer retransmitted its last flight: it lost (part of) ours. Resend ours (§4.2.4).
-    if (f.messageSeq === this.peerFlightEnd && this.flight.length > 0 && f.fragmentOffset === 0) this.transmitFlight();
+    if (f.messageSeq === this.peerFlightEnd && this.flight && f.fragmentOffset === 0) this.transmitFlight();
   }
 
   private processMessages(): void {
@@ -913,7 +943,7 @@ export class DtlsConnection {
     if (this.options.certificate || this.options.rawPublicKey) this.hs.transcript.keepMessages();
     const msg = this.nextMessage(HandshakeType.client_hello, encodeClientHello(hello));
     this.state = 'wait_server_hello';
-    this.sendFlight([{ kind: 'handshake', epoch: 0, message: msg }], true);
+    this.sendFlight(new Flight(msg, false, undefined), true);
   }
 
   private clientMessage(m: HandshakeMessage): void {
@@ -975,8 +1005,9 @@ export class DtlsConnection {
     this.hs.serverCertType = chosenCertType(sh.extensions, ExtensionType.server_certificate_type, this.clientExtensions());
     this.hs.clientCertType = chosenCertType(sh.extensions, ExtensionType.client_certificate_type, this.clientExtensions());
     this.suite = suite;
-    this.hs.serverRandom = sh.random;
-    this.hs.sessionId = sh.sessionId;
+    // Copies: views would keep the server's datagram alive (the session ID for as long as the session).
+    this.hs.serverRandom = sh.random.slice();
+    this.hs.sessionId = sh.sessionId.length === 0 ? NO_BYTES : sh.sessionId.slice();
     const resume = this.options.resume;
     if (resume && sh.sessionId.length > 0 && equalConstantTime(sh.sessionId, resume.id)) {
       if (sh.cipherSuite !== resume.cipherSuite) throw new Fatal(AlertDescription.illegal_parameter, 'resumed session with another cipher suite');
@@ -1008,7 +1039,7 @@ export class DtlsConnection {
         if (this.hs.gotServerKeyExchange) throw new Fatal(AlertDescription.unexpected_message, 'duplicate ServerKeyExchange');
         this.hs.gotServerKeyExchange = true;
         if (!ecdhe) {
-          this.pskIdentityHintBytes = decodeOpaque16(m.body);
+          this.pskIdentityHintBytes = decodeOpaque16(m.body).slice();
           return;
         }
         if (!this.hs.gotServerCertificate) throw new Fatal(AlertDescription.unexpected_message, 'ServerKeyExchange before Certificate');
@@ -1050,33 +1081,31 @@ export class DtlsConnection {
 
   private sendClientFinalFlight(): void {
     const suite = this.suite!;
-    const items: FlightItem[] = [];
+    const plain: Uint8Array[] = [];
     if (this.hs.certificateRequested) {
       const body = this.hs.expectCertificateVerify ? this.ownCertificateBody(this.hs.clientCertType) : encodeCertificate([]);
-      items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(HandshakeType.certificate, body) });
+      plain.push(this.nextMessage(HandshakeType.certificate, body));
     }
     let preMaster: Uint8Array;
     if (suite.keyExchange === 'psk') {
       const psk = this.options.psk!;
-      items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(HandshakeType.client_key_exchange, encodeOpaque16(utf8.encode(psk.identity))) });
+      plain.push(this.nextMessage(HandshakeType.client_key_exchange, encodeOpaque16(utf8.encode(psk.identity))));
       preMaster = pskPreMasterSecret(psk.key);
     } else {
       const ecdh = this.hs.ecdh!;
       preMaster = computeEcdhSecret(ecdh, this.hs.pendingPeerPoint!);
-      items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(HandshakeType.client_key_exchange, encodeOpaque8(new Uint8Array(ecdh.getPublicKey()))) });
+      plain.push(this.nextMessage(HandshakeType.client_key_exchange, encodeOpaque8(new Uint8Array(ecdh.getPublicKey()))));
     }
     this.deriveKeys(preMaster);
     if (this.hs.expectCertificateVerify) {
       const sig = sign('sha256', this.hs.transcript.messageBytes(), { key: this.ownSigningKey(this.hs.clientCertType), dsaEncoding: 'der' });
       const body = encodeDigitallySigned({ hashAlgorithm: HashAlgorithm.sha256, signatureAlgorithm: SignatureAlgorithm.ecdsa, signature: new Uint8Array(sig) });
-      items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(HandshakeType.certificate_verify, body) });
+      plain.push(this.nextMessage(HandshakeType.certificate_verify, body));
     }
-    items.push({ kind: 'ccs', epoch: 0 });
     this.enterWriteEpoch1();
     const finished = this.nextMessage(HandshakeType.finished, verifyData(this.hs.masterPrf!, 'client finished', this.transcriptHash()));
-    items.push({ kind: 'handshake', epoch: 1, message: finished });
     this.state = 'wait_ccs';
-    this.sendFlight(items, true);
+    this.sendFlight(new Flight(joined(plain), true, finished), true);
     if (this.hs.earlyCcs) this.handleChangeCipherSpec(this.readEpoch);
   }
 
@@ -1182,8 +1211,8 @@ export class DtlsConnection {
     // Answer with the ClientHello's message_seq, as a stateless cookie exchange leaves us no other record (§4.2.2).
     this.hs.sendSeq = m.messageSeq;
     this.peerFlightEnd = m.messageSeq;
-    const items: FlightItem[] = [];
-    const add = (type: number, body: Uint8Array): void => void items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(type, body) });
+    const plain: Uint8Array[] = [];
+    const add = (type: number, body: Uint8Array): void => void plain.push(this.nextMessage(type, body));
     add(
       HandshakeType.server_hello,
       encodeServerHello({ version: DTLS_1_2, random: this.hs.serverRandom, sessionId: this.hs.sessionId, cipherSuite: chosen, compressionMethod: 0, extensions: exts }),
@@ -1210,7 +1239,7 @@ export class DtlsConnection {
     }
     add(HandshakeType.server_hello_done, NO_BYTES);
     this.state = 'wait_client_key_exchange';
-    this.sendFlight(items, true);
+    this.sendFlight(new Flight(joined(plain), false, undefined), true);
   }
 
   /** Abbreviated handshake, server side: ServerHello, ChangeCipherSpec, Finished (RFC 5246 §7.3). */
@@ -1235,14 +1264,7 @@ export class DtlsConnection {
     this.enterWriteEpoch1();
     const finished = this.nextMessage(HandshakeType.finished, verifyData(this.hs.masterPrf, 'server finished', this.transcriptHash()));
     this.state = 'wait_ccs';
-    this.sendFlight(
-      [
-        { kind: 'handshake', epoch: 0, message: hello },
-        { kind: 'ccs', epoch: 0 },
-        { kind: 'handshake', epoch: 1, message: finished },
-      ],
-      true,
-    );
+    this.sendFlight(new Flight(hello, true, finished), true);
   }
 
   private onClientFlightMessage(m: HandshakeMessage): void {
@@ -1335,13 +1357,7 @@ export class DtlsConnection {
     this.enterWriteEpoch1();
     const finished = this.nextMessage(HandshakeType.finished, verifyData(this.hs.masterPrf!, label, this.transcriptHash()));
     this.sentFinalFlight = true;
-    this.sendFlight(
-      [
-        { kind: 'ccs', epoch: 0 },
-        { kind: 'handshake', epoch: 1, message: finished },
-      ],
-      false,
-    );
+    this.sendFlight(new Flight(NO_BYTES, true, finished), false);
     this.established();
   }
 
@@ -1485,7 +1501,7 @@ export class DtlsConnection {
 
   /** The peer has our last flight: no retransmission will be needed, nor epoch 0 to send it in. */
   private releaseFlight(): void {
-    this.flight = NO_FLIGHT;
+    this.flight = undefined;
     if (this.state === 'established') this.write0 = undefined;
   }
 }
@@ -1518,6 +1534,16 @@ function equalConstantTime(a: Uint8Array, b: Uint8Array): boolean {
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
   return diff === 0;
+}
+
+/** The parts as one buffer (the part itself when there is only one). */
+function joined(parts: Uint8Array[]): Uint8Array {
+  return parts.length === 1 ? parts[0]! : concat(...parts);
+}
+
+/** Copies src[start…start+n) to dst at `at`, without a view of either. */
+function copyBytes(dst: Uint8Array, at: number, src: Uint8Array, start: number, n: number): void {
+  for (let i = 0; i < n; i++) dst[at + i] = src[start + i]!;
 }
 
 /**

@@ -170,6 +170,7 @@ export class HandshakeReassembler {
     const r = this.pending?.get(this.next);
     if (!r?.complete) return undefined;
     this.pending!.delete(this.next);
+    if (this.pending!.size === 0) this.pending = undefined; // between flights, usually for good
     this.next++;
     return r.message();
   }

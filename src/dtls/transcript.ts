@@ -25,6 +25,13 @@ export class Transcript extends Sha256 {
     this.messages = [];
   }
 
+  /** Adds a message encoded whole (header and body, fragment offset 0). */
+  addEncoded(encoded: Uint8Array): void {
+    this.update(encoded);
+    this.messages?.push(encoded);
+  }
+
+  /** Adds a received message. */
   add(m: HandshakeMessage): void {
     const length = m.body.length;
     writeHandshakeHeader(header, 0, m.msgType, length, m.messageSeq, 0, length);
