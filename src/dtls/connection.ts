@@ -65,7 +65,7 @@ import {
 } from './messages.js';
 import { extendedMasterSecret, keyBlock, masterSecret, Prf, pskPreMasterSecret, verifyData } from './prf.js';
 import { Transcript } from './transcript.js';
-import { decodeRecords, encodeRecord, MAX_SEQUENCE, ReplayWindow, writeRecordHeader, type DtlsRecord } from './record.js';
+import { encodeRecord, MAX_SEQUENCE, ReplayWindow, writeRecordHeader } from './record.js';
 import type { ResumableSession, SessionCache } from './session.js';
 
 /** ecdsa_secp256r1_sha256 as a SignatureAndHashAlgorithm (RFC 5246 §7.4.1.4.1). */
@@ -240,6 +240,16 @@ const MAX_QUEUED_APP_DATA = 64;
 const MAX_FUTURE_RECORDS = 16;
 const MAX_EARLY_DATA = 8;
 
+/** A record of the next epoch held until the ChangeCipherSpec (see handleRecord). */
+interface BufferedRecord {
+  type: number;
+  version: number;
+  epoch: number;
+  sequence: number;
+  fragment: Uint8Array;
+  ownCid: boolean;
+}
+
 /** Shared empty values, so an association holds no buffers or lists of its own for them. */
 const NO_BYTES = new Uint8Array(0);
 const CCS_BODY = Uint8Array.of(1);
@@ -258,7 +268,7 @@ class Handshake {
   /** Epoch 0's read state: an established association ignores plaintext records. */
   read0: ReadState | undefined = { window: new ReplayWindow() };
   /** Records of the next epoch that overtook the ChangeCipherSpec. */
-  futureRecords: DtlsRecord[] | undefined;
+  futureRecords: BufferedRecord[] | undefined;
   sendSeq = 0;
   transcript = new Transcript();
   /**
@@ -465,14 +475,35 @@ export class DtlsConnection {
   handleDatagram(datagram: Uint8Array): boolean {
     if (this.state === 'closed') return false;
     this.freshRecord = false;
-    this.guard(() => {
-      const { records } = decodeRecords(datagram, this.ownCidLength);
-      for (const r of records) {
-        if (this.isClosed) return;
-        this.handleRecord(r);
-      }
-    });
+    this.guard(() => this.handleRecords(datagram));
     return this.freshRecord;
+  }
+
+  /**
+   * Handles the records of one datagram in order (§4.1.1), read in place: no object per record. A
+   * truncated or unparseable record ends the datagram (the records before it count).
+   */
+  private handleRecords(d: Uint8Array): void {
+    const cid = this.cidOption instanceof Uint8Array ? this.cidOption : NO_BYTES;
+    for (let at = 0; d.length - at >= RECORD_HEADER_LENGTH; ) {
+      if (this.isClosed) return;
+      const type = d[at]!;
+      const withCid = type === ContentType.tls12_cid;
+      // The CID length is not on the wire: only the receiver that chose the CID can parse it (RFC 9146 §4).
+      if (withCid && cid.length === 0) return;
+      const lengthAt = at + RECORD_HEADER_LENGTH - 2 + (withCid ? cid.length : 0);
+      if (lengthAt + 2 > d.length) return;
+      const start = lengthAt + 2;
+      const end = start + ((d[lengthAt]! << 8) | d[lengthAt + 1]!);
+      if (end > d.length) return;
+      const version = (d[at + 1]! << 8) | d[at + 2]!;
+      const epoch = (d[at + 3]! << 8) | d[at + 4]!;
+      const sequence = ((d[at + 5]! << 8) | d[at + 6]!) * 0x1_0000_0000 + ((d[at + 7]! << 24) >>> 0) + ((d[at + 8]! << 16) | (d[at + 9]! << 8) | d[at + 10]!);
+      // Whether the record carries the CID we announce (compared once negotiated: see handleRecord).
+      const ownCid = withCid && equalConstantTimeAt(d, at + RECORD_HEADER_LENGTH - 2, cid);
+      this.handleRecord(type, version, epoch, sequence, d.subarray(start, end), ownCid);
+      at = end;
+    }
   }
 
   /** Length of the CID in records addressed to us (0 = none); fixed from the start so early records parse. */
@@ -722,69 +753,70 @@ export class DtlsConnection {
 
   // ---------------------------------------------------------------- receive path
 
-  private handleRecord(r: DtlsRecord): void {
-    if ((r.version & 0xff00) !== 0xfe00) return;
-    const rs = this.readState(r.epoch);
+  /** One received record; `ownCid`: a tls12_cid record carrying the CID we announce. */
+  private handleRecord(recordType: number, version: number, epoch: number, sequence: number, fragment: Uint8Array, ownCid: boolean): void {
+    if ((version & 0xff00) !== 0xfe00) return;
+    const rs = this.readState(epoch);
     if (!rs) {
       // Records of the next epoch can overtake the ChangeCipherSpec; keep a few (§4.1).
-      if (r.epoch === this.readEpoch + 1 && this.state !== 'established' && (this.hs.futureRecords?.length ?? 0) < MAX_FUTURE_RECORDS) (this.hs.futureRecords ??= []).push(r);
+      if (epoch === this.readEpoch + 1 && this.state !== 'established' && (this.hs.futureRecords?.length ?? 0) < MAX_FUTURE_RECORDS) (this.hs.futureRecords ??= []).push({ type: recordType, version, epoch, sequence, fragment, ownCid });
       return;
     }
-    if (!rs.window.check(r.sequence)) return;
-    let plaintext = r.fragment;
-    let type = r.type;
+    if (!rs.window.check(sequence)) return;
+    let plaintext = fragment;
+    let type = recordType;
     const usesCid = this.cidNegotiated && this.ownCid.length > 0;
-    if (r.type === ContentType.tls12_cid) {
+    if (recordType === ContentType.tls12_cid) {
       // Only with a negotiated CID of ours, only protected, only our CID (RFC 9146 §4).
-      if (!usesCid || !rs.protection || !r.cid || !equalConstantTime(r.cid, this.ownCid)) return;
+      if (!usesCid || !rs.protection || !ownCid) return;
     } else if (usesCid && rs.protection) {
       return; // protected records must carry our CID once it is negotiated
     }
     if (rs.protection) {
       let opened: Uint8Array | undefined;
-      if (r.type === ContentType.tls12_cid) {
-        const inner = rs.protection.openCid(r.epoch, r.sequence, r.version, r.cid!, r.fragment);
+      if (recordType === ContentType.tls12_cid) {
+        const inner = rs.protection.openCid(epoch, sequence, version, this.ownCid, fragment);
         if (inner) {
           opened = inner.content;
           type = inner.type;
         }
       } else {
-        opened = rs.protection.open(r.epoch, r.sequence, r.type, r.version, r.fragment);
+        opened = rs.protection.open(epoch, sequence, recordType, version, fragment);
       }
       if (!opened) {
         // Invalid records are discarded (§4.1.2.7), except while we wait for the peer's Finished:
         // then the keys disagree (wrong PSK) and the handshake cannot succeed.
         // Only a handshake record (the Finished) counts: stale alerts or data of an older association
         // with the same address are just dropped.
-        if (this.state === 'wait_finished' && r.epoch === this.readEpoch && (r.type === ContentType.handshake || r.type === ContentType.tls12_cid)) throw new Fatal(AlertDescription.bad_record_mac, 'record of the new epoch does not authenticate');
+        if (this.state === 'wait_finished' && epoch === this.readEpoch && (recordType === ContentType.handshake || recordType === ContentType.tls12_cid)) throw new Fatal(AlertDescription.bad_record_mac, 'record of the new epoch does not authenticate');
         return;
       }
       plaintext = opened;
     }
     if (plaintext.length > MAX_PLAINTEXT) return;
-    const fresh = rs.protection !== undefined && r.sequence > rs.window.highest;
-    rs.window.update(r.sequence);
+    const fresh = rs.protection !== undefined && sequence > rs.window.highest;
+    rs.window.update(sequence);
     if (fresh) {
       this.freshRecord = true;
       this.events.freshRecord?.();
     }
-    if (this.role === 'server' && this.state === 'wait_client_hello' && r.epoch === 0) {
+    if (this.role === 'server' && this.state === 'wait_client_hello' && epoch === 0) {
       // Continue the record numbering of a stateless HelloVerifyRequest, which reused the
       // ClientHello's sequence number (§4.2.1): never send epoch-0 numbers the client has seen.
-      this.write0!.seq = Math.max(this.write0!.seq, r.sequence);
+      this.write0!.seq = Math.max(this.write0!.seq, sequence);
     }
     switch (type) {
       case ContentType.handshake:
-        this.handleHandshakeRecord(plaintext, r.epoch);
+        this.handleHandshakeRecord(plaintext, epoch);
         break;
       case ContentType.change_cipher_spec:
-        if (plaintext.length === 1 && plaintext[0] === 1) this.handleChangeCipherSpec(r.epoch);
+        if (plaintext.length === 1 && plaintext[0] === 1) this.handleChangeCipherSpec(epoch);
         break;
       case ContentType.alert:
-        this.handleAlert(plaintext, r.epoch);
+        this.handleAlert(plaintext, epoch);
         break;
       case ContentType.application_data:
-        if (r.epoch !== this.readEpoch || r.epoch === 0) break;
+        if (epoch !== this.readEpoch || epoch === 0) break;
         if (this.state === 'established') {
           if (this.flight) this.releaseFlight(); // the peer has our Finished
           this.events.data?.(plaintext);
@@ -880,7 +912,7 @@ export class DtlsConnection {
     this.hs.futureRecords = undefined;
     for (const r of future) {
       if (this.isClosed) return;
-      this.handleRecord(r);
+      this.handleRecord(r.type, r.version, r.epoch, r.sequence, r.fragment, r.ownCid);
     }
   }
 
@@ -1552,6 +1584,13 @@ function copyBytes(dst: Uint8Array, at: number, src: Uint8Array, start: number, 
  */
 function wholeMs(t: number): number {
   return Math.ceil(t);
+}
+
+/** equalConstantTime of d[at…at+expected.length) and `expected`. */
+function equalConstantTimeAt(d: Uint8Array, at: number, expected: Uint8Array): boolean {
+  let diff = 0;
+  for (let i = 0; i < expected.length; i++) diff |= d[at + i]! ^ expected[i]!;
+  return diff === 0;
 }
 
 /** The certificate types a ClientHello extension lists (RFC 7250 §4); X.509 only when absent or malformed. */
