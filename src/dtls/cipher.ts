@@ -3,7 +3,7 @@
  * All supported suites are AEAD with a 4-byte implicit salt and an 8-byte explicit nonce.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { concat, Writer } from './bytes.js';
+import { concat } from './bytes.js';
 import { writeEpochAndSequence, writeRecordHeader } from './record.js';
 import { ContentType, RECORD_HEADER_LENGTH } from './constants.js';
 
@@ -49,6 +49,8 @@ const AAD_LENGTH = 13;
 // Scratch space for the nonce and the additional data of one record: node:crypto copies both
 // before returning, and everything here is synchronous, so one buffer each serves every record.
 const nonceScratch = new Uint8Array(NONCE_LENGTH);
+const KEY_LENGTH = 16;
+const keyScratch = new Uint8Array(KEY_LENGTH);
 const aadScratch = new Uint8Array(AAD_LENGTH);
 
 /**
@@ -72,11 +74,12 @@ export class AeadProtection {
   }
 
   /**
-   * A copy of the key for one cipher: a short-lived allocation, where a subarray view would make
-   * V8 move the small key block out of the heap for the association's lifetime.
+   * Fills keyScratch with the key for one cipher (node:crypto copies it into the cipher context): a
+   * subarray view would make V8 move the small key block out of the heap for the association's lifetime.
    */
   private key(): Uint8Array {
-    return this.material.slice(this.keyOffset, this.keyOffset + this.suite.keyLength);
+    for (let i = 0; i < KEY_LENGTH; i++) keyScratch[i] = this.material[this.keyOffset + i]!;
+    return keyScratch;
   }
 
   /** Fills nonceScratch: salt ‖ explicit nonce (byte by byte, for the same reason as `key`). */
@@ -110,7 +113,7 @@ export class AeadProtection {
    */
   sealRecord(type: number, version: number, epoch: number, seq: number, plaintext: Uint8Array, cid?: Uint8Array): Uint8Array {
     const withCid = cid !== undefined && cid.length > 0;
-    const inner = withCid ? concat(plaintext, Uint8Array.of(type)) : plaintext;
+    const inner = withCid ? innerPlaintext(plaintext, type) : plaintext;
     const fragmentLength = this.overhead + inner.length;
     const out = new Uint8Array(RECORD_HEADER_LENGTH + (withCid ? cid.length : 0) + fragmentLength);
     const at = writeRecordHeader(out, 0, withCid ? ContentType.tls12_cid : type, version, epoch, seq, withCid ? cid : undefined, fragmentLength);
@@ -121,22 +124,24 @@ export class AeadProtection {
 
   /** RFC 9146 §5 additional data for a tls12_cid record. */
   private cidAad(epoch: number, seq: number, version: number, cid: Uint8Array, innerLength: number): Uint8Array {
-    return new Writer(23 + cid.length)
-      .bytes(SEQ_NUM_PLACEHOLDER)
-      .u8(ContentType.tls12_cid)
-      .u8(cid.length)
-      .u8(ContentType.tls12_cid)
-      .u16(version)
-      .u16(epoch)
-      .u48(seq)
-      .bytes(cid)
-      .u16(innerLength)
-      .finish();
+    // seq_num placeholder ‖ tls12_cid ‖ cid_length ‖ tls12_cid ‖ version ‖ epoch ‖ sequence ‖ cid ‖ length
+    const aad = new Uint8Array(23 + cid.length);
+    aad.fill(0xff, 0, 8);
+    aad[8] = ContentType.tls12_cid;
+    aad[9] = cid.length;
+    aad[10] = ContentType.tls12_cid;
+    aad[11] = version >>> 8;
+    aad[12] = version & 0xff;
+    writeEpochAndSequence(aad, 13, epoch, seq);
+    aad.set(cid, 21);
+    aad[21 + cid.length] = innerLength >>> 8;
+    aad[22 + cid.length] = innerLength & 0xff;
+    return aad;
   }
 
   /** Protects DTLSInnerPlaintext (content ‖ real type, no padding) for a tls12_cid record (RFC 9146 §4–5). */
   sealCid(epoch: number, seq: number, type: number, version: number, cid: Uint8Array, content: Uint8Array): Uint8Array {
-    const inner = concat(content, Uint8Array.of(type));
+    const inner = innerPlaintext(content, type);
     const out = new Uint8Array(this.overhead + inner.length);
     this.sealInto(out, 0, epoch, seq, inner, this.cidAad(epoch, seq, version, cid, inner.length));
     return out;
@@ -162,6 +167,7 @@ export class AeadProtection {
     const bodyAt = at + EXPLICIT_NONCE_LENGTH;
     if (this.suite.aead === 'aes-128-ccm') {
       const c = createCipheriv('aes-128-ccm', this.key(), nonce, { authTagLength: tagLength });
+      keyScratch.fill(0);
       c.setAAD(aad, { plaintextLength: plaintext.length });
       out.set(c.update(plaintext), bodyAt);
       c.final();
@@ -169,6 +175,7 @@ export class AeadProtection {
       return;
     }
     const c = createCipheriv('aes-128-gcm', this.key(), nonce, { authTagLength: tagLength });
+    keyScratch.fill(0);
     c.setAAD(aad);
     const body = c.update(plaintext);
     out.set(body, bodyAt);
@@ -186,6 +193,7 @@ export class AeadProtection {
     try {
       if (this.suite.aead === 'aes-128-ccm') {
         const d = createDecipheriv('aes-128-ccm', this.key(), nonce, { authTagLength: tagLength });
+        keyScratch.fill(0);
         d.setAuthTag(tag);
         d.setAAD(aad, { plaintextLength: body.length });
         const out = d.update(body);
@@ -193,6 +201,7 @@ export class AeadProtection {
         return plain(out);
       }
       const d = createDecipheriv('aes-128-gcm', this.key(), nonce, { authTagLength: tagLength });
+      keyScratch.fill(0);
       d.setAuthTag(tag);
       d.setAAD(aad);
       const out = d.update(body);
@@ -216,8 +225,13 @@ function plain(b: Buffer): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/** The 8 bytes of 0xff that start the RFC 9146 additional data in place of seq_num. */
-const SEQ_NUM_PLACEHOLDER = new Uint8Array(8).fill(0xff);
+/** DTLSInnerPlaintext without padding: content ‖ real type (RFC 9146 §4). */
+function innerPlaintext(content: Uint8Array, type: number): Uint8Array {
+  const inner = new Uint8Array(content.length + 1);
+  inner.set(content);
+  inner[content.length] = type;
+  return inner;
+}
 
 export interface KeyMaterial {
   clientWrite: AeadProtection;

@@ -26,6 +26,7 @@ import {
   ContentType,
   DTLS_1_2,
   EMPTY_RENEGOTIATION_INFO_SCSV,
+  HANDSHAKE_HEADER_LENGTH,
   ExtensionType,
   HandshakeType,
   HashAlgorithm,
@@ -34,7 +35,7 @@ import {
   RECORD_HEADER_LENGTH,
   SignatureAlgorithm,
 } from './constants.js';
-import { decodeFragments, encodeFragment, encodeWholeMessage, fragmentMessage, HandshakeReassembler, type HandshakeFragment, type HandshakeMessage } from './fragment.js';
+import { decodeFragments, writeHandshakeHeader, HandshakeReassembler, type HandshakeFragment, type HandshakeMessage } from './fragment.js';
 import {
   decodeAlert,
   decodeCertificate,
@@ -63,8 +64,8 @@ import {
   type Extension,
 } from './messages.js';
 import { extendedMasterSecret, keyBlock, masterSecret, Prf, pskPreMasterSecret, verifyData } from './prf.js';
-import { sha256Parts } from './sha256.js';
-import { decodeRecords, encodeRecord, MAX_SEQUENCE, ReplayWindow, type DtlsRecord } from './record.js';
+import { Transcript } from './transcript.js';
+import { encodeRecord, MAX_SEQUENCE, ReplayWindow, writeRecordHeader } from './record.js';
 import type { ResumableSession, SessionCache } from './session.js';
 
 /** ecdsa_secp256r1_sha256 as a SignatureAndHashAlgorithm (RFC 5246 §7.4.1.4.1). */
@@ -212,7 +213,19 @@ interface WriteState {
   seq: number;
 }
 
-type FlightItem = { kind: 'handshake'; epoch: number; message: HandshakeMessage } | { kind: 'ccs'; epoch: number };
+/**
+ * A flight as kept for retransmission: its messages encoded whole (header and body, as they enter
+ * the transcript), those sent in epoch 0 in one buffer, then optionally a ChangeCipherSpec and the
+ * messages of epoch 1 (the Finished). Every flight has this shape, and it costs a handshake one
+ * object and a buffer or two rather than an object per message.
+ */
+class Flight {
+  constructor(
+    readonly plain: Uint8Array,
+    readonly changeCipherSpec: boolean,
+    readonly protectedMessages: Uint8Array | undefined,
+  ) {}
+}
 
 class Fatal extends Error {
   constructor(
@@ -227,9 +240,25 @@ const MAX_QUEUED_APP_DATA = 64;
 const MAX_FUTURE_RECORDS = 16;
 const MAX_EARLY_DATA = 8;
 
+/** A record of the next epoch held until the ChangeCipherSpec (see handleRecord). */
+interface BufferedRecord {
+  type: number;
+  version: number;
+  epoch: number;
+  sequence: number;
+  fragment: Uint8Array;
+  ownCid: boolean;
+}
+
 /** Shared empty values, so an association holds no buffers or lists of its own for them. */
 const NO_BYTES = new Uint8Array(0);
-const NO_FLIGHT: readonly FlightItem[] = Object.freeze([]);
+const CCS_BODY = Uint8Array.of(1);
+
+/**
+ * The datagram being assembled by transmitFlight, shared by all connections: a flight is written and
+ * sent without yielding, and each datagram leaves as a copy before the scratch is reused.
+ */
+const assembly = { bytes: new Uint8Array(1500), size: 0 };
 
 /**
  * The state of one handshake, apart from the connection so that an established association drops
@@ -239,13 +268,22 @@ class Handshake {
   /** Epoch 0's read state: an established association ignores plaintext records. */
   read0: ReadState | undefined = { window: new ReplayWindow() };
   /** Records of the next epoch that overtook the ChangeCipherSpec. */
-  futureRecords: DtlsRecord[] | undefined;
+  futureRecords: BufferedRecord[] | undefined;
   sendSeq = 0;
-  transcript: Uint8Array[] = [];
-  transcriptHashed: { count: number; hash: Uint8Array } | undefined;
-  retransmitTimer: Timer | undefined;
+  transcript = new Transcript();
+  /**
+   * The handshake's one timer, due at `timerDue`: for the next retransmission or the handshake
+   * deadline, whichever comes first (a timer each would cost twice the objects per handshake).
+   */
+  timer: Timer | undefined;
+  timerDue = 0;
+  /** The timer's callback, made once per handshake. */
+  onTimer: (() => void) | undefined;
+  /** Clock time when the whole handshake gives up. */
+  deadline = 0;
+  /** Clock time of the next retransmission of our flight; undefined when none is expected. */
+  retransmitDue: number | undefined;
   retransmissions = 0;
-  handshakeTimer: Timer | undefined;
   clientRandomValue: Uint8Array | undefined;
   serverRandom: Uint8Array | undefined;
   helloVerifyCount = 0;
@@ -287,7 +325,6 @@ class Handshake {
 const RELEASED = ((): Handshake => {
   const hs = new Handshake(() => NO_BYTES, [], 0);
   hs.read0 = undefined; // an established association ignores plaintext records
-  Object.freeze(hs.transcript);
   return Object.freeze(hs);
 })();
 
@@ -309,7 +346,8 @@ export class DtlsConnection {
 
   private readonly reassembler = new HandshakeReassembler();
 
-  private flight: readonly FlightItem[] = NO_FLIGHT;
+  /** Our last flight, kept until the peer shows it has it. */
+  private flight: Flight | undefined;
   /** message_seq of the last message of the peer's previous flight; a copy of it makes us resend ours. */
   private peerFlightEnd = -1;
 
@@ -403,7 +441,7 @@ export class DtlsConnection {
       if (this.hs.suites.length === 0) throw new Fatal(AlertDescription.internal_error, 'no usable cipher suite for the configured credentials');
       this.startHandshakeTimer();
       this.hs.clientRandomValue = this.hs.random(32);
-      this.sendClientHello(new Uint8Array(0));
+      this.sendClientHello(NO_BYTES);
     });
   }
 
@@ -417,7 +455,7 @@ export class DtlsConnection {
       this.hs.queued.push(data);
       return true;
     }
-    this.emitDatagrams([this.protect(ContentType.application_data, this.writeEpoch, data)]);
+    this.events.send(this.protect(ContentType.application_data, this.writeEpoch, data));
     return true;
   }
 
@@ -437,14 +475,35 @@ export class DtlsConnection {
   handleDatagram(datagram: Uint8Array): boolean {
     if (this.state === 'closed') return false;
     this.freshRecord = false;
-    this.guard(() => {
-      const { records } = decodeRecords(datagram, this.ownCidLength);
-      for (const r of records) {
-        if (this.isClosed) return;
-        this.handleRecord(r);
-      }
-    });
+    this.guard(() => this.handleRecords(datagram));
     return this.freshRecord;
+  }
+
+  /**
+   * Handles the records of one datagram in order (§4.1.1), read in place: no object per record. A
+   * truncated or unparseable record ends the datagram (the records before it count).
+   */
+  private handleRecords(d: Uint8Array): void {
+    const cid = this.cidOption instanceof Uint8Array ? this.cidOption : NO_BYTES;
+    for (let at = 0; d.length - at >= RECORD_HEADER_LENGTH; ) {
+      if (this.isClosed) return;
+      const type = d[at]!;
+      const withCid = type === ContentType.tls12_cid;
+      // The CID length is not on the wire: only the receiver that chose the CID can parse it (RFC 9146 §4).
+      if (withCid && cid.length === 0) return;
+      const lengthAt = at + RECORD_HEADER_LENGTH - 2 + (withCid ? cid.length : 0);
+      if (lengthAt + 2 > d.length) return;
+      const start = lengthAt + 2;
+      const end = start + ((d[lengthAt]! << 8) | d[lengthAt + 1]!);
+      if (end > d.length) return;
+      const version = (d[at + 1]! << 8) | d[at + 2]!;
+      const epoch = (d[at + 3]! << 8) | d[at + 4]!;
+      const sequence = ((d[at + 5]! << 8) | d[at + 6]!) * 0x1_0000_0000 + ((d[at + 7]! << 24) >>> 0) + ((d[at + 8]! << 16) | (d[at + 9]! << 8) | d[at + 10]!);
+      // Whether the record carries the CID we announce (compared once negotiated: see handleRecord).
+      const ownCid = withCid && equalConstantTimeAt(d, at + RECORD_HEADER_LENGTH - 2, cid);
+      this.handleRecord(type, version, epoch, sequence, d.subarray(start, end), ownCid);
+      at = end;
+    }
   }
 
   /** Length of the CID in records addressed to us (0 = none); fixed from the start so early records parse. */
@@ -481,7 +540,7 @@ export class DtlsConnection {
   private finish(error: DtlsError | undefined): void {
     this.state = 'closed';
     this.releaseHandshakeState(); // timers cancelled, keys and queued data dropped
-    this.flight = NO_FLIGHT;
+    this.flight = undefined;
     this.write0 = undefined;
     if (!this.closedNotified) {
       this.closedNotified = true;
@@ -490,18 +549,48 @@ export class DtlsConnection {
   }
 
   private startHandshakeTimer(): void {
-    const ms = this.options.handshakeTimeoutMs ?? 60_000;
-    this.hs.handshakeTimer = this.clock.setTimer(ms, () => {
-      this.hs.handshakeTimer = undefined;
-      if (this.state !== 'established' && this.state !== 'closed') {
-        this.finish(new DtlsError('handshake_timeout', `handshake not complete after ${ms} ms`));
-      }
-    });
+    this.hs.deadline = wholeMs(this.clock.now() + (this.options.handshakeTimeoutMs ?? 60_000));
+    this.armTimer();
+  }
+
+  /** Arms the handshake's timer for the earlier of the next retransmission and the deadline. */
+  private armTimer(): void {
+    const hs = this.hs;
+    const due = hs.retransmitDue === undefined ? hs.deadline : Math.min(hs.deadline, hs.retransmitDue);
+    if (hs.timer && hs.timerDue <= due) return; // it fires first and arms the next one
+    hs.timer?.cancel();
+    hs.timerDue = due;
+    hs.timer = this.clock.setTimer(due - this.clock.now(), (hs.onTimer ??= () => this.onTimer()));
+  }
+
+  private onTimer(): void {
+    const hs = this.hs;
+    hs.timer = undefined;
+    if (this.state === 'closed' || this.state === 'established') return;
+    // The time the timer was set for, not clock.now(): a timer may fire a little early or late.
+    const now = hs.timerDue;
+    if (now >= hs.deadline) {
+      this.finish(new DtlsError('handshake_timeout', `handshake not complete after ${this.options.handshakeTimeoutMs ?? 60_000} ms`));
+      return;
+    }
+    if (hs.retransmitDue !== undefined && now >= hs.retransmitDue) {
+      this.guard(() => {
+        if (hs.retransmissions >= (this.options.maxRetransmissions ?? 7)) {
+          this.finish(new DtlsError('handshake_timeout', `no answer after ${hs.retransmissions} retransmissions`));
+          return;
+        }
+        hs.retransmissions++;
+        hs.retransmitMs = Math.min(hs.retransmitMs * 2, this.options.maxRetransmitMs ?? 60_000);
+        this.transmitFlight();
+        hs.retransmitDue = wholeMs(now + hs.retransmitMs);
+      });
+    }
+    if (!this.isClosed) this.armTimer();
   }
 
   private sendAlert(level: number, description: number): void {
     try {
-      this.emitDatagrams([this.protect(ContentType.alert, this.writeEpoch, encodeAlert({ level, description }))]);
+      this.events.send(this.protect(ContentType.alert, this.writeEpoch, encodeAlert({ level, description })));
     } catch {
       // Sequence space exhausted or similar: nothing more to say.
     }
@@ -511,26 +600,45 @@ export class DtlsConnection {
   private protect(type: number, epoch: number, payload: Uint8Array): Uint8Array {
     const ws = this.writeState(epoch);
     if (!ws) throw new Error(`no write state for epoch ${epoch}`);
-    if (ws.seq > MAX_SEQUENCE) throw new Fatal(AlertDescription.internal_error, 'sequence numbers exhausted');
-    const seq = ws.seq++;
+    const seq = this.nextSequence(ws);
     if (ws.protection) return ws.protection.sealRecord(type, DTLS_1_2, epoch, seq, payload, this.peerCid);
     return encodeRecord({ type, version: DTLS_1_2, epoch, sequence: seq, fragment: payload });
   }
 
-  /** Packs records into datagrams no larger than the MTU (a record larger than the MTU goes alone). */
-  private emitDatagrams(records: Uint8Array[]): void {
-    let batch: Uint8Array[] = [];
-    let size = 0;
-    for (const r of records) {
-      if (size > 0 && size + r.length > this.mtu) {
-        this.events.send(concat(...batch));
-        batch = [];
-        size = 0;
-      }
-      batch.push(r);
-      size += r.length;
+  /** The next sequence number of a write state. */
+  private nextSequence(ws: WriteState): number {
+    if (ws.seq > MAX_SEQUENCE) throw new Fatal(AlertDescription.internal_error, 'sequence numbers exhausted');
+    return ws.seq++;
+  }
+
+  /** Appends a whole record to the datagram being assembled (see `assembly`), sending what is there first if it would not fit. */
+  private appendRecord(record: Uint8Array): void {
+    const at = this.reserve(record.length);
+    assembly.bytes.set(record, at);
+  }
+
+  /**
+   * Room for a record of `length` bytes at the end of the datagram being assembled; where it starts.
+   * A full datagram goes out first; a record larger than the MTU goes alone.
+   */
+  private reserve(length: number): number {
+    if (assembly.size > 0 && assembly.size + length > this.mtu) this.flushDatagram();
+    const at = assembly.size;
+    if (at + length > assembly.bytes.length) {
+      const grown = new Uint8Array(Math.max(2 * assembly.bytes.length, at + length));
+      grown.set(assembly.bytes.subarray(0, at));
+      assembly.bytes = grown;
     }
-    if (batch.length > 0) this.events.send(concat(...batch));
+    assembly.size = at + length;
+    return at;
+  }
+
+  /** Sends the assembled datagram: a copy of exactly its bytes, taken before anything else can reuse the scratch. */
+  private flushDatagram(): void {
+    if (assembly.size === 0) return;
+    const datagram = assembly.bytes.slice(0, assembly.size);
+    assembly.size = 0;
+    this.events.send(datagram);
   }
 
   private overhead(epoch: number): number {
@@ -545,136 +653,172 @@ export class DtlsConnection {
     return epoch === 0 ? this.write0 : epoch === 1 ? this.write1 : undefined;
   }
 
+  /**
+   * Sends the current flight (again), packed into as few datagrams as the MTU allows. Every
+   * transmission takes new record sequence numbers (§4.2.4); plaintext records are written straight
+   * into the datagram, without a buffer per fragment or record.
+   */
   private transmitFlight(): void {
-    const records: Uint8Array[] = [];
-    for (const item of this.flight) {
-      if (item.kind === 'ccs') {
-        records.push(this.protect(ContentType.change_cipher_spec, item.epoch, Uint8Array.of(1)));
-        continue;
-      }
-      const max = this.mtu - RECORD_HEADER_LENGTH - this.overhead(item.epoch);
-      for (const f of fragmentMessage(item.message, max)) records.push(this.protect(ContentType.handshake, item.epoch, encodeFragment(f)));
+    const flight = this.flight;
+    if (!flight) return;
+    assembly.size = 0;
+    this.transmitMessages(flight.plain, 0);
+    if (flight.changeCipherSpec) {
+      const ws = this.writeState(0);
+      if (!ws) throw new Error('no write state for epoch 0');
+      assembly.bytes.set(CCS_BODY, this.startPlainRecord(ws, ContentType.change_cipher_spec, 0, CCS_BODY.length));
     }
-    this.emitDatagrams(records);
+    if (flight.protectedMessages) this.transmitMessages(flight.protectedMessages, 1);
+    this.flushDatagram();
   }
 
-  /** Sends a new flight. `expectReply`: arm the retransmission timer (not for the last flight). */
-  private sendFlight(items: readonly FlightItem[], expectReply: boolean): void {
-    this.hs.retransmitTimer?.cancel();
-    this.hs.retransmitTimer = undefined;
-    this.flight = items;
-    this.hs.retransmitMs = this.options.initialRetransmitMs ?? 1000;
-    this.hs.retransmissions = 0;
-    this.transmitFlight();
-    if (expectReply) this.armRetransmit();
-  }
-
-  private armRetransmit(): void {
-    this.hs.retransmitTimer = this.clock.setTimer(this.hs.retransmitMs, () => {
-      this.hs.retransmitTimer = undefined;
-      if (this.state === 'closed' || this.state === 'established') return;
-      this.guard(() => {
-        if (this.hs.retransmissions >= (this.options.maxRetransmissions ?? 7)) {
-          this.finish(new DtlsError('handshake_timeout', `no answer after ${this.hs.retransmissions} retransmissions`));
-          return;
+  /** Adds encoded whole messages to the datagrams being assembled, fragmented to fit the MTU (§4.2.3). */
+  private transmitMessages(messages: Uint8Array, epoch: number): void {
+    if (messages.length === 0) return;
+    const ws = this.writeState(epoch);
+    if (!ws) throw new Error(`no write state for epoch ${epoch}`);
+    const room = Math.max(1, this.mtu - RECORD_HEADER_LENGTH - this.overhead(epoch) - HANDSHAKE_HEADER_LENGTH);
+    for (let at = 0; at < messages.length; ) {
+      const msgType = messages[at]!;
+      const length = (messages[at + 1]! << 16) | (messages[at + 2]! << 8) | messages[at + 3]!;
+      const messageSeq = (messages[at + 4]! << 8) | messages[at + 5]!;
+      const bodyAt = at + HANDSHAKE_HEADER_LENGTH;
+      let offset = 0;
+      do {
+        const n = Math.min(room, length - offset);
+        if (ws.protection) {
+          // A message that fits is its own plaintext; a fragment gets a header of its own.
+          const whole = n === length && at === 0 && bodyAt + length === messages.length;
+          const plaintext = whole ? messages : new Uint8Array(HANDSHAKE_HEADER_LENGTH + n);
+          if (!whole) {
+            writeHandshakeHeader(plaintext, 0, msgType, length, messageSeq, offset, n);
+            copyBytes(plaintext, HANDSHAKE_HEADER_LENGTH, messages, bodyAt + offset, n);
+          }
+          this.appendRecord(this.protect(ContentType.handshake, epoch, plaintext));
+        } else {
+          const to = this.startPlainRecord(ws, ContentType.handshake, epoch, HANDSHAKE_HEADER_LENGTH + n);
+          writeHandshakeHeader(assembly.bytes, to, msgType, length, messageSeq, offset, n);
+          copyBytes(assembly.bytes, to + HANDSHAKE_HEADER_LENGTH, messages, bodyAt + offset, n);
         }
-        this.hs.retransmissions++;
-        this.hs.retransmitMs = Math.min(this.hs.retransmitMs * 2, this.options.maxRetransmitMs ?? 60_000);
-        this.transmitFlight();
-        this.armRetransmit();
-      });
-    });
-  }
-
-  /** The peer has started its next flight: stop retransmitting ours (RFC 6347 §4.2.4). */
-  private stopRetransmit(): void {
-    this.hs.retransmitTimer?.cancel();
-    this.hs.retransmitTimer = undefined;
-  }
-
-  private nextMessage(msgType: number, body: Uint8Array): HandshakeMessage {
-    const m = { msgType, messageSeq: this.hs.sendSeq++, body };
-    this.hs.transcript.push(encodeWholeMessage(m));
-    return m;
+        offset += n;
+      } while (offset < length);
+      at = bodyAt + length;
+    }
   }
 
   /**
-   * Hash of the transcript so far. Remembered for its length: the session hash (RFC 7627) and the
-   * peer's Finished are often computed over the same messages.
+   * Writes the header of an unprotected record with `length` bytes of content into the datagram being
+   * assembled; returns where in assembly.bytes the content goes.
    */
-  private transcriptHash(): Uint8Array {
+  private startPlainRecord(ws: WriteState, type: number, epoch: number, length: number): number {
+    const at = this.reserve(RECORD_HEADER_LENGTH + length);
+    return writeRecordHeader(assembly.bytes, at, type, DTLS_1_2, epoch, this.nextSequence(ws), undefined, length);
+  }
+
+  /** Sends a new flight. `expectReply`: retransmit it until the peer answers (not for the last flight). */
+  private sendFlight(flight: Flight, expectReply: boolean): void {
     const hs = this.hs;
-    if (hs.transcriptHashed?.count !== hs.transcript.length) hs.transcriptHashed = { count: hs.transcript.length, hash: sha256Parts(hs.transcript) };
-    return hs.transcriptHashed.hash;
+    hs.retransmitDue = undefined;
+    this.flight = flight;
+    hs.retransmitMs = this.options.initialRetransmitMs ?? 1000;
+    hs.retransmissions = 0;
+    this.transmitFlight();
+    if (expectReply) {
+      hs.retransmitDue = wholeMs(this.clock.now() + hs.retransmitMs);
+      this.armTimer();
+    }
+  }
+
+  /**
+   * The peer has started its next flight: stop retransmitting ours (RFC 6347 §4.2.4). The timer
+   * stays; when it fires it only arms the next one for the deadline.
+   */
+  private stopRetransmit(): void {
+    this.hs.retransmitDue = undefined;
+  }
+
+  /** Our next handshake message, encoded whole (as it enters the transcript and a flight). */
+  private nextMessage(msgType: number, body: Uint8Array): Uint8Array {
+    const encoded = new Uint8Array(HANDSHAKE_HEADER_LENGTH + body.length);
+    writeHandshakeHeader(encoded, 0, msgType, body.length, this.hs.sendSeq++, 0, body.length);
+    encoded.set(body, HANDSHAKE_HEADER_LENGTH);
+    this.hs.transcript.addEncoded(encoded);
+    return encoded;
+  }
+
+  /** Hash of the transcript so far. */
+  private transcriptHash(): Uint8Array {
+    return this.hs.transcript.digest();
   }
 
   // ---------------------------------------------------------------- receive path
 
-  private handleRecord(r: DtlsRecord): void {
-    if ((r.version & 0xff00) !== 0xfe00) return;
-    const rs = this.readState(r.epoch);
+  /** One received record; `ownCid`: a tls12_cid record carrying the CID we announce. */
+  private handleRecord(recordType: number, version: number, epoch: number, sequence: number, fragment: Uint8Array, ownCid: boolean): void {
+    if ((version & 0xff00) !== 0xfe00) return;
+    const rs = this.readState(epoch);
     if (!rs) {
       // Records of the next epoch can overtake the ChangeCipherSpec; keep a few (§4.1).
-      if (r.epoch === this.readEpoch + 1 && this.state !== 'established' && (this.hs.futureRecords?.length ?? 0) < MAX_FUTURE_RECORDS) (this.hs.futureRecords ??= []).push(r);
+      if (epoch === this.readEpoch + 1 && this.state !== 'established' && (this.hs.futureRecords?.length ?? 0) < MAX_FUTURE_RECORDS) (this.hs.futureRecords ??= []).push({ type: recordType, version, epoch, sequence, fragment, ownCid });
       return;
     }
-    if (!rs.window.check(r.sequence)) return;
-    let plaintext = r.fragment;
-    let type = r.type;
+    if (!rs.window.check(sequence)) return;
+    let plaintext = fragment;
+    let type = recordType;
     const usesCid = this.cidNegotiated && this.ownCid.length > 0;
-    if (r.type === ContentType.tls12_cid) {
+    if (recordType === ContentType.tls12_cid) {
       // Only with a negotiated CID of ours, only protected, only our CID (RFC 9146 §4).
-      if (!usesCid || !rs.protection || !r.cid || !equalConstantTime(r.cid, this.ownCid)) return;
+      if (!usesCid || !rs.protection || !ownCid) return;
     } else if (usesCid && rs.protection) {
       return; // protected records must carry our CID once it is negotiated
     }
     if (rs.protection) {
       let opened: Uint8Array | undefined;
-      if (r.type === ContentType.tls12_cid) {
-        const inner = rs.protection.openCid(r.epoch, r.sequence, r.version, r.cid!, r.fragment);
+      if (recordType === ContentType.tls12_cid) {
+        const inner = rs.protection.openCid(epoch, sequence, version, this.ownCid, fragment);
         if (inner) {
           opened = inner.content;
           type = inner.type;
         }
       } else {
-        opened = rs.protection.open(r.epoch, r.sequence, r.type, r.version, r.fragment);
+        opened = rs.protection.open(epoch, sequence, recordType, version, fragment);
       }
       if (!opened) {
         // Invalid records are discarded (§4.1.2.7), except while we wait for the peer's Finished:
         // then the keys disagree (wrong PSK) and the handshake cannot succeed.
         // Only a handshake record (the Finished) counts: stale alerts or data of an older association
         // with the same address are just dropped.
-        if (this.state === 'wait_finished' && r.epoch === this.readEpoch && (r.type === ContentType.handshake || r.type === ContentType.tls12_cid)) throw new Fatal(AlertDescription.bad_record_mac, 'record of the new epoch does not authenticate');
+        if (this.state === 'wait_finished' && epoch === this.readEpoch && (recordType === ContentType.handshake || recordType === ContentType.tls12_cid)) throw new Fatal(AlertDescription.bad_record_mac, 'record of the new epoch does not authenticate');
         return;
       }
       plaintext = opened;
     }
     if (plaintext.length > MAX_PLAINTEXT) return;
-    const fresh = rs.protection !== undefined && r.sequence > rs.window.highest;
-    rs.window.update(r.sequence);
+    const fresh = rs.protection !== undefined && sequence > rs.window.highest;
+    rs.window.update(sequence);
     if (fresh) {
       this.freshRecord = true;
       this.events.freshRecord?.();
     }
-    if (this.role === 'server' && this.state === 'wait_client_hello' && r.epoch === 0) {
+    if (this.role === 'server' && this.state === 'wait_client_hello' && epoch === 0) {
       // Continue the record numbering of a stateless HelloVerifyRequest, which reused the
       // ClientHello's sequence number (§4.2.1): never send epoch-0 numbers the client has seen.
-      this.write0!.seq = Math.max(this.write0!.seq, r.sequence);
+      this.write0!.seq = Math.max(this.write0!.seq, sequence);
     }
     switch (type) {
       case ContentType.handshake:
-        this.handleHandshakeRecord(plaintext, r.epoch);
+        this.handleHandshakeRecord(plaintext, epoch);
         break;
       case ContentType.change_cipher_spec:
-        if (plaintext.length === 1 && plaintext[0] === 1) this.handleChangeCipherSpec(r.epoch);
+        if (plaintext.length === 1 && plaintext[0] === 1) this.handleChangeCipherSpec(epoch);
         break;
       case ContentType.alert:
-        this.handleAlert(plaintext, r.epoch);
+        this.handleAlert(plaintext, epoch);
         break;
       case ContentType.application_data:
-        if (r.epoch !== this.readEpoch || r.epoch === 0) break;
+        if (epoch !== this.readEpoch || epoch === 0) break;
         if (this.state === 'established') {
-          if (this.flight.length > 0) this.releaseFlight(); // the peer has our Finished
+          if (this.flight) this.releaseFlight(); // the peer has our Finished
           this.events.data?.(plaintext);
         } else if (this.state === 'wait_finished' && (this.hs.earlyData?.length ?? 0) < MAX_EARLY_DATA) {
           // Authenticated data that overtook the peer's Finished: deliver it once the handshake is done.
@@ -728,7 +872,7 @@ export class DtlsConnection {
 
   private onRetransmittedFragment(f: HandshakeFragment): void {
     // The peer retransmitted its last flight: it lost (part of) ours. Resend ours (§4.2.4).
-    if (f.messageSeq === this.peerFlightEnd && this.flight.length > 0 && f.fragmentOffset === 0) this.transmitFlight();
+    if (f.messageSeq === this.peerFlightEnd && this.flight && f.fragmentOffset === 0) this.transmitFlight();
   }
 
   private processMessages(): void {
@@ -768,7 +912,7 @@ export class DtlsConnection {
     this.hs.futureRecords = undefined;
     for (const r of future) {
       if (this.isClosed) return;
-      this.handleRecord(r);
+      this.handleRecord(r.type, r.version, r.epoch, r.sequence, r.fragment, r.ownCid);
     }
   }
 
@@ -808,9 +952,9 @@ export class DtlsConnection {
         exts.push({ type: ExtensionType.client_certificate_type, data: new Writer().vec8(Uint8Array.from(types)).finish() });
       }
     }
-    if (this.options.extendedMasterSecret !== false) exts.push({ type: ExtensionType.extended_master_secret, data: new Uint8Array(0) });
+    if (this.options.extendedMasterSecret !== false) exts.push({ type: ExtensionType.extended_master_secret, data: NO_BYTES });
     const cid = this.cidOption;
-    if (cid) exts.push({ type: ExtensionType.connection_id, data: new Writer().vec8(cid instanceof Uint8Array ? cid : new Uint8Array(0)).finish() });
+    if (cid) exts.push({ type: ExtensionType.connection_id, data: new Writer().vec8(cid instanceof Uint8Array ? cid : NO_BYTES).finish() });
     exts.push(EMPTY_RENEGOTIATION_INFO);
     return exts;
   }
@@ -819,22 +963,22 @@ export class DtlsConnection {
     const hello: ClientHello = {
       version: DTLS_1_2,
       random: this.hs.clientRandomValue!,
-      sessionId: this.options.resume?.id ?? new Uint8Array(0),
+      sessionId: this.options.resume?.id ?? NO_BYTES,
       cookie,
       cipherSuites: [...this.hs.suites],
       compressionMethods: Uint8Array.of(0),
       extensions: this.clientExtensions(),
     };
     // The ClientHello before a HelloVerifyRequest is not part of the transcript (§4.2.6): start afresh.
-    this.hs.transcript = [];
-    this.hs.transcriptHashed = undefined;
+    if (this.hs.transcript.length > 0) this.hs.transcript = new Transcript();
+    // A CertificateVerify signs the messages themselves: keep them if we may have to send one.
+    if (this.options.certificate || this.options.rawPublicKey) this.hs.transcript.keepMessages();
     const msg = this.nextMessage(HandshakeType.client_hello, encodeClientHello(hello));
     this.state = 'wait_server_hello';
-    this.sendFlight([{ kind: 'handshake', epoch: 0, message: msg }], true);
+    this.sendFlight(new Flight(msg, false, undefined), true);
   }
 
   private clientMessage(m: HandshakeMessage): void {
-    const record = (): void => void this.hs.transcript.push(encodeWholeMessage(m));
     switch (this.state) {
       case 'wait_server_hello': {
         if (m.msgType === HandshakeType.hello_verify_request) {
@@ -846,12 +990,12 @@ export class DtlsConnection {
         }
         if (m.msgType !== HandshakeType.server_hello) throw new Fatal(AlertDescription.unexpected_message, 'expected ServerHello');
         this.stopRetransmit();
-        record();
+        this.hs.transcript.add(m);
         this.onServerHello(m.body);
         return;
       }
       case 'wait_server_hello_done':
-        record();
+        this.hs.transcript.add(m);
         this.onServerFlightMessage(m);
         return;
       case 'wait_finished':
@@ -861,7 +1005,7 @@ export class DtlsConnection {
         this.peerFlightEnd = m.messageSeq;
         if (this.resumed) {
           // Abbreviated handshake: the client speaks last (RFC 5246 §7.3 figure 2).
-          record();
+          this.hs.transcript.add(m);
           this.sendFinalFlight('client finished');
           return;
         }
@@ -893,8 +1037,9 @@ export class DtlsConnection {
     this.hs.serverCertType = chosenCertType(sh.extensions, ExtensionType.server_certificate_type, this.clientExtensions());
     this.hs.clientCertType = chosenCertType(sh.extensions, ExtensionType.client_certificate_type, this.clientExtensions());
     this.suite = suite;
-    this.hs.serverRandom = sh.random;
-    this.hs.sessionId = sh.sessionId;
+    // Copies: views would keep the server's datagram alive (the session ID for as long as the session).
+    this.hs.serverRandom = sh.random.slice();
+    this.hs.sessionId = sh.sessionId.length === 0 ? NO_BYTES : sh.sessionId.slice();
     const resume = this.options.resume;
     if (resume && sh.sessionId.length > 0 && equalConstantTime(sh.sessionId, resume.id)) {
       if (sh.cipherSuite !== resume.cipherSuite) throw new Fatal(AlertDescription.illegal_parameter, 'resumed session with another cipher suite');
@@ -926,7 +1071,7 @@ export class DtlsConnection {
         if (this.hs.gotServerKeyExchange) throw new Fatal(AlertDescription.unexpected_message, 'duplicate ServerKeyExchange');
         this.hs.gotServerKeyExchange = true;
         if (!ecdhe) {
-          this.pskIdentityHintBytes = decodeOpaque16(m.body);
+          this.pskIdentityHintBytes = decodeOpaque16(m.body).slice();
           return;
         }
         if (!this.hs.gotServerCertificate) throw new Fatal(AlertDescription.unexpected_message, 'ServerKeyExchange before Certificate');
@@ -968,54 +1113,50 @@ export class DtlsConnection {
 
   private sendClientFinalFlight(): void {
     const suite = this.suite!;
-    const items: FlightItem[] = [];
+    const plain: Uint8Array[] = [];
     if (this.hs.certificateRequested) {
       const body = this.hs.expectCertificateVerify ? this.ownCertificateBody(this.hs.clientCertType) : encodeCertificate([]);
-      items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(HandshakeType.certificate, body) });
+      plain.push(this.nextMessage(HandshakeType.certificate, body));
     }
     let preMaster: Uint8Array;
     if (suite.keyExchange === 'psk') {
       const psk = this.options.psk!;
-      items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(HandshakeType.client_key_exchange, encodeOpaque16(utf8.encode(psk.identity))) });
+      plain.push(this.nextMessage(HandshakeType.client_key_exchange, encodeOpaque16(utf8.encode(psk.identity))));
       preMaster = pskPreMasterSecret(psk.key);
     } else {
       const ecdh = this.hs.ecdh!;
       preMaster = computeEcdhSecret(ecdh, this.hs.pendingPeerPoint!);
-      items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(HandshakeType.client_key_exchange, encodeOpaque8(new Uint8Array(ecdh.getPublicKey()))) });
+      plain.push(this.nextMessage(HandshakeType.client_key_exchange, encodeOpaque8(new Uint8Array(ecdh.getPublicKey()))));
     }
     this.deriveKeys(preMaster);
     if (this.hs.expectCertificateVerify) {
-      const sig = sign('sha256', concat(...this.hs.transcript), { key: this.ownSigningKey(this.hs.clientCertType), dsaEncoding: 'der' });
+      const sig = sign('sha256', this.hs.transcript.messageBytes(), { key: this.ownSigningKey(this.hs.clientCertType), dsaEncoding: 'der' });
       const body = encodeDigitallySigned({ hashAlgorithm: HashAlgorithm.sha256, signatureAlgorithm: SignatureAlgorithm.ecdsa, signature: new Uint8Array(sig) });
-      items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(HandshakeType.certificate_verify, body) });
+      plain.push(this.nextMessage(HandshakeType.certificate_verify, body));
     }
-    items.push({ kind: 'ccs', epoch: 0 });
     this.enterWriteEpoch1();
     const finished = this.nextMessage(HandshakeType.finished, verifyData(this.hs.masterPrf!, 'client finished', this.transcriptHash()));
-    items.push({ kind: 'handshake', epoch: 1, message: finished });
     this.state = 'wait_ccs';
-    this.sendFlight(items, true);
+    this.sendFlight(new Flight(joined(plain), true, finished), true);
     if (this.hs.earlyCcs) this.handleChangeCipherSpec(this.readEpoch);
   }
 
   // ---------------------------------------------------------------- server
 
   private serverMessage(m: HandshakeMessage): void {
-    const record = (): void => void this.hs.transcript.push(encodeWholeMessage(m));
     switch (this.state) {
       case 'wait_client_hello':
         if (m.msgType !== HandshakeType.client_hello) throw new Fatal(AlertDescription.unexpected_message, 'expected ClientHello');
-        record();
-        this.onClientHello(m);
+        this.onClientHello(m); // which adds it to the transcript
         return;
       case 'wait_client_key_exchange':
         this.stopRetransmit();
-        this.onClientFlightMessage(m, record);
+        this.onClientFlightMessage(m);
         return;
       case 'wait_finished':
         if (m.msgType !== HandshakeType.finished) throw new Fatal(AlertDescription.unexpected_message, 'expected Finished');
         this.checkFinished(m.body, 'client finished');
-        record();
+        this.hs.transcript.add(m);
         this.peerFlightEnd = m.messageSeq;
         if (this.resumed) {
           this.stopRetransmit();
@@ -1031,7 +1172,8 @@ export class DtlsConnection {
 
   private onClientHello(m: HandshakeMessage): void {
     const ch = decodeClientHello(m.body);
-    this.hs.clientRandomValue = ch.random;
+    // A copy: a view would keep the whole received datagram alive for the handshake.
+    this.hs.clientRandomValue = ch.random.slice();
     // DTLS version numbers count down: 1.2 = 0xfefd < 1.0 = 0xfeff.
     if (ch.version > DTLS_1_2) throw new Fatal(AlertDescription.protocol_version, 'client does not offer DTLS 1.2');
     if (!ch.compressionMethods.includes(0)) throw new Fatal(AlertDescription.illegal_parameter, 'null compression not offered');
@@ -1074,16 +1216,20 @@ export class DtlsConnection {
     const cached = this.options.sessionCache?.get(ch.sessionId);
     // RFC 7627 §5.3: resume only when the EMS status matches the original session's; otherwise a full handshake.
     if (cached && ch.cipherSuites.includes(cached.cipherSuite) && this.hs.suites.includes(cached.cipherSuite) && cached.extendedMasterSecret === this.useEms) {
+      this.hs.transcript.add(m);
       this.resumeSession(m, cached, secureReneg);
       return;
     }
     const suite = CIPHER_SUITES.get(chosen)!;
+    // The client's CertificateVerify signs the messages themselves: keep them if we ask for one.
+    if (suite.keyExchange === 'ecdhe_ecdsa' && this.hs.clientCertMode !== 'none') this.hs.transcript.keepMessages();
+    this.hs.transcript.add(m);
     this.suite = suite;
     this.hs.sessionId = this.options.sessionCache ? this.hs.random(32) : NO_BYTES;
 
     const exts: Extension[] = [];
     if (secureReneg) exts.push(EMPTY_RENEGOTIATION_INFO);
-    if (this.useEms) exts.push({ type: ExtensionType.extended_master_secret, data: new Uint8Array(0) });
+    if (this.useEms) exts.push({ type: ExtensionType.extended_master_secret, data: NO_BYTES });
     if (this.cidNegotiated) exts.push({ type: ExtensionType.connection_id, data: new Writer().vec8(this.ownCid).finish() });
     if (suite.keyExchange === 'ecdhe_ecdsa' && findExtension(ch.extensions, ExtensionType.ec_point_formats)) {
       exts.push({ type: ExtensionType.ec_point_formats, data: Uint8Array.of(1, 0) });
@@ -1097,8 +1243,8 @@ export class DtlsConnection {
     // Answer with the ClientHello's message_seq, as a stateless cookie exchange leaves us no other record (§4.2.2).
     this.hs.sendSeq = m.messageSeq;
     this.peerFlightEnd = m.messageSeq;
-    const items: FlightItem[] = [];
-    const add = (type: number, body: Uint8Array): void => void items.push({ kind: 'handshake', epoch: 0, message: this.nextMessage(type, body) });
+    const plain: Uint8Array[] = [];
+    const add = (type: number, body: Uint8Array): void => void plain.push(this.nextMessage(type, body));
     add(
       HandshakeType.server_hello,
       encodeServerHello({ version: DTLS_1_2, random: this.hs.serverRandom, sessionId: this.hs.sessionId, cipherSuite: chosen, compressionMethod: 0, extensions: exts }),
@@ -1123,9 +1269,9 @@ export class DtlsConnection {
     } else if (this.options.pskIdentityHint !== undefined) {
       add(HandshakeType.server_key_exchange, encodeOpaque16(utf8.encode(this.options.pskIdentityHint)));
     }
-    add(HandshakeType.server_hello_done, new Uint8Array(0));
+    add(HandshakeType.server_hello_done, NO_BYTES);
     this.state = 'wait_client_key_exchange';
-    this.sendFlight(items, true);
+    this.sendFlight(new Flight(joined(plain), false, undefined), true);
   }
 
   /** Abbreviated handshake, server side: ServerHello, ChangeCipherSpec, Finished (RFC 5246 §7.3). */
@@ -1136,7 +1282,7 @@ export class DtlsConnection {
     if (cached.peerIdentity) this.peerIdentity = cached.peerIdentity;
     const exts: Extension[] = [];
     if (secureReneg) exts.push(EMPTY_RENEGOTIATION_INFO);
-    if (this.useEms) exts.push({ type: ExtensionType.extended_master_secret, data: new Uint8Array(0) });
+    if (this.useEms) exts.push({ type: ExtensionType.extended_master_secret, data: NO_BYTES });
     if (this.cidNegotiated) exts.push({ type: ExtensionType.connection_id, data: new Writer().vec8(this.ownCid).finish() });
     this.hs.sendSeq = m.messageSeq;
     this.peerFlightEnd = m.messageSeq;
@@ -1150,21 +1296,14 @@ export class DtlsConnection {
     this.enterWriteEpoch1();
     const finished = this.nextMessage(HandshakeType.finished, verifyData(this.hs.masterPrf, 'server finished', this.transcriptHash()));
     this.state = 'wait_ccs';
-    this.sendFlight(
-      [
-        { kind: 'handshake', epoch: 0, message: hello },
-        { kind: 'ccs', epoch: 0 },
-        { kind: 'handshake', epoch: 1, message: finished },
-      ],
-      true,
-    );
+    this.sendFlight(new Flight(hello, true, finished), true);
   }
 
-  private onClientFlightMessage(m: HandshakeMessage, record: () => void): void {
+  private onClientFlightMessage(m: HandshakeMessage): void {
     const suite = this.suite!;
     if (this.hs.certificateRequested && !this.hs.gotClientCertificate) {
       if (m.msgType !== HandshakeType.certificate) throw new Fatal(AlertDescription.unexpected_message, 'expected Certificate');
-      record();
+      this.hs.transcript.add(m);
       this.hs.gotClientCertificate = true;
       if (!this.acceptPeerCertificate(this.hs.clientCertType, m.body)) {
         if (this.hs.clientCertMode === 'require') throw new Fatal(AlertDescription.handshake_failure, 'client certificate required');
@@ -1175,7 +1314,7 @@ export class DtlsConnection {
     }
     if (!this.hs.gotClientKeyExchange) {
       if (m.msgType !== HandshakeType.client_key_exchange) throw new Fatal(AlertDescription.unexpected_message, 'expected ClientKeyExchange');
-      record();
+      this.hs.transcript.add(m);
       this.hs.gotClientKeyExchange = true;
       let preMaster: Uint8Array;
       if (suite.keyExchange === 'psk') {
@@ -1201,8 +1340,8 @@ export class DtlsConnection {
       if (ds.hashAlgorithm !== HashAlgorithm.sha256 || ds.signatureAlgorithm !== SignatureAlgorithm.ecdsa) {
         throw new Fatal(AlertDescription.illegal_parameter, 'unsupported CertificateVerify algorithm');
       }
-      if (!verifySignature(this.hs.peerPublicKey!, concat(...this.hs.transcript), ds.signature)) throw new Fatal(AlertDescription.decrypt_error, 'bad CertificateVerify signature');
-      record();
+      if (!verifySignature(this.hs.peerPublicKey!, this.hs.transcript.messageBytes(), ds.signature)) throw new Fatal(AlertDescription.decrypt_error, 'bad CertificateVerify signature');
+      this.hs.transcript.add(m);
       this.hs.expectCertificateVerify = false;
       this.enterWaitCcs();
       return;
@@ -1250,13 +1389,7 @@ export class DtlsConnection {
     this.enterWriteEpoch1();
     const finished = this.nextMessage(HandshakeType.finished, verifyData(this.hs.masterPrf!, label, this.transcriptHash()));
     this.sentFinalFlight = true;
-    this.sendFlight(
-      [
-        { kind: 'ccs', epoch: 0 },
-        { kind: 'handshake', epoch: 1, message: finished },
-      ],
-      false,
-    );
+    this.sendFlight(new Flight(NO_BYTES, true, finished), false);
     this.established();
   }
 
@@ -1393,15 +1526,14 @@ export class DtlsConnection {
    */
   private releaseHandshakeState(): void {
     if (this.hs === RELEASED) return;
-    this.hs.retransmitTimer?.cancel();
-    this.hs.handshakeTimer?.cancel();
+    this.hs.timer?.cancel();
     this.hs = RELEASED;
     this.reassembler.clear();
   }
 
   /** The peer has our last flight: no retransmission will be needed, nor epoch 0 to send it in. */
   private releaseFlight(): void {
-    this.flight = NO_FLIGHT;
+    this.flight = undefined;
     if (this.state === 'established') this.write0 = undefined;
   }
 }
@@ -1436,6 +1568,31 @@ function equalConstantTime(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
+/** The parts as one buffer (the part itself when there is only one). */
+function joined(parts: Uint8Array[]): Uint8Array {
+  return parts.length === 1 ? parts[0]! : concat(...parts);
+}
+
+/** Copies src[start…start+n) to dst at `at`, without a view of either. */
+function copyBytes(dst: Uint8Array, at: number, src: Uint8Array, start: number, n: number): void {
+  for (let i = 0; i < n; i++) dst[at + i] = src[start + i]!;
+}
+
+/**
+ * A clock time rounded up to whole milliseconds: a small integer, where a fraction would be a boxed
+ * number in every handshake that holds it.
+ */
+function wholeMs(t: number): number {
+  return Math.ceil(t);
+}
+
+/** equalConstantTime of d[at…at+expected.length) and `expected`. */
+function equalConstantTimeAt(d: Uint8Array, at: number, expected: Uint8Array): boolean {
+  let diff = 0;
+  for (let i = 0; i < expected.length; i++) diff |= d[at + i]! ^ expected[i]!;
+  return diff === 0;
+}
+
 /** The certificate types a ClientHello extension lists (RFC 7250 §4); X.509 only when absent or malformed. */
 function certTypeList(ext: Extension | undefined): number[] {
   if (!ext) return [CertificateType.x509];
@@ -1463,7 +1620,8 @@ function decodeCid(data: Uint8Array): Uint8Array {
   const r = new Reader(data);
   const cid = r.vec8();
   r.end();
-  return cid.slice();
+  // A copy, as a view would keep the received datagram alive; none for an empty CID.
+  return cid.length === 0 ? NO_BYTES : cid.slice();
 }
 
 function safeList(data: Uint8Array): number[] {

@@ -3,7 +3,7 @@
  * Cookie = HMAC(Secret, Client-Address | Client-Parameters), with a secret that rotates.
  * The server keeps no per-client state until a ClientHello returns a valid cookie.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { utf8 } from './bytes.js';
 import { HmacSha256 } from './sha256.js';
 import type { ClientHello } from './messages.js';
@@ -15,6 +15,10 @@ export const COOKIE_LENGTH = 32;
 const SEPARATOR = Uint8Array.of(0);
 /** Scratch for the numeric fields: HMAC.update consumes its input before returning. */
 const numbers = new Uint8Array(4);
+/** Scratch for the cookie a ClientHello should carry (compared, never kept). */
+const expected = new Uint8Array(COOKIE_LENGTH);
+/** Scratch for the peer address (UTF-8), likewise. */
+const addressScratch = new Uint8Array(128);
 
 export class CookieFactory {
   private current: Uint8Array;
@@ -48,28 +52,31 @@ export class CookieFactory {
     this.rotatedAt = this.clock.now();
   }
 
-  private compute(secret: Uint8Array, peerKey: string, hello: ClientHello): Uint8Array {
+  private compute(secret: Uint8Array, peerKey: string, hello: ClientHello, out: Uint8Array = new Uint8Array(COOKIE_LENGTH)): Uint8Array {
     // Every ClientHello field except the cookie itself, bound to the source address; each field
     // with its length, fed to the HMAC piece by piece (no buffer is assembled for it).
     const h = this.keyed(secret).begin();
     const n = numbers;
-    h.update(utf8.encode(peerKey)).update(SEPARATOR);
+    const address = utf8.encodeInto(peerKey, addressScratch);
+    if (address.read === peerKey.length) h.update(addressScratch, 0, address.written);
+    else h.update(utf8.encode(peerKey)); // longer than any address
+    h.update(SEPARATOR);
     n[0] = hello.version >>> 8;
     n[1] = hello.version & 0xff;
-    h.update(n.subarray(0, 2)).update(hello.random);
+    h.update(n, 0, 2).update(hello.random);
     n[0] = hello.sessionId.length;
-    h.update(n.subarray(0, 1)).update(hello.sessionId);
+    h.update(n, 0, 1).update(hello.sessionId);
     const suitesLength = 2 * hello.cipherSuites.length;
-    const suites = new Uint8Array(2 + suitesLength);
-    suites[0] = suitesLength >>> 8;
-    suites[1] = suitesLength & 0xff;
-    hello.cipherSuites.forEach((suite, i) => {
-      suites[2 + 2 * i] = suite >>> 8;
-      suites[3 + 2 * i] = suite & 0xff;
-    });
-    h.update(suites);
+    n[0] = suitesLength >>> 8;
+    n[1] = suitesLength & 0xff;
+    h.update(n, 0, 2);
+    for (const suite of hello.cipherSuites) {
+      n[0] = suite >>> 8;
+      n[1] = suite & 0xff;
+      h.update(n, 0, 2);
+    }
     n[0] = hello.compressionMethods.length;
-    h.update(n.subarray(0, 1)).update(hello.compressionMethods);
+    h.update(n, 0, 1).update(hello.compressionMethods);
     for (const e of hello.extensions) {
       n[0] = e.type >>> 8;
       n[1] = e.type & 0xff;
@@ -77,7 +84,7 @@ export class CookieFactory {
       n[3] = e.data.length & 0xff;
       h.update(n).update(e.data);
     }
-    return h.digest();
+    return h.digest(out);
   }
 
   /** The HMAC keyed with `secret`, kept while the secret is in use (it changes every rotation). */
@@ -100,8 +107,14 @@ export class CookieFactory {
   verify(peerKey: string, hello: ClientHello): boolean {
     this.maybeRotate();
     if (hello.cookie.length !== COOKIE_LENGTH) return false;
-    const cookie = Buffer.from(hello.cookie);
-    if (timingSafeEqual(cookie, this.compute(this.current, peerKey, hello))) return true;
-    return this.previous !== undefined && timingSafeEqual(cookie, this.compute(this.previous, peerKey, hello));
+    if (equalConstantTime(hello.cookie, this.compute(this.current, peerKey, hello, expected))) return true;
+    return this.previous !== undefined && equalConstantTime(hello.cookie, this.compute(this.previous, peerKey, hello, expected));
   }
+}
+
+/** Equality in time independent of where the bytes differ (both of COOKIE_LENGTH bytes). */
+function equalConstantTime(a: Uint8Array, b: Uint8Array): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < COOKIE_LENGTH; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
 }

@@ -1,5 +1,5 @@
 /** Handshake message framing, fragmentation and reassembly (RFC 6347 §4.2.2, §4.2.3). */
-import { DecodeError, Reader, Writer } from './bytes.js';
+import { DecodeError, Reader } from './bytes.js';
 import { HANDSHAKE_HEADER_LENGTH } from './constants.js';
 
 export interface HandshakeFragment {
@@ -18,14 +18,27 @@ export interface HandshakeMessage {
 }
 
 export function encodeFragment(f: HandshakeFragment): Uint8Array {
-  // Sized exactly: no growing copies and no trimming slice (every handshake message goes through here twice).
-  return new Writer(HANDSHAKE_HEADER_LENGTH + f.body.length)
-    .u8(f.msgType)
-    .u24(f.length)
-    .u16(f.messageSeq)
-    .u24(f.fragmentOffset)
-    .vec24(f.body)
-    .finish();
+  const out = new Uint8Array(HANDSHAKE_HEADER_LENGTH + f.body.length);
+  writeHandshakeHeader(out, 0, f.msgType, f.length, f.messageSeq, f.fragmentOffset, f.body.length);
+  out.set(f.body, HANDSHAKE_HEADER_LENGTH);
+  return out;
+}
+
+/** Writes the 12-byte header of a handshake fragment at `offset` (RFC 6347 §4.2.2). */
+export function writeHandshakeHeader(out: Uint8Array, offset: number, msgType: number, length: number, messageSeq: number, fragmentOffset: number, fragmentLength: number): void {
+  if (length > 0xffffff || fragmentLength > 0xffffff) throw new RangeError('handshake message too long');
+  out[offset] = msgType;
+  writeU24(out, offset + 1, length);
+  out[offset + 4] = (messageSeq >>> 8) & 0xff;
+  out[offset + 5] = messageSeq & 0xff;
+  writeU24(out, offset + 6, fragmentOffset);
+  writeU24(out, offset + 9, fragmentLength);
+}
+
+function writeU24(out: Uint8Array, offset: number, v: number): void {
+  out[offset] = (v >>> 16) & 0xff;
+  out[offset + 1] = (v >>> 8) & 0xff;
+  out[offset + 2] = v & 0xff;
 }
 
 /** The message as it enters the transcript: a single fragment covering the whole body (§4.2.6). */
@@ -157,6 +170,7 @@ export class HandshakeReassembler {
     const r = this.pending?.get(this.next);
     if (!r?.complete) return undefined;
     this.pending!.delete(this.next);
+    if (this.pending!.size === 0) this.pending = undefined; // between flights, usually for good
     this.next++;
     return r.message();
   }

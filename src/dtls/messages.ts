@@ -11,12 +11,14 @@ function decodeExtensions(r: Reader): Extension[] {
   if (r.remaining === 0) return [];
   const block = new Reader(r.vec16());
   const out: Extension[] = [];
-  const seen = new Set<number>();
+  // Duplicates: a scan of the few extensions a hello has; a set only for a long list.
+  let seen: Set<number> | undefined;
   while (block.remaining > 0) {
     const type = block.u16();
     const data = block.vec16();
-    if (seen.has(type)) throw new DecodeError(`duplicate extension ${type}`);
-    seen.add(type);
+    if (out.length >= 16 && !seen) seen = new Set(out.map((e) => e.type));
+    if (seen ? seen.has(type) : out.some((e) => e.type === type)) throw new DecodeError(`duplicate extension ${type}`);
+    seen?.add(type);
     out.push({ type, data });
   }
   return out;

@@ -6,6 +6,7 @@ export { HmacSha256 };
 import { utf8 } from './bytes.js';
 
 const SHA256_LENGTH = 32;
+const NO_BYTES = new Uint8Array(0);
 
 const labels = new Map<string, Uint8Array>();
 
@@ -18,38 +19,36 @@ function labelBytes(label: string): Uint8Array {
   return bytes;
 }
 
-/**
- * P_SHA256(secret, labelAndSeed) (RFC 5246 §5), exactly `length` bytes in a buffer of its own.
- * A(0) = seed, A(i) = HMAC(A(i-1)), output = HMAC(A(1) ‖ seed) ‖ HMAC(A(2) ‖ seed) ‖ …
- */
-function expand(mac: HmacSha256, labelAndSeed: Uint8Array, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  const a = new Uint8Array(SHA256_LENGTH);
-  const block = new Uint8Array(SHA256_LENGTH);
-  mac.mac(labelAndSeed, undefined, a);
-  for (let off = 0; off < length; off += SHA256_LENGTH) {
-    if (off > 0) mac.mac(a, undefined, a);
-    mac.mac(a, labelAndSeed, block);
-    const n = Math.min(SHA256_LENGTH, length - off);
-    for (let i = 0; i < n; i++) out[off + i] = block[i]!;
-  }
-  block.fill(0);
-  a.fill(0);
-  return out;
-}
+/** A(i) and one output block of P_SHA256: scratch, as a derivation runs start to end without yielding. */
+const chain = new Uint8Array(SHA256_LENGTH);
+const outputBlock = new Uint8Array(SHA256_LENGTH);
 
-function labelAndSeed(label: string, seed: Uint8Array, seed2?: Uint8Array): Uint8Array {
-  const l = labelBytes(label);
-  const out = new Uint8Array(l.length + seed.length + (seed2?.length ?? 0));
-  out.set(l);
-  out.set(seed, l.length);
-  if (seed2) out.set(seed2, l.length + seed.length);
+/**
+ * P_SHA256(secret, label ‖ seed ‖ seed2) (RFC 5246 §5), exactly `length` bytes in a buffer of its own.
+ * A(0) = label ‖ seed ‖ seed2, A(i) = HMAC(A(i-1)), output = HMAC(A(1) ‖ A(0)) ‖ HMAC(A(2) ‖ A(0)) ‖ …
+ * The pieces of A(0) are fed to the MAC one after the other, never joined.
+ */
+function expand(mac: HmacSha256, label: Uint8Array, seed: Uint8Array, seed2: Uint8Array | undefined, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  mac.begin().update(label).update(seed);
+  if (seed2) mac.update(seed2);
+  mac.digest(chain);
+  for (let off = 0; off < length; off += SHA256_LENGTH) {
+    if (off > 0) mac.mac(chain, undefined, chain);
+    mac.begin().update(chain).update(label).update(seed);
+    if (seed2) mac.update(seed2);
+    mac.digest(outputBlock);
+    const n = Math.min(SHA256_LENGTH, length - off);
+    for (let i = 0; i < n; i++) out[off + i] = outputBlock[i]!;
+  }
+  outputBlock.fill(0);
+  chain.fill(0);
   return out;
 }
 
 /** P_SHA256(secret, seed) truncated to `length` bytes. */
 export function pSha256(secret: Uint8Array, seed: Uint8Array, length: number): Uint8Array {
-  return expand(new HmacSha256(secret), seed, length);
+  return expand(new HmacSha256(secret), NO_BYTES, seed, undefined, length);
 }
 
 /**
@@ -65,7 +64,7 @@ export class Prf {
 
   /** PRF(secret, label, seed ‖ seed2) truncated to `length` bytes. */
   derive(label: string, seed: Uint8Array, length: number, seed2?: Uint8Array): Uint8Array {
-    return expand(this.mac, labelAndSeed(label, seed, seed2), length);
+    return expand(this.mac, labelBytes(label), seed, seed2, length);
   }
 }
 

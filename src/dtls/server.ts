@@ -5,7 +5,7 @@
  */
 import { randomBytesPooled } from './bytes.js';
 import type { Clock } from '../util/clock.js';
-import { ContentType, DTLS_1_0, ExtensionType, HandshakeType, RECORD_HEADER_LENGTH } from './constants.js';
+import { ContentType, DTLS_1_0, ExtensionType, HANDSHAKE_HEADER_LENGTH, HandshakeType, RECORD_HEADER_LENGTH } from './constants.js';
 import { DtlsConnection, type DtlsConnectionEvents, type DtlsError, type DtlsServerOptions, type SessionInfo } from './connection.js';
 import { CookieFactory } from './cookie.js';
 import { decodeFragments, encodeFragment } from './fragment.js';
@@ -99,8 +99,19 @@ interface Initial {
 
 /** Parses the first record of a datagram as an unfragmented epoch-0 ClientHello; undefined otherwise. */
 export function parseInitialClientHello(datagram: Uint8Array): Initial | undefined {
+  // Most handshake datagrams of an association are not ClientHellos: look at the first record's
+  // type, epoch and first message type in place before decoding anything.
+  if (
+    datagram.length < RECORD_HEADER_LENGTH + HANDSHAKE_HEADER_LENGTH ||
+    datagram[0] !== ContentType.handshake ||
+    datagram[3] !== 0 ||
+    datagram[4] !== 0 ||
+    datagram[RECORD_HEADER_LENGTH] !== HandshakeType.client_hello
+  ) {
+    return undefined;
+  }
   try {
-    const { records } = decodeRecords(datagram);
+    const { records } = decodeRecords(datagram.subarray(0, RECORD_HEADER_LENGTH + ((datagram[11]! << 8) | datagram[12]!)));
     const record = records[0];
     if (!record || record.type !== ContentType.handshake || record.epoch !== 0) return undefined;
     if ((record.version & 0xff00) !== 0xfe00) return undefined;

@@ -31,6 +31,17 @@ function compress(h: Int32Array, b: Uint8Array, off = 0): void {
     const i = off + 4 * t;
     W[t] = (b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!;
   }
+  compressW(h);
+}
+
+/** One compression round over the 16 big-endian words of words[at…at+16). */
+function compressWords(h: Int32Array, words: Int32Array, at: number): void {
+  for (let t = 0; t < 16; t++) W[t] = words[at + t]!;
+  compressW(h);
+}
+
+/** One compression round over the block already loaded into W[0…16). */
+function compressW(h: Int32Array): void {
   for (let t = 16; t < 64; t++) {
     const x = W[t - 15]!;
     const y = W[t - 2]!;
@@ -74,11 +85,11 @@ function compress(h: Int32Array, b: Uint8Array, off = 0): void {
 
 let fill = 0;
 
-/** Adds bytes to the block being filled, compressing each full block into `h`. */
-function absorb(h: Int32Array, src: Uint8Array): void {
-  let i = 0;
-  while (i < src.length) {
-    if (fill === 0 && src.length - i >= BLOCK) {
+/** Adds src[start…end) to the block being filled, compressing each full block into `h`. */
+function absorb(h: Int32Array, src: Uint8Array, start = 0, end = src.length): void {
+  let i = start;
+  while (i < end) {
+    if (fill === 0 && end - i >= BLOCK) {
       compress(h, src, i); // a whole block straight from the input
       i += BLOCK;
       continue;
@@ -147,6 +158,69 @@ export function sha256Parts(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/**
+ * A running SHA-256 (the handshake transcript): fed piece by piece, and read at any point without
+ * ending it, so a handshake keeps about a hundred bytes of state instead of a copy of every message.
+ */
+export class Sha256 {
+  /** The chaining state (words 0–7) and the block being filled, big-endian words (8–23): one array. */
+  private readonly words = new Int32Array(8 + BLOCK / 4);
+  /** Bytes in the block being filled. */
+  private pendingLength = 0;
+  private total = 0;
+
+  constructor() {
+    this.words.set(IV);
+  }
+
+  /** Adds data[start…end). */
+  update(data: Uint8Array, start = 0, end = data.length): this {
+    const w = this.words;
+    let i = start;
+    while (i < end) {
+      if (this.pendingLength === 0 && end - i >= BLOCK) {
+        compress(w, data, i); // a whole block straight from the input
+        i += BLOCK;
+        continue;
+      }
+      const n = this.pendingLength++;
+      const byte = data[i++]!;
+      const at = 8 + (n >>> 2);
+      w[at] = (n & 3) === 0 ? byte << 24 : w[at]! | (byte << (24 - 8 * (n & 3)));
+      if (this.pendingLength === BLOCK) {
+        compressWords(w, w, 8);
+        this.pendingLength = 0;
+      }
+    }
+    this.total += end - start;
+    return this;
+  }
+
+  /** Bytes absorbed so far. */
+  get length(): number {
+    return this.total;
+  }
+
+  /** The digest of everything so far, into `out`; the running hash goes on unchanged. */
+  digest(out: Uint8Array = new Uint8Array(32)): Uint8Array {
+    const w = this.words;
+    for (let i = 0; i < 8; i++) state[i] = w[i]!;
+    for (let n = 0; n < this.pendingLength; n++) block[n] = (w[8 + (n >>> 2)]! >>> (24 - 8 * (n & 3))) & 0xff;
+    fill = this.pendingLength;
+    pad(state, this.total, out);
+    state.fill(0);
+    block.fill(0);
+    return out;
+  }
+}
+
+/** The state after the first block of an HMAC key padded with `pad` (RFC 2104), into `target`. */
+function keyedState(target: Int32Array, key: Uint8Array, pad: number): void {
+  for (let i = 0; i < BLOCK; i++) block[i] = (key[i] ?? 0) ^ pad;
+  target.set(IV);
+  compress(target, block);
+}
+
 /** HMAC-SHA256 with one key: the states after the padded inner and outer key blocks are kept. */
 export class HmacSha256 {
   private readonly inner = new Int32Array(8);
@@ -154,14 +228,8 @@ export class HmacSha256 {
 
   constructor(key: Uint8Array) {
     const k = key.length > BLOCK ? createHash('sha256').update(key).digest() : key;
-    for (const [target, pad] of [
-      [this.inner, 0x36],
-      [this.outer, 0x5c],
-    ] as const) {
-      for (let i = 0; i < BLOCK; i++) block[i] = (k[i] ?? 0) ^ pad;
-      target.set(IV);
-      compress(target, block);
-    }
+    keyedState(this.inner, k, 0x36);
+    keyedState(this.outer, k, 0x5c);
     block.fill(0);
   }
 
@@ -178,9 +246,10 @@ export class HmacSha256 {
     return this;
   }
 
-  update(data: Uint8Array): this {
-    absorb(state, data);
-    this.streamed += data.length;
+  /** Adds data[start…end). */
+  update(data: Uint8Array, start = 0, end = data.length): this {
+    absorb(state, data, start, end);
+    this.streamed += end - start;
     return this;
   }
 
