@@ -95,6 +95,12 @@ const QUOTED_STRING = 'RFC 2616 §2.2 quoted-string';
 const URI_REFERENCE = 'RFC 3986 §4.1 URI-Reference';
 const LIMITS = 'limits';
 
+/**
+ * "/"-separated unreserved characters (RFC 3986 §2.3), e.g. "/3/0": always a valid
+ * URI-Reference (a path, or an authority and a path), so the full check is skipped.
+ */
+const PLAIN_PATH = /^(?:\/[A-Za-z0-9._~-]*)*$/;
+
 // attr-char = ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
 const ATTR_CHARS = "!#$&+-.^_`|~";
 // ptokenchar (RFC 6690 §2), besides ALPHA / DIGIT
@@ -197,8 +203,10 @@ export function parseLinkFormat(text: string, options: LinkFormatParseOptions = 
     const close = text.indexOf('>', targetStart);
     if (close < 0) throw err(LINK_VALUE, 'unterminated "<" URI-Reference (no ">")');
     const target = text.slice(targetStart, close);
-    const uri = analyzeUriReference(target);
-    if (!uri.ok) throw err(URI_REFERENCE, uri.message, targetStart + uri.index);
+    if (!PLAIN_PATH.test(target)) {
+      const uri = analyzeUriReference(target);
+      if (!uri.ok) throw err(URI_REFERENCE, uri.message, targetStart + uri.index);
+    }
     pos = close + 1;
     const params: LinkParam[] = [];
     skipWs();
@@ -250,27 +258,29 @@ export function parseLinkFormat(text: string, options: LinkFormatParseOptions = 
     // TEXT = any octet except CTLs but including LWS ([CRLF] 1*(SP|HT)); quoted-pair = "\" CHAR.
     const open = pos;
     pos++;
+    // Plain text is taken in runs (one slice each), not character by character.
     let value = '';
+    let run = pos;
     while (true) {
       if (pos >= n) throw err(QUOTED_STRING, 'unterminated quoted-string', open);
       const c = text.charAt(pos);
       const code = text.charCodeAt(pos);
       if (c === '"') {
+        value += text.slice(run, pos);
         pos++;
         return value;
       }
       if (c === '\\') {
         if (pos + 1 >= n) throw err(QUOTED_STRING, 'unterminated quoted-string', open);
         if (text.charCodeAt(pos + 1) > 0x7f) throw err(QUOTED_STRING, 'quoted-pair must escape an US-ASCII CHAR', pos + 1);
-        value += text.charAt(pos + 1);
+        value += text.slice(run, pos) + text.charAt(pos + 1);
         pos += 2;
+        run = pos;
       } else if (c === '\r' && text.charAt(pos + 1) === '\n' && (text.charAt(pos + 2) === ' ' || text.charAt(pos + 2) === '\t')) {
-        value += '\r\n';
-        pos += 2;
+        pos += 2; // CRLF kept in the run; the SP/HT after it is an ordinary character
       } else if (isCtl(code) && c !== '\t') {
         throw err(QUOTED_STRING, `control character U+${code.toString(16).toUpperCase().padStart(4, '0')} in quoted-string`);
       } else {
-        value += c;
         pos++;
       }
     }
@@ -369,8 +379,8 @@ export function decodeExtValue(value: { charset: string; encoded: string }): str
  * undefined if absent, '' if it has no value (e.g. `obs`).
  */
 export function linkAttr(link: Link, name: string): string | undefined {
-  const p = link.params.find((q) => q.name === name);
-  return p === undefined ? undefined : linkParamText(p.value);
+  for (const p of link.params) if (p.name === name) return linkParamText(p.value);
+  return undefined;
 }
 
 /** All values of the parameter `name`, in order. */

@@ -89,11 +89,12 @@ export function parseObjectLinks(text: string): { objects: ObjectLink[]; rootPat
     const relative = rootPath !== '/' && link.target.startsWith(rootPath + '/') ? link.target.slice(rootPath.length) : link.target;
     const m = /^\/(\d{1,5})(?:\/(\d{1,5}))?$/.exec(relative);
     if (!m) throw new RegistrationRequestError(`object link "<${link.target}>" is not </objectId> or </objectId/instanceId>`);
-    const objectId = Number(m[1]);
-    const instanceId = m[2] === undefined ? undefined : Number(m[2]);
-    if (objectId > 65534 || (instanceId !== undefined && instanceId > 65534)) throw new RegistrationRequestError(`object link "<${link.target}>" has an id above 65534`);
+    const object: ObjectLink = { objectId: Number(m[1]) };
+    if (m[2] !== undefined) object.instanceId = Number(m[2]);
+    if (object.objectId > 65534 || (object.instanceId ?? 0) > 65534) throw new RegistrationRequestError(`object link "<${link.target}>" has an id above 65534`);
     const version = linkAttr(link, 'ver');
-    objects.push({ objectId, ...(instanceId !== undefined ? { instanceId } : {}), ...(version !== undefined ? { version } : {}) });
+    if (version !== undefined) object.version = version;
+    objects.push(object);
   }
   return { objects, rootPath };
 }
