@@ -534,10 +534,11 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     this.draining.add(endpoint);
     try {
       for (;;) {
-        const registration = await this.store.registrations.getByEndpoint(endpoint);
-        if (!registration || !this.isReachable(registration)) return;
+        // The queue first: it is empty for nearly every contact, and then the registration need not be read.
         const op = await this.store.operations.nextPending(endpoint, this.wallNow());
         if (!op) return;
+        const registration = await this.store.registrations.getByEndpoint(endpoint);
+        if (!registration || !this.isReachable(registration)) return;
         await this.store.operations.markSent(op.id, this.wallNow());
         let finished: QueuedOperation;
         try {
