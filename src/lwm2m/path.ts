@@ -49,11 +49,13 @@ export function parsePath(text: string): Lwm2mPath {
   let levels = 1;
   for (let i = 1; i < end; i++) if (text.charCodeAt(i) === SLASH) levels++;
   if (levels > 4) throw badRequest(`path has more than 4 levels: ${text}`);
-  const ids: number[] = [];
+  // Sized up front: growing from [] by push would reserve room for 17 ids.
+  const ids = new Array<number>(levels);
+  let level = 0;
   let start = 1;
   for (let i = 1; i <= end; i++) {
     if (i < end && text.charCodeAt(i) !== SLASH) continue;
-    ids.push(parseId(text, start, i));
+    ids[level++] = parseId(text, start, i);
     start = i + 1;
   }
   return ids as unknown as Lwm2mPath;

@@ -354,26 +354,36 @@ function readItem(r: Reader, depth: number, allowBreak: boolean): CborItem | typ
     }
     case 4: {
       const n = r.length(ai, 1);
-      const out: CborItem[] = [];
       if (n === undefined) {
+        const out: CborItem[] = [];
         for (;;) {
           const x = readItem(r, depth + 1, true);
           if (x === BREAK) break;
           out.push(x);
         }
-      } else for (let i = 0; i < n; i++) out.push(readItem(r, depth + 1, false) as CborItem);
+        return out;
+      }
+      // Sized up front (n is bounded by the bytes left): growing by push would over-reserve.
+      const out = new Array<CborItem>(n);
+      for (let i = 0; i < n; i++) out[i] = readItem(r, depth + 1, false) as CborItem;
       return out;
     }
     case 5: {
       const n = r.length(ai, 2);
-      const entries: Array<readonly [CborItem, CborItem]> = [];
       if (n === undefined) {
+        const entries: Array<readonly [CborItem, CborItem]> = [];
         for (;;) {
           const k = readItem(r, depth + 1, true);
           if (k === BREAK) break;
           entries.push([k, readItem(r, depth + 1, false) as CborItem]);
         }
-      } else for (let i = 0; i < n; i++) entries.push([readItem(r, depth + 1, false) as CborItem, readItem(r, depth + 1, false) as CborItem]);
+        return new CborMap(entries);
+      }
+      const entries = new Array<readonly [CborItem, CborItem]>(n);
+      for (let i = 0; i < n; i++) {
+        const k = readItem(r, depth + 1, false) as CborItem;
+        entries[i] = [k, readItem(r, depth + 1, false) as CborItem];
+      }
       return new CborMap(entries);
     }
     case 6: {
