@@ -303,17 +303,18 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   /** Reads the Device object (/3/0) and keeps make, model, versions as device facts. */
   private async learnFacts(registration: Registration): Promise<void> {
     const response = await this.send(registration, { method: 'GET', path: [3, 0], accept: preferredFormat(registration) });
-    let resources: ResourceNode[];
+    let resources: readonly ResourceNode[];
     if (response.node?.kind === 'instance') {
-      resources = response.node.resources.filter((r): r is ResourceNode => r.kind === 'resource');
+      resources = response.node.resources;
     } else if (responseClass(response) === 4) {
       // Some clients read only single resources (an Object Instance read is refused): ask for the facts one by one.
-      resources = [];
+      const found: ResourceNode[] = [];
       for (const id of Object.keys(DEVICE_FACT_RESOURCES).map(Number)) {
         const one = await this.send(registration, { method: 'GET', path: [3, 0, id], accept: ContentFormat.TextPlain });
-        if (one.node?.kind === 'resource') resources.push(one.node);
+        if (one.node?.kind === 'resource') found.push(one.node);
       }
-      if (resources.length === 0) return;
+      if (found.length === 0) return;
+      resources = found;
     } else {
       return;
     }
@@ -589,12 +590,13 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   ): Promise<DeviceResponse> {
     const client = this.clientFor(registration);
     const accept = request.discover ? ContentFormat.LinkFormat : request.accept;
-    const uri = uriOf(registration, request.path, request.query);
+    const { scheme, address, port } = registration.address;
     let response: ClientResponse;
     try {
       response = await client.request({
         method: request.method,
-        uri,
+        // In parts: a URI would only be formatted here to be parsed again by the client.
+        uri: { scheme: scheme as 'coap' | 'coaps', address, port, uriPath: request.path.map(String), uriQuery: request.query ?? [] },
         ...(request.payload ? { payload: request.payload } : {}),
         ...(request.contentFormat !== undefined ? { contentFormat: request.contentFormat } : {}),
         ...(accept !== undefined ? { accept } : {}),
