@@ -14,13 +14,29 @@ import { isFresh } from './observe.js';
 import type { DatagramTransport, Peer } from './transport.js';
 import type { BlockSource } from './server.js';
 import { UdpTransport } from './udp.js';
-import { parseCoapUri } from './uri.js';
+import { CoapUriError, checkUriPathValue, checkUriQueryValue, parseCoapUri } from './uri.js';
 import type { CoapScheme } from './uri.js';
+
+/**
+ * Where a request goes, already split into what its options carry: for a caller that knows
+ * the peer's address (a server talking back to registered devices) and would otherwise
+ * format a URI only for it to be parsed again.
+ */
+export interface CoapDestination {
+  scheme: 'coap' | 'coaps';
+  /** An IPv4 or IPv6 address (IPv6 without brackets); no name to resolve, so no Uri-Host. */
+  address: string;
+  port: number;
+  /** Uri-Path values (not percent-encoded; "." and ".." are refused as in a URI). */
+  uriPath?: readonly string[];
+  /** Uri-Query values (not percent-encoded). */
+  uriQuery?: readonly string[];
+}
 
 export interface ClientRequest {
   method?: MethodName;
-  /** coap://host[:port]/path?query */
-  uri: string;
+  /** coap://host[:port]/path?query, or the destination in parts. */
+  uri: string | CoapDestination;
   /** The body; a BlockSource is read block by block as Block1 goes (nothing holds the whole body). */
   payload?: Uint8Array | string | BlockSource;
   contentFormat?: number;
@@ -34,13 +50,15 @@ export interface ClientRequest {
   timeout?: number;
 }
 
-function bodySource(payload: ClientRequest['payload']): BlockSource {
-  if (payload === undefined) return { size: 0, read: () => EMPTY_BYTES };
-  if (typeof payload === 'string' || payload instanceof Uint8Array) {
-    const bytes = typeof payload === 'string' ? encodeString(payload) : payload;
-    return { size: bytes.length, read: (offset, length) => bytes.subarray(offset, offset + length) };
-  }
-  return payload;
+/** A body in memory as a BlockSource, for Block1. */
+function wholeBody(bytes: Uint8Array): BlockSource {
+  return { size: bytes.length, read: (offset, length) => bytes.subarray(offset, offset + length) };
+}
+
+/** Whether a response is the first block of several (RFC 7959 §2.4): its Block2 has the M bit. */
+function hasMoreBlocks(response: CoapMessage): boolean {
+  const raw = getUintOption(response, OptionNumber.Block2);
+  return raw !== undefined && decodeBlock(raw)?.more === true;
 }
 
 export interface ClientResponse {
@@ -122,22 +140,29 @@ export class CoapClient {
   /** Sends a request; bodies larger than a block go with Block1, and Block2 responses are assembled. */
   async request(request: ClientRequest): Promise<ClientResponse> {
     const { endpoint, peer, baseOptions } = await this.resolve(request.uri);
-    const body: BlockSource = bodySource(request.payload);
-    const options = [...baseOptions, ...(request.options ?? [])];
+    const body: BlockSource | Uint8Array = typeof request.payload === 'string' ? encodeString(request.payload) : (request.payload ?? EMPTY_BYTES);
+    // baseOptions is this request's own array: the rest is added to it.
+    const options = baseOptions;
+    if (request.options) options.push(...request.options);
     if (request.contentFormat !== undefined) options.push({ number: OptionNumber.ContentFormat, value: encodeUint(request.contentFormat) });
     if (request.accept !== undefined) options.push({ number: OptionNumber.Accept, value: encodeUint(request.accept) });
     const code = Method[request.method ?? 'GET'];
     const szx = request.blockSize === undefined ? 6 : szxFor(request.blockSize);
-    const send = (opts: CoapOption[], body: Uint8Array): Promise<CoapMessage> =>
-      exchangeOnce(endpoint, peer, { code, options: opts, payload: body, confirmable: request.confirmable ?? true, ...(request.timeout !== undefined ? { timeout: request.timeout } : {}) });
+    const send = (opts: CoapOption[], payload: Uint8Array): Promise<CoapMessage> => {
+      const outgoing: Parameters<CoapEndpoint['request']>[1] = { code, options: opts, payload, confirmable: request.confirmable ?? true };
+      if (request.timeout !== undefined) outgoing.timeout = request.timeout;
+      return exchangeOnce(endpoint, peer, outgoing);
+    };
 
     let response: CoapMessage;
-    if (body.size > blockSize(szx)) {
-      response = await this.uploadBlockwise(send, options, body, szx);
+    const size = body instanceof Uint8Array ? body.length : body.size;
+    if (size > blockSize(szx)) {
+      response = await this.uploadBlockwise(send, options, body instanceof Uint8Array ? wholeBody(body) : body, szx);
     } else {
       const first = request.blockSize !== undefined && code === Method.GET ? withBlock(options, OptionNumber.Block2, { num: 0, more: false, szx }) : options;
-      response = await send(first, await body.read(0, body.size));
+      response = await send(first, body instanceof Uint8Array ? body : await body.read(0, size));
     }
+    if (!hasMoreBlocks(response)) return toClientResponse(response);
     return this.completeBlock2(response, (num, blockSzx) => send(withBlock(options, OptionNumber.Block2, { num, more: false, szx: blockSzx }), EMPTY_BYTES));
   }
 
@@ -350,7 +375,8 @@ export class CoapClient {
     await Promise.all(endpoints.flatMap((e) => (e.status === 'fulfilled' ? [e.value.close()] : [])));
   }
 
-  private async resolve(uri: string): Promise<{ endpoint: CoapEndpoint; peer: Peer; baseOptions: CoapOption[] }> {
+  private async resolve(uri: string | CoapDestination): Promise<{ endpoint: CoapEndpoint; peer: Peer; baseOptions: CoapOption[] }> {
+    if (typeof uri !== 'string') return this.resolveDestination(uri);
     const parts = parseCoapUri(uri);
     if (parts.scheme !== 'coap' && parts.scheme !== 'coaps') throw new CoapClientError(`scheme ${parts.scheme} is not supported over datagrams`);
     const address = isIP(parts.host) ? parts.host : (await lookup(parts.host)).address;
@@ -363,6 +389,26 @@ export class CoapClient {
     for (const segment of parts.uriPath) baseOptions.push({ number: OptionNumber.UriPath, value: encodeString(segment) });
     for (const q of parts.uriQuery) baseOptions.push({ number: OptionNumber.UriQuery, value: encodeString(q) });
     return { endpoint, peer, baseOptions };
+  }
+
+  private async resolveDestination(destination: CoapDestination): Promise<{ endpoint: CoapEndpoint; peer: Peer; baseOptions: CoapOption[] }> {
+    const { scheme, address, port } = destination;
+    if (scheme !== 'coap' && scheme !== 'coaps') throw new CoapClientError(`scheme ${String(scheme)} is not supported over datagrams`);
+    const family = isIP(address);
+    if (family === 0) throw new CoapUriError('RFC 7252 §6.5 step 2', `${JSON.stringify(address)} is not an IP address`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CoapUriError('RFC 7252 §6.5 step 4', `port ${port} is out of range 0-65535`);
+    const baseOptions: CoapOption[] = [];
+    // The values a URI could carry, as if one had been formatted and parsed.
+    for (const segment of destination.uriPath ?? []) {
+      checkUriPathValue(segment);
+      baseOptions.push({ number: OptionNumber.UriPath, value: encodeString(segment) });
+    }
+    for (const q of destination.uriQuery ?? []) {
+      checkUriQueryValue(q);
+      baseOptions.push({ number: OptionNumber.UriQuery, value: encodeString(q) });
+    }
+    const endpoint = await this.endpointFor(scheme, family === 6 ? 'IPv6' : 'IPv4');
+    return { endpoint, peer: endpoint.transport.peer(address, port), baseOptions };
   }
 
   private endpointFor(scheme: 'coap' | 'coaps', family: 'IPv4' | 'IPv6'): Promise<CoapEndpoint> {

@@ -95,6 +95,12 @@ const QUOTED_STRING = 'RFC 2616 §2.2 quoted-string';
 const URI_REFERENCE = 'RFC 3986 §4.1 URI-Reference';
 const LIMITS = 'limits';
 
+/**
+ * "/"-separated unreserved characters (RFC 3986 §2.3), e.g. "/3/0": always a valid
+ * URI-Reference (a path, or an authority and a path), so the full check is skipped.
+ */
+const PLAIN_PATH = /^(?:\/[A-Za-z0-9._~-]*)*$/;
+
 // attr-char = ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
 const ATTR_CHARS = "!#$&+-.^_`|~";
 // ptokenchar (RFC 6690 §2), besides ALPHA / DIGIT
@@ -173,105 +179,138 @@ export function parseLinkFormat(text: string, options: LinkFormatParseOptions = 
   const maxLength = limit(options.maxLength, DEFAULT_LINK_FORMAT_LIMITS.maxLength, 'maxLength');
   const maxLinks = limit(options.maxLinks, DEFAULT_LINK_FORMAT_LIMITS.maxLinks, 'maxLinks');
   const maxParams = limit(options.maxParamsPerLink, DEFAULT_LINK_FORMAT_LIMITS.maxParamsPerLink, 'maxParamsPerLink');
-  const allowWs = options.allowWhitespace === true;
   if (text.length > maxLength) {
     throw new LinkFormatError(LIMITS, `input of ${text.length} characters exceeds maxLength ${maxLength}`, 0);
   }
-  const n = text.length;
-  let pos = 0;
-  const err = (clause: string, detail: string, at = pos): LinkFormatError => new LinkFormatError(clause, detail, at);
-  const describe = (at: number): string =>
-    at >= n ? 'end of input' : `${JSON.stringify(text.charAt(at))}${isWhitespace(text.charAt(at)) ? ' (whitespace is not allowed outside quoted-strings)' : ''}`;
-  const skipWs = (): void => {
-    if (allowWs) while (pos < n && isWhitespace(text.charAt(pos))) pos++;
-  };
+  return new LinkFormatParser(text, options.allowWhitespace === true, maxLinks, maxParams).parse();
+}
 
-  const links: Link[] = [];
-  skipWs();
-  if (pos >= n) return links;
-  while (true) {
-    // link-value = "<" URI-Reference ">" *( ";" link-param )
-    if (links.length >= maxLinks) throw err(LIMITS, `more than maxLinks ${maxLinks} link-values`);
-    if (text.charAt(pos) !== '<') throw err(LINK_VALUE, `expected "<" to start a link-value, found ${describe(pos)}`);
-    const targetStart = pos + 1;
-    const close = text.indexOf('>', targetStart);
-    if (close < 0) throw err(LINK_VALUE, 'unterminated "<" URI-Reference (no ">")');
-    const target = text.slice(targetStart, close);
-    const uri = analyzeUriReference(target);
-    if (!uri.ok) throw err(URI_REFERENCE, uri.message, targetStart + uri.index);
-    pos = close + 1;
-    const params: LinkParam[] = [];
-    skipWs();
-    while (text.charAt(pos) === ';') {
-      pos++;
-      skipWs();
-      if (params.length >= maxParams) throw err(LIMITS, `more than maxParamsPerLink ${maxParams} link-params`);
-      params.push(parseParam());
-      skipWs();
-    }
-    links.push({ target, params });
-    if (pos >= n) return links;
-    if (text.charAt(pos) !== ',') {
-      throw err(LINK_VALUE_LIST, `expected ";", "," or end of input after a link-value, found ${describe(pos)}`);
-    }
-    pos++;
-    skipWs();
-    if (pos >= n) throw err(LINK_VALUE_LIST, 'a "," must be followed by a link-value');
+/** The state of one parse: an object, rather than closures over locals (each Register parses one). */
+class LinkFormatParser {
+  private readonly n: number;
+  private pos = 0;
+
+  constructor(
+    private readonly text: string,
+    private readonly allowWs: boolean,
+    private readonly maxLinks: number,
+    private readonly maxParams: number,
+  ) {
+    this.n = text.length;
   }
 
-  function parseParam(): LinkParam {
-    const nameStart = pos;
-    while (isAttrChar(text.charAt(pos))) pos++;
-    if (pos === nameStart) throw err(PARMNAME, `expected a parameter name, found ${describe(pos)}`);
-    let name = text.slice(nameStart, pos);
-    if (text.charAt(pos) === '*') {
+  parse(): Link[] {
+    const text = this.text;
+    const n = this.n;
+    const links: Link[] = [];
+    this.skipWs();
+    if (this.pos >= n) return links;
+    while (true) {
+      // link-value = "<" URI-Reference ">" *( ";" link-param )
+      if (links.length >= this.maxLinks) throw this.err(LIMITS, `more than maxLinks ${this.maxLinks} link-values`);
+      if (text.charAt(this.pos) !== '<') throw this.err(LINK_VALUE, `expected "<" to start a link-value, found ${this.describe(this.pos)}`);
+      const targetStart = this.pos + 1;
+      const close = text.indexOf('>', targetStart);
+      if (close < 0) throw this.err(LINK_VALUE, 'unterminated "<" URI-Reference (no ">")');
+      const target = text.slice(targetStart, close);
+      if (!PLAIN_PATH.test(target)) {
+        const uri = analyzeUriReference(target);
+        if (!uri.ok) throw this.err(URI_REFERENCE, uri.message, targetStart + uri.index);
+      }
+      this.pos = close + 1;
+      const params: LinkParam[] = [];
+      this.skipWs();
+      while (text.charAt(this.pos) === ';') {
+        this.pos++;
+        this.skipWs();
+        if (params.length >= this.maxParams) throw this.err(LIMITS, `more than maxParamsPerLink ${this.maxParams} link-params`);
+        params.push(this.parseParam());
+        this.skipWs();
+      }
+      links.push({ target, params });
+      if (this.pos >= n) return links;
+      if (text.charAt(this.pos) !== ',') {
+        throw this.err(LINK_VALUE_LIST, `expected ";", "," or end of input after a link-value, found ${this.describe(this.pos)}`);
+      }
+      this.pos++;
+      this.skipWs();
+      if (this.pos >= n) throw this.err(LINK_VALUE_LIST, 'a "," must be followed by a link-value');
+    }
+  }
+
+  private err(clause: string, detail: string, at = this.pos): LinkFormatError {
+    return new LinkFormatError(clause, detail, at);
+  }
+
+  private describe(at: number): string {
+    const c = this.text.charAt(at);
+    return at >= this.n ? 'end of input' : `${JSON.stringify(c)}${isWhitespace(c) ? ' (whitespace is not allowed outside quoted-strings)' : ''}`;
+  }
+
+  private skipWs(): void {
+    if (this.allowWs) while (this.pos < this.n && isWhitespace(this.text.charAt(this.pos))) this.pos++;
+  }
+
+  private parseParam(): LinkParam {
+    const text = this.text;
+    const n = this.n;
+    const allowWs = this.allowWs;
+    const nameStart = this.pos;
+    while (isAttrChar(text.charAt(this.pos))) this.pos++;
+    if (this.pos === nameStart) throw this.err(PARMNAME, `expected a parameter name, found ${this.describe(this.pos)}`);
+    let name = text.slice(nameStart, this.pos);
+    if (text.charAt(this.pos) === '*') {
       // ext-name-star "=" ext-value; no whitespace allowed in between.
-      pos++;
+      this.pos++;
       name += '*';
-      if (text.charAt(pos) !== '=') throw err(LINK_EXTENSION, `expected "=" after ext-name-star ${name}, found ${describe(pos)}`);
-      pos++;
-      const valueStart = pos;
-      while (pos < n && text.charAt(pos) !== ',' && text.charAt(pos) !== ';' && !(allowWs && isWhitespace(text.charAt(pos)))) pos++;
-      const ext = checkExtValue(text.slice(valueStart, pos));
-      if (ext.bad >= 0) throw err(EXT_VALUE, `malformed ext-value`, valueStart + ext.bad);
+      if (text.charAt(this.pos) !== '=') throw this.err(LINK_EXTENSION, `expected "=" after ext-name-star ${name}, found ${this.describe(this.pos)}`);
+      this.pos++;
+      const valueStart = this.pos;
+      while (this.pos < n && text.charAt(this.pos) !== ',' && text.charAt(this.pos) !== ';' && !(allowWs && isWhitespace(text.charAt(this.pos)))) this.pos++;
+      const ext = checkExtValue(text.slice(valueStart, this.pos));
+      if (ext.bad >= 0) throw this.err(EXT_VALUE, `malformed ext-value`, valueStart + ext.bad);
       return { name, value: { kind: 'ext', charset: ext.charset, language: ext.language, encoded: ext.encoded } };
     }
-    if (text.charAt(pos) !== '=') return { name, value: { kind: 'none' } };
-    pos++;
-    if (text.charAt(pos) === '"') return { name, value: { kind: 'quoted', value: parseQuoted() } };
-    const valueStart = pos;
-    while (isPtokenChar(text.charAt(pos))) pos++;
-    if (pos === valueStart) throw err(PTOKEN, `expected a ptoken or quoted-string after "=", found ${describe(pos)}`);
-    return { name, value: { kind: 'ptoken', value: text.slice(valueStart, pos) } };
+    if (text.charAt(this.pos) !== '=') return { name, value: { kind: 'none' } };
+    this.pos++;
+    if (text.charAt(this.pos) === '"') return { name, value: { kind: 'quoted', value: this.parseQuoted() } };
+    const valueStart = this.pos;
+    while (isPtokenChar(text.charAt(this.pos))) this.pos++;
+    if (this.pos === valueStart) throw this.err(PTOKEN, `expected a ptoken or quoted-string after "=", found ${this.describe(this.pos)}`);
+    return { name, value: { kind: 'ptoken', value: text.slice(valueStart, this.pos) } };
   }
 
-  function parseQuoted(): string {
+  private parseQuoted(): string {
+    const text = this.text;
+    const n = this.n;
     // quoted-string = <"> *( qdtext | quoted-pair ) <">; qdtext = TEXT except <">,
     // TEXT = any octet except CTLs but including LWS ([CRLF] 1*(SP|HT)); quoted-pair = "\" CHAR.
-    const open = pos;
-    pos++;
+    const open = this.pos;
+    this.pos++;
+    // Plain text is taken in runs (one slice each), not character by character.
     let value = '';
+    let run = this.pos;
     while (true) {
-      if (pos >= n) throw err(QUOTED_STRING, 'unterminated quoted-string', open);
-      const c = text.charAt(pos);
-      const code = text.charCodeAt(pos);
+      if (this.pos >= n) throw this.err(QUOTED_STRING, 'unterminated quoted-string', open);
+      const c = text.charAt(this.pos);
+      const code = text.charCodeAt(this.pos);
       if (c === '"') {
-        pos++;
+        value += text.slice(run, this.pos);
+        this.pos++;
         return value;
       }
       if (c === '\\') {
-        if (pos + 1 >= n) throw err(QUOTED_STRING, 'unterminated quoted-string', open);
-        if (text.charCodeAt(pos + 1) > 0x7f) throw err(QUOTED_STRING, 'quoted-pair must escape an US-ASCII CHAR', pos + 1);
-        value += text.charAt(pos + 1);
-        pos += 2;
-      } else if (c === '\r' && text.charAt(pos + 1) === '\n' && (text.charAt(pos + 2) === ' ' || text.charAt(pos + 2) === '\t')) {
-        value += '\r\n';
-        pos += 2;
+        if (this.pos + 1 >= n) throw this.err(QUOTED_STRING, 'unterminated quoted-string', open);
+        if (text.charCodeAt(this.pos + 1) > 0x7f) throw this.err(QUOTED_STRING, 'quoted-pair must escape an US-ASCII CHAR', this.pos + 1);
+        value += text.slice(run, this.pos) + text.charAt(this.pos + 1);
+        this.pos += 2;
+        run = this.pos;
+      } else if (c === '\r' && text.charAt(this.pos + 1) === '\n' && (text.charAt(this.pos + 2) === ' ' || text.charAt(this.pos + 2) === '\t')) {
+        this.pos += 2; // CRLF kept in the run; the SP/HT after it is an ordinary character
       } else if (isCtl(code) && c !== '\t') {
-        throw err(QUOTED_STRING, `control character U+${code.toString(16).toUpperCase().padStart(4, '0')} in quoted-string`);
+        throw this.err(QUOTED_STRING, `control character U+${code.toString(16).toUpperCase().padStart(4, '0')} in quoted-string`);
       } else {
-        value += c;
-        pos++;
+        this.pos++;
       }
     }
   }
@@ -369,8 +408,9 @@ export function decodeExtValue(value: { charset: string; encoded: string }): str
  * undefined if absent, '' if it has no value (e.g. `obs`).
  */
 export function linkAttr(link: Link, name: string): string | undefined {
-  const p = link.params.find((q) => q.name === name);
-  return p === undefined ? undefined : linkParamText(p.value);
+  const params = link.params;
+  for (let i = 0; i < params.length; i++) if (params[i]!.name === name) return linkParamText(params[i]!.value);
+  return undefined;
 }
 
 /** All values of the parameter `name`, in order. */

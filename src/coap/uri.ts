@@ -438,7 +438,7 @@ export function formatCoapUri(parts: CoapUriInput): string {
   let resourceName = segmentsToPathAt(parts.uriPath ?? [], CSTEP(6));
   // Step 8: query.
   (parts.uriQuery ?? []).forEach((arg, i) => {
-    if (LONE_SURROGATE.test(arg)) throw new CoapUriError(CSTEP(8), 'query argument contains a lone surrogate');
+    checkUriQueryValue(arg);
     resourceName += (i === 0 ? '?' : '&') + percentEncode(arg, keepInQuery);
   });
   // Steps 9-10.
@@ -448,11 +448,21 @@ export function formatCoapUri(parts: CoapUriInput): string {
 function segmentsToPathAt(segments: readonly string[], clause: string): string {
   let name = '';
   for (const seg of segments) {
-    if (seg === '.' || seg === '..') throw new CoapUriError(clause, 'Uri-Path must not be "." or ".." (RFC 7252 §5.10.1)');
-    if (LONE_SURROGATE.test(seg)) throw new CoapUriError(clause, 'path segment contains a lone surrogate');
+    checkUriPathValue(seg, clause);
     name += '/' + percentEncode(seg, keepInSegment);
   }
   return name === '' ? '/' : name;
+}
+
+/** A Uri-Path value a URI can carry (RFC 7252 §5.10.1, §6.5 steps 6-7); throws CoapUriError. */
+export function checkUriPathValue(segment: string, clause = CSTEP(6)): void {
+  if (segment === '.' || segment === '..') throw new CoapUriError(clause, 'Uri-Path must not be "." or ".." (RFC 7252 §5.10.1)');
+  if (LONE_SURROGATE.test(segment)) throw new CoapUriError(clause, 'path segment contains a lone surrogate');
+}
+
+/** A Uri-Query value a URI can carry (RFC 7252 §6.5 step 8); throws CoapUriError. */
+export function checkUriQueryValue(arg: string): void {
+  if (LONE_SURROGATE.test(arg)) throw new CoapUriError(CSTEP(8), 'query argument contains a lone surrogate');
 }
 
 /**

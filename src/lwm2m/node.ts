@@ -158,76 +158,94 @@ export function nodeToRecords(path: Lwm2mPath, node: Lwm2mNode): Lwm2mRecord[] {
  */
 export function recordsToNode(path: Lwm2mPath, records: readonly Lwm2mRecord[], registry?: ObjectRegistry): Lwm2mNode {
   if (path.length === 0) throw badRequest('records at the root path make no single node; use the records');
-  const latest = new Map<string, Lwm2mRecord>();
   for (const r of records) {
     if (!isPrefixOf(path, r.path)) throw badRequest(`record ${formatPath(r.path)} is outside ${formatPath(path)}`);
     if (r.path.length < 3) throw badRequest(`record ${formatPath(r.path)} does not address a resource`);
-    const key = formatPath(r.path);
-    const prev = latest.get(key);
-    if (prev !== undefined) {
-      if (prev.time === undefined || r.time === undefined) throw badRequest(`duplicate value for ${key}`);
-      if (r.time < prev.time) continue;
-    }
-    latest.set(key, r);
   }
-  const sorted = [...latest.values()].sort((a, b) => comparePaths(a.path, b.path));
-  // object -> instance -> resource -> (single value | instances)
-  type ResMap = Map<number, Lwm2mValue | Map<number, Lwm2mValue>>;
-  const tree = new Map<number, Map<number, ResMap>>();
-  for (const r of sorted) {
-    const [o, i, res, ri] = r.path as readonly number[];
-    let inst = tree.get(o as number);
-    if (inst === undefined) tree.set(o as number, (inst = new Map<number, ResMap>()));
-    let resources = inst.get(i as number);
-    if (resources === undefined) inst.set(i as number, (resources = new Map() as ResMap));
-    const existing = resources.get(res as number);
-    if (ri === undefined) {
-      if (existing !== undefined) throw badRequest(`resource ${formatPath(r.path)} given as single and multiple`);
-      resources.set(res as number, r.value);
-    } else {
-      if (existing !== undefined && !(existing instanceof Map)) {
-        throw badRequest(`resource ${formatPath(r.path.slice(0, 3) as unknown as Lwm2mPath)} given as single and multiple`);
-      }
-      const m = existing ?? new Map<number, Lwm2mValue>();
-      m.set(ri, r.value);
-      resources.set(res as number, m);
-    }
-  }
-  const makeResource = (o: number, iid: number, id: number, v: Lwm2mValue | Map<number, Lwm2mValue>): ResourceNode => {
-    if (v instanceof Map) {
-      if (registry?.resource(o, id)?.multiple === false) {
-        throw badRequest(`resource /${o}/${iid}/${id} is single-instance but was given resource instances`);
-      }
-      return Node.multiResource(id, [...v.entries()]);
-    }
-    if (registry?.resource(o, id)?.multiple === true) {
-      throw badRequest(`resource /${o}/${iid}/${id} is multiple-instance but was given a single value`);
-    }
-    return Node.resource(id, v);
-  };
-  const makeInstance = (o: number, id: number, m: Map<number, Lwm2mValue | Map<number, Lwm2mValue>> | undefined): InstanceNode =>
-    Node.instance(id, [...(m ?? new Map<number, Lwm2mValue | Map<number, Lwm2mValue>>()).entries()].map(([rid, v]) => makeResource(o, id, rid, v)));
-
-  const [o, i, res, ri] = path as readonly number[];
-  const objectId = o as number;
+  const sorted = latestByPath(records);
+  const objectId = path[0];
   switch (path.length) {
-    case 1:
-      return Node.object(objectId, [...(tree.get(objectId) ?? new Map<number, ResMap>()).entries()].map(([iid, m]) => makeInstance(objectId, iid, m)));
+    case 1: {
+      const instances: InstanceNode[] = [];
+      for (let at = 0; at < sorted.length; ) {
+        const next = groupEnd(sorted, at, sorted.length, 1);
+        instances.push(instanceNode(objectId, sorted, at, next, registry));
+        at = next;
+      }
+      return { kind: 'object', id: objectId, instances };
+    }
     case 2:
-      return makeInstance(objectId, i as number, tree.get(objectId)?.get(i as number));
-    case 3: {
-      const v = tree.get(objectId)?.get(i as number)?.get(res as number);
-      if (v === undefined) {
-        if (registry?.resource(objectId, res as number)?.multiple === true) return Node.multiResource(res as number, []);
+      return sorted.length === 0 ? { kind: 'instance', id: path[1], resources: [] } : instanceNode(objectId, sorted, 0, sorted.length, registry);
+    case 3:
+      if (sorted.length === 0) {
+        if (registry?.resource(objectId, path[2])?.multiple === true) return { kind: 'multiResource', id: path[2], instances: [] };
         throw badRequest(`no value for ${formatPath(path)}`);
       }
-      return makeResource(objectId, i as number, res as number, v);
-    }
+      return resourceNode(objectId, sorted, 0, sorted.length, registry);
     default: {
-      const v = tree.get(objectId)?.get(i as number)?.get(res as number);
-      const value = v instanceof Map ? v.get(ri as number) : undefined;
-      if (value === undefined) throw badRequest(`no value for ${formatPath(path)}`);
-      return Node.resourceInstance(ri as number, value);
+      const record = sorted[0];
+      if (record === undefined) throw badRequest(`no value for ${formatPath(path)}`);
+      return { kind: 'resourceInstance', id: path[3], value: record.value };
     }
   }
+}
+
+/**
+ * The records in path order, one per path. Duplicate paths are only allowed when they carry
+ * times (a time series): the latest wins, the later record on a tie.
+ */
+function latestByPath(records: readonly Lwm2mRecord[]): readonly Lwm2mRecord[] {
+  let ascending = true;
+  for (let at = 1; at < records.length && ascending; at++) ascending = comparePaths(records[at - 1]!.path, records[at]!.path) < 0;
+  // Strictly ascending (as devices send them) means sorted and free of duplicates already.
+  if (ascending) return records;
+  // A stable sort: the records of one path keep their order.
+  const sorted = [...records].sort((a, b) => comparePaths(a.path, b.path));
+  const out: Lwm2mRecord[] = [];
+  for (const r of sorted) {
+    const previous = out[out.length - 1];
+    if (previous === undefined || comparePaths(previous.path, r.path) !== 0) {
+      out.push(r);
+      continue;
+    }
+    if (previous.time === undefined || r.time === undefined) throw badRequest(`duplicate value for ${formatPath(r.path)}`);
+    if (r.time >= previous.time) out[out.length - 1] = r;
+  }
+  return out;
+}
+
+/** End of the run of records, from `start`, that share the id at `level` of their paths. */
+function groupEnd(records: readonly Lwm2mRecord[], start: number, end: number, level: number): number {
+  const id = records[start]!.path[level];
+  let at = start + 1;
+  while (at < end && records[at]!.path[level] === id) at++;
+  return at;
+}
+
+/** The instance of the records [start, end): sorted, unique, all in one instance. */
+function instanceNode(objectId: number, records: readonly Lwm2mRecord[], start: number, end: number, registry: ObjectRegistry | undefined): InstanceNode {
+  const resources: ResourceNode[] = [];
+  for (let at = start; at < end; ) {
+    const next = groupEnd(records, at, end, 2);
+    resources.push(resourceNode(objectId, records, at, next, registry));
+    at = next;
+  }
+  return { kind: 'instance', id: records[start]!.path[1] as number, resources };
+}
+
+/** The resource of the records [start, end): sorted, unique, all of one resource. */
+function resourceNode(objectId: number, records: readonly Lwm2mRecord[], start: number, end: number, registry: ObjectRegistry | undefined): ResourceNode {
+  const first = records[start]!;
+  const instanceId = first.path[1] as number;
+  const resourceId = first.path[2] as number;
+  if (first.path.length === 3) {
+    // Sorted: the resource's own record comes first, resource instances after it.
+    if (end - start > 1) throw badRequest(`resource /${objectId}/${instanceId}/${resourceId} given as single and multiple`);
+    if (registry?.resource(objectId, resourceId)?.multiple === true) throw badRequest(`resource /${objectId}/${instanceId}/${resourceId} is multiple-instance but was given a single value`);
+    return { kind: 'resource', id: resourceId, value: first.value };
+  }
+  if (registry?.resource(objectId, resourceId)?.multiple === false) throw badRequest(`resource /${objectId}/${instanceId}/${resourceId} is single-instance but was given resource instances`);
+  const instances: ResourceInstanceNode[] = [];
+  for (let at = start; at < end; at++) instances.push({ kind: 'resourceInstance', id: records[at]!.path[3] as number, value: records[at]!.value });
+  return { kind: 'multiResource', id: resourceId, instances };
 }

@@ -44,18 +44,39 @@ export function parsePath(text: string): Lwm2mPath {
   if (typeof text !== 'string' || !text.startsWith('/')) throw badRequest(`path must start with "/": ${JSON.stringify(text)}`);
   if (text.length > 64) throw badRequest('path too long');
   if (text === '/') return [];
-  let body = text.slice(1);
-  if (body.endsWith('/')) body = body.slice(0, -1);
-  const segments = body.split('/');
-  if (segments.length > 4) throw badRequest(`path has more than 4 levels: ${text}`);
-  const ids: number[] = [];
-  for (const segment of segments) {
-    if (!/^(0|[1-9][0-9]{0,4})$/.test(segment)) throw badRequest(`invalid path segment ${JSON.stringify(segment)} in ${text}`);
-    const id = Number(segment);
-    if (id >= MAX_ID) throw badRequest(`path id ${id} out of range 0..65534 in ${text}`);
-    ids.push(id);
+  // Scanned in place (no split, no regular expression): every Register and SenML record names paths.
+  const end = text.endsWith('/') ? text.length - 1 : text.length;
+  let levels = 1;
+  for (let i = 1; i < end; i++) if (text.charCodeAt(i) === SLASH) levels++;
+  if (levels > 4) throw badRequest(`path has more than 4 levels: ${text}`);
+  // Sized up front: growing from [] by push would reserve room for 17 ids.
+  const ids = new Array<number>(levels);
+  let level = 0;
+  let start = 1;
+  for (let i = 1; i <= end; i++) {
+    if (i < end && text.charCodeAt(i) !== SLASH) continue;
+    ids[level++] = parseId(text, start, i);
+    start = i + 1;
   }
   return ids as unknown as Lwm2mPath;
+}
+
+const SLASH = 0x2f;
+const DIGIT_0 = 0x30;
+
+/** The id text[start, end): "0" or 1-5 digits without a leading zero, below MAX_ID. */
+function parseId(text: string, start: number, end: number): number {
+  const length = end - start;
+  let valid = length >= 1 && length <= 5 && !(length > 1 && text.charCodeAt(start) === DIGIT_0);
+  let id = 0;
+  for (let i = start; valid && i < end; i++) {
+    const digit = text.charCodeAt(i) - DIGIT_0;
+    if (digit < 0 || digit > 9) valid = false;
+    else id = id * 10 + digit;
+  }
+  if (!valid) throw badRequest(`invalid path segment ${JSON.stringify(text.slice(start, end))} in ${text}`);
+  if (id >= MAX_ID) throw badRequest(`path id ${id} out of range 0..65534 in ${text}`);
+  return id;
 }
 
 export function formatPath(path: Lwm2mPath): string {

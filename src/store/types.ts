@@ -387,6 +387,8 @@ export interface CredentialRepository {
   /** Key lookup for the DTLS server (pskLookup). */
   findPsk(identity: string): Promise<PskCredential | null>;
   find(kind: CredentialKind, identity: string): Promise<Credential | null>;
+  /** The endpoint a credential is bound to, or null: what authorization needs, without reading any key. */
+  endpointOf(kind: CredentialKind, identity: string): Promise<string | null>;
   listByEndpoint(endpoint: string): Promise<Credential[]>;
   /**
    * Replaces all of the endpoint's PSK credentials with this one, in one transaction

@@ -227,6 +227,8 @@ class Reader {
   pos = 0;
   items = 0;
   readonly view: DataView;
+  /** The bytes as a Buffer, for ASCII text strings; made on the first one. */
+  private latin1: Buffer | undefined;
   constructor(
     readonly buf: Uint8Array,
     readonly limits: CodecLimits,
@@ -239,6 +241,16 @@ class Reader {
   u8(): number {
     this.need(1);
     return this.buf[this.pos++] as number;
+  }
+  /** The text string of `n` bytes at pos (not consumed); `start` is its head's offset, for errors. */
+  text(n: number, start: number): string {
+    const end = this.pos + n;
+    for (let i = this.pos; i < end; i++) {
+      if ((this.buf[i] as number) >= 0x80) return decodeUtf8(this.buf.subarray(this.pos, end), start);
+    }
+    // ASCII (paths, names, versions: nearly every string): straight from the bytes, no copy of them first.
+    this.latin1 ??= Buffer.from(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    return this.latin1.toString('latin1', this.pos, end);
   }
   count(): void {
     if (++this.items > this.limits.maxEntries) throw badRequest('CBOR payload has too many items');
@@ -300,6 +312,8 @@ function readItem(r: Reader, depth: number, allowBreak: boolean): CborItem | typ
     case 1: {
       const v = r.arg(ai);
       if (v === undefined) throw badRequest(`CBOR indefinite integer at offset ${start}`);
+      // -1 - v: in doubles while it stays a safe integer (SenML labels, most values), else in bigints.
+      if (typeof v === 'number' && v < Number.MAX_SAFE_INTEGER) return -1 - v;
       const n = -1n - BigInt(v);
       return n >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(n) : n;
     }
@@ -328,6 +342,10 @@ function readItem(r: Reader, depth: number, allowBreak: boolean): CborItem | typ
           // each chunk must be valid UTF-8 on its own
           for (const c of chunks) decodeUtf8(c, start);
         }
+      } else if (major === 3) {
+        const text = r.text(n, start);
+        r.pos += n;
+        return text;
       } else {
         bytes = r.buf.subarray(r.pos, r.pos + n);
         r.pos += n;
@@ -336,26 +354,36 @@ function readItem(r: Reader, depth: number, allowBreak: boolean): CborItem | typ
     }
     case 4: {
       const n = r.length(ai, 1);
-      const out: CborItem[] = [];
       if (n === undefined) {
+        const out: CborItem[] = [];
         for (;;) {
           const x = readItem(r, depth + 1, true);
           if (x === BREAK) break;
           out.push(x);
         }
-      } else for (let i = 0; i < n; i++) out.push(readItem(r, depth + 1, false) as CborItem);
+        return out;
+      }
+      // Sized up front (n is bounded by the bytes left): growing by push would over-reserve.
+      const out = new Array<CborItem>(n);
+      for (let i = 0; i < n; i++) out[i] = readItem(r, depth + 1, false) as CborItem;
       return out;
     }
     case 5: {
       const n = r.length(ai, 2);
-      const entries: Array<readonly [CborItem, CborItem]> = [];
       if (n === undefined) {
+        const entries: Array<readonly [CborItem, CborItem]> = [];
         for (;;) {
           const k = readItem(r, depth + 1, true);
           if (k === BREAK) break;
           entries.push([k, readItem(r, depth + 1, false) as CborItem]);
         }
-      } else for (let i = 0; i < n; i++) entries.push([readItem(r, depth + 1, false) as CborItem, readItem(r, depth + 1, false) as CborItem]);
+        return new CborMap(entries);
+      }
+      const entries = new Array<readonly [CborItem, CborItem]>(n);
+      for (let i = 0; i < n; i++) {
+        const k = readItem(r, depth + 1, false) as CborItem;
+        entries[i] = [k, readItem(r, depth + 1, false) as CborItem];
+      }
       return new CborMap(entries);
     }
     case 6: {

@@ -9,7 +9,7 @@ import { formatPath, parsePath } from '../path.js';
 import type { Lwm2mNode, Lwm2mRecord } from '../node.js';
 import { nodeToRecords, recordsToNode, validateNode } from '../node.js';
 import type { Lwm2mValue } from '../values.js';
-import { decodeBase64, encodeBase64, formatObjLink, normalizeInteger, parseObjLink, UINT64_MAX, INT64_MIN, checkValue } from '../values.js';
+import { decodeBase64, encodeBase64, formatObjLink, normalizeInteger, parseObjLink, UINT64_MAX, INT64_MAX, INT64_MIN, checkValue } from '../values.js';
 import { badRequest, notAcceptable } from '../errors.js';
 import type { DecodeOptions, EncodeOptions } from './common.js';
 import { checkSize, decodeUtf8, limitsOf, registryOf, typeValue, utf8Encoder } from './common.js';
@@ -22,7 +22,8 @@ export interface SenmlPack {
   bt?: number;
   n?: string;
   t?: number;
-  v?: { readonly int: bigint } | { readonly float: number };
+  /** An integer is a number when it is a safe integer (as CBOR decodes it), a bigint otherwise. */
+  v?: { readonly int: number | bigint } | { readonly float: number };
   vs?: string;
   vb?: boolean;
   vd?: Uint8Array;
@@ -39,13 +40,15 @@ export interface SenmlEntry {
 const VALUE_FIELDS = ['v', 'vs', 'vb', 'vd', 'vlo'] as const;
 
 function genericValue(r: SenmlPack): Lwm2mValue | undefined {
-  const present = VALUE_FIELDS.filter((f) => r[f] !== undefined);
-  if (present.length > 1) throw badRequest(`SenML record has more than one value field (${present.join(', ')})`);
+  let count = 0;
+  for (const field of VALUE_FIELDS) if (r[field] !== undefined) count++;
+  if (count > 1) throw badRequest(`SenML record has more than one value field (${VALUE_FIELDS.filter((f) => r[f] !== undefined).join(', ')})`);
   if (r.v !== undefined) {
     if ('float' in r.v) return { type: 'float', value: r.v.float };
     const i = r.v.int;
+    if (typeof i === 'number') return { type: 'integer', value: i };
     if (i < INT64_MIN || i > UINT64_MAX) throw badRequest(`SenML integer ${i} beyond 64 bits`);
-    return i > 2n ** 63n - 1n ? { type: 'unsignedInteger', value: i } : { type: 'integer', value: normalizeInteger(i) };
+    return i > INT64_MAX ? { type: 'unsignedInteger', value: i } : { type: 'integer', value: normalizeInteger(i) };
   }
   if (r.vs !== undefined) return { type: 'string', value: r.vs };
   if (r.vb !== undefined) return { type: 'boolean', value: r.vb };
@@ -74,11 +77,10 @@ export function resolveSenml(pack: readonly SenmlPack[], options?: DecodeOptions
   });
 }
 
-function entriesToRecords(entries: readonly SenmlEntry[]): Lwm2mRecord[] {
-  return entries.map((e) => {
-    if (e.value === undefined) throw badRequest(`SenML record ${formatPath(e.path)} has no value`);
-    return e.time === undefined ? { path: e.path, value: e.value } : { path: e.path, value: e.value, time: e.time };
-  });
+/** The entries as records, once each is checked to carry a value (an entry with a value is a record). */
+function entriesToRecords(entries: SenmlEntry[]): Lwm2mRecord[] {
+  for (const e of entries) if (e.value === undefined) throw badRequest(`SenML record ${formatPath(e.path)} has no value`);
+  return entries as Lwm2mRecord[];
 }
 
 /** Records to a SenML pack: `base` (if given) becomes bn of the first record, names are relative to it. */
@@ -104,7 +106,7 @@ export function toSenmlPack(records: readonly Lwm2mRecord[], base?: Lwm2mPath): 
       case 'integer':
       case 'unsignedInteger':
       case 'time':
-        out.v = { int: BigInt(v.value) };
+        out.v = { int: v.value };
         break;
       case 'float':
         if (!Number.isFinite(v.value)) throw notAcceptable(`SenML cannot carry the float ${v.value} at ${formatPath(rec.path)}`);
@@ -220,6 +222,14 @@ export function formatSenmlJson(pack: readonly SenmlPack[]): Uint8Array {
 /** RFC 8428 §6 CBOR labels; vlo has no registered label and is a text key. */
 export const SENML_CBOR_LABELS = { bver: -1, bn: -2, bt: -3, bu: -4, bv: -5, bs: -6, n: 0, u: 1, v: 2, vs: 3, vb: 4, s: 5, t: 6, ut: 7, vd: 8 } as const;
 
+/** The fields of one SenML CBOR record by name, as decoded. */
+type SenmlCborFields = Partial<Record<keyof typeof SENML_CBOR_LABELS | 'vlo', CborItem>>;
+
+/** Field name by CBOR label, for decoding. */
+const SENML_FIELD_BY_LABEL: ReadonlyMap<number, keyof typeof SENML_CBOR_LABELS> = new Map(
+  (Object.entries(SENML_CBOR_LABELS) as [keyof typeof SENML_CBOR_LABELS, number][]).map(([name, label]) => [label, name]),
+);
+
 function cborNumber(v: CborItem | undefined, field: string): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v === 'number') return v;
@@ -241,11 +251,11 @@ export function parseSenmlCbor(bytes: Uint8Array, options?: DecodeOptions): Senm
   if (!Array.isArray(doc)) throw badRequest('SenML CBOR must be an array of records');
   return doc.map((rec) => {
     if (!(rec instanceof CborMap)) throw badRequest('SenML CBOR record must be a map');
-    const fields = new Map<string, CborItem>();
+    const fields: SenmlCborFields = {};
     for (const [k, v] of rec.entries) {
-      let name: string | undefined;
+      let name: keyof SenmlCborFields | undefined;
       if (typeof k === 'number') {
-        name = Object.entries(SENML_CBOR_LABELS).find(([, label]) => label === k)?.[0];
+        name = SENML_FIELD_BY_LABEL.get(k);
         if (name === undefined) {
           if (k < -127 || k > 127) throw badRequest(`SenML CBOR label ${k} not supported`);
           continue; // unknown labels are ignored (RFC 8428 §4.4)
@@ -255,39 +265,39 @@ export function parseSenmlCbor(bytes: Uint8Array, options?: DecodeOptions): Senm
         if (k !== 'vlo') continue;
         name = k;
       } else throw badRequest('SenML CBOR keys must be integers or text');
-      if (fields.has(name)) throw badRequest(`SenML CBOR record repeats "${name}"`);
-      fields.set(name, v);
+      if (name in fields) throw badRequest(`SenML CBOR record repeats "${name}"`);
+      fields[name] = v;
     }
     const out: SenmlPack = {};
-    const bn = cborString(fields.get('bn'), 'bn');
+    const bn = cborString(fields.bn, 'bn');
     if (bn !== undefined) out.bn = bn;
-    const n = cborString(fields.get('n'), 'n');
+    const n = cborString(fields.n, 'n');
     if (n !== undefined) out.n = n;
-    const bt = cborNumber(fields.get('bt'), 'bt');
+    const bt = cborNumber(fields.bt, 'bt');
     if (bt !== undefined) out.bt = bt;
-    const t = cborNumber(fields.get('t'), 't');
+    const t = cborNumber(fields.t, 't');
     if (t !== undefined) out.t = t;
-    const v = fields.get('v');
+    const v = fields.v;
     if (v !== undefined) {
-      if (typeof v === 'number' || typeof v === 'bigint') out.v = { int: BigInt(v) };
+      if (typeof v === 'number' || typeof v === 'bigint') out.v = { int: v };
       else if (v instanceof CborFloat) {
         if (!Number.isFinite(v.value)) throw badRequest('SenML "v" must be finite');
         out.v = { float: v.value };
       } else throw badRequest('SenML "v" must be a number');
     }
-    const vs = cborString(fields.get('vs'), 'vs');
+    const vs = cborString(fields.vs, 'vs');
     if (vs !== undefined) out.vs = vs;
-    const vb = fields.get('vb');
+    const vb = fields.vb;
     if (vb !== undefined) {
       if (typeof vb !== 'boolean') throw badRequest('SenML "vb" must be a boolean');
       out.vb = vb;
     }
-    const vd = fields.get('vd');
+    const vd = fields.vd;
     if (vd !== undefined) {
       if (!(vd instanceof Uint8Array)) throw badRequest('SenML "vd" must be a byte string');
       out.vd = vd;
     }
-    const vlo = cborString(fields.get('vlo'), 'vlo');
+    const vlo = cborString(fields.vlo, 'vlo');
     if (vlo !== undefined) out.vlo = vlo;
     return out;
   });

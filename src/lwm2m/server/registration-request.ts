@@ -68,6 +68,40 @@ function binding(text: string): { binding: string; queue: boolean } {
   return { binding: text, queue: text.endsWith('Q') };
 }
 
+const SLASH = 0x2f;
+const DIGIT_0 = 0x30;
+
+/** End of the run of ASCII digits in `text` from `start`. */
+function digitsEnd(text: string, start: number): number {
+  let at = start;
+  while (at < text.length) {
+    const digit = text.charCodeAt(at) - DIGIT_0;
+    if (digit < 0 || digit > 9) break;
+    at++;
+  }
+  return at;
+}
+
+function digitsValue(text: string, start: number, end: number): number {
+  let value = 0;
+  for (let at = start; at < end; at++) value = value * 10 + text.charCodeAt(at) - DIGIT_0;
+  return value;
+}
+
+/** "/objectId" or "/objectId/instanceId", ids of 1-5 digits; undefined for any other target. Scanned, not matched: one per link per Register. */
+function objectLinkOf(target: string): ObjectLink | undefined {
+  if (target.charCodeAt(0) !== SLASH) return undefined;
+  const objectEnd = digitsEnd(target, 1);
+  if (objectEnd === 1 || objectEnd > 6) return undefined;
+  const link: ObjectLink = { objectId: digitsValue(target, 1, objectEnd) };
+  if (objectEnd === target.length) return link;
+  if (target.charCodeAt(objectEnd) !== SLASH) return undefined;
+  const instanceEnd = digitsEnd(target, objectEnd + 1);
+  if (instanceEnd === objectEnd + 1 || instanceEnd - objectEnd - 1 > 5 || instanceEnd !== target.length) return undefined;
+  link.instanceId = digitsValue(target, objectEnd + 1, instanceEnd);
+  return link;
+}
+
 /** Objects and instances announced in a link-format payload (TS Core §6.2.1, §5.2.4 of Transport). */
 export function parseObjectLinks(text: string): { objects: ObjectLink[]; rootPath: string } {
   if (text.trim() === '') return { objects: [], rootPath: '/' };
@@ -87,13 +121,12 @@ export function parseObjectLinks(text: string): { objects: ObjectLink[]; rootPat
     // The root link itself, e.g. `</>;lwm2m=1.1` opening a Bootstrap-Discover answer (TS Core 1.1 §6.1.7.1).
     if (link.target === '/' || link.target === rootPath) continue;
     const relative = rootPath !== '/' && link.target.startsWith(rootPath + '/') ? link.target.slice(rootPath.length) : link.target;
-    const m = /^\/(\d{1,5})(?:\/(\d{1,5}))?$/.exec(relative);
-    if (!m) throw new RegistrationRequestError(`object link "<${link.target}>" is not </objectId> or </objectId/instanceId>`);
-    const objectId = Number(m[1]);
-    const instanceId = m[2] === undefined ? undefined : Number(m[2]);
-    if (objectId > 65534 || (instanceId !== undefined && instanceId > 65534)) throw new RegistrationRequestError(`object link "<${link.target}>" has an id above 65534`);
+    const object = objectLinkOf(relative);
+    if (!object) throw new RegistrationRequestError(`object link "<${link.target}>" is not </objectId> or </objectId/instanceId>`);
+    if (object.objectId > 65534 || (object.instanceId ?? 0) > 65534) throw new RegistrationRequestError(`object link "<${link.target}>" has an id above 65534`);
     const version = linkAttr(link, 'ver');
-    objects.push({ objectId, ...(instanceId !== undefined ? { instanceId } : {}), ...(version !== undefined ? { version } : {}) });
+    if (version !== undefined) object.version = version;
+    objects.push(object);
   }
   return { objects, rootPath };
 }

@@ -3,7 +3,7 @@
  * persisted through the store, and Device Management operations (§6.3) towards the
  * registered devices, queued durably for devices in queue mode (§6.5).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { ClientResponse, Observation } from '../../coap/client.js';
 import { CoapClient } from '../../coap/client.js';
@@ -117,6 +117,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   private readonly observations = new Map<string, Set<Observation>>();
   /** Peer key → endpoint, to know who sends on /dp (the Send operation names no endpoint). */
   private readonly endpointsByPeer = new Map<string, string>();
+  private readonly registrationIds = new RegistrationIds();
   private sweepTimer: Timer | undefined;
   private closed = false;
   /** Work after a Register/Update waiting for a slot (see maxConcurrentContacts); `contactHead` is the next to run. */
@@ -153,7 +154,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     if (request.path !== '/rd') return { code: Code.NotFound };
     let params;
     try {
-      params = parseRegister(request.query, Buffer.from(request.payload).toString('utf8'));
+      params = parseRegister(request.query, utf8Text(request.payload));
     } catch (error) {
       if (error instanceof RegistrationRequestError) return { code: Code.BadRequest, payload: error.message };
       throw error;
@@ -161,7 +162,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const identity = identityOf(request.peer);
     const refusal = await this.authorize(params.endpoint, identity);
     if (refusal) return { code: Code.Forbidden, payload: refusal };
-    const id = randomBytes(9).toString('base64url');
+    const id = this.registrationIds.next();
     const { registration, replaced } = await this.store.registrations.register(
       {
         id,
@@ -194,7 +195,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     if (!sameIdentity(existing.identity, identityOf(request.peer))) return { code: Code.Forbidden, payload: 'this registration belongs to other credentials' };
     let params;
     try {
-      params = parseUpdate(request.query, request.payload.length > 0 ? Buffer.from(request.payload).toString('utf8') : undefined);
+      params = parseUpdate(request.query, request.payload.length > 0 ? utf8Text(request.payload) : undefined);
     } catch (error) {
       if (error instanceof RegistrationRequestError) return { code: Code.BadRequest, payload: error.message };
       throw error;
@@ -248,9 +249,9 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   private async authorize(endpoint: string, identity: PeerIdentityRef | null): Promise<string | undefined> {
     if (!identity) return this.options.allowUnsecured ? undefined : 'registration over an unsecured transport is not allowed';
     const kind: CredentialKind = identity.kind === 'psk' ? 'psk' : identity.kind === 'x509' ? 'x509-subject' : 'rpk-sha256';
-    const credential = await this.store.credentials.find(kind, identity.value);
-    if (!credential) return 'these credentials are not bound to any endpoint';
-    if (credential.endpoint !== endpoint) return 'these credentials belong to another endpoint';
+    const boundTo = await this.store.credentials.endpointOf(kind, identity.value);
+    if (boundTo === null) return 'these credentials are not bound to any endpoint';
+    if (boundTo !== endpoint) return 'these credentials belong to another endpoint';
     return undefined;
   }
 
@@ -302,17 +303,18 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   /** Reads the Device object (/3/0) and keeps make, model, versions as device facts. */
   private async learnFacts(registration: Registration): Promise<void> {
     const response = await this.send(registration, { method: 'GET', path: [3, 0], accept: preferredFormat(registration) });
-    let resources: ResourceNode[];
+    let resources: readonly ResourceNode[];
     if (response.node?.kind === 'instance') {
-      resources = response.node.resources.filter((r): r is ResourceNode => r.kind === 'resource');
+      resources = response.node.resources;
     } else if (responseClass(response) === 4) {
       // Some clients read only single resources (an Object Instance read is refused): ask for the facts one by one.
-      resources = [];
+      const found: ResourceNode[] = [];
       for (const id of Object.keys(DEVICE_FACT_RESOURCES).map(Number)) {
         const one = await this.send(registration, { method: 'GET', path: [3, 0, id], accept: ContentFormat.TextPlain });
-        if (one.node?.kind === 'resource') resources.push(one.node);
+        if (one.node?.kind === 'resource') found.push(one.node);
       }
-      if (resources.length === 0) return;
+      if (found.length === 0) return;
+      resources = found;
     } else {
       return;
     }
@@ -534,10 +536,11 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     this.draining.add(endpoint);
     try {
       for (;;) {
-        const registration = await this.store.registrations.getByEndpoint(endpoint);
-        if (!registration || !this.isReachable(registration)) return;
+        // The queue first: it is empty for nearly every contact, and then the registration need not be read.
         const op = await this.store.operations.nextPending(endpoint, this.wallNow());
         if (!op) return;
+        const registration = await this.store.registrations.getByEndpoint(endpoint);
+        if (!registration || !this.isReachable(registration)) return;
         await this.store.operations.markSent(op.id, this.wallNow());
         let finished: QueuedOperation;
         try {
@@ -587,12 +590,13 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   ): Promise<DeviceResponse> {
     const client = this.clientFor(registration);
     const accept = request.discover ? ContentFormat.LinkFormat : request.accept;
-    const uri = uriOf(registration, request.path, request.query);
+    const { scheme, address, port } = registration.address;
     let response: ClientResponse;
     try {
       response = await client.request({
         method: request.method,
-        uri,
+        // In parts: a URI would only be formatted here to be parsed again by the client.
+        uri: { scheme: scheme as 'coap' | 'coaps', address, port, uriPath: request.path.map(String), uriQuery: request.query ?? [] },
         ...(request.payload ? { payload: request.payload } : {}),
         ...(request.contentFormat !== undefined ? { contentFormat: request.contentFormat } : {}),
         ...(accept !== undefined ? { accept } : {}),
@@ -617,6 +621,31 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
 }
 
 // ------------------------------------------------------------------ helpers
+
+/** Bytes as UTF-8 text (malformed sequences become U+FFFD), read in place rather than copied first. */
+function utf8Text(bytes: Uint8Array): string {
+  return (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString('utf8');
+}
+
+/**
+ * Registration ids: 9 random bytes (72 bits) in base64url, the location a device updates. Taken
+ * from a pool refilled from the CSPRNG, rather than a fresh randomBytes Buffer per registration.
+ */
+export class RegistrationIds {
+  private static readonly ID_BYTES = 9;
+  private readonly pool = Buffer.alloc(RegistrationIds.ID_BYTES * 256);
+  private used = this.pool.length;
+
+  next(): string {
+    if (this.used === this.pool.length) {
+      randomFillSync(this.pool);
+      this.used = 0;
+    }
+    const start = this.used;
+    this.used += RegistrationIds.ID_BYTES;
+    return this.pool.toString('base64url', start, this.used);
+  }
+}
 
 /** The class of a device's answer: 2 success, 4 client error, 5 server error. */
 export function responseClass(response: Pick<DeviceResponse, 'code'>): number {
@@ -687,7 +716,7 @@ function uriOf(registration: Registration, path: Lwm2mPath, query: readonly stri
 function toDeviceResponse(response: ClientResponse, path: Lwm2mPath | undefined): DeviceResponse {
   const out: DeviceResponse = { code: response.codeText, contentFormat: response.contentFormat, payload: response.payload };
   if (codeClass(response.code) !== 2) {
-    if (response.payload.length > 0) out.diagnostic = Buffer.from(response.payload).toString('utf8');
+    if (response.payload.length > 0) out.diagnostic = utf8Text(response.payload);
     return out;
   }
   // A single resource answered without a Content-Format is read as plain text, the LwM2M 1.0

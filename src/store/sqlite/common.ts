@@ -1,5 +1,5 @@
 /** Helpers shared by the SQLite repositories. */
-import type { Database, Statement } from 'better-sqlite3';
+import type { Database, Statement, Transaction } from 'better-sqlite3';
 
 import { StoreError, toStoreError } from '../errors.js';
 import type { Page, PageRequest, TimeInput } from '../types.js';
@@ -44,6 +44,11 @@ export class Statements {
    */
   private readonly toSoft: string | undefined;
   private readonly toDurable: string | undefined;
+  /**
+   * Runs its argument in a transaction (`.immediate`: BEGIN IMMEDIATE; a savepoint when nested).
+   * Made once: better-sqlite3 builds four wrapper functions and their properties per `db.transaction(fn)`.
+   */
+  private readonly runner: Transaction<(fn: () => unknown) => unknown>;
 
   constructor(private readonly db: Database) {
     const level = db.pragma('synchronous', { simple: true }) as number; // 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA
@@ -51,6 +56,7 @@ export class Statements {
       this.toSoft = 'PRAGMA synchronous = NORMAL';
       this.toDurable = `PRAGMA synchronous = ${level}`;
     }
+    this.runner = db.transaction((fn: () => unknown) => fn());
   }
 
   get(sql: string): Statement {
@@ -64,8 +70,14 @@ export class Statements {
 
   /** Runs `fn` in one IMMEDIATE transaction (all or nothing), committed with the given durability. */
   transaction<T>(fn: () => T, durability: Durability = 'durable'): T {
-    if (durability === 'soft') return this.soft(() => this.db.transaction(fn).immediate());
-    return this.db.transaction(fn).immediate();
+    if (durability === 'soft' && this.switchesToSoft()) {
+      try {
+        return this.runner.immediate(fn) as T;
+      } finally {
+        this.db.exec(this.toDurable!);
+      }
+    }
+    return this.runner.immediate(fn) as T;
   }
 
   /**
@@ -74,13 +86,19 @@ export class Statements {
    * PRAGMA synchronous cannot change inside a transaction: inside one, `fn` just runs.
    */
   soft<T>(fn: () => T): T {
-    if (!this.toSoft || !this.toDurable || this.db.inTransaction) return fn();
-    this.db.exec(this.toSoft);
+    if (!this.switchesToSoft()) return fn();
     try {
       return fn();
     } finally {
-      this.db.exec(this.toDurable);
+      this.db.exec(this.toDurable!);
     }
+  }
+
+  /** Switches to synchronous=NORMAL when that changes anything (the caller restores toDurable); false otherwise. */
+  private switchesToSoft(): boolean {
+    if (!this.toSoft || this.db.inTransaction) return false;
+    this.db.exec(this.toSoft);
+    return true;
   }
 }
 

@@ -24,6 +24,7 @@ const COLUMNS = 'kind, identity, endpoint, secret, created_at, updated_at';
 
 const SQL = {
   find: `SELECT ${COLUMNS} FROM credentials WHERE kind = ? AND identity = ?`,
+  endpointOf: 'SELECT endpoint FROM credentials WHERE kind = ? AND identity = ?',
   insert: `INSERT INTO credentials (${COLUMNS}) VALUES (@kind, @identity, @endpoint, @secret, @now, @now)
     RETURNING ${COLUMNS}`,
   /** Only ever for the same endpoint: the caller has checked the holder. */
@@ -115,6 +116,15 @@ export class SqliteCredentialRepository implements CredentialRepository {
       const id = kind === 'x509-sha256' || kind === 'rpk-sha256' ? identity.toLowerCase() : identity;
       const row = this.s.get(SQL.find).get(kind, id) as Row | undefined;
       return row ? fromRow(row) : null;
+    });
+  }
+
+  endpointOf(kind: CredentialKind, identity: string): Promise<string | null> {
+    return run('find credential', () => {
+      checkKind(kind);
+      const id = kind === 'x509-sha256' || kind === 'rpk-sha256' ? identity.toLowerCase() : identity;
+      const endpoint = this.s.get(SQL.endpointOf).pluck().get(kind, id) as string | undefined;
+      return endpoint ?? null;
     });
   }
 

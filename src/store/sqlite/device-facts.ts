@@ -80,14 +80,12 @@ export class SqliteDeviceFactsRepository implements DeviceFactsRepository {
       requireText(endpoint, 'endpoint');
       const t = toMs(now, 'now');
       return this.s.transaction(() => {
-        const cur = this.s.get(SQL.get).get(endpoint) as Row | undefined;
-        const row: Row = cur
-          ? { ...cur }
-          : {
-              endpoint, manufacturer: null, model_number: null, serial_number: null, firmware_version: null,
-              device_type: null, hardware_version: null, software_version: null, os_version: null,
-              extra: '{}', updated_at: t,
-            };
+        // The row SQLite returns is a fresh object of our own: updated in place, not copied.
+        const row: Row = (this.s.get(SQL.get).get(endpoint) as Row | undefined) ?? {
+          endpoint, manufacturer: null, model_number: null, serial_number: null, firmware_version: null,
+          device_type: null, hardware_version: null, software_version: null, os_version: null,
+          extra: '{}', updated_at: t,
+        };
         for (const [field, column] of FIELDS) {
           const v = patch[field];
           if (v === undefined) continue;

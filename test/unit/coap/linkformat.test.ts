@@ -169,6 +169,14 @@ void describe('RFC 6690 §2 with LwM2M registration payloads (ptoken values, rep
     assert.equal(serializeLinkFormat(links), '</a>;t="x\\"y\\\\z, w; v",</b>');
   });
 
+  void it('quoted-string keeps LWS (CRLF then SP/HT) and text around escapes as written (RFC 2616 §2.2)', () => {
+    assert.deepEqual(parseLinkFormat('</a>;t="x\r\n y",</b>;t="\\"q\\" r\\\\",</c>;t=""'), [
+      link('/a', ['t', q('x\r\n y')]),
+      link('/b', ['t', q('"q" r\\')]),
+      link('/c', ['t', q('')]),
+    ]);
+  });
+
   void it('the empty document is an empty link-value-list (RFC 6690 §2)', () => {
     assert.deepEqual(parseLinkFormat(''), []);
     assert.equal(serializeLinkFormat([]), '');

@@ -39,6 +39,23 @@ test('unknown paths get 4.04 and unsupported methods 4.05 (RFC 7252 §5.9.2.5, �
   assert.equal((await pump(s.net, s.client.get(`${URI}/only-get`))).text(), 'x');
 });
 
+test('a destination given in parts sends the options a URI would (RFC 7252 §6.4), without one to format and parse', async () => {
+  const s = setup();
+  s.server.resource('/a', { prefix: true, post: (request) => ({ code: Code.Changed, payload: `${request.path}?${request.query.join('&')}` }) });
+  const parts = { scheme: 'coap' as const, address: '10.0.0.2', port: 5683, uriPath: ['a', 'b c', '%'], uriQuery: ['x=1&2', 'y'] };
+  const response = await pump(s.net, s.client.request({ method: 'POST', uri: parts }));
+  assert.equal(response.text(), '/a/b c/%?x=1&2&y');
+  const viaUri = await pump(s.net, s.client.request({ method: 'POST', uri: `${URI}/a/b%20c/%25?x=1%262&y` }));
+  assert.equal(viaUri.text(), response.text());
+  const [fromParts, fromUri] = clientRequests(s).filter((m) => m.code === Method.POST);
+  assert.deepEqual(fromParts!.options, fromUri!.options);
+  // What no URI could carry is refused, as formatting one would.
+  await assert.rejects(s.client.request({ uri: { ...parts, uriPath: ['a', '..'] } }), /must not be "\." or "\.\."/);
+  await assert.rejects(s.client.request({ uri: { ...parts, uriQuery: ['\ud800'] } }), /lone surrogate/);
+  await assert.rejects(s.client.request({ uri: { ...parts, address: 'device.example' } }), /not an IP address/);
+  await assert.rejects(s.client.request({ uri: { ...parts, port: 70000 } }), /out of range/);
+});
+
 test('RFC 6690 §4: /.well-known/core lists resources with their attributes and filters by query', async () => {
   const s = setup();
   s.server.resource('/sensors/temp', { resourceTypes: ['temperature-c'], interfaces: ['sensor'], contentFormats: [0], observable: true, get: () => ({ code: Code.Content }) });

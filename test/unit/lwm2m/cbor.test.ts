@@ -72,3 +72,17 @@ test('CBOR RFC 8949 §3/§5.3: malformed input is 4.00, bounded in depth, size a
   // 20000 nested indefinite arrays: depth bound, not a stack overflow
   assertCodecError(() => decodeCbor(new Uint8Array(20000).fill(0x9f)), '4.00', /nesting/);
 });
+
+test('CBOR RFC 8949 §3.1: negative integers are numbers while safe, bigints beyond', () => {
+  assert.equal(decodeCbor(hex('20')), -1);
+  assert.equal(decodeCbor(hex('3B001FFFFFFFFFFFFE')), -Number.MAX_SAFE_INTEGER);
+  assert.equal(decodeCbor(hex('3B001FFFFFFFFFFFFF')), -(2n ** 53n));
+  assert.equal(decodeCbor(hex('3BFFFFFFFFFFFFFFFF')), -(2n ** 64n));
+});
+
+test('CBOR RFC 8949 §3.1: text strings, ASCII or not, decoded where they lie in a larger buffer', () => {
+  const datagram = Buffer.from('00008263616263' + '62C3BC' + '00', 'hex');
+  assert.deepEqual(decodeCbor(datagram.subarray(2, datagram.length - 1)), ['abc', '\u00fc']);
+  assert.deepEqual(decodeCbor(hex('826062412F')), ['', 'A/']);
+  assertCodecError(() => decodeCbor(hex('62C328')), '4.00', /UTF-8/);
+});

@@ -30,7 +30,8 @@ test('path TS Core §6.1: parse and format every level /o/i/r/ri', () => {
 });
 
 test('path TS Core §6.1: rejects malformed paths and the reserved id 65535 with 4.00', () => {
-  for (const bad of ['', '3/0', '//', '/3//0', '/03', '/-1', '/+1', '/1.0', '/a', '/65535', '/1/65535', '/99999', '/1/2/3/4/5', '/3/0//', ' /3']) {
+  assert.deepEqual(parsePath('/0/10/100/65534/'), [0, 10, 100, 65534]);
+  for (const bad of ['', '3/0', '//', '/3//0', '/03', '/00', '/-1', '/+1', '/1.0', '/a', '/3/0a', '/65535', '/1/65535', '/99999', '/123456', '/1/2/3/4/5', '/3/0//', ' /3', '/3 ']) {
     assertCodecError(() => parsePath(bad), '4.00');
   }
   assert.equal(isValidPath([3, 65535]), false);

@@ -128,8 +128,14 @@ void test('credentials: certificate subject, certificate fingerprint and raw pub
   assert.deepEqual(strip(await credentials.find('x509-sha256', fp.toLowerCase())), { kind: 'x509-sha256', identity: 'ab'.repeat(32), endpoint: 'dev-1' });
   assert.deepEqual(strip(await credentials.find('rpk-sha256', spki)), { kind: 'rpk-sha256', identity: spki, endpoint: 'dev-2' });
   assert.equal(await credentials.find('x509-subject', 'CN=dev-2'), null);
+  // endpointOf answers the same question, with the endpoint alone.
+  assert.equal(await credentials.endpointOf('x509-subject', 'CN=dev-1,O=ACME'), 'dev-1');
+  assert.equal(await credentials.endpointOf('x509-sha256', fp), 'dev-1');
+  assert.equal(await credentials.endpointOf('rpk-sha256', spki.toUpperCase()), 'dev-2');
+  assert.equal(await credentials.endpointOf('x509-subject', 'CN=dev-2'), null);
   // The same subject string as a PSK identity is a different key space.
   assert.equal(await credentials.findPsk('CN=dev-1,O=ACME'), null);
+  assert.equal(await credentials.endpointOf('psk', 'CN=dev-1,O=ACME'), null);
   await assert.rejects(
     credentials.bind('dev-2', { kind: 'x509-sha256', identity: fp.toLowerCase() }, T0),
     storeError('CONFLICT', new RegExp(`^certificate fingerprint "${'ab'.repeat(32)}" is already bound to endpoint dev-1$`)),
