@@ -68,6 +68,8 @@ const out = (line: object): void => void process.stdout.write(JSON.stringify(lin
 
 process.stdin.on('end', () => process.exit(0));
 process.stdin.on('error', () => process.exit(0));
+// An exit (not death by the signal) lets --cpu-prof and similar flags write their files.
+process.on('SIGTERM', () => process.exit(0));
 
 /** One measured phase: first request → last answer, with /proc counters at both ends. */
 class Phase {
