@@ -79,7 +79,22 @@ export type UriAnalysis =
   | { ok: false; index: number; message: string };
 
 const HEX = /^[0-9A-Fa-f]$/;
-const SCHEME_PREFIX = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+/** Length of the scheme of `s` (scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), RFC 3986 §3.1) when a ":" ends it, else 0. */
+function schemeLength(s: string): number {
+  const first = s.charAt(0);
+  if (!((first >= 'a' && first <= 'z') || (first >= 'A' && first <= 'Z'))) return 0;
+  let at = 1;
+  for (;;) {
+    const c = s.charAt(at);
+    if (!isAlphaNum(c) && c !== '+' && c !== '-' && c !== '.') break;
+    at++;
+  }
+  return s.charAt(at) === ':' ? at : 0;
+}
+
+function fail(index: number, message: string): UriAnalysis {
+  return { ok: false, index, message };
+}
 const SUB_DELIMS = "!$&'()*+,;=";
 const GEN_DELIMS = ':/?#[]@';
 
@@ -93,11 +108,28 @@ function isSubDelim(c: string): boolean {
   return SUB_DELIMS.includes(c);
 }
 
-/** dec-octet "." dec-octet "." dec-octet "." dec-octet (RFC 3986 §3.2.2), no leading zeros. */
+/** dec-octet "." dec-octet "." dec-octet "." dec-octet (RFC 3986 §3.2.2), no leading zeros. Scanned: every client request by URI asks. */
 export function isIPv4Address(s: string): boolean {
-  const parts = s.split('.');
-  if (parts.length !== 4) return false;
-  return parts.every((p) => /^(?:0|[1-9][0-9]{0,2})$/.test(p) && Number(p) <= 255);
+  let octets = 0;
+  let at = 0;
+  while (octets < 4) {
+    const start = at;
+    let value = 0;
+    while (at < s.length && at - start < 3) {
+      const digit = s.charCodeAt(at) - 0x30;
+      if (digit < 0 || digit > 9) break;
+      value = value * 10 + digit;
+      at++;
+    }
+    const length = at - start;
+    if (length === 0 || (length > 1 && s.charCodeAt(start) === 0x30) || value > 255) return false;
+    octets++;
+    if (octets < 4) {
+      if (s.charCodeAt(at) !== 0x2e) return false;
+      at++;
+    }
+  }
+  return at === s.length;
 }
 
 /** IPv6address of RFC 3986 §3.2.2 (no zone identifier). */
@@ -134,7 +166,6 @@ function isIPvFuture(s: string): boolean {
  * components. Positions in failures are indexes into `s`.
  */
 export function analyzeUriReference(s: string): UriAnalysis {
-  const fail = (index: number, message: string): UriAnalysis => ({ ok: false, index, message });
   // Character repertoire and percent-encodings (§2.1-§2.3).
   for (let i = 0; i < s.length; i++) {
     const c = s.charAt(i);
@@ -166,10 +197,10 @@ export function analyzeUriReference(s: string): UriAnalysis {
   }
   let offset = 0;
   let scheme: string | undefined;
-  const sm = SCHEME_PREFIX.exec(rest);
-  if (sm) {
-    scheme = sm[0].slice(0, -1);
-    offset = sm[0].length;
+  const schemeEnd = schemeLength(rest);
+  if (schemeEnd > 0) {
+    scheme = rest.slice(0, schemeEnd);
+    offset = schemeEnd + 1;
   } else {
     const firstSlash = rest.indexOf('/');
     const firstSeg = firstSlash < 0 ? rest : rest.slice(0, firstSlash);
@@ -243,6 +274,8 @@ export function analyzeUriReference(s: string): UriAnalysis {
 
 /** remove_dot_segments of RFC 3986 §5.2.4. */
 export function removeDotSegments(path: string): string {
+  // Every rule below needs a "." or ".." segment: a path without a dot is its own result.
+  if (!path.includes('.')) return path;
   let input = path;
   const output: string[] = [];
   while (input.length > 0) {

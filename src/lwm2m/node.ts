@@ -97,18 +97,82 @@ export function validateNode(path: Lwm2mPath, node: Lwm2mNode): void {
     throw badRequest(`a ${node.kind} node does not fit path ${formatPath(path)}`);
   }
   if (node.id !== path[path.length - 1]) throw badRequest(`node id ${node.id} does not match path ${formatPath(path)}`);
-  for (const record of nodeToRecords(path, node)) {
-    const problem = checkValue(record.value);
-    if (problem !== undefined) throw badRequest(`${formatPath(record.path)}: ${problem}`);
+  // The checks of nodeToRecords, then every value in record order, without building the
+  // records: one stack of ids stands for the path being checked, formatted only for an error.
+  const ids: number[] = path.slice(0, -1);
+  checkStructure(ids, node);
+  checkValues(ids, node);
+}
+
+function checkStructure(ids: number[], n: Lwm2mNode): void {
+  ids.push(n.id);
+  if (ids.length > 4) throw badRequest('node tree deeper than a resource instance');
+  switch (n.kind) {
+    case 'object':
+      checkChildren(n.instances, ids);
+      for (const i of n.instances) checkStructure(ids, i);
+      break;
+    case 'instance':
+      checkChildren(n.resources, ids);
+      for (const r of n.resources) checkStructure(ids, r);
+      break;
+    case 'multiResource':
+      checkChildren(n.instances, ids);
+      for (const ri of n.instances) checkStructure(ids, ri);
+      break;
+    case 'resource':
+      if (ids.length !== 3) throw badRequest(`resource node at depth ${ids.length}`);
+      break;
+    case 'resourceInstance':
+      if (ids.length !== 4) throw badRequest(`resource instance node at depth ${ids.length}`);
+      break;
+  }
+  ids.pop();
+}
+
+function checkValues(ids: number[], n: Lwm2mNode): void {
+  ids.push(n.id);
+  switch (n.kind) {
+    case 'object':
+    case 'multiResource':
+      for (const child of n.instances) checkValues(ids, child);
+      break;
+    case 'instance':
+      for (const r of n.resources) checkValues(ids, r);
+      break;
+    case 'resource':
+    case 'resourceInstance': {
+      const problem = checkValue(n.value);
+      if (problem !== undefined) throw badRequest(`${formatPath(ids as unknown as Lwm2mPath)}: ${problem}`);
+      break;
+    }
+  }
+  ids.pop();
+}
+
+/** `where` is the parent's path, formatted only for an error. */
+function checkChildren(children: readonly { id: number }[], where: readonly number[]): void {
+  let last = -1;
+  for (const c of children) {
+    if (!isValidId(c.id)) throw badRequest(`invalid id ${String(c.id)} under ${formatPath(where as unknown as Lwm2mPath)}`);
+    if (c.id <= last) throw badRequest(`ids under ${formatPath(where as unknown as Lwm2mPath)} must be unique and ascending`);
+    last = c.id;
   }
 }
 
-function checkChildren(children: readonly { id: number }[], where: string): void {
-  let last = -1;
-  for (const c of children) {
-    if (!isValidId(c.id)) throw badRequest(`invalid id ${String(c.id)} under ${where}`);
-    if (c.id <= last) throw badRequest(`ids under ${where} must be unique and ascending`);
-    last = c.id;
+/** `prefix` with `id` appended, as an array of exactly that length (paths are at most 4 ids deep). */
+function withId(prefix: readonly number[], id: number): number[] {
+  switch (prefix.length) {
+    case 0:
+      return [id];
+    case 1:
+      return [prefix[0]!, id];
+    case 2:
+      return [prefix[0]!, prefix[1]!, id];
+    case 3:
+      return [prefix[0]!, prefix[1]!, prefix[2]!, id];
+    default:
+      return [...prefix, id];
   }
 }
 
@@ -117,19 +181,19 @@ export function nodeToRecords(path: Lwm2mPath, node: Lwm2mNode): Lwm2mRecord[] {
   const out: Lwm2mRecord[] = [];
   const base = path.slice(0, -1);
   const walk = (prefix: readonly number[], n: Lwm2mNode): void => {
-    const here = [...prefix, n.id];
+    const here = withId(prefix, n.id);
     if (here.length > 4) throw badRequest('node tree deeper than a resource instance');
     switch (n.kind) {
       case 'object':
-        checkChildren(n.instances, formatPath(here as unknown as Lwm2mPath));
+        checkChildren(n.instances, here);
         for (const i of n.instances) walk(here, i);
         break;
       case 'instance':
-        checkChildren(n.resources, formatPath(here as unknown as Lwm2mPath));
+        checkChildren(n.resources, here);
         for (const r of n.resources) walk(here, r);
         break;
       case 'multiResource':
-        checkChildren(n.instances, formatPath(here as unknown as Lwm2mPath));
+        checkChildren(n.instances, here);
         for (const ri of n.instances) walk(here, ri);
         break;
       case 'resource':

@@ -51,7 +51,11 @@ export type CborItem =
 
 // ---- encoder -----------------------------------------------------------------
 
-class Writer {
+/**
+ * Writes CBOR items one after another (preferred serialization: shortest heads and floats):
+ * for encoders that emit a known structure (SenML) without building CborMap/array trees first.
+ */
+export class CborWriter {
   #buf = new Uint8Array(256);
   #len = 0;
   #ensure(n: number): void {
@@ -62,6 +66,11 @@ class Writer {
     next.set(this.#buf.subarray(0, this.#len));
     this.#buf = next;
   }
+  /** The first `n` bytes of the scratch buffer. */
+  #fromScratch(n: number): void {
+    this.#ensure(n);
+    for (let i = 0; i < n; i++) this.#buf[this.#len++] = scratchBytes[i]!;
+  }
   byte(b: number): void {
     this.#ensure(1);
     this.#buf[this.#len++] = b;
@@ -71,34 +80,70 @@ class Writer {
     this.#buf.set(b, this.#len);
     this.#len += b.length;
   }
+  /** A head: major type and argument. */
+  head(major: number, arg: number | bigint): void {
+    const m = major << 5;
+    if (typeof arg === 'number' && arg < 24) return this.byte(m | arg);
+    if (typeof arg === 'number' && arg < 0x100) {
+      this.byte(m | 24);
+      return this.byte(arg);
+    }
+    if (typeof arg === 'number' && arg < 0x10000) {
+      this.byte(m | 25);
+      this.byte(arg >> 8);
+      return this.byte(arg & 0xff);
+    }
+    if (typeof arg === 'number' && arg < 0x100000000) {
+      this.byte(m | 26);
+      scratch.setUint32(0, arg);
+      return this.#fromScratch(4);
+    }
+    this.byte(m | 27);
+    scratch.setBigUint64(0, BigInt(arg));
+    this.#fromScratch(8);
+  }
+  /** A text string; ASCII goes in as it is, without being encoded into a new array first. */
+  text(s: string): void {
+    for (let i = 0; i < s.length; i++) {
+      if (s.charCodeAt(i) >= 0x80) {
+        const b = utf8.encode(s);
+        this.head(3, b.length);
+        return this.bytes(b);
+      }
+    }
+    this.head(3, s.length);
+    this.#ensure(s.length);
+    for (let i = 0; i < s.length; i++) this.#buf[this.#len++] = s.charCodeAt(i);
+  }
+  /** A floating-point number in the shortest size that keeps its value. */
+  float(n: number): void {
+    if (fitsHalf(n)) {
+      const h = numberToHalf(n);
+      this.byte(0xf9);
+      this.byte(h >> 8);
+      return this.byte(h & 0xff);
+    }
+    if (Math.fround(n) === n) {
+      scratch.setFloat32(0, n);
+      this.byte(0xfa);
+      return this.#fromScratch(4);
+    }
+    scratch.setFloat64(0, n);
+    this.byte(0xfb);
+    this.#fromScratch(8);
+  }
+  /** Any item, containers included. */
+  item(item: CborItem): void {
+    writeItem(this, item, 0);
+  }
   result(): Uint8Array {
     return this.#buf.slice(0, this.#len);
   }
 }
 
-function writeHead(w: Writer, major: number, arg: number | bigint): void {
-  const m = major << 5;
-  if (typeof arg === 'number' && arg < 24) return w.byte(m | arg);
-  if (typeof arg === 'number' && arg < 0x100) {
-    w.byte(m | 24);
-    return w.byte(arg);
-  }
-  if (typeof arg === 'number' && arg < 0x10000) {
-    w.byte(m | 25);
-    w.byte(arg >> 8);
-    return w.byte(arg & 0xff);
-  }
-  if (typeof arg === 'number' && arg < 0x100000000) {
-    w.byte(m | 26);
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, arg);
-    return w.bytes(b);
-  }
-  w.byte(m | 27);
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, BigInt(arg));
-  w.bytes(b);
-}
+/** 8 bytes for the wider heads and floats, copied out at once (encoding is synchronous). */
+const scratchBytes = new Uint8Array(8);
+const scratch = new DataView(scratchBytes.buffer);
 
 /** True when `n` survives a round trip through IEEE 754 binary16. */
 function fitsHalf(n: number): boolean {
@@ -135,51 +180,28 @@ function halfToNumber(h: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
-function writeFloat(w: Writer, n: number): void {
-  if (fitsHalf(n)) {
-    const h = numberToHalf(n);
-    w.byte(0xf9);
-    w.byte(h >> 8);
-    return w.byte(h & 0xff);
-  }
-  if (Math.fround(n) === n) {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setFloat32(0, n);
-    w.byte(0xfa);
-    return w.bytes(b);
-  }
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setFloat64(0, n);
-  w.byte(0xfb);
-  w.bytes(b);
-}
-
 const utf8 = new TextEncoder();
 
-function writeItem(w: Writer, item: CborItem, depth: number): void {
+function writeItem(w: CborWriter, item: CborItem, depth: number): void {
   if (depth > 64) throw badRequest('CBOR value nested too deeply to encode');
   if (typeof item === 'number') {
-    if (!Number.isInteger(item)) return writeFloat(w, item);
+    if (!Number.isInteger(item)) return w.float(item);
     if (!Number.isSafeInteger(item)) return writeItem(w, BigInt(item), depth);
-    return item >= 0 ? writeHead(w, 0, item) : writeHead(w, 1, -1 - item);
+    return item >= 0 ? w.head(0, item) : w.head(1, -1 - item);
   }
   if (typeof item === 'bigint') {
     if (item >= 0n) {
       if (item > 0xffffffffffffffffn) throw badRequest('integer beyond 64 bits');
-      return writeHead(w, 0, item <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(item) : item);
+      return w.head(0, item <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(item) : item);
     }
     const arg = -1n - item;
     if (arg > 0xffffffffffffffffn) throw badRequest('integer beyond 64 bits');
-    return writeHead(w, 1, arg <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(arg) : arg);
+    return w.head(1, arg <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(arg) : arg);
   }
-  if (item instanceof CborFloat) return writeFloat(w, item.value);
-  if (typeof item === 'string') {
-    const b = utf8.encode(item);
-    writeHead(w, 3, b.length);
-    return w.bytes(b);
-  }
+  if (item instanceof CborFloat) return w.float(item.value);
+  if (typeof item === 'string') return w.text(item);
   if (item instanceof Uint8Array) {
-    writeHead(w, 2, item.length);
+    w.head(2, item.length);
     return w.bytes(item);
   }
   if (item === false) return w.byte(0xf4);
@@ -187,20 +209,21 @@ function writeItem(w: Writer, item: CborItem, depth: number): void {
   if (item === null) return w.byte(0xf6);
   if (item === undefined) return w.byte(0xf7);
   if (Array.isArray(item)) {
-    writeHead(w, 4, item.length);
-    for (const x of item) writeItem(w, x, depth + 1);
+    w.head(4, item.length);
+    for (let i = 0; i < item.length; i++) writeItem(w, item[i], depth + 1);
     return;
   }
   if (item instanceof CborMap) {
-    writeHead(w, 5, item.entries.length);
-    for (const [k, v] of item.entries) {
-      writeItem(w, k, depth + 1);
-      writeItem(w, v, depth + 1);
+    const entries = item.entries;
+    w.head(5, entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      writeItem(w, entries[i]![0], depth + 1);
+      writeItem(w, entries[i]![1], depth + 1);
     }
     return;
   }
   if (item instanceof CborTag) {
-    writeHead(w, 6, item.tag);
+    w.head(6, item.tag);
     return writeItem(w, item.value, depth + 1);
   }
   if (item instanceof CborSimple) {
@@ -213,7 +236,7 @@ function writeItem(w: Writer, item: CborItem, depth: number): void {
 
 /** Encodes one item with preferred (shortest) argument and float sizes. */
 export function encodeCbor(item: CborItem): Uint8Array {
-  const w = new Writer();
+  const w = new CborWriter();
   writeItem(w, item, 0);
   return w.result();
 }

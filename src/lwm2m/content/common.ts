@@ -3,7 +3,7 @@ import type { Lwm2mPath } from '../path.js';
 import { formatPath } from '../path.js';
 import type { ResourceDefinition, ValueType } from '../model.js';
 import type { ObjectRegistry } from '../objects/registry.js';
-import type { InstanceNode, Lwm2mNode, ResourceInstanceNode, ResourceNode } from '../node.js';
+import type { Lwm2mNode } from '../node.js';
 import { defaultRegistry } from '../objects/registry.js';
 import { badRequest, tooLarge, type CodecLimits, DEFAULT_LIMITS } from '../errors.js';
 import type { Lwm2mValue } from '../values.js';
@@ -75,23 +75,50 @@ export const utf8Encoder = new TextEncoder();
  * are left as they are. Throws 4.00 for values that cannot be converted.
  */
 export function conformNode(registry: ObjectRegistry, path: Lwm2mPath, node: Lwm2mNode): Lwm2mNode {
-  const at = (p: readonly number[]): Lwm2mPath => p as unknown as Lwm2mPath;
-  const base = path.slice(0, -1);
-  const walk = (prefix: readonly number[], n: Lwm2mNode): Lwm2mNode => {
-    const here = [...prefix, n.id];
+  // One stack of ids stands for the path of the node being conformed; nodes are copied only
+  // where a value changes (a client's values usually have their defined types already).
+  const ids: number[] = path.slice(0, -1);
+  const walk = <N extends Lwm2mNode>(n: N): N => {
+    ids.push(n.id);
+    let out: Lwm2mNode = n;
     switch (n.kind) {
-      case 'object':
-        return { ...n, instances: n.instances.map((i) => walk(here, i) as InstanceNode) };
-      case 'instance':
-        return { ...n, resources: n.resources.map((r) => walk(here, r) as ResourceNode) };
-      case 'multiResource':
-        return { ...n, instances: n.instances.map((ri) => walk(here, ri) as ResourceInstanceNode) };
+      case 'object': {
+        const instances = conformChildren(n.instances, walk);
+        if (instances !== n.instances) out = { ...n, instances };
+        break;
+      }
+      case 'instance': {
+        const resources = conformChildren(n.resources, walk);
+        if (resources !== n.resources) out = { ...n, resources };
+        break;
+      }
+      case 'multiResource': {
+        const instances = conformChildren(n.instances, walk);
+        if (instances !== n.instances) out = { ...n, instances };
+        break;
+      }
       case 'resource':
       case 'resourceInstance': {
-        const value = typeValue(registry, at(here), n.value);
-        return value === n.value ? n : { ...n, value };
+        // typeValue reads the path (and formats it for a diagnostic) without keeping it.
+        const value = typeValue(registry, ids as unknown as Lwm2mPath, n.value);
+        if (value !== n.value) out = { ...n, value };
+        break;
       }
     }
+    ids.pop();
+    return out as N;
   };
-  return walk(base, node);
+  return walk(node);
+}
+
+/** `children` conformed; the same array when none changed. */
+function conformChildren<C extends Lwm2mNode>(children: readonly C[], conform: (child: C) => C): readonly C[] {
+  let out: C[] | undefined;
+  for (let i = 0; i < children.length; i++) {
+    const child = children[i]!;
+    const conformed = conform(child);
+    if (conformed !== child) (out ??= children.slice(0, i)).push(conformed);
+    else out?.push(child);
+  }
+  return out ?? children;
 }

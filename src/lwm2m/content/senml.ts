@@ -7,14 +7,14 @@
 import type { Lwm2mPath } from '../path.js';
 import { formatPath, parsePath } from '../path.js';
 import type { Lwm2mNode, Lwm2mRecord } from '../node.js';
-import { nodeToRecords, recordsToNode, validateNode } from '../node.js';
+import { nodeToRecords, recordsToNode } from '../node.js';
 import type { Lwm2mValue } from '../values.js';
 import { decodeBase64, encodeBase64, formatObjLink, normalizeInteger, parseObjLink, UINT64_MAX, INT64_MAX, INT64_MIN, checkValue } from '../values.js';
 import { badRequest, notAcceptable } from '../errors.js';
 import type { DecodeOptions, EncodeOptions } from './common.js';
 import { checkSize, decodeUtf8, limitsOf, registryOf, typeValue, utf8Encoder } from './common.js';
 import { JsonNumber, parseJson, type JsonValue } from './json.js';
-import { CborFloat, CborMap, decodeCbor, encodeCbor, type CborItem } from './cbor.js';
+import { CborFloat, CborMap, CborWriter, decodeCbor, type CborItem } from './cbor.js';
 
 /** A SenML record before base-field resolution, independent of JSON/CBOR. */
 export interface SenmlPack {
@@ -89,13 +89,12 @@ export function toSenmlPack(records: readonly Lwm2mRecord[], base?: Lwm2mPath): 
     const out: SenmlPack = {};
     if (base === undefined) out.n = formatPath(rec.path);
     else {
-      const rest = rec.path.slice(base.length);
-      if (rest.length === 0) {
+      if (rec.path.length === base.length) {
         if (index === 0) out.bn = formatPath(base);
         else out.n = '';
       } else {
         if (index === 0) out.bn = base.length === 0 ? '/' : `${formatPath(base)}/`;
-        out.n = rest.join('/');
+        out.n = relativeName(rec.path, base.length);
       }
     }
     if (rec.time !== undefined) out.t = rec.time;
@@ -128,6 +127,13 @@ export function toSenmlPack(records: readonly Lwm2mRecord[], base?: Lwm2mPath): 
     }
     return out;
   });
+}
+
+/** The ids of `path` from `from` on, joined by "/" (no sliced array: one name per record encoded). */
+function relativeName(path: Lwm2mPath, from: number): string {
+  let name = String(path[from]);
+  for (let i = from + 1; i < path.length; i++) name += '/' + String(path[i]);
+  return name;
 }
 
 // ---- JSON --------------------------------------------------------------------
@@ -304,22 +310,46 @@ export function parseSenmlCbor(bytes: Uint8Array, options?: DecodeOptions): Senm
 }
 
 export function formatSenmlCbor(pack: readonly SenmlPack[]): Uint8Array {
+  // Written field by field: no CborMap, pairs or CborFloat per record.
   const L = SENML_CBOR_LABELS;
-  return encodeCbor(
-    pack.map((r) => {
-      const e: Array<readonly [CborItem, CborItem]> = [];
-      if (r.bn !== undefined) e.push([L.bn, r.bn]);
-      if (r.bt !== undefined) e.push([L.bt, Number.isInteger(r.bt) ? r.bt : new CborFloat(r.bt)]);
-      if (r.n !== undefined) e.push([L.n, r.n]);
-      if (r.t !== undefined) e.push([L.t, Number.isInteger(r.t) ? r.t : new CborFloat(r.t)]);
-      if (r.v !== undefined) e.push([L.v, 'int' in r.v ? r.v.int : new CborFloat(r.v.float)]);
-      if (r.vs !== undefined) e.push([L.vs, r.vs]);
-      if (r.vb !== undefined) e.push([L.vb, r.vb]);
-      if (r.vd !== undefined) e.push([L.vd, r.vd]);
-      if (r.vlo !== undefined) e.push(['vlo', r.vlo]);
-      return new CborMap(e);
-    }),
-  );
+  const w = new CborWriter();
+  w.head(4, pack.length);
+  for (const r of pack) {
+    let fields = 0;
+    for (const name of PACK_FIELDS) if (r[name] !== undefined) fields++;
+    w.head(5, fields);
+    if (r.bn !== undefined) labelled(w, L.bn).text(r.bn);
+    if (r.bt !== undefined) cborNumberField(labelled(w, L.bt), r.bt);
+    if (r.n !== undefined) labelled(w, L.n).text(r.n);
+    if (r.t !== undefined) cborNumberField(labelled(w, L.t), r.t);
+    if (r.v !== undefined) {
+      labelled(w, L.v);
+      if ('int' in r.v) w.item(r.v.int);
+      else w.float(r.v.float);
+    }
+    if (r.vs !== undefined) labelled(w, L.vs).text(r.vs);
+    if (r.vb !== undefined) labelled(w, L.vb).item(r.vb);
+    if (r.vd !== undefined) labelled(w, L.vd).item(r.vd);
+    if (r.vlo !== undefined) {
+      w.text('vlo');
+      w.text(r.vlo);
+    }
+  }
+  return w.result();
+}
+
+/** The fields of a pack record, in the order they are written. */
+const PACK_FIELDS = ['bn', 'bt', 'n', 't', 'v', 'vs', 'vb', 'vd', 'vlo'] as const;
+
+function labelled(w: CborWriter, label: number): CborWriter {
+  w.item(label);
+  return w;
+}
+
+/** bt and t: an integer when whole, else a float. */
+function cborNumberField(w: CborWriter, value: number): void {
+  if (Number.isInteger(value)) w.item(value);
+  else w.float(value);
 }
 
 // ---- node and record API -----------------------------------------------------
@@ -335,8 +365,14 @@ function formatPack(flavor: Flavor, pack: readonly SenmlPack[]): Uint8Array {
 }
 
 function encodeNode(flavor: Flavor, path: Lwm2mPath, node: Lwm2mNode): Uint8Array {
-  validateNode(path, node);
-  return formatPack(flavor, toSenmlPack(nodeToRecords(path, node), path));
+  // What validateNode checks, on the records encoded (the node is walked once): nodeToRecords
+  // checks kinds, ids and depth, then every value is checked before any is encoded.
+  const records = nodeToRecords(path, node);
+  for (const record of records) {
+    const problem = checkValue(record.value);
+    if (problem !== undefined) throw badRequest(`${formatPath(record.path)}: ${problem}`);
+  }
+  return formatPack(flavor, toSenmlPack(records, path));
 }
 
 function decodeNode(flavor: Flavor, path: Lwm2mPath, bytes: Uint8Array, options?: DecodeOptions): Lwm2mNode {

@@ -124,6 +124,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   private contactQueue: { registration: Registration; learn: boolean }[] = [];
   private contactHead = 0;
   private contactsRunning = 0;
+  private contactsScheduled = false;
 
   constructor(private readonly options: Lwm2mServerOptions) {
     super();
@@ -269,18 +270,23 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   /** After the answer is on its way (next turn of the event loop), as a slot is free: learn the device, then deliver what waited for it. */
   private scheduleContact(registration: Registration, learn: boolean): void {
     this.contactQueue.push({ registration, learn });
-    setImmediate(() => this.runContacts());
+    // One turn of the event loop for all the contacts queued in this one (not an Immediate and closure each).
+    if (this.contactsScheduled) return;
+    this.contactsScheduled = true;
+    setImmediate(this.runScheduledContacts);
   }
+
+  private readonly runScheduledContacts = (): void => {
+    this.contactsScheduled = false;
+    this.runContacts();
+  };
 
   private runContacts(): void {
     const max = this.options.maxConcurrentContacts ?? 64;
     while (!this.closed && this.contactsRunning < max && this.contactHead < this.contactQueue.length) {
       const next = this.contactQueue[this.contactHead++]!;
       this.contactsRunning++;
-      void this.afterContact(next.registration, next.learn).finally(() => {
-        this.contactsRunning--;
-        this.runContacts();
-      });
+      void this.afterContact(next.registration, next.learn);
     }
     if (this.contactHead === this.contactQueue.length) {
       this.contactQueue = [];
@@ -291,12 +297,16 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     }
   }
 
+  /** One contact, in a slot: the slot is given back (and the next contact started) when it ends. */
   private async afterContact(registration: Registration, learn: boolean): Promise<void> {
     try {
       if (learn && this.options.learnDeviceFacts !== false) await this.learnFacts(registration);
       await this.drainQueue(registration.endpoint);
     } catch (error) {
       this.report(error);
+    } finally {
+      this.contactsRunning--;
+      this.runContacts();
     }
   }
 

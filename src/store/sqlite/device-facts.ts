@@ -97,7 +97,8 @@ export class SqliteDeviceFactsRepository implements DeviceFactsRepository {
             throw invalid('extra must be an object');
           }
           const extra = JSON.parse(row.extra) as Record<string, JsonValue>;
-          for (const [k, v] of Object.entries(patch.extra)) {
+          for (const k of Object.keys(patch.extra)) {
+            const v = patch.extra[k]!;
             if (v === null) delete extra[k];
             else extra[k] = v;
           }

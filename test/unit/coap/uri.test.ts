@@ -5,6 +5,7 @@ import {
   CoapUriError,
   analyzeUriReference,
   formatCoapUri,
+  isIPv4Address,
   parseCoapUri,
   pathToSegments,
   removeDotSegments,
@@ -91,6 +92,30 @@ void describe('RFC 7252 §6.4 decomposition (examples of Appendix B)', () => {
     assert.deepEqual(parseCoapUri('coap://h/a/../b/./c').uriPath, ['b', 'c']);
     assert.equal(removeDotSegments('/a/b/c/./../../g'), '/a/g');
     assert.equal(removeDotSegments('mid/content=5/../6'), 'mid/6');
+    assert.equal(removeDotSegments('/rd/AbC-_~'), '/rd/AbC-_~');
+    assert.equal(removeDotSegments('/a.b/.c/..d'), '/a.b/.c/..d');
+  });
+
+  void it('RFC 3986 §3.2.2: an IPv4address is four dec-octets without leading zeros; anything else is a reg-name', () => {
+    for (const literal of ['0.0.0.0', '1.2.3.4', '255.255.255.255', '10.0.100.9']) assert.equal(isIPv4Address(literal), true, literal);
+    for (const name of ['', '1.2.3', '1.2.3.4.', '.1.2.3', '01.2.3.4', '1.2.3.256', '1234.1.1.1', '1..2.3', '1.2.3.4a', 'a.b.c.d', '1.2.3.-4', '١.2.3.4']) {
+      assert.equal(isIPv4Address(name), false, name);
+    }
+    assert.equal(parseCoapUri('coap://1.2.3.4:7/x').hostIsLiteral, true);
+    assert.equal(parseCoapUri('coap://1.2.3.04/x').hostIsLiteral, false);
+  });
+
+  void it('RFC 3986 §3.1: a scheme is a letter, then letters, digits, "+", "-" or ".", up to the first ":"', () => {
+    const scheme = (s: string): string | undefined => {
+      const a = analyzeUriReference(s);
+      return a.ok ? a.ref.scheme : `error at ${a.index}`;
+    };
+    assert.equal(scheme('coap+tcp://h/x'), 'coap+tcp');
+    assert.equal(scheme('a.b-c:rest'), 'a.b-c');
+    assert.equal(scheme('a:b:c'), 'a');
+    assert.equal(scheme('/a:b'), undefined);
+    assert.equal(scheme('1a:b'), 'error at 2');
+    assert.equal(scheme(':b'), 'error at 0');
   });
 
   void it('§6.4 step 3: scheme is case-insensitive; RFC 8323 TCP schemes have their default ports', () => {

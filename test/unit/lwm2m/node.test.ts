@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { Node, Value, defaultRegistry, recordsToNode, type Lwm2mPath, type Lwm2mRecord } from '../../../src/lwm2m/index.js';
+import { Node, Value, defaultRegistry, recordsToNode, validateNode, type Lwm2mPath, type Lwm2mRecord } from '../../../src/lwm2m/index.js';
+import { conformNode } from '../../../src/lwm2m/content/common.js';
 import { assertCodecError } from './helpers.js';
 
 const rec = (ids: number[], value: number, time?: number): Lwm2mRecord => {
@@ -41,4 +42,23 @@ test('recordsToNode: records outside the path, above resources, single and multi
   assertCodecError(() => recordsToNode([3, 0], [rec([3, 0, 9, 0], 1)], defaultRegistry), '4.00', /\/3\/0\/9 is single-instance/);
   assertCodecError(() => recordsToNode([3, 0], [rec([3, 0, 7], 1)], defaultRegistry), '4.00', /\/3\/0\/7 is multiple-instance/);
   assertCodecError(() => recordsToNode([], [rec([3, 0, 7], 1)]), '4.00', /root path/);
+});
+
+test('validateNode: structure is checked before values (as records would be built first), paths named in diagnostics', () => {
+  const badValueFirst = Node.instance(0, [Node.resource(1, { type: 'integer', value: 1.5 } as never), Node.resource(1, Value.integer(2))]);
+  assertCodecError(() => validateNode([3, 0], badValueFirst), '4.00', /ids under \/3\/0 must be unique and ascending/);
+  assertCodecError(() => validateNode([3, 0], Node.instance(0, [Node.resource(2, Value.integer(2)), Node.resource(7, { type: 'integer', value: 1.5 } as never)])), '4.00', /^\/3\/0\/7: /);
+  assertCodecError(() => validateNode([3, 0, 7], Node.multiResource(7, [[0, Value.integer(1)], [1, { type: 'boolean', value: 1 } as never]])), '4.00', /^\/3\/0\/7\/1: /);
+  assertCodecError(() => validateNode([3, 0], Node.resource(0, Value.integer(1))), '4.00', /does not fit path/);
+  validateNode([3], Node.object(3, [Node.instance(0, [Node.multiResource(7, [[0, Value.integer(1)]])])]));
+});
+
+test('conformNode: values take their resource\'s defined type; a node already conforming is returned as it is', () => {
+  const conforming = Node.instance(0, [Node.resource(0, Value.string('Acme')), Node.resource(9, Value.integer(100))]);
+  assert.equal(conformNode(defaultRegistry, [3, 0], conforming), conforming);
+  const loose = Node.instance(0, [Node.resource(0, Value.string('Acme')), Node.resource(13, Value.integer(1367491215))]);
+  const conformed = conformNode(defaultRegistry, [3, 0], loose) as typeof loose;
+  assert.deepEqual(conformed, Node.instance(0, [Node.resource(0, Value.string('Acme')), Node.resource(13, Value.time(1367491215))]));
+  assert.equal(conformed.resources[0], loose.resources[0], 'unchanged resources are shared');
+  assertCodecError(() => conformNode(defaultRegistry, [3, 0], Node.instance(0, [Node.resource(0, Value.integer(1))])), '4.00', /^\/3\/0\/0: /);
 });

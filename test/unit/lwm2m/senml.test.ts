@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { ContentFormat, Node, Value, decode, decodeRecords, decodeSenmlEntries, encode, encodeRecords } from '../../../src/lwm2m/index.js';
+import { CborFloat, CborMap, encodeCbor, type CborItem } from '../../../src/lwm2m/content/cbor.js';
+import { SENML_CBOR_LABELS, formatSenmlCbor, parseSenmlCbor, type SenmlPack } from '../../../src/lwm2m/content/senml.js';
 import { DEVICE_INSTANCE, assertCodecError, hex, text, toHex, utf8 } from './helpers.js';
 
 const JSON_ = ContentFormat.SenmlJson;
@@ -122,4 +124,36 @@ test('SenML JSON TS 1.1 §7.4.4 / RFC 8428 §4.5: timestamped history of one res
   ]);
   assert.deepEqual(decode(JSON_, [3303, 0, 5700], utf8(body)), Node.resource(5700, Value.float(22.4)));
   assert.deepEqual(decode(JSON_, [3303, 0], utf8(body)), Node.instance(0, [Node.resource(5700, Value.float(22.4))]));
+});
+
+test('SenML CBOR RFC 8428 §6: records are written field by field exactly as the generic CBOR encoder writes their maps', () => {
+  const pack: SenmlPack[] = [
+    { bn: '/3303/0/', bt: 1.5, n: '5700', t: -2, v: { float: 22.5 } },
+    { n: '5701', t: 4294967296, vs: 'Cel' },
+    { n: '5702', v: { int: -(2n ** 63n) } },
+    { n: '5703', v: { int: 18446744073709551615n } },
+    { n: '5704', vb: true },
+    { n: '5705', vd: Uint8Array.of(0, 255) },
+    { n: '5706', vlo: '3:0' },
+    { n: '5707', v: { float: 1e300 } },
+    { n: 'ü', v: { int: 70000 } },
+  ];
+  const L = SENML_CBOR_LABELS;
+  const generic = encodeCbor(
+    pack.map((r) => {
+      const e: Array<readonly [CborItem, CborItem]> = [];
+      if (r.bn !== undefined) e.push([L.bn, r.bn]);
+      if (r.bt !== undefined) e.push([L.bt, Number.isInteger(r.bt) ? r.bt : new CborFloat(r.bt)]);
+      if (r.n !== undefined) e.push([L.n, r.n]);
+      if (r.t !== undefined) e.push([L.t, Number.isInteger(r.t) ? r.t : new CborFloat(r.t)]);
+      if (r.v !== undefined) e.push([L.v, 'int' in r.v ? r.v.int : new CborFloat(r.v.float)]);
+      if (r.vs !== undefined) e.push([L.vs, r.vs]);
+      if (r.vb !== undefined) e.push([L.vb, r.vb]);
+      if (r.vd !== undefined) e.push([L.vd, r.vd]);
+      if (r.vlo !== undefined) e.push(['vlo', r.vlo]);
+      return new CborMap(e);
+    }),
+  );
+  assert.equal(toHex(formatSenmlCbor(pack)), toHex(generic));
+  assert.deepEqual(parseSenmlCbor(formatSenmlCbor(pack)), pack);
 });
