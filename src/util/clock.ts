@@ -17,13 +17,22 @@ export interface Clock {
   setTimer(delayMs: number, fn: () => void, options?: TimerOptions): Timer;
 }
 
+/** A setTimeout handle as a Timer: one small object per timer, where a closure would add two. */
+class SystemTimer implements Timer {
+  constructor(private readonly handle: NodeJS.Timeout) {}
+
+  cancel(): void {
+    clearTimeout(this.handle);
+  }
+}
+
 /** The real clock: performance.now() and setTimeout. */
 export const systemClock: Clock = {
   now: () => performance.now(),
   setTimer(delayMs, fn, options) {
     const handle = setTimeout(fn, Math.max(0, delayMs));
     if (options?.background) handle.unref();
-    return { cancel: () => clearTimeout(handle) };
+    return new SystemTimer(handle);
   },
 };
 

@@ -705,9 +705,16 @@ export class Lwm2mClient {
 
   private readonly routePaths = new Set<string>();
 
-  private routeDefinition(): CoapResourceDefinition {
-    const handler = (request: CoapRequest): Promise<CoapResponse> => this.handle(request);
-    return { get: handler, put: handler, post: handler, delete: handler, fetch: handler, ipatch: handler, upload: (request) => this.openUpload(request), observable: true, hidden: true };
+  private routeDefinitions: { exact: CoapResourceDefinition; prefix: CoapResourceDefinition } | undefined;
+
+  /** The definitions every route of this client shares: the engine dispatches by path itself. */
+  private routeDefinition(prefix = false): CoapResourceDefinition {
+    if (!this.routeDefinitions) {
+      const handler = (request: CoapRequest): Promise<CoapResponse> => this.handle(request);
+      const exact: CoapResourceDefinition = { get: handler, put: handler, post: handler, delete: handler, fetch: handler, ipatch: handler, upload: (request) => this.openUpload(request), observable: true, hidden: true };
+      this.routeDefinitions = { exact, prefix: { ...exact, prefix: true } };
+    }
+    return prefix ? this.routeDefinitions.prefix : this.routeDefinitions.exact;
   }
 
   /**
@@ -717,7 +724,7 @@ export class Lwm2mClient {
    */
   private installRoutes(conn: Connection): void {
     this.routePaths.clear();
-    conn.server.resource('/', { ...this.routeDefinition(), prefix: true });
+    conn.server.resource('/', this.routeDefinition(true));
     // An exact route for "/" too: Observe-Composite (FETCH /) observers live there, apart from
     // the single-path observers of the prefix route.
     conn.server.resource('/', this.routeDefinition());
