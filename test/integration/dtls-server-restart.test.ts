@@ -1,0 +1,79 @@
+/**
+ * A DTLS device outlives a restart of `depot serve`. The restarted server has no DTLS
+ * association with the device (RFC 6347 §4.2.8: state is per process), so records of the old
+ * association are dropped without an answer; the device must notice that its requests go
+ * unanswered and open a new association, then carry on with the registration the store kept
+ * (LwM2M TS Core 1.1 §6.2.2: an Update that fails makes the client Register again).
+ */
+import { after, test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDepotServer, type RunningDepotServer } from '../../src/app/server.js';
+import { Lwm2mClient } from '../../src/lwm2m/client/engine.js';
+
+const dirs: string[] = [];
+const cleanups: (() => Promise<void>)[] = [];
+
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+async function serve(dataDir: string, coapsPort: number): Promise<RunningDepotServer> {
+  return startDepotServer({ host: '127.0.0.1', coapPort: 0, coapsPort, httpPort: 0, dataDir, allowUnsecured: false, apiToken: 'token' });
+}
+
+/** Resolves with the first event of `type` the client emits within `ms`. */
+function nextEvent(client: Lwm2mClient, types: string[], ms: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${types.join('/')} event within ${ms} ms`)), ms);
+    client.on((event) => {
+      if (!types.includes(event.type)) return;
+      clearTimeout(timer);
+      resolve(event.type);
+    });
+  });
+}
+
+void test('a DTLS device re-handshakes after depot serve restarts and keeps its registration', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'depot-dtls-restart-'));
+  dirs.push(dataDir);
+  let server = await serve(dataDir, 0);
+  const port = server.coaps!.endpoint.transport.address().port;
+  await server.store.credentials.bind('restart-dev', { kind: 'psk', identity: 'psk-restart-dev', key: Buffer.from('restart-key-1') }, Date.now());
+
+  const client = new Lwm2mClient({
+    endpoint: 'restart-dev',
+    serverUri: `coaps://127.0.0.1:${port}`,
+    psk: { identity: 'psk-restart-dev', key: Buffer.from('restart-key-1') },
+    host: '127.0.0.1',
+    lifetime: 300,
+    requestTimeoutMs: 2000,
+    retry: { initialMs: 200, maxMs: 1000 },
+  });
+  cleanups.push(() => client.stop({ deregister: false }));
+  const registered = nextEvent(client, ['registered'], 10_000);
+  await client.start();
+  await registered;
+  const before = await server.store.registrations.getByEndpoint('restart-dev');
+  assert.ok(before, 'registered before the restart');
+
+  await server.close();
+  server = await serve(dataDir, port);
+  cleanups.push(() => server.close());
+  assert.equal((await server.store.registrations.getByEndpoint('restart-dev'))?.id, before.id, 'the store kept the registration');
+
+  // The device's next Update goes out on its old association, which the new process does not know.
+  const recovered = nextEvent(client, ['updated', 'registered'], 20_000);
+  client.requestUpdate();
+  const how = await recovered;
+  const after = await server.store.registrations.getByEndpoint('restart-dev');
+  assert.ok(after && after.expiresAt > Date.now(), `registration live again (${how})`);
+  assert.deepEqual(after.identity, { kind: 'psk', value: 'psk-restart-dev' });
+  // The new server reads from the device over the new association: the path back works too.
+  const read = await server.lwm2m.read('restart-dev', '/3/0/0');
+  assert.equal(read.status, 'done');
+  if (read.status === 'done') assert.equal(read.response.code, '2.05');
+});
