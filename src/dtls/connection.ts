@@ -1022,8 +1022,8 @@ export class DtlsConnection {
     const suite = CIPHER_SUITES.get(sh.cipherSuite);
     if (!suite || !this.hs.suites.includes(sh.cipherSuite)) throw new Fatal(AlertDescription.illegal_parameter, 'server chose a suite we did not offer');
     if (sh.compressionMethod !== 0) throw new Fatal(AlertDescription.illegal_parameter, 'compression is not supported');
-    const offered = new Set(this.clientExtensions().map((e) => e.type));
-    for (const e of sh.extensions) if (!offered.has(e.type)) throw new Fatal(AlertDescription.unsupported_extension, `unsolicited extension ${e.type}`);
+    const offered = this.clientExtensions();
+    for (const e of sh.extensions) if (!findExtension(offered, e.type)) throw new Fatal(AlertDescription.unsupported_extension, `unsolicited extension ${e.type}`);
     const reneg = findExtension(sh.extensions, ExtensionType.renegotiation_info);
     if (reneg && (reneg.data.length !== 1 || reneg.data[0] !== 0)) throw new Fatal(AlertDescription.handshake_failure, 'non-empty renegotiation_info');
     this.useEms = findExtension(sh.extensions, ExtensionType.extended_master_secret) !== undefined;
@@ -1034,8 +1034,8 @@ export class DtlsConnection {
       this.ownCid = own instanceof Uint8Array ? own : NO_BYTES;
       this.cidNegotiated = true;
     }
-    this.hs.serverCertType = chosenCertType(sh.extensions, ExtensionType.server_certificate_type, this.clientExtensions());
-    this.hs.clientCertType = chosenCertType(sh.extensions, ExtensionType.client_certificate_type, this.clientExtensions());
+    this.hs.serverCertType = chosenCertType(sh.extensions, ExtensionType.server_certificate_type, offered);
+    this.hs.clientCertType = chosenCertType(sh.extensions, ExtensionType.client_certificate_type, offered);
     this.suite = suite;
     // Copies: views would keep the server's datagram alive (the session ID for as long as the session).
     this.hs.serverRandom = sh.random.slice();

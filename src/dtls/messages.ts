@@ -46,7 +46,8 @@ export interface ClientHello {
 }
 
 export function encodeClientHello(m: ClientHello): Uint8Array {
-  const w = new Writer().u16(m.version).bytes(m.random).vec8(m.sessionId).vec8(m.cookie);
+  // Room for a typical hello with a cookie at once: the buffer does not have to grow twice.
+  const w = new Writer(256).u16(m.version).bytes(m.random).vec8(m.sessionId).vec8(m.cookie);
   const suites = new Writer();
   for (const s of m.cipherSuites) suites.u16(s);
   w.vec16(suites.finish()).vec8(m.compressionMethods);
