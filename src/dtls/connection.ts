@@ -662,14 +662,20 @@ export class DtlsConnection {
     const flight = this.flight;
     if (!flight) return;
     assembly.size = 0;
-    this.transmitMessages(flight.plain, 0);
-    if (flight.changeCipherSpec) {
-      const ws = this.writeState(0);
-      if (!ws) throw new Error('no write state for epoch 0');
-      assembly.bytes.set(CCS_BODY, this.startPlainRecord(ws, ContentType.change_cipher_spec, 0, CCS_BODY.length));
+    try {
+      this.transmitMessages(flight.plain, 0);
+      if (flight.changeCipherSpec) {
+        const ws = this.writeState(0);
+        if (!ws) throw new Error('no write state for epoch 0');
+        assembly.bytes.set(CCS_BODY, this.startPlainRecord(ws, ContentType.change_cipher_spec, 0, CCS_BODY.length));
+      }
+      if (flight.protectedMessages) this.transmitMessages(flight.protectedMessages, 1);
+      this.flushDatagram();
+    } finally {
+      // Nothing half-written stays behind for the next flight, whichever connection sends it
+      // (a send callback may make another connection transmit before this one is done).
+      assembly.size = 0;
     }
-    if (flight.protectedMessages) this.transmitMessages(flight.protectedMessages, 1);
-    this.flushDatagram();
   }
 
   /** Adds encoded whole messages to the datagrams being assembled, fragmented to fit the MTU (§4.2.3). */

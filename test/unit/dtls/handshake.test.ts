@@ -6,6 +6,7 @@ import { CipherSuite } from '../../../src/dtls/cipher.js';
 import { utf8 } from '../../../src/dtls/bytes.js';
 import { AlertDescription, ContentType, HandshakeType } from '../../../src/dtls/constants.js';
 import { DtlsConnection, DtlsError } from '../../../src/dtls/connection.js';
+import { DtlsServerEndpoint } from '../../../src/dtls/server.js';
 import { decodeRecords, encodeRecord } from '../../../src/dtls/record.js';
 import { decodeServerHello, encodeClientHello } from '../../../src/dtls/messages.js';
 import { decodeFragments, encodeFragment } from '../../../src/dtls/fragment.js';
@@ -588,4 +589,34 @@ void test('RFC 5246 §7.4.6: a certificate policy hook can refuse a valid chain 
   }
   assert.ok(ok.clientLog.connected && ok.serverLog.connected);
   assert.equal(seen.length, 2);
+});
+
+void test('RFC 6347 §4.2.3: a connection that sends from inside another one\'s send callback leaves both flights intact', () => {
+  const clock = new ManualClock();
+  const toServer: Uint8Array[] = [];
+  const toClient: Uint8Array[] = [];
+  // Another association starts its handshake from inside the server's first send callback, in the
+  // middle of the server's fragmented certificate flight.
+  const other = makePair({ psk: { identity: 'dev-1', key: Uint8Array.of(1, 2, 3) } }, { pskLookup: () => Uint8Array.of(1, 2, 3) }, clock);
+  let serverConnected = false;
+  const server = new DtlsServerEndpoint(
+    { ...certServer, mtu: 256, clock },
+    {
+      send: (_peer, d) => {
+        if (toClient.length === 1) other.client.connect();
+        toClient.push(d);
+      },
+      connected: () => (serverConnected = true),
+    },
+  );
+  const client = DtlsConnection.client({ ...certClient, mtu: 256, clock }, { send: (d) => toServer.push(d) });
+  client.connect();
+  for (let round = 0; round < 20 && !(client.isEstablished && serverConnected); round++) {
+    for (const d of toServer.splice(0)) server.handleDatagram(PEER, d);
+    for (const d of toClient.splice(0)) client.handleDatagram(d);
+  }
+  assert.ok(client.isEstablished && serverConnected, 'the fragmented handshake completed');
+  assert.equal(other.sent.toServer, 1, 'the other association sent its ClientHello meanwhile');
+  other.settle(bothUp(other));
+  assert.ok(bothUp(other)(), 'and completed its own handshake');
 });
