@@ -176,6 +176,13 @@ export interface SessionInfo {
   peerIdentity?: PeerIdentity;
 }
 
+/** A ClientHello body the endpoint decoded: its message_seq, body length and fields. */
+export interface DecodedHello {
+  messageSeq: number;
+  length: number;
+  hello: ClientHello;
+}
+
 export interface DtlsConnectionEvents {
   /** A datagram to put on the wire. */
   send(datagram: Uint8Array): void;
@@ -311,6 +318,8 @@ class Handshake {
   earlyCcs = false;
   /** Waiting for an asynchronous decision (see awaitExternal). */
   paused = false;
+  /** Server: the first ClientHello as the endpoint decoded it (see DtlsConnection.server). */
+  decodedHello: DecodedHello | undefined;
   /** Authenticated application data that overtook the peer's Finished. */
   earlyData: Uint8Array[] | undefined;
 
@@ -395,11 +404,18 @@ export class DtlsConnection {
    * A server connection waiting for a ClientHello. Cookie verification is the job of the
    * endpoint in front of it (see DtlsServerEndpoint); the connection trusts what it is handed.
    * `connectionId` overrides `options.connectionId` (the endpoint allocates one per association and
-   * shares one options object between all of them).
+   * shares one options object between all of them). `decodedHello`: the ClientHello of the first
+   * datagram the connection will be handed, as the endpoint already decoded it (not decoded twice).
    */
-  static server(options: DtlsServerOptions, events: DtlsConnectionEvents, connectionId: Uint8Array | boolean | undefined = options.connectionId): DtlsConnection {
+  static server(
+    options: DtlsServerOptions,
+    events: DtlsConnectionEvents,
+    connectionId: Uint8Array | boolean | undefined = options.connectionId,
+    decodedHello?: DecodedHello,
+  ): DtlsConnection {
     const c = new DtlsConnection('server', options, events, connectionId);
     c.state = 'wait_client_hello';
+    c.hs.decodedHello = decodedHello;
     c.startHandshakeTimer();
     return c;
   }
@@ -1177,7 +1193,11 @@ export class DtlsConnection {
   }
 
   private onClientHello(m: HandshakeMessage): void {
-    const ch = decodeClientHello(m.body);
+    // The endpoint's decoding serves if it is of this very message: the first record of the first
+    // datagram carried it whole, so the first ClientHello taken with its message_seq and length is it.
+    const decoded = this.hs.decodedHello;
+    this.hs.decodedHello = undefined;
+    const ch = decoded && decoded.messageSeq === m.messageSeq && decoded.length === m.body.length ? decoded.hello : decodeClientHello(m.body);
     // A copy: a view would keep the whole received datagram alive for the handshake.
     this.hs.clientRandomValue = ch.random.slice();
     // DTLS version numbers count down: 1.2 = 0xfefd < 1.0 = 0xfeff.

@@ -104,6 +104,8 @@ const latin1 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('latin
 interface Initial {
   record: DtlsRecord;
   messageSeq: number;
+  /** Length of the ClientHello body. */
+  length: number;
   hello: ClientHello;
 }
 
@@ -128,7 +130,7 @@ export function parseInitialClientHello(datagram: Uint8Array): Initial | undefin
     const frags = decodeFragments(record.fragment);
     const f = frags[0];
     if (!f || f.msgType !== HandshakeType.client_hello || f.fragmentOffset !== 0 || f.body.length !== f.length) return undefined;
-    return { record, messageSeq: f.messageSeq, hello: decodeClientHello(f.body) };
+    return { record, messageSeq: f.messageSeq, length: f.length, hello: decodeClientHello(f.body) };
   } catch {
     return undefined;
   }
@@ -285,7 +287,7 @@ export class DtlsServerEndpoint {
     const cid = wantsCid ? this.newCid() : undefined;
     const entry = new Entry(this, peerKey, latin1(initial.hello.random));
     if (cid) entry.cid = cidKey(cid, 0);
-    const conn = DtlsConnection.server(this.options, entry, cid ?? false);
+    const conn = DtlsConnection.server(this.options, entry, cid ?? false, initial);
     entry.conn = conn;
     this.connections.set(peerKey, entry);
     // Registered from the start: the client's Finished may already arrive as a tls12_cid record on its own.

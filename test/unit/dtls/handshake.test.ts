@@ -8,7 +8,7 @@ import { AlertDescription, ContentType, HandshakeType } from '../../../src/dtls/
 import { DtlsConnection, DtlsError } from '../../../src/dtls/connection.js';
 import { DtlsServerEndpoint } from '../../../src/dtls/server.js';
 import { decodeRecords, encodeRecord } from '../../../src/dtls/record.js';
-import { decodeServerHello, encodeClientHello } from '../../../src/dtls/messages.js';
+import { decodeClientHello, decodeServerHello, encodeClientHello } from '../../../src/dtls/messages.js';
 import { decodeFragments, encodeFragment } from '../../../src/dtls/fragment.js';
 import { ManualClock } from '../../../src/util/clock.js';
 import * as fx from './fixtures.js';
@@ -620,3 +620,30 @@ void test('RFC 6347 §4.2.3: a connection that sends from inside another one\'s 
   other.settle(bothUp(other));
   assert.ok(bothUp(other)(), 'and completed its own handshake');
 });
+
+void test('a ClientHello decoded by the endpoint is used only for the message it was decoded from', () => {
+  for (const [messageSeq, length] of [
+    [0, 1],
+    [7, -1],
+  ] as const) {
+    const clock = new ManualClock();
+    const toServer: Uint8Array[] = [];
+    const toClient: Uint8Array[] = [];
+    const client = DtlsConnection.client({ clock, ...pskClient }, { send: (d) => toServer.push(d) });
+    client.connect();
+    const first = toServer[0]!;
+    // A stale decoding (another message_seq or length) whose fields would break the handshake if used.
+    const stale = { messageSeq, length: length === -1 ? helloOf(first).bodyLength : length, hello: { ...helloOf(first).hello, random: new Uint8Array(32) } };
+    const server = DtlsConnection.server({ clock, ...pskServer }, { send: (d) => toClient.push(d) }, undefined, stale);
+    for (let round = 0; round < 10 && !(client.isEstablished && server.isEstablished); round++) {
+      for (const d of toServer.splice(0)) server.handleDatagram(d);
+      for (const d of toClient.splice(0)) client.handleDatagram(d);
+    }
+    assert.ok(client.isEstablished && server.isEstablished, `message_seq ${messageSeq}: the server decoded the hello itself`);
+  }
+});
+
+function helloOf(datagram: Uint8Array): { bodyLength: number; hello: ReturnType<typeof decodeClientHello> } {
+  const f = decodeFragments(decodeRecords(datagram).records[0]!.fragment)[0]!;
+  return { bodyLength: f.length, hello: decodeClientHello(f.body) };
+}
