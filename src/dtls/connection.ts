@@ -353,7 +353,13 @@ export class DtlsConnection {
   private readEpoch = 0;
   private writeEpoch = 0;
 
-  private readonly reassembler = new HandshakeReassembler();
+  /**
+   * Inbound handshake messages: while a handshake runs, and briefly when an established association
+   * gets a handshake record (see inbound). An idle association keeps only `peerNextSeq`.
+   */
+  private reassembler: HandshakeReassembler | undefined = new HandshakeReassembler();
+  /** The peer's next message_seq while there is no reassembler: older ones are retransmissions. */
+  private peerNextSeq = 0;
 
   /** Our last flight, kept until the peer shows it has it. */
   private flight: Flight | undefined;
@@ -885,7 +891,7 @@ export class DtlsConnection {
       // Finished is always protected; everything else of a first handshake is in epoch 0.
       const protectedExpected = f.msgType === HandshakeType.finished || this.state === 'established';
       if (protectedExpected !== epoch > 0) continue;
-      const res = this.reassembler.add(f);
+      const res = this.inbound().add(f);
       if (res === 'old') this.onRetransmittedFragment(f);
       else if (res === 'bad' && epoch > 0) throw new Fatal(AlertDescription.decode_error, 'inconsistent handshake fragments');
     }
@@ -899,22 +905,41 @@ export class DtlsConnection {
 
   private processMessages(): void {
     for (;;) {
-      if (this.isClosed || this.hs.paused) return;
+      const reassembler = this.reassembler;
+      if (this.isClosed || this.hs.paused || !reassembler) return;
       if (this.role === 'client' && this.state === 'wait_server_hello') {
         // The server's first message_seq depends on whether it sent a HelloVerifyRequest.
-        const first = this.reassembler.peekLowestComplete();
+        const first = reassembler.peekLowestComplete();
         if (first && (first.msgType === HandshakeType.server_hello || first.msgType === HandshakeType.hello_verify_request)) {
-          this.reassembler.skipTo(first.messageSeq);
+          reassembler.skipTo(first.messageSeq);
         }
       }
       if (this.role === 'server' && this.state === 'wait_client_hello') {
-        const first = this.reassembler.peekLowestComplete();
-        if (first?.msgType === HandshakeType.client_hello) this.reassembler.skipTo(first.messageSeq);
+        const first = reassembler.peekLowestComplete();
+        if (first?.msgType === HandshakeType.client_hello) reassembler.skipTo(first.messageSeq);
       }
-      const m = this.reassembler.take();
-      if (!m) return;
+      const m = reassembler.take();
+      if (!m) break;
       this.handleMessage(m);
     }
+    if (this.state === 'established') this.dropReassembler();
+  }
+
+  /** The reassembler, made again (continuing the peer's message_seq) when an idle association needs it. */
+  private inbound(): HandshakeReassembler {
+    if (!this.reassembler) {
+      this.reassembler = new HandshakeReassembler();
+      this.reassembler.next = this.peerNextSeq;
+    }
+    return this.reassembler;
+  }
+
+  /** Drops the reassembler of an established association once nothing waits in it. */
+  private dropReassembler(): void {
+    const r = this.reassembler;
+    if (!r || r.buffered > 0) return;
+    this.peerNextSeq = r.next;
+    this.reassembler = undefined;
   }
 
   private handleChangeCipherSpec(epoch: number): void {
@@ -1554,7 +1579,8 @@ export class DtlsConnection {
     if (this.hs === RELEASED) return;
     this.hs.timer?.cancel();
     this.hs = RELEASED;
-    this.reassembler.clear();
+    this.reassembler?.clear();
+    this.dropReassembler();
   }
 
   /** The peer has our last flight: no retransmission will be needed, nor epoch 0 to send it in. */
