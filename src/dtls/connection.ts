@@ -7,7 +7,7 @@
 import { createECDH, createPublicKey, sign, timingSafeEqual, verify, type ECDH, type KeyObject, type X509Certificate } from 'node:crypto';
 import type { PeerIdentity } from '../coap/transport.js';
 import type { Clock, Timer } from '../util/clock.js';
-import { concat, DecodeError, randomBytesPooled, Reader, utf8, utf8Decoder, Writer } from './bytes.js';
+import { concat, DecodeError, equalConstantTime, equalConstantTimeAt, randomBytesPooled, Reader, utf8, utf8Decoder, Writer } from './bytes.js';
 import { CertificateError, describeSubject, parseCertificates, validateChain } from './certificates.js';
 import {
   CIPHER_SUITES,
@@ -1609,17 +1609,6 @@ function usableSuites(role: 'client' | 'server', o: DtlsClientOptions & DtlsServ
   return suites;
 }
 
-/**
- * Equality in time independent of where the bytes differ. Unlike crypto.timingSafeEqual it does not
- * make V8 move a small long-lived array (a CID, a session ID) out of the heap.
- */
-function equalConstantTime(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
-}
-
 /** The parts as one buffer (the part itself when there is only one). */
 function joined(parts: Uint8Array[]): Uint8Array {
   return parts.length === 1 ? parts[0]! : concat(...parts);
@@ -1636,13 +1625,6 @@ function copyBytes(dst: Uint8Array, at: number, src: Uint8Array, start: number, 
  */
 function wholeMs(t: number): number {
   return Math.ceil(t);
-}
-
-/** equalConstantTime of d[at…at+expected.length) and `expected`. */
-function equalConstantTimeAt(d: Uint8Array, at: number, expected: Uint8Array): boolean {
-  let diff = 0;
-  for (let i = 0; i < expected.length; i++) diff |= d[at + i]! ^ expected[i]!;
-  return diff === 0;
 }
 
 /** The certificate types a ClientHello extension lists (RFC 7250 §4); X.509 only when absent or malformed. */
