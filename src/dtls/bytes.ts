@@ -188,6 +188,22 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/**
+ * Equality in time independent of where the bytes differ. Unlike crypto.timingSafeEqual it does not
+ * make V8 move a small long-lived array (a CID, a session ID) out of the heap, nor need a Buffer.
+ */
+export function equalConstantTime(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  return equalConstantTimeAt(a, 0, b);
+}
+
+/** equalConstantTime of d[at…at+expected.length) and `expected` (d must be long enough). */
+export function equalConstantTimeAt(d: Uint8Array, at: number, expected: Uint8Array): boolean {
+  let diff = 0;
+  for (let i = 0; i < expected.length; i++) diff |= d[at + i]! ^ expected[i]!;
+  return diff === 0;
+}
+
 export function toHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }

@@ -7,7 +7,7 @@
 import { createECDH, createPublicKey, sign, timingSafeEqual, verify, type ECDH, type KeyObject, type X509Certificate } from 'node:crypto';
 import type { PeerIdentity } from '../coap/transport.js';
 import type { Clock, Timer } from '../util/clock.js';
-import { concat, DecodeError, randomBytesPooled, Reader, utf8, utf8Decoder, Writer } from './bytes.js';
+import { concat, DecodeError, equalConstantTime, equalConstantTimeAt, randomBytesPooled, Reader, utf8, utf8Decoder, Writer } from './bytes.js';
 import { CertificateError, describeSubject, parseCertificates, validateChain } from './certificates.js';
 import {
   CIPHER_SUITES,
@@ -176,6 +176,13 @@ export interface SessionInfo {
   peerIdentity?: PeerIdentity;
 }
 
+/** A ClientHello body the endpoint decoded: its message_seq, body length and fields. */
+export interface DecodedHello {
+  messageSeq: number;
+  length: number;
+  hello: ClientHello;
+}
+
 export interface DtlsConnectionEvents {
   /** A datagram to put on the wire. */
   send(datagram: Uint8Array): void;
@@ -311,6 +318,8 @@ class Handshake {
   earlyCcs = false;
   /** Waiting for an asynchronous decision (see awaitExternal). */
   paused = false;
+  /** Server: the first ClientHello as the endpoint decoded it (see DtlsConnection.server). */
+  decodedHello: DecodedHello | undefined;
   /** Authenticated application data that overtook the peer's Finished. */
   earlyData: Uint8Array[] | undefined;
 
@@ -344,7 +353,13 @@ export class DtlsConnection {
   private readEpoch = 0;
   private writeEpoch = 0;
 
-  private readonly reassembler = new HandshakeReassembler();
+  /**
+   * Inbound handshake messages: while a handshake runs, and briefly when an established association
+   * gets a handshake record (see inbound). An idle association keeps only `peerNextSeq`.
+   */
+  private reassembler: HandshakeReassembler | undefined = new HandshakeReassembler();
+  /** The peer's next message_seq while there is no reassembler: older ones are retransmissions. */
+  private peerNextSeq = 0;
 
   /** Our last flight, kept until the peer shows it has it. */
   private flight: Flight | undefined;
@@ -395,11 +410,18 @@ export class DtlsConnection {
    * A server connection waiting for a ClientHello. Cookie verification is the job of the
    * endpoint in front of it (see DtlsServerEndpoint); the connection trusts what it is handed.
    * `connectionId` overrides `options.connectionId` (the endpoint allocates one per association and
-   * shares one options object between all of them).
+   * shares one options object between all of them). `decodedHello`: the ClientHello of the first
+   * datagram the connection will be handed, as the endpoint already decoded it (not decoded twice).
    */
-  static server(options: DtlsServerOptions, events: DtlsConnectionEvents, connectionId: Uint8Array | boolean | undefined = options.connectionId): DtlsConnection {
+  static server(
+    options: DtlsServerOptions,
+    events: DtlsConnectionEvents,
+    connectionId: Uint8Array | boolean | undefined = options.connectionId,
+    decodedHello?: DecodedHello,
+  ): DtlsConnection {
     const c = new DtlsConnection('server', options, events, connectionId);
     c.state = 'wait_client_hello';
+    c.hs.decodedHello = decodedHello;
     c.startHandshakeTimer();
     return c;
   }
@@ -662,14 +684,20 @@ export class DtlsConnection {
     const flight = this.flight;
     if (!flight) return;
     assembly.size = 0;
-    this.transmitMessages(flight.plain, 0);
-    if (flight.changeCipherSpec) {
-      const ws = this.writeState(0);
-      if (!ws) throw new Error('no write state for epoch 0');
-      assembly.bytes.set(CCS_BODY, this.startPlainRecord(ws, ContentType.change_cipher_spec, 0, CCS_BODY.length));
+    try {
+      this.transmitMessages(flight.plain, 0);
+      if (flight.changeCipherSpec) {
+        const ws = this.writeState(0);
+        if (!ws) throw new Error('no write state for epoch 0');
+        assembly.bytes.set(CCS_BODY, this.startPlainRecord(ws, ContentType.change_cipher_spec, 0, CCS_BODY.length));
+      }
+      if (flight.protectedMessages) this.transmitMessages(flight.protectedMessages, 1);
+      this.flushDatagram();
+    } finally {
+      // Nothing half-written stays behind for the next flight, whichever connection sends it
+      // (a send callback may make another connection transmit before this one is done).
+      assembly.size = 0;
     }
-    if (flight.protectedMessages) this.transmitMessages(flight.protectedMessages, 1);
-    this.flushDatagram();
   }
 
   /** Adds encoded whole messages to the datagrams being assembled, fragmented to fit the MTU (§4.2.3). */
@@ -863,7 +891,7 @@ export class DtlsConnection {
       // Finished is always protected; everything else of a first handshake is in epoch 0.
       const protectedExpected = f.msgType === HandshakeType.finished || this.state === 'established';
       if (protectedExpected !== epoch > 0) continue;
-      const res = this.reassembler.add(f);
+      const res = this.inbound().add(f);
       if (res === 'old') this.onRetransmittedFragment(f);
       else if (res === 'bad' && epoch > 0) throw new Fatal(AlertDescription.decode_error, 'inconsistent handshake fragments');
     }
@@ -877,22 +905,41 @@ export class DtlsConnection {
 
   private processMessages(): void {
     for (;;) {
-      if (this.isClosed || this.hs.paused) return;
+      const reassembler = this.reassembler;
+      if (this.isClosed || this.hs.paused || !reassembler) return;
       if (this.role === 'client' && this.state === 'wait_server_hello') {
         // The server's first message_seq depends on whether it sent a HelloVerifyRequest.
-        const first = this.reassembler.peekLowestComplete();
+        const first = reassembler.peekLowestComplete();
         if (first && (first.msgType === HandshakeType.server_hello || first.msgType === HandshakeType.hello_verify_request)) {
-          this.reassembler.skipTo(first.messageSeq);
+          reassembler.skipTo(first.messageSeq);
         }
       }
       if (this.role === 'server' && this.state === 'wait_client_hello') {
-        const first = this.reassembler.peekLowestComplete();
-        if (first?.msgType === HandshakeType.client_hello) this.reassembler.skipTo(first.messageSeq);
+        const first = reassembler.peekLowestComplete();
+        if (first?.msgType === HandshakeType.client_hello) reassembler.skipTo(first.messageSeq);
       }
-      const m = this.reassembler.take();
-      if (!m) return;
+      const m = reassembler.take();
+      if (!m) break;
       this.handleMessage(m);
     }
+    if (this.state === 'established') this.dropReassembler();
+  }
+
+  /** The reassembler, made again (continuing the peer's message_seq) when an idle association needs it. */
+  private inbound(): HandshakeReassembler {
+    if (!this.reassembler) {
+      this.reassembler = new HandshakeReassembler();
+      this.reassembler.next = this.peerNextSeq;
+    }
+    return this.reassembler;
+  }
+
+  /** Drops the reassembler of an established association once nothing waits in it. */
+  private dropReassembler(): void {
+    const r = this.reassembler;
+    if (!r || r.buffered > 0) return;
+    this.peerNextSeq = r.next;
+    this.reassembler = undefined;
   }
 
   private handleChangeCipherSpec(epoch: number): void {
@@ -1022,8 +1069,8 @@ export class DtlsConnection {
     const suite = CIPHER_SUITES.get(sh.cipherSuite);
     if (!suite || !this.hs.suites.includes(sh.cipherSuite)) throw new Fatal(AlertDescription.illegal_parameter, 'server chose a suite we did not offer');
     if (sh.compressionMethod !== 0) throw new Fatal(AlertDescription.illegal_parameter, 'compression is not supported');
-    const offered = new Set(this.clientExtensions().map((e) => e.type));
-    for (const e of sh.extensions) if (!offered.has(e.type)) throw new Fatal(AlertDescription.unsupported_extension, `unsolicited extension ${e.type}`);
+    const offered = this.clientExtensions();
+    for (const e of sh.extensions) if (!findExtension(offered, e.type)) throw new Fatal(AlertDescription.unsupported_extension, `unsolicited extension ${e.type}`);
     const reneg = findExtension(sh.extensions, ExtensionType.renegotiation_info);
     if (reneg && (reneg.data.length !== 1 || reneg.data[0] !== 0)) throw new Fatal(AlertDescription.handshake_failure, 'non-empty renegotiation_info');
     this.useEms = findExtension(sh.extensions, ExtensionType.extended_master_secret) !== undefined;
@@ -1034,8 +1081,8 @@ export class DtlsConnection {
       this.ownCid = own instanceof Uint8Array ? own : NO_BYTES;
       this.cidNegotiated = true;
     }
-    this.hs.serverCertType = chosenCertType(sh.extensions, ExtensionType.server_certificate_type, this.clientExtensions());
-    this.hs.clientCertType = chosenCertType(sh.extensions, ExtensionType.client_certificate_type, this.clientExtensions());
+    this.hs.serverCertType = chosenCertType(sh.extensions, ExtensionType.server_certificate_type, offered);
+    this.hs.clientCertType = chosenCertType(sh.extensions, ExtensionType.client_certificate_type, offered);
     this.suite = suite;
     // Copies: views would keep the server's datagram alive (the session ID for as long as the session).
     this.hs.serverRandom = sh.random.slice();
@@ -1171,7 +1218,11 @@ export class DtlsConnection {
   }
 
   private onClientHello(m: HandshakeMessage): void {
-    const ch = decodeClientHello(m.body);
+    // The endpoint's decoding serves if it is of this very message: the first record of the first
+    // datagram carried it whole, so the first ClientHello taken with its message_seq and length is it.
+    const decoded = this.hs.decodedHello;
+    this.hs.decodedHello = undefined;
+    const ch = decoded && decoded.messageSeq === m.messageSeq && decoded.length === m.body.length ? decoded.hello : decodeClientHello(m.body);
     // A copy: a view would keep the whole received datagram alive for the handshake.
     this.hs.clientRandomValue = ch.random.slice();
     // DTLS version numbers count down: 1.2 = 0xfefd < 1.0 = 0xfeff.
@@ -1528,7 +1579,8 @@ export class DtlsConnection {
     if (this.hs === RELEASED) return;
     this.hs.timer?.cancel();
     this.hs = RELEASED;
-    this.reassembler.clear();
+    this.reassembler?.clear();
+    this.dropReassembler();
   }
 
   /** The peer has our last flight: no retransmission will be needed, nor epoch 0 to send it in. */
@@ -1557,17 +1609,6 @@ function usableSuites(role: 'client' | 'server', o: DtlsClientOptions & DtlsServ
   return suites;
 }
 
-/**
- * Equality in time independent of where the bytes differ. Unlike crypto.timingSafeEqual it does not
- * make V8 move a small long-lived array (a CID, a session ID) out of the heap.
- */
-function equalConstantTime(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
-}
-
 /** The parts as one buffer (the part itself when there is only one). */
 function joined(parts: Uint8Array[]): Uint8Array {
   return parts.length === 1 ? parts[0]! : concat(...parts);
@@ -1584,13 +1625,6 @@ function copyBytes(dst: Uint8Array, at: number, src: Uint8Array, start: number, 
  */
 function wholeMs(t: number): number {
   return Math.ceil(t);
-}
-
-/** equalConstantTime of d[at…at+expected.length) and `expected`. */
-function equalConstantTimeAt(d: Uint8Array, at: number, expected: Uint8Array): boolean {
-  let diff = 0;
-  for (let i = 0; i < expected.length; i++) diff |= d[at + i]! ^ expected[i]!;
-  return diff === 0;
 }
 
 /** The certificate types a ClientHello extension lists (RFC 7250 §4); X.509 only when absent or malformed. */

@@ -4,7 +4,7 @@
  * The server keeps no per-client state until a ClientHello returns a valid cookie.
  */
 import { randomBytes } from 'node:crypto';
-import { utf8 } from './bytes.js';
+import { equalConstantTime, utf8 } from './bytes.js';
 import { HmacSha256 } from './sha256.js';
 import type { ClientHello } from './messages.js';
 import type { Clock } from '../util/clock.js';
@@ -110,11 +110,4 @@ export class CookieFactory {
     if (equalConstantTime(hello.cookie, this.compute(this.current, peerKey, hello, expected))) return true;
     return this.previous !== undefined && equalConstantTime(hello.cookie, this.compute(this.previous, peerKey, hello, expected));
   }
-}
-
-/** Equality in time independent of where the bytes differ (both of COOKIE_LENGTH bytes). */
-function equalConstantTime(a: Uint8Array, b: Uint8Array): boolean {
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < COOKIE_LENGTH; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
 }

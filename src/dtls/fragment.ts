@@ -177,14 +177,23 @@ export class HandshakeReassembler {
 
   /** The lowest buffered complete message at or after `next` (used to learn a peer's first message_seq). */
   peekLowestComplete(): HandshakeMessage | undefined {
+    if (!this.pending) return undefined;
     let best: Reassembly | undefined;
-    for (const r of this.pending?.values() ?? []) if (r.complete && (!best || r.messageSeq < best.messageSeq)) best = r;
+    this.pending.forEach((r) => {
+      if (r.complete && (!best || r.messageSeq < best.messageSeq)) best = r;
+    });
     return best?.message();
   }
 
   /** Drops everything buffered below `seq` and moves `next` there. */
   skipTo(seq: number): void {
-    if (this.pending) for (const k of [...this.pending.keys()]) if (k < seq) this.pending.delete(k);
+    const pending = this.pending;
+    if (pending) {
+      // Deleting the entry being visited is allowed during Map.forEach.
+      pending.forEach((_, k) => {
+        if (k < seq) pending.delete(k);
+      });
+    }
     this.next = seq;
   }
 

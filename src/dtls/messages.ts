@@ -9,19 +9,27 @@ export interface Extension {
 
 function decodeExtensions(r: Reader): Extension[] {
   if (r.remaining === 0) return [];
-  const block = new Reader(r.vec16());
+  // The extensions block is read in place: its end is checked after every extension.
+  const end = vectorEnd(r, r.u16());
   const out: Extension[] = [];
   // Duplicates: a scan of the few extensions a hello has; a set only for a long list.
   let seen: Set<number> | undefined;
-  while (block.remaining > 0) {
-    const type = block.u16();
-    const data = block.vec16();
+  while (r.offset < end) {
+    const type = r.u16();
+    const data = r.vec16();
+    if (r.offset > end) throw new DecodeError('extension beyond the extensions block');
     if (out.length >= 16 && !seen) seen = new Set(out.map((e) => e.type));
     if (seen ? seen.has(type) : out.some((e) => e.type === type)) throw new DecodeError(`duplicate extension ${type}`);
     seen?.add(type);
     out.push({ type, data });
   }
   return out;
+}
+
+/** Where a vector of `length` bytes starting at the reader's position ends; DecodeError if past the input. */
+function vectorEnd(r: Reader, length: number): number {
+  if (length > r.remaining) throw new DecodeError(`truncated: need ${length} bytes, have ${r.remaining}`);
+  return r.offset + length;
 }
 
 function encodeExtensions(w: Writer, exts: Extension[]): void {
@@ -46,7 +54,8 @@ export interface ClientHello {
 }
 
 export function encodeClientHello(m: ClientHello): Uint8Array {
-  const w = new Writer().u16(m.version).bytes(m.random).vec8(m.sessionId).vec8(m.cookie);
+  // Room for a typical hello with a cookie at once: the buffer does not have to grow twice.
+  const w = new Writer(256).u16(m.version).bytes(m.random).vec8(m.sessionId).vec8(m.cookie);
   const suites = new Writer();
   for (const s of m.cipherSuites) suites.u16(s);
   w.vec16(suites.finish()).vec8(m.compressionMethods);
@@ -61,9 +70,11 @@ export function decodeClientHello(body: Uint8Array): ClientHello {
   const sessionId = r.vec8();
   if (sessionId.length > 32) throw new DecodeError('session_id too long');
   const cookie = r.vec8();
-  const suitesRaw = new Reader(r.vec16());
+  const suitesLength = r.u16();
+  if (suitesLength % 2 !== 0) throw new DecodeError('odd cipher_suites length');
+  const suitesEnd = vectorEnd(r, suitesLength);
   const cipherSuites: number[] = [];
-  while (suitesRaw.remaining > 0) cipherSuites.push(suitesRaw.u16());
+  while (r.offset < suitesEnd) cipherSuites.push(r.u16());
   if (cipherSuites.length === 0) throw new DecodeError('no cipher suites');
   const compressionMethods = r.vec8();
   if (compressionMethods.length === 0) throw new DecodeError('no compression methods');
@@ -99,7 +110,8 @@ export interface ServerHello {
 }
 
 export function encodeServerHello(m: ServerHello): Uint8Array {
-  const w = new Writer().u16(m.version).bytes(m.random).vec8(m.sessionId).u16(m.cipherSuite).u8(m.compressionMethod);
+  // Room for a ServerHello with a session ID and a few extensions at once.
+  const w = new Writer(128).u16(m.version).bytes(m.random).vec8(m.sessionId).u16(m.cipherSuite).u8(m.compressionMethod);
   encodeExtensions(w, m.extensions);
   return w.finish();
 }

@@ -36,6 +36,16 @@ export interface DtlsServerEndpointOptions extends DtlsServerOptions {
 /** Length of the connection IDs this endpoint hands out. */
 export const SERVER_CID_LENGTH = 6;
 
+/**
+ * The map key of a CID at bytes[offset…offset+6): its 48 bits as a number (exact below 2^53), so
+ * routing a datagram makes no string and an association keeps none.
+ */
+function cidKey(bytes: Uint8Array, offset: number): number {
+  let key = 0;
+  for (let i = 0; i < SERVER_CID_LENGTH; i++) key = key * 256 + bytes[offset + i]!;
+  return key;
+}
+
 export interface DtlsServerEndpointEvents {
   send(peerKey: string, datagram: Uint8Array): void;
   data?(peerKey: string, plaintext: Uint8Array, session: SessionInfo): void;
@@ -51,8 +61,8 @@ export interface DtlsServerEndpointEvents {
  */
 class Entry implements DtlsConnectionEvents {
   conn!: DtlsConnection;
-  /** Hex CID, when the client asked for one. */
-  cid: string | undefined;
+  /** The CID as a number (see cidKey), when the client asked for one. */
+  cid: number | undefined;
   /** Clock time (whole ms) of creation or of the last newer authenticated record. */
   lastActivity: number;
 
@@ -94,6 +104,8 @@ const latin1 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('latin
 interface Initial {
   record: DtlsRecord;
   messageSeq: number;
+  /** Length of the ClientHello body. */
+  length: number;
   hello: ClientHello;
 }
 
@@ -118,7 +130,7 @@ export function parseInitialClientHello(datagram: Uint8Array): Initial | undefin
     const frags = decodeFragments(record.fragment);
     const f = frags[0];
     if (!f || f.msgType !== HandshakeType.client_hello || f.fragmentOffset !== 0 || f.body.length !== f.length) return undefined;
-    return { record, messageSeq: f.messageSeq, hello: decodeClientHello(f.body) };
+    return { record, messageSeq: f.messageSeq, length: f.length, hello: decodeClientHello(f.body) };
   } catch {
     return undefined;
   }
@@ -126,7 +138,7 @@ export function parseInitialClientHello(datagram: Uint8Array): Initial | undefin
 
 export class DtlsServerEndpoint {
   private readonly connections = new Map<string, Entry>();
-  private readonly byCid = new Map<string, Entry>();
+  private readonly byCid = new Map<number, Entry>();
   private readonly cookies: CookieFactory;
   private readonly clock: Clock;
   private readonly options: DtlsServerEndpointOptions;
@@ -193,7 +205,7 @@ export class DtlsServerEndpoint {
   private handleCidDatagram(peerKey: string, datagram: Uint8Array): void {
     const start = RECORD_HEADER_LENGTH - 2; // the CID follows the sequence number
     if (datagram.length < start + SERVER_CID_LENGTH) return;
-    const entry = this.byCid.get(Buffer.from(datagram.subarray(start, start + SERVER_CID_LENGTH)).toString('hex'));
+    const entry = this.byCid.get(cidKey(datagram, start));
     if (!entry || entry.conn.isClosed) return;
     this.source = peerKey;
     try {
@@ -257,7 +269,7 @@ export class DtlsServerEndpoint {
   private newCid(): Uint8Array {
     for (;;) {
       const cid = this.random(SERVER_CID_LENGTH);
-      if (!this.byCid.has(Buffer.from(cid).toString('hex'))) return cid;
+      if (!this.byCid.has(cidKey(cid, 0))) return cid;
     }
   }
 
@@ -274,8 +286,8 @@ export class DtlsServerEndpoint {
     const wantsCid = this.options.connectionIds !== false && findExtension(initial.hello.extensions, ExtensionType.connection_id) !== undefined;
     const cid = wantsCid ? this.newCid() : undefined;
     const entry = new Entry(this, peerKey, latin1(initial.hello.random));
-    if (cid) entry.cid = Buffer.from(cid).toString('hex');
-    const conn = DtlsConnection.server(this.options, entry, cid ?? false);
+    if (cid) entry.cid = cidKey(cid, 0);
+    const conn = DtlsConnection.server(this.options, entry, cid ?? false, initial);
     entry.conn = conn;
     this.connections.set(peerKey, entry);
     // Registered from the start: the client's Finished may already arrive as a tls12_cid record on its own.

@@ -6,8 +6,9 @@ import { CipherSuite } from '../../../src/dtls/cipher.js';
 import { utf8 } from '../../../src/dtls/bytes.js';
 import { AlertDescription, ContentType, HandshakeType } from '../../../src/dtls/constants.js';
 import { DtlsConnection, DtlsError } from '../../../src/dtls/connection.js';
+import { DtlsServerEndpoint } from '../../../src/dtls/server.js';
 import { decodeRecords, encodeRecord } from '../../../src/dtls/record.js';
-import { decodeServerHello, encodeClientHello } from '../../../src/dtls/messages.js';
+import { decodeClientHello, decodeServerHello, encodeClientHello } from '../../../src/dtls/messages.js';
 import { decodeFragments, encodeFragment } from '../../../src/dtls/fragment.js';
 import { ManualClock } from '../../../src/util/clock.js';
 import * as fx from './fixtures.js';
@@ -589,3 +590,60 @@ void test('RFC 5246 §7.4.6: a certificate policy hook can refuse a valid chain 
   assert.ok(ok.clientLog.connected && ok.serverLog.connected);
   assert.equal(seen.length, 2);
 });
+
+void test('RFC 6347 §4.2.3: a connection that sends from inside another one\'s send callback leaves both flights intact', () => {
+  const clock = new ManualClock();
+  const toServer: Uint8Array[] = [];
+  const toClient: Uint8Array[] = [];
+  // Another association starts its handshake from inside the server's first send callback, in the
+  // middle of the server's fragmented certificate flight.
+  const other = makePair({ psk: { identity: 'dev-1', key: Uint8Array.of(1, 2, 3) } }, { pskLookup: () => Uint8Array.of(1, 2, 3) }, clock);
+  let serverConnected = false;
+  const server = new DtlsServerEndpoint(
+    { ...certServer, mtu: 256, clock },
+    {
+      send: (_peer, d) => {
+        if (toClient.length === 1) other.client.connect();
+        toClient.push(d);
+      },
+      connected: () => (serverConnected = true),
+    },
+  );
+  const client = DtlsConnection.client({ ...certClient, mtu: 256, clock }, { send: (d) => toServer.push(d) });
+  client.connect();
+  for (let round = 0; round < 20 && !(client.isEstablished && serverConnected); round++) {
+    for (const d of toServer.splice(0)) server.handleDatagram(PEER, d);
+    for (const d of toClient.splice(0)) client.handleDatagram(d);
+  }
+  assert.ok(client.isEstablished && serverConnected, 'the fragmented handshake completed');
+  assert.equal(other.sent.toServer, 1, 'the other association sent its ClientHello meanwhile');
+  other.settle(bothUp(other));
+  assert.ok(bothUp(other)(), 'and completed its own handshake');
+});
+
+void test('a ClientHello decoded by the endpoint is used only for the message it was decoded from', () => {
+  for (const [messageSeq, length] of [
+    [0, 1],
+    [7, -1],
+  ] as const) {
+    const clock = new ManualClock();
+    const toServer: Uint8Array[] = [];
+    const toClient: Uint8Array[] = [];
+    const client = DtlsConnection.client({ clock, ...pskClient }, { send: (d) => toServer.push(d) });
+    client.connect();
+    const first = toServer[0]!;
+    // A stale decoding (another message_seq or length) whose fields would break the handshake if used.
+    const stale = { messageSeq, length: length === -1 ? helloOf(first).bodyLength : length, hello: { ...helloOf(first).hello, random: new Uint8Array(32) } };
+    const server = DtlsConnection.server({ clock, ...pskServer }, { send: (d) => toClient.push(d) }, undefined, stale);
+    for (let round = 0; round < 10 && !(client.isEstablished && server.isEstablished); round++) {
+      for (const d of toServer.splice(0)) server.handleDatagram(d);
+      for (const d of toClient.splice(0)) client.handleDatagram(d);
+    }
+    assert.ok(client.isEstablished && server.isEstablished, `message_seq ${messageSeq}: the server decoded the hello itself`);
+  }
+});
+
+function helloOf(datagram: Uint8Array): { bodyLength: number; hello: ReturnType<typeof decodeClientHello> } {
+  const f = decodeFragments(decodeRecords(datagram).records[0]!.fragment)[0]!;
+  return { bodyLength: f.length, hello: decodeClientHello(f.body) };
+}

@@ -26,3 +26,34 @@ void test('RFC 5246 §7.4.1.4: a hello with the same extension twice is refused,
     }
   }
 });
+
+void test('RFC 5246 §7.4.1.2: hello vectors that overrun their block or the message are refused', () => {
+  const good = encodeClientHello({
+    version: DTLS_1_2,
+    random: new Uint8Array(32),
+    sessionId: new Uint8Array(0),
+    cookie: new Uint8Array(0),
+    cipherSuites: [0xc0a8, 0x00a8],
+    compressionMethods: Uint8Array.of(0),
+    extensions: [
+      { type: 0x0017, data: new Uint8Array(0) },
+      { type: 0xff01, data: Uint8Array.of(0) },
+    ],
+  });
+  const hello = decodeClientHello(good);
+  assert.deepEqual(hello.cipherSuites, [0xc0a8, 0x00a8]);
+  assert.deepEqual(hello.extensions.map((e) => e.type), [0x0017, 0xff01]);
+  const suitesAt = 2 + 32 + 1 + 1; // version, random, empty session ID, empty cookie
+  const extensionsAt = suitesAt + 2 + 4 + 2; // suites, compression methods
+  const patched = (at: number, value: number): Uint8Array => {
+    const b = good.slice();
+    b[at] = value >>> 8;
+    b[at + 1] = value & 0xff;
+    return b;
+  };
+  assert.throws(() => decodeClientHello(patched(suitesAt, 3)), DecodeError, 'odd cipher_suites length');
+  assert.throws(() => decodeClientHello(patched(suitesAt, 400)), DecodeError, 'cipher_suites past the message');
+  assert.throws(() => decodeClientHello(patched(extensionsAt, 6)), DecodeError, 'an extension crosses the end of the block');
+  assert.throws(() => decodeClientHello(patched(extensionsAt, 400)), DecodeError, 'extensions past the message');
+  assert.throws(() => decodeClientHello(patched(extensionsAt, 4)), DecodeError, 'bytes after the extensions block');
+});
