@@ -46,8 +46,7 @@ const USAGE = `usage: node dist/bench/lwm2m.js [options]
                         the steady reading after it; 0 skips it (default 150, --quick 0)
   --server-node-args <a> extra Node/V8 flags for depot serve, space-separated (experiments,
                         e.g. "--max-semi-space-size=32"); printed with the results
-  --sim-node-args <a>   the same for the simulator, replacing its default "--max-semi-space-size=64"
-                        (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"; "" for none)
+  --sim-node-args <a>   the same for the simulator (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
   --json <file>         also write the results as JSON
   --keep-data           keep the server's data dirs
   -h, --help`;
@@ -70,14 +69,6 @@ interface BenchOptions {
   json: string | undefined;
   keepData: boolean;
 }
-
-/**
- * The simulator is the load generator, not what is measured: 10,000 clients in one process
- * allocate fast, and with V8's default 16 MiB semi-space it spends a quarter of its core in
- * scavenges of handshake state that would die young in a larger one (measured: ~1,900 -> ~2,400
- * DTLS registrations/s end to end on the same server).
- */
-const SIM_NODE_ARGS = '--max-semi-space-size=64';
 
 function parseOptions(argv: string[]): BenchOptions {
   const { values } = parseArgs({
@@ -117,7 +108,7 @@ function parseOptions(argv: string[]): BenchOptions {
     gcNvp: values['gc-nvp'] ?? false,
     steadyWaitS: numberOption(values['steady-wait'], quick ? 0 : 150, 'steady-wait', 0),
     serverNodeArgs: (values['server-node-args'] ?? '').split(' ').filter((arg) => arg !== ''),
-    simNodeArgs: (values['sim-node-args'] ?? SIM_NODE_ARGS).split(' ').filter((arg) => arg !== ''),
+    simNodeArgs: (values['sim-node-args'] ?? '').split(' ').filter((arg) => arg !== ''),
     json: values.json,
     keepData: values['keep-data'] ?? false,
   };
