@@ -1,12 +1,10 @@
 /**
  * File helpers for key material: private directories (0700), atomic writes
- * (temporary file in the same directory, fsync, rename, fsync of the directory),
- * and permission checks.
+ * (util/atomic-file, refusing to replace a file where asked), and permission checks.
  */
-import { randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { mkdir, open, rename, stat, unlink, chmod, lstat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir, stat, chmod, lstat } from 'node:fs/promises';
+
+import { replaceFileAtomic } from '../util/atomic-file.js';
 
 import { PkiError } from './errors.js';
 
@@ -41,8 +39,8 @@ export interface AtomicWriteOptions {
 }
 
 /**
- * Writes `data` to `path` atomically: a reader sees either the old file or the
- * complete new one, never a partial write, even across a crash.
+ * Writes `data` to `path` atomically (util/atomic-file): a reader sees either the old file or
+ * the complete new one, never a partial write, even across a crash.
  * With `exclusive`, an existing `path` is an error (`FILE_EXISTS`); the check and the
  * rename are not one atomic step, which is fine for a single operator's CLI.
  */
@@ -50,38 +48,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
   if (options.exclusive && (await exists(path))) {
     throw new PkiError('FILE_EXISTS', `${path} already exists (refusing to overwrite it)`);
   }
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  // O_EXCL: never follow or reuse something an attacker placed at the temporary name.
-  const handle = await open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, options.mode);
-  try {
-    try {
-      await handle.writeFile(data);
-      // The mode given to open() is filtered by the umask; set it exactly.
-      if (isPosix) await handle.chmod(options.mode);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  await syncDir(dir);
-}
-
-async function syncDir(dir: string): Promise<void> {
-  if (!isPosix) return;
-  let handle;
-  try {
-    handle = await open(dir, fsConstants.O_RDONLY);
-    await handle.sync();
-  } catch {
-    // Some file systems refuse fsync on directories; the rename is still atomic.
-  } finally {
-    await handle?.close();
-  }
+  await replaceFileAtomic(path, data, options.mode);
 }
 
 export async function exists(path: string): Promise<boolean> {

@@ -1,9 +1,10 @@
 /**
  * The client's persisted state: the endpoint name and the Security (0) and Server (1)
- * instances, in one JSON file written atomically (temporary file + rename) with mode 0600,
- * because it holds the PSK.
+ * instances, in one JSON file written atomically and durably (util/atomic-file) with mode
+ * 0600, because it holds the PSK.
  */
-import { readFile, rename, writeFile, chmod } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { replaceFileAtomic } from '../../util/atomic-file.js';
 import { valueFromText, valueToText } from '../values.js';
 import type { Lwm2mValue } from '../values.js';
 import type { ValueType } from '../model.js';
@@ -77,12 +78,7 @@ export async function loadClientState(path: string): Promise<PersistedClientStat
   return parsed;
 }
 
-let tmpCounter = 0;
-
-/** Writes the state atomically: a temporary file (mode 0600) renamed over the old one. */
+/** Writes the state atomically and durably (fsync before and after the rename), mode 0600: it holds credentials. */
 export async function saveClientState(path: string, state: PersistedClientState): Promise<void> {
-  const tmp = `${path}.${process.pid}.${tmpCounter++}.tmp`;
-  await writeFile(tmp, JSON.stringify(state, null, 1) + '\n', { mode: 0o600 });
-  await chmod(tmp, 0o600);
-  await rename(tmp, path);
+  await replaceFileAtomic(path, JSON.stringify(state, null, 1) + '\n', 0o600);
 }
