@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { CoapClient } from '../coap/client.js';
 import type { ClientResponse, TransportFactory } from '../coap/client.js';
 import { UdpTransport } from '../coap/udp.js';
@@ -131,7 +133,7 @@ export async function runCoapCommand(argv: string[]): Promise<number> {
   } catch (error) {
     process.stderr.write(`depot coap: ${(error as Error).message}\n`);
     if (error instanceof UsageError) process.stderr.write(USAGE + '\n');
-    const hint = handshakeHint(uri, secure.transport);
+    const hint = await handshakeHint(uri, secure.transport);
     if (hint) process.stderr.write(hint + '\n');
     return error instanceof UsageError ? 2 : 1;
   } finally {
@@ -144,11 +146,13 @@ export async function runCoapCommand(argv: string[]): Promise<number> {
  * A DTLS server that refuses our credentials may drop our Finished silently (RFC 6347
  * §4.1.2.7), so a wrong key shows only as silence: say so when no session was established.
  */
-function handshakeHint(uri: string, transport: DtlsTransport | undefined): string | undefined {
+async function handshakeHint(uri: string, transport: DtlsTransport | undefined): Promise<string | undefined> {
   if (!transport) return undefined;
   try {
     const { host, port } = parseCoapUri(uri);
-    if (transport.session(transport.peer(host, port))) return undefined;
+    // The transport knows peers by IP address (a name is resolved as CoapClient resolved it).
+    const address = isIP(host) ? host : (await lookup(host)).address;
+    if (transport.session(transport.peer(address, port))) return undefined;
   } catch {
     return undefined;
   }

@@ -36,7 +36,10 @@ export interface DatagramTransport {
   setReceiver(receiver: DatagramReceiver): void;
   /** Sets the listener for per-peer failures (e.g. a DTLS handshake that failed). */
   setErrorListener(listener: TransportErrorListener): void;
-  /** The Peer object for a remote address (for outgoing requests). */
+  /**
+   * The Peer object for a remote address (for outgoing requests). The address is an IP literal,
+   * as replies come from one: resolve names first (CoapClient does). Throws a TypeError otherwise.
+   */
   peer(address: string, port: number): Peer;
   close(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 import type { DatagramReceiver, DatagramTransport, Peer, TransportErrorListener } from './transport.js';
 
 const MAX_CACHED_PEERS = 65_536;
@@ -78,6 +78,7 @@ export class UdpTransport implements DatagramTransport {
     if (!peer) {
       // Peer objects are a cache; the key is what identifies a peer, so clearing is safe.
       if (this.peers.size >= MAX_CACHED_PEERS) this.peers.clear();
+      assertIpLiteral(address);
       peer = { key, address, port, family: isIPv6(address) ? 'IPv6' : 'IPv4' };
       this.peers.set(key, peer);
     }
@@ -103,4 +104,12 @@ export class UdpTransport implements DatagramTransport {
     this.closed = true;
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
+}
+
+/**
+ * Peers are keyed by the address replies come from: a name ("localhost") would key requests
+ * apart from their answers, which then never match. Shared with DtlsTransport.
+ */
+export function assertIpLiteral(address: string): void {
+  if (isIP(address) === 0) throw new TypeError(`peer address ${JSON.stringify(address)} is not an IP literal: resolve the name first`);
 }

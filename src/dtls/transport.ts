@@ -7,6 +7,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIP, isIPv6 } from 'node:net';
 import type { DatagramReceiver, DatagramTransport, Peer, PeerIdentity, TransportErrorListener } from '../coap/transport.js';
+import { assertIpLiteral } from '../coap/udp.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { DtlsConnection, DtlsError, type DtlsClientOptions, type SessionInfo } from './connection.js';
 import { DtlsServerEndpoint, type DtlsServerEndpointOptions } from './server.js';
@@ -152,6 +153,7 @@ export class DtlsTransport implements DatagramTransport {
     if (!p) {
       // A cache like UdpTransport's; peers with an association are re-added when they are used.
       if (this.peers.size >= MAX_CACHED_PEERS) this.pruneIdlePeers();
+      assertIpLiteral(address);
       p = new DtlsPeer(key, address, port, isIPv6(address) ? 'IPv6' : 'IPv4');
       this.peers.set(key, p);
     }

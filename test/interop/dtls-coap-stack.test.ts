@@ -4,12 +4,16 @@
  */
 import { after, describe, test } from 'node:test';
 import { strict as assert } from 'node:assert';
+import { fileURLToPath } from 'node:url';
 import { CoapServer } from '../../src/coap/server.js';
 import { CoapClient } from '../../src/coap/client.js';
 import { Code, ContentFormat } from '../../src/coap/codes.js';
 import { DtlsTransport } from '../../src/dtls/transport.js';
 import { PeerProcess, requireBinary, sleep } from './dtls-helpers.js';
 import { freeUdpPortPair } from '../support/udp-probe.js';
+import { runProcess, type ProcessResult } from '../support/peer-process.js';
+
+const DEPOT_CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 const HOST = '127.0.0.1';
 const KEY_TEXT = 'stack-secret-key';
@@ -92,5 +96,23 @@ void describe('CoAP stack over DTLS', () => {
     const big = await client.get(`coaps://${HOST}:${port}/big`, { timeout: 10_000, blockSize: 128 });
     assert.equal(big.text(), BIG);
     assert.deepEqual(identities, [IDENTITY]);
+  });
+
+  void test('depot coap over coaps://localhost: the name is resolved, the handshake hint speaks only when no session was made', async () => {
+    const { server, port } = await depotServer();
+    server.resource('/silent', { get: () => new Promise(() => undefined) });
+    const get = (path: string, key: string, timeout: string): Promise<ProcessResult> =>
+      runProcess(process.execPath, [DEPOT_CLI, 'coap', 'get', `coaps://localhost:${port}${path}`, '--psk-identity', IDENTITY, '--psk-key', key, '--timeout', timeout], { timeoutMs: 30_000 });
+    const ok = await get('/hello', KEY_TEXT, '10000');
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout.toString('utf8'), /hello stack-device/);
+    // Established session, then a timeout: not a handshake problem, so no hint.
+    const silent = await get('/silent', KEY_TEXT, '1500');
+    assert.equal(silent.code, 1);
+    assert.doesNotMatch(silent.stderr, /handshake did not complete/);
+    // A wrong key: the server drops our Finished and only silence comes back; the hint says why.
+    const wrong = await get('/hello', 'not-the-key', '1500');
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /the DTLS handshake did not complete: check the PSK identity and key/);
   });
 });

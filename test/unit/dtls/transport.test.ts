@@ -5,6 +5,7 @@ import { createSocket } from 'node:dgram';
 import { DtlsTransport } from '../../../src/dtls/transport.js';
 import { DtlsError } from '../../../src/dtls/connection.js';
 import type { Peer } from '../../../src/coap/transport.js';
+import { UdpTransport } from '../../../src/coap/udp.js';
 
 const KEY = new Uint8Array(16).fill(3);
 const open: DtlsTransport[] = [];
@@ -129,4 +130,17 @@ void test('RFC 5246 §7.2.1: closing a DtlsTransport sends close_notify to its p
   assert.ok(client.session(peer));
   await server.close();
   await until(() => (client.session(peer) === undefined ? true : undefined), 3000, 'client to see close_notify');
+});
+
+void test('DtlsTransport and UdpTransport: a peer is an IP literal; a name is refused with a clear error (replies come from an address)', async () => {
+  const dtls = await make({ client: { psk: { identity: 'a', key: KEY } } });
+  assert.throws(() => dtls.peer('localhost', 5684), { name: 'TypeError', message: /"localhost" is not an IP literal: resolve the name first/ });
+  assert.equal(dtls.peer('::1', 5684).family, 'IPv6');
+  const udp = await UdpTransport.bind({ host: '127.0.0.1', port: 0 });
+  try {
+    assert.throws(() => udp.peer('localhost', 5683), { name: 'TypeError', message: /not an IP literal/ });
+    assert.equal(udp.peer('127.0.0.1', 5683).key, '127.0.0.1|5683');
+  } finally {
+    await udp.close();
+  }
 });
