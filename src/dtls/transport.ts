@@ -68,6 +68,7 @@ export class DtlsTransport implements DatagramTransport {
   private readonly peers = new Map<string, DtlsPeer>();
   private readonly clients = new Map<string, DtlsConnection>();
   private readonly resumable = new Map<string, ResumableSession>();
+  private clientOptions: DtlsClientOptions | undefined;
   private readonly endpoint: DtlsServerEndpoint | undefined;
   private receiver: DatagramReceiver = () => {};
   private errorListener: TransportErrorListener = () => {};
@@ -193,8 +194,11 @@ export class DtlsTransport implements DatagramTransport {
     const key = peer.key;
     const resume = this.options.client?.resumption === false ? undefined : this.resumable.get(key);
     let up = false;
+    // One options object for every new association (the suites usable with them are worked out
+    // once per object); a resumption needs its own.
+    this.clientOptions ??= { ...this.options.client!, clock: this.clock };
     const conn = DtlsConnection.client(
-      { ...this.options.client!, clock: this.clock, ...(resume ? { resume } : {}) },
+      resume ? { ...this.clientOptions, resume } : this.clientOptions,
       {
         send: (d) => this.transmit(key, d),
         data: (d) => this.deliver(key, d),
