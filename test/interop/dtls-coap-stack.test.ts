@@ -5,6 +5,7 @@
 import { after, describe, test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { fileURLToPath } from 'node:url';
+import { lookup } from 'node:dns/promises';
 import { CoapServer } from '../../src/coap/server.js';
 import { CoapClient } from '../../src/coap/client.js';
 import { Code, ContentFormat } from '../../src/coap/codes.js';
@@ -98,7 +99,9 @@ void describe('CoAP stack over DTLS', () => {
     assert.deepEqual(identities, [IDENTITY]);
   });
 
-  void test('depot coap over coaps://localhost: the name is resolved, the handshake hint speaks only when no session was made', async () => {
+  void test('depot coap over coaps://localhost: the name is resolved, the handshake hint speaks only when no session was made', async (t) => {
+    const localhost = (await lookup('localhost')).address;
+    if (localhost !== HOST) return t.skip(`localhost resolves to ${localhost} here, the server listens on ${HOST}`);
     const { server, port } = await depotServer();
     server.resource('/silent', { get: () => new Promise(() => undefined) });
     const get = (path: string, key: string, timeout: string): Promise<ProcessResult> =>
