@@ -3,7 +3,7 @@
  * persisted through the store, and Device Management operations (§6.3) towards the
  * registered devices, queued durably for devices in queue mode (§6.5).
  */
-import { createHash, randomFillSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { ClientResponse, Observation } from '../../coap/client.js';
 import { CoapClient } from '../../coap/client.js';
@@ -24,6 +24,7 @@ import type { Lwm2mNode, ResourceNode } from '../node.js';
 import type { Lwm2mPath } from '../path.js';
 import { formatPath, parsePath } from '../path.js';
 import { parseRegister, parseUpdate, RegistrationRequestError } from './registration-request.js';
+import { RegistrationIds } from './registration-ids.js';
 
 export interface Lwm2mServerOptions {
   store: Pick<Store, 'registrations' | 'deviceFacts' | 'operations' | 'credentials'>;
@@ -635,26 +636,6 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
 /** Bytes as UTF-8 text (malformed sequences become U+FFFD), read in place rather than copied first. */
 function utf8Text(bytes: Uint8Array): string {
   return (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString('utf8');
-}
-
-/**
- * Registration ids: 9 random bytes (72 bits) in base64url, the location a device updates. Taken
- * from a pool refilled from the CSPRNG, rather than a fresh randomBytes Buffer per registration.
- */
-export class RegistrationIds {
-  private static readonly ID_BYTES = 9;
-  private readonly pool = Buffer.alloc(RegistrationIds.ID_BYTES * 256);
-  private used = this.pool.length;
-
-  next(): string {
-    if (this.used === this.pool.length) {
-      randomFillSync(this.pool);
-      this.used = 0;
-    }
-    const start = this.used;
-    this.used += RegistrationIds.ID_BYTES;
-    return this.pool.toString('base64url', start, this.used);
-  }
 }
 
 /** The class of a device's answer: 2 success, 4 client error, 5 server error. */

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { RegistrationIds } from '../../../src/lwm2m/server/server.js';
+import { RegistrationIds } from '../../../src/lwm2m/server/registration-ids.js';
 
 test('registration ids: 72 random bits in base64url, none repeated across refills of the pool', () => {
   const ids = new RegistrationIds();
