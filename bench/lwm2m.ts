@@ -44,9 +44,9 @@ const USAGE = `usage: node dist/bench/lwm2m.js [options]
   --steady-wait <s>     after the settled reading, wait up to this long for V8's memory reducer
                         (the full GCs that compact the heap and return the burst's pages) and take
                         the steady reading after it; 0 skips it (default 150, --quick 0)
-  --server-node-args <a> extra Node/V8 flags for depot serve, space-separated (experiments,
-                        e.g. "--max-semi-space-size=32"); printed with the results
-  --sim-node-args <a>   the same for the simulator (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
+  --server-node-arg <a> an extra node flag for depot serve, repeatable, as in bench:install
+                        (e.g. --server-node-arg=--max-semi-space-size=32); printed with the results
+  --sim-node-arg <a>    the same for the simulator (e.g. --sim-node-arg=--cpu-prof)
   --json <file>         also write the results as JSON
   --keep-data           keep the server's data dirs
   -h, --help`;
@@ -82,8 +82,8 @@ function parseOptions(argv: string[]): BenchOptions {
       timeout: { type: 'string' },
       'data-parent': { type: 'string' },
       'no-trace-gc': { type: 'boolean' },
-      'server-node-args': { type: 'string' },
-      'sim-node-args': { type: 'string' },
+      'server-node-arg': { type: 'string', multiple: true },
+      'sim-node-arg': { type: 'string', multiple: true },
       'gc-nvp': { type: 'boolean' },
       'steady-wait': { type: 'string' },
       json: { type: 'string' },
@@ -107,8 +107,8 @@ function parseOptions(argv: string[]): BenchOptions {
     traceGc: !(values['no-trace-gc'] ?? false),
     gcNvp: values['gc-nvp'] ?? false,
     steadyWaitS: numberOption(values['steady-wait'], quick ? 0 : 150, 'steady-wait', 0),
-    serverNodeArgs: (values['server-node-args'] ?? '').split(' ').filter((arg) => arg !== ''),
-    simNodeArgs: (values['sim-node-args'] ?? '').split(' ').filter((arg) => arg !== ''),
+    serverNodeArgs: values['server-node-arg'] ?? [],
+    simNodeArgs: values['sim-node-arg'] ?? [],
     json: values.json,
     keepData: values['keep-data'] ?? false,
   };
