@@ -43,7 +43,7 @@ const USAGE = `usage: node dist/bench/lwm2m.js [options]
                         behind), no committed-heap figure
   --steady-wait <s>     after the settled reading, wait up to this long for V8's memory reducer
                         (the full GCs that compact the heap and return the burst's pages) and take
-                        the steady reading after it; 0 skips it (default 150, --quick 0)
+                        the steady reading after it; 0 skips it (default 150, --quick 0; 0 with --no-trace-gc)
   --server-node-arg <a> an extra node flag for depot serve, repeatable, as in bench:install
                         (e.g. --server-node-arg=--max-semi-space-size=32); printed with the results
   --sim-node-arg <a>    the same for the simulator (e.g. --sim-node-arg=--cpu-prof)
@@ -106,7 +106,8 @@ function parseOptions(argv: string[]): BenchOptions {
     dataParent: values['data-parent'] ?? tmpdir(),
     traceGc: !(values['no-trace-gc'] ?? false),
     gcNvp: values['gc-nvp'] ?? false,
-    steadyWaitS: numberOption(values['steady-wait'], quick ? 0 : 150, 'steady-wait', 0),
+    // The steady reading waits for V8's reducing GCs, seen only in the server's GC trace.
+    steadyWaitS: values['no-trace-gc'] && !values['gc-nvp'] ? 0 : numberOption(values['steady-wait'], quick ? 0 : 150, 'steady-wait', 0),
     serverNodeArgs: values['server-node-arg'] ?? [],
     simNodeArgs: values['sim-node-arg'] ?? [],
     json: values.json,
@@ -293,19 +294,26 @@ const SETTLE_STABLE_MS = 5_000;
  */
 async function settle(pid: number): Promise<(MemoryKiB & { mallocHeap: number | undefined; waitedS: number }) | undefined> {
   const started = performance.now();
-  let last = memoryKiB(pid);
-  let stableSince = started;
-  while (last && performance.now() - started < SETTLE_MAX_MS && performance.now() - stableSince < SETTLE_STABLE_MS) {
-    await sleep(500);
-    const now = memoryKiB(pid);
-    if (!now) return undefined;
-    if (Math.abs(now.rss - last.rss) > 1024) {
-      stableSince = performance.now();
-      last = now;
-    }
-  }
+  if (!(await untilRssStable(pid, 1024, SETTLE_STABLE_MS, SETTLE_MAX_MS))) return undefined;
   const m = memoryKiB(pid);
   return m ? { ...m, mallocHeap: mallocHeapKiB(pid), waitedS: (performance.now() - started) / 1000 } : undefined;
+}
+
+/** Waits until RSS has stayed within `toleranceKiB` of one reading for `stableMs` (at most `maxMs`); false if the process is gone. */
+async function untilRssStable(pid: number, toleranceKiB: number, stableMs: number, maxMs: number): Promise<boolean> {
+  const started = performance.now();
+  let anchor = memoryKiB(pid);
+  let stableSince = started;
+  while (anchor && performance.now() - started < maxMs && performance.now() - stableSince < stableMs) {
+    await sleep(500);
+    const now = memoryKiB(pid);
+    if (!now) return false;
+    if (Math.abs(now.rss - anchor.rss) > toleranceKiB) {
+      stableSince = performance.now();
+      anchor = now;
+    }
+  }
+  return anchor !== undefined;
 }
 
 /**
@@ -320,15 +328,9 @@ async function steady(server: RunningServer, reducingBefore: number, waitS: numb
   while (server.reducingGcs() === reducingBefore && performance.now() - started < waitS * 1000) await sleep(500);
   const reduced = server.reducingGcs() > reducingBefore;
   // The reducer runs up to three GCs 0.5 s apart; then let RSS settle.
-  let last = memoryKiB(server.pid);
-  for (let stable = 0; last && stable < 4 && performance.now() - started < (waitS + 10) * 1000; ) {
-    await sleep(500);
-    const now = memoryKiB(server.pid);
-    if (!now) return undefined;
-    stable = Math.abs(now.rss - last.rss) > 256 ? 0 : stable + 1;
-    last = now;
-  }
-  return last ? { ...last, waitedS: (performance.now() - started) / 1000, reduced } : undefined;
+  if (!(await untilRssStable(server.pid, 256, 2000, 10_000))) return undefined;
+  const m = memoryKiB(server.pid);
+  return m ? { ...m, waitedS: (performance.now() - started) / 1000, reduced } : undefined;
 }
 
 // ---------------------------------------------------------------- one run
@@ -410,7 +412,7 @@ async function runOne(options: BenchOptions, transport: Transport): Promise<RunR
       log(`[${transport}] bound ${options.devices} PSKs in the store in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     }
     server = await startServer(options, transport, dataDir);
-    if (options.steadyWaitS > 0 && (options.traceGc || options.gcNvp)) {
+    if (options.steadyWaitS > 0) {
       // The baseline of the steady figure must be steady too: V8 reduces the start-up's garbage
       // a few seconds after the server goes idle (~8 s); reading before that would credit the
       // start-up's garbage to the devices.
@@ -485,7 +487,7 @@ async function runOne(options: BenchOptions, transport: Transport): Promise<RunR
       result.settledRssPerDeviceKiB = (result.serverSettled.rss - result.serverBefore.rss) / register.done;
     }
     log(`[${transport}] server RSS settled after ${result.serverSettled?.waitedS.toFixed(0) ?? '?'} s: ${fmtMiB(result.serverSettled?.rss)} (${fmtKiB(result.settledRssPerDeviceKiB)}/device)`);
-    if (options.steadyWaitS > 0 && (options.traceGc || options.gcNvp)) {
+    if (options.steadyWaitS > 0) {
       result.serverSteady = await steady(server, reducingBefore, options.steadyWaitS);
       if (register.done > 0 && result.serverBefore && result.serverSteady) {
         result.steadyRssPerDeviceKiB = (result.serverSteady.rss - result.serverBefore.rss) / register.done;
