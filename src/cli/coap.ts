@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import { CoapClient } from '../coap/client.js';
 import type { ClientResponse, TransportFactory } from '../coap/client.js';
+import { peerAddress } from '../coap/transport.js';
 import { UdpTransport } from '../coap/udp.js';
 import { parseCoapUri } from '../coap/uri.js';
 import { ContentFormat, codeClass, codeName } from '../coap/codes.js';
@@ -150,9 +149,8 @@ async function handshakeHint(uri: string, transport: DtlsTransport | undefined):
   if (!transport) return undefined;
   try {
     const { host, port } = parseCoapUri(uri);
-    // The transport knows peers by IP address (a name is resolved as CoapClient resolved it).
-    const address = isIP(host) ? host : (await lookup(host)).address;
-    if (transport.session(transport.peer(address, port))) return undefined;
+    // The transport knows peers by IP address: resolve a name as CoapClient did.
+    if (transport.session(transport.peer(await peerAddress(host), port))) return undefined;
   } catch {
     return undefined;
   }

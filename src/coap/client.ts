@@ -1,4 +1,3 @@
-import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Clock } from '../util/clock.js';
 import { blockSize, decodeBlock, encodeBlock, szxFor } from './block.js';
@@ -11,7 +10,7 @@ import type { CoapMessage, CoapOption } from './message.js';
 import { EMPTY_BYTES } from './message.js';
 import { OptionNumber, decodeString, encodeString, encodeUint, getOption, getUintOption } from './options.js';
 import { isFresh } from './observe.js';
-import type { DatagramTransport, Peer } from './transport.js';
+import { peerAddress, type DatagramTransport, type Peer } from './transport.js';
 import type { BlockSource } from './server.js';
 import { UdpTransport } from './udp.js';
 import { CoapUriError, checkUriPathValue, checkUriQueryValue, parseCoapUri } from './uri.js';
@@ -379,7 +378,7 @@ export class CoapClient {
     if (typeof uri !== 'string') return this.resolveDestination(uri);
     const parts = parseCoapUri(uri);
     if (parts.scheme !== 'coap' && parts.scheme !== 'coaps') throw new CoapClientError(`scheme ${parts.scheme} is not supported over datagrams`);
-    const address = isIP(parts.host) ? parts.host : (await lookup(parts.host)).address;
+    const address = await peerAddress(parts.host);
     const family = isIP(address) === 6 ? 'IPv6' : 'IPv4';
     const endpoint = await this.endpointFor(parts.scheme, family);
     const peer = endpoint.transport.peer(address, parts.port);

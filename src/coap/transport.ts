@@ -2,6 +2,8 @@
  * The boundary between CoAP's message layer and whatever carries datagrams:
  * plain UDP today, DTLS (coaps) later. The layers above never touch sockets.
  */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 
 /** Who a datagram came from or goes to. One Peer object per remote endpoint. */
 export interface Peer {
@@ -42,4 +44,17 @@ export interface DatagramTransport {
    */
   peer(address: string, port: number): Peer;
   close(): Promise<void>;
+}
+
+/**
+ * Peers are keyed by the address replies come from: a name ("localhost") would key requests
+ * apart from their answers, which then never match. Transports check with this.
+ */
+export function assertIpLiteral(address: string): void {
+  if (isIP(address) === 0) throw new TypeError(`peer address ${JSON.stringify(address)} is not an IP literal: resolve the name first`);
+}
+
+/** The address to ask a transport's `peer` for: an IP literal as it is, a name resolved. */
+export async function peerAddress(host: string): Promise<string> {
+  return isIP(host) ? host : (await lookup(host)).address;
 }

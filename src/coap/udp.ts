@@ -1,7 +1,7 @@
 import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';
-import { isIP, isIPv6 } from 'node:net';
-import type { DatagramReceiver, DatagramTransport, Peer, TransportErrorListener } from './transport.js';
+import { isIPv6 } from 'node:net';
+import { assertIpLiteral, type DatagramReceiver, type DatagramTransport, type Peer, type TransportErrorListener } from './transport.js';
 
 const MAX_CACHED_PEERS = 65_536;
 
@@ -104,12 +104,4 @@ export class UdpTransport implements DatagramTransport {
     this.closed = true;
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
-}
-
-/**
- * Peers are keyed by the address replies come from: a name ("localhost") would key requests
- * apart from their answers, which then never match. Shared with DtlsTransport.
- */
-export function assertIpLiteral(address: string): void {
-  if (isIP(address) === 0) throw new TypeError(`peer address ${JSON.stringify(address)} is not an IP literal: resolve the name first`);
 }

@@ -6,8 +6,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIP, isIPv6 } from 'node:net';
-import type { DatagramReceiver, DatagramTransport, Peer, PeerIdentity, TransportErrorListener } from '../coap/transport.js';
-import { assertIpLiteral } from '../coap/udp.js';
+import { assertIpLiteral, type DatagramReceiver, type DatagramTransport, type Peer, type PeerIdentity, type TransportErrorListener } from '../coap/transport.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { DtlsConnection, DtlsError, type DtlsClientOptions, type SessionInfo } from './connection.js';
 import { DtlsServerEndpoint, type DtlsServerEndpointOptions } from './server.js';

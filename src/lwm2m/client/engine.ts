@@ -7,8 +7,6 @@
  * reaches the device at the address it registered from.
  */
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import { CoapClient } from '../../coap/client.js';
 import type { ClientResponse } from '../../coap/client.js';
 import { Code, parseCode } from '../../coap/codes.js';
@@ -16,7 +14,7 @@ import type { EndpointOptions } from '../../coap/endpoint.js';
 import { OptionNumber, decodeString, getUintOption } from '../../coap/options.js';
 import { CoapServer } from '../../coap/server.js';
 import type { CoapRequest, CoapResponse, ResourceDefinition as CoapResourceDefinition, UploadSink } from '../../coap/server.js';
-import type { DatagramTransport } from '../../coap/transport.js';
+import { peerAddress, type DatagramTransport } from '../../coap/transport.js';
 import { UdpTransport } from '../../coap/udp.js';
 import { parseCoapUri } from '../../coap/uri.js';
 import type { CertificateCredentials } from '../../dtls/connection.js';
@@ -1317,8 +1315,7 @@ function toPath(segments: string[]): Lwm2mPath | undefined {
 /** The transport's peer key for a server URI (host names resolved as CoapClient does). */
 async function peerKey(conn: Connection, uri: string): Promise<string> {
   const p = parseCoapUri(uri);
-  const address = isIP(p.host) ? p.host : (await lookup(p.host)).address;
-  return conn.transport.peer(address, p.port).key;
+  return conn.transport.peer(await peerAddress(p.host), p.port).key;
 }
 
 /** The same request with the whole (reassembled) body. */
