@@ -703,17 +703,20 @@ export class Lwm2mClient {
 
   private readonly routePaths = new Set<string>();
 
-  private routeDefinitions: { exact: CoapResourceDefinition; prefix: CoapResourceDefinition } | undefined;
-
-  /** The definitions every route of this client shares: the engine dispatches by path itself. */
-  private routeDefinition(prefix = false): CoapResourceDefinition {
-    if (!this.routeDefinitions) {
-      const handler = (request: CoapRequest): Promise<CoapResponse> => this.handle(request);
-      const exact: CoapResourceDefinition = { get: handler, put: handler, post: handler, delete: handler, fetch: handler, ipatch: handler, upload: (request) => this.openUpload(request), observable: true, hidden: true };
-      this.routeDefinitions = { exact, prefix: { ...exact, prefix: true } };
-    }
-    return prefix ? this.routeDefinitions.prefix : this.routeDefinitions.exact;
-  }
+  private readonly handleRequest = (request: CoapRequest): Promise<CoapResponse> => this.handle(request);
+  /** The definition every exact route of this client shares: the engine dispatches by path itself. */
+  private readonly exactRoute: CoapResourceDefinition = {
+    get: this.handleRequest,
+    put: this.handleRequest,
+    post: this.handleRequest,
+    delete: this.handleRequest,
+    fetch: this.handleRequest,
+    ipatch: this.handleRequest,
+    upload: (request) => this.openUpload(request),
+    observable: true,
+    hidden: true,
+  };
+  private readonly prefixRoute: CoapResourceDefinition = { ...this.exactRoute, prefix: true };
 
   /**
    * One prefix route serves every path; objects and instances get exact routes of their own so
@@ -722,10 +725,10 @@ export class Lwm2mClient {
    */
   private installRoutes(conn: Connection): void {
     this.routePaths.clear();
-    conn.server.resource('/', this.routeDefinition(true));
+    conn.server.resource('/', this.prefixRoute);
     // An exact route for "/" too: Observe-Composite (FETCH /) observers live there, apart from
     // the single-path observers of the prefix route.
-    conn.server.resource('/', this.routeDefinition());
+    conn.server.resource('/', this.exactRoute);
     this.syncRoutes();
   }
 
@@ -745,7 +748,7 @@ export class Lwm2mClient {
     }
     for (const p of wanted) {
       if (!this.routePaths.has(p)) {
-        conn.server.resource(p, this.routeDefinition());
+        conn.server.resource(p, this.exactRoute);
         this.routePaths.add(p);
       }
     }
