@@ -25,15 +25,19 @@ async function serve(dataDir: string, coapsPort: number): Promise<RunningDepotSe
   return startDepotServer({ host: '127.0.0.1', coapPort: 0, coapsPort, httpPort: 0, dataDir, allowUnsecured: false, apiToken: 'token' });
 }
 
-/** Resolves with the first event of `type` the client emits within `ms`. */
-function nextEvent(client: Lwm2mClient, types: string[], ms: number): Promise<string> {
+/** The type of the first of these events the client emits within `ms` (waitFor takes one type). */
+function firstOf(client: Lwm2mClient, types: string[], ms: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${types.join('/')} event within ${ms} ms`)), ms);
-    client.on((event) => {
+    const off = client.on((event) => {
       if (!types.includes(event.type)) return;
+      off();
       clearTimeout(timer);
       resolve(event.type);
     });
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no ${types.join('/')} event within ${ms} ms`));
+    }, ms);
   });
 }
 
@@ -54,7 +58,7 @@ void test('a DTLS device re-handshakes after depot serve restarts and keeps its 
     retry: { initialMs: 200, maxMs: 1000 },
   });
   cleanups.push(() => client.stop({ deregister: false }));
-  const registered = nextEvent(client, ['registered'], 10_000);
+  const registered = client.waitFor('registered', 10_000);
   await client.start();
   await registered;
   const before = await server.store.registrations.getByEndpoint('restart-dev');
@@ -66,7 +70,7 @@ void test('a DTLS device re-handshakes after depot serve restarts and keeps its 
   assert.equal((await server.store.registrations.getByEndpoint('restart-dev'))?.id, before.id, 'the store kept the registration');
 
   // The device's next Update goes out on its old association, which the new process does not know.
-  const recovered = nextEvent(client, ['updated', 'registered'], 20_000);
+  const recovered = firstOf(client, ['updated', 'registered'], 20_000);
   client.requestUpdate();
   const how = await recovered;
   const after = await server.store.registrations.getByEndpoint('restart-dev');
