@@ -1,11 +1,14 @@
 /**
  * Depot's operator HTTP API (v1). Routes are declared once in a table that both
  * registers them with Fastify and produces the OpenAPI 3 document at /api/openapi.json.
- * Everything under /api/v1 needs `Authorization: Bearer <token>`.
+ * Every route needs `Authorization: Bearer <token>` unless it is marked public (health,
+ * the OpenAPI document, the package download whose token is the capability): see auth.ts
+ * and docs/api.md.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { Readable } from 'node:stream';
 import Fastify from 'fastify';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import { AuthFailureThrottle, installAuthorization, type AuthThrottleOptions } from './auth.js';
 import { Lwm2mCodecError } from '../lwm2m/errors.js';
 import type { Lwm2mNode } from '../lwm2m/node.js';
 import { Node } from '../lwm2m/node.js';
@@ -38,7 +41,33 @@ export interface ApiOptions {
   packageEndpoint?: PackageEndpoint;
   /** Largest package upload, bytes (default 256 MiB). */
   maxPackageBytes?: number;
+  /** Throttling of failed authentications per source address (the clock is `now`). */
+  authThrottle?: Partial<AuthThrottleOptions>;
+  /** Body sizes and HTTP server timeouts. */
+  limits?: Partial<HttpLimits>;
 }
+
+export interface HttpLimits {
+  /** Largest JSON request body, bytes. */
+  jsonBodyBytes: number;
+  /** Time a client has to send a request's headers, ms (slowloris-style partial requests are dropped with 408). */
+  headersTimeoutMs: number;
+  /** Time a client has to send a whole request, body included (a package upload too), ms. */
+  requestTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open, ms. */
+  keepAliveTimeoutMs: number;
+  /** Largest request head (request line and headers), bytes; past it 431. */
+  maxHeaderBytes: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  jsonBodyBytes: 64 * 1024,
+  headersTimeoutMs: 10_000,
+  // A 256 MiB upload needs about 7 Mbit/s to make it.
+  requestTimeoutMs: 5 * 60_000,
+  keepAliveTimeoutMs: 5_000,
+  maxHeaderBytes: 16 * 1024,
+};
 
 type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 
@@ -46,27 +75,60 @@ interface RouteSpec {
   method: 'GET' | 'POST';
   url: string;
   summary: string;
+  /** Reachable without the bearer token. */
+  public?: boolean;
+  /** Path parameters and their descriptions; each is validated with PARAM_SCHEMAS (or the default). */
   params?: Record<string, string>;
   query?: Record<string, object>;
   body?: object;
-  /** The body is raw bytes (application/octet-stream), up to this many bytes. */
+  /** The body is raw bytes (application/octet-stream), handed to the handler as a stream; up to this many bytes. */
   rawBodyLimit?: number;
   handler: Handler;
 }
 
 const pathProperty = { type: 'string', pattern: '^/\\d{1,5}(/\\d{1,5}){0,3}$', description: 'LwM2M path, e.g. /3/0/1' };
 const page = { limit: { type: 'integer', minimum: 1, maximum: 1000 }, after: { type: 'string' } };
+/** No control bytes (C0, DEL, C1): path parameters end up in logs, the store and CoAP requests. */
+const NO_CONTROL_BYTES = '^[^\\u0000-\\u001f\\u007f-\\u009f]+$';
+/** Endpoint client names: as long as registration accepts (255), no control bytes. */
+const endpointParam = { type: 'string', minLength: 1, maxLength: 255, pattern: NO_CONTROL_BYTES };
+const PARAM_SCHEMAS: Record<string, object> = {
+  endpoint: endpointParam,
+  instance: { type: 'string', pattern: '^\\d{1,5}$' },
+};
+const DEFAULT_PARAM_SCHEMA = { type: 'string', minLength: 1, maxLength: 255, pattern: NO_CONTROL_BYTES };
 
 export function createApi(options: ApiOptions): FastifyInstance {
   const { lwm2m, store } = options;
   const now = options.now ?? Date.now;
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
-  const expected = Buffer.from(options.token);
+  const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
+  const app = Fastify({
+    logger: false,
+    bodyLimit: limits.jsonBodyBytes,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: limits.headersTimeoutMs,
+      maxHeaderSize: limits.maxHeaderBytes,
+      // Node checks the two timeouts above only this often (30 s by default).
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+    },
+    // Longer than any parameter the schemas allow, so a long one is a 400 from validation, not a 404.
+    routerOptions: { maxParamLength: 1024 },
+  });
+  installAuthorization(app, { token: options.token, now, throttle: new AuthFailureThrottle(options.authThrottle) });
 
   const param = (request: FastifyRequest, name: string): string => (request.params as Record<string, string>)[name]!;
   const body = <T>(request: FastifyRequest): T => request.body as T;
 
   const routes: RouteSpec[] = [
+    {
+      method: 'GET',
+      url: '/api/health',
+      summary: 'Liveness: answers {"status":"ok"} while the API serves requests (no token needed)',
+      public: true,
+      handler: async () => ({ status: 'ok' }),
+    },
     {
       method: 'GET',
       url: '/api/v1/devices',
@@ -226,42 +288,43 @@ export function createApi(options: ApiOptions): FastifyInstance {
     ...packageRoutes(options, param),
   ];
 
-  app.addHook('onRequest', async (request, reply) => {
-    if (!request.url.startsWith('/api/v1')) return;
-    const header = request.headers.authorization ?? '';
-    const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
-    // Constant-time comparison; the token never appears in logs or answers.
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      await reply.code(401).header('www-authenticate', 'Bearer realm="depot"').send({ error: 'UNAUTHORIZED', message: 'a valid bearer token is required' });
-    }
-  });
-
-  // Package uploads are raw bytes; other routes take JSON.
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, payload, done) => done(null, payload));
+  app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ error: 'UNKNOWN_ROUTE', message: 'no such API route' }));
 
   app.setErrorHandler(async (error: unknown, _request, reply) => {
     const { status, code, message } = describeError(error);
+    // The rest of a too-large body is not worth reading: answer, then close the connection.
+    if (status === 413) reply.header('connection', 'close');
     await reply.code(status).send({ error: code, message });
   });
 
   for (const route of routes) {
-    app.route({
+    const definition: RouteOptions = {
       method: route.method,
       url: route.url,
+      ...(route.public ? { config: { public: true } } : {}),
       schema: {
-        ...(route.params ? { params: { type: 'object', properties: Object.fromEntries(Object.keys(route.params).map((k) => [k, { type: 'string', minLength: 1 }])) } } : {}),
+        ...(route.params ? { params: { type: 'object', properties: Object.fromEntries(Object.keys(route.params).map((k) => [k, PARAM_SCHEMAS[k] ?? DEFAULT_PARAM_SCHEMA])) } } : {}),
         ...(route.query ? { querystring: { type: 'object', additionalProperties: false, properties: route.query } } : {}),
         ...(route.body ? { body: route.body } : {}),
       },
-      ...(route.rawBodyLimit !== undefined ? { bodyLimit: route.rawBodyLimit } : {}),
       handler: route.handler,
-    });
+    };
+    if (route.rawBodyLimit === undefined) {
+      app.route(definition);
+    } else {
+      // Raw bodies reach the handler as the request stream (fastify's body limit does not
+      // apply to it: the handler enforces rawBodyLimit while streaming); only this route has the parser.
+      app.register(async (scope) => {
+        scope.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+        scope.route(definition);
+      });
+    }
   }
 
   if (options.packageEndpoint) {
     const endpoint = options.packageEndpoint;
     // Package download for devices that pull over HTTP; Range (RFC 9110 §14) for resuming.
-    app.get('/pkg/:token', async (request, reply) => {
+    app.get('/pkg/:token', { config: { public: true } }, async (request, reply) => {
       const found = await endpoint.resolve(param(request, 'token'));
       if (!found) return reply.code(404).send({ error: 'NOT_FOUND', message: 'unknown or expired package token' });
       const { path, size, jobId } = found;
@@ -288,9 +351,11 @@ export function createApi(options: ApiOptions): FastifyInstance {
   }
 
   const openapi = openApiDocument(routes, options.version);
-  app.get('/api/openapi.json', (_request, reply) => reply.send(openapi));
+  app.get('/api/openapi.json', { config: { public: true } }, (_request, reply) => reply.send(openapi));
   return app;
 }
+
+const DEFAULT_MAX_PACKAGE_BYTES = 256 * 1024 * 1024;
 
 function describeError(error: unknown): { status: number; code: string; message: string } {
   if (error instanceof Lwm2mServerError) {
@@ -298,7 +363,7 @@ function describeError(error: unknown): { status: number; code: string; message:
     return { status, code: error.code, message: error.message };
   }
   if (error instanceof PackageError) {
-    const status = error.code === 'NOT_FOUND' ? 404 : error.code === 'IO' ? 500 : 400;
+    const status = error.code === 'NOT_FOUND' ? 404 : error.code === 'IO' ? 500 : error.code === 'TOO_LARGE' ? 413 : 400;
     return { status, code: error.code, message: error.message };
   }
   if (error instanceof InstallDriverError) {
@@ -312,6 +377,7 @@ function describeError(error: unknown): { status: number; code: string; message:
   }
   const e = error as { statusCode?: number; validation?: unknown; message?: string };
   if (e.validation) return { status: 400, code: 'BAD_REQUEST', message: e.message ?? 'invalid request' };
+  if (e.statusCode === 413) return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: 'the request body is larger than this route accepts' };
   if (e.statusCode && e.statusCode < 500) return { status: e.statusCode, code: 'BAD_REQUEST', message: e.message ?? 'bad request' };
   process.emitWarning(`API: unexpected error: ${e.message ?? String(error)}`);
   return { status: 500, code: 'INTERNAL', message: 'internal error' };
@@ -386,7 +452,7 @@ function openApiDocument(routes: RouteSpec[], version: string): object {
     ];
     (paths[url] ??= {})[r.method.toLowerCase()] = {
       summary: r.summary,
-      security: [{ bearer: [] }],
+      security: r.public ? [] : [{ bearer: [] }],
       ...(parameters.length ? { parameters } : {}),
       ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: r.body } } } } : {}),
       ...(r.rawBodyLimit !== undefined ? { requestBody: { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } } } : {}),
@@ -470,11 +536,14 @@ function packageRoutes(options: ApiOptions, param: (request: FastifyRequest, nam
       method: 'POST',
       url: '/api/v1/packages',
       summary: 'Add a Depot package (the raw file as application/octet-stream); corrupt files are refused with 400',
-      rawBodyLimit: options.maxPackageBytes ?? 256 * 1024 * 1024,
+      rawBodyLimit: options.maxPackageBytes ?? DEFAULT_MAX_PACKAGE_BYTES,
       handler: async (request, reply) => {
-        const bytes = request.body;
-        if (!(bytes instanceof Uint8Array) || bytes.length === 0) throw new JsonValueError('send the package file as the body, Content-Type: application/octet-stream');
-        return reply.code(201).send(packageJson(await catalog.addBytes(bytes)));
+        const upload = request.body;
+        if (!(upload instanceof Readable)) throw new JsonValueError('send the package file as the body, Content-Type: application/octet-stream');
+        const maxBytes = options.maxPackageBytes ?? DEFAULT_MAX_PACKAGE_BYTES;
+        // Refused before a byte is read when the declared length is too much already.
+        if (Number(request.headers['content-length']) > maxBytes) throw new PackageError('TOO_LARGE', `the package is larger than the upload limit of ${maxBytes} bytes`);
+        return reply.code(201).send(packageJson(await catalog.addStream(upload, { maxBytes })));
       },
     },
     {

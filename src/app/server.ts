@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { createApi } from '../api/server.js';
+import { createApi, type ApiOptions } from '../api/server.js';
 import { Code, ContentFormat } from '../coap/codes.js';
 import { CoapServer } from '../coap/server.js';
 import { UdpTransport } from '../coap/udp.js';
@@ -52,6 +52,8 @@ export interface DepotServerConfig {
   /** Object 9 install driver settings (tests shorten the polling interval and timeouts). */
   /** How long a queue-mode device stays reachable after it last spoke, ms (default 93 s, MAX_TRANSMIT_WAIT). */
   queueModeAwakeTimeMs?: number;
+  /** HTTP API limits: failed-authentication throttling, body sizes, timeouts (see docs/api.md). */
+  api?: Pick<ApiOptions, 'authThrottle' | 'limits' | 'maxPackageBytes' | 'now'>;
   installs?: { /** Package URIs on the CoAP listener (default) or the HTTP one. */ pullVia?: 'coap' | 'http'; pollIntervalMs?: number; timeouts?: Partial<PhaseTimeouts>; maxAttempts?: number; trust?: TrustStore };
 }
 
@@ -208,7 +210,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   });
   opened.push(() => installs.close());
   const { token, source } = apiToken(dataDir, config.apiToken);
-  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint });
+  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint, ...config.api });
   const httpHost = config.httpHost ?? config.host;
   opened.push(() => api.close());
   await api.listen({ host: httpHost, port: config.httpPort });

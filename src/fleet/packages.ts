@@ -14,7 +14,8 @@ import { join, resolve } from 'node:path';
 import { ArchiveError, listArchive, manifestProblem, scanPackageFile, verifySignature, type Manifest, type TrustStore } from '../pkg/index.js';
 import type { Page, PackageRecord, PackageRepository, PageRequest } from '../store/types.js';
 
-export type PackageErrorCode = 'CORRUPT_PACKAGE' | 'UNTRUSTED_PACKAGE' | 'NOT_FOUND' | 'IO';
+/** TOO_LARGE: over the size limit of addStream; INTERRUPTED: the stream failed before its end (an aborted upload). */
+export type PackageErrorCode = 'CORRUPT_PACKAGE' | 'UNTRUSTED_PACKAGE' | 'NOT_FOUND' | 'IO' | 'TOO_LARGE' | 'INTERRUPTED';
 
 export class PackageError extends Error {
   override readonly name = 'PackageError';
@@ -61,19 +62,18 @@ export class PackageCatalog {
 
   /** Adds a package file, copied block by block. */
   async addFile(path: string): Promise<PackageRecord> {
-    return this.add(async (fh) => {
-      const hash = createHash('sha256');
-      try {
-        for await (const chunk of createReadStream(path)) {
-          const b = chunk as Buffer;
-          hash.update(b);
-          await fh.write(b);
-        }
-      } catch (err) {
-        throw new PackageError('IO', `cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
-      }
-      return hash.digest('hex');
-    });
+    return this.add((fh) => copyInto(fh, createReadStream(path), Infinity, (err) => new PackageError('IO', `cannot read ${path}: ${describe(err)}`)));
+  }
+
+  /**
+   * Adds a package from a stream (the HTTP upload), written to a temporary file in the
+   * catalog's directory and hashed as it arrives, never held in memory. Past `maxBytes` it
+   * stops reading and throws TOO_LARGE (the stream is left unread and undestroyed, so an HTTP
+   * request can still be answered); a stream that fails (an aborted upload) throws
+   * INTERRUPTED. Either way the temporary file is removed and the catalog is unchanged.
+   */
+  async addStream(source: AsyncIterable<Uint8Array>, options: { maxBytes?: number } = {}): Promise<PackageRecord> {
+    return this.add((fh) => copyInto(fh, source, options.maxBytes ?? Infinity, (err) => new PackageError('INTERRUPTED', `the upload ended before the package was complete: ${describe(err)}`)));
   }
 
   async get(sha256: string): Promise<PackageRecord | null> {
@@ -167,4 +167,30 @@ export class PackageCatalog {
     }
     return manifest;
   }
+}
+
+/** Writes `source` into `fh`, hashing it; returns the SHA-256 (hex). */
+async function copyInto(fh: FileHandle, source: AsyncIterable<Uint8Array>, maxBytes: number, sourceError: (err: unknown) => PackageError): Promise<string> {
+  const hash = createHash('sha256');
+  let size = 0;
+  // Iterated by hand: leaving a for-await early would destroy the source (and an HTTP
+  // request's socket with it, before the 413 answer could be sent).
+  const chunks = source[Symbol.asyncIterator]();
+  while (true) {
+    let next: IteratorResult<Uint8Array>;
+    try {
+      next = await chunks.next();
+    } catch (err) {
+      throw sourceError(err);
+    }
+    if (next.done) return hash.digest('hex');
+    size += next.value.length;
+    if (size > maxBytes) throw new PackageError('TOO_LARGE', `the package is larger than the upload limit of ${maxBytes} bytes`);
+    hash.update(next.value);
+    for (let at = 0; at < next.value.length; ) at += (await fh.write(next.value, at)).bytesWritten;
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -18,3 +18,46 @@ export async function apiCall(base: string, token: string, path: string, init: A
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * Sends one request exactly as written (request target, headers and body untouched by any
+ * HTTP client's normalisation) over a new connection, and reads the answer until the server
+ * closes. For request targets fetch would rewrite: percent-encoded or dot segments, absolute form.
+ */
+export async function rawRequest(
+  port: number,
+  method: string,
+  target: string,
+  options: { headers?: Record<string, string>; body?: Uint8Array | string; localAddress?: string; timeoutMs?: number } = {},
+): Promise<RawResponse> {
+  const { connect } = await import('node:net');
+  const body = options.body === undefined ? undefined : Buffer.from(options.body);
+  const headers: Record<string, string> = { host: `127.0.0.1:${port}`, connection: 'close', ...(body || method === 'POST' ? { 'content-length': String(body?.length ?? 0) } : {}), ...options.headers };
+  const head = `${method} ${target} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
+    const chunks: Buffer[] = [];
+    socket.setTimeout(options.timeoutMs ?? 10_000, () => socket.destroy(new Error(`no complete answer to ${method} ${target}`)));
+    socket.on('connect', () => socket.end(body ? Buffer.concat([Buffer.from(head, 'latin1'), body]) : head));
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('latin1');
+      const match = /^HTTP\/1\.1 (\d{3})/.exec(text);
+      if (!match) return reject(new Error(`no HTTP answer to ${method} ${target}: ${JSON.stringify(text.slice(0, 200))}`));
+      const split = text.indexOf('\r\n\r\n');
+      const headerLines = text.slice(0, split).split('\r\n').slice(1);
+      resolve({
+        status: Number(match[1]),
+        headers: Object.fromEntries(headerLines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()])),
+        body: text.slice(split + 4),
+      });
+    });
+  });
+}
