@@ -108,6 +108,8 @@ export function createApi(options: ApiOptions): FastifyInstance {
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     http: {
+      // Also here (fastify sets it again) so that node checks it against headersTimeout.
+      requestTimeout: limits.requestTimeoutMs,
       headersTimeout: limits.headersTimeoutMs,
       maxHeaderSize: limits.maxHeaderBytes,
       // Node checks the two timeouts above only this often (30 s by default).

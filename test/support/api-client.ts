@@ -44,7 +44,9 @@ export async function rawRequest(
     const socket = connect({ host: '127.0.0.1', port, ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
     const chunks: Buffer[] = [];
     socket.setTimeout(options.timeoutMs ?? 10_000, () => socket.destroy(new Error(`no complete answer to ${method} ${target}`)));
-    socket.on('connect', () => socket.end(body ? Buffer.concat([Buffer.from(head, 'latin1'), body]) : head));
+    // Not half-closed after writing: node's server takes a client's FIN as an abort of the request.
+    // `connection: close` makes the server close once it has answered.
+    socket.on('connect', () => socket.write(body ? Buffer.concat([Buffer.from(head, 'latin1'), body]) : head));
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('error', reject);
     socket.on('close', () => {
