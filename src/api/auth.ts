@@ -118,26 +118,28 @@ export function installAuthorization(app: FastifyInstance, options: Authorizatio
   const seen: SeenRoute[] = [];
   routesByApp.set(app, seen);
 
+  const refuse = (request: FastifyRequest, reply: FastifyReply, status: 401 | 429, headers: Record<string, string>, error: string, message: string): FastifyReply => {
+    // A refused request's body is not worth reading (an anonymous upload, say): close after answering.
+    if (hasBody(request)) reply.header('connection', 'close');
+    return reply.code(status).headers(headers).send({ error, message });
+  };
+
   const authorize = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     const source = sourceKey(request.socket.remoteAddress);
     const now = options.now();
     const wait = options.throttle.lockedFor(source, now);
     // Locked out: refused without looking at the token, so guessing on is no use.
-    if (wait > 0) {
-      return reply
-        .code(429)
-        .header('retry-after', String(Math.ceil(wait / 1000)))
-        .send({ error: 'TOO_MANY_FAILED_AUTHENTICATIONS', message: 'too many failed authentications from this address; retry later' });
-    }
+    if (wait > 0) return refuse(request, reply, 429, { 'retry-after': String(Math.ceil(wait / 1000)) }, 'TOO_MANY_FAILED_AUTHENTICATIONS', 'too many failed authentications from this address; retry later');
     const match = /^Bearer +(\S+) *$/i.exec(request.headers.authorization ?? '');
     if (match && timingSafeEqual(digest(match[1]!), expected)) return undefined;
     options.throttle.recordFailure(source, now);
     // The token given is never echoed or logged.
-    return reply.code(401).header('www-authenticate', 'Bearer realm="depot"').send({ error: 'UNAUTHORIZED', message: 'a valid bearer token is required' });
+    return refuse(request, reply, 401, { 'www-authenticate': 'Bearer realm="depot"' }, 'UNAUTHORIZED', 'a valid bearer token is required');
   };
 
   app.addHook('onRoute', (route: RouteOptions) => {
-    const isPublic = (route.config as { public?: unknown } | undefined)?.public === true;
+    const config: { public?: unknown } | undefined = route.config;
+    const isPublic = config?.public === true;
     for (const method of [route.method].flat()) seen.push({ method, url: route.url, public: isPublic });
     if (isPublic) return;
     const existing = route.onRequest === undefined ? [] : [route.onRequest].flat();
@@ -146,6 +148,11 @@ export function installAuthorization(app: FastifyInstance, options: Authorizatio
 
   // No route matched: the same check, before the body is read.
   app.addHook('onRequest', async (request, reply) => (request.is404 ? authorize(request, reply) : undefined));
+}
+
+function hasBody(request: FastifyRequest): boolean {
+  const length = request.headers['content-length'];
+  return (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
 }
 
 function digest(value: string): Buffer {

@@ -129,7 +129,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
       url: '/api/health',
       summary: 'Liveness: answers {"status":"ok"} while the API serves requests (no token needed)',
       public: true,
-      handler: async () => ({ status: 'ok' }),
+      handler: () => Promise.resolve({ status: 'ok' }),
     },
     {
       method: 'GET',
@@ -316,9 +316,10 @@ export function createApi(options: ApiOptions): FastifyInstance {
     } else {
       // Raw bodies reach the handler as the request stream (fastify's body limit does not
       // apply to it: the handler enforces rawBodyLimit while streaming); only this route has the parser.
-      app.register(async (scope) => {
-        scope.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+      app.register((scope, _options, done) => {
+        scope.addContentTypeParser('application/octet-stream', (_request, payload, parsed) => parsed(null, payload));
         scope.route(definition);
+        done();
       });
     }
   }
@@ -461,8 +462,9 @@ function openApiDocument(routes: RouteSpec[], version: string): object {
       responses: {
         '200': { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } },
         '400': { description: 'Invalid request' },
-        '401': { description: 'Missing or wrong bearer token' },
+        ...(r.public ? {} : { '401': { description: 'Missing or wrong bearer token' }, '429': { description: 'Too many failed authentications from this address (see Retry-After)' } }),
         '404': { description: 'Unknown device or endpoint' },
+        '413': { description: 'The request body is too large' },
         '504': { description: 'The device did not answer' },
       },
     };

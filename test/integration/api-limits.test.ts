@@ -42,7 +42,11 @@ before(async () => {
   base = `http://127.0.0.1:${port}`;
 });
 
+const connections: Socket[] = [];
+
 after(async () => {
+  // A connection a failed test left open would keep the server from closing.
+  for (const socket of connections) socket.destroy();
   await server.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -56,6 +60,7 @@ interface Connection {
 
 async function open(): Promise<Connection> {
   const socket = connect({ host: '127.0.0.1', port });
+  connections.push(socket);
   const chunks: Buffer[] = [];
   socket.on('data', (c: Buffer) => chunks.push(c));
   socket.on('error', () => undefined);
@@ -202,6 +207,16 @@ test('an upload over the limit is refused with 413 and a clear message, whether 
 
   assert.deepEqual(catalogTempFiles(), []);
   assert.equal(await catalogCount(), before);
+});
+
+test('an upload without the token is refused before its body is read, and the connection closed', async () => {
+  const c = await open();
+  c.socket.write(`POST /api/v1/packages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Length: ${10 * 1024 * 1024}\r\n\r\n`);
+  c.socket.write(randomBytes(64 * 1024));
+  await within(c.closed, 5000, 'the anonymous upload was not closed');
+  assert.equal(statusOf(c.received()), 401);
+  assert.match(c.received(), /\r\nconnection: close\r\n/i);
+  assert.deepEqual(catalogTempFiles(), []);
 });
 
 test('an upload that is not a package is refused with 400 and leaves nothing behind', async () => {
