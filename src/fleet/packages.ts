@@ -52,7 +52,7 @@ export class PackageCatalog {
     return join(this.dir, sha256);
   }
 
-  /** Adds a package from bytes in memory (the HTTP upload). */
+  /** Adds a package from bytes in memory. */
   async addBytes(bytes: Uint8Array): Promise<PackageRecord> {
     return this.add(async (fh) => {
       await fh.writeFile(bytes);
@@ -62,7 +62,12 @@ export class PackageCatalog {
 
   /** Adds a package file, copied block by block. */
   async addFile(path: string): Promise<PackageRecord> {
-    return this.add((fh) => copyInto(fh, createReadStream(path), Infinity, (err) => new PackageError('IO', `cannot read ${path}: ${describe(err)}`)));
+    const file = createReadStream(path);
+    try {
+      return await this.add((fh) => copyInto(fh, file, Infinity, (err) => new PackageError('IO', `cannot read ${path}: ${describe(err)}`)));
+    } finally {
+      file.destroy();
+    }
   }
 
   /**
