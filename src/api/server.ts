@@ -135,7 +135,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
       method: 'GET',
       url: '/api/v1/devices',
       summary: 'Registered devices with their facts (make, model, versions) and registration state',
-      query: { ...page, endpointPrefix: { type: 'string' } },
+      query: { ...page, endpointPrefix: { type: 'string', maxLength: 255, pattern: NO_CONTROL_BYTES.replace('+$', '*$') } },
       handler: async (request) => {
         const q = request.query as { endpointPrefix?: string };
         const result = await store.registrations.list({ ...pageRequest(request), ...(q.endpointPrefix ? { endpointPrefix: q.endpointPrefix } : {}) });

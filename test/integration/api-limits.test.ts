@@ -140,6 +140,9 @@ test('endpoint names in paths: control bytes and names over 255 characters are 4
     assert.equal(answer.status, 404, fine);
     assert.equal((JSON.parse(answer.body) as { error: string }).error, 'NOT_REGISTERED', fine);
   }
+  assert.equal((await get('/api/v1/devices?endpointPrefix=a%00')).status, 400);
+  assert.equal((await get(`/api/v1/devices?endpointPrefix=${'p'.repeat(256)}`)).status, 400);
+  assert.equal((await get('/api/v1/devices?endpointPrefix=')).status, 200);
   const instance = await rawRequest(port, 'POST', '/api/v1/devices/some-ep/software/abc/activate', { headers: { authorization: `Bearer ${TOKEN}` } });
   assert.equal(instance.status, 400);
 });
