@@ -182,7 +182,9 @@ export class Simulator {
       },
       clock: this.clock,
       coap: { deduplicationCapacity: 64, ...(this.options.coapParams ? { params: this.options.coapParams } : {}) },
-      retry: this.options.retry ?? { initialMs: 2_000, maxMs: 300_000 },
+      // Capped at a minute (the LwM2M 1.1 Communication Retry Timer default): a fleet whose server
+      // was away for long is back within about a minute of its return, not five.
+      retry: { initialMs: 2_000, maxMs: 60_000, ...this.options.retry },
     };
     if (this.options.server) config.serverUri = this.options.server;
     if (this.options.bootstrap) config.bootstrapUri = this.options.bootstrap;

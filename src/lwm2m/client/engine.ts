@@ -85,7 +85,11 @@ export interface Lwm2mClientConfig {
   port?: number;
   /** Opens the datagram transport instead of UDP / DTLS sockets (tests, shared simulators). */
   transportFactory?: (scheme: 'coap' | 'coaps', psk: SecurityAccount['psk']) => Promise<DatagramTransport>;
-  /** Retry back-off after a failed bootstrap / registration: first delay and cap (ms). */
+  /**
+   * Retry back-off after a failed bootstrap / registration: first delay and cap (ms). Each delay
+   * is drawn from [d/2, d] of the doubling delay d; the first re-registration after a failed
+   * Update waits a random part of `initialMs`.
+   */
   retry?: { initialMs?: number; maxMs?: number };
   /** Uniform [0,1) source for back-off jitter (default Math.random). */
   random?: () => number;
@@ -444,8 +448,9 @@ export class Lwm2mClient {
     const initial = this.config.retry?.initialMs ?? 1_000;
     const max = this.config.retry?.maxMs ?? 300_000;
     const base = Math.min(max, initial * 2 ** Math.max(0, failures - 1));
-    const jitter = 1 + 0.25 * (this.config.random ?? Math.random)();
-    return Math.min(max, Math.round(base * jitter));
+    // Jitter below the (capped) delay, over half of it: devices that failed together (their server
+    // went away) spread out, even once all of them are at the cap.
+    return Math.max(1, Math.round(base * (1 - 0.5 * (this.config.random ?? Math.random)())));
   }
 
   private sleep(ms: number): Promise<void> {
