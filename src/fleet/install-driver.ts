@@ -552,7 +552,7 @@ export class InstallDriver {
 
   /** One step of a job: look at the device, act, record. Called serialised per job. */
   async step(runner: JobRunner): Promise<void> {
-    let job = await this.store.installJobs.get(runner.id);
+    const job = await this.store.installJobs.get(runner.id);
     if (!job || FINAL_INSTALL_JOB_STATES.includes(job.state)) {
       this.runners.delete(runner.id);
       await runner.stop();

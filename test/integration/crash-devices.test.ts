@@ -116,7 +116,7 @@ void test('kill -9 of depot serve: every DTLS device of a depot sim fleet handsh
     }, bound, 'every device registered again', 100);
   } catch (error) {
     const missing = endpoints.filter((e) => !back.has(e));
-    throw new Error(`${(error as Error).message}: ${back.size}/${DEVICES} back; missing ${missing.join(', ')}\nsim output (tail):\n${sim.output.slice(-3000)}`);
+    throw new Error(`${(error as Error).message}: ${back.size}/${DEVICES} back; missing ${missing.join(', ')}\nsim output (tail):\n${sim.output.slice(-3000)}`, { cause: error });
   }
   const times = [...back.values()].sort((a, b) => a - b);
   const report = (what: string, times: number[]): string => `${what}: all ${DEVICES} DTLS devices registered again ${(times.at(-1)! / 1000).toFixed(1)} s after depot serve was ready (median ${(times[Math.floor(times.length / 2)]! / 1000).toFixed(1)} s)`;

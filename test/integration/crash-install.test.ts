@@ -167,9 +167,9 @@ void test('kill -9 of depot serve in the middle of a download: the job says the 
 
 void test('a job for a device that is not registered says what it waits for and since when, and goes ahead when the device registers', async () => {
   // The device registers once (Depot knows it), then leaves (its sim de-registers on SIGTERM).
-  let sim = startSim('late-', { installer: 'sim-good' });
+  const first = startSim('late-', { installer: 'sim-good' });
   await registered('late-00001');
-  await sim.stop(10_000);
+  await first.stop(10_000);
   await pollUntil(async () => (await call('/api/v1/devices/late-00001')).status === 404, 20_000, 'late-00001 de-registered', 100);
 
   const added = await call('/api/v1/packages', { bytes: makePackage({ name: 'late-app', version: '2.0.0' }) });
@@ -185,7 +185,7 @@ void test('a job for a device that is not registered says what it waits for and 
   const since = /waiting since (\S+)\.$/.exec(waiting.message!)![1]!;
   assert.ok(Math.abs(Date.parse(since) - Date.parse((created.body['createdAt'] as string | undefined) ?? since)) < 1000, 'since the job was created');
 
-  sim = startSim('late-', { installer: 'sim-good' });
+  startSim('late-', { installer: 'sim-good' });
   const done = await pollUntil(async () => {
     const j = await job(id);
     return ['succeeded', 'failed', 'cancelled'].includes(j.state) ? j : undefined;
