@@ -490,6 +490,7 @@ export class Lwm2mClient {
         this.bootstrapFinish?.(false);
       }
     } catch (error) {
+      await this.afterTransportFailure(conn, account.uri, error);
       reason = `Bootstrap-Request failed: ${(error as Error).message}`;
       this.bootstrapFinish?.(false);
     }
