@@ -22,7 +22,8 @@ import { PeerProcess, pollUntil } from '../support/peer-process.js';
 
 const DEPOT_CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const TOKEN = 'crash-devices-token-0123456789';
-const DEVICES = 12;
+/** Fleet size; DEPOT_CRASH_DEVICES=500 measures a bigger fleet by hand (the suite keeps it small). */
+const DEVICES = Number(process.env['DEPOT_CRASH_DEVICES'] ?? 12);
 const PSK_KEY = 'crash-fleet-key';
 /** The sim's timers: a lifetime of 20 s means an Update every 10 s (TS Core 1.1 §6.2.2: before expiry). */
 const SIM = { lifetimeSec: 20, ackTimeoutMs: 500, maxRetransmit: 2, retryMs: 500, retryMaxMs: 4000 };
