@@ -18,6 +18,12 @@ const USAGE = `usage: depot sim --server <coap[s]://host:port> [--bootstrap <uri
   --jitter <ms>             add a random delay up to this long to each device's start (default 0)
   --data-dir <dir>          Object 9 staging files for models with an installer behaviour
   --duration <s>            stop (and de-register) after this many seconds instead of waiting for Ctrl-C
+  --lifetime <s>            registration lifetime of every device (default: the profile's, else 300)
+  --ack-timeout <ms>        CoAP ACK_TIMEOUT of the devices (default 2000, RFC 7252 §4.8)
+  --max-retransmit <n>      CoAP MAX_RETRANSMIT of the devices (default 4): with --ack-timeout, how
+                            soon a device notices a server that stopped answering
+  --retry <ms>              first registration retry delay (default 2000; doubles, with jitter)
+  --retry-max <ms>          longest registration retry delay (default 60000)
   --quiet                   no progress lines
 Ctrl-C (SIGINT) or SIGTERM de-registers every device and exits.`;
 
@@ -42,6 +48,11 @@ export async function runSimCommand(argv: string[]): Promise<number> {
         jitter: { type: 'string' },
         'data-dir': { type: 'string' },
         duration: { type: 'string' },
+        lifetime: { type: 'string' },
+        'ack-timeout': { type: 'string' },
+        'max-retransmit': { type: 'string' },
+        retry: { type: 'string' },
+        'retry-max': { type: 'string' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -75,12 +86,25 @@ export async function runSimCommand(argv: string[]): Promise<number> {
   let duration: number | undefined;
   let firstIndex: number | undefined;
   let psk: { identity?: string; key: Uint8Array } | undefined;
+  let lifetime: number | undefined;
+  let ackTimeout: number | undefined;
+  let maxRetransmit: number | undefined;
+  let retry: number | undefined;
+  let retryMax: number | undefined;
   try {
     profile = parseProfile(JSON.parse(await readFile(v.profile, 'utf8')) as unknown);
     ramp = numberOption('ramp', v.ramp);
     jitter = numberOption('jitter', v.jitter);
     duration = numberOption('duration', v.duration);
     firstIndex = numberOption('first-index', v['first-index']);
+    lifetime = numberOption('lifetime', v.lifetime);
+    if (lifetime !== undefined && (!Number.isInteger(lifetime) || lifetime < 1)) throw new ProfileError('--lifetime must be a whole number of seconds, at least 1');
+    ackTimeout = numberOption('ack-timeout', v['ack-timeout']);
+    if (ackTimeout !== undefined && ackTimeout < 1) throw new ProfileError('--ack-timeout must be at least 1 ms');
+    maxRetransmit = numberOption('max-retransmit', v['max-retransmit']);
+    if (maxRetransmit !== undefined && !Number.isInteger(maxRetransmit)) throw new ProfileError('--max-retransmit must be a whole number');
+    retry = numberOption('retry', v.retry);
+    retryMax = numberOption('retry-max', v['retry-max']);
     if (v['psk-key'] !== undefined && v['psk-key-hex'] !== undefined) throw new ProfileError('give --psk-key or --psk-key-hex, not both');
     if (v['psk-key-hex'] !== undefined && !/^(?:[0-9a-fA-F]{2})+$/.test(v['psk-key-hex'])) throw new ProfileError('--psk-key-hex must be hex');
     const key = v['psk-key-hex'] !== undefined ? Buffer.from(v['psk-key-hex'], 'hex') : v['psk-key'] !== undefined ? Buffer.from(v['psk-key'], 'utf8') : undefined;
@@ -104,9 +128,13 @@ export async function runSimCommand(argv: string[]): Promise<number> {
     ...(jitter !== undefined ? { jitterMs: jitter } : {}),
     ...(v['data-dir'] !== undefined ? { dataDir: v['data-dir'] } : {}),
     ...(psk ? { psk } : {}),
+    ...(lifetime !== undefined ? { lifetime } : {}),
+    ...(ackTimeout !== undefined || maxRetransmit !== undefined ? { coapParams: { ...(ackTimeout !== undefined ? { ackTimeout } : {}), ...(maxRetransmit !== undefined ? { maxRetransmit } : {}) } } : {}),
+    ...(retry !== undefined || retryMax !== undefined ? { retry: { ...(retry !== undefined ? { initialMs: retry } : {}), ...(retryMax !== undefined ? { maxMs: retryMax } : {}) } } : {}),
     onEvent: (device, e) => {
       if (quiet) return;
       if (e.type === 'registrationFailed') process.stderr.write(`${device.endpoint}: registration failed (${e.reason}), retry in ${e.retryInMs} ms\n`);
+      if (e.type === 'updateFailed') process.stderr.write(`${device.endpoint}: ${e.reason}; registering again\n`);
       if (e.type === 'bootstrapFailed') process.stderr.write(`${device.endpoint}: bootstrap failed (${e.reason})\n`);
     },
   });

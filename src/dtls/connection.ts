@@ -154,7 +154,9 @@ export type DtlsErrorCode =
   | 'alert_received'
   | 'alert_sent'
   | 'closed'
-  | 'internal';
+  | 'internal'
+  /** The peer answered our protected records with a plaintext fatal alert: it has no state for this association (it restarted). */
+  | 'association_unknown';
 
 export class DtlsError extends Error {
   override readonly name = 'DtlsError';
@@ -382,6 +384,8 @@ export class DtlsConnection {
   /** True when the last flight we sent completes the handshake (kept to answer retransmissions). */
   private sentFinalFlight = false;
   private closedNotified = false;
+  /** Application data went out since the peer's last authenticated record: we wait for an answer. */
+  private awaitingPeer = false;
 
   /** `options.connectionId`, or the CID the server endpoint allocated for this association. */
   private readonly cidOption: Uint8Array | boolean | undefined;
@@ -478,6 +482,7 @@ export class DtlsConnection {
       return true;
     }
     this.events.send(this.protect(ContentType.application_data, this.writeEpoch, data));
+    this.awaitingPeer = true;
     return true;
   }
 
@@ -786,6 +791,7 @@ export class DtlsConnection {
     if ((version & 0xff00) !== 0xfe00) return;
     const rs = this.readState(epoch);
     if (!rs) {
+      if (epoch === 0 && recordType === ContentType.alert) this.handleUnauthenticatedAlert(fragment);
       // Records of the next epoch can overtake the ChangeCipherSpec; keep a few (§4.1).
       if (epoch === this.readEpoch + 1 && this.state !== 'established' && (this.hs.futureRecords?.length ?? 0) < MAX_FUTURE_RECORDS) (this.hs.futureRecords ??= []).push({ type: recordType, version, epoch, sequence, fragment, ownCid });
       return;
@@ -825,6 +831,7 @@ export class DtlsConnection {
     const fresh = rs.protection !== undefined && sequence > rs.window.highest;
     rs.window.update(sequence);
     if (fresh) {
+      this.awaitingPeer = false;
       this.freshRecord = true;
       this.events.freshRecord?.();
     }
@@ -858,6 +865,26 @@ export class DtlsConnection {
     }
   }
 
+  /**
+   * A plaintext (epoch 0) alert after the handshake. It is not authenticated, so by itself it must
+   * not end the association (anyone could forge it). But a server that lost its state (restarted)
+   * can only answer in plaintext, and Depot's server does so for records of associations it does
+   * not know (RFC 6347 §4.2.8: the client must then start a new handshake). A client that sent data
+   * and has heard nothing authenticated since takes a fatal one as that answer and closes, so the
+   * next send handshakes again; a forger gains no more than one extra handshake.
+   */
+  private handleUnauthenticatedAlert(fragment: Uint8Array): void {
+    if (this.role !== 'client' || this.state !== 'established' || !this.awaitingPeer) return;
+    let alert;
+    try {
+      alert = decodeAlert(fragment);
+    } catch {
+      return;
+    }
+    if (alert.level !== AlertLevel.fatal) return;
+    this.finish(new DtlsError('association_unknown', `the server does not know this DTLS association (plaintext fatal alert ${alertName(alert.description)} in answer to our data; it probably restarted): a new handshake is needed`, alert.description));
+  }
+
   private handleAlert(plaintext: Uint8Array, epoch: number): void {
     let alert;
     try {
@@ -865,8 +892,11 @@ export class DtlsConnection {
     } catch {
       return;
     }
-    // Once established, only authenticated alerts count.
-    if (this.state === 'established' && epoch !== this.readEpoch) return;
+    // Once established, only authenticated alerts count (a plaintext one is a hint at most).
+    if (this.state === 'established' && epoch !== this.readEpoch) {
+      if (epoch === 0) this.handleUnauthenticatedAlert(plaintext);
+      return;
+    }
     if (alert.description === AlertDescription.close_notify) {
       if (this.state === 'established') this.sendAlert(AlertLevel.warning, AlertDescription.close_notify);
       this.finish(this.state === 'established' ? undefined : new DtlsError('alert_received', 'peer closed during the handshake', alert.description));

@@ -5,11 +5,11 @@
  */
 import { randomBytesPooled } from './bytes.js';
 import type { Clock } from '../util/clock.js';
-import { ContentType, DTLS_1_0, ExtensionType, HANDSHAKE_HEADER_LENGTH, HandshakeType, RECORD_HEADER_LENGTH } from './constants.js';
+import { AlertDescription, AlertLevel, ContentType, DTLS_1_0, DTLS_1_2, ExtensionType, HANDSHAKE_HEADER_LENGTH, HandshakeType, RECORD_HEADER_LENGTH } from './constants.js';
 import { DtlsConnection, type DtlsConnectionEvents, type DtlsError, type DtlsServerOptions, type SessionInfo } from './connection.js';
 import { CookieFactory } from './cookie.js';
 import { decodeFragments, encodeFragment } from './fragment.js';
-import { decodeClientHello, encodeHelloVerifyRequest, findExtension, type ClientHello } from './messages.js';
+import { decodeClientHello, encodeAlert, encodeHelloVerifyRequest, findExtension, type ClientHello } from './messages.js';
 import { decodeRecords, encodeRecord, type DtlsRecord } from './record.js';
 import { SessionCache, type ResumableSession } from './session.js';
 
@@ -31,7 +31,26 @@ export interface DtlsServerEndpointOptions extends DtlsServerOptions {
    * the client's address (NAT rebinding). Default true. Overrides `connectionId` of the server options.
    */
   connectionIds?: boolean;
+  /**
+   * Answer protected records of an association this endpoint does not know (the client's peer
+   * state outlived ours: we restarted) with a plaintext fatal alert, so the client handshakes
+   * again instead of retransmitting into the void. At most one per address per second and
+   * UNKNOWN_ASSOCIATION_ALERTS_PER_SECOND in all; never in answer to an alert. Default true.
+   */
+  alertUnknownAssociations?: boolean;
 }
+
+/** Least time between two unknown-association alerts to one address (ms). */
+export const UNKNOWN_ASSOCIATION_ALERT_INTERVAL_MS = 1000;
+/** Most unknown-association alerts per second in all (a flood of forged sources gets no more). */
+export const UNKNOWN_ASSOCIATION_ALERTS_PER_SECOND = 1000;
+/** Addresses remembered for the per-address limit before old entries are pruned. */
+const MAX_ALERTED_PEERS = 10_000;
+/**
+ * The shortest protected record: header, explicit nonce and the shortest tag (CCM_8). The alert
+ * sent back (15 bytes) is smaller than any record answered, so it amplifies nothing.
+ */
+const MIN_PROTECTED_RECORD = RECORD_HEADER_LENGTH + 8 + 8;
 
 /** Length of the connection IDs this endpoint hands out. */
 export const SERVER_CID_LENGTH = 6;
@@ -197,8 +216,45 @@ export class DtlsServerEndpoint {
       return;
     }
     const initial = parseInitialClientHello(datagram);
-    if (!initial) return; // nothing but a ClientHello may create state
+    if (!initial) {
+      // Nothing but a ClientHello may create state.
+      this.answerUnknownAssociation(peerKey, datagram);
+      return;
+    }
     this.statelessHello(peerKey, datagram, initial);
+  }
+
+  /** Last unknown-association alert per address, and the current second's count in all. */
+  private readonly alerted = new Map<string, number>();
+  private alertSecond = { start: 0, count: 0 };
+
+  /**
+   * A protected record (epoch > 0, or a CID record) from a peer without an association here: the
+   * client still holds keys of an association this process never had (we restarted without
+   * close_notify, e.g. kill -9). RFC 6347 §4.1.2.7 lets invalid records be dropped silently, but
+   * then the client retransmits into the void until its own timers give up; a plaintext fatal
+   * alert tells it at once (RFC 6347 §4.2.8: it must start a new handshake). Depot's client acts
+   * on it only while it waits for an answer (see DtlsConnection.handleUnauthenticatedAlert).
+   */
+  private answerUnknownAssociation(peerKey: string, datagram: Uint8Array): void {
+    if (this.options.alertUnknownAssociations === false || datagram.length < MIN_PROTECTED_RECORD) return;
+    const type = datagram[0];
+    const epoch = (datagram[3]! << 8) | datagram[4]!;
+    // Data only: never answer an alert (no alert ping-pong) nor a stray handshake record.
+    if (datagram[1] !== 0xfe || !(type === ContentType.tls12_cid || (type === ContentType.application_data && epoch > 0))) return;
+    const now = this.now();
+    const last = this.alerted.get(peerKey);
+    if (last !== undefined && now - last < UNKNOWN_ASSOCIATION_ALERT_INTERVAL_MS) return;
+    if (now - this.alertSecond.start >= 1000) this.alertSecond = { start: now, count: 0 };
+    if (this.alertSecond.count >= UNKNOWN_ASSOCIATION_ALERTS_PER_SECOND) return;
+    this.alertSecond.count++;
+    if (this.alerted.size >= MAX_ALERTED_PEERS) {
+      for (const [key, at] of this.alerted) if (now - at >= UNKNOWN_ASSOCIATION_ALERT_INTERVAL_MS) this.alerted.delete(key);
+      if (this.alerted.size >= MAX_ALERTED_PEERS) this.alerted.clear();
+    }
+    this.alerted.set(peerKey, now);
+    const fragment = encodeAlert({ level: AlertLevel.fatal, description: AlertDescription.unexpected_message });
+    this.events.send(peerKey, encodeRecord({ type: ContentType.alert, version: DTLS_1_2, epoch: 0, sequence: 0, fragment }));
   }
 
   /** Routes by connection ID, not by address, and follows the client to a new address (RFC 9146 §6). */
@@ -206,7 +262,10 @@ export class DtlsServerEndpoint {
     const start = RECORD_HEADER_LENGTH - 2; // the CID follows the sequence number
     if (datagram.length < start + SERVER_CID_LENGTH) return;
     const entry = this.byCid.get(cidKey(datagram, start));
-    if (!entry || entry.conn.isClosed) return;
+    if (!entry || entry.conn.isClosed) {
+      if (!entry) this.answerUnknownAssociation(peerKey, datagram);
+      return;
+    }
     this.source = peerKey;
     try {
       entry.conn.handleDatagram(datagram);

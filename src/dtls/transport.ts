@@ -210,8 +210,9 @@ export class DtlsTransport implements DatagramTransport {
         },
         closed: (e) => {
           if (this.clients.get(key) === conn) this.clients.delete(key);
-          // A handshake that failed while offering a session must not offer it again.
-          if (e && resume && !up) this.resumable.delete(key);
+          // A handshake that failed while offering a session must not offer it again, nor may a
+          // session the server has lost (it restarted): the next association is a full handshake.
+          if ((e && resume && !up) || e?.code === 'association_unknown') this.resumable.delete(key);
           this.onClosed(key, e);
         },
       },
@@ -274,6 +275,22 @@ export class DtlsTransport implements DatagramTransport {
   /** Server side: drops cached sessions so they cannot be resumed (see DtlsServerEndpoint.forgetSessions). */
   forgetSessions(predicate: (session: ResumableSession) => boolean): number {
     return this.endpoint?.forgetSessions(predicate) ?? 0;
+  }
+
+  /**
+   * Client side: the peer stopped answering on this association (a request went unanswered after
+   * its retransmissions), so it may have lost the association's state (a server killed and
+   * restarted). Ends the association and forgets its resumable session: the next send starts a
+   * full handshake instead of more records the peer cannot read. Returns whether there was one.
+   */
+  forgetAssociation(peer: Peer): boolean {
+    const had = this.resumable.delete(peer.key);
+    const client = this.clients.get(peer.key);
+    if (!client) return had;
+    this.clients.delete(peer.key);
+    // close_notify: a peer that still knows the association frees it; one that does not drops it.
+    client.close();
+    return true;
   }
 
   /** Ends the association with one peer (close_notify). A client-side session stays resumable. */

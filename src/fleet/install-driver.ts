@@ -25,12 +25,45 @@ import { Value } from '../lwm2m/values.js';
 import type { InstanceNode, Lwm2mNode } from '../lwm2m/node.js';
 import { Node } from '../lwm2m/node.js';
 import { interpretDeviceReport, type Interpretation, type ProfileName } from '../lwm2m/objects/software-management/encoding.js';
-import { responseClass, type Lwm2mServer, type OperationOutcome } from '../lwm2m/server/server.js';
+import { Lwm2mServerError, responseClass, type Lwm2mServer, type OperationOutcome } from '../lwm2m/server/server.js';
 import type { InstallJob, InstallJobKind, InstallJobPatch, InstallJobState, InstallTransition, PackageRecord, Registration, Store } from '../store/types.js';
 import { FINAL_INSTALL_JOB_STATES } from '../store/types.js';
 import { PACKAGE_RESOURCE, newDownloadToken, type DownloadProgress, type PackageEndpoint } from './package-endpoint.js';
 import { PackageError, type PackageCatalog } from './packages.js';
 import { RESULT_ADVICE, isFailure } from './results.js';
+
+declare module '../store/types.js' {
+  interface KnownSettings {
+    /**
+     * Written when a driver starts, removed when it closes: found at start, the previous process
+     * died without closing (killed, crashed, power cut).
+     */
+    'installs.running': { pid: number; startedAt: number };
+    /** Download progress of open jobs (bytes served of the package), kept so that a restart knows how far each got. */
+    'installs.downloadProgress': Record<string, { served: number; size: number; at: number }>;
+  }
+}
+
+/** How often download progress is written to the store, at most (ms). */
+const PROGRESS_SAVE_MS = 1000;
+
+/** Job messages while the device cannot be reached start with this (and are replaced once it is back). */
+const WAITING = 'Waiting for ';
+
+/** The message of a job in each state when there is nothing more to say. */
+const STATE_MESSAGE: Record<InstallJobState, string> = {
+  queued: 'Queued.',
+  downloading: 'Downloading.',
+  delivered: 'Delivered.',
+  installing: 'Installing.',
+  installed: 'Installed.',
+  activating: 'Activating.',
+  succeeded: 'Succeeded.',
+  failed: 'Failed.',
+  cancelled: 'Cancelled.',
+};
+
+const iso = (t: number): string => new Date(t).toISOString();
 
 /** Object 9 resource ids (seed spec §6). */
 const R = { name: 0, version: 1, package: 2, uri: 3, install: 4, uninstall: 6, state: 7, result: 9, activate: 10, deactivate: 11, activation: 12 } as const;
@@ -185,6 +218,8 @@ class JobRunner {
   activateExecuted = false;
   operationExecuted = false;
   stopped = false;
+  /** Since when the device could not be reached (the job's "waiting since"). */
+  waitingSince: number | undefined;
 
   constructor(
     readonly id: string,
@@ -259,6 +294,13 @@ export class InstallDriver {
   private pollTimer: NodeJS.Timeout | undefined;
   private readonly onWake = (registration: Registration): void => this.wake(registration.endpoint);
   private started = false;
+  /**
+   * Jobs resumed after a restart in a state that cannot repeat in the log (installing → installing
+   * is no transition): the restart is told in the detail of their next transition.
+   */
+  private readonly restartNotes = new Map<string, string>();
+  private progressSave: NodeJS.Timeout | undefined;
+  private progressSaving: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: InstallDriverOptions) {
     this.store = options.store;
@@ -276,7 +318,20 @@ export class InstallDriver {
     this.started = true;
     this.lwm2m.on('registered', this.onWake);
     this.lwm2m.on('updated', this.onWake);
-    for (const job of await this.store.installJobs.listOpen()) this.run(job);
+    const previous = await this.store.settings.get('installs.running');
+    await this.store.settings.set('installs.running', { pid: process.pid, startedAt: this.now() }, this.now());
+    const saved = (await this.store.settings.get('installs.downloadProgress')) ?? {};
+    this.options.endpoint.onProgress(() => this.scheduleProgressSave());
+    // "after a crash" only when known: the previous process left its run marker behind.
+    const restarted = previous ? `server restarted after a crash (the process started ${iso(previous.startedAt)} did not shut down)` : 'server restarted';
+    for (let job of await this.store.installJobs.listOpen()) {
+      try {
+        job = await this.noteRestart(job, restarted, saved[job.id]);
+      } catch (error) {
+        this.reportError(error);
+      }
+      this.run(job);
+    }
     this.pollTimer = setInterval(() => this.pollDue(), Math.max(50, Math.floor(this.pollMs / 5)));
     this.pollTimer.unref();
   }
@@ -295,13 +350,63 @@ export class InstallDriver {
   }
 
   async close(): Promise<void> {
+    const wasStarted = this.started;
     this.started = false;
     if (this.pollTimer) clearInterval(this.pollTimer);
     this.pollTimer = undefined;
     this.lwm2m.off('registered', this.onWake);
     this.lwm2m.off('updated', this.onWake);
     await Promise.all([...this.runners.values()].map((r) => r.stop()));
+    if (wasStarted) {
+      if (this.progressSave) clearTimeout(this.progressSave);
+      this.progressSave = undefined;
+      await this.saveProgress().catch((error: unknown) => this.reportError(error));
+      // A clean stop: the next start will not report a crash.
+      await this.store.settings.delete('installs.running').catch((error: unknown) => this.reportError(error));
+    }
     this.runners.clear();
+  }
+
+  /**
+   * A job left open by the previous process. Its history says the server restarted (after a
+   * crash when known) and, during a download, how far the download had got; the download goes on
+   * with the same token, so the device resumes where it was (CoAP Block2 / HTTP Range).
+   */
+  private async noteRestart(job: InstallJob, restarted: string, progress: { served: number; size: number; at: number } | undefined): Promise<InstallJob> {
+    if (job.state === 'queued') return job;
+    if (job.state === 'downloading') {
+      if (progress) this.options.endpoint.restoreProgress(job.id, progress);
+      const percent = progress && progress.size > 0 ? Math.floor((progress.served / progress.size) * 100) : undefined;
+      const where = percent !== undefined ? `at ${percent} % (${progress!.served} of ${progress!.size} bytes, last served ${iso(progress!.at)})` : '(no download progress recorded yet)';
+      const how = job.method === 'pull' && job.downloadToken ? 'resumed: the device continues with the same download link' : 'resumed: the device\'s state decides what happens next';
+      return this.transition(job, 'downloading', `${restarted} during download ${where}; ${how}`, {
+        message: percent !== undefined ? `Downloading (resumed at ${percent} % after a server restart).` : 'Downloading (resumed after a server restart).',
+      });
+    }
+    this.restartNotes.set(job.id, `${restarted} while ${job.state}`);
+    return this.store.installJobs.update(job.id, { message: `${STATE_MESSAGE[job.state].slice(0, -1)} (${restarted}; following the device again).` }, this.now());
+  }
+
+  private scheduleProgressSave(): void {
+    if (this.progressSave || !this.started) return;
+    this.progressSave = setTimeout(() => {
+      this.progressSave = undefined;
+      void this.saveProgress().catch((error: unknown) => this.reportError(error));
+    }, PROGRESS_SAVE_MS);
+    this.progressSave.unref();
+  }
+
+  /** Writes the download progress of the open jobs (one settings row; saves are serialised). */
+  private saveProgress(): Promise<void> {
+    this.progressSaving = this.progressSaving.catch(() => undefined).then(async () => {
+      const all: Record<string, { served: number; size: number; at: number }> = {};
+      for (const id of this.runners.keys()) {
+        const p = this.options.endpoint.progressOf(id);
+        if (p) all[id] = { served: p.served, size: p.size, at: p.at };
+      }
+      await this.store.settings.set('installs.downloadProgress', all, this.now());
+    });
+    return this.progressSaving;
   }
 
   /** A new install job (pull). */
@@ -414,7 +519,9 @@ export class InstallDriver {
   }
 
   private async transition(job: InstallJob, to: InstallJobState, detail: string, patch: InstallJobPatch = {}): Promise<InstallJob> {
-    const next = await this.store.installJobs.transition(job.id, to, detail, patch, this.now());
+    const note = this.restartNotes.get(job.id);
+    const next = await this.store.installJobs.transition(job.id, to, note ? `${note}; then ${detail}` : detail, patch, this.now());
+    this.restartNotes.delete(job.id);
     if ('downloadToken' in patch) this.options.endpoint.withdraw(job.id);
     return next;
   }
@@ -425,6 +532,7 @@ export class InstallDriver {
     if (to === 'succeeded' && job.kind === 'install' && job.attempts > 0) await this.rememberMethod(job).catch((error: unknown) => this.reportError(error));
     this.options.endpoint.forget(job.id);
     this.runners.delete(job.id);
+    this.restartNotes.delete(job.id);
     await runner.stop();
   }
 
@@ -444,7 +552,7 @@ export class InstallDriver {
 
   /** One step of a job: look at the device, act, record. Called serialised per job. */
   async step(runner: JobRunner): Promise<void> {
-    let job = await this.store.installJobs.get(runner.id);
+    const job = await this.store.installJobs.get(runner.id);
     if (!job || FINAL_INSTALL_JOB_STATES.includes(job.state)) {
       this.runners.delete(runner.id);
       await runner.stop();
@@ -459,7 +567,50 @@ export class InstallDriver {
       return;
     }
     const registration = await this.store.registrations.getByEndpoint(job.endpoint);
-    if (!registration || registration.expiresAt <= this.now() || !this.lwm2m.isReachable(registration)) return; // wait for a wake-up
+    if (!registration || registration.expiresAt <= this.now() || !this.lwm2m.isReachable(registration)) {
+      // Wait for a registration or wake-up, and say so (with when the device was last seen).
+      await this.noteWaiting(runner, job, registration);
+      return;
+    }
+    try {
+      await this.stepWithDevice(runner, job);
+    } catch (error) {
+      if (!(error instanceof Lwm2mServerError) || error.code !== 'TRANSPORT') throw error;
+      await this.noteWaiting(runner, job, registration, error.message);
+    }
+  }
+
+  /**
+   * The job's message while its device cannot be reached: what it waits for, since when, and
+   * when the device was last seen. Written when the text changes (not at every poll).
+   */
+  private async noteWaiting(runner: JobRunner, job: InstallJob, registration: Registration | null, failure?: string): Promise<void> {
+    const now = this.now();
+    runner.waitingSince ??= job.state === 'queued' ? job.createdAt : now;
+    const device = `device "${job.endpoint}"`;
+    let what: string;
+    if (!registration) {
+      const facts = await this.store.deviceFacts.get(job.endpoint);
+      what = `${device} to register (not registered; last seen ${facts ? iso(facts.updatedAt) : 'never'})`;
+    } else if (registration.expiresAt <= now) {
+      what = `${device} to register again (its registration expired at ${iso(registration.expiresAt)}; last seen ${iso(registration.lastUpdateAt)})`;
+    } else if (failure !== undefined) {
+      const secure = registration.address.scheme === 'coaps' ? '; a DTLS device is reachable again once it opens a new session, at its next Update or registration' : '';
+      what = `${device} to answer (${failure}; last seen ${iso(registration.lastUpdateAt)}${secure})`;
+    } else {
+      what = `${device} to wake up (queue mode; last seen ${iso(registration.lastUpdateAt)})`;
+    }
+    const message = `${WAITING}${what}; waiting since ${iso(runner.waitingSince)}.`;
+    if (job.message !== message) await this.store.installJobs.update(job.id, { message }, now);
+  }
+
+  /** One step with the device registered and awake; Lwm2mServerError TRANSPORT when it does not answer. */
+  private async stepWithDevice(runner: JobRunner, job: InstallJob): Promise<void> {
+    if (runner.waitingSince !== undefined || job.message?.startsWith(WAITING)) {
+      // Reached again: the state's own message replaces the waiting one.
+      runner.waitingSince = undefined;
+      if (job.message?.startsWith(WAITING)) job = await this.store.installJobs.update(job.id, { message: STATE_MESSAGE[job.state] }, this.now());
+    }
 
     if (job.kind !== 'install') {
       await this.stepOperation(runner, job);
@@ -718,6 +869,8 @@ export class InstallDriver {
     try {
       outcome = await this.lwm2m.read(endpoint, `/9/${iid}`);
     } catch (error) {
+      // No answer: the caller says what the job is waiting for.
+      if (error instanceof Lwm2mServerError && error.code === 'TRANSPORT') throw error;
       this.reportError(error);
       return undefined;
     }

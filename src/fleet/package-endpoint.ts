@@ -122,6 +122,12 @@ export class PackageEndpoint {
     return this.progress.get(jobId);
   }
 
+  /** Progress recorded before a restart (see InstallDriver): a resumed download counts on from there. */
+  restoreProgress(jobId: string, progress: DownloadProgress): void {
+    const now = this.progress.get(jobId);
+    if (!now || now.served < progress.served) this.progress.set(jobId, { served: progress.served, size: progress.size, at: progress.at });
+  }
+
   /** The job ended: drop its progress and any cached token. */
   forget(jobId: string): void {
     this.progress.delete(jobId);

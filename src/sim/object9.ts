@@ -7,6 +7,7 @@
  *   memoryBytes          RAM the device assembles it in    → Out of memory (4)
  *   linkDropsAfterBytes  the radio link is lost mid-download → Connection lost (5)
  *   linkFlakyEveryBytes  the link drops every N bytes and comes back: downloads resume
+ *   downloadBytesPerSecond  a slow link: downloads take their time (a server can go down mid-way)
  *   (a package signed by a key the device does not trust)  → Integrity failure (6)
  *   scripts: false       no script runtime on the device    → Unsupported package type (7)
  *   pullSchemes          URI schemes its downloader speaks  → Invalid URI (8)
@@ -35,6 +36,8 @@ export interface Object9Behaviours {
   linkDropsAfterBytes?: number;
   /** The link drops every this many bytes and comes back: the device resumes each time. */
   linkFlakyEveryBytes?: number;
+  /** The link carries at most this many package bytes per second (a slow radio). */
+  downloadBytesPerSecond?: number;
   /** The staging storage cannot be written (a broken flash partition). */
   flashFault?: boolean;
   /** Object 9 encoding the device speaks; default seed. */
@@ -53,7 +56,7 @@ export class BehaviourError extends Error {
 export function parseObject9Behaviours(value: unknown, where: string): Object9Behaviours {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BehaviourError(`${where} must be an object`);
   const o = value as Record<string, unknown>;
-  const known = new Set(['installer', 'storageBytes', 'memoryBytes', 'scripts', 'pullSchemes', 'linkDropsAfterBytes', 'linkFlakyEveryBytes', 'flashFault', 'encoding']);
+  const known = new Set(['installer', 'storageBytes', 'memoryBytes', 'scripts', 'pullSchemes', 'linkDropsAfterBytes', 'linkFlakyEveryBytes', 'downloadBytesPerSecond', 'flashFault', 'encoding']);
   for (const key of Object.keys(o)) if (!known.has(key)) throw new BehaviourError(`${where}.${key}: unknown behaviour (${[...known].join(', ')})`);
   const out: Object9Behaviours = {};
   if (o.installer !== undefined) {
@@ -65,6 +68,11 @@ export function parseObject9Behaviours(value: unknown, where: string): Object9Be
     if (v === undefined) continue;
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new BehaviourError(`${where}.${key} must be a whole number of bytes`);
     out[key] = v;
+  }
+  if (o.downloadBytesPerSecond !== undefined) {
+    const v = o.downloadBytesPerSecond;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new BehaviourError(`${where}.downloadBytesPerSecond must be a whole number of bytes, at least 1`);
+    out.downloadBytesPerSecond = v;
   }
   for (const key of ['scripts', 'flashFault'] as const) {
     const v = o[key];
@@ -98,8 +106,21 @@ export class SimulatedNetworkFetcher implements PackageFetcher {
   constructor(
     private readonly inner: PackageFetcher,
     private readonly schemes: readonly string[],
-    private readonly link: { lostAfterBytes?: number | undefined; flakyEveryBytes?: number | undefined } = {},
+    private readonly link: { lostAfterBytes?: number | undefined; flakyEveryBytes?: number | undefined; bytesPerSecond?: number | undefined; clock?: Clock } = {},
   ) {}
+
+  /** Holds each chunk as long as a link of `bytesPerSecond` takes to carry it. */
+  private throttled(opts: Parameters<PackageFetcher['fetch']>[1]): Parameters<PackageFetcher['fetch']>[1] {
+    const { bytesPerSecond, clock } = this.link;
+    if (!bytesPerSecond || !clock) return opts;
+    return {
+      ...opts,
+      onData: async (chunk) => {
+        await new Promise<void>((resolve) => clock.setTimer(Math.ceil((chunk.length / bytesPerSecond) * 1000), resolve));
+        return opts.signal.aborted ? false : opts.onData(chunk);
+      },
+    };
+  }
 
   supports(uri: string): boolean {
     const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(uri)?.[1]?.toLowerCase();
@@ -110,7 +131,8 @@ export class SimulatedNetworkFetcher implements PackageFetcher {
     return this.inner.resumable(uri);
   }
 
-  async fetch(uri: string, opts: Parameters<PackageFetcher['fetch']>[1]): Promise<void> {
+  async fetch(uri: string, given: Parameters<PackageFetcher['fetch']>[1]): Promise<void> {
+    const opts = this.throttled(given);
     const { lostAfterBytes, flakyEveryBytes } = this.link;
     if (lostAfterBytes === undefined && flakyEveryBytes === undefined) return this.inner.fetch(uri, opts);
     const before = this.delivered.get(uri) ?? 0;
@@ -165,7 +187,7 @@ export async function simulatedSoftwareManagement(options: {
     ...(b.scripts !== undefined ? { runsScripts: b.scripts } : {}),
     ...(b.encoding !== undefined ? { profile: b.encoding } : {}),
     clock: options.clock,
-    fetcher: new SimulatedNetworkFetcher(options.fetcher, b.pullSchemes ?? DEFAULT_SCHEMES, { lostAfterBytes: b.linkDropsAfterBytes, flakyEveryBytes: b.linkFlakyEveryBytes }),
+    fetcher: new SimulatedNetworkFetcher(options.fetcher, b.pullSchemes ?? DEFAULT_SCHEMES, { lostAfterBytes: b.linkDropsAfterBytes, flakyEveryBytes: b.linkFlakyEveryBytes, bytesPerSecond: b.downloadBytesPerSecond, clock: options.clock }),
     // A simulated device resumes quickly and gives up on a silent push sooner (simulations should not wait minutes).
     resumeDelaysMs: [100, 300],
     pushIdleTimeoutMs: 20_000,

@@ -14,6 +14,7 @@ import { SoftwareManagementAdapter } from '../lwm2m/client/object9-adapter.js';
 import { simulatedSoftwareManagement } from './object9.js';
 import { trustStore } from '../pkg/index.js';
 import type { TrustStore } from '../pkg/index.js';
+import type { TransmissionParameters } from '../coap/params.js';
 import { systemClock } from '../util/clock.js';
 import type { Clock, Timer } from '../util/clock.js';
 import { assignModels, devicePsk } from './profile.js';
@@ -48,8 +49,15 @@ export interface SimulatorOptions {
   /** PSK overriding the profile's: identity pattern ({ep} = endpoint name, default "{ep}") and key. */
   psk?: { identity?: string; key: Uint8Array };
   clock?: Clock;
-  /** Retry back-off for registration. */
+  /** Retry back-off for registration (the first re-registration after a failed Update waits a random part of initialMs). */
   retry?: Lwm2mClientConfig['retry'];
+  /** Registration lifetime (s) for every model, instead of the profile's. */
+  lifetime?: number;
+  /**
+   * CoAP transmission parameters of every device (RFC 7252 §4.8): e.g. a shorter ACK_TIMEOUT or
+   * fewer retransmissions make a lost server noticed sooner (tests; constrained-network tuning).
+   */
+  coapParams?: Partial<TransmissionParameters>;
   /** Every client event, with the device it came from. */
   onEvent?: (device: SimDevice, event: ClientEvent) => void;
 }
@@ -161,7 +169,7 @@ export class Simulator {
     const config: Lwm2mClientConfig = {
       endpoint,
       host: this.options.host ?? '0.0.0.0',
-      lifetime: model.lifetime ?? profile.lifetime ?? 300,
+      lifetime: this.options.lifetime ?? model.lifetime ?? profile.lifetime ?? 300,
       ...(model.queueMode ? { queueMode: true, ...(model.awakeMs !== undefined ? { queueModeAwakeMs: model.awakeMs } : {}) } : {}),
       device: {
         manufacturer: model.manufacturer,
@@ -173,8 +181,10 @@ export class Simulator {
         ...(model.osVersion !== undefined ? { softwareVersion: model.osVersion } : {}),
       },
       clock: this.clock,
-      coap: { deduplicationCapacity: 64 },
-      retry: this.options.retry ?? { initialMs: 2_000, maxMs: 300_000 },
+      coap: { deduplicationCapacity: 64, ...(this.options.coapParams ? { params: this.options.coapParams } : {}) },
+      // Capped at a minute (the LwM2M 1.1 Communication Retry Timer default): a fleet whose server
+      // was away for long is back within about a minute of its return, not five.
+      retry: { initialMs: 2_000, maxMs: 60_000, ...this.options.retry },
     };
     if (this.options.server) config.serverUri = this.options.server;
     if (this.options.bootstrap) config.bootstrapUri = this.options.bootstrap;
@@ -185,7 +195,7 @@ export class Simulator {
     if (behaviours?.installer) {
       if (!this.trust) throw new Error(`model ${model.model} has an installer behaviour but the profile has no trust keys`);
       if (!this.options.dataDir) throw new Error(`model ${model.model} has an installer behaviour: give a data directory`);
-      const obj9 = await simulatedSoftwareManagement({ behaviours: { ...behaviours, installer: behaviours.installer }, deviceDir: join(this.options.dataDir, endpoint), trust: this.trust, clock: this.clock, fetcher: new DefaultPackageFetcher({ session: (uri) => device.client?.sessionClientFor(uri) }) });
+      const obj9 = await simulatedSoftwareManagement({ behaviours: { ...behaviours, installer: behaviours.installer }, deviceDir: join(this.options.dataDir, endpoint), trust: this.trust, clock: this.clock, fetcher: new DefaultPackageFetcher({ session: (uri) => device.client?.sessionClientFor(uri), sessionFailed: async (uri, error) => device.client?.sessionRequestFailed(uri, error) }) });
       config.objects = [new SoftwareManagementAdapter(obj9)];
     }
     device.client = new Lwm2mClient(config);

@@ -1,9 +1,14 @@
 /**
- * A DTLS device outlives a restart of `depot serve`. The restarted server has no DTLS
- * association with the device (RFC 6347 §4.2.8: state is per process), so records of the old
- * association are dropped without an answer; the device must notice that its requests go
- * unanswered and open a new association, then carry on with the registration the store kept
- * (LwM2M TS Core 1.1 §6.2.2: an Update that fails makes the client Register again).
+ * A DTLS device outlives a graceful restart of `depot serve`. The restarted server has no DTLS
+ * association with the device (RFC 6347 §4.2.8: state is per process); here the old server closed
+ * with close_notify, so the device's association is already gone and its next request starts a
+ * new handshake, then carries on with the registration the store kept (LwM2M TS Core 1.1 §6.2.2:
+ * an Update that fails makes the client Register again).
+ *
+ * After `kill -9` no close_notify is sent: the device still holds the association and its Update
+ * (and then its Register) would go out on it for ever. That case — the device drops the
+ * association after an unanswered request, or on the restarted server's alert — runs with real
+ * processes in crash-devices.test.ts.
  */
 import { after, test } from 'node:test';
 import { strict as assert } from 'node:assert';

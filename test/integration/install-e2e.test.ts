@@ -293,6 +293,9 @@ test('seed spec §5.1.1 Install execution across a server restart mid-install: t
     const conflict = await call(r, '/api/v1/devices/inst-dev-restart/installs', { json: { package: added.body['sha256'] } });
     assert.equal(conflict.status, 409, 'one Object 9 job at a time per device');
     await r.restart();
+    // A clean stop and start: the job says the server restarted (not "after a crash") while it waits.
+    const resumed = await waitForJob(r, id, (j) => j.state === 'installing');
+    assert.match(resumed.message ?? '', /^Installing \(server restarted; following the device again\)\.$/);
     open();
     const job = await waitForJob(r, id, finished);
     assert.equal(job.state, 'succeeded', JSON.stringify(job));
@@ -301,6 +304,8 @@ test('seed spec §5.1.1 Install execution across a server restart mid-install: t
       job.transitions.map((t) => t.to),
       ['queued', 'downloading', 'delivered', 'installing', 'installed', 'succeeded'],
     );
+    // installing → installing is no transition: the restart is told in the next one.
+    assert.match(job.transitions[4]!.detail ?? '', /^server restarted while installing; then device reports INSTALLED/);
   } finally {
     await r.close();
   }

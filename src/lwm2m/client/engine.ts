@@ -11,6 +11,7 @@ import { CoapClient } from '../../coap/client.js';
 import type { ClientResponse } from '../../coap/client.js';
 import { Code, parseCode } from '../../coap/codes.js';
 import type { EndpointOptions } from '../../coap/endpoint.js';
+import { CoapRequestError } from '../../coap/endpoint.js';
 import { OptionNumber, decodeString, getUintOption } from '../../coap/options.js';
 import { CoapServer } from '../../coap/server.js';
 import type { CoapRequest, CoapResponse, ResourceDefinition as CoapResourceDefinition, UploadSink } from '../../coap/server.js';
@@ -43,7 +44,7 @@ import {
   serverValues,
 } from './objects.js';
 import type { ConnectivityInfo, DeviceHooks, DeviceInfo, SecurityAccount } from './objects.js';
-import { QueueModeTransport } from './queue-mode.js';
+import { QueueModeTransport, canForgetAssociations } from './queue-mode.js';
 import { dumpFromJson, dumpToJson, loadClientState, saveClientState } from './state.js';
 
 /** Content formats the client can produce and consume, advertised in the registration (`ct`). */
@@ -84,7 +85,11 @@ export interface Lwm2mClientConfig {
   port?: number;
   /** Opens the datagram transport instead of UDP / DTLS sockets (tests, shared simulators). */
   transportFactory?: (scheme: 'coap' | 'coaps', psk: SecurityAccount['psk']) => Promise<DatagramTransport>;
-  /** Retry back-off after a failed bootstrap / registration: first delay and cap (ms). */
+  /**
+   * Retry back-off after a failed bootstrap / registration: first delay and cap (ms). Each delay
+   * is drawn from [d/2, d] of the doubling delay d; the first re-registration after a failed
+   * Update waits a random part of `initialMs`.
+   */
   retry?: { initialMs?: number; maxMs?: number };
   /** Uniform [0,1) source for back-off jitter (default Math.random). */
   random?: () => number;
@@ -366,8 +371,24 @@ export class Lwm2mClient {
       records.push(...nodeToRecords(path, node));
     }
     const payload = encodeRecords(ContentFormat.SenmlCbor, records);
-    const res = await this.conn.client.post(reg.serverUri + '/dp', payload, { contentFormat: ContentFormat.SenmlCbor, ...this.timeout() });
-    return res.codeText;
+    const conn = this.conn;
+    try {
+      const res = await conn.client.post(reg.serverUri + '/dp', payload, { contentFormat: ContentFormat.SenmlCbor, ...this.timeout() });
+      return res.codeText;
+    } catch (error) {
+      await this.afterTransportFailure(conn, reg.serverUri, error);
+      throw error;
+    }
+  }
+
+  /**
+   * A request of the caller's over the DM session (sessionClientFor: a package download, say)
+   * failed: with no answer, the association is dropped as after a failed Update, so the
+   * caller's retry starts a new handshake.
+   */
+  async sessionRequestFailed(uri: string, error: unknown): Promise<void> {
+    const conn = this.conn;
+    if (conn && this.sessionClientFor(uri) === conn.client) await this.afterTransportFailure(conn, uri, error);
   }
 
   /** The registration link body (CoRE link format, TS Core 1.1 §6.2.1). */
@@ -386,8 +407,10 @@ export class Lwm2mClient {
 
   // ---------------------------------------------------------------- lifecycle
 
-  private async run(): Promise<void> {
+  /** Bootstraps / registers until registered; `firstDelayMs` spreads a fleet's re-registrations. */
+  private async run(firstDelayMs = 0): Promise<void> {
     let failures = 0;
+    if (firstDelayMs > 0) await this.sleep(firstDelayMs);
     while (this.stateValue === 'registering' || this.stateValue === 'bootstrapping') {
       const server = this.serverAccount();
       if (!server) {
@@ -425,8 +448,9 @@ export class Lwm2mClient {
     const initial = this.config.retry?.initialMs ?? 1_000;
     const max = this.config.retry?.maxMs ?? 300_000;
     const base = Math.min(max, initial * 2 ** Math.max(0, failures - 1));
-    const jitter = 1 + 0.25 * (this.config.random ?? Math.random)();
-    return Math.min(max, Math.round(base * jitter));
+    // Jitter below the (capped) delay, over half of it: devices that failed together (their server
+    // went away) spread out, even once all of them are at the cap.
+    return Math.max(1, Math.round(base * (1 - 0.5 * (this.config.random ?? Math.random)())));
   }
 
   private sleep(ms: number): Promise<void> {
@@ -466,6 +490,7 @@ export class Lwm2mClient {
         this.bootstrapFinish?.(false);
       }
     } catch (error) {
+      await this.afterTransportFailure(conn, account.uri, error);
       reason = `Bootstrap-Request failed: ${(error as Error).message}`;
       this.bootstrapFinish?.(false);
     }
@@ -500,6 +525,7 @@ export class Lwm2mClient {
         ...this.timeout(),
       });
     } catch (error) {
+      await this.afterTransportFailure(conn, serverUri, error);
       return { reason: `Register failed: ${(error as Error).message}` };
     }
     if (this.stopping()) return { reason: 'stopping' };
@@ -539,6 +565,7 @@ export class Lwm2mClient {
         ? await conn.client.post(uri, this.registrationLinks(), { contentFormat: ContentFormat.LinkFormat, ...this.timeout() })
         : await conn.client.post(uri, new Uint8Array(0), this.timeout());
     } catch (error) {
+      await this.afterTransportFailure(conn, reg.serverUri, error);
       if (this.registration !== reg) return;
       this.emit({ type: 'updateFailed', reason: `Update failed: ${(error as Error).message}` });
       this.reregister(reg);
@@ -557,12 +584,35 @@ export class Lwm2mClient {
     this.reregister(reg);
   }
 
+  /**
+   * A request to the server got no answer (or the DTLS association failed): the server may have
+   * lost the association (killed and restarted: it cannot read our records, and will not answer
+   * them). Drop it, and any session resumption the server cannot know, so the next request
+   * starts a full handshake instead of retransmitting into the old association forever.
+   */
+  private async afterTransportFailure(conn: Connection, serverUri: string, error: unknown): Promise<void> {
+    if (!(error instanceof CoapRequestError) || (error.reason !== 'timeout' && error.reason !== 'transport')) return;
+    if (!canForgetAssociations(conn.transport)) return;
+    try {
+      const p = parseCoapUri(serverUri);
+      conn.transport.forgetAssociation(conn.transport.peer(await peerAddress(p.host), p.port));
+    } catch {
+      // An unresolvable name: nothing to forget.
+    }
+  }
+
+  /**
+   * The Update failed: register again, after a random part of the first back-off, so that a fleet
+   * whose server came back does not re-register in one burst (each device's Update failed at
+   * about the same time).
+   */
   private reregister(reg: Registration): void {
     reg.timer?.cancel();
     if (this.registration === reg) this.registration = undefined;
     if (this.stateValue !== 'registered') return;
     this.stateValue = 'registering';
-    this.loop = this.run();
+    const initial = this.config.retry?.initialMs ?? 1_000;
+    this.loop = this.run(Math.floor((this.config.random ?? Math.random)() * initial));
   }
 
   // ---------------------------------------------------------------- accounts

@@ -18,6 +18,8 @@ export interface PackageFetcherOptions {
    * fetched over it — for coaps://, the DTLS association and credentials the device already has.
    */
   session?: (uri: string) => CoapClient | undefined;
+  /** A request over the DM session failed (Lwm2mClient.sessionRequestFailed: drop a dead association). */
+  sessionFailed?: (uri: string, error: unknown) => Promise<void>;
 }
 
 export class DefaultPackageFetcher implements PackageFetcher {
@@ -50,6 +52,7 @@ export class DefaultPackageFetcher implements PackageFetcher {
         onBlock: (chunk) => opts.onData(chunk),
       });
     } catch (error) {
+      if (shared) await this.options.sessionFailed?.(uri, error).catch(() => undefined);
       throw toFetchError(uri, error);
     } finally {
       if (!shared) await client.close();

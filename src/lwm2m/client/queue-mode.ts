@@ -67,9 +67,23 @@ export class QueueModeTransport implements DatagramTransport {
     return this.inner.peer(address, port);
   }
 
+  /** Passes DtlsTransport.forgetAssociation through (false when the inner transport has none). */
+  forgetAssociation(peer: Peer): boolean {
+    return canForgetAssociations(this.inner) ? this.inner.forgetAssociation(peer) : false;
+  }
+
   close(): Promise<void> {
     this.timer?.cancel();
     this.timer = undefined;
     return this.inner.close();
   }
+}
+
+/** A transport with associations that can be dropped (DtlsTransport, and wrappers of it). */
+export interface AssociationForgetting {
+  forgetAssociation(peer: Peer): boolean;
+}
+
+export function canForgetAssociations(t: DatagramTransport): t is DatagramTransport & AssociationForgetting {
+  return typeof (t as Partial<AssociationForgetting>).forgetAssociation === 'function';
 }

@@ -50,10 +50,10 @@ export class Lwm2mServerTestDriver {
   }
 
   /** With `psk`, the driver listens on coaps:// (DTLS PSK) and knows these identity → key pairs. */
-  static async start(options: { clockNow?: () => number; psk?: Map<string, Uint8Array> } = {}): Promise<Lwm2mServerTestDriver> {
+  static async start(options: { clockNow?: () => number; psk?: Map<string, Uint8Array>; alertUnknownAssociations?: boolean } = {}): Promise<Lwm2mServerTestDriver> {
     const psk = options.psk;
     const transport: DatagramTransport = psk
-      ? await DtlsTransport.bind({ host: '127.0.0.1', port: 0, server: { pskLookup: (id) => psk.get(id) } })
+      ? await DtlsTransport.bind({ host: '127.0.0.1', port: 0, server: { pskLookup: (id) => psk.get(id), ...(options.alertUnknownAssociations !== undefined ? { alertUnknownAssociations: options.alertUnknownAssociations } : {}) } })
       : await UdpTransport.bind({ host: '127.0.0.1', port: 0 });
     const server = new CoapServer({ transport, deduplicationCapacity: 1024 });
     const client = new CoapClient({ endpoint: server.endpoint });

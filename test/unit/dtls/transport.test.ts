@@ -144,3 +144,27 @@ void test('DtlsTransport and UdpTransport: a peer is an IP literal; a name is re
     await udp.close();
   }
 });
+
+void test('DtlsTransport.forgetAssociation: the association ends (close_notify) and its session is not offered again; the next send is a full handshake', async () => {
+  const server = await make({ server: { pskLookup: () => KEY } });
+  const client = await make({ client: { psk: { identity: 'forgetful', key: KEY } } });
+  const replies: string[] = [];
+  server.setReceiver((d, p) => server.send(d, p));
+  client.setReceiver((d) => replies.push(Buffer.from(d).toString()));
+  const peer = client.peer('127.0.0.1', server.address().port);
+  client.send(Buffer.from('first'), peer);
+  await until(() => (replies.length === 1 ? true : undefined), 3000, 'first reply');
+  assert.equal(client.session(peer)?.resumed, false);
+  // What a plain reconnect does: resume the remembered session (RFC 5246 §7.3).
+  client.disconnect(peer);
+  client.send(Buffer.from('second'), peer);
+  await until(() => (replies.length === 2 ? true : undefined), 3000, 'second reply');
+  assert.equal(client.session(peer)?.resumed, true, 'a reconnect resumes');
+  // The server stopped answering (restarted?): forget the association and the session with it.
+  assert.equal(client.forgetAssociation(peer), true);
+  assert.equal(client.session(peer), undefined);
+  client.send(Buffer.from('third'), peer);
+  await until(() => (replies.length === 3 ? true : undefined), 3000, 'third reply');
+  assert.equal(client.session(peer)?.resumed, false, 'a full handshake: a restarted server could not resume the session');
+  assert.deepEqual(replies, ['first', 'second', 'third']);
+});

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseProfile, ProfileError } from '../../../src/sim/index.js';
 import { SimulatedNetworkFetcher, parseObject9Behaviours, simulatedSoftwareManagement } from '../../../src/sim/object9.js';
 import { FetchError, type PackageFetcher } from '../../../src/lwm2m/objects/software-management/index.js';
-import { systemClock } from '../../../src/util/clock.js';
+import { ManualClock, systemClock } from '../../../src/util/clock.js';
 import { makePackage, testKeys } from '../lwm2m/object9-support.js';
 
 const base = { manufacturer: 'Acme', model: 'A', firmwareVersion: '1.0' };
@@ -123,4 +123,25 @@ test('sim object9: each hardware limit ends the download in INITIAL with its own
   assert.deepEqual(await pullWith({ installer: 'sim-good', flashFault: true }, pkg), { state: INITIAL, result: 9 });
   // The same package on a device without those limits is delivered (state 4 DELIVERED, result 0).
   assert.deepEqual(await pullWith({ installer: 'sim-good' }, pkg), { state: 4, result: 0 });
+});
+
+test('sim object9: a slow link (downloadBytesPerSecond) holds each chunk as long as the link takes to carry it (ManualClock)', async () => {
+  assert.deepEqual(parseObject9Behaviours({ installer: 'sim-good', downloadBytesPerSecond: 1000 }, 'b'), { installer: 'sim-good', downloadBytesPerSecond: 1000 });
+  assert.throws(() => parseObject9Behaviours({ installer: 'sim-good', downloadBytesPerSecond: 0 }, 'b'), /downloadBytesPerSecond must be a whole number of bytes, at least 1/);
+  const clock = new ManualClock(0);
+  const inner = new BytesFetcher(Buffer.alloc(300, 1));
+  const slow = new SimulatedNetworkFetcher(inner, ['coap'], { bytesPerSecond: 1000, clock });
+  const got: number[] = [];
+  const done = slow.fetch('coap://depot/pkg/x', { offset: 0, signal: new AbortController().signal, onData: (chunk) => Promise.resolve(got.push(chunk.length) > 0) });
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(got, [], 'nothing before the first 100 bytes have crossed the link');
+  clock.advance(99);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(got, []);
+  for (let i = 0; i < 3; i++) {
+    clock.advance(100);
+    await new Promise((r) => setImmediate(r));
+  }
+  await done;
+  assert.deepEqual(got, [100, 100, 100], '300 bytes at 1000 B/s: 300 ms');
 });
