@@ -187,7 +187,7 @@ test('a batch credential binds each name on first use; another identity asking f
   assert.match(detail, /bound to "psk:batch-1", the request came from "psk:batch-2"/);
   const record = await store.bootstrap.get('meter-17');
   assert.equal(record?.refusedCount, 1);
-  assert.match(record!.lastRefusal!, /^identity-mismatch: /);
+  assert.match(record.lastRefusal!, /^identity-mismatch: /);
   assert.equal(record?.lastRefusedAt, wall.t);
   assert.equal(record?.bootstrapCount, 1, 'not bootstrapped again');
   assert.deepEqual(second.log, []);
