@@ -9,6 +9,7 @@
  * sealing any plain keys an older Depot left. It never deletes or rewrites a file it cannot read: such a
  * file is reported with a StoreError naming it, and left for the operator.
  */
+import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
@@ -145,7 +146,9 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
     identify(db, path);
     if (options.checkIntegrity) checkIntegrity(db, path);
     migrate(db, path, migrations);
-    const secrets = migrations.length >= SEALED_SECRETS_VERSION ? openSecrets(db, path, dataDir, options.secretKey) : new SecretBox(new Uint8Array(32), 'no key (old schema)');
+    // A store held at an older schema (tests building old files) has no sealed secrets to open:
+    // a key of this session only, so nothing it seals outlives the process.
+    const secrets = migrations.length >= SEALED_SECRETS_VERSION ? openSecrets(db, path, dataDir, options.secretKey) : new SecretBox(randomBytes(32), 'a key of this session (schema before sealed secrets)');
     restrictSidecarFiles(path);
     return new SqliteStore(db, path, secrets);
   } catch (err) {
