@@ -254,6 +254,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       'dm server (written at bootstrap)': dmUri,
       bootstrap: bootstrap.insecureBootstrap ? 'INSECURE lab mode: plain CoAP served, DM keys sent in clear' : 'over DTLS with bootstrap credentials only',
       'api token': source,
+      'secret key (seals PSKs at rest)': store.secretKeySource,
       'data dir': dataDir,
       ...(simulator && existsSync(demoKeyFile) ? { 'demo fleet trusts packages signed with': demoKeyFile } : {}),
     },

@@ -29,7 +29,9 @@ const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--http-p
                        well-formed package and the device judges its signature
   --pull-via coap|http where devices download packages from (Package URI): the CoAP listener
                        (default) or the HTTP listener (/pkg/<token>, with Range)
-The API token is DEPOT_API_TOKEN, or the file <data-dir>/api-token (created on first start).`;
+The API token is DEPOT_API_TOKEN, or the file <data-dir>/api-token (created on first start).
+PSK keys are sealed at rest with DEPOT_SECRET_KEY, or the key file <data-dir>/secrets.key (created
+on first start; back it up apart from the database).`;
 
 function port(value: string, flag: string): number {
   const n = Number(value);
