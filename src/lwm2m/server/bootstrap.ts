@@ -100,8 +100,13 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
   private readonly inProgress = new Set<string>();
   private readonly now: () => number;
   private readonly limits: PendingLimits;
-  /** Refusals per reason, for the audit log's back-off (a flood is logged at 1, 2, 4, 8 … refusals). */
+  /**
+   * Refusals per reason in the current minute, for the audit log's back-off: within a minute a
+   * reason is logged at its 1st, 2nd, 4th, 8th … refusal, so a flood cannot fill the log while
+   * isolated refusals are all logged.
+   */
   private readonly refusalCounts = new Map<BootstrapRefusalReason, number>();
+  private refusalWindowStart = -Infinity;
 
   constructor(private readonly options: BootstrapServerOptions) {
     super();
@@ -243,9 +248,14 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
    */
   private async refuse(endpoint: string, reason: BootstrapRefusalReason, detail: string, code: number, recorded: boolean): Promise<CoapResponse> {
     if (recorded && reason !== 'source-limit' && reason !== 'total-limit') await this.options.store.bootstrap.noteRefusal(endpoint, reason, detail, this.now());
+    const now = this.now();
+    if (now - this.refusalWindowStart >= 60_000) {
+      this.refusalWindowStart = now;
+      this.refusalCounts.clear();
+    }
     const count = (this.refusalCounts.get(reason) ?? 0) + 1;
     this.refusalCounts.set(reason, count);
-    if ((count & (count - 1)) === 0) this.options.audit?.(`refused ${JSON.stringify(endpoint)} (${reason}) ${detail}${count > 1 ? ` [${count} refusals of this kind so far]` : ''}`);
+    if ((count & (count - 1)) === 0) this.options.audit?.(`refused ${JSON.stringify(endpoint)} (${reason}) ${detail}${count > 1 ? ` [${count} refusals of this kind this minute]` : ''}`);
     this.emit('refused', endpoint, reason, detail);
     return { code, payload: `bootstrap refused: ${reason}` };
   }

@@ -144,6 +144,16 @@ test('Depot\'s choice (TS Core §6.1, §7.1 leave it to the transport): without 
   assert.ok(audit.some((l) => l.startsWith('refused "victim" (insecure-transport)')));
 });
 
+test('Depot\'s choice (TS Core §6.1.3 sets no form for ep): an endpoint name with control characters gets 4.00, before anything else (a longer one than 252 bytes cannot arrive: RFC 7252 §5.10 caps a Uri-Query option at 255)', async () => {
+  const d = await device(BootstrapDevice.start());
+  for (const name of ['evil\nname', 'evil\u001b[2Jname', 'evil\u0085name']) {
+    const response = await d.request(coapUri, name);
+    assert.equal(response.codeText, '4.00', JSON.stringify(name));
+    assert.match(response.text(), /without control characters/);
+  }
+  assert.equal(await store.bootstrap.get('evil\nname'), null);
+});
+
 test('TS Core §6.1 over DTLS: a per-device bootstrap credential bootstraps its own name and binds it; used for another name, or a DM credential used at /bs, is refused (4.03)', async () => {
   await store.bootstrapCredentials.add({ kind: 'psk', identity: 'factory-dev-a', key: Buffer.from('factory-key-a'), endpoint: 'dev-a' }, wall.t);
   await store.credentials.bind('dm-only', { kind: 'psk', identity: 'dm-only', key: Buffer.from('dm-key') }, wall.t);
@@ -251,7 +261,7 @@ test('Depot\'s choice: in lab mode a flood of 2,000 Bootstrap-Requests with rand
     }
     assert.deepEqual(Object.fromEntries(codes), { '2.04': 16, '4.29': 1984 });
     assert.equal(rows(), 16);
-    assert.ok(audit.some((l) => l.includes('(source-limit)') && l.includes('[1024 refusals of this kind so far]')), 'the flood is logged, backing off');
+    assert.ok(audit.some((l) => l.includes('(source-limit)') && l.includes('[1024 refusals of this kind this minute]')), 'the flood is logged, backing off');
     assert.ok(audit.filter((l) => l.includes('(source-limit)')).length <= 11, 'one audit line per doubling, not per request');
     // A name already recorded is still counted (one record per name: attempts and last address).
     const known = (labStore.db.prepare('SELECT endpoint FROM bootstrap_endpoints LIMIT 1').pluck().get() as string);
