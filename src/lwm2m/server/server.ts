@@ -196,6 +196,10 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     if (!existing) return { code: Code.NotFound };
     const refusal = ownerRefusal(existing, request.peer);
     if (refusal) return { code: Code.Forbidden, payload: refusal };
+    // Credentials added after a plain registration end it at its next Update: the device must register with them.
+    if (existing.identity === null && (await this.store.credentials.hasCredentials(existing.endpoint))) {
+      return { code: Code.Forbidden, payload: 'this endpoint has credentials now: it registers only over DTLS with them' };
+    }
     let params;
     try {
       params = parseUpdate(request.query, request.payload.length > 0 ? utf8Text(request.payload) : undefined);

@@ -71,11 +71,25 @@ test('TS Core §6.2.2/§6.2.3: an Update or De-register of a DTLS registration\'
   assert.deepEqual(after?.address, registration.address);
 });
 
-test('a per-device bootstrap credential claims its name too: a plain Register under it is refused (4.03)', async () => {
+test('a per-device bootstrap credential claims its name too: a plain Register under it is refused (4.03), and the bootstrap PSK itself registers nothing over DTLS (4.03)', async () => {
   await server.store.bootstrapCredentials.add({ kind: 'psk', identity: 'factory-boxed', key: Buffer.from('factory-key'), endpoint: 'boxed-dev' }, Date.now());
   const claimant = await driver();
   assert.equal((await claimant.register(coapUri, 'ep=boxed-dev&lt=300')).codeText, '4.03');
+  const withBootstrapKey = await driver(DtlsTransport.bind({ host: '127.0.0.1', port: 0, client: { psk: { identity: 'factory-boxed', key: Buffer.from('factory-key') } } }));
+  const response = await withBootstrapKey.register(coapsUri, 'ep=boxed-dev&lt=300');
+  assert.equal(response.codeText, '4.03');
+  assert.match(response.text(), /not bound to any endpoint/);
   assert.equal(await server.store.registrations.getByEndpoint('boxed-dev'), null);
+});
+
+test('credentials added after a plain registration end it at its next Update (4.03): the name now registers only with them', async () => {
+  const device = await driver();
+  const created = await device.register(coapUri, 'ep=late-dev&lt=300');
+  assert.equal(created.codeText, '2.01');
+  await server.store.credentials.bind('late-dev', { kind: 'psk', identity: 'psk-late-dev', key: Buffer.from('late-key') }, Date.now());
+  const update = await device.client.post(`${coapUri}/${locationOf(created)}`, new Uint8Array(0));
+  assert.equal(update.codeText, '4.03');
+  assert.match(update.text(), /has credentials now/);
 });
 
 test('Depot\'s choice: a plain registration of a name without credentials is updated or removed only from its own source address (another port is NAT rebinding, another address is refused)', async () => {
