@@ -247,8 +247,8 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
    * counts the refusal on the name's record when `recorded` (never creating one).
    */
   private async refuse(endpoint: string, reason: BootstrapRefusalReason, detail: string, code: number, recorded: boolean): Promise<CoapResponse> {
-    if (recorded && reason !== 'source-limit' && reason !== 'total-limit') await this.options.store.bootstrap.noteRefusal(endpoint, reason, detail, this.now());
     const now = this.now();
+    if (recorded && reason !== 'source-limit' && reason !== 'total-limit') await this.options.store.bootstrap.noteRefusal(endpoint, reason, detail, now);
     if (now - this.refusalWindowStart >= 60_000) {
       this.refusalWindowStart = now;
       this.refusalCounts.clear();
