@@ -98,7 +98,11 @@ test('certificate bootstrap (Security Mode 2): the device gets a certificate fro
     });
   let device = make();
   try {
+    // The device's own 'registered' (its 2.01 processed), not only the server's record: stopping
+    // before the client knows its location would skip the De-register.
+    const registered = device.waitFor('registered', 15_000);
     await device.start();
+    await registered;
     const registration = await waitFor('the registration', async () => (await server.store.registrations.getByEndpoint('cert-device-1')) ?? undefined);
     assert.equal(registration.address.scheme, 'coaps');
     assert.equal(registration.identity?.kind, 'x509');
