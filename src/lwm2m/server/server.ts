@@ -194,7 +194,12 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     if (request.segments.length !== 2 || !id) return { code: Code.NotFound };
     const existing = await this.store.registrations.getById(id);
     if (!existing) return { code: Code.NotFound };
-    if (!sameIdentity(existing.identity, identityOf(request.peer))) return { code: Code.Forbidden, payload: 'this registration belongs to other credentials' };
+    const refusal = ownerRefusal(existing, request.peer);
+    if (refusal) return { code: Code.Forbidden, payload: refusal };
+    // Credentials added after a plain registration end it at its next Update: the device must register with them.
+    if (existing.identity === null && (await this.store.credentials.hasCredentials(existing.endpoint))) {
+      return { code: Code.Forbidden, payload: 'this endpoint has credentials now: it registers only over DTLS with them' };
+    }
     let params;
     try {
       params = parseUpdate(request.query, request.payload.length > 0 ? utf8Text(request.payload) : undefined);
@@ -218,7 +223,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     if (request.segments.length !== 2 || !id) return { code: Code.NotFound };
     const existing = await this.store.registrations.getById(id);
     if (!existing) return { code: Code.NotFound };
-    if (!sameIdentity(existing.identity, identityOf(request.peer))) return { code: Code.Forbidden, payload: 'this registration belongs to other credentials' };
+    const refusal = ownerRefusal(existing, request.peer);
+    if (refusal) return { code: Code.Forbidden, payload: refusal };
     await this.store.registrations.delete(id);
     this.lastHeard.delete(existing.endpoint);
     this.dropObservations(existing.endpoint);
@@ -247,9 +253,17 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     return { code: Code.Changed };
   }
 
-  /** An endpoint is bound to its credentials (TS Core §6.2.1, security considerations). */
+  /**
+   * An endpoint is bound to its credentials (TS Core §6.2.1, security considerations): a name that
+   * has credentials registers only with them, whatever the flags; plain CoAP (--allow-unsecured)
+   * is only for names with none, or anyone could take over a DTLS device's registration.
+   */
   private async authorize(endpoint: string, identity: PeerIdentityRef | null): Promise<string | undefined> {
-    if (!identity) return this.options.allowUnsecured ? undefined : 'registration over an unsecured transport is not allowed';
+    if (!identity) {
+      if (!this.options.allowUnsecured) return 'registration over an unsecured transport is not allowed';
+      if (await this.store.credentials.hasCredentials(endpoint)) return 'this endpoint has credentials: it registers only over DTLS with them';
+      return undefined;
+    }
     const kind: CredentialKind = identity.kind === 'psk' ? 'psk' : identity.kind === 'x509' ? 'x509-subject' : 'rpk-sha256';
     const boundTo = await this.store.credentials.endpointOf(kind, identity.value);
     if (boundTo === null) return 'these credentials are not bound to any endpoint';
@@ -654,6 +668,17 @@ function identityOf(peer: Peer): PeerIdentityRef | null {
     case 'rpk':
       return { kind: 'rpk', value: createHash('sha256').update(id.publicKeyDer).digest('hex') };
   }
+}
+
+/**
+ * Why `peer` may not Update or De-register `registration`, or undefined when it may: only the
+ * registering identity, and for a registration over plain CoAP (no identity) only the same source
+ * address (Depot's choice: the port may change with NAT rebinding, the address may not).
+ */
+function ownerRefusal(registration: Registration, peer: Peer): string | undefined {
+  if (!sameIdentity(registration.identity, identityOf(peer))) return 'this registration belongs to other credentials';
+  if (registration.identity === null && peer.address !== registration.address.address) return 'this registration was made from another address';
+  return undefined;
 }
 
 function sameIdentity(a: PeerIdentityRef | null, b: PeerIdentityRef | null): boolean {
