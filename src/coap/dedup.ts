@@ -133,6 +133,11 @@ export class DeduplicationStore<P extends DedupPeer> {
       (this.arena ??= Buffer.alloc(this.capacity * this.inlineReplySize)).set(bytes, slot * this.inlineReplySize);
       this.replyLengths[slot] = bytes.length;
     } else {
+      if (bytes.length > this.largeReplyBudget) {
+        // Never fits: this record ends (a duplicate is processed again) rather than all the others.
+        this.forget(slot);
+        return;
+      }
       // Within the budget, the oldest records going first (possibly this one: then none is kept).
       while (this.largeBytes + bytes.length > this.largeReplyBudget && this.count > 0 && this.seqs[slot] === seq && this.peers[slot] !== undefined) this.evictOldest();
       if (this.seqs[slot] !== seq || this.peers[slot] === undefined) return;
@@ -146,6 +151,18 @@ export class DeduplicationStore<P extends DedupPeer> {
     const kept = this.large[slot];
     if (kept) this.largeBytes -= kept.length;
     this.large[slot] = undefined;
+  }
+
+  /** Ends a live record now, as if it had expired. */
+  private forget(slot: number): void {
+    const peer = this.peers[slot];
+    if (!peer) return;
+    const mid = this.mids[slot]!;
+    this.endEarly(slot);
+    if (peer.received.get(mid) === slot) {
+      peer.received.delete(mid);
+      if (peer.received.size === 0) this.onPeerEmpty(peer);
+    }
   }
 
   /**
