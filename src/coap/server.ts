@@ -454,7 +454,9 @@ export class CoapServer {
       this.handleObserve(exchange, route, request, handler, observe, undefined);
       return;
     }
-    this.run(handler, request, exchange, (response) => this.respondWithBody(exchange, response, undefined, undefined));
+    // RFC 7959 §2.4: Block2 in a request is early negotiation of the answer's block size, for any method.
+    const block2 = block2Raw === undefined ? undefined : decodeBlock(block2Raw);
+    this.run(handler, request, exchange, (response) => this.respondWithBody(exchange, response, block2, undefined));
   }
 
   /** Runs a handler, sync or async, turning a throw into 5.00. */
@@ -706,7 +708,7 @@ export class CoapServer {
       exchange.respond({ code: Code.MethodNotAllowed });
       return;
     }
-    this.run(handler, request, exchange, (response) => this.respondWithBody(exchange, response, undefined, [echo]));
+    this.run(handler, request, exchange, (response) => this.respondWithBody(exchange, response, decodeBlockOption(request.message, OptionNumber.Block2), [echo]));
   }
 
   private openSink(route: Route, request: CoapRequest): UploadSink | CoapResponse {
@@ -726,7 +728,7 @@ export class CoapServer {
       .then(() => sink.write(request.payload, 0))
       .then(() => sink.end())
       .then(
-        (response) => this.respondWithBody(exchange, response, undefined, extra),
+        (response) => this.respondWithBody(exchange, response, decodeBlockOption(request.message, OptionNumber.Block2), extra),
         (error: unknown) => {
           sink.abort('write failed');
           if (!exchange.responded) exchange.respond(internalError(error));
