@@ -611,7 +611,6 @@ export class CoapServer {
     }
     if (block.num === 0) {
       if (upload) this.dropUpload(upload, 'restarted by the client');
-      upload = undefined;
       if (!block.more) {
         // A one-block transfer is an ordinary request.
         this.handleSingleBlock(exchange, route, request, block);

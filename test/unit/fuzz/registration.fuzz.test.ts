@@ -100,7 +100,7 @@ const targetArb = fc.oneof(
 const linkArb = fc
   .tuple(targetArb, fc.array(fc.oneof(fc.constantFrom(';ver=1.1', ';rt="oma.lwm2m"', ';ct=11543', ';ver="2.0"', ';obs'), anyText.map((t) => `;${t}`)), { maxLength: 3 }))
   .map(([target, attributes]) => `<${target}>${attributes.join('')}`);
-const payloadArb = fc.oneof(fc.array(linkArb, { maxLength: 6 }).map((links) => links.join(fc.sample(fc.constantFrom(',', ', ', ',\n'), 1)[0]!)), anyText, fc.constant(''));
+const payloadArb = fc.oneof(fc.tuple(fc.array(linkArb, { maxLength: 6 }), fc.constantFrom(',', ', ', ',\n')).map(([links, separator]) => links.join(separator)), anyText, fc.constant(''));
 
 /** Either a result or a RegistrationRequestError whose message prints as one bounded line. */
 function outcome<T>(parse: () => T): T | undefined {
