@@ -42,6 +42,12 @@ export interface UpdateParameters {
 }
 
 export const DEFAULT_LIFETIME_SEC = 86_400;
+/**
+ * Largest Register, Update or Bootstrap-Request body Depot takes: object links run to a few
+ * hundred bytes (some 1,500 `</oid/iid>` links would fit). For the CoAP resources' maxBodySize,
+ * so a larger upload is refused with 4.13 before it is buffered (these paths need no credentials).
+ */
+export const MAX_REGISTRATION_BODY_BYTES = 16 * 1024;
 /** Longest endpoint name, in UTF-8 bytes: every URN form TS Core suggests fits many times over. */
 export const MAX_ENDPOINT_NAME_BYTES = 255;
 /** Longest lifetime: the Lifetime resource (Object 1, resource 1) is an unsigned 32-bit integer. */
