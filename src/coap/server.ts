@@ -96,7 +96,7 @@ export interface ResourceDefinition extends ResourceDescription {
 export interface CoapServerOptions extends Omit<EndpointOptions, 'transport'> {
   /** Largest body streamed to a resource's `upload` sink that declares no limit; larger → 4.13 (default 16 MiB). */
   maxBodySize?: number;
-  /** Largest body the server buffers for a handler, if the resource declares no limit; larger → 4.13 (default 64 KiB). */
+  /** Largest body the server buffers for a handler, if the resource declares no limit; larger → 4.13 (default 128 KiB). */
   maxBufferedBodySize?: number;
   /** Most bytes held by all unfinished buffered Block1 uploads together; beyond → 5.03 (default 16 MiB). */
   maxBufferedBytes?: number;
@@ -217,7 +217,7 @@ export class CoapServer {
     this.endpoint = new CoapEndpoint(options);
     this.clock = this.endpoint.clock;
     this.maxBodySize = options.maxBodySize ?? 16 * 1024 * 1024;
-    this.maxBufferedBodySize = options.maxBufferedBodySize ?? 64 * 1024;
+    this.maxBufferedBodySize = options.maxBufferedBodySize ?? 128 * 1024;
     this.maxBufferedBytes = options.maxBufferedBytes ?? 16 * 1024 * 1024;
     this.preferredSzx = Math.log2(options.blockSize ?? 1024) - 4;
     this.transferTimeout = options.blockTransferTimeout ?? 60_000;

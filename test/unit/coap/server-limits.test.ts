@@ -56,10 +56,10 @@ test('RFC 7959 §2.9.3: a resource declares its own body limit; a single message
   const crossing = await s.send(peer, Method.POST, [...path('small'), block1(1, true)], new Uint8Array(1024));
   assert.equal(crossing.code, Code.RequestEntityTooLarge);
   assert.equal(s.server.held.uploads, 0);
-  // A resource without a limit of its own takes the buffered default, 64 KiB.
-  const announced = await s.send(peer, Method.POST, [...path('default'), block1(0, true), { number: OptionNumber.Size1, value: encodeUint(64 * 1024 + 1) }], new Uint8Array(1024));
+  // A resource without a limit of its own takes the buffered default, 128 KiB.
+  const announced = await s.send(peer, Method.POST, [...path('default'), block1(0, true), { number: OptionNumber.Size1, value: encodeUint(128 * 1024 + 1) }], new Uint8Array(1024));
   assert.equal(announced.code, Code.RequestEntityTooLarge);
-  assert.equal(getUintOption(announced, OptionNumber.Size1), 64 * 1024);
+  assert.equal(getUintOption(announced, OptionNumber.Size1), 128 * 1024);
   assert.equal(handled, 1);
 });
 
