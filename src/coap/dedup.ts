@@ -99,7 +99,8 @@ export class DeduplicationStore<P extends DedupPeer> {
 
   /** Remembers a message until `expiresAt`; the oldest record goes if the store is full. */
   add(peer: P, messageId: number, expiresAt: number): DedupTicket {
-    if (this.count === this.capacity) this.evictOldest();
+    // The peer being added to is not reported empty on the way (its owner would forget it meanwhile).
+    if (this.count === this.capacity) this.evictOldest(peer);
     // A message ID seen again after expiry moves to the end, so a peer's map stays oldest-first.
     const again = peer.received.get(messageId);
     if (again !== undefined) {
@@ -197,7 +198,7 @@ export class DeduplicationStore<P extends DedupPeer> {
     return this.count > 0;
   }
 
-  private evictOldest(): void {
+  private evictOldest(adding?: P): void {
     const slot = this.tail;
     this.tail = slot + 1 === this.capacity ? 0 : slot + 1;
     this.count--;
@@ -212,7 +213,7 @@ export class DeduplicationStore<P extends DedupPeer> {
     // The peer's map may point to a newer slot if the message ID was received again after expiry.
     if (peer.received.get(mid) === slot) {
       peer.received.delete(mid);
-      if (peer.received.size === 0) this.onPeerEmpty(peer);
+      if (peer.received.size === 0 && peer !== adding) this.onPeerEmpty(peer);
     }
   }
 }

@@ -391,7 +391,8 @@ export class CoapEndpoint {
   // ---------------------------------------------------------------- deduplication
 
   private forgetIdlePeer(state: PeerState): void {
-    if (state.received.size === 0 && state.active === 0 && state.queue.length === 0) this.peers.delete(state.peer.key);
+    // Only this state: a newer one for the same peer may have taken its place.
+    if (state.received.size === 0 && state.active === 0 && state.queue.length === 0 && this.peers.get(state.peer.key) === state) this.peers.delete(state.peer.key);
   }
 
   private sweep(): void {

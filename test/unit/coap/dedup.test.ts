@@ -125,3 +125,16 @@ test('RFC 7252 §4.5: large replies are kept within a byte budget; beyond it the
   assert.deepEqual([...peer.received.keys()], [3, 4]);
   assert.equal(store.largeReplyBytes, 200);
 });
+
+test('a full store evicting the only record of the peer it is adding to does not report that peer empty (its owner would forget it mid-add)', () => {
+  const emptied: DedupPeer[] = [];
+  const store = new DeduplicationStore<DedupPeer>(1, 8, (p) => emptied.push(p));
+  const peer = newPeer();
+  store.add(peer, 1, 100);
+  store.add(peer, 2, 100);
+  assert.deepEqual(emptied, []);
+  assert.deepEqual([...peer.received.keys()], [2]);
+  const other = newPeer();
+  store.add(other, 1, 100);
+  assert.deepEqual(emptied, [peer]);
+});
