@@ -24,7 +24,7 @@ import type { BootstrapEndpoint, BootstrapRefusal, PendingLimits, Store } from '
 import { encode } from '../content/index.js';
 import { Node } from '../node.js';
 import { Value } from '../values.js';
-import { parseObjectLinks } from './registration-request.js';
+import { MAX_REGISTRATION_BODY_BYTES, parseObjectLinks, validateEndpointName } from './registration-request.js';
 
 export interface DmServerAccount {
   /** Where the device registers after bootstrap, e.g. coaps://depot.example:5684. */
@@ -84,11 +84,6 @@ export interface BootstrapServerEvents {
   refused: [endpoint: string, reason: BootstrapRefusalReason, detail: string];
 }
 
-/** Depot's choice (the spec sets no limit): 1-255 bytes of UTF-8, no control characters. */
-function validEndpointName(name: string): boolean {
-  // eslint-disable-next-line no-control-regex
-  return Buffer.byteLength(name, 'utf8') <= 255 && !/[\u0000-\u001f\u007f-\u009f]/.test(name);
-}
 
 /** Security Mode values (Object 0, resource 2). */
 const SECURITY_MODE = { psk: 0, certificate: 2, noSec: 3 } as const;
@@ -115,7 +110,7 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
     for (const [scheme, coap] of Object.entries(options.coap) as ['coap' | 'coaps', CoapServer | undefined][]) {
       if (!coap) continue;
       this.clients.set(scheme, new CoapClient({ endpoint: coap.endpoint }));
-      coap.resource('/bs', { title: 'LwM2M bootstrap interface', post: (request) => this.bootstrapRequest(request, scheme) });
+      coap.resource('/bs', { title: 'LwM2M bootstrap interface', maxBodySize: MAX_REGISTRATION_BODY_BYTES, post: (request) => this.bootstrapRequest(request, scheme) });
     }
   }
 
@@ -173,7 +168,8 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
   private async bootstrapRequest(request: CoapRequest, scheme: 'coap' | 'coaps'): Promise<CoapResponse> {
     const endpoint = request.queryParam('ep');
     if (!endpoint) return { code: Code.BadRequest, payload: 'the endpoint client name (ep) is missing' };
-    if (!validEndpointName(endpoint)) return { code: Code.BadRequest, payload: 'the endpoint client name must be at most 255 bytes of UTF-8 without control characters' };
+    const badName = validateEndpointName(endpoint);
+    if (badName !== null) return { code: Code.BadRequest, payload: `bad endpoint client name (ep): ${badName}` };
     const peerAddress = `${request.peer.address}:${request.peer.port}`;
     const from = `from ${peerAddress} over ${scheme}`;
     // TS Core §6.1 leaves transport security to the deployment; Depot's choice: plain CoAP is refused

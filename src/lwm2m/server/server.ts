@@ -23,7 +23,8 @@ import type { Lwm2mRecord } from '../node.js';
 import type { Lwm2mNode, ResourceNode } from '../node.js';
 import type { Lwm2mPath } from '../path.js';
 import { formatPath, parsePath } from '../path.js';
-import { parseRegister, parseUpdate, RegistrationRequestError } from './registration-request.js';
+import { MAX_REGISTRATION_BODY_BYTES, parseRegister, parseUpdate, RegistrationRequestError } from './registration-request.js';
+import { printable } from '../../util/printable.js';
 import { RegistrationIds } from './registration-ids.js';
 
 export interface Lwm2mServerOptions {
@@ -98,6 +99,11 @@ export interface Lwm2mServerEvents {
 }
 
 /** Object 3 resources Depot keeps as device facts (the fleet selects packages by them). */
+/** Largest answer Depot takes from a device (a read of a whole object included); Depot's choice. */
+const DEVICE_ANSWER_MAX_BYTES = 1024 * 1024;
+/** Largest Send (TS Core 1.1 §6.4.3) body; it is buffered before the sender is checked. Depot's choice. */
+const SEND_MAX_BYTES = 64 * 1024;
+
 const DEVICE_FACT_RESOURCES: Record<number, keyof Omit<DeviceFactsPatch, 'extra'>> = {
   0: 'manufacturer',
   1: 'modelNumber',
@@ -134,15 +140,19 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     this.wallNow = options.now ?? Date.now;
     for (const [scheme, coap] of Object.entries(options.coap) as ['coap' | 'coaps', CoapServer | undefined][]) {
       if (!coap) continue;
-      this.clients.set(scheme, new CoapClient({ endpoint: coap.endpoint }));
+      // A device's answer is bounded too (the client's default allows 64 MiB).
+      this.clients.set(scheme, new CoapClient({ endpoint: coap.endpoint, maxBodySize: DEVICE_ANSWER_MAX_BYTES }));
+      // Unauthenticated peers reach /rd and /dp: their bodies are buffered only up to these bounds.
       coap.resource('/rd', {
         title: 'LwM2M registration interface',
+        maxBodySize: MAX_REGISTRATION_BODY_BYTES,
         post: (request) => this.register(request, scheme),
       });
-      coap.resource('/dp', { hidden: true, post: (request) => this.receiveSend(request) });
+      coap.resource('/dp', { hidden: true, maxBodySize: SEND_MAX_BYTES, post: (request) => this.receiveSend(request) });
       coap.resource('/rd', {
         prefix: true,
         hidden: true,
+        maxBodySize: MAX_REGISTRATION_BODY_BYTES,
         post: (request) => this.update(request, scheme),
         delete: (request) => this.deregister(request),
       });
@@ -275,7 +285,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   private report(error: unknown): void {
     const e = error instanceof Error ? error : new Error(String(error));
     if (this.listenerCount('error') > 0) this.emit('error', e);
-    else process.emitWarning(`LwM2M server: ${e.message}`);
+    else process.emitWarning(`LwM2M server: ${printable(e.message)}`);
   }
 
   private heard(endpoint: string): void {
