@@ -231,8 +231,8 @@ export function decodeWbxml(data: Uint8Array, options: WbxmlDecodeOptions = {}):
       case GlobalToken.OPAQUE: {
         const length = r.mbUint32('opaque length');
         if (length > limits.maxStringLength) throw new WbxmlFormatError(`opaque data of ${length} bytes exceeds the limit of ${limits.maxStringLength}`, 'limit', offset);
-        // A copy, so the tree does not keep the whole message alive.
-        addContent(r.bytes(length, 'opaque data').slice(), offset);
+        // A copy (a plain Uint8Array, not a Buffer view) so the tree does not keep the message alive.
+        addContent(new Uint8Array(r.bytes(length, 'opaque data')), offset);
         break;
       }
       case GlobalToken.LITERAL:
