@@ -362,6 +362,9 @@ function readCommand(el: Element, path: string, within: string): Command {
     const cmdId = cmdIdEl === undefined ? undefined : leafText(cmdIdEl, `${path}/CmdID`, clause).trim();
     return cmdId === undefined ? { kind: 'Unsupported', tag: el.tag } : { kind: 'Unsupported', tag: el.tag, cmdId };
   }
+  if (el.tag !== 'Status' && el.tag !== 'Results' && el.tag !== 'Alert' && el.tag !== 'Atomic' && el.tag !== 'Sequence' && !ITEM_COMMANDS.has(el.tag)) {
+    throw new SyncMLFormatError(`<${el.tag}> is not a command`, `${REPPRO} <${within.split('/').pop() ?? 'SyncBody'}>`, path);
+  }
   const c = new Children(el, path, clause);
   const optionalMeta = (): Meta | undefined => {
     const m = c.optional('Meta');
@@ -460,7 +463,7 @@ function readCommand(el: Element, path: string, within: string): Command {
     if (commands.length === 0) throw new SyncMLFormatError(`<${el.tag}> holds no command`, clause, path);
     container.commands = commands;
     command = container;
-  } else throw new SyncMLFormatError(`<${el.tag}> is not a command`, `${REPPRO} <${within.split('/').pop() ?? 'SyncBody'}>`, path);
+  } else throw new Error(`unreachable: <${el.tag}>`);
   c.done();
   return command;
 }
