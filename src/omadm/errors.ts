@@ -5,7 +5,7 @@
  */
 
 /** Which decoder refused the input. */
-export type OmaDmLayer = 'wbxml' | 'xml' | 'syncml';
+export type OmaDmLayer = 'wbxml' | 'xml' | 'syncml' | 'auth';
 
 /**
  * Input that is not a well-formed OMA DM message. `clause` names the rule that was broken
@@ -45,5 +45,13 @@ export class SyncMLFormatError extends OmaDmFormatError {
   constructor(message: string, clause: string, path: string) {
     super(message, 'syncml', clause, path);
     this.name = 'SyncMLFormatError';
+  }
+}
+
+/** Authentication data (a Cred, an x-syncml-hmac header) that cannot be read (OMA-TS-DM_Security-V1_2). */
+export class DmAuthFormatError extends OmaDmFormatError {
+  constructor(message: string, clause: string, where?: string) {
+    super(message, 'auth', clause, where);
+    this.name = 'DmAuthFormatError';
   }
 }
