@@ -104,14 +104,7 @@ export function parseXml(input: string | Uint8Array, options: XmlParseOptions = 
   parser.on('text', addText);
   parser.on('cdata', addText);
   parser.on('closetag', () => {
-    const el = stack.pop();
-    if (el?.hasElementChild === true) {
-      // Indentation between elements is not content (SyncML has no mixed content).
-      for (let i = el.children.length - 1; i >= 0; i--) {
-        const child = el.children[i]!;
-        if (typeof child === 'string' && WHITESPACE_ONLY.test(child)) el.children.splice(i, 1);
-      }
-    }
+    stack.pop();
   });
 
   try {
@@ -125,8 +118,14 @@ export function parseXml(input: string | Uint8Array, options: XmlParseOptions = 
   return strip(root);
 }
 
+/** The finished tree; whitespace-only text beside elements is indentation, not content (SyncML has no mixed content). */
 function strip(el: BuildingElement): Element {
-  return { tag: el.tag, children: el.children.map((c) => (typeof c === 'string' ? c : strip(c as BuildingElement))) };
+  const children: Node[] = [];
+  for (const child of el.children) {
+    if (typeof child !== 'string') children.push(strip(child as BuildingElement));
+    else if (!el.hasElementChild || !WHITESPACE_ONLY.test(child)) children.push(child);
+  }
+  return { tag: el.tag, children };
 }
 
 // ---------------------------------------------------------------- writer
