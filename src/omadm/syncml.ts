@@ -384,17 +384,13 @@ function readCommand(el: Element, path: string, within: string): Command {
       cc.done();
       chal = { meta };
     }
-    const status: { -readonly [K in keyof StatusCommand]: StatusCommand[K] } = {
-      kind: 'Status',
-      cmdId: cmdIdOf(c),
-      msgRef: c.text('MsgRef').trim(),
-      cmdRef: c.text('CmdRef').trim(),
-      cmd: c.text('Cmd').trim(),
-      code: 0,
-    };
+    const cmdId = cmdIdOf(c);
+    const msgRef = c.text('MsgRef').trim();
+    const cmdRef = c.text('CmdRef').trim();
+    const cmd = c.text('Cmd').trim();
     const code = integer(c.text('Data'), c.childPath('Data'), `${REPPRO} <Status>`, 'status code');
     if (code < 100 || code > 599) throw new SyncMLFormatError(`status code ${code} is outside 100..599`, `${REPPRO} <Status>`, c.childPath('Data'));
-    status.code = code;
+    const status: { -readonly [K in keyof StatusCommand]: StatusCommand[K] } = { kind: 'Status', cmdId, msgRef, cmdRef, cmd, code };
     const targetRefs = c.many('TargetRef').map((e, i) => leafText(e, c.childPath('TargetRef', i), clause));
     if (targetRefs.length > 0) status.targetRefs = targetRefs;
     const sourceRefs = c.many('SourceRef').map((e, i) => leafText(e, c.childPath('SourceRef', i), clause));
@@ -457,15 +453,26 @@ function readCommand(el: Element, path: string, within: string): Command {
     if (meta !== undefined) container.meta = meta;
     const commands: Command[] = [];
     for (const tag of CONTAINED_COMMANDS) c.many(tag); // taken here, read below in document order (execution order)
-    el.children.forEach((child, index) => {
-      if (isElement(child) && CONTAINED_COMMANDS.has(child.tag)) commands.push(readCommand(child, `${path}/${child.tag}[${index + 1}]`, `${within}/${el.tag}`));
-    });
+    const position = positions();
+    for (const child of el.children) {
+      if (isElement(child) && CONTAINED_COMMANDS.has(child.tag)) commands.push(readCommand(child, `${path}/${position(child.tag)}`, `${within}/${el.tag}`));
+    }
     if (commands.length === 0) throw new SyncMLFormatError(`<${el.tag}> holds no command`, clause, path);
     container.commands = commands;
     command = container;
   } else throw new Error(`unreachable: <${el.tag}>`);
   c.done();
   return command;
+}
+
+/** Path steps as XPath writes them: Replace[2] is the parent's second <Replace>. */
+function positions(): (tag: string) => string {
+  const seen = new Map<string, number>();
+  return (tag) => {
+    const n = (seen.get(tag) ?? 0) + 1;
+    seen.set(tag, n);
+    return `${tag}[${n}]`;
+  };
 }
 
 /** Reads a SyncML DM 1.2 message from its element tree. Throws SyncMLFormatError. */
@@ -502,20 +509,21 @@ export function readSyncML(root: Element): SyncMLMessage {
 
   const commands: Command[] = [];
   let final = false;
-  bodyEl.children.forEach((child, index) => {
-    const path = `SyncML/SyncBody/${isElement(child) ? child.tag : '#text'}`;
+  const position = positions();
+  for (const child of bodyEl.children) {
     if (!isElement(child)) {
-      if (typeof child === 'string' && child.trim() === '') return;
-      throw new SyncMLFormatError('<SyncBody> has text where only commands belong', `${REPPRO} <SyncBody>`, path);
+      if (typeof child === 'string' && child.trim() === '') continue;
+      throw new SyncMLFormatError('<SyncBody> has text where only commands belong', `${REPPRO} <SyncBody>`, 'SyncML/SyncBody');
     }
+    const path = `SyncML/SyncBody/${position(child.tag)}`;
     if (final) throw new SyncMLFormatError(`<${child.tag}> after <Final/>`, `${REPPRO} <SyncBody>`, path);
     if (child.tag === 'Final') {
       if (child.children.length > 0) throw new SyncMLFormatError('<Final> must be empty', `${REPPRO} <Final>`, path);
       final = true;
-      return;
+      continue;
     }
-    commands.push(readCommand(child, `${path}[${index + 1}]`, 'SyncBody'));
-  });
+    commands.push(readCommand(child, path, 'SyncBody'));
+  }
   return { header, commands, final };
 }
 

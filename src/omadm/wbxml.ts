@@ -268,7 +268,7 @@ export function decodeWbxml(data: Uint8Array, options: WbxmlDecodeOptions = {}):
   }
   // §5.3: only processing instructions may follow the root element, and Depot refuses those.
   if (r.pos !== data.length) throw new WbxmlFormatError(`${data.length - r.pos} bytes after the end of the root element`, '§5.3', r.pos);
-  return { version, publicId, charset, root: root };
+  return { version, publicId, charset, root };
 }
 
 // ---------------------------------------------------------------- encoder

@@ -66,11 +66,13 @@ test('RepPro command content models: what is missing, repeated or not allowed is
   expectSyncMLError(message('<Replace><CmdID>1</CmdID><Item><Data><Item/></Data></Item></Replace>'), 'SyncML/SyncBody/Replace[1]/Item[1]/Data', /must hold text/);
   expectSyncMLError(message('<Replace><CmdID>1</CmdID><Item><Data>x</Data><Cmd>y</Cmd></Item></Replace>'), 'SyncML/SyncBody/Replace[1]/Item[1]/Cmd', /not allowed in <Item>/);
   expectSyncMLError(message('<Replace><CmdID>1</CmdID><Item><Meta><Size>12a</Size></Meta></Item></Replace>'), 'SyncML/SyncBody/Replace[1]/Item[1]/Meta/Size', /not a non-negative integer/);
-  expectSyncMLError(message('<Atomic><CmdID>1</CmdID><Sequence><CmdID>2</CmdID><Atomic><CmdID>3</CmdID><Get><CmdID>4</CmdID><Item/></Get></Atomic></Sequence></Atomic>'), 'SyncML/SyncBody/Atomic[1]/Sequence[2]/Atomic[2]', /nested in <Atomic>/);
+  expectSyncMLError(message('<Atomic><CmdID>1</CmdID><Sequence><CmdID>2</CmdID><Atomic><CmdID>3</CmdID><Get><CmdID>4</CmdID><Item/></Get></Atomic></Sequence></Atomic>'), 'SyncML/SyncBody/Atomic[1]/Sequence[1]/Atomic[1]', /nested in <Atomic>/);
   expectSyncMLError(message('<Sequence><CmdID>1</CmdID></Sequence>'), 'SyncML/SyncBody/Sequence[1]', /holds no command/);
-  expectSyncMLError(message('<Final/><Get><CmdID>1</CmdID><Item/></Get>'), 'SyncML/SyncBody/Get', /after <Final\/>/);
+  expectSyncMLError(message('<Final/><Get><CmdID>1</CmdID><Item/></Get>'), 'SyncML/SyncBody/Get[1]', /after <Final\/>/);
+  // Positions count per tag, as in XPath: the second <Replace>, after a <Get>.
+  expectSyncMLError(message('<Get><CmdID>1</CmdID><Item/></Get><Replace><CmdID>2</CmdID><Item/></Replace><Replace><CmdID>3</CmdID></Replace>'), 'SyncML/SyncBody/Replace[2]', /0 <Item>/);
   expectSyncMLError(message('<MsgID>1</MsgID>'), 'SyncML/SyncBody/MsgID[1]', /not a command/);
-  expectSyncMLError(message('<Final>x</Final>'), 'SyncML/SyncBody/Final', /must be empty/);
+  expectSyncMLError(message('<Final>x</Final>'), 'SyncML/SyncBody/Final[1]', /must be empty/);
 });
 
 test('RepPro <Sequence>: commands keep document order; DS-only commands are kept as Unsupported for a 406 Status', () => {
