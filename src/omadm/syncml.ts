@@ -662,13 +662,13 @@ export interface SyncMLDecodeOptions {
  */
 export function decodeSyncML(body: Uint8Array, encoding: SyncMLEncoding, options: SyncMLDecodeOptions = {}): SyncMLMessage {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  const root = encoding === 'wbxml' ? decodeWbxml(body, { limits }).root : parseXml(body, { limits });
   try {
+    const root = encoding === 'wbxml' ? decodeWbxml(body, { limits }).root : parseXml(body, { limits });
     return readSyncML(root);
   } catch (error) {
     if (error instanceof OmaDmFormatError) throw error;
-    // A reader bug must still not escape as an arbitrary exception to the session.
-    throw new SyncMLFormatError(`unexpected reader failure: ${String(error)}`, REPPRO, 'SyncML');
+    // A decoder bug must still reach the session as a format error it can answer, not a crash.
+    throw new SyncMLFormatError(`unexpected decoder failure: ${String(error)}`, REPPRO, 'SyncML');
   }
 }
 
