@@ -1,7 +1,7 @@
 /**
- * SyncML response status codes (OMA-TS-SyncML_RepPro-V1_2 §10 "Response Status Codes", used by
- * OMA-TS-DM_RepPro-V1_2 §6.5 and the DM protocol) and OMA DM alert codes (OMA-TS-DM_Protocol-V1_2
- * §8.7 and OMA-TS-DM_RepPro-V1_2 "Alert Codes").
+ * SyncML response status codes ("Response Status Codes" of OMA-TS-DM_RepPro-V1_2, from SyncML's
+ * RepPro) and OMA DM alert codes ("Alert Codes" of OMA-TS-DM_RepPro-V1_2, used by
+ * OMA-TS-DM_Protocol-V1_2's packages).
  */
 
 export const StatusCode = {

@@ -1,9 +1,9 @@
 /**
  * WBXML code pages for SyncML DM 1.2 messages.
  *
- * Page 0 is SyncML 1.2 (OMA-TS-SyncML_RepPro-V1_2 §8.2, "WBXML code page 0: SyncML"), page 1
- * is MetInf 1.2 (OMA-TS-SyncML_MetaInfo-V1_2 §8, "WBXML code page 1: MetInf"). The same tokens
- * are in libwbxml's SyncML 1.2 table, which the interop tests check tag by tag.
+ * Page 0 is SyncML 1.2 (the WBXML code page table of OMA-TS-SyncML_RepPro-V1_2), page 1 is
+ * MetInf 1.2 (that of OMA-TS-SyncML_MetaInfo-V1_2). libwbxml's SyncML 1.2 table has the same
+ * tokens: the interop tests check every tag byte for byte against its encoder.
  *
  * DevInf (the SyncML DS device information document) has its own public identifier (0x1202)
  * and, when carried in a message, travels as an opaque embedded document, so it is not a page

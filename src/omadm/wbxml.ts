@@ -239,7 +239,7 @@ export function decodeWbxml(data: Uint8Array, options: WbxmlDecodeOptions = {}):
       case GlobalToken.LITERAL_C: {
         const name = stringTableEntry(table, tableStart, r.mbUint32('literal tag name'), 'literal tag name');
         // Kept so the SyncML layer can name the unknown element; it must still be an XML name.
-        if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(name)) throw new WbxmlFormatError(`literal tag name ${JSON.stringify(name.slice(0, 40))} is not an XML name`, '§5.8.2', offset);
+        if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(name)) throw new WbxmlFormatError(`literal tag name ${JSON.stringify(name.slice(0, 40))} is not an XML name`, '§5.8.4.5', offset);
         openElement(name, token === GlobalToken.LITERAL_C, offset);
         break;
       }

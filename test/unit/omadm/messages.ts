@@ -1,5 +1,5 @@
 /**
- * Sample OMA DM 1.2 messages shaped like the packages of OMA-TS-DM_Protocol-V1_2 §8 (a client's
+ * Sample OMA DM 1.2 messages shaped like the packages of OMA-TS-DM_Protocol-V1_2 (a client's
  * Package 1, a server's Package 2, a client's Package 3), shared by the unit and interop tests.
  */
 import type { SyncMLMessage } from '../../../src/omadm/syncml.js';
@@ -8,7 +8,7 @@ import { AlertCode, StatusCode } from '../../../src/omadm/status-codes.js';
 const SERVER_URI = 'https://dm.depot.example/omadm';
 const DEVICE_URI = 'IMEI:493005100592800';
 
-/** Package 1: client-initiated session (Alert 1201), DevInfo in a Replace, MD5 credentials (DM_Protocol §8.3). */
+/** Package 1: client-initiated session (Alert 1201), DevInfo in a Replace, MD5 credentials (DM_Protocol, Package 1). */
 export const clientPackage1: SyncMLMessage = {
   header: {
     verDTD: '1.2',
@@ -37,7 +37,7 @@ export const clientPackage1: SyncMLMessage = {
   final: true,
 };
 
-/** Package 2: the server's Status for the header and commands, then Get, Replace, Exec (DM_Protocol §8.4). */
+/** Package 2: the server's Status for the header and commands, then Get, Replace, Exec (DM_Protocol, Package 2). */
 export const serverPackage2: SyncMLMessage = {
   header: {
     verDTD: '1.2',

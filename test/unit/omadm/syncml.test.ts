@@ -30,7 +30,7 @@ function expectSyncMLError(body: string, path: string, pattern: RegExp): void {
 const HDR = '<SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto><SessionID>1</SessionID><MsgID>1</MsgID><Target><LocURI>a</LocURI></Target><Source><LocURI>b</LocURI></Source></SyncHdr>';
 const message = (body: string, hdr = HDR): string => `<SyncML xmlns="SYNCML:SYNCML1.2">${hdr}<SyncBody>${body}</SyncBody></SyncML>`;
 
-test('DM_Protocol §8.3-§8.5: Package 1, 2 and 3 round-trip through XML and WBXML unchanged', () => {
+test('OMA-TS-DM_Protocol-V1_2 Packages 1, 2 and 3 round-trip through XML and WBXML unchanged', () => {
   for (const msg of [clientPackage1, serverPackage2, clientPackage3]) {
     for (const encoding of ENCODINGS) assert.deepEqual(decodeSyncML(encodeSyncML(msg, encoding), encoding), msg, `${encoding} ${msg.header.msgId}`);
     assert.deepEqual(decodeSyncML(encodeSyncML(msg, 'wbxml', { stringTable: true }), 'wbxml'), msg);
