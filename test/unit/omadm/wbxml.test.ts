@@ -81,6 +81,8 @@ test('WBXML §5.5: a public identifier given as a string-table FPI is read and w
   const doc = decodeWbxml(encoded);
   assert.equal(doc.publicId, '-//SYNCML//DTD SyncML 1.2//EN');
   assert.deepEqual(doc.root, root);
+  // §7.2.1: 1 is "unknown or missing", written by anonymous encoders; the Content-Type says DM.
+  assert.equal(decodeWbxml(bytes(0x03, 0x01, 0x6a, 0x00, 0x12)).publicId, 1);
   expectError(bytes(0x03, 0x00, 0x00, 0x6a, 0x04, 'abc', 0, 0x12), '§5.5', /is not SyncML 1.2/);
   expectError(bytes(0x03, 0xa4, 0x02, 0x6a, 0x00, 0x12), '§5.5', /0x1202/);
 });
