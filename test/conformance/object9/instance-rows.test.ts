@@ -217,7 +217,7 @@ for (const enc of ENCODINGS) {
       });
     });
 
-    void test(`§5.1.3.1 / §5.1.3.2 / §5.2 Executes in the wrong state: 4.05, no effect, no notification [${enc}]`, async () => {
+    void test(`§5.1.3.1 / §5.1.3.2 / §5.2 Executes in the wrong state have no effect and send no notification; the 4.05 answer is Depot's choice (the spec says only "no effect") [${enc}]`, async () => {
       await withTempDir(async (dir) => {
         const h = harness(dir, { profile: enc });
         const i = await h.obj.create();
