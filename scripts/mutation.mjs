@@ -1,0 +1,24 @@
+// Mutation testing, one Stryker run per module of stryker.config.mjs, one after another, then a
+// summary of the scores and survivors (scripts/mutation-report.mjs). Usage:
+//   node scripts/mutation.mjs [module ...]      (default: record coap content object9)
+// Options go to Stryker through the environment: STRYKER_BREAK=<score> fails a run below it;
+// STRYKER_CONCURRENCY=<n> (default 1: the machine's two cores are shared).
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const modules = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['record', 'coap', 'content', 'object9'];
+const stryker = fileURLToPath(new URL('../node_modules/@stryker-mutator/core/bin/stryker.js', import.meta.url));
+let failed = false;
+for (const name of modules) {
+  console.log(`\n=== mutation testing: ${name} ===`);
+  const r = spawnSync(process.execPath, [stryker, 'run', '--concurrency', process.env.STRYKER_CONCURRENCY ?? '1'], {
+    stdio: 'inherit',
+    env: { ...process.env, STRYKER_MODULE: name },
+  });
+  if (r.status !== 0) {
+    console.error(`mutation testing of ${name} failed (exit ${r.status ?? r.signal})`);
+    failed = true;
+  }
+}
+spawnSync(process.execPath, [fileURLToPath(new URL('mutation-report.mjs', import.meta.url)), ...modules], { stdio: 'inherit' });
+process.exit(failed ? 1 : 0);
