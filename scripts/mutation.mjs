@@ -2,12 +2,13 @@
 // summary of the scores and survivors (scripts/mutation-report.mjs). Usage:
 //   node scripts/mutation.mjs [module ...]      (default: record coap content object9)
 // Options go to Stryker through the environment: STRYKER_BREAK=<score> fails a run below it;
-// STRYKER_CONCURRENCY=<n> (default 1: the machine's two cores are shared).
+// STRYKER_CONCURRENCY=<n> (default 1: the machine's two cores are shared); STRYKER_BIN=<stryker.js>.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const modules = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['record', 'coap', 'content', 'object9'];
-const stryker = fileURLToPath(new URL('../node_modules/@stryker-mutator/core/bin/stryker.js', import.meta.url));
+// STRYKER_BIN: another Stryker install (e.g. where node_modules is shared and may lose the dev dependencies).
+const stryker = process.env.STRYKER_BIN ?? fileURLToPath(new URL('../node_modules/@stryker-mutator/core/bin/stryker.js', import.meta.url));
 let failed = false;
 for (const name of modules) {
   console.log(`\n=== mutation testing: ${name} ===`);
