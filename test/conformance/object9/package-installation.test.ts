@@ -90,6 +90,8 @@ for (const enc of ENCODINGS) {
       const o = accept(reach('DOWNLOADED'), E.integrityOk);
       assert.equal(o.row.id, 'pkg-integrity-ok');
       assertWire(enc, o.after, { state: 'DELIVERED', result: 'INITIAL', enabled: false });
+      // §5.1.2.4: the package is now ready to be installed: nothing is removed, nothing started (installation waits for Install)
+      assert.deepEqual(o.effects, []);
     });
 
     void test(`§5.1.1 row "PKG Integrity KO": DOWNLOADED -> INITIAL, Update Result = Integrity Failure [${enc}]`, () => {
@@ -113,6 +115,8 @@ for (const enc of ENCODINGS) {
       assert.equal(o.row.id, 'install-failed');
       assertWire(enc, o.after, { state: 'DELIVERED', result: 'INSTALL_FAILURE', enabled: false });
       assert.equal(o.after.installing, false);
+      // §5.1.2.4: "remains in the DELIVERED State": the package stays (Install can be executed again), nothing else happens
+      assert.deepEqual(o.effects, []);
     });
 
     void test(`§5.1.1 row "Uninstall execution" from INSTALLED: -> INITIAL, Update Result = Initial [${enc}]`, () => {
@@ -127,6 +131,8 @@ for (const enc of ENCODINGS) {
     void test(`§5.1.1 row "Uninstall execution" from DELIVERED: -> INITIAL, Update Result unchanged [${enc}]`, () => {
       const fresh = accept(reach('DELIVERED'), E.uninstall);
       assert.equal(fresh.row.id, 'uninstall-delivered');
+      // §5.1.2.4: "the package is then removed from the LWM2M Device"; no installation runs, so none is cancelled
+      assert.deepEqual(fresh.effects, ['deletePackage']);
       assertWire(enc, fresh.after, { state: 'INITIAL', result: 'INITIAL', enabled: false });
       const failed = accept(reach('DELIVERED_AFTER_FAILED_INSTALL'), E.uninstall);
       assertWire(enc, failed.after, { state: 'INITIAL', result: 'INSTALL_FAILURE', enabled: false });
@@ -145,6 +151,8 @@ for (const enc of ENCODINGS) {
             const o = accept(s, e);
             s = o.after;
             last = o;
+            // every step on the way (the Install request too) belongs to the spec's operation
+            assert.equal(o.row.transition, row.transition, `${e.type} in ${sit}`);
           }
           // The row taken is labelled with the spec's Transition and Description columns (logs and notifications name it).
           assert.deepEqual([last?.row.section, last?.row.transition, last?.row.description], ['5.1.1', row.transition, row.description]);
