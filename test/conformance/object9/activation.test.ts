@@ -42,6 +42,8 @@ for (const enc of ENCODINGS) {
     void test(`§5.2 Activate: INACTIVE -> ACTIVE, Activation State ENABLED [${enc}]`, () => {
       const o = accept(reach('INSTALLED_INACTIVE'), E.activate);
       assert.equal(o.row.id, 'activate');
+      assert.deepEqual([o.row.section, o.row.transition], ['5.2', 'Activate']);
+      assert.deepEqual(o.effects, [], 'only the Activation State changes');
       assert.equal(o.after.activation, 'ACTIVE');
       assertWire(enc, o.after, { state: 'INSTALLED', result: 'INSTALLED', enabled: true });
       assert.deepEqual(o.changes, [{ rid: 12, from: false, to: true }]);
@@ -50,6 +52,8 @@ for (const enc of ENCODINGS) {
     void test(`§5.2 Deactivate: ACTIVE -> INACTIVE, Activation State DISABLED [${enc}]`, () => {
       const o = accept(reach('INSTALLED_ACTIVE'), E.deactivate);
       assert.equal(o.row.id, 'deactivate');
+      assert.deepEqual([o.row.section, o.row.transition], ['5.2', 'Deactivate']);
+      assert.deepEqual(o.effects, [], 'only the Activation State changes');
       assert.equal(o.after.activation, 'INACTIVE');
       assertWire(enc, o.after, { state: 'INSTALLED', result: 'INSTALLED', enabled: false });
       assert.deepEqual(o.changes, [{ rid: 12, from: true, to: false }]);
@@ -59,9 +63,11 @@ for (const enc of ENCODINGS) {
       const a = accept(reach('INSTALLED_ACTIVE'), E.activate);
       assert.deepEqual(a.after, reach('INSTALLED_ACTIVE'));
       assert.deepEqual(a.changes, []);
+      assert.deepEqual([a.row.id, a.row.section, a.row.transition, a.effects], ['activate-again', '5.2', 'Activate', []]);
       const d = accept(reach('INSTALLED_INACTIVE'), E.deactivate);
       assert.deepEqual(d.after, reach('INSTALLED_INACTIVE'));
       assert.deepEqual(d.changes, []);
+      assert.deepEqual([d.row.id, d.row.section, d.row.transition, d.effects], ['deactivate-again', '5.2', 'Deactivate', []]);
     });
 
     void test(`§5.2 / §6 rid 12: Activation State is ENABLED only in ACTIVE [${enc}]`, () => {

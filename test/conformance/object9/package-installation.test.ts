@@ -107,6 +107,8 @@ for (const enc of ENCODINGS) {
       assert.deepEqual(requested.effects, ['runInstall']);
       const o = accept(requested.after, E.installSucceeded);
       assert.equal(o.row.id, 'install-succeeded');
+      // Depot's choice: the row names no effect (the instance drops the staged copy itself once the install succeeded)
+      assert.deepEqual(o.effects, []);
       assertWire(enc, o.after, { state: 'INSTALLED', result: 'INSTALLED', enabled: false });
     });
 
