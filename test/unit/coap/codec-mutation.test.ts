@@ -66,13 +66,15 @@ void test('RFC 7252 §3: every prefix of a valid message decodes to exactly thos
 });
 
 void test('RFC 7252 §3.1: option extensions cut short are format errors', () => {
-  formatError(hex('40 01 0001 d0'), '§3.1'); // delta 13: its extension byte is missing
-  formatError(hex('40 01 0001 e0 00'), '§3.1'); // delta 14: one of two extension bytes
-  formatError(hex('40 01 0001 0d'), '§3.1'); // length 13: extension byte missing
-  formatError(hex('40 01 0001 0e 00'), '§3.1'); // length 14: one of two
+  // (the message says which part is cut: Depot's wording)
+  assert.match(formatError(hex('40 01 0001 d0'), '§3.1').message, /delta extension truncated/); // delta 13: its extension byte is missing
+  assert.match(formatError(hex('40 01 0001 e0 00'), '§3.1').message, /delta extension truncated/); // delta 14: one of two extension bytes
+  assert.match(formatError(hex('40 01 0001 0d'), '§3.1').message, /length extension truncated/); // length 13: extension byte missing
+  assert.match(formatError(hex('40 01 0001 0e 00'), '§3.1').message, /length extension truncated/); // length 14: one of two
   formatError(hex('40 01 0001 03 6162'), '§3.1'); // value runs past the end
   formatError(hex('40 01 0001 f0'), '§3.1'); // nibble 15 outside the payload marker
   formatError(hex('40 01 0001 0f'), '§3.1');
+  formatError(hex('40 01 0001 0f' + '61'.repeat(15)), '§3.1'); // length nibble 15 even with 15 bytes after it
   formatError(hex('40 01 0001 e0 ffff e0 ffff'), '§3.1'); // option number beyond 65535
   // …and exactly long enough is fine
   assert.deepEqual(decode(hex('40 01 0001 d0 00')).options, [{ number: 13, value: new Uint8Array(0) }]);
