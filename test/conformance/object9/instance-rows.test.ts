@@ -5,7 +5,8 @@
  */
 import { describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { SimulatedInstaller, type SoftwareManagementInstance } from '../../../src/lwm2m/objects/software-management/index.js';
+import { existsSync, readdirSync } from 'node:fs';
+import { SimulatedInstaller, SoftwareManagement, type PersistedObject, type SoftwareManagementInstance } from '../../../src/lwm2m/objects/software-management/index.js';
 import type { PkgState } from '../../../src/lwm2m/objects/software-management/model.js';
 import { harness, makePackage, withTempDir, type Harness } from '../../unit/lwm2m/object9-support.js';
 import { ENCODINGS, WIRE, type SpecResult } from './support.js';
@@ -75,6 +76,8 @@ for (const enc of ENCODINGS) {
       });
     });
 
+    /** Set by the connection-lost case once the staging file was seen on disk mid-download. */
+    let stagedDuringDownload = false;
     const downloadFailures: [string, SpecResult, (h: Harness, i: SoftwareManagementInstance) => Promise<string>][] = [
       ['quota', 'NOT_ENOUGH_STORAGE', async (_h, i) => (await i.write(2, makePackage({ files: [{ path: 'x', data: 'x'.repeat(3000) }] }))).code],
       ['foreign bytes', 'UNSUPPORTED_PACKAGE_TYPE', async (_h, i) => (await i.write(2, Buffer.from('GIF89a....'))).code],
@@ -85,6 +88,16 @@ for (const enc of ENCODINGS) {
         async (h, i) => {
           h.fetcher.files.set('coap://repo/b', makePackage());
           h.fetcher.failAt = 100;
+          const fetch = h.fetcher.fetch.bind(h.fetcher);
+          h.fetcher.fetch = (uri, opts) =>
+            fetch(uri, {
+              ...opts,
+              onData: async (c) => {
+                const more = await opts.onData(c);
+                stagedDuringDownload ||= existsSync(i.stagingPath);
+                return more;
+              },
+            });
           const code = (await i.writePackageUri('coap://repo/b')).code;
           await i.settled();
           return code;
@@ -96,12 +109,37 @@ for (const enc of ENCODINGS) {
         await withTempDir(async (dir) => {
           const h = harness(dir, { profile: enc, quotaBytes: 2048 });
           const i = await h.obj.create();
+          stagedDuringDownload = false;
           await provoke(h, i);
+          await i.settled();
           expectWire(enc, i, 'INITIAL', result);
           assert.deepEqual(notes(h).at(-1), ['pkg-download-failed', { 7: S.INITIAL, 9: R[result] }]);
+          // §5.1.2.2: "(Faulty package is removed)": nothing of it is left on disk.
+          assert.equal(existsSync(i.stagingPath), false, `staging file ${i.stagingPath} left behind`);
+          assert.deepEqual(readdirSync(dir), [], 'files left in the data directory');
+          if (what === 'connection lost') assert.ok(stagedDuringDownload, 'the first 100 bytes were on disk before the connection dropped (else this check could not fail)');
         });
       });
     }
+
+    void test(`§5.1.1 "PKG Download Failed" (restart during a Block1 push): INITIAL, Update Result ${R.CONNECTION_LOST}, the partial package removed from disk [${enc}]`, async () => {
+      await withTempDir(async (dir) => {
+        const h = harness(dir, { profile: enc });
+        const i = await h.obj.create();
+        const pkg = makePackage();
+        assert.equal((await i.writePackage(pkg.subarray(0, 128), { num: 0, size: 128, more: true })).code, '2.31');
+        const snap = JSON.parse(JSON.stringify(h.obj.snapshot())) as PersistedObject;
+        await i.dispose(); // the process dies mid-download
+        assert.ok(existsSync(i.stagingPath), 'the partial package is on disk before the restart (else this test could not fail)');
+        // Only the download-failed row's "delete package" effect removes it here: no staging writer is open.
+        const restored = (await SoftwareManagement.restore(snap, h.deps)).object.get(0);
+        assert.ok(restored);
+        await restored.settled();
+        expectWire(enc, restored, 'INITIAL', 'CONNECTION_LOST');
+        assert.equal(existsSync(restored.stagingPath), false, 'faulty package left on disk');
+        assert.deepEqual(readdirSync(dir), []);
+      });
+    });
 
     void test(`§5.1.1 "PKG Integrity KO": INITIAL, Update Result ${R.INTEGRITY_FAILURE} [${enc}]`, async () => {
       await withTempDir(async (dir) => {
@@ -179,7 +217,7 @@ for (const enc of ENCODINGS) {
       });
     });
 
-    void test(`§5.1.3.1 / §5.1.3.2 / §5.2 Executes in the wrong state: 4.05, no effect, no notification [${enc}]`, async () => {
+    void test(`§5.1.3.1 / §5.1.3.2 / §5.2 Executes in the wrong state have no effect and send no notification; the 4.05 answer is Depot's choice (the spec says only "no effect") [${enc}]`, async () => {
       await withTempDir(async (dir) => {
         const h = harness(dir, { profile: enc });
         const i = await h.obj.create();

@@ -108,7 +108,11 @@ export function assertWire(
   });
 }
 
-/** Asserts that `event` in `s` is rejected and has no effect at all. */
+/**
+ * Asserts that `event` in `s` is rejected and has no effect at all (§5.1.3.1, §5.1.3.2, §5.2:
+ * "no effect"). That the rejection is answered 4.05 Method Not Allowed is Depot's choice: the
+ * spec says only that it has no effect.
+ */
 export function assertNoEffect(encoding: ProfileName, s: MachineState, event: MachineEvent): StepOutcome {
   const before = encodeSnapshot(encoding, s);
   const o = step(s, event);
