@@ -142,7 +142,7 @@ test('simulator: models pin their LwM2M version and formats (TS Core 1.0/1.1/1.2
     await sim.start();
     await sim.waitAllRegistered(10_000);
     const regs = driver.requests.filter((r) => r.method === 'POST' && r.path === '/rd');
-    const byVersion = Object.fromEntries(regs.map((r) => [r.query.find((q) => q.startsWith('lwm2m=')), r.text.split(',</')[0]]));
+    const byVersion: Record<string, string> = Object.fromEntries(regs.map((r) => [r.query.find((q) => q.startsWith('lwm2m=')) ?? '', r.text.split(',</')[0] ?? '']));
     assert.deepEqual(byVersion, {
       'lwm2m=1.0': '</>;rt="oma.lwm2m"',
       'lwm2m=1.1': '</>;rt="oma.lwm2m";ct=11542',
