@@ -17,7 +17,7 @@ import type { BootstrapServer } from '../lwm2m/server/bootstrap.js';
 import type { DeviceResponse, Lwm2mServer, OperationOutcome } from '../lwm2m/server/server.js';
 import { Lwm2mServerError } from '../lwm2m/server/server.js';
 import { StoreError } from '../store/errors.js';
-import type { DeviceFacts, QueuedOperation, Registration, Store } from '../store/types.js';
+import type { BootstrapCredential, DeviceFacts, QueuedOperation, Registration, Store } from '../store/types.js';
 import { JsonValueError, nodeToJson, valueFromJson } from './json.js';
 import { InstallDriverError, type InstallDriver, type JobView } from '../fleet/install-driver.js';
 import { PackageError, type PackageCatalog } from '../fleet/packages.js';
@@ -29,7 +29,7 @@ export interface ApiOptions {
   lwm2m: Lwm2mServer;
   /** Needed for server-initiated bootstrap. */
   bootstrap?: BootstrapServer;
-  store: Pick<Store, 'registrations' | 'deviceFacts' | 'operations' | 'bootstrap'>;
+  store: Pick<Store, 'registrations' | 'deviceFacts' | 'operations' | 'bootstrap' | 'bootstrapCredentials'>;
   /** The bearer token operators present. */
   token: string;
   version: string;
@@ -255,7 +255,8 @@ export function createApi(options: ApiOptions): FastifyInstance {
       handler: async (request) => {
         const q = request.query as { state?: 'pending' | 'accepted' | 'rejected' };
         const result = await store.bootstrap.list(q.state, pageRequest(request));
-        return { endpoints: result.items, next: result.next };
+        // Lab mode writes device secrets over plain CoAP: every listing says so.
+        return { insecureBootstrap: options.bootstrap?.insecureBootstrap ?? false, endpoints: result.items, next: result.next };
       },
     },
     {
@@ -286,6 +287,65 @@ export function createApi(options: ApiOptions): FastifyInstance {
       summary: 'Reject a pending bootstrap endpoint',
       params: { endpoint: 'Endpoint client name' },
       handler: async (request) => store.bootstrap.reject(param(request, 'endpoint'), 'api', now()),
+    },
+    {
+      method: 'POST',
+      url: '/api/v1/bootstrap/:endpoint/rotate-key',
+      summary: "Give a provisioned endpoint a new DM key at its next bootstrap (until then a re-bootstrap writes its working key again)",
+      params: { endpoint: 'Endpoint client name' },
+      handler: async (request, reply) => {
+        if (!options.bootstrap) return reply.code(501).send({ error: 'NOT_AVAILABLE', message: 'no bootstrap server is running' });
+        return options.bootstrap.requestKeyRotation(param(request, 'endpoint'));
+      },
+    },
+    {
+      method: 'GET',
+      url: '/api/v1/bootstrap-credentials',
+      summary: 'Bootstrap credentials (factory PSKs and certificate subjects, per device or per batch); keys are never shown',
+      query: page,
+      handler: async (request) => {
+        const result = await store.bootstrapCredentials.list(pageRequest(request));
+        return { credentials: result.items.map(bootstrapCredentialJson), next: result.next };
+      },
+    },
+    {
+      method: 'POST',
+      url: '/api/v1/bootstrap-credentials',
+      summary: 'Add a bootstrap credential: a PSK (keyHex) or a certificate subject, bound to one endpoint or (without endpoint) to a batch',
+      body: {
+        type: 'object',
+        required: ['kind', 'identity'],
+        additionalProperties: false,
+        properties: {
+          kind: { type: 'string', enum: ['psk', 'x509-subject'] },
+          identity: { type: 'string', minLength: 1, maxLength: 255, pattern: NO_CONTROL_BYTES },
+          keyHex: { type: 'string', pattern: '^([0-9a-fA-F]{2}){16,64}$' },
+          endpoint: endpointParam,
+        },
+      },
+      handler: async (request, reply) => {
+        const b = body<{ kind: 'psk' | 'x509-subject'; identity: string; keyHex?: string; endpoint?: string }>(request);
+        const endpoint = b.endpoint ?? null;
+        if (b.kind === 'psk' && !b.keyHex) throw new JsonValueError('a PSK bootstrap credential needs keyHex (16 to 64 bytes, hex)');
+        if (b.kind !== 'psk' && b.keyHex) throw new JsonValueError('only a PSK bootstrap credential takes keyHex');
+        const added = await store.bootstrapCredentials.add(
+          b.kind === 'psk' ? { kind: 'psk', identity: b.identity, key: Buffer.from(b.keyHex!, 'hex'), endpoint } : { kind: 'x509-subject', identity: b.identity, endpoint },
+          now(),
+        );
+        return reply.code(201).send(bootstrapCredentialJson(added));
+      },
+    },
+    {
+      method: 'POST',
+      url: '/api/v1/bootstrap-credentials/:kind/:identity/remove',
+      summary: 'Remove a bootstrap credential (devices already provisioned keep their DM credentials)',
+      params: { kind: 'psk or x509-subject', identity: 'PSK identity or certificate subject' },
+      handler: async (request) => {
+        const kind = param(request, 'kind');
+        if (kind !== 'psk' && kind !== 'x509-subject') throw new JsonValueError('kind is psk or x509-subject');
+        if (!(await store.bootstrapCredentials.remove(kind, param(request, 'identity')))) throw new StoreError('NOT_FOUND', `no ${kind} bootstrap credential "${param(request, 'identity')}"`);
+        return { removed: true };
+      },
     },
     ...packageRoutes(options, param),
   ];
@@ -384,6 +444,11 @@ function describeError(error: unknown): { status: number; code: string; message:
   if (e.statusCode && e.statusCode < 500) return { status: e.statusCode, code: 'BAD_REQUEST', message: e.message ?? 'bad request' };
   process.emitWarning(`API: unexpected error: ${e.message ?? String(error)}`);
   return { status: 500, code: 'INTERNAL', message: 'internal error' };
+}
+
+/** A bootstrap credential without its key (only whether it has one). */
+function bootstrapCredentialJson(c: BootstrapCredential) {
+  return { kind: c.kind, identity: c.identity, scope: c.scope, endpoint: c.endpoint, hasKey: c.key !== null, createdAt: new Date(c.createdAt).toISOString(), updatedAt: new Date(c.updatedAt).toISOString() };
 }
 
 function deviceJson(r: Registration, facts: DeviceFacts | null, now: number) {

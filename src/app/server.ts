@@ -19,7 +19,7 @@ import { Lwm2mServer } from '../lwm2m/server/server.js';
 import type { TrustStore } from '../pkg/index.js';
 import type { Simulator } from '../sim/simulator.js';
 import { openSqliteStore } from '../store/index.js';
-import type { SqliteStore } from '../store/index.js';
+import type { PendingLimits, SqliteStore } from '../store/index.js';
 import { DEMO_KEY_ID, startDemoFleet } from './demo-fleet.js';
 
 export interface DepotServerConfig {
@@ -45,6 +45,10 @@ export interface DepotServerConfig {
   publicHost?: string;
   /** Accept every bootstrap request without an operator decision (simulations only). */
   autoAcceptBootstrap?: boolean;
+  /** Lab mode: serve Bootstrap-Requests over plain CoAP (the DM key travels in clear). Default off. */
+  insecureBootstrap?: boolean;
+  /** Bootstrap bounds: re-bootstrap interval of a provisioned device, undecided records (BootstrapServerOptions). */
+  bootstrapLimits?: { rebootstrapIntervalMs?: number; pending?: Partial<PendingLimits> };
   /** What bootstrap gives each device for the DM server: a PSK (default) or a certificate from Depot's CA. */
   bootstrapCredentials?: 'psk' | 'x509';
   /** Run a simulated fleet of this many devices beside the server. */
@@ -137,7 +141,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     get: () => ({
       code: Code.Content,
       contentFormat: ContentFormat.Json,
-      payload: JSON.stringify({ name: 'depot', version: DEPOT_VERSION, uptimeSeconds: Math.round((Date.now() - started) / 1000) }),
+      payload: JSON.stringify({ name: 'depot', version: DEPOT_VERSION, uptimeSeconds: Math.round((Date.now() - started) / 1000), insecureBootstrap: config.insecureBootstrap === true }),
     }),
   });
   const publicHost = config.publicHost ?? defaultPublicHost(config.host);
@@ -165,7 +169,8 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       server: {
         ...(config.dtlsMaxAssociations !== undefined ? { maxConnections: config.dtlsMaxAssociations } : {}),
         // A device's PSK comes from the credential store; the identity binds it to one endpoint.
-        pskLookup: async (identity) => (await store.credentials.findPsk(identity))?.key.reveal(),
+        // Bootstrap PSKs (identities never shared with device ones) only get a device to /bs.
+        pskLookup: async (identity) => (await store.credentials.findPsk(identity))?.key.reveal() ?? (await store.bootstrapCredentials.find('psk', identity))?.key?.reveal(),
         ...(serverCertificate ? { certificate: serverCertificate } : {}),
         ...(trustRoots.length ? { trustRoots, clientCertificate: 'request' as const } : {}),
       },
@@ -182,6 +187,10 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     coap: { coap, ...(coaps ? { coaps } : {}) },
     dmServer: { uri: dmUri, shortServerId: 1, lifetimeSec: 300, binding: 'U' },
     autoAccept: config.autoAcceptBootstrap ?? false,
+    insecureBootstrap: config.insecureBootstrap ?? false,
+    ...(config.bootstrapLimits?.rebootstrapIntervalMs !== undefined ? { rebootstrapIntervalMs: config.bootstrapLimits.rebootstrapIntervalMs } : {}),
+    ...(config.bootstrapLimits?.pending ? { pendingLimits: config.bootstrapLimits.pending } : {}),
+    audit: (line) => process.stderr.write(`depot: bootstrap: ${line}\n`),
     ...(config.bootstrapCredentials === 'x509' && ca ? { certificates: deviceCertificateIssuer(ca) } : {}),
   });
   opened.push(() => bootstrap.close());
@@ -245,7 +254,9 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       ...(secure ? { coaps: `coaps://${secure.family === 'IPv6' ? `[${secure.address}]` : secure.address}:${secure.port}` } : {}),
       http: `http://${httpHost.includes(':') ? `[${httpHost}]` : httpHost}:${httpPort}/api/v1 (OpenAPI at /api/openapi.json)`,
       'dm server (written at bootstrap)': dmUri,
+      bootstrap: bootstrap.insecureBootstrap ? 'INSECURE lab mode: plain CoAP served, DM keys sent in clear' : 'over DTLS with bootstrap credentials only',
       'api token': source,
+      'secret key (seals PSKs at rest)': store.secretKeySource,
       'data dir': dataDir,
       ...(simulator && existsSync(demoKeyFile) ? { 'demo fleet trusts packages signed with': demoKeyFile } : {}),
     },

@@ -7,8 +7,15 @@ const USAGE = `usage: depot credentials <command> [options]
   add <endpoint> --kind x509-subject|x509-sha256|rpk-sha256 --identity <value>
   list <endpoint>                                                      show a device's credentials (keys redacted)
   remove --kind <kind> --identity <id>
+  add-bootstrap-psk (<endpoint> | --batch) --identity <id> (--key <text> | --key-hex <hex>)
+                     a factory PSK for bootstrap over DTLS: for one endpoint name, or for a batch
+                     of devices (each name is then bound to it on first use)
+  add-bootstrap-cert (<endpoint> | --batch) --identity <certificate subject>
+  list-bootstrap                                                       bootstrap credentials (keys redacted)
+  remove-bootstrap --kind psk|x509-subject --identity <id>
 options: --data-dir <dir> (default ./depot-data)
-A credential identifies exactly one device: binding it to a second one is refused.`;
+A credential identifies exactly one device: binding it to a second one is refused. Keys are
+sealed at rest with DEPOT_SECRET_KEY, else <data-dir>/secrets.key (docs/store.md).`;
 
 const KINDS: readonly CredentialKind[] = ['psk', 'x509-subject', 'x509-sha256', 'rpk-sha256'];
 
@@ -25,6 +32,7 @@ export async function runCredentialsCommand(argv: string[]): Promise<number> {
         key: { type: 'string' },
         'key-hex': { type: 'string' },
         kind: { type: 'string' },
+        batch: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -42,15 +50,24 @@ export async function runCredentialsCommand(argv: string[]): Promise<number> {
     process.stderr.write(`depot credentials: ${message}\n`);
     return code;
   };
-  const store = openSqliteStore({ dataDir: values['data-dir'] });
+  const keyOf = (): Buffer | string => {
+    if ((values.key === undefined) === (values['key-hex'] === undefined)) return 'give one of --key or --key-hex';
+    if (values['key-hex'] !== undefined && !/^([0-9a-fA-F]{2})+$/.test(values['key-hex'])) return '--key-hex must be an even number of hex digits';
+    return values['key-hex'] !== undefined ? Buffer.from(values['key-hex'], 'hex') : Buffer.from(values.key!, 'utf8');
+  };
+  let store;
+  try {
+    store = openSqliteStore({ dataDir: values['data-dir'] });
+  } catch (error) {
+    return fail((error as Error).message, 1);
+  }
   try {
     const now = Date.now();
     switch (command) {
       case 'add-psk': {
         if (!endpoint || !values.identity) return fail('add-psk needs <endpoint> and --identity');
-        if ((values.key === undefined) === (values['key-hex'] === undefined)) return fail('give one of --key or --key-hex');
-        if (values['key-hex'] !== undefined && !/^([0-9a-fA-F]{2})+$/.test(values['key-hex'])) return fail('--key-hex must be an even number of hex digits');
-        const key = values['key-hex'] !== undefined ? Buffer.from(values['key-hex'], 'hex') : Buffer.from(values.key!, 'utf8');
+        const key = keyOf();
+        if (typeof key === 'string') return fail(key);
         await store.credentials.bind(endpoint, { kind: 'psk', identity: values.identity, key }, now);
         process.stdout.write(`PSK identity "${values.identity}" bound to ${endpoint}\n`);
         return 0;
@@ -72,6 +89,38 @@ export async function runCredentialsCommand(argv: string[]): Promise<number> {
         if (!kind || !KINDS.includes(kind) || !values.identity) return fail('remove needs --kind and --identity');
         const removed = await store.credentials.remove(kind, values.identity);
         if (!removed) return fail(`no ${kind} credential "${values.identity}"`, 1);
+        process.stdout.write('removed\n');
+        return 0;
+      }
+      case 'add-bootstrap-psk':
+      case 'add-bootstrap-cert': {
+        if (!values.identity || (endpoint === undefined) === !values.batch) return fail(`${command} needs <endpoint> or --batch (not both), and --identity`);
+        const scope = endpoint === undefined ? 'a batch (each endpoint name is bound on first use)' : `endpoint ${endpoint} only`;
+        if (command === 'add-bootstrap-psk') {
+          const key = keyOf();
+          if (typeof key === 'string') return fail(key);
+          await store.bootstrapCredentials.add({ kind: 'psk', identity: values.identity, key, endpoint: endpoint ?? null }, now);
+          key.fill(0);
+          process.stdout.write(`bootstrap PSK identity "${values.identity}" added for ${scope}\n`);
+        } else {
+          await store.bootstrapCredentials.add({ kind: 'x509-subject', identity: values.identity, endpoint: endpoint ?? null }, now);
+          process.stdout.write(`bootstrap certificate subject "${values.identity}" added for ${scope}\n`);
+        }
+        return 0;
+      }
+      case 'list-bootstrap': {
+        let after: string | undefined;
+        do {
+          const page = await store.bootstrapCredentials.list(after === undefined ? {} : { after });
+          for (const c of page.items) process.stdout.write(`${c.kind}\t${c.identity}\t${c.scope === 'batch' ? '(batch)' : c.endpoint}\n`);
+          after = page.next ?? undefined;
+        } while (after !== undefined);
+        return 0;
+      }
+      case 'remove-bootstrap': {
+        const kind = values.kind;
+        if ((kind !== 'psk' && kind !== 'x509-subject') || !values.identity) return fail('remove-bootstrap needs --kind psk|x509-subject and --identity');
+        if (!(await store.bootstrapCredentials.remove(kind, values.identity))) return fail(`no bootstrap ${kind} credential "${values.identity}"`, 1);
         process.stdout.write('removed\n');
         return 0;
       }

@@ -17,6 +17,9 @@ const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--http-p
   --public-host <host> host devices reach Depot at, written into them at bootstrap
                        (default: the --host address, or the first external IPv4 address)
   --auto-accept-bootstrap  serve every bootstrap request without an operator decision (simulations)
+  --insecure-bootstrap LAB MODE: also serve bootstrap over plain CoAP, sending DM keys in clear
+                       (default: bootstrap over DTLS with a bootstrap credential only)
+  --rebootstrap-interval <s>  a provisioned device is bootstrapped again at most this often (default 600)
   --bootstrap-credentials psk|x509  what bootstrap gives each device for the DM server: its own PSK
                        (default) or a certificate from Depot's CA ("depot ca init" first)
   --sim <n>            also run a simulated fleet of n devices (several makes/models, DTLS with per-device PSKs)
@@ -26,7 +29,9 @@ const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--http-p
                        well-formed package and the device judges its signature
   --pull-via coap|http where devices download packages from (Package URI): the CoAP listener
                        (default) or the HTTP listener (/pkg/<token>, with Range)
-The API token is DEPOT_API_TOKEN, or the file <data-dir>/api-token (created on first start).`;
+The API token is DEPOT_API_TOKEN, or the file <data-dir>/api-token (created on first start).
+PSK keys are sealed at rest with DEPOT_SECRET_KEY, or the key file <data-dir>/secrets.key (created
+on first start; back it up apart from the database).`;
 
 function port(value: string, flag: string): number {
   const n = Number(value);
@@ -52,6 +57,8 @@ export async function runServeCommand(argv: string[]): Promise<number> {
         'allow-unsecured': { type: 'boolean', default: false },
         'public-host': { type: 'string' },
         'auto-accept-bootstrap': { type: 'boolean', default: false },
+        'insecure-bootstrap': { type: 'boolean', default: false },
+        'rebootstrap-interval': { type: 'string' },
         sim: { type: 'string' },
         'sim-profile': { type: 'string' },
         'data-dir': { type: 'string', default: './depot-data' },
@@ -72,6 +79,8 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     if (values.sim !== undefined && !/^\d+$/.test(values.sim)) throw new Error(`--sim takes a number of devices, got "${values.sim}"`);
     if (values['pull-via'] !== 'coap' && values['pull-via'] !== 'http') throw new Error(`--pull-via is coap or http, got "${values['pull-via']}"`);
     if (values['bootstrap-credentials'] !== 'psk' && values['bootstrap-credentials'] !== 'x509') throw new Error(`--bootstrap-credentials is psk or x509, got "${values['bootstrap-credentials']}"`);
+    const rebootstrap = values['rebootstrap-interval'];
+    if (rebootstrap !== undefined && !/^\d+$/.test(rebootstrap)) throw new Error(`--rebootstrap-interval takes seconds, got "${rebootstrap}"`);
     const max = values['dtls-max-associations'];
     if (max !== undefined && !/^[1-9]\d*$/.test(max)) throw new Error(`--dtls-max-associations takes a positive number, got "${max}"`);
   } catch (error) {
@@ -96,12 +105,15 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     dataDir: values['data-dir'],
     allowUnsecured: values['allow-unsecured'],
     autoAcceptBootstrap: values['auto-accept-bootstrap'],
+    insecureBootstrap: values['insecure-bootstrap'],
+    ...(values['rebootstrap-interval'] !== undefined ? { bootstrapLimits: { rebootstrapIntervalMs: Number(values['rebootstrap-interval']) * 1000 } } : {}),
     bootstrapCredentials: values['bootstrap-credentials'] === 'x509' ? 'x509' : 'psk',
     ...(values['public-host'] ? { publicHost: values['public-host'] } : {}),
     installs: { pullVia: values['pull-via'] === 'http' ? 'http' : 'coap', ...(packageTrust ? { trust: packageTrust } : {}) },
     ...(values.sim !== undefined ? { simulate: { count: Number(values.sim), ...(values['sim-profile'] ? { profileFile: values['sim-profile'] } : {}) } } : {}),
   });
   for (const [name, where] of Object.entries(server.listening)) process.stdout.write(`depot: ${name} ${where}\n`);
+  if (values['insecure-bootstrap']) process.stderr.write('depot: WARNING: --insecure-bootstrap: Bootstrap-Requests over plain CoAP are served and DM keys are sent in clear; lab use only\n');
   if (server.simulator) process.stdout.write(`depot: simulated fleet of ${server.simulator.stats().total} devices started\n`);
   process.stdout.write('depot: ready\n');
   await new Promise<void>((resolve) => {

@@ -243,6 +243,9 @@ export class CoapClient {
     const raw = getUintOption(first, OptionNumber.Block2);
     const block = raw === undefined ? undefined : decodeBlock(raw);
     if (!block || !block.more) return toClientResponse(first);
+    // RFC 7959 §4: Size2 announces the whole body; refuse before fetching what would not be kept.
+    const announced = getUintOption(first, OptionNumber.Size2);
+    if (announced !== undefined && announced > this.maxBodySize) throw new CoapClientError(`response body of ${announced} bytes (Size2) exceeds ${this.maxBodySize} bytes`);
     const chunks: Uint8Array[] = [Uint8Array.from(first.payload)];
     let total = first.payload.length;
     const etag = getOption(first, OptionNumber.ETag);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock, Timer } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
+import { printable } from '../util/printable.js';
 import { decode, encode, encodeEmpty, CoapFormatError } from './codec.js';
 import { Code, EMPTY, MessageType, Method, codeClass, isRequestCode, methodName } from './codes.js';
 import { DeduplicationStore } from './dedup.js';
@@ -81,8 +82,12 @@ export interface EndpointOptions {
   random?: () => number;
   /** Most (peer, message ID) pairs remembered for deduplication; the oldest go first (default 100,000). */
   deduplicationCapacity?: number;
+  /** Most (peer, message ID) pairs remembered for one peer; its oldest go first (default 1,000). */
+  deduplicationCapacityPerPeer?: number;
   /** Replies up to this size are kept in the deduplication store's arena (default 96 bytes). */
   deduplicationInlineReply?: number;
+  /** Most bytes of larger replies kept for deduplication; beyond, the oldest records go (default 16 MiB). */
+  deduplicationLargeReplyBudget?: number;
   /** How long a handler may take before the request is acknowledged with an empty ACK (ms). */
   separateResponseDelay?: number;
 }
@@ -188,7 +193,10 @@ export class CoapEndpoint {
     this.exchangeLifetime = times.exchangeLifetime;
     this.maxTransmitWait = times.maxTransmitWait;
     this.inlineReplySize = options.deduplicationInlineReply ?? 96;
-    this.dedup = new DeduplicationStore<PeerState>(options.deduplicationCapacity ?? 100_000, this.inlineReplySize, (state) => this.forgetIdlePeer(state));
+    this.dedup = new DeduplicationStore<PeerState>(options.deduplicationCapacity ?? 100_000, this.inlineReplySize, (state) => this.forgetIdlePeer(state), {
+      perPeerCapacity: options.deduplicationCapacityPerPeer ?? 1000,
+      largeReplyBudget: options.deduplicationLargeReplyBudget ?? 16 * 1024 * 1024,
+    });
     this.separateResponseDelay = options.separateResponseDelay ?? 500;
     this.nextMessageId = Math.floor(this.random() * 0x10000);
     this.transport.setReceiver((data, peer) => this.receive(data, peer));
@@ -249,7 +257,7 @@ export class CoapEndpoint {
     } catch (error) {
       // A handler bug must not take the endpoint down; the peer sees 5.00 if it can.
       this.stats.rejected++;
-      process.emitWarning(`CoAP endpoint: error while handling a message: ${String(error)}`);
+      process.emitWarning(`CoAP endpoint: error while handling a message: ${printable(String(error))}`);
     }
   }
 
@@ -383,7 +391,8 @@ export class CoapEndpoint {
   // ---------------------------------------------------------------- deduplication
 
   private forgetIdlePeer(state: PeerState): void {
-    if (state.received.size === 0 && state.active === 0 && state.queue.length === 0) this.peers.delete(state.peer.key);
+    // Only this state: a newer one for the same peer may have taken its place.
+    if (state.received.size === 0 && state.active === 0 && state.queue.length === 0 && this.peers.get(state.peer.key) === state) this.peers.delete(state.peer.key);
   }
 
   private sweep(): void {
@@ -394,6 +403,16 @@ export class CoapEndpoint {
   /** Number of remembered (peer, message ID) pairs. */
   get deduplicationSize(): number {
     return this.dedup.size;
+  }
+
+  /** Bytes of replies over the inline size kept for deduplication. */
+  get deduplicationLargeReplyBytes(): number {
+    return this.dedup.largeReplyBytes;
+  }
+
+  /** Number of peers the endpoint keeps state for (remembered messages, requests in progress). */
+  get peerCount(): number {
+    return this.peers.size;
   }
 
   // ---------------------------------------------------------------- responding

@@ -1,4 +1,5 @@
 import type { Clock, Timer } from '../util/clock.js';
+import { printable } from '../util/printable.js';
 import { blockOffset, blockSize, decodeBlock, encodeBlock } from './block.js';
 import type { BlockValue } from './block.js';
 import { Code, ContentFormat, Method, MessageType, codeClass, methodName } from './codes.js';
@@ -83,17 +84,38 @@ export interface ResourceDefinition extends ResourceDescription {
   prefix?: boolean;
   /** Left out of /.well-known/core. */
   hidden?: boolean;
+  /**
+   * Largest request body this resource takes, in bytes; a larger one gets 4.13 with Size1 as soon
+   * as Size1 or a Block1 number shows it (RFC 7959 §2.9.3). Default: the server's maxBodySize for
+   * a resource with an `upload` sink, its maxBufferedBodySize otherwise. A resource anyone can
+   * reach without credentials (LwM2M /rd, /bs) should declare a small one.
+   */
+  maxBodySize?: number;
 }
 
 export interface CoapServerOptions extends Omit<EndpointOptions, 'transport'> {
-  /** Largest request body accepted (Block1 or single message); larger → 4.13 (default 16 MiB). */
+  /** Largest body streamed to a resource's `upload` sink that declares no limit; larger → 4.13 (default 16 MiB). */
   maxBodySize?: number;
+  /** Largest body the server buffers for a handler, if the resource declares no limit; larger → 4.13 (default 128 KiB). */
+  maxBufferedBodySize?: number;
+  /** Most bytes held by all unfinished buffered Block1 uploads together; beyond → 5.03 (default 16 MiB). */
+  maxBufferedBytes?: number;
   /** Preferred block size for responses and Block1 (16…1024, default 1024). */
   blockSize?: number;
   /** An abandoned block-wise transfer is dropped after this long without a block (ms, default 60 s). */
   blockTransferTimeout?: number;
-  /** Most concurrent Block1 uploads (default 10,000). */
+  /** Most concurrent unfinished Block1 uploads in total (default 1,000); beyond → 5.03 with Max-Age. */
   maxUploads?: number;
+  /** Most concurrent unfinished Block1 uploads of one peer (default 4); beyond → 5.03 with Max-Age. */
+  maxUploadsPerPeer?: number;
+  /** Most Block2 representations kept for follow-up requests, in total (default 10,000); the oldest go first. */
+  maxCachedBodies?: number;
+  /** Most Block2 representations kept for one peer (default 8); the peer's oldest goes first. */
+  maxCachedBodiesPerPeer?: number;
+  /** Most observers in total (default 100,000); beyond, a registration is served as a plain GET (RFC 7641 §4.1). */
+  maxObservers?: number;
+  /** Most observers of one peer (default 256); beyond, as for maxObservers. */
+  maxObserversPerPeer?: number;
   /** Send a CON notification at least this often per observer (ms, default 24 h, RFC 7641 §4.5). */
   confirmableNotificationInterval?: number;
 }
@@ -119,21 +141,38 @@ interface Observer {
 
 interface Upload {
   key: string;
+  peerKey: string;
   route: Route;
   request: CoapRequest;
   sink: UploadSink;
   received: number;
+  /** The server holds the bytes (a buffering sink), so they count against maxBufferedBytes. */
+  buffered: boolean;
   timer: Timer;
 }
 
 /** Cached representation for Block2 follow-up requests. */
 interface CachedBody {
+  peerKey: string;
   response: CoapResponse;
   body: Uint8Array | BlockSource;
   timer: Timer;
 }
 
+/** What the server holds for peers at the moment: each kind is bounded per peer and in total. */
+export interface CoapServerHeld {
+  /** Unfinished Block1 uploads. */
+  uploads: number;
+  /** Bytes of unfinished Block1 uploads the server buffers itself (not those streamed to an upload sink). */
+  bufferedBytes: number;
+  /** Representations kept for Block2 follow-up requests. */
+  cachedBodies: number;
+  observers: number;
+}
+
 const NOT_FOUND: ResponseInit = { code: Code.NotFound };
+/** Placeholder until an upload's expiry timer is set (the timer's callback needs the upload). */
+const NO_TIMER: Timer = { cancel: () => undefined };
 /** Cache and transfer expiry is housekeeping: it must not keep a process alive. */
 const BACKGROUND = { background: true } as const;
 
@@ -153,10 +192,23 @@ export class CoapServer {
   private readonly uploads = new Map<string, Upload>();
   private readonly bodies = new Map<string, CachedBody>();
   private readonly observersByMessage = new Map<string, Observer>();
+  /** Peer key → that peer's unfinished uploads / cached bodies (body keys, oldest first) / observers. */
+  private readonly uploadsByPeer = new Map<string, number>();
+  private readonly bodiesByPeer = new Map<string, Set<string>>();
+  private readonly observersByPeer = new Map<string, number>();
+  private observerTotal = 0;
+  private bufferedBytes = 0;
   private readonly maxBodySize: number;
+  private readonly maxBufferedBodySize: number;
+  private readonly maxBufferedBytes: number;
   private readonly preferredSzx: number;
   private readonly transferTimeout: number;
   private readonly maxUploads: number;
+  private readonly maxUploadsPerPeer: number;
+  private readonly maxCachedBodies: number;
+  private readonly maxCachedBodiesPerPeer: number;
+  private readonly maxObservers: number;
+  private readonly maxObserversPerPeer: number;
   private readonly conInterval: number;
   private sequence = Math.floor(Math.random() * 0x10000);
   private etagCounter = Math.floor(Math.random() * 0x100000000);
@@ -165,9 +217,16 @@ export class CoapServer {
     this.endpoint = new CoapEndpoint(options);
     this.clock = this.endpoint.clock;
     this.maxBodySize = options.maxBodySize ?? 16 * 1024 * 1024;
+    this.maxBufferedBodySize = options.maxBufferedBodySize ?? 128 * 1024;
+    this.maxBufferedBytes = options.maxBufferedBytes ?? 16 * 1024 * 1024;
     this.preferredSzx = Math.log2(options.blockSize ?? 1024) - 4;
     this.transferTimeout = options.blockTransferTimeout ?? 60_000;
-    this.maxUploads = options.maxUploads ?? 10_000;
+    this.maxUploads = options.maxUploads ?? 1000;
+    this.maxUploadsPerPeer = options.maxUploadsPerPeer ?? 4;
+    this.maxCachedBodies = options.maxCachedBodies ?? 10_000;
+    this.maxCachedBodiesPerPeer = options.maxCachedBodiesPerPeer ?? 8;
+    this.maxObservers = options.maxObservers ?? 100_000;
+    this.maxObserversPerPeer = options.maxObserversPerPeer ?? 256;
     this.conInterval = options.confirmableNotificationInterval ?? 24 * 3600_000;
     this.endpoint.setRequestHandler((exchange) => this.handle(exchange));
     this.endpoint.setResetListener((peer, messageId) => {
@@ -239,11 +298,22 @@ export class CoapServer {
     return this.uploads.size;
   }
 
+  /** What the server holds for peers now (the figures its limits bound). */
+  get held(): CoapServerHeld {
+    return { uploads: this.uploads.size, bufferedBytes: this.bufferedBytes, cachedBodies: this.bodies.size, observers: this.observerTotal };
+  }
+
   close(): Promise<void> {
     for (const upload of [...this.uploads.values()]) this.dropUpload(upload, 'server closed');
     for (const cached of this.bodies.values()) cached.timer.cancel();
     this.bodies.clear();
+    this.bodiesByPeer.clear();
     return this.endpoint.close();
+  }
+
+  /** The body limit of a resource: its own, else the server's for streamed or buffered bodies. */
+  private bodyLimit(route: Route): number {
+    return route.definition.maxBodySize ?? (route.definition.upload ? this.maxBodySize : this.maxBufferedBodySize);
   }
 
   private descriptions(): { path: string; description: ResourceDescription; observable: boolean }[] {
@@ -347,8 +417,9 @@ export class CoapServer {
       this.handleBlock1(exchange, route, request, block1Raw);
       return;
     }
-    if (message.payload.length > this.maxBodySize) {
-      exchange.respond(tooLarge(this.maxBodySize));
+    const limit = this.bodyLimit(route);
+    if (message.payload.length > limit) {
+      exchange.respond(tooLarge(limit));
       return;
     }
     if (definition.upload && (method === 'PUT' || method === 'POST')) {
@@ -383,7 +454,9 @@ export class CoapServer {
       this.handleObserve(exchange, route, request, handler, observe, undefined);
       return;
     }
-    this.run(handler, request, exchange, (response) => this.respondWithBody(exchange, response, undefined, undefined));
+    // RFC 7959 §2.4: Block2 in a request is early negotiation of the answer's block size, for any method.
+    const block2 = block2Raw === undefined ? undefined : decodeBlock(block2Raw);
+    this.run(handler, request, exchange, (response) => this.respondWithBody(exchange, response, block2, undefined));
   }
 
   /** Runs a handler, sync or async, turning a throw into 5.00. */
@@ -471,9 +544,29 @@ export class CoapServer {
   /** Keeps a representation for the Block2 follow-ups of the request that produced it (§2.4). */
   private cacheBody(peer: Peer, request: CoapMessage, response: CoapResponse, body: Uint8Array | BlockSource): void {
     const key = this.bodyKey(peer, request);
-    this.bodies.get(key)?.timer.cancel();
-    const timer = this.clock.setTimer(this.transferTimeout, () => this.bodies.delete(key), BACKGROUND);
-    this.bodies.set(key, { response, body, timer });
+    this.forgetBody(key);
+    let ofPeer = this.bodiesByPeer.get(peer.key);
+    // Bounded per peer and in total, the oldest going first: a follow-up for an evicted body
+    // re-runs GET, or gets 4.08 after another method (the client starts again).
+    if (ofPeer && ofPeer.size >= this.maxCachedBodiesPerPeer) this.forgetBody(ofPeer.values().next().value!);
+    if (this.bodies.size >= this.maxCachedBodies) this.forgetBody(this.bodies.keys().next().value!);
+    ofPeer = this.bodiesByPeer.get(peer.key);
+    if (!ofPeer) this.bodiesByPeer.set(peer.key, (ofPeer = new Set<string>()));
+    ofPeer.add(key);
+    const timer = this.clock.setTimer(this.transferTimeout, () => this.forgetBody(key), BACKGROUND);
+    this.bodies.set(key, { peerKey: peer.key, response, body, timer });
+  }
+
+  private forgetBody(key: string): void {
+    const cached = this.bodies.get(key);
+    if (!cached) return;
+    cached.timer.cancel();
+    this.bodies.delete(key);
+    const ofPeer = this.bodiesByPeer.get(cached.peerKey);
+    if (ofPeer) {
+      ofPeer.delete(key);
+      if (ofPeer.size === 0) this.bodiesByPeer.delete(cached.peerKey);
+    }
   }
 
   private serveFollowUpBlock(exchange: Exchange, request: CoapRequest, handler: Handler, block2: BlockValue): void {
@@ -481,7 +574,7 @@ export class CoapServer {
     const cached = this.bodies.get(key);
     if (cached) {
       cached.timer.cancel();
-      cached.timer = this.clock.setTimer(this.transferTimeout, () => this.bodies.delete(key), BACKGROUND);
+      cached.timer = this.clock.setTimer(this.transferTimeout, () => this.forgetBody(key), BACKGROUND);
       this.sendBlock(exchange, cached.response.code, responseOptions(cached.response, undefined), cached.body, block2);
       return;
     }
@@ -506,22 +599,31 @@ export class CoapServer {
     const key = this.bodyKey(exchange.peer, message);
     let upload = this.uploads.get(key);
     const offset = blockOffset(block);
+    const limit = this.bodyLimit(route);
+    const size1 = getUintOption(message, OptionNumber.Size1);
+    const end = offset + message.payload.length;
+    // RFC 7959 §2.9.3/§4: refuse as soon as Size1 or the block's place shows the body cannot fit
+    // (with More set, at least one byte follows this block), rather than after buffering.
+    if ((size1 !== undefined && size1 > limit) || end > limit || (block.more && end >= limit)) {
+      if (upload) this.dropUpload(upload, 'body too large');
+      exchange.respond(tooLarge(limit));
+      return;
+    }
     if (block.num === 0) {
       if (upload) this.dropUpload(upload, 'restarted by the client');
-      upload = undefined;
-      const size1 = getUintOption(message, OptionNumber.Size1);
-      // RFC 7959 §4: Size1 announces the total size; refuse early rather than after buffering.
-      if (size1 !== undefined && size1 > this.maxBodySize) {
-        exchange.respond(tooLarge(this.maxBodySize));
-        return;
-      }
       if (!block.more) {
         // A one-block transfer is an ordinary request.
         this.handleSingleBlock(exchange, route, request, block);
         return;
       }
+      const peerKey = exchange.peer.key;
+      const ofPeer = this.uploadsByPeer.get(peerKey) ?? 0;
+      if (ofPeer >= this.maxUploadsPerPeer) {
+        exchange.respond(this.busy(`${ofPeer} unfinished block-wise uploads from this peer already (limit ${this.maxUploadsPerPeer})`));
+        return;
+      }
       if (this.uploads.size >= this.maxUploads) {
-        exchange.respond({ code: Code.ServiceUnavailable, options: [{ number: OptionNumber.MaxAge, value: encodeUint(5) }], payload: encodeString('too many concurrent uploads') });
+        exchange.respond(this.busy(`too many unfinished block-wise uploads (limit ${this.maxUploads})`));
         return;
       }
       const sink = this.openSink(route, request);
@@ -529,8 +631,11 @@ export class CoapServer {
         this.respondWithBody(exchange, sink, undefined, undefined);
         return;
       }
-      upload = { key, route, request, sink, received: 0, timer: this.clock.setTimer(this.transferTimeout, () => upload && this.dropUpload(upload, 'timed out'), BACKGROUND) };
-      this.uploads.set(key, upload);
+      const opened: Upload = { key, peerKey, route, request, sink, received: 0, buffered: !route.definition.upload, timer: NO_TIMER };
+      opened.timer = this.clock.setTimer(this.transferTimeout, () => this.dropUpload(opened, 'timed out'), BACKGROUND);
+      this.uploads.set(key, opened);
+      this.uploadsByPeer.set(peerKey, ofPeer + 1);
+      upload = opened;
     }
     if (!upload || offset !== upload.received) {
       // RFC 7959 §2.9.2: a block out of sequence, or with no transfer in progress.
@@ -542,9 +647,10 @@ export class CoapServer {
       exchange.respond({ code: Code.BadRequest, payload: encodeString(`block ${block.num} has ${message.payload.length} bytes, SZX says ${blockSize(block.szx)} (RFC 7959 §2.3)`) });
       return;
     }
-    if (upload.received + message.payload.length > this.maxBodySize) {
-      this.dropUpload(upload, 'body too large');
-      exchange.respond(tooLarge(this.maxBodySize));
+    if (upload.buffered && this.bufferedBytes + message.payload.length > this.maxBufferedBytes) {
+      // All buffered uploads together are at their bound: this one goes, freeing what it held.
+      this.dropUpload(upload, 'server buffers full');
+      exchange.respond(this.busy(`the server holds too many unfinished uploads (${this.maxBufferedBytes} bytes); start again later`));
       return;
     }
     const current = upload;
@@ -559,6 +665,7 @@ export class CoapServer {
       return;
     }
     current.received += message.payload.length;
+    if (current.buffered) this.bufferedBytes += message.payload.length;
     // RFC 7959 §2.3: the server may ask for smaller blocks in its answer.
     const szx = Math.min(block.szx, this.preferredSzx);
     const proceed = (): void => {
@@ -566,8 +673,7 @@ export class CoapServer {
         exchange.respond({ code: Code.Continue, options: [{ number: OptionNumber.Block1, value: encodeUint(encodeBlock({ num: block.num, more: true, szx })) }] });
         return;
       }
-      this.uploads.delete(current.key);
-      current.timer.cancel();
+      this.forgetUpload(current);
       const block1Echo: CoapOption = { number: OptionNumber.Block1, value: encodeUint(encodeBlock({ num: block.num, more: false, szx })) };
       let result: CoapResponse | Promise<CoapResponse>;
       try {
@@ -601,7 +707,7 @@ export class CoapServer {
       exchange.respond({ code: Code.MethodNotAllowed });
       return;
     }
-    this.run(handler, request, exchange, (response) => this.respondWithBody(exchange, response, undefined, [echo]));
+    this.run(handler, request, exchange, (response) => this.respondWithBody(exchange, response, decodeBlockOption(request.message, OptionNumber.Block2), [echo]));
   }
 
   private openSink(route: Route, request: CoapRequest): UploadSink | CoapResponse {
@@ -621,7 +727,7 @@ export class CoapServer {
       .then(() => sink.write(request.payload, 0))
       .then(() => sink.end())
       .then(
-        (response) => this.respondWithBody(exchange, response, undefined, extra),
+        (response) => this.respondWithBody(exchange, response, decodeBlockOption(request.message, OptionNumber.Block2), extra),
         (error: unknown) => {
           sink.abort('write failed');
           if (!exchange.responded) exchange.respond(internalError(error));
@@ -629,9 +735,29 @@ export class CoapServer {
       );
   }
 
-  private dropUpload(upload: Upload, reason: string): void {
+  /**
+   * RFC 7252 §5.9.3.4: 5.03 with Max-Age saying when to try again — by then every unfinished
+   * upload has either finished or expired.
+   */
+  private busy(reason: string): ResponseInit {
+    const retryAfter = Math.max(1, Math.ceil(this.transferTimeout / 1000));
+    return { code: Code.ServiceUnavailable, options: [{ number: OptionNumber.MaxAge, value: encodeUint(retryAfter) }], payload: encodeString(reason) };
+  }
+
+  /** Removes an upload from the books (finished or dropped); what it buffered is no longer counted. */
+  private forgetUpload(upload: Upload): void {
     upload.timer.cancel();
-    if (this.uploads.get(upload.key) === upload) this.uploads.delete(upload.key);
+    if (this.uploads.get(upload.key) !== upload) return;
+    this.uploads.delete(upload.key);
+    if (upload.buffered) this.bufferedBytes -= upload.received;
+    const left = (this.uploadsByPeer.get(upload.peerKey) ?? 1) - 1;
+    if (left > 0) this.uploadsByPeer.set(upload.peerKey, left);
+    else this.uploadsByPeer.delete(upload.peerKey);
+  }
+
+  private dropUpload(upload: Upload, reason: string): void {
+    if (this.uploads.get(upload.key) !== upload) return;
+    this.forgetUpload(upload);
     try {
       upload.sink.abort(reason);
     } catch {
@@ -666,10 +792,18 @@ export class CoapServer {
       }
       // §4.1: a matching endpoint/token pair replaces the existing entry.
       let observer = route.observers.get(key);
+      if (!observer && !this.observerSlotFree(peer)) {
+        // RFC 7641 §4.1: a server unable to add an observer processes the GET as usual,
+        // and the response carries no Observe option.
+        this.respondWithBody(exchange, response, block2, undefined);
+        return;
+      }
       if (!observer) {
         observer = { key, route, peer, token: Uint8Array.from(token), request: copyMessage(exchange.request), sequence: 0, lastConfirmable: this.clock.now(), inFlight: false, dirty: false, lastMessageId: -1 };
         if (route.observers === NO_OBSERVERS) route.observers = new Map<string, Observer>();
         route.observers.set(key, observer);
+        this.observerTotal++;
+        this.observersByPeer.set(peer.key, (this.observersByPeer.get(peer.key) ?? 0) + 1);
       } else {
         observer.request = copyMessage(exchange.request);
       }
@@ -774,8 +908,18 @@ export class CoapServer {
     );
   }
 
+  private observerSlotFree(peer: Peer): boolean {
+    return this.observerTotal < this.maxObservers && (this.observersByPeer.get(peer.key) ?? 0) < this.maxObserversPerPeer;
+  }
+
   private removeObserver(observer: Observer): void {
-    if (observer.route.observers.get(observer.key) === observer) observer.route.observers.delete(observer.key);
+    if (observer.route.observers.get(observer.key) === observer) {
+      observer.route.observers.delete(observer.key);
+      this.observerTotal--;
+      const left = (this.observersByPeer.get(observer.peer.key) ?? 1) - 1;
+      if (left > 0) this.observersByPeer.set(observer.peer.key, left);
+      else this.observersByPeer.delete(observer.peer.key);
+    }
     this.forgetMessage(observer);
   }
 
@@ -881,7 +1025,8 @@ function tooLarge(limit: number): ResponseInit {
 }
 
 function internalError(error: unknown): ResponseInit {
-  process.emitWarning(`CoAP handler failed: ${error instanceof Error ? error.message : String(error)}`);
+  // A handler's message may quote what a device sent.
+  process.emitWarning(`CoAP handler failed: ${printable(error instanceof Error ? error.message : String(error))}`);
   return { code: Code.InternalServerError, payload: encodeString('internal server error') };
 }
 

@@ -31,7 +31,13 @@ export type StoreErrorCode =
   /** Another connection held the write lock for longer than the busy timeout; retrying may succeed. */
   | 'BUSY'
   /** Any other database failure. */
-  | 'DB_ERROR';
+  | 'DB_ERROR'
+  /** The store holds sealed secrets but no key was found (neither DEPOT_SECRET_KEY nor the key file). */
+  | 'SECRET_KEY_MISSING'
+  /** The key found does not open the store's sealed secrets (another store's key, a wrong DEPOT_SECRET_KEY). */
+  | 'SECRET_KEY_MISMATCH'
+  /** The key is not 32 bytes in hex or base64. */
+  | 'SECRET_KEY_INVALID';
 
 export class StoreError extends Error {
   override readonly name = 'StoreError';

@@ -172,4 +172,48 @@ CREATE INDEX install_transitions_job ON install_transitions (job_id, seq);
     // 1: Depot chose the method (learned for the model, or the default) and may fall back to the other.
     sql: `ALTER TABLE install_jobs ADD COLUMN method_auto INTEGER NOT NULL DEFAULT 0 CHECK (method_auto IN (0, 1));`,
   },
+  {
+    version: 5,
+    name: 'sealed-secrets',
+    // sealed = 1: the secret is AES-256-GCM sealed (secret-box.ts). Rows of older files are
+    // sealed by code right after this migration (sqlite.ts), once a key is at hand.
+    sql: `
+ALTER TABLE credentials ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0 CHECK (sealed IN (0, 1));
+CREATE TABLE secret_key_check (
+  id          INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+  sealed      BLOB    NOT NULL,
+  created_at  INTEGER NOT NULL
+) STRICT;
+`,
+  },
+  {
+    version: 6,
+    name: 'bootstrap-credentials-and-limits',
+    sql: `
+CREATE TABLE bootstrap_credentials (
+  kind        TEXT    NOT NULL CHECK (kind IN ('psk', 'x509-subject')),
+  identity    TEXT    NOT NULL,
+  scope       TEXT    NOT NULL CHECK (scope IN ('device', 'batch')),
+  endpoint    TEXT,
+  secret      BLOB,
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  PRIMARY KEY (kind, identity),
+  CHECK ((kind = 'psk') = (secret IS NOT NULL)),
+  CHECK ((scope = 'device') = (endpoint IS NOT NULL))
+) STRICT;
+CREATE INDEX bootstrap_credentials_endpoint ON bootstrap_credentials (endpoint) WHERE endpoint IS NOT NULL;
+ALTER TABLE bootstrap_endpoints ADD COLUMN source_host TEXT;
+ALTER TABLE bootstrap_endpoints ADD COLUMN last_transport TEXT CHECK (last_transport IN ('coap', 'coaps'));
+ALTER TABLE bootstrap_endpoints ADD COLUMN bound_identity TEXT;
+ALTER TABLE bootstrap_endpoints ADD COLUMN bootstrap_count INTEGER NOT NULL DEFAULT 0 CHECK (bootstrap_count >= 0);
+ALTER TABLE bootstrap_endpoints ADD COLUMN last_bootstrap_at INTEGER;
+ALTER TABLE bootstrap_endpoints ADD COLUMN rotate_key INTEGER NOT NULL DEFAULT 0 CHECK (rotate_key IN (0, 1));
+ALTER TABLE bootstrap_endpoints ADD COLUMN refused_count INTEGER NOT NULL DEFAULT 0 CHECK (refused_count >= 0);
+ALTER TABLE bootstrap_endpoints ADD COLUMN last_refusal TEXT;
+ALTER TABLE bootstrap_endpoints ADD COLUMN last_refused_at INTEGER;
+CREATE INDEX bootstrap_endpoints_undecided_source ON bootstrap_endpoints (source_host) WHERE state = 'pending' AND decided_at IS NULL;
+CREATE INDEX bootstrap_endpoints_undecided_seen ON bootstrap_endpoints (last_seen_at) WHERE state = 'pending' AND decided_at IS NULL;
+`,
+  },
 ];

@@ -5,9 +5,11 @@
  * sets the connection up (WAL, synchronous=FULL — NORMAL for the soft-state writes of
  * registrations and device facts, see sqlite/common.ts —, foreign keys, busy timeout), checks
  * that the file is a Depot database of a schema this version understands, and runs
- * the pending migrations. It never deletes or rewrites a file it cannot read: such a
+ * the pending migrations, and opens the secret key that seals PSK keys at rest (secret-box.ts),
+ * sealing any plain keys an older Depot left. It never deletes or rewrites a file it cannot read: such a
  * file is reported with a StoreError naming it, and left for the operator.
  */
+import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
@@ -15,6 +17,8 @@ import Database from 'better-sqlite3';
 
 import { StoreError, sqliteCode } from './errors.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
+import { SecretBox, createSecretKeyFile, findSecretKey, secretContext } from './secret-box.js';
+import { SqliteBootstrapCredentialRepository } from './sqlite/bootstrap-credentials.js';
 import { SqliteBootstrapRepository } from './sqlite/bootstrap.js';
 import { SqliteCredentialRepository } from './sqlite/credentials.js';
 import { SqliteDeviceFactsRepository } from './sqlite/device-facts.js';
@@ -47,6 +51,11 @@ export interface SqliteStoreOptions {
   checkIntegrity?: boolean;
   /** The migrations to apply (tests use a prefix to build old files). Default: all of MIGRATIONS. */
   migrations?: readonly Migration[];
+  /**
+   * The 32-byte key that seals secrets at rest. Default: DEPOT_SECRET_KEY (hex or base64), else
+   * <dataDir>/secrets.key, made (0400) when the store has no sealed secrets yet.
+   */
+  secretKey?: Uint8Array;
 }
 
 export interface AppliedMigration {
@@ -61,6 +70,7 @@ export class SqliteStore implements Store {
   readonly operations: SqliteOperationQueueRepository;
   readonly bootstrap: SqliteBootstrapRepository;
   readonly credentials: SqliteCredentialRepository;
+  readonly bootstrapCredentials: SqliteBootstrapCredentialRepository;
   readonly settings: SqliteSettingsRepository;
   readonly packages: SqlitePackageRepository;
   readonly installJobs: SqliteInstallJobRepository;
@@ -70,15 +80,20 @@ export class SqliteStore implements Store {
   /** Absolute path of the database file. */
   readonly path: string;
 
-  constructor(db: Database.Database, path: string) {
+  /** Where the secret key came from (DEPOT_SECRET_KEY or the key file's path), for start-up messages. */
+  readonly secretKeySource: string;
+
+  constructor(db: Database.Database, path: string, secrets: SecretBox) {
     this.db = db;
     this.path = path;
+    this.secretKeySource = secrets.source;
     const statements = new Statements(db);
     this.registrations = new SqliteRegistrationRepository(statements);
     this.deviceFacts = new SqliteDeviceFactsRepository(statements);
     this.operations = new SqliteOperationQueueRepository(statements);
     this.bootstrap = new SqliteBootstrapRepository(statements);
-    this.credentials = new SqliteCredentialRepository(statements);
+    this.credentials = new SqliteCredentialRepository(statements, secrets);
+    this.bootstrapCredentials = new SqliteBootstrapCredentialRepository(statements, secrets);
     this.settings = new SqliteSettingsRepository(statements);
     this.packages = new SqlitePackageRepository(statements);
     this.installJobs = new SqliteInstallJobRepository(statements);
@@ -131,8 +146,11 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
     identify(db, path);
     if (options.checkIntegrity) checkIntegrity(db, path);
     migrate(db, path, migrations);
+    // A store held at an older schema (tests building old files) has no sealed secrets to open:
+    // a key of this session only, so nothing it seals outlives the process.
+    const secrets = migrations.length >= SEALED_SECRETS_VERSION ? openSecrets(db, path, dataDir, options.secretKey) : new SecretBox(randomBytes(32), 'a key of this session (schema before sealed secrets)');
     restrictSidecarFiles(path);
-    return new SqliteStore(db, path);
+    return new SqliteStore(db, path, secrets);
   } catch (err) {
     db.close();
     throw err;
@@ -322,3 +340,65 @@ function migrate(db: Database.Database, path: string, migrations: readonly Migra
     }
   }
 }
+
+/** The migration that made the credentials' `sealed` column and the key check. */
+const SEALED_SECRETS_VERSION = 5;
+/** Sealed in the key-check row: whether a key opens it tells a wrong key from the right one at open. */
+const KEY_CHECK_TEXT = 'depot secret key check';
+const KEY_CHECK_CONTEXT = 'secret_key_check';
+
+/**
+ * Finds (or, for a store without sealed secrets, makes) the secret key, checks it against the
+ * store's key-check row, and seals the plain PSK keys an older Depot wrote — idempotent: only rows
+ * with sealed = 0 are touched, in one transaction with the check row.
+ */
+function openSecrets(db: Database.Database, path: string, dataDir: string, given: Uint8Array | undefined): SecretBox {
+  const found = findSecretKey(dataDir, given);
+  const hasCheck = (): boolean => db.prepare('SELECT count(*) FROM secret_key_check').pluck().get() === 1;
+  let key = found.key;
+  if (!key) {
+    if (hasCheck()) {
+      throw new StoreError(
+        'SECRET_KEY_MISSING',
+        `the store ${path} holds secrets sealed with a key that is not here: neither ${'DEPOT_SECRET_KEY'} is set nor does the key file ${found.keyFile} exist. ` +
+          'Restore the key file that belongs to this store (from where the store came from), or set DEPOT_SECRET_KEY; nothing was changed',
+      );
+    }
+    key = createSecretKeyFile(found.keyFile);
+  }
+  const box = new SecretBox(key, found.source);
+  key.fill(0);
+  let sealedRows = 0;
+  try {
+    db.transaction(() => {
+      const check = db.prepare('SELECT sealed FROM secret_key_check WHERE id = 1').pluck().get() as Buffer | undefined;
+      if (check) {
+        const opened = box.open(check, KEY_CHECK_CONTEXT);
+        if (!opened || opened.toString('utf8') !== KEY_CHECK_TEXT) {
+          throw new StoreError(
+            'SECRET_KEY_MISMATCH',
+            `the secret key from ${found.source} does not open the secrets of the store ${path} (it belongs to another store, or was changed); ` +
+              'use the key this store was made with; nothing was changed',
+          );
+        }
+      } else {
+        db.prepare('INSERT INTO secret_key_check (id, sealed, created_at) VALUES (1, ?, ?)').run(box.seal(Buffer.from(KEY_CHECK_TEXT), KEY_CHECK_CONTEXT), Date.now());
+      }
+      const plain = db.prepare("SELECT kind, identity, secret FROM credentials WHERE sealed = 0 AND secret IS NOT NULL").all() as { kind: string; identity: string; secret: Buffer }[];
+      const update = db.prepare('UPDATE credentials SET secret = ?, sealed = 1 WHERE kind = ? AND identity = ?');
+      for (const row of plain) {
+        update.run(box.seal(row.secret, secretContext('credentials', row.kind, row.identity)), row.kind, row.identity);
+        row.secret.fill(0);
+      }
+      sealedRows = plain.length;
+    }).immediate();
+  } catch (err) {
+    if (err instanceof StoreError) throw err;
+    throw unreadable(path, err);
+  }
+  // The plain keys' old page images must not linger in the WAL: checkpoint them into the file
+  // (where secure_delete has overwritten them) and truncate the log.
+  if (sealedRows > 0) db.pragma('wal_checkpoint(TRUNCATE)');
+  return box;
+}
+

@@ -309,6 +309,19 @@ export const BOOTSTRAP_TRANSITIONS: Readonly<Record<BootstrapState, readonly Boo
   rejected: ['pending'],
 };
 
+/** Why a Bootstrap-Request was refused; kept on the endpoint's record for operators. */
+export type BootstrapRefusal =
+  /** Plain CoAP while insecure (lab) bootstrap is off. */
+  | 'insecure-transport'
+  /** The DTLS identity is not a bootstrap credential (e.g. a device's DM credential). */
+  | 'unknown-credential'
+  /** A per-device bootstrap credential used for another endpoint name. */
+  | 'credential-for-another-endpoint'
+  /** The name is bound to another identity (the one that first bootstrapped it). */
+  | 'identity-mismatch'
+  /** A provisioned device asked again sooner than the re-bootstrap interval. */
+  | 'rate-limited';
+
 export interface BootstrapEndpoint {
   endpoint: string;
   state: BootstrapState;
@@ -322,11 +335,58 @@ export interface BootstrapEndpoint {
   requestCount: number;
   /** "address:port" of the last request. */
   lastPeerAddress: string | null;
+  /** Transport of the last request: 'coap' only in insecure (lab) bootstrap mode. */
+  lastTransport: 'coap' | 'coaps' | null;
+  /**
+   * The identity the name is bound to ("psk:<identity>" or "x509:<subject>"): the one that first
+   * bootstrapped it. Requests under this name with another identity are refused.
+   */
+  boundIdentity: string | null;
+  /** Completed bootstraps. */
+  bootstrapCount: number;
+  lastBootstrapAt: EpochMs | null;
+  /** The operator asked for a new DM key at the next bootstrap (otherwise the existing key is written again). */
+  rotateKeyRequested: boolean;
+  /** Refused Bootstrap-Requests under this name, and the last reason ("identity-mismatch: …"). */
+  refusedCount: number;
+  lastRefusal: string | null;
+  lastRefusedAt: EpochMs | null;
 }
 
+/** Bounds on the gate's undecided (pending, never decided) records. */
+export interface PendingLimits {
+  /** Undecided records one source address may create. */
+  maxPerSource: number;
+  /** Undecided records in all. */
+  maxTotal: number;
+  /** An undecided record not asked for again for this long is deleted (ms). */
+  ttlMs: number;
+}
+
+export interface BootstrapSighting {
+  /** Source IP address (without port): what the per-source bound counts. */
+  sourceHost: string;
+  /** "address:port". */
+  peerAddress: string;
+  transport: 'coap' | 'coaps';
+}
+
+export type SightingResult =
+  | { admitted: true; endpoint: BootstrapEndpoint }
+  /** A new name over the bounds: nothing was written. */
+  | { admitted: false; reason: 'source-limit' | 'total-limit' };
+
 export interface BootstrapRepository {
-  /** A Bootstrap-Request was seen: creates the endpoint as pending, or counts the request. */
+  /** A Bootstrap-Request was seen: creates the endpoint as pending, or counts the request. Unbounded (tools, tests). */
   sighted(endpoint: string, peerAddress: string | null, now: TimeInput): Promise<BootstrapEndpoint>;
+  /**
+   * A Bootstrap-Request from the network: deletes undecided records past their TTL, then counts
+   * the request on the name's record (one per name), or creates it as pending unless the source's
+   * or the total bound of undecided records is reached. One transaction.
+   */
+  request(endpoint: string, sighting: BootstrapSighting, limits: PendingLimits, now: TimeInput): Promise<SightingResult>;
+  /** Deletes undecided records last seen before `before`; returns how many. */
+  purgeUndecided(before: TimeInput): Promise<number>;
   get(endpoint: string): Promise<BootstrapEndpoint | null>;
   /** pending → accepted. NOT_FOUND for an endpoint never seen, INVALID_TRANSITION when already decided. */
   accept(endpoint: string, decidedBy: string, now: TimeInput): Promise<BootstrapEndpoint>;
@@ -334,8 +394,46 @@ export interface BootstrapRepository {
   reject(endpoint: string, decidedBy: string, now: TimeInput): Promise<BootstrapEndpoint>;
   /** accepted|rejected → pending. */
   reset(endpoint: string, decidedBy: string, now: TimeInput): Promise<BootstrapEndpoint>;
+  /** Binds the name to `identity` unless it is bound already; returns the record (compare boundIdentity). NOT_FOUND when missing. */
+  bindIdentity(endpoint: string, identity: string, now: TimeInput): Promise<BootstrapEndpoint>;
+  /** Counts a refusal on the name's record, if there is one (refusals never create records). */
+  noteRefusal(endpoint: string, reason: BootstrapRefusal, detail: string, now: TimeInput): Promise<BootstrapEndpoint | null>;
+  /** A bootstrap completed: counts it, stamps lastBootstrapAt, clears the rotation request. NOT_FOUND when missing. */
+  markBootstrapped(endpoint: string, now: TimeInput): Promise<BootstrapEndpoint>;
+  /** The next bootstrap of this endpoint writes a new DM key (rotation). NOT_FOUND when missing. */
+  requestKeyRotation(endpoint: string, now: TimeInput): Promise<BootstrapEndpoint>;
   /** Pages in endpoint-name order. */
   list(state?: BootstrapState, page?: PageRequest): Promise<Page<BootstrapEndpoint>>;
+}
+
+/**
+ * A bootstrap credential: what a device proves to the Bootstrap-Server over DTLS (a factory
+ * PSK, or a certificate subject). Per device (`endpoint` set: valid for that name only) or per
+ * batch (`endpoint` null: one identity for many devices; each name is bound to it on first use).
+ * The keys live apart from the DM credentials: a bootstrap credential never registers a device.
+ */
+export interface BootstrapCredential {
+  kind: 'psk' | 'x509-subject';
+  identity: string;
+  scope: 'device' | 'batch';
+  endpoint: string | null;
+  /** The PSK (redacted in JSON and logs); null for a certificate subject. */
+  key: SecretKey | null;
+  createdAt: EpochMs;
+  updatedAt: EpochMs;
+}
+
+export type BootstrapCredentialInput =
+  | { kind: 'psk'; identity: string; key: Uint8Array | SecretKey; endpoint?: string | null }
+  | { kind: 'x509-subject'; identity: string; endpoint?: string | null };
+
+export interface BootstrapCredentialRepository {
+  /** Adds a bootstrap credential. CONFLICT when the identity exists already (here or as a device PSK identity). */
+  add(credential: BootstrapCredentialInput, now: TimeInput): Promise<BootstrapCredential>;
+  find(kind: BootstrapCredential['kind'], identity: string): Promise<BootstrapCredential | null>;
+  /** In (kind, identity) order; keys redacted as ever. */
+  list(page?: PageRequest): Promise<Page<BootstrapCredential>>;
+  remove(kind: BootstrapCredential['kind'], identity: string): Promise<boolean>;
 }
 
 // ---------------------------------------------------------------------------
@@ -396,6 +494,11 @@ export interface CredentialRepository {
    */
   rotatePsk(endpoint: string, identity: string, key: Uint8Array | SecretKey, now: TimeInput): Promise<PskCredential>;
   remove(kind: CredentialKind, identity: string): Promise<boolean>;
+  /**
+   * Whether the endpoint name has any credential: a device credential, or a per-device
+   * bootstrap credential bound to it. Such a name may only register with its credentials.
+   */
+  hasCredentials(endpoint: string): Promise<boolean>;
   /** Removes all of an endpoint's credentials; returns how many. */
   removeEndpoint(endpoint: string): Promise<number>;
 }
@@ -439,6 +542,7 @@ export interface Store {
   readonly operations: OperationQueueRepository;
   readonly bootstrap: BootstrapRepository;
   readonly credentials: CredentialRepository;
+  readonly bootstrapCredentials: BootstrapCredentialRepository;
   readonly settings: SettingsRepository;
   readonly packages: PackageRepository;
   readonly installJobs: InstallJobRepository;

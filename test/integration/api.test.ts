@@ -156,3 +156,31 @@ test('observe through the API answers JSON errors before streaming (404 unknown 
   const response = await call('/api/v1/devices/ghost/observe?path=/3/0/9');
   assert.equal(response.status, 404);
 });
+
+test('bootstrap credentials through the API: added per device and per batch, listed without keys, conflicts refused, removed', async () => {
+  const keyHex = '00112233445566778899aabbccddeeff';
+  const added = await call('/api/v1/bootstrap-credentials', { method: 'POST', json: { kind: 'psk', identity: 'factory-batch-7', keyHex } });
+  assert.equal(added.status, 201);
+  const perDevice = await call('/api/v1/bootstrap-credentials', { method: 'POST', json: { kind: 'psk', identity: 'factory-dev-1', keyHex, endpoint: 'dev-1' } });
+  assert.equal(perDevice.status, 201);
+  const listText = await (await call('/api/v1/bootstrap-credentials')).text();
+  // The key is a secret: never in an answer, in any spelling.
+  assert.ok(!listText.toLowerCase().includes(keyHex));
+  const list = JSON.parse(listText) as { credentials: { identity: string; scope: string; endpoint: string | null; hasKey: boolean }[] };
+  assert.deepEqual(
+    list.credentials.map((c) => [c.identity, c.scope, c.endpoint, c.hasKey]),
+    [['factory-batch-7', 'batch', null, true], ['factory-dev-1', 'device', 'dev-1', true]],
+  );
+  assert.equal((await call('/api/v1/bootstrap-credentials', { method: 'POST', json: { kind: 'psk', identity: 'factory-batch-7', keyHex } })).status, 409);
+  assert.equal((await call('/api/v1/bootstrap-credentials', { method: 'POST', json: { kind: 'psk', identity: 'no-key' } })).status, 400);
+  assert.equal((await call('/api/v1/bootstrap-credentials', { method: 'POST', json: { kind: 'psk', identity: 'nul\u0000', keyHex } })).status, 400);
+  assert.equal((await call('/api/v1/bootstrap-credentials/psk/factory-batch-7/remove', { method: 'POST' })).status, 200);
+  assert.equal((await call('/api/v1/bootstrap-credentials/psk/factory-batch-7/remove', { method: 'POST' })).status, 404);
+  assert.equal(await store.bootstrapCredentials.find('psk', 'factory-batch-7'), null);
+});
+
+test('GET /api/v1/bootstrap says whether the bootstrap server is in insecure lab mode; rotate-key without a bootstrap server is 501', async () => {
+  const listing = (await (await call('/api/v1/bootstrap')).json()) as { insecureBootstrap: boolean };
+  assert.equal(listing.insecureBootstrap, false);
+  assert.equal((await call('/api/v1/bootstrap/dev-1/rotate-key', { method: 'POST' })).status, 501);
+});

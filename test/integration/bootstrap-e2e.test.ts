@@ -1,8 +1,8 @@
 /**
  * The mission's first step end to end, with Depot's own client engine as the device:
- * an unknown device asks to be bootstrapped, stays pending until an operator accepts it
- * through the HTTP API, is then provisioned with its own PSK and registers over DTLS.
- * (LwM2M TS Core 1.1 §6.1 bootstrap, §6.2 registration.)
+ * an unknown device asks to be bootstrapped over DTLS with its factory bootstrap PSK, stays
+ * pending until an operator accepts it through the HTTP API, is then provisioned with its own
+ * DM PSK and registers over DTLS. (LwM2M TS Core 1.1 §6.1 bootstrap, §6.2 registration.)
  */
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
@@ -27,12 +27,16 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T 
 test('bootstrap stays pending until accepted through the API; the device then registers over DTLS with its provisioned PSK', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'depot-bs-e2e-'));
   const server = await startDepotServer({ host: '127.0.0.1', publicHost: '127.0.0.1', coapPort: 0, coapsPort: 0, httpPort: 0, dataDir: dir, allowUnsecured: false, apiToken: 'tok' });
-  const bootstrapUri = `coap://127.0.0.1:${server.coap.endpoint.transport.address().port}`;
+  const bootstrapUri = `coaps://127.0.0.1:${server.coaps!.endpoint.transport.address().port}`;
+  // The factory bootstrap credential of this one device, as the operator enters it.
+  const factoryPsk = { identity: 'factory-fresh-device-1', key: Buffer.from('factory-key-0001') };
+  await server.store.bootstrapCredentials.add({ kind: 'psk', ...factoryPsk, endpoint: 'fresh-device-1' }, Date.now());
   const api = `http://127.0.0.1:${(server.api.server.address() as AddressInfo).port}`;
   const events: ClientEvent[] = [];
   const device = new Lwm2mClient({
     endpoint: 'fresh-device-1',
     bootstrapUri,
+    psk: factoryPsk,
     host: '127.0.0.1',
     device: { manufacturer: 'Vandelay', modelNumber: 'V-5', serialNumber: 'V5-0001', firmwareVersion: '1.0', softwareVersion: 'VOS 2' },
     bootstrapTimeoutMs: 400,
@@ -57,6 +61,10 @@ test('bootstrap stays pending until accepted through the API; the device then re
     assert.equal(registration.address.scheme, 'coaps');
     assert.deepEqual(registration.identity, { kind: 'psk', value: 'fresh-device-1' });
     assert.ok(events.some((e) => e.type === 'bootstrapped'));
+    const record = await server.store.bootstrap.get('fresh-device-1');
+    assert.equal(record?.boundIdentity, 'psk:factory-fresh-device-1');
+    assert.equal(record?.lastTransport, 'coaps');
+    assert.equal(record?.bootstrapCount, 1);
     const facts = await waitFor('the device facts', async () => (await server.store.deviceFacts.get('fresh-device-1')) ?? undefined);
     assert.equal(facts.manufacturer, 'Vandelay');
     assert.equal(facts.modelNumber, 'V-5');
@@ -73,11 +81,15 @@ test('certificate bootstrap (Security Mode 2): the device gets a certificate fro
   const { CertificateAuthority } = await import('../../src/pki/ca.js');
   await CertificateAuthority.init(join(dir, 'server', 'ca'));
   const server = await startDepotServer({ host: '127.0.0.1', publicHost: '127.0.0.1', coapPort: 0, coapsPort: 0, httpPort: 0, dataDir: join(dir, 'server'), allowUnsecured: false, apiToken: 'tok', autoAcceptBootstrap: true, bootstrapCredentials: 'x509' });
-  const bootstrapUri = `coap://127.0.0.1:${server.coap.endpoint.transport.address().port}`;
+  const bootstrapUri = `coaps://127.0.0.1:${server.coaps!.endpoint.transport.address().port}`;
+  // A batch bootstrap credential: the endpoint name is bound to it on first use.
+  const batchPsk = { identity: 'factory-batch-V7', key: Buffer.from('batch-key-V7-000') };
+  await server.store.bootstrapCredentials.add({ kind: 'psk', ...batchPsk }, Date.now());
   const make = () =>
     new Lwm2mClient({
       endpoint: 'cert-device-1',
       bootstrapUri,
+      psk: batchPsk,
       host: '127.0.0.1',
       device: { manufacturer: 'Vandelay', modelNumber: 'V-7', serialNumber: 'V7-0001', firmwareVersion: '1.0' },
       bootstrapTimeoutMs: 2000,
@@ -86,7 +98,11 @@ test('certificate bootstrap (Security Mode 2): the device gets a certificate fro
     });
   let device = make();
   try {
+    // The device's own 'registered' (its 2.01 processed), not only the server's record: stopping
+    // before the client knows its location would skip the De-register.
+    const registered = device.waitFor('registered', 15_000);
     await device.start();
+    await registered;
     const registration = await waitFor('the registration', async () => (await server.store.registrations.getByEndpoint('cert-device-1')) ?? undefined);
     assert.equal(registration.address.scheme, 'coaps');
     assert.equal(registration.identity?.kind, 'x509');

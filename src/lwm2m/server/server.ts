@@ -23,7 +23,8 @@ import type { Lwm2mRecord } from '../node.js';
 import type { Lwm2mNode, ResourceNode } from '../node.js';
 import type { Lwm2mPath } from '../path.js';
 import { formatPath, parsePath } from '../path.js';
-import { parseRegister, parseUpdate, RegistrationRequestError } from './registration-request.js';
+import { MAX_REGISTRATION_BODY_BYTES, parseRegister, parseUpdate, RegistrationRequestError } from './registration-request.js';
+import { printable } from '../../util/printable.js';
 import { RegistrationIds } from './registration-ids.js';
 
 export interface Lwm2mServerOptions {
@@ -98,6 +99,11 @@ export interface Lwm2mServerEvents {
 }
 
 /** Object 3 resources Depot keeps as device facts (the fleet selects packages by them). */
+/** Largest answer Depot takes from a device (a read of a whole object included); Depot's choice. */
+const DEVICE_ANSWER_MAX_BYTES = 1024 * 1024;
+/** Largest Send (TS Core 1.1 §6.4.3) body; it is buffered before the sender is checked. Depot's choice. */
+const SEND_MAX_BYTES = 64 * 1024;
+
 const DEVICE_FACT_RESOURCES: Record<number, keyof Omit<DeviceFactsPatch, 'extra'>> = {
   0: 'manufacturer',
   1: 'modelNumber',
@@ -134,15 +140,19 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     this.wallNow = options.now ?? Date.now;
     for (const [scheme, coap] of Object.entries(options.coap) as ['coap' | 'coaps', CoapServer | undefined][]) {
       if (!coap) continue;
-      this.clients.set(scheme, new CoapClient({ endpoint: coap.endpoint }));
+      // A device's answer is bounded too (the client's default allows 64 MiB).
+      this.clients.set(scheme, new CoapClient({ endpoint: coap.endpoint, maxBodySize: DEVICE_ANSWER_MAX_BYTES }));
+      // Unauthenticated peers reach /rd and /dp: their bodies are buffered only up to these bounds.
       coap.resource('/rd', {
         title: 'LwM2M registration interface',
+        maxBodySize: MAX_REGISTRATION_BODY_BYTES,
         post: (request) => this.register(request, scheme),
       });
-      coap.resource('/dp', { hidden: true, post: (request) => this.receiveSend(request) });
+      coap.resource('/dp', { hidden: true, maxBodySize: SEND_MAX_BYTES, post: (request) => this.receiveSend(request) });
       coap.resource('/rd', {
         prefix: true,
         hidden: true,
+        maxBodySize: MAX_REGISTRATION_BODY_BYTES,
         post: (request) => this.update(request, scheme),
         delete: (request) => this.deregister(request),
       });
@@ -194,7 +204,12 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     if (request.segments.length !== 2 || !id) return { code: Code.NotFound };
     const existing = await this.store.registrations.getById(id);
     if (!existing) return { code: Code.NotFound };
-    if (!sameIdentity(existing.identity, identityOf(request.peer))) return { code: Code.Forbidden, payload: 'this registration belongs to other credentials' };
+    const refusal = ownerRefusal(existing, request.peer);
+    if (refusal) return { code: Code.Forbidden, payload: refusal };
+    // Credentials added after a plain registration end it at its next Update: the device must register with them.
+    if (existing.identity === null && (await this.store.credentials.hasCredentials(existing.endpoint))) {
+      return { code: Code.Forbidden, payload: 'this endpoint has credentials now: it registers only over DTLS with them' };
+    }
     let params;
     try {
       params = parseUpdate(request.query, request.payload.length > 0 ? utf8Text(request.payload) : undefined);
@@ -218,7 +233,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     if (request.segments.length !== 2 || !id) return { code: Code.NotFound };
     const existing = await this.store.registrations.getById(id);
     if (!existing) return { code: Code.NotFound };
-    if (!sameIdentity(existing.identity, identityOf(request.peer))) return { code: Code.Forbidden, payload: 'this registration belongs to other credentials' };
+    const refusal = ownerRefusal(existing, request.peer);
+    if (refusal) return { code: Code.Forbidden, payload: refusal };
     await this.store.registrations.delete(id);
     this.lastHeard.delete(existing.endpoint);
     this.dropObservations(existing.endpoint);
@@ -247,9 +263,17 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     return { code: Code.Changed };
   }
 
-  /** An endpoint is bound to its credentials (TS Core §6.2.1, security considerations). */
+  /**
+   * An endpoint is bound to its credentials (TS Core §6.2.1, security considerations): a name that
+   * has credentials registers only with them, whatever the flags; plain CoAP (--allow-unsecured)
+   * is only for names with none, or anyone could take over a DTLS device's registration.
+   */
   private async authorize(endpoint: string, identity: PeerIdentityRef | null): Promise<string | undefined> {
-    if (!identity) return this.options.allowUnsecured ? undefined : 'registration over an unsecured transport is not allowed';
+    if (!identity) {
+      if (!this.options.allowUnsecured) return 'registration over an unsecured transport is not allowed';
+      if (await this.store.credentials.hasCredentials(endpoint)) return 'this endpoint has credentials: it registers only over DTLS with them';
+      return undefined;
+    }
     const kind: CredentialKind = identity.kind === 'psk' ? 'psk' : identity.kind === 'x509' ? 'x509-subject' : 'rpk-sha256';
     const boundTo = await this.store.credentials.endpointOf(kind, identity.value);
     if (boundTo === null) return 'these credentials are not bound to any endpoint';
@@ -261,7 +285,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   private report(error: unknown): void {
     const e = error instanceof Error ? error : new Error(String(error));
     if (this.listenerCount('error') > 0) this.emit('error', e);
-    else process.emitWarning(`LwM2M server: ${e.message}`);
+    else process.emitWarning(`LwM2M server: ${printable(e.message)}`);
   }
 
   private heard(endpoint: string): void {
@@ -654,6 +678,17 @@ function identityOf(peer: Peer): PeerIdentityRef | null {
     case 'rpk':
       return { kind: 'rpk', value: createHash('sha256').update(id.publicKeyDer).digest('hex') };
   }
+}
+
+/**
+ * Why `peer` may not Update or De-register `registration`, or undefined when it may: only the
+ * registering identity, and for a registration over plain CoAP (no identity) only the same source
+ * address (Depot's choice: the port may change with NAT rebinding, the address may not).
+ */
+function ownerRefusal(registration: Registration, peer: Peer): string | undefined {
+  if (!sameIdentity(registration.identity, identityOf(peer))) return 'this registration belongs to other credentials';
+  if (registration.identity === null && peer.address !== registration.address.address) return 'this registration was made from another address';
+  return undefined;
 }
 
 function sameIdentity(a: PeerIdentityRef | null, b: PeerIdentityRef | null): boolean {

@@ -1,5 +1,6 @@
 import { StoreError } from '../errors.js';
 import { SecretKey } from '../secret.js';
+import { type SecretBox, secretContext } from '../secret-box.js';
 import {
   CREDENTIAL_KINDS,
   type Credential,
@@ -25,24 +26,29 @@ const COLUMNS = 'kind, identity, endpoint, secret, created_at, updated_at';
 const SQL = {
   find: `SELECT ${COLUMNS} FROM credentials WHERE kind = ? AND identity = ?`,
   endpointOf: 'SELECT endpoint FROM credentials WHERE kind = ? AND identity = ?',
-  insert: `INSERT INTO credentials (${COLUMNS}) VALUES (@kind, @identity, @endpoint, @secret, @now, @now)
+  insert: `INSERT INTO credentials (${COLUMNS}, sealed) VALUES (@kind, @identity, @endpoint, @secret, @now, @now, 1)
     RETURNING ${COLUMNS}`,
   /** Only ever for the same endpoint: the caller has checked the holder. */
-  updateSecret: `UPDATE credentials SET secret = @secret, updated_at = @now
+  updateSecret: `UPDATE credentials SET secret = @secret, sealed = 1, updated_at = @now
     WHERE kind = @kind AND identity = @identity AND endpoint = @endpoint RETURNING ${COLUMNS}`,
   byEndpoint: `SELECT ${COLUMNS} FROM credentials WHERE endpoint = ? ORDER BY kind, identity`,
   remove: 'DELETE FROM credentials WHERE kind = ? AND identity = ?',
   removeEndpoint: 'DELETE FROM credentials WHERE endpoint = ?',
   removeOtherPsks: "DELETE FROM credentials WHERE endpoint = ? AND kind = 'psk' AND identity <> ?",
+  hasAny: `SELECT EXISTS (SELECT 1 FROM credentials WHERE endpoint = @endpoint)
+    OR EXISTS (SELECT 1 FROM bootstrap_credentials WHERE endpoint = @endpoint)`,
+  bootstrapPsk: "SELECT 1 FROM bootstrap_credentials WHERE kind = 'psk' AND identity = ?",
 } as const;
 
-/** A row as the record the layers above see; the key is wrapped at once. */
-function fromRow(r: Row): Credential {
+/** A row as the record the layers above see; the key is opened and wrapped at once. */
+function fromRow(r: Row, secrets: SecretBox): Credential {
   const base = { identity: r.identity, endpoint: r.endpoint, createdAt: r.created_at, updatedAt: r.updated_at };
   if (r.kind === 'psk') {
     if (r.secret === null) throw new StoreError('STORE_CORRUPT', `PSK credential ${r.identity} has no key`);
-    const key = new SecretKey(r.secret);
-    r.secret.fill(0);
+    const plain = secrets.open(r.secret, secretContext('credentials', r.kind, r.identity));
+    if (!plain) throw new StoreError('STORE_CORRUPT', `the key of PSK credential ${r.identity} does not open with the store's secret key: the row was altered or copied from another row or store`);
+    const key = new SecretKey(plain);
+    plain.fill(0);
     return { kind: 'psk', ...base, key };
   }
   return { kind: r.kind, ...base };
@@ -86,7 +92,10 @@ function describe(kind: CredentialKind): string {
 }
 
 export class SqliteCredentialRepository implements CredentialRepository {
-  constructor(private readonly s: Statements) {}
+  constructor(
+    private readonly s: Statements,
+    private readonly secrets: SecretBox,
+  ) {}
 
   bind(endpoint: string, credential: CredentialInput, now: TimeInput): Promise<Credential> {
     return run('bind credential', () => {
@@ -106,7 +115,7 @@ export class SqliteCredentialRepository implements CredentialRepository {
   findPsk(identity: string): Promise<PskCredential | null> {
     return run('find PSK', () => {
       const row = this.s.get(SQL.find).get('psk', identity) as Row | undefined;
-      return row ? (fromRow(row) as PskCredential) : null;
+      return row ? (fromRow(row, this.secrets) as PskCredential) : null;
     });
   }
 
@@ -115,7 +124,7 @@ export class SqliteCredentialRepository implements CredentialRepository {
       checkKind(kind);
       const id = kind === 'x509-sha256' || kind === 'rpk-sha256' ? identity.toLowerCase() : identity;
       const row = this.s.get(SQL.find).get(kind, id) as Row | undefined;
-      return row ? fromRow(row) : null;
+      return row ? fromRow(row, this.secrets) : null;
     });
   }
 
@@ -129,7 +138,7 @@ export class SqliteCredentialRepository implements CredentialRepository {
   }
 
   listByEndpoint(endpoint: string): Promise<Credential[]> {
-    return run('list credentials', () => (this.s.get(SQL.byEndpoint).all(endpoint) as Row[]).map(fromRow));
+    return run('list credentials', () => (this.s.get(SQL.byEndpoint).all(endpoint) as Row[]).map((r) => fromRow(r, this.secrets)));
   }
 
   rotatePsk(endpoint: string, identity: string, key: Uint8Array | SecretKey, now: TimeInput): Promise<PskCredential> {
@@ -148,6 +157,10 @@ export class SqliteCredentialRepository implements CredentialRepository {
         secret.fill(0);
       }
     });
+  }
+
+  hasCredentials(endpoint: string): Promise<boolean> {
+    return run('look up credentials', () => this.s.get(SQL.hasAny).pluck().get({ endpoint }) === 1);
   }
 
   remove(kind: CredentialKind, identity: string): Promise<boolean> {
@@ -169,9 +182,14 @@ export class SqliteCredentialRepository implements CredentialRepository {
 
   private put(endpoint: string, kind: CredentialKind, identity: string, secret: Buffer | null, now: number): Credential {
     const holder = this.refuseOtherHolder(endpoint, kind, identity);
+    // One PSK identity names one key for the DTLS server, whichever table holds it.
+    if (kind === 'psk' && this.s.get(SQL.bootstrapPsk).get(identity)) {
+      throw new StoreError('CONFLICT', `PSK identity "${identity}" is a bootstrap credential; a device credential needs another identity`);
+    }
+    const sealed = secret ? this.secrets.seal(secret, secretContext('credentials', kind, identity)) : null;
     const row = holder
-      ? (this.s.get(SQL.updateSecret).get({ kind, identity, endpoint, secret, now }) as Row)
-      : (this.s.get(SQL.insert).get({ kind, identity, endpoint, secret, now }) as Row);
-    return fromRow(row);
+      ? (this.s.get(SQL.updateSecret).get({ kind, identity, endpoint, secret: sealed, now }) as Row)
+      : (this.s.get(SQL.insert).get({ kind, identity, endpoint, secret: sealed, now }) as Row);
+    return fromRow(row, this.secrets);
   }
 }

@@ -1,6 +1,8 @@
 /**
  * Depot's Bootstrap-Server against a test driver playing the device's bootstrap side over
- * real UDP, with a real SQLite store. Clauses: LwM2M TS Core 1.1 §6.1.
+ * real UDP, with a real SQLite store. Clauses: LwM2M TS Core 1.1 §6.1. The sequence is checked
+ * over plain CoAP, so the server runs in insecure (lab) bootstrap mode here; the default (DTLS
+ * with bootstrap credentials only) is tested in bootstrap-security.test.ts.
  */
 import { after, before, test } from 'node:test';
 import { strict as assert } from 'node:assert';
@@ -64,7 +66,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'depot-bs-'));
   store = openSqliteStore({ dataDir: dir });
   coap = new CoapServer({ transport: await UdpTransport.bind({ host: '127.0.0.1', port: 0 }) });
-  bootstrap = new BootstrapServer({ store, coap: { coap }, dmServer: { uri: 'coaps://dm.example:5684', shortServerId: 101, lifetimeSec: 600, binding: 'U' }, requestTimeout: 5000 });
+  bootstrap = new BootstrapServer({ store, coap: { coap }, dmServer: { uri: 'coaps://dm.example:5684', shortServerId: 101, lifetimeSec: 600, binding: 'U' }, requestTimeout: 5000, insecureBootstrap: true });
   uri = `coap://127.0.0.1:${coap.endpoint.transport.address().port}`;
 });
 after(async () => {

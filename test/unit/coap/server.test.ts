@@ -421,3 +421,20 @@ test('observers of one resource are not observers of another (routes start witho
   assert.equal(s.server.observerCount('/p'), 0);
   assert.equal(s.server.observerCount(), 1);
 });
+
+test('RFC 7959 §2.4: Block2 in a POST is early negotiation too: the answer comes in the blocks asked for, and the follow-ups continue it', async () => {
+  const s = setup();
+  const body = randomBytes(100);
+  s.server.resource('/op', { post: () => ({ code: Code.Changed, payload: body }) });
+  const post = (messageId: number, num: number): void =>
+    s.clientTransport.send(encode({ type: MessageType.CON, code: Method.POST, messageId, token: Uint8Array.of(messageId), options: [{ number: OptionNumber.UriPath, value: encodeString('op') }, { number: OptionNumber.Block2, value: encodeUint(encodeBlock({ num, more: false, szx: 1 })) }], payload: new Uint8Array(0) }), s.serverTransport.peer('10.0.0.2', 5683));
+  post(1, 0);
+  await drain(s.net);
+  post(2, 1);
+  await drain(s.net);
+  const [first, second] = serverReplies(s);
+  assert.deepEqual(decodeBlock(getUintOption(first!, OptionNumber.Block2)!), { num: 0, more: true, szx: 1 });
+  assert.deepEqual(Buffer.from(first!.payload), body.subarray(0, 32));
+  assert.equal(getUintOption(first!, OptionNumber.Size2), 100);
+  assert.deepEqual(Buffer.from(second!.payload), body.subarray(32, 64));
+});

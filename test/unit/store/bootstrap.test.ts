@@ -16,6 +16,14 @@ void test('bootstrap: a new endpoint starts pending; further requests count and 
     decidedBy: null,
     requestCount: 1,
     lastPeerAddress: '127.0.0.1:5683',
+    lastTransport: null,
+    boundIdentity: null,
+    bootstrapCount: 0,
+    lastBootstrapAt: null,
+    rotateKeyRequested: false,
+    refusedCount: 0,
+    lastRefusal: null,
+    lastRefusedAt: null,
   });
   const again = await bootstrap.sighted('dev-1', '[::1]:40001', T0 + 5000);
   assert.deepEqual(again, { ...first, lastSeenAt: T0 + 5000, requestCount: 2, lastPeerAddress: '[::1]:40001' });

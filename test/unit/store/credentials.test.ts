@@ -196,7 +196,7 @@ void test('credentials: invalid keys are refused without echoing them', async ()
   });
 });
 
-void test('credentials: with secure_delete, removed and rotated-away keys are gone from the database file', async () => {
+void test('credentials: with secure_delete, removed and rotated-away (sealed) keys are gone from the database file', async () => {
   const store = openStore();
   const { credentials, db, path } = store;
   const KEY3 = Uint8Array.from(Buffer.from('0123456789abcdef0123456789abcdef', 'hex'));
@@ -205,13 +205,17 @@ void test('credentials: with secure_delete, removed and rotated-away keys are go
   await credentials.bind('dev-2', { kind: 'psk', identity: 'id-2', key: KEY3 }, T0);
   await credentials.bind('dev-3', { kind: 'x509-subject', identity: 'CN=dev-3' }, T0);
   db.pragma('wal_checkpoint(TRUNCATE)');
+  // Keys are sealed at rest (secret-at-rest.test.ts): what must go is the sealed value.
+  const sealed = (identity: string) => db.prepare("SELECT secret FROM credentials WHERE kind = 'psk' AND identity = ?").pluck().get(identity) as Buffer;
+  const sealed1 = sealed('id');
+  const sealed3 = sealed('id-2');
   const before = readFileSync(path);
-  assert.ok(before.includes(Buffer.from(KEY)) && before.includes(Buffer.from(KEY3)), 'the keys are in the file to begin with');
+  assert.ok(before.includes(sealed1) && before.includes(sealed3), 'the sealed keys are in the file to begin with');
   await credentials.remove('psk', 'id-2');
   await credentials.rotatePsk('dev-1', 'id', KEY2, T0 + 1);
   db.pragma('wal_checkpoint(TRUNCATE)');
   const after = readFileSync(path);
-  assert.equal(after.includes(Buffer.from(KEY3)), false, 'removed key still in the file');
-  assert.equal(after.includes(Buffer.from(KEY)), false, 'rotated key still in the file');
-  assert.ok(after.includes(Buffer.from(KEY2)));
+  assert.equal(after.includes(sealed3), false, 'removed key still in the file');
+  assert.equal(after.includes(sealed1), false, 'rotated key still in the file');
+  assert.ok(after.includes(sealed('id')));
 });

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 
 import Database from 'better-sqlite3';
@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import {
   DEPOT_APPLICATION_ID,
   MIGRATIONS,
+  SECRET_KEY_FILE_NAME,
   SQLITE_FILE_NAME,
   openSqliteStore,
 } from '../../../src/store/index.js';
@@ -63,8 +64,8 @@ void test('open: a new file gets every migration, in order, recorded once; reope
   const dataDir = tempDir();
   const store = openStore({ dataDir });
   const applied = store.appliedMigrations().map((m) => [m.version, m.name]);
-  assert.deepEqual(applied, [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs'], [4, 'install-method-chosen-by-depot']]);
-  assert.equal(MIGRATIONS.length, 4);
+  assert.deepEqual(applied, [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs'], [4, 'install-method-chosen-by-depot'], [5, 'sealed-secrets'], [6, 'bootstrap-credentials-and-limits']]);
+  assert.equal(MIGRATIONS.length, 6);
   const first = store.appliedMigrations();
   store.close();
   const again = openStore({ dataDir });
@@ -81,13 +82,16 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
   old.close();
 
   const store = openStore({ dataDir });
-  assert.deepEqual(store.appliedMigrations().map((m) => [m.version, m.name]), [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs'], [4, 'install-method-chosen-by-depot']]);
+  assert.deepEqual(store.appliedMigrations().map((m) => [m.version, m.name]), [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs'], [4, 'install-method-chosen-by-depot'], [5, 'sealed-secrets'], [6, 'bootstrap-credentials-and-limits']]);
   const indexes = store.db
     .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name")
     .pluck()
     .all();
   assert.deepEqual(indexes, [
+    'bootstrap_credentials_endpoint',
     'bootstrap_endpoints_state',
+    'bootstrap_endpoints_undecided_seen',
+    'bootstrap_endpoints_undecided_source',
     'credentials_endpoint',
     'device_facts_model',
     'install_jobs_endpoint',
@@ -120,7 +124,7 @@ void test('migrations: a file with a newer schema version is refused with SCHEMA
   // An older Depot (knowing only migration 1) refuses a file at migration 2 the same way.
   const dataDir2 = tempDir();
   openStore({ dataDir: dataDir2 }).close();
-  assert.throws(() => openSqliteStore({ dataDir: dataDir2, migrations: MIGRATIONS.slice(0, 1) }), storeError('SCHEMA_TOO_NEW', /schema version 4 \(install-method-chosen-by-depot\), newer than this Depot knows \(1\)/));
+  assert.throws(() => openSqliteStore({ dataDir: dataDir2, migrations: MIGRATIONS.slice(0, 1) }), storeError('SCHEMA_TOO_NEW', /schema version 6 \(bootstrap-credentials-and-limits\), newer than this Depot knows \(1\)/));
 });
 
 void test('migrations: a recorded migration whose name differs from this version\'s is refused with SCHEMA_MISMATCH', () => {
@@ -232,7 +236,7 @@ void test('errors: a write lock held by another connection past the busy timeout
   const { toStoreError } = await import('../../../src/store/errors.js');
   let check: unknown;
   try {
-    a.db.prepare("INSERT INTO bootstrap_endpoints VALUES ('x', 'maybe', 0, 0, NULL, NULL, 1, NULL)").run();
+    a.db.prepare("INSERT INTO bootstrap_endpoints (endpoint, state, first_seen_at, last_seen_at, request_count) VALUES ('x', 'maybe', 0, 0, 1)").run();
   } catch (err) {
     check = toStoreError(err, 'insert');
   }
@@ -258,6 +262,9 @@ void test('backup: a consistent 0600 copy that opens as a store; an existing des
   assert.equal(modeOf(statSync(target)), 0o600);
   // The store goes on working after the backup; the copy has what was there at the time.
   await store.settings.set('bootstrap.pin', '1', T0);
+  // The copy's sealed keys open only with the store's secret key, kept (and backed up) apart.
+  assert.throws(() => openSqliteStore({ dataDir: backupDir }), storeError('SECRET_KEY_MISSING'));
+  copyFileSync(join(dirname(store.path), SECRET_KEY_FILE_NAME), join(backupDir, SECRET_KEY_FILE_NAME));
   const copy = openStore({ dataDir: backupDir });
   assert.equal((await copy.registrations.getByEndpoint('dev-1'))?.id, 'r1');
   assert.deepEqual((await copy.credentials.findPsk('dev-1'))?.key.reveal(), Uint8Array.of(1, 2, 3, 4));
