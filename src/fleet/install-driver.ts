@@ -25,6 +25,7 @@ import { Value } from '../lwm2m/values.js';
 import type { InstanceNode, Lwm2mNode } from '../lwm2m/node.js';
 import { Node } from '../lwm2m/node.js';
 import { interpretDeviceReport, type Interpretation, type ProfileName } from '../lwm2m/objects/software-management/encoding.js';
+import { parseObjectLinks } from '../lwm2m/server/registration-request.js';
 import { Lwm2mServerError, responseClass, type Lwm2mServer, type OperationOutcome } from '../lwm2m/server/server.js';
 import type { InstallJob, InstallJobKind, InstallJobPatch, InstallJobState, InstallTransition, PackageRecord, Registration, Store } from '../store/types.js';
 import { FINAL_INSTALL_JOB_STATES } from '../store/types.js';
@@ -572,6 +573,14 @@ export class InstallDriver {
       await this.noteWaiting(runner, job, registration);
       return;
     }
+    if (job.state === 'queued') {
+      const problem = preflightProblem(registration);
+      if (problem) {
+        // Not a device exchange that failed: this method cannot work on this device (the method chain falls through).
+        await this.finish(runner, job, 'failed', `preflight: ${problem}`, { retry: 'no-retry', message: `Not started: ${problem}.` });
+        return;
+      }
+    }
     try {
       await this.stepWithDevice(runner, job);
     } catch (error) {
@@ -908,4 +917,21 @@ function percentOf(job: InstallJob, progress: DownloadProgress | null): number {
     default:
       return 100;
   }
+}
+
+/**
+ * Install preflight (Depot's choice, from the registered object links of TS Core 1.1 §6.2.1):
+ * an Object 9 job needs the device to have announced `</9>` or `</9/i>` (an object link
+ * without instances still lets Depot Create one, Object 9 spec §5.1). Undefined when it may go
+ * ahead; else why not, for the operator.
+ */
+export function preflightProblem(registration: Pick<Registration, 'objectLinks'>): string | undefined {
+  let objects;
+  try {
+    objects = parseObjectLinks(registration.objectLinks).objects;
+  } catch (error) {
+    return `the device's registered object links cannot be read (${error instanceof Error ? error.message : String(error)})`;
+  }
+  if (!objects.some((o) => o.objectId === 9)) return 'device has no Software Management object (Object 9) in its registered object links';
+  return undefined;
 }
