@@ -119,6 +119,8 @@ export interface Lwm2mClientConfig {
    * text/plain, opaque and link format excepted: a device that supports only what it announced.
    */
   formats?: number[];
+  /** Pins how `ct` is announced (list, single, none) instead of following the registered version's rules. */
+  announce?: CtForm;
   /**
    * Queue mode: Register carries `Q` (TS Core 1.1 §6.2.1) and the client stops listening after
    * `queueModeAwakeMs` without traffic (default 93 s, MAX_TRANSMIT_WAIT) until it sends again.
@@ -251,7 +253,7 @@ export class Lwm2mClient {
     this.clock = config.clock ?? systemClock;
     this.offeredVersion = config.lwm2mVersion ?? '1.1';
     if (!LWM2M_VERSIONS.includes(this.offeredVersion)) throw new Error(`LwM2M version ${String(this.offeredVersion)} is not one of ${LWM2M_VERSIONS.join(', ')}`);
-    this.ctForm = ctFormFor(this.offeredVersion);
+    this.ctForm = config.announce ?? ctFormFor(this.offeredVersion);
     this.formats = config.formats && config.formats.length > 0 ? [...config.formats] : SUPPORTED_FORMATS;
     this.endpointName = config.endpoint;
     this.security = createSecurityObject();
