@@ -356,17 +356,29 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       return;
     }
     const patch: DeviceFactsPatch = { extra: {} };
+    const sources: Record<string, string> = {};
     for (const resource of resources) {
       if (resource.kind !== 'resource') continue;
       const field = DEVICE_FACT_RESOURCES[resource.id];
       const value = resource.value;
       const text = value.type === 'string' ? value.value : value.type === 'integer' || value.type === 'unsignedInteger' || value.type === 'float' || value.type === 'boolean' ? String(value.value) : undefined;
+      // An empty string is a missing value (it must not hide a fallback, e.g. the firmware version).
       if (text === undefined) continue;
-      if (field) patch[field] = text;
-      else patch.extra![`3/0/${resource.id}`] = text;
+      if (text.trim() === '') {
+        if (field) patch[field] = null;
+        continue;
+      }
+      if (field) {
+        patch[field] = text;
+        sources[field] = `/3/0/${resource.id}`;
+      } else patch.extra![`3/0/${resource.id}`] = text;
     }
     // The OS version is the device's software version where it reports one, else its firmware version.
     patch.osVersion = patch.softwareVersion ?? patch.firmwareVersion ?? null;
+    const osSource = typeof patch.softwareVersion === 'string' ? sources.softwareVersion : typeof patch.firmwareVersion === 'string' ? sources.firmwareVersion : undefined;
+    if (osSource) sources.osVersion = osSource;
+    // Which resource each fact came from (shown with the facts).
+    patch.extra!.sources = sources;
     await this.store.deviceFacts.upsert(registration.endpoint, patch, this.wallNow());
     this.emit('factsLearned', registration.endpoint, patch);
   }

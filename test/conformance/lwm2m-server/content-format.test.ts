@@ -170,3 +170,19 @@ test('Depot\'s choice (bad input): a device that answers every format 4.06 gets 
     await r.close();
   }
 });
+
+test('Depot\'s choice (facts, Object 3 of TS Core Appendix E.4): an empty Software Version (/3/0/19) is missing — the OS version falls back to the Firmware Version (/3/0/3) — and each fact says which resource it came from', async () => {
+  const r = await rig();
+  try {
+    const learned = new Promise<void>((resolve) => r.server.lwm2m.once('factsLearned', () => resolve()));
+    await r.device('facts-1', { device: { manufacturer: 'Acme', modelNumber: 'M-1', serialNumber: 'S1', firmwareVersion: 'fw 7.2', softwareVersion: '' } });
+    await learned;
+    const facts = await r.server.store.deviceFacts.get('facts-1');
+    assert.equal(facts?.softwareVersion, null);
+    assert.equal(facts?.osVersion, 'fw 7.2');
+    assert.deepEqual((facts?.extra.sources as Record<string, string>).osVersion, '/3/0/3');
+    assert.deepEqual((facts?.extra.sources as Record<string, string>).manufacturer, '/3/0/0');
+  } finally {
+    await r.close();
+  }
+});
