@@ -118,6 +118,8 @@ export interface SoftwareInstance {
   result: string | null;
   profile: ProfileName | null;
   ambiguous: boolean;
+  /** The report alone showed the numbering (not inferred from what Depot recorded for the device). */
+  numberingShown: boolean;
 }
 
 export interface JobView {
@@ -200,6 +202,7 @@ function describeInstance(node: InstanceNode, hint?: ProfileName): SoftwareInsta
     result: i?.result ?? null,
     profile: i?.profile ?? null,
     ambiguous: i ? i.ambiguous && i.basis !== 'hint' : true,
+    numberingShown: i !== undefined && !i.ambiguous && i.basis !== 'hint' && i.profile !== undefined && i.profile !== null,
   };
 }
 
@@ -302,6 +305,7 @@ export class InstallDriver {
   private readonly restartNotes = new Map<string, string>();
   private progressSave: NodeJS.Timeout | undefined;
   private progressSaving: Promise<void> = Promise.resolve();
+  private numberingSaving: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: InstallDriverOptions) {
     this.store = options.store;
@@ -485,7 +489,28 @@ export class InstallDriver {
     const r = outcome.response;
     if (r.code === '4.04') return [];
     if (responseClass(r) !== 2 || !r.node) throw new InstallDriverError('BAD_REQUEST', `the device answered ${r.code} to a Read of /9${r.diagnostic ? `: ${r.diagnostic}` : ''}`);
-    return instancesOf(r.node).map((n) => describeInstance(n));
+    const nodes = instancesOf(r.node);
+    let hint = await this.numberingOf(endpoint);
+    const shown = nodes.map((n) => describeInstance(n, hint)).find((i) => i.numberingShown && i.profile);
+    if (shown?.profile && shown.profile !== hint) {
+      await this.recordNumbering(endpoint, shown.profile);
+      hint = shown.profile;
+    }
+    return nodes.map((n) => describeInstance(n, hint));
+  }
+
+  /** The Object 9 numbering a device has shown (seed 0–10 table or registry 50–59 results), recorded once seen. */
+  async numberingOf(endpoint: string): Promise<ProfileName | undefined> {
+    return (await this.store.settings.get('installs.object9NumberingByEndpoint'))?.[endpoint];
+  }
+
+  private async recordNumbering(endpoint: string, profile: ProfileName): Promise<void> {
+    this.numberingSaving = this.numberingSaving.then(async () => {
+      const known = (await this.store.settings.get('installs.object9NumberingByEndpoint')) ?? {};
+      if (known[endpoint] !== profile) await this.store.settings.set('installs.object9NumberingByEndpoint', { ...known, [endpoint]: profile }, this.now());
+    });
+    await this.numberingSaving.catch((error: unknown) => this.reportError(error));
+    this.numberingSaving = this.numberingSaving.catch(() => undefined);
   }
 
   reportError(error: unknown): void {
@@ -631,6 +656,7 @@ export class InstallDriver {
       return;
     }
 
+    runner.hint ??= await this.numberingOf(job.endpoint);
     if (job.instanceId === null || job.state === 'queued') {
       const prepared = await this.prepare(runner, job, record);
       if (!prepared || FINAL_INSTALL_JOB_STATES.includes(prepared.state)) return;
@@ -646,6 +672,7 @@ export class InstallDriver {
       return;
     }
     if (!report.ambiguous && report.profile) runner.hint = report.profile;
+    if (report.numberingShown && report.profile) await this.recordNumbering(job.endpoint, report.profile);
     if (report.updateState !== job.lastUpdateState || report.updateResult !== job.lastUpdateResult) {
       job = await this.store.installJobs.update(job.id, { lastUpdateState: report.updateState, lastUpdateResult: report.updateResult, resultName: report.result }, this.now());
     }
@@ -934,4 +961,11 @@ export function preflightProblem(registration: Pick<Registration, 'objectLinks'>
   }
   if (!objects.some((o) => o.objectId === 9)) return 'device has no Software Management object (Object 9) in its registered object links';
   return undefined;
+}
+
+declare module '../store/types.js' {
+  interface KnownSettings {
+    /** The Object 9 numbering each device has shown (issue 13): seed (0–10 table) or registry (50–59 results). */
+    'installs.object9NumberingByEndpoint': Record<string, ProfileName>;
+  }
 }

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDepotServer, type RunningDepotServer } from '../../src/app/server.js';
 import { trustStore } from '../../src/pkg/index.js';
+import { ContentFormat, Node, Value } from '../../src/lwm2m/index.js';
 import { Simulator, buildVendorImage, devicePsk, parseProfile, type SimProfile } from '../../src/sim/index.js';
 import { testKeys } from '../unit/lwm2m/object9-support.js';
 import { apiCall, type ApiRequest } from '../support/api-client.js';
@@ -212,6 +213,37 @@ test('Depot\'s choice (preflight, from the registered object links of TS Core 1.
     assert.equal(job.state, 'failed');
     assert.match(String(job.message), /device has no Software Management object \(Object 9\)/);
     assert.ok(!job.transitions.some((t) => /Create|Read \/9/.test(t.detail ?? '')), JSON.stringify(job.transitions));
+  } finally {
+    await r.close();
+  }
+});
+
+test('Object 9 numbering per device (seed 0–10 table vs registry 50–59 results, Object 9 spec §5.1 / OMA registry): once a device has shown its numbering it is recorded, kept in the store, and used for its later reports (the job and the listing)', async () => {
+  const r = await rig();
+  try {
+    const endpoint = await r.device('op-seed-', false);
+    assert.equal(await r.server.installs.numberingOf(endpoint), undefined);
+    // An instance left DELIVERED (pushed, not installed): 3/0 reads as seed or registry.
+    await r.server.lwm2m.create(endpoint, '/9', Node.object(9, [Node.instance(7, [])]), ContentFormat.Tlv);
+    const other = buildVendorImage({ name: 'acme-modem', version: '1.0', body: randomBytes(3000) });
+    const pushed = await r.server.lwm2m.write(endpoint, '/9/7/2', Node.resource(2, Value.opaque(other)), { contentFormat: ContentFormat.Opaque });
+    assert.equal(pushed.status === 'done' && pushed.response.code, '2.04');
+    type Listed = { instanceId: number; ambiguous: boolean; profile: string | null; state: string | null; updateState: number; updateResult: number };
+    let before: Listed | undefined;
+    for (let i = 0; i < 100 && before?.updateState !== 4; i++) {
+      before = ((await r.call(`/api/v1/devices/${endpoint}/software`)).body.instances as Listed[]).find((x) => x.instanceId === 7);
+      await new Promise((res) => setTimeout(res, 30));
+    }
+    // 4/0 reads only as seed (DELIVERED): the device has shown its numbering, and it is recorded.
+    assert.equal(before?.ambiguous, false, JSON.stringify(before));
+    assert.equal(await r.server.installs.numberingOf(endpoint), 'seed');
+    const up = await r.upload(image, meta);
+    const created = await r.call(`/api/v1/devices/${endpoint}/installs`, { json: { package: String(up.body.sha256), method: 'push' } });
+    const job = await r.waitForJob(String(created.body.id));
+    assert.equal(job.state, 'succeeded', JSON.stringify(job));
+    assert.equal(await r.server.installs.numberingOf(endpoint), 'seed');
+    const after = ((await r.call(`/api/v1/devices/${endpoint}/software`)).body.instances as Listed[]).find((x) => x.instanceId === 7);
+    assert.deepEqual([after?.updateState, after?.ambiguous, after?.profile, after?.state], [4, false, 'seed', 'DELIVERED']);
   } finally {
     await r.close();
   }
