@@ -38,6 +38,21 @@ export interface DtlsServerEndpointOptions extends DtlsServerOptions {
    * UNKNOWN_ASSOCIATION_ALERTS_PER_SECOND in all; never in answer to an alert. Default true.
    */
   alertUnknownAssociations?: boolean;
+  /**
+   * Upper bound on associations still handshaking (a cookie-verified ClientHello, no Finished yet),
+   * in all and per IP address. Past it a new ClientHello is dropped (the client retransmits it), so
+   * half-open handshakes hold bounded memory and never displace established associations.
+   * Defaults 2,000 and 256: a NAT (or a simulator) may hide many devices behind one address, and a
+   * fleet coming back after a server restart handshakes at once. About 4 KiB per open handshake.
+   */
+  maxHandshakes?: number;
+  maxHandshakesPerAddress?: number;
+}
+
+/** The address part of a peer key ("address|port"). */
+function addressOf(peerKey: string): string {
+  const bar = peerKey.lastIndexOf('|');
+  return bar < 0 ? peerKey : peerKey.slice(0, bar);
 }
 
 /** Least time between two unknown-association alerts to one address (ms). */
@@ -84,6 +99,8 @@ class Entry implements DtlsConnectionEvents {
   cid: number | undefined;
   /** Clock time (whole ms) of creation or of the last newer authenticated record. */
   lastActivity: number;
+  /** Counted among the endpoint's open handshakes (until connected or removed), under this address. */
+  handshakingFrom: string | undefined;
 
   constructor(
     private readonly endpoint: DtlsServerEndpoint,
@@ -104,6 +121,7 @@ class Entry implements DtlsConnectionEvents {
   }
 
   connected(session: SessionInfo): void {
+    this.endpoint.handshakeEnded(this);
     this.endpoint.events.connected?.(this.peerKey, session);
   }
 
@@ -158,6 +176,11 @@ export function parseInitialClientHello(datagram: Uint8Array): Initial | undefin
 export class DtlsServerEndpoint {
   private readonly connections = new Map<string, Entry>();
   private readonly byCid = new Map<number, Entry>();
+  /** Open handshakes per IP address, and in all (see maxHandshakes). */
+  private readonly handshakesByAddress = new Map<string, number>();
+  private handshakeCount = 0;
+  /** ClientHellos dropped because the handshake bounds were reached. */
+  handshakesRefused = 0;
   private readonly cookies: CookieFactory;
   private readonly clock: Clock;
   private readonly options: DtlsServerEndpointOptions;
@@ -177,6 +200,22 @@ export class DtlsServerEndpoint {
 
   get size(): number {
     return this.connections.size;
+  }
+
+  /** Associations still handshaking. */
+  get handshaking(): number {
+    return this.handshakeCount;
+  }
+
+  /** Takes the entry out of the open-handshake counts (idempotent). */
+  handshakeEnded(entry: Entry): void {
+    const address = entry.handshakingFrom;
+    if (address === undefined) return;
+    entry.handshakingFrom = undefined;
+    this.handshakeCount--;
+    const n = (this.handshakesByAddress.get(address) ?? 1) - 1;
+    if (n > 0) this.handshakesByAddress.set(address, n);
+    else this.handshakesByAddress.delete(address);
   }
 
   connection(peerKey: string): DtlsConnection | undefined {
@@ -296,6 +335,7 @@ export class DtlsServerEndpoint {
   }
 
   remove(entry: Entry, abandon: boolean): void {
+    this.handshakeEnded(entry);
     if (this.connections.get(entry.peerKey) === entry) this.connections.delete(entry.peerKey);
     if (entry.cid !== undefined && this.byCid.get(entry.cid) === entry) this.byCid.delete(entry.cid);
     if (abandon) entry.conn.abandon();
@@ -338,6 +378,16 @@ export class DtlsServerEndpoint {
       return;
     }
     const old = this.connections.get(peerKey);
+    const address = addressOf(peerKey);
+    // The old association's own handshake (if any) is about to end, so it does not count against the new one.
+    const ownOld = old?.handshakingFrom !== undefined ? 1 : 0;
+    if (
+      this.handshakeCount - ownOld >= (this.options.maxHandshakes ?? 2000) ||
+      (this.handshakesByAddress.get(address) ?? 0) - ownOld >= (this.options.maxHandshakesPerAddress ?? 256)
+    ) {
+      this.handshakesRefused++;
+      return;
+    }
     if (!old && this.connections.size >= (this.options.maxConnections ?? 10_000) && !this.makeRoom()) return;
     // The client restarted and lost its keys; a close_notify would only confuse its new handshake.
     if (old) this.remove(old, true);
@@ -345,6 +395,9 @@ export class DtlsServerEndpoint {
     const wantsCid = this.options.connectionIds !== false && findExtension(initial.hello.extensions, ExtensionType.connection_id) !== undefined;
     const cid = wantsCid ? this.newCid() : undefined;
     const entry = new Entry(this, peerKey, latin1(initial.hello.random));
+    entry.handshakingFrom = address;
+    this.handshakeCount++;
+    this.handshakesByAddress.set(address, (this.handshakesByAddress.get(address) ?? 0) + 1);
     if (cid) entry.cid = cidKey(cid, 0);
     const conn = DtlsConnection.server(this.options, entry, cid ?? false, initial);
     entry.conn = conn;
