@@ -103,7 +103,7 @@ export async function runClientCommand(argv: string[]): Promise<number> {
     if (!/^[1-9]\d*$/.test(values.storage)) throw new Error('--storage takes bytes');
     if (values.encoding !== 'seed' && values.encoding !== 'registry') throw new Error('--encoding is seed or registry');
     if (!['1.0', '1.1', '1.2'].includes(values['lwm2m-version'])) throw new Error('--lwm2m-version is 1.0, 1.1 or 1.2');
-    if (values.formats !== undefined && !/^\d{1,5}(,\d{1,5})*$/.test(values.formats)) throw new Error('--formats takes content format numbers separated by commas, e.g. 110,11542');
+    if (values.formats !== undefined && (!/^\d{1,5}(,\d{1,5})*$/.test(values.formats) || values.formats.split(',').some((f) => Number(f) > 65535))) throw new Error('--formats takes content format numbers (0-65535) separated by commas, e.g. 110,11542');
   } catch (error) {
     process.stderr.write(`depot client: ${(error as Error).message}\n${USAGE}\n`);
     return 2;

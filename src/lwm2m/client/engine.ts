@@ -1248,7 +1248,7 @@ export class Lwm2mClient {
   /** Bootstrap-Discover (TS Core 1.1 §5.2.7.3): `</>;lwm2m=1.1`, then instances with ssid/uri. */
   private bootstrapDiscover(path: Lwm2mPath): CoapResponse {
     if (path.length > 1) return error(Code.BadRequest, 'Bootstrap-Discover takes / or an object');
-    const links = ['</>;lwm2m=1.1'];
+    const links = [`</>;lwm2m=${this.offeredVersion}`];
     for (const id of [...this.objects.keys()].sort((a, b) => a - b)) {
       if (path.length === 1 && path[0] !== id) continue;
       const obj = this.objects.get(id) as ClientObject;
