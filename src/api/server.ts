@@ -20,7 +20,7 @@ import { StoreError } from '../store/errors.js';
 import type { BootstrapCredential, DeviceFacts, QueuedOperation, Registration, Store } from '../store/types.js';
 import { JsonValueError, nodeToJson, valueFromJson } from './json.js';
 import { InstallDriverError, type InstallDriver, type JobView } from '../fleet/install-driver.js';
-import { PackageError, type PackageCatalog } from '../fleet/packages.js';
+import { PackageError, type OpaqueMetadata, type PackageCatalog } from '../fleet/packages.js';
 import type { PackageEndpoint } from '../fleet/package-endpoint.js';
 import { createReadStream } from 'node:fs';
 import type { PackageRecord } from '../store/types.js';
@@ -542,6 +542,25 @@ function openApiDocument(routes: RouteSpec[], version: string): object {
   };
 }
 
+/** format=opaque upload metadata from the query (the body stays the streamed file). */
+function opaqueMetadataOf(q: Record<string, string | undefined>): OpaqueMetadata | undefined {
+  if (q.format !== 'opaque') {
+    if (q.name ?? q.version ?? q.type ?? q.sha256 ?? q.signature) throw new JsonValueError('name, version, type, sha256 and signature describe an opaque package: add format=opaque (a Depot package carries its own manifest)');
+    return undefined;
+  }
+  if (!q.name || !q.version || !q.type) throw new JsonValueError('an opaque package needs name, version and type (MIME or package type) query parameters');
+  if ((q.signature === undefined) !== (q.keyId === undefined)) throw new JsonValueError('signature and keyId go together');
+  const target = { ...(q.manufacturer ? { manufacturer: q.manufacturer } : {}), ...(q.model ? { model: q.model } : {}), ...(q.os ? { os: q.os } : {}) };
+  return {
+    name: q.name,
+    version: q.version,
+    packageType: q.type,
+    ...(Object.keys(target).length > 0 ? { target } : {}),
+    ...(q.sha256 ? { sha256: q.sha256 } : {}),
+    ...(q.signature && q.keyId ? { signature: { keyId: q.keyId, value: q.signature } } : {}),
+  };
+}
+
 function packageJson(p: PackageRecord) {
   return { sha256: p.sha256, name: p.name, version: p.version, size: p.size, keyId: p.keyId, addedAt: new Date(p.addedAt).toISOString(), manifest: p.manifest };
 }
@@ -604,15 +623,29 @@ function packageRoutes(options: ApiOptions, param: (request: FastifyRequest, nam
     {
       method: 'POST',
       url: '/api/v1/packages',
-      summary: 'Add a Depot package (the raw file as application/octet-stream); corrupt files are refused with 400',
+      summary:
+        'Add a Depot package (the raw file as application/octet-stream); corrupt files are refused with 400. With format=opaque, a vendor package kept and relayed byte for byte (name, version, type required; sha256 and signature/keyId checked before it is kept)',
       rawBodyLimit: options.maxPackageBytes ?? DEFAULT_MAX_PACKAGE_BYTES,
+      query: {
+        format: { type: 'string', enum: ['depot', 'opaque'] },
+        name: { type: 'string', maxLength: 255 },
+        version: { type: 'string', maxLength: 255 },
+        type: { type: 'string', maxLength: 255 },
+        manufacturer: { type: 'string', maxLength: 255 },
+        model: { type: 'string', maxLength: 255 },
+        os: { type: 'string', maxLength: 255 },
+        sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        keyId: { type: 'string', maxLength: 255 },
+        signature: { type: 'string', maxLength: 200 },
+      },
       handler: async (request, reply) => {
         const upload = request.body;
         if (!(upload instanceof Readable)) throw new JsonValueError('send the package file as the body, Content-Type: application/octet-stream');
         const maxBytes = options.maxPackageBytes ?? DEFAULT_MAX_PACKAGE_BYTES;
         // Refused before a byte is read when the declared length is too much already.
         if (Number(request.headers['content-length']) > maxBytes) throw new PackageError('TOO_LARGE', `the package is larger than the upload limit of ${maxBytes} bytes`);
-        return reply.code(201).send(packageJson(await catalog.addStream(upload, { maxBytes })));
+        const opaque = opaqueMetadataOf(request.query as Record<string, string | undefined>);
+        return reply.code(201).send(packageJson(await catalog.addStream(upload, { maxBytes, ...(opaque ? { opaque } : {}) })));
       },
     },
     {

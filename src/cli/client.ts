@@ -30,6 +30,9 @@ const USAGE = `usage: depot client (--server <coap[s]://host:port> | --bootstrap
   --queue-mode              sleep between exchanges (LwM2M queue mode)
   --storage <bytes>         largest package accepted (default 1 GiB)
   --encoding seed|registry  Object 9 numbering (default seed)
+  --lwm2m-version 1.0|1.1|1.2  LwM2M version offered in Register (default 1.1; on 4.12 the next lower one)
+  --pin-version             offer only --lwm2m-version (no fallback on 4.12)
+  --formats <cf,cf,…>       content formats announced (ct) and accepted, e.g. 110 or 11542 (default: all)
 SIGINT / SIGTERM de-registers and exits.`;
 
 async function loadObject9(path: string): Promise<PersistedObject | undefined> {
@@ -51,6 +54,8 @@ function describe(e: ClientEvent): string | undefined {
       return `bootstrap failed: ${e.reason}; retry in ${Math.round(e.retryInMs / 1000)} s`;
     case 'registrationFailed':
       return `registration failed: ${e.reason}; retry in ${Math.round(e.retryInMs / 1000)} s`;
+    case 'registrationDowngraded':
+      return `${e.reason}; next Register offers LwM2M ${e.lwm2mVersion} with the ${e.ctForm} ct form`;
     case 'deregistered':
       return 'de-registered';
     case 'error':
@@ -81,6 +86,9 @@ export async function runClientCommand(argv: string[]): Promise<number> {
         'queue-mode': { type: 'boolean', default: false },
         storage: { type: 'string', default: String(1 << 30) },
         encoding: { type: 'string', default: 'seed' },
+        'lwm2m-version': { type: 'string', default: '1.1' },
+        'pin-version': { type: 'boolean', default: false },
+        formats: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         ...dtlsOptionSpec,
       },
@@ -94,6 +102,8 @@ export async function runClientCommand(argv: string[]): Promise<number> {
     if (!/^[1-9]\d*$/.test(values.lifetime)) throw new Error('--lifetime takes seconds');
     if (!/^[1-9]\d*$/.test(values.storage)) throw new Error('--storage takes bytes');
     if (values.encoding !== 'seed' && values.encoding !== 'registry') throw new Error('--encoding is seed or registry');
+    if (!['1.0', '1.1', '1.2'].includes(values['lwm2m-version'])) throw new Error('--lwm2m-version is 1.0, 1.1 or 1.2');
+    if (values.formats !== undefined && (!/^\d{1,5}(,\d{1,5})*$/.test(values.formats) || values.formats.split(',').some((f) => Number(f) > 65535))) throw new Error('--formats takes content format numbers (0-65535) separated by commas, e.g. 110,11542');
   } catch (error) {
     process.stderr.write(`depot client: ${(error as Error).message}\n${USAGE}\n`);
     return 2;
@@ -112,7 +122,8 @@ export async function runClientCommand(argv: string[]): Promise<number> {
     quotaBytes: Number(values.storage),
     profile: values.encoding === 'registry' ? ('registry' as const) : ('seed' as const),
     // coaps:// Package URIs go over the DM server's DTLS session (bound once the client exists).
-    fetcher: new DefaultPackageFetcher({ session: (uri) => session.client?.sessionClientFor(uri) }),
+    // A download that gets no answer drops the dead DTLS association, as in the simulator.
+    fetcher: new DefaultPackageFetcher({ session: (uri) => session.client?.sessionClientFor(uri), sessionFailed: async (uri, error) => session.client?.sessionRequestFailed(uri, error) }),
     persist: (snapshot: PersistedObject): Promise<void> => {
       const next = saving.then(() => writeFileAtomic(object9File, JSON.stringify(snapshot) + '\n', { mode: KEY_FILE_MODE }));
       // A failed save is the caller's error; it must not fail every later save too.
@@ -141,6 +152,9 @@ export async function runClientCommand(argv: string[]): Promise<number> {
     ...(psk ? { psk } : {}),
     lifetime: Number(values.lifetime),
     queueMode: values['queue-mode'],
+    lwm2mVersion: values['lwm2m-version'] as '1.0' | '1.1' | '1.2',
+    pinVersion: values['pin-version'],
+    ...(values.formats !== undefined ? { formats: values.formats.split(',').map(Number) } : {}),
     stateFile: join(dataDir, 'client-state.json'),
     device: {
       manufacturer: values.manufacturer,

@@ -88,9 +88,13 @@ export async function runCoapCommand(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   const [verb, uri] = positionals;
-  if (values.help || !verb || !uri) {
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (!verb || !uri) {
     process.stderr.write(USAGE + '\n');
-    return values.help ? 0 : 2;
+    return 2;
   }
   let client: CoapClient;
   const secure: { transport?: DtlsTransport } = {};

@@ -42,6 +42,10 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`depot: unknown command "${name}"\n${USAGE}\n`);
     return 2;
   }
+  // `depot <command> [sub] … --help`: the command's usage, before any parsing can complain.
+  const end = rest.indexOf('--');
+  const options = end < 0 ? rest : rest.slice(0, end);
+  if (options.includes('--help') || options.includes('-h')) return command(['--help']);
   return command(rest);
 }
 

@@ -1,13 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { DEMO_PROFILE, demoSigningKey } from '../app/demo-fleet.js';
 import { ProfileError, parseProfile } from '../sim/profile.js';
 import { Simulator } from '../sim/simulator.js';
 
-const USAGE = `usage: depot sim --server <coap[s]://host:port> [--bootstrap <uri>] --count N --profile <file> [options]
+const USAGE = `usage: depot sim --server <coap[s]://host:port> [--bootstrap <uri>] [--count N] [--profile <file>] [options]
   --server <uri>            LwM2M server the devices register with
   --bootstrap <uri>         Bootstrap-Server: devices bootstrap first (client-initiated)
-  --count <n>               number of simulated devices
-  --profile <file>          JSON profile: models (manufacturer, model, firmwareVersion, osVersion, count|weight, ...)
+  --count <n>               number of simulated devices (default 10)
+  --profile <file>          JSON profile: models (manufacturer, model, firmwareVersion, osVersion, count|weight,
+                            lwm2mVersion, formats, ...); default: the built-in demo fleet of depot serve --sim,
+                            trusting the demo signing key in <data-dir>/demo-signing (made on first use)
   --endpoint-prefix <p>     endpoint names are <p><00001…> (default depot-sim-)
   --first-index <n>         index of the first device (default 1)
   --psk-identity <pattern>  PSK identity, {ep} is replaced by the endpoint name (default {ep})
@@ -16,7 +19,8 @@ const USAGE = `usage: depot sim --server <coap[s]://host:port> [--bootstrap <uri
   --host <address>          local address to bind (default 0.0.0.0)
   --ramp <ms>               spread the start-up evenly over this long (default 20 ms per device, at most 60 s)
   --jitter <ms>             add a random delay up to this long to each device's start (default 0)
-  --data-dir <dir>          Object 9 staging files for models with an installer behaviour
+  --data-dir <dir>          Object 9 staging files for models with an installer behaviour (default
+                            ./depot-sim with the demo fleet)
   --duration <s>            stop (and de-register) after this many seconds instead of waiting for Ctrl-C
   --lifetime <s>            registration lifetime of every device (default: the profile's, else 300)
   --ack-timeout <ms>        CoAP ACK_TIMEOUT of the devices (default 2000, RFC 7252 §4.8)
@@ -71,9 +75,8 @@ export async function runSimCommand(argv: string[]): Promise<number> {
     return 2;
   };
   if (!v.server && !v.bootstrap) return usage('--server or --bootstrap is required');
-  if (!v.profile) return usage('--profile is required');
-  const count = Number(v.count);
-  if (!v.count || !Number.isInteger(count) || count < 1) return usage('--count must be a positive integer');
+  const count = v.count === undefined ? 10 : Number(v.count);
+  if (!Number.isInteger(count) || count < 1) return usage('--count must be a positive integer');
   const numberOption = (name: string, text: string | undefined): number | undefined => {
     if (text === undefined) return undefined;
     const n = Number(text);
@@ -81,6 +84,7 @@ export async function runSimCommand(argv: string[]): Promise<number> {
     return n;
   };
   let profile;
+  let dataDir = v['data-dir'];
   let ramp: number | undefined;
   let jitter: number | undefined;
   let duration: number | undefined;
@@ -92,7 +96,14 @@ export async function runSimCommand(argv: string[]): Promise<number> {
   let retry: number | undefined;
   let retryMax: number | undefined;
   try {
-    profile = parseProfile(JSON.parse(await readFile(v.profile, 'utf8')) as unknown);
+    if (v.profile) profile = parseProfile(JSON.parse(await readFile(v.profile, 'utf8')) as unknown);
+    else {
+      // The demo fleet of `depot serve --sim`: its installer models trust the demo signing key.
+      dataDir = v['data-dir'] ?? './depot-sim';
+      const key = await demoSigningKey(dataDir);
+      profile = { ...DEMO_PROFILE, trust: { [key.keyId]: key.publicKeyPem } };
+      if (!v.quiet) process.stderr.write(`depot sim: no --profile: the built-in demo fleet; packages signed with ${key.privateKeyFile} install on it\n`);
+    }
     ramp = numberOption('ramp', v.ramp);
     jitter = numberOption('jitter', v.jitter);
     duration = numberOption('duration', v.duration);
@@ -126,13 +137,14 @@ export async function runSimCommand(argv: string[]): Promise<number> {
     ...(v.host !== undefined ? { host: v.host } : {}),
     ...(ramp !== undefined ? { rampMs: ramp } : {}),
     ...(jitter !== undefined ? { jitterMs: jitter } : {}),
-    ...(v['data-dir'] !== undefined ? { dataDir: v['data-dir'] } : {}),
+    ...(dataDir !== undefined ? { dataDir } : {}),
     ...(psk ? { psk } : {}),
     ...(lifetime !== undefined ? { lifetime } : {}),
     ...(ackTimeout !== undefined || maxRetransmit !== undefined ? { coapParams: { ...(ackTimeout !== undefined ? { ackTimeout } : {}), ...(maxRetransmit !== undefined ? { maxRetransmit } : {}) } } : {}),
     ...(retry !== undefined || retryMax !== undefined ? { retry: { ...(retry !== undefined ? { initialMs: retry } : {}), ...(retryMax !== undefined ? { maxMs: retryMax } : {}) } } : {}),
     onEvent: (device, e) => {
       if (quiet) return;
+      if (e.type === 'registrationDowngraded') process.stderr.write(`${device.endpoint}: ${e.reason}; next Register offers LwM2M ${e.lwm2mVersion} (${e.ctForm} ct form)\n`);
       if (e.type === 'registrationFailed') process.stderr.write(`${device.endpoint}: registration failed (${e.reason}), retry in ${e.retryInMs} ms\n`);
       if (e.type === 'updateFailed') process.stderr.write(`${device.endpoint}: ${e.reason}; registering again\n`);
       if (e.type === 'bootstrapFailed') process.stderr.write(`${device.endpoint}: bootstrap failed (${e.reason})\n`);

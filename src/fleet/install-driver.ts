@@ -25,6 +25,7 @@ import { Value } from '../lwm2m/values.js';
 import type { InstanceNode, Lwm2mNode } from '../lwm2m/node.js';
 import { Node } from '../lwm2m/node.js';
 import { interpretDeviceReport, type Interpretation, type ProfileName } from '../lwm2m/objects/software-management/encoding.js';
+import { parseObjectLinks } from '../lwm2m/server/registration-request.js';
 import { Lwm2mServerError, responseClass, type Lwm2mServer, type OperationOutcome } from '../lwm2m/server/server.js';
 import type { InstallJob, InstallJobKind, InstallJobPatch, InstallJobState, InstallTransition, PackageRecord, Registration, Store } from '../store/types.js';
 import { FINAL_INSTALL_JOB_STATES } from '../store/types.js';
@@ -117,6 +118,8 @@ export interface SoftwareInstance {
   result: string | null;
   profile: ProfileName | null;
   ambiguous: boolean;
+  /** The report alone showed the numbering (not inferred from what Depot recorded for the device). */
+  numberingShown: boolean;
 }
 
 export interface JobView {
@@ -199,6 +202,7 @@ function describeInstance(node: InstanceNode, hint?: ProfileName): SoftwareInsta
     result: i?.result ?? null,
     profile: i?.profile ?? null,
     ambiguous: i ? i.ambiguous && i.basis !== 'hint' : true,
+    numberingShown: i !== undefined && !i.ambiguous && i.basis !== 'hint' && i.profile !== undefined && i.profile !== null,
   };
 }
 
@@ -301,6 +305,7 @@ export class InstallDriver {
   private readonly restartNotes = new Map<string, string>();
   private progressSave: NodeJS.Timeout | undefined;
   private progressSaving: Promise<void> = Promise.resolve();
+  private numberingSaving: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: InstallDriverOptions) {
     this.store = options.store;
@@ -484,7 +489,28 @@ export class InstallDriver {
     const r = outcome.response;
     if (r.code === '4.04') return [];
     if (responseClass(r) !== 2 || !r.node) throw new InstallDriverError('BAD_REQUEST', `the device answered ${r.code} to a Read of /9${r.diagnostic ? `: ${r.diagnostic}` : ''}`);
-    return instancesOf(r.node).map((n) => describeInstance(n));
+    const nodes = instancesOf(r.node);
+    let hint = await this.numberingOf(endpoint);
+    const shown = nodes.map((n) => describeInstance(n, hint)).find((i) => i.numberingShown && i.profile);
+    if (shown?.profile && shown.profile !== hint) {
+      await this.recordNumbering(endpoint, shown.profile);
+      hint = shown.profile;
+    }
+    return nodes.map((n) => describeInstance(n, hint));
+  }
+
+  /** The Object 9 numbering a device has shown (seed 0–10 table or registry 50–59 results), recorded once seen. */
+  async numberingOf(endpoint: string): Promise<ProfileName | undefined> {
+    return (await this.store.settings.get('installs.object9NumberingByEndpoint'))?.[endpoint];
+  }
+
+  private async recordNumbering(endpoint: string, profile: ProfileName): Promise<void> {
+    this.numberingSaving = this.numberingSaving.then(async () => {
+      const known = (await this.store.settings.get('installs.object9NumberingByEndpoint')) ?? {};
+      if (known[endpoint] !== profile) await this.store.settings.set('installs.object9NumberingByEndpoint', { ...known, [endpoint]: profile }, this.now());
+    });
+    await this.numberingSaving.catch((error: unknown) => this.reportError(error));
+    this.numberingSaving = this.numberingSaving.catch(() => undefined);
   }
 
   reportError(error: unknown): void {
@@ -572,6 +598,14 @@ export class InstallDriver {
       await this.noteWaiting(runner, job, registration);
       return;
     }
+    if (job.state === 'queued') {
+      const problem = preflightProblem(registration);
+      if (problem) {
+        // Not a device exchange that failed: this method cannot work on this device (the method chain falls through).
+        await this.finish(runner, job, 'failed', `preflight: ${problem}`, { retry: 'no-retry', message: `Not started: ${problem}.` });
+        return;
+      }
+    }
     try {
       await this.stepWithDevice(runner, job);
     } catch (error) {
@@ -622,6 +656,7 @@ export class InstallDriver {
       return;
     }
 
+    runner.hint ??= await this.numberingOf(job.endpoint);
     if (job.instanceId === null || job.state === 'queued') {
       const prepared = await this.prepare(runner, job, record);
       if (!prepared || FINAL_INSTALL_JOB_STATES.includes(prepared.state)) return;
@@ -637,6 +672,7 @@ export class InstallDriver {
       return;
     }
     if (!report.ambiguous && report.profile) runner.hint = report.profile;
+    if (report.numberingShown && report.profile) await this.recordNumbering(job.endpoint, report.profile);
     if (report.updateState !== job.lastUpdateState || report.updateResult !== job.lastUpdateResult) {
       job = await this.store.installJobs.update(job.id, { lastUpdateState: report.updateState, lastUpdateResult: report.updateResult, resultName: report.result }, this.now());
     }
@@ -907,5 +943,29 @@ function percentOf(job: InstallJob, progress: DownloadProgress | null): number {
       return 95;
     default:
       return 100;
+  }
+}
+
+/**
+ * Install preflight (Depot's choice, from the registered object links of TS Core 1.1 §6.2.1):
+ * an Object 9 job needs the device to have announced `</9>` or `</9/i>` (an object link
+ * without instances still lets Depot Create one, Object 9 spec §5.1). Undefined when it may go
+ * ahead; else why not, for the operator.
+ */
+export function preflightProblem(registration: Pick<Registration, 'objectLinks'>): string | undefined {
+  let objects;
+  try {
+    objects = parseObjectLinks(registration.objectLinks).objects;
+  } catch (error) {
+    return `the device's registered object links cannot be read (${error instanceof Error ? error.message : String(error)})`;
+  }
+  if (!objects.some((o) => o.objectId === 9)) return 'device has no Software Management object (Object 9) in its registered object links';
+  return undefined;
+}
+
+declare module '../store/types.js' {
+  interface KnownSettings {
+    /** The Object 9 numbering each device has shown (issue 13): seed (0–10 table) or registry (50–59 results). */
+    'installs.object9NumberingByEndpoint': Record<string, ProfileName>;
   }
 }

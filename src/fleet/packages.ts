@@ -7,7 +7,7 @@
  * SHA-256 against the manifest, signature structure (an Ed25519 signature is 64 bytes),
  * the archive's entries, and — when the catalog has a trust store — the signature itself.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, verify } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -16,6 +16,14 @@ import type { Page, PackageRecord, PackageRepository, PageRequest } from '../sto
 
 /** TOO_LARGE: over the size limit of addStream; INTERRUPTED: the stream failed before its end (an aborted upload). */
 export type PackageErrorCode = 'CORRUPT_PACKAGE' | 'UNTRUSTED_PACKAGE' | 'NOT_FOUND' | 'IO' | 'TOO_LARGE' | 'INTERRUPTED';
+
+/** manifest.format of an opaque package's record. */
+export const OPAQUE_FORMAT = 'opaque';
+
+/** Whether a catalogued package is opaque (relayed byte for byte, the device's check decides). */
+export function isOpaque(record: PackageRecord): boolean {
+  return record.manifest.format === OPAQUE_FORMAT;
+}
 
 export class PackageError extends Error {
   override readonly name = 'PackageError';
@@ -36,6 +44,45 @@ export interface PackageCatalogOptions {
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
+
+/**
+ * An opaque package: the bytes exactly as the vendor ships them (a firmware image, an APK, a
+ * vendor bundle). Depot does not read them; it relays them byte for byte and the device's own
+ * integrity check decides. The metadata comes from the operator at upload.
+ */
+export interface OpaqueMetadata {
+  name: string;
+  version: string;
+  /** Package type: a MIME type (application/vnd.android.package-archive, …) or a vendor name. */
+  packageType: string;
+  /** Target devices: manufacturer, model, OS (informational; device strings are matched by the operator). */
+  target?: { manufacturer?: string; model?: string; os?: string };
+  /** SHA-256 the vendor published (lowercase hex): the upload is refused when the bytes differ. */
+  sha256?: string;
+  /** Ed25519 signature (base64) of the file's 32-byte SHA-256, by `keyId` in the catalog's trust store. */
+  signature?: { keyId: string; value: string };
+}
+
+/** Checks operator-given metadata (length, no control characters); throws CORRUPT_PACKAGE naming the field. */
+export function opaqueMetadataProblem(m: OpaqueMetadata): string | undefined {
+  const text = (v: string | undefined, field: string, required: boolean): string | undefined => {
+    if (v === undefined || v === '') return required ? `${field} is required for an opaque package` : undefined;
+    if (v.length > 255) return `${field} is longer than 255 characters`;
+    // eslint-disable-next-line no-control-regex
+    if (/[\x00-\x1f\x7f]/.test(v)) return `${field} contains control characters`;
+    return undefined;
+  };
+  return (
+    text(m.name, 'name', true) ??
+    text(m.version, 'version', true) ??
+    text(m.packageType, 'packageType', true) ??
+    text(m.target?.manufacturer, 'target manufacturer', false) ??
+    text(m.target?.model, 'target model', false) ??
+    text(m.target?.os, 'target OS', false) ??
+    (m.sha256 !== undefined && !SHA256.test(m.sha256) ? 'the declared sha256 is not 64 lowercase hex digits' : undefined) ??
+    (m.signature !== undefined ? text(m.signature.keyId, 'signature key id', true) : undefined)
+  );
+}
 
 export class PackageCatalog {
   readonly dir: string;
@@ -77,8 +124,22 @@ export class PackageCatalog {
    * request can still be answered); a stream that fails (an aborted upload) throws
    * INTERRUPTED. Either way the temporary file is removed and the catalog is unchanged.
    */
-  async addStream(source: AsyncIterable<Uint8Array>, options: { maxBytes?: number } = {}): Promise<PackageRecord> {
-    return this.add((fh) => copyInto(fh, source, options.maxBytes ?? Infinity, (err) => new PackageError('INTERRUPTED', `the upload ended before the package was complete: ${describe(err)}`)));
+  async addStream(source: AsyncIterable<Uint8Array>, options: { maxBytes?: number; opaque?: OpaqueMetadata } = {}): Promise<PackageRecord> {
+    if (options.opaque) {
+      const problem = opaqueMetadataProblem(options.opaque);
+      if (problem) throw new PackageError('CORRUPT_PACKAGE', problem);
+    }
+    return this.add((fh) => copyInto(fh, source, options.maxBytes ?? Infinity, (err) => new PackageError('INTERRUPTED', `the upload ended before the package was complete: ${describe(err)}`)), options.opaque);
+  }
+
+  /** Adds an opaque package from bytes in memory (see OpaqueMetadata). */
+  async addOpaqueBytes(bytes: Uint8Array, metadata: OpaqueMetadata): Promise<PackageRecord> {
+    const problem = opaqueMetadataProblem(metadata);
+    if (problem) throw new PackageError('CORRUPT_PACKAGE', problem);
+    return this.add(async (fh) => {
+      await fh.writeFile(bytes);
+      return createHash('sha256').update(bytes).digest('hex');
+    }, metadata);
   }
 
   async get(sha256: string): Promise<PackageRecord | null> {
@@ -103,7 +164,7 @@ export class PackageCatalog {
     return removed;
   }
 
-  private async add(write: (fh: FileHandle) => Promise<string>): Promise<PackageRecord> {
+  private async add(write: (fh: FileHandle) => Promise<string>, opaque?: OpaqueMetadata): Promise<PackageRecord> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const temp = join(this.dir, `.upload-${randomBytes(8).toString('hex')}`);
     const fh = await open(temp, 'wx', 0o600);
@@ -115,8 +176,30 @@ export class PackageCatalog {
       } finally {
         await fh.close();
       }
-      const manifest = await this.check(temp);
       const target = join(this.dir, sha256);
+      if (opaque) {
+        this.checkOpaque(sha256, opaque);
+        await chmod(temp, 0o600);
+        await rename(temp, target);
+        const size = (await stat(target)).size;
+        return await this.options.repository.add({
+          sha256,
+          name: opaque.name,
+          version: opaque.version,
+          size,
+          // The store wants a key id: an unsigned opaque package says so.
+          keyId: opaque.signature?.keyId ?? 'unsigned',
+          manifest: {
+            format: OPAQUE_FORMAT,
+            packageType: opaque.packageType,
+            ...(opaque.target ? { target: { ...opaque.target } } : {}),
+            sha256,
+            signed: opaque.signature !== undefined,
+          },
+          addedAt: this.now(),
+        });
+      }
+      const manifest = await this.check(temp);
       await chmod(temp, 0o600);
       await rename(temp, target);
       const size = (await stat(target)).size;
@@ -132,6 +215,25 @@ export class PackageCatalog {
     } finally {
       await rm(temp, { force: true });
     }
+  }
+
+  /**
+   * An opaque package's checks before it is kept: the SHA-256 the vendor published, and the
+   * signature when one is declared (Ed25519 over the 32-byte digest, a key the catalog trusts).
+   */
+  private checkOpaque(sha256: string, m: OpaqueMetadata): void {
+    if (m.sha256 !== undefined && m.sha256 !== sha256) throw new PackageError('CORRUPT_PACKAGE', `the file's SHA-256 ${sha256} differs from the declared ${m.sha256}: damaged or not the vendor's file; nothing was kept`);
+    if (!m.signature) return;
+    const key = this.options.trust?.get(m.signature.keyId);
+    if (!key) throw new PackageError('UNTRUSTED_PACKAGE', `signing key "${m.signature.keyId}" is not trusted`);
+    const sig = Buffer.from(m.signature.value, 'base64');
+    let ok: boolean;
+    try {
+      ok = sig.length === 64 && verify(null, Buffer.from(sha256, 'hex'), key, sig);
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new PackageError('UNTRUSTED_PACKAGE', 'the signature does not verify over the file\'s SHA-256; nothing was kept');
   }
 
   /** The checks a file must pass; throws PackageError CORRUPT_PACKAGE / UNTRUSTED_PACKAGE. */

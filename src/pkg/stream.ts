@@ -117,6 +117,8 @@ export interface StagingOptions {
   readonly memoryBytes?: number;
   /** False on devices without a script runtime: a package with lifecycle scripts is then an unsupported type. */
   readonly runsScripts?: boolean;
+  /** A device whose own integrity check reads its vendor's format: a header that is not Depot's is no staging failure. */
+  readonly foreignFormat?: boolean;
 }
 
 /**
@@ -187,7 +189,7 @@ export class PackageStagingWriter {
     }
     this.parser.feed(chunk);
     const h = this.parser.header;
-    if (h && !h.ok) return this.fail('UNSUPPORTED_PACKAGE_TYPE', h.detail);
+    if (h && !h.ok && !this.opts.foreignFormat) return this.fail('UNSUPPORTED_PACKAGE_TYPE', h.detail);
     if (h?.ok) {
       if (h.hasScripts && this.opts.runsScripts === false) {
         return this.fail('UNSUPPORTED_PACKAGE_TYPE', 'the package has lifecycle scripts and this device has no script runtime');

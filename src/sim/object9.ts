@@ -20,6 +20,7 @@ import { FetchError, SIM_MODELS, SimulatedInstaller, SoftwareManagement, type Pa
 import type { ProfileName } from '../lwm2m/objects/software-management/encoding.js';
 import type { TrustStore } from '../pkg/index.js';
 import type { Clock } from '../util/clock.js';
+import { verifyVendorImage } from './vendor-format.js';
 
 export interface Object9Behaviours {
   /** Installer model: one of SIM_MODELS (sim-good, sim-broken-installer, ...). */
@@ -42,6 +43,12 @@ export interface Object9Behaviours {
   flashFault?: boolean;
   /** Object 9 encoding the device speaks; default seed. */
   encoding?: ProfileName;
+  /**
+   * The device's integrity check expects its vendor's format (src/sim/vendor-format.ts, the
+   * ACMEFW01 header with the body's SHA-256) instead of Depot's signed package: Depot's
+   * packages fail its check, a vendor image relayed byte for byte installs.
+   */
+  vendorFormat?: 'acmefw';
 }
 
 export const DEFAULT_STORAGE_BYTES = 64 << 20;
@@ -56,7 +63,7 @@ export class BehaviourError extends Error {
 export function parseObject9Behaviours(value: unknown, where: string): Object9Behaviours {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BehaviourError(`${where} must be an object`);
   const o = value as Record<string, unknown>;
-  const known = new Set(['installer', 'storageBytes', 'memoryBytes', 'scripts', 'pullSchemes', 'linkDropsAfterBytes', 'linkFlakyEveryBytes', 'downloadBytesPerSecond', 'flashFault', 'encoding']);
+  const known = new Set(['installer', 'storageBytes', 'memoryBytes', 'scripts', 'pullSchemes', 'linkDropsAfterBytes', 'linkFlakyEveryBytes', 'downloadBytesPerSecond', 'flashFault', 'encoding', 'vendorFormat']);
   for (const key of Object.keys(o)) if (!known.has(key)) throw new BehaviourError(`${where}.${key}: unknown behaviour (${[...known].join(', ')})`);
   const out: Object9Behaviours = {};
   if (o.installer !== undefined) {
@@ -89,6 +96,10 @@ export function parseObject9Behaviours(value: unknown, where: string): Object9Be
   if (o.encoding !== undefined) {
     if (o.encoding !== 'seed' && o.encoding !== 'registry') throw new BehaviourError(`${where}.encoding must be "seed" or "registry"`);
     out.encoding = o.encoding;
+  }
+  if (o.vendorFormat !== undefined) {
+    if (o.vendorFormat !== 'acmefw') throw new BehaviourError(`${where}.vendorFormat must be "acmefw"`);
+    out.vendorFormat = o.vendorFormat;
   }
   if (out.installer === undefined && Object.keys(out).length > 0) throw new BehaviourError(`${where}: Object 9 behaviours need an installer`);
   return out;
@@ -186,6 +197,7 @@ export async function simulatedSoftwareManagement(options: {
     ...(b.memoryBytes !== undefined ? { memoryBytes: b.memoryBytes } : {}),
     ...(b.scripts !== undefined ? { runsScripts: b.scripts } : {}),
     ...(b.encoding !== undefined ? { profile: b.encoding } : {}),
+    ...(b.vendorFormat === 'acmefw' ? { verifyPackage: verifyVendorImage } : {}),
     clock: options.clock,
     fetcher: new SimulatedNetworkFetcher(options.fetcher, b.pullSchemes ?? DEFAULT_SCHEMES, { lostAfterBytes: b.linkDropsAfterBytes, flakyEveryBytes: b.linkFlakyEveryBytes, bytesPerSecond: b.downloadBytesPerSecond, clock: options.clock }),
     // A simulated device resumes quickly and gives up on a silent push sooner (simulations should not wait minutes).

@@ -32,6 +32,12 @@ export interface SimModel {
    * downloader and link (see src/sim/object9.ts). Needs `trust` in the profile.
    */
   behaviours?: Object9Behaviours;
+  /** LwM2M version the devices offer in Register (default 1.1): a fleet can mix 1.0, 1.1 and 1.2. */
+  lwm2mVersion?: '1.0' | '1.1' | '1.2';
+  /** Offer only `lwm2mVersion` (no fallback on 4.12). */
+  pinVersion?: boolean;
+  /** Content formats the devices announce (ct) and accept, e.g. [110] for a SenML-JSON-only device. */
+  formats?: number[];
 }
 
 export interface SimProfile {
@@ -101,6 +107,20 @@ export function parseProfile(doc: unknown): SimProfile {
     }
     const awake = num(o.awakeMs, `models[${i}].awakeMs`, 1);
     if (awake !== undefined) out.awakeMs = awake;
+    if (o.lwm2mVersion !== undefined) {
+      if (o.lwm2mVersion !== '1.0' && o.lwm2mVersion !== '1.1' && o.lwm2mVersion !== '1.2') throw new ProfileError(`models[${i}].lwm2mVersion must be "1.0", "1.1" or "1.2"`);
+      out.lwm2mVersion = o.lwm2mVersion;
+    }
+    if (o.pinVersion !== undefined) {
+      if (typeof o.pinVersion !== 'boolean') throw new ProfileError(`models[${i}].pinVersion must be true or false`);
+      out.pinVersion = o.pinVersion;
+    }
+    if (o.formats !== undefined) {
+      if (!Array.isArray(o.formats) || o.formats.length === 0 || !o.formats.every((f) => Number.isInteger(f) && (f as number) >= 0 && (f as number) <= 65535)) {
+        throw new ProfileError(`models[${i}].formats must be a non-empty array of content format numbers (0-65535)`);
+      }
+      out.formats = [...(o.formats as number[])];
+    }
     if (o.behaviours !== undefined) {
       try {
         out.behaviours = parseObject9Behaviours(o.behaviours, `models[${i}].behaviours`);

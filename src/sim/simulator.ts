@@ -170,6 +170,9 @@ export class Simulator {
       endpoint,
       host: this.options.host ?? '0.0.0.0',
       lifetime: this.options.lifetime ?? model.lifetime ?? profile.lifetime ?? 300,
+      ...(model.lwm2mVersion !== undefined ? { lwm2mVersion: model.lwm2mVersion } : {}),
+      ...(model.pinVersion ? { pinVersion: true } : {}),
+      ...(model.formats !== undefined ? { formats: model.formats } : {}),
       ...(model.queueMode ? { queueMode: true, ...(model.awakeMs !== undefined ? { queueModeAwakeMs: model.awakeMs } : {}) } : {}),
       device: {
         manufacturer: model.manufacturer,

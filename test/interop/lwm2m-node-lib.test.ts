@@ -7,6 +7,15 @@
  * Each test cites the TS Core 1.1 clause of the operation (the library speaks LwM2M 1.0, which
  * has the same operations; Depot serves both versions). Where the foreign library
  * deviates from the spec, the comment says so and what the test does about it.
+ *
+ * Issue 13 (version / content-format negotiation, opaque packages): lwm2m-node-lib is the only
+ * independent LwM2M implementation CI installs (npm; Debian has none packaged — wakaama, Leshan
+ * and Anjay are not in Debian, and no other LwM2M client or server installs from npm in CI). Its
+ * client registers as 1.0 without a ct, so Depot's format choice gives it TLV / text/plain (the
+ * version rule, exercised by every Read/Write below); its server accepts any lwm2m= and any ct,
+ * so the 4.12 fallback and the single-ct form have no independent peer: they are pinned against
+ * the test driver in test/conformance/lwm2m-client/version-negotiation.test.ts, and strict
+ * SenML-JSON-only / TLV-only devices in test/conformance/lwm2m-server/content-format.test.ts.
  */
 import { after, before, describe, test } from 'node:test';
 import { strict as assert } from 'node:assert';

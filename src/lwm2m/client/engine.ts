@@ -50,6 +50,47 @@ import { dumpFromJson, dumpToJson, loadClientState, saveClientState } from './st
 /** Content formats the client can produce and consume, advertised in the registration (`ct`). */
 export const SUPPORTED_FORMATS = [ContentFormat.PlainText, ContentFormat.Opaque, ContentFormat.SenmlJson, ContentFormat.SenmlCbor, ContentFormat.Tlv, ContentFormat.Lwm2mCbor];
 
+/** LwM2M versions the client can register with, highest first (TS Core 1.2 §6.2.1: 4.12 → the next lower one). */
+export const LWM2M_VERSIONS = ['1.2', '1.1', '1.0'] as const;
+export type Lwm2mVersion = (typeof LWM2M_VERSIONS)[number];
+
+/** Formats a client always takes for a single value and for Discover, whatever it announces. */
+const ALWAYS_ACCEPTED: readonly number[] = [ContentFormat.PlainText, ContentFormat.Opaque, ContentFormat.LinkFormat];
+
+/** Content formats defined by each version (TS Core 1.0 §6.4, 1.1 §7, 1.2 §7): 1.0 has no SenML / LwM2M CBOR. */
+const VERSION_FORMATS: Record<Lwm2mVersion, readonly number[]> = {
+  '1.0': [ContentFormat.PlainText, ContentFormat.Opaque, ContentFormat.Tlv],
+  '1.1': [ContentFormat.PlainText, ContentFormat.Opaque, ContentFormat.Tlv, ContentFormat.SenmlJson, ContentFormat.SenmlCbor, ContentFormat.Lwm2mCbor],
+  '1.2': [ContentFormat.PlainText, ContentFormat.Opaque, ContentFormat.Tlv, ContentFormat.SenmlJson, ContentFormat.SenmlCbor, ContentFormat.Lwm2mCbor],
+};
+
+/** Single `ct` value for a LwM2M 1.1 Register: the client's preferred structured format (Depot's choice of order). */
+const SINGLE_CT_PREFERENCE: readonly number[] = [ContentFormat.SenmlCbor, ContentFormat.SenmlJson, ContentFormat.Lwm2mCbor, ContentFormat.Tlv];
+
+/**
+ * How the root link announces content formats: `list` (1.2: `ct="0 42 110 …"`, TS Core 1.2
+ * §6.2.1), `single` (1.1: one value, `ct=112`), `none` (no ct, the version's mandatory formats).
+ */
+export type CtForm = 'list' | 'single' | 'none';
+
+/** The root link (`</>;rt="oma.lwm2m"[;ct=…]`) for the announced formats in the given form. */
+export function rootLink(formats: readonly number[], version: Lwm2mVersion, form: CtForm): string {
+  const defined = formats.filter((f) => VERSION_FORMATS[version].includes(f));
+  if (form === 'list' && defined.length > 0) return `</>;rt="oma.lwm2m";ct="${defined.join(' ')}"`;
+  if (form !== 'none') {
+    const structured = defined.filter((f) => f !== ContentFormat.PlainText && f !== ContentFormat.Opaque);
+    const single = SINGLE_CT_PREFERENCE.find((f) => structured.includes(f)) ?? structured[0];
+    // 1.0 knows no ct on the root link beyond TLV (mandatory): nothing to announce.
+    if (single !== undefined && !(version === '1.0' && single === ContentFormat.Tlv)) return `</>;rt="oma.lwm2m";ct=${single}`;
+  }
+  return '</>;rt="oma.lwm2m"';
+}
+
+/** The ct form the version's rules call for: a list from 1.2, one value in 1.1, none in 1.0. */
+export function ctFormFor(version: Lwm2mVersion): CtForm {
+  return version === '1.2' ? 'list' : version === '1.1' ? 'single' : 'none';
+}
+
 export interface Lwm2mClientConfig {
   /** Endpoint Client Name (`ep`). May be omitted when the state file holds one. */
   endpoint?: string;
@@ -65,6 +106,21 @@ export interface Lwm2mClientConfig {
   lifetime?: number;
   /** Binding (default "U"). */
   binding?: string;
+  /**
+   * LwM2M version offered in Register (`lwm2m=`, default 1.1). On 4.12 Precondition Failed the
+   * client registers again with the next lower version (1.2 → 1.1 → 1.0) unless `pinVersion`.
+   */
+  lwm2mVersion?: Lwm2mVersion;
+  /** Only ever offer `lwm2mVersion`: a 4.12 is a failure, retried with back-off. */
+  pinVersion?: boolean;
+  /**
+   * Content formats the client announces in `ct` and accepts (default SUPPORTED_FORMATS). When
+   * given, a request in another format is refused (4.06 for Accept, 4.15 for Content-Format),
+   * text/plain, opaque and link format excepted: a device that supports only what it announced.
+   */
+  formats?: number[];
+  /** Pins how `ct` is announced (list, single, none) instead of following the registered version's rules. */
+  announce?: CtForm;
   /**
    * Queue mode: Register carries `Q` (TS Core 1.1 §6.2.1) and the client stops listening after
    * `queueModeAwakeMs` without traffic (default 93 s, MAX_TRANSMIT_WAIT) until it sends again.
@@ -108,6 +164,8 @@ export type ClientEvent =
   | { type: 'registered'; location: string; serverUri: string }
   | { type: 'updated'; location: string; objectsChanged: boolean }
   | { type: 'registrationFailed'; reason: string; code?: string; retryInMs: number }
+  /** A Register was refused: the next one offers this version and ct form. */
+  | { type: 'registrationDowngraded'; reason: string; lwm2mVersion: Lwm2mVersion; ctForm: CtForm }
   | { type: 'updateFailed'; reason: string; code?: string }
   | { type: 'deregistered'; location: string }
   | { type: 'reboot' }
@@ -186,9 +244,17 @@ export class Lwm2mClient {
   private saveChain: Promise<void> = Promise.resolve();
   private saveQueued = false;
   private readonly unsubscribes: (() => void)[] = [];
+  /** Version and ct form the next Register offers (lowered on 4.12 / 4.00). */
+  private offeredVersion: Lwm2mVersion;
+  private ctForm: CtForm;
+  private readonly formats: readonly number[];
 
   constructor(private readonly config: Lwm2mClientConfig) {
     this.clock = config.clock ?? systemClock;
+    this.offeredVersion = config.lwm2mVersion ?? '1.1';
+    if (!LWM2M_VERSIONS.includes(this.offeredVersion)) throw new Error(`LwM2M version ${String(this.offeredVersion)} is not one of ${LWM2M_VERSIONS.join(', ')}`);
+    this.ctForm = config.announce ?? ctFormFor(this.offeredVersion);
+    this.formats = config.formats && config.formats.length > 0 ? [...config.formats] : SUPPORTED_FORMATS;
     this.endpointName = config.endpoint;
     this.security = createSecurityObject();
     this.server = createServerObject([], {
@@ -391,9 +457,14 @@ export class Lwm2mClient {
     if (conn && this.sessionClientFor(uri) === conn.client) await this.afterTransportFailure(conn, uri, error);
   }
 
+  /** The LwM2M version the client offers (after any 4.12 fallback: the one registered). */
+  get lwm2mVersion(): Lwm2mVersion {
+    return this.offeredVersion;
+  }
+
   /** The registration link body (CoRE link format, TS Core 1.1 §6.2.1). */
   registrationLinks(): string {
-    const links = [`</>;rt="oma.lwm2m";ct="${SUPPORTED_FORMATS.join(' ')}"`];
+    const links = [rootLink(this.formats, this.offeredVersion, this.ctForm)];
     for (const id of [...this.objects.keys()].sort((a, b) => a - b)) {
       if (id === 0) continue; // the Security object is never reported (TS Core 1.1 §6.2.1)
       const obj = this.objects.get(id) as ClientObject;
@@ -433,10 +504,34 @@ export class Lwm2mClient {
       }
       const result = await this.register(server.account, server.serverIid);
       if (result === true || this.stopping()) return;
+      this.adjustRegister(result);
       failures++;
       const retryInMs = this.backoff(failures);
       this.emit({ type: 'registrationFailed', reason: result.reason, ...(result.code ? { code: result.code } : {}), retryInMs });
       await this.sleep(retryInMs);
+    }
+  }
+
+  /**
+   * A refused Register is not sent again unchanged: 4.12 Precondition Failed (the server does not
+   * support the offered version, TS Core 1.1 §6.2.1 / 1.2 §6.2.1) → the next lower version and
+   * its ct rules; 4.00 Bad Request → the next plainer ct form (list → single → none), since a
+   * LwM2M 1.1 server may take only one value there. Either way the retry still backs off.
+   */
+  private adjustRegister(result: { reason: string; code?: string }): void {
+    if (result.code === '4.12' && !this.config.pinVersion) {
+      const next = LWM2M_VERSIONS[LWM2M_VERSIONS.indexOf(this.offeredVersion) + 1];
+      if (next === undefined) return;
+      this.offeredVersion = next;
+      const form = ctFormFor(next);
+      // Keep a plainer form already learned from a 4.00.
+      this.ctForm = CT_FORMS.indexOf(form) > CT_FORMS.indexOf(this.ctForm) ? form : this.ctForm;
+      this.emit({ type: 'registrationDowngraded', reason: result.reason, lwm2mVersion: next, ctForm: this.ctForm });
+    } else if (result.code === '4.00') {
+      const next = CT_FORMS[CT_FORMS.indexOf(this.ctForm) + 1];
+      if (next === undefined) return;
+      this.ctForm = next;
+      this.emit({ type: 'registrationDowngraded', reason: result.reason, lwm2mVersion: this.offeredVersion, ctForm: next });
     }
   }
 
@@ -508,7 +603,7 @@ export class Lwm2mClient {
   }
 
   private registerQuery(lifetime: number, binding: string): string {
-    let q = `ep=${encodeURIComponent(this.endpointName as string)}&lt=${lifetime}&lwm2m=1.1&b=${binding}`;
+    let q = `ep=${encodeURIComponent(this.endpointName as string)}&lt=${lifetime}&lwm2m=${this.offeredVersion}&b=${binding}`;
     if (this.config.queueMode) q += '&Q';
     return q;
   }
@@ -529,7 +624,11 @@ export class Lwm2mClient {
       return { reason: `Register failed: ${(error as Error).message}` };
     }
     if (this.stopping()) return { reason: 'stopping' };
-    if (res.code !== Code.Created) return { reason: `Register answered ${res.codeText}`, code: res.codeText };
+    if (res.code !== Code.Created) {
+      // The server's diagnostic payload says why (untrusted: printable ASCII, bounded).
+      const why = diagnostic(res.payload);
+      return { reason: `Register (lwm2m=${this.offeredVersion}) answered ${res.codeText}${why ? `: ${why}` : ''}`, code: res.codeText };
+    }
     const segments = res.options.filter((o) => o.number === OptionNumber.LocationPath).map((o) => decodeString(o.value));
     if (segments.length === 0) return { reason: 'Register answer has no Location-Path' };
     const location = '/' + segments.map(encodeURIComponent).join('/');
@@ -929,6 +1028,8 @@ export class Lwm2mClient {
       if (!path) return error(Code.NotFound, `no such path ${request.path}`);
       const ctx = fromBootstrapServer ? BOOTSTRAP_ACCESS : DM_ACCESS;
       if (!ctx.bootstrap && path[0] === 0) return error(Code.Unauthorized, 'the Security object is not accessible to LwM2M servers');
+      const refused = this.refusedFormat(request);
+      if (refused) return refused;
       switch (request.method) {
         case 'GET':
           return request.accept === ContentFormat.LinkFormat ? this.discover(path, ctx) : this.read(request, path, ctx);
@@ -1018,9 +1119,25 @@ export class Lwm2mClient {
     return inst;
   }
 
+  /**
+   * A client configured with `formats` supports only those (and text/plain, opaque, link format):
+   * another Accept is 4.06 Not Acceptable, another Content-Format 4.15 (RFC 7252 §5.10.4, §5.9.2.9).
+   */
+  private refusedFormat(request: CoapRequest): CoapResponse | undefined {
+    if (!this.config.formats || this.config.formats.length === 0) return undefined;
+    const ok = (f: number): boolean => this.formats.includes(f) || ALWAYS_ACCEPTED.includes(f);
+    if (request.accept !== undefined && !ok(request.accept)) return error(Code.NotAcceptable, `content format ${request.accept} is not supported (${this.formats.join(' ')})`);
+    if (request.contentFormat !== undefined && !ok(request.contentFormat)) return error(Code.UnsupportedContentFormat, `content format ${request.contentFormat} is not supported (${this.formats.join(' ')})`);
+    return undefined;
+  }
+
   private read(request: CoapRequest, path: Lwm2mPath, ctx: AccessContext): CoapResponse {
     const node = this.readNode(path, ctx);
-    const format = request.accept ?? defaultFormat(node);
+    let format = request.accept ?? defaultFormat(node);
+    // Without Accept, a structured answer in a format the client announced (TLV may not be one).
+    if (request.accept === undefined && this.config.formats && !this.formats.includes(format) && !ALWAYS_ACCEPTED.includes(format)) {
+      format = this.formats.find((f) => f === ContentFormat.Tlv || f === ContentFormat.SenmlJson || f === ContentFormat.SenmlCbor || f === ContentFormat.Lwm2mCbor) ?? format;
+    }
     const payload = encode(format, path, node, { registry: defaultRegistry });
     // Observe=0 on a successful Read starts an observation (TS Core 1.1 §6.4.1); track it for pmin/pmax.
     if (getUintOption(request.message, OptionNumber.Observe) === 0) this.track(path);
@@ -1131,7 +1248,7 @@ export class Lwm2mClient {
   /** Bootstrap-Discover (TS Core 1.1 §5.2.7.3): `</>;lwm2m=1.1`, then instances with ssid/uri. */
   private bootstrapDiscover(path: Lwm2mPath): CoapResponse {
     if (path.length > 1) return error(Code.BadRequest, 'Bootstrap-Discover takes / or an object');
-    const links = ['</>;lwm2m=1.1'];
+    const links = [`</>;lwm2m=${this.offeredVersion}`];
     for (const id of [...this.objects.keys()].sort((a, b) => a - b)) {
       if (path.length === 1 && path[0] !== id) continue;
       const obj = this.objects.get(id) as ClientObject;
@@ -1385,6 +1502,14 @@ function withPayload(request: CoapRequest, payload: Uint8Array): CoapRequest {
     message: request.message,
     queryParam: (name) => request.queryParam(name),
   };
+}
+
+const CT_FORMS: readonly CtForm[] = ['list', 'single', 'none'];
+
+/** A peer's diagnostic payload, for a log line: printable ASCII only, at most 200 characters. */
+function diagnostic(payload: Uint8Array): string {
+  const text = Buffer.from(payload.subarray(0, 400)).toString('latin1').replace(/[^\x20-\x7e]/g, '?');
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
 function base(uri: string): string {

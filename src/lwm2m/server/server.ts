@@ -19,6 +19,7 @@ import type { CredentialKind, DeviceFactsPatch, PeerIdentityRef, QueuedOperation
 import { Lwm2mCodecError } from '../errors.js';
 import { decode, decodeRecords, encode, encodeRecords } from '../content/index.js';
 import { formatSenmlCbor } from '../content/senml.js';
+import { announcedFormats, candidateFormats, refusesFormat, type LearnedFormats } from './content-format.js';
 import type { Lwm2mRecord } from '../node.js';
 import type { Lwm2mNode, ResourceNode } from '../node.js';
 import type { Lwm2mPath } from '../path.js';
@@ -28,7 +29,8 @@ import { printable } from '../../util/printable.js';
 import { RegistrationIds } from './registration-ids.js';
 
 export interface Lwm2mServerOptions {
-  store: Pick<Store, 'registrations' | 'deviceFacts' | 'operations' | 'credentials'>;
+  /** With `settings`, what Depot learned of each device's content formats survives a restart. */
+  store: Pick<Store, 'registrations' | 'deviceFacts' | 'operations' | 'credentials'> & Partial<Pick<Store, 'settings'>>;
   /** CoAP servers by scheme: devices register on them and are managed through them. */
   coap: { coap?: CoapServer; coaps?: CoapServer };
   clock?: Clock;
@@ -337,7 +339,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
 
   /** Reads the Device object (/3/0) and keeps make, model, versions as device facts. */
   private async learnFacts(registration: Registration): Promise<void> {
-    const response = await this.send(registration, { method: 'GET', path: [3, 0], accept: preferredFormat(registration) });
+    const response = await this.send(registration, { method: 'GET', path: [3, 0], accept: (await this.candidates(registration, [3, 0])).find((f) => f !== ContentFormat.TextPlain) ?? preferredFormat(registration) });
     let resources: readonly ResourceNode[];
     if (response.node?.kind === 'instance') {
       resources = response.node.resources;
@@ -354,17 +356,29 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       return;
     }
     const patch: DeviceFactsPatch = { extra: {} };
+    const sources: Record<string, string> = {};
     for (const resource of resources) {
       if (resource.kind !== 'resource') continue;
       const field = DEVICE_FACT_RESOURCES[resource.id];
       const value = resource.value;
       const text = value.type === 'string' ? value.value : value.type === 'integer' || value.type === 'unsignedInteger' || value.type === 'float' || value.type === 'boolean' ? String(value.value) : undefined;
+      // An empty string is a missing value (it must not hide a fallback, e.g. the firmware version).
       if (text === undefined) continue;
-      if (field) patch[field] = text;
-      else patch.extra![`3/0/${resource.id}`] = text;
+      if (text.trim() === '') {
+        if (field) patch[field] = null;
+        continue;
+      }
+      if (field) {
+        patch[field] = text;
+        sources[field] = `/3/0/${resource.id}`;
+      } else patch.extra![`3/0/${resource.id}`] = text;
     }
     // The OS version is the device's software version where it reports one, else its firmware version.
     patch.osVersion = patch.softwareVersion ?? patch.firmwareVersion ?? null;
+    const osSource = typeof patch.softwareVersion === 'string' ? sources.softwareVersion : typeof patch.firmwareVersion === 'string' ? sources.firmwareVersion : undefined;
+    if (osSource) sources.osVersion = osSource;
+    // Which resource each fact came from (shown with the facts).
+    patch.extra!.sources = sources;
     await this.store.deviceFacts.upsert(registration.endpoint, patch, this.wallNow());
     this.emit('factsLearned', registration.endpoint, patch);
   }
@@ -414,7 +428,9 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   /** Read (TS Core §6.3.1). */
   async read(endpoint: string, path: string, options: { accept?: number } = {}): Promise<OperationOutcome> {
     const registration = await this.registration(endpoint);
-    return this.operate(registration, checkedPath(path), 'read', options.accept !== undefined ? { accept: options.accept } : {});
+    const target = checkedPath(path);
+    if (options.accept !== undefined) return this.operate(registration, target, 'read', { accept: options.accept });
+    return this.negotiate(registration, target, 'Accept', async (accept) => this.operate(registration, target, 'read', { accept }));
   }
 
   /** Discover (TS Core §6.3.2): the link-format description of an object, instance or resource. */
@@ -438,13 +454,13 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   async write(endpoint: string, path: string, node: Lwm2mNode, options: { mode?: 'replace' | 'update'; contentFormat?: number } = {}): Promise<OperationOutcome> {
     const registration = await this.registration(endpoint);
     const target = checkedPath(path);
-    const format = options.contentFormat ?? preferredFormat(registration);
-    const payload = encodeNode(format, target, node);
     if (options.mode === 'update' && !this.isReachable(registration)) {
       // The queue keeps the operation kind, not the method: a queued write is a replace.
       throw new Lwm2mServerError(`"${endpoint}" is asleep (queue mode); a partial update cannot be queued, only a replacing write`, 'TRANSPORT');
     }
-    return this.operate(registration, target, 'write', { payload, contentFormat: format, method: options.mode === 'update' ? 'POST' : 'PUT' });
+    const method = options.mode === 'update' ? 'POST' : 'PUT';
+    if (options.contentFormat !== undefined) return this.operate(registration, target, 'write', { payload: encodeNode(options.contentFormat, target, node), contentFormat: options.contentFormat, method });
+    return this.negotiate(registration, target, 'Content-Format', async (format) => this.operate(registration, target, 'write', { payload: encodeNode(format, target, node), contentFormat: format, method }));
   }
 
   /** Execute (TS Core §6.3.5) with optional arguments (plain text, e.g. `0='a',1`). */
@@ -478,8 +494,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   async create(endpoint: string, objectPath: string, instance: Lwm2mNode, contentFormat?: number): Promise<OperationOutcome> {
     const registration = await this.registration(endpoint);
     const target = checkedPath(objectPath);
-    const format = contentFormat ?? preferredFormat(registration);
-    return this.operate(registration, target, 'create', { payload: encodeNode(format, target, instance), contentFormat: format });
+    if (contentFormat !== undefined) return this.operate(registration, target, 'create', { payload: encodeNode(contentFormat, target, instance), contentFormat });
+    return this.negotiate(registration, target, 'Content-Format', async (format) => this.operate(registration, target, 'create', { payload: encodeNode(format, target, instance), contentFormat: format }));
   }
 
   /** Delete (TS Core §6.3.7) of an object instance. */
@@ -503,7 +519,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const registration = await this.registration(endpoint);
     const target = checkedPath(path);
     const client = this.clientFor(registration);
-    const accept = preferredFormat(registration);
+    const accept = (await this.candidates(registration, target))[0] ?? preferredFormat(registration);
     const observation = await client.observe(uriOf(registration, target), { onNotification: (r) => onNotification(toDeviceResponse(r, target)) }, { accept, timeout: this.options.requestTimeout ?? 30_000 });
     return this.keepObservation(endpoint, observation, toDeviceResponse(observation.first, target));
   }
@@ -543,6 +559,83 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     if (!set) return;
     this.observations.delete(endpoint);
     for (const o of set) void o.cancel().catch(() => undefined);
+  }
+
+  // ---------------------------------------------------------------- content formats
+
+  /** What was learned of each endpoint's formats (loaded from the store once). */
+  private learnedFormats: Promise<Map<string, LearnedFormats>> | undefined;
+  private learnedSaving: Promise<void> = Promise.resolve();
+
+  private learnedMap(): Promise<Map<string, LearnedFormats>> {
+    this.learnedFormats ??= (async () => new Map(Object.entries((await this.store.settings?.get('lwm2m.formatsByEndpoint').catch(() => null)) ?? {})))();
+    return this.learnedFormats;
+  }
+
+  /** What Depot learned of a device's content formats (the format that worked, those refused). */
+  async learnedFormatsOf(endpoint: string): Promise<LearnedFormats | undefined> {
+    return (await this.learnedMap()).get(endpoint);
+  }
+
+  private async learnFormat(endpoint: string, format: number, worked: boolean): Promise<void> {
+    const map = await this.learnedMap();
+    const was = map.get(endpoint) ?? { refused: [] };
+    const next: LearnedFormats = worked ? { format, refused: was.refused.filter((f) => f !== format) } : { ...(was.format !== undefined && was.format !== format ? { format: was.format } : {}), refused: [...new Set([...was.refused, format])] };
+    if (was.format === next.format && was.refused.length === next.refused.length) return;
+    map.set(endpoint, next);
+    const settings = this.store.settings;
+    if (!settings) return;
+    // One write at a time, each with the whole map as it is then.
+    this.learnedSaving = this.learnedSaving.then(() => settings.set('lwm2m.formatsByEndpoint', Object.fromEntries(map), this.wallNow())).catch((error: unknown) => this.report(error));
+    await this.learnedSaving;
+  }
+
+  /** The formats to try for a request to `target`, best first (see content-format.ts). */
+  private async candidates(registration: Registration, target: Lwm2mPath): Promise<number[]> {
+    const announced = announcedFormats(registration.objectLinks).formats;
+    return candidateFormats(registration.lwm2mVersion, announced, await this.learnedFormatsOf(registration.endpoint), target.length >= 3);
+  }
+
+  /**
+   * A request with no format given: in the chosen format; on 4.06 / 4.15 the format is marked
+   * refused and the request sent once more in the next candidate (one retry per request, so a
+   * device that refuses everything costs two exchanges per request until none is left, then a
+   * clear error). A format the device took is remembered.
+   */
+  private async negotiate(registration: Registration, target: Lwm2mPath, option: 'Accept' | 'Content-Format', attempt: (format: number) => Promise<OperationOutcome>): Promise<OperationOutcome> {
+    const candidates = await this.candidates(registration, target);
+    if (candidates.length === 0) {
+      const learned = await this.learnedFormatsOf(registration.endpoint);
+      throw new Lwm2mServerError(
+        `"${registration.endpoint}" refused every content format Depot can use for ${formatPath(target)} (refused: ${(learned?.refused ?? []).join(', ') || 'none'}; announced ct: ${announcedFormats(registration.objectLinks).formats.join(' ') || 'none'}); give a format explicitly`,
+        'ENCODING',
+      );
+    }
+    const refused: number[] = [];
+    for (let i = 0; i < candidates.length && refused.length < 2; i++) {
+      const format = candidates[i]!;
+      let outcome: OperationOutcome;
+      try {
+        outcome = await attempt(format);
+      } catch (error) {
+        // The value cannot be carried in this format (e.g. several instances in text/plain): the next one.
+        if (error instanceof Lwm2mServerError && error.code === 'ENCODING' && i + 1 < candidates.length) continue;
+        throw error;
+      }
+      if (outcome.status !== 'done') return outcome;
+      const code = outcome.response.code;
+      if (!refusesFormat(code)) {
+        if (responseClass(outcome.response) === 2) await this.learnFormat(registration.endpoint, format, true);
+        return outcome;
+      }
+      await this.learnFormat(registration.endpoint, format, false);
+      refused.push(format);
+      if (refused.length === 2 || i + 1 === candidates.length) {
+        const why = `the device answered ${code} to ${option} ${refused.join(' and then ')}; ${i + 1 === candidates.length ? 'no other format is left to try' : 'Depot tries the next format at the next request'}`;
+        return { status: 'done', response: { ...outcome.response, diagnostic: outcome.response.diagnostic ? `${outcome.response.diagnostic} (${why})` : why } };
+      }
+    }
+    throw new Lwm2mServerError(`no content format could carry the value for ${formatPath(target)}`, 'ENCODING');
   }
 
   /** Sends an operation now, or queues it while a queue-mode device sleeps. */
@@ -586,7 +679,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
             query: storedQuery ? storedQuery.split('&') : undefined,
             payload: op.payload ?? undefined,
             contentFormat: op.contentFormat ?? undefined,
-            accept: op.kind === 'read' ? preferredFormat(registration) : undefined,
+            accept: op.kind === 'read' ? ((await this.candidates(registration, parsePath(storedPath)))[0] ?? preferredFormat(registration)) : undefined,
             discover: op.kind === 'discover',
           });
           const result = { code: response.code, payload: response.payload, contentFormat: response.contentFormat ?? null, diagnostic: response.diagnostic ?? null };

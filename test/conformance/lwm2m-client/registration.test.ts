@@ -11,7 +11,7 @@ test('TS Core 1.1 §6.2.1 Register: POST /rd?ep&lt&lwm2m=1.1&b=U with the exact 
     const reg = await s.driver.waitFor((r) => r.method === 'POST' && r.path === '/rd');
     assert.deepEqual(reg.query, ['ep=urn:dev:test-1', 'lt=300', 'lwm2m=1.1', 'b=U']);
     assert.equal(reg.contentFormat, ContentFormat.LinkFormat);
-    assert.equal(reg.text, '</>;rt="oma.lwm2m";ct="0 42 110 112 11542 11544",</1>;ver=1.1,</1/0>,</3>;ver=1.1,</3/0>,</4>;ver=1.3,</4/0>');
+    assert.equal(reg.text, '</>;rt="oma.lwm2m";ct=112,</1>;ver=1.1,</1/0>,</3>;ver=1.1,</3/0>,</4>;ver=1.3,</4/0>');
     const event = await s.client.waitFor('registered', 5000).catch(() => undefined);
     // The event may have fired before waitFor; the location is what matters.
     assert.equal(s.client.location, '/rd/r1');
@@ -74,7 +74,7 @@ test('TS Core 1.1 §6.2.2 Update: a changed object list goes in the Update body;
     s.client.requestUpdate({ objectsChanged: true });
     const withBody = await s.driver.waitFor((r) => r.method === 'POST' && r.path === '/rd/r1' && r.payload.length > 0);
     assert.equal(withBody.contentFormat, ContentFormat.LinkFormat);
-    assert.match(withBody.text, /^<\/>;rt="oma.lwm2m";ct="[^"]+",<\/1>;ver=1.1,<\/1\/0>,<\/3>;ver=1.1,<\/3\/0>,<\/4>;ver=1.3,<\/4\/0>$/);
+    assert.match(withBody.text, /^<\/>;rt="oma.lwm2m";ct=112,<\/1>;ver=1.1,<\/1\/0>,<\/3>;ver=1.1,<\/3\/0>,<\/4>;ver=1.3,<\/4\/0>$/);
   } finally {
     await s.close();
   }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Simulator, devicePsk, parseProfile } from '../../../src/sim/index.js';
@@ -102,5 +102,71 @@ test('simulator (TS Core 1.1 §6.2.1 Register over coaps, Security Mode 0 PSK): 
   } finally {
     await sim.stop();
     await driver.close();
+  }
+});
+
+test('depot sim CLI without --profile runs the built-in demo fleet (as depot serve --sim), its installer models trusting the demo key in --data-dir', async () => {
+  const driver = await Lwm2mServerTestDriver.start();
+  const dir = await mkdtemp(join(tmpdir(), 'depot-sim-demo-'));
+  try {
+    const module = new URL('../../../src/cli/sim.js', import.meta.url).href;
+    const args = ['--server', driver.uri, '--count', '5', '--data-dir', dir, '--host', '127.0.0.1', '--ramp', '0'];
+    const child = spawn(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(module)}); process.exitCode = await m.runSimCommand(${JSON.stringify(args)});`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    await waitUntil(() => driver.requests.filter((r) => r.path === '/rd').length === 5, 10_000);
+    const links = driver.requests.filter((r) => r.path === '/rd').map((r) => r.text);
+    assert.ok(links.every((l) => l.includes('</9')), 'the demo models have Object 9');
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, /built-in demo fleet/);
+    await stat(join(dir, 'demo-signing', 'depot-demo.pub.pem'));
+  } finally {
+    await driver.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('simulator: models pin their LwM2M version and formats (TS Core 1.0/1.1/1.2 §6.2.1: lwm2m= and the ct rules of each)', async () => {
+  const profile = parseProfile({
+    models: [
+      { manufacturer: 'Old', model: 'V10', firmwareVersion: '1', lwm2mVersion: '1.0', count: 1 },
+      { manufacturer: 'Mid', model: 'V11', firmwareVersion: '1', lwm2mVersion: '1.1', formats: [11542], count: 1 },
+      { manufacturer: 'New', model: 'V12', firmwareVersion: '1', lwm2mVersion: '1.2', formats: [110, 11542], count: 1 },
+    ],
+  });
+  const driver = await Lwm2mServerTestDriver.start();
+  const sim = new Simulator({ server: driver.uri, count: 3, profile, endpointPrefix: 'mix-', host: '127.0.0.1', rampMs: 0 });
+  try {
+    await sim.start();
+    await sim.waitAllRegistered(10_000);
+    const regs = driver.requests.filter((r) => r.method === 'POST' && r.path === '/rd');
+    const byVersion: Record<string, string> = Object.fromEntries(regs.map((r) => [r.query.find((q) => q.startsWith('lwm2m=')) ?? '', r.text.split(',</')[0] ?? '']));
+    assert.deepEqual(byVersion, {
+      'lwm2m=1.0': '</>;rt="oma.lwm2m"',
+      'lwm2m=1.1': '</>;rt="oma.lwm2m";ct=11542',
+      'lwm2m=1.2': '</>;rt="oma.lwm2m";ct="110 11542"',
+    });
+  } finally {
+    await sim.stop();
+    await driver.close();
+  }
+});
+
+test('every depot <command> [subcommand] --help prints its usage on stdout, exit 0, nothing on stderr', async () => {
+  const main = new URL('../../../src/cli/main.js', import.meta.url).pathname;
+  for (const args of [['serve'], ['sim'], ['client'], ['coap'], ['coap', 'get'], ['ca'], ['ca', 'issue'], ['credentials'], ['install'], ['package'], ['package', 'build'], ['package', 'keygen'], ['package', 'inspect']]) {
+    const result = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const child = spawn(process.execPath, [main, ...args, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('exit', (code) => resolve({ code, out, err }));
+    });
+    assert.equal(result.code, 0, `${args.join(' ')}: ${result.err}`);
+    assert.equal(result.err, '', args.join(' '));
+    assert.match(result.out, /usage/i, args.join(' '));
   }
 });

@@ -50,3 +50,16 @@ test('sim profile: per-device PSK from a shared key or derived with HMAC-SHA256'
   assert.deepEqual(devicePsk(derived, 'ep-7'), { identity: 'psk:ep-7', key: Uint8Array.from(expected) });
   assert.equal(devicePsk(parseProfile({ models: [base] }), 'x'), undefined);
 });
+
+test('sim profile: lwm2mVersion, pinVersion and formats per model (a fleet mixing 1.0, 1.1 and 1.2 devices)', () => {
+  const p = parseProfile({ models: [{ ...base, lwm2mVersion: '1.0' }, { ...base, lwm2mVersion: '1.2', pinVersion: true, formats: [110] }] });
+  assert.deepEqual(p.models[0], { ...base, lwm2mVersion: '1.0' });
+  assert.deepEqual(p.models[1], { ...base, lwm2mVersion: '1.2', pinVersion: true, formats: [110] });
+  const bad = (doc: unknown, message: RegExp): void => assert.throws(() => parseProfile(doc), (e: unknown) => e instanceof ProfileError && message.test(e.message));
+  bad({ models: [{ ...base, lwm2mVersion: '2.0' }] }, /models\[0\]\.lwm2mVersion must be "1.0", "1.1" or "1.2"/);
+  bad({ models: [{ ...base, lwm2mVersion: 1.1 }] }, /lwm2mVersion/);
+  bad({ models: [{ ...base, formats: [] }] }, /models\[0\]\.formats must be a non-empty array/);
+  bad({ models: [{ ...base, formats: ['110'] }] }, /formats/);
+  bad({ models: [{ ...base, formats: [70000] }] }, /formats/);
+  bad({ models: [{ ...base, pinVersion: 'yes' }] }, /pinVersion must be true or false/);
+});

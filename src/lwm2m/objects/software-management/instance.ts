@@ -147,6 +147,11 @@ export interface SoftwareManagementDeps {
    * (default 1 s, 4 s, 15 s); when they run out the download fails with Connection lost.
    */
   readonly resumeDelaysMs?: readonly number[];
+  /**
+   * The device's own integrity check of a staged package, for devices that take their vendor's
+   * format rather than Depot's (default: verifyPackageFile, Depot's signed format).
+   */
+  readonly verifyPackage?: (path: string, trust: TrustStore) => Promise<IntegrityVerdict>;
   /** Durable storage of the persisted form; awaited before effects are carried out. */
   readonly persist?: (snapshot: PersistedInstance) => void | Promise<void>;
 }
@@ -167,6 +172,7 @@ function stagingOptionsOf(deps: SoftwareManagementDeps): StagingOptions {
     quotaBytes: deps.quotaBytes,
     ...(deps.memoryBytes !== undefined ? { memoryBytes: deps.memoryBytes } : {}),
     ...(deps.runsScripts !== undefined ? { runsScripts: deps.runsScripts } : {}),
+    ...(deps.verifyPackage ? { foreignFormat: true } : {}),
   };
 }
 
@@ -536,7 +542,7 @@ export class SoftwareManagementInstance {
     await this.apply({ type: 'packageWritten' });
     const gen = this.generation;
     this.track(async () => {
-      const verdict = await verifyStaged(staged, this.deps.trust);
+      const verdict = this.deps.verifyPackage ? await this.deps.verifyPackage(staged.path, this.deps.trust) : await verifyStaged(staged, this.deps.trust);
       if (gen !== this.generation) return;
       await this.integrityVerdict(verdict);
     });
@@ -826,12 +832,12 @@ export class SoftwareManagementInstance {
         return report('download interrupted: Connection lost');
       }
       case 'DOWNLOADED': {
-        const verdict = await verifyPackageFile(inst.stagingPath, deps.trust);
+        const verdict = await (deps.verifyPackage ?? verifyPackageFile)(inst.stagingPath, deps.trust);
         await inst.integrityVerdict(verdict);
         return report(verdict.ok ? 'integrity re-verified: OK' : `integrity re-verified: ${verdict.reason}`);
       }
       case 'DELIVERED': {
-        const verdict = await verifyPackageFile(inst.stagingPath, deps.trust);
+        const verdict = await (deps.verifyPackage ?? verifyPackageFile)(inst.stagingPath, deps.trust);
         if (p.state.installing) {
           const name = verdict.ok ? verdict.manifest.name : p.pkgName;
           const version = verdict.ok ? verdict.manifest.version : p.pkgVersion;
