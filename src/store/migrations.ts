@@ -216,4 +216,20 @@ CREATE INDEX bootstrap_endpoints_undecided_source ON bootstrap_endpoints (source
 CREATE INDEX bootstrap_endpoints_undecided_seen ON bootstrap_endpoints (last_seen_at) WHERE state = 'pending' AND decided_at IS NULL;
 `,
   },
+  // ---- OMA DM accounts (issue 14): one self-contained block, renumbered at merge if needed.
+  {
+    version: 7,
+    name: 'omadm-accounts',
+    // client_password is sealed (secret-box.ts, context omadm_accounts/client/<device_id>).
+    sql: `
+CREATE TABLE omadm_accounts (
+  device_id        TEXT    NOT NULL PRIMARY KEY,
+  client_username  TEXT    NOT NULL,
+  client_password  BLOB    NOT NULL,
+  client_nonce     BLOB    NOT NULL,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL
+) STRICT;
+`,
+  },
 ];
