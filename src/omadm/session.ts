@@ -207,6 +207,8 @@ export class DmServerSession {
 
     let clientAbort = false;
     let wantsNext = false;
+    // Results are read before any Status: devices send a Get's Status before or after its Results.
+    for (const command of message.commands) if (command.kind === 'Results') this.handleResults(command, effects);
     for (const command of message.commands) {
       const status = this.handleCommand(command, msgId, effects);
       if (status !== undefined) statuses.push(status);
@@ -223,8 +225,9 @@ export class DmServerSession {
       for (const key of Object.keys(this.facts)) delete this.facts[key];
     }
 
-    if (!message.final) {
+    if (!message.final && !wantsNext) {
       // The client's package goes on (Protocol "Multiple messages in package"): ask for the next message.
+      // A message carrying Alert 1222 asks for Depot's next message instead, with or without Final.
       const alert = { kind: 'Alert' as const, cmdId: this.nextCmdId(), code: AlertCode.NextMessage };
       return { reply: this.message(input, [...statuses, alert], false), effects, ended: false };
     }
@@ -310,7 +313,6 @@ export class DmServerSession {
         this.handleStatus(command, effects);
         return undefined; // Status is never answered (RepPro <Status>).
       case 'Results':
-        this.handleResults(command, effects);
         return status('Results', command.cmdId, StatusCode.Ok);
       case 'Alert': {
         const code = command.code;
