@@ -65,8 +65,13 @@ export interface OmaDmServerOptions {
   readonly onEffect?: (effect: SessionEffect) => void | Promise<void>;
   readonly log?: (line: string) => void;
   readonly clock?: Clock;
-  /** Authentication failures per device and per source address within `throttleWindowMs` before answers are refusals without a check. */
-  readonly throttleFailures?: number;
+  /**
+   * Authentication failures per device (default 5) and per source address (default 50: many
+   * phones share a carrier NAT, and each one's first digest, over a nonce it has not been given
+   * yet, fails once) within `throttleWindowMs` before answers are refusals without a check.
+   */
+  readonly throttleFailuresPerDevice?: number;
+  readonly throttleFailuresPerSource?: number;
   readonly throttleWindowMs?: number;
   readonly nonce?: () => Uint8Array;
 }
@@ -160,7 +165,8 @@ export class OmaDmHttpServer {
   private readonly server: Server;
   private readonly sessions = new Map<string, DmServerSession>();
   private readonly clock: Clock;
-  private readonly throttle: AuthThrottle;
+  private readonly deviceThrottle: AuthThrottle;
+  private readonly sourceThrottle: AuthThrottle;
   private readonly maxMessageBytes: number;
   private readonly maxSessions: number;
   private readonly log: (line: string) => void;
@@ -168,7 +174,8 @@ export class OmaDmHttpServer {
   constructor(private readonly options: OmaDmServerOptions) {
     if (options.tls === undefined && options.insecureHttp !== true) throw new Error('the OMA DM endpoint needs a TLS certificate, or insecureHttp for labs');
     this.clock = options.clock ?? systemClock;
-    this.throttle = new AuthThrottle(options.throttleFailures ?? 5, options.throttleWindowMs ?? 60_000);
+    this.deviceThrottle = new AuthThrottle(options.throttleFailuresPerDevice ?? 5, options.throttleWindowMs ?? 60_000);
+    this.sourceThrottle = new AuthThrottle(options.throttleFailuresPerSource ?? 50, options.throttleWindowMs ?? 60_000);
     this.maxMessageBytes = options.maxMessageBytes ?? 64 * 1024;
     this.maxSessions = options.maxSessions ?? 10_000;
     this.log = options.log ?? (() => {});
@@ -286,7 +293,7 @@ export class OmaDmHttpServer {
     }
     const account = (await this.options.store.omadmAccounts.get(deviceId)) ?? undefined;
     const source = `source:${req.socket.remoteAddress ?? '?'}`;
-    const throttled = !session.isAuthenticated && (this.throttle.blocked(`device:${deviceId}`, now) || this.throttle.blocked(source, now));
+    const throttled = !session.isAuthenticated && (this.deviceThrottle.blocked(deviceId, now) || this.sourceThrottle.blocked(source, now));
     let out: ReceiveOutput;
     try {
       out = session.receive({
@@ -319,8 +326,8 @@ export class OmaDmHttpServer {
         await this.options.store.deviceFacts.upsert(factsEndpointOf(effect.deviceId), factsPatch(effect.facts), Date.now());
         break;
       case 'auth-failed':
-        this.throttle.record(`device:${effect.deviceId}`, now);
-        this.throttle.record(source, now);
+        this.deviceThrottle.record(effect.deviceId, now);
+        this.sourceThrottle.record(source, now);
         this.log(`omadm: authentication of ${shown(effect.deviceId)} from ${source.slice(7)} refused: ${effect.reason}`);
         break;
       case 'protocol-warning':
