@@ -1,0 +1,74 @@
+/**
+ * `depot serve --omadm-port` as a whole (startDepotServer): the OMA DM endpoint on HTTPS with
+ * a certificate issued by Depot's CA from the data directory, accounts added through the
+ * operator API, a simulated phone (XML and WBXML) whose DevInfo/DevDetail become visible at
+ * GET /api/v1/omadm/devices/:deviceId; and the endpoint refuses to start without the CA unless
+ * plain HTTP is asked for.
+ */
+import { after, before, test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDepotServer } from '../../src/app/server.js';
+import type { RunningDepotServer } from '../../src/app/server.js';
+import { CertificateAuthority } from '../../src/pki/ca.js';
+import { DmPhone, httpTransport, phoneTree } from '../../src/sim/omadm/phone.js';
+import { apiCall } from '../support/api-client.js';
+
+let dir: string;
+let server: RunningDepotServer;
+let caPem: string;
+let dmUrl: string;
+let api: string;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'depot-omadm-serve-'));
+  const ca = await CertificateAuthority.init(join(dir, 'data', 'ca'));
+  caPem = ca.exportRoot('pem');
+  server = await startDepotServer({ host: '127.0.0.1', coapPort: 0, coapsPort: null, httpPort: 0, dataDir: join(dir, 'data'), allowUnsecured: true, apiToken: 'token', omadm: { port: 0 } });
+  dmUrl = server.listening['oma dm']!;
+  const address = server.api.server.address();
+  api = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+});
+
+after(async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+for (const [index, encoding] of [[1, 'xml'], [2, 'wbxml']] as const) {
+  test(`an account added through the API lets a ${encoding} phone in over HTTPS; its facts are visible through the API`, async () => {
+    assert.match(dmUrl, /^https:\/\/127\.0\.0\.1:\d+\/dm$/);
+    const deviceId = `IMEI:35000000000000${index}`;
+    const added = await apiCall(api, 'token', '/api/v1/omadm/accounts', { json: { deviceId, clientPassword: `password-${index}` } });
+    assert.equal(added.status, 201);
+    assert.equal(JSON.stringify(added.body).includes('password-'), false, 'the password is not echoed');
+    assert.equal((await apiCall(api, 'token', `/api/v1/omadm/devices/${encodeURIComponent(deviceId)}`)).status, 404);
+    const phone = new DmPhone({ deviceId, username: deviceId, password: `password-${index}`, encoding, auth: 'md5', tree: phoneTree(deviceId, index) }, httpTransport(caPem));
+    const report = await phone.runSession(dmUrl);
+    assert.equal(report.ended, 'completed');
+    const facts = await apiCall(api, 'token', `/api/v1/omadm/devices/${encodeURIComponent(deviceId)}`);
+    assert.equal(facts.status, 200);
+    assert.equal(facts.body.manufacturer, phone.get('./DevInfo/Man'));
+    assert.equal(facts.body.modelNumber, phone.get('./DevInfo/Mod'));
+    assert.equal(facts.body.softwareVersion, 'Android 4.4');
+    const list = await apiCall(api, 'token', '/api/v1/omadm/accounts');
+    assert.ok((list.body.accounts as { deviceId: string }[]).some((a) => a.deviceId === deviceId));
+  });
+}
+
+test('a phone that does not trust Depot\'s CA cannot open a session (the certificate is the CA\'s, not a self-signed one)', async () => {
+  const other = await CertificateAuthority.create();
+  const phone = new DmPhone({ deviceId: 'IMEI:1', username: 'u', password: 'p', encoding: 'xml', auth: 'md5', tree: {} }, httpTransport(other.exportRoot('pem')));
+  await assert.rejects(phone.runSession(dmUrl), /certificate/);
+});
+
+test('without Depot\'s CA the OMA DM endpoint does not start on HTTPS', async () => {
+  const bare = mkdtempSync(join(tmpdir(), 'depot-omadm-noca-'));
+  try {
+    await assert.rejects(startDepotServer({ host: '127.0.0.1', coapPort: 0, coapsPort: null, httpPort: 0, dataDir: bare, allowUnsecured: true, apiToken: 't', omadm: { port: 0 } }), /CA/);
+  } finally {
+    rmSync(bare, { recursive: true, force: true });
+  }
+});
