@@ -267,7 +267,8 @@ export class OmaDmHttpServer {
 
     const now = this.clock.now();
     const deviceId = message.header.source.locUri;
-    const key = `${message.header.sessionId}\u0000${deviceId}`;
+    // The source address is part of the key: a session authenticated once (MD5) is not open to another host that knows its SessionID and DevId.
+    const key = `${message.header.sessionId}\u0000${deviceId}\u0000${req.socket.remoteAddress ?? '?'}`;
     let session = this.sessions.get(key);
     if (session === undefined) {
       this.sweep(now);

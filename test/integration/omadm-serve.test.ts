@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDepotServer } from '../../src/app/server.js';
 import type { RunningDepotServer } from '../../src/app/server.js';
-import { CertificateAuthority } from '../../src/pki/ca.js';
+import { CertificateAuthority, caPaths } from '../../src/pki/ca.js';
+import { runSimCommand } from '../../src/cli/sim.js';
 import { DmPhone, httpTransport, phoneTree } from '../../src/sim/omadm/phone.js';
 import { apiCall } from '../support/api-client.js';
 
@@ -57,6 +58,21 @@ for (const [index, encoding] of [[1, 'xml'], [2, 'wbxml']] as const) {
     assert.ok((list.body.accounts as { deviceId: string }[]).some((a) => a.deviceId === deviceId));
   });
 }
+
+test('depot sim --protocol omadm runs a small fleet of phones (XML and WBXML, MD5 and HMAC) against it, and fails for phones without accounts', async () => {
+  for (let i = 1; i <= 4; i++) {
+    const added = await apiCall(api, 'token', '/api/v1/omadm/accounts', { json: { deviceId: `IMEI:35999900${String(i).padStart(6, '0')}`, clientPassword: 'fleet-password' } });
+    assert.equal(added.status, 201);
+  }
+  const ca = caPaths(join(dir, 'data', 'ca')).certPath;
+  const common = ['--protocol', 'omadm', '--server', dmUrl, '--password', 'fleet-password', '--ca', ca];
+  assert.equal(await runSimCommand([...common, '--count', '4', '--sessions', '2']), 0);
+  assert.equal(await runSimCommand([...common, '--count', '4', '--auth', 'hmac']), 0);
+  const facts = await apiCall(api, 'token', `/api/v1/omadm/devices/${encodeURIComponent('IMEI:35999900000004')}`);
+  assert.equal(facts.status, 200);
+  assert.equal(await runSimCommand([...common, '--count', '5']), 1, 'the fifth phone has no account');
+  assert.equal(await runSimCommand(['--protocol=omadm', '--server', 'ftp://x', '--count', '1', '--password', 'p']), 2);
+});
 
 test('a phone that does not trust Depot\'s CA cannot open a session (the certificate is the CA\'s, not a self-signed one)', async () => {
   const other = await CertificateAuthority.create();
