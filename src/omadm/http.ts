@@ -270,6 +270,11 @@ export class OmaDmHttpServer {
     // The source address is part of the key: a session authenticated once (MD5) is not open to another host that knows its SessionID and DevId.
     const key = `${message.header.sessionId}\u0000${deviceId}\u0000${req.socket.remoteAddress ?? '?'}`;
     let session = this.sessions.get(key);
+    // MsgID 1 starts a session (RepPro <MsgID>): a phone that restarted and reuses its SessionID gets a new one.
+    if (session !== undefined && message.header.msgId === '1') {
+      this.sessions.delete(key);
+      session = undefined;
+    }
     if (session === undefined) {
       this.sweep(now);
       if (this.sessions.size >= this.maxSessions) {

@@ -57,6 +57,8 @@ export interface SessionConfig {
   readonly allowBasic?: boolean;
   /** Idle time after which the session is over (default 5 minutes). */
   readonly timeoutMs?: number;
+  /** The same for a session not yet authenticated (default 30 s), so strangers cannot fill the session table for long. */
+  readonly unauthenticatedTimeoutMs?: number;
   /** Used when the client announces no MaxMsgSize (default 16 KiB). */
   readonly defaultMaxMsgSize?: number;
   /** What Depot accepts, announced in its header (default 64 KiB). */
@@ -135,6 +137,7 @@ export class DmServerSession {
       serverUri: config.serverUri,
       allowBasic: config.allowBasic ?? false,
       timeoutMs: config.timeoutMs ?? 5 * 60_000,
+      unauthenticatedTimeoutMs: config.unauthenticatedTimeoutMs ?? 30_000,
       defaultMaxMsgSize: config.defaultMaxMsgSize ?? 16 * 1024,
       ownMaxMsgSize: config.ownMaxMsgSize ?? 64 * 1024,
       maxAuthAttempts: config.maxAuthAttempts ?? 3,
@@ -154,7 +157,7 @@ export class DmServerSession {
 
   /** Idle past the timeout: the edge drops the session and reports the effect this returns. */
   expire(now: number): SessionEffect | undefined {
-    if (this.ended || now - this.lastActivity < this.config.timeoutMs) return undefined;
+    if (this.ended || now - this.lastActivity < this.idleLimit()) return undefined;
     this.ended = true;
     return { kind: 'session-ended', deviceId: this.deviceId, reason: 'timeout' };
   }
@@ -165,7 +168,7 @@ export class DmServerSession {
     const h = message.header;
     const msgId = h.msgId;
     if (this.ended) return this.abort(input, effects, StatusCode.RequestTimeout, 'the session is over');
-    if (input.now - this.lastActivity >= this.config.timeoutMs) {
+    if (input.now - this.lastActivity >= this.idleLimit()) {
       return this.abort(input, effects, StatusCode.RequestTimeout, 'the session timed out', 'timeout');
     }
     this.lastActivity = input.now;
@@ -250,6 +253,10 @@ export class DmServerSession {
       return { reply, effects, ended: true };
     }
     return { reply, effects, ended: false };
+  }
+
+  private idleLimit(): number {
+    return this.authenticated ? this.config.timeoutMs : Math.min(this.config.timeoutMs, this.config.unauthenticatedTimeoutMs);
   }
 
   /** The server stops the session itself: Alert 1223 with Final (Protocol "Session Abort"). */
