@@ -242,7 +242,12 @@ export class DmServerSession {
     }
     const hasCommands = this.pending.some((c) => c.kind !== 'Status');
     const outgoing = [...statuses, ...this.pending.splice(0)];
-    const { reply, rest } = this.fit(input, outgoing);
+    const fitted = this.fit(input, outgoing);
+    if (fitted === undefined) {
+      // Not even one Status fits the client's MaxMsgSize (a long Target/Source of its own making): nothing sensible can follow.
+      return this.abort(input, effects, StatusCode.RequestEntityTooLarge, `the client's MaxMsgSize ${this.clientMaxMsgSize} cannot hold one command (${PROTOCOL})`);
+    }
+    const { reply, rest } = fitted;
     this.pending.push(...rest);
     const more = rest.length > 0;
     for (const c of reply.commands) if (c.kind !== 'Status' && c.kind !== 'Results') this.remember(reply.header.msgId, c as Outgoing);
@@ -443,14 +448,14 @@ export class DmServerSession {
    * As many of `outgoing` as fit in the client's MaxMsgSize, in order (RepPro MaxMsgSize: the
    * sender never exceeds it); the rest wait for the client's Alert 1222.
    */
-  private fit(input: ReceiveInput, outgoing: Outgoing[]): { reply: SyncMLMessage; rest: Outgoing[] } {
+  private fit(input: ReceiveInput, outgoing: Outgoing[]): { reply: SyncMLMessage; rest: Outgoing[] } | undefined {
     const header = this.header(input);
     const numbered = outgoing.map((c) => (c.cmdId === '' ? this.numbered(c) : c));
     const sizeOf = (n: number, final: boolean): number => encodeSyncML({ header, commands: numbered.slice(0, n), final }, input.encoding).length;
     if (sizeOf(numbered.length, true) <= this.clientMaxMsgSize) return { reply: { header, commands: numbered, final: true }, rest: [] };
     let n = 0;
     while (n < numbered.length && sizeOf(n + 1, false) <= this.clientMaxMsgSize) n++;
-    if (n === 0) throw new RangeError(`the client's MaxMsgSize ${this.clientMaxMsgSize} cannot hold one command (${PROTOCOL})`);
+    if (n === 0) return undefined;
     return { reply: { header, commands: numbered.slice(0, n), final: false }, rest: numbered.slice(n) };
   }
 }

@@ -244,6 +244,17 @@ test('RepPro "MaxMsgSize" / Protocol "Multiple messages in package": the server 
   }
 });
 
+test('RepPro "MaxMsgSize": when not even one Status fits the client\'s MaxMsgSize, the session is aborted (413), the engine does not throw', () => {
+  const nonce = Buffer.from('n0');
+  const s = new DmServerSession('1A', 'D'.repeat(600), [], { serverUri: 'https://depot.test/dm', nonce: nonces }, 0);
+  const msg = message(1, package1(), { cred: md5Credential(USER, PASS, nonce), maxMsgSize: 512 });
+  const long: SyncMLMessage = { ...msg, header: { ...msg.header, source: { locUri: 'D'.repeat(600) } } };
+  const out = s.receive(input(long, { ...account(nonce), deviceId: 'D'.repeat(600) }));
+  assert.equal(out.ended, true);
+  assert.equal(hdrStatus(out.reply).code, StatusCode.RequestEntityTooLarge);
+  assert.deepEqual(effectsOf(out.effects, 'session-ended').map((e) => e.reason), ['server-abort']);
+});
+
 test('Protocol "Multiple messages in package": a client message without Final gets Status and Alert 1222, and no commands yet', () => {
   const nonce = Buffer.from('n0');
   const s = session();
