@@ -213,9 +213,9 @@ export class OmaDmHttpServer {
   private sweep(now: number): void {
     for (const [key, session] of this.sessions) {
       const ended = session.expire(now);
-      if (ended !== undefined) {
+      if (ended.length > 0) {
         this.sessions.delete(key);
-        void this.options.onEffect?.(ended);
+        void this.applyAll(ended, now);
         this.log(`omadm: session of ${shown(session.deviceId)} timed out`);
       }
     }
@@ -273,6 +273,7 @@ export class OmaDmHttpServer {
     // MsgID 1 starts a session (RepPro <MsgID>): a phone that restarted and reuses its SessionID gets a new one.
     if (session !== undefined && message.header.msgId === '1') {
       this.sessions.delete(key);
+      await this.applyAll(session.close('server-abort', 'a new session under the same SessionID'), now);
       session = undefined;
     }
     if (session === undefined) {
@@ -321,6 +322,15 @@ export class OmaDmHttpServer {
     const reply = encodeSyncML(out.reply, encoding);
     res.writeHead(200, { 'content-type': mediaType === 'application/vnd.syncml+xml' || mediaType === 'application/vnd.syncml+wbxml' ? mediaType : encoding === 'xml' ? SYNCML_DM_XML : SYNCML_DM_WBXML, 'content-length': reply.length });
     res.end(reply);
+  }
+
+  /** Effects of a session ended outside a request (no source address to throttle). */
+  private async applyAll(effects: readonly SessionEffect[], now: number): Promise<void> {
+    try {
+      for (const effect of effects) await this.apply(effect, 'source:?', now);
+    } catch (error) {
+      this.log(`omadm: effects of an ended session failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   private async apply(effect: SessionEffect, source: string, now: number): Promise<void> {

@@ -45,7 +45,10 @@ export type SessionEffect =
   | { readonly kind: 'auth-failed'; readonly deviceId: string; readonly reason: string }
   /** Node values of ./DevInfo and ./DevDetail, keyed by URI ("./DevInfo/Man"). */
   | { readonly kind: 'facts'; readonly deviceId: string; readonly facts: Readonly<Record<string, string>> }
+  /** code null: sent, but the session ended without the device's Status (the outcome is unknown). */
   | { readonly kind: 'job-result'; readonly deviceId: string; readonly jobId: string; readonly code: number | null; readonly items: readonly Item[] }
+  /** The session ended before this job was sent: it may run in the next session. */
+  | { readonly kind: 'job-unsent'; readonly deviceId: string; readonly jobId: string }
   | { readonly kind: 'generic-alert'; readonly deviceId: string; readonly correlator?: string; readonly items: readonly Item[] }
   | { readonly kind: 'protocol-warning'; readonly deviceId: string; readonly text: string }
   | { readonly kind: 'session-ended'; readonly deviceId: string; readonly reason: 'completed' | 'client-abort' | 'server-abort' | 'timeout'; readonly detail?: string };
@@ -155,11 +158,36 @@ export class DmServerSession {
     return this.ended;
   }
 
-  /** Idle past the timeout: the edge drops the session and reports the effect this returns. */
-  expire(now: number): SessionEffect | undefined {
-    if (this.ended || now - this.lastActivity < this.idleLimit()) return undefined;
+  /** Idle past the timeout: the edge drops the session and carries out the effects this returns (none while it is alive). */
+  expire(now: number): SessionEffect[] {
+    if (this.ended || now - this.lastActivity < this.idleLimit()) return [];
+    return this.close('timeout');
+  }
+
+  /** Ends the session from outside (timeout, or the edge replacing it): what became of each job, and the end. */
+  close(reason: 'timeout' | 'server-abort', detail?: string): SessionEffect[] {
+    if (this.ended) return [];
+    const effects: SessionEffect[] = [];
+    this.finish(effects);
+    effects.push({ kind: 'session-ended', deviceId: this.deviceId, reason, ...(detail === undefined ? {} : { detail }) });
+    return effects;
+  }
+
+  /** Jobs sent without an answer have an unknown outcome; jobs never sent go back to their queue. */
+  private finish(effects: SessionEffect[]): void {
     this.ended = true;
-    return { kind: 'session-ended', deviceId: this.deviceId, reason: 'timeout' };
+    this.closePackage(effects);
+    const reported = new Set<string>();
+    for (const c of this.pending) {
+      const job = pendingJobs.get(c as ItemCommand);
+      if (job !== undefined && !job.id.startsWith('fact:')) {
+        effects.push({ kind: 'job-unsent', deviceId: this.deviceId, jobId: job.id });
+        reported.add(job.id);
+      }
+    }
+    this.pending.length = 0;
+    if (!this.jobsQueued) for (const job of this.jobs) if (!reported.has(job.id)) effects.push({ kind: 'job-unsent', deviceId: this.deviceId, jobId: job.id });
+    this.jobsQueued = true;
   }
 
   receive(input: ReceiveInput): ReceiveOutput {
@@ -219,7 +247,7 @@ export class DmServerSession {
       if (command.kind === 'Alert' && command.code === AlertCode.NextMessage) wantsNext = true;
     }
     if (clientAbort) {
-      this.ended = true;
+      this.finish(effects);
       effects.push({ kind: 'session-ended', deviceId: this.deviceId, reason: 'client-abort' });
       return { reply: this.message(input, statuses, true), effects, ended: true };
     }
@@ -266,7 +294,7 @@ export class DmServerSession {
 
   /** The server stops the session itself: Alert 1223 with Final (Protocol "Session Abort"). */
   private abort(input: ReceiveInput, effects: SessionEffect[], code: number, detail: string, reason: 'server-abort' | 'timeout' = 'server-abort'): ReceiveOutput {
-    this.ended = true;
+    if (!this.ended) this.finish(effects);
     effects.push({ kind: 'session-ended', deviceId: this.deviceId, reason, detail });
     const alert = { kind: 'Alert' as const, cmdId: this.nextCmdId(), code: AlertCode.SessionAbort };
     return { reply: this.message(input, [this.headerStatus(input.message.header.msgId, code), alert], true), effects, ended: true };

@@ -323,13 +323,14 @@ test('Protocol "Session": a session idle past its timeout is over (408 and 1223 
   const nonce = Buffer.from('n0');
   const s = session([], { timeoutMs: 60_000 });
   s.receive(input(message(1, package1(), { cred: md5Credential(USER, PASS, nonce) }), account(nonce)));
-  assert.equal(s.expire(30_000), undefined);
+  assert.deepEqual(s.expire(30_000), []);
   const late = s.receive(input(answer({ header: { ...message(1, []).header, msgId: '1' }, commands: [], final: true }, 2, TREE), undefined, { now: 1000 + 61_000 }));
   assert.equal(late.ended, true);
   assert.equal(hdrStatus(late.reply).code, StatusCode.RequestTimeout);
   assert.equal(late.reply.commands.some((c) => c.kind === 'Alert' && c.code === AlertCode.SessionAbort), true);
-  const t = session([], { timeoutMs: 60_000 });
-  assert.deepEqual(t.expire(60_000), { kind: 'session-ended', deviceId: DEV, reason: 'timeout' });
+  const t = session([{ id: 'never-sent', kind: 'Exec', uri: './X' }], { timeoutMs: 60_000 });
+  assert.deepEqual(t.expire(60_000), [{ kind: 'job-unsent', deviceId: DEV, jobId: 'never-sent' }, { kind: 'session-ended', deviceId: DEV, reason: 'timeout' }]);
+  assert.deepEqual(t.expire(120_000), [], 'once');
 });
 
 test('throttled: the credentials are not checked at all and the answer is the usual 401', () => {
