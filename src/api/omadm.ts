@@ -9,6 +9,7 @@ import type { RouteSpec } from './server.js';
 import { StoreError } from '../store/errors.js';
 import type { DeviceFactsRepository } from '../store/types.js';
 import type { OmaDmAccount, OmaDmAccountInput } from '../store/sqlite/omadm-accounts.js';
+import type { OmaDmCommand, SqliteOmaDmCommandRepository } from '../store/sqlite/omadm-commands.js';
 import { factsEndpointOf } from '../omadm/http.js';
 
 export interface OmaDmApiOptions {
@@ -16,6 +17,7 @@ export interface OmaDmApiOptions {
     list(after?: string, limit?: number): Promise<OmaDmAccount[]>;
     put(input: OmaDmAccountInput, initialNonce: Uint8Array, now: number): Promise<OmaDmAccount>;
   };
+  readonly commands: Pick<SqliteOmaDmCommandRepository, 'enqueue' | 'listByDevice'>;
   readonly deviceFacts: Pick<DeviceFactsRepository, 'get'>;
   readonly now: () => number;
 }
@@ -27,9 +29,13 @@ function accountJson(a: OmaDmAccount) {
   return { deviceId: a.deviceId, clientUsername: a.clientUsername, createdAt: new Date(a.createdAt).toISOString(), updatedAt: new Date(a.updatedAt).toISOString() };
 }
 
+function commandJson(c: OmaDmCommand) {
+  return { id: c.id, kind: c.kind, uri: c.uri, data: c.data, status: c.status, resultCode: c.resultCode, resultData: c.resultData, createdAt: new Date(c.createdAt).toISOString(), updatedAt: new Date(c.updatedAt).toISOString() };
+}
+
 export function omadmRoutes(options: OmaDmApiOptions | undefined): RouteSpec[] {
   if (options === undefined) return [];
-  const { accounts, deviceFacts, now } = options;
+  const { accounts, commands, deviceFacts, now } = options;
   return [
     {
       method: 'GET',
@@ -56,6 +62,36 @@ export function omadmRoutes(options: OmaDmApiOptions | undefined): RouteSpec[] {
         const account = await accounts.put({ deviceId: b.deviceId, clientUsername: b.clientUsername ?? b.deviceId, clientPassword: b.clientPassword }, randomBytes(16), now());
         return reply.code(201).send(accountJson(account));
       },
+    },
+    {
+      method: 'POST',
+      url: '/api/v1/omadm/devices/:deviceId/commands',
+      summary: 'Queue a Get, Replace or Exec on a node of an OMA DM device, run in its next session',
+      params: { deviceId: 'DevId' },
+      body: {
+        type: 'object',
+        required: ['kind', 'uri'],
+        additionalProperties: false,
+        properties: {
+          kind: { type: 'string', enum: ['Get', 'Replace', 'Exec'] },
+          uri: { type: 'string', minLength: 3, maxLength: 1024, pattern: '^\\./[^\\u0000-\\u001f\\u007f-\\u009f]*$' },
+          data: { type: 'string', maxLength: 16384 },
+          format: { type: 'string', enum: ['chr', 'int', 'bool', 'b64', 'xml', 'node'] },
+        },
+      },
+      handler: async (request, reply) => {
+        const b = request.body as { kind: 'Get' | 'Replace' | 'Exec'; uri: string; data?: string; format?: string };
+        const deviceId = (request.params as { deviceId: string }).deviceId;
+        const queued = await commands.enqueue({ deviceId, kind: b.kind, uri: b.uri, ...(b.data === undefined ? {} : { data: b.data }), ...(b.format === undefined ? {} : { format: b.format }) }, now());
+        return reply.code(201).send(commandJson(queued));
+      },
+    },
+    {
+      method: 'GET',
+      url: '/api/v1/omadm/devices/:deviceId/commands',
+      summary: 'An OMA DM device\'s commands, newest first, with their status and the device\'s answer',
+      params: { deviceId: 'DevId' },
+      handler: async (request) => ({ commands: (await commands.listByDevice((request.params as { deviceId: string }).deviceId)).map(commandJson) }),
     },
     {
       method: 'GET',

@@ -22,6 +22,7 @@ import { openSqliteStore } from '../store/index.js';
 import type { PendingLimits, SqliteStore } from '../store/index.js';
 import { DEMO_KEY_ID, startDemoFleet } from './demo-fleet.js';
 import { OmaDmHttpServer } from '../omadm/http.js';
+import { commandQueueHooks } from '../omadm/queue.js';
 
 export interface DepotServerConfig {
   host: string;
@@ -223,7 +224,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   });
   opened.push(() => installs.close());
   const { token, source } = apiToken(dataDir, config.apiToken);
-  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint, omadm: { accounts: store.omadmAccounts, deviceFacts: store.deviceFacts }, ...config.api });
+  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint, omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts }, ...config.api });
   const httpHost = config.httpHost ?? config.host;
   opened.push(() => api.close());
   await api.listen({ host: httpHost, port: config.httpPort });
@@ -256,6 +257,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       ...(issued ? { tls: { cert: issued.certificatePem, key: issued.privateKeyPem! } } : { insecureHttp: true }),
       serverUri: `${scheme}://${uriHost}:${config.omadm.port}/dm`,
       ...(config.omadm.allowBasic === undefined ? {} : { allowBasic: config.omadm.allowBasic }),
+      ...commandQueueHooks(store.omadmCommands),
       log: (line) => process.stderr.write(`depot: ${line}\n`),
     });
     opened.push(() => omadm?.close());

@@ -230,6 +230,22 @@ CREATE TABLE omadm_accounts (
   created_at       INTEGER NOT NULL,
   updated_at       INTEGER NOT NULL
 ) STRICT;
+-- Operator commands for a DM device's next session. 'sent' while a session holds them; an Exec
+-- whose session ended without the device's Status is 'unknown', never sent again by itself.
+CREATE TABLE omadm_commands (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  device_id        TEXT    NOT NULL,
+  kind             TEXT    NOT NULL CHECK (kind IN ('Get', 'Replace', 'Exec')),
+  uri              TEXT    NOT NULL,
+  data             TEXT,
+  format           TEXT,
+  status           TEXT    NOT NULL CHECK (status IN ('queued', 'sent', 'succeeded', 'failed', 'unknown')),
+  result_code      INTEGER,
+  result_data      TEXT,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL
+) STRICT;
+CREATE INDEX omadm_commands_device ON omadm_commands (device_id, status, id);
 `,
   },
 ];

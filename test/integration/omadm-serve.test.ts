@@ -59,6 +59,31 @@ for (const [index, encoding] of [[1, 'xml'], [2, 'wbxml']] as const) {
   });
 }
 
+test('commands queued through the API run in the phone\'s next session, durably: Get with its result, Replace, a failed Exec; none runs twice', async () => {
+  const deviceId = 'IMEI:350000000000009';
+  assert.equal((await apiCall(api, 'token', '/api/v1/omadm/accounts', { json: { deviceId, clientPassword: 'password-9' } })).status, 201);
+  const queue = async (json: object) => {
+    const res = await apiCall(api, 'token', `/api/v1/omadm/devices/${encodeURIComponent(deviceId)}/commands`, { json });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    return res.body.id as number;
+  };
+  const get = await queue({ kind: 'Get', uri: './DevDetail/FwV' });
+  const replace = await queue({ kind: 'Replace', uri: './Vendor/Color', data: 'green', format: 'chr' });
+  const exec = await queue({ kind: 'Exec', uri: './Vendor/Missing' });
+  assert.equal((await apiCall(api, 'token', `/api/v1/omadm/devices/${encodeURIComponent(deviceId)}/commands`, { json: { kind: 'Delete', uri: './X' } })).status, 400);
+  const phone = new DmPhone({ deviceId, username: deviceId, password: 'password-9', encoding: 'wbxml', auth: 'md5', tree: phoneTree(deviceId, 9) }, httpTransport(caPem));
+  assert.equal((await phone.runSession(dmUrl)).ended, 'completed');
+  assert.equal(phone.get('./Vendor/Color'), 'green');
+  const listed = await apiCall(api, 'token', `/api/v1/omadm/devices/${encodeURIComponent(deviceId)}/commands`);
+  const byId = new Map((listed.body.commands as { id: number; status: string; resultCode: number; resultData: string | null }[]).map((c) => [c.id, c]));
+  assert.deepEqual([byId.get(get)?.status, byId.get(get)?.resultCode, byId.get(get)?.resultData], ['succeeded', 200, phone.get('./DevDetail/FwV')]);
+  assert.deepEqual([byId.get(replace)?.status, byId.get(replace)?.resultCode], ['succeeded', 200]);
+  assert.deepEqual([byId.get(exec)?.status, byId.get(exec)?.resultCode], ['failed', 404]);
+  // The next session runs nothing again.
+  const again = await phone.runSession(dmUrl);
+  assert.equal(again.commands.filter((c) => c.kind === 'Exec' || c.kind === 'Replace').length, 0);
+});
+
 test('depot sim --protocol omadm runs a small fleet of phones (XML and WBXML, MD5 and HMAC) against it, and fails for phones without accounts', async () => {
   for (let i = 1; i <= 4; i++) {
     const added = await apiCall(api, 'token', '/api/v1/omadm/accounts', { json: { deviceId: `IMEI:35999900${String(i).padStart(6, '0')}`, clientPassword: 'fleet-password' } });
