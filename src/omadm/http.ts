@@ -287,9 +287,7 @@ export class OmaDmHttpServer {
         res.writeHead(400).end();
         return;
       }
-      const account = await this.options.store.omadmAccounts.get(deviceId);
-      const jobs = account === null ? [] : ((await this.options.jobsFor?.(deviceId)) ?? []);
-      session = new DmServerSession(message.header.sessionId, deviceId, jobs, {
+      session = new DmServerSession(message.header.sessionId, deviceId, [], {
         serverUri: this.options.serverUri ?? 'depot',
         ...(this.options.allowBasic === undefined ? {} : { allowBasic: this.options.allowBasic }),
         ...(this.options.sessionTimeoutMs === undefined ? {} : { timeoutMs: this.options.sessionTimeoutMs }),
@@ -318,6 +316,10 @@ export class OmaDmHttpServer {
     }
     // Everything the session changed is in the store before the reply goes out.
     for (const effect of out.effects) await this.apply(effect, source, now);
+    // Operator jobs are taken from their queue only once the device has proved who it is.
+    if (!out.ended && out.effects.some((e) => e.kind === 'authenticated') && this.options.jobsFor !== undefined) {
+      session.addJobs(await this.options.jobsFor(deviceId));
+    }
     if (out.ended) this.sessions.delete(key);
     const reply = encodeSyncML(out.reply, encoding);
     res.writeHead(200, { 'content-type': mediaType === 'application/vnd.syncml+xml' || mediaType === 'application/vnd.syncml+wbxml' ? mediaType : encoding === 'xml' ? SYNCML_DM_XML : SYNCML_DM_WBXML, 'content-length': reply.length });

@@ -158,6 +158,18 @@ export class DmServerSession {
     return this.ended;
   }
 
+  /**
+   * Operator jobs for this session, given once the device has authenticated (the edge then takes
+   * them from their queue, so a stranger's session holds none). They go out with Depot's next
+   * package. False if the session is over: the jobs were not taken.
+   */
+  addJobs(jobs: readonly ServerJob[]): boolean {
+    if (this.ended) return false;
+    this.jobs.push(...jobs);
+    if (this.jobsQueued) for (const job of jobs) this.pending.push(this.command(job));
+    return true;
+  }
+
   /** Idle past the timeout: the edge drops the session and carries out the effects this returns (none while it is alive). */
   expire(now: number): SessionEffect[] {
     if (this.ended || now - this.lastActivity < this.idleLimit()) return [];

@@ -85,7 +85,9 @@ for (const [index, encoding, auth, legacy] of [[1, 'xml', 'md5', false], [2, 'wb
     assert.deepEqual(Buffer.from(account!.clientNonce), Buffer.from(p.nonce));
     const second = await p.runSession(url);
     assert.equal(second.ended, 'completed');
-    if (auth === 'md5') assert.equal(second.messages, 2, 'Package 1 accepted at once: Packages 1 and 3');
+    // Package 1 accepted at once: Packages 1 and 3; phone 1 has an operator job, taken once it has
+    // authenticated, so it goes out in Package 4 and the phone answers once more.
+    if (auth === 'md5') assert.equal(second.messages, index === 1 ? 3 : 2);
   });
 }
 

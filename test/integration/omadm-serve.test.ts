@@ -71,6 +71,11 @@ test('commands queued through the API run in the phone\'s next session, durably:
   const replace = await queue({ kind: 'Replace', uri: './Vendor/Color', data: 'green', format: 'chr' });
   const exec = await queue({ kind: 'Exec', uri: './Vendor/Missing' });
   assert.equal((await apiCall(api, 'token', `/api/v1/omadm/devices/${encodeURIComponent(deviceId)}/commands`, { json: { kind: 'Delete', uri: './X' } })).status, 400);
+  // Someone with the DevId but not the password takes nothing from the queue.
+  const liar = new DmPhone({ deviceId, username: deviceId, password: 'not-it', encoding: 'xml', auth: 'md5', tree: {} }, httpTransport(caPem));
+  assert.notEqual((await liar.runSession(dmUrl)).ended, 'completed');
+  const untouched = await apiCall(api, 'token', `/api/v1/omadm/devices/${encodeURIComponent(deviceId)}/commands`);
+  assert.deepEqual((untouched.body.commands as { status: string }[]).map((c) => c.status), ['queued', 'queued', 'queued']);
   const phone = new DmPhone({ deviceId, username: deviceId, password: 'password-9', encoding: 'wbxml', auth: 'md5', tree: phoneTree(deviceId, 9) }, httpTransport(caPem));
   assert.equal((await phone.runSession(dmUrl)).ended, 'completed');
   assert.equal(phone.get('./Vendor/Color'), 'green');

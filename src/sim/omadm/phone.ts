@@ -147,10 +147,9 @@ export class DmPhone {
       .map((leaf) => `./DevInfo/${leaf}`)
       .filter((uri) => this.tree.has(uri))
       .map((uri) => ({ source: { locUri: uri }, data: this.tree.get(uri)! }));
-    return [
-      { kind: 'Alert', cmdId: '1', code: AlertCode.ClientInitiatedManagement },
-      { kind: 'Replace', cmdId: '2', items: devInfo },
-    ];
+    const alert: Command = { kind: 'Alert', cmdId: '1', code: AlertCode.ClientInitiatedManagement };
+    // A Replace needs at least one Item (RepPro <Replace>): a phone with no ./DevInfo sends only the Alert.
+    return devInfo.length === 0 ? [alert] : [alert, { kind: 'Replace', cmdId: '2', items: devInfo }];
   }
 
   /** Status for the header and each command, Results for Gets, Alert 1222 if the server's package goes on. */

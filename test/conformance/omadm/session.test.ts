@@ -217,6 +217,22 @@ test('Protocol "Package 3": operator jobs run after the facts and report their S
   assert.equal(results.get('j-lost')?.code, null);
 });
 
+test('jobs given after authentication (addJobs) go out in Depot\'s next package; an ended session takes none', () => {
+  const nonce = Buffer.from('n0');
+  const s = session();
+  const p2 = s.receive(input(message(1, package1(), { cred: md5Credential(USER, PASS, nonce) }), account(nonce)));
+  assert.equal(p2.reply.commands.some((c) => c.kind === 'Exec'), false);
+  assert.equal(s.addJobs([{ id: 'late', kind: 'Exec', uri: './Vendor/Reboot' }]), true);
+  const p4 = s.receive(input(answer(p2.reply, 2, TREE), undefined));
+  assert.equal(p4.ended, false);
+  const exec = p4.reply.commands.find((c) => c.kind === 'Exec');
+  assert.ok(exec);
+  const done = s.receive(input(message(3, [{ kind: 'Status', cmdId: '1', msgRef: p4.reply.header.msgId, cmdRef: String(exec.cmdId), cmd: 'Exec', code: 200 }]), undefined));
+  assert.equal(effectsOf(done.effects, 'job-result')[0]?.code, 200);
+  assert.equal(done.ended, true);
+  assert.equal(s.addJobs([{ id: 'too-late', kind: 'Get', uri: './X' }]), false);
+});
+
 test('RepPro "MaxMsgSize" / Protocol "Multiple messages in package": the server splits its package under the client\'s MaxMsgSize and sends the rest after Alert 1222', () => {
   const nonce = Buffer.from('n0');
   // WBXML is about a third of XML's size: each encoding gets a limit its package does not fit in.
