@@ -272,7 +272,9 @@ export class DmServerSession {
       // The client's package goes on (Protocol "Multiple messages in package"): ask for the next message.
       // A message carrying Alert 1222 asks for Depot's next message instead, with or without Final.
       const alert = { kind: 'Alert' as const, cmdId: this.nextCmdId(), code: AlertCode.NextMessage };
-      return { reply: this.message(input, [...statuses, alert], false), effects, ended: false };
+      const reply = this.message(input, [...statuses, alert], false);
+      this.remember(reply.header.msgId, alert); // the client's Status for it is expected, not a stray
+      return { reply, effects, ended: false };
     }
     if (!wantsNext) this.closePackage(effects);
     if (!this.jobsQueued) {
@@ -312,7 +314,7 @@ export class DmServerSession {
     return { reply: this.message(input, [this.headerStatus(input.message.header.msgId, code), alert], true), effects, ended: true };
   }
 
-  private authenticate(input: ReceiveInput, _effects: SessionEffect[]): { ok: true; first: boolean } | { ok: false; code: number; reason: string } {
+  private authenticate(input: ReceiveInput, effects: SessionEffect[]): { ok: true; first: boolean } | { ok: false; code: number; reason: string } {
     const { account, message } = input;
     const first = !this.authenticated;
     if (input.throttled === true) return { ok: false, code: StatusCode.InvalidCredentials, reason: 'throttled' };
@@ -321,7 +323,7 @@ export class DmServerSession {
       if (input.hmac.header.username !== account.clientUsername) return { ok: false, code: StatusCode.InvalidCredentials, reason: 'wrong HMAC username' };
       if (!verifyHmac(input.hmac.header, account.clientPassword, account.clientNonce, input.hmac.body)) return { ok: false, code: StatusCode.InvalidCredentials, reason: 'wrong HMAC' };
       this.authType = AuthType.Hmac;
-      if (first) _effects.push({ kind: 'authenticated', deviceId: this.deviceId, authType: AuthType.Hmac });
+      if (first) effects.push({ kind: 'authenticated', deviceId: this.deviceId, authType: AuthType.Hmac });
       return { ok: true, first };
     }
     if (this.authType === AuthType.Hmac) return { ok: false, code: StatusCode.MissingCredentials, reason: 'HMAC missing from a message of an HMAC session' };
@@ -344,7 +346,7 @@ export class DmServerSession {
     } else return { ok: false, code: StatusCode.InvalidCredentials, reason: `unknown authentication type ${JSON.stringify(type.slice(0, 40))}` };
     if (!ok) return { ok: false, code: StatusCode.InvalidCredentials, reason: `wrong ${type} credential` };
     this.authType = type;
-    _effects.push({ kind: 'authenticated', deviceId: this.deviceId, authType: this.authType });
+    effects.push({ kind: 'authenticated', deviceId: this.deviceId, authType: this.authType });
     return { ok: true, first };
   }
 
@@ -436,7 +438,7 @@ export class DmServerSession {
   private command(job: ServerJob): ItemCommand {
     const meta: Meta | undefined = job.format !== undefined || job.type !== undefined ? { ...(job.format === undefined ? {} : { format: job.format }), ...(job.type === undefined ? {} : { type: job.type }) } : undefined;
     const item: Item = { target: { locUri: job.uri }, ...(job.data === undefined ? {} : { data: job.data }), ...(meta === undefined ? {} : { meta }) };
-    const cmd: ItemCommand & { job?: ServerJob } = { kind: job.kind, cmdId: '', items: [item] };
+    const cmd: ItemCommand = { kind: job.kind, cmdId: '', items: [item] };
     pendingJobs.set(cmd, job);
     return cmd;
   }

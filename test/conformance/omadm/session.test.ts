@@ -278,8 +278,10 @@ test('Protocol "Multiple messages in package": a client message without Final ge
   assert.equal(out.reply.commands.some((c) => c.kind === 'Alert' && c.code === AlertCode.NextMessage), true);
   assert.equal(out.reply.commands.some((c) => c.kind === 'Get'), false);
   assert.equal(out.reply.final, false);
-  const next = s.receive(input(message(2, [], {}), undefined));
+  const alert = out.reply.commands.find((c) => c.kind === 'Alert')!;
+  const next = s.receive(input(message(2, [{ kind: 'Status', cmdId: '1', msgRef: out.reply.header.msgId, cmdRef: String(alert.cmdId), cmd: 'Alert', code: 200 }], {}), undefined));
   assert.equal(next.reply.commands.some((c) => c.kind === 'Get'), true);
+  assert.equal(effectsOf(next.effects, 'protocol-warning').length, 0, 'the Status for Depot\'s Alert 1222 is expected');
 });
 
 test('Protocol "Session Abort": Alert 1223 from the client ends the session; the server aborts with 1223 after repeated authentication failures', () => {
