@@ -24,6 +24,7 @@ import { PackageError, type OpaqueMetadata, type PackageCatalog } from '../fleet
 import type { PackageEndpoint } from '../fleet/package-endpoint.js';
 import { createReadStream } from 'node:fs';
 import type { PackageRecord } from '../store/types.js';
+import { omadmRoutes, type OmaDmApiOptions } from './omadm.js';
 
 export interface ApiOptions {
   lwm2m: Lwm2mServer;
@@ -45,6 +46,8 @@ export interface ApiOptions {
   authThrottle?: Partial<AuthThrottleOptions>;
   /** Body sizes and HTTP server timeouts. */
   limits?: Partial<HttpLimits>;
+  /** OMA DM accounts and device facts (src/api/omadm.ts); without it those routes are absent. */
+  omadm?: Omit<OmaDmApiOptions, 'now'>;
 }
 
 export interface HttpLimits {
@@ -71,7 +74,7 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
 
 type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 
-interface RouteSpec {
+export interface RouteSpec {
   method: 'GET' | 'POST';
   url: string;
   summary: string;
@@ -348,6 +351,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
       },
     },
     ...packageRoutes(options, param),
+    ...omadmRoutes(options.omadm && { ...options.omadm, now }),
   ];
 
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ error: 'UNKNOWN_ROUTE', message: 'no such API route' }));

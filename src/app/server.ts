@@ -21,6 +21,8 @@ import type { Simulator } from '../sim/simulator.js';
 import { openSqliteStore } from '../store/index.js';
 import type { PendingLimits, SqliteStore } from '../store/index.js';
 import { DEMO_KEY_ID, startDemoFleet } from './demo-fleet.js';
+import { OmaDmHttpServer } from '../omadm/http.js';
+import { commandQueueHooks } from '../omadm/queue.js';
 
 export interface DepotServerConfig {
   host: string;
@@ -58,6 +60,8 @@ export interface DepotServerConfig {
   queueModeAwakeTimeMs?: number;
   /** HTTP API limits: failed-authentication throttling, body sizes, timeouts (see docs/api.md). */
   api?: Pick<ApiOptions, 'authThrottle' | 'limits' | 'maxPackageBytes' | 'now'>;
+  /** The OMA DM 1.2 endpoint (docs/omadm.md): off unless a port is given; HTTPS with a certificate from Depot's CA unless insecureHttp. */
+  omadm?: { port: number; insecureHttp?: boolean; allowBasic?: boolean };
   installs?: { /** Package URIs on the CoAP listener (default) or the HTTP one. */ pullVia?: 'coap' | 'http'; pollIntervalMs?: number; timeouts?: Partial<PhaseTimeouts>; maxAttempts?: number; trust?: TrustStore };
 }
 
@@ -81,6 +85,7 @@ export interface RunningDepotServer {
   catalog: PackageCatalog;
   installs: InstallDriver;
   api: FastifyInstance;
+  omadm: OmaDmHttpServer | undefined;
   /** Where each listener is bound, e.g. { coap: 'coap://0.0.0.0:5683' }. */
   listening: Record<string, string>;
   close(): Promise<void>;
@@ -219,7 +224,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   });
   opened.push(() => installs.close());
   const { token, source } = apiToken(dataDir, config.apiToken);
-  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint, ...config.api });
+  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint, omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts }, ...config.api });
   const httpHost = config.httpHost ?? config.host;
   opened.push(() => api.close());
   await api.listen({ host: httpHost, port: config.httpPort });
@@ -238,8 +243,30 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     if (!coaps && !config.allowUnsecured) throw new Error('a simulated fleet needs the coaps listener, or --allow-unsecured');
     simulator = await startDemoFleet({ count: config.simulate.count, serverUri: local, store, dataDir, ...(config.simulate.profileFile ? { profileFile: config.simulate.profileFile } : {}) });
   }
+  let omadm: OmaDmHttpServer | undefined;
+  let omadmUrl: string | undefined;
+  if (config.omadm) {
+    if (!ca && config.omadm.insecureHttp !== true) throw new Error('the OMA DM endpoint needs Depot\'s CA ("depot ca init") for its certificate, or --omadm-insecure-http');
+    const wildcard = config.host === '0.0.0.0' || config.host === '::';
+    const issued = config.omadm.insecureHttp === true ? undefined : await ca!.issueServerCertificate({ names: [...new Set([publicHost, ...(wildcard ? [] : [config.host])])] });
+    const scheme = issued ? 'https' : 'http';
+    omadm = new OmaDmHttpServer({
+      store,
+      host: config.host,
+      port: config.omadm.port,
+      ...(issued ? { tls: { cert: issued.certificatePem, key: issued.privateKeyPem! } } : { insecureHttp: true }),
+      serverUri: `${scheme}://${uriHost}:${config.omadm.port}/dm`,
+      ...(config.omadm.allowBasic === undefined ? {} : { allowBasic: config.omadm.allowBasic }),
+      ...commandQueueHooks(store.omadmCommands),
+      log: (line) => process.stderr.write(`depot: ${line}\n`),
+    });
+    opened.push(() => omadm?.close());
+    const port = await omadm.listen();
+    omadmUrl = `${scheme}://${uriHost}:${port}/dm${issued ? '' : ' (INSECURE: plain HTTP, lab mode)'}`;
+  }
   const demoKeyFile = join(dataDir, 'demo-signing', `${DEMO_KEY_ID}.key.pem`);
   return {
+    omadm,
     simulator,
     bootstrap,
     coap,
@@ -254,6 +281,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       ...(secure ? { coaps: `coaps://${secure.family === 'IPv6' ? `[${secure.address}]` : secure.address}:${secure.port}` } : {}),
       http: `http://${httpHost.includes(':') ? `[${httpHost}]` : httpHost}:${httpPort}/api/v1 (OpenAPI at /api/openapi.json)`,
       'dm server (written at bootstrap)': dmUri,
+      ...(omadmUrl ? { 'oma dm': omadmUrl } : {}),
       bootstrap: bootstrap.insecureBootstrap ? 'INSECURE lab mode: plain CoAP served, DM keys sent in clear' : 'over DTLS with bootstrap credentials only',
       'api token': source,
       'secret key (seals PSKs at rest)': store.secretKeySource,
@@ -263,6 +291,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     close: async () => {
       await simulator?.stop();
       await api.close();
+      await omadm?.close();
       await installs.close();
       await packageEndpoint.close();
       await lwm2m.close();

@@ -27,6 +27,9 @@ const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--http-p
   --package-trust <id=file|file>  only accept packages signed by these keys (Ed25519 public key PEM,
                        repeatable; "depot package keygen" makes them). Without it Depot relays any
                        well-formed package and the device judges its signature
+  --omadm-port <port>  serve OMA DM 1.2 (SyncML DM over HTTPS, certificate from Depot's CA) on this
+                       port (default: off; 8443 is a common choice)
+  --omadm-insecure-http  LAB MODE: serve OMA DM over plain HTTP instead of HTTPS
   --pull-via coap|http where devices download packages from (Package URI): the CoAP listener
                        (default) or the HTTP listener (/pkg/<token>, with Range)
 The API token is DEPOT_API_TOKEN, or the file <data-dir>/api-token (created on first start).
@@ -65,6 +68,8 @@ export async function runServeCommand(argv: string[]): Promise<number> {
         'package-trust': { type: 'string', multiple: true },
         'pull-via': { type: 'string', default: 'coap' },
         'bootstrap-credentials': { type: 'string', default: 'psk' },
+        'omadm-port': { type: 'string' },
+        'omadm-insecure-http': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -74,6 +79,8 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     }
     port(values['coap-port'], '--coap-port');
     port(values['http-port'], '--http-port');
+    if (values['omadm-port'] !== undefined) port(values['omadm-port'], '--omadm-port');
+    else if (values['omadm-insecure-http']) throw new Error('--omadm-insecure-http needs --omadm-port');
     if (values['coaps-port'] !== 'off') port(values['coaps-port'], '--coaps-port');
     certificateOf(values);
     if (values.sim !== undefined && !/^\d+$/.test(values.sim)) throw new Error(`--sim takes a number of devices, got "${values.sim}"`);
@@ -110,6 +117,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     bootstrapCredentials: values['bootstrap-credentials'] === 'x509' ? 'x509' : 'psk',
     ...(values['public-host'] ? { publicHost: values['public-host'] } : {}),
     installs: { pullVia: values['pull-via'] === 'http' ? 'http' : 'coap', ...(packageTrust ? { trust: packageTrust } : {}) },
+    ...(values['omadm-port'] !== undefined ? { omadm: { port: port(values['omadm-port'], '--omadm-port'), insecureHttp: values['omadm-insecure-http'] } } : {}),
     ...(values.sim !== undefined ? { simulate: { count: Number(values.sim), ...(values['sim-profile'] ? { profileFile: values['sim-profile'] } : {}) } } : {}),
   });
   for (const [name, where] of Object.entries(server.listening)) process.stdout.write(`depot: ${name} ${where}\n`);

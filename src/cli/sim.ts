@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { DEMO_PROFILE, demoSigningKey } from '../app/demo-fleet.js';
 import { ProfileError, parseProfile } from '../sim/profile.js';
 import { Simulator } from '../sim/simulator.js';
+import { runOmaDmSimCommand } from '../sim/omadm/cli.js';
 
 const USAGE = `usage: depot sim --server <coap[s]://host:port> [--bootstrap <uri>] [--count N] [--profile <file>] [options]
   --server <uri>            LwM2M server the devices register with
@@ -33,6 +34,17 @@ Ctrl-C (SIGINT) or SIGTERM de-registers every device and exits.`;
 
 /** `depot sim …`: runs N simulated LwM2M devices. Returns the exit code. */
 export async function runSimCommand(argv: string[]): Promise<number> {
+  // OMA DM phones have their own options (src/sim/omadm/cli.ts).
+  const protocol = argv.findIndex((a) => a === '--protocol' || a.startsWith('--protocol='));
+  if (protocol >= 0) {
+    const value = argv[protocol]!.includes('=') ? argv[protocol]!.slice('--protocol='.length) : argv[protocol + 1];
+    if (value === 'omadm') return runOmaDmSimCommand(argv.filter((_, i) => i !== protocol && (argv[protocol]!.includes('=') || i !== protocol + 1)));
+    if (value !== 'lwm2m') {
+      process.stderr.write(`depot sim: --protocol is lwm2m or omadm, got "${value ?? ''}"\n`);
+      return 2;
+    }
+    argv = argv.filter((_, i) => i !== protocol && (argv[protocol]!.includes('=') || i !== protocol + 1));
+  }
   let parsed;
   try {
     parsed = parseArgs({

@@ -216,4 +216,36 @@ CREATE INDEX bootstrap_endpoints_undecided_source ON bootstrap_endpoints (source
 CREATE INDEX bootstrap_endpoints_undecided_seen ON bootstrap_endpoints (last_seen_at) WHERE state = 'pending' AND decided_at IS NULL;
 `,
   },
+  // ---- OMA DM accounts (issue 14): one self-contained block, renumbered at merge if needed.
+  {
+    version: 7,
+    name: 'omadm-accounts',
+    // client_password is sealed (secret-box.ts, context omadm_accounts/client/<device_id>).
+    sql: `
+CREATE TABLE omadm_accounts (
+  device_id        TEXT    NOT NULL PRIMARY KEY,
+  client_username  TEXT    NOT NULL,
+  client_password  BLOB    NOT NULL,
+  client_nonce     BLOB    NOT NULL,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL
+) STRICT;
+-- Operator commands for a DM device's next session. 'sent' while a session holds them; an Exec
+-- whose session ended without the device's Status is 'unknown', never sent again by itself.
+CREATE TABLE omadm_commands (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  device_id        TEXT    NOT NULL,
+  kind             TEXT    NOT NULL CHECK (kind IN ('Get', 'Replace', 'Exec')),
+  uri              TEXT    NOT NULL,
+  data             TEXT,
+  format           TEXT,
+  status           TEXT    NOT NULL CHECK (status IN ('queued', 'sent', 'succeeded', 'failed', 'unknown')),
+  result_code      INTEGER,
+  result_data      TEXT,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL
+) STRICT;
+CREATE INDEX omadm_commands_device ON omadm_commands (device_id, status, id);
+`,
+  },
 ];

@@ -27,6 +27,8 @@ import { SqliteRegistrationRepository } from './sqlite/registrations.js';
 import { SqliteSettingsRepository } from './sqlite/settings.js';
 import { SqlitePackageRepository } from './sqlite/packages.js';
 import { SqliteInstallJobRepository } from './sqlite/install-jobs.js';
+import { SqliteOmaDmAccountRepository } from './sqlite/omadm-accounts.js';
+import { SqliteOmaDmCommandRepository } from './sqlite/omadm-commands.js';
 import { Statements } from './sqlite/common.js';
 import type { Store } from './types.js';
 
@@ -74,6 +76,8 @@ export class SqliteStore implements Store {
   readonly settings: SqliteSettingsRepository;
   readonly packages: SqlitePackageRepository;
   readonly installJobs: SqliteInstallJobRepository;
+  readonly omadmAccounts: SqliteOmaDmAccountRepository;
+  readonly omadmCommands: SqliteOmaDmCommandRepository;
 
   /** @internal The connection, for tests and maintenance tools; the layers above use the repositories. */
   readonly db: Database.Database;
@@ -97,6 +101,8 @@ export class SqliteStore implements Store {
     this.settings = new SqliteSettingsRepository(statements);
     this.packages = new SqlitePackageRepository(statements);
     this.installJobs = new SqliteInstallJobRepository(statements);
+    this.omadmAccounts = new SqliteOmaDmAccountRepository(statements, secrets);
+    this.omadmCommands = new SqliteOmaDmCommandRepository(statements);
   }
 
   /** The migrations recorded in the file, in order. */

@@ -1,0 +1,362 @@
+/**
+ * The OMA DM HTTP(S) endpoint (OMA-TS-DM_Protocol-V1_2 over HTTP, the SyncML HTTP binding):
+ * the I/O edge around DmServerSession. node:https directly rather than fastify: one POST route
+ * whose body must stay raw bytes (WBXML, and the exact bytes an x-syncml-hmac covers), with its
+ * own size bound and media types, so a router and content-type parsers would only be in the way.
+ *
+ * Per request: bounded body → media type → decode → session (by SessionID + SyncHdr/Source) →
+ * account from the store → engine → effects written to the store → reply. A body that cannot be
+ * decoded has no SessionID to answer in SyncML, so it gets a plain HTTP 400.
+ */
+import { createServer as createHttpServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { parseHmacHeader } from './auth.js';
+import type { HmacHeader } from './auth.js';
+import { OmaDmFormatError } from './errors.js';
+import { DmServerSession } from './session.js';
+import type { DmAccount, ReceiveOutput, ServerJob, SessionEffect } from './session.js';
+import { SYNCML_DM_WBXML, SYNCML_DM_XML, decodeSyncML, encodeSyncML } from './syncml.js';
+import type { SyncMLEncoding } from './syncml.js';
+import type { Clock } from '../util/clock.js';
+import { systemClock } from '../util/clock.js';
+import type { DeviceFactsPatch, DeviceFactsRepository } from '../store/types.js';
+
+/** The media types DM clients send: DM 1.2's and the legacy SyncML 1.1 ones older engines still use. */
+const MEDIA_TYPES: ReadonlyMap<string, SyncMLEncoding> = new Map([
+  [SYNCML_DM_XML, 'xml'],
+  [SYNCML_DM_WBXML, 'wbxml'],
+  ['application/vnd.syncml+xml', 'xml'],
+  ['application/vnd.syncml+wbxml', 'wbxml'],
+]);
+
+/** The device-facts endpoint name of a DM device: DM DevIds and LwM2M endpoint names never collide. */
+export function factsEndpointOf(deviceId: string): string {
+  return `omadm:${deviceId}`;
+}
+
+/** What the endpoint needs of the store. */
+export interface OmaDmStore {
+  readonly omadmAccounts: {
+    get(deviceId: string): Promise<DmAccount | null>;
+    setNonce(deviceId: string, nonce: Uint8Array, now: number): Promise<boolean>;
+  };
+  readonly deviceFacts: Pick<DeviceFactsRepository, 'upsert'>;
+}
+
+export interface OmaDmServerOptions {
+  readonly store: OmaDmStore;
+  readonly host?: string;
+  readonly port: number;
+  /** The server's TLS certificate and key (PEM). Without it the endpoint is plain HTTP, which needs `insecureHttp`. */
+  readonly tls?: { readonly cert: string; readonly key: string };
+  readonly insecureHttp?: boolean;
+  /** The server's URI in SyncHdr/Source; also sent as RespURI when given as `respUri`. */
+  readonly serverUri?: string;
+  readonly respUri?: string;
+  readonly allowBasic?: boolean;
+  /** Largest body accepted, and the MaxMsgSize Depot announces (default 64 KiB). */
+  readonly maxMessageBytes?: number;
+  readonly maxSessions?: number;
+  readonly sessionTimeoutMs?: number;
+  /** Operator commands for a device's next session (after the facts are read). */
+  readonly jobsFor?: (deviceId: string) => readonly ServerJob[] | Promise<readonly ServerJob[]>;
+  readonly onEffect?: (effect: SessionEffect) => void | Promise<void>;
+  readonly log?: (line: string) => void;
+  readonly clock?: Clock;
+  /**
+   * Authentication failures per device (default 5) and per source address (default 50: many
+   * phones share a carrier NAT, and each one's first digest, over a nonce it has not been given
+   * yet, fails once) within `throttleWindowMs` before answers are refusals without a check.
+   */
+  readonly throttleFailuresPerDevice?: number;
+  readonly throttleFailuresPerSource?: number;
+  readonly throttleWindowMs?: number;
+  readonly nonce?: () => Uint8Array;
+}
+
+/** Authentication failures counted per key within a window (sans-IO: takes the time). */
+export class AuthThrottle {
+  private readonly failures = new Map<string, number[]>();
+
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs: number,
+    private readonly maxKeys = 10_000,
+  ) {}
+
+  blocked(key: string, now: number): boolean {
+    const list = this.failures.get(key);
+    if (list === undefined) return false;
+    const recent = list.filter((t) => now - t < this.windowMs);
+    if (recent.length === 0) this.failures.delete(key);
+    else this.failures.set(key, recent);
+    return recent.length >= this.limit;
+  }
+
+  record(key: string, now: number): void {
+    if (!this.failures.has(key) && this.failures.size >= this.maxKeys) {
+      // Bounded: the oldest key goes (Map keeps insertion order).
+      const oldest = this.failures.keys().next().value;
+      if (oldest !== undefined) this.failures.delete(oldest);
+    }
+    const list = this.failures.get(key) ?? [];
+    list.push(now);
+    if (list.length > this.limit * 2) list.splice(0, list.length - this.limit * 2);
+    this.failures.set(key, list);
+  }
+}
+
+const FACT_FIELDS: Readonly<Record<string, keyof DeviceFactsPatch>> = {
+  './DevInfo/DevId': 'serialNumber',
+  './DevInfo/Man': 'manufacturer',
+  './DevInfo/Mod': 'modelNumber',
+  './DevDetail/DevTyp': 'deviceType',
+  './DevDetail/FwV': 'firmwareVersion',
+  './DevDetail/SwV': 'softwareVersion',
+  './DevDetail/HwV': 'hardwareVersion',
+};
+
+/** DevInfo/DevDetail leaves as a device-facts patch: the typed fields, the rest under extra ("omadm:./DevInfo/DmV"). */
+export function factsPatch(facts: Readonly<Record<string, string>>): DeviceFactsPatch {
+  const patch: { -readonly [K in keyof DeviceFactsPatch]: DeviceFactsPatch[K] } = {};
+  const extra: Record<string, string> = {};
+  for (const [uri, value] of Object.entries(facts)) {
+    const field = FACT_FIELDS[uri];
+    if (field !== undefined && field !== 'extra') (patch as Record<string, string>)[field] = value;
+    else extra[`omadm:${uri}`] = value;
+  }
+  if (Object.keys(extra).length > 0) patch.extra = extra;
+  return patch;
+}
+
+class BodyTooLarge extends Error {}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (declared > limit) {
+      reject(new BodyTooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.destroy();
+        reject(new BodyTooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** Printable, bounded: device strings go into log lines. */
+function shown(text: string): string {
+  return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text);
+}
+
+export class OmaDmHttpServer {
+  private readonly server: Server;
+  private readonly sessions = new Map<string, DmServerSession>();
+  private readonly clock: Clock;
+  private readonly deviceThrottle: AuthThrottle;
+  private readonly sourceThrottle: AuthThrottle;
+  private readonly maxMessageBytes: number;
+  private readonly maxSessions: number;
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly options: OmaDmServerOptions) {
+    if (options.tls === undefined && options.insecureHttp !== true) throw new Error('the OMA DM endpoint needs a TLS certificate, or insecureHttp for labs');
+    this.clock = options.clock ?? systemClock;
+    this.deviceThrottle = new AuthThrottle(options.throttleFailuresPerDevice ?? 5, options.throttleWindowMs ?? 60_000);
+    this.sourceThrottle = new AuthThrottle(options.throttleFailuresPerSource ?? 50, options.throttleWindowMs ?? 60_000);
+    this.maxMessageBytes = options.maxMessageBytes ?? 64 * 1024;
+    this.maxSessions = options.maxSessions ?? 10_000;
+    this.log = options.log ?? (() => {});
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
+      this.handle(req, res).catch((error: unknown) => {
+        this.log(`omadm: request failed: ${error instanceof Error ? error.message : String(error)}`);
+        if (!res.headersSent) res.writeHead(500).end();
+        else res.destroy();
+      });
+    };
+    this.server = options.tls === undefined ? createHttpServer(handler) : createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler);
+    this.server.headersTimeout = 20_000;
+    this.server.requestTimeout = 30_000;
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host ?? '::', () => resolve());
+    });
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.sessions.clear();
+  }
+
+  get openSessions(): number {
+    return this.sessions.size;
+  }
+
+  /** Drops idle sessions; run before admitting a new one, so the table stays bounded without a timer. */
+  private sweep(now: number): void {
+    for (const [key, session] of this.sessions) {
+      const ended = session.expire(now);
+      if (ended.length > 0) {
+        this.sessions.delete(key);
+        void this.applyAll(ended, now);
+        this.log(`omadm: session of ${shown(session.deviceId)} timed out`);
+      }
+    }
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') {
+      res.writeHead(405, { allow: 'POST' }).end();
+      return;
+    }
+    const mediaType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    const encoding = MEDIA_TYPES.get(mediaType);
+    if (encoding === undefined) {
+      res.writeHead(415, { accept: [...MEDIA_TYPES.keys()].join(', ') }).end();
+      req.resume();
+      return;
+    }
+    let body: Buffer;
+    try {
+      body = await readBody(req, this.maxMessageBytes);
+    } catch (error) {
+      if (error instanceof BodyTooLarge) {
+        this.log(`omadm: refused a body over ${this.maxMessageBytes} bytes from ${req.socket.remoteAddress ?? '?'}`);
+        res.writeHead(413, { connection: 'close' }).end();
+        return;
+      }
+      throw error;
+    }
+    let message;
+    try {
+      message = decodeSyncML(body, encoding, { limits: { maxBytes: this.maxMessageBytes } });
+    } catch (error) {
+      if (!(error instanceof OmaDmFormatError)) throw error;
+      this.log(`omadm: undecodable ${encoding} message from ${req.socket.remoteAddress ?? '?'}: ${error.message}`);
+      res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end(`${error.message}\n`);
+      return;
+    }
+    let hmac: HmacHeader | undefined;
+    const hmacValue = req.headers['x-syncml-hmac'];
+    if (typeof hmacValue === 'string') {
+      try {
+        hmac = parseHmacHeader(hmacValue);
+      } catch (error) {
+        this.log(`omadm: unreadable x-syncml-hmac: ${error instanceof Error ? error.message : String(error)}`);
+        res.writeHead(400).end();
+        return;
+      }
+    }
+
+    const now = this.clock.now();
+    const deviceId = message.header.source.locUri;
+    // The source address is part of the key: a session authenticated once (MD5) is not open to another host that knows its SessionID and DevId.
+    const key = `${message.header.sessionId}\u0000${deviceId}\u0000${req.socket.remoteAddress ?? '?'}`;
+    let session = this.sessions.get(key);
+    // MsgID 1 starts a session (RepPro <MsgID>): a phone that restarted and reuses its SessionID gets a new one.
+    if (session !== undefined && message.header.msgId === '1') {
+      this.sessions.delete(key);
+      await this.applyAll(session.close('server-abort', 'a new session under the same SessionID'), now);
+      session = undefined;
+    }
+    if (session === undefined) {
+      this.sweep(now);
+      if (this.sessions.size >= this.maxSessions) {
+        this.log('omadm: session table full, answering 503');
+        res.writeHead(503, { 'retry-after': '30' }).end();
+        return;
+      }
+      if (deviceId.length > 128 || message.header.sessionId.length > 32) {
+        res.writeHead(400).end();
+        return;
+      }
+      session = new DmServerSession(message.header.sessionId, deviceId, [], {
+        serverUri: this.options.serverUri ?? 'depot',
+        ...(this.options.allowBasic === undefined ? {} : { allowBasic: this.options.allowBasic }),
+        ...(this.options.sessionTimeoutMs === undefined ? {} : { timeoutMs: this.options.sessionTimeoutMs }),
+        ...(this.options.nonce === undefined ? {} : { nonce: this.options.nonce }),
+        ownMaxMsgSize: this.maxMessageBytes,
+      }, now);
+      this.sessions.set(key, session);
+    }
+    const account = (await this.options.store.omadmAccounts.get(deviceId)) ?? undefined;
+    const source = `source:${req.socket.remoteAddress ?? '?'}`;
+    const throttled = !session.isAuthenticated && (this.deviceThrottle.blocked(deviceId, now) || this.sourceThrottle.blocked(source, now));
+    let out: ReceiveOutput;
+    try {
+      out = session.receive({
+        message,
+        encoding,
+        account,
+        ...(hmac === undefined ? {} : { hmac: { header: hmac, body } }),
+        throttled,
+        ...(this.options.respUri === undefined ? {} : { respUri: this.options.respUri }),
+        now,
+      });
+    } catch (error) {
+      this.sessions.delete(key);
+      throw error;
+    }
+    // Everything the session changed is in the store before the reply goes out.
+    for (const effect of out.effects) await this.apply(effect, source, now);
+    // Operator jobs are taken from their queue only once the device has proved who it is.
+    if (!out.ended && out.effects.some((e) => e.kind === 'authenticated') && this.options.jobsFor !== undefined) {
+      session.addJobs(await this.options.jobsFor(deviceId));
+    }
+    if (out.ended) this.sessions.delete(key);
+    const reply = encodeSyncML(out.reply, encoding);
+    res.writeHead(200, { 'content-type': mediaType === 'application/vnd.syncml+xml' || mediaType === 'application/vnd.syncml+wbxml' ? mediaType : encoding === 'xml' ? SYNCML_DM_XML : SYNCML_DM_WBXML, 'content-length': reply.length });
+    res.end(reply);
+  }
+
+  /** Effects of a session ended outside a request (no source address to throttle). */
+  private async applyAll(effects: readonly SessionEffect[], now: number): Promise<void> {
+    try {
+      for (const effect of effects) await this.apply(effect, 'source:?', now);
+    } catch (error) {
+      this.log(`omadm: effects of an ended session failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  private async apply(effect: SessionEffect, source: string, now: number): Promise<void> {
+    switch (effect.kind) {
+      case 'client-nonce':
+        await this.options.store.omadmAccounts.setNonce(effect.deviceId, effect.nonce, Date.now());
+        break;
+      case 'facts':
+        await this.options.store.deviceFacts.upsert(factsEndpointOf(effect.deviceId), factsPatch(effect.facts), Date.now());
+        break;
+      case 'auth-failed':
+        this.deviceThrottle.record(effect.deviceId, now);
+        this.sourceThrottle.record(source, now);
+        this.log(`omadm: authentication of ${shown(effect.deviceId)} from ${source.slice(7)} refused: ${effect.reason}`);
+        break;
+      case 'protocol-warning':
+        this.log(`omadm: ${shown(effect.deviceId)}: ${effect.text}`);
+        break;
+      case 'session-ended':
+        if (effect.reason !== 'completed') this.log(`omadm: session of ${shown(effect.deviceId)} ended: ${effect.reason}${effect.detail === undefined ? '' : ` (${effect.detail})`}`);
+        break;
+      default:
+        break;
+    }
+    await this.options.onEffect?.(effect);
+  }
+}

@@ -1,0 +1,511 @@
+/**
+ * The DM server's side of one OMA DM 1.2 session (OMA-TS-DM_Protocol-V1_2, "Session" and
+ * "Packages"), sans-IO: `receive` takes one decoded client message, the device's DM account as
+ * the edge found it, and the time, and returns the message to send back and the effects the
+ * edge must carry out (facts and nonces to store, results to report) before it sends the reply.
+ *
+ * What the session keeps: the SessionID, message and command counters, the client's
+ * MaxMsgSize, whether the client has authenticated, the commands it sent and not yet heard
+ * about, and its queue of commands still to send. Nothing else survives a message.
+ */
+import { AuthType, decodeBase64Strict, newNonce, parseBasicCredential, verifyHmac, verifyMd5Credential } from './auth.js';
+import type { HmacHeader } from './auth.js';
+import { AlertCode, StatusCode } from './status-codes.js';
+import { encodeSyncML } from './syncml.js';
+import type { Command, Item, ItemCommand, Meta, ResultsCommand, StatusCommand, SyncHdr, SyncMLEncoding, SyncMLMessage } from './syncml.js';
+
+const PROTOCOL = 'OMA-TS-DM_Protocol-V1_2';
+
+/** What the server knows of one device's DM account (the edge reads it from the store). */
+export interface DmAccount {
+  /** DevId, as the device names itself in SyncHdr/Source/LocURI. */
+  readonly deviceId: string;
+  /** The client credentials: what the device proves it knows. */
+  readonly clientUsername: string;
+  readonly clientPassword: string;
+  /** The nonce Depot gave the device in its last Chal; the device's next MD5 digest or MAC is over it. */
+  readonly clientNonce: Uint8Array;
+}
+
+/** A command an operator (or the fact collection) wants run on the device. */
+export interface ServerJob {
+  readonly id: string;
+  readonly kind: 'Get' | 'Replace' | 'Exec';
+  readonly uri: string;
+  readonly data?: string;
+  readonly format?: string;
+  readonly type?: string;
+}
+
+export type SessionEffect =
+  /** Store before replying: the device's next digest is over this nonce (OMA-TS-DM_Security, NextNonce). */
+  | { readonly kind: 'client-nonce'; readonly deviceId: string; readonly nonce: Uint8Array }
+  | { readonly kind: 'authenticated'; readonly deviceId: string; readonly authType: AuthType }
+  /** The edge throttles on these; the reply never says whether the device exists. */
+  | { readonly kind: 'auth-failed'; readonly deviceId: string; readonly reason: string }
+  /** Node values of ./DevInfo and ./DevDetail, keyed by URI ("./DevInfo/Man"). */
+  | { readonly kind: 'facts'; readonly deviceId: string; readonly facts: Readonly<Record<string, string>> }
+  /** code null: sent, but the session ended without the device's Status (the outcome is unknown). */
+  | { readonly kind: 'job-result'; readonly deviceId: string; readonly jobId: string; readonly code: number | null; readonly items: readonly Item[] }
+  /** The session ended before this job was sent: it may run in the next session. */
+  | { readonly kind: 'job-unsent'; readonly deviceId: string; readonly jobId: string }
+  | { readonly kind: 'generic-alert'; readonly deviceId: string; readonly correlator?: string; readonly items: readonly Item[] }
+  | { readonly kind: 'protocol-warning'; readonly deviceId: string; readonly text: string }
+  | { readonly kind: 'session-ended'; readonly deviceId: string; readonly reason: 'completed' | 'client-abort' | 'server-abort' | 'timeout'; readonly detail?: string };
+
+export interface SessionConfig {
+  /** The server's own URI (SyncHdr/Source of its messages). */
+  readonly serverUri: string;
+  /** Accept syncml:auth-basic (only where configuration allows it: it sends the password). */
+  readonly allowBasic?: boolean;
+  /** Idle time after which the session is over (default 5 minutes). */
+  readonly timeoutMs?: number;
+  /** The same for a session not yet authenticated (default 30 s), so strangers cannot fill the session table for long. */
+  readonly unauthenticatedTimeoutMs?: number;
+  /** Used when the client announces no MaxMsgSize (default 16 KiB). */
+  readonly defaultMaxMsgSize?: number;
+  /** What Depot accepts, announced in its header (default 64 KiB). */
+  readonly ownMaxMsgSize?: number;
+  /** Authentication attempts per session before the server aborts it (default 3). */
+  readonly maxAuthAttempts?: number;
+  /** Nonce source, for tests. */
+  readonly nonce?: () => Uint8Array;
+}
+
+export interface ReceiveInput {
+  readonly message: SyncMLMessage;
+  readonly encoding: SyncMLEncoding;
+  /** The account for SyncHdr/Source, or undefined: the reply is the same either way. */
+  readonly account: DmAccount | undefined;
+  /** The x-syncml-hmac header and the exact body bytes it covers, when the client sent one. */
+  readonly hmac?: { readonly header: HmacHeader; readonly body: Uint8Array };
+  /** The edge's throttle said no: credentials are not even checked, the answer is the usual 401. */
+  readonly throttled?: boolean;
+  /** Where the client sends its next message (SyncHdr/RespURI). */
+  readonly respUri?: string;
+  readonly now: number;
+}
+
+export interface ReceiveOutput {
+  readonly reply: SyncMLMessage;
+  readonly effects: readonly SessionEffect[];
+  /** The session is over: the edge forgets it once the reply is sent. */
+  readonly ended: boolean;
+}
+
+/** The ./DevInfo and ./DevDetail leaves read at the start of every session (OMA-TS-DM_StdObj). */
+export const FACT_URIS = [
+  './DevInfo/DevId', './DevInfo/Man', './DevInfo/Mod', './DevInfo/DmV', './DevInfo/Lang',
+  './DevDetail/DevTyp', './DevDetail/OEM', './DevDetail/FwV', './DevDetail/SwV', './DevDetail/HwV', './DevDetail/LrgObj',
+] as const;
+
+/** Node values are bounded: a fact is a short string. */
+const MAX_FACT_LENGTH = 256;
+
+interface Sent {
+  readonly msgId: string;
+  readonly cmdId: string;
+  readonly job: ServerJob | 'fact' | 'alert';
+  readonly uri?: string;
+  results: Item[];
+}
+
+type Outgoing = StatusCommand | ItemCommand | { readonly kind: 'Alert'; readonly cmdId: string; readonly code: number } | ResultsCommand;
+
+export class DmServerSession {
+  readonly sessionId: string;
+  readonly deviceId: string;
+  private readonly config: Required<Omit<SessionConfig, 'allowBasic'>> & { allowBasic: boolean };
+  private serverMsgId = 0;
+  private cmdId = 0;
+  private lastClientMsgId = 0;
+  private clientMaxMsgSize: number;
+  private authenticated = false;
+  private authType: AuthType | undefined;
+  private authAttempts = 0;
+  private lastActivity: number;
+  private ended = false;
+  private readonly sent = new Map<string, Sent>();
+  /** Statuses and commands not yet sent because a message was full (MaxMsgSize). */
+  private readonly pending: Outgoing[] = [];
+  private readonly jobs: ServerJob[];
+  private jobsQueued = false;
+  private readonly facts: Record<string, string> = {};
+
+  constructor(sessionId: string, deviceId: string, jobs: readonly ServerJob[], config: SessionConfig, now: number) {
+    this.sessionId = sessionId;
+    this.deviceId = deviceId;
+    this.jobs = [...jobs];
+    this.config = {
+      serverUri: config.serverUri,
+      allowBasic: config.allowBasic ?? false,
+      timeoutMs: config.timeoutMs ?? 5 * 60_000,
+      unauthenticatedTimeoutMs: config.unauthenticatedTimeoutMs ?? 30_000,
+      defaultMaxMsgSize: config.defaultMaxMsgSize ?? 16 * 1024,
+      ownMaxMsgSize: config.ownMaxMsgSize ?? 64 * 1024,
+      maxAuthAttempts: config.maxAuthAttempts ?? 3,
+      nonce: config.nonce ?? (() => newNonce()),
+    };
+    this.clientMaxMsgSize = this.config.defaultMaxMsgSize;
+    this.lastActivity = now;
+  }
+
+  get isAuthenticated(): boolean {
+    return this.authenticated;
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /**
+   * Operator jobs for this session, given once the device has authenticated (the edge then takes
+   * them from their queue, so a stranger's session holds none). They go out with Depot's next
+   * package. False if the session is over: the jobs were not taken.
+   */
+  addJobs(jobs: readonly ServerJob[]): boolean {
+    if (this.ended) return false;
+    this.jobs.push(...jobs);
+    if (this.jobsQueued) for (const job of jobs) this.pending.push(this.command(job));
+    return true;
+  }
+
+  /** Idle past the timeout: the edge drops the session and carries out the effects this returns (none while it is alive). */
+  expire(now: number): SessionEffect[] {
+    if (this.ended || now - this.lastActivity < this.idleLimit()) return [];
+    return this.close('timeout');
+  }
+
+  /** Ends the session from outside (timeout, or the edge replacing it): what became of each job, and the end. */
+  close(reason: 'timeout' | 'server-abort', detail?: string): SessionEffect[] {
+    if (this.ended) return [];
+    const effects: SessionEffect[] = [];
+    this.finish(effects);
+    effects.push({ kind: 'session-ended', deviceId: this.deviceId, reason, ...(detail === undefined ? {} : { detail }) });
+    return effects;
+  }
+
+  /** Jobs sent without an answer have an unknown outcome; jobs never sent go back to their queue. */
+  private finish(effects: SessionEffect[]): void {
+    this.ended = true;
+    this.closePackage(effects);
+    const reported = new Set<string>();
+    for (const c of this.pending) {
+      const job = pendingJobs.get(c as ItemCommand);
+      if (job !== undefined && !job.id.startsWith('fact:')) {
+        effects.push({ kind: 'job-unsent', deviceId: this.deviceId, jobId: job.id });
+        reported.add(job.id);
+      }
+    }
+    this.pending.length = 0;
+    if (!this.jobsQueued) for (const job of this.jobs) if (!reported.has(job.id)) effects.push({ kind: 'job-unsent', deviceId: this.deviceId, jobId: job.id });
+    this.jobsQueued = true;
+  }
+
+  receive(input: ReceiveInput): ReceiveOutput {
+    const { message } = input;
+    const effects: SessionEffect[] = [];
+    const h = message.header;
+    const msgId = h.msgId;
+    if (this.ended) return this.abort(input, effects, StatusCode.RequestTimeout, 'the session is over');
+    if (input.now - this.lastActivity >= this.idleLimit()) {
+      return this.abort(input, effects, StatusCode.RequestTimeout, 'the session timed out', 'timeout');
+    }
+    this.lastActivity = input.now;
+    // MsgID increases by one per message within a session (OMA-TS-DM_RepPro <MsgID>); a repeat is a replay.
+    const numeric = /^[0-9]{1,9}$/.test(msgId) ? Number(msgId) : NaN;
+    if (!(numeric === this.lastClientMsgId + 1)) {
+      return this.abort(input, effects, StatusCode.BadRequest, `MsgID ${JSON.stringify(msgId.slice(0, 20))} does not follow ${this.lastClientMsgId}`);
+    }
+    this.lastClientMsgId = numeric;
+    if (h.meta?.maxMsgSize !== undefined) this.clientMaxMsgSize = Math.max(512, h.meta.maxMsgSize);
+
+    const statuses: StatusCommand[] = [];
+    let hdrCode: number = StatusCode.Ok;
+    let chal: StatusCommand['chal'];
+    if (!this.authenticated || this.authType === AuthType.Hmac) {
+      const auth = this.authenticate(input, effects);
+      if (auth.ok) {
+        hdrCode = this.authenticated && !auth.first ? StatusCode.Ok : StatusCode.AuthenticationAccepted;
+        this.authenticated = true;
+      } else {
+        this.authAttempts++;
+        if (this.authAttempts >= this.config.maxAuthAttempts) {
+          effects.push({ kind: 'auth-failed', deviceId: this.deviceId, reason: auth.reason });
+          return this.abort(input, effects, auth.code, `authentication failed ${this.authAttempts} times`);
+        }
+        effects.push({ kind: 'auth-failed', deviceId: this.deviceId, reason: auth.reason });
+        // Security: a fresh challenge with each refusal; the same answer whether or not the device is known.
+        const nonce = this.config.nonce();
+        if (input.account !== undefined) effects.push({ kind: 'client-nonce', deviceId: this.deviceId, nonce });
+        const reply = this.message(input, [this.headerStatus(msgId, auth.code, this.challenge(nonce, input))], true);
+        return { reply, effects, ended: false };
+      }
+      // Rotate the nonce once authenticated: the next session's digest (or this session's next MAC) uses a new one.
+      const nonce = this.config.nonce();
+      effects.push({ kind: 'client-nonce', deviceId: this.deviceId, nonce });
+      chal = this.challenge(nonce, input);
+    }
+    statuses.push(this.headerStatus(msgId, hdrCode, chal));
+
+    let clientAbort = false;
+    let wantsNext = false;
+    // Results are read before any Status: devices send a Get's Status before or after its Results.
+    for (const command of message.commands) if (command.kind === 'Results') this.handleResults(command, effects);
+    for (const command of message.commands) {
+      const status = this.handleCommand(command, msgId, effects);
+      if (status !== undefined) statuses.push(status);
+      if (command.kind === 'Alert' && command.code === AlertCode.SessionAbort) clientAbort = true;
+      if (command.kind === 'Alert' && command.code === AlertCode.NextMessage) wantsNext = true;
+    }
+    if (clientAbort) {
+      this.finish(effects);
+      effects.push({ kind: 'session-ended', deviceId: this.deviceId, reason: 'client-abort' });
+      return { reply: this.message(input, statuses, true), effects, ended: true };
+    }
+    if (Object.keys(this.facts).length > 0) {
+      effects.push({ kind: 'facts', deviceId: this.deviceId, facts: { ...this.facts } });
+      for (const key of Object.keys(this.facts)) delete this.facts[key];
+    }
+
+    if (!message.final && !wantsNext) {
+      // The client's package goes on (Protocol "Multiple messages in package"): ask for the next message.
+      // A message carrying Alert 1222 asks for Depot's next message instead, with or without Final.
+      const alert = { kind: 'Alert' as const, cmdId: this.nextCmdId(), code: AlertCode.NextMessage };
+      const reply = this.message(input, [...statuses, alert], false);
+      this.remember(reply.header.msgId, alert); // the client's Status for it is expected, not a stray
+      return { reply, effects, ended: false };
+    }
+    if (!wantsNext) this.closePackage(effects);
+    if (!this.jobsQueued) {
+      this.jobsQueued = true;
+      for (const uri of FACT_URIS) this.pending.push(this.command({ id: `fact:${uri}`, kind: 'Get', uri }));
+      for (const job of this.jobs) this.pending.push(this.command(job));
+    }
+    const hasCommands = this.pending.some((c) => c.kind !== 'Status');
+    const outgoing = [...statuses, ...this.pending.splice(0)];
+    const fitted = this.fit(input, outgoing);
+    if (fitted === undefined) {
+      // Not even one Status fits the client's MaxMsgSize (a long Target/Source of its own making): nothing sensible can follow.
+      return this.abort(input, effects, StatusCode.RequestEntityTooLarge, `the client's MaxMsgSize ${this.clientMaxMsgSize} cannot hold one command (${PROTOCOL})`);
+    }
+    const { reply, rest } = fitted;
+    this.pending.push(...rest);
+    const more = rest.length > 0;
+    for (const c of reply.commands) if (c.kind !== 'Status' && c.kind !== 'Results') this.remember(reply.header.msgId, c as Outgoing);
+    // A package with only Status and Final ends the session (Protocol "Session Completion").
+    if (!more && !hasCommands) {
+      this.ended = true;
+      effects.push({ kind: 'session-ended', deviceId: this.deviceId, reason: 'completed' });
+      return { reply, effects, ended: true };
+    }
+    return { reply, effects, ended: false };
+  }
+
+  private idleLimit(): number {
+    return this.authenticated ? this.config.timeoutMs : Math.min(this.config.timeoutMs, this.config.unauthenticatedTimeoutMs);
+  }
+
+  /** The server stops the session itself: Alert 1223 with Final (Protocol "Session Abort"). */
+  private abort(input: ReceiveInput, effects: SessionEffect[], code: number, detail: string, reason: 'server-abort' | 'timeout' = 'server-abort'): ReceiveOutput {
+    if (!this.ended) this.finish(effects);
+    effects.push({ kind: 'session-ended', deviceId: this.deviceId, reason, detail });
+    const alert = { kind: 'Alert' as const, cmdId: this.nextCmdId(), code: AlertCode.SessionAbort };
+    return { reply: this.message(input, [this.headerStatus(input.message.header.msgId, code), alert], true), effects, ended: true };
+  }
+
+  private authenticate(input: ReceiveInput, effects: SessionEffect[]): { ok: true; first: boolean } | { ok: false; code: number; reason: string } {
+    const { account, message } = input;
+    const first = !this.authenticated;
+    if (input.throttled === true) return { ok: false, code: StatusCode.InvalidCredentials, reason: 'throttled' };
+    if (input.hmac !== undefined) {
+      if (account === undefined) return { ok: false, code: StatusCode.InvalidCredentials, reason: 'no such account' };
+      if (input.hmac.header.username !== account.clientUsername) return { ok: false, code: StatusCode.InvalidCredentials, reason: 'wrong HMAC username' };
+      if (!verifyHmac(input.hmac.header, account.clientPassword, account.clientNonce, input.hmac.body)) return { ok: false, code: StatusCode.InvalidCredentials, reason: 'wrong HMAC' };
+      this.authType = AuthType.Hmac;
+      if (first) effects.push({ kind: 'authenticated', deviceId: this.deviceId, authType: AuthType.Hmac });
+      return { ok: true, first };
+    }
+    if (this.authType === AuthType.Hmac) return { ok: false, code: StatusCode.MissingCredentials, reason: 'HMAC missing from a message of an HMAC session' };
+    const cred = message.header.cred;
+    if (cred === undefined) return { ok: false, code: StatusCode.MissingCredentials, reason: 'no credentials' };
+    const type = cred.meta?.type ?? AuthType.Basic;
+    if (account === undefined) return { ok: false, code: StatusCode.InvalidCredentials, reason: 'no such account' };
+    let ok: boolean;
+    if (type === AuthType.Md5) {
+      // The Data is B64 of the digest (Format b64, the only format DM uses for it).
+      ok = verifyMd5Credential(cred.data, account.clientUsername, account.clientPassword, account.clientNonce);
+    } else if (type === AuthType.Basic) {
+      if (!this.config.allowBasic) return { ok: false, code: StatusCode.InvalidCredentials, reason: 'syncml:auth-basic is not allowed' };
+      try {
+        const { username, password } = parseBasicCredential(cred.data);
+        ok = username === account.clientUsername && password === account.clientPassword;
+      } catch {
+        ok = false;
+      }
+    } else return { ok: false, code: StatusCode.InvalidCredentials, reason: `unknown authentication type ${JSON.stringify(type.slice(0, 40))}` };
+    if (!ok) return { ok: false, code: StatusCode.InvalidCredentials, reason: `wrong ${type} credential` };
+    this.authType = type;
+    effects.push({ kind: 'authenticated', deviceId: this.deviceId, authType: this.authType });
+    return { ok: true, first };
+  }
+
+  private challenge(nonce: Uint8Array, input: ReceiveInput): NonNullable<StatusCommand['chal']> {
+    const type = input.hmac !== undefined || this.authType === AuthType.Hmac ? AuthType.Hmac : this.config.allowBasic && input.message.header.cred?.meta?.type === AuthType.Basic ? AuthType.Basic : AuthType.Md5;
+    return { meta: { type, format: 'b64', nextNonce: Buffer.from(nonce).toString('base64') } };
+  }
+
+  private headerStatus(msgId: string, code: number, chal?: StatusCommand['chal']): StatusCommand {
+    const h = { kind: 'Status' as const, cmdId: this.nextCmdId(), msgRef: msgId, cmdRef: '0', cmd: 'SyncHdr', code };
+    return chal === undefined ? h : { ...h, chal };
+  }
+
+  private handleCommand(command: Command, msgId: string, effects: SessionEffect[]): StatusCommand | undefined {
+    const status = (cmd: string, cmdRef: string, code: number): StatusCommand => ({ kind: 'Status', cmdId: this.nextCmdId(), msgRef: msgId, cmdRef, cmd, code });
+    switch (command.kind) {
+      case 'Status':
+        this.handleStatus(command, effects);
+        return undefined; // Status is never answered (RepPro <Status>).
+      case 'Results':
+        return status('Results', command.cmdId, StatusCode.Ok);
+      case 'Alert': {
+        const code = command.code;
+        if (code === AlertCode.ClientInitiatedManagement || code === AlertCode.NextMessage || code === AlertCode.SessionAbort || code === AlertCode.ClientEvent) {
+          return status('Alert', command.cmdId, StatusCode.Ok);
+        }
+        if (code === AlertCode.GenericAlert) {
+          effects.push({ kind: 'generic-alert', deviceId: this.deviceId, ...(command.correlator === undefined ? {} : { correlator: command.correlator }), items: command.items ?? [] });
+          return status('Alert', command.cmdId, StatusCode.Ok);
+        }
+        return status('Alert', command.cmdId, StatusCode.OptionalFeatureNotSupported);
+      }
+      case 'Replace':
+        // Package 1 carries the device's ./DevInfo as a Replace (Protocol "Package 1").
+        if (command.items.every((i) => i.source?.locUri.startsWith('./DevInfo/') === true)) {
+          for (const item of command.items) this.noteFact(item.source!.locUri, item.data);
+          return status('Replace', command.cmdId, StatusCode.Ok);
+        }
+        return status('Replace', command.cmdId, StatusCode.CommandNotAllowed);
+      case 'Unsupported':
+        // A SyncML DS command: not part of DM (RepPro "Response Status Codes": 406).
+        return command.cmdId === undefined ? undefined : status(command.tag, command.cmdId, StatusCode.OptionalFeatureNotSupported);
+      default:
+        // Depot has no management tree of its own for a device to change.
+        return status(command.kind, command.cmdId, StatusCode.CommandNotAllowed);
+    }
+  }
+
+  private noteFact(uri: string, data: string | Uint8Array | undefined): void {
+    if (typeof data !== 'string' || !(FACT_URIS as readonly string[]).includes(uri)) return;
+    this.facts[uri] = data.slice(0, MAX_FACT_LENGTH);
+  }
+
+  private handleStatus(status: StatusCommand, effects: SessionEffect[]): void {
+    if (status.cmd === 'SyncHdr') return;
+    const sent = this.sent.get(`${status.msgRef}/${status.cmdRef}`);
+    if (sent === undefined) {
+      effects.push({ kind: 'protocol-warning', deviceId: this.deviceId, text: `Status ${status.code} refers to MsgRef ${status.msgRef.slice(0, 20)} CmdRef ${status.cmdRef.slice(0, 20)}, which Depot never sent` });
+      return;
+    }
+    this.sent.delete(`${status.msgRef}/${status.cmdRef}`);
+    if (sent.job === 'alert') return;
+    if (sent.job === 'fact') {
+      if (status.code === StatusCode.Ok) for (const item of sent.results) this.noteFact(sent.uri!, item.data);
+      return;
+    }
+    effects.push({ kind: 'job-result', deviceId: this.deviceId, jobId: sent.job.id, code: status.code, items: sent.results });
+  }
+
+  private handleResults(results: ResultsCommand, effects: SessionEffect[]): void {
+    // Results come before their Status in the same message (Protocol: Results then Status for Get).
+    const msgRef = results.msgRef ?? String(this.serverMsgId);
+    const sent = this.sent.get(`${msgRef}/${results.cmdRef}`);
+    if (sent === undefined || sent.job === 'alert') {
+      effects.push({ kind: 'protocol-warning', deviceId: this.deviceId, text: `Results refer to MsgRef ${msgRef.slice(0, 20)} CmdRef ${results.cmdRef.slice(0, 20)}, which is no Get Depot sent` });
+      return;
+    }
+    if (sent.results.length < 64) sent.results.push(...results.items.slice(0, 64 - sent.results.length));
+  }
+
+  /** Commands still without a Status when the client's package ends are failed jobs. */
+  private closePackage(effects: SessionEffect[]): void {
+    for (const [key, sent] of this.sent) {
+      this.sent.delete(key);
+      if (typeof sent.job === 'object') effects.push({ kind: 'job-result', deviceId: this.deviceId, jobId: sent.job.id, code: null, items: [] });
+    }
+  }
+
+  private command(job: ServerJob): ItemCommand {
+    const meta: Meta | undefined = job.format !== undefined || job.type !== undefined ? { ...(job.format === undefined ? {} : { format: job.format }), ...(job.type === undefined ? {} : { type: job.type }) } : undefined;
+    const item: Item = { target: { locUri: job.uri }, ...(job.data === undefined ? {} : { data: job.data }), ...(meta === undefined ? {} : { meta }) };
+    const cmd: ItemCommand = { kind: job.kind, cmdId: '', items: [item] };
+    pendingJobs.set(cmd, job);
+    return cmd;
+  }
+
+  private remember(msgId: string, command: Outgoing): void {
+    if (command.kind === 'Alert') {
+      this.sent.set(`${msgId}/${command.cmdId}`, { msgId, cmdId: command.cmdId, job: 'alert', results: [] });
+      return;
+    }
+    const job = pendingJobs.get(command as ItemCommand);
+    if (job === undefined) return;
+    const isFact = job.id.startsWith('fact:');
+    this.sent.set(`${msgId}/${command.cmdId}`, { msgId, cmdId: command.cmdId, job: isFact ? 'fact' : job, uri: job.uri, results: [] });
+  }
+
+  private nextCmdId(): string {
+    this.cmdId++;
+    return String(this.cmdId);
+  }
+
+  private header(input: ReceiveInput): SyncHdr {
+    this.serverMsgId++;
+    const h = input.message.header;
+    return {
+      verDTD: '1.2',
+      verProto: 'DM/1.2',
+      sessionId: this.sessionId,
+      msgId: String(this.serverMsgId),
+      target: { locUri: h.source.locUri },
+      source: { locUri: this.config.serverUri },
+      ...(input.respUri === undefined ? {} : { respUri: input.respUri }),
+      meta: { maxMsgSize: this.config.ownMaxMsgSize },
+    };
+  }
+
+  private message(input: ReceiveInput, commands: readonly Outgoing[], final: boolean): SyncMLMessage {
+    // CmdIDs are unique within a message; Depot numbers them across the session, which also is.
+    return { header: this.header(input), commands: commands.map((c) => (c.cmdId === '' ? this.numbered(c) : c)), final };
+  }
+
+  private numbered(c: Outgoing): Outgoing {
+    const copy = { ...c, cmdId: this.nextCmdId() } as Outgoing;
+    const job = pendingJobs.get(c as ItemCommand);
+    if (job !== undefined) pendingJobs.set(copy as ItemCommand, job);
+    return copy;
+  }
+
+  /**
+   * As many of `outgoing` as fit in the client's MaxMsgSize, in order (RepPro MaxMsgSize: the
+   * sender never exceeds it); the rest wait for the client's Alert 1222.
+   */
+  private fit(input: ReceiveInput, outgoing: Outgoing[]): { reply: SyncMLMessage; rest: Outgoing[] } | undefined {
+    const header = this.header(input);
+    const numbered = outgoing.map((c) => (c.cmdId === '' ? this.numbered(c) : c));
+    const sizeOf = (n: number, final: boolean): number => encodeSyncML({ header, commands: numbered.slice(0, n), final }, input.encoding).length;
+    if (sizeOf(numbered.length, true) <= this.clientMaxMsgSize) return { reply: { header, commands: numbered, final: true }, rest: [] };
+    let n = 0;
+    while (n < numbered.length && sizeOf(n + 1, false) <= this.clientMaxMsgSize) n++;
+    if (n === 0) return undefined;
+    return { reply: { header, commands: numbered.slice(0, n), final: false }, rest: numbered.slice(n) };
+  }
+}
+
+/** Which job a not-yet-sent command carries (kept beside the command, not in the message model). */
+const pendingJobs = new WeakMap<ItemCommand, ServerJob>();
+
+/** Reads a nonce from the base64 in a NextNonce (for clients and tests). */
+export function nonceFromChallenge(nextNonce: string): Uint8Array {
+  return decodeBase64Strict(nextNonce, 'NextNonce');
+}

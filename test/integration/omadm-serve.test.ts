@@ -1,0 +1,120 @@
+/**
+ * `depot serve --omadm-port` as a whole (startDepotServer): the OMA DM endpoint on HTTPS with
+ * a certificate issued by Depot's CA from the data directory, accounts added through the
+ * operator API, a simulated phone (XML and WBXML) whose DevInfo/DevDetail become visible at
+ * GET /api/v1/omadm/devices/:deviceId; and the endpoint refuses to start without the CA unless
+ * plain HTTP is asked for.
+ */
+import { after, before, test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDepotServer } from '../../src/app/server.js';
+import type { RunningDepotServer } from '../../src/app/server.js';
+import { CertificateAuthority, caPaths } from '../../src/pki/ca.js';
+import { runSimCommand } from '../../src/cli/sim.js';
+import { DmPhone, httpTransport, phoneTree } from '../../src/sim/omadm/phone.js';
+import { apiCall } from '../support/api-client.js';
+
+let dir: string;
+let server: RunningDepotServer;
+let caPem: string;
+let dmUrl: string;
+let api: string;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'depot-omadm-serve-'));
+  const ca = await CertificateAuthority.init(join(dir, 'data', 'ca'));
+  caPem = ca.exportRoot('pem');
+  server = await startDepotServer({ host: '127.0.0.1', coapPort: 0, coapsPort: null, httpPort: 0, dataDir: join(dir, 'data'), allowUnsecured: true, apiToken: 'token', omadm: { port: 0 } });
+  dmUrl = server.listening['oma dm']!;
+  const address = server.api.server.address();
+  api = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+});
+
+after(async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+for (const [index, encoding] of [[1, 'xml'], [2, 'wbxml']] as const) {
+  test(`an account added through the API lets a ${encoding} phone in over HTTPS; its facts are visible through the API`, async () => {
+    assert.match(dmUrl, /^https:\/\/127\.0\.0\.1:\d+\/dm$/);
+    const deviceId = `IMEI:35000000000000${index}`;
+    const added = await apiCall(api, 'token', '/api/v1/omadm/accounts', { json: { deviceId, clientPassword: `password-${index}` } });
+    assert.equal(added.status, 201);
+    assert.equal(JSON.stringify(added.body).includes('password-'), false, 'the password is not echoed');
+    assert.equal((await apiCall(api, 'token', `/api/v1/omadm/devices/${encodeURIComponent(deviceId)}`)).status, 404);
+    const phone = new DmPhone({ deviceId, username: deviceId, password: `password-${index}`, encoding, auth: 'md5', tree: phoneTree(deviceId, index) }, httpTransport(caPem));
+    const report = await phone.runSession(dmUrl);
+    assert.equal(report.ended, 'completed');
+    const facts = await apiCall(api, 'token', `/api/v1/omadm/devices/${encodeURIComponent(deviceId)}`);
+    assert.equal(facts.status, 200);
+    assert.equal(facts.body.manufacturer, phone.get('./DevInfo/Man'));
+    assert.equal(facts.body.modelNumber, phone.get('./DevInfo/Mod'));
+    assert.equal(facts.body.softwareVersion, 'Android 4.4');
+    const list = await apiCall(api, 'token', '/api/v1/omadm/accounts');
+    assert.ok((list.body.accounts as { deviceId: string }[]).some((a) => a.deviceId === deviceId));
+  });
+}
+
+test('commands queued through the API run in the phone\'s next session, durably: Get with its result, Replace, a failed Exec; none runs twice', async () => {
+  const deviceId = 'IMEI:350000000000009';
+  assert.equal((await apiCall(api, 'token', '/api/v1/omadm/accounts', { json: { deviceId, clientPassword: 'password-9' } })).status, 201);
+  const queue = async (json: object) => {
+    const res = await apiCall(api, 'token', `/api/v1/omadm/devices/${encodeURIComponent(deviceId)}/commands`, { json });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    return res.body.id as number;
+  };
+  const get = await queue({ kind: 'Get', uri: './DevDetail/FwV' });
+  const replace = await queue({ kind: 'Replace', uri: './Vendor/Color', data: 'green', format: 'chr' });
+  const exec = await queue({ kind: 'Exec', uri: './Vendor/Missing' });
+  assert.equal((await apiCall(api, 'token', `/api/v1/omadm/devices/${encodeURIComponent(deviceId)}/commands`, { json: { kind: 'Delete', uri: './X' } })).status, 400);
+  // Someone with the DevId but not the password takes nothing from the queue.
+  const liar = new DmPhone({ deviceId, username: deviceId, password: 'not-it', encoding: 'xml', auth: 'md5', tree: {} }, httpTransport(caPem));
+  assert.notEqual((await liar.runSession(dmUrl)).ended, 'completed');
+  const untouched = await apiCall(api, 'token', `/api/v1/omadm/devices/${encodeURIComponent(deviceId)}/commands`);
+  assert.deepEqual((untouched.body.commands as { status: string }[]).map((c) => c.status), ['queued', 'queued', 'queued']);
+  const phone = new DmPhone({ deviceId, username: deviceId, password: 'password-9', encoding: 'wbxml', auth: 'md5', tree: phoneTree(deviceId, 9) }, httpTransport(caPem));
+  assert.equal((await phone.runSession(dmUrl)).ended, 'completed');
+  assert.equal(phone.get('./Vendor/Color'), 'green');
+  const listed = await apiCall(api, 'token', `/api/v1/omadm/devices/${encodeURIComponent(deviceId)}/commands`);
+  const byId = new Map((listed.body.commands as { id: number; status: string; resultCode: number; resultData: string | null }[]).map((c) => [c.id, c]));
+  assert.deepEqual([byId.get(get)?.status, byId.get(get)?.resultCode, byId.get(get)?.resultData], ['succeeded', 200, phone.get('./DevDetail/FwV')]);
+  assert.deepEqual([byId.get(replace)?.status, byId.get(replace)?.resultCode], ['succeeded', 200]);
+  assert.deepEqual([byId.get(exec)?.status, byId.get(exec)?.resultCode], ['failed', 404]);
+  // The next session runs nothing again.
+  const again = await phone.runSession(dmUrl);
+  assert.equal(again.commands.filter((c) => c.kind === 'Exec' || c.kind === 'Replace').length, 0);
+});
+
+test('depot sim --protocol omadm runs a small fleet of phones (XML and WBXML, MD5 and HMAC) against it, and fails for phones without accounts', async () => {
+  for (let i = 1; i <= 4; i++) {
+    const added = await apiCall(api, 'token', '/api/v1/omadm/accounts', { json: { deviceId: `IMEI:35999900${String(i).padStart(6, '0')}`, clientPassword: 'fleet-password' } });
+    assert.equal(added.status, 201);
+  }
+  const ca = caPaths(join(dir, 'data', 'ca')).certPath;
+  const common = ['--protocol', 'omadm', '--server', dmUrl, '--password', 'fleet-password', '--ca', ca];
+  assert.equal(await runSimCommand([...common, '--count', '4', '--sessions', '2']), 0);
+  assert.equal(await runSimCommand([...common, '--count', '4', '--auth', 'hmac']), 0);
+  const facts = await apiCall(api, 'token', `/api/v1/omadm/devices/${encodeURIComponent('IMEI:35999900000004')}`);
+  assert.equal(facts.status, 200);
+  assert.equal(await runSimCommand([...common, '--count', '5']), 1, 'the fifth phone has no account');
+  assert.equal(await runSimCommand(['--protocol=omadm', '--server', 'ftp://x', '--count', '1', '--password', 'p']), 2);
+});
+
+test('a phone that does not trust Depot\'s CA cannot open a session (the certificate is the CA\'s, not a self-signed one)', async () => {
+  const other = await CertificateAuthority.create();
+  const phone = new DmPhone({ deviceId: 'IMEI:1', username: 'u', password: 'p', encoding: 'xml', auth: 'md5', tree: {} }, httpTransport(other.exportRoot('pem')));
+  await assert.rejects(phone.runSession(dmUrl), /certificate/);
+});
+
+test('without Depot\'s CA the OMA DM endpoint does not start on HTTPS', async () => {
+  const bare = mkdtempSync(join(tmpdir(), 'depot-omadm-noca-'));
+  try {
+    await assert.rejects(startDepotServer({ host: '127.0.0.1', coapPort: 0, coapsPort: null, httpPort: 0, dataDir: bare, allowUnsecured: true, apiToken: 't', omadm: { port: 0 } }), /CA/);
+  } finally {
+    rmSync(bare, { recursive: true, force: true });
+  }
+});

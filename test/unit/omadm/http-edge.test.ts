@@ -1,0 +1,79 @@
+/**
+ * The OMA DM HTTP edge's own bounds (src/omadm/http.ts), over a real socket in lab mode (plain
+ * HTTP: TLS is covered by the end-to-end tests) with an injected clock and an in-memory store
+ * double that records writes: the session table is bounded and swept, strangers' sessions
+ * expire sooner, GET is 405, a DM message from an unknown session start is refused, the
+ * endpoint refuses to run without TLS unless asked.
+ */
+import { after, before, test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { ManualClock } from '../../../src/util/clock.js';
+import { OmaDmHttpServer } from '../../../src/omadm/http.js';
+import type { OmaDmStore } from '../../../src/omadm/http.js';
+import { decodeSyncML, encodeSyncML } from '../../../src/omadm/syncml.js';
+import type { SyncMLMessage } from '../../../src/omadm/syncml.js';
+import { httpTransport } from '../../../src/sim/omadm/phone.js';
+
+const clock = new ManualClock(0);
+const nonceWrites: string[] = [];
+const store: OmaDmStore = {
+  omadmAccounts: {
+    get: (deviceId) => Promise.resolve(deviceId === 'known' ? { deviceId, clientUsername: 'u', clientPassword: 'p', clientNonce: Buffer.from('n') } : null),
+    setNonce: (deviceId) => {
+      nonceWrites.push(deviceId);
+      return Promise.resolve(true);
+    },
+  },
+  deviceFacts: { upsert: () => Promise.reject(new Error('no facts expected')) },
+};
+let server: OmaDmHttpServer;
+let url: string;
+const t = httpTransport();
+
+before(async () => {
+  server = new OmaDmHttpServer({ store, host: '127.0.0.1', port: 0, insecureHttp: true, clock, maxSessions: 2 });
+  url = `http://127.0.0.1:${await server.listen()}/dm`;
+});
+after(() => server.close());
+
+function first(deviceId: string, msgId = '1'): Uint8Array {
+  const m: SyncMLMessage = {
+    header: { verDTD: '1.2', verProto: 'DM/1.2', sessionId: '1', msgId, target: { locUri: url }, source: { locUri: deviceId } },
+    commands: [{ kind: 'Alert', cmdId: '1', code: 1201 }],
+    final: true,
+  };
+  return encodeSyncML(m, 'xml');
+}
+
+const post = (body: Uint8Array) => t.post(url, body, { 'content-type': 'application/vnd.syncml.dm+xml' });
+
+test('the endpoint does not run without TLS unless plain HTTP is asked for', () => {
+  assert.throws(() => new OmaDmHttpServer({ store, port: 0 }), /TLS/);
+});
+
+test('GET is 405; a first message with MsgID 5 is answered 400 and 1223 (no session to continue)', async () => {
+  const res = await new Promise<number>((resolve, reject) => {
+    fetch(url).then((r) => resolve(r.status), reject);
+  });
+  assert.equal(res, 405);
+  const out = await post(first('someone', '5'));
+  assert.equal(out.status, 200);
+  const reply = decodeSyncML(out.body, 'xml');
+  assert.equal(reply.commands.some((c) => c.kind === 'Status' && c.cmd === 'SyncHdr' && c.code === 400), true);
+  assert.equal(reply.commands.some((c) => c.kind === 'Alert' && c.code === 1223), true);
+  assert.equal(server.openSessions, 0);
+});
+
+test('the session table is bounded (503 past it); unauthenticated sessions expire after 30 s and make room', async () => {
+  assert.equal((await post(first('stranger-1'))).status, 200);
+  assert.equal((await post(first('known'))).status, 200);
+  assert.equal(server.openSessions, 2);
+  assert.deepEqual(nonceWrites, ['known'], 'a challenge to a known device is stored; to a stranger, nothing');
+  assert.equal((await post(first('stranger-2'))).status, 503);
+  clock.advance(29_000);
+  assert.equal((await post(first('stranger-3'))).status, 503);
+  clock.advance(2_000);
+  const later = await post(first('stranger-3'));
+  assert.equal(later.status, 200);
+  assert.equal(server.openSessions, 1);
+});
