@@ -131,3 +131,71 @@ export interface InstallJobRepository {
   transition(id: string, to: InstallJobState, detail: string | null, patch: InstallJobPatch, now: TimeInput): Promise<InstallJob>;
   transitions(id: string): Promise<InstallTransition[]>;
 }
+
+// ---------------------------------------------------------------- install chain (method seam)
+
+/** A method's per-attempt protocol state: plain JSON, stored with the attempt. */
+export type JsonState = null | boolean | number | string | JsonState[] | { [key: string]: JsonState };
+
+export const CHAIN_JOB_STATES = ['running', 'succeeded', 'failed', 'cancelled'] as const;
+export type ChainJobState = (typeof CHAIN_JOB_STATES)[number];
+
+/** An install of one package on one device through a chain of methods (src/fleet/methods). */
+export interface ChainJob {
+  readonly id: string;
+  readonly endpoint: string;
+  readonly packageSha256: string;
+  readonly activate: boolean;
+  /** Method names, tried in this order. */
+  readonly methods: readonly string[];
+  readonly state: ChainJobState;
+  readonly message: string | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly finishedAt: number | null;
+}
+
+export interface NewChainJob {
+  readonly id: string;
+  readonly endpoint: string;
+  readonly packageSha256: string;
+  readonly activate: boolean;
+  readonly methods: readonly string[];
+}
+
+export const ATTEMPT_OUTCOMES = ['running', 'skipped', 'succeeded', 'failed', 'cancelled'] as const;
+export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
+
+/** One method's try at a chain job: what an operator reads in the device's history. */
+export interface ChainAttempt {
+  readonly jobId: string;
+  /** 1, 2, … in the order tried. */
+  readonly seq: number;
+  readonly method: string;
+  readonly startedAt: number;
+  readonly endedAt: number | null;
+  readonly outcome: AttemptOutcome;
+  /** Why skipped, why it failed, or what it waits for. */
+  readonly message: string | null;
+  /** The protocol's own result when it gave one (e.g. Object 9 Update Result name). */
+  readonly result: string | null;
+  /** The method's protocol state (see InstallMethod). */
+  readonly state: JsonState;
+}
+
+export interface ChainJobRepository {
+  create(job: NewChainJob, now: TimeInput): Promise<ChainJob>;
+  get(id: string): Promise<ChainJob | null>;
+  /** Jobs still running, oldest first. */
+  listOpen(): Promise<ChainJob[]>;
+  /** Ends the job (succeeded, failed or cancelled). NOT_FOUND when missing. */
+  finish(id: string, state: Exclude<ChainJobState, 'running'>, message: string, now: TimeInput): Promise<ChainJob>;
+  setMessage(id: string, message: string, now: TimeInput): Promise<ChainJob>;
+  /** Appends an attempt (seq = last + 1): `running` with its state, or already ended (`skipped`). */
+  addAttempt(jobId: string, attempt: { method: string; outcome: 'running' | 'skipped'; message: string | null; state: JsonState }, now: TimeInput): Promise<ChainAttempt>;
+  /** Stores a running attempt's new state and message. */
+  saveAttempt(jobId: string, seq: number, state: JsonState, message: string, now: TimeInput): Promise<ChainAttempt>;
+  endAttempt(jobId: string, seq: number, outcome: Exclude<AttemptOutcome, 'running' | 'skipped'>, message: string, result: string | null, now: TimeInput): Promise<ChainAttempt>;
+  /** In seq order. */
+  attempts(jobId: string): Promise<ChainAttempt[]>;
+}

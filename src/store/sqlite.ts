@@ -27,6 +27,7 @@ import { SqliteRegistrationRepository } from './sqlite/registrations.js';
 import { SqliteSettingsRepository } from './sqlite/settings.js';
 import { SqlitePackageRepository } from './sqlite/packages.js';
 import { SqliteInstallJobRepository } from './sqlite/install-jobs.js';
+import { SqliteChainJobRepository } from './sqlite/chain-jobs.js';
 import { Statements } from './sqlite/common.js';
 import type { Store } from './types.js';
 
@@ -74,6 +75,7 @@ export class SqliteStore implements Store {
   readonly settings: SqliteSettingsRepository;
   readonly packages: SqlitePackageRepository;
   readonly installJobs: SqliteInstallJobRepository;
+  readonly chainJobs: SqliteChainJobRepository;
 
   /** @internal The connection, for tests and maintenance tools; the layers above use the repositories. */
   readonly db: Database.Database;
@@ -97,6 +99,7 @@ export class SqliteStore implements Store {
     this.settings = new SqliteSettingsRepository(statements);
     this.packages = new SqlitePackageRepository(statements);
     this.installJobs = new SqliteInstallJobRepository(statements);
+    this.chainJobs = new SqliteChainJobRepository(statements);
   }
 
   /** The migrations recorded in the file, in order. */

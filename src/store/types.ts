@@ -12,7 +12,7 @@
  * - Lists page by an opaque cursor: pass `page.next` as `after` to get the next page.
  */
 import type { SecretKey } from './secret.js';
-import type { InstallJobRepository, PackageRepository } from '../fleet/domain.js';
+import type { ChainJobRepository, InstallJobRepository, PackageRepository } from '../fleet/domain.js';
 
 /** Milliseconds since the Unix epoch. */
 export type EpochMs = number;
@@ -547,6 +547,7 @@ export interface Store {
   readonly settings: SettingsRepository;
   readonly packages: PackageRepository;
   readonly installJobs: InstallJobRepository;
+  readonly chainJobs: ChainJobRepository;
   /** Closes the database; later calls reject with CLOSED. Idempotent. */
   close(): void;
 }
