@@ -45,14 +45,18 @@ export class MarkMethod implements InstallMethod {
   }
 
   begin(_context: AttemptContext): Promise<MethodStep> {
-    return Promise.resolve(this.marked({ since: this.now() }, 'installs at its next contact'));
+    const mark = { since: this.now() };
+    return Promise.resolve({ status: 'running', state: { since: mark.since }, message: this.pending(mark) });
   }
 
   async advance(context: AttemptContext, event: MethodEvent): Promise<MethodStep> {
     const mark = markStateOf(context.attempt.state, this.now());
     const { handover } = this.options;
     if (mark.handover !== undefined) return this.wrap(mark, await handover.advance(this.inner(context, mark.handover), event));
-    if (event.kind !== 'contact') return this.marked(mark, 'installs at its next contact');
+    if (event.kind !== 'contact') {
+      // Nothing new: what the last contact said stands.
+      return { status: 'running', state: { since: mark.since }, message: context.attempt.message ?? this.pending(mark) };
+    }
     const why = await handover.preflight(context.target);
     if (why !== undefined) return this.marked(mark, `contacted at ${iso(this.now())}, but ${handover.name} cannot try: ${why}; still marked`);
     return this.wrap(mark, await handover.begin(this.inner(context, {})));
@@ -61,6 +65,10 @@ export class MarkMethod implements InstallMethod {
   async cancel(context: AttemptContext): Promise<void> {
     const mark = markStateOf(context.attempt.state, this.now());
     if (mark.handover !== undefined) await this.options.handover.cancel(this.inner(context, mark.handover));
+  }
+
+  private pending(mark: MarkState): string {
+    return `Marked for installation since ${iso(mark.since)}: installs at its next contact.`;
   }
 
   private marked(mark: MarkState, what: string): MethodStep {

@@ -57,6 +57,8 @@ void test('mark: pending since the mark until a contact where the handover can t
     assert.equal(view.job.state, 'running');
     assert.equal(view.attempts[0]!.message, 'Marked for installation since 2026-12-07T10:00:00.000Z: contacted at 2026-12-07T10:01:00.000Z, but object9 cannot try: device has no Object 9; still marked.');
     assert.deepEqual(object9.calls, [], 'nothing is started while the handover cannot try');
+    await driver.tick();
+    assert.match((await driver.view(job.id))!.attempts[0]!.message ?? '', /contacted at 2026-12-07T10:01:00.000Z/, 'a timer keeps what the last contact said');
     await driver.contact('other-device');
 
     object9.reachable = true;
