@@ -185,6 +185,8 @@ export class ChainDriver {
   private async apply(job: ChainJob, attempt: ChainAttempt, step: MethodStep): Promise<boolean> {
     switch (step.status) {
       case 'running':
+        // Most timer events change nothing: no write (each is a durable commit).
+        if (step.message === attempt.message && JSON.stringify(step.state) === JSON.stringify(attempt.state)) return true;
         await this.repo.saveAttempt(job.id, attempt.seq, step.state, step.message, this.now());
         await this.repo.setMessage(job.id, `${attempt.method}: ${step.message}`, this.now());
         return true;
