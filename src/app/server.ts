@@ -10,6 +10,9 @@ import { UdpTransport } from '../coap/udp.js';
 import type { CertificateCredentials } from '../dtls/connection.js';
 import { DtlsTransport } from '../dtls/transport.js';
 import { InstallDriver, type PhaseTimeouts } from '../fleet/install-driver.js';
+import { ChainDriver } from '../fleet/chain-driver.js';
+import { MarkMethod } from '../fleet/methods/mark.js';
+import { Object9Method } from '../fleet/methods/object9.js';
 import { PackageEndpoint } from '../fleet/package-endpoint.js';
 import { PackageCatalog } from '../fleet/packages.js';
 import { BootstrapServer, type DeviceCertificateIssuer } from '../lwm2m/server/bootstrap.js';
@@ -84,6 +87,8 @@ export interface RunningDepotServer {
   /** The package catalog (<dataDir>/packages) and the Object 9 install driver. */
   catalog: PackageCatalog;
   installs: InstallDriver;
+  /** Install jobs across methods (Object 9, then Mark for Installation): the method seam of issue 16. */
+  chain: ChainDriver;
   api: FastifyInstance;
   omadm: OmaDmHttpServer | undefined;
   /** Where each listener is bound, e.g. { coap: 'coap://0.0.0.0:5683' }. */
@@ -223,6 +228,13 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     onError: (error) => process.emitWarning(`install driver: ${error.message}`),
   });
   opened.push(() => installs.close());
+  const object9 = new Object9Method({ engine: installs, registrations: store.registrations });
+  const chain = new ChainDriver({ store, methods: [object9, new MarkMethod({ handover: object9 })], onError: (error) => process.emitWarning(`install chain: ${error.message}`) });
+  // A registration or update is the device's "next contact" for marked installs.
+  const onContact = (registration: { endpoint: string }): void => void chain.contact(registration.endpoint);
+  lwm2m.on('registered', onContact);
+  lwm2m.on('updated', onContact);
+  opened.push(() => chain.close());
   const { token, source } = apiToken(dataDir, config.apiToken);
   const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint, omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts }, ...config.api });
   const httpHost = config.httpHost ?? config.host;
@@ -235,6 +247,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   listeningHttpPort = httpPort;
   // After the listeners: resumed jobs may write Package URIs naming them.
   await installs.start();
+  await chain.start();
   const secure = coaps?.endpoint.transport.address();
   let simulator: Simulator | undefined;
   if (config.simulate && config.simulate.count > 0) {
@@ -275,6 +288,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     store,
     catalog,
     installs,
+    chain,
     api,
     listening: {
       coap: `coap://${host}:${a.port}`,
@@ -291,6 +305,9 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     close: async () => {
       await simulator?.stop();
       await api.close();
+      lwm2m.off('registered', onContact);
+      lwm2m.off('updated', onContact);
+      await chain.close();
       await omadm?.close();
       await installs.close();
       await packageEndpoint.close();

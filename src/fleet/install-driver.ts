@@ -26,9 +26,11 @@ import type { InstanceNode, Lwm2mNode } from '../lwm2m/node.js';
 import { Node } from '../lwm2m/node.js';
 import { interpretDeviceReport, type Interpretation, type ProfileName } from '../lwm2m/objects/software-management/encoding.js';
 import { parseObjectLinks } from '../lwm2m/server/registration-request.js';
-import { Lwm2mServerError, responseClass, type Lwm2mServer, type OperationOutcome } from '../lwm2m/server/server.js';
-import type { InstallJob, InstallJobKind, InstallJobPatch, InstallJobState, InstallTransition, PackageRecord, Registration, Store } from '../store/types.js';
-import { FINAL_INSTALL_JOB_STATES } from '../store/types.js';
+import { Lwm2mServerError, responseClass, type OperationOutcome } from '../lwm2m/server/server.js';
+import type { Registration } from '../store/types.js';
+import type { InstallJob, InstallJobKind, InstallJobPatch, InstallJobState, InstallTransition, PackageRecord } from './domain.js';
+import { FINAL_INSTALL_JOB_STATES } from './domain.js';
+import type { InstallStorePort, Lwm2mDevicePort } from './ports.js';
 import { PACKAGE_RESOURCE, newDownloadToken, type DownloadProgress, type PackageEndpoint } from './package-endpoint.js';
 import { PackageError, type PackageCatalog } from './packages.js';
 import { RESULT_ADVICE, isFailure } from './results.js';
@@ -83,8 +85,9 @@ export interface PhaseTimeouts {
 }
 
 export interface InstallDriverOptions {
-  store: Pick<Store, 'installJobs' | 'registrations' | 'deviceFacts' | 'settings'>;
-  lwm2m: Lwm2mServer;
+  store: InstallStorePort;
+  /** The LwM2M server, through the fleet's port (Lwm2mServer satisfies it). */
+  lwm2m: Lwm2mDevicePort;
   catalog: PackageCatalog;
   endpoint: PackageEndpoint;
   /**
@@ -257,7 +260,7 @@ class JobRunner {
     })();
   }
 
-  async observe(endpoint: string, path: string, lwm2m: Lwm2mServer): Promise<void> {
+  async observe(endpoint: string, path: string, lwm2m: Lwm2mDevicePort): Promise<void> {
     if (this.observation || this.observing) return;
     this.observing = true;
     try {
@@ -287,7 +290,7 @@ class JobRunner {
 
 export class InstallDriver {
   private readonly store: InstallDriverOptions['store'];
-  private readonly lwm2m: Lwm2mServer;
+  private readonly lwm2m: Lwm2mDevicePort;
   private readonly timeouts: PhaseTimeouts;
   private readonly now: () => number;
   private readonly maxAttempts: number;

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { Code, ContentFormat } from '../coap/codes.js';
 import type { BlockSource, CoapRequest, CoapResponse, CoapServer } from '../coap/server.js';
-import type { InstallJobRepository } from '../store/types.js';
+import type { InstallJobRepository } from './domain.js';
 import type { PackageCatalog } from './packages.js';
 
 export const PACKAGE_RESOURCE = '/pkg';

@@ -12,7 +12,8 @@ import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ArchiveError, listArchive, manifestProblem, scanPackageFile, verifySignature, type Manifest, type TrustStore } from '../pkg/index.js';
-import type { Page, PackageRecord, PackageRepository, PageRequest } from '../store/types.js';
+import type { Page, PageRequest } from '../store/types.js';
+import type { PackageRecord, PackageRepository } from './domain.js';
 
 /** TOO_LARGE: over the size limit of addStream; INTERRUPTED: the stream failed before its end (an aborted upload). */
 export type PackageErrorCode = 'CORRUPT_PACKAGE' | 'UNTRUSTED_PACKAGE' | 'NOT_FOUND' | 'IO' | 'TOO_LARGE' | 'INTERRUPTED';

@@ -4,7 +4,7 @@
  * (interpretDeviceReport in src/lwm2m/objects/software-management/encoding.ts).
  */
 import type { UpdateResult } from '../lwm2m/objects/software-management/model.js';
-import type { InstallRetry } from '../store/types.js';
+import type { InstallRetry } from './domain.js';
 
 export interface ResultAdvice {
   /** One sentence for the operator. */

@@ -248,4 +248,38 @@ CREATE TABLE omadm_commands (
 CREATE INDEX omadm_commands_device ON omadm_commands (device_id, status, id);
 `,
   },
+  // ---- install method chain (issue 16, the seam): jobs across methods and their attempts.
+  {
+    version: 8,
+    name: 'install-chain-jobs',
+    sql: `
+CREATE TABLE install_chain_jobs (
+  id             TEXT    NOT NULL PRIMARY KEY,
+  endpoint       TEXT    NOT NULL,
+  package_sha256 TEXT    NOT NULL,
+  activate       INTEGER NOT NULL CHECK (activate IN (0, 1)),
+  methods        TEXT    NOT NULL,
+  state          TEXT    NOT NULL CHECK (state IN ('running', 'succeeded', 'failed', 'cancelled')),
+  message        TEXT,
+  created_at     INTEGER NOT NULL,
+  updated_at     INTEGER NOT NULL,
+  finished_at    INTEGER
+) STRICT;
+CREATE INDEX install_chain_jobs_open ON install_chain_jobs (created_at) WHERE state = 'running';
+CREATE INDEX install_chain_jobs_endpoint ON install_chain_jobs (endpoint, created_at);
+CREATE TABLE install_chain_attempts (
+  job_id     TEXT    NOT NULL REFERENCES install_chain_jobs (id) ON DELETE CASCADE,
+  seq        INTEGER NOT NULL CHECK (seq > 0),
+  method     TEXT    NOT NULL,
+  started_at INTEGER NOT NULL,
+  ended_at   INTEGER,
+  outcome    TEXT    NOT NULL CHECK (outcome IN ('running', 'skipped', 'succeeded', 'failed', 'cancelled')),
+  message    TEXT,
+  result     TEXT,
+  state      TEXT    NOT NULL,
+  PRIMARY KEY (job_id, seq),
+  CHECK ((outcome = 'running') = (ended_at IS NULL))
+) STRICT;
+`,
+  },
 ];

@@ -29,6 +29,7 @@ import { SqlitePackageRepository } from './sqlite/packages.js';
 import { SqliteInstallJobRepository } from './sqlite/install-jobs.js';
 import { SqliteOmaDmAccountRepository } from './sqlite/omadm-accounts.js';
 import { SqliteOmaDmCommandRepository } from './sqlite/omadm-commands.js';
+import { SqliteChainJobRepository } from './sqlite/chain-jobs.js';
 import { Statements } from './sqlite/common.js';
 import type { Store } from './types.js';
 
@@ -78,6 +79,7 @@ export class SqliteStore implements Store {
   readonly installJobs: SqliteInstallJobRepository;
   readonly omadmAccounts: SqliteOmaDmAccountRepository;
   readonly omadmCommands: SqliteOmaDmCommandRepository;
+  readonly chainJobs: SqliteChainJobRepository;
 
   /** @internal The connection, for tests and maintenance tools; the layers above use the repositories. */
   readonly db: Database.Database;
@@ -103,6 +105,7 @@ export class SqliteStore implements Store {
     this.installJobs = new SqliteInstallJobRepository(statements);
     this.omadmAccounts = new SqliteOmaDmAccountRepository(statements, secrets);
     this.omadmCommands = new SqliteOmaDmCommandRepository(statements);
+    this.chainJobs = new SqliteChainJobRepository(statements);
   }
 
   /** The migrations recorded in the file, in order. */

@@ -12,6 +12,7 @@
  * - Lists page by an opaque cursor: pass `page.next` as `after` to get the next page.
  */
 import type { SecretKey } from './secret.js';
+import type { ChainJobRepository, InstallJobRepository, PackageRepository } from '../fleet/domain.js';
 
 /** Milliseconds since the Unix epoch. */
 export type EpochMs = number;
@@ -546,135 +547,13 @@ export interface Store {
   readonly settings: SettingsRepository;
   readonly packages: PackageRepository;
   readonly installJobs: InstallJobRepository;
+  readonly chainJobs: ChainJobRepository;
   /** Closes the database; later calls reject with CLOSED. Idempotent. */
   close(): void;
 }
 
-// ---------------------------------------------------------------- packages (fleet catalog)
+// ---------------------------------------------------------------- packages and install jobs
 
-/** A package in the catalog; the bytes live in <dataDir>/packages/<sha256>. */
-export interface PackageRecord {
-  /** SHA-256 of the whole package file, lowercase hex: the catalog key. */
-  readonly sha256: string;
-  readonly name: string;
-  readonly version: string;
-  /** Size of the whole file, bytes. */
-  readonly size: number;
-  readonly keyId: string;
-  /** The manifest as found in the file (JSON object). */
-  readonly manifest: Record<string, unknown>;
-  readonly addedAt: number;
-}
-
-export interface PackageRepository {
-  /** Adds the record; an existing sha256 is kept as is (the same bytes). Returns the stored record. */
-  add(record: PackageRecord): Promise<PackageRecord>;
-  get(sha256: string): Promise<PackageRecord | null>;
-  /** In sha256 order. */
-  list(page?: PageRequest): Promise<Page<PackageRecord>>;
-  remove(sha256: string): Promise<boolean>;
-}
-
-// ---------------------------------------------------------------- install jobs (Object 9 driver)
-
-export const INSTALL_JOB_KINDS = ['install', 'uninstall', 'activate', 'deactivate'] as const;
-export type InstallJobKind = (typeof INSTALL_JOB_KINDS)[number];
-
-export const INSTALL_JOB_STATES = ['queued', 'downloading', 'delivered', 'installing', 'installed', 'activating', 'succeeded', 'failed', 'cancelled'] as const;
-export type InstallJobState = (typeof INSTALL_JOB_STATES)[number];
-
-export const FINAL_INSTALL_JOB_STATES: readonly InstallJobState[] = ['succeeded', 'failed', 'cancelled'];
-
-/**
- * Allowed job state changes (the repository refuses others with INVALID_TRANSITION).
- * Going back (e.g. installing → downloading) is a retry; a job may also jump forward
- * when the device reports a later state than expected (after a restart).
- */
-export const INSTALL_JOB_TRANSITIONS: Readonly<Record<InstallJobState, readonly InstallJobState[]>> = {
-  queued: ['downloading', 'delivered', 'installing', 'installed', 'activating', 'succeeded', 'failed', 'cancelled'],
-  downloading: ['queued', 'downloading', 'delivered', 'installing', 'installed', 'succeeded', 'failed', 'cancelled'],
-  delivered: ['queued', 'downloading', 'installing', 'installed', 'succeeded', 'failed', 'cancelled'],
-  installing: ['queued', 'downloading', 'delivered', 'installed', 'succeeded', 'failed', 'cancelled'],
-  installed: ['activating', 'succeeded', 'failed', 'cancelled'],
-  activating: ['succeeded', 'failed', 'cancelled'],
-  succeeded: [],
-  failed: [],
-  cancelled: [],
-};
-
-export type InstallRetry = 'retry' | 'retry-resume' | 'no-retry';
-
-export interface InstallJob {
-  readonly id: string;
-  readonly kind: InstallJobKind;
-  readonly endpoint: string;
-  readonly packageSha256: string | null;
-  /** The Object 9 instance on the device, once known. */
-  readonly instanceId: number | null;
-  readonly method: 'pull' | 'push';
-  /** Depot chose the method (learned for the device's model, or the default): it may fall back to the other. */
-  readonly methodAuto: boolean;
-  /** Execute Activate after the install. */
-  readonly activate: boolean;
-  readonly state: InstallJobState;
-  readonly attempts: number;
-  /** One-time download capability for /pkg/<token> (pull), while downloading. */
-  readonly downloadToken: string | null;
-  readonly tokenExpiresAt: number | null;
-  /** Last Update State / Update Result integers the device reported (its own encoding). */
-  readonly lastUpdateState: number | null;
-  readonly lastUpdateResult: number | null;
-  /** The decoded Update Result (e.g. INTEGRITY_FAILURE). */
-  readonly resultName: string | null;
-  readonly retry: InstallRetry | null;
-  /** What the operator should know (the latest result, in words). */
-  readonly message: string | null;
-  readonly createdAt: number;
-  readonly updatedAt: number;
-  /** When the current phase began (per-phase timeouts): the last transition, a retry included. */
-  readonly phaseStartedAt: number;
-  readonly finishedAt: number | null;
-}
-
-export interface NewInstallJob {
-  readonly id: string;
-  readonly kind: InstallJobKind;
-  readonly endpoint: string;
-  readonly packageSha256: string | null;
-  readonly instanceId?: number | null;
-  readonly method: 'pull' | 'push';
-  readonly methodAuto?: boolean;
-  readonly activate: boolean;
-}
-
-export type InstallJobPatch = Partial<
-  Pick<InstallJob, 'instanceId' | 'method' | 'attempts' | 'downloadToken' | 'tokenExpiresAt' | 'lastUpdateState' | 'lastUpdateResult' | 'resultName' | 'retry' | 'message'>
->;
-
-export interface InstallTransition {
-  readonly seq: number;
-  readonly jobId: string;
-  readonly at: number;
-  readonly from: InstallJobState | null;
-  readonly to: InstallJobState;
-  readonly detail: string | null;
-}
-
-export interface InstallJobRepository {
-  /** Creates the job in state queued, with its first transition (null → queued). */
-  create(job: NewInstallJob, now: TimeInput): Promise<InstallJob>;
-  get(id: string): Promise<InstallJob | null>;
-  getByToken(token: string): Promise<InstallJob | null>;
-  /** Jobs not in a final state, oldest first. */
-  listOpen(): Promise<InstallJob[]>;
-  /** A device's jobs, newest first. */
-  listByEndpoint(endpoint: string, page?: PageRequest): Promise<Page<InstallJob>>;
-  /** Changes fields without a state change. NOT_FOUND when missing. */
-  update(id: string, patch: InstallJobPatch, now: TimeInput): Promise<InstallJob>;
-  /**
-   * Moves the job to `to` (checked against INSTALL_JOB_TRANSITIONS; the same state is
-   * allowed only when listed), applies the patch and appends a transition, in one transaction.
-   */
-  transition(id: string, to: InstallJobState, detail: string | null, patch: InstallJobPatch, now: TimeInput): Promise<InstallJob>;
-  transitions(id: string): Promise<InstallTransition[]>;
-}
+// The fleet declares these (src/fleet/domain.ts) and the store implements them; re-exported
+// here so the store's callers keep one import.
+export * from '../fleet/domain.js';
