@@ -6,41 +6,25 @@
  */
 import { after, before, test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
-import { startDepotServer, type RunningDepotServer } from '../../src/app/server.js';
+import type { RunningDepotServer } from '../../src/app/server.js';
+import { startApiTestServer, type ApiTestServer } from '../support/api-server.js';
 import { registeredRoutes, type SeenRoute } from '../../src/api/auth.js';
 import { rawRequest, type RawResponse } from '../support/api-client.js';
 
 const TOKEN = 'authz-test-token-6f1d2c';
 const WRONG = 'authz-test-token-6f1d2d';
 
-let dir: string;
+let testServer: ApiTestServer;
 let server: RunningDepotServer;
 let port: number;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'depot-authz-'));
-  server = await startDepotServer({
-    host: '127.0.0.1',
-    coapPort: 0,
-    coapsPort: null,
-    httpPort: 0,
-    dataDir: dir,
-    allowUnsecured: true,
-    apiToken: TOKEN,
-    // Thousands of refusals from one address here: the throttle is tested on its own below.
-    api: { authThrottle: { maxFailures: Number.MAX_SAFE_INTEGER } },
-  });
-  port = (server.api.server.address() as AddressInfo).port;
+  // Thousands of refusals from one address here: the throttle has tests of its own.
+  testServer = await startApiTestServer('authz', TOKEN, { authThrottle: { maxFailures: Number.MAX_SAFE_INTEGER } });
+  ({ server, port } = testServer);
 });
 
-after(async () => {
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => testServer.close());
 
 /** A value for each path parameter, so the path reaches the route. */
 const SAMPLE_PARAMS: Record<string, string> = { endpoint: 'sample-ep', instance: '0', sha256: 'a'.repeat(64), id: 'sample-job', token: 'sample-token' };
@@ -202,19 +186,9 @@ test('public routes answer without credentials (and with wrong ones)', async () 
 
 test('failed authentications are throttled per source address: 429 with retry-after, token not evaluated; other addresses, public routes and, later, the same address are unaffected', async () => {
   let clock = 1_000_000;
-  const throttledDir = mkdtempSync(join(tmpdir(), 'depot-throttle-'));
-  const throttled = await startDepotServer({
-    host: '127.0.0.1',
-    coapPort: 0,
-    coapsPort: null,
-    httpPort: 0,
-    dataDir: throttledDir,
-    allowUnsecured: true,
-    apiToken: TOKEN,
-    api: { now: () => clock, authThrottle: { maxFailures: 5, windowMs: 60_000, lockoutMs: 120_000 } },
-  });
+  const throttled = await startApiTestServer('throttle', TOKEN, { now: () => clock, authThrottle: { maxFailures: 5, windowMs: 60_000, lockoutMs: 120_000 } });
   try {
-    const p = (throttled.api.server.address() as AddressInfo).port;
+    const p = throttled.port;
     const get = (from: string, authorization?: string, target = '/api/v1/devices') => rawRequest(p, 'GET', target, { localAddress: from, headers: authorization ? { authorization } : {} });
     const good = `Bearer ${TOKEN}`;
     const bad = `Bearer ${WRONG}`;
@@ -249,6 +223,5 @@ test('failed authentications are throttled per source address: 429 with retry-af
     assert.equal((await get('127.0.0.1', bad)).status, 401, 'a fresh count after the lockout');
   } finally {
     await throttled.close();
-    rmSync(throttledDir, { recursive: true, force: true });
   }
 });

@@ -7,11 +7,11 @@
 import { after, before, test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { connect, type AddressInfo, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { startDepotServer, type RunningDepotServer } from '../../src/app/server.js';
+import type { RunningDepotServer } from '../../src/app/server.js';
+import { startApiTestServer, type ApiTestServer } from '../support/api-server.js';
 import { apiCall, rawRequest } from '../support/api-client.js';
 import { makePackage } from '../unit/lwm2m/object9-support.js';
 
@@ -21,24 +21,17 @@ const REQUEST_TIMEOUT_MS = 1500;
 const KEEP_ALIVE_TIMEOUT_MS = 300;
 const MAX_PACKAGE_BYTES = 200 * 1024;
 
-let dir: string;
+let testServer: ApiTestServer;
 let server: RunningDepotServer;
 let port: number;
 let base: string;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'depot-limits-'));
-  server = await startDepotServer({
-    host: '127.0.0.1',
-    coapPort: 0,
-    coapsPort: null,
-    httpPort: 0,
-    dataDir: dir,
-    allowUnsecured: true,
-    apiToken: TOKEN,
-    api: { limits: { headersTimeoutMs: HEADERS_TIMEOUT_MS, requestTimeoutMs: REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS }, maxPackageBytes: MAX_PACKAGE_BYTES },
+  testServer = await startApiTestServer('limits', TOKEN, {
+    limits: { headersTimeoutMs: HEADERS_TIMEOUT_MS, requestTimeoutMs: REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS },
+    maxPackageBytes: MAX_PACKAGE_BYTES,
   });
-  port = (server.api.server.address() as AddressInfo).port;
+  ({ server, port } = testServer);
   base = `http://127.0.0.1:${port}`;
 });
 
@@ -47,8 +40,7 @@ const connections: Socket[] = [];
 after(async () => {
   // A connection a failed test left open would keep the server from closing.
   for (const socket of connections) socket.destroy();
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
+  await testServer.close();
 });
 
 /** A raw connection: what it received, and when the server closed it. */

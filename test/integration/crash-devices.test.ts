@@ -9,9 +9,7 @@
  */
 import { after, test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +17,7 @@ import { derivedTimes, defaultTransmissionParameters } from '../../src/coap/para
 import { openSqliteStore } from '../../src/store/index.js';
 import { apiCall } from '../support/api-client.js';
 import { PeerProcess, pollUntil } from '../support/peer-process.js';
+import { freeTcpPort, freeUdpPort } from '../support/udp-probe.js';
 
 const DEPOT_CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const TOKEN = 'crash-devices-token-0123456789';
@@ -37,22 +36,6 @@ after(async () => {
   for (const p of processes.reverse()) await p.stop(3000).catch(() => undefined);
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', () => resolve()));
-  const port = s.address().port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-async function freeTcpPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()));
-  const address = s.address();
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 interface DeviceJson {
   endpoint: string;

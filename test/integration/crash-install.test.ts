@@ -11,9 +11,7 @@
  */
 import { after, before, test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +19,7 @@ import { openSqliteStore } from '../../src/store/index.js';
 import { apiCall, type ApiRequest } from '../support/api-client.js';
 import { PeerProcess, pollUntil } from '../support/peer-process.js';
 import { makePackage, testKeys } from '../unit/lwm2m/object9-support.js';
+import { freeTcpPort, freeUdpPort } from '../support/udp-probe.js';
 
 const DEPOT_CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const TOKEN = 'crash-install-token-0123456789';
@@ -45,22 +44,6 @@ let coapsPort: number;
 let api: string;
 let server: PeerProcess;
 const processes: PeerProcess[] = [];
-
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', () => resolve()));
-  const port = s.address().port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-async function freeTcpPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()));
-  const address = s.address();
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 function call(path: string, init: ApiRequest = {}): Promise<{ status: number; body: Record<string, unknown> }> {
   return apiCall(api, TOKEN, path, init);

@@ -19,6 +19,20 @@ export async function freeUdpPort(host = '127.0.0.1'): Promise<number> {
 }
 
 /** Two consecutive free UDP ports on `host`: libcoap's `coap-server -p P` serves CoAP on P and DTLS on P+1. */
+/** A TCP port that was free a moment ago on `host` (for a child process that must bind it itself). */
+export async function freeTcpPort(host = '127.0.0.1'): Promise<number> {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => resolve());
+  });
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (typeof address !== 'object' || address === null) throw new Error('no TCP port');
+  return address.port;
+}
+
 export async function freeUdpPortPair(host = '127.0.0.1'): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const a = createSocket(host.includes(':') ? 'udp6' : 'udp4');

@@ -8,44 +8,28 @@
  */
 import { after, before, test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
-import { startDepotServer, type RunningDepotServer } from '../../../src/app/server.js';
+import type { RunningDepotServer } from '../../../src/app/server.js';
+import { startApiTestServer, type ApiTestServer } from '../../support/api-server.js';
 import { registeredRoutes } from '../../../src/api/auth.js';
 import { rawRequest } from '../../support/api-client.js';
 import { fuzzParameters } from './settings.js';
 
 const TOKEN = 'fuzz-token-0b7c1e95';
-let dir: string;
+let testServer: ApiTestServer;
 let server: RunningDepotServer;
 let port: number;
 let routes: { method: string; url: string; public: boolean }[];
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'depot-http-fuzz-'));
-  server = await startDepotServer({
-    host: '127.0.0.1',
-    coapPort: 0,
-    coapsPort: null,
-    httpPort: 0,
-    dataDir: dir,
-    allowUnsecured: true,
-    apiToken: TOKEN,
-    // Thousands of refusals from one address: the throttle has its own tests.
-    api: { authThrottle: { maxFailures: Number.MAX_SAFE_INTEGER } },
-  });
-  port = (server.api.server.address() as AddressInfo).port;
+  // Thousands of refusals from one address here: the throttle has tests of its own.
+  testServer = await startApiTestServer('http-fuzz', TOKEN, { authThrottle: { maxFailures: Number.MAX_SAFE_INTEGER } });
+  ({ server, port } = testServer);
   routes = registeredRoutes(server.api).map((r) => ({ ...r }));
   assert.ok(routes.length > 10, 'the routes were read from the app');
 });
 
-after(async () => {
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => testServer.close());
 
 /** Characters a path may carry raw in a request line (no space, no control bytes). */
 const PATH_CHARS = 'abcdefghijklmnopqrstuvwxyzAPIV0123456789-._~!$&\'()*+,;=:@/%?#';
