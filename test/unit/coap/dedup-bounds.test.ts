@@ -12,14 +12,14 @@ const noop = (): void => undefined;
 
 test('Depot\'s bound: the capacity must be a positive integer', () => {
   for (const bad of [0, -1, 1.5, Number.NaN]) {
-    assert.throws(() => new DeduplicationStore<DedupPeer>(bad, 8, noop), RangeError, `capacity ${bad}`);
+    assert.throws(() => new DeduplicationStore<DedupPeer>(bad, 8, noop), /^RangeError: deduplication capacity must be a positive integer/, `capacity ${bad}`);
   }
   assert.equal(new DeduplicationStore<DedupPeer>(1, 8, noop).capacity, 1);
 });
 
 test('Depot\'s bound: the per-peer capacity must be a positive integer and is at most the capacity', () => {
   for (const bad of [0, -3, 2.5]) {
-    assert.throws(() => new DeduplicationStore<DedupPeer>(10, 8, noop, { perPeerCapacity: bad }), RangeError, `perPeerCapacity ${bad}`);
+    assert.throws(() => new DeduplicationStore<DedupPeer>(10, 8, noop, { perPeerCapacity: bad }), /^RangeError: deduplication capacity per peer must be a positive integer/, `perPeerCapacity ${bad}`);
   }
   assert.equal(new DeduplicationStore<DedupPeer>(10, 8, noop, { perPeerCapacity: 1 }).perPeerCapacity, 1);
   assert.equal(new DeduplicationStore<DedupPeer>(10, 8, noop, { perPeerCapacity: 50 }).perPeerCapacity, 10);
@@ -149,4 +149,60 @@ test('within the budget, the oldest records go until a new large reply fits, pos
   assert.deepEqual([...a.received.keys()], [3]);
   assert.deepEqual([...b.received.keys()], [4]);
   assert.equal(store.size, 2);
+});
+
+test('RFC 7252 §4.5: a message ID received again after its record expired (not yet swept) is one record, not two', () => {
+  const store = new DeduplicationStore<DedupPeer>(8, 8, noop);
+  const peer = newPeer();
+  store.add(peer, 5, 100);
+  store.add(peer, 6, 300);
+  store.add(peer, 5, 400); // at t=200: 5 again
+  assert.equal(store.size, 2);
+  assert.deepEqual([...peer.received.keys()], [6, 5], 'oldest first: 5 is now the newest');
+});
+
+test('a reply for a record its peer\'s bound already ended is not kept (no bytes counted)', () => {
+  const store = new DeduplicationStore<DedupPeer>(8, 2, noop, { perPeerCapacity: 1 });
+  const peer = newPeer();
+  const first = store.add(peer, 1, 1000);
+  store.add(peer, 2, 1000); // the bound of 1 ends record 1
+  store.setReply(first, new Uint8Array(40));
+  assert.equal(store.largeReplyBytes, 0);
+  assert.equal(store.find(peer, 1, 0), -1);
+  assert.equal(store.size, 1);
+});
+
+test('a reply over the whole budget ends only its own record: a peer with others left is not reported empty', () => {
+  const emptied: DedupPeer[] = [];
+  const store = new DeduplicationStore<DedupPeer>(8, 2, (p) => emptied.push(p), { largeReplyBudget: 10 });
+  const peer = newPeer();
+  store.add(peer, 1, 1000);
+  store.setReply(store.add(peer, 2, 1000), new Uint8Array(11));
+  assert.deepEqual(emptied, []);
+  assert.deepEqual([...peer.received.keys()], [1]);
+});
+
+test('making room for a large reply may evict the record itself: then nothing is kept, and newer records stay', () => {
+  const store = new DeduplicationStore<DedupPeer>(8, 2, noop, { largeReplyBudget: 30 });
+  const peer = newPeer();
+  const x = store.add(peer, 1, 1000); // oldest, no reply yet
+  store.setReply(store.add(peer, 2, 1000), new Uint8Array(25));
+  store.setReply(x, new Uint8Array(10)); // 25 + 10 > 30: the oldest (x itself) goes
+  assert.equal(store.find(peer, 1, 0), -1);
+  assert.equal(store.largeReplyBytes, 25);
+  assert.equal(store.reply(store.find(peer, 2, 0))!.length, 25);
+  assert.equal(store.size, 1);
+});
+
+test('sweeping an empty store changes nothing: the ring still holds exactly capacity records afterwards', () => {
+  const store = new DeduplicationStore<DedupPeer>(2, 2, noop);
+  const peer = newPeer();
+  assert.equal(store.sweep(10), false);
+  assert.equal(store.size, 0);
+  store.add(peer, 1, 1000);
+  store.add(peer, 2, 1000);
+  store.add(peer, 3, 1000);
+  assert.equal(store.size, 2);
+  assert.equal(store.find(peer, 1, 0), -1);
+  assert.deepEqual([...peer.received.keys()], [2, 3]);
 });
