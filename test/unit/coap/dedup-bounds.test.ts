@@ -196,13 +196,15 @@ test('making room for a large reply may evict the record itself: then nothing is
 
 test('sweeping an empty store changes nothing: the ring still holds exactly capacity records afterwards', () => {
   const store = new DeduplicationStore<DedupPeer>(2, 2, noop);
-  const peer = newPeer();
+  const a = newPeer();
+  const b = newPeer();
   assert.equal(store.sweep(10), false);
   assert.equal(store.size, 0);
-  store.add(peer, 1, 1000);
-  store.add(peer, 2, 1000);
-  store.add(peer, 3, 1000);
+  store.add(a, 1, 1000);
+  store.add(b, 2, 1000);
+  store.add(a, 3, 1000); // full: the oldest (a's 1) goes
   assert.equal(store.size, 2);
-  assert.equal(store.find(peer, 1, 0), -1);
-  assert.deepEqual([...peer.received.keys()], [2, 3]);
+  assert.equal(store.find(a, 1, 0), -1);
+  assert.deepEqual([...a.received.keys()], [3]);
+  assert.notEqual(store.find(b, 2, 0), -1);
 });

@@ -219,6 +219,8 @@ test('TS Core §7.4.3: a resource payload is one resource TLV with the path\'s i
   assertCodecError(() => decode(TLV, [3, 0, 9], hex('C10964 C10964')), '4.00', /expected one resource TLV/);
   assertCodecError(() => decode(TLV, [3, 0, 9], hex('410001')), '4.00', /expected one resource TLV/); // bare instances of a single resource
   assertCodecError(() => decode(TLV, [3, 0, 9], hex('0009')), '4.00', /expected one resource TLV/);
+  assertCodecError(() => decode(TLV, [3311, 0, 7], hex('C10701 410001')), '4.00', /expected one resource TLV/); // a resource and a resource instance
+  assertCodecError(() => decode(TLV, [3311, 0, 7], hex('410001 C10701')), '4.00', /expected one resource TLV/);
   assert.deepEqual(decode(TLV, [3311, 0, 7], hex('410001 410102')), Node.multiResource(7, [[0, Value.opaque(Uint8Array.of(1))], [1, Value.opaque(Uint8Array.of(2))]]));
   assert.deepEqual(decode(TLV, [3311, 0, 7], hex('8307 410001')), Node.multiResource(7, [[0, Value.opaque(Uint8Array.of(1))]]));
 });
