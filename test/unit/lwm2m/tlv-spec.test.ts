@@ -242,3 +242,21 @@ test('Depot\'s limit (4.13 beyond maxPayloadBytes): a payload of exactly the lim
   assertCodecError(() => decode(TLV, [3, 0, 9], hex('C2090064'), { limits }), '4.13', /larger than 3/);
   assertCodecError(() => decode(TLV, [3, 0, 9], [0xc1, 9, 0x64] as unknown as Uint8Array), '4.00', /bytes/);
 });
+
+test('TS Core Appendix C: a Corelnk value is a UTF-8 string (RFC 6690 text); the root path has no TLV form (4.15)', () => {
+  const registry = defaultRegistry.with([
+    {
+      id: 3312,
+      name: 'Links',
+      urn: 'urn:oma:lwm2m:ext:3312',
+      version: '1.0',
+      lwm2mVersion: '1.1',
+      multiple: true,
+      mandatory: false,
+      resources: [{ id: 1, name: 'Link', operations: 'R', multiple: false, mandatory: true, type: 'corelnk' }],
+    },
+  ]);
+  assert.deepEqual(decode(TLV, [3312, 0, 1], hex('C4013C2F333E'), { registry }), Node.resource(1, { type: 'corelnk', value: '</3>' }));
+  assertCodecError(() => decode(TLV, [3312, 0, 1], hex('C101C3'), { registry }), '4.00', /^\/3312\/0\/1 value is not valid UTF-8/);
+  assertCodecError(() => decode(TLV, [], hex('C10101')), '4.15', /root path/);
+});
