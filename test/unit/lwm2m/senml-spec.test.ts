@@ -98,6 +98,8 @@ test('RFC 8428 §4.5: base name and base time apply to the records that follow, 
 test('RFC 8428 §4.2 (v is a number): integers beyond 64 bits are refused; above 2^63 - 1 they are unsigned', () => {
   assert.deepEqual(json('[{"n":"/3311/0/1","v":18446744073709551615}]'), [{ path: [3311, 0, 1], value: Value.unsignedInteger(2n ** 64n - 1n) }]);
   assert.deepEqual(json('[{"n":"/3311/0/1","v":9223372036854775808}]'), [{ path: [3311, 0, 1], value: Value.unsignedInteger(2n ** 63n) }]);
+  // TS Core Appendix C: Integer is signed 64-bit, so 2^63 - 1 (an unknown resource) stays an Integer
+  assert.deepEqual(json('[{"n":"/3311/0/1","v":9223372036854775807}]'), [{ path: [3311, 0, 1], value: Value.integer(2n ** 63n - 1n) }]);
   assert.deepEqual(json('[{"n":"/3311/0/1","v":-9223372036854775808}]'), [{ path: [3311, 0, 1], value: Value.integer(-(2n ** 63n)) }]);
   assertCodecError(() => json('[{"n":"/3311/0/1","v":-9223372036854775809}]'), '4.00', /beyond 64 bits/);
   assert.deepEqual(cbor('81 A2 00 69 2F333331312F302F31 02 1BFFFFFFFFFFFFFFFF'), [{ path: [3311, 0, 1], value: Value.unsignedInteger(2n ** 64n - 1n) }]);
