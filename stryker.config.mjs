@@ -27,7 +27,7 @@ const modules = {
   content: {
     mutate: ['src/lwm2m/content/*.ts'],
     tests: [
-      'dist/test/unit/lwm2m/{cbor,cbor-edges,lwm2mcbor,lwm2mcbor-values,plaintext,senml,tlv,values,json}.test.js',
+      'dist/test/unit/lwm2m/{cbor,cbor-edges,lwm2mcbor,lwm2mcbor-values,plaintext,senml,tlv,tlv-spec,content-dispatch,cbor-decode-spec,cbor-encode-spec,senml-spec,values,json}.test.js',
       'dist/test/conformance/object9/encoding.test.js',
     ],
   },
