@@ -32,7 +32,8 @@ export interface TlvEntry {
 // ---- framing -----------------------------------------------------------------
 
 export function writeTlv(kind: TlvKind, id: number, content: Uint8Array): Uint8Array {
-  if (!Number.isInteger(id) || id < 0 || id > 0xffff) throw badRequest(`TLV identifier ${id} out of range`);
+  // 65535 is reserved (TS Core §7.4.3): the reader refuses it, so the writer must not produce it.
+  if (!Number.isInteger(id) || id < 0 || id >= 0xffff) throw badRequest(`TLV identifier ${id} out of range`);
   const len = content.length;
   if (len >= 1 << 24) throw notAcceptable(`TLV value of ${len} bytes exceeds the 24-bit length field`);
   const head: number[] = [];

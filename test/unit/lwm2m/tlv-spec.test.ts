@@ -78,7 +78,10 @@ test('TS Core §7.4.3: the 24-bit length field is the largest: 2^24 bytes or mor
 
 test('TS Core §7.4.3: identifiers are 16-bit unsigned; others cannot be written (4.00)', () => {
   for (const id of [-1, 0x10000, 1.5]) assertCodecError(() => writeTlv('resource', id, new Uint8Array(0)), '4.00', /identifier/);
+  // 65535 is reserved (TS Core §7.4.3, as for every LwM2M identifier): the reader refuses it, so it is never written.
+  assertCodecError(() => writeTlv('resource', 0xffff, new Uint8Array(0)), '4.00', /identifier/);
   assert.equal(w('resource', 0, 0), 'C000');
+  assert.equal(w('resource', 0xfffe, 0), 'E0FFFE', 'the largest identifier that may be written');
 });
 
 test('TS Core §7.4.3: a header or value cut short, and length bits next to a length field, are 4.00', () => {
