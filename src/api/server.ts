@@ -107,6 +107,8 @@ export function createApi(options: ApiOptions): FastifyInstance {
   const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
   const app = Fastify({
     logger: false,
+    // An unknown property is the caller's mistake (a misspelt option): 400, not silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
     bodyLimit: limits.jsonBodyBytes,
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,

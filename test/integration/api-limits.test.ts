@@ -111,8 +111,8 @@ test('JSON bodies over 64 KiB are refused with 413; request heads over 16 KiB wi
   const tooLarge = await rawRequest(port, 'POST', '/api/v1/devices/some-ep/read', { headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: big });
   assert.equal(tooLarge.status, 413);
   assert.equal((JSON.parse(tooLarge.body) as { error: string }).error, 'PAYLOAD_TOO_LARGE');
-  // Just under the limit is read and handled (the unknown property dropped, the device unknown).
-  const fits = await rawRequest(port, 'POST', '/api/v1/devices/some-ep/read', { headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ path: '/3/0/0', pad: 'x'.repeat(60 * 1024) }) });
+  // Just under the limit is read and handled (a long string value to write; the device unknown).
+  const fits = await rawRequest(port, 'POST', '/api/v1/devices/some-ep/write', { headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ path: '/3/0/14', value: { type: 'string', value: 'x'.repeat(60 * 1024) } }) });
   assert.equal(fits.status, 404);
   assert.equal((JSON.parse(fits.body) as { error: string }).error, 'NOT_REGISTERED');
   const hugeHeader = await rawRequest(port, 'GET', '/api/health', { headers: { 'x-pad': 'y'.repeat(20 * 1024) } });

@@ -184,3 +184,11 @@ test('GET /api/v1/bootstrap says whether the bootstrap server is in insecure lab
   assert.equal(listing.insecureBootstrap, false);
   assert.equal((await call('/api/v1/bootstrap/dev-1/rotate-key', { method: 'POST' })).status, 501);
 });
+
+test('a JSON body with an unknown property is refused with 400 naming it, not silently trimmed', async () => {
+  const response = await call('/api/v1/devices/api-dev-0/read', { method: 'POST', json: { path: '/3/0/0', acept: 60 } });
+  assert.equal(response.status, 400);
+  const body = (await response.json()) as { error: string; message: string };
+  assert.equal(body.error, 'BAD_REQUEST');
+  assert.match(body.message, /additional properties/i);
+});
