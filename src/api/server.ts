@@ -447,6 +447,7 @@ function describeError(error: unknown): { status: number; code: string; message:
   const e = error as { statusCode?: number; validation?: unknown; message?: string };
   if (e.validation) return { status: 400, code: 'BAD_REQUEST', message: e.message ?? 'invalid request' };
   if (e.statusCode === 413) return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: 'the request body is larger than this route accepts' };
+  if (e.statusCode === 415) return { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: `${e.message ?? 'unsupported content type'} (JSON routes take application/json; package uploads application/octet-stream)` };
   if (e.statusCode && e.statusCode < 500) return { status: e.statusCode, code: 'BAD_REQUEST', message: e.message ?? 'bad request' };
   process.emitWarning(`API: unexpected error: ${e.message ?? String(error)}`);
   return { status: 500, code: 'INTERNAL', message: 'internal error' };

@@ -192,3 +192,11 @@ test('a JSON body with an unknown property is refused with 400 naming it, not si
   assert.equal(body.error, 'BAD_REQUEST');
   assert.match(body.message, /additional properties/i);
 });
+
+test('a body of a content type the route does not take is 415 UNSUPPORTED_MEDIA_TYPE with what it takes', async () => {
+  const response = await call('/api/v1/devices/api-dev-0/read', { method: 'POST', body: 'path=/3/0/0', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  assert.equal(response.status, 415);
+  const body = (await response.json()) as { error: string; message: string };
+  assert.equal(body.error, 'UNSUPPORTED_MEDIA_TYPE');
+  assert.match(body.message, /application\/json/);
+});
