@@ -13,6 +13,7 @@ import {
   SecurityObject,
   defaultRegistry
 } from '../../../src/lwm2m/index.js';
+import { TEMPERATURE_OBJECT } from './helpers.js';
 
 test('definitions: generated file is up to date with registry.json', () => {
   const r = spawnSync(process.execPath, ['scripts/gen-lwm2m-objects.mjs', '--check'], { encoding: 'utf8' });
@@ -77,18 +78,7 @@ test('definitions: object 9 has resources 0..13 of the seed spec', () => {
 test('definitions: unknown objects are absent; a registry can be extended', () => {
   assert.equal(defaultRegistry.object(3303), undefined);
   assert.equal(defaultRegistry.resource(3303, 5700), undefined);
-  const r: ObjectRegistry = defaultRegistry.with([
-    {
-      id: 3303,
-      name: 'Temperature',
-      urn: 'urn:oma:lwm2m:ext:3303',
-      version: '1.0',
-      lwm2mVersion: '1.0',
-      multiple: true,
-      mandatory: false,
-      resources: [{ id: 5700, name: 'Sensor Value', operations: 'R', multiple: false, mandatory: true, type: 'float' }],
-    },
-  ]);
+  const r: ObjectRegistry = defaultRegistry.with([TEMPERATURE_OBJECT]);
   assert.equal(r.resource(3303, 5700)?.type, 'float');
   assert.equal(r.resource(3, 0)?.name, 'Manufacturer');
 });

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { Lwm2mCodecError } from '../../../src/lwm2m/index.js';
 import type { CoapErrorCode } from '../../../src/lwm2m/index.js';
+import type { ObjectDefinition } from '../../../src/lwm2m/model.js';
 
 export const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 export const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex').toUpperCase();
@@ -51,3 +52,15 @@ export const DEVICE_TLV =
   'C40D5182428F' +
   'C60E2B30323A3030' +
   'C11055';
+
+/** An object outside the default registry (IPSO Temperature, 3303) with one float resource, for registry extension and typed-value tests. */
+export const TEMPERATURE_OBJECT: ObjectDefinition = {
+  id: 3303,
+  name: 'Temperature',
+  urn: 'urn:oma:lwm2m:ext:3303',
+  version: '1.0',
+  lwm2mVersion: '1.0',
+  multiple: true,
+  mandatory: false,
+  resources: [{ id: 5700, name: 'Sensor Value', operations: 'R', multiple: false, mandatory: true, type: 'float' }],
+};

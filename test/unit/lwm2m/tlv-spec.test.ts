@@ -19,7 +19,7 @@ import {
   readTlvs,
   writeTlv,
 } from '../../../src/lwm2m/index.js';
-import { assertCodecError, hex, toHex } from './helpers.js';
+import { TEMPERATURE_OBJECT, assertCodecError, hex, toHex } from './helpers.js';
 
 const TLV = ContentFormat.Tlv;
 const w = (kind: Parameters<typeof writeTlv>[0], id: number, n: number): string => toHex(writeTlv(kind, id, new Uint8Array(n).fill(0xaa)));
@@ -161,18 +161,7 @@ test('TS Core Appendix C: float 4 bytes when single precision is exact, else 8; 
   assert.equal(toHex(encodeTlvValue(Value.float(2 ** -149))), '00000001'); // smallest binary32 subnormal
   assert.equal(toHex(encodeTlvValue(Value.float(1 + 2 ** -24))), '3FF0000010000000');
   assert.equal(toHex(encodeTlvValue({ type: 'float', value: Number.NaN })), '7FF8000000000000');
-  const registry = defaultRegistry.with([
-    {
-      id: 3303,
-      name: 'Temperature',
-      urn: 'urn:oma:lwm2m:ext:3303',
-      version: '1.0',
-      lwm2mVersion: '1.0',
-      multiple: true,
-      mandatory: false,
-      resources: [{ id: 5700, name: 'Sensor Value', operations: 'R', multiple: false, mandatory: true, type: 'float' }],
-    },
-  ]);
+  const registry = defaultRegistry.with([TEMPERATURE_OBJECT]);
   const dec = (bytes: string): unknown => decode(TLV, [3303, 0, 5700], hex(bytes), { registry });
   assert.deepEqual(dec('E41644C0000000'), Node.resource(5700, Value.float(-2)));
   assert.deepEqual(dec('E81644083FF0000010000000'), Node.resource(5700, Value.float(1 + 2 ** -24)));

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { ContentFormat, Node, Value, decode, encode, readTlvs, DEFAULT_LIMITS, defaultRegistry } from '../../../src/lwm2m/index.js';
-import { DEVICE_INSTANCE, DEVICE_TLV, assertCodecError, hex, toHex } from './helpers.js';
+import { DEVICE_INSTANCE, DEVICE_TLV, TEMPERATURE_OBJECT, assertCodecError, hex, toHex } from './helpers.js';
 
 const TLV = ContentFormat.Tlv;
 
@@ -98,18 +98,7 @@ test('TLV TS 1.0 §6.4.3: malformed payloads raise 4.00 with a diagnostic', () =
 });
 
 test('TLV TS 1.0 §6.4.3: values are written in the defined type (integer for a float resource, string for objlnk)', () => {
-  const registry = defaultRegistry.with([
-    {
-      id: 3303,
-      name: 'Temperature',
-      urn: 'urn:oma:lwm2m:ext:3303',
-      version: '1.0',
-      lwm2mVersion: '1.0',
-      multiple: true,
-      mandatory: false,
-      resources: [{ id: 5700, name: 'Sensor Value', operations: 'R', multiple: false, mandatory: true, type: 'float' }],
-    },
-  ]);
+  const registry = defaultRegistry.with([TEMPERATURE_OBJECT]);
   assert.equal(toHex(encode(TLV, [3303, 0, 5700], Node.resource(5700, Value.integer(2)), { registry })), 'E4164440000000');
   assert.equal(toHex(encode(TLV, [9, 0, 5], Node.resource(5, Value.string('3:1')))), 'C40500030001');
   assertCodecError(() => encode(TLV, [3, 0, 9], Node.resource(9, Value.string('abc'))), '4.00', /cannot convert string value to integer/);
