@@ -84,9 +84,13 @@ export function refusesFormat(code: string): boolean {
   return code === '4.06' || code === '4.15';
 }
 
-declare module '../../store/types.js' {
-  interface KnownSettings {
-    /** What Depot learned of each device's content formats (issue 13): endpoint → format that worked, formats refused. */
-    'lwm2m.formatsByEndpoint': Record<string, LearnedFormats>;
-  }
+/** Where what was learned is kept: a key of the device's facts (`extra`), one row per device. */
+export const LEARNED_FORMATS_FACT = 'lwm2m.formats';
+
+/** What was stored under LEARNED_FORMATS_FACT, if it has the expected shape (anything else is ignored). */
+export function learnedFormatsFrom(value: unknown): LearnedFormats | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const { format, refused } = value as { format?: unknown; refused?: unknown };
+  if (!Array.isArray(refused) || !refused.every((f) => Number.isInteger(f))) return undefined;
+  return { ...(Number.isInteger(format) ? { format: format as number } : {}), refused: refused as number[] };
 }

@@ -19,7 +19,7 @@ import type { CredentialKind, DeviceFactsPatch, PeerIdentityRef, QueuedOperation
 import { Lwm2mCodecError } from '../errors.js';
 import { decode, decodeRecords, encode, encodeRecords } from '../content/index.js';
 import { formatSenmlCbor } from '../content/senml.js';
-import { announcedFormats, candidateFormats, refusesFormat, type LearnedFormats } from './content-format.js';
+import { announcedFormats, candidateFormats, LEARNED_FORMATS_FACT, learnedFormatsFrom, refusesFormat, type LearnedFormats } from './content-format.js';
 import type { Lwm2mRecord } from '../node.js';
 import type { Lwm2mNode, ResourceNode } from '../node.js';
 import type { Lwm2mPath } from '../path.js';
@@ -29,8 +29,7 @@ import { printable } from '../../util/printable.js';
 import { RegistrationIds } from './registration-ids.js';
 
 export interface Lwm2mServerOptions {
-  /** With `settings`, what Depot learned of each device's content formats survives a restart. */
-  store: Pick<Store, 'registrations' | 'deviceFacts' | 'operations' | 'credentials'> & Partial<Pick<Store, 'settings'>>;
+  store: Pick<Store, 'registrations' | 'deviceFacts' | 'operations' | 'credentials'>;
   /** CoAP servers by scheme: devices register on them and are managed through them. */
   coap: { coap?: CoapServer; coaps?: CoapServer };
   clock?: Clock;
@@ -563,31 +562,28 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
 
   // ---------------------------------------------------------------- content formats
 
-  /** What was learned of each endpoint's formats (loaded from the store once). */
-  private learnedFormats: Promise<Map<string, LearnedFormats>> | undefined;
-  private learnedSaving: Promise<void> = Promise.resolve();
-
-  private learnedMap(): Promise<Map<string, LearnedFormats>> {
-    this.learnedFormats ??= (async () => new Map(Object.entries((await this.store.settings?.get('lwm2m.formatsByEndpoint').catch(() => null)) ?? {})))();
-    return this.learnedFormats;
-  }
+  /** What was learned of each endpoint's formats, as read from (and written to) its device facts; null: nothing. */
+  private readonly learnedFormats = new Map<string, LearnedFormats | null>();
 
   /** What Depot learned of a device's content formats (the format that worked, those refused). */
   async learnedFormatsOf(endpoint: string): Promise<LearnedFormats | undefined> {
-    return (await this.learnedMap()).get(endpoint);
+    let learned = this.learnedFormats.get(endpoint);
+    if (learned === undefined) {
+      const facts = await this.store.deviceFacts.get(endpoint).catch(() => null);
+      learned = learnedFormatsFrom(facts?.extra[LEARNED_FORMATS_FACT]) ?? null;
+      this.learnedFormats.set(endpoint, learned);
+    }
+    return learned ?? undefined;
   }
 
   private async learnFormat(endpoint: string, format: number, worked: boolean): Promise<void> {
-    const map = await this.learnedMap();
-    const was = map.get(endpoint) ?? { refused: [] };
+    const was = (await this.learnedFormatsOf(endpoint)) ?? { refused: [] };
     const next: LearnedFormats = worked ? { format, refused: was.refused.filter((f) => f !== format) } : { ...(was.format !== undefined && was.format !== format ? { format: was.format } : {}), refused: [...new Set([...was.refused, format])] };
     if (was.format === next.format && was.refused.length === next.refused.length) return;
-    map.set(endpoint, next);
-    const settings = this.store.settings;
-    if (!settings) return;
-    // One write at a time, each with the whole map as it is then.
-    this.learnedSaving = this.learnedSaving.then(() => settings.set('lwm2m.formatsByEndpoint', Object.fromEntries(map), this.wallNow())).catch((error: unknown) => this.report(error));
-    await this.learnedSaving;
+    this.learnedFormats.set(endpoint, next);
+    // Kept with the device's facts (one row per device), so it survives a restart and a re-registration.
+    const stored = { ...(next.format !== undefined ? { format: next.format } : {}), refused: next.refused };
+    await this.store.deviceFacts.upsert(endpoint, { extra: { [LEARNED_FORMATS_FACT]: stored } }, this.wallNow()).catch((error: unknown) => this.report(error));
   }
 
   /** The formats to try for a request to `target`, best first (see content-format.ts). */
