@@ -49,6 +49,8 @@ declare module '../store/types.js' {
 
 /** How often download progress is written to the store, at most (ms). */
 const PROGRESS_SAVE_MS = 1000;
+/** The device-facts key (extra) under which the Object 9 numbering a device has shown is kept. */
+const OBJECT9_NUMBERING_FACT = 'object9.numbering';
 
 /** Job messages while the device cannot be reached start with this (and are replaced once it is back). */
 const WAITING = 'Waiting for ';
@@ -308,7 +310,6 @@ export class InstallDriver {
   private readonly restartNotes = new Map<string, string>();
   private progressSave: NodeJS.Timeout | undefined;
   private progressSaving: Promise<void> = Promise.resolve();
-  private numberingSaving: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: InstallDriverOptions) {
     this.store = options.store;
@@ -504,16 +505,14 @@ export class InstallDriver {
 
   /** The Object 9 numbering a device has shown (seed 0–10 table or registry 50–59 results), recorded once seen. */
   async numberingOf(endpoint: string): Promise<ProfileName | undefined> {
-    return (await this.store.settings.get('installs.object9NumberingByEndpoint'))?.[endpoint];
+    const shown = (await this.store.deviceFacts.get(endpoint))?.extra[OBJECT9_NUMBERING_FACT];
+    return shown === 'seed' || shown === 'registry' ? shown : undefined;
   }
 
+  /** Kept with the device's facts (one row per device; extra keys merge, so nothing else is touched). */
   private async recordNumbering(endpoint: string, profile: ProfileName): Promise<void> {
-    this.numberingSaving = this.numberingSaving.then(async () => {
-      const known = (await this.store.settings.get('installs.object9NumberingByEndpoint')) ?? {};
-      if (known[endpoint] !== profile) await this.store.settings.set('installs.object9NumberingByEndpoint', { ...known, [endpoint]: profile }, this.now());
-    });
-    await this.numberingSaving.catch((error: unknown) => this.reportError(error));
-    this.numberingSaving = this.numberingSaving.catch(() => undefined);
+    if ((await this.numberingOf(endpoint).catch(() => undefined)) === profile) return;
+    await this.store.deviceFacts.upsert(endpoint, { extra: { [OBJECT9_NUMBERING_FACT]: profile } }, this.now()).catch((error: unknown) => this.reportError(error));
   }
 
   reportError(error: unknown): void {
@@ -964,11 +963,4 @@ export function preflightProblem(registration: Pick<Registration, 'objectLinks'>
   }
   if (!objects.some((o) => o.objectId === 9)) return 'device has no Software Management object (Object 9) in its registered object links';
   return undefined;
-}
-
-declare module '../store/types.js' {
-  interface KnownSettings {
-    /** The Object 9 numbering each device has shown (issue 13): seed (0–10 table) or registry (50–59 results). */
-    'installs.object9NumberingByEndpoint': Record<string, ProfileName>;
-  }
 }

@@ -33,6 +33,6 @@ export interface Lwm2mDevicePort {
 export interface InstallStorePort {
   readonly installJobs: InstallJobRepository;
   readonly registrations: Pick<RegistrationRepository, 'getByEndpoint'>;
-  readonly deviceFacts: Pick<DeviceFactsRepository, 'get'>;
+  readonly deviceFacts: Pick<DeviceFactsRepository, 'get' | 'upsert'>;
   readonly settings: SettingsRepository;
 }
