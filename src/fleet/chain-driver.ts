@@ -47,6 +47,8 @@ export class ChainDriver {
   private readonly now: () => number;
   /** Open jobs of this process and the tail of their serialised steps. */
   private readonly queues = new Map<string, { endpoint: string; tail: Promise<void> }>();
+  /** The same open jobs by device: a contact (every registration and update) finds its jobs without a scan. */
+  private readonly openByEndpoint = new Map<string, Set<string>>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ChainDriverOptions) {
@@ -58,7 +60,7 @@ export class ChainDriver {
   /** Picks up the jobs a previous driver left running: each resumes its running attempt. */
   async start(): Promise<void> {
     for (const job of await this.repo.listOpen()) {
-      this.queues.set(job.id, { endpoint: job.endpoint, tail: Promise.resolve() });
+      this.track(job.id, job.endpoint);
       void this.enqueue(job.id, () => this.resume(job));
     }
     const tickMs = this.options.tickMs ?? 5000;
@@ -73,6 +75,7 @@ export class ChainDriver {
     this.timer = undefined;
     await Promise.all([...this.queues.values()].map((q) => q.tail));
     this.queues.clear();
+    this.openByEndpoint.clear();
   }
 
   /** A new job; resolves once its first method has begun (or the chain ended). */
@@ -81,16 +84,18 @@ export class ChainDriver {
     const chain = options.methods ?? this.options.defaultChain ?? [...this.methods.keys()];
     const unknown = chain.filter((name) => !this.methods.has(name));
     if (chain.length === 0 || unknown.length > 0) throw new ChainDriverError('BAD_REQUEST', chain.length === 0 ? 'the method chain is empty' : `unknown install methods: ${unknown.join(', ')}`);
-    for (const q of this.queues.values()) if (q.endpoint === endpoint) throw new ChainDriverError('CONFLICT', `device "${endpoint}" already has an open install job`);
+    if (this.openByEndpoint.has(endpoint)) throw new ChainDriverError('CONFLICT', `device "${endpoint}" already has an open install job`);
     const job = await this.repo.create({ id: randomBytes(9).toString('base64url'), endpoint, packageSha256, activate: options.activate ?? false, methods: chain }, this.now());
-    this.queues.set(job.id, { endpoint, tail: Promise.resolve() });
+    this.track(job.id, endpoint);
     await this.enqueue(job.id, () => this.walk(job, 0));
     return (await this.repo.get(job.id)) ?? job;
   }
 
   /** The device reached Depot: its open jobs' running attempts hear of it. */
   async contact(endpoint: string, protocol: 'lwm2m' = 'lwm2m'): Promise<void> {
-    await Promise.all([...this.queues.entries()].filter(([, q]) => q.endpoint === endpoint).map(([id]) => this.enqueue(id, () => this.deliver(id, { kind: 'contact', protocol }))));
+    const open = this.openByEndpoint.get(endpoint);
+    if (!open) return;
+    await Promise.all([...open].map((id) => this.enqueue(id, () => this.deliver(id, { kind: 'contact', protocol }))));
   }
 
   /** A timer event to every running attempt (timeouts, polling). */
@@ -103,7 +108,7 @@ export class ChainDriver {
     const job = await this.repo.get(id);
     if (!job) throw new ChainDriverError('NOT_FOUND', `install job ${id} does not exist`);
     if (job.state !== 'running') throw new ChainDriverError('CONFLICT', `install job ${id} already ended (${job.state})`);
-    if (!this.queues.has(id)) this.queues.set(id, { endpoint: job.endpoint, tail: Promise.resolve() });
+    if (!this.queues.has(id)) this.track(id, job.endpoint);
     await this.enqueue(id, async () => {
       const current = await this.repo.get(id);
       if (!current || current.state !== 'running') return;
@@ -203,7 +208,7 @@ export class ChainDriver {
   private async deliver(id: string, event: MethodEvent): Promise<void> {
     const job = await this.repo.get(id);
     if (!job || job.state !== 'running') {
-      this.queues.delete(id);
+      this.untrack(id);
       return;
     }
     const attempt = await this.running(id);
@@ -219,6 +224,22 @@ export class ChainDriver {
     if (!(await this.apply(job, attempt, step))) await this.walk(job, await this.nextIndex(job));
   }
 
+  private track(id: string, endpoint: string): void {
+    this.queues.set(id, { endpoint, tail: Promise.resolve() });
+    const open = this.openByEndpoint.get(endpoint);
+    if (open) open.add(id);
+    else this.openByEndpoint.set(endpoint, new Set([id]));
+  }
+
+  private untrack(id: string): void {
+    const q = this.queues.get(id);
+    if (!q) return;
+    this.queues.delete(id);
+    const open = this.openByEndpoint.get(q.endpoint);
+    open?.delete(id);
+    if (open?.size === 0) this.openByEndpoint.delete(q.endpoint);
+  }
+
   private resume(job: ChainJob): Promise<void> {
     return this.deliver(job.id, { kind: 'resumed' });
   }
@@ -230,6 +251,6 @@ export class ChainDriver {
 
   private async end(id: string, state: 'succeeded' | 'failed' | 'cancelled', message: string): Promise<void> {
     await this.repo.finish(id, state, message, this.now());
-    this.queues.delete(id);
+    this.untrack(id);
   }
 }
