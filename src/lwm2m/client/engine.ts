@@ -231,6 +231,8 @@ export class Lwm2mClient {
   private conn: Connection | undefined;
   private opening: Promise<Connection> | undefined;
   private registration: Registration | undefined;
+  /** The Register request awaiting its answer, so stop() can de-register what it creates. */
+  private registerInFlight: { post: Promise<ClientResponse>; serverUri: string } | undefined;
   private endpointName: string | undefined;
   private stateValue: ClientState = 'stopped';
   private bootstrapping = false;
@@ -382,15 +384,24 @@ export class Lwm2mClient {
     const reg = this.registration;
     this.registration = undefined;
     reg?.timer?.cancel();
+    const registering = this.registerInFlight;
     for (const o of this.observed.values()) {
       o.pending?.cancel();
       o.pmaxTimer?.cancel();
     }
     this.observed.clear();
-    if (reg && options.deregister !== false && this.conn) {
+    let registered: { serverUri: string; location: string } | undefined = reg;
+    if (!registered && registering && options.deregister !== false) {
+      // Stopped while a Register was in flight: a 2.01 still creates a registration on the
+      // server, which must be de-registered rather than left to expire (TS Core 1.1 §6.2.3).
+      const res = await registering.post.catch(() => undefined);
+      const location = res?.code === Code.Created ? locationOf(res) : undefined;
+      if (location !== undefined) registered = { serverUri: registering.serverUri, location };
+    }
+    if (registered && options.deregister !== false && this.conn) {
       try {
-        const res = await this.conn.client.delete(reg.serverUri + reg.location, { timeout: this.config.requestTimeoutMs ?? 10_000 });
-        if (res.code === Code.Deleted) this.emit({ type: 'deregistered', location: reg.location });
+        const res = await this.conn.client.delete(registered.serverUri + registered.location, { timeout: this.config.requestTimeoutMs ?? 10_000 });
+        if (res.code === Code.Deleted) this.emit({ type: 'deregistered', location: registered.location });
         else this.emit({ type: 'error', error: new Error(`De-register answered ${res.codeText}`) });
       } catch (error) {
         this.emit({ type: 'error', error: error as Error });
@@ -614,24 +625,28 @@ export class Lwm2mClient {
     const binding = this.serverString(serverIid, 7) ?? this.config.binding ?? 'U';
     const serverUri = base(account.uri);
     let res: ClientResponse;
+    const post = conn.client.post(`${serverUri}/rd?${this.registerQuery(lifetime, binding)}`, this.registrationLinks(), {
+      contentFormat: ContentFormat.LinkFormat,
+      ...this.timeout(),
+    });
+    this.registerInFlight = { post, serverUri };
     try {
-      res = await conn.client.post(`${serverUri}/rd?${this.registerQuery(lifetime, binding)}`, this.registrationLinks(), {
-        contentFormat: ContentFormat.LinkFormat,
-        ...this.timeout(),
-      });
+      res = await post;
     } catch (error) {
       await this.afterTransportFailure(conn, serverUri, error);
       return { reason: `Register failed: ${(error as Error).message}` };
+    } finally {
+      if (this.registerInFlight?.post === post) this.registerInFlight = undefined;
     }
+    // stop() took over this Register's answer (it de-registers what the server created).
     if (this.stopping()) return { reason: 'stopping' };
     if (res.code !== Code.Created) {
       // The server's diagnostic payload says why (untrusted: printable ASCII, bounded).
       const why = diagnostic(res.payload);
       return { reason: `Register (lwm2m=${this.offeredVersion}) answered ${res.codeText}${why ? `: ${why}` : ''}`, code: res.codeText };
     }
-    const segments = res.options.filter((o) => o.number === OptionNumber.LocationPath).map((o) => decodeString(o.value));
-    if (segments.length === 0) return { reason: 'Register answer has no Location-Path' };
-    const location = '/' + segments.map(encodeURIComponent).join('/');
+    const location = locationOf(res);
+    if (location === undefined) return { reason: 'Register answer has no Location-Path' };
     this.registration = { location, serverUri, lifetime, binding, timer: undefined };
     this.stateValue = 'registered';
     this.scheduleUpdate();
@@ -1507,6 +1522,12 @@ function withPayload(request: CoapRequest, payload: Uint8Array): CoapRequest {
 const CT_FORMS: readonly CtForm[] = ['list', 'single', 'none'];
 
 /** A peer's diagnostic payload, for a log line: printable ASCII only, at most 200 characters. */
+/** The registration's location from a Register's 2.01 (Location-Path segments), if it has one. */
+function locationOf(res: ClientResponse): string | undefined {
+  const segments = res.options.filter((o) => o.number === OptionNumber.LocationPath).map((o) => decodeString(o.value));
+  return segments.length === 0 ? undefined : '/' + segments.map(encodeURIComponent).join('/');
+}
+
 function diagnostic(payload: Uint8Array): string {
   const text = Buffer.from(payload.subarray(0, 400)).toString('latin1').replace(/[^\x20-\x7e]/g, '?');
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;

@@ -115,6 +115,28 @@ test('TS Core 1.1 §6.2.3 De-register: stop() sends DELETE /rd/<id> and reports 
   }
 });
 
+test('TS Core 1.1 §6.2.3 De-register: stop() while the Register awaits its answer de-registers what the 2.01 created', async () => {
+  const s = await setup({ start: false });
+  try {
+    let release!: () => void;
+    s.driver.registerGate = new Promise<void>((resolve) => (release = resolve));
+    await s.client.start();
+    await s.driver.waitFor((r) => r.method === 'POST' && r.path === '/rd');
+    const events: string[] = [];
+    s.client.on((e) => events.push(e.type));
+    const stopped = s.client.stop();
+    release();
+    await stopped;
+    const del = await s.driver.waitFor((r) => r.method === 'DELETE', 1000);
+    assert.equal(del.path, '/rd/r1');
+    assert.ok(events.includes('deregistered'));
+    assert.ok(!events.includes('registered'), 'a client stopping does not report itself registered');
+    assert.equal(s.client.state, 'stopped');
+  } finally {
+    await s.close();
+  }
+});
+
 test('TS Core 1.1 §6.2.1 Register refused (4.03): reported as an event, retried with back-off', async () => {
   const s = await setup({ start: false });
   try {

@@ -36,6 +36,8 @@ export class Lwm2mServerTestDriver {
   readonly responders: Responder[] = [];
   private waiters: { pred: (r: RecordedRequest) => boolean; resolve: (r: RecordedRequest) => void }[] = [];
   private nextId = 1;
+  /** While set, answers to Register (POST /rd) wait for it: a server slow to answer. */
+  registerGate: Promise<void> | undefined;
   /** The peer of the latest Register (where DM requests go). */
   devicePeer: Peer | undefined;
 
@@ -46,7 +48,12 @@ export class Lwm2mServerTestDriver {
     private readonly clockNow: (() => number) | undefined,
   ) {
     const handler = (request: CoapRequest): CoapResponse => this.handle(request);
-    server.resource('/', { prefix: true, get: handler, put: handler, post: handler, delete: handler });
+    const post = (request: CoapRequest): CoapResponse | Promise<CoapResponse> => {
+      const response = this.handle(request);
+      const gate = request.path === '/rd' ? this.registerGate : undefined;
+      return gate ? gate.then(() => response) : response;
+    };
+    server.resource('/', { prefix: true, get: handler, put: handler, post, delete: handler });
   }
 
   /** With `psk`, the driver listens on coaps:// (DTLS PSK) and knows these identity → key pairs. */
