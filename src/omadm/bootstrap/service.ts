@@ -205,6 +205,10 @@ export class OmaDmBootstrapService implements PushDeliveryListener {
         out.push({ ...ids, outcome: 'reported', message: 'no DM account: bootstrap it first' });
         continue;
       }
+      if (device.sends > 0 && device.state !== 'accepted') {
+        out.push({ ...ids, outcome: 'reported', message: `its bootstrap is ${device.state}, not accepted: the device has no account to check a notification with` });
+        continue;
+      }
       const server = await this.options.store.serverCredentials(device.deviceId);
       if (server === null) {
         out.push({ ...ids, outcome: 'reported', message: 'no server credentials for this device (its account was not bootstrapped by Depot), so no notification digest can be made' });
