@@ -36,8 +36,8 @@ export interface BootstrapServiceOptions {
   readonly sender: WapPushSender;
   /** The ServerID written into accounts and notifications. */
   readonly serverId: string;
-  /** The DM endpoint's URI as devices reach it (https://host:port/dm). */
-  readonly serverUri: string;
+  /** The DM endpoint's URI as devices reach it (https://host:port/dm); a function when known only once it listens. */
+  readonly serverUri: string | (() => string);
   readonly serverName?: string;
   /** Depot's root certificate (DER), for models whose profile asks for it. */
   readonly rootCertificate?: Uint8Array;
@@ -163,11 +163,12 @@ export class OmaDmBootstrapService implements PushDeliveryListener {
     const account = existing ?? (await this.options.accounts.put({ deviceId: device.deviceId, clientUsername: device.deviceId, clientPassword: randomBytes(18).toString('base64url') }, randomBytes(16), now));
     const server = (await this.options.store.serverCredentials(device.deviceId)) ?? { serverId: this.options.serverId, password: randomBytes(18).toString('base64url'), nonce: new Uint8Array(randomBytes(16)) };
     const p = settings.profile.provisioning;
-    const uri = new URL(this.options.serverUri);
+    const serverUri = typeof this.options.serverUri === 'string' ? this.options.serverUri : this.options.serverUri();
+    const uri = new URL(serverUri);
     const doc = dmAccountDocument({
       serverId: server.serverId,
       name: this.options.serverName ?? 'Depot',
-      address: this.options.serverUri,
+      address: serverUri,
       ...(p.separatePort && uri.port !== '' ? { port: Number(uri.port) } : {}),
       authType: p.authType,
       server: { name: server.serverId, secret: server.password, nonce: server.nonce },
