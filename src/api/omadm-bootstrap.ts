@@ -166,7 +166,8 @@ export function omadmBootstrapRoutes(options: OmaDmBootstrapApiOptions | undefin
       handler: async (request) => {
         const b = request.body as { scope: string; pin?: string | null; options?: Record<string, unknown> };
         if (b.options !== undefined) {
-          await guarded(async () => (b.scope.startsWith('model:') ? profileFrom(b.options) : groupOptionsFrom(b.options)));
+          const options = b.options;
+          await guarded(() => Promise.resolve(b.scope.startsWith('model:') ? profileFrom(options) : groupOptionsFrom(options)));
         }
         if (b.scope.startsWith('model:') && b.pin !== undefined) throw new JsonValueError('a model profile has no PIN: set it on the global scope or a group');
         await store.putSettings(b.scope, { ...(b.pin === undefined ? {} : { pin: b.pin }), ...(b.options === undefined ? {} : { data: b.options }) }, now());

@@ -92,7 +92,8 @@ async function devices(argv: string[], io: DevicesCommandIo): Promise<number> {
       throw new Error(`cannot reach the Depot API at ${api}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
-    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${String(body['error'] ?? '')}: ${String(body['message'] ?? response.statusText)}`);
+    const text = (v: unknown, fallback: string): string => (typeof v === 'string' ? v : fallback);
+    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text(body['error'], '')}: ${text(body['message'], response.statusText)}`);
     return body;
   };
   const selection = (): Record<string, unknown> => {

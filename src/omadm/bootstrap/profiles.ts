@@ -72,7 +72,7 @@ export function profileFrom(data: unknown, base: ModelProfile = DEFAULT_PROFILE)
   if (version !== undefined && (typeof version !== 'number' || !Number.isInteger(version) || version < 10 || version > 0x3ff)) throw new ProfileError('notification.version must be an integer 10 to 1023');
   return {
     notification: {
-      version: (version as number | undefined) ?? base.notification.version,
+      version: version ?? base.notification.version,
       digest: pick(n.digest, ['standard', 'nonce-as-base64-text', 'zero'] as const, 'notification.digest') ?? base.notification.digest,
       uiMode: pick(n.uiMode, [0, 1, 2, 3] as const, 'notification.uiMode') ?? base.notification.uiMode,
     },
@@ -94,5 +94,5 @@ export function groupOptionsFrom(data: unknown): GroupOptions {
   for (const k of Object.keys(d)) if (k !== 'security' && k !== 'maxSends') throw new ProfileError(`unknown group option ${JSON.stringify(k.slice(0, 40))}`);
   const security = pick(d.security, SECURITY, 'security');
   if (d.maxSends !== undefined && (typeof d.maxSends !== 'number' || !Number.isInteger(d.maxSends) || d.maxSends < 1 || d.maxSends > 20)) throw new ProfileError('maxSends must be an integer 1 to 20');
-  return { ...(security === undefined ? {} : { security }), ...(d.maxSends === undefined ? {} : { maxSends: d.maxSends as number }) };
+  return { ...(security === undefined ? {} : { security }), ...(d.maxSends === undefined ? {} : { maxSends: d.maxSends }) };
 }

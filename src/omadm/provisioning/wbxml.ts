@@ -206,7 +206,7 @@ export function decodeProvisioningWbxml(data: Uint8Array, limits: ProvDecodeLimi
   const text = (bytes: Uint8Array, at: number): string => {
     try {
       const s = utf8.decode(bytes);
-      if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(s)) throw new Error('control');
+      if (/[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/u.test(s)) throw new Error('not an XML character');
       return s;
     } catch {
       throw new ProvisioningFormatError('a string is not printable UTF-8', 'WAP-192-WBXML §5.6', at);
