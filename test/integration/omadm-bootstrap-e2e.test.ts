@@ -184,7 +184,7 @@ test('resends are limited: after the group\'s maxSends without acceptance Depot 
   assert.equal((await service.bootstrap([input]))[0]?.outcome, 'sent');
   const pushes = sender.to(phone.profile.msisdn);
   assert.equal(pushes.length, 2);
-  assert.deepEqual(pushes[0]!.body, pushes[1]!.body, 'a resend is the same document');
+  assert.ok(Buffer.from(pushes[0]!.body).equals(Buffer.from(pushes[1]!.body)), 'a resend is the same document');
   assert.notEqual(pushes[0]!.idempotencyKey, pushes[1]!.idempotencyKey);
   const third = (await service.bootstrap([input]))[0];
   assert.equal(third?.outcome, 'stopped');
@@ -192,11 +192,46 @@ test('resends are limited: after the group\'s maxSends without acceptance Depot 
   assert.equal((await store.omadmBootstrap.get(phone.profile.msisdn))?.state, 'stopped');
   assert.equal(alerts.length, 1);
   assert.match(alerts[0]!, /stopped: 2 sent without acceptance/);
-  // The group's PIN was used: a user typing it would have accepted.
-  const right = handset(5, '24680');
-  assert.equal((await right.receive(pushes[0]!)).kind, 'installed');
   const reset = await service.decide(phone.profile.msisdn, 'reset');
   assert.equal(reset.state, 'new');
+  assert.equal(reset.sends, 0);
+  // After a reset the number can be sent to again: a new push (a new idempotency key), the same account.
+  clock += 1000;
+  const again = (await service.bootstrap([input]))[0];
+  assert.equal(again?.outcome, 'sent', again?.message);
+  assert.equal(sender.to(phone.profile.msisdn).length, 3);
+  assert.ok(Buffer.from(sender.last(phone.profile.msisdn).body).equals(Buffer.from(pushes[0]!.body)), 'the same document after the reset');
+  await assert.rejects(service.decide(phone.profile.msisdn, 'reset'), /cannot be reset/);
+  // The group's PIN was used: a user typing it accepts.
+  const right = handset(5, '24680');
+  assert.equal((await right.receive(sender.last(phone.profile.msisdn))).kind, 'installed');
+  assert.equal((await store.omadmBootstrap.get(phone.profile.msisdn))?.state, 'accepted');
+});
+
+test('delivery reports: failed, then delivered on a resend; reports of unknown pushes and notifications leave bootstraps alone', async () => {
+  const phone = handset(6, '12345');
+  await service.bootstrap([{ msisdn: phone.profile.msisdn, imei: phone.profile.imei }]);
+  const first = sender.last(phone.profile.msisdn);
+  await sender.report(service, first.id, 'failed', clock);
+  assert.equal((await store.omadmBootstrap.get(phone.profile.msisdn))?.state, 'failed');
+  assert.equal((await store.omadmBootstrap.push(first.id))?.status, 'failed');
+  await sender.report(service, 'push-unknown', 'delivered', clock);
+  const resent = (await service.bootstrap([{ msisdn: phone.profile.msisdn }]))[0];
+  assert.equal(resent?.outcome, 'sent', resent?.message);
+  const second = sender.last(phone.profile.msisdn);
+  assert.notEqual(second.id, first.id);
+  await sender.report(service, second.id, 'delivered', clock);
+  const row = await store.omadmBootstrap.get(phone.profile.msisdn);
+  assert.equal(row?.state, 'delivered');
+  assert.equal(row?.sends, 2);
+  // The gateway being down is an error for the caller, and nothing is recorded as sent.
+  sender.failing = new Error('gateway down');
+  const other = handset(7, '12345');
+  await assert.rejects(service.bootstrap([{ msisdn: other.profile.msisdn, imei: other.profile.imei }]), /gateway down/);
+  sender.failing = undefined;
+  assert.equal((await store.omadmBootstrap.get(other.profile.msisdn))?.state, 'new');
+  assert.equal((await service.bootstrap([{ msisdn: other.profile.msisdn }]))[0]?.outcome, 'sent');
+  assert.equal((await other.receive(sender.last(other.profile.msisdn))).kind, 'installed');
 });
 
 test('bad input is refused per device with a clear message, the others go on', async () => {

@@ -9,7 +9,7 @@
  *                  └─window-passed─▶ expired                                the user entered a wrong
  *   sent/delivered/failed/rejected/expired ──send──▶ sent   (a resend)      PIN or none)
  *   any but accepted ──limit-reached──▶ stopped               (N sent without acceptance: the operator decides)
- *   stopped ──operator-reset──▶ new
+ *   stopped ──operator-reset──▶ new;  stopped ──session──▶ accepted (its user typed the PIN late)
  *   sent/delivered ──operator-reject──▶ rejected
  *
  * `accepted` is final: the account works, the device has opened a session with it. A session
@@ -37,6 +37,7 @@ export const TRANSITIONS: readonly (readonly [BootstrapState, BootstrapEvent, Bo
   ['failed', 'session', 'accepted'],
   ['rejected', 'session', 'accepted'],
   ['expired', 'session', 'accepted'],
+  ['stopped', 'session', 'accepted'],
   ['sent', 'window-passed', 'expired'],
   ['failed', 'window-passed', 'expired'],
   ['delivered', 'window-passed', 'rejected'],

@@ -25,7 +25,7 @@ export const DEFAULT_MAX_SENDS = 3;
 /** How long a sent bootstrap waits for its first session before it is expired (never delivered) or rejected (delivered). */
 export const DEFAULT_ACCEPT_WINDOW_MS = 24 * 60 * 60_000;
 
-export type BootstrapRepository = Pick<SqliteOmaDmBootstrapRepository, 'upsert' | 'get' | 'getByDeviceId' | 'list' | 'transition' | 'serverCredentials' | 'recordPush' | 'push' | 'setPushStatus' | 'waitingSince' | 'getSettings'>;
+export type BootstrapRepository = Pick<SqliteOmaDmBootstrapRepository, 'upsert' | 'get' | 'getByDeviceId' | 'list' | 'transition' | 'serverCredentials' | 'setServerCredentials' | 'recordPush' | 'push' | 'setPushStatus' | 'waitingSince' | 'getSettings'>;
 
 export interface BootstrapServiceOptions {
   readonly store: BootstrapRepository;
@@ -150,7 +150,8 @@ export class OmaDmBootstrapService implements PushDeliveryListener {
       return { ...base, outcome: 'stopped', state: state ?? device.state, message: text };
     }
     const existing = await this.options.accounts.get(device.deviceId);
-    if (existing !== null && device.sends === 0) {
+    const known = await this.options.store.serverCredentials(device.deviceId);
+    if (existing !== null && known === null) {
       return { ...base, outcome: 'skipped', state: device.state, message: `${device.deviceId} already has a DM account that Depot did not bootstrap: use start-dm` };
     }
     const security = settings.group.security ?? settings.profile.provisioning.security;
@@ -161,7 +162,9 @@ export class OmaDmBootstrapService implements PushDeliveryListener {
     // The client account: made once, kept across resends (the same document again).
     const now = this.now();
     const account = existing ?? (await this.options.accounts.put({ deviceId: device.deviceId, clientUsername: device.deviceId, clientPassword: randomBytes(18).toString('base64url') }, randomBytes(16), now));
-    const server = (await this.options.store.serverCredentials(device.deviceId)) ?? { serverId: this.options.serverId, password: randomBytes(18).toString('base64url'), nonce: new Uint8Array(randomBytes(16)) };
+    const server = known ?? { serverId: this.options.serverId, password: randomBytes(18).toString('base64url'), nonce: new Uint8Array(randomBytes(16)) };
+    // Both accounts are stored before the push: a push that fails leaves them for the retry.
+    if (known === null) await this.options.store.setServerCredentials(device.msisdn, server, now);
     const p = settings.profile.provisioning;
     const serverUri = typeof this.options.serverUri === 'string' ? this.options.serverUri : this.options.serverUri();
     const uri = new URL(serverUri);
@@ -178,7 +181,8 @@ export class OmaDmBootstrapService implements PushDeliveryListener {
     });
     const body = encodeProvisioningWbxml(doc);
     const mac = provisioningMac(provisioningKey(security as 'USERPIN' | 'NETWPIN' | 'USERNETWPIN', { pin: settings.pin, ...(device.imsi === null ? {} : { imsi: device.imsi }) }), body);
-    const idempotencyKey = `omadm-bootstrap:${device.msisdn}:${device.sends + 1}`;
+    // The same step retried is the same key (the outbox sends it once); a reset starts a new series (its last send time).
+    const idempotencyKey = `omadm-bootstrap:${device.msisdn}:${device.sentAt ?? 0}:${device.sends + 1}`;
     const pushed = await this.options.sender.push({ to: device.msisdn, contentType: PushContentType.ProvisioningWbxml, parameters: { SEC: security, MAC: mac }, body, idempotencyKey });
     const state = await this.move(device, 'send', { message: null, send: { security, serverId: server.serverId, serverPassword: server.password, serverNonce: server.nonce, push: { id: pushed.id, idempotencyKey } } });
     if (state === undefined) return { ...base, outcome: 'skipped', state: device.state, message: 'the bootstrap changed state meanwhile; nothing recorded', pushId: pushed.id };

@@ -206,7 +206,7 @@ export class SqliteOmaDmBootstrapRepository {
         const send = extra.send;
         const changes = this.s.get(`UPDATE omadm_bootstrap SET state = @to, updated_at = @now,
             message = CASE WHEN @has_message THEN @message ELSE message END,
-            sends = sends + @sent, sent_at = CASE WHEN @sent THEN @now ELSE sent_at END,
+            sends = CASE WHEN @to = 'new' THEN 0 ELSE sends + @sent END, sent_at = CASE WHEN @sent THEN @now ELSE sent_at END,
             delivered_at = CASE WHEN @to = 'delivered' THEN @now WHEN @sent THEN NULL ELSE delivered_at END,
             decided_at = CASE WHEN @to IN ('accepted', 'rejected', 'expired', 'stopped') THEN @now WHEN @to IN ('sent', 'new') THEN NULL ELSE decided_at END,
             security = COALESCE(@security, security), server_id = COALESCE(@server_id, server_id),
@@ -222,6 +222,13 @@ export class SqliteOmaDmBootstrapRepository {
         return true;
       });
     });
+  }
+
+  /** Keeps the server's credentials of a number (sealed) before its first document goes out, so a failed push leaves them to the retry. */
+  setServerCredentials(msisdn: string, credentials: ServerCredentialsRow, now: TimeInput): Promise<boolean> {
+    return run('set OMA DM server credentials', () =>
+      this.s.transaction(() => this.s.get('UPDATE omadm_bootstrap SET server_id = ?, server_password = ?, server_nonce = ?, updated_at = ? WHERE msisdn = ?')
+        .run(credentials.serverId, this.secrets.seal(Buffer.from(credentials.password, 'utf8'), serverContext(msisdn)), Buffer.from(credentials.nonce), toMs(now, 'now'), msisdn).changes > 0));
   }
 
   /** The server's credentials for a device (by DevId), for its notifications; null when Depot never bootstrapped it. */
