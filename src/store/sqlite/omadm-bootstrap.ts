@@ -218,7 +218,7 @@ export class SqliteOmaDmBootstrapRepository {
           server_nonce: send ? Buffer.from(send.serverNonce) : null,
         }).changes;
         if (changes === 0) return false;
-        if (send) this.s.get(`INSERT INTO omadm_pushes (id, msisdn, kind, idempotency_key, status, created_at, updated_at) VALUES (?, ?, 'bootstrap', ?, 'sent', ?, ?)`).run(send.push.id, msisdn, send.push.idempotencyKey, t, t);
+        if (send) this.s.get(`INSERT INTO omadm_pushes (id, msisdn, kind, idempotency_key, status, created_at, updated_at) VALUES (?, ?, 'bootstrap', ?, 'sent', ?, ?) ON CONFLICT (id) DO NOTHING`).run(send.push.id, msisdn, send.push.idempotencyKey, t, t);
         return true;
       });
     });
