@@ -246,3 +246,35 @@ test('bad input is refused per device with a clear message, the others go on', a
   assert.match(out[1]?.message ?? '', /DevId is not known/);
   assert.equal(out[2]?.outcome, 'sent');
 });
+
+test('per-model quirks and per-group security are data: a model whose client hashes the nonce text gets such digests; a NETWPIN group needs the IMSI, not the user', async () => {
+  await store.omadmBootstrap.putSettings('model:Quirky 1', { data: { notification: { digest: 'nonce-as-base64-text', version: 11 }, provisioning: { separatePort: true } } }, clock);
+  const quirky = new SimulatedHandset({ msisdn: '+4790000201', imei: '350000000000201', userPin: '12345', ca: caPem, notificationDigest: 'nonce-as-base64-text' });
+  const [sent] = await service.bootstrap([{ msisdn: quirky.profile.msisdn, imei: quirky.profile.imei, model: 'Quirky 1' }]);
+  assert.equal(sent?.outcome, 'sent');
+  const installed = await quirky.receive(sender.last(quirky.profile.msisdn));
+  assert.equal(installed.kind, 'installed');
+  assert.equal(quirky.installed[0]?.port !== undefined, true, 'the port apart (APPADDR/PORT)');
+  await service.startDm({ msisdns: [quirky.profile.msisdn] });
+  const push = sender.last(quirky.profile.msisdn);
+  assert.equal((push.body[16]! << 2) | (push.body[17]! >> 6), 11, 'the version field the model wants');
+  const event = await quirky.receive(push);
+  assert.equal(event.kind, 'session', JSON.stringify(event));
+  // A standard client would ignore that digest.
+  const standard = new SimulatedHandset({ ...quirky.profile, notificationDigest: 'standard' });
+  assert.equal((await standard.receive(sender.to(quirky.profile.msisdn)[0]!)).kind, 'installed');
+  assert.deepEqual(await standard.receive(push), { kind: 'ignored', reason: 'the digest is wrong' });
+
+  await store.omadmBootstrap.putSettings('group:netw-only', { data: { security: 'NETWPIN' } }, clock);
+  const noImsi = await service.bootstrap([{ msisdn: '+4790000202', imei: '350000000000202', group: 'netw-only' }]);
+  assert.equal(noImsi[0]?.outcome, 'refused');
+  assert.match(noImsi[0]?.message ?? '', /IMSI/);
+  const sim = new SimulatedHandset({ msisdn: '+4790000203', imei: '350000000000203', imsi: '242019876543210', userPin: null, ca: caPem });
+  await service.bootstrap([{ msisdn: sim.profile.msisdn, imei: sim.profile.imei, imsi: '242019876543210', group: 'netw-only' }]);
+  const netw = sender.last(sim.profile.msisdn);
+  assert.equal(netw.parameters?.SEC, 'NETWPIN');
+  const otherSim = new SimulatedHandset({ ...sim.profile, imsi: '242019876543211' });
+  assert.equal((await otherSim.receive(netw)).kind, 'refused', 'another SIM does not verify');
+  assert.equal((await sim.receive(netw)).kind, 'installed');
+  assert.equal((await store.omadmBootstrap.get(sim.profile.msisdn))?.state, 'accepted');
+});
