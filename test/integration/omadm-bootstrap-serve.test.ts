@@ -111,4 +111,6 @@ test('settings: a group PIN is set through the API and never shown back; bad inp
   assert.equal((await apiCall(api, 'token', '/api/v1/omadm/bootstrap', { json: {} })).status, 400);
   const anonymous = await fetch(`${api}/api/v1/omadm/bootstrap`);
   assert.equal(anonymous.status, 401);
+  const openapi = (await (await fetch(`${api}/api/openapi.json`)).json()) as { paths: Record<string, unknown> };
+  for (const path of ['/api/v1/omadm/bootstrap', '/api/v1/omadm/bootstrap/{msisdn}', '/api/v1/omadm/start-dm', '/api/v1/omadm/bootstrap-settings']) assert.ok(openapi.paths[path], path);
 });
