@@ -25,6 +25,7 @@ import type { PackageEndpoint } from '../fleet/package-endpoint.js';
 import { createReadStream } from 'node:fs';
 import type { PackageRecord } from '../store/types.js';
 import { omadmRoutes, type OmaDmApiOptions } from './omadm.js';
+import { omadmBootstrapRoutes, sharedBootstrapJson, type OmaDmBootstrapApiOptions } from './omadm-bootstrap.js';
 
 export interface ApiOptions {
   lwm2m: Lwm2mServer;
@@ -48,6 +49,8 @@ export interface ApiOptions {
   limits?: Partial<HttpLimits>;
   /** OMA DM accounts and device facts (src/api/omadm.ts); without it those routes are absent. */
   omadm?: Omit<OmaDmApiOptions, 'now'>;
+  /** OMA DM bootstrap by SMS and DM start (src/api/omadm-bootstrap.ts); also lists its bootstraps in GET /api/v1/bootstrap. */
+  omadmBootstrap?: Omit<OmaDmBootstrapApiOptions, 'now'>;
 }
 
 export interface HttpLimits {
@@ -260,8 +263,10 @@ export function createApi(options: ApiOptions): FastifyInstance {
       handler: async (request) => {
         const q = request.query as { state?: 'pending' | 'accepted' | 'rejected' };
         const result = await store.bootstrap.list(q.state, pageRequest(request));
+        // OMA DM bootstraps (by SMS) join the first page of the same list, told apart by `protocol`.
+        const omadm = options.omadmBootstrap && !(request.query as { after?: string }).after ? (await options.omadmBootstrap.store.list({ limit: 1000 })).items.map(sharedBootstrapJson).filter((e) => q.state === undefined || e.state === q.state) : [];
         // Lab mode writes device secrets over plain CoAP: every listing says so.
-        return { insecureBootstrap: options.bootstrap?.insecureBootstrap ?? false, endpoints: result.items, next: result.next };
+        return { insecureBootstrap: options.bootstrap?.insecureBootstrap ?? false, endpoints: [...result.items.map((e) => ({ protocol: 'lwm2m', ...e })), ...omadm], next: result.next };
       },
     },
     {
@@ -354,6 +359,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
     },
     ...packageRoutes(options, param),
     ...omadmRoutes(options.omadm && { ...options.omadm, now }),
+    ...omadmBootstrapRoutes(options.omadmBootstrap && { ...options.omadmBootstrap, now }),
   ];
 
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ error: 'UNKNOWN_ROUTE', message: 'no such API route' }));

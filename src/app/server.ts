@@ -26,6 +26,8 @@ import type { PendingLimits, SqliteStore } from '../store/index.js';
 import { DEMO_KEY_ID, startDemoFleet } from './demo-fleet.js';
 import { OmaDmHttpServer } from '../omadm/http.js';
 import { commandQueueHooks } from '../omadm/queue.js';
+import { OmaDmBootstrapService } from '../omadm/bootstrap/service.js';
+import type { WapPushSender } from '../omadm/push-port.js';
 
 export interface DepotServerConfig {
   host: string;
@@ -64,7 +66,7 @@ export interface DepotServerConfig {
   /** HTTP API limits: failed-authentication throttling, body sizes, timeouts (see docs/api.md). */
   api?: Pick<ApiOptions, 'authThrottle' | 'limits' | 'maxPackageBytes' | 'now'>;
   /** The OMA DM 1.2 endpoint (docs/omadm.md): off unless a port is given; HTTPS with a certificate from Depot's CA unless insecureHttp. */
-  omadm?: { port: number; insecureHttp?: boolean; allowBasic?: boolean };
+  omadm?: { port: number; insecureHttp?: boolean; allowBasic?: boolean; /** WAP Push by SMS (the SMS layer): turns on bootstrap and start-dm (docs/omadm-bootstrap.md). */ pushSender?: WapPushSender; serverId?: string };
   installs?: { /** Package URIs on the CoAP listener (default) or the HTTP one. */ pullVia?: 'coap' | 'http'; pollIntervalMs?: number; timeouts?: Partial<PhaseTimeouts>; maxAttempts?: number; trust?: TrustStore };
 }
 
@@ -236,7 +238,14 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   lwm2m.on('updated', onContact);
   opened.push(() => chain.close());
   const { token, source } = apiToken(dataDir, config.apiToken);
-  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint, omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts }, ...config.api });
+  // OMA DM bootstrap by SMS: needs the DM endpoint's URI (known once it listens) and a push sender.
+  let omadmServerUri: string | undefined;
+  const omadmBootstrap = config.omadm?.pushSender
+    ? new OmaDmBootstrapService({ store: store.omadmBootstrap, accounts: store.omadmAccounts, sender: config.omadm.pushSender, serverId: config.omadm.serverId ?? 'depot', serverUri: () => omadmServerUri ?? 'https://localhost/dm', ...(ca ? { rootCertificate: ca.exportRoot('der') } : {}), log: (line) => process.stderr.write(`depot: ${line}\n`) })
+    : undefined;
+  omadmBootstrap?.start();
+  opened.push(() => omadmBootstrap?.close());
+  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint, omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts }, omadmBootstrap: { store: store.omadmBootstrap, ...(omadmBootstrap ? { service: omadmBootstrap } : {}) }, ...config.api });
   const httpHost = config.httpHost ?? config.host;
   opened.push(() => api.close());
   await api.listen({ host: httpHost, port: config.httpPort });
@@ -271,10 +280,12 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       serverUri: `${scheme}://${uriHost}:${config.omadm.port}/dm`,
       ...(config.omadm.allowBasic === undefined ? {} : { allowBasic: config.omadm.allowBasic }),
       ...commandQueueHooks(store.omadmCommands),
+      onAuthenticated: (deviceId) => omadmBootstrap?.onAuthenticated(deviceId),
       log: (line) => process.stderr.write(`depot: ${line}\n`),
     });
     opened.push(() => omadm?.close());
     const port = await omadm.listen();
+    omadmServerUri = `${scheme}://${uriHost}:${port}/dm`;
     omadmUrl = `${scheme}://${uriHost}:${port}/dm${issued ? '' : ' (INSECURE: plain HTTP, lab mode)'}`;
   }
   const demoKeyFile = join(dataDir, 'demo-signing', `${DEMO_KEY_ID}.key.pem`);

@@ -3,6 +3,7 @@ import { runCaCommand } from './ca.js';
 import { runClientCommand } from './client.js';
 import { runCoapCommand } from './coap.js';
 import { runCredentialsCommand } from './credentials.js';
+import { runDevicesCommand } from './devices.js';
 import { runInstallCommand } from './install.js';
 import { runPackageCommand } from './package.js';
 import { runServeCommand } from './serve.js';
@@ -18,6 +19,7 @@ commands:
   install   install a package on a device through a running server (Object 9), with progress
   package   make signing keys, build and inspect signed Depot packages
   client    Depot's LwM2M device client for a real machine (registers, installs software)
+  devices   OMA DM devices by SMS: bootstrap (PIN-secured), start-dm (notification), list, pin
 Run "depot <command> --help" for a command's options.`;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
@@ -29,6 +31,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   install: runInstallCommand,
   package: runPackageCommand,
   client: runClientCommand,
+  devices: runDevicesCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

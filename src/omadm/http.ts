@@ -63,6 +63,8 @@ export interface OmaDmServerOptions {
   /** Operator commands for a device's next session (after the facts are read). */
   readonly jobsFor?: (deviceId: string) => readonly ServerJob[] | Promise<readonly ServerJob[]>;
   readonly onEffect?: (effect: SessionEffect) => void | Promise<void>;
+  /** A device authenticated with its account (the bootstrap's acceptance, src/omadm/bootstrap/service.ts). */
+  readonly onAuthenticated?: (deviceId: string) => void | Promise<void>;
   readonly log?: (line: string) => void;
   readonly clock?: Clock;
   /**
@@ -347,6 +349,9 @@ export class OmaDmHttpServer {
         this.deviceThrottle.record(effect.deviceId, now);
         this.sourceThrottle.record(source, now);
         this.log(`omadm: authentication of ${shown(effect.deviceId)} from ${source.slice(7)} refused: ${effect.reason}`);
+        break;
+      case 'authenticated':
+        await this.options.onAuthenticated?.(effect.deviceId);
         break;
       case 'protocol-warning':
         this.log(`omadm: ${shown(effect.deviceId)}: ${effect.text}`);

@@ -370,7 +370,8 @@ export class DmServerSession {
         return status('Results', command.cmdId, StatusCode.Ok);
       case 'Alert': {
         const code = command.code;
-        if (code === AlertCode.ClientInitiatedManagement || code === AlertCode.NextMessage || code === AlertCode.SessionAbort || code === AlertCode.ClientEvent) {
+        // 1200: the Package 1 of a session the device opened on a notification (DM Notification).
+        if (code === AlertCode.ClientInitiatedManagement || code === AlertCode.ServerInitiatedManagement || code === AlertCode.NextMessage || code === AlertCode.SessionAbort || code === AlertCode.ClientEvent) {
           return status('Alert', command.cmdId, StatusCode.Ok);
         }
         if (code === AlertCode.GenericAlert) {

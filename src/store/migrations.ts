@@ -8,6 +8,8 @@
  * enumeration has a CHECK, so the file itself refuses rows the code would not
  * write. Times are INTEGER ms since the epoch.
  */
+import { OMADM_BOOTSTRAP_MIGRATION_SQL } from './sqlite/omadm-bootstrap.js';
+
 export interface Migration {
   version: number;
   name: string;
@@ -281,5 +283,12 @@ CREATE TABLE install_chain_attempts (
   CHECK ((outcome = 'running') = (ended_at IS NULL))
 ) STRICT;
 `,
+  },
+  // ---- OMA DM bootstrap over Client Provisioning (issue 15, assigned number 12: renumbered at merge;
+  // 9 on this branch because the store refuses gaps). SQL in sqlite/omadm-bootstrap.ts.
+  {
+    version: 9,
+    name: 'omadm-bootstrap',
+    sql: OMADM_BOOTSTRAP_MIGRATION_SQL,
   },
 ];

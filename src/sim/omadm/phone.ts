@@ -83,15 +83,20 @@ export class DmPhone {
     return this.tree.get(uri);
   }
 
-  async runSession(serverUrl: string): Promise<DmSessionReport> {
+  /**
+   * `start` is for a session the server asked for by notification (src/sim/omadm/notification-client.ts):
+   * its SessionID and Alert 1200 (DM Notification) instead of the phone's own counter and 1201.
+   */
+  async runSession(serverUrl: string, start: { readonly sessionId?: string; readonly alert?: number } = {}): Promise<DmSessionReport> {
     this.sessionCounter = (this.sessionCounter % 0xffff) + 1;
-    const sessionId = this.sessionCounter.toString(16).toUpperCase();
+    const sessionId = start.sessionId ?? this.sessionCounter.toString(16).toUpperCase();
+    const alert = start.alert ?? AlertCode.ClientInitiatedManagement;
     let url = serverUrl;
     let msgId = 0;
     let authRounds = 0;
     let authenticated = false;
     const received: Command[] = [];
-    let outgoing: Command[] = this.package1();
+    let outgoing: Command[] = this.package1(alert);
     let final = true;
     for (let messages = 1; messages <= MAX_MESSAGES; messages++) {
       msgId++;
@@ -121,7 +126,7 @@ export class DmPhone {
       if (reply.commands.some((c) => c.kind === 'Alert' && c.code === AlertCode.SessionAbort)) return { authenticated, messages, ended: 'server-abort', commands: received };
       if (hdr !== undefined && (hdr.code === StatusCode.InvalidCredentials || hdr.code === StatusCode.MissingCredentials)) {
         if (++authRounds >= MAX_AUTH_ROUNDS) return { authenticated, messages, ended: 'auth-refused', commands: received };
-        outgoing = this.package1(); // the refused package was not processed: send it again with the new nonce
+        outgoing = this.package1(alert); // the refused package was not processed: send it again with the new nonce
         final = true;
         continue;
       }
@@ -142,14 +147,14 @@ export class DmPhone {
     return this.profile.encoding === 'xml' ? SYNCML_DM_XML : SYNCML_DM_WBXML;
   }
 
-  private package1(): Command[] {
+  private package1(alert: number): Command[] {
     const devInfo: Item[] = ['DevId', 'Man', 'Mod', 'DmV', 'Lang']
       .map((leaf) => `./DevInfo/${leaf}`)
       .filter((uri) => this.tree.has(uri))
       .map((uri) => ({ source: { locUri: uri }, data: this.tree.get(uri)! }));
-    const alert: Command = { kind: 'Alert', cmdId: '1', code: AlertCode.ClientInitiatedManagement };
+    const alertCommand: Command = { kind: 'Alert', cmdId: '1', code: alert };
     // A Replace needs at least one Item (RepPro <Replace>): a phone with no ./DevInfo sends only the Alert.
-    return devInfo.length === 0 ? [alert] : [alert, { kind: 'Replace', cmdId: '2', items: devInfo }];
+    return devInfo.length === 0 ? [alertCommand] : [alertCommand, { kind: 'Replace', cmdId: '2', items: devInfo }];
   }
 
   /** Status for the header and each command, Results for Gets, Alert 1222 if the server's package goes on. */
