@@ -31,6 +31,7 @@ import { SqliteOmaDmAccountRepository } from './sqlite/omadm-accounts.js';
 import { SqliteOmaDmCommandRepository } from './sqlite/omadm-commands.js';
 import { SqliteChainJobRepository } from './sqlite/chain-jobs.js';
 import { Statements } from './sqlite/common.js';
+import { flushSoftWrites } from './sqlite/batch.js';
 import type { Store } from './types.js';
 
 /** The file name inside the data directory. */
@@ -106,7 +107,11 @@ export class SqliteStore implements Store {
     this.omadmAccounts = new SqliteOmaDmAccountRepository(statements, secrets);
     this.omadmCommands = new SqliteOmaDmCommandRepository(statements);
     this.chainJobs = new SqliteChainJobRepository(statements);
+    this.flushSoftWrites = () => flushSoftWrites(statements);
   }
+
+  /** Commits the soft writes (registrations, device facts) queued for the group commit (sqlite/batch.ts). */
+  private readonly flushSoftWrites: () => void;
 
   /** The migrations recorded in the file, in order. */
   appliedMigrations(): AppliedMigration[] {
@@ -137,6 +142,7 @@ export class SqliteStore implements Store {
   }
 
   close(): void {
+    if (this.db.open) this.flushSoftWrites();
     if (this.db.open) this.db.close();
   }
 }

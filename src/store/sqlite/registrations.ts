@@ -1,4 +1,4 @@
-import { StoreError } from '../errors.js';
+import { StoreError, toStoreError } from '../errors.js';
 import type {
   NewRegistration,
   Page,
@@ -11,6 +11,7 @@ import type {
   TimeInput,
   TransportAddress,
 } from '../types.js';
+import { softWrite } from './batch.js';
 import { PREFIX_END, type Statements, invalid, limitOf, pageOf, requireInt, requireText, run, toMs } from './common.js';
 
 interface Row {
@@ -124,12 +125,13 @@ export class SqliteRegistrationRepository implements RegistrationRepository {
   constructor(private readonly s: Statements) {}
 
   register(reg: NewRegistration, now: TimeInput): Promise<RegisterResult> {
-    return run('register', () => {
+    let registration: Registration;
+    try {
       const t = toMs(now, 'now');
       const lifetimeSec = requireInt(reg.lifetimeSec, 'lifetimeSec', 1, MAX_LIFETIME_SEC);
       if (typeof reg.queueMode !== 'boolean') throw invalid('queueMode must be a boolean');
       if (typeof reg.objectLinks !== 'string') throw invalid('objectLinks must be a string');
-      const registration: Registration = {
+      registration = {
         id: requireText(reg.id, 'id'),
         endpoint: requireText(reg.endpoint, 'endpoint'),
         lifetimeSec,
@@ -144,43 +146,50 @@ export class SqliteRegistrationRepository implements RegistrationRepository {
         lastUpdateAt: t,
         expiresAt: t + lifetimeSec * 1000,
       };
-      return this.s.transaction(() => {
-        const holder = this.s.get(SQL.byId).get(registration.id) as Row | undefined;
-        if (holder && holder.endpoint !== registration.endpoint) {
-          throw new StoreError('CONFLICT', `registration id ${registration.id} is already used by endpoint ${holder.endpoint}`);
-        }
-        const old = this.s.get(SQL.deleteByEndpoint).get(registration.endpoint) as Row | undefined;
-        this.s.get(SQL.insert).run(toRow(registration));
-        return { registration, replaced: old ? fromRow(old) : null };
-      }, 'soft');
+    } catch (err) {
+      return Promise.reject(toStoreError(err, 'register'));
+    }
+    // Checked now; written in the next group commit of soft writes (batch.ts), settled after it.
+    return softWrite(this.s, 'register', () => {
+      const holder = this.s.get(SQL.byId).get(registration.id) as Row | undefined;
+      if (holder && holder.endpoint !== registration.endpoint) {
+        throw new StoreError('CONFLICT', `registration id ${registration.id} is already used by endpoint ${holder.endpoint}`);
+      }
+      const old = this.s.get(SQL.deleteByEndpoint).get(registration.endpoint) as Row | undefined;
+      this.s.get(SQL.insert).run(toRow(registration));
+      return { registration, replaced: old ? fromRow(old) : null };
     });
   }
 
   update(id: string, changes: RegistrationUpdate, now: TimeInput): Promise<Registration | null> {
-    return run('update registration', () => {
-      const t = toMs(now, 'now');
-      return this.s.transaction(() => {
-        const row = this.s.get(SQL.byId).get(id) as Row | undefined;
-        if (!row) return null;
-        const cur = fromRow(row);
-        const lifetimeSec = changes.lifetimeSec === undefined ? cur.lifetimeSec : requireInt(changes.lifetimeSec, 'lifetimeSec', 1, MAX_LIFETIME_SEC);
-        if (changes.queueMode !== undefined && typeof changes.queueMode !== 'boolean') throw invalid('queueMode must be a boolean');
-        if (changes.objectLinks !== undefined && typeof changes.objectLinks !== 'string') throw invalid('objectLinks must be a string');
-        const next: Registration = {
-          ...cur,
-          lifetimeSec,
-          binding: changes.binding === undefined ? cur.binding : requireText(changes.binding, 'binding'),
-          smsNumber: changes.smsNumber === undefined ? cur.smsNumber : checkOptionalText(changes.smsNumber, 'smsNumber'),
-          queueMode: changes.queueMode ?? cur.queueMode,
-          objectLinks: changes.objectLinks ?? cur.objectLinks,
-          address: changes.address === undefined ? cur.address : checkAddress(changes.address),
-          identity: changes.identity === undefined ? cur.identity : checkIdentity(changes.identity),
-          lastUpdateAt: t,
-          expiresAt: t + lifetimeSec * 1000,
-        };
-        this.s.get(SQL.update).run(toRow(next));
-        return next;
-      }, 'soft');
+    let t: number;
+    try {
+      t = toMs(now, 'now');
+    } catch (err) {
+      return Promise.reject(toStoreError(err, 'update registration'));
+    }
+    // In the next group commit of soft writes (batch.ts), settled after it.
+    return softWrite(this.s, 'update registration', () => {
+      const row = this.s.get(SQL.byId).get(id) as Row | undefined;
+      if (!row) return null;
+      const cur = fromRow(row);
+      const lifetimeSec = changes.lifetimeSec === undefined ? cur.lifetimeSec : requireInt(changes.lifetimeSec, 'lifetimeSec', 1, MAX_LIFETIME_SEC);
+      if (changes.queueMode !== undefined && typeof changes.queueMode !== 'boolean') throw invalid('queueMode must be a boolean');
+      if (changes.objectLinks !== undefined && typeof changes.objectLinks !== 'string') throw invalid('objectLinks must be a string');
+      const next: Registration = {
+        ...cur,
+        lifetimeSec,
+        binding: changes.binding === undefined ? cur.binding : requireText(changes.binding, 'binding'),
+        smsNumber: changes.smsNumber === undefined ? cur.smsNumber : checkOptionalText(changes.smsNumber, 'smsNumber'),
+        queueMode: changes.queueMode ?? cur.queueMode,
+        objectLinks: changes.objectLinks ?? cur.objectLinks,
+        address: changes.address === undefined ? cur.address : checkAddress(changes.address),
+        identity: changes.identity === undefined ? cur.identity : checkIdentity(changes.identity),
+        lastUpdateAt: t,
+        expiresAt: t + lifetimeSec * 1000,
+      };
+      this.s.get(SQL.update).run(toRow(next));
+      return next;
     });
   }
 
