@@ -5,12 +5,12 @@
  * record, and switching `synchronous` to NORMAL and back costs two more statements. A burst of
  * registrations therefore paid one commit each. Here the soft writes asked for in one turn of
  * the event loop are queued and run together at the end of that turn (setImmediate: after the
- * poll phase has delivered every datagram that was waiting), each in its own savepoint inside
- * one IMMEDIATE transaction, committed once with synchronous=NORMAL.
+ * poll phase has delivered every datagram that was waiting) in one IMMEDIATE transaction,
+ * committed once with synchronous=NORMAL.
  *
  * Semantics kept:
- * - Each write still succeeds or fails on its own (its savepoint is rolled back on error; the
- *   others commit). Its promise settles only after the commit, so a caller that answers a
+ * - Each write still succeeds or fails on its own: when one throws, the batch is rolled back and
+ *   run again with a savepoint per write, so the others commit. Its promise settles only after the commit, so a caller that answers a
  *   device after awaiting the write answers after the write is as durable as it was before
  *   (soft: survives a crash of the process).
  * - Writes run in the order they were asked for. A read that runs before the batch commits
@@ -32,6 +32,11 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
+interface Outcome {
+  ok: boolean;
+  value: unknown;
+}
+
 /** Counters of the group commit (bench and tests read them: commits per registration). */
 export interface SoftWriteStats {
   /** Writes run. */
@@ -42,10 +47,11 @@ export interface SoftWriteStats {
   largestBatch: number;
 }
 
+const stats: SoftWriteStats = { writes: 0, commits: 0, largestBatch: 0 };
+
 class SoftWriteBatch {
   private queue: Pending[] = [];
   private scheduled = false;
-  readonly stats: SoftWriteStats = { writes: 0, commits: 0, largestBatch: 0 };
 
   constructor(private readonly s: Statements) {}
 
@@ -74,27 +80,38 @@ class SoftWriteBatch {
   }
 
   private commit(batch: Pending[]): void {
-    const outcomes: { ok: boolean; value: unknown }[] = new Array(batch.length);
+    // Optimistic: every write straight in the one transaction (no savepoint each: a savepoint and
+    // its release cost about as much as a small write). If one fails, the whole transaction is
+    // rolled back and the batch run again with a savepoint per write, so that only the failed
+    // write is lost (the writes are functions of the database state: running them again is safe).
+    let outcomes: Outcome[] | undefined;
     try {
-      this.s.transaction(() => {
-        for (let i = 0; i < batch.length; i++) {
-          try {
-            // Nested: a savepoint, so a failed write leaves the others of the batch intact.
-            outcomes[i] = { ok: true, value: batch.length === 1 ? batch[i]!.fn() : this.s.transaction(batch[i]!.fn, 'soft') };
-          } catch (error) {
-            if (batch.length === 1) throw error;
-            outcomes[i] = { ok: false, value: error };
-          }
-        }
-      }, 'soft');
-    } catch (error) {
-      // The commit itself failed (disk full, store closed ...): none of the batch was written.
-      for (const p of batch) p.reject(toStoreError(error, p.what));
-      return;
+      outcomes = this.s.transaction(() => batch.map((p): Outcome => ({ ok: true, value: p.fn() })), 'soft');
+    } catch {
+      outcomes = undefined;
     }
-    this.stats.writes += batch.length;
-    this.stats.commits++;
-    if (batch.length > this.stats.largestBatch) this.stats.largestBatch = batch.length;
+    if (!outcomes) {
+      try {
+        outcomes = this.s.transaction(
+          () =>
+            batch.map((p): Outcome => {
+              try {
+                return { ok: true, value: this.s.transaction(p.fn, 'soft') };
+              } catch (error) {
+                return { ok: false, value: error };
+              }
+            }),
+          'soft',
+        );
+      } catch (error) {
+        // The commit itself failed (disk full, store closed ...): none of the batch was written.
+        for (const p of batch) p.reject(toStoreError(error, p.what));
+        return;
+      }
+    }
+    stats.writes += batch.length;
+    stats.commits++;
+    if (batch.length > stats.largestBatch) stats.largestBatch = batch.length;
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;
       const o = outcomes[i]!;
@@ -128,7 +145,7 @@ export function flushSoftWrites(s: Statements): void {
   batches.get(s)?.flush();
 }
 
-/** The group commit's counters for this connection. */
-export function softWriteStats(s: Statements): SoftWriteStats {
-  return batchOf(s).stats;
+/** The group commit's counters, over every connection of this process (a copy). */
+export function softWriteStats(): SoftWriteStats {
+  return { ...stats };
 }
