@@ -657,9 +657,25 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     await this.store.deviceFacts.upsert(endpoint, { extra: { [LEARNED_FORMATS_FACT]: stored } }, this.wallNow()).catch((error: unknown) => this.report(error));
   }
 
+  /**
+   * The formats a registration's links announce, parsed once per distinct link string: a fleet
+   * sends a few strings many times, and every read after a Register asked for them. Bounded.
+   */
+  private readonly announcedByLinks = new Map<string, readonly number[]>();
+
+  private announced(objectLinks: string): readonly number[] {
+    let formats = this.announcedByLinks.get(objectLinks);
+    if (formats === undefined) {
+      formats = announcedFormats(objectLinks).formats;
+      if (this.announcedByLinks.size >= 1024) this.announcedByLinks.clear();
+      this.announcedByLinks.set(objectLinks, formats);
+    }
+    return formats;
+  }
+
   /** The formats to try for a request to `target`, best first (see content-format.ts). */
   private async candidates(registration: Registration, target: Lwm2mPath): Promise<number[]> {
-    const announced = announcedFormats(registration.objectLinks).formats;
+    const announced = this.announced(registration.objectLinks);
     return candidateFormats(registration.lwm2mVersion, announced, await this.learnedFormatsOf(registration.endpoint), target.length >= 3);
   }
 
