@@ -5,8 +5,8 @@
  * record, and switching `synchronous` to NORMAL and back costs two more statements. A burst of
  * registrations therefore paid one commit each. Here the soft writes asked for in one turn of
  * the event loop are queued and run together at the end of that turn (setImmediate: after the
- * poll phase has delivered every datagram that was waiting) in one IMMEDIATE transaction,
- * committed once with synchronous=NORMAL.
+ * poll phase has delivered every datagram that was waiting), or under sustained load within a
+ * window of GROUP_WINDOW_MS, in one IMMEDIATE transaction, committed once with synchronous=NORMAL.
  *
  * Semantics kept:
  * - Each write still succeeds or fails on its own: when one throws, the batch is rolled back and
@@ -24,6 +24,14 @@ import type { Statements } from './common.js';
 
 /** Writes committed together at most; a bound on the time one turn of the event loop spends in SQLite. */
 const MAX_BATCH = 512;
+/**
+ * Under sustained load (the previous commit was less than this long ago) the next commit waits
+ * this long for more writes instead of running at the end of the turn: one turn holds only a few
+ * Registers, and a commit's cost hardly depends on how many writes it carries (measured: 62 µs
+ * of CPU per registration committed alone, 31 in groups of 16, 19 in groups of 64). A lone
+ * write, after a quiet moment, is still committed at the end of its turn.
+ */
+const GROUP_WINDOW_MS = 2;
 
 interface Pending {
   what: string;
@@ -60,14 +68,18 @@ class SoftWriteBatch {
       this.queue.push({ what, fn, resolve: resolve as (value: unknown) => void, reject });
       if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(this.flushScheduled);
+        if (performance.now() - this.lastFlush < 2 * GROUP_WINDOW_MS) setTimeout(this.flushScheduled, GROUP_WINDOW_MS);
+        else setImmediate(this.flushScheduled);
       }
     });
   }
 
+  private lastFlush = -Infinity;
+
   private readonly flushScheduled = (): void => {
     this.scheduled = false;
     this.flush();
+    this.lastFlush = performance.now();
   };
 
   /** Runs every queued write now (in batches of MAX_BATCH), each settled after its batch committed. */

@@ -1,4 +1,4 @@
-import { StoreError, toStoreError } from '../errors.js';
+import { StoreError, sqliteCode, toStoreError } from '../errors.js';
 import type {
   NewRegistration,
   Page,
@@ -151,12 +151,17 @@ export class SqliteRegistrationRepository implements RegistrationRepository {
     }
     // Checked now; written in the next group commit of soft writes (batch.ts), settled after it.
     return softWrite(this.s, 'register', () => {
-      const holder = this.s.get(SQL.byId).get(registration.id) as Row | undefined;
-      if (holder && holder.endpoint !== registration.endpoint) {
-        throw new StoreError('CONFLICT', `registration id ${registration.id} is already used by endpoint ${holder.endpoint}`);
-      }
       const old = this.s.get(SQL.deleteByEndpoint).get(registration.endpoint) as Row | undefined;
-      this.s.get(SQL.insert).run(toRow(registration));
+      try {
+        this.s.get(SQL.insert).run(toRow(registration));
+      } catch (err) {
+        // The id is taken by another endpoint (its own old row was deleted just above). Found by
+        // the primary key rather than looked up first: one statement less per registration. The
+        // caller's savepoint undoes the delete.
+        const holder = sqliteCode(err) === 'SQLITE_CONSTRAINT_PRIMARYKEY' ? (this.s.get(SQL.byId).get(registration.id) as Row | undefined) : undefined;
+        if (holder) throw new StoreError('CONFLICT', `registration id ${registration.id} is already used by endpoint ${holder.endpoint}`);
+        throw err;
+      }
       return { registration, replaced: old ? fromRow(old) : null };
     });
   }
