@@ -268,6 +268,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     if (refusal) return { code: Code.Forbidden, payload: refusal };
     await this.store.registrations.delete(id);
     this.lastHeard.delete(existing.endpoint);
+    // Kept in the device's facts: read again if it comes back.
+    this.learnedFormats.delete(existing.endpoint);
     this.dropObservations(existing.endpoint);
     this.emit('deregistered', existing);
     return { code: Code.Deleted };
@@ -474,6 +476,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       const removed = await this.store.registrations.delete(registration.id);
       if (!removed) continue;
       this.lastHeard.delete(registration.endpoint);
+      this.learnedFormats.delete(registration.endpoint);
       this.dropObservations(registration.endpoint);
       this.emit('expired', registration);
     }
