@@ -7,13 +7,14 @@
  *   npm run bench:coap -- --quick      # 1 round, 2 s: a smoke check
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createSocket } from 'node:dgram';
 import { CoapClient } from '../src/coap/client.js';
+import type { ClientResponse } from '../src/coap/client.js';
 import { ContentFormat } from '../src/coap/codes.js';
 import { cpuSeconds, findRepoRoot, machineBusySeconds, PINNING, pinned, which } from './support/proc.js';
 import { hasExited, launch, listOption, numberOption, stopChild, track } from './support/children.js';
@@ -27,11 +28,14 @@ const USAGE = `usage: node dist/bench/coap.js [options]
   --warmup <s>          coapload warm-up seconds per run, not counted (default 2)
   --concurrency <list>  coapload -c values, comma-separated (default 32,1)
   --busy-poll           coapload -b (busy-polling client) for every run
-  --servers <list>      subset of depot,libcoap,npm-coap,raw-node (default all)
+  --servers <list>      subset of depot,libcoap,npm-coap,raw-node,depot-serve,depot-serve-core (default all)
+                        depot-serve: the real composition (\`depot serve --allow-unsecured\`: LwM2M and
+                        bootstrap servers, dedup, every route), GET /depot/info; depot-serve-core: the
+                        same server, GET /.well-known/core (issue 13). Their ratio is to libcoap's /hello.
   --json <file>         also write every measurement as JSON
   -h, --help`;
 
-const SERVER_IDS = ['depot', 'libcoap', 'npm-coap', 'raw-node'] as const;
+const SERVER_IDS = ['depot', 'libcoap', 'npm-coap', 'raw-node', 'depot-serve', 'depot-serve-core'] as const;
 type ServerId = (typeof SERVER_IDS)[number];
 
 interface BenchOptions {
@@ -128,6 +132,9 @@ interface RunningServer {
 interface ServerSpec {
   id: ServerId;
   label: string;
+  /** The path measured, when not PATH; checked with \`check\` instead of the "Hello, world" body. */
+  path?: string;
+  check?: (response: ClientResponse) => string | undefined;
   /** Started anew for every measurement (npm coap: its per-response cache grows without bound). */
   fresh: boolean;
   start(): Promise<RunningServer>;
@@ -181,19 +188,63 @@ async function startLibcoap(): Promise<RunningServer> {
   return { pid: child.pid!, port, stop: () => stopChild(tracked) };
 }
 
+/** \`depot serve\` (compiled, pinned), fresh data dir, plain CoAP only; ready when it prints "depot: ready". */
+async function startDepotServe(): Promise<RunningServer> {
+  const port = await freeUdpPort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'depot-bench-coap-'));
+  const [command, args] = pinned(1, process.execPath, [join(REPO, 'dist', 'src', 'cli', 'main.js'), 'serve', '--host', HOST, '--coap-port', String(port), '--coaps-port', 'off', '--http-port', '0', '--data-dir', dataDir, '--allow-unsecured']);
+  const tracked = launch('depot serve', command, args);
+  const { child, output } = tracked;
+  const deadline = Date.now() + 30_000;
+  while (!/^depot: ready$/m.test(output())) {
+    if (hasExited(child)) throw new Error(`depot serve exited before it was ready:\n${output()}`);
+    if (Date.now() > deadline) {
+      await stopChild(tracked);
+      throw new Error(`depot serve was not ready within 30 s:\n${output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    pid: child.pid!,
+    port,
+    stop: async () => {
+      await stopChild(tracked);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
 const SPECS: Record<ServerId, ServerSpec> = {
   depot: { id: 'depot', label: 'Depot CoapServer', fresh: false, start: () => startNodeServer('depot', 'depot.js') },
   libcoap: { id: 'libcoap', label: 'libcoap coap-server-notls', fresh: false, start: startLibcoap },
   'npm-coap': { id: 'npm-coap', label: 'npm coap 1.5.0 (fresh)', fresh: true, start: () => startNodeServer('npm-coap', 'npm-coap.js') },
   'raw-node': { id: 'raw-node', label: 'raw node:dgram', fresh: false, start: () => startNodeServer('raw-node', 'raw-dgram.js') },
+  'depot-serve': {
+    id: 'depot-serve',
+    label: 'depot serve, GET /depot/info',
+    fresh: false,
+    path: '/depot/info',
+    check: (r) => (r.codeText === '2.05' && /"name":"depot"/.test(r.text()) ? undefined : `${r.codeText} ${r.text()}`),
+    start: startDepotServe,
+  },
+  'depot-serve-core': {
+    id: 'depot-serve-core',
+    label: 'depot serve, GET /.well-known/core',
+    fresh: false,
+    path: '/.well-known/core',
+    check: (r) => (r.codeText === '2.05' && r.text().includes('</rd>') ? undefined : `${r.codeText} ${r.text()}`),
+    start: startDepotServe,
+  },
 };
 
 /** Every server must answer GET /hello with 2.05 "Hello, world" before it is measured. */
 async function checkServes(spec: ServerSpec, server: RunningServer): Promise<void> {
   const client = new CoapClient();
   try {
-    const response = await client.get(`coap://${HOST}:${server.port}${PATH}`, { timeout: 5000 });
-    if (response.codeText !== '2.05' || response.text() !== EXPECTED_BODY) throw new Error(`${spec.label} answered ${response.codeText} "${response.text()}" to GET ${PATH}`);
+    const path = spec.path ?? PATH;
+    const response = await client.get(`coap://${HOST}:${server.port}${path}`, { timeout: 5000 });
+    const wrong = spec.check ? spec.check(response) : response.codeText !== '2.05' || response.text() !== EXPECTED_BODY ? `${response.codeText} "${response.text()}"` : undefined;
+    if (wrong) throw new Error(`${spec.label} answered ${wrong} to GET ${path}`);
   } finally {
     await client.close();
   }
@@ -223,7 +274,7 @@ interface Measurement {
 }
 
 async function measure(coapload: string, options: BenchOptions, spec: ServerSpec, server: RunningServer, round: number, concurrency: number, warmup: number, duration: number): Promise<Measurement> {
-  const loadArgs = ['-h', HOST, '-p', String(server.port), '-P', PATH, '-c', String(concurrency), '-d', String(duration), '-w', String(warmup)];
+  const loadArgs = ['-h', HOST, '-p', String(server.port), '-P', spec.path ?? PATH, '-c', String(concurrency), '-d', String(duration), '-w', String(warmup)];
   if (options.busyPoll) loadArgs.push('-b');
   const [command, args] = pinned(0, coapload, loadArgs);
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -307,10 +358,10 @@ function report(options: BenchOptions, results: Measurement[], finalRss: Map<Ser
   ]);
   lines.push(pad([header, header.map((h) => '-'.repeat(h.length)), ...rows]));
   lines.push('');
-  if (options.servers.includes('depot')) {
+  if (options.servers.some((id) => id === 'depot' || id.startsWith('depot-serve'))) {
     const ratioRows: string[][] = [];
     for (const other of ['libcoap', 'raw-node', 'npm-coap'] as const) {
-      if (!options.servers.includes(other)) continue;
+      if (!options.servers.includes(other) || !options.servers.includes('depot')) continue;
       const name = { libcoap: 'Depot / libcoap', 'raw-node': 'Depot / raw node:dgram', 'npm-coap': 'Depot / npm coap' }[other];
       ratioRows.push([
         name,
@@ -321,17 +372,31 @@ function report(options: BenchOptions, results: Measurement[], finalRss: Map<Ser
         }),
       ]);
     }
+    for (const id of ['depot-serve', 'depot-serve-core'] as const) {
+      if (!options.servers.includes(id)) continue;
+      for (const [other, name] of [['libcoap', 'libcoap /hello'], ['depot', 'bare CoapServer /hello']] as const) {
+        if (!options.servers.includes(other)) continue;
+        ratioRows.push([
+          `${SPECS[id].label} / ${name}`,
+          ...options.concurrencies.map((c) => {
+            const a = med(id, c, (m) => m.reqPerSec);
+            const b = med(other, c, (m) => m.reqPerSec);
+            return a !== undefined && b ? `${(a / b).toFixed(2)}x` : '-';
+          }),
+        ]);
+      }
+    }
     const ratioHeader = ['ratio (median req/s)', ...options.concurrencies.map((c) => `c=${c}`)];
     lines.push(pad([ratioHeader, ratioHeader.map((h) => '-'.repeat(h.length)), ...ratioRows]));
     lines.push('');
   }
   lines.push('Per round: req/s, server CPU, coapload CPU, foreign CPU (other load on the machine, % of a core; about 0 ± 20 when quiet), ok/err/lost:');
-  const roundRows: string[][] = [['server', 'c', 'round', 'req/s', 'p50/p99 µs', 'server cpu', 'load cpu', 'foreign', 'ok', 'err', 'lost', 'rss after']];
+  const roundRows: string[][] = [['server', 'c', 'round', 'req/s', 'p50/p99 µs', 'server cpu', 'req per server core-s', 'load cpu', 'foreign', 'ok', 'err', 'lost', 'rss after']];
   roundRows.push(roundRows[0]!.map((h) => '-'.repeat(h.length)));
   for (const c of options.concurrencies) {
     for (const id of options.servers) {
       for (const m of of(id, c)) {
-        roundRows.push([id, String(c), String(m.round), fmtK(m.reqPerSec), `${m.p50}/${m.p99}`, fmtPct(m.serverCpu), fmtPct(m.loadCpu), fmtPct(m.foreignCpu), String(m.ok), String(m.err), String(m.lost), fmtMiB(m.rssKiB)]);
+        roundRows.push([id, String(c), String(m.round), fmtK(m.reqPerSec), `${m.p50}/${m.p99}`, fmtPct(m.serverCpu), m.serverCpu ? fmtK((m.reqPerSec * 100) / m.serverCpu) : '?', fmtPct(m.loadCpu), fmtPct(m.foreignCpu), String(m.ok), String(m.err), String(m.lost), fmtMiB(m.rssKiB)]);
       }
     }
   }

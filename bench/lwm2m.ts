@@ -6,6 +6,8 @@
  *
  *   npm run bench:lwm2m                # 10,000 devices, UDP then DTLS
  *   npm run bench:lwm2m -- --quick     # 1,000 devices: a smoke check
+ *   npm run bench:lwm2m -- --ceiling   # server ceiling with coapload -R/-U (lwm2m-ceiling.ts)
+ *   npm run bench:lwm2m -- --burst 100000
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -48,6 +50,9 @@ const USAGE = `usage: node dist/bench/lwm2m.js [options]
                         (e.g. --server-node-arg=--max-semi-space-size=32); printed with the results
   --sim-node-arg <a>    the same for the simulator (e.g. --sim-node-arg=--cpu-prof)
   --json <file>         also write the results as JSON
+  --ceiling             server ceiling mode instead: coapload -R/-U against depot serve and
+                        coap-rd-notls (see bench/lwm2m-ceiling.ts; --ceiling --help for its options)
+  --burst <n>           a fleet rebooting at once instead: ~n Registers offered by coapload, 5.03s counted
   --keep-data           keep the server's data dirs
   -h, --help`;
 
@@ -616,6 +621,11 @@ function report(options: BenchOptions, results: RunResult[]): string {
 // ---------------------------------------------------------------- main
 
 async function main(): Promise<void> {
+  // The server ceiling (coapload -R/-U against depot serve and coap-rd-notls) and the burst live in lwm2m-ceiling.ts.
+  if (process.argv.includes('--ceiling') || process.argv.some((a) => a === '--burst' || a.startsWith('--burst='))) {
+    const { main: ceiling } = await import('./lwm2m-ceiling.js');
+    return ceiling(process.argv.slice(2));
+  }
   const options = parseOptions(process.argv.slice(2));
   keepData = options.keepData;
   for (const file of [DEPOT_MAIN, FLEET_SCRIPT]) if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first`);

@@ -140,10 +140,13 @@ export async function startDepotServer(config: DepotServerConfig): Promise<Runni
   }
 }
 
+/** Asked of the kernel for the CoAP socket: ~4,000 Registers of a rebooting fleet wait there while the server works. */
+const UDP_RECEIVE_BUFFER = 4 * 1024 * 1024;
+
 async function start(config: DepotServerConfig, dataDir: string, opened: (() => unknown)[]): Promise<RunningDepotServer> {
   const store = openSqliteStore({ dataDir });
   opened.push(() => store.close());
-  const transport = await UdpTransport.bind({ host: config.host, port: config.coapPort, receiveBufferSize: 4 * 1024 * 1024 });
+  const transport = await UdpTransport.bind({ host: config.host, port: config.coapPort, receiveBufferSize: UDP_RECEIVE_BUFFER });
   const coap = new CoapServer({ transport });
   opened.push(() => coap.close());
   const started = Date.now();
@@ -311,6 +314,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       'api token': source,
       'secret key (seals PSKs at rest)': store.secretKeySource,
       'data dir': dataDir,
+      'coap udp receive buffer': `${Math.round(transport.bufferSizes().receive / 1024)} KiB (asked ${UDP_RECEIVE_BUFFER / 1024} KiB; Linux caps it at net.core.rmem_max); overload answers 5.03 with Max-Age past ${lwm2m.admissionStats().maxPendingContacts} devices waiting`,
       ...(simulator && existsSync(demoKeyFile) ? { 'demo fleet trusts packages signed with': demoKeyFile } : {}),
     },
     close: async () => {

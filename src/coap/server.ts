@@ -20,7 +20,9 @@ import {
   uriPathOf,
 } from './options.js';
 import type { Peer } from './transport.js';
-import { serializeWellKnownCore } from './wellknown.js';
+import { filterLinks, serializeLinkFormat } from './linkformat.js';
+import type { Link } from './linkformat.js';
+import { describeResource } from './wellknown.js';
 import type { ResourceDescription } from './wellknown.js';
 
 /** A representation served block by block without being held whole (e.g. a package file). */
@@ -239,13 +241,26 @@ export class CoapServer {
       get: (request) => ({
         code: Code.Content,
         contentFormat: ContentFormat.LinkFormat,
-        payload: serializeWellKnownCore(this.descriptions(), request.query),
+        // Built once per set of resources (routes change rarely, discovery is asked often), filtered per query.
+        payload: request.query.length === 0 ? this.discovery().text : serializeLinkFormat(filterLinks(this.discovery().links, request.query)),
       }),
     });
   }
 
+  /** The /.well-known/core links and their unfiltered document, until a resource is added or removed. */
+  private discovered: { links: Link[]; text: string } | undefined;
+
+  private discovery(): { links: Link[]; text: string } {
+    if (!this.discovered) {
+      const links = this.descriptions().map((r) => describeResource(r.path, r.description, r.observable));
+      this.discovered = { links, text: serializeLinkFormat(links) };
+    }
+    return this.discovered;
+  }
+
   /** Registers (or replaces) a resource. Paths look like "/a/b"; "/" is the root. */
   resource(path: string, definition: ResourceDefinition): void {
+    this.discovered = undefined;
     const normalized = normalizePath(path);
     // Observers stay with the route this one replaces (same path and kind), and see the new definition.
     const replaced = definition.prefix ? this.prefixes.find((r) => r.path === normalized) : this.exact.get(normalized);
@@ -262,6 +277,7 @@ export class CoapServer {
   }
 
   removeResource(path: string): void {
+    this.discovered = undefined;
     const normalized = normalizePath(path);
     const route = this.exact.get(normalized) ?? this.prefixes.find((r) => r.path === normalized);
     if (!route) return;

@@ -67,6 +67,11 @@ export class UdpTransport implements DatagramTransport {
     return new UdpTransport(socket);
   }
 
+  /** The kernel's socket buffers as granted (bytes; Linux reports twice what it grants, halved here). */
+  bufferSizes(): { receive: number; send: number } {
+    return { receive: Math.floor(this.socket.getRecvBufferSize() / 2), send: Math.floor(this.socket.getSendBufferSize() / 2) };
+  }
+
   address(): { address: string; port: number; family: 'IPv4' | 'IPv6' } {
     const a = this.socket.address();
     return { address: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };

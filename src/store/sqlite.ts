@@ -32,6 +32,7 @@ import { SqliteOmaDmCommandRepository } from './sqlite/omadm-commands.js';
 import { SqliteChainJobRepository } from './sqlite/chain-jobs.js';
 import { SqliteOmaDmBootstrapRepository } from './sqlite/omadm-bootstrap.js';
 import { Statements } from './sqlite/common.js';
+import { flushSoftWrites } from './sqlite/batch.js';
 import type { Store } from './types.js';
 
 /** The file name inside the data directory. */
@@ -109,7 +110,11 @@ export class SqliteStore implements Store {
     this.omadmCommands = new SqliteOmaDmCommandRepository(statements);
     this.chainJobs = new SqliteChainJobRepository(statements);
     this.omadmBootstrap = new SqliteOmaDmBootstrapRepository(statements, secrets);
+    this.flushSoftWrites = () => flushSoftWrites(statements);
   }
+
+  /** Commits the soft writes (registrations, device facts) queued for the group commit (sqlite/batch.ts). */
+  private readonly flushSoftWrites: () => void;
 
   /** The migrations recorded in the file, in order. */
   appliedMigrations(): AppliedMigration[] {
@@ -140,6 +145,7 @@ export class SqliteStore implements Store {
   }
 
   close(): void {
+    if (this.db.open) this.flushSoftWrites();
     if (this.db.open) this.db.close();
   }
 }

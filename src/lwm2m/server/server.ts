@@ -52,11 +52,32 @@ export interface Lwm2mServerOptions {
   queuedOperationLifetime?: number;
   /**
    * At most this many devices are being read (/3/0) and served their queued operations at
-   * once after they registered or updated (default 64); the others wait their turn in FIFO
+   * once after they registered or updated (default 256); the others wait their turn in FIFO
    * order. A burst of registrations is answered first, instead of every 2.01 being followed
    * at once by a request whose state (exchange, timers, promises) outlives the burst.
    */
   maxConcurrentContacts?: number;
+  /**
+   * Admission control (RFC 7252 §5.9.3.4): when this many contacts wait or run (devices whose
+   * /3/0 read and queued operations are still to come), a Register or Update is answered
+   * 5.03 Service Unavailable with a Max-Age telling the device when to come back (default
+   * 10,000). A fleet rebooting at once is thus taken at the rate the server can serve it,
+   * with every device told to retry, instead of a queue (and its memory) growing without bound
+   * or datagrams dropped by the kernel.
+   */
+  maxPendingContacts?: number;
+  /** Largest Max-Age of a 5.03 (seconds, default 60). */
+  maxRetryAfterSec?: number;
+}
+
+/** What admission control did since the server started (bench and tests read it). */
+export interface Lwm2mAdmissionStats {
+  /** Registers and Updates answered 5.03 Service Unavailable. */
+  refused: number;
+  /** Contacts (reads after a Register/Update) waiting or running now. */
+  pendingContacts: number;
+  /** The bound (maxPendingContacts). */
+  maxPendingContacts: number;
 }
 
 export interface DeviceResponse {
@@ -133,6 +154,11 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   private contactHead = 0;
   private contactsRunning = 0;
   private contactsScheduled = false;
+  private refused = 0;
+  /** Contacts finished in the current one-second window, and the rate measured over the last one. */
+  private contactsDone = 0;
+  private contactsWindowStart = 0;
+  private contactRate = 0;
 
   constructor(private readonly options: Lwm2mServerOptions) {
     super();
@@ -165,6 +191,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
 
   private async register(request: CoapRequest, scheme: 'coap' | 'coaps'): Promise<CoapResponse> {
     if (request.path !== '/rd') return { code: Code.NotFound };
+    const busy = this.admission();
+    if (busy) return busy;
     let params;
     try {
       params = parseRegister(request.query, utf8Text(request.payload));
@@ -203,6 +231,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   private async update(request: CoapRequest, scheme: 'coap' | 'coaps'): Promise<CoapResponse> {
     const id = request.segments[1];
     if (request.segments.length !== 2 || !id) return { code: Code.NotFound };
+    const busy = this.admission();
+    if (busy) return busy;
     const existing = await this.store.registrations.getById(id);
     if (!existing) return { code: Code.NotFound };
     const refusal = ownerRefusal(existing, request.peer);
@@ -238,6 +268,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     if (refusal) return { code: Code.Forbidden, payload: refusal };
     await this.store.registrations.delete(id);
     this.lastHeard.delete(existing.endpoint);
+    // Kept in the device's facts: read again if it comes back.
+    this.learnedFormats.delete(existing.endpoint);
     this.dropObservations(existing.endpoint);
     this.emit('deregistered', existing);
     return { code: Code.Deleted };
@@ -282,6 +314,43 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     return undefined;
   }
 
+  /**
+   * 5.03 Service Unavailable with Max-Age (RFC 7252 §5.9.3.4) while the contact backlog is at its
+   * bound, else undefined. Max-Age: the time the backlog takes to drain at the rate contacts
+   * were finished in the last second (at least 1 s, at most maxRetryAfterSec), plus as much
+   * again at random, so the refused devices do not all come back in the same second.
+   */
+  private admission(): CoapResponse | undefined {
+    const pending = this.pendingContacts();
+    const max = this.options.maxPendingContacts ?? 10_000;
+    if (pending < max) return undefined;
+    this.refused++;
+    const cap = this.options.maxRetryAfterSec ?? 60;
+    const drain = Math.min(cap, Math.max(1, Math.ceil(pending / Math.max(1, this.contactRate))));
+    const maxAge = Math.min(cap, drain + Math.floor(Math.random() * (drain + 1)));
+    return { code: Code.ServiceUnavailable, maxAge, payload: `server busy (${pending} devices waiting to be read): register again in ${maxAge} s` };
+  }
+
+  private pendingContacts(): number {
+    return this.contactQueue.length - this.contactHead + this.contactsRunning;
+  }
+
+  /** Admission control's counters (see maxPendingContacts). */
+  admissionStats(): Lwm2mAdmissionStats {
+    return { refused: this.refused, pendingContacts: this.pendingContacts(), maxPendingContacts: this.options.maxPendingContacts ?? 10_000 };
+  }
+
+  private contactFinished(): void {
+    this.contactsDone++;
+    const now = this.clock.now();
+    const elapsed = now - this.contactsWindowStart;
+    if (elapsed >= 1000) {
+      this.contactRate = (this.contactsDone * 1000) / elapsed;
+      this.contactsDone = 0;
+      this.contactsWindowStart = now;
+    }
+  }
+
   /** Background failures go to 'error' listeners, or become process warnings (never a crash). */
   private report(error: unknown): void {
     const e = error instanceof Error ? error : new Error(String(error));
@@ -308,7 +377,10 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   };
 
   private runContacts(): void {
-    const max = this.options.maxConcurrentContacts ?? 64;
+    // 256: under a flood of Registers a read's answer waits behind them in the socket's queue
+    // (~0.1 s at 2,000 in flight), and reads run at (slots / round trip): 64 slots let the
+    // backlog grow until admission control refused nearly everyone.
+    const max = this.options.maxConcurrentContacts ?? 256;
     while (!this.closed && this.contactsRunning < max && this.contactHead < this.contactQueue.length) {
       const next = this.contactQueue[this.contactHead++]!;
       this.contactsRunning++;
@@ -332,6 +404,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       this.report(error);
     } finally {
       this.contactsRunning--;
+      this.contactFinished();
       this.runContacts();
     }
   }
@@ -403,6 +476,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       const removed = await this.store.registrations.delete(registration.id);
       if (!removed) continue;
       this.lastHeard.delete(registration.endpoint);
+      this.learnedFormats.delete(registration.endpoint);
       this.dropObservations(registration.endpoint);
       this.emit('expired', registration);
     }
@@ -586,9 +660,25 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     await this.store.deviceFacts.upsert(endpoint, { extra: { [LEARNED_FORMATS_FACT]: stored } }, this.wallNow()).catch((error: unknown) => this.report(error));
   }
 
+  /**
+   * The formats a registration's links announce, parsed once per distinct link string: a fleet
+   * sends a few strings many times, and every read after a Register asked for them. Bounded.
+   */
+  private readonly announcedByLinks = new Map<string, readonly number[]>();
+
+  private announced(objectLinks: string): readonly number[] {
+    let formats = this.announcedByLinks.get(objectLinks);
+    if (formats === undefined) {
+      formats = announcedFormats(objectLinks).formats;
+      if (this.announcedByLinks.size >= 1024) this.announcedByLinks.clear();
+      this.announcedByLinks.set(objectLinks, formats);
+    }
+    return formats;
+  }
+
   /** The formats to try for a request to `target`, best first (see content-format.ts). */
   private async candidates(registration: Registration, target: Lwm2mPath): Promise<number[]> {
-    const announced = announcedFormats(registration.objectLinks).formats;
+    const announced = this.announced(registration.objectLinks);
     return candidateFormats(registration.lwm2mVersion, announced, await this.learnedFormatsOf(registration.endpoint), target.length >= 3);
   }
 

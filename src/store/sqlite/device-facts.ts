@@ -8,6 +8,8 @@ import type {
   Page,
   TimeInput,
 } from '../types.js';
+import { toStoreError } from '../errors.js';
+import { softWrite } from './batch.js';
 import { type Statements, invalid, limitOf, pageOf, requireText, run, toMs } from './common.js';
 
 interface Row {
@@ -76,38 +78,42 @@ export class SqliteDeviceFactsRepository implements DeviceFactsRepository {
   constructor(private readonly s: Statements) {}
 
   upsert(endpoint: string, patch: DeviceFactsPatch, now: TimeInput): Promise<DeviceFacts> {
-    return run('upsert device facts', () => {
+    let t: number;
+    try {
       requireText(endpoint, 'endpoint');
-      const t = toMs(now, 'now');
-      return this.s.transaction(() => {
-        // The row SQLite returns is a fresh object of our own: updated in place, not copied.
-        const row: Row = (this.s.get(SQL.get).get(endpoint) as Row | undefined) ?? {
-          endpoint, manufacturer: null, model_number: null, serial_number: null, firmware_version: null,
-          device_type: null, hardware_version: null, software_version: null, os_version: null,
-          extra: '{}', updated_at: t,
-        };
-        for (const [field, column] of FIELDS) {
-          const v = patch[field];
-          if (v === undefined) continue;
-          if (v !== null && typeof v !== 'string') throw invalid(`${field} must be a string or null`);
-          (row as unknown as Record<string, string | null>)[column] = v;
+      t = toMs(now, 'now');
+    } catch (err) {
+      return Promise.reject(toStoreError(err, 'upsert device facts'));
+    }
+    // In the next group commit of soft writes (batch.ts), settled after it.
+    return softWrite(this.s, 'upsert device facts', () => {
+      // The row SQLite returns is a fresh object of our own: updated in place, not copied.
+      const row: Row = (this.s.get(SQL.get).get(endpoint) as Row | undefined) ?? {
+        endpoint, manufacturer: null, model_number: null, serial_number: null, firmware_version: null,
+        device_type: null, hardware_version: null, software_version: null, os_version: null,
+        extra: '{}', updated_at: t,
+      };
+      for (const [field, column] of FIELDS) {
+        const v = patch[field];
+        if (v === undefined) continue;
+        if (v !== null && typeof v !== 'string') throw invalid(`${field} must be a string or null`);
+        (row as unknown as Record<string, string | null>)[column] = v;
+      }
+      if (patch.extra !== undefined) {
+        if (typeof patch.extra !== 'object' || patch.extra === null || Array.isArray(patch.extra)) {
+          throw invalid('extra must be an object');
         }
-        if (patch.extra !== undefined) {
-          if (typeof patch.extra !== 'object' || patch.extra === null || Array.isArray(patch.extra)) {
-            throw invalid('extra must be an object');
-          }
-          const extra = JSON.parse(row.extra) as Record<string, JsonValue>;
-          for (const k of Object.keys(patch.extra)) {
-            const v = patch.extra[k]!;
-            if (v === null) delete extra[k];
-            else extra[k] = v;
-          }
-          row.extra = JSON.stringify(extra);
+        const extra = JSON.parse(row.extra) as Record<string, JsonValue>;
+        for (const k of Object.keys(patch.extra)) {
+          const v = patch.extra[k]!;
+          if (v === null) delete extra[k];
+          else extra[k] = v;
         }
-        row.updated_at = t;
-        this.s.get(SQL.upsert).run(row);
-        return fromRow(row);
-      }, 'soft');
+        row.extra = JSON.stringify(extra);
+      }
+      row.updated_at = t;
+      this.s.get(SQL.upsert).run(row);
+      return fromRow(row);
     });
   }
 

@@ -1,4 +1,4 @@
-import { StoreError } from '../errors.js';
+import { StoreError, sqliteCode, toStoreError } from '../errors.js';
 import type {
   NewRegistration,
   Page,
@@ -11,6 +11,7 @@ import type {
   TimeInput,
   TransportAddress,
 } from '../types.js';
+import { softWrite } from './batch.js';
 import { PREFIX_END, type Statements, invalid, limitOf, pageOf, requireInt, requireText, run, toMs } from './common.js';
 
 interface Row {
@@ -44,11 +45,16 @@ const SQL = {
   insert: `INSERT INTO registrations (${COLUMNS}) VALUES (@id, @endpoint, @lifetime_sec, @lwm2m_version, @binding,
     @sms_number, @queue_mode, @object_links, @transport_scheme, @transport_address, @transport_port,
     @identity_kind, @identity_value, @registered_at, @last_update_at, @expires_at)`,
-  update: `UPDATE registrations SET lifetime_sec = @lifetime_sec, binding = @binding, sms_number = @sms_number,
-    queue_mode = @queue_mode, object_links = @object_links, transport_scheme = @transport_scheme,
-    transport_address = @transport_address, transport_port = @transport_port, identity_kind = @identity_kind,
-    identity_value = @identity_value, last_update_at = @last_update_at, expires_at = @expires_at
-    WHERE id = @id`,
+  // An Update (TS Core §6.2.2) in one statement: what is not given is kept; the expiry counts
+  // from now with the lifetime given or kept (the right-hand sides see the row before the update).
+  patch: `UPDATE registrations SET lifetime_sec = COALESCE(@lifetime_sec, lifetime_sec), binding = COALESCE(@binding, binding),
+    sms_number = CASE WHEN @sms_set THEN @sms_number ELSE sms_number END, queue_mode = COALESCE(@queue_mode, queue_mode),
+    object_links = COALESCE(@object_links, object_links), transport_scheme = COALESCE(@transport_scheme, transport_scheme),
+    transport_address = COALESCE(@transport_address, transport_address), transport_port = COALESCE(@transport_port, transport_port),
+    identity_kind = CASE WHEN @identity_set THEN @identity_kind ELSE identity_kind END,
+    identity_value = CASE WHEN @identity_set THEN @identity_value ELSE identity_value END,
+    last_update_at = @t, expires_at = @t + COALESCE(@lifetime_sec, lifetime_sec) * 1000
+    WHERE id = @id RETURNING ${COLUMNS}`,
   byId: `SELECT ${COLUMNS} FROM registrations WHERE id = ?`,
   byEndpoint: `SELECT ${COLUMNS} FROM registrations WHERE endpoint = ?`,
   deleteById: `DELETE FROM registrations WHERE id = ? RETURNING ${COLUMNS}`,
@@ -124,12 +130,13 @@ export class SqliteRegistrationRepository implements RegistrationRepository {
   constructor(private readonly s: Statements) {}
 
   register(reg: NewRegistration, now: TimeInput): Promise<RegisterResult> {
-    return run('register', () => {
+    let registration: Registration;
+    try {
       const t = toMs(now, 'now');
       const lifetimeSec = requireInt(reg.lifetimeSec, 'lifetimeSec', 1, MAX_LIFETIME_SEC);
       if (typeof reg.queueMode !== 'boolean') throw invalid('queueMode must be a boolean');
       if (typeof reg.objectLinks !== 'string') throw invalid('objectLinks must be a string');
-      const registration: Registration = {
+      registration = {
         id: requireText(reg.id, 'id'),
         endpoint: requireText(reg.endpoint, 'endpoint'),
         lifetimeSec,
@@ -144,43 +151,58 @@ export class SqliteRegistrationRepository implements RegistrationRepository {
         lastUpdateAt: t,
         expiresAt: t + lifetimeSec * 1000,
       };
-      return this.s.transaction(() => {
-        const holder = this.s.get(SQL.byId).get(registration.id) as Row | undefined;
-        if (holder && holder.endpoint !== registration.endpoint) {
-          throw new StoreError('CONFLICT', `registration id ${registration.id} is already used by endpoint ${holder.endpoint}`);
-        }
-        const old = this.s.get(SQL.deleteByEndpoint).get(registration.endpoint) as Row | undefined;
+    } catch (err) {
+      return Promise.reject(toStoreError(err, 'register'));
+    }
+    // Checked now; written in the next group commit of soft writes (batch.ts), settled after it.
+    return softWrite(this.s, 'register', () => {
+      const old = this.s.get(SQL.deleteByEndpoint).get(registration.endpoint) as Row | undefined;
+      try {
         this.s.get(SQL.insert).run(toRow(registration));
-        return { registration, replaced: old ? fromRow(old) : null };
-      }, 'soft');
+      } catch (err) {
+        // The id is taken by another endpoint (its own old row was deleted just above). Found by
+        // the primary key rather than looked up first: one statement less per registration. The
+        // caller's savepoint undoes the delete.
+        const holder = sqliteCode(err) === 'SQLITE_CONSTRAINT_PRIMARYKEY' ? (this.s.get(SQL.byId).get(registration.id) as Row | undefined) : undefined;
+        if (holder) throw new StoreError('CONFLICT', `registration id ${registration.id} is already used by endpoint ${holder.endpoint}`);
+        throw err;
+      }
+      return { registration, replaced: old ? fromRow(old) : null };
     });
   }
 
   update(id: string, changes: RegistrationUpdate, now: TimeInput): Promise<Registration | null> {
-    return run('update registration', () => {
+    let params: Record<string, string | number | null>;
+    try {
       const t = toMs(now, 'now');
-      return this.s.transaction(() => {
-        const row = this.s.get(SQL.byId).get(id) as Row | undefined;
-        if (!row) return null;
-        const cur = fromRow(row);
-        const lifetimeSec = changes.lifetimeSec === undefined ? cur.lifetimeSec : requireInt(changes.lifetimeSec, 'lifetimeSec', 1, MAX_LIFETIME_SEC);
-        if (changes.queueMode !== undefined && typeof changes.queueMode !== 'boolean') throw invalid('queueMode must be a boolean');
-        if (changes.objectLinks !== undefined && typeof changes.objectLinks !== 'string') throw invalid('objectLinks must be a string');
-        const next: Registration = {
-          ...cur,
-          lifetimeSec,
-          binding: changes.binding === undefined ? cur.binding : requireText(changes.binding, 'binding'),
-          smsNumber: changes.smsNumber === undefined ? cur.smsNumber : checkOptionalText(changes.smsNumber, 'smsNumber'),
-          queueMode: changes.queueMode ?? cur.queueMode,
-          objectLinks: changes.objectLinks ?? cur.objectLinks,
-          address: changes.address === undefined ? cur.address : checkAddress(changes.address),
-          identity: changes.identity === undefined ? cur.identity : checkIdentity(changes.identity),
-          lastUpdateAt: t,
-          expiresAt: t + lifetimeSec * 1000,
-        };
-        this.s.get(SQL.update).run(toRow(next));
-        return next;
-      }, 'soft');
+      if (changes.queueMode !== undefined && typeof changes.queueMode !== 'boolean') throw invalid('queueMode must be a boolean');
+      if (changes.objectLinks !== undefined && typeof changes.objectLinks !== 'string') throw invalid('objectLinks must be a string');
+      const address = changes.address === undefined ? undefined : checkAddress(changes.address);
+      const identity = changes.identity === undefined ? undefined : checkIdentity(changes.identity);
+      // NULL: keep the column (the *_set flags tell "set to NULL" from "keep" for nullable columns).
+      params = {
+        id,
+        t,
+        lifetime_sec: changes.lifetimeSec === undefined ? null : requireInt(changes.lifetimeSec, 'lifetimeSec', 1, MAX_LIFETIME_SEC),
+        binding: changes.binding === undefined ? null : requireText(changes.binding, 'binding'),
+        sms_set: changes.smsNumber === undefined ? 0 : 1,
+        sms_number: changes.smsNumber === undefined ? null : checkOptionalText(changes.smsNumber, 'smsNumber'),
+        queue_mode: changes.queueMode === undefined ? null : changes.queueMode ? 1 : 0,
+        object_links: changes.objectLinks ?? null,
+        transport_scheme: address?.scheme ?? null,
+        transport_address: address?.address ?? null,
+        transport_port: address?.port ?? null,
+        identity_set: identity === undefined ? 0 : 1,
+        identity_kind: identity?.kind ?? null,
+        identity_value: identity?.value ?? null,
+      };
+    } catch (err) {
+      return Promise.reject(toStoreError(err, 'update registration'));
+    }
+    // One UPDATE … RETURNING in the next group commit of soft writes (batch.ts), settled after it.
+    return softWrite(this.s, 'update registration', () => {
+      const row = this.s.get(SQL.patch).get(params) as Row | undefined;
+      return row ? fromRow(row) : null;
     });
   }
 

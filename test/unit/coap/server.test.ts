@@ -73,6 +73,21 @@ test('RFC 6690 §4: /.well-known/core lists resources with their attributes and 
   assert.deepEqual(parseLinkFormat(filtered.text()).map((l) => l.target), ['/fw']);
 });
 
+test('RFC 6690 §4: /.well-known/core follows resources added and removed after it was first served (the document is cached)', async () => {
+  const s = setup();
+  s.server.resource('/a', { get: () => ({ code: Code.Content }) });
+  const first = await pump(s.net, s.client.get(`${URI}/.well-known/core`));
+  assert.deepEqual(parseLinkFormat(first.text()).map((l) => l.target), ['/a']);
+  s.server.resource('/b', { title: 'B', get: () => ({ code: Code.Content }) });
+  const second = await pump(s.net, s.client.get(`${URI}/.well-known/core`));
+  assert.deepEqual(parseLinkFormat(second.text()).map((l) => l.target).sort(), ['/a', '/b']);
+  s.server.removeResource('/a');
+  const third = await pump(s.net, s.client.get(`${URI}/.well-known/core`));
+  assert.deepEqual(parseLinkFormat(third.text()).map((l) => l.target), ['/b']);
+  const filtered = await pump(s.net, s.client.get(`${URI}/.well-known/core?title=B`));
+  assert.deepEqual(parseLinkFormat(filtered.text()).map((l) => l.target), ['/b']);
+});
+
 test('RFC 7959 §2.4: a large GET response is served in Block2 blocks with Size2 and reassembled exactly', async () => {
   const s = setup();
   const body = randomBytes(5000);
