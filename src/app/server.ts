@@ -11,6 +11,7 @@ import type { CertificateCredentials } from '../dtls/connection.js';
 import { DtlsTransport } from '../dtls/transport.js';
 import { InstallDriver, type PhaseTimeouts } from '../fleet/install-driver.js';
 import { ChainDriver } from '../fleet/chain-driver.js';
+import { MethodLearning, type LearningOptions } from '../fleet/learning.js';
 import { MarkMethod } from '../fleet/methods/mark.js';
 import { Object9Method } from '../fleet/methods/object9.js';
 import { PackageEndpoint } from '../fleet/package-endpoint.js';
@@ -66,6 +67,8 @@ export interface DepotServerConfig {
   /** The OMA DM 1.2 endpoint (docs/omadm.md): off unless a port is given; HTTPS with a certificate from Depot's CA unless insecureHttp. */
   omadm?: { port: number; insecureHttp?: boolean; allowBasic?: boolean };
   installs?: { /** Package URIs on the CoAP listener (default) or the HTTP one. */ pullVia?: 'coap' | 'http'; pollIntervalMs?: number; timeouts?: Partial<PhaseTimeouts>; maxAttempts?: number; trust?: TrustStore };
+  /** The install chain: safety-net tick, and per-model learning (skip after N failures, probe rate, seed). */
+  chain?: { tickMs?: number; learning?: Pick<LearningOptions, 'skipAfter' | 'probeRate' | 'seed'> };
 }
 
 /** The address devices reach us at: the bound address, or the first external IPv4 one. */
@@ -89,6 +92,7 @@ export interface RunningDepotServer {
   installs: InstallDriver;
   /** Install jobs across methods (Object 9, then Mark for Installation): the method seam of issue 16. */
   chain: ChainDriver;
+  learning: MethodLearning;
   api: FastifyInstance;
   omadm: OmaDmHttpServer | undefined;
   /** Where each listener is bound, e.g. { coap: 'coap://0.0.0.0:5683' }. */
@@ -229,9 +233,16 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   });
   opened.push(() => installs.close());
   const object9 = new Object9Method({ engine: installs, registrations: store.registrations });
-  const chain = new ChainDriver({ store, methods: [object9, new MarkMethod({ handover: object9 })], onError: (error) => process.emitWarning(`install chain: ${error.message}`) });
+  const learning = new MethodLearning({ stats: store.methodStats, deviceFacts: store.deviceFacts, ...config.chain?.learning });
+  const chain = new ChainDriver({
+    store,
+    methods: [object9, new MarkMethod({ handover: object9 })],
+    learning,
+    ...(config.chain?.tickMs !== undefined ? { tickMs: config.chain.tickMs } : {}),
+    onError: (error) => process.emitWarning(`install chain: ${error.message}`),
+  });
   // A registration or update is the device's "next contact" for marked installs.
-  const onContact = (registration: { endpoint: string }): void => void chain.contact(registration.endpoint);
+  const onContact = (registration: { endpoint: string }): void => void chain.contact(registration.endpoint, 'lwm2m');
   lwm2m.on('registered', onContact);
   lwm2m.on('updated', onContact);
   opened.push(() => chain.close());
@@ -289,6 +300,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     catalog,
     installs,
     chain,
+    learning,
     api,
     listening: {
       coap: `coap://${host}:${a.port}`,

@@ -282,4 +282,48 @@ CREATE TABLE install_chain_attempts (
 ) STRICT;
 `,
   },
+  // ---- install chain learning (issue 16): what worked per (make, model, OS version, method),
+  // and the operator's pin or forbid of a method per model.
+  {
+    version: 9,
+    name: 'install-method-stats',
+    sql: `
+CREATE TABLE install_method_stats (
+  make            TEXT    NOT NULL,
+  model           TEXT    NOT NULL,
+  os_version      TEXT    NOT NULL,
+  method          TEXT    NOT NULL,
+  successes       INTEGER NOT NULL CHECK (successes >= 0),
+  failures        INTEGER NOT NULL CHECK (failures >= 0),
+  last_success_at INTEGER,
+  last_failure_at INTEGER,
+  last_reason     TEXT,
+  last_result     TEXT,
+  updated_at      INTEGER NOT NULL,
+  PRIMARY KEY (make, model, os_version, method)
+) STRICT;
+CREATE TABLE install_method_rules (
+  make       TEXT    NOT NULL,
+  model      TEXT    NOT NULL,
+  method     TEXT    NOT NULL,
+  rule       TEXT    NOT NULL CHECK (rule IN ('pin', 'forbid')),
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (make, model, method)
+) STRICT;
+`,
+  },
+  // ---- install chain attempts: chain position, bytes, progress time, retries; one running attempt per job.
+  {
+    version: 10,
+    name: 'install-chain-retries',
+    sql: `
+ALTER TABLE install_chain_jobs ADD COLUMN plan TEXT;
+ALTER TABLE install_chain_jobs ADD COLUMN retry_at INTEGER;
+ALTER TABLE install_chain_attempts ADD COLUMN position INTEGER;
+ALTER TABLE install_chain_attempts ADD COLUMN bytes INTEGER;
+ALTER TABLE install_chain_attempts ADD COLUMN progress_at INTEGER;
+CREATE UNIQUE INDEX install_chain_attempts_one_running ON install_chain_attempts (job_id) WHERE outcome = 'running';
+CREATE INDEX install_chain_jobs_retry ON install_chain_jobs (retry_at) WHERE state = 'running' AND retry_at IS NOT NULL;
+`,
+  },
 ];
