@@ -10,6 +10,8 @@
  * 3. a method that never worked on the model after `skipAfter` tries is skipped, except that now
  *    and then (`probeRate`, drawn from a seeded generator, so tests are deterministic) it is tried
  *    anyway, last among the active ones, to notice a firmware update that fixed the model;
+ *    (skipped methods are listed first in the job's chain: never tried, their reason is the first
+ *    thing the job's history says);
  * 4. "last resort" methods (Mark for Installation: it waits for the device rather than acting)
  *    stay at the end whatever their record.
  *
@@ -100,12 +102,14 @@ export function learnedOrder(input: OrderInput): { methods: string[]; skip: Reco
   const pinned: string[] = [];
   const ranked: { name: string; score: number; index: number; probe: boolean }[] = [];
   const last: string[] = [];
+  /** Listed first: not tried, but the job's history says why at once. */
+  const skipped: string[] = [];
   input.defaultChain.forEach((name, index) => {
     const r = input.records.get(name);
     const counts = r ? `${r.successes} of ${r.successes + r.failures} succeeded` : 'untried';
     if (rule.get(name) === 'forbid') {
       skip[name] = `forbidden on ${input.modelName} by the operator`;
-      last.push(name);
+      skipped.push(name);
       return;
     }
     if (rule.get(name) === 'pin') {
@@ -120,7 +124,7 @@ export function learnedOrder(input: OrderInput): { methods: string[]; skip: Reco
         notes.push(`${name} probed (never worked in ${r.failures} tries; tried again in case a firmware update fixed it)`);
       } else {
         skip[name] = `never worked on ${input.modelName} in ${r.failures} tries (learned; probed now and then)`;
-        last.push(name);
+        skipped.push(name);
         return;
       }
     } else if (r) {
@@ -130,7 +134,7 @@ export function learnedOrder(input: OrderInput): { methods: string[]; skip: Reco
     else ranked.push({ name, score: probe ? -1 : score(r), index, probe });
   });
   ranked.sort((a, b) => b.score - a.score || a.index - b.index);
-  return { methods: [...pinned, ...ranked.map((m) => m.name), ...last], skip, notes };
+  return { methods: [...skipped, ...pinned, ...ranked.map((m) => m.name), ...last], skip, notes };
 }
 
 /** Learning over the store (the ChainPlanner the chain driver uses in `depot serve`). */
