@@ -25,6 +25,7 @@ import type { PackageEndpoint } from '../fleet/package-endpoint.js';
 import { createReadStream } from 'node:fs';
 import type { PackageRecord } from '../store/types.js';
 import { omadmRoutes, type OmaDmApiOptions } from './omadm.js';
+import { installRoutes, type InstallsApiOptions } from './installs.js';
 
 export interface ApiOptions {
   lwm2m: Lwm2mServer;
@@ -48,6 +49,8 @@ export interface ApiOptions {
   limits?: Partial<HttpLimits>;
   /** OMA DM accounts and device facts (src/api/omadm.ts); without it those routes are absent. */
   omadm?: Omit<OmaDmApiOptions, 'now'>;
+  /** Install chain jobs and the learned method table (src/api/installs.ts); without it those routes are absent. */
+  installChain?: Omit<InstallsApiOptions, 'now'>;
 }
 
 export interface HttpLimits {
@@ -75,7 +78,7 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
 type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 
 export interface RouteSpec {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   url: string;
   summary: string;
   /** Reachable without the bearer token. */
@@ -354,6 +357,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
     },
     ...packageRoutes(options, param),
     ...omadmRoutes(options.omadm && { ...options.omadm, now }),
+    ...installRoutes(options.installChain && { ...options.installChain, now }),
   ];
 
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ error: 'UNKNOWN_ROUTE', message: 'no such API route' }));

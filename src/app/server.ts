@@ -232,7 +232,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     onError: (error) => process.emitWarning(`install driver: ${error.message}`),
   });
   opened.push(() => installs.close());
-  const object9 = new Object9Method({ engine: installs, registrations: store.registrations });
+  const object9 = new Object9Method({ engine: installs, registrations: store.registrations, catalog: store.packages });
   const learning = new MethodLearning({ stats: store.methodStats, deviceFacts: store.deviceFacts, ...config.chain?.learning });
   const chain = new ChainDriver({
     store,
@@ -247,7 +247,15 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   lwm2m.on('updated', onContact);
   opened.push(() => chain.close());
   const { token, source } = apiToken(dataDir, config.apiToken);
-  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint, omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts }, ...config.api });
+  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint, omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts },
+    installChain: {
+      chain,
+      learning,
+      rules: store.methodStats,
+      requirePackage: (sha256) => catalog.require(sha256),
+      knownDevice: async (endpoint) => (await store.registrations.getByEndpoint(endpoint)) !== null || (await store.deviceFacts.get(endpoint)) !== null,
+    },
+    ...config.api });
   const httpHost = config.httpHost ?? config.host;
   opened.push(() => api.close());
   await api.listen({ host: httpHost, port: config.httpPort });

@@ -21,6 +21,8 @@ export interface Object9MethodOptions {
   retryPolicy?: RetryPolicy;
   /** Step timeout of the attempt, ms. Default: none (the engine's own phase timeouts end the job). */
   stepTimeoutMs?: number;
+  /** The catalog, for the bytes delivered by a finished install (the package's size). */
+  catalog?: { get(sha256: string): Promise<{ size: number } | null> };
 }
 
 const jobIdOf = (state: JsonState): string | undefined =>
@@ -64,7 +66,14 @@ export class Object9Method implements InstallMethod {
       if (!open) return { status: 'failed', message: `Object 9 job not started: ${error.message}` };
       job = open.job;
     }
-    return stepOf(job, await this.options.engine.view(job.id));
+    return this.withSize(stepOf(job, await this.options.engine.view(job.id)), job);
+  }
+
+  /** A delivery that happened (not "already installed") brought the whole package. */
+  private async withSize(step: MethodStep, job: InstallJob): Promise<MethodStep> {
+    if (step.status !== 'succeeded' || job.attempts === 0 || !this.options.catalog || job.packageSha256 === null) return step;
+    const record = await this.options.catalog.get(job.packageSha256).catch(() => null);
+    return record ? { ...step, bytes: record.size } : step;
   }
 
   async advance(context: AttemptContext, _event: MethodEvent): Promise<MethodStep> {
@@ -76,11 +85,11 @@ export class Object9Method implements InstallMethod {
       const mine = (await this.options.engine.listJobs(context.target.endpoint, { limit: 10 })).items.find(
         (v) => v.job.kind === 'install' && v.job.packageSha256 === context.target.packageSha256 && v.job.createdAt >= context.attempt.startedAt,
       );
-      return mine ? stepOf(mine.job, mine) : this.begin(context);
+      return mine ? this.withSize(stepOf(mine.job, mine), mine.job) : this.begin(context);
     }
     const view = await this.options.engine.view(id);
     if (!view) return { status: 'failed', message: `Object 9 job ${id} no longer exists` };
-    return stepOf(view.job, view);
+    return this.withSize(stepOf(view.job, view), view.job);
   }
 
   async cancel(context: AttemptContext): Promise<void> {

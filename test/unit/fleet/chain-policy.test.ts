@@ -60,7 +60,7 @@ interface Env {
   store: SqliteStore;
   dataDir: string;
   clock: { t: number };
-  driver(methods: InstallMethod[], store?: SqliteStore): ChainDriver;
+  driver: (methods: InstallMethod[], store?: SqliteStore) => ChainDriver;
 }
 
 function withEnv(fn: (env: Env) => Promise<void>): () => Promise<void> {
