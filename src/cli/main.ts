@@ -4,6 +4,7 @@ import { runClientCommand } from './client.js';
 import { runCoapCommand } from './coap.js';
 import { runCredentialsCommand } from './credentials.js';
 import { runInstallCommand } from './install.js';
+import { runChainCommand } from './chain.js';
 import { runPackageCommand } from './package.js';
 import { runServeCommand } from './serve.js';
 import { runSimCommand } from './sim.js';
@@ -18,6 +19,7 @@ commands:
   install   install a package on a device through a running server (Object 9), with progress
   package   make signing keys, build and inspect signed Depot packages
   client    Depot's LwM2M device client for a real machine (registers, installs software)
+  chain     install chain jobs (Object 9 → … → Mark) and the learned method table per model
 Run "depot <command> --help" for a command's options.`;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
@@ -29,6 +31,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   install: runInstallCommand,
   package: runPackageCommand,
   client: runClientCommand,
+  chain: runChainCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

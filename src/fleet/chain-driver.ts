@@ -197,7 +197,8 @@ export class ChainDriver {
       if (this.openByEndpoint.has(r.endpoint) || seen.has(r.endpoint)) throw new FleetError('CONFLICT', `device "${r.endpoint}" already has an open install job`);
       seen.add(r.endpoint);
       const { methods, plan } = await this.planOf(r);
-      planned.push({ id: randomBytes(9).toString('base64url'), endpoint: r.endpoint, packageSha256: r.packageSha256, activate: r.activate ?? false, methods, plan });
+      // Hex: an id never starts with '-' (a command line would take it for an option).
+      planned.push({ id: randomBytes(12).toString('hex'), endpoint: r.endpoint, packageSha256: r.packageSha256, activate: r.activate ?? false, methods, plan });
     }
     const jobs = planned.length === 1 ? [await this.repo.create(planned[0]!, this.now())] : await this.repo.createMany(planned, this.now());
     for (const job of jobs) this.track(job.id, job.endpoint);
