@@ -318,11 +318,12 @@ export class ChainDriver {
     const retry = retryable && policy && retriesSoFar < policy.maxRetries ? retriesSoFar + 1 : undefined;
     const delay = retry !== undefined ? Math.max(0, Math.floor(policy!.backoffMs(retry))) : 0;
     const why = retry !== undefined ? `${message} (retryable: retry ${retry} of ${policy!.maxRetries} in ${Math.round(delay / 1000)} s)` : message;
-    await this.repo.endAttempt(job.id, attempt.seq, 'failed', why, result, this.now(), bytes);
+    const at = this.now() + delay;
+    // The failure and its retry in one commit: a kill never keeps one without the other.
+    const planned = retry !== undefined ? { at, message: `${attempt.method}: failed (${message}); retry ${retry} of ${policy!.maxRetries} at ${new Date(at).toISOString()}` } : undefined;
+    await this.repo.endAttempt(job.id, attempt.seq, 'failed', why, result, this.now(), bytes, planned);
     await this.learn(job, attempt.method, 'failed', message, result);
     if (retry === undefined) return false;
-    const at = this.now() + delay;
-    await this.repo.setRetry(job.id, at, `${attempt.method}: failed (${message}); retry ${retry} of ${policy!.maxRetries} at ${new Date(at).toISOString()}`, this.now());
     this.scheduleRetry(job.id, delay);
     return true;
   }
@@ -362,7 +363,17 @@ export class ChainDriver {
         await this.walk(fresh, last?.position ?? 0);
         return;
       }
-      // Between two methods when the previous process stopped: go on with the next one.
+      // The previous process stopped after the last attempt ended and before the job did:
+      // a success or a cancel ends the job now (never a second install by the next method) ...
+      if (last?.outcome === 'succeeded') {
+        await this.end(id, 'succeeded', `Installed by ${last.method}: ${last.message ?? 'succeeded'}`);
+        return;
+      }
+      if (last?.outcome === 'cancelled') {
+        await this.end(id, 'cancelled', 'Cancelled by the operator.');
+        return;
+      }
+      // ... and a failure goes on with the next method.
       await this.walk(job, last ? last.position + 1 : 0);
       return;
     }

@@ -249,7 +249,20 @@ export interface ChainJobRepository {
   addAttempt(jobId: string, attempt: NewChainAttempt, now: TimeInput): Promise<ChainAttempt>;
   /** Stores a running attempt's new state and message (and bytes delivered when known). */
   saveAttempt(jobId: string, seq: number, state: JsonState, message: string, now: TimeInput, bytes?: number | null): Promise<ChainAttempt>;
-  endAttempt(jobId: string, seq: number, outcome: Exclude<AttemptOutcome, 'running' | 'skipped'>, message: string, result: string | null, now: TimeInput, bytes?: number | null): Promise<ChainAttempt>;
+  /**
+   * Ends a running attempt. `retry` (a failed attempt to be tried again): sets the job's retryAt
+   * and message in the same transaction, so a kill never keeps the failure and loses the retry.
+   */
+  endAttempt(
+    jobId: string,
+    seq: number,
+    outcome: Exclude<AttemptOutcome, 'running' | 'skipped'>,
+    message: string,
+    result: string | null,
+    now: TimeInput,
+    bytes?: number | null,
+    retry?: { readonly at: number; readonly message: string },
+  ): Promise<ChainAttempt>;
   /** In seq order. */
   attempts(jobId: string): Promise<ChainAttempt[]>;
 }

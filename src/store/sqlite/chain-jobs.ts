@@ -228,10 +228,22 @@ export class SqliteChainJobRepository implements ChainJobRepository {
     );
   }
 
-  endAttempt(jobId: string, seq: number, outcome: Exclude<AttemptOutcome, 'running' | 'skipped'>, message: string, result: string | null, now: TimeInput, bytes?: number | null): Promise<ChainAttempt> {
+  endAttempt(
+    jobId: string,
+    seq: number,
+    outcome: Exclude<AttemptOutcome, 'running' | 'skipped'>,
+    message: string,
+    result: string | null,
+    now: TimeInput,
+    bytes?: number | null,
+    retry?: { readonly at: number; readonly message: string },
+  ): Promise<ChainAttempt> {
     return run('end install attempt', () =>
       this.s.transaction(() => {
-        if (this.s.get(SQL.endAttempt).run({ jobId, seq, outcome, message, result, now: toMs(now, 'now'), bytes: optionalBytes(bytes) }).changes === 0) throw this.notRunning(jobId, seq);
+        const at = toMs(now, 'now');
+        if (retry !== undefined && outcome !== 'failed') throw invalid('only a failed attempt is retried');
+        if (this.s.get(SQL.endAttempt).run({ jobId, seq, outcome, message, result, now: at, bytes: optionalBytes(bytes) }).changes === 0) throw this.notRunning(jobId, seq);
+        if (retry !== undefined && this.s.get(SQL.retry).run({ id: jobId, retryAt: toMs(retry.at, 'retry.at'), message: retry.message, now: at }).changes === 0) throw this.ended(jobId);
         return attemptOf(this.s.get(SQL.getAttempt).get(jobId, seq) as AttemptRow);
       }),
     );

@@ -294,3 +294,42 @@ void test(
     assert.equal(rest.next, null);
   }),
 );
+
+void test(
+  'chain policy: killed after an attempt ended and before its job did: a success ends the job (the next method never runs), a failure goes on with the next; a failure and its retry are one commit',
+  withEnv(async ({ driver: make, store, clock }) => {
+    // What a killed process left: the attempt's end stored, the job's not.
+    const leave = async (id: string, endpoint: string, outcome: 'succeeded' | 'failed') => {
+      await store.chainJobs.create({ id, endpoint, packageSha256: SHA, activate: false, methods: ['first', 'second'] }, clock.t);
+      const a = await store.chainJobs.addAttempt(id, { method: 'first', position: 0, outcome: 'running', message: 'Beginning.', state: {} }, clock.t);
+      await store.chainJobs.endAttempt(id, a.seq, outcome, outcome === 'succeeded' ? 'installed' : 'refused', null, clock.t);
+    };
+    await leave('job-ok', 'dev-1', 'succeeded');
+    await leave('job-ko', 'dev-2', 'failed');
+    const first = new FakeMethod('first');
+    const second = new FakeMethod('second');
+    const driver = make([first, second]);
+    await driver.start();
+    await driver.close();
+    const ok = (await driver.view('job-ok'))!;
+    assert.equal(ok.job.state, 'succeeded');
+    assert.equal(ok.job.message, 'Installed by first: installed');
+    assert.deepEqual(ok.attempts.map((a) => a.method), ['first']);
+    const ko = (await driver.view('job-ko'))!;
+    assert.deepEqual(ko.attempts.map((a) => [a.method, a.outcome]), [['first', 'failed'], ['second', 'running']]);
+    assert.deepEqual(first.calls, []);
+    assert.deepEqual(second.calls, ['begin'], 'only the failed job went on');
+
+    // endAttempt with a retry: both or neither.
+    await store.chainJobs.create({ id: 'job-retry', endpoint: 'dev-3', packageSha256: SHA, activate: false, methods: ['first'] }, clock.t);
+    const a = await store.chainJobs.addAttempt('job-retry', { method: 'first', position: 0, outcome: 'running', message: null, state: {} }, clock.t);
+    await assert.rejects(store.chainJobs.endAttempt('job-retry', a.seq, 'succeeded', 'x', null, clock.t, null, { at: clock.t + 1, message: 'm' }), { code: 'INVALID_ARGUMENT' });
+    assert.equal((await store.chainJobs.attempts('job-retry'))[0]!.outcome, 'running', 'nothing of a refused end was kept');
+    await store.chainJobs.endAttempt('job-retry', a.seq, 'failed', 'busy', null, clock.t, 10, { at: clock.t + 5000, message: 'first: retry 1 of 1' });
+    const job = (await store.chainJobs.get('job-retry'))!;
+    assert.equal(job.retryAt, clock.t + 5000);
+    assert.equal(job.message, 'first: retry 1 of 1');
+    assert.equal((await store.chainJobs.attempts('job-retry'))[0]!.bytes, 10);
+    await assert.rejects(store.chainJobs.saveAttempt('job-retry', a.seq, {}, 'x', clock.t, -1), { code: 'INVALID_ARGUMENT' });
+  }),
+);
