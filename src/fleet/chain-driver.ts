@@ -294,8 +294,8 @@ export class ChainDriver {
         }
         // Most timer events change nothing: no write (each is a durable commit).
         if (step.message === attempt.message && JSON.stringify(step.state) === JSON.stringify(attempt.state) && (step.bytes === undefined || step.bytes === attempt.bytes)) return true;
-        await this.repo.saveAttempt(job.id, attempt.seq, step.state, step.message, this.now(), step.bytes ?? null);
-        await this.repo.setMessage(job.id, `${attempt.method}: ${step.message}`, this.now());
+        // One commit for the attempt's state and the job's message.
+        await this.repo.saveAttempt(job.id, attempt.seq, step.state, step.message, this.now(), step.bytes ?? null, `${attempt.method}: ${step.message}`);
         return true;
       }
       case 'succeeded':

@@ -247,8 +247,8 @@ export interface ChainJobRepository {
    * CONFLICT when the job already has a running attempt (never two at once), INVALID_TRANSITION when the job ended.
    */
   addAttempt(jobId: string, attempt: NewChainAttempt, now: TimeInput): Promise<ChainAttempt>;
-  /** Stores a running attempt's new state and message (and bytes delivered when known). */
-  saveAttempt(jobId: string, seq: number, state: JsonState, message: string, now: TimeInput, bytes?: number | null): Promise<ChainAttempt>;
+  /** Stores a running attempt's new state and message (and bytes delivered when known; and the job's message, in the same commit). */
+  saveAttempt(jobId: string, seq: number, state: JsonState, message: string, now: TimeInput, bytes?: number | null, jobMessage?: string): Promise<ChainAttempt>;
   /**
    * Ends a running attempt. `retry` (a failed attempt to be tried again): sets the job's retryAt
    * and message in the same transaction, so a kill never keeps the failure and loses the retry.

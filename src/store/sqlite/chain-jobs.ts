@@ -219,10 +219,12 @@ export class SqliteChainJobRepository implements ChainJobRepository {
     );
   }
 
-  saveAttempt(jobId: string, seq: number, state: JsonState, message: string, now: TimeInput, bytes?: number | null): Promise<ChainAttempt> {
+  saveAttempt(jobId: string, seq: number, state: JsonState, message: string, now: TimeInput, bytes?: number | null, jobMessage?: string): Promise<ChainAttempt> {
     return run('save install attempt', () =>
       this.s.transaction(() => {
-        if (this.s.get(SQL.saveAttempt).run({ jobId, seq, state: JSON.stringify(state), message, now: toMs(now, 'now'), bytes: optionalBytes(bytes) }).changes === 0) throw this.notRunning(jobId, seq);
+        const at = toMs(now, 'now');
+        if (this.s.get(SQL.saveAttempt).run({ jobId, seq, state: JSON.stringify(state), message, now: at, bytes: optionalBytes(bytes) }).changes === 0) throw this.notRunning(jobId, seq);
+        if (jobMessage !== undefined) this.s.get(SQL.message).run({ id: jobId, message: jobMessage, now: at });
         return attemptOf(this.s.get(SQL.getAttempt).get(jobId, seq) as AttemptRow);
       }),
     );
