@@ -16,7 +16,7 @@
  * optionally, a ChainPlanner (./learning.ts) for the order of jobs created without a chain.
  */
 import { randomBytes } from 'node:crypto';
-import { FleetError, type ChainAttempt, type ChainJob, type ChainJobRepository, type ChainPlan, type NewChainJob } from './domain.js';
+import { FleetError, type ChainAttempt, type ChainJob, type ChainJobRepository, type ChainPlan, type ModelKey, type NewChainJob } from './domain.js';
 import type { ChainPlanner } from './learning.js';
 import type { AttemptContext, ContactProtocol, InstallMethod, InstallTarget, MethodEvent, MethodStep } from './methods/method.js';
 
@@ -300,8 +300,8 @@ export class ChainDriver {
       }
       case 'succeeded':
         this.forgetRefs(job.id);
-        await this.repo.endAttempt(job.id, attempt.seq, 'succeeded', step.message, step.result ?? null, this.now(), step.bytes ?? null);
-        await this.learn(job, attempt.method, 'succeeded', step.message, step.result ?? null);
+        // The end and its count in the learned table: one commit (counted once through any kill).
+        await this.repo.endAttempt(job.id, attempt.seq, 'succeeded', step.message, step.result ?? null, this.now(), step.bytes ?? null, undefined, await this.tallyOf(job));
         await this.end(job.id, 'succeeded', `Installed by ${attempt.method}: ${step.message}`);
         return true;
       case 'failed':
@@ -321,15 +321,18 @@ export class ChainDriver {
     const at = this.now() + delay;
     // The failure and its retry in one commit: a kill never keeps one without the other.
     const planned = retry !== undefined ? { at, message: `${attempt.method}: failed (${message}); retry ${retry} of ${policy!.maxRetries} at ${new Date(at).toISOString()}` } : undefined;
-    await this.repo.endAttempt(job.id, attempt.seq, 'failed', why, result, this.now(), bytes, planned);
-    await this.learn(job, attempt.method, 'failed', message, result);
+    await this.repo.endAttempt(job.id, attempt.seq, 'failed', why, result, this.now(), bytes, planned, await this.tallyOf(job));
     if (retry === undefined) return false;
     this.scheduleRetry(job.id, delay);
     return true;
   }
 
-  private async learn(job: ChainJob, method: string, outcome: 'succeeded' | 'failed', reason: string, result: string | null): Promise<void> {
-    await this.options.learning?.recordAttempt(job.endpoint, method, outcome, reason, result).catch((error: unknown) => this.reportError(error));
+  /** The model the attempt's end counts for in the learned table (none without learning, or when unknown). */
+  private async tallyOf(job: ChainJob): Promise<ModelKey | undefined> {
+    return this.options.learning?.modelOf(job.endpoint).catch((error: unknown) => {
+      this.reportError(error);
+      return undefined;
+    });
   }
 
   private scheduleRetry(id: string, delayMs: number): void {

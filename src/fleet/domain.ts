@@ -252,6 +252,8 @@ export interface ChainJobRepository {
   /**
    * Ends a running attempt. `retry` (a failed attempt to be tried again): sets the job's retryAt
    * and message in the same transaction, so a kill never keeps the failure and loses the retry.
+   * `tally`: a succeeded or failed attempt also counts for this model in the method statistics
+   * (MethodStatsRepository), in the same transaction: counted once, whatever a kill interrupts.
    */
   endAttempt(
     jobId: string,
@@ -262,6 +264,7 @@ export interface ChainJobRepository {
     now: TimeInput,
     bytes?: number | null,
     retry?: { readonly at: number; readonly message: string },
+    tally?: ModelKey,
   ): Promise<ChainAttempt>;
   /** In seq order. */
   attempts(jobId: string): Promise<ChainAttempt[]>;

@@ -40,8 +40,11 @@ export interface LearningOptions {
 export interface ChainPlanner {
   /** The chain for a new job on this device when the operator gave none. */
   plan(endpoint: string, defaultChain: readonly string[]): Promise<{ methods: string[]; plan: ChainPlan }>;
-  /** An attempt ended (succeeded or failed; skips and cancellations teach nothing). */
-  recordAttempt(endpoint: string, method: string, outcome: 'succeeded' | 'failed', reason: string | null, result: string | null): Promise<void>;
+  /**
+   * The model an attempt's end counts for (undefined: it teaches nothing). The chain hands it to
+   * ChainJobRepository.endAttempt, which counts the outcome in the same transaction.
+   */
+  modelOf(endpoint: string): Promise<ModelKey | undefined>;
 }
 
 /** The model of a device as learning keys it, or undefined when its make and model are unknown. */
@@ -167,11 +170,6 @@ export class MethodLearning implements ChainPlanner {
     if (stats.length === 0 && rules.length === 0) return { methods: [...defaultChain], plan: { chosenBy: 'default', skip: {}, note: `nothing learned yet for ${modelName}: default order` } };
     const order = learnedOrder({ defaultChain, records: recordsFor(stats, key.osVersion), rules, skipAfter: this.skipAfter, probeRate: this.probeRate, lastResort: this.lastResort, random: this.random, modelName });
     return { methods: order.methods, plan: { chosenBy: 'learned', skip: order.skip, note: `learned for ${modelName}${order.notes.length ? `: ${order.notes.join('; ')}` : ''}` } };
-  }
-
-  async recordAttempt(endpoint: string, method: string, outcome: 'succeeded' | 'failed', reason: string | null, result: string | null): Promise<void> {
-    const key = await this.modelOf(endpoint);
-    if (key) await this.options.stats.record(key, method, outcome, reason, result, this.now());
   }
 
   /** The learned table (every model, or one) with the operator's rules. */

@@ -312,7 +312,8 @@ CREATE TABLE install_method_rules (
 ) STRICT;
 `,
   },
-  // ---- install chain attempts: chain position, bytes, progress time, retries; one running attempt per job.
+  // ---- install chain attempts: chain position, bytes, progress time, retries; one running attempt per
+  // job and one open job per device, refused by the file itself.
   {
     version: 10,
     name: 'install-chain-retries',
@@ -322,7 +323,16 @@ ALTER TABLE install_chain_jobs ADD COLUMN retry_at INTEGER;
 ALTER TABLE install_chain_attempts ADD COLUMN position INTEGER;
 ALTER TABLE install_chain_attempts ADD COLUMN bytes INTEGER;
 ALTER TABLE install_chain_attempts ADD COLUMN progress_at INTEGER;
+-- A file from before this migration could hold two open jobs of one device (only the process
+-- refused them): the later ones end, saying why, before the file refuses them.
+UPDATE install_chain_jobs SET state = 'failed', finished_at = updated_at,
+  message = 'Ended by the store upgrade: the device had an older open install job (one open job per device).'
+  WHERE state = 'running' AND EXISTS (SELECT 1 FROM install_chain_jobs o WHERE o.endpoint = install_chain_jobs.endpoint AND o.state = 'running'
+    AND (o.created_at < install_chain_jobs.created_at OR (o.created_at = install_chain_jobs.created_at AND o.id < install_chain_jobs.id)));
+UPDATE install_chain_attempts SET outcome = 'cancelled', ended_at = started_at, message = 'ended by the store upgrade (its job ended)'
+  WHERE outcome = 'running' AND job_id IN (SELECT id FROM install_chain_jobs WHERE state <> 'running');
 CREATE UNIQUE INDEX install_chain_attempts_one_running ON install_chain_attempts (job_id) WHERE outcome = 'running';
+CREATE UNIQUE INDEX install_chain_jobs_one_open ON install_chain_jobs (endpoint) WHERE state = 'running';
 CREATE INDEX install_chain_jobs_retry ON install_chain_jobs (retry_at) WHERE state = 'running' AND retry_at IS NOT NULL;
 `,
   },

@@ -1,5 +1,6 @@
 import { StoreError } from '../errors.js';
-import type { AttemptOutcome, ChainAttempt, ChainJob, ChainJobRepository, ChainJobState, ChainPlan, JsonState, NewChainAttempt, NewChainJob } from '../../fleet/domain.js';
+import type { AttemptOutcome, ChainAttempt, ChainJob, ChainJobRepository, ChainJobState, ChainPlan, JsonState, ModelKey, NewChainAttempt, NewChainJob } from '../../fleet/domain.js';
+import { recordOutcome } from './method-stats.js';
 import type { Page, PageRequest, TimeInput } from '../types.js';
 import { type Statements, invalid, limitOf, pageOf, requireText, run, toMs } from './common.js';
 
@@ -122,6 +123,7 @@ export class SqliteChainJobRepository implements ChainJobRepository {
     });
   }
 
+  /** CONFLICT when the device already has an open job (a partial unique index: one open job per device). */
   private insert(job: NewChainJob, at: number): ChainJob {
     if (!Array.isArray(job.methods) || job.methods.some((m) => typeof m !== 'string' || !m)) throw invalid('methods must be a list of method names');
     this.s.get(SQL.insert).run({
@@ -239,6 +241,7 @@ export class SqliteChainJobRepository implements ChainJobRepository {
     now: TimeInput,
     bytes?: number | null,
     retry?: { readonly at: number; readonly message: string },
+    tally?: ModelKey,
   ): Promise<ChainAttempt> {
     return run('end install attempt', () =>
       this.s.transaction(() => {
@@ -246,6 +249,10 @@ export class SqliteChainJobRepository implements ChainJobRepository {
         if (retry !== undefined && outcome !== 'failed') throw invalid('only a failed attempt is retried');
         if (this.s.get(SQL.endAttempt).run({ jobId, seq, outcome, message, result, now: at, bytes: optionalBytes(bytes) }).changes === 0) throw this.notRunning(jobId, seq);
         if (retry !== undefined && this.s.get(SQL.retry).run({ id: jobId, retryAt: toMs(retry.at, 'retry.at'), message: retry.message, now: at }).changes === 0) throw this.ended(jobId);
+        if (tally !== undefined && (outcome === 'succeeded' || outcome === 'failed')) {
+          const row = this.s.get(SQL.getAttempt).get(jobId, seq) as AttemptRow;
+          recordOutcome(this.s, tally, row.method, outcome, outcome === 'failed' ? message : null, result, at);
+        }
         return attemptOf(this.s.get(SQL.getAttempt).get(jobId, seq) as AttemptRow);
       }),
     );

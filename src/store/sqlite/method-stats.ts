@@ -52,6 +52,18 @@ function keyText(value: unknown, name: string): string {
   return value;
 }
 
+/**
+ * Counts one ended attempt for (make, model, OS version, method); the caller runs it in its
+ * transaction (the chain's attempt end: counted once with it).
+ */
+export function recordOutcome(s: Statements, key: ModelKey, method: string, outcome: 'succeeded' | 'failed', reason: string | null, result: string | null, at: number): MethodStats {
+  const row = { make: keyText(key.make, 'make'), model: keyText(key.model, 'model'), os: keyText(key.osVersion, 'osVersion'), method: requireText(method, 'method'), now: at };
+  if (outcome === 'succeeded') s.get(SQL.upsertSuccess).run(row);
+  else if (outcome === 'failed') s.get(SQL.upsertFailure).run({ ...row, reason: reason === null ? null : reason.slice(0, MAX_REASON), result: result === null ? null : result.slice(0, MAX_KEY) });
+  else throw invalid('outcome must be succeeded or failed');
+  return statsOf(s.get(SQL.get).get(row.make, row.model, row.os, row.method) as StatsRow);
+}
+
 function statsOf(r: StatsRow): MethodStats {
   return {
     make: r.make,
@@ -77,15 +89,7 @@ export class SqliteMethodStatsRepository implements MethodStatsRepository {
   constructor(private readonly s: Statements) {}
 
   record(key: ModelKey, method: string, outcome: 'succeeded' | 'failed', reason: string | null, result: string | null, now: TimeInput): Promise<MethodStats> {
-    return run('record install method outcome', () =>
-      this.s.transaction(() => {
-        const row = { make: keyText(key.make, 'make'), model: keyText(key.model, 'model'), os: keyText(key.osVersion, 'osVersion'), method: requireText(method, 'method'), now: toMs(now, 'now') };
-        if (outcome === 'succeeded') this.s.get(SQL.upsertSuccess).run(row);
-        else if (outcome === 'failed') this.s.get(SQL.upsertFailure).run({ ...row, reason: reason === null ? null : reason.slice(0, MAX_REASON), result: result === null ? null : result.slice(0, MAX_KEY) });
-        else throw invalid('outcome must be succeeded or failed');
-        return statsOf(this.s.get(SQL.get).get(row.make, row.model, row.os, row.method) as StatsRow);
-      }),
-    );
+    return run('record install method outcome', () => this.s.transaction(() => recordOutcome(this.s, key, method, outcome, reason, result, toMs(now, 'now'))));
   }
 
   list(filter: { make?: string; model?: string; osVersion?: string } = {}): Promise<MethodStats[]> {
