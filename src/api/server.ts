@@ -26,6 +26,7 @@ import { createReadStream } from 'node:fs';
 import type { PackageRecord } from '../store/types.js';
 import { omadmRoutes, type OmaDmApiOptions } from './omadm.js';
 import { omadmBootstrapRoutes, sharedBootstrapJson, type OmaDmBootstrapApiOptions } from './omadm-bootstrap.js';
+import { installRoutes, type InstallsApiOptions } from './installs.js';
 
 export interface ApiOptions {
   lwm2m: Lwm2mServer;
@@ -51,6 +52,8 @@ export interface ApiOptions {
   omadm?: Omit<OmaDmApiOptions, 'now'>;
   /** OMA DM bootstrap by SMS and DM start (src/api/omadm-bootstrap.ts); also lists its bootstraps in GET /api/v1/bootstrap. */
   omadmBootstrap?: Omit<OmaDmBootstrapApiOptions, 'now'>;
+  /** Install chain jobs and the learned method table (src/api/installs.ts); without it those routes are absent. */
+  installChain?: Omit<InstallsApiOptions, 'now'>;
 }
 
 export interface HttpLimits {
@@ -78,7 +81,7 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
 type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 
 export interface RouteSpec {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   url: string;
   summary: string;
   /** Reachable without the bearer token. */
@@ -360,6 +363,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
     ...packageRoutes(options, param),
     ...omadmRoutes(options.omadm && { ...options.omadm, now }),
     ...omadmBootstrapRoutes(options.omadmBootstrap && { ...options.omadmBootstrap, now }),
+    ...installRoutes(options.installChain && { ...options.installChain, now }),
   ];
 
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ error: 'UNKNOWN_ROUTE', message: 'no such API route' }));

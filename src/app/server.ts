@@ -11,6 +11,7 @@ import type { CertificateCredentials } from '../dtls/connection.js';
 import { DtlsTransport } from '../dtls/transport.js';
 import { InstallDriver, type PhaseTimeouts } from '../fleet/install-driver.js';
 import { ChainDriver } from '../fleet/chain-driver.js';
+import { MethodLearning, type LearningOptions } from '../fleet/learning.js';
 import { MarkMethod } from '../fleet/methods/mark.js';
 import { Object9Method } from '../fleet/methods/object9.js';
 import { PackageEndpoint } from '../fleet/package-endpoint.js';
@@ -68,6 +69,8 @@ export interface DepotServerConfig {
   /** The OMA DM 1.2 endpoint (docs/omadm.md): off unless a port is given; HTTPS with a certificate from Depot's CA unless insecureHttp. */
   omadm?: { port: number; insecureHttp?: boolean; allowBasic?: boolean; /** WAP Push by SMS (the SMS layer): turns on bootstrap and start-dm (docs/omadm-bootstrap.md). */ pushSender?: WapPushSender; serverId?: string };
   installs?: { /** Package URIs on the CoAP listener (default) or the HTTP one. */ pullVia?: 'coap' | 'http'; pollIntervalMs?: number; timeouts?: Partial<PhaseTimeouts>; maxAttempts?: number; trust?: TrustStore };
+  /** The install chain: safety-net tick, and per-model learning (skip after N failures, probe rate, seed). */
+  chain?: { tickMs?: number; learning?: Pick<LearningOptions, 'skipAfter' | 'probeRate' | 'seed'> };
 }
 
 /** The address devices reach us at: the bound address, or the first external IPv4 one. */
@@ -91,6 +94,7 @@ export interface RunningDepotServer {
   installs: InstallDriver;
   /** Install jobs across methods (Object 9, then Mark for Installation): the method seam of issue 16. */
   chain: ChainDriver;
+  learning: MethodLearning;
   api: FastifyInstance;
   omadm: OmaDmHttpServer | undefined;
   /** Where each listener is bound, e.g. { coap: 'coap://0.0.0.0:5683' }. */
@@ -233,10 +237,17 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     onError: (error) => process.emitWarning(`install driver: ${error.message}`),
   });
   opened.push(() => installs.close());
-  const object9 = new Object9Method({ engine: installs, registrations: store.registrations });
-  const chain = new ChainDriver({ store, methods: [object9, new MarkMethod({ handover: object9 })], onError: (error) => process.emitWarning(`install chain: ${error.message}`) });
+  const object9 = new Object9Method({ engine: installs, registrations: store.registrations, catalog: store.packages });
+  const learning = new MethodLearning({ stats: store.methodStats, deviceFacts: store.deviceFacts, ...config.chain?.learning });
+  const chain = new ChainDriver({
+    store,
+    methods: [object9, new MarkMethod({ handover: object9 })],
+    learning,
+    ...(config.chain?.tickMs !== undefined ? { tickMs: config.chain.tickMs } : {}),
+    onError: (error) => process.emitWarning(`install chain: ${error.message}`),
+  });
   // A registration or update is the device's "next contact" for marked installs.
-  const onContact = (registration: { endpoint: string }): void => void chain.contact(registration.endpoint);
+  const onContact = (registration: { endpoint: string }): void => void chain.contact(registration.endpoint, 'lwm2m');
   lwm2m.on('registered', onContact);
   lwm2m.on('updated', onContact);
   opened.push(() => chain.close());
@@ -248,7 +259,26 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     : undefined;
   omadmBootstrap?.start();
   opened.push(() => omadmBootstrap?.close());
-  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint, omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts }, omadmBootstrap: { store: store.omadmBootstrap, ...(omadmBootstrap ? { service: omadmBootstrap } : {}) }, ...config.api });
+  const api = createApi({
+    lwm2m,
+    bootstrap,
+    store,
+    token,
+    version: DEPOT_VERSION,
+    catalog,
+    installs,
+    packageEndpoint,
+    omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts },
+    omadmBootstrap: { store: store.omadmBootstrap, ...(omadmBootstrap ? { service: omadmBootstrap } : {}) },
+    installChain: {
+      chain,
+      learning,
+      rules: store.methodStats,
+      requirePackage: (sha256) => catalog.require(sha256),
+      knownDevice: async (endpoint) => (await store.registrations.getByEndpoint(endpoint)) !== null || (await store.deviceFacts.get(endpoint)) !== null,
+    },
+    ...config.api,
+  });
   const httpHost = config.httpHost ?? config.host;
   opened.push(() => api.close());
   await api.listen({ host: httpHost, port: config.httpPort });
@@ -303,6 +333,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     catalog,
     installs,
     chain,
+    learning,
     api,
     listening: {
       coap: `coap://${host}:${a.port}`,

@@ -5,6 +5,7 @@ import { runCoapCommand } from './coap.js';
 import { runCredentialsCommand } from './credentials.js';
 import { runDevicesCommand } from './devices.js';
 import { runInstallCommand } from './install.js';
+import { runChainCommand } from './chain.js';
 import { runPackageCommand } from './package.js';
 import { runServeCommand } from './serve.js';
 import { runSimCommand } from './sim.js';
@@ -20,6 +21,7 @@ commands:
   package   make signing keys, build and inspect signed Depot packages
   client    Depot's LwM2M device client for a real machine (registers, installs software)
   devices   OMA DM devices by SMS: bootstrap (PIN-secured), start-dm (notification), list, pin
+  chain     install chain jobs (Object 9 → … → Mark) and the learned method table per model
 Run "depot <command> --help" for a command's options.`;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
@@ -32,6 +34,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   package: runPackageCommand,
   client: runClientCommand,
   devices: runDevicesCommand,
+  chain: runChainCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

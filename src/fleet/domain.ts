@@ -132,6 +132,22 @@ export interface InstallJobRepository {
   transitions(id: string): Promise<InstallTransition[]>;
 }
 
+// ---------------------------------------------------------------- errors
+
+/**
+ * What the fleet's drivers refuse with (the install driver's Object 9 jobs and the chain's
+ * jobs alike): NOT_FOUND (404), BAD_REQUEST (400), CONFLICT (409) at the API.
+ */
+export class FleetError extends Error {
+  override readonly name: string = 'FleetError';
+  constructor(
+    readonly code: 'NOT_FOUND' | 'BAD_REQUEST' | 'CONFLICT',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 // ---------------------------------------------------------------- install chain (method seam)
 
 /** A method's per-attempt protocol state: plain JSON, stored with the attempt. */
@@ -139,6 +155,16 @@ export type JsonState = null | boolean | number | string | JsonState[] | { [key:
 
 export const CHAIN_JOB_STATES = ['running', 'succeeded', 'failed', 'cancelled'] as const;
 export type ChainJobState = (typeof CHAIN_JOB_STATES)[number];
+
+/** How a job's chain was chosen, and the methods the plan skips (with why), decided at creation. */
+export interface ChainPlan {
+  /** operator: the chain given at creation, as given; learned: ordered by what worked for the model; default: the server's default order. */
+  readonly chosenBy: 'operator' | 'learned' | 'default';
+  /** Method name → why the chain skips it without trying (never worked on the model, forbidden by the operator). */
+  readonly skip: Readonly<Record<string, string>>;
+  /** In words, for the operator (e.g. the model and the counts the order rests on). */
+  readonly note: string | null;
+}
 
 /** An install of one package on one device through a chain of methods (src/fleet/methods). */
 export interface ChainJob {
@@ -148,8 +174,11 @@ export interface ChainJob {
   readonly activate: boolean;
   /** Method names, tried in this order. */
   readonly methods: readonly string[];
+  readonly plan: ChainPlan;
   readonly state: ChainJobState;
   readonly message: string | null;
+  /** A failed attempt will be tried again (same method) at this time; null when no retry is waiting. */
+  readonly retryAt: number | null;
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly finishedAt: number | null;
@@ -161,6 +190,8 @@ export interface NewChainJob {
   readonly packageSha256: string;
   readonly activate: boolean;
   readonly methods: readonly string[];
+  /** Default: chosen by the operator, nothing skipped. */
+  readonly plan?: ChainPlan;
 }
 
 export const ATTEMPT_OUTCOMES = ['running', 'skipped', 'succeeded', 'failed', 'cancelled'] as const;
@@ -171,31 +202,115 @@ export interface ChainAttempt {
   readonly jobId: string;
   /** 1, 2, … in the order tried. */
   readonly seq: number;
+  /** Index of the method in the job's chain (a retry has the same position as the try before it). */
+  readonly position: number;
   readonly method: string;
   readonly startedAt: number;
   readonly endedAt: number | null;
+  /** When the attempt last changed state (its start, then each stored step): step timeouts count from here. */
+  readonly progressAt: number;
   readonly outcome: AttemptOutcome;
   /** Why skipped, why it failed, or what it waits for. */
   readonly message: string | null;
   /** The protocol's own result when it gave one (e.g. Object 9 Update Result name). */
   readonly result: string | null;
+  /** Bytes of the package delivered to the device, when the method knows. */
+  readonly bytes: number | null;
   /** The method's protocol state (see InstallMethod). */
+  readonly state: JsonState;
+}
+
+export interface NewChainAttempt {
+  readonly method: string;
+  readonly position: number;
+  readonly outcome: 'running' | 'skipped';
+  readonly message: string | null;
   readonly state: JsonState;
 }
 
 export interface ChainJobRepository {
   create(job: NewChainJob, now: TimeInput): Promise<ChainJob>;
+  /** Creates every job in one transaction (a campaign's wave: one commit, not one per device); all or none. */
+  createMany(jobs: readonly NewChainJob[], now: TimeInput): Promise<ChainJob[]>;
   get(id: string): Promise<ChainJob | null>;
   /** Jobs still running, oldest first. */
   listOpen(): Promise<ChainJob[]>;
+  /** A device's jobs, newest first. */
+  listByEndpoint(endpoint: string, page?: PageRequest): Promise<Page<ChainJob>>;
   /** Ends the job (succeeded, failed or cancelled). NOT_FOUND when missing. */
   finish(id: string, state: Exclude<ChainJobState, 'running'>, message: string, now: TimeInput): Promise<ChainJob>;
   setMessage(id: string, message: string, now: TimeInput): Promise<ChainJob>;
-  /** Appends an attempt (seq = last + 1): `running` with its state, or already ended (`skipped`). */
-  addAttempt(jobId: string, attempt: { method: string; outcome: 'running' | 'skipped'; message: string | null; state: JsonState }, now: TimeInput): Promise<ChainAttempt>;
-  /** Stores a running attempt's new state and message. */
-  saveAttempt(jobId: string, seq: number, state: JsonState, message: string, now: TimeInput): Promise<ChainAttempt>;
-  endAttempt(jobId: string, seq: number, outcome: Exclude<AttemptOutcome, 'running' | 'skipped'>, message: string, result: string | null, now: TimeInput): Promise<ChainAttempt>;
+  /** Sets (or clears, null) the time of the waiting retry, with the job's message. */
+  setRetry(id: string, retryAt: number | null, message: string, now: TimeInput): Promise<ChainJob>;
+  /**
+   * Appends an attempt (seq = last + 1): `running` with its state, or already ended (`skipped`).
+   * CONFLICT when the job already has a running attempt (never two at once), INVALID_TRANSITION when the job ended.
+   */
+  addAttempt(jobId: string, attempt: NewChainAttempt, now: TimeInput): Promise<ChainAttempt>;
+  /** Stores a running attempt's new state and message (and bytes delivered when known; and the job's message, in the same commit). */
+  saveAttempt(jobId: string, seq: number, state: JsonState, message: string, now: TimeInput, bytes?: number | null, jobMessage?: string): Promise<ChainAttempt>;
+  /**
+   * Ends a running attempt. `retry` (a failed attempt to be tried again): sets the job's retryAt
+   * and message in the same transaction, so a kill never keeps the failure and loses the retry.
+   * `tally`: a succeeded or failed attempt also counts for this model in the method statistics
+   * (MethodStatsRepository), in the same transaction: counted once, whatever a kill interrupts.
+   */
+  endAttempt(
+    jobId: string,
+    seq: number,
+    outcome: Exclude<AttemptOutcome, 'running' | 'skipped'>,
+    message: string,
+    result: string | null,
+    now: TimeInput,
+    bytes?: number | null,
+    retry?: { readonly at: number; readonly message: string },
+    tally?: ModelKey,
+  ): Promise<ChainAttempt>;
   /** In seq order. */
   attempts(jobId: string): Promise<ChainAttempt[]>;
+}
+
+// ---------------------------------------------------------------- learning (per model)
+
+/** A device's model as learning keys it; strings as the device reported them ('' when unknown). */
+export interface ModelKey {
+  readonly make: string;
+  readonly model: string;
+  readonly osVersion: string;
+}
+
+export interface MethodStats extends ModelKey {
+  readonly method: string;
+  readonly successes: number;
+  readonly failures: number;
+  readonly lastSuccessAt: number | null;
+  readonly lastFailureAt: number | null;
+  /** The last failure's reason, and its protocol result when there was one. */
+  readonly lastReason: string | null;
+  readonly lastResult: string | null;
+  readonly updatedAt: number;
+}
+
+export type MethodRuleKind = 'pin' | 'forbid';
+
+/** The operator's word on a method for a model (every OS version of it). */
+export interface MethodRule {
+  readonly make: string;
+  readonly model: string;
+  readonly method: string;
+  readonly rule: MethodRuleKind;
+  readonly updatedAt: number;
+}
+
+export interface MethodStatsRepository {
+  /** Counts one ended attempt (in one transaction: a row is created on first sight). */
+  record(key: ModelKey, method: string, outcome: 'succeeded' | 'failed', reason: string | null, result: string | null, now: TimeInput): Promise<MethodStats>;
+  /** Every OS version of the model (osVersion undefined), or one. In method order. */
+  list(filter?: { make?: string; model?: string; osVersion?: string }): Promise<MethodStats[]>;
+  rules(make: string, model: string): Promise<MethodRule[]>;
+  allRules(): Promise<MethodRule[]>;
+  /** Sets the rule for (make, model, method), replacing the one there was. */
+  setRule(make: string, model: string, method: string, rule: MethodRuleKind, now: TimeInput): Promise<MethodRule>;
+  /** False when there was none. */
+  removeRule(make: string, model: string, method: string): Promise<boolean>;
 }

@@ -29,7 +29,7 @@ import { parseObjectLinks } from '../lwm2m/server/registration-request.js';
 import { Lwm2mServerError, responseClass, type OperationOutcome } from '../lwm2m/server/server.js';
 import type { Registration } from '../store/types.js';
 import type { InstallJob, InstallJobKind, InstallJobPatch, InstallJobState, InstallTransition, PackageRecord } from './domain.js';
-import { FINAL_INSTALL_JOB_STATES } from './domain.js';
+import { FINAL_INSTALL_JOB_STATES, FleetError as InstallDriverError } from './domain.js';
 import type { InstallStorePort, Lwm2mDevicePort } from './ports.js';
 import { PACKAGE_RESOURCE, newDownloadToken, type DownloadProgress, type PackageEndpoint } from './package-endpoint.js';
 import { PackageError, type PackageCatalog } from './packages.js';
@@ -135,15 +135,8 @@ export interface JobView {
   percent: number;
 }
 
-export class InstallDriverError extends Error {
-  override readonly name = 'InstallDriverError';
-  constructor(
-    readonly code: 'NOT_FOUND' | 'BAD_REQUEST' | 'CONFLICT',
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** One fleet error type: the Object 9 driver's and the chain's are the same class (FleetError). */
+export { FleetError as InstallDriverError } from './domain.js';
 
 const DEFAULT_TIMEOUTS: PhaseTimeouts = { queuedMs: 24 * 3600_000, downloadMs: 30 * 60_000, installMs: 15 * 60_000, activateMs: 2 * 60_000 };
 
@@ -310,6 +303,8 @@ export class InstallDriver {
   private readonly restartNotes = new Map<string, string>();
   private progressSave: NodeJS.Timeout | undefined;
   private progressSaving: Promise<void> = Promise.resolve();
+  /** Told when a job reaches a final state (the chain's Object 9 method wakes its attempt with it). */
+  private readonly endedListeners = new Set<(job: InstallJob) => void>();
 
   constructor(private readonly options: InstallDriverOptions) {
     this.store = options.store;
@@ -418,7 +413,25 @@ export class InstallDriver {
     return this.progressSaving;
   }
 
-  /** A new install job (pull). */
+  /**
+   * Calls `listener` with each job that reaches a final state (succeeded, failed, cancelled), after
+   * the state is stored. Returns the unsubscribe function.
+   */
+  onJobEnded(listener: (job: InstallJob) => void): () => void {
+    this.endedListeners.add(listener);
+    return () => this.endedListeners.delete(listener);
+  }
+
+  private announceEnd(job: InstallJob): void {
+    for (const listener of this.endedListeners) {
+      try {
+        listener(job);
+      } catch (error) {
+        this.reportError(error);
+      }
+    }
+  }
+
   /**
    * A new install job. Without a `method` Depot chooses: what last worked for the device's
    * model, else pull; and it may fall back to push when the device cannot use the Package URI.
@@ -466,8 +479,9 @@ export class InstallDriver {
     const runner = this.runners.get(id);
     this.runners.delete(id);
     await runner?.stop();
-    await this.transition(job, 'cancelled', 'cancelled by the operator', { downloadToken: null, tokenExpiresAt: null, message: 'Cancelled.' });
+    const cancelled = await this.transition(job, 'cancelled', 'cancelled by the operator', { downloadToken: null, tokenExpiresAt: null, message: 'Cancelled.' });
     this.options.endpoint.forget(id);
+    this.announceEnd(cancelled);
     return (await this.view(id))!;
   }
 
@@ -555,13 +569,14 @@ export class InstallDriver {
   }
 
   private async finish(runner: JobRunner, job: InstallJob, to: 'succeeded' | 'failed', detail: string, patch: InstallJobPatch = {}): Promise<void> {
-    await this.transition(job, to, detail, { downloadToken: null, tokenExpiresAt: null, ...patch });
+    const ended = await this.transition(job, to, detail, { downloadToken: null, tokenExpiresAt: null, ...patch });
     // Only a delivery that really happened teaches anything (not "already installed").
     if (to === 'succeeded' && job.kind === 'install' && job.attempts > 0) await this.rememberMethod(job).catch((error: unknown) => this.reportError(error));
     this.options.endpoint.forget(job.id);
     this.runners.delete(job.id);
     this.restartNotes.delete(job.id);
     await runner.stop();
+    this.announceEnd(ended);
   }
 
   private timeoutOf(state: InstallJobState): number {

@@ -284,11 +284,64 @@ CREATE TABLE install_chain_attempts (
 ) STRICT;
 `,
   },
-  // ---- OMA DM bootstrap over Client Provisioning (issue 15, assigned number 12: renumbered at merge;
-  // 9 on this branch because the store refuses gaps). SQL in sqlite/omadm-bootstrap.ts.
+  // ---- OMA DM bootstrap over Client Provisioning (issue 15). SQL in sqlite/omadm-bootstrap.ts.
   {
     version: 9,
     name: 'omadm-bootstrap',
     sql: OMADM_BOOTSTRAP_MIGRATION_SQL,
+  },
+  // ---- install chain learning (issue 16): what worked per (make, model, OS version, method),
+  // and the operator's pin or forbid of a method per model.
+  {
+    version: 10,
+    name: 'install-method-stats',
+    sql: `
+CREATE TABLE install_method_stats (
+  make            TEXT    NOT NULL,
+  model           TEXT    NOT NULL,
+  os_version      TEXT    NOT NULL,
+  method          TEXT    NOT NULL,
+  successes       INTEGER NOT NULL CHECK (successes >= 0),
+  failures        INTEGER NOT NULL CHECK (failures >= 0),
+  last_success_at INTEGER,
+  last_failure_at INTEGER,
+  last_reason     TEXT,
+  last_result     TEXT,
+  updated_at      INTEGER NOT NULL,
+  PRIMARY KEY (make, model, os_version, method)
+) STRICT;
+CREATE TABLE install_method_rules (
+  make       TEXT    NOT NULL,
+  model      TEXT    NOT NULL,
+  method     TEXT    NOT NULL,
+  rule       TEXT    NOT NULL CHECK (rule IN ('pin', 'forbid')),
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (make, model, method)
+) STRICT;
+`,
+  },
+  // ---- install chain attempts: chain position, bytes, progress time, retries; one running attempt per
+  // job and one open job per device, refused by the file itself.
+  {
+    version: 11,
+    name: 'install-chain-retries',
+    sql: `
+ALTER TABLE install_chain_jobs ADD COLUMN plan TEXT;
+ALTER TABLE install_chain_jobs ADD COLUMN retry_at INTEGER;
+ALTER TABLE install_chain_attempts ADD COLUMN position INTEGER;
+ALTER TABLE install_chain_attempts ADD COLUMN bytes INTEGER;
+ALTER TABLE install_chain_attempts ADD COLUMN progress_at INTEGER;
+-- A file from before this migration could hold two open jobs of one device (only the process
+-- refused them): the later ones end, saying why, before the file refuses them.
+UPDATE install_chain_jobs SET state = 'failed', finished_at = updated_at,
+  message = 'Ended by the store upgrade: the device had an older open install job (one open job per device).'
+  WHERE state = 'running' AND EXISTS (SELECT 1 FROM install_chain_jobs o WHERE o.endpoint = install_chain_jobs.endpoint AND o.state = 'running'
+    AND (o.created_at < install_chain_jobs.created_at OR (o.created_at = install_chain_jobs.created_at AND o.id < install_chain_jobs.id)));
+UPDATE install_chain_attempts SET outcome = 'cancelled', ended_at = started_at, message = 'ended by the store upgrade (its job ended)'
+  WHERE outcome = 'running' AND job_id IN (SELECT id FROM install_chain_jobs WHERE state <> 'running');
+CREATE UNIQUE INDEX install_chain_attempts_one_running ON install_chain_attempts (job_id) WHERE outcome = 'running';
+CREATE UNIQUE INDEX install_chain_jobs_one_open ON install_chain_jobs (endpoint) WHERE state = 'running';
+CREATE INDEX install_chain_jobs_retry ON install_chain_jobs (retry_at) WHERE state = 'running' AND retry_at IS NOT NULL;
+`,
   },
 ];

@@ -31,6 +31,7 @@ import { SqliteOmaDmAccountRepository } from './sqlite/omadm-accounts.js';
 import { SqliteOmaDmCommandRepository } from './sqlite/omadm-commands.js';
 import { SqliteChainJobRepository } from './sqlite/chain-jobs.js';
 import { SqliteOmaDmBootstrapRepository } from './sqlite/omadm-bootstrap.js';
+import { SqliteMethodStatsRepository } from './sqlite/method-stats.js';
 import { Statements } from './sqlite/common.js';
 import { flushSoftWrites } from './sqlite/batch.js';
 import type { Store } from './types.js';
@@ -83,6 +84,7 @@ export class SqliteStore implements Store {
   readonly omadmCommands: SqliteOmaDmCommandRepository;
   readonly chainJobs: SqliteChainJobRepository;
   readonly omadmBootstrap: SqliteOmaDmBootstrapRepository;
+  readonly methodStats: SqliteMethodStatsRepository;
 
   /** @internal The connection, for tests and maintenance tools; the layers above use the repositories. */
   readonly db: Database.Database;
@@ -111,6 +113,7 @@ export class SqliteStore implements Store {
     this.chainJobs = new SqliteChainJobRepository(statements);
     this.omadmBootstrap = new SqliteOmaDmBootstrapRepository(statements, secrets);
     this.flushSoftWrites = () => flushSoftWrites(statements);
+    this.methodStats = new SqliteMethodStatsRepository(statements);
   }
 
   /** Commits the soft writes (registrations, device facts) queued for the group commit (sqlite/batch.ts). */

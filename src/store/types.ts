@@ -12,7 +12,7 @@
  * - Lists page by an opaque cursor: pass `page.next` as `after` to get the next page.
  */
 import type { SecretKey } from './secret.js';
-import type { ChainJobRepository, InstallJobRepository, PackageRepository } from '../fleet/domain.js';
+import type { ChainJobRepository, InstallJobRepository, MethodStatsRepository, PackageRepository } from '../fleet/domain.js';
 
 /** Milliseconds since the Unix epoch. */
 export type EpochMs = number;
@@ -548,6 +548,7 @@ export interface Store {
   readonly packages: PackageRepository;
   readonly installJobs: InstallJobRepository;
   readonly chainJobs: ChainJobRepository;
+  readonly methodStats: MethodStatsRepository;
   /** Closes the database; later calls reject with CLOSED. Idempotent. */
   close(): void;
 }

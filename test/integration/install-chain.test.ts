@@ -40,7 +40,7 @@ function device(server: RunningDepotServer, dir: string, endpoint: string, withO
 async function until(server: RunningDepotServer, id: string, done: (v: ChainJobView) => boolean, ms = 20_000): Promise<ChainJobView> {
   const end = Date.now() + ms;
   for (;;) {
-    // What the driver's timer does every 5 s, sooner.
+    // What the driver's safety-net timer does every 60 s, sooner (the Object 9 job's end is also pushed).
     await server.chain.tick();
     const view = (await server.chain.view(id))!;
     if (done(view)) return view;

@@ -39,6 +39,12 @@ export class MarkMethod implements InstallMethod {
     this.now = options.now ?? Date.now;
   }
 
+  /** The handover's protocol job, while the handover runs (the chain indexes `completed` pushes by it). */
+  refOf(state: JsonState): string | undefined {
+    const mark = markStateOf(state, 0);
+    return mark.handover !== undefined ? this.options.handover.refOf?.(mark.handover) : undefined;
+  }
+
   /** Any device can be marked. */
   preflight(_target: InstallTarget): Promise<string | undefined> {
     return Promise.resolve(undefined);

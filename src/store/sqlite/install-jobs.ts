@@ -10,10 +10,8 @@ import {
   type InstallRetry,
   type InstallTransition,
   type NewInstallJob,
-  type Page,
-  type PageRequest,
-  type TimeInput,
-} from '../types.js';
+} from '../../fleet/domain.js';
+import type { Page, PageRequest, TimeInput } from '../types.js';
 import { type Statements, invalid, limitOf, optionalInt, pageOf, requireText, run, toMs } from './common.js';
 
 interface Row {

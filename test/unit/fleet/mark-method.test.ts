@@ -107,3 +107,11 @@ void test('mark: cancel after the handover began reaches the handover with its o
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+void test('mark: the handover\'s protocol job ref is the mark attempt\'s ref (so its end, pushed, reaches the mark); none before the handover', () => {
+  const handover = new FakeHandover();
+  const withRef = Object.assign(handover, { refOf: (state: unknown) => (state && typeof state === 'object' && 'object9JobId' in state ? `object9:${String((state as { object9JobId: string }).object9JobId)}` : undefined) });
+  const mark = new MarkMethod({ handover: withRef });
+  assert.equal(mark.refOf({ since: T0 }), undefined);
+  assert.equal(mark.refOf({ since: T0, handover: { object9JobId: 'j1' } }), 'object9:j1');
+});

@@ -50,8 +50,8 @@ function method(engine: FakeEngine, objectLinks: string | null): Object9Method {
 function context(state: AttemptContext['attempt']['state']): AttemptContext {
   return {
     target: { jobId: 'chain-1', endpoint: 'dev', packageSha256: SHA, activate: false },
-    job: { id: 'chain-1', endpoint: 'dev', packageSha256: SHA, activate: false, methods: ['object9'], state: 'running', message: null, createdAt: 0, updatedAt: 0, finishedAt: null },
-    attempt: { jobId: 'chain-1', seq: 1, method: 'object9', startedAt: 0, endedAt: null, outcome: 'running', message: null, result: null, state },
+    job: { id: 'chain-1', endpoint: 'dev', packageSha256: SHA, activate: false, methods: ['object9'], plan: { chosenBy: 'operator', skip: {}, note: null }, state: 'running', message: null, retryAt: null, createdAt: 0, updatedAt: 0, finishedAt: null },
+    attempt: { jobId: 'chain-1', seq: 1, position: 0, method: 'object9', startedAt: 0, endedAt: null, progressAt: 0, outcome: 'running', message: null, result: null, bytes: null, state },
   };
 }
 
@@ -85,4 +85,38 @@ void test('object9 method: a job of the same package already open on the device 
   engine.jobs.clear();
   engine.jobs.set('o9-other', job('o9-other', 'downloading', { packageSha256: 'd'.repeat(64) }));
   assert.equal((await m.begin(context({}))).status, 'failed', 'another package\'s open job is not followed');
+});
+
+void test('object9 method: resumed with no job id stored (killed right after starting it), the job it started is followed even if it already ended: never a second install', async () => {
+  const engine = new FakeEngine();
+  engine.jobs.set('o9-mine', job('o9-mine', 'succeeded', { message: 'Installed.', createdAt: 5 }));
+  engine.jobs.set('o9-before', job('o9-before', 'failed', { createdAt: -5 }));
+  const m = method(engine, '</9>');
+  const ctx = context({});
+  const resumed = await m.advance({ ...ctx, attempt: { ...ctx.attempt, startedAt: 1 } }, { kind: 'resumed' });
+  assert.equal(resumed.status, 'succeeded');
+  assert.match(resumed.message, /o9-mine/);
+  assert.equal(engine.installs, 0, 'no new Object 9 job');
+  engine.jobs.clear();
+  assert.equal((await m.advance({ ...ctx, attempt: { ...ctx.attempt, startedAt: 1 } }, { kind: 'resumed' })).status, 'running', 'none found: started now');
+  assert.equal(engine.installs, 1);
+});
+
+void test('object9 method: a job ended by the engine is pushed to the chain as completed with the ref the attempt state names; retry advice makes the failure retryable', async () => {
+  const engine = new FakeEngine();
+  const listeners: ((j: InstallJob) => void)[] = [];
+  const m = new Object9Method({ engine: Object.assign(engine, { onJobEnded: (l: (j: InstallJob) => void) => { listeners.push(l); return () => undefined; } }), registrations: { getByEndpoint: () => Promise.resolve({ endpoint: 'dev', objectLinks: '</9>' } as Registration) } });
+  const pushed: string[] = [];
+  m.connect({ completed: (ref) => pushed.push(ref) });
+  const begun = await m.begin(context({}));
+  assert.equal(begun.status, 'running');
+  const ref = m.refOf(begun.status === 'running' ? begun.state : null);
+  listeners.forEach((l) => l(job('o9-1', 'failed', { retry: 'retry' })));
+  assert.deepEqual(pushed, [ref]);
+  engine.jobs.set('o9-1', job('o9-1', 'failed', { retry: 'retry', message: 'Timed out.' }));
+  const failed = await m.advance(context({ object9JobId: 'o9-1' }), { kind: 'completed', ref: ref! });
+  assert.equal(failed.status === 'failed' && failed.retryable, true);
+  engine.jobs.set('o9-1', job('o9-1', 'failed', { retry: 'no-retry' }));
+  const final = await m.advance(context({ object9JobId: 'o9-1' }), { kind: 'completed', ref: ref! });
+  assert.equal(final.status === 'failed' && final.retryable, undefined);
 });

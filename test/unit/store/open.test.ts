@@ -60,12 +60,27 @@ void test('open: WAL, synchronous FULL by default (NORMAL on request), foreign k
   assert.equal(normal.db.pragma('synchronous', { simple: true }), 1);
 });
 
+/** Every migration, pinned in order: a renumbered or reordered migration fails here. */
+const EXPECTED_MIGRATIONS: [number, string][] = [
+  [1, 'initial'],
+  [2, 'lookup-indexes'],
+  [3, 'packages-and-install-jobs'],
+  [4, 'install-method-chosen-by-depot'],
+  [5, 'sealed-secrets'],
+  [6, 'bootstrap-credentials-and-limits'],
+  [7, 'omadm-accounts'],
+  [8, 'install-chain-jobs'],
+  [9, 'omadm-bootstrap'],
+  [10, 'install-method-stats'],
+  [11, 'install-chain-retries'],
+];
+
 void test('open: a new file gets every migration, in order, recorded once; reopening applies none again', () => {
   const dataDir = tempDir();
   const store = openStore({ dataDir });
   const applied = store.appliedMigrations().map((m) => [m.version, m.name]);
-  assert.deepEqual(applied, [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs'], [4, 'install-method-chosen-by-depot'], [5, 'sealed-secrets'], [6, 'bootstrap-credentials-and-limits'], [7, 'omadm-accounts'], [8, 'install-chain-jobs'], [9, 'omadm-bootstrap']]);
-  assert.equal(MIGRATIONS.length, 9);
+  assert.deepEqual(applied, EXPECTED_MIGRATIONS);
+  assert.equal(MIGRATIONS.length, EXPECTED_MIGRATIONS.length);
   const first = store.appliedMigrations();
   store.close();
   const again = openStore({ dataDir });
@@ -82,7 +97,7 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
   old.close();
 
   const store = openStore({ dataDir });
-  assert.deepEqual(store.appliedMigrations().map((m) => [m.version, m.name]), [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs'], [4, 'install-method-chosen-by-depot'], [5, 'sealed-secrets'], [6, 'bootstrap-credentials-and-limits'], [7, 'omadm-accounts'], [8, 'install-chain-jobs'], [9, 'omadm-bootstrap']]);
+  assert.deepEqual(store.appliedMigrations().map((m) => [m.version, m.name]), EXPECTED_MIGRATIONS);
   const indexes = store.db
     .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name")
     .pluck()
@@ -94,8 +109,11 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
     'bootstrap_endpoints_undecided_source',
     'credentials_endpoint',
     'device_facts_model',
+    'install_chain_attempts_one_running',
     'install_chain_jobs_endpoint',
+    'install_chain_jobs_one_open',
     'install_chain_jobs_open',
+    'install_chain_jobs_retry',
     'install_jobs_endpoint',
     'install_jobs_open',
     'install_transitions_job',
@@ -129,7 +147,8 @@ void test('migrations: a file with a newer schema version is refused with SCHEMA
   // An older Depot (knowing only migration 1) refuses a file at migration 2 the same way.
   const dataDir2 = tempDir();
   openStore({ dataDir: dataDir2 }).close();
-  assert.throws(() => openSqliteStore({ dataDir: dataDir2, migrations: MIGRATIONS.slice(0, 1) }), storeError('SCHEMA_TOO_NEW', /schema version 9 \(omadm-bootstrap\), newer than this Depot knows \(1\)/));
+  const [lastVersion, lastName] = EXPECTED_MIGRATIONS[EXPECTED_MIGRATIONS.length - 1]!;
+  assert.throws(() => openSqliteStore({ dataDir: dataDir2, migrations: MIGRATIONS.slice(0, 1) }), storeError('SCHEMA_TOO_NEW', new RegExp(`schema version ${lastVersion} \\(${lastName}\\), newer than this Depot knows \\(1\\)`)));
 });
 
 void test('migrations: a recorded migration whose name differs from this version\'s is refused with SCHEMA_MISMATCH', () => {
