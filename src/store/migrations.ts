@@ -8,6 +8,8 @@
  * enumeration has a CHECK, so the file itself refuses rows the code would not
  * write. Times are INTEGER ms since the epoch.
  */
+import { SMS_MIGRATION_SQL } from './sqlite/sms-outbox.js';
+
 export interface Migration {
   version: number;
   name: string;
@@ -282,4 +284,10 @@ CREATE TABLE install_chain_attempts (
 ) STRICT;
 `,
   },
+  // ---- placeholders on branch wt-sms only, so that the SMS migration keeps its assigned number 11
+  // (openSqliteStore wants versions 1..n without gaps): the lead drops these two at merge.
+  { version: 9, name: 'reserved-9', sql: '' },
+  { version: 10, name: 'reserved-10', sql: '' },
+  // ---- SMS (issue 15): outbox, concatenation references, SMS secrets, numbers, SMS link tokens.
+  { version: 11, name: 'sms-outbox', sql: SMS_MIGRATION_SQL },
 ];

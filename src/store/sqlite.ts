@@ -30,6 +30,7 @@ import { SqliteInstallJobRepository } from './sqlite/install-jobs.js';
 import { SqliteOmaDmAccountRepository } from './sqlite/omadm-accounts.js';
 import { SqliteOmaDmCommandRepository } from './sqlite/omadm-commands.js';
 import { SqliteChainJobRepository } from './sqlite/chain-jobs.js';
+import { SqliteSmsRepositories } from './sqlite/sms-outbox.js';
 import { Statements } from './sqlite/common.js';
 import type { Store } from './types.js';
 
@@ -80,6 +81,8 @@ export class SqliteStore implements Store {
   readonly omadmAccounts: SqliteOmaDmAccountRepository;
   readonly omadmCommands: SqliteOmaDmCommandRepository;
   readonly chainJobs: SqliteChainJobRepository;
+  /** SMS outbox, secrets, numbers and link tokens (issue 15). */
+  readonly sms: SqliteSmsRepositories;
 
   /** @internal The connection, for tests and maintenance tools; the layers above use the repositories. */
   readonly db: Database.Database;
@@ -106,6 +109,7 @@ export class SqliteStore implements Store {
     this.omadmAccounts = new SqliteOmaDmAccountRepository(statements, secrets);
     this.omadmCommands = new SqliteOmaDmCommandRepository(statements);
     this.chainJobs = new SqliteChainJobRepository(statements);
+    this.sms = new SqliteSmsRepositories(statements, secrets);
   }
 
   /** The migrations recorded in the file, in order. */
