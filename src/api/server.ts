@@ -25,6 +25,7 @@ import type { PackageEndpoint } from '../fleet/package-endpoint.js';
 import { createReadStream } from 'node:fs';
 import type { PackageRecord } from '../store/types.js';
 import { omadmRoutes, type OmaDmApiOptions } from './omadm.js';
+import { smsRoutes, type SmsApiOptions } from './sms.js';
 
 export interface ApiOptions {
   lwm2m: Lwm2mServer;
@@ -48,6 +49,8 @@ export interface ApiOptions {
   limits?: Partial<HttpLimits>;
   /** OMA DM accounts and device facts (src/api/omadm.ts); without it those routes are absent. */
   omadm?: Omit<OmaDmApiOptions, 'now'>;
+  /** SMS outbox, Kannel callbacks and SMS link downloads (src/api/sms.ts); without it those routes are absent. */
+  sms?: Omit<SmsApiOptions, 'now'>;
 }
 
 export interface HttpLimits {
@@ -354,6 +357,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
     },
     ...packageRoutes(options, param),
     ...omadmRoutes(options.omadm && { ...options.omadm, now }),
+    ...smsRoutes(options.sms && { ...options.sms, now }),
   ];
 
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ error: 'UNKNOWN_ROUTE', message: 'no such API route' }));

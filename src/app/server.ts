@@ -26,6 +26,7 @@ import type { PendingLimits, SqliteStore } from '../store/index.js';
 import { DEMO_KEY_ID, startDemoFleet } from './demo-fleet.js';
 import { OmaDmHttpServer } from '../omadm/http.js';
 import { commandQueueHooks } from '../omadm/queue.js';
+import { startSms, type RunningSms, type SmsServerConfig } from './sms.js';
 
 export interface DepotServerConfig {
   host: string;
@@ -65,6 +66,8 @@ export interface DepotServerConfig {
   api?: Pick<ApiOptions, 'authThrottle' | 'limits' | 'maxPackageBytes' | 'now'>;
   /** The OMA DM 1.2 endpoint (docs/omadm.md): off unless a port is given; HTTPS with a certificate from Depot's CA unless insecureHttp. */
   omadm?: { port: number; insecureHttp?: boolean; allowBasic?: boolean };
+  /** SMS over Kannel (docs/sms.md): off unless configured. */
+  sms?: SmsServerConfig;
   installs?: { /** Package URIs on the CoAP listener (default) or the HTTP one. */ pullVia?: 'coap' | 'http'; pollIntervalMs?: number; timeouts?: Partial<PhaseTimeouts>; maxAttempts?: number; trust?: TrustStore };
 }
 
@@ -91,6 +94,8 @@ export interface RunningDepotServer {
   chain: ChainDriver;
   api: FastifyInstance;
   omadm: OmaDmHttpServer | undefined;
+  /** The SMS outbox and its routes (when configured). */
+  sms: RunningSms | undefined;
   /** Where each listener is bound, e.g. { coap: 'coap://0.0.0.0:5683' }. */
   listening: Record<string, string>;
   close(): Promise<void>;
@@ -236,7 +241,9 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   lwm2m.on('updated', onContact);
   opened.push(() => chain.close());
   const { token, source } = apiToken(dataDir, config.apiToken);
-  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint, omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts }, ...config.api });
+  const sms = config.sms ? await startSms(store, catalog, config.sms) : undefined;
+  if (sms) opened.push(() => sms.close());
+  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint, omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts }, ...(sms ? { sms: sms.api } : {}), ...config.api });
   const httpHost = config.httpHost ?? config.host;
   opened.push(() => api.close());
   await api.listen({ host: httpHost, port: config.httpPort });
@@ -290,6 +297,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     installs,
     chain,
     api,
+    sms,
     listening: {
       coap: `coap://${host}:${a.port}`,
       ...(secure ? { coaps: `coaps://${secure.family === 'IPv6' ? `[${secure.address}]` : secure.address}:${secure.port}` } : {}),
@@ -308,6 +316,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       lwm2m.off('registered', onContact);
       lwm2m.off('updated', onContact);
       await chain.close();
+      await sms?.close();
       await omadm?.close();
       await installs.close();
       await packageEndpoint.close();
