@@ -261,8 +261,8 @@ export class SmsOutbox {
   }
 
   private async enqueue(request: SendCommon, kind: SmsKind, contentType: string | null, build: (ref: number) => Segment[]): Promise<SmsMessageRecord> {
-    if (typeof request.jobStep !== 'string' || !KEY_PATTERN.test(request.jobStep)) throw new SmsError('BAD_MESSAGE', 'jobStep (the idempotency key) must be 1 to 200 printable characters without spaces');
     const to = normalizeNumber(request.to);
+    if (typeof request.jobStep !== 'string' || !KEY_PATTERN.test(request.jobStep)) throw new SmsError('BAD_MESSAGE', 'jobStep (the idempotency key) must be 1 to 200 printable characters without spaces');
     const from = request.from !== undefined ? normalizeSender(request.from) : (this.options.from ?? null);
     const existing = await this.repo.getByKey(request.jobStep);
     if (existing) {

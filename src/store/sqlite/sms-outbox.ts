@@ -228,7 +228,11 @@ export class SqliteSmsOutboxRepository implements SmsOutboxRepository {
   setSegmentState(id: string, seq: number, state: SmsSegmentState, reply: string | null, now: number): Promise<SmsMessageRecord> {
     return run('update SMS part', () =>
       this.s.transaction(() => {
-        if (this.s.get(SQL.setSegment).run({ id, seq, state, reply, now }).changes === 0) throw new StoreError('NOT_FOUND', `no SMS part ${id}.${seq}`);
+        const current = this.s.get(SQL.segmentState).pluck().get(id, seq) as SmsSegmentState | undefined;
+        if (current === undefined) throw new StoreError('NOT_FOUND', `no SMS part ${id}.${seq}`);
+        // A delivery report can overtake the gateway's answer to the submit: a settled part stays settled.
+        const settled = current === 'delivered' || current === 'failed' || current === 'cancelled';
+        this.s.get(SQL.setSegment).run({ id, seq, state: settled ? current : state, reply, now });
         return this.settle(id, now);
       }),
     );
