@@ -180,9 +180,9 @@ export function smsRoutes(options: SmsApiOptions | undefined): RouteSpec[] {
       url: MO_PATH,
       summary: "Kannel MO message callback (smsbox sms-service get-url, key = the callback secret; no bearer token); answers an empty body so Kannel sends no reply SMS",
       public: true,
-      handler: callback(async (query) => {
+      handler: callback((query) => {
         outbox.handleMobileOriginated(parseMobileOriginated(query, options.callbackSecret, now()));
-        return '';
+        return Promise.resolve('');
       }),
     },
   ];

@@ -7,6 +7,7 @@ import { runInstallCommand } from './install.js';
 import { runPackageCommand } from './package.js';
 import { runServeCommand } from './serve.js';
 import { runSimCommand } from './sim.js';
+import { runSmsCommand } from './sms.js';
 
 const USAGE = `usage: depot <command> [options]
 commands:
@@ -18,6 +19,7 @@ commands:
   install   install a package on a device through a running server (Object 9), with progress
   package   make signing keys, build and inspect signed Depot packages
   client    Depot's LwM2M device client for a real machine (registers, installs software)
+  sms       Kannel configuration for Depot (kannel-config) and the SMS outbox
 Run "depot <command> --help" for a command's options.`;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
@@ -29,6 +31,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   install: runInstallCommand,
   package: runPackageCommand,
   client: runClientCommand,
+  sms: (argv) => runSmsCommand(argv),
 };
 
 async function main(argv: string[]): Promise<number> {

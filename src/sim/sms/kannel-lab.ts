@@ -152,8 +152,8 @@ export class KannelLab {
     const keep = (d: Buffer): void => {
       this.output = (this.output + d.toString('latin1')).slice(-20_000);
     };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
     return child;
   }
 
