@@ -208,7 +208,7 @@ export function decodeWspPush(pdu: Uint8Array): DecodedWapPush {
       } else {
         headers.push({ name: `0x${field.toString(16)}`, value });
       }
-    } else if (b >= 0x20) {
+    } else if (b >= 0x20 && b !== 0x7f) {
       const name = h.text();
       headers.push({ name, value: h.text() });
     } else {
