@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { maskNumber, normalizeNumber, normalizeSender } from '../../../src/sms/address.js';
 import { SmsError } from '../../../src/sms/errors.js';
-import { Reassembler, decodeUdh, encodeUdh, gsmSeptets, segmentBinary, segmentText, fromUtf16be } from '../../../src/sms/udh.js';
+import { Reassembler, type Reassembled, decodeUdh, encodeUdh, gsmSeptets, segmentBinary, segmentText, fromUtf16be } from '../../../src/sms/udh.js';
 import { WspReader, WspWriter } from '../../../src/sms/wsp.js';
 import { decodeWspPush, encodeWspPush, wapPushSegments } from '../../../src/sms/wap-push.js';
 
@@ -153,9 +153,9 @@ void test('WAP Push: encode then decode gives back what was pushed, for any body
         const d = decodeWspPush(encodeWspPush(message));
         assert.deepEqual([d.transactionId, d.contentType, d.applicationId, d.parameters.SEC, d.parameters.MAC, d.body], [tid, contentType, applicationId ?? null, SEC, SEC ? 'A'.repeat(40) : undefined, body]);
         const r = new Reassembler();
-        let whole;
+        let whole: Reassembled | undefined;
         for (const p of wapPushSegments(message, 7)) whole = r.add({ from: '+46700000001', udh: p.udh, data: p.data }) ?? whole;
-        assert.deepEqual(whole!.data, encodeWspPush(message));
+        assert.deepEqual(whole?.data, encodeWspPush(message));
       },
     ),
     { numRuns: 300 },
