@@ -28,6 +28,8 @@ export interface SmsApiOptions {
   readonly callbackSecret: string;
   readonly numbers?: { get(endpoint: string): Promise<string | null>; put(endpoint: string, number: string, now: number): Promise<void>; remove(endpoint: string): Promise<boolean> };
   readonly downloads?: SmsLinkDownloads;
+  /** LwM2M SMS wake-up (Registration Update Trigger by SMS). */
+  readonly wakeUp?: (endpoint: string, jobStep?: string) => Promise<SmsMessageRecord>;
   readonly now: () => number;
 }
 
@@ -215,6 +217,23 @@ export function smsRoutes(options: SmsApiOptions | undefined): RouteSpec[] {
         }),
       },
     );
+  }
+
+  if (options.wakeUp) {
+    const wakeUp = options.wakeUp;
+    routes.push({
+      method: 'POST',
+      url: '/api/v1/devices/:endpoint/sms-wakeup',
+      summary: 'LwM2M SMS wake-up: send the Registration Update Trigger (/1/x/8) by SMS to a registered device (queue mode or offline) so that it contacts Depot; answers the SMS (follow it in the outbox)',
+      params: { endpoint: 'Endpoint client name' },
+      handler: guarded(async (request, reply) => {
+        // The body is optional ({ "jobStep": "…" } makes the wake-up idempotent).
+        const b = (request.body ?? {}) as { jobStep?: unknown };
+        if (typeof b !== 'object' || (b.jobStep !== undefined && (typeof b.jobStep !== 'string' || !/^[\x21-\x7e]{1,150}$/.test(b.jobStep)))) throw new SmsError('BAD_MESSAGE', 'the body is {} or { "jobStep": "<1 to 150 printable characters>" }');
+        const endpoint = (request.params as { endpoint: string }).endpoint;
+        return reply.code(202).send(smsMessageJson(await wakeUp(endpoint, b.jobStep === undefined ? undefined : `api:${b.jobStep}`)));
+      }),
+    });
   }
 
   if (options.downloads) {

@@ -10,7 +10,9 @@ import { FactsInstalledVersions, SmsLinkDownloads, SmsLinkMethod, StorePhoneDire
 import type { PackageCatalog } from '../fleet/packages.js';
 import { checkCallbackBase } from '../sms/kannel-config.js';
 import { KannelGateway } from '../sms/kannel.js';
-import { SmsOutbox } from '../sms/outbox.js';
+import { SmsError } from '../sms/errors.js';
+import { registrationUpdateTrigger } from '../sms/lwm2m-trigger.js';
+import { SmsOutbox, type SmsMessageRecord } from '../sms/outbox.js';
 import type { SqliteStore } from '../store/sqlite.js';
 
 export interface SmsServerConfig {
@@ -26,6 +28,8 @@ export interface SmsServerConfig {
   backoff?: { baseMs: number; maxMs: number };
   validityMs?: number;
   linkTtlMs?: number;
+  /** Depot's Short Server ID as LwM2M devices know it (for the SMS wake-up; default 1, what bootstrap writes). */
+  lwm2mShortServerId?: number;
 }
 
 export interface SmsSecrets {
@@ -50,6 +54,8 @@ export interface RunningSms {
   api: Omit<SmsApiOptions, 'now'>;
   /** The SMS link install method, for the install chain. */
   linkMethod: SmsLinkMethod;
+  /** LwM2M SMS wake-up: the Registration Update Trigger to a registered device's number. */
+  wakeUp(endpoint: string, jobStep?: string): Promise<SmsMessageRecord>;
   close(): Promise<void>;
 }
 
@@ -68,11 +74,18 @@ export async function startSms(store: SqliteStore, catalog: PackageCatalog, conf
     ...(config.backoff ? { backoff: config.backoff } : {}),
     ...(config.validityMs ? { validityMs: config.validityMs } : {}),
   });
+  const directory = new StorePhoneDirectory({ numbers: store.sms.numbers, deviceFacts: store.deviceFacts, registrations: store.registrations });
+  const wakeUp = async (endpoint: string, jobStep?: string): Promise<SmsMessageRecord> => {
+    if (!(await store.registrations.getByEndpoint(endpoint))) throw new SmsError('NOT_FOUND', `device "${endpoint}" is not registered over LwM2M`);
+    const number = await directory.numberOf(endpoint);
+    if (!number) throw new SmsError('NOT_FOUND', `Depot knows no phone number for "${endpoint}" (map one with depot sms number)`);
+    return outbox.sendBinary({ to: number, data: registrationUpdateTrigger(config.lwm2mShortServerId ?? 1), jobStep: jobStep ?? `lwm2m-wakeup:${endpoint}:${Date.now()}` });
+  };
   const linkMethod = new SmsLinkMethod({
     outbox,
     links: store.sms.links,
     catalog,
-    directory: new StorePhoneDirectory({ numbers: store.sms.numbers, deviceFacts: store.deviceFacts, registrations: store.registrations }),
+    directory,
     installed: new FactsInstalledVersions(store.deviceFacts),
     publicBaseUrl: config.publicBaseUrl ?? callbackBase,
     ...(config.linkTtlMs ? { linkTtlMs: config.linkTtlMs } : {}),
@@ -80,8 +93,9 @@ export async function startSms(store: SqliteStore, catalog: PackageCatalog, conf
   await outbox.start();
   return {
     outbox,
-    api: { outbox, callbackSecret: secrets.callbackSecret, numbers: store.sms.numbers, downloads: new SmsLinkDownloads({ links: store.sms.links, catalog }) },
+    api: { outbox, callbackSecret: secrets.callbackSecret, numbers: store.sms.numbers, downloads: new SmsLinkDownloads({ links: store.sms.links, catalog }), wakeUp },
     linkMethod,
+    wakeUp,
     close: () => outbox.stop(),
   };
 }

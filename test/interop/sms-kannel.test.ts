@@ -23,6 +23,9 @@ import { smsLinkJobStep } from '../../src/fleet/methods/sms-link.js';
 import { decodeUdh } from '../../src/sms/udh.js';
 import type { ReceivedSms, SmsMessageRecord } from '../../src/sms/outbox.js';
 import { FakeSmscNetwork } from '../../src/sim/sms/handsets.js';
+import { honourSmsWakeUps } from '../../src/sim/sms/lwm2m-wakeup.js';
+import { Lwm2mClient } from '../../src/lwm2m/client/index.js';
+import { parseRegistrationUpdateTrigger } from '../../src/sms/lwm2m-trigger.js';
 import { KannelLab, freePort, waitUntil } from '../../src/sim/sms/kannel-lab.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { apiCall } from '../support/api-client.js';
@@ -276,6 +279,35 @@ void test('SMS link install: the text with a one-time link reaches the phone, th
   // Once installed the link is withdrawn.
   assert.equal((await fetch(url)).status, 404);
   assert.equal((await fetch(`${base}/d/AAAAAAAAAAAAAAAAAAAAAA`)).status, 404);
+});
+
+void test('LwM2M SMS wake-up: the Registration Update Trigger (CoAP POST /1/1/8) reaches a registered queue-mode device by SMS and it updates its registration', async () => {
+  const port = depot.coap.endpoint.transport.address().port;
+  const client = new Lwm2mClient({ endpoint: 'sleeper-1', serverUri: `coap://127.0.0.1:${port}`, lifetime: 300, objects: [], queueMode: true });
+  const registered = client.waitFor('registered', 10_000);
+  await client.start();
+  try {
+    await registered;
+    const phone = network.handset('+46700000011');
+    const honour = honourSmsWakeUps(phone, client, 1);
+    const noNumber = await apiCall(base, TOKEN, '/api/v1/devices/sleeper-1/sms-wakeup', { json: {} });
+    assert.equal(noNumber.status, 404);
+    assert.match(String(noNumber.body.message), /no phone number/);
+    assert.equal((await apiCall(base, TOKEN, '/api/v1/devices/nobody/sms-wakeup', { json: {} })).status, 404);
+    await apiCall(base, TOKEN, '/api/v1/sms/numbers', { json: { endpoint: 'sleeper-1', number: '+46700000011' } });
+    const updated = new Promise<void>((resolve) => depot.lwm2m.once('updated', (r: { endpoint: string }) => r.endpoint === 'sleeper-1' && resolve()));
+    const sent = await apiCall(base, TOKEN, '/api/v1/devices/sleeper-1/sms-wakeup', { json: { jobStep: 'wake-1' } });
+    assert.equal(sent.status, 202, JSON.stringify(sent.body));
+    const sms = await phone.waitFor((m) => m.ports === null && parseRegistrationUpdateTrigger(m.data) === 1);
+    assert.equal(sms.parts, 1);
+    await updated;
+    assert.equal(honour.triggers, 1);
+    // The same job step does not wake it twice.
+    const again = await apiCall(base, TOKEN, '/api/v1/devices/sleeper-1/sms-wakeup', { json: { jobStep: 'wake-1' } });
+    assert.equal(again.body.id, sent.body.id);
+  } finally {
+    await client.stop();
+  }
 });
 
 void test('at rest: message bodies and the SMS secrets are not in the database file in clear', () => {

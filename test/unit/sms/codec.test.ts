@@ -11,6 +11,7 @@ import { SmsError } from '../../../src/sms/errors.js';
 import { Reassembler, type Reassembled, decodeUdh, encodeUdh, gsmSeptets, segmentBinary, segmentText, fromUtf16be } from '../../../src/sms/udh.js';
 import { WspReader, WspWriter } from '../../../src/sms/wsp.js';
 import { decodeWspPush, encodeWspPush, wapPushSegments } from '../../../src/sms/wap-push.js';
+import { parseRegistrationUpdateTrigger, registrationUpdateTrigger } from '../../../src/sms/lwm2m-trigger.js';
 
 const smsError = (code: string, message?: RegExp) => (e: unknown) => {
   assert.ok(e instanceof SmsError, String(e));
@@ -181,4 +182,15 @@ void test('WAP Push decoder: what is not a Push PDU is refused with why (BAD_PDU
     }),
     { numRuns: 2000 },
   );
+});
+
+void test('LwM2M SMS wake-up: the Registration Update Trigger is a CoAP CON POST /1/<ssid>/8 without payload; other CoAP or bytes are not a trigger', () => {
+  const bytes = registrationUpdateTrigger(1, 0x1234, Uint8Array.of(0xaa));
+  // RFC 7252 §3: Ver 1, CON, TKL 1; POST (0.02); MID 0x1234; token; Uri-Path "1" (delta 11), "1" (delta 0), "8".
+  assert.deepEqual([...bytes], [0x41, 0x02, 0x12, 0x34, 0xaa, 0xb1, 0x31, 0x01, 0x31, 0x01, 0x38]);
+  assert.equal(parseRegistrationUpdateTrigger(bytes), 1);
+  assert.equal(parseRegistrationUpdateTrigger(registrationUpdateTrigger(123)), 123);
+  assert.equal(parseRegistrationUpdateTrigger(Uint8Array.of(0x41, 0x01, 0x12, 0x34, 0xaa, 0xb1, 0x31, 0x01, 0x31, 0x01, 0x38)), undefined);
+  assert.equal(parseRegistrationUpdateTrigger(Buffer.from('hello')), undefined);
+  assert.throws(() => registrationUpdateTrigger(0), smsError('BAD_MESSAGE'));
 });
