@@ -9,6 +9,7 @@
  *   outbox         lists the outbox (API GET /api/v1/sms/outbox)
  *   send           sends a text (API POST /api/v1/sms/texts)
  *   number         maps a device to its phone number (API POST /api/v1/sms/numbers)
+ *   wakeup         LwM2M SMS wake-up (API POST /api/v1/devices/<endpoint>/sms-wakeup)
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -34,7 +35,9 @@ commands:
       sends a text through a running Depot (the same job step never sends twice)
   number <endpoint> <number>
       maps a device to its phone number (E.164) for the SMS methods
-options for outbox, send, number:
+  wakeup <endpoint> [--job-step <key>]
+      LwM2M SMS wake-up: the Registration Update Trigger by SMS to a registered device
+options for outbox, send, number, wakeup:
   --api <url>       Depot's HTTP API (default http://127.0.0.1:8080)
   --token <token>   API bearer token (default DEPOT_API_TOKEN, else <data-dir>/api-token)
   --data-dir <dir>  Depot's data directory (default ./depot-data)`;
@@ -68,6 +71,7 @@ export async function runSmsCommand(argv: string[], io: SmsCommandIo = defaultIo
       case 'outbox':
       case 'send':
       case 'number':
+      case 'wakeup':
         return await apiCommand(command, rest, io);
       default:
         throw new UsageError(`unknown command "${command}"`);
@@ -132,7 +136,7 @@ function readToken(dataDir: string): string {
   return readFileSync(file, 'utf8').trim();
 }
 
-async function apiCommand(command: 'outbox' | 'send' | 'number', argv: string[], io: SmsCommandIo): Promise<number> {
+async function apiCommand(command: 'outbox' | 'send' | 'number' | 'wakeup', argv: string[], io: SmsCommandIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -176,6 +180,12 @@ async function apiCommand(command: 'outbox' | 'send' | 'number', argv: string[],
     if (!values.to || !values.text || !values['job-step']) throw new UsageError('send needs --to, --text and --job-step');
     const m = await call('POST', '/api/v1/sms/texts', { to: values.to, text: values.text, jobStep: values['job-step'] });
     io.stdout(`SMS ${String(m['id'])} ${String(m['state'])} to ${String(m['to'])} (${String(m['parts'])} part(s))\n`);
+    return 0;
+  }
+  if (command === 'wakeup') {
+    if (positionals.length !== 1) throw new UsageError('wakeup takes an endpoint');
+    const m = await call('POST', `/api/v1/devices/${encodeURIComponent(positionals[0]!)}/sms-wakeup`, values['job-step'] ? { jobStep: values['job-step'] } : {});
+    io.stdout(`wake-up SMS ${String(m['id'])} ${String(m['state'])} to ${String(m['to'])}\n`);
     return 0;
   }
   if (positionals.length !== 2) throw new UsageError('number takes an endpoint and a phone number');
