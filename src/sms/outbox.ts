@@ -89,7 +89,7 @@ export interface SmsOutboxRepository {
   getByKey(key: string): Promise<SmsMessageRecord | null>;
   /** Newest first. */
   list(filter: SmsListFilter): Promise<{ items: SmsMessageRecord[]; next: string | null }>;
-  /** Queued messages whose next attempt is due, oldest first. */
+  /** Queued messages whose next attempt is due, in the order they were stored. */
   due(now: number, limit: number): Promise<SmsMessageRecord[]>;
   /** The earliest next attempt of a queued message, or null. */
   nextDueAt(): Promise<number | null>;

@@ -65,7 +65,7 @@ const SQL = {
   getByKey: `SELECT ${M_COLUMNS} FROM sms_messages WHERE idem_key = ?`,
   segments: `SELECT ${S_COLUMNS} FROM sms_segments WHERE message_id = ? ORDER BY seq`,
   segmentData: 'SELECT coding, udh, data FROM sms_segments WHERE message_id = ? AND seq = ?',
-  due: `SELECT ${M_COLUMNS} FROM sms_messages WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, created_at, id LIMIT ?`,
+  due: `SELECT ${M_COLUMNS} FROM sms_messages WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, rowid LIMIT ?`,
   nextDue: `SELECT MIN(next_attempt_at) FROM sms_messages WHERE state = 'queued'`,
   setSegment: 'UPDATE sms_segments SET state = @state, reply = COALESCE(@reply, reply), submitted_at = CASE WHEN @state = \'submitted\' AND submitted_at IS NULL THEN @now ELSE submitted_at END WHERE message_id = @id AND seq = @seq',
   setMessageState: 'UPDATE sms_messages SET state = @state, updated_at = @now, finished_at = @finishedAt, next_attempt_at = CASE WHEN @state = \'queued\' THEN next_attempt_at ELSE NULL END WHERE id = @id',

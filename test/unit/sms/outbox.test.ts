@@ -206,3 +206,27 @@ void test('Kannel configuration: rendered from the repository template with ever
   assert.throws(() => renderKannelConfig({ ...values, callbackSecret: 'has%percent-signs-xx' }), /callback secret/);
   assert.throws(() => renderKannelConfig({ ...values, callbackBase: 'http://user:pw@host/' }), /without credentials/);
 });
+
+void test('rate limit: with the clock held, no more than the bucket (ratePerSecond) goes to the gateway; each second of clock lets that many more go', async () => {
+  const stub = new StubSendsms();
+  stubs.push(stub);
+  const url = await stub.listen();
+  const store = openStore();
+  let clock = 1_000_000;
+  const outbox = new SmsOutbox({ repository: store.sms.outbox, gateway: new KannelGateway({ sendsmsUrl: url, username: 'depot', password: 'pw-123456789' }), callbackBase: null, callbackSecret: SECRET, ratePerSecond: 2, now: () => clock, log: () => undefined });
+  outboxes.push(outbox);
+  for (let i = 0; i < 5; i++) await outbox.sendText({ to: '+46700000010', text: `wave ${i}`, jobStep: `unit:wave:${i}` });
+  await outbox.start();
+  await waitUntil('first two', () => stub.requests.length === 2, 5000);
+  // The bucket waits on the (held) clock: nothing more goes, however long real time runs.
+  await new Promise((r) => setTimeout(r, 1200));
+  assert.equal(stub.requests.length, 2);
+  clock += 1000;
+  await waitUntil('two more', () => stub.requests.length === 4, 5000);
+  await new Promise((r) => setTimeout(r, 1200));
+  assert.equal(stub.requests.length, 4);
+  clock += 1000;
+  await waitUntil('the last', () => stub.requests.length === 5, 5000);
+  assert.deepEqual(stub.requests.map((r) => r.searchParams.get('text')), ['wave 0', 'wave 1', 'wave 2', 'wave 3', 'wave 4']);
+  await outbox.stop();
+});
