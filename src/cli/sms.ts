@@ -23,7 +23,7 @@ const USAGE = `usage: depot sms <command> [options]
 commands:
   kannel-config --callback-base <url> [--out <file>] [--kannel-dir <dir>] [--data-dir <dir>]
                 [--admin-port 13000] [--smsbox-port 13001] [--sendsms-port 13013] [--fake-smsc-port 10000]
-                [--username depot]
+                [--username depot] [--sender Depot]
       writes Kannel's configuration (bearerbox, smsbox, fake SMSC, sendsms user, MO service) with
       the sendsms password and callback secret kept sealed in Depot's store (made when missing);
       the file (default ./kannel.conf) is written with mode 0600. Then run:
@@ -99,6 +99,7 @@ async function kannelConfig(argv: string[], io: SmsCommandIo): Promise<number> {
       'sendsms-port': { type: 'string', default: '13013' },
       'fake-smsc-port': { type: 'string', default: '10000' },
       username: { type: 'string', default: 'depot' },
+      sender: { type: 'string', default: 'Depot' },
     },
   });
   if (!values['callback-base']) throw new UsageError('--callback-base is required: where Kannel reaches Depot\'s API port, e.g. http://127.0.0.1:8080');
@@ -117,6 +118,7 @@ async function kannelConfig(argv: string[], io: SmsCommandIo): Promise<number> {
     fakeSmscPort: port(values['fake-smsc-port'], '--fake-smsc-port'),
     adminPassword: randomBytes(18).toString('base64url'),
     sendsmsUsername: values.username,
+    globalSender: values.sender,
     sendsmsPassword: secrets.sendsmsPassword,
     callbackBase: values['callback-base'],
     callbackSecret: secrets.callbackSecret,

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SmsError } from './errors.js';
+import { normalizeSender } from './address.js';
 import { moUrl } from './kannel.js';
 
 /** config/kannel/ in the repository (from dist/src/sms/ or src/sms/). */
@@ -27,6 +28,8 @@ export interface KannelConfigValues {
   readonly callbackSecret: string;
   /** Log, store and pid files go here (absolute). */
   readonly dir: string;
+  /** The sender when Depot gives none (default "Depot"). */
+  readonly globalSender?: string;
 }
 
 function safe(value: string, what: string): string {
@@ -65,6 +68,7 @@ export function renderKannelConfig(values: KannelConfigValues, template = readFi
     SENDSMS_PASSWORD: safe(values.sendsmsPassword, 'the sendsms password'),
     MO_URL: safe(moUrl(checkCallbackBase(values.callbackBase), values.callbackSecret), 'the MO URL'),
     DIR: safe(values.dir.replace(/\/+$/, ''), 'the directory'),
+    GLOBAL_SENDER: safe(normalizeSender(values.globalSender ?? 'Depot'), 'the global sender'),
   };
   return template.replace(/\{\{([A-Z_]+)\}\}/g, (_m, name: string) => {
     const v = map[name];

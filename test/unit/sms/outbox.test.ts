@@ -202,6 +202,10 @@ void test('Kannel configuration: rendered from the repository template with ever
   assert.match(text, /^password = "pw-123456"$/m);
   assert.match(text, new RegExp(`^get-url = "http://127\\.0\\.0\\.1:8080/sms/kannel/mo\\?key=${SECRET}&from=%p&to=%P&coding=%c&udh=%u&data=%b&ts=%T"$`, 'm'));
   assert.match(text, /^max-messages = 0$/m);
+  // Without it Kannel refuses every SMS Depot sends without a sender ("Sender missing and no global set").
+  assert.match(text, /^global-sender = "Depot"$/m);
+  assert.match(renderKannelConfig({ ...values, globalSender: '+46700000000' }), /^global-sender = "\+46700000000"$/m);
+  assert.throws(() => renderKannelConfig({ ...values, globalSender: 'bad"sender' }), /sender/);
   assert.throws(() => renderKannelConfig({ ...values, sendsmsPassword: 'x"\ngroup = core' }), /quotes/);
   assert.throws(() => renderKannelConfig({ ...values, callbackSecret: 'has%percent-signs-xx' }), /callback secret/);
   assert.throws(() => renderKannelConfig({ ...values, callbackBase: 'http://user:pw@host/' }), /without credentials/);
