@@ -27,6 +27,7 @@ import type { PackageRecord } from '../store/types.js';
 import { omadmRoutes, type OmaDmApiOptions } from './omadm.js';
 import { omadmBootstrapRoutes, sharedBootstrapJson, type OmaDmBootstrapApiOptions } from './omadm-bootstrap.js';
 import { installRoutes, type InstallsApiOptions } from './installs.js';
+import { smsRoutes, type SmsApiOptions } from './sms.js';
 
 export interface ApiOptions {
   lwm2m: Lwm2mServer;
@@ -54,6 +55,8 @@ export interface ApiOptions {
   omadmBootstrap?: Omit<OmaDmBootstrapApiOptions, 'now'>;
   /** Install chain jobs and the learned method table (src/api/installs.ts); without it those routes are absent. */
   installChain?: Omit<InstallsApiOptions, 'now'>;
+  /** SMS outbox, Kannel callbacks and SMS link downloads (src/api/sms.ts); without it those routes are absent. */
+  sms?: Omit<SmsApiOptions, 'now'>;
 }
 
 export interface HttpLimits {
@@ -364,6 +367,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
     ...omadmRoutes(options.omadm && { ...options.omadm, now }),
     ...omadmBootstrapRoutes(options.omadmBootstrap && { ...options.omadmBootstrap, now }),
     ...installRoutes(options.installChain && { ...options.installChain, now }),
+    ...smsRoutes(options.sms && { ...options.sms, now }),
   ];
 
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ error: 'UNKNOWN_ROUTE', message: 'no such API route' }));

@@ -29,6 +29,7 @@ import { OmaDmHttpServer } from '../omadm/http.js';
 import { commandQueueHooks } from '../omadm/queue.js';
 import { OmaDmBootstrapService } from '../omadm/bootstrap/service.js';
 import type { WapPushSender } from '../omadm/push-port.js';
+import { forwardPushDeliveryReports, startSms, wapPushSenderOf, type RunningSms, type SmsServerConfig } from './sms.js';
 
 export interface DepotServerConfig {
   host: string;
@@ -68,6 +69,8 @@ export interface DepotServerConfig {
   api?: Pick<ApiOptions, 'authThrottle' | 'limits' | 'maxPackageBytes' | 'now'>;
   /** The OMA DM 1.2 endpoint (docs/omadm.md): off unless a port is given; HTTPS with a certificate from Depot's CA unless insecureHttp. */
   omadm?: { port: number; insecureHttp?: boolean; allowBasic?: boolean; /** WAP Push by SMS (the SMS layer): turns on bootstrap and start-dm (docs/omadm-bootstrap.md). */ pushSender?: WapPushSender; serverId?: string };
+  /** SMS over Kannel (docs/sms.md): off unless configured. */
+  sms?: SmsServerConfig;
   installs?: { /** Package URIs on the CoAP listener (default) or the HTTP one. */ pullVia?: 'coap' | 'http'; pollIntervalMs?: number; timeouts?: Partial<PhaseTimeouts>; maxAttempts?: number; trust?: TrustStore };
   /** The install chain: safety-net tick, and per-model learning (skip after N failures, probe rate, seed). */
   chain?: { tickMs?: number; learning?: Pick<LearningOptions, 'skipAfter' | 'probeRate' | 'seed'> };
@@ -97,6 +100,8 @@ export interface RunningDepotServer {
   learning: MethodLearning;
   api: FastifyInstance;
   omadm: OmaDmHttpServer | undefined;
+  /** The SMS outbox and its routes (when configured). */
+  sms: RunningSms | undefined;
   /** Where each listener is bound, e.g. { coap: 'coap://0.0.0.0:5683' }. */
   listening: Record<string, string>;
   close(): Promise<void>;
@@ -252,12 +257,17 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   lwm2m.on('updated', onContact);
   opened.push(() => chain.close());
   const { token, source } = apiToken(dataDir, config.apiToken);
+  const sms = config.sms ? await startSms(store, catalog, config.sms) : undefined;
+  if (sms) opened.push(() => sms.close());
   // OMA DM bootstrap by SMS: needs the DM endpoint's URI (known once it listens) and a push sender.
   let omadmServerUri: string | undefined;
-  const omadmBootstrap = config.omadm?.pushSender
-    ? new OmaDmBootstrapService({ store: store.omadmBootstrap, accounts: store.omadmAccounts, sender: config.omadm.pushSender, serverId: config.omadm.serverId ?? 'depot', serverUri: () => omadmServerUri ?? 'https://localhost/dm', ...(ca ? { rootCertificate: ca.exportRoot('der') } : {}), log: (line) => process.stderr.write(`depot: ${line}\n`) })
+  const pushSender = config.omadm?.pushSender ?? (sms ? wapPushSenderOf(sms.outbox) : undefined);
+  const omadmBootstrap = pushSender
+    ? new OmaDmBootstrapService({ store: store.omadmBootstrap, accounts: store.omadmAccounts, sender: pushSender, serverId: config.omadm?.serverId ?? 'depot', serverUri: () => omadmServerUri ?? 'https://localhost/dm', ...(ca ? { rootCertificate: ca.exportRoot('der') } : {}), log: (line) => process.stderr.write(`depot: ${line}\n`) })
     : undefined;
   omadmBootstrap?.start();
+  // Delivery reports of the pushes the bootstrap sent move its records on (sent → delivered/failed).
+  if (sms && omadmBootstrap) opened.push(forwardPushDeliveryReports(sms.outbox, omadmBootstrap));
   opened.push(() => omadmBootstrap?.close());
   const api = createApi({
     lwm2m,
@@ -270,6 +280,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     packageEndpoint,
     omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts },
     omadmBootstrap: { store: store.omadmBootstrap, ...(omadmBootstrap ? { service: omadmBootstrap } : {}) },
+    ...(sms ? { sms: sms.api } : {}),
     installChain: {
       chain,
       learning,
@@ -335,6 +346,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     chain,
     learning,
     api,
+    sms,
     listening: {
       coap: `coap://${host}:${a.port}`,
       ...(secure ? { coaps: `coaps://${secure.family === 'IPv6' ? `[${secure.address}]` : secure.address}:${secure.port}` } : {}),
@@ -354,6 +366,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       lwm2m.off('registered', onContact);
       lwm2m.off('updated', onContact);
       await chain.close();
+      await sms?.close();
       await omadm?.close();
       await installs.close();
       await packageEndpoint.close();

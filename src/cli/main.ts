@@ -9,6 +9,7 @@ import { runChainCommand } from './chain.js';
 import { runPackageCommand } from './package.js';
 import { runServeCommand } from './serve.js';
 import { runSimCommand } from './sim.js';
+import { runSmsCommand } from './sms.js';
 
 const USAGE = `usage: depot <command> [options]
 commands:
@@ -22,6 +23,7 @@ commands:
   client    Depot's LwM2M device client for a real machine (registers, installs software)
   devices   OMA DM devices by SMS: bootstrap (PIN-secured), start-dm (notification), list, pin
   chain     install chain jobs (Object 9 → … → Mark) and the learned method table per model
+  sms       Kannel configuration for Depot (kannel-config) and the SMS outbox
 Run "depot <command> --help" for a command's options.`;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
@@ -35,6 +37,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   client: runClientCommand,
   devices: runDevicesCommand,
   chain: runChainCommand,
+  sms: (argv) => runSmsCommand(argv),
 };
 
 async function main(argv: string[]): Promise<number> {

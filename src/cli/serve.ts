@@ -32,6 +32,13 @@ const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--http-p
   --omadm-insecure-http  LAB MODE: serve OMA DM over plain HTTP instead of HTTPS
   --pull-via coap|http where devices download packages from (Package URI): the CoAP listener
                        (default) or the HTTP listener (/pkg/<token>, with Range)
+  --sms-callback-base <url>  turn SMS on: where Kannel reaches this API port (delivery reports, MO);
+                       see "depot sms kannel-config" and docs/sms.md
+  --sms-kannel <url>   smsbox's sendsms URL, e.g. http://127.0.0.1:13013/cgi-bin/sendsms (without it
+                       SMS wait in the outbox)
+  --sms-public-base <url>  origin of SMS download links (default: --sms-callback-base)
+  --sms-from <sender>  default sender (number, short code or name)
+  --sms-rate <n>       SMS handed to Kannel per second, at most (default 10)
 The API token is DEPOT_API_TOKEN, or the file <data-dir>/api-token (created on first start).
 PSK keys are sealed at rest with DEPOT_SECRET_KEY, or the key file <data-dir>/secrets.key (created
 on first start; back it up apart from the database).`;
@@ -70,6 +77,11 @@ export async function runServeCommand(argv: string[]): Promise<number> {
         'bootstrap-credentials': { type: 'string', default: 'psk' },
         'omadm-port': { type: 'string' },
         'omadm-insecure-http': { type: 'boolean', default: false },
+        'sms-callback-base': { type: 'string' },
+        'sms-kannel': { type: 'string' },
+        'sms-public-base': { type: 'string' },
+        'sms-from': { type: 'string' },
+        'sms-rate': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -90,6 +102,8 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     if (rebootstrap !== undefined && !/^\d+$/.test(rebootstrap)) throw new Error(`--rebootstrap-interval takes seconds, got "${rebootstrap}"`);
     const max = values['dtls-max-associations'];
     if (max !== undefined && !/^[1-9]\d*$/.test(max)) throw new Error(`--dtls-max-associations takes a positive number, got "${max}"`);
+    if ((values['sms-kannel'] ?? values['sms-public-base'] ?? values['sms-from'] ?? values['sms-rate']) !== undefined && !values['sms-callback-base']) throw new Error('the --sms-* options need --sms-callback-base');
+    if (values['sms-rate'] !== undefined && !(Number(values['sms-rate']) > 0)) throw new Error(`--sms-rate takes a positive number, got "${values['sms-rate']}"`);
   } catch (error) {
     process.stderr.write(`depot serve: ${(error as Error).message}\n${USAGE}\n`);
     return 2;
@@ -118,6 +132,9 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     ...(values['public-host'] ? { publicHost: values['public-host'] } : {}),
     installs: { pullVia: values['pull-via'] === 'http' ? 'http' : 'coap', ...(packageTrust ? { trust: packageTrust } : {}) },
     ...(values['omadm-port'] !== undefined ? { omadm: { port: port(values['omadm-port'], '--omadm-port'), insecureHttp: values['omadm-insecure-http'] } } : {}),
+    ...(values['sms-callback-base']
+      ? { sms: { callbackBase: values['sms-callback-base'], ...(values['sms-kannel'] ? { kannel: { sendsmsUrl: values['sms-kannel'] } } : {}), ...(values['sms-public-base'] ? { publicBaseUrl: values['sms-public-base'] } : {}), ...(values['sms-from'] ? { from: values['sms-from'] } : {}), ...(values['sms-rate'] ? { ratePerSecond: Number(values['sms-rate']) } : {}) } }
+      : {}),
     ...(values.sim !== undefined ? { simulate: { count: Number(values.sim), ...(values['sim-profile'] ? { profileFile: values['sim-profile'] } : {}) } } : {}),
   });
   for (const [name, where] of Object.entries(server.listening)) process.stdout.write(`depot: ${name} ${where}\n`);

@@ -9,6 +9,7 @@
  * write. Times are INTEGER ms since the epoch.
  */
 import { OMADM_BOOTSTRAP_MIGRATION_SQL } from './sqlite/omadm-bootstrap.js';
+import { SMS_MIGRATION_SQL } from './sqlite/sms-outbox.js';
 
 export interface Migration {
   version: number;
@@ -344,4 +345,6 @@ CREATE UNIQUE INDEX install_chain_jobs_one_open ON install_chain_jobs (endpoint)
 CREATE INDEX install_chain_jobs_retry ON install_chain_jobs (retry_at) WHERE state = 'running' AND retry_at IS NOT NULL;
 `,
   },
+  // ---- SMS (issue 15): outbox, concatenation references, SMS secrets, numbers, SMS link tokens.
+  { version: 12, name: 'sms-outbox', sql: SMS_MIGRATION_SQL },
 ];

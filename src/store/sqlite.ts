@@ -32,6 +32,7 @@ import { SqliteOmaDmCommandRepository } from './sqlite/omadm-commands.js';
 import { SqliteChainJobRepository } from './sqlite/chain-jobs.js';
 import { SqliteOmaDmBootstrapRepository } from './sqlite/omadm-bootstrap.js';
 import { SqliteMethodStatsRepository } from './sqlite/method-stats.js';
+import { SqliteSmsRepositories } from './sqlite/sms-outbox.js';
 import { Statements } from './sqlite/common.js';
 import { flushSoftWrites } from './sqlite/batch.js';
 import type { Store } from './types.js';
@@ -85,6 +86,8 @@ export class SqliteStore implements Store {
   readonly chainJobs: SqliteChainJobRepository;
   readonly omadmBootstrap: SqliteOmaDmBootstrapRepository;
   readonly methodStats: SqliteMethodStatsRepository;
+  /** SMS outbox, secrets, numbers and link tokens (issue 15). */
+  readonly sms: SqliteSmsRepositories;
 
   /** @internal The connection, for tests and maintenance tools; the layers above use the repositories. */
   readonly db: Database.Database;
@@ -114,6 +117,7 @@ export class SqliteStore implements Store {
     this.omadmBootstrap = new SqliteOmaDmBootstrapRepository(statements, secrets);
     this.flushSoftWrites = () => flushSoftWrites(statements);
     this.methodStats = new SqliteMethodStatsRepository(statements);
+    this.sms = new SqliteSmsRepositories(statements, secrets);
   }
 
   /** Commits the soft writes (registrations, device facts) queued for the group commit (sqlite/batch.ts). */

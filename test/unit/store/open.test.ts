@@ -73,6 +73,7 @@ const EXPECTED_MIGRATIONS: [number, string][] = [
   [9, 'omadm-bootstrap'],
   [10, 'install-method-stats'],
   [11, 'install-chain-retries'],
+  [12, 'sms-outbox'],
 ];
 
 void test('open: a new file gets every migration, in order, recorded once; reopening applies none again', () => {
@@ -125,6 +126,11 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
     'queued_operations_endpoint',
     'queued_operations_status',
     'registrations_expires_at',
+    'sms_links_attempt',
+    'sms_messages_created',
+    'sms_messages_due',
+    'sms_messages_to',
+    'sms_segments_submitting',
   ]);
   const reg = await store.registrations.getByEndpoint('dev-1');
   assert.equal(reg?.id, 'r1');
