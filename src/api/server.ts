@@ -432,7 +432,7 @@ function describeError(error: unknown): { status: number; code: string; message:
     return { status, code: error.code, message: error.message };
   }
   if (error instanceof PackageError) {
-    const status = error.code === 'NOT_FOUND' ? 404 : error.code === 'IO' ? 500 : error.code === 'TOO_LARGE' ? 413 : 400;
+    const status = error.code === 'NOT_FOUND' ? 404 : error.code === 'IO' ? 500 : error.code === 'TOO_LARGE' ? 413 : error.code === 'IN_USE' ? 409 : 400;
     return { status, code: error.code, message: error.message };
   }
   if (error instanceof InstallDriverError) {

@@ -30,6 +30,8 @@ import { SqliteInstallJobRepository } from './sqlite/install-jobs.js';
 import { SqliteOmaDmAccountRepository } from './sqlite/omadm-accounts.js';
 import { SqliteOmaDmCommandRepository } from './sqlite/omadm-commands.js';
 import { SqliteChainJobRepository } from './sqlite/chain-jobs.js';
+import { SqliteInventoryRepository } from './sqlite/inventory.js';
+import { SqliteCampaignRepository, SqlitePackageTargetRepository } from './sqlite/campaigns.js';
 import { Statements } from './sqlite/common.js';
 import type { Store } from './types.js';
 
@@ -80,6 +82,9 @@ export class SqliteStore implements Store {
   readonly omadmAccounts: SqliteOmaDmAccountRepository;
   readonly omadmCommands: SqliteOmaDmCommandRepository;
   readonly chainJobs: SqliteChainJobRepository;
+  readonly inventory: SqliteInventoryRepository;
+  readonly campaigns: SqliteCampaignRepository;
+  readonly packageTargets: SqlitePackageTargetRepository;
 
   /** @internal The connection, for tests and maintenance tools; the layers above use the repositories. */
   readonly db: Database.Database;
@@ -106,6 +111,9 @@ export class SqliteStore implements Store {
     this.omadmAccounts = new SqliteOmaDmAccountRepository(statements, secrets);
     this.omadmCommands = new SqliteOmaDmCommandRepository(statements);
     this.chainJobs = new SqliteChainJobRepository(statements);
+    this.inventory = new SqliteInventoryRepository(statements);
+    this.campaigns = new SqliteCampaignRepository(statements);
+    this.packageTargets = new SqlitePackageTargetRepository(statements);
   }
 
   /** The migrations recorded in the file, in order. */

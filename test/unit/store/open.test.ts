@@ -64,8 +64,8 @@ void test('open: a new file gets every migration, in order, recorded once; reope
   const dataDir = tempDir();
   const store = openStore({ dataDir });
   const applied = store.appliedMigrations().map((m) => [m.version, m.name]);
-  assert.deepEqual(applied, [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs'], [4, 'install-method-chosen-by-depot'], [5, 'sealed-secrets'], [6, 'bootstrap-credentials-and-limits'], [7, 'omadm-accounts'], [8, 'install-chain-jobs']]);
-  assert.equal(MIGRATIONS.length, 8);
+  assert.deepEqual(applied, [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs'], [4, 'install-method-chosen-by-depot'], [5, 'sealed-secrets'], [6, 'bootstrap-credentials-and-limits'], [7, 'omadm-accounts'], [8, 'install-chain-jobs'], [9, 'reserved-9'], [10, 'inventory-and-campaigns']]);
+  assert.equal(MIGRATIONS.length, 10);
   const first = store.appliedMigrations();
   store.close();
   const again = openStore({ dataDir });
@@ -82,7 +82,7 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
   old.close();
 
   const store = openStore({ dataDir });
-  assert.deepEqual(store.appliedMigrations().map((m) => [m.version, m.name]), [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs'], [4, 'install-method-chosen-by-depot'], [5, 'sealed-secrets'], [6, 'bootstrap-credentials-and-limits'], [7, 'omadm-accounts'], [8, 'install-chain-jobs']]);
+  assert.deepEqual(store.appliedMigrations().map((m) => [m.version, m.name]), [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs'], [4, 'install-method-chosen-by-depot'], [5, 'sealed-secrets'], [6, 'bootstrap-credentials-and-limits'], [7, 'omadm-accounts'], [8, 'install-chain-jobs'], [9, 'reserved-9'], [10, 'inventory-and-campaigns']]);
   const indexes = store.db
     .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name")
     .pluck()
