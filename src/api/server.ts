@@ -25,6 +25,8 @@ import type { PackageEndpoint } from '../fleet/package-endpoint.js';
 import { createReadStream } from 'node:fs';
 import type { PackageRecord } from '../store/types.js';
 import { omadmRoutes, type OmaDmApiOptions } from './omadm.js';
+import { inventoryRoutes, type InventoryApiOptions } from './inventory.js';
+import { campaignRoutes, type CampaignApiOptions } from './campaigns.js';
 
 export interface ApiOptions {
   lwm2m: Lwm2mServer;
@@ -48,6 +50,10 @@ export interface ApiOptions {
   limits?: Partial<HttpLimits>;
   /** OMA DM accounts and device facts (src/api/omadm.ts); without it those routes are absent. */
   omadm?: Omit<OmaDmApiOptions, 'now'>;
+  /** Inventory, selection and package targets (src/api/inventory.ts); without it those routes are absent. */
+  inventory?: InventoryApiOptions;
+  /** Campaigns (src/api/campaigns.ts); without it those routes are absent. */
+  campaigns?: CampaignApiOptions;
 }
 
 export interface HttpLimits {
@@ -354,6 +360,8 @@ export function createApi(options: ApiOptions): FastifyInstance {
     },
     ...packageRoutes(options, param),
     ...omadmRoutes(options.omadm && { ...options.omadm, now }),
+    ...inventoryRoutes(options.inventory),
+    ...campaignRoutes(options.campaigns),
   ];
 
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ error: 'UNKNOWN_ROUTE', message: 'no such API route' }));

@@ -15,6 +15,9 @@ import { MarkMethod } from '../fleet/methods/mark.js';
 import { Object9Method } from '../fleet/methods/object9.js';
 import { PackageEndpoint } from '../fleet/package-endpoint.js';
 import { PackageCatalog } from '../fleet/packages.js';
+import { Inventory } from '../fleet/inventory.js';
+import { CampaignEngine } from '../fleet/campaigns.js';
+import { chainJobPort } from '../fleet/campaign-chain.js';
 import { BootstrapServer, type DeviceCertificateIssuer } from '../lwm2m/server/bootstrap.js';
 import { CertificateAuthority, caPaths } from '../pki/ca.js';
 import { describeSubject } from '../dtls/certificates.js';
@@ -22,7 +25,7 @@ import { Lwm2mServer } from '../lwm2m/server/server.js';
 import type { TrustStore } from '../pkg/index.js';
 import type { Simulator } from '../sim/simulator.js';
 import { openSqliteStore } from '../store/index.js';
-import type { PendingLimits, SqliteStore } from '../store/index.js';
+import type { DeviceFactsPatch, PendingLimits, Registration, SqliteStore } from '../store/index.js';
 import { DEMO_KEY_ID, startDemoFleet } from './demo-fleet.js';
 import { OmaDmHttpServer } from '../omadm/http.js';
 import { commandQueueHooks } from '../omadm/queue.js';
@@ -89,6 +92,10 @@ export interface RunningDepotServer {
   installs: InstallDriver;
   /** Install jobs across methods (Object 9, then Mark for Installation): the method seam of issue 16. */
   chain: ChainDriver;
+  /** One record per device across protocols (issue 16); OMA DM sessions report through inventory.recordContact. */
+  inventory: Inventory;
+  /** Staged installs across the fleet, through the install chain. */
+  campaigns: CampaignEngine;
   api: FastifyInstance;
   omadm: OmaDmHttpServer | undefined;
   /** Where each listener is bound, e.g. { coap: 'coap://0.0.0.0:5683' }. */
@@ -205,7 +212,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   });
   opened.push(() => bootstrap.close());
   let listeningHttpPort = config.httpPort;
-  const catalog = new PackageCatalog({ dataDir, repository: store.packages, ...(config.installs?.trust ? { trust: config.installs.trust } : {}) });
+  const catalog = new PackageCatalog({ dataDir, repository: store.packages, ...(config.installs?.trust ? { trust: config.installs.trust } : {}), targets: store.packageTargets, inUse: (sha256) => store.campaigns.packageInUse(sha256) });
   const packageEndpoint = new PackageEndpoint({ catalog, jobs: store.installJobs });
   packageEndpoint.mount(coap);
   if (coaps) packageEndpoint.mount(coaps);
@@ -235,8 +242,20 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   lwm2m.on('registered', onContact);
   lwm2m.on('updated', onContact);
   opened.push(() => chain.close());
+  // The inventory hears every registration, update, Object 3 facts and bootstrap (issue 16).
+  const inventory = new Inventory({ repository: store.inventory });
+  const inventoryWarn = (error: unknown): void => process.emitWarning(`inventory: ${error instanceof Error ? error.message : String(error)}`);
+  const onInventoryContact = (registration: Registration): void => void inventory.fromRegistration(registration).catch(inventoryWarn);
+  const onInventoryFacts = (endpoint: string, patch: DeviceFactsPatch): void => void inventory.fromFacts(endpoint, patch).catch(inventoryWarn);
+  const onInventoryBootstrap = (endpoint: string): void => void inventory.recordContact({ protocol: 'lwm2m', endpoint, bootstrapState: 'bootstrapped' }).catch(inventoryWarn);
+  lwm2m.on('registered', onInventoryContact);
+  lwm2m.on('updated', onInventoryContact);
+  lwm2m.on('factsLearned', onInventoryFacts);
+  bootstrap.on('bootstrapped', onInventoryBootstrap);
+  const campaigns = new CampaignEngine({ campaigns: store.campaigns, inventory: store.inventory, catalog, jobs: chainJobPort(chain, store.chainJobs), onError: (error) => process.emitWarning(`campaigns: ${error.message}`) });
+  opened.push(() => campaigns.close());
   const { token, source } = apiToken(dataDir, config.apiToken);
-  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint, omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts }, ...config.api });
+  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint, omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts }, inventory: { inventory, catalog }, campaigns: { engine: campaigns }, ...config.api });
   const httpHost = config.httpHost ?? config.host;
   opened.push(() => api.close());
   await api.listen({ host: httpHost, port: config.httpPort });
@@ -248,6 +267,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   // After the listeners: resumed jobs may write Package URIs naming them.
   await installs.start();
   await chain.start();
+  await campaigns.start();
   const secure = coaps?.endpoint.transport.address();
   let simulator: Simulator | undefined;
   if (config.simulate && config.simulate.count > 0) {
@@ -289,6 +309,8 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     catalog,
     installs,
     chain,
+    inventory,
+    campaigns,
     api,
     listening: {
       coap: `coap://${host}:${a.port}`,
@@ -307,6 +329,11 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       await api.close();
       lwm2m.off('registered', onContact);
       lwm2m.off('updated', onContact);
+      lwm2m.off('registered', onInventoryContact);
+      lwm2m.off('updated', onInventoryContact);
+      lwm2m.off('factsLearned', onInventoryFacts);
+      bootstrap.off('bootstrapped', onInventoryBootstrap);
+      await campaigns.close();
       await chain.close();
       await omadm?.close();
       await installs.close();

@@ -72,6 +72,8 @@ export interface Campaign {
   readonly pauseReason: string | null;
   /** Models paused for their failure rate: model key → why. */
   readonly pausedModels: Readonly<Record<string, string>>;
+  /** Failures the operator accepted when resuming: failure rates count the installs that ended since. */
+  readonly accepted: Accepted;
   readonly retryOf: string | null;
   readonly createdAt: number;
   readonly updatedAt: number;
@@ -125,7 +127,18 @@ export interface NewMember {
   readonly message: string | null;
 }
 
+export interface Tally {
+  readonly failed: number;
+  readonly ended: number;
+}
+
+export interface Accepted {
+  readonly overall: Tally;
+  readonly models: Readonly<Record<string, Tally>>;
+}
+
 export interface CampaignPatch {
+  readonly accepted?: Accepted;
   readonly state?: CampaignState;
   readonly currentWave?: number;
   readonly pauseReason?: string | null;

@@ -343,6 +343,8 @@ CREATE TABLE campaigns (
   current_wave  INTEGER NOT NULL CHECK (current_wave >= 0),
   pause_reason  TEXT,
   paused_models TEXT    NOT NULL DEFAULT '{}',
+  -- Failures the operator accepted by resuming (overall and per model): rates count from there.
+  accepted      TEXT    NOT NULL DEFAULT '{"overall":{"failed":0,"ended":0},"models":{}}',
   retry_of      TEXT,
   created_at    INTEGER NOT NULL,
   updated_at    INTEGER NOT NULL,

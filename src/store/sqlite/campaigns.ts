@@ -14,6 +14,7 @@ interface CampaignRow {
   current_wave: number;
   pause_reason: string | null;
   paused_models: string;
+  accepted: string;
   retry_of: string | null;
   created_at: number;
   updated_at: number;
@@ -36,11 +37,11 @@ interface MemberRow {
   ended_at: number | null;
 }
 
-const CAMPAIGN_COLUMNS = 'id, name, spec, state, current_wave, pause_reason, paused_models, retry_of, created_at, updated_at, finished_at';
+const CAMPAIGN_COLUMNS = 'id, name, spec, state, current_wave, pause_reason, paused_models, accepted, retry_of, created_at, updated_at, finished_at';
 const MEMBER_COLUMNS = 'campaign_id, device_id, position, wave, endpoint, model_key, package_sha256, state, job_id, method, message, started_at, ended_at';
 
 const SQL = {
-  insert: `INSERT INTO campaigns (${CAMPAIGN_COLUMNS}) VALUES (@id, @name, @spec, @state, 0, NULL, '{}', @retryOf, @now, @now, NULL)`,
+  insert: `INSERT INTO campaigns (${CAMPAIGN_COLUMNS}) VALUES (@id, @name, @spec, @state, 0, NULL, '{}', '{"overall":{"failed":0,"ended":0},"models":{}}', @retryOf, @now, @now, NULL)`,
   get: `SELECT ${CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?`,
   list: `SELECT ${CAMPAIGN_COLUMNS} FROM campaigns WHERE (@after = '' OR id < @after) ORDER BY id DESC LIMIT @limit`,
   active: `SELECT ${CAMPAIGN_COLUMNS} FROM campaigns WHERE state IN ('running', 'paused', 'awaiting-approval') ORDER BY created_at, id`,
@@ -70,6 +71,7 @@ function campaignOf(r: CampaignRow): Campaign {
     currentWave: r.current_wave,
     pauseReason: r.pause_reason,
     pausedModels: JSON.parse(r.paused_models) as Record<string, string>,
+    accepted: JSON.parse(r.accepted) as Campaign['accepted'],
     retryOf: r.retry_of,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -150,9 +152,10 @@ export class SqliteCampaignRepository implements CampaignRepository {
         if (patch.currentWave !== undefined) row.current_wave = patch.currentWave;
         if (patch.pauseReason !== undefined) row.pause_reason = patch.pauseReason;
         if (patch.pausedModels !== undefined) row.paused_models = JSON.stringify(patch.pausedModels);
+        if (patch.accepted !== undefined) row.accepted = JSON.stringify(patch.accepted);
         row.updated_at = t;
         this.s
-          .get('UPDATE campaigns SET state = @state, current_wave = @current_wave, pause_reason = @pause_reason, paused_models = @paused_models, updated_at = @updated_at, finished_at = @finished_at WHERE id = @id')
+          .get('UPDATE campaigns SET state = @state, current_wave = @current_wave, pause_reason = @pause_reason, paused_models = @paused_models, accepted = @accepted, updated_at = @updated_at, finished_at = @finished_at WHERE id = @id')
           .run(row);
         return campaignOf(row);
       }),

@@ -197,10 +197,10 @@ export class SqliteInventoryRepository implements InventoryRepository {
           let v: string | null;
           if (field === 'bootstrapState') {
             if (!BOOTSTRAP_STATES.includes(value as never)) throw invalid(`bootstrapState must be one of ${BOOTSTRAP_STATES.join(', ')}`);
-            v = value as string;
+            v = value;
           } else if (field === 'trustState') {
             if (!TRUST_STATES.includes(value as never)) throw invalid(`trustState must be one of ${TRUST_STATES.join(', ')}`);
-            v = value as string;
+            v = value;
           } else {
             v = text(value, field);
           }
@@ -217,8 +217,9 @@ export class SqliteInventoryRepository implements InventoryRepository {
           (row as unknown as Record<string, unknown>)[column] = v;
         }
         if (patch.software !== undefined) {
-          if (!Array.isArray(patch.software)) throw invalid('software must be a list');
-          const software = JSON.stringify(patch.software.map((s) => ({ name: text(s.name, 'software name'), version: s.version === null ? null : text(s.version, 'software version'), source: text(s.source, 'software source') })));
+          const list: readonly InstalledSoftware[] = patch.software;
+          if (!Array.isArray(list)) throw invalid('software must be a list');
+          const software = JSON.stringify(list.map((s: InstalledSoftware) => ({ name: text(s.name, 'software name'), version: s.version === null ? null : text(s.version, 'software version'), source: text(s.source, 'software source') })));
           if (software !== row.software) {
             changes.software = [JSON.parse(row.software), JSON.parse(software)];
             row.software = software;
