@@ -92,6 +92,9 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
     'bootstrap_endpoints_state',
     'bootstrap_endpoints_undecided_seen',
     'bootstrap_endpoints_undecided_source',
+    'campaign_members_package',
+    'campaign_members_wave',
+    'campaigns_active',
     'credentials_endpoint',
     'device_facts_model',
     'install_chain_jobs_endpoint',
@@ -99,6 +102,8 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
     'install_jobs_endpoint',
     'install_jobs_open',
     'install_transitions_job',
+    'inventory_devices_make_model',
+    'inventory_labels_by_name',
     'omadm_commands_device',
     'packages_name',
     'queued_operations_deadline',
@@ -127,7 +132,7 @@ void test('migrations: a file with a newer schema version is refused with SCHEMA
   // An older Depot (knowing only migration 1) refuses a file at migration 2 the same way.
   const dataDir2 = tempDir();
   openStore({ dataDir: dataDir2 }).close();
-  assert.throws(() => openSqliteStore({ dataDir: dataDir2, migrations: MIGRATIONS.slice(0, 1) }), storeError('SCHEMA_TOO_NEW', /schema version 8 \(install-chain-jobs\), newer than this Depot knows \(1\)/));
+  assert.throws(() => openSqliteStore({ dataDir: dataDir2, migrations: MIGRATIONS.slice(0, 1) }), storeError('SCHEMA_TOO_NEW', /schema version 10 \(inventory-and-campaigns\), newer than this Depot knows \(1\)/));
 });
 
 void test('migrations: a recorded migration whose name differs from this version\'s is refused with SCHEMA_MISMATCH', () => {
