@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { Inventory, imeiProblem, normalizeMsisdn } from '../../../src/fleet/inventory.js';
 import { importDeviceCsv, ImportError, splitCsvLine } from '../../../src/fleet/inventory-import.js';
 import { openStore, tempDir } from '../store/helpers.js';
@@ -15,9 +16,9 @@ const IMEI2 = '356938035643809';
 
 function chunks(text: string, size: number): AsyncIterable<Uint8Array> {
   const bytes = Buffer.from(text, 'utf8');
-  return (async function* () {
-    for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
-  })();
+  const parts: Uint8Array[] = [];
+  for (let i = 0; i < bytes.length; i += size) parts.push(bytes.subarray(i, i + size));
+  return Readable.from(parts);
 }
 
 void test('inventory: LwM2M and OMA DM contacts of one device meet in one record (IMEI), with last contact per protocol and a history', async () => {
@@ -140,6 +141,6 @@ void test('inventory import: streamed CSV, each bad row reported with its line a
 
   await assert.rejects(importDeviceCsv(store.inventory, chunks('name,serial\nx,y\n', 5)), (e: unknown) => e instanceof ImportError && /names no phone/.test(e.message));
   await assert.rejects(importDeviceCsv(store.inventory, chunks('', 5)), /the file is empty/);
-  await assert.rejects(importDeviceCsv(store.inventory, (async function* () { yield Uint8Array.from([0x70, 0x68, 0x6f, 0x6e, 0x65, 0x0a, 0xff, 0xfe, 0x0a]); })()), /not UTF-8/);
+  await assert.rejects(importDeviceCsv(store.inventory, Readable.from([Uint8Array.from([0x70, 0x68, 0x6f, 0x6e, 0x65, 0x0a, 0xff, 0xfe, 0x0a])])), /not UTF-8/);
   assert.deepEqual(splitCsvLine('a,"b ""c"", d",'), ['a', 'b "c", d', '']);
 });

@@ -25,7 +25,7 @@ void test('selection: versions compare by their dotted numeric part, tolerant of
   assert.equal(versionInRange('13', '<10 || >=13'), true);
   assert.equal(versionInRange('11', '<10 || >=13'), false);
   assert.equal(versionInRange('anything 5', '*'), true);
-  assert.match(targetsProblem({ osVersion: '>=abc' }) ?? '', /"\>=abc" is not a comparator/);
+  assert.match(targetsProblem({ osVersion: '>=abc' }) ?? '', /">=abc" is not a comparator/);
   assert.match(targetsProblem({ make: [] }) ?? '', /make must be a list of 1\.\.100 patterns/);
   assert.match(targetsProblem({ model: ['a\u0000b'] }) ?? '', /control characters/);
   assert.equal(targetsProblem({ make: ['acme*'], osVersion: '>=1 <2', priority: 5 }), undefined);
