@@ -7,6 +7,8 @@ import { runInstallCommand } from './install.js';
 import { runPackageCommand } from './package.js';
 import { runServeCommand } from './serve.js';
 import { runSimCommand } from './sim.js';
+import { runInventoryCommand } from './inventory.js';
+import { runCampaignCommand } from './campaign.js';
 
 const USAGE = `usage: depot <command> [options]
 commands:
@@ -18,6 +20,8 @@ commands:
   install   install a package on a device through a running server (Object 9), with progress
   package   make signing keys, build and inspect signed Depot packages
   client    Depot's LwM2M device client for a real machine (registers, installs software)
+  inventory devices across protocols: list, show, history, tags, groups, CSV import, explain selection
+  campaign  staged installs across the fleet: create, show, watch, pause, resume, cancel, approve, retry
 Run "depot <command> --help" for a command's options.`;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
@@ -29,6 +33,8 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   install: runInstallCommand,
   package: runPackageCommand,
   client: runClientCommand,
+  inventory: runInventoryCommand,
+  campaign: runCampaignCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
