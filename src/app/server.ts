@@ -252,7 +252,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   lwm2m.on('updated', onInventoryContact);
   lwm2m.on('factsLearned', onInventoryFacts);
   bootstrap.on('bootstrapped', onInventoryBootstrap);
-  const campaigns = new CampaignEngine({ campaigns: store.campaigns, inventory: store.inventory, catalog, jobs: chainJobPort(chain, store.chainJobs), onError: (error) => process.emitWarning(`campaigns: ${error.message}`) });
+  const campaigns = new CampaignEngine({ campaigns: store.campaigns, inventory: store.inventory, catalog, jobs: chainJobPort(chain, (endpoint, sha256, since) => store.campaigns.chainJobSince(endpoint, sha256, since)), onError: (error) => process.emitWarning(`campaigns: ${error.message}`) });
   opened.push(() => campaigns.close());
   const { token, source } = apiToken(dataDir, config.apiToken);
   const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint, omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts }, inventory: { inventory, catalog }, campaigns: { engine: campaigns }, ...config.api });

@@ -13,7 +13,10 @@ export interface ChainDriverLike {
   cancel(id: string): Promise<unknown>;
 }
 
-export function chainJobPort(driver: ChainDriverLike, jobs: { listOpen(): Promise<ChainJob[]> }): CampaignJobPort {
+/** Finds a chain job by device, package and creation time (the store answers; see SqliteCampaignRepository.chainJobSince). */
+export type ChainJobFinder = (endpoint: string, packageSha256: string, since: number) => Promise<string | null>;
+
+export function chainJobPort(driver: ChainDriverLike, findJob: ChainJobFinder): CampaignJobPort {
   return {
     async createJobs(specs: readonly CampaignJobSpec[]): Promise<CampaignJobResult[]> {
       const out: CampaignJobResult[] = [];
@@ -40,8 +43,6 @@ export function chainJobPort(driver: ChainDriverLike, jobs: { listOpen(): Promis
     async cancel(id: string): Promise<void> {
       await driver.cancel(id);
     },
-    async findOpenJob(endpoint: string, packageSha256: string): Promise<string | null> {
-      return (await jobs.listOpen()).find((j) => j.endpoint === endpoint && j.packageSha256 === packageSha256)?.id ?? null;
-    },
+    findJob,
   };
 }

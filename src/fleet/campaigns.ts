@@ -63,8 +63,11 @@ export interface CampaignJobPort {
   /** The state of each job found (a job unknown to the port is missing from the map). */
   jobStates(ids: readonly string[]): Promise<Map<string, CampaignJobStatus>>;
   cancel(id: string): Promise<void>;
-  /** The open job of a device for a package, if any (a restart between making a job and recording it adopts it). */
-  findOpenJob(endpoint: string, packageSha256: string): Promise<string | null>;
+  /**
+   * The job made for a device and package at or after `since` (ms), open or ended, if any: a
+   * restart between making a job and recording it adopts it instead of making a second one.
+   */
+  findJob(endpoint: string, packageSha256: string, since: number): Promise<string | null>;
 }
 
 /** What campaigns need of the catalog. */
@@ -273,7 +276,7 @@ export class CampaignEngine extends EventEmitter<{ progress: [progress: Campaign
         const adopted: { deviceId: string; jobId: string }[] = [];
         const back: string[] = [];
         for (const m of starting) {
-          const jobId = m.packageSha256 ? await this.options.jobs.findOpenJob(m.endpoint, m.packageSha256) : null;
+          const jobId = m.packageSha256 ? await this.options.jobs.findJob(m.endpoint, m.packageSha256, m.startedAt ?? 0) : null;
           if (jobId) adopted.push({ deviceId: m.deviceId, jobId });
           else back.push(m.deviceId);
         }
@@ -688,7 +691,7 @@ export class CampaignEngine extends EventEmitter<{ progress: [progress: Campaign
       const adopted: { deviceId: string; jobId: string }[] = [];
       const back: string[] = [];
       for (const m of batch) {
-        const jobId = await this.options.jobs.findOpenJob(m.endpoint, m.packageSha256!).catch(() => null);
+        const jobId = await this.options.jobs.findJob(m.endpoint, m.packageSha256!, now).catch(() => null);
         if (jobId) adopted.push({ deviceId: m.deviceId, jobId });
         else back.push(m.deviceId);
       }

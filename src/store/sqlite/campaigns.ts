@@ -58,6 +58,7 @@ const SQL = {
   inUseMember: "SELECT campaign_id FROM campaign_members WHERE package_sha256 = ? AND state IN ('pending', 'starting', 'started') LIMIT 1",
   inUseChain: "SELECT id FROM install_chain_jobs WHERE package_sha256 = ? AND state = 'running' LIMIT 1",
   inUseInstall: "SELECT id FROM install_jobs WHERE package_sha256 = ? AND state NOT IN ('succeeded', 'failed', 'cancelled') LIMIT 1",
+  chainJobSince: 'SELECT id FROM install_chain_jobs WHERE endpoint = ? AND package_sha256 = ? AND created_at >= ? ORDER BY created_at LIMIT 1',
   getTargets: 'SELECT targets FROM package_targets WHERE sha256 = ?',
   setTargets: 'INSERT INTO package_targets (sha256, targets, set_at) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING',
 } as const;
@@ -244,6 +245,11 @@ export class SqliteCampaignRepository implements CampaignRepository {
 
   counts(id: string): Promise<CountRow[]> {
     return run('campaign counts', () => this.s.get(SQL.counts).all(id) as CountRow[]);
+  }
+
+  /** The install chain job made for a device and package at or after `since` (a campaign's restart adopts it). */
+  chainJobSince(endpoint: string, packageSha256: string, since: number): Promise<string | null> {
+    return run('find install chain job', () => (this.s.get(SQL.chainJobSince).pluck().get(endpoint, packageSha256, since) as string | undefined) ?? null);
   }
 
   packageInUse(sha256: string): Promise<string | undefined> {

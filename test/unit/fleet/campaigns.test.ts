@@ -46,8 +46,8 @@ class FakeJobPort implements CampaignJobPort {
     return Promise.resolve();
   }
 
-  findOpenJob(endpoint: string, sha: string): Promise<string | null> {
-    return Promise.resolve([...this.jobs.entries()].find(([, j]) => j.spec.endpoint === endpoint && j.spec.packageSha256 === sha && j.state === 'running')?.[0] ?? null);
+  findJob(endpoint: string, sha: string): Promise<string | null> {
+    return Promise.resolve([...this.jobs.entries()].find(([, j]) => j.spec.endpoint === endpoint && j.spec.packageSha256 === sha)?.[0] ?? null);
   }
 
   running(): [string, CampaignJobSpec][] {
