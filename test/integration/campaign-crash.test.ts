@@ -30,7 +30,18 @@ void test('campaign durability: SIGKILL at random points, restarted over the sam
       mode = 'resume';
       if (run >= 6) {
         // Enough kills: let it finish.
-        await child.waitForOutput(/completed/, 120_000);
+        await child.waitForOutput(/completed/, 120_000).catch((error: unknown) => {
+          const db = new Database(join(dataDir, 'depot.sqlite'), { readonly: true });
+          const state = {
+            campaign: db.prepare('SELECT state, current_wave, pause_reason, paused_models FROM campaigns').all(),
+            waves: db.prepare('SELECT wave, size, state FROM campaign_waves').all(),
+            members: db.prepare('SELECT state, COUNT(*) AS n FROM campaign_members GROUP BY state').all(),
+            jobs: db.prepare('SELECT state, COUNT(*) AS n FROM install_chain_jobs GROUP BY state').all(),
+            stuck: db.prepare("SELECT m.device_id, m.state, m.job_id, m.started_at, j.state AS job, j.created_at FROM campaign_members m LEFT JOIN install_chain_jobs j ON j.endpoint = m.endpoint WHERE m.state IN ('starting', 'started', 'pending') LIMIT 5").all(),
+          };
+          db.close();
+          throw new Error(`${(error as Error).message}\nstderr: ${child.stderr}\nstore: ${JSON.stringify(state)}`);
+        });
         assert.equal((await child.waitForExit(30_000)).code, 0, child.stderr);
         completed = true;
         break;
