@@ -258,6 +258,8 @@ export class CampaignEngine extends EventEmitter<{ progress: [progress: Campaign
   private readonly chains = new Map<string, Promise<unknown>>();
   private timer: NodeJS.Timeout | undefined;
   private readonly lastSent = new Map<string, string>();
+  /** Per campaign, the step queued and not begun yet. */
+  private readonly waitingSteps = new Map<string, Promise<void>>();
 
   constructor(private readonly options: CampaignEngineOptions) {
     super();
@@ -531,8 +533,16 @@ export class CampaignEngine extends EventEmitter<{ progress: [progress: Campaign
     }
   }
 
+  /** Advances one campaign; a step already waiting for its turn covers this call too (timer ticks do not pile up). */
   step(id: string): Promise<void> {
-    return this.serial(id, () => this.advance(id)).catch((error: unknown) => this.report(error));
+    const waiting = this.waitingSteps.get(id);
+    if (waiting) return waiting;
+    const next = this.serial(id, () => {
+      this.waitingSteps.delete(id);
+      return this.advance(id);
+    }).catch((error: unknown) => this.report(error));
+    this.waitingSteps.set(id, next);
+    return next;
   }
 
   /** Job ends → members; returns nothing. */
