@@ -28,6 +28,8 @@ import { omadmRoutes, type OmaDmApiOptions } from './omadm.js';
 import { omadmBootstrapRoutes, sharedBootstrapJson, type OmaDmBootstrapApiOptions } from './omadm-bootstrap.js';
 import { installRoutes, type InstallsApiOptions } from './installs.js';
 import { smsRoutes, type SmsApiOptions } from './sms.js';
+import { inventoryRoutes, type InventoryApiOptions } from './inventory.js';
+import { campaignRoutes, type CampaignApiOptions } from './campaigns.js';
 
 export interface ApiOptions {
   lwm2m: Lwm2mServer;
@@ -57,6 +59,10 @@ export interface ApiOptions {
   installChain?: Omit<InstallsApiOptions, 'now'>;
   /** SMS outbox, Kannel callbacks and SMS link downloads (src/api/sms.ts); without it those routes are absent. */
   sms?: Omit<SmsApiOptions, 'now'>;
+  /** Inventory, selection and package targets (src/api/inventory.ts); without it those routes are absent. */
+  inventory?: InventoryApiOptions;
+  /** Campaigns (src/api/campaigns.ts); without it those routes are absent. */
+  campaigns?: CampaignApiOptions;
 }
 
 export interface HttpLimits {
@@ -368,6 +374,8 @@ export function createApi(options: ApiOptions): FastifyInstance {
     ...omadmBootstrapRoutes(options.omadmBootstrap && { ...options.omadmBootstrap, now }),
     ...installRoutes(options.installChain && { ...options.installChain, now }),
     ...smsRoutes(options.sms && { ...options.sms, now }),
+    ...inventoryRoutes(options.inventory),
+    ...campaignRoutes(options.campaigns),
   ];
 
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ error: 'UNKNOWN_ROUTE', message: 'no such API route' }));
@@ -446,7 +454,7 @@ function describeError(error: unknown): { status: number; code: string; message:
     return { status, code: error.code, message: error.message };
   }
   if (error instanceof PackageError) {
-    const status = error.code === 'NOT_FOUND' ? 404 : error.code === 'IO' ? 500 : error.code === 'TOO_LARGE' ? 413 : 400;
+    const status = error.code === 'NOT_FOUND' ? 404 : error.code === 'IO' ? 500 : error.code === 'TOO_LARGE' ? 413 : error.code === 'IN_USE' ? 409 : 400;
     return { status, code: error.code, message: error.message };
   }
   if (error instanceof InstallDriverError) {

@@ -16,6 +16,9 @@ import { MarkMethod } from '../fleet/methods/mark.js';
 import { Object9Method } from '../fleet/methods/object9.js';
 import { PackageEndpoint } from '../fleet/package-endpoint.js';
 import { PackageCatalog } from '../fleet/packages.js';
+import { Inventory } from '../fleet/inventory.js';
+import { CampaignEngine } from '../fleet/campaigns.js';
+import { chainJobPort } from '../fleet/campaign-chain.js';
 import { BootstrapServer, type DeviceCertificateIssuer } from '../lwm2m/server/bootstrap.js';
 import { CertificateAuthority, caPaths } from '../pki/ca.js';
 import { describeSubject } from '../dtls/certificates.js';
@@ -23,7 +26,7 @@ import { Lwm2mServer } from '../lwm2m/server/server.js';
 import type { TrustStore } from '../pkg/index.js';
 import type { Simulator } from '../sim/simulator.js';
 import { openSqliteStore } from '../store/index.js';
-import type { PendingLimits, SqliteStore } from '../store/index.js';
+import type { DeviceFactsPatch, PendingLimits, Registration, SqliteStore } from '../store/index.js';
 import { DEMO_KEY_ID, startDemoFleet } from './demo-fleet.js';
 import { OmaDmHttpServer } from '../omadm/http.js';
 import { commandQueueHooks } from '../omadm/queue.js';
@@ -98,6 +101,10 @@ export interface RunningDepotServer {
   /** Install jobs across methods (Object 9, then Mark for Installation): the method seam of issue 16. */
   chain: ChainDriver;
   learning: MethodLearning;
+  /** One record per device across protocols (issue 16); OMA DM sessions report through inventory.recordContact. */
+  inventory: Inventory;
+  /** Staged installs across the fleet, through the install chain. */
+  campaigns: CampaignEngine;
   api: FastifyInstance;
   omadm: OmaDmHttpServer | undefined;
   /** The SMS outbox and its routes (when configured). */
@@ -219,7 +226,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   });
   opened.push(() => bootstrap.close());
   let listeningHttpPort = config.httpPort;
-  const catalog = new PackageCatalog({ dataDir, repository: store.packages, ...(config.installs?.trust ? { trust: config.installs.trust } : {}) });
+  const catalog = new PackageCatalog({ dataDir, repository: store.packages, ...(config.installs?.trust ? { trust: config.installs.trust } : {}), targets: store.packageTargets, inUse: (sha256) => store.campaigns.packageInUse(sha256) });
   const packageEndpoint = new PackageEndpoint({ catalog, jobs: store.installJobs });
   packageEndpoint.mount(coap);
   if (coaps) packageEndpoint.mount(coaps);
@@ -256,6 +263,18 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   lwm2m.on('registered', onContact);
   lwm2m.on('updated', onContact);
   opened.push(() => chain.close());
+  // The inventory hears every registration, update, Object 3 facts and bootstrap (issue 16).
+  const inventory = new Inventory({ repository: store.inventory });
+  const inventoryWarn = (error: unknown): void => process.emitWarning(`inventory: ${error instanceof Error ? error.message : String(error)}`);
+  const onInventoryContact = (registration: Registration): void => void inventory.fromRegistration(registration).catch(inventoryWarn);
+  const onInventoryFacts = (endpoint: string, patch: DeviceFactsPatch): void => void inventory.fromFacts(endpoint, patch).catch(inventoryWarn);
+  const onInventoryBootstrap = (endpoint: string): void => void inventory.recordContact({ protocol: 'lwm2m', endpoint, bootstrapState: 'bootstrapped' }).catch(inventoryWarn);
+  lwm2m.on('registered', onInventoryContact);
+  lwm2m.on('updated', onInventoryContact);
+  lwm2m.on('factsLearned', onInventoryFacts);
+  bootstrap.on('bootstrapped', onInventoryBootstrap);
+  const campaigns = new CampaignEngine({ campaigns: store.campaigns, inventory: store.inventory, catalog, jobs: chainJobPort(chain, (endpoint, sha256, since) => store.campaigns.chainJobSince(endpoint, sha256, since)), onError: (error) => process.emitWarning(`campaigns: ${error.message}`) });
+  opened.push(() => campaigns.close());
   const { token, source } = apiToken(dataDir, config.apiToken);
   const sms = config.sms ? await startSms(store, catalog, config.sms) : undefined;
   if (sms) opened.push(() => sms.close());
@@ -281,6 +300,8 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts },
     omadmBootstrap: { store: store.omadmBootstrap, ...(omadmBootstrap ? { service: omadmBootstrap } : {}) },
     ...(sms ? { sms: sms.api } : {}),
+    inventory: { inventory, catalog },
+    campaigns: { engine: campaigns },
     installChain: {
       chain,
       learning,
@@ -301,6 +322,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   // After the listeners: resumed jobs may write Package URIs naming them.
   await installs.start();
   await chain.start();
+  await campaigns.start();
   const secure = coaps?.endpoint.transport.address();
   let simulator: Simulator | undefined;
   if (config.simulate && config.simulate.count > 0) {
@@ -345,6 +367,8 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     installs,
     chain,
     learning,
+    inventory,
+    campaigns,
     api,
     sms,
     listening: {
@@ -365,6 +389,11 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       await api.close();
       lwm2m.off('registered', onContact);
       lwm2m.off('updated', onContact);
+      lwm2m.off('registered', onInventoryContact);
+      lwm2m.off('updated', onInventoryContact);
+      lwm2m.off('factsLearned', onInventoryFacts);
+      bootstrap.off('bootstrapped', onInventoryBootstrap);
+      await campaigns.close();
       await chain.close();
       await sms?.close();
       await omadm?.close();

@@ -10,6 +10,8 @@ import { runPackageCommand } from './package.js';
 import { runServeCommand } from './serve.js';
 import { runSimCommand } from './sim.js';
 import { runSmsCommand } from './sms.js';
+import { runInventoryCommand } from './inventory.js';
+import { runCampaignCommand } from './campaign.js';
 
 const USAGE = `usage: depot <command> [options]
 commands:
@@ -24,6 +26,8 @@ commands:
   devices   OMA DM devices by SMS: bootstrap (PIN-secured), start-dm (notification), list, pin
   chain     install chain jobs (Object 9 → … → Mark) and the learned method table per model
   sms       Kannel configuration for Depot (kannel-config) and the SMS outbox
+  inventory devices across protocols: list, show, history, tags, groups, CSV import, explain selection
+  campaign  staged installs across the fleet: create, show, watch, pause, resume, cancel, approve, retry
 Run "depot <command> --help" for a command's options.`;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
@@ -38,6 +42,8 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   devices: runDevicesCommand,
   chain: runChainCommand,
   sms: (argv) => runSmsCommand(argv),
+  inventory: runInventoryCommand,
+  campaign: runCampaignCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -14,9 +14,10 @@ import { join, resolve } from 'node:path';
 import { ArchiveError, listArchive, manifestProblem, scanPackageFile, verifySignature, type Manifest, type TrustStore } from '../pkg/index.js';
 import type { Page, PageRequest } from '../store/types.js';
 import type { PackageRecord, PackageRepository } from './domain.js';
+import { targetsOf, targetsProblem, type PackageTargets } from './selection.js';
 
 /** TOO_LARGE: over the size limit of addStream; INTERRUPTED: the stream failed before its end (an aborted upload). */
-export type PackageErrorCode = 'CORRUPT_PACKAGE' | 'UNTRUSTED_PACKAGE' | 'NOT_FOUND' | 'IO' | 'TOO_LARGE' | 'INTERRUPTED';
+export type PackageErrorCode = 'CORRUPT_PACKAGE' | 'UNTRUSTED_PACKAGE' | 'NOT_FOUND' | 'IO' | 'TOO_LARGE' | 'INTERRUPTED' | 'IN_USE' | 'BAD_TARGETS';
 
 /** manifest.format of an opaque package's record. */
 export const OPAQUE_FORMAT = 'opaque';
@@ -42,6 +43,17 @@ export interface PackageCatalogOptions {
   /** When given, the signature must verify with one of these keys. */
   trust?: TrustStore;
   now?: () => number;
+  /** What each package targets (selection); set once, like the package (issue 16). */
+  targets?: PackageTargetRepository;
+  /** Why a package cannot be deleted (an open job or an unfinished campaign uses it), else undefined. */
+  inUse?: (sha256: string) => Promise<string | undefined>;
+}
+
+/** Where package targets are kept (src/store/sqlite/campaigns.ts implements it). */
+export interface PackageTargetRepository {
+  get(sha256: string): Promise<PackageTargets | null>;
+  /** Sets the targets once; false when the package already has targets (they are immutable). */
+  setOnce(sha256: string, targets: PackageTargets, now: number): Promise<boolean>;
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -160,9 +172,42 @@ export class PackageCatalog {
 
   async remove(sha256: string): Promise<boolean> {
     if (!SHA256.test(sha256)) return false;
+    // A package a job or a campaign still needs stays (checked first: nothing is removed otherwise).
+    const why = await this.options.inUse?.(sha256);
+    if (why !== undefined) throw new PackageError('IN_USE', `package ${sha256} cannot be deleted: ${why}`);
     const removed = await this.options.repository.remove(sha256);
     await rm(join(this.dir, sha256), { force: true });
     return removed;
+  }
+
+  /**
+   * States what a package targets (selection.ts). Targets are part of the package version: set
+   * once (BAD_TARGETS when already set or malformed); a package for other devices is a new upload.
+   */
+  async setTargets(sha256: string, targets: PackageTargets): Promise<PackageTargets> {
+    await this.require(sha256);
+    if (!this.options.targets) throw new PackageError('IO', 'this catalog keeps no package targets');
+    const problem = targetsProblem(targets);
+    if (problem) throw new PackageError('BAD_TARGETS', problem);
+    if (!(await this.options.targets.setOnce(sha256, targets, this.now()))) throw new PackageError('IN_USE', `package ${sha256} already states its targets; they cannot change (upload a new version)`);
+    return targets;
+  }
+
+  /** A package's effective targets (stored, else an opaque upload's target, else none). */
+  async targets(record: PackageRecord): Promise<PackageTargets> {
+    return targetsOf(record, (await this.options.targets?.get(record.sha256)) ?? null);
+  }
+
+  /** Every catalogued package (optionally of one name) with its targets: selection's candidates. */
+  async candidates(name?: string): Promise<{ record: PackageRecord; targets: PackageTargets }[]> {
+    const out: { record: PackageRecord; targets: PackageTargets }[] = [];
+    let after: string | undefined;
+    do {
+      const page = await this.list({ limit: 1000, ...(after ? { after } : {}) });
+      for (const record of page.items) if (name === undefined || record.name === name) out.push({ record, targets: await this.targets(record) });
+      after = page.next ?? undefined;
+    } while (after);
+    return out;
   }
 
   private async add(write: (fh: FileHandle) => Promise<string>, opaque?: OpaqueMetadata): Promise<PackageRecord> {

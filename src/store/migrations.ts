@@ -347,4 +347,101 @@ CREATE INDEX install_chain_jobs_retry ON install_chain_jobs (retry_at) WHERE sta
   },
   // ---- SMS (issue 15): outbox, concatenation references, SMS secrets, numbers, SMS link tokens.
   { version: 12, name: 'sms-outbox', sql: SMS_MIGRATION_SQL },
+  // ---- inventory, package targets and campaigns (issue 16).
+  {
+    version: 13,
+    name: 'inventory-and-campaigns',
+    sql: `
+CREATE TABLE inventory_devices (
+  id               TEXT    NOT NULL PRIMARY KEY,
+  lwm2m_endpoint   TEXT    UNIQUE,
+  omadm_dev_id     TEXT    UNIQUE,
+  imei             TEXT    UNIQUE,
+  msisdn           TEXT    UNIQUE,
+  make             TEXT,
+  model            TEXT,
+  os               TEXT,
+  os_version       TEXT,
+  firmware         TEXT,
+  expected_make    TEXT,
+  expected_model   TEXT,
+  time_zone        TEXT,
+  lwm2m_last_at    INTEGER,
+  omadm_last_at    INTEGER,
+  sms_last_at      INTEGER,
+  bootstrap_state  TEXT    NOT NULL DEFAULT 'unknown' CHECK (bootstrap_state IN ('unknown', 'not-bootstrapped', 'pending', 'bootstrapped', 'failed')),
+  trust_state      TEXT    NOT NULL DEFAULT 'unknown' CHECK (trust_state IN ('unknown', 'yes', 'no')),
+  software         TEXT    NOT NULL DEFAULT '[]',
+  source           TEXT    NOT NULL CHECK (source IN ('seen', 'imported')),
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL
+) STRICT;
+CREATE INDEX inventory_devices_make_model ON inventory_devices (make COLLATE NOCASE, model COLLATE NOCASE, id);
+CREATE TABLE inventory_labels (
+  device_id TEXT NOT NULL REFERENCES inventory_devices (id) ON DELETE CASCADE,
+  kind      TEXT NOT NULL CHECK (kind IN ('tag', 'group')),
+  name      TEXT NOT NULL,
+  PRIMARY KEY (device_id, kind, name)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX inventory_labels_by_name ON inventory_labels (kind, name, device_id);
+CREATE TABLE inventory_history (
+  device_id TEXT    NOT NULL REFERENCES inventory_devices (id) ON DELETE CASCADE,
+  seq       INTEGER NOT NULL CHECK (seq > 0),
+  at        INTEGER NOT NULL,
+  source    TEXT    NOT NULL,
+  changes   TEXT    NOT NULL,
+  PRIMARY KEY (device_id, seq)
+) STRICT;
+-- What a package targets (selection): set once, like the package itself.
+CREATE TABLE package_targets (
+  sha256   TEXT    NOT NULL PRIMARY KEY,
+  targets  TEXT    NOT NULL,
+  set_at   INTEGER NOT NULL
+) STRICT;
+CREATE TABLE campaigns (
+  id            TEXT    NOT NULL PRIMARY KEY,
+  name          TEXT    NOT NULL,
+  spec          TEXT    NOT NULL,
+  state         TEXT    NOT NULL CHECK (state IN ('running', 'paused', 'awaiting-approval', 'completed', 'cancelled')),
+  current_wave  INTEGER NOT NULL CHECK (current_wave >= 0),
+  pause_reason  TEXT,
+  paused_models TEXT    NOT NULL DEFAULT '{}',
+  -- Failures the operator accepted by resuming (overall and per model): rates count from there.
+  accepted      TEXT    NOT NULL DEFAULT '{"overall":{"failed":0,"ended":0},"models":{}}',
+  retry_of      TEXT,
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL,
+  finished_at   INTEGER
+) STRICT;
+CREATE INDEX campaigns_active ON campaigns (created_at) WHERE state IN ('running', 'paused', 'awaiting-approval');
+CREATE TABLE campaign_waves (
+  campaign_id  TEXT    NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+  wave         INTEGER NOT NULL CHECK (wave >= 0),
+  size         INTEGER NOT NULL CHECK (size >= 0),
+  state        TEXT    NOT NULL CHECK (state IN ('pending', 'awaiting-approval', 'running', 'done')),
+  approved_at  INTEGER,
+  started_at   INTEGER,
+  ended_at     INTEGER,
+  PRIMARY KEY (campaign_id, wave)
+) STRICT;
+CREATE TABLE campaign_members (
+  campaign_id    TEXT    NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+  device_id      TEXT    NOT NULL,
+  position       INTEGER NOT NULL,
+  wave           INTEGER NOT NULL,
+  endpoint       TEXT    NOT NULL,
+  model_key      TEXT    NOT NULL,
+  package_sha256 TEXT,
+  state          TEXT    NOT NULL CHECK (state IN ('pending', 'no-package', 'starting', 'started', 'succeeded', 'failed', 'cancelled')),
+  job_id         TEXT,
+  method         TEXT,
+  message        TEXT,
+  started_at     INTEGER,
+  ended_at       INTEGER,
+  PRIMARY KEY (campaign_id, device_id)
+) STRICT;
+CREATE INDEX campaign_members_wave ON campaign_members (campaign_id, wave, state, position);
+CREATE INDEX campaign_members_package ON campaign_members (package_sha256) WHERE state IN ('pending', 'starting', 'started');
+`,
+  },
 ];

@@ -33,6 +33,8 @@ import { SqliteChainJobRepository } from './sqlite/chain-jobs.js';
 import { SqliteOmaDmBootstrapRepository } from './sqlite/omadm-bootstrap.js';
 import { SqliteMethodStatsRepository } from './sqlite/method-stats.js';
 import { SqliteSmsRepositories } from './sqlite/sms-outbox.js';
+import { SqliteInventoryRepository } from './sqlite/inventory.js';
+import { SqliteCampaignRepository, SqlitePackageTargetRepository } from './sqlite/campaigns.js';
 import { Statements } from './sqlite/common.js';
 import { flushSoftWrites } from './sqlite/batch.js';
 import type { Store } from './types.js';
@@ -88,6 +90,9 @@ export class SqliteStore implements Store {
   readonly methodStats: SqliteMethodStatsRepository;
   /** SMS outbox, secrets, numbers and link tokens (issue 15). */
   readonly sms: SqliteSmsRepositories;
+  readonly inventory: SqliteInventoryRepository;
+  readonly campaigns: SqliteCampaignRepository;
+  readonly packageTargets: SqlitePackageTargetRepository;
 
   /** @internal The connection, for tests and maintenance tools; the layers above use the repositories. */
   readonly db: Database.Database;
@@ -118,6 +123,9 @@ export class SqliteStore implements Store {
     this.flushSoftWrites = () => flushSoftWrites(statements);
     this.methodStats = new SqliteMethodStatsRepository(statements);
     this.sms = new SqliteSmsRepositories(statements, secrets);
+    this.inventory = new SqliteInventoryRepository(statements);
+    this.campaigns = new SqliteCampaignRepository(statements);
+    this.packageTargets = new SqlitePackageTargetRepository(statements);
   }
 
   /** Commits the soft writes (registrations, device facts) queued for the group commit (sqlite/batch.ts). */
