@@ -26,6 +26,12 @@ import type { PendingLimits, SqliteStore } from '../store/index.js';
 import { DEMO_KEY_ID, startDemoFleet } from './demo-fleet.js';
 import { OmaDmHttpServer } from '../omadm/http.js';
 import { commandQueueHooks } from '../omadm/queue.js';
+import { adminRoutes, ensureFirstAdmin } from '../api/admin.js';
+import { registerConsole } from '../api/console.js';
+import { createLogger, type LogLevel, type Logger } from '../observability/logger.js';
+import { DepotMetrics } from '../observability/metrics.js';
+import { instrumentApi } from '../observability/http.js';
+import type { DestinationStream } from 'pino';
 
 export interface DepotServerConfig {
   host: string;
@@ -65,6 +71,8 @@ export interface DepotServerConfig {
   api?: Pick<ApiOptions, 'authThrottle' | 'limits' | 'maxPackageBytes' | 'now'>;
   /** The OMA DM 1.2 endpoint (docs/omadm.md): off unless a port is given; HTTPS with a certificate from Depot's CA unless insecureHttp. */
   omadm?: { port: number; insecureHttp?: boolean; allowBasic?: boolean };
+  /** Structured JSON logs (pino): level (default DEPOT_LOG_LEVEL, else silent; `depot serve` says info) and where they go (default stdout). */
+  log?: { level?: LogLevel; destination?: DestinationStream };
   installs?: { /** Package URIs on the CoAP listener (default) or the HTTP one. */ pullVia?: 'coap' | 'http'; pollIntervalMs?: number; timeouts?: Partial<PhaseTimeouts>; maxAttempts?: number; trust?: TrustStore };
 }
 
@@ -91,6 +99,11 @@ export interface RunningDepotServer {
   chain: ChainDriver;
   api: FastifyInstance;
   omadm: OmaDmHttpServer | undefined;
+  /** The structured logger and the Prometheus metrics (issue 17). */
+  logger: Logger;
+  metrics: DepotMetrics;
+  /** The first admin made at this start (no users before): its password only when generated, to be shown once. */
+  firstAdmin: { username: string; password?: string; fromEnv: boolean } | undefined;
   /** Where each listener is bound, e.g. { coap: 'coap://0.0.0.0:5683' }. */
   listening: Record<string, string>;
   close(): Promise<void>;
@@ -141,6 +154,8 @@ export async function startDepotServer(config: DepotServerConfig): Promise<Runni
 async function start(config: DepotServerConfig, dataDir: string, opened: (() => unknown)[]): Promise<RunningDepotServer> {
   const store = openSqliteStore({ dataDir });
   opened.push(() => store.close());
+  const logger = createLogger({ level: config.log?.level ?? ((process.env.DEPOT_LOG_LEVEL as LogLevel | undefined) || 'silent'), ...(config.log?.destination ? { destination: config.log.destination } : {}) });
+  const metrics = new DepotMetrics({ queues: store.fleetSummary, devices: { counts: () => store.fleetSummary.counts(Date.now()) } });
   const transport = await UdpTransport.bind({ host: config.host, port: config.coapPort, receiveBufferSize: 4 * 1024 * 1024 });
   const coap = new CoapServer({ transport });
   opened.push(() => coap.close());
@@ -225,18 +240,58 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     ...(config.installs?.pollIntervalMs !== undefined ? { pollIntervalMs: config.installs.pollIntervalMs } : {}),
     ...(config.installs?.timeouts ? { timeouts: config.installs.timeouts } : {}),
     ...(config.installs?.maxAttempts !== undefined ? { maxAttempts: config.installs.maxAttempts } : {}),
-    onError: (error) => process.emitWarning(`install driver: ${error.message}`),
+    onError: (error) => {
+      metrics.error('installs');
+      logger.warn({ err: error }, 'install driver error');
+    },
+    onTransition: (job, from) => {
+      metrics.installTransition(job, from);
+      logger.info({ job: job.id, kind: job.kind, endpoint: job.endpoint, method: job.method, from, to: job.state, result: job.resultName, attempts: job.attempts }, 'install job transition');
+    },
   });
   opened.push(() => installs.close());
   const object9 = new Object9Method({ engine: installs, registrations: store.registrations });
-  const chain = new ChainDriver({ store, methods: [object9, new MarkMethod({ handover: object9 })], onError: (error) => process.emitWarning(`install chain: ${error.message}`) });
+  const chain = new ChainDriver({ store, methods: [object9, new MarkMethod({ handover: object9 })], onError: (error) => {
+    metrics.error('chain');
+    logger.warn({ err: error }, 'install chain error');
+  } });
+  const lwm2mEvent = (event: 'registered' | 'updated' | 'deregistered' | 'expired') => (registration: { endpoint: string }): void => {
+    metrics.lwm2m(event);
+    logger.debug({ endpoint: registration.endpoint, event }, 'lwm2m');
+  };
+  const lwm2mListeners = (['registered', 'updated', 'deregistered', 'expired'] as const).map((event) => [event, lwm2mEvent(event)] as const);
+  for (const [event, listener] of lwm2mListeners) lwm2m.on(event, listener);
+  const lwm2mError = (error: Error): void => {
+    metrics.error('lwm2m');
+    logger.warn({ err: error }, 'lwm2m error');
+  };
+  lwm2m.on('error', lwm2mError);
   // A registration or update is the device's "next contact" for marked installs.
   const onContact = (registration: { endpoint: string }): void => void chain.contact(registration.endpoint);
   lwm2m.on('registered', onContact);
   lwm2m.on('updated', onContact);
   opened.push(() => chain.close());
   const { token, source } = apiToken(dataDir, config.apiToken);
-  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint, omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts }, ...config.api });
+  const accounts = { users: store.users, audit: store.audit };
+  const firstAdmin = await ensureFirstAdmin(accounts, Date.now());
+  const api = createApi({
+    lwm2m,
+    bootstrap,
+    store,
+    token,
+    version: DEPOT_VERSION,
+    catalog,
+    installs,
+    packageEndpoint,
+    omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts },
+    accounts,
+    extraRoutes: (now) => adminRoutes({ accounts, fleet: store.fleetSummary, now }),
+    instrument: (app) => {
+      instrumentApi(app, logger, metrics);
+      registerConsole(app);
+    },
+    ...config.api,
+  });
   const httpHost = config.httpHost ?? config.host;
   opened.push(() => api.close());
   await api.listen({ host: httpHost, port: config.httpPort });
@@ -290,10 +345,15 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     installs,
     chain,
     api,
+    logger,
+    metrics,
+    firstAdmin,
     listening: {
       coap: `coap://${host}:${a.port}`,
       ...(secure ? { coaps: `coaps://${secure.family === 'IPv6' ? `[${secure.address}]` : secure.address}:${secure.port}` } : {}),
       http: `http://${httpHost.includes(':') ? `[${httpHost}]` : httpHost}:${httpPort}/api/v1 (OpenAPI at /api/openapi.json)`,
+      console: `http://${httpHost === '0.0.0.0' || httpHost === '::' ? uriHost : httpHost.includes(':') ? `[${httpHost}]` : httpHost}:${httpPort}/`,
+      metrics: `http://${httpHost.includes(':') ? `[${httpHost}]` : httpHost}:${httpPort}/metrics (any API token or session; role viewer)`,
       'dm server (written at bootstrap)': dmUri,
       ...(omadmUrl ? { 'oma dm': omadmUrl } : {}),
       bootstrap: bootstrap.insecureBootstrap ? 'INSECURE lab mode: plain CoAP served, DM keys sent in clear' : 'over DTLS with bootstrap credentials only',
@@ -307,6 +367,8 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       await api.close();
       lwm2m.off('registered', onContact);
       lwm2m.off('updated', onContact);
+      for (const [event, listener] of lwm2mListeners) lwm2m.off(event, listener);
+      lwm2m.off('error', lwm2mError);
       await chain.close();
       await omadm?.close();
       await installs.close();

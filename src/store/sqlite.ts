@@ -30,6 +30,9 @@ import { SqliteInstallJobRepository } from './sqlite/install-jobs.js';
 import { SqliteOmaDmAccountRepository } from './sqlite/omadm-accounts.js';
 import { SqliteOmaDmCommandRepository } from './sqlite/omadm-commands.js';
 import { SqliteChainJobRepository } from './sqlite/chain-jobs.js';
+import { SqliteUserRepository } from './sqlite/users.js';
+import { SqliteAuditRepository } from './sqlite/audit.js';
+import { SqliteFleetSummary } from './sqlite/fleet-summary.js';
 import { Statements } from './sqlite/common.js';
 import type { Store } from './types.js';
 
@@ -80,6 +83,10 @@ export class SqliteStore implements Store {
   readonly omadmAccounts: SqliteOmaDmAccountRepository;
   readonly omadmCommands: SqliteOmaDmCommandRepository;
   readonly chainJobs: SqliteChainJobRepository;
+  /** Users, API tokens and console sessions; the audit log; fleet counts for the dashboard (issue 17). */
+  readonly users: SqliteUserRepository;
+  readonly audit: SqliteAuditRepository;
+  readonly fleetSummary: SqliteFleetSummary;
 
   /** @internal The connection, for tests and maintenance tools; the layers above use the repositories. */
   readonly db: Database.Database;
@@ -106,6 +113,9 @@ export class SqliteStore implements Store {
     this.omadmAccounts = new SqliteOmaDmAccountRepository(statements, secrets);
     this.omadmCommands = new SqliteOmaDmCommandRepository(statements);
     this.chainJobs = new SqliteChainJobRepository(statements);
+    this.users = new SqliteUserRepository(statements);
+    this.audit = new SqliteAuditRepository(statements);
+    this.fleetSummary = new SqliteFleetSummary(statements);
   }
 
   /** The migrations recorded in the file, in order. */
@@ -293,8 +303,10 @@ function checkIntegrity(db: Database.Database, path: string): void {
 }
 
 function checkMigrationList(migrations: readonly Migration[]): void {
+  // Strictly increasing from 1 (a gap is allowed: branches get numbers assigned ahead of a merge).
   migrations.forEach((m, i) => {
-    if (m.version !== i + 1) throw new StoreError('INVALID_ARGUMENT', `migration ${m.name} has version ${m.version}, expected ${i + 1}`);
+    const floor = i === 0 ? 0 : migrations[i - 1]!.version;
+    if (!Number.isInteger(m.version) || m.version <= floor || (i === 0 && m.version !== 1)) throw new StoreError('INVALID_ARGUMENT', `migration ${m.name} has version ${m.version}, expected ${i === 0 ? 1 : `more than ${floor}`}`);
   });
 }
 
@@ -313,7 +325,7 @@ function appliedMigrations(db: Database.Database): AppliedMigration[] {
 function migrate(db: Database.Database, path: string, migrations: readonly Migration[]): void {
   const check = (): number => {
     const applied = appliedMigrations(db);
-    const known = migrations.length;
+    const known = migrations.at(-1)?.version ?? 0;
     const newest = applied[applied.length - 1];
     if (newest !== undefined && newest.version > known) {
       throw new StoreError(
@@ -324,14 +336,14 @@ function migrate(db: Database.Database, path: string, migrations: readonly Migra
     }
     applied.forEach((a, i) => {
       const m = migrations[i];
-      if (a.version !== i + 1 || m === undefined || m.name !== a.name) {
+      if (m === undefined || a.version !== m.version || m.name !== a.name) {
         throw new StoreError(
           'SCHEMA_MISMATCH',
           `the store ${path} records migration ${a.version} "${a.name}", which this Depot knows as ${m ? `"${m.name}"` : 'nothing'}`,
         );
       }
     });
-    return applied.length;
+    return applied.at(-1)?.version ?? 0;
   };
 
   check();

@@ -64,7 +64,7 @@ void test('open: a new file gets every migration, in order, recorded once; reope
   const dataDir = tempDir();
   const store = openStore({ dataDir });
   const applied = store.appliedMigrations().map((m) => [m.version, m.name]);
-  assert.deepEqual(applied, [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs'], [4, 'install-method-chosen-by-depot'], [5, 'sealed-secrets'], [6, 'bootstrap-credentials-and-limits'], [7, 'omadm-accounts'], [8, 'install-chain-jobs']]);
+  assert.deepEqual(applied, [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs'], [4, 'install-method-chosen-by-depot'], [5, 'sealed-secrets'], [6, 'bootstrap-credentials-and-limits'], [7, 'omadm-accounts'], [8, 'install-chain-jobs'], [14, 'users-tokens-audit']]);
   assert.equal(MIGRATIONS.length, 8);
   const first = store.appliedMigrations();
   store.close();
@@ -82,7 +82,7 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
   old.close();
 
   const store = openStore({ dataDir });
-  assert.deepEqual(store.appliedMigrations().map((m) => [m.version, m.name]), [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs'], [4, 'install-method-chosen-by-depot'], [5, 'sealed-secrets'], [6, 'bootstrap-credentials-and-limits'], [7, 'omadm-accounts'], [8, 'install-chain-jobs']]);
+  assert.deepEqual(store.appliedMigrations().map((m) => [m.version, m.name]), [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs'], [4, 'install-method-chosen-by-depot'], [5, 'sealed-secrets'], [6, 'bootstrap-credentials-and-limits'], [7, 'omadm-accounts'], [8, 'install-chain-jobs'], [14, 'users-tokens-audit']]);
   const indexes = store.db
     .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name")
     .pluck()
@@ -118,7 +118,7 @@ void test('migrations: a file with a newer schema version is refused with SCHEMA
   const path = join(dataDir, SQLITE_FILE_NAME);
   assert.throws(
     () => openSqliteStore({ dataDir }),
-    storeError('SCHEMA_TOO_NEW', new RegExp(`^the store ${path} has schema version 99 \\(from-the-future\\), newer than this Depot knows \\(${MIGRATIONS.length}\\)`)),
+    storeError('SCHEMA_TOO_NEW', new RegExp(`^the store ${path} has schema version 99 \\(from-the-future\\), newer than this Depot knows \\(${MIGRATIONS.at(-1)!.version}\\)`)),
   );
   // Still readable and unchanged by the refused open.
   const db = new Database(path, { readonly: true });
