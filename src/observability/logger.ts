@@ -18,7 +18,7 @@ export const REDACTED = '[redacted]';
 /** Token-shaped substrings: API tokens, download tokens in package URLs, bearer credentials, session cookies. */
 const SECRET_TEXT: [RegExp, string][] = [
   [/dpt_[A-Za-z0-9_-]+/g, 'dpt_[redacted]'],
-  [/(\/pkg\/)[^\s"'?#]+/g, '$1[redacted]'],
+  [/(\/pkg\/)(?!:token\b)[^\s"'?#]+/g, '$1[redacted]'],
   [/(Bearer\s+)\S+/gi, '$1[redacted]'],
   [/(depot_session=)[^\s;"']+/g, '$1[redacted]'],
 ];
