@@ -7,6 +7,9 @@ import { runInstallCommand } from './install.js';
 import { runPackageCommand } from './package.js';
 import { runServeCommand } from './serve.js';
 import { runSimCommand } from './sim.js';
+import { runLoginCommand } from './login.js';
+import { runUsersCommand } from './users.js';
+import { runTokensCommand } from './tokens.js';
 
 const USAGE = `usage: depot <command> [options]
 commands:
@@ -18,6 +21,9 @@ commands:
   install   install a package on a device through a running server (Object 9), with progress
   package   make signing keys, build and inspect signed Depot packages
   client    Depot's LwM2M device client for a real machine (registers, installs software)
+  login     sign in to a running Depot; saves its URL and an API token (config file, 0600)
+  users     users and roles on a running Depot (admin)
+  tokens    API tokens on a running Depot (admin)
 Run "depot <command> --help" for a command's options.`;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
@@ -29,6 +35,9 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   install: runInstallCommand,
   package: runPackageCommand,
   client: runClientCommand,
+  login: runLoginCommand,
+  users: runUsersCommand,
+  tokens: runTokensCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
