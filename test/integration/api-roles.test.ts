@@ -171,7 +171,7 @@ test('tokens: a login can issue an API token of the user\'s role; tokens expire 
   assert.equal((await call('/api/v1/devices', { token })).status, 200);
   assert.equal((await call('/api/v1/bootstrap/x/accept', { method: 'POST', token })).status, 403);
   const list = await call('/api/v1/tokens', { token: tokens.admin });
-  assert.ok(!list.text.includes(token.split('_')[2]!), 'no token secret in the list');
+  assert.ok(!list.text.includes(token.slice(-32)), 'no token secret in the list');
   assert.ok((list.body.tokens as { name: string; username: string | null }[]).some((t) => t.name === 'laptop' && t.username === 'bystander'));
   clock += 2 * DAY;
   assert.equal((await call('/api/v1/devices', { token })).status, 401, 'expired');
