@@ -65,7 +65,7 @@ void test('open: a new file gets every migration, in order, recorded once; reope
   const store = openStore({ dataDir });
   const applied = store.appliedMigrations().map((m) => [m.version, m.name]);
   assert.deepEqual(applied, [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs'], [4, 'install-method-chosen-by-depot'], [5, 'sealed-secrets'], [6, 'bootstrap-credentials-and-limits'], [7, 'omadm-accounts'], [8, 'install-chain-jobs'], [14, 'users-tokens-audit']]);
-  assert.equal(MIGRATIONS.length, 8);
+  assert.equal(MIGRATIONS.length, 9);
   const first = store.appliedMigrations();
   store.close();
   const again = openStore({ dataDir });
@@ -88,10 +88,13 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
     .pluck()
     .all();
   assert.deepEqual(indexes, [
+    'api_tokens_user',
+    'audit_log_at',
     'bootstrap_credentials_endpoint',
     'bootstrap_endpoints_state',
     'bootstrap_endpoints_undecided_seen',
     'bootstrap_endpoints_undecided_source',
+    'console_sessions_user',
     'credentials_endpoint',
     'device_facts_model',
     'install_chain_jobs_endpoint',
@@ -127,7 +130,7 @@ void test('migrations: a file with a newer schema version is refused with SCHEMA
   // An older Depot (knowing only migration 1) refuses a file at migration 2 the same way.
   const dataDir2 = tempDir();
   openStore({ dataDir: dataDir2 }).close();
-  assert.throws(() => openSqliteStore({ dataDir: dataDir2, migrations: MIGRATIONS.slice(0, 1) }), storeError('SCHEMA_TOO_NEW', /schema version 8 \(install-chain-jobs\), newer than this Depot knows \(1\)/));
+  assert.throws(() => openSqliteStore({ dataDir: dataDir2, migrations: MIGRATIONS.slice(0, 1) }), storeError('SCHEMA_TOO_NEW', /schema version 14 \(users-tokens-audit\), newer than this Depot knows \(1\)/));
 });
 
 void test('migrations: a recorded migration whose name differs from this version\'s is refused with SCHEMA_MISMATCH', () => {
