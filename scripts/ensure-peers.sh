@@ -8,6 +8,7 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v xml2wbxml >/dev/null 2>&1 || need+=(libwbxml2-utils)
 [ -x /usr/sbin/bearerbox ] && [ -x /usr/sbin/smsbox ] || need+=(kannel)
 [ -x /usr/lib/kannel/test/fakesmsc ] || need+=(kannel-extras)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing system packages: ${need[*]} (run as root, or: sudo apt-get install -y ${need[*]})" >&2

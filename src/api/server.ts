@@ -8,7 +8,7 @@
 import { Readable } from 'node:stream';
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
-import { AuthFailureThrottle, installAuthorization, type AuthThrottleOptions } from './auth.js';
+import { AuthFailureThrottle, installAuthorization, type AccountsPort, type AuthThrottleOptions, type Role } from './auth.js';
 import { Lwm2mCodecError } from '../lwm2m/errors.js';
 import type { Lwm2mNode } from '../lwm2m/node.js';
 import { Node } from '../lwm2m/node.js';
@@ -63,6 +63,12 @@ export interface ApiOptions {
   inventory?: InventoryApiOptions;
   /** Campaigns (src/api/campaigns.ts); without it those routes are absent. */
   campaigns?: CampaignApiOptions;
+  /** Users, API tokens, sessions and the audit log (auth.ts); without them only `token` is known. */
+  accounts?: AccountsPort;
+  /** More routes from other areas (admin.ts, …), registered and documented like the table's. */
+  extraRoutes?: (now: () => number) => RouteSpec[];
+  /** Called with the app before any route is added: hooks (request logging, metrics) and extra plain routes. */
+  instrument?: (app: FastifyInstance) => void;
 }
 
 export interface HttpLimits {
@@ -95,6 +101,8 @@ export interface RouteSpec {
   summary: string;
   /** Reachable without the bearer token. */
   public?: boolean;
+  /** The least role that may call it, overriding auth.ts's default rule (GET viewer, else operator, admin areas admin). */
+  role?: Role;
   /** Path parameters and their descriptions; each is validated with PARAM_SCHEMAS (or the default). */
   params?: Record<string, string>;
   query?: Record<string, object>;
@@ -138,7 +146,8 @@ export function createApi(options: ApiOptions): FastifyInstance {
     // Longer than any parameter the schemas allow, so a long one is a 400 from validation, not a 404.
     routerOptions: { maxParamLength: 1024 },
   });
-  installAuthorization(app, { token: options.token, now, throttle: new AuthFailureThrottle(options.authThrottle) });
+  installAuthorization(app, { token: options.token, now, throttle: new AuthFailureThrottle(options.authThrottle), ...(options.accounts ? { accounts: options.accounts } : {}) });
+  options.instrument?.(app);
 
   const param = (request: FastifyRequest, name: string): string => (request.params as Record<string, string>)[name]!;
   const body = <T>(request: FastifyRequest): T => request.body as T;
@@ -376,6 +385,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
     ...smsRoutes(options.sms && { ...options.sms, now }),
     ...inventoryRoutes(options.inventory),
     ...campaignRoutes(options.campaigns),
+    ...(options.extraRoutes?.(now) ?? []),
   ];
 
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ error: 'UNKNOWN_ROUTE', message: 'no such API route' }));
@@ -391,7 +401,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
     const definition: RouteOptions = {
       method: route.method,
       url: route.url,
-      ...(route.public ? { config: { public: true } } : {}),
+      ...(route.public ? { config: { public: true } } : route.role ? { config: { role: route.role } } : {}),
       schema: {
         ...(route.params ? { params: { type: 'object', properties: Object.fromEntries(Object.keys(route.params).map((k) => [k, PARAM_SCHEMAS[k] ?? DEFAULT_PARAM_SCHEMA])) } } : {}),
         ...(route.query ? { querystring: { type: 'object', additionalProperties: false, properties: route.query } } : {}),

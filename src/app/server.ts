@@ -33,6 +33,12 @@ import { commandQueueHooks } from '../omadm/queue.js';
 import { OmaDmBootstrapService } from '../omadm/bootstrap/service.js';
 import type { WapPushSender } from '../omadm/push-port.js';
 import { forwardPushDeliveryReports, startSms, wapPushSenderOf, type RunningSms, type SmsServerConfig } from './sms.js';
+import { adminRoutes, ensureFirstAdmin } from '../api/admin.js';
+import { registerConsole } from '../api/console.js';
+import { createLogger, type LogLevel, type Logger } from '../observability/logger.js';
+import { DepotMetrics } from '../observability/metrics.js';
+import { instrumentApi } from '../observability/http.js';
+import type { DestinationStream } from 'pino';
 
 export interface DepotServerConfig {
   host: string;
@@ -74,6 +80,8 @@ export interface DepotServerConfig {
   omadm?: { port: number; insecureHttp?: boolean; allowBasic?: boolean; /** WAP Push by SMS (the SMS layer): turns on bootstrap and start-dm (docs/omadm-bootstrap.md). */ pushSender?: WapPushSender; serverId?: string };
   /** SMS over Kannel (docs/sms.md): off unless configured. */
   sms?: SmsServerConfig;
+  /** Structured JSON logs (pino): level (default DEPOT_LOG_LEVEL, else silent; `depot serve` says info) and where they go (default stdout). */
+  log?: { level?: LogLevel; destination?: DestinationStream };
   installs?: { /** Package URIs on the CoAP listener (default) or the HTTP one. */ pullVia?: 'coap' | 'http'; pollIntervalMs?: number; timeouts?: Partial<PhaseTimeouts>; maxAttempts?: number; trust?: TrustStore };
   /** The install chain: safety-net tick, and per-model learning (skip after N failures, probe rate, seed). */
   chain?: { tickMs?: number; learning?: Pick<LearningOptions, 'skipAfter' | 'probeRate' | 'seed'> };
@@ -109,6 +117,11 @@ export interface RunningDepotServer {
   omadm: OmaDmHttpServer | undefined;
   /** The SMS outbox and its routes (when configured). */
   sms: RunningSms | undefined;
+  /** The structured logger and the Prometheus metrics (issue 17). */
+  logger: Logger;
+  metrics: DepotMetrics;
+  /** The first admin made at this start (no users before): its password only when generated, to be shown once. */
+  firstAdmin: { username: string; password?: string; fromEnv: boolean } | undefined;
   /** Where each listener is bound, e.g. { coap: 'coap://0.0.0.0:5683' }. */
   listening: Record<string, string>;
   close(): Promise<void>;
@@ -162,6 +175,8 @@ const UDP_RECEIVE_BUFFER = 4 * 1024 * 1024;
 async function start(config: DepotServerConfig, dataDir: string, opened: (() => unknown)[]): Promise<RunningDepotServer> {
   const store = openSqliteStore({ dataDir });
   opened.push(() => store.close());
+  const logger = createLogger({ level: config.log?.level ?? ((process.env.DEPOT_LOG_LEVEL as LogLevel | undefined) || 'silent'), ...(config.log?.destination ? { destination: config.log.destination } : {}) });
+  const metrics = new DepotMetrics({ queues: store.fleetSummary, devices: { counts: () => store.fleetSummary.counts(Date.now()) } });
   const transport = await UdpTransport.bind({ host: config.host, port: config.coapPort, receiveBufferSize: UDP_RECEIVE_BUFFER });
   const coap = new CoapServer({ transport });
   opened.push(() => coap.close());
@@ -246,7 +261,14 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     ...(config.installs?.pollIntervalMs !== undefined ? { pollIntervalMs: config.installs.pollIntervalMs } : {}),
     ...(config.installs?.timeouts ? { timeouts: config.installs.timeouts } : {}),
     ...(config.installs?.maxAttempts !== undefined ? { maxAttempts: config.installs.maxAttempts } : {}),
-    onError: (error) => process.emitWarning(`install driver: ${error.message}`),
+    onError: (error) => {
+      metrics.error('installs');
+      logger.warn({ err: error }, 'install driver error');
+    },
+    onTransition: (job, from) => {
+      metrics.installTransition(job, from);
+      logger.info({ job: job.id, kind: job.kind, endpoint: job.endpoint, method: job.method, from, to: job.state, result: job.resultName, attempts: job.attempts }, 'install job transition');
+    },
   });
   opened.push(() => installs.close());
   const object9 = new Object9Method({ engine: installs, registrations: store.registrations, catalog: store.packages });
@@ -256,8 +278,22 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     methods: [object9, new MarkMethod({ handover: object9 })],
     learning,
     ...(config.chain?.tickMs !== undefined ? { tickMs: config.chain.tickMs } : {}),
-    onError: (error) => process.emitWarning(`install chain: ${error.message}`),
+    onError: (error) => {
+      metrics.error('chain');
+      logger.warn({ err: error }, 'install chain error');
+    },
   });
+  const lwm2mEvent = (event: 'registered' | 'updated' | 'deregistered' | 'expired') => (registration: { endpoint: string }): void => {
+    metrics.lwm2m(event);
+    logger.debug({ endpoint: registration.endpoint, event }, 'lwm2m');
+  };
+  const lwm2mListeners = (['registered', 'updated', 'deregistered', 'expired'] as const).map((event) => [event, lwm2mEvent(event)] as const);
+  for (const [event, listener] of lwm2mListeners) lwm2m.on(event, listener);
+  const lwm2mError = (error: Error): void => {
+    metrics.error('lwm2m');
+    logger.warn({ err: error }, 'lwm2m error');
+  };
+  lwm2m.on('error', lwm2mError);
   // A registration or update is the device's "next contact" for marked installs.
   const onContact = (registration: { endpoint: string }): void => void chain.contact(registration.endpoint, 'lwm2m');
   lwm2m.on('registered', onContact);
@@ -288,6 +324,8 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   // Delivery reports of the pushes the bootstrap sent move its records on (sent → delivered/failed).
   if (sms && omadmBootstrap) opened.push(forwardPushDeliveryReports(sms.outbox, omadmBootstrap));
   opened.push(() => omadmBootstrap?.close());
+  const accounts = { users: store.users, audit: store.audit };
+  const firstAdmin = await ensureFirstAdmin(accounts, Date.now());
   const api = createApi({
     lwm2m,
     bootstrap,
@@ -308,6 +346,12 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       rules: store.methodStats,
       requirePackage: (sha256) => catalog.require(sha256),
       knownDevice: async (endpoint) => (await store.registrations.getByEndpoint(endpoint)) !== null || (await store.deviceFacts.get(endpoint)) !== null,
+    },
+    accounts,
+    extraRoutes: (now) => adminRoutes({ accounts, fleet: store.fleetSummary, now }),
+    instrument: (app) => {
+      instrumentApi(app, logger, metrics);
+      registerConsole(app);
     },
     ...config.api,
   });
@@ -371,10 +415,15 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     campaigns,
     api,
     sms,
+    logger,
+    metrics,
+    firstAdmin,
     listening: {
       coap: `coap://${host}:${a.port}`,
       ...(secure ? { coaps: `coaps://${secure.family === 'IPv6' ? `[${secure.address}]` : secure.address}:${secure.port}` } : {}),
       http: `http://${httpHost.includes(':') ? `[${httpHost}]` : httpHost}:${httpPort}/api/v1 (OpenAPI at /api/openapi.json)`,
+      console: `http://${httpHost === '0.0.0.0' || httpHost === '::' ? uriHost : httpHost.includes(':') ? `[${httpHost}]` : httpHost}:${httpPort}/`,
+      metrics: `http://${httpHost.includes(':') ? `[${httpHost}]` : httpHost}:${httpPort}/metrics (any API token or session; role viewer)`,
       'dm server (written at bootstrap)': dmUri,
       ...(omadmUrl ? { 'oma dm': omadmUrl } : {}),
       bootstrap: bootstrap.insecureBootstrap ? 'INSECURE lab mode: plain CoAP served, DM keys sent in clear' : 'over DTLS with bootstrap credentials only',
@@ -394,6 +443,8 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       lwm2m.off('factsLearned', onInventoryFacts);
       bootstrap.off('bootstrapped', onInventoryBootstrap);
       await campaigns.close();
+      for (const [event, listener] of lwm2mListeners) lwm2m.off(event, listener);
+      lwm2m.off('error', lwm2mError);
       await chain.close();
       await sms?.close();
       await omadm?.close();

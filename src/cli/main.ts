@@ -12,6 +12,9 @@ import { runSimCommand } from './sim.js';
 import { runSmsCommand } from './sms.js';
 import { runInventoryCommand } from './inventory.js';
 import { runCampaignCommand } from './campaign.js';
+import { runLoginCommand } from './login.js';
+import { runUsersCommand } from './users.js';
+import { runTokensCommand } from './tokens.js';
 
 const USAGE = `usage: depot <command> [options]
 commands:
@@ -28,6 +31,9 @@ commands:
   sms       Kannel configuration for Depot (kannel-config) and the SMS outbox
   inventory devices across protocols: list, show, history, tags, groups, CSV import, explain selection
   campaign  staged installs across the fleet: create, show, watch, pause, resume, cancel, approve, retry
+  login     sign in to a running Depot; saves its URL and an API token (config file, 0600)
+  users     users and roles on a running Depot (admin)
+  tokens    API tokens on a running Depot (admin)
 Run "depot <command> --help" for a command's options.`;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
@@ -44,6 +50,9 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   sms: (argv) => runSmsCommand(argv),
   inventory: runInventoryCommand,
   campaign: runCampaignCommand,
+  login: runLoginCommand,
+  users: runUsersCommand,
+  tokens: runTokensCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

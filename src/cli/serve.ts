@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { startDepotServer } from '../app/server.js';
 import { certificateOf, trustRootsOf } from './dtls-options.js';
 import { loadPackageTrust } from './package.js';
+import { logLevelOf } from '../observability/logger.js';
 
 const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--http-port <port>] [--data-dir <dir>] [--allow-unsecured]
   --host <addr>        address to listen on (default 0.0.0.0; use :: for IPv6)
@@ -39,6 +40,10 @@ const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--http-p
   --sms-public-base <url>  origin of SMS download links (default: --sms-callback-base)
   --sms-from <sender>  default sender (number, short code or name)
   --sms-rate <n>       SMS handed to Kannel per second, at most (default 10)
+  --log-level <level>  structured JSON logs on stdout: fatal, error, warn, info (default; or
+                       DEPOT_LOG_LEVEL), debug, trace, silent
+The console is at http://<host>:<http-port>/. At the first start (no users yet) an admin "admin"
+is made with DEPOT_ADMIN_PASSWORD, or a random password printed once (DEPOT_ADMIN_USER names it).
 The API token is DEPOT_API_TOKEN, or the file <data-dir>/api-token (created on first start).
 PSK keys are sealed at rest with DEPOT_SECRET_KEY, or the key file <data-dir>/secrets.key (created
 on first start; back it up apart from the database).`;
@@ -82,6 +87,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
         'sms-public-base': { type: 'string' },
         'sms-from': { type: 'string' },
         'sms-rate': { type: 'string' },
+        'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -96,6 +102,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     if (values['coaps-port'] !== 'off') port(values['coaps-port'], '--coaps-port');
     certificateOf(values);
     if (values.sim !== undefined && !/^\d+$/.test(values.sim)) throw new Error(`--sim takes a number of devices, got "${values.sim}"`);
+    logLevelOf(values['log-level'] ?? process.env.DEPOT_LOG_LEVEL);
     if (values['pull-via'] !== 'coap' && values['pull-via'] !== 'http') throw new Error(`--pull-via is coap or http, got "${values['pull-via']}"`);
     if (values['bootstrap-credentials'] !== 'psk' && values['bootstrap-credentials'] !== 'x509') throw new Error(`--bootstrap-credentials is psk or x509, got "${values['bootstrap-credentials']}"`);
     const rebootstrap = values['rebootstrap-interval'];
@@ -115,7 +122,15 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     process.stderr.write(`depot serve: ${(error as Error).message}\n`);
     return 2;
   }
-  const server = await startDepotServer({
+  const ports: [string, string | undefined][] = [
+    ['--http-port', values['http-port']],
+    ['--coap-port', values['coap-port']],
+    ['--coaps-port', values['coaps-port']],
+    ['--omadm-port', values['omadm-port']],
+  ];
+  const startServer = () =>
+    startDepotServer({
+    log: { level: logLevelOf(values['log-level'] ?? process.env.DEPOT_LOG_LEVEL) },
     host: values.host,
     coapPort: port(values['coap-port'], '--coap-port'),
     coapsPort: values['coaps-port'] === 'off' ? null : port(values['coaps-port'], '--coaps-port'),
@@ -137,6 +152,21 @@ export async function runServeCommand(argv: string[]): Promise<number> {
       : {}),
     ...(values.sim !== undefined ? { simulate: { count: Number(values.sim), ...(values['sim-profile'] ? { profileFile: values['sim-profile'] } : {}) } } : {}),
   });
+  let server;
+  try {
+    server = await startServer();
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException & { port?: number };
+    if (e.code !== 'EADDRINUSE') throw error;
+    const busy = e.port ?? Number(/:(\d+)\s*$/.exec(e.message)?.[1]);
+    const flags = ports.filter(([, value]) => value !== undefined && Number(value) === busy).map(([flag]) => flag);
+    process.stderr.write(`depot serve: port ${Number.isFinite(busy) ? busy : '?'} is already in use${flags.length ? ` (${flags.join(', ')})` : ''}; choose another with ${flags.length ? flags.map((f) => `${f} <port>`).join(' or ') : '--http-port, --coap-port, --coaps-port or --omadm-port'}\n`);
+    return 1;
+  }
+  if (server.firstAdmin) {
+    if (server.firstAdmin.password) process.stdout.write(`depot: first admin "${server.firstAdmin.username}" created with password ${server.firstAdmin.password}\ndepot: (shown once: sign in at the console and change it, or set DEPOT_ADMIN_PASSWORD before the first start)\n`);
+    else process.stdout.write(`depot: first admin "${server.firstAdmin.username}" created with the password of DEPOT_ADMIN_PASSWORD\n`);
+  }
   for (const [name, where] of Object.entries(server.listening)) process.stdout.write(`depot: ${name} ${where}\n`);
   if (values['insecure-bootstrap']) process.stderr.write('depot: WARNING: --insecure-bootstrap: Bootstrap-Requests over plain CoAP are served and DM keys are sent in clear; lab use only\n');
   if (server.simulator) process.stdout.write(`depot: simulated fleet of ${server.simulator.stats().total} devices started\n`);

@@ -108,6 +108,8 @@ export interface InstallDriverOptions {
   now?: () => number;
   /** Called with errors the driver could not attribute to a job (logging). */
   onError?: (error: Error) => void;
+  /** Called after each job transition is stored (logs and metrics, issue 17); must not throw. */
+  onTransition?: (job: InstallJob, from: InstallJobState) => void;
 }
 
 /** One Object 9 instance as a device reports it. */
@@ -565,6 +567,7 @@ export class InstallDriver {
     const next = await this.store.installJobs.transition(job.id, to, note ? `${note}; then ${detail}` : detail, patch, this.now());
     this.restartNotes.delete(job.id);
     if ('downloadToken' in patch) this.options.endpoint.withdraw(job.id);
+    this.options.onTransition?.(next, job.state);
     return next;
   }
 

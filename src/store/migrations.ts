@@ -444,4 +444,57 @@ CREATE INDEX campaign_members_wave ON campaign_members (campaign_id, wave, state
 CREATE INDEX campaign_members_package ON campaign_members (package_sha256) WHERE state IN ('pending', 'starting', 'started');
 `,
   },
+  // ---- operator surfaces (issue 17): users, API tokens, console sessions, the audit log.
+  {
+    version: 14,
+    name: 'users-tokens-audit',
+    sql: `
+-- Operators. password_hash is "scrypt$N$r$p$salt$hash" (base64url), never the password.
+CREATE TABLE users (
+  id            TEXT    NOT NULL PRIMARY KEY,
+  username      TEXT    NOT NULL UNIQUE COLLATE NOCASE,
+  role          TEXT    NOT NULL CHECK (role IN ('admin', 'operator', 'viewer')),
+  password_hash TEXT    NOT NULL,
+  disabled      INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL
+) STRICT;
+-- API tokens: "dpt_<id>_<secret>"; only SHA-256 of the secret is kept (the secret has 192 bits).
+CREATE TABLE api_tokens (
+  id          TEXT    NOT NULL PRIMARY KEY,
+  user_id     TEXT    REFERENCES users (id) ON DELETE CASCADE,
+  name        TEXT    NOT NULL,
+  role        TEXT    NOT NULL CHECK (role IN ('admin', 'operator', 'viewer')),
+  secret_hash BLOB    NOT NULL,
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL,
+  revoked_at  INTEGER,
+  last_used_at INTEGER
+) STRICT;
+CREATE INDEX api_tokens_user ON api_tokens (user_id, created_at);
+-- Console sessions (cookie "<id>.<secret>", SHA-256 of the secret kept), with the CSRF token of each.
+CREATE TABLE console_sessions (
+  id          TEXT    NOT NULL PRIMARY KEY,
+  user_id     TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  secret_hash BLOB    NOT NULL,
+  csrf_token  TEXT    NOT NULL,
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX console_sessions_user ON console_sessions (user_id);
+-- Every change made through the API: who, what, when, on what.
+CREATE TABLE audit_log (
+  seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+  at      INTEGER NOT NULL,
+  actor   TEXT    NOT NULL,
+  role    TEXT,
+  action  TEXT    NOT NULL,
+  target  TEXT,
+  outcome TEXT    NOT NULL,
+  source  TEXT,
+  detail  TEXT
+) STRICT;
+CREATE INDEX audit_log_at ON audit_log (at);
+`,
+  },
 ];

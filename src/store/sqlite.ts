@@ -35,6 +35,9 @@ import { SqliteMethodStatsRepository } from './sqlite/method-stats.js';
 import { SqliteSmsRepositories } from './sqlite/sms-outbox.js';
 import { SqliteInventoryRepository } from './sqlite/inventory.js';
 import { SqliteCampaignRepository, SqlitePackageTargetRepository } from './sqlite/campaigns.js';
+import { SqliteUserRepository } from './sqlite/users.js';
+import { SqliteAuditRepository } from './sqlite/audit.js';
+import { SqliteFleetSummary } from './sqlite/fleet-summary.js';
 import { Statements } from './sqlite/common.js';
 import { flushSoftWrites } from './sqlite/batch.js';
 import type { Store } from './types.js';
@@ -93,6 +96,10 @@ export class SqliteStore implements Store {
   readonly inventory: SqliteInventoryRepository;
   readonly campaigns: SqliteCampaignRepository;
   readonly packageTargets: SqlitePackageTargetRepository;
+  /** Users, API tokens and console sessions; the audit log; fleet counts for the dashboard (issue 17). */
+  readonly users: SqliteUserRepository;
+  readonly audit: SqliteAuditRepository;
+  readonly fleetSummary: SqliteFleetSummary;
 
   /** @internal The connection, for tests and maintenance tools; the layers above use the repositories. */
   readonly db: Database.Database;
@@ -126,6 +133,9 @@ export class SqliteStore implements Store {
     this.inventory = new SqliteInventoryRepository(statements);
     this.campaigns = new SqliteCampaignRepository(statements);
     this.packageTargets = new SqlitePackageTargetRepository(statements);
+    this.users = new SqliteUserRepository(statements);
+    this.audit = new SqliteAuditRepository(statements);
+    this.fleetSummary = new SqliteFleetSummary(statements);
   }
 
   /** Commits the soft writes (registrations, device facts) queued for the group commit (sqlite/batch.ts). */
@@ -317,8 +327,10 @@ function checkIntegrity(db: Database.Database, path: string): void {
 }
 
 function checkMigrationList(migrations: readonly Migration[]): void {
+  // Strictly increasing from 1 (a gap is allowed: branches get numbers assigned ahead of a merge).
   migrations.forEach((m, i) => {
-    if (m.version !== i + 1) throw new StoreError('INVALID_ARGUMENT', `migration ${m.name} has version ${m.version}, expected ${i + 1}`);
+    const floor = i === 0 ? 0 : migrations[i - 1]!.version;
+    if (!Number.isInteger(m.version) || m.version <= floor || (i === 0 && m.version !== 1)) throw new StoreError('INVALID_ARGUMENT', `migration ${m.name} has version ${m.version}, expected ${i === 0 ? 1 : `more than ${floor}`}`);
   });
 }
 
@@ -337,7 +349,7 @@ function appliedMigrations(db: Database.Database): AppliedMigration[] {
 function migrate(db: Database.Database, path: string, migrations: readonly Migration[]): void {
   const check = (): number => {
     const applied = appliedMigrations(db);
-    const known = migrations.length;
+    const known = migrations.at(-1)?.version ?? 0;
     const newest = applied[applied.length - 1];
     if (newest !== undefined && newest.version > known) {
       throw new StoreError(
@@ -348,14 +360,14 @@ function migrate(db: Database.Database, path: string, migrations: readonly Migra
     }
     applied.forEach((a, i) => {
       const m = migrations[i];
-      if (a.version !== i + 1 || m === undefined || m.name !== a.name) {
+      if (m === undefined || a.version !== m.version || m.name !== a.name) {
         throw new StoreError(
           'SCHEMA_MISMATCH',
           `the store ${path} records migration ${a.version} "${a.name}", which this Depot knows as ${m ? `"${m.name}"` : 'nothing'}`,
         );
       }
     });
-    return applied.length;
+    return applied.at(-1)?.version ?? 0;
   };
 
   check();

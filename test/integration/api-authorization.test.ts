@@ -102,11 +102,23 @@ const errorOf = (r: RawResponse): string | undefined => {
   }
 };
 
-test('every registered route is listed, and all but health, the OpenAPI document and the package download need the token', () => {
+test('every registered route is listed, and all but health, the OpenAPI document, the package download, the login and the console page need the token', () => {
   const routes = registeredRoutes(server.api);
   assert.ok(routes.length >= 20, `only ${routes.length} routes seen`);
   const publicRoutes = routes.filter((r) => r.public).map((r) => `${r.method} ${r.url}`).sort();
-  assert.deepEqual(publicRoutes, ['GET /api/health', 'GET /api/openapi.json', 'GET /pkg/:token', 'HEAD /api/health', 'HEAD /api/openapi.json', 'HEAD /pkg/:token']);
+  assert.deepEqual(publicRoutes, [
+    'GET /',
+    'GET /api/health',
+    'GET /api/openapi.json',
+    'GET /console/:file',
+    'GET /pkg/:token',
+    'HEAD /',
+    'HEAD /api/health',
+    'HEAD /api/openapi.json',
+    'HEAD /console/:file',
+    'HEAD /pkg/:token',
+    'POST /api/v1/login',
+  ]);
   assert.ok(routes.some((r) => r.method === 'POST' && r.url === '/api/v1/packages'));
   assert.ok(routes.some((r) => r.method === 'HEAD' && r.url === '/api/v1/devices'), 'HEAD routes exposed for GET routes are seen (and protected) too');
 });

@@ -75,6 +75,7 @@ const EXPECTED_MIGRATIONS: [number, string][] = [
   [11, 'install-chain-retries'],
   [12, 'sms-outbox'],
   [13, 'inventory-and-campaigns'],
+  [14, 'users-tokens-audit'],
 ];
 
 void test('open: a new file gets every migration, in order, recorded once; reopening applies none again', () => {
@@ -105,6 +106,8 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
     .pluck()
     .all();
   assert.deepEqual(indexes, [
+    'api_tokens_user',
+    'audit_log_at',
     'bootstrap_credentials_endpoint',
     'bootstrap_endpoints_state',
     'bootstrap_endpoints_undecided_seen',
@@ -112,6 +115,7 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
     'campaign_members_package',
     'campaign_members_wave',
     'campaigns_active',
+    'console_sessions_user',
     'credentials_endpoint',
     'device_facts_model',
     'install_chain_attempts_one_running',
@@ -150,7 +154,7 @@ void test('migrations: a file with a newer schema version is refused with SCHEMA
   const path = join(dataDir, SQLITE_FILE_NAME);
   assert.throws(
     () => openSqliteStore({ dataDir }),
-    storeError('SCHEMA_TOO_NEW', new RegExp(`^the store ${path} has schema version 99 \\(from-the-future\\), newer than this Depot knows \\(${MIGRATIONS.length}\\)`)),
+    storeError('SCHEMA_TOO_NEW', new RegExp(`^the store ${path} has schema version 99 \\(from-the-future\\), newer than this Depot knows \\(${MIGRATIONS.at(-1)!.version}\\)`)),
   );
   // Still readable and unchanged by the refused open.
   const db = new Database(path, { readonly: true });

@@ -1,0 +1,209 @@
+/**
+ * The web console in a real browser (issue 17): Debian's Chromium driven by playwright-core
+ * against a real `depot serve` process with a simulated fleet. An admin signs in, sees the
+ * fleet, finds a device, uploads a package (with the progress bar), installs it on a device
+ * and sees the job in the device's history; a viewer sees no operator buttons and the API
+ * refuses the action when the viewer tries it anyway. Screenshots of the main pages are taken
+ * each run (into docs/screenshots with DEPOT_UPDATE_SCREENSHOTS=1, else a temporary folder).
+ */
+import { after, before, test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { freeTcpPort } from '../support/udp-probe.js';
+
+const CLI = join(process.cwd(), 'dist/src/cli/main.js');
+const ADMIN_PASSWORD = 'e2e-admin-password-42';
+const VIEWER_PASSWORD = 'e2e-viewer-password-42';
+const FLEET = 6;
+let dir: string;
+let serve: ChildProcess;
+let base: string;
+let sharedToken: string;
+const shots = process.env.DEPOT_UPDATE_SCREENSHOTS === '1' ? join(process.cwd(), 'docs/screenshots') : undefined;
+let shotDir: string;
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function apiJson(path: string, init: RequestInit = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(base + path, { ...init, headers: { authorization: `Bearer ${sharedToken}`, 'content-type': 'application/json', ...init.headers } });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'depot-e2e-'));
+  shotDir = shots ?? join(dir, 'screenshots');
+  mkdirSync(shotDir, { recursive: true });
+  const httpPort = await freeTcpPort();
+  base = `http://127.0.0.1:${httpPort}`;
+  serve = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--http-port', String(httpPort), '--coap-port', '0', '--coaps-port', 'off', '--allow-unsecured', '--sim', String(FLEET), '--data-dir', join(dir, 'data'), '--log-level', 'warn'], {
+    env: { ...process.env, DEPOT_ADMIN_PASSWORD: ADMIN_PASSWORD, DEPOT_API_TOKEN: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  serve.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  serve.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  await waitFor('depot serve to be ready', () => (out.includes('depot: ready') ? true : serve.exitCode !== null ? Promise.reject(new Error(`depot serve exited: ${out}`)) : undefined));
+  assert.match(out, /depot: first admin "admin" created with the password of DEPOT_ADMIN_PASSWORD/);
+  assert.ok(!out.includes(ADMIN_PASSWORD), 'the password from the environment is not printed');
+  sharedToken = readFileSync(join(dir, 'data', 'api-token'), 'utf8').trim();
+  // The simulated fleet registers.
+  await waitFor('the simulated fleet', async () => {
+    const devices = await apiJson('/api/v1/fleet/devices?limit=100');
+    return (devices.body.total as number) >= FLEET ? true : undefined;
+  });
+});
+
+/** Debian's Chromium with a fresh profile directory of its own (one per browser, so sessions never mix). */
+function launch(profile: string): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(join(dir, `chromium-${profile}`), {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    viewport: { width: 1280, height: 860 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+after(async () => {
+  if (serve && serve.exitCode === null) {
+    const exited = new Promise((r) => serve.once('exit', r));
+    serve.kill('SIGTERM');
+    await exited;
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function signIn(page: Page, username: string, password: string): Promise<void> {
+  await page.goto(base + '/');
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('navigation', { name: 'Main' }).waitFor();
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  const file = join(shotDir, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  assert.ok(statSync(file).size > 5000, `${name}.png is not empty`);
+}
+
+function buildPackage(): string {
+  const content = join(dir, 'hello');
+  mkdirSync(content, { recursive: true });
+  writeFileSync(join(content, 'hello.txt'), 'hello from the console test\n'.repeat(4000));
+  const file = join(dir, 'hello-1.0.0.dpkg');
+  const built = spawnSync(process.execPath, [CLI, 'package', 'build', content, '--name', 'hello', '--version', '1.0.0', '--key', join(dir, 'data', 'demo-signing', 'depot-demo.key.pem'), '--out', file], { encoding: 'utf8' });
+  assert.equal(built.status, 0, built.stderr);
+  return file;
+}
+
+test('an admin signs in, sees the fleet, uploads a package with a progress bar, installs it on a device and sees the job in its history', async () => {
+  const context = await launch('admin');
+  const page = context.pages()[0] ?? (await context.newPage());
+  const consoleErrors: string[] = [];
+  // Script errors (the 401 of the session probe before signing in is an expected answer, not one).
+  page.on('pageerror', (error) => consoleErrors.push(error.message));
+  page.on('console', (m) => m.type() === 'error' && !/status of 401/.test(m.text()) && consoleErrors.push(m.text()));
+  // The login page, the first thing a new user sees.
+  await page.goto(base + '/');
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await shot(page, 'login');
+  // A wrong password is refused with a message.
+  await page.getByLabel('Username').fill('admin');
+  await page.getByLabel('Password').fill('not the password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').filter({ hasText: 'wrong username or password' }).waitFor();
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  // Dashboard: fleet counts and the make/model table.
+  await page.getByTestId('devices-total').filter({ hasText: String(FLEET) }).waitFor();
+  await page.getByRole('heading', { name: 'Fleet by make, model and OS' }).waitFor();
+  await shot(page, 'dashboard');
+  // Devices: the table, server-side search and sort.
+  await page.getByRole('link', { name: 'Devices' }).click();
+  await page.getByTestId('device-count').filter({ hasText: `of ${FLEET} devices` }).waitFor();
+  const first = (await page.locator('tbody tr td:first-child a').first().textContent())!;
+  await page.getByRole('button', { name: /^Endpoint/ }).click();
+  await page.locator('th[aria-sort="descending"]').waitFor();
+  await page.getByLabel('Search (start of endpoint, make or model)').fill(first);
+  await page.getByTestId('device-count').filter({ hasText: /of 1 devices/ }).waitFor();
+  await shot(page, 'devices');
+  // Packages: upload with the progress bar.
+  await page.getByRole('link', { name: 'Packages' }).click();
+  await page.getByLabel('Depot package file').setInputFiles(buildPackage());
+  await page.getByTestId('upload-button').click();
+  await page.getByRole('status').filter({ hasText: 'Added hello 1.0.0' }).waitFor();
+  await page.getByTestId('packages').getByText('hello').waitFor();
+  await shot(page, 'packages');
+  // A device: facts, install, history.
+  await page.goto(`${base}/#/devices/${encodeURIComponent(first)}`);
+  await page.getByRole('heading', { name: 'Facts' }).waitFor();
+  await page.getByLabel('Package', { exact: true }).selectOption({ label: 'hello 1.0.0' });
+  await page.getByTestId('install-button').click();
+  await page.getByRole('status').filter({ hasText: /Install job .* started/ }).waitFor();
+  await page.getByTestId('history').getByText('install', { exact: false }).first().waitFor();
+  // The job runs to its end on the simulated device; the history shows its final state.
+  await waitFor('the install to finish', async () => {
+    await page.reload();
+    const state = await page.getByTestId('history').locator('tbody tr').first().locator('td').nth(3).textContent();
+    return state === 'succeeded' || state === 'failed' ? state : undefined;
+  }, 90_000).then((state) => assert.equal(state, 'succeeded'));
+  await page.getByRole('button', { name: 'Read from the device' }).click();
+  await page.getByRole('cell', { name: 'hello', exact: true }).waitFor();
+  await shot(page, 'device');
+  // Bootstrap queue and users pages render.
+  await page.getByRole('link', { name: 'Bootstrap' }).click();
+  await page.getByRole('heading', { name: 'Bootstrap queue' }).waitFor();
+  await shot(page, 'bootstrap');
+  await page.getByRole('link', { name: 'Users' }).click();
+  await page.getByLabel('Username', { exact: true }).fill('vera');
+  await page.locator('#new-role').selectOption('viewer');
+  await page.getByLabel('Password (10 characters or more)').fill(VIEWER_PASSWORD);
+  await page.getByRole('button', { name: 'Add user' }).click();
+  await page.getByRole('status').filter({ hasText: 'User vera added (viewer).' }).waitFor();
+  await shot(page, 'users');
+  assert.deepEqual(consoleErrors, []);
+  await context.close();
+});
+
+test('a viewer sees no operator actions, and the API refuses them when tried anyway', async () => {
+  const context = await launch('viewer');
+  const page = context.pages()[0] ?? (await context.newPage());
+  await signIn(page, 'vera', VIEWER_PASSWORD);
+  assert.equal(await page.getByTestId('role').textContent(), 'viewer');
+  // Admin pages are not in the navigation.
+  assert.equal(await page.getByRole('link', { name: 'Users' }).count(), 0);
+  await page.getByRole('link', { name: 'Packages' }).click();
+  await page.getByRole('heading', { name: 'Catalog' }).waitFor();
+  assert.equal(await page.getByTestId('upload-button').count(), 0, 'no upload for a viewer');
+  const devices = await apiJson('/api/v1/fleet/devices?limit=1');
+  const endpoint = (devices.body.devices as { endpoint: string }[])[0]!.endpoint;
+  await page.goto(`${base}/#/devices/${encodeURIComponent(endpoint)}`);
+  await page.getByRole('heading', { name: 'Install history' }).waitFor();
+  assert.equal(await page.getByTestId('install-button').count(), 0, 'no install button for a viewer');
+  // The session's own CSRF token does not make a viewer an operator.
+  const packages = await apiJson('/api/v1/packages');
+  const sha256 = (packages.body.packages as { sha256: string }[])[0]!.sha256;
+  const refused = await page.evaluate(
+    async ({ endpoint, sha256 }) => {
+      const session = (await (await fetch('/api/v1/session')).json()) as { csrfToken: string };
+      const response = await fetch(`/api/v1/devices/${encodeURIComponent(endpoint)}/installs`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': session.csrfToken }, body: JSON.stringify({ package: sha256 }) });
+      return { status: response.status, type: response.headers.get('content-type'), body: (await response.json()) as { error: string } };
+    },
+    { endpoint, sha256 },
+  );
+  assert.equal(refused.status, 403);
+  assert.equal(refused.body.error, 'FORBIDDEN');
+  assert.match(refused.type ?? '', /^application\/problem\+json/);
+  await context.close();
+});
