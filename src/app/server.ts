@@ -28,7 +28,7 @@ import type { Simulator } from '../sim/simulator.js';
 import { openSqliteStore } from '../store/index.js';
 import type { DeviceFactsPatch, PendingLimits, Registration, SqliteStore } from '../store/index.js';
 import { DEMO_KEY_ID, startDemoFleet } from './demo-fleet.js';
-import { OmaDmHttpServer } from '../omadm/http.js';
+import { factsEndpointOf, OmaDmHttpServer } from '../omadm/http.js';
 import { commandQueueHooks } from '../omadm/queue.js';
 import { OmaDmBootstrapService } from '../omadm/bootstrap/service.js';
 import type { WapPushSender } from '../omadm/push-port.js';
@@ -390,7 +390,12 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       serverUri: `${scheme}://${uriHost}:${config.omadm.port}/dm`,
       ...(config.omadm.allowBasic === undefined ? {} : { allowBasic: config.omadm.allowBasic }),
       ...commandQueueHooks(store.omadmCommands),
-      onAuthenticated: (deviceId) => omadmBootstrap?.onAuthenticated(deviceId),
+      onAuthenticated: async (deviceId) => {
+        await omadmBootstrap?.onAuthenticated(deviceId);
+        // A DM session is the device's contact for its open install jobs (marked installs, SCOMO).
+        void chain.contact(factsEndpointOf(deviceId), 'omadm');
+      },
+      onFacts: (deviceId, facts) => void inventory.recordContact({ protocol: 'omadm', devId: deviceId, ...omadmInventoryFacts(facts) }).catch(inventoryWarn),
       log: (line) => process.stderr.write(`depot: ${line}\n`),
     });
     opened.push(() => omadm?.close());
@@ -456,5 +461,15 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       await coaps?.close();
       store.close();
     },
+  };
+}
+
+/** What a DM session's stored facts tell the inventory (the DevInfo/DevDetail fields it keeps). */
+function omadmInventoryFacts(facts: DeviceFactsPatch): { make?: string | null; model?: string | null; osVersion?: string | null; firmware?: string | null } {
+  return {
+    ...(facts.manufacturer !== undefined ? { make: facts.manufacturer } : {}),
+    ...(facts.modelNumber !== undefined ? { model: facts.modelNumber } : {}),
+    ...(facts.osVersion !== undefined ? { osVersion: facts.osVersion } : facts.softwareVersion !== undefined ? { osVersion: facts.softwareVersion } : {}),
+    ...(facts.firmwareVersion !== undefined ? { firmware: facts.firmwareVersion } : {}),
   };
 }

@@ -65,6 +65,8 @@ export interface OmaDmServerOptions {
   readonly onEffect?: (effect: SessionEffect) => void | Promise<void>;
   /** A device authenticated with its account (the bootstrap's acceptance, src/omadm/bootstrap/service.ts). */
   readonly onAuthenticated?: (deviceId: string) => void | Promise<void>;
+  /** A session's DevInfo/DevDetail facts, once stored (the inventory hears of the device). */
+  readonly onFacts?: (deviceId: string, facts: DeviceFactsPatch) => void | Promise<void>;
   readonly log?: (line: string) => void;
   readonly clock?: Clock;
   /**
@@ -342,9 +344,12 @@ export class OmaDmHttpServer {
       case 'client-nonce':
         await this.options.store.omadmAccounts.setNonce(effect.deviceId, effect.nonce, Date.now());
         break;
-      case 'facts':
-        await this.options.store.deviceFacts.upsert(factsEndpointOf(effect.deviceId), factsPatch(effect.facts), Date.now());
+      case 'facts': {
+        const patch = factsPatch(effect.facts);
+        await this.options.store.deviceFacts.upsert(factsEndpointOf(effect.deviceId), patch, Date.now());
+        await this.options.onFacts?.(effect.deviceId, patch);
         break;
+      }
       case 'auth-failed':
         this.deviceThrottle.record(effect.deviceId, now);
         this.sourceThrottle.record(source, now);

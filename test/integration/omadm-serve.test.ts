@@ -38,10 +38,10 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-for (const [index, encoding] of [[1, 'xml'], [2, 'wbxml']] as const) {
+for (const [index, encoding, imei] of [[1, 'xml', '350000000000014'], [2, 'wbxml', '350000000000022']] as const) {
   test(`an account added through the API lets a ${encoding} phone in over HTTPS; its facts are visible through the API`, async () => {
     assert.match(dmUrl, /^https:\/\/127\.0\.0\.1:\d+\/dm$/);
-    const deviceId = `IMEI:35000000000000${index}`;
+    const deviceId = `IMEI:${imei}`; // IMEIs with their check digit (the inventory refuses others)
     const added = await apiCall(api, 'token', '/api/v1/omadm/accounts', { json: { deviceId, clientPassword: `password-${index}` } });
     assert.equal(added.status, 201);
     assert.equal(JSON.stringify(added.body).includes('password-'), false, 'the password is not echoed');
@@ -56,6 +56,14 @@ for (const [index, encoding] of [[1, 'xml'], [2, 'wbxml']] as const) {
     assert.equal(facts.body.softwareVersion, 'Android 4.4');
     const list = await apiCall(api, 'token', '/api/v1/omadm/accounts');
     assert.ok((list.body.accounts as { deviceId: string }[]).some((a) => a.deviceId === deviceId));
+    // The same session reached the inventory: one device record, its IMEI taken from the DevId.
+    const inventory = await apiCall(api, 'token', '/api/v1/inventory/devices?protocol=omadm&limit=1000');
+    const device = (inventory.body.devices as { identities: { omadmDevId: string | null; imei: string | null }; make: string | null; model: string | null; protocols: string[] }[]).find((d) => d.identities.omadmDevId === deviceId);
+    assert.ok(device, 'the phone is in the inventory');
+    assert.equal(device.identities.imei, imei);
+    assert.equal(device.make, phone.get('./DevInfo/Man'));
+    assert.equal(device.model, phone.get('./DevInfo/Mod'));
+    assert.deepEqual(device.protocols, ['omadm']);
   });
 }
 
