@@ -26,6 +26,8 @@ import type { PendingLimits, SqliteStore } from '../store/index.js';
 import { DEMO_KEY_ID, startDemoFleet } from './demo-fleet.js';
 import { OmaDmHttpServer } from '../omadm/http.js';
 import { commandQueueHooks } from '../omadm/queue.js';
+import { ScomoService } from '../omadm/scomo/service.js';
+import { endpointHooks } from '../omadm/scomo/hooks.js';
 
 export interface DepotServerConfig {
   host: string;
@@ -235,8 +237,10 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   lwm2m.on('registered', onContact);
   lwm2m.on('updated', onContact);
   opened.push(() => chain.close());
+  let omadmDownloadBase: string | undefined;
+  const scomo = new ScomoService({ jobs: store.omadmScomo, catalog, accounts: store.omadmAccounts, downloadBase: () => omadmDownloadBase, log: (line) => process.stderr.write(`depot: ${line}\n`) });
   const { token, source } = apiToken(dataDir, config.apiToken);
-  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint, omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts }, ...config.api });
+  const api = createApi({ lwm2m, bootstrap, store, token, version: DEPOT_VERSION, catalog, installs, packageEndpoint, omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts, scomo }, ...config.api });
   const httpHost = config.httpHost ?? config.host;
   opened.push(() => api.close());
   await api.listen({ host: httpHost, port: config.httpPort });
@@ -270,11 +274,12 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       ...(issued ? { tls: { cert: issued.certificatePem, key: issued.privateKeyPem! } } : { insecureHttp: true }),
       serverUri: `${scheme}://${uriHost}:${config.omadm.port}/dm`,
       ...(config.omadm.allowBasic === undefined ? {} : { allowBasic: config.omadm.allowBasic }),
-      ...commandQueueHooks(store.omadmCommands),
+      ...endpointHooks(commandQueueHooks(store.omadmCommands), scomo),
       log: (line) => process.stderr.write(`depot: ${line}\n`),
     });
     opened.push(() => omadm?.close());
     const port = await omadm.listen();
+    omadmDownloadBase = `${scheme}://${uriHost}:${port}`;
     omadmUrl = `${scheme}://${uriHost}:${port}/dm${issued ? '' : ' (INSECURE: plain HTTP, lab mode)'}`;
   }
   const demoKeyFile = join(dataDir, 'demo-signing', `${DEMO_KEY_ID}.key.pem`);

@@ -12,7 +12,7 @@ import { AuthType, decodeBase64Strict, newNonce, parseBasicCredential, verifyHma
 import type { HmacHeader } from './auth.js';
 import { AlertCode, StatusCode } from './status-codes.js';
 import { encodeSyncML } from './syncml.js';
-import type { Command, Item, ItemCommand, Meta, ResultsCommand, StatusCommand, SyncHdr, SyncMLEncoding, SyncMLMessage } from './syncml.js';
+import type { AlertCommand, Command, ContainerCommand, Item, ItemCommand, Meta, ResultsCommand, StatusCommand, SyncHdr, SyncMLEncoding, SyncMLMessage } from './syncml.js';
 
 const PROTOCOL = 'OMA-TS-DM_Protocol-V1_2';
 
@@ -27,14 +27,38 @@ export interface DmAccount {
   readonly clientNonce: Uint8Array;
 }
 
-/** A command an operator (or the fact collection) wants run on the device. */
+/** What the device answered to one job: its Status code (null: no answer), Results (or the Status's Items), and for Sequence/Atomic each child's code. */
+export interface JobResult {
+  readonly code: number | null;
+  readonly items: readonly Item[];
+  readonly children?: readonly (number | null)[];
+}
+
+export type ServerJobKind = 'Get' | 'Replace' | 'Exec' | 'Add' | 'Delete' | 'Copy' | 'Alert' | 'Sequence' | 'Atomic';
+
+/**
+ * A command an operator (or the fact collection, or SCOMO) wants run on the device. Item
+ * commands target `uri` with one Item built from data/format/type, or carry `items` as given;
+ * Alert sends `alertCode` (the user-interaction alerts 1100-1104) with `items`; Sequence and
+ * Atomic carry `children` (RepPro <Sequence>, <Atomic>). `then` runs on the device's answer and
+ * may return follow-up jobs, which go out in Depot's next package of the same session (a SCOMO
+ * root found, then the install): sans-IO, synchronous.
+ */
 export interface ServerJob {
   readonly id: string;
-  readonly kind: 'Get' | 'Replace' | 'Exec';
+  readonly kind: ServerJobKind;
   readonly uri: string;
   readonly data?: string;
   readonly format?: string;
   readonly type?: string;
+  /** Exec: echoed by the device in the Generic Alert that reports the asynchronous result. */
+  readonly correlator?: string;
+  /** Copy: the node copied from. */
+  readonly sourceUri?: string;
+  readonly alertCode?: number;
+  readonly items?: readonly Item[];
+  readonly children?: readonly ServerJob[];
+  readonly then?: (result: JobResult) => readonly ServerJob[];
 }
 
 export type SessionEffect =
@@ -46,7 +70,9 @@ export type SessionEffect =
   /** Node values of ./DevInfo and ./DevDetail, keyed by URI ("./DevInfo/Man"). */
   | { readonly kind: 'facts'; readonly deviceId: string; readonly facts: Readonly<Record<string, string>> }
   /** code null: sent, but the session ended without the device's Status (the outcome is unknown). */
-  | { readonly kind: 'job-result'; readonly deviceId: string; readonly jobId: string; readonly code: number | null; readonly items: readonly Item[] }
+  | { readonly kind: 'job-result'; readonly deviceId: string; readonly jobId: string; readonly code: number | null; readonly items: readonly Item[]; readonly children?: readonly (number | null)[] }
+  /** Store before replying: this job's command is in the reply about to go out (an Exec must be known as sent before it can run). */
+  | { readonly kind: 'job-sent'; readonly deviceId: string; readonly jobId: string }
   /** The session ended before this job was sent: it may run in the next session. */
   | { readonly kind: 'job-unsent'; readonly deviceId: string; readonly jobId: string }
   | { readonly kind: 'generic-alert'; readonly deviceId: string; readonly correlator?: string; readonly items: readonly Item[] }
@@ -105,12 +131,19 @@ const MAX_FACT_LENGTH = 256;
 interface Sent {
   readonly msgId: string;
   readonly cmdId: string;
-  readonly job: ServerJob | 'fact' | 'alert';
+  /** 'child': one command of a Sequence/Atomic job, whose answer goes to `parent`. */
+  readonly job: ServerJob | 'fact' | 'alert' | 'child';
   readonly uri?: string;
   results: Item[];
+  /** Sequence/Atomic: the container's own code and each child's, and how many answers are still due. */
+  code?: number | null;
+  children?: (number | null)[];
+  open?: number;
+  readonly parent?: string;
+  readonly index?: number;
 }
 
-type Outgoing = StatusCommand | ItemCommand | { readonly kind: 'Alert'; readonly cmdId: string; readonly code: number } | ResultsCommand;
+type Outgoing = StatusCommand | ItemCommand | AlertCommand | ContainerCommand | ResultsCommand;
 
 export class DmServerSession {
   readonly sessionId: string;
@@ -191,7 +224,7 @@ export class DmServerSession {
     this.closePackage(effects);
     const reported = new Set<string>();
     for (const c of this.pending) {
-      const job = pendingJobs.get(c as ItemCommand);
+      const job = pendingJobs.get(c);
       if (job !== undefined && !job.id.startsWith('fact:')) {
         effects.push({ kind: 'job-unsent', deviceId: this.deviceId, jobId: job.id });
         reported.add(job.id);
@@ -292,7 +325,12 @@ export class DmServerSession {
     const { reply, rest } = fitted;
     this.pending.push(...rest);
     const more = rest.length > 0;
-    for (const c of reply.commands) if (c.kind !== 'Status' && c.kind !== 'Results') this.remember(reply.header.msgId, c as Outgoing);
+    for (const c of reply.commands) {
+      if (c.kind === 'Status' || c.kind === 'Results') continue;
+      this.remember(reply.header.msgId, c as Outgoing);
+      const job = pendingJobs.get(c);
+      if (job !== undefined && !job.id.startsWith('fact:')) effects.push({ kind: 'job-sent', deviceId: this.deviceId, jobId: job.id });
+    }
     // A package with only Status and Final ends the session (Protocol "Session Completion").
     if (!more && !hasCommands) {
       this.ended = true;
@@ -370,7 +408,7 @@ export class DmServerSession {
         return status('Results', command.cmdId, StatusCode.Ok);
       case 'Alert': {
         const code = command.code;
-        if (code === AlertCode.ClientInitiatedManagement || code === AlertCode.NextMessage || code === AlertCode.SessionAbort || code === AlertCode.ClientEvent) {
+        if (code === AlertCode.ClientInitiatedManagement || code === AlertCode.ServerInitiatedManagement || code === AlertCode.NextMessage || code === AlertCode.SessionAbort || code === AlertCode.ClientEvent) {
           return status('Alert', command.cmdId, StatusCode.Ok);
         }
         if (code === AlertCode.GenericAlert) {
@@ -402,18 +440,51 @@ export class DmServerSession {
 
   private handleStatus(status: StatusCommand, effects: SessionEffect[]): void {
     if (status.cmd === 'SyncHdr') return;
-    const sent = this.sent.get(`${status.msgRef}/${status.cmdRef}`);
+    const key = `${status.msgRef}/${status.cmdRef}`;
+    const sent = this.sent.get(key);
     if (sent === undefined) {
       effects.push({ kind: 'protocol-warning', deviceId: this.deviceId, text: `Status ${status.code} refers to MsgRef ${status.msgRef.slice(0, 20)} CmdRef ${status.cmdRef.slice(0, 20)}, which Depot never sent` });
       return;
     }
-    this.sent.delete(`${status.msgRef}/${status.cmdRef}`);
+    this.sent.delete(key);
     if (sent.job === 'alert') return;
     if (sent.job === 'fact') {
       if (status.code === StatusCode.Ok) for (const item of sent.results) this.noteFact(sent.uri!, item.data);
       return;
     }
-    effects.push({ kind: 'job-result', deviceId: this.deviceId, jobId: sent.job.id, code: status.code, items: sent.results });
+    if (sent.job === 'child') {
+      // One command of a Sequence/Atomic: its code is kept until the container has every answer.
+      const parent = this.sent.get(sent.parent!);
+      if (parent === undefined) return;
+      parent.children![sent.index!] = status.code;
+      if (sent.results.length > 0 && parent.results.length < 64) parent.results.push(...sent.results.slice(0, 64 - parent.results.length));
+      if (--parent.open! === 0) this.settle(sent.parent!, parent, effects);
+      return;
+    }
+    if (status.items !== undefined && sent.results.length === 0) sent.results.push(...status.items.slice(0, 64)); // Alert 1102-1104 answers
+    if (sent.children !== undefined) {
+      sent.code = status.code;
+      this.sent.set(key, sent);
+      if (--sent.open! === 0) this.settle(key, sent, effects);
+      return;
+    }
+    this.jobDone(sent.job, { code: status.code, items: sent.results }, effects);
+  }
+
+  /** A Sequence/Atomic job with all its answers (or the package ended without some). */
+  private settle(key: string, sent: Sent, effects: SessionEffect[]): void {
+    this.sent.delete(key);
+    for (const [k, s] of this.sent) if (s.parent === key) this.sent.delete(k);
+    this.jobDone(sent.job as ServerJob, { code: sent.code ?? null, items: sent.results, children: sent.children! }, effects);
+  }
+
+  private jobDone(job: ServerJob, result: JobResult, effects: SessionEffect[]): void {
+    effects.push({ kind: 'job-result', deviceId: this.deviceId, jobId: job.id, code: result.code, items: result.items, ...(result.children === undefined ? {} : { children: result.children }) });
+    // Follow-ups go out in Depot's next package of this session (never after it ended, never on no answer).
+    if (this.ended || result.code === null || job.then === undefined) return;
+    const next = job.then(result);
+    this.jobs.push(...next);
+    for (const j of next) this.pending.push(this.command(j));
   }
 
   private handleResults(results: ResultsCommand, effects: SessionEffect[]): void {
@@ -430,28 +501,46 @@ export class DmServerSession {
   /** Commands still without a Status when the client's package ends are failed jobs. */
   private closePackage(effects: SessionEffect[]): void {
     for (const [key, sent] of this.sent) {
+      if (!this.sent.has(key)) continue;
       this.sent.delete(key);
-      if (typeof sent.job === 'object') effects.push({ kind: 'job-result', deviceId: this.deviceId, jobId: sent.job.id, code: null, items: [] });
+      if (typeof sent.job !== 'object') continue;
+      if (sent.children !== undefined) this.settle(key, sent, effects);
+      else this.jobDone(sent.job, { code: null, items: [] }, effects);
     }
   }
 
-  private command(job: ServerJob): ItemCommand {
-    const meta: Meta | undefined = job.format !== undefined || job.type !== undefined ? { ...(job.format === undefined ? {} : { format: job.format }), ...(job.type === undefined ? {} : { type: job.type }) } : undefined;
-    const item: Item = { target: { locUri: job.uri }, ...(job.data === undefined ? {} : { data: job.data }), ...(meta === undefined ? {} : { meta }) };
-    const cmd: ItemCommand = { kind: job.kind, cmdId: '', items: [item] };
+  private command(job: ServerJob): Outgoing {
+    let cmd: Outgoing;
+    if (job.kind === 'Sequence' || job.kind === 'Atomic') {
+      cmd = { kind: job.kind, cmdId: '', commands: (job.children ?? []).map((c) => this.command(c) as Command) };
+    } else if (job.kind === 'Alert') {
+      cmd = { kind: 'Alert', cmdId: '', ...(job.alertCode === undefined ? {} : { code: job.alertCode }), ...(job.items === undefined ? {} : { items: job.items }) };
+    } else {
+      const meta: Meta | undefined = job.format !== undefined || job.type !== undefined ? { ...(job.format === undefined ? {} : { format: job.format }), ...(job.type === undefined ? {} : { type: job.type }) } : undefined;
+      const item: Item = { target: { locUri: job.uri }, ...(job.sourceUri === undefined ? {} : { source: { locUri: job.sourceUri } }), ...(job.data === undefined ? {} : { data: job.data }), ...(meta === undefined ? {} : { meta }) };
+      cmd = { kind: job.kind, cmdId: '', ...(job.correlator === undefined ? {} : { correlator: job.correlator }), items: job.items ?? [item] };
+    }
     pendingJobs.set(cmd, job);
     return cmd;
   }
 
   private remember(msgId: string, command: Outgoing): void {
-    if (command.kind === 'Alert') {
+    const job = pendingJobs.get(command);
+    if (command.kind === 'Alert' && job === undefined) {
       this.sent.set(`${msgId}/${command.cmdId}`, { msgId, cmdId: command.cmdId, job: 'alert', results: [] });
       return;
     }
-    const job = pendingJobs.get(command as ItemCommand);
     if (job === undefined) return;
     const isFact = job.id.startsWith('fact:');
-    this.sent.set(`${msgId}/${command.cmdId}`, { msgId, cmdId: command.cmdId, job: isFact ? 'fact' : job, uri: job.uri, results: [] });
+    const key = `${msgId}/${command.cmdId}`;
+    if (command.kind === 'Sequence' || command.kind === 'Atomic') {
+      // The container and each command in it get a Status (RepPro <Sequence>, <Atomic>).
+      const n = command.commands.length;
+      this.sent.set(key, { msgId, cmdId: command.cmdId, job, results: [], children: new Array<number | null>(n).fill(null), open: n + 1 });
+      command.commands.forEach((c, index) => this.sent.set(`${msgId}/${c.cmdId}`, { msgId, cmdId: c.cmdId!, job: 'child', results: [], parent: key, index }));
+      return;
+    }
+    this.sent.set(key, { msgId, cmdId: command.cmdId, job: isFact ? 'fact' : job, uri: job.uri, results: [] });
   }
 
   private nextCmdId(): string {
@@ -480,9 +569,13 @@ export class DmServerSession {
   }
 
   private numbered(c: Outgoing): Outgoing {
-    const copy = { ...c, cmdId: this.nextCmdId() } as Outgoing;
-    const job = pendingJobs.get(c as ItemCommand);
-    if (job !== undefined) pendingJobs.set(copy as ItemCommand, job);
+    const job = pendingJobs.get(c);
+    let copy: Outgoing;
+    if (c.kind === 'Sequence' || c.kind === 'Atomic') {
+      const cmdId = this.nextCmdId();
+      copy = { ...c, cmdId, commands: c.commands.map((child) => this.numbered(child as Outgoing) as Command) };
+    } else copy = { ...c, cmdId: this.nextCmdId() } as Outgoing;
+    if (job !== undefined) pendingJobs.set(copy, job);
     return copy;
   }
 
@@ -503,7 +596,7 @@ export class DmServerSession {
 }
 
 /** Which job a not-yet-sent command carries (kept beside the command, not in the message model). */
-const pendingJobs = new WeakMap<ItemCommand, ServerJob>();
+const pendingJobs = new WeakMap<object, ServerJob>();
 
 /** Reads a nonce from the base64 in a NextNonce (for clients and tests). */
 export function nonceFromChallenge(nextNonce: string): Uint8Array {

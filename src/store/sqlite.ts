@@ -29,6 +29,7 @@ import { SqlitePackageRepository } from './sqlite/packages.js';
 import { SqliteInstallJobRepository } from './sqlite/install-jobs.js';
 import { SqliteOmaDmAccountRepository } from './sqlite/omadm-accounts.js';
 import { SqliteOmaDmCommandRepository } from './sqlite/omadm-commands.js';
+import { SqliteScomoJobRepository } from './sqlite/omadm-scomo.js';
 import { SqliteChainJobRepository } from './sqlite/chain-jobs.js';
 import { Statements } from './sqlite/common.js';
 import type { Store } from './types.js';
@@ -80,6 +81,7 @@ export class SqliteStore implements Store {
   readonly omadmAccounts: SqliteOmaDmAccountRepository;
   readonly omadmCommands: SqliteOmaDmCommandRepository;
   readonly chainJobs: SqliteChainJobRepository;
+  readonly omadmScomo: SqliteScomoJobRepository;
 
   /** @internal The connection, for tests and maintenance tools; the layers above use the repositories. */
   readonly db: Database.Database;
@@ -106,6 +108,7 @@ export class SqliteStore implements Store {
     this.omadmAccounts = new SqliteOmaDmAccountRepository(statements, secrets);
     this.omadmCommands = new SqliteOmaDmCommandRepository(statements);
     this.chainJobs = new SqliteChainJobRepository(statements);
+    this.omadmScomo = new SqliteScomoJobRepository(statements);
   }
 
   /** The migrations recorded in the file, in order. */

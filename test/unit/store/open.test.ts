@@ -64,7 +64,7 @@ void test('open: a new file gets every migration, in order, recorded once; reope
   const dataDir = tempDir();
   const store = openStore({ dataDir });
   const applied = store.appliedMigrations().map((m) => [m.version, m.name]);
-  assert.deepEqual(applied, [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs'], [4, 'install-method-chosen-by-depot'], [5, 'sealed-secrets'], [6, 'bootstrap-credentials-and-limits'], [7, 'omadm-accounts'], [8, 'install-chain-jobs']]);
+  assert.deepEqual(applied, [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs'], [4, 'install-method-chosen-by-depot'], [5, 'sealed-secrets'], [6, 'bootstrap-credentials-and-limits'], [7, 'omadm-accounts'], [8, 'install-chain-jobs'], [9, 'reserved-9'], [10, 'reserved-10'], [11, 'reserved-11'], [12, 'reserved-12'], [13, 'omadm-scomo-jobs']]);
   assert.equal(MIGRATIONS.length, 8);
   const first = store.appliedMigrations();
   store.close();
@@ -82,7 +82,7 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
   old.close();
 
   const store = openStore({ dataDir });
-  assert.deepEqual(store.appliedMigrations().map((m) => [m.version, m.name]), [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs'], [4, 'install-method-chosen-by-depot'], [5, 'sealed-secrets'], [6, 'bootstrap-credentials-and-limits'], [7, 'omadm-accounts'], [8, 'install-chain-jobs']]);
+  assert.deepEqual(store.appliedMigrations().map((m) => [m.version, m.name]), [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs'], [4, 'install-method-chosen-by-depot'], [5, 'sealed-secrets'], [6, 'bootstrap-credentials-and-limits'], [7, 'omadm-accounts'], [8, 'install-chain-jobs'], [9, 'reserved-9'], [10, 'reserved-10'], [11, 'reserved-11'], [12, 'reserved-12'], [13, 'omadm-scomo-jobs']]);
   const indexes = store.db
     .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name")
     .pluck()
@@ -100,6 +100,8 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
     'install_jobs_open',
     'install_transitions_job',
     'omadm_commands_device',
+    'omadm_scomo_jobs_device',
+    'omadm_scomo_jobs_open',
     'packages_name',
     'queued_operations_deadline',
     'queued_operations_endpoint',
@@ -127,7 +129,7 @@ void test('migrations: a file with a newer schema version is refused with SCHEMA
   // An older Depot (knowing only migration 1) refuses a file at migration 2 the same way.
   const dataDir2 = tempDir();
   openStore({ dataDir: dataDir2 }).close();
-  assert.throws(() => openSqliteStore({ dataDir: dataDir2, migrations: MIGRATIONS.slice(0, 1) }), storeError('SCHEMA_TOO_NEW', /schema version 8 \(install-chain-jobs\), newer than this Depot knows \(1\)/));
+  assert.throws(() => openSqliteStore({ dataDir: dataDir2, migrations: MIGRATIONS.slice(0, 1) }), storeError('SCHEMA_TOO_NEW', /schema version 13 \(omadm-scomo-jobs\), newer than this Depot knows \(1\)/));
 });
 
 void test('migrations: a recorded migration whose name differs from this version\'s is refused with SCHEMA_MISMATCH', () => {
