@@ -65,7 +65,7 @@ void test('open: a new file gets every migration, in order, recorded once; reope
   const store = openStore({ dataDir });
   const applied = store.appliedMigrations().map((m) => [m.version, m.name]);
   assert.deepEqual(applied, [[1, 'initial'], [2, 'lookup-indexes'], [3, 'packages-and-install-jobs'], [4, 'install-method-chosen-by-depot'], [5, 'sealed-secrets'], [6, 'bootstrap-credentials-and-limits'], [7, 'omadm-accounts'], [8, 'install-chain-jobs'], [9, 'reserved-9'], [10, 'reserved-10'], [11, 'reserved-11'], [12, 'reserved-12'], [13, 'omadm-scomo-jobs']]);
-  assert.equal(MIGRATIONS.length, 8);
+  assert.equal(MIGRATIONS.length, 13);
   const first = store.appliedMigrations();
   store.close();
   const again = openStore({ dataDir });
