@@ -25,6 +25,10 @@ export interface ScomoClientOptions {
   /** Download retry: tries and the first delay (doubling to 2 s); the default rides out a server restart of half a minute. */
   readonly downloadTries?: number;
   readonly retryDelayMs?: number;
+  /** A slow radio: the download is read at about this rate (tests stop the server in the middle). */
+  readonly bytesPerSecond?: number;
+  /** Download in pieces of this many bytes, one Range request each. */
+  readonly chunkBytes?: number;
 }
 
 /** mulberry32: a small seeded generator (the sim's failures repeat from run to run). */
@@ -47,6 +51,8 @@ export class ScomoClient implements DmPhoneExtension {
   installs = 0;
   /** Bytes fetched per download, including resumed requests (Range starts), for tests. */
   readonly rangeStarts: number[] = [];
+  /** Bytes of the current download held so far. */
+  received = 0;
   private readonly random: () => number;
   private readonly work = new Set<Promise<void>>();
 
@@ -164,37 +170,53 @@ export class ScomoClient implements DmPhoneExtension {
     this.report(correlator, opUri, 1200, id);
   }
 
-  /** GET with Range resumption: a lost connection or a refused one (server restarting) is retried from the bytes already held. */
+  /**
+   * GET with Range resumption: a lost connection or a refused one (server restarting) is retried
+   * from the bytes already held. With `chunkBytes` the phone asks for the package piece by piece
+   * (as many phones do), each piece a Range request.
+   */
   private async fetch(url: string): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let have = 0;
     let size: number | undefined;
     let delay = this.options.retryDelayMs ?? 250;
+    let failures = 0;
     const tries = this.options.downloadTries ?? 120;
-    for (let attempt = 0; attempt < tries; attempt++) {
+    const piece = this.options.chunkBytes;
+    while (failures < tries) {
       try {
         this.rangeStarts.push(have);
-        const res = await this.get(url, have);
+        const res = await this.get(url, have, piece);
         if (res.status === 200 && have > 0) {
           chunks.length = 0; // the server ignored Range: start over
           have = 0;
         } else if (res.status !== 200 && res.status !== 206) {
+          res.stream.resume();
           if (res.status === 404) throw Object.assign(new Error('the package link is gone'), { fatal: true });
           throw new Error(`HTTP ${res.status}`);
         }
         size = res.size ?? size;
+        const expected = res.length;
+        let got = 0;
         await new Promise<void>((resolve, reject) => {
           res.stream.on('data', (c: Buffer) => {
             chunks.push(c);
             have += c.length;
+            got += c.length;
+            this.received = have;
           });
-          res.stream.on('end', resolve);
+          res.stream.on('end', () => (expected === undefined || got >= expected ? resolve() : reject(new Error('short body'))));
           res.stream.on('error', reject);
-          res.stream.on('aborted', () => reject(new Error('aborted')));
+          res.stream.on('close', () => reject(new Error('closed')));
         });
+        // A slow radio: the piece took as long as the rate says.
+        if (this.options.bytesPerSecond !== undefined) await sleep(Math.ceil((got / this.options.bytesPerSecond) * 1000));
         if (size === undefined || have >= size) return Buffer.concat(chunks);
+        delay = this.options.retryDelayMs ?? 250;
+        continue; // the next piece
       } catch (error) {
         if ((error as { fatal?: boolean }).fatal === true) throw error;
+        failures++;
       }
       await sleep(delay);
       delay = Math.min(delay * 2, 2000);
@@ -202,14 +224,16 @@ export class ScomoClient implements DmPhoneExtension {
     throw new Error('download failed');
   }
 
-  private get(url: string, from: number): Promise<{ status: number; size: number | undefined; stream: NodeJS.ReadableStream }> {
+  private get(url: string, from: number, piece: number | undefined): Promise<{ status: number; size: number | undefined; length: number | undefined; stream: NodeJS.ReadableStream }> {
     return new Promise((resolve, reject) => {
       const u = new URL(url);
       const make = u.protocol === 'https:' ? httpsRequest : httpRequest;
       const ca = this.options.ca;
-      const req = make(u, { method: 'GET', headers: from > 0 ? { range: `bytes=${from}-` } : {}, ...(u.protocol === 'https:' && ca !== undefined ? { ca: typeof ca === 'string' ? ca : [...ca] } : {}) }, (res) => {
+      const range = piece !== undefined ? `bytes=${from}-${from + piece - 1}` : from > 0 ? `bytes=${from}-` : undefined;
+      const req = make(u, { method: 'GET', headers: range === undefined ? {} : { range }, ...(u.protocol === 'https:' && ca !== undefined ? { ca: typeof ca === 'string' ? ca : [...ca] } : {}) }, (res) => {
         const total = /\/(\d+)$/.exec(String(res.headers['content-range'] ?? ''))?.[1] ?? (res.statusCode === 200 ? res.headers['content-length'] : undefined);
-        resolve({ status: res.statusCode ?? 0, size: total === undefined ? undefined : Number(total), stream: res });
+        const length = res.headers['content-length'];
+        resolve({ status: res.statusCode ?? 0, size: total === undefined ? undefined : Number(total), length: length === undefined ? undefined : Number(length), stream: res });
       });
       req.on('error', reject);
       req.end();
