@@ -93,6 +93,8 @@ export interface RunningDepotServer {
   chain: ChainDriver;
   api: FastifyInstance;
   omadm: OmaDmHttpServer | undefined;
+  /** SCOMO jobs on OMA DM devices (docs/omadm.md "SCOMO"). */
+  scomo: ScomoService;
   /** Where each listener is bound, e.g. { coap: 'coap://0.0.0.0:5683' }. */
   listening: Record<string, string>;
   close(): Promise<void>;
@@ -285,6 +287,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   const demoKeyFile = join(dataDir, 'demo-signing', `${DEMO_KEY_ID}.key.pem`);
   return {
     omadm,
+    scomo,
     simulator,
     bootstrap,
     coap,

@@ -19,6 +19,8 @@ import type { ComplianceProfileName, SimPhone } from '../../src/sim/omadm/profil
 import { DmPhone, httpTransport, phoneTree } from '../../src/sim/omadm/phone.js';
 import { ScomoClient } from '../../src/sim/omadm/scomo-client.js';
 import { apiCall } from '../support/api-client.js';
+import { ScomoMethod } from '../../src/fleet/methods/scomo.js';
+import type { JsonState } from '../../src/fleet/domain.js';
 import { makePackage } from '../unit/lwm2m/object9-support.js';
 
 let dir: string;
@@ -240,4 +242,37 @@ test('operations on deployed components (Deactivate, Activate, Remove) and cance
   const stranger = await call('/api/v1/omadm/devices/IMEI%3A000/installs', { json: { packageSha256: sha } });
   assert.equal(stranger.status, 404);
   assert.match(String(stranger.body['message']), /no OMA DM account/);
+});
+
+test('the SCOMO install method (InstallMethod): preflight needs a DM account and a session, begin queues a SCOMO job, advance re-reads it on any event until Deployed; a phone without SCOMO fails and is then skipped', async () => {
+  const method = new ScomoMethod({ scomo: server.scomo, accounts: server.store.omadmAccounts, deviceFacts: server.store.deviceFacts });
+  const target = (endpoint: string) => ({ jobId: 'chain-1', endpoint, packageSha256: sha, activate: true });
+  const context = (endpoint: string, state: JsonState) => ({ target: target(endpoint), job: {} as never, attempt: { state } as never });
+  assert.equal(await method.preflight(target('IMEI:nobody')), 'the device has no OMA DM account');
+  const sim = await phoneOf('full');
+  assert.equal(await method.preflight(target(`omadm:${sim.deviceId}`)), 'the device has never opened an OMA DM session');
+  await sim.phone.runSession(dmUrl);
+  assert.equal(await method.preflight(target(`omadm:${sim.deviceId}`)), undefined);
+  const begun = await method.begin(context(`omadm:${sim.deviceId}`, {}));
+  assert.equal(begun.status, 'running');
+  const state = begun.status === 'running' ? begun.state : null;
+  // Restarted between begin and the first step: begin again follows the same job, not a second one.
+  const again = await method.begin(context(`omadm:${sim.deviceId}`, {}));
+  assert.deepEqual(again.status === 'running' ? again.state : null, state);
+  for (const event of [{ kind: 'timer' }, { kind: 'resumed' }] as const) assert.equal((await method.advance(context(sim.deviceId, state), event)).status, 'running');
+  await sim.phone.runSession(dmUrl);
+  await sim.scomo!.idle();
+  await sim.phone.runSession(dmUrl);
+  const done = await method.advance(context(sim.deviceId, state), { kind: 'timer' });
+  assert.equal(done.status, 'succeeded', JSON.stringify(done));
+  assert.match(done.message, /deployed on the device/);
+
+  const bare = await phoneOf('no-scomo');
+  await bare.phone.runSession(dmUrl);
+  const b = await method.begin(context(bare.deviceId, {}));
+  await bare.phone.runSession(dmUrl);
+  const failed = await method.advance(context(bare.deviceId, b.status === 'running' ? b.state : null), { kind: 'timer' });
+  assert.equal(failed.status, 'failed');
+  assert.equal(failed.status === 'failed' ? failed.result : '', 'NO_SCOMO');
+  assert.match(await method.preflight(target(bare.deviceId)) ?? '', /no SCOMO management object/);
 });
