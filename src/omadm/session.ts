@@ -141,6 +141,12 @@ interface Sent {
   open?: number;
   readonly parent?: string;
   readonly index?: number;
+  /** A chunk of a large object Depot sends (MoreData): its Status is 213, the job's answer comes with the last chunk. */
+  readonly chunk?: boolean;
+  /** A large object the device is sending in Results chunks (DM Protocol "Large Object Handling"). */
+  partial?: string;
+  expectedSize?: number;
+  sizeMismatch?: boolean;
 }
 
 type Outgoing = StatusCommand | ItemCommand | AlertCommand | ContainerCommand | ResultsCommand;
@@ -153,6 +159,12 @@ export class DmServerSession {
   private cmdId = 0;
   private lastClientMsgId = 0;
   private clientMaxMsgSize: number;
+  /** The largest object the client takes (SyncHdr Meta MaxObjSize); undefined: it takes no large objects. */
+  private clientMaxObjSize: number | undefined;
+  /** Jobs whose command can never reach this client (larger than its MaxMsgSize, no large object support): answered 413 by Depot. */
+  private readonly refused: ServerJob[] = [];
+  /** What Depot answers to each client Results (213 for a chunk, 424 for a size mismatch). */
+  private readonly resultsCodes = new WeakMap<ResultsCommand, number>();
   private authenticated = false;
   private authType: AuthType | undefined;
   private authAttempts = 0;
@@ -252,6 +264,7 @@ export class DmServerSession {
     }
     this.lastClientMsgId = numeric;
     if (h.meta?.maxMsgSize !== undefined) this.clientMaxMsgSize = Math.max(512, h.meta.maxMsgSize);
+    if (h.meta?.maxObjSize !== undefined) this.clientMaxObjSize = h.meta.maxObjSize;
 
     const statuses: StatusCommand[] = [];
     let hdrCode: number = StatusCode.Ok;
@@ -324,6 +337,10 @@ export class DmServerSession {
     }
     const { reply, rest } = fitted;
     this.pending.push(...rest);
+    for (const job of this.refused.splice(0)) {
+      effects.push({ kind: 'protocol-warning', deviceId: this.deviceId, text: `job ${job.id} is larger than the client's MaxMsgSize ${this.clientMaxMsgSize} and the client takes no large object of its size (MaxObjSize ${this.clientMaxObjSize ?? 'none'})` });
+      this.jobDone(job, { code: StatusCode.RequestEntityTooLarge, items: [] }, effects);
+    }
     const more = rest.length > 0;
     for (const c of reply.commands) {
       if (c.kind === 'Status' || c.kind === 'Results') continue;
@@ -405,7 +422,7 @@ export class DmServerSession {
         this.handleStatus(command, effects);
         return undefined; // Status is never answered (RepPro <Status>).
       case 'Results':
-        return status('Results', command.cmdId, StatusCode.Ok);
+        return status('Results', command.cmdId, this.resultsCodes.get(command) ?? StatusCode.Ok);
       case 'Alert': {
         const code = command.code;
         if (code === AlertCode.ClientInitiatedManagement || code === AlertCode.ServerInitiatedManagement || code === AlertCode.NextMessage || code === AlertCode.SessionAbort || code === AlertCode.ClientEvent) {
@@ -461,6 +478,20 @@ export class DmServerSession {
       if (--parent.open! === 0) this.settle(sent.parent!, parent, effects);
       return;
     }
+    if (sent.chunk === true) {
+      // One chunk of Depot's large object: 213 asks for the next; anything else ends the job with that answer.
+      if (status.code === StatusCode.ChunkedItemAccepted) return;
+      const job = sent.job;
+      for (let i = this.pending.length - 1; i >= 0; i--) if (pendingJobs.get(this.pending[i]!) === job) this.pending.splice(i, 1);
+      this.jobDone(job, { code: status.code, items: [] }, effects);
+      return;
+    }
+    if (sent.partial !== undefined) {
+      // The device is still sending this Get's large object: its answer counts once the last chunk is in.
+      sent.code = status.code;
+      this.sent.set(key, sent);
+      return;
+    }
     if (status.items !== undefined && sent.results.length === 0) sent.results.push(...status.items.slice(0, 64)); // Alert 1102-1104 answers
     if (sent.children !== undefined) {
       sent.code = status.code;
@@ -468,7 +499,7 @@ export class DmServerSession {
       if (--sent.open! === 0) this.settle(key, sent, effects);
       return;
     }
-    this.jobDone(sent.job, { code: status.code, items: sent.results }, effects);
+    this.jobDone(sent.job, { code: sent.sizeMismatch === true ? StatusCode.SizeMismatch : status.code, items: sent.results }, effects);
   }
 
   /** A Sequence/Atomic job with all its answers (or the package ended without some). */
@@ -490,12 +521,45 @@ export class DmServerSession {
   private handleResults(results: ResultsCommand, effects: SessionEffect[]): void {
     // Results come before their Status in the same message (Protocol: Results then Status for Get).
     const msgRef = results.msgRef ?? String(this.serverMsgId);
-    const sent = this.sent.get(`${msgRef}/${results.cmdRef}`);
+    const key = `${msgRef}/${results.cmdRef}`;
+    const sent = this.sent.get(key);
     if (sent === undefined || sent.job === 'alert') {
       effects.push({ kind: 'protocol-warning', deviceId: this.deviceId, text: `Results refer to MsgRef ${msgRef.slice(0, 20)} CmdRef ${results.cmdRef.slice(0, 20)}, which is no Get Depot sent` });
       return;
     }
-    if (sent.results.length < 64) sent.results.push(...results.items.slice(0, 64 - sent.results.length));
+    for (const item of results.items) {
+      const data = typeof item.data === 'string' ? item.data : item.data === undefined ? '' : Buffer.from(item.data).toString('base64');
+      if (item.moreData === true || sent.partial !== undefined) {
+        // DM Protocol "Large Object Handling": chunks with MoreData, Size in the first one's Meta; 213 each, reassembled at the last.
+        if (sent.partial === undefined) {
+          sent.partial = '';
+          sent.expectedSize = item.meta?.size;
+        }
+        sent.partial += data;
+        if (Buffer.byteLength(sent.partial) > 4 * 1024 * 1024) {
+          sent.sizeMismatch = true;
+          sent.partial = '';
+        }
+        if (item.moreData === true) {
+          this.resultsCodes.set(results, StatusCode.ChunkedItemAccepted);
+          continue;
+        }
+        const whole = sent.partial;
+        sent.partial = undefined;
+        if (sent.sizeMismatch === true || (sent.expectedSize !== undefined && Buffer.byteLength(whole) !== sent.expectedSize)) {
+          sent.sizeMismatch = true;
+          this.resultsCodes.set(results, StatusCode.SizeMismatch);
+          effects.push({ kind: 'protocol-warning', deviceId: this.deviceId, text: `a large object of ${Buffer.byteLength(whole)} bytes does not match its announced Size ${sent.expectedSize ?? '?'}` });
+        } else if (sent.results.length < 64) sent.results.push({ ...item, data: whole, ...(item.meta === undefined ? {} : { meta: item.meta }) });
+        // The Get's Status may have come with an earlier chunk: the job is answered now.
+        if (sent.code !== undefined && typeof sent.job === 'object') {
+          this.sent.delete(key);
+          this.jobDone(sent.job, { code: sent.sizeMismatch === true ? StatusCode.SizeMismatch : sent.code, items: sent.results }, effects);
+        }
+        continue;
+      }
+      if (sent.results.length < 64) sent.results.push(item);
+    }
   }
 
   /** Commands still without a Status when the client's package ends are failed jobs. */
@@ -540,7 +604,7 @@ export class DmServerSession {
       command.commands.forEach((c, index) => this.sent.set(`${msgId}/${c.cmdId}`, { msgId, cmdId: c.cmdId!, job: 'child', results: [], parent: key, index }));
       return;
     }
-    this.sent.set(key, { msgId, cmdId: command.cmdId, job: isFact ? 'fact' : job, uri: job.uri, results: [] });
+    this.sent.set(key, { msgId, cmdId: command.cmdId, job: isFact ? 'fact' : job, uri: job.uri, results: [], ...(chunks.has(command) ? { chunk: true } : {}) });
   }
 
   private nextCmdId(): string {
@@ -574,8 +638,12 @@ export class DmServerSession {
     if (c.kind === 'Sequence' || c.kind === 'Atomic') {
       const cmdId = this.nextCmdId();
       copy = { ...c, cmdId, commands: c.commands.map((child) => this.numbered(child as Outgoing) as Command) };
-    } else copy = { ...c, cmdId: this.nextCmdId() } as Outgoing;
+    } else copy = { ...c, cmdId: this.nextCmdId() };
     if (job !== undefined) pendingJobs.set(copy, job);
+    if (chunks.has(c)) chunks.add(copy);
+    if (chunkRest.has(c)) chunkRest.add(copy);
+    const total = chunkTotal.get(c);
+    if (total !== undefined) chunkTotal.set(copy, total);
     return copy;
   }
 
@@ -586,14 +654,81 @@ export class DmServerSession {
   private fit(input: ReceiveInput, outgoing: Outgoing[]): { reply: SyncMLMessage; rest: Outgoing[] } | undefined {
     const header = this.header(input);
     const numbered = outgoing.map((c) => (c.cmdId === '' ? this.numbered(c) : c));
-    const sizeOf = (n: number, final: boolean): number => encodeSyncML({ header, commands: numbered.slice(0, n), final }, input.encoding).length;
-    if (sizeOf(numbered.length, true) <= this.clientMaxMsgSize) return { reply: { header, commands: numbered, final: true }, rest: [] };
-    let n = 0;
-    while (n < numbered.length && sizeOf(n + 1, false) <= this.clientMaxMsgSize) n++;
-    if (n === 0) return undefined;
-    return { reply: { header, commands: numbered.slice(0, n), final: false }, rest: numbered.slice(n) };
+    const max = this.clientMaxMsgSize;
+    const sizeOf = (commands: readonly Outgoing[], final: boolean): number => encodeSyncML({ header, commands, final }, input.encoding).length;
+    for (;;) {
+      if (sizeOf(numbered, true) <= max) return { reply: { header, commands: numbered, final: true }, rest: [] };
+      let n = 0;
+      while (n < numbered.length && sizeOf(numbered.slice(0, n + 1), false) <= max) n++;
+      if (n === numbered.length) return { reply: { header, commands: numbered, final: false }, rest: [] };
+      const next = numbered[n]!;
+      const statuses = numbered.filter((c) => c.kind === 'Status');
+      const job = pendingJobs.get(next);
+      if (next.kind !== 'Status' && job !== undefined && sizeOf([...statuses, next], false) > max) {
+        // Larger than any message the client takes: split it (Large Object Handling) or refuse it.
+        const split = this.split(next, (cmd) => sizeOf([...numbered.slice(0, n), cmd], false) <= max);
+        if (split === 'refused') {
+          this.refused.push(job);
+          numbered.splice(n, 1);
+          continue;
+        }
+        if (split !== undefined) return { reply: { header, commands: [...numbered.slice(0, n), split.first], final: false }, rest: [split.rest, ...numbered.slice(n + 1)] };
+      }
+      if (n === 0) return undefined;
+      return { reply: { header, commands: numbered.slice(0, n), final: false }, rest: numbered.slice(n) };
+    }
+  }
+
+  /**
+   * DM Protocol "Large Object Handling": an item command whose one Item's Data does not fit goes
+   * in chunks, the first with Meta Size (the whole object's bytes) and each but the last with
+   * MoreData; the client answers 213 to each. Only for a client that announced MaxObjSize at
+   * least the object's size. 'refused' when it cannot go at all; undefined when not even a small
+   * chunk fits after what is already in this message (it goes first in the next one).
+   */
+  private split(command: Outgoing, fits: (cmd: Outgoing) => boolean): { first: Outgoing; rest: Outgoing } | 'refused' | undefined {
+    if (command.kind === 'Status' || command.kind === 'Results' || command.kind === 'Alert' || command.kind === 'Sequence' || command.kind === 'Atomic' || command.kind === 'Get') return 'refused';
+    return this.splitItem(command as ItemCommand, fits);
+  }
+
+  private splitItem(command: ItemCommand, fits: (cmd: Outgoing) => boolean): { first: Outgoing; rest: Outgoing } | 'refused' | undefined {
+    const item = command.items.length === 1 ? command.items[0]! : undefined;
+    if (item === undefined || typeof item.data !== 'string') return 'refused';
+    const data = item.data;
+    const continuing = chunkRest.has(command);
+    const total = continuing ? (chunkTotal.get(command) ?? Buffer.byteLength(data)) : Buffer.byteLength(data);
+    if (this.clientMaxObjSize === undefined || total > this.clientMaxObjSize) return 'refused';
+    const chunkOf = (len: number): ItemCommand => ({
+      ...command,
+      items: [{ ...item, data: data.slice(0, len), moreData: true, ...(continuing ? {} : { meta: { ...item.meta, size: total } }) }],
+    });
+    let lo = 0;
+    let hi = data.length - 1;
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      if (fits(chunkOf(mid))) lo = mid;
+      else hi = mid - 1;
+    }
+    if (lo < 16) return undefined;
+    const first = chunkOf(lo);
+    const restItem = { ...item, data: data.slice(lo) };
+    if (continuing && restItem.meta?.size !== undefined) delete (restItem as { meta?: Meta }).meta;
+    const rest: ItemCommand = { ...command, cmdId: '', items: [restItem] };
+    const job = pendingJobs.get(command)!;
+    pendingJobs.set(first, job);
+    pendingJobs.set(rest, job);
+    chunks.add(first);
+    chunkRest.add(rest);
+    chunkTotal.set(rest, total);
+    return { first, rest };
   }
 }
+
+/** Chunks of a large object Depot sends, each but the last (their Status is 213). */
+const chunks = new WeakSet<object>();
+/** The remainder of a large object after a chunk (no Size of its own: the first chunk had it). */
+const chunkRest = new WeakSet<object>();
+const chunkTotal = new WeakMap<object, number>();
 
 /** Which job a not-yet-sent command carries (kept beside the command, not in the message model). */
 const pendingJobs = new WeakMap<object, ServerJob>();

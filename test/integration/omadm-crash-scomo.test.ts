@@ -79,7 +79,7 @@ void test('kill -9 of depot serve while the phone downloads a SCOMO package: aft
   const executing = await call(`/api/v1/omadm/installs/${id}`);
   assert.equal(executing.body['state'], 'executing');
 
-  await pollUntil(async () => (scomo.received >= pkg.length * 0.3 ? true : undefined), 60_000, 'the download to pass 30 %', 50);
+  await pollUntil(() => (scomo.received >= pkg.length * 0.3 ? true : undefined), 60_000, 'the download to pass 30 %', 50);
   assert.ok(scomo.received < pkg.length, `still downloading when the server is killed (${scomo.received} of ${pkg.length}, ${JSON.stringify(scomo.rangeStarts)})`);
   process.kill(server.child.pid!, 'SIGKILL');
   await server.waitForExit(10_000);

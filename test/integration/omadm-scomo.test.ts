@@ -119,7 +119,7 @@ test('SCOMO §5 DownloadInstall through the API reaches Deployed on a compliant 
     assert.equal(done.state, 'succeeded', `${profile}: ${JSON.stringify(done)}`);
     assert.deepEqual(done.result, { code: 1200, name: 'SUCCESSFUL', advice: 'The device completed the operation.' });
     assert.equal(done.component?.state, 'Active');
-    assert.equal(sim.phone.get(`./SCOMO/Inventory/Deployed/${done.component!.id}/State`), 'Active');
+    assert.equal(sim.phone.get(`./SCOMO/Inventory/Deployed/${done.component.id}/State`), 'Active');
     assert.equal(done.downloadBytes, size);
     assert.equal(done.sends, 1);
     assert.equal(sim.scomo!.installs, 1);

@@ -225,7 +225,7 @@ export class ScomoService {
         return;
       case 'verify': {
         if (result.code === null) return;
-        const state = typeof result.items[0]?.data === 'string' ? (result.items[0].data as string).slice(0, 32) : undefined;
+        const state = typeof result.items[0]?.data === 'string' ? (result.items[0].data).slice(0, 32) : undefined;
         if (is2xx(result.code)) await move(['verifying'], { state: 'succeeded', ...(state === undefined ? {} : { componentState: state }), message: `deployed on the device as ${job.identifier ?? '?'}${state === undefined ? '' : ` (${state})`}` });
         else await move(['verifying'], { state: 'failed', resultName: 'NOT_DEPLOYED', message: `the device reported success, but its Deployed inventory has no ${job.identifier ?? 'component'} (${describeStatus(result.code)}); look at the device`, retry: 'retry' });
         return;

@@ -28,6 +28,8 @@ export interface DmPhoneProfile {
   readonly legacyMediaType?: boolean;
   /** The management tree: leaf URI → value. */
   readonly tree: Readonly<Record<string, string>>;
+  /** Announced in SyncHdr Meta: the phone takes large objects (DM Protocol "Large Object Handling") up to this size. */
+  readonly maxObjSize?: number;
   /** Answers an Alert 1101 (Continue or Abort): the simulated user. Default: continue. */
   readonly userConfirms?: () => boolean;
 }
@@ -87,6 +89,8 @@ export class DmPhone {
   private readonly extensions: DmPhoneExtension[] = [];
   /** Generic Alerts not yet acknowledged by the server (sent in every session until a 200 comes back). */
   private readonly outbox: AlertCommand[] = [];
+  /** A large object being received: the target URI, the data so far and the announced Size. */
+  private incoming: { uri: string; data: string; size: number | undefined } | undefined;
   /** What the user answered to the last Alert 1101 of the message being processed. */
   private confirmed: boolean | undefined;
 
@@ -178,7 +182,7 @@ export class DmPhone {
           target: { locUri: serverUrl }, source: { locUri: this.profile.deviceId },
           // Credentials in every message until the server accepts them (Security "Authentication").
           ...(!authenticated && this.profile.auth === 'md5' ? { cred: { meta: { type: AuthType.Md5, format: 'b64' }, data: md5Credential(this.profile.username, this.profile.password, this.nonce) } } : {}),
-          meta: { maxMsgSize: this.profile.maxMsgSize ?? 16 * 1024 },
+          meta: { maxMsgSize: this.profile.maxMsgSize ?? 16 * 1024, ...(this.profile.maxObjSize === undefined ? {} : { maxObjSize: this.profile.maxObjSize }) },
         },
         commands: outgoing,
         final,
@@ -259,6 +263,26 @@ export class DmPhone {
     };
     if (c.kind === 'Status' || c.kind === 'Results' || c.kind === 'Unsupported') return undefined;
     if (skip) return status(StatusCode.NotExecuted);
+    if ((c.kind === 'Add' || c.kind === 'Replace') && c.items.length === 1 && (c.items[0]!.moreData === true || this.incoming !== undefined)) {
+      // Large Object Handling: chunks are kept (213) until the one without MoreData; then the Size must match.
+      const item = c.items[0]!;
+      const uri = item.target?.locUri ?? '';
+      const data = typeof item.data === 'string' ? item.data : '';
+      if (this.incoming === undefined) {
+        if (this.profile.maxObjSize === undefined) return status(StatusCode.OptionalFeatureNotSupported);
+        if ((item.meta?.size ?? 0) > this.profile.maxObjSize) return status(StatusCode.RequestEntityTooLarge);
+        this.incoming = { uri, data: '', size: item.meta?.size };
+      } else if (this.incoming.uri !== uri) {
+        this.incoming = undefined;
+        return status(StatusCode.IncompleteCommand);
+      }
+      this.incoming.data += data;
+      if (item.moreData === true) return status(StatusCode.ChunkedItemAccepted);
+      const whole = this.incoming;
+      this.incoming = undefined;
+      if (whole.size !== undefined && Buffer.byteLength(whole.data) !== whole.size) return status(StatusCode.SizeMismatch);
+      return this.run({ ...c, items: [{ ...item, data: whole.data, moreData: false }] }, msgRef, out, id);
+    }
     switch (c.kind) {
       case 'Get': {
         const raw = c.items[0]?.target?.locUri ?? '';
