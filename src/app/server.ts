@@ -23,7 +23,8 @@ import type { TrustStore } from '../pkg/index.js';
 import type { Simulator } from '../sim/simulator.js';
 import { openSqliteStore } from '../store/index.js';
 import type { PendingLimits, SqliteStore } from '../store/index.js';
-import { DEMO_KEY_ID, startDemoFleet } from './demo-fleet.js';
+import { DEMO_KEY_ID, startDemoFleet, startDemoPhones } from './demo-fleet.js';
+import type { DemoPhones } from './demo-fleet.js';
 import { OmaDmHttpServer } from '../omadm/http.js';
 import { commandQueueHooks } from '../omadm/queue.js';
 import { ScomoService } from '../omadm/scomo/service.js';
@@ -95,6 +96,8 @@ export interface RunningDepotServer {
   omadm: OmaDmHttpServer | undefined;
   /** SCOMO jobs on OMA DM devices (docs/omadm.md "SCOMO"). */
   scomo: ScomoService;
+  /** The simulated OMA DM phones of `--sim` when the DM endpoint is on. */
+  demoPhones: DemoPhones | undefined;
   /** Where each listener is bound, e.g. { coap: 'coap://0.0.0.0:5683' }. */
   listening: Record<string, string>;
   close(): Promise<void>;
@@ -256,14 +259,17 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   await chain.start();
   const secure = coaps?.endpoint.transport.address();
   let simulator: Simulator | undefined;
-  if (config.simulate && config.simulate.count > 0) {
+  // With the OMA DM endpoint on, a quarter of the simulated fleet (at least one) are OMA DM phones of the compliance profiles.
+  const demoPhoneCount = config.simulate && config.omadm ? Math.min(config.simulate.count, Math.max(1, Math.floor(config.simulate.count / 4))) : 0;
+  if (config.simulate && config.simulate.count - demoPhoneCount > 0) {
     // The fleet reaches the server at the public host, as real devices would (and as Package URIs say).
     const local = coaps ? `coaps://${uriHost}:${coaps.endpoint.transport.address().port}` : `coap://${uriHost}:${a.port}`;
     if (!coaps && !config.allowUnsecured) throw new Error('a simulated fleet needs the coaps listener, or --allow-unsecured');
-    simulator = await startDemoFleet({ count: config.simulate.count, serverUri: local, store, dataDir, ...(config.simulate.profileFile ? { profileFile: config.simulate.profileFile } : {}) });
+    simulator = await startDemoFleet({ count: config.simulate.count - demoPhoneCount, serverUri: local, store, dataDir, ...(config.simulate.profileFile ? { profileFile: config.simulate.profileFile } : {}) });
   }
   let omadm: OmaDmHttpServer | undefined;
   let omadmUrl: string | undefined;
+  let demoPhones: DemoPhones | undefined;
   if (config.omadm) {
     if (!ca && config.omadm.insecureHttp !== true) throw new Error('the OMA DM endpoint needs Depot\'s CA ("depot ca init") for its certificate, or --omadm-insecure-http');
     const wildcard = config.host === '0.0.0.0' || config.host === '::';
@@ -282,12 +288,17 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     opened.push(() => omadm?.close());
     const port = await omadm.listen();
     omadmDownloadBase = `${scheme}://${uriHost}:${port}`;
+    if (demoPhoneCount > 0) {
+      demoPhones = await startDemoPhones({ count: demoPhoneCount, dmUrl: `${scheme}://${uriHost}:${port}/dm`, caPem: ca?.exportRoot('pem'), store, log: (line) => process.stderr.write(`depot: ${line}\n`) });
+      opened.push(() => demoPhones?.stop());
+    }
     omadmUrl = `${scheme}://${uriHost}:${port}/dm${issued ? '' : ' (INSECURE: plain HTTP, lab mode)'}`;
   }
   const demoKeyFile = join(dataDir, 'demo-signing', `${DEMO_KEY_ID}.key.pem`);
   return {
     omadm,
     scomo,
+    demoPhones,
     simulator,
     bootstrap,
     coap,
@@ -316,6 +327,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       lwm2m.off('registered', onContact);
       lwm2m.off('updated', onContact);
       await chain.close();
+      await demoPhones?.stop();
       await omadm?.close();
       await installs.close();
       await packageEndpoint.close();

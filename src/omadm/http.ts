@@ -147,6 +147,8 @@ export function factsPatch(facts: Readonly<Record<string, string>>): DeviceFacts
     if (field !== undefined && field !== 'extra') (patch as Record<string, string>)[field] = value;
     else extra[`omadm:${uri}`] = value;
   }
+  // A phone's software version is its OS ("Android 4.4"): the inventory's OS column too.
+  if (facts['./DevDetail/SwV'] !== undefined) patch.osVersion = facts['./DevDetail/SwV'];
   if (Object.keys(extra).length > 0) patch.extra = extra;
   return patch;
 }

@@ -55,6 +55,7 @@ export class ScomoClient implements DmPhoneExtension {
   received = 0;
   private readonly random: () => number;
   private readonly work = new Set<Promise<void>>();
+  private stopped = false;
 
   constructor(
     private readonly phone: DmPhone,
@@ -65,6 +66,11 @@ export class ScomoClient implements DmPhoneExtension {
     // The SCOMO object exists from the start (its Download and Inventory interior nodes).
     for (const node of ['Download', 'Inventory/Deployed', 'Inventory/Delivered']) phone.addNode(`${this.root}/${node}`);
     phone.extend(this);
+  }
+
+  /** Gives up downloads in progress (the phone is switched off). */
+  stop(): void {
+    this.stopped = true;
   }
 
   /** Resolves when every download and install started so far has ended (its alert queued). */
@@ -183,7 +189,7 @@ export class ScomoClient implements DmPhoneExtension {
     let failures = 0;
     const tries = this.options.downloadTries ?? 120;
     const piece = this.options.chunkBytes;
-    while (failures < tries) {
+    while (failures < tries && !this.stopped) {
       try {
         this.rangeStarts.push(have);
         const res = await this.get(url, have, piece);
