@@ -173,7 +173,7 @@ export async function startDemoPhones(options: DemoPhonesOptions): Promise<DemoP
       stopped = true;
       for (const t of timers) clearTimeout(t);
       for (const p of phones) p.scomo?.stop();
-      await Promise.all(phones.map((p) => p.scomo?.idle()));
+      await Promise.all(phones.map((p) => p.scomo?.idle() ?? Promise.resolve()));
     },
   };
 }
