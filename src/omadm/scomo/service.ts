@@ -84,7 +84,8 @@ const is2xx = (code: number | null | undefined): boolean => code !== null && cod
 
 /** The SCOMO root among the node URIs a `?list=Struct` Get returned: the shortest ending in /SCOMO. */
 export function scomoRootIn(items: readonly Item[]): string | undefined {
-  const uris = items.map((i) => i.source?.locUri ?? i.target?.locUri).filter((u): u is string => typeof u === 'string' && /\/SCOMO$/.test(u) && u.startsWith('./'));
+  // Device strings: a plain node path (no query, no "..", bounded) or nothing.
+  const uris = items.map((i) => i.source?.locUri ?? i.target?.locUri).filter((u): u is string => typeof u === 'string' && u.length <= 200 && /^\.(\/[A-Za-z0-9._-]+)*\/SCOMO$/.test(u) && !u.includes('/../'));
   return uris.sort((a, b) => a.length - b.length)[0];
 }
 
@@ -93,8 +94,9 @@ export function parseScomoAlert(item: Item): { code: number; identifier?: string
   const data = typeof item.data === 'string' ? item.data : item.data === undefined ? '' : Buffer.from(item.data).toString('utf8');
   const m = /<ResultCode>\s*(\d{1,5})\s*<\/ResultCode>/.exec(data) ?? /^\s*(\d{1,5})\s*$/.exec(data);
   if (!m) return undefined;
-  const ident = /<Identifier>([^<]{1,128})<\/Identifier>/.exec(data)?.[1] ?? /\/Inventory\/(?:Deployed|Delivered)\/([^/]{1,128})$/.exec(item.source?.locUri ?? '')?.[1];
-  return { code: Number(m[1]), ...(ident === undefined ? {} : { identifier: ident.trim() }) };
+  const ident = /<Identifier>\s*([A-Za-z0-9._-]{1,64})\s*<\/Identifier>/.exec(data)?.[1] ?? /\/Inventory\/(?:Deployed|Delivered)\/([A-Za-z0-9._-]{1,64})$/.exec(item.source?.locUri ?? '')?.[1];
+  // A node name, nothing else: it goes into the URI Depot reads the Deployed inventory at.
+  return { code: Number(m[1]), ...(ident === undefined || ident === '.' || ident === '..' ? {} : { identifier: ident }) };
 }
 
 export class ScomoService {
