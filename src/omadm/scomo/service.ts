@@ -60,6 +60,8 @@ export interface ScomoServiceOptions {
   readonly log?: (line: string) => void;
   /** How long a download link works (default 7 days). */
   readonly tokenTtlMs?: number;
+  /** How long a job waits for the device's result once the device has the operation (default 3 days): then it fails NO_RESULT. */
+  readonly resultTimeoutMs?: number;
 }
 
 export interface ScomoJobRequest {
@@ -136,8 +138,22 @@ export class ScomoService {
     }, now);
   }
 
-  get(id: string): Promise<ScomoJob | null> {
-    return this.options.jobs.get(id);
+  async get(id: string): Promise<ScomoJob | null> {
+    const job = await this.options.jobs.get(id);
+    return job === null ? null : this.expired(job);
+  }
+
+  /** A job waiting for a result past the deadline fails: the device never reported (checked whenever the job is read). */
+  private async expired(job: ScomoJob): Promise<ScomoJob> {
+    const limit = this.options.resultTimeoutMs ?? 3 * 86_400_000;
+    if (job.state !== 'executing' && job.state !== 'sent') return job;
+    if (this.now() - job.updatedAt < limit) return job;
+    const span = limit >= 3_600_000 ? `${Math.round(limit / 3_600_000)} h` : `${Math.max(1, Math.round(limit / 60_000))} min`;
+    return (await this.options.jobs.transition(job.id, ['executing', 'sent'], {
+      state: 'failed', resultName: 'NO_RESULT',
+      message: `the device reported no result within ${span} of getting the operation: look at the device (it may still be installing, or it lost the operation), then retry`,
+      retry: 'retry',
+    }, this.now())) ?? job;
   }
 
   list(deviceId: string): Promise<ScomoJob[]> {
@@ -174,7 +190,8 @@ export class ScomoService {
   /** What the device's session should run for its SCOMO jobs (called once it has authenticated). */
   async jobsFor(deviceId: string): Promise<ServerJob[]> {
     const out: ServerJob[] = [];
-    for (const job of await this.options.jobs.openFor(deviceId)) {
+    for (const stored of await this.options.jobs.openFor(deviceId)) {
+      const job = await this.expired(stored);
       if (job.state === 'queued' || job.state === 'taken') {
         const taken = await this.options.jobs.transition(job.id, ['queued', 'taken'], { state: 'taken' }, this.now());
         if (taken) out.push(this.start(taken));

@@ -310,3 +310,23 @@ test('SCOMO durability: the phone ran the Exec but its answer was lost: the next
   assert.equal(done?.sends, 1, 'the Exec went out once');
   assert.equal(client.installs, 1);
 });
+
+test('SCOMO: a job the device has but never reports on fails NO_RESULT after the result deadline, with retry advice (checked whenever it is read)', async () => {
+  let now = Date.now();
+  const timed = new ScomoService({
+    jobs: store.omadmScomo,
+    catalog: { get: () => Promise.resolve({ sha256: PKG_SHA, name: 'app', version: '1.0', size: 1 }), pathOf: () => '/nonexistent' },
+    accounts: store.omadmAccounts,
+    downloadBase: () => 'https://depot.test',
+    now: () => now,
+    resultTimeoutMs: 60_000,
+  });
+  const phone = await newPhone();
+  const job = await timed.create({ deviceId: phone.profile.deviceId, operation: 'DownloadInstall', packageSha256: PKG_SHA });
+  await store.omadmScomo.transition(job.id, ['queued'], { state: 'executing' }, now);
+  assert.equal((await timed.get(job.id))?.state, 'executing');
+  now += 61_000;
+  const failed = await timed.get(job.id);
+  assert.deepEqual([failed?.state, failed?.resultName, failed?.retry], ['failed', 'NO_RESULT', 'retry']);
+  assert.match(failed?.message ?? '', /no result within 1 min of getting the operation/);
+});
