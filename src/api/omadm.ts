@@ -11,6 +11,11 @@ import type { DeviceFactsRepository } from '../store/types.js';
 import type { OmaDmAccount, OmaDmAccountInput } from '../store/sqlite/omadm-accounts.js';
 import type { OmaDmCommand, SqliteOmaDmCommandRepository } from '../store/sqlite/omadm-commands.js';
 import { factsEndpointOf } from '../omadm/http.js';
+import { ScomoError } from '../omadm/scomo/service.js';
+import type { ScomoService } from '../omadm/scomo/service.js';
+import { scomoResultAdvice } from '../omadm/scomo/results.js';
+import { SCOMO_OPERATIONS } from '../store/sqlite/omadm-scomo.js';
+import type { ScomoJob, ScomoOperation } from '../store/sqlite/omadm-scomo.js';
 
 export interface OmaDmApiOptions {
   readonly accounts: {
@@ -19,7 +24,33 @@ export interface OmaDmApiOptions {
   };
   readonly commands: Pick<SqliteOmaDmCommandRepository, 'enqueue' | 'listByDevice'>;
   readonly deviceFacts: Pick<DeviceFactsRepository, 'get'>;
+  /** SCOMO installs (absent: the routes answer 404). */
+  readonly scomo?: ScomoService;
   readonly now: () => number;
+}
+
+/** A SCOMO job as the operator sees it: never the download token. */
+export function scomoJobJson(j: ScomoJob) {
+  const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+  return {
+    id: j.id, deviceId: j.deviceId, operation: j.operation, state: j.state,
+    package: j.packageSha256 === null ? null : { sha256: j.packageSha256, name: j.packageName, version: j.packageVersion },
+    node: j.node, root: j.root, askUser: j.askUser, correlator: j.correlator,
+    result: j.resultCode === null && j.resultName === null ? null : { code: j.resultCode, name: j.resultName, advice: j.resultCode === null ? null : scomoResultAdvice(j.resultCode).message },
+    component: j.identifier === null ? null : { id: j.identifier, state: j.componentState },
+    message: j.message, retry: j.retry, sends: j.sends, downloadBytes: j.downloadBytes,
+    createdAt: iso(j.createdAt), updatedAt: iso(j.updatedAt), finishedAt: iso(j.finishedAt),
+  };
+}
+
+/** ScomoError as the API's errors (404, 400, 409). */
+async function scomoCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof ScomoError) throw new StoreError(error.code, error.message);
+    throw error;
+  }
 }
 
 /** DevIds are IMEI/MEID/serials: printable, bounded. */
@@ -36,7 +67,58 @@ function commandJson(c: OmaDmCommand) {
 export function omadmRoutes(options: OmaDmApiOptions | undefined): RouteSpec[] {
   if (options === undefined) return [];
   const { accounts, commands, deviceFacts, now } = options;
+  const scomo = (): ScomoService => {
+    if (options.scomo === undefined) throw new StoreError('NOT_FOUND', 'SCOMO is not available on this server');
+    return options.scomo;
+  };
   return [
+    {
+      method: 'POST',
+      url: '/api/v1/omadm/devices/:deviceId/installs',
+      summary: 'A SCOMO operation on an OMA DM device, run from its next session: DownloadInstall (the default) of a catalogued package, or Download, DownloadInstallInactive; Install/InstallInactive of a delivered component; Activate, Deactivate, Remove of a deployed one',
+      params: { deviceId: 'DevId' },
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          operation: { type: 'string', enum: [...SCOMO_OPERATIONS] },
+          packageSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+          component: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' },
+          askUser: { type: 'string', minLength: 1, maxLength: 200 },
+        },
+      },
+      handler: async (request, reply) => {
+        const b = request.body as { operation?: ScomoOperation; packageSha256?: string; component?: string; askUser?: string };
+        const deviceId = (request.params as { deviceId: string }).deviceId;
+        const job = await scomoCall(() => scomo().create({ deviceId, operation: b.operation ?? 'DownloadInstall', ...(b.packageSha256 === undefined ? {} : { packageSha256: b.packageSha256 }), ...(b.component === undefined ? {} : { component: b.component }), ...(b.askUser === undefined ? {} : { askUser: b.askUser }) }));
+        return reply.code(201).send(scomoJobJson(job));
+      },
+    },
+    {
+      method: 'GET',
+      url: '/api/v1/omadm/devices/:deviceId/installs',
+      summary: 'An OMA DM device\'s SCOMO jobs, newest first',
+      params: { deviceId: 'DevId' },
+      handler: async (request) => ({ installs: (await scomo().list((request.params as { deviceId: string }).deviceId)).map(scomoJobJson) }),
+    },
+    {
+      method: 'GET',
+      url: '/api/v1/omadm/installs/:id',
+      summary: 'One SCOMO job: its state, the device\'s result code with what it means and whether to retry',
+      params: { id: 'SCOMO job id' },
+      handler: async (request) => {
+        const job = await scomo().get((request.params as { id: string }).id);
+        if (!job) throw new StoreError('NOT_FOUND', `no SCOMO job ${(request.params as { id: string }).id}`);
+        return scomoJobJson(job);
+      },
+    },
+    {
+      method: 'POST',
+      url: '/api/v1/omadm/installs/:id/cancel',
+      summary: 'Cancel a SCOMO job that has not reached the device yet (409 once it has)',
+      params: { id: 'SCOMO job id' },
+      handler: async (request) => scomoJobJson(await scomoCall(() => scomo().cancel((request.params as { id: string }).id))),
+    },
     {
       method: 'GET',
       url: '/api/v1/omadm/accounts',

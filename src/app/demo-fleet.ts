@@ -19,6 +19,8 @@ import type { SimProfile } from '../sim/profile.js';
 import { devicePsk, parseProfile } from '../sim/profile.js';
 import { Simulator, simulatedEndpointName } from '../sim/simulator.js';
 import type { Store } from '../store/types.js';
+import { COMPLIANCE_PROFILES, COMPLIANCE_PROFILE_NAMES, makeSimPhone } from '../sim/omadm/profiles.js';
+import type { SimPhone } from '../sim/omadm/profiles.js';
 
 /** Three makes, five models, mixed OS versions: enough to see package selection by model. */
 export const DEMO_PROFILE: SimProfile = {
@@ -84,4 +86,94 @@ export async function startDemoFleet(options: DemoFleetOptions): Promise<Simulat
   const simulator = new Simulator({ server: options.serverUri, count: options.count, profile, endpointPrefix: prefix, host: /^coaps?:\/\/(127\.|\[::1\]|localhost)/.test(options.serverUri) ? '127.0.0.1' : '0.0.0.0', dataDir: join(options.dataDir, 'sim') });
   await simulator.start();
   return simulator;
+}
+
+// ---------------------------------------------------------------- OMA DM phones (issue 14)
+
+export interface DemoPhonesOptions {
+  count: number;
+  /** The DM endpoint's URL (https://host:port/dm). */
+  dmUrl: string;
+  /** Depot's root certificate (PEM), which every phone but the untrusting ones trusts. */
+  caPem: string | undefined;
+  store: { omadmAccounts: { put(input: { deviceId: string; clientUsername: string; clientPassword: string }, nonce: Uint8Array, now: number): Promise<unknown> } };
+  /** How often each phone opens a session of its own (default 60 s). */
+  sessionIntervalMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface DemoPhones {
+  readonly phones: readonly SimPhone[];
+  stats(): { total: number; sessions: number; failures: number; byProfile: Record<string, number> };
+  stop(): Promise<void>;
+}
+
+/**
+ * Simulated OMA DM phones beside the LwM2M fleet, one compliance profile after the other (full
+ * DM + SCOMO, without SCOMO, XML only, WBXML only, MD5 only, untrusting, needs confirmation,
+ * flaky, no DM at all): each gets a DM account, opens a session at start (so its DevInfo and
+ * DevDetail are in the inventory) and then every interval, and once more after a SCOMO
+ * operation finished on it (to report the result).
+ */
+export async function startDemoPhones(options: DemoPhonesOptions): Promise<DemoPhones> {
+  const phones: SimPhone[] = [];
+  for (let i = 1; i <= options.count; i++) {
+    const profile = COMPLIANCE_PROFILE_NAMES[(i - 1) % COMPLIANCE_PROFILE_NAMES.length]!;
+    const deviceId = `IMEI:35${String(8_000_000_000_000 + i).padStart(13, '0')}`;
+    const password = randomBytes(12).toString('base64url');
+    if (COMPLIANCE_PROFILES[profile].dm) await options.store.omadmAccounts.put({ deviceId, clientUsername: deviceId, clientPassword: password }, randomBytes(16), Date.now());
+    phones.push(makeSimPhone(profile, { deviceId, password, index: i, ...(options.caPem === undefined ? {} : { caPem: options.caPem }), seed: i }));
+  }
+  let sessions = 0;
+  let failures = 0;
+  let stopped = false;
+  const timers = new Set<NodeJS.Timeout>();
+  const busy = new Set<SimPhone>();
+  const session = async (p: SimPhone): Promise<void> => {
+    if (stopped || p.phone === undefined || busy.has(p)) return;
+    busy.add(p);
+    try {
+      await p.phone.runSession(options.dmUrl);
+      sessions++;
+      if (p.scomo !== undefined) {
+        await p.scomo.idle();
+        if (p.phone.pendingAlerts > 0 && !stopped) {
+          await p.phone.runSession(options.dmUrl);
+          sessions++;
+        }
+      }
+    } catch (error) {
+      failures++;
+      if (failures <= 5) options.log?.(`demo phone ${p.deviceId} (${p.profile}): ${(error as Error).message}`);
+    } finally {
+      busy.delete(p);
+    }
+  };
+  const interval = options.sessionIntervalMs ?? 60_000;
+  phones.forEach((p, i) => {
+    if (p.phone === undefined) return;
+    // Staggered, so a large demo fleet does not arrive at once.
+    const first = setTimeout(() => {
+      void session(p);
+      const every = setInterval(() => void session(p), interval);
+      every.unref();
+      timers.add(every);
+    }, Math.min(i * 20, 5_000));
+    first.unref();
+    timers.add(first);
+  });
+  return {
+    phones,
+    stats: () => {
+      const byProfile: Record<string, number> = {};
+      for (const p of phones) byProfile[p.profile] = (byProfile[p.profile] ?? 0) + 1;
+      return { total: phones.length, sessions, failures, byProfile };
+    },
+    stop: async () => {
+      stopped = true;
+      for (const t of timers) clearTimeout(t);
+      for (const p of phones) p.scomo?.stop();
+      await Promise.all(phones.map((p) => p.scomo?.idle() ?? Promise.resolve()));
+    },
+  };
 }

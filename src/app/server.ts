@@ -27,9 +27,12 @@ import type { TrustStore } from '../pkg/index.js';
 import type { Simulator } from '../sim/simulator.js';
 import { openSqliteStore } from '../store/index.js';
 import type { DeviceFactsPatch, PendingLimits, Registration, SqliteStore } from '../store/index.js';
-import { DEMO_KEY_ID, startDemoFleet } from './demo-fleet.js';
+import { DEMO_KEY_ID, startDemoFleet, startDemoPhones } from './demo-fleet.js';
+import type { DemoPhones } from './demo-fleet.js';
 import { factsEndpointOf, OmaDmHttpServer } from '../omadm/http.js';
 import { commandQueueHooks } from '../omadm/queue.js';
+import { ScomoService } from '../omadm/scomo/service.js';
+import { endpointHooks } from '../omadm/scomo/hooks.js';
 import { OmaDmBootstrapService } from '../omadm/bootstrap/service.js';
 import type { WapPushSender } from '../omadm/push-port.js';
 import { forwardPushDeliveryReports, startSms, wapPushSenderOf, type RunningSms, type SmsServerConfig } from './sms.js';
@@ -122,6 +125,10 @@ export interface RunningDepotServer {
   metrics: DepotMetrics;
   /** The first admin made at this start (no users before): its password only when generated, to be shown once. */
   firstAdmin: { username: string; password?: string; fromEnv: boolean } | undefined;
+  /** SCOMO jobs on OMA DM devices (docs/omadm.md "SCOMO"). */
+  scomo: ScomoService;
+  /** The simulated OMA DM phones of `--sim` when the DM endpoint is on. */
+  demoPhones: DemoPhones | undefined;
   /** Where each listener is bound, e.g. { coap: 'coap://0.0.0.0:5683' }. */
   listening: Record<string, string>;
   close(): Promise<void>;
@@ -311,6 +318,8 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   bootstrap.on('bootstrapped', onInventoryBootstrap);
   const campaigns = new CampaignEngine({ campaigns: store.campaigns, inventory: store.inventory, catalog, jobs: chainJobPort(chain, (endpoint, sha256, since) => store.campaigns.chainJobSince(endpoint, sha256, since)), onError: (error) => process.emitWarning(`campaigns: ${error.message}`) });
   opened.push(() => campaigns.close());
+  let omadmDownloadBase: string | undefined;
+  const scomo = new ScomoService({ jobs: store.omadmScomo, catalog, accounts: store.omadmAccounts, downloadBase: () => omadmDownloadBase, log: (line) => process.stderr.write(`depot: ${line}\n`) });
   const { token, source } = apiToken(dataDir, config.apiToken);
   const sms = config.sms ? await startSms(store, catalog, config.sms) : undefined;
   if (sms) opened.push(() => sms.close());
@@ -335,7 +344,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     catalog,
     installs,
     packageEndpoint,
-    omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts },
+    omadm: { accounts: store.omadmAccounts, commands: store.omadmCommands, deviceFacts: store.deviceFacts, scomo },
     omadmBootstrap: { store: store.omadmBootstrap, ...(omadmBootstrap ? { service: omadmBootstrap } : {}) },
     ...(sms ? { sms: sms.api } : {}),
     inventory: { inventory, catalog },
@@ -369,14 +378,17 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   await campaigns.start();
   const secure = coaps?.endpoint.transport.address();
   let simulator: Simulator | undefined;
-  if (config.simulate && config.simulate.count > 0) {
+  // With the OMA DM endpoint on, a quarter of the simulated fleet (at least one) are OMA DM phones of the compliance profiles.
+  const demoPhoneCount = config.simulate && config.omadm ? Math.min(config.simulate.count, Math.max(1, Math.floor(config.simulate.count / 4))) : 0;
+  if (config.simulate && config.simulate.count - demoPhoneCount > 0) {
     // The fleet reaches the server at the public host, as real devices would (and as Package URIs say).
     const local = coaps ? `coaps://${uriHost}:${coaps.endpoint.transport.address().port}` : `coap://${uriHost}:${a.port}`;
     if (!coaps && !config.allowUnsecured) throw new Error('a simulated fleet needs the coaps listener, or --allow-unsecured');
-    simulator = await startDemoFleet({ count: config.simulate.count, serverUri: local, store, dataDir, ...(config.simulate.profileFile ? { profileFile: config.simulate.profileFile } : {}) });
+    simulator = await startDemoFleet({ count: config.simulate.count - demoPhoneCount, serverUri: local, store, dataDir, ...(config.simulate.profileFile ? { profileFile: config.simulate.profileFile } : {}) });
   }
   let omadm: OmaDmHttpServer | undefined;
   let omadmUrl: string | undefined;
+  let demoPhones: DemoPhones | undefined;
   if (config.omadm) {
     if (!ca && config.omadm.insecureHttp !== true) throw new Error('the OMA DM endpoint needs Depot\'s CA ("depot ca init") for its certificate, or --omadm-insecure-http');
     const wildcard = config.host === '0.0.0.0' || config.host === '::';
@@ -389,7 +401,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       ...(issued ? { tls: { cert: issued.certificatePem, key: issued.privateKeyPem! } } : { insecureHttp: true }),
       serverUri: `${scheme}://${uriHost}:${config.omadm.port}/dm`,
       ...(config.omadm.allowBasic === undefined ? {} : { allowBasic: config.omadm.allowBasic }),
-      ...commandQueueHooks(store.omadmCommands),
+      ...endpointHooks(commandQueueHooks(store.omadmCommands), scomo),
       onAuthenticated: async (deviceId) => {
         await omadmBootstrap?.onAuthenticated(deviceId);
         // A DM session is the device's contact for its open install jobs (marked installs, SCOMO).
@@ -401,11 +413,18 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     opened.push(() => omadm?.close());
     const port = await omadm.listen();
     omadmServerUri = `${scheme}://${uriHost}:${port}/dm`;
+    omadmDownloadBase = `${scheme}://${uriHost}:${port}`;
+    if (demoPhoneCount > 0) {
+      demoPhones = await startDemoPhones({ count: demoPhoneCount, dmUrl: `${scheme}://${uriHost}:${port}/dm`, caPem: ca?.exportRoot('pem'), store, log: (line) => process.stderr.write(`depot: ${line}\n`) });
+      opened.push(() => demoPhones?.stop());
+    }
     omadmUrl = `${scheme}://${uriHost}:${port}/dm${issued ? '' : ' (INSECURE: plain HTTP, lab mode)'}`;
   }
   const demoKeyFile = join(dataDir, 'demo-signing', `${DEMO_KEY_ID}.key.pem`);
   return {
     omadm,
+    scomo,
+    demoPhones,
     simulator,
     bootstrap,
     coap,
@@ -452,6 +471,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       lwm2m.off('error', lwm2mError);
       await chain.close();
       await sms?.close();
+      await demoPhones?.stop();
       await omadm?.close();
       await installs.close();
       await packageEndpoint.close();

@@ -23,7 +23,8 @@ const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--http-p
   --rebootstrap-interval <s>  a provisioned device is bootstrapped again at most this often (default 600)
   --bootstrap-credentials psk|x509  what bootstrap gives each device for the DM server: its own PSK
                        (default) or a certificate from Depot's CA ("depot ca init" first)
-  --sim <n>            also run a simulated fleet of n devices (several makes/models, DTLS with per-device PSKs)
+  --sim <n>            also run a simulated fleet of n devices (several makes/models, DTLS with per-device PSKs);
+                       with --omadm-port a quarter of them are OMA DM phones of the compliance profiles
   --sim-profile <file> the fleet's profile (JSON, see docs/lwm2m-client.md); default: a built-in demo fleet
   --package-trust <id=file|file>  only accept packages signed by these keys (Ed25519 public key PEM,
                        repeatable; "depot package keygen" makes them). Without it Depot relays any
@@ -170,6 +171,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
   for (const [name, where] of Object.entries(server.listening)) process.stdout.write(`depot: ${name} ${where}\n`);
   if (values['insecure-bootstrap']) process.stderr.write('depot: WARNING: --insecure-bootstrap: Bootstrap-Requests over plain CoAP are served and DM keys are sent in clear; lab use only\n');
   if (server.simulator) process.stdout.write(`depot: simulated fleet of ${server.simulator.stats().total} devices started\n`);
+  if (server.demoPhones) process.stdout.write(`depot: ${server.demoPhones.phones.length} simulated OMA DM phones started (${Object.entries(server.demoPhones.stats().byProfile).map(([p, n]) => `${n} ${p}`).join(', ')})\n`);
   process.stdout.write('depot: ready\n');
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

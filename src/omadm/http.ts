@@ -11,6 +11,7 @@
 import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { createReadStream } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { parseHmacHeader } from './auth.js';
 import type { HmacHeader } from './auth.js';
@@ -78,6 +79,25 @@ export interface OmaDmServerOptions {
   readonly throttleFailuresPerSource?: number;
   readonly throttleWindowMs?: number;
   readonly nonce?: () => Uint8Array;
+  /**
+   * Package downloads on the same HTTPS port (`GET /pkg/<token>`, the SCOMO PkgURL), with Range
+   * for resuming (RFC 9110 §14): the token is the capability, resolved to a file while its job is open.
+   */
+  readonly downloads?: {
+    resolve(token: string): Promise<{ jobId: string; path: string; size: number } | undefined>;
+    served?(jobId: string, end: number): void | Promise<void>;
+  };
+}
+
+/** `bytes=N-` or `bytes=N-M` against a size: the inclusive range, 'unsatisfiable', or undefined for no (or an ignorable) Range. */
+export function parseByteRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+  if (header === undefined) return undefined;
+  const m = /^bytes=(\d{1,15})-(\d{0,15})$/.exec(header.trim());
+  if (!m) return undefined; // other forms (suffix, several ranges) are answered with the whole file, as RFC 9110 allows
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (start >= size || end < start) return 'unsatisfiable';
+  return { start, end };
 }
 
 /** Authentication failures counted per key within a window (sans-IO: takes the time). */
@@ -131,6 +151,8 @@ export function factsPatch(facts: Readonly<Record<string, string>>): DeviceFacts
     if (field !== undefined && field !== 'extra') (patch as Record<string, string>)[field] = value;
     else extra[`omadm:${uri}`] = value;
   }
+  // A phone's software version is its OS ("Android 4.4"): the inventory's OS column too.
+  if (facts['./DevDetail/SwV'] !== undefined) patch.osVersion = facts['./DevDetail/SwV'];
   if (Object.keys(extra).length > 0) patch.extra = extra;
   return patch;
 }
@@ -226,6 +248,10 @@ export class OmaDmHttpServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if ((req.method === 'GET' || req.method === 'HEAD') && this.options.downloads !== undefined && /^\/pkg\/[^/?]*$/.test(req.url ?? '')) {
+      await this.download(req, res, (req.url ?? '').slice(5));
+      return;
+    }
     if (req.method !== 'POST') {
       res.writeHead(405, { allow: 'POST' }).end();
       return;
@@ -328,6 +354,45 @@ export class OmaDmHttpServer {
     const reply = encodeSyncML(out.reply, encoding);
     res.writeHead(200, { 'content-type': mediaType === 'application/vnd.syncml+xml' || mediaType === 'application/vnd.syncml+wbxml' ? mediaType : encoding === 'xml' ? SYNCML_DM_XML : SYNCML_DM_WBXML, 'content-length': reply.length });
     res.end(reply);
+  }
+
+  private async download(req: IncomingMessage, res: ServerResponse, token: string): Promise<void> {
+    const downloads = this.options.downloads!;
+    const found = await downloads.resolve(decodeURIComponent(token)).catch(() => undefined);
+    if (!found) {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('unknown or expired package link\n');
+      return;
+    }
+    const range = parseByteRange(typeof req.headers.range === 'string' ? req.headers.range : undefined, found.size);
+    if (range === 'unsatisfiable') {
+      res.writeHead(416, { 'content-range': `bytes */${found.size}` }).end();
+      return;
+    }
+    const { start, end } = range ?? { start: 0, end: found.size - 1 };
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'accept-ranges': 'bytes', 'content-length': String(Math.max(0, end - start + 1)) };
+    if (range !== undefined) headers['content-range'] = `bytes ${start}-${end}/${found.size}`;
+    res.writeHead(range === undefined ? 200 : 206, headers);
+    if (req.method === 'HEAD' || found.size === 0) {
+      res.end();
+      return;
+    }
+    let sent = start;
+    const stream = createReadStream(found.path, { start, end });
+    stream.on('data', (chunk) => { sent += chunk.length; });
+    await new Promise<void>((resolve) => {
+      const done = (): void => resolve();
+      stream.on('error', (error) => {
+        this.log(`omadm: package download of job ${found.jobId} failed: ${error.message}`);
+        res.destroy();
+        done();
+      });
+      res.on('close', () => {
+        stream.destroy();
+        done();
+      });
+      stream.pipe(res);
+    });
+    if (sent > start) await Promise.resolve(downloads.served?.(found.jobId, sent)).catch(() => undefined);
   }
 
   /** Effects of a session ended outside a request (no source address to throttle). */

@@ -22,6 +22,8 @@ export function commandQueueHooks(queue: OmaDmCommandQueue, now: () => number = 
         ...(c.format === null ? {} : { format: c.format }),
       })),
     onEffect: async (effect: SessionEffect): Promise<void> => {
+      // Only this queue's jobs (numeric ids); SCOMO's and the facts' have their own.
+      if ((effect.kind === 'job-result' || effect.kind === 'job-unsent') && !/^[0-9]{1,15}$/.test(effect.jobId)) return;
       if (effect.kind === 'job-result') {
         const first = effect.items[0]?.data;
         await queue.finish(Number(effect.jobId), effect.code, typeof first === 'string' ? first : first === undefined ? null : Buffer.from(first).toString('base64'), now());

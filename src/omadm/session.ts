@@ -12,7 +12,7 @@ import { AuthType, decodeBase64Strict, newNonce, parseBasicCredential, verifyHma
 import type { HmacHeader } from './auth.js';
 import { AlertCode, StatusCode } from './status-codes.js';
 import { encodeSyncML } from './syncml.js';
-import type { Command, Item, ItemCommand, Meta, ResultsCommand, StatusCommand, SyncHdr, SyncMLEncoding, SyncMLMessage } from './syncml.js';
+import type { AlertCommand, Command, ContainerCommand, Item, ItemCommand, Meta, ResultsCommand, StatusCommand, SyncHdr, SyncMLEncoding, SyncMLMessage } from './syncml.js';
 
 const PROTOCOL = 'OMA-TS-DM_Protocol-V1_2';
 
@@ -27,14 +27,38 @@ export interface DmAccount {
   readonly clientNonce: Uint8Array;
 }
 
-/** A command an operator (or the fact collection) wants run on the device. */
+/** What the device answered to one job: its Status code (null: no answer), Results (or the Status's Items), and for Sequence/Atomic each child's code. */
+export interface JobResult {
+  readonly code: number | null;
+  readonly items: readonly Item[];
+  readonly children?: readonly (number | null)[];
+}
+
+export type ServerJobKind = 'Get' | 'Replace' | 'Exec' | 'Add' | 'Delete' | 'Copy' | 'Alert' | 'Sequence' | 'Atomic';
+
+/**
+ * A command an operator (or the fact collection, or SCOMO) wants run on the device. Item
+ * commands target `uri` with one Item built from data/format/type, or carry `items` as given;
+ * Alert sends `alertCode` (the user-interaction alerts 1100-1104) with `items`; Sequence and
+ * Atomic carry `children` (RepPro <Sequence>, <Atomic>). `then` runs on the device's answer and
+ * may return follow-up jobs, which go out in Depot's next package of the same session (a SCOMO
+ * root found, then the install): sans-IO, synchronous.
+ */
 export interface ServerJob {
   readonly id: string;
-  readonly kind: 'Get' | 'Replace' | 'Exec';
+  readonly kind: ServerJobKind;
   readonly uri: string;
   readonly data?: string;
   readonly format?: string;
   readonly type?: string;
+  /** Exec: echoed by the device in the Generic Alert that reports the asynchronous result. */
+  readonly correlator?: string;
+  /** Copy: the node copied from. */
+  readonly sourceUri?: string;
+  readonly alertCode?: number;
+  readonly items?: readonly Item[];
+  readonly children?: readonly ServerJob[];
+  readonly then?: (result: JobResult) => readonly ServerJob[];
 }
 
 export type SessionEffect =
@@ -46,7 +70,9 @@ export type SessionEffect =
   /** Node values of ./DevInfo and ./DevDetail, keyed by URI ("./DevInfo/Man"). */
   | { readonly kind: 'facts'; readonly deviceId: string; readonly facts: Readonly<Record<string, string>> }
   /** code null: sent, but the session ended without the device's Status (the outcome is unknown). */
-  | { readonly kind: 'job-result'; readonly deviceId: string; readonly jobId: string; readonly code: number | null; readonly items: readonly Item[] }
+  | { readonly kind: 'job-result'; readonly deviceId: string; readonly jobId: string; readonly code: number | null; readonly items: readonly Item[]; readonly children?: readonly (number | null)[] }
+  /** Store before replying: this job's command is in the reply about to go out (an Exec must be known as sent before it can run). */
+  | { readonly kind: 'job-sent'; readonly deviceId: string; readonly jobId: string }
   /** The session ended before this job was sent: it may run in the next session. */
   | { readonly kind: 'job-unsent'; readonly deviceId: string; readonly jobId: string }
   | { readonly kind: 'generic-alert'; readonly deviceId: string; readonly correlator?: string; readonly items: readonly Item[] }
@@ -105,12 +131,25 @@ const MAX_FACT_LENGTH = 256;
 interface Sent {
   readonly msgId: string;
   readonly cmdId: string;
-  readonly job: ServerJob | 'fact' | 'alert';
+  /** 'child': one command of a Sequence/Atomic job, whose answer goes to `parent`. */
+  readonly job: ServerJob | 'fact' | 'alert' | 'child';
   readonly uri?: string;
   results: Item[];
+  /** Sequence/Atomic: the container's own code and each child's, and how many answers are still due. */
+  code?: number | null;
+  children?: (number | null)[];
+  open?: number;
+  readonly parent?: string;
+  readonly index?: number;
+  /** A chunk of a large object Depot sends (MoreData): its Status is 213, the job's answer comes with the last chunk. */
+  readonly chunk?: boolean;
+  /** A large object the device is sending in Results chunks (DM Protocol "Large Object Handling"). */
+  partial?: string;
+  expectedSize?: number;
+  sizeMismatch?: boolean;
 }
 
-type Outgoing = StatusCommand | ItemCommand | { readonly kind: 'Alert'; readonly cmdId: string; readonly code: number } | ResultsCommand;
+type Outgoing = StatusCommand | ItemCommand | AlertCommand | ContainerCommand | ResultsCommand;
 
 export class DmServerSession {
   readonly sessionId: string;
@@ -120,6 +159,12 @@ export class DmServerSession {
   private cmdId = 0;
   private lastClientMsgId = 0;
   private clientMaxMsgSize: number;
+  /** The largest object the client takes (SyncHdr Meta MaxObjSize); undefined: it takes no large objects. */
+  private clientMaxObjSize: number | undefined;
+  /** Jobs whose command can never reach this client (larger than its MaxMsgSize, no large object support): answered 413 by Depot. */
+  private readonly refused: ServerJob[] = [];
+  /** What Depot answers to each client Results (213 for a chunk, 424 for a size mismatch). */
+  private readonly resultsCodes = new WeakMap<ResultsCommand, number>();
   private authenticated = false;
   private authType: AuthType | undefined;
   private authAttempts = 0;
@@ -191,7 +236,7 @@ export class DmServerSession {
     this.closePackage(effects);
     const reported = new Set<string>();
     for (const c of this.pending) {
-      const job = pendingJobs.get(c as ItemCommand);
+      const job = pendingJobs.get(c);
       if (job !== undefined && !job.id.startsWith('fact:')) {
         effects.push({ kind: 'job-unsent', deviceId: this.deviceId, jobId: job.id });
         reported.add(job.id);
@@ -219,6 +264,7 @@ export class DmServerSession {
     }
     this.lastClientMsgId = numeric;
     if (h.meta?.maxMsgSize !== undefined) this.clientMaxMsgSize = Math.max(512, h.meta.maxMsgSize);
+    if (h.meta?.maxObjSize !== undefined) this.clientMaxObjSize = h.meta.maxObjSize;
 
     const statuses: StatusCommand[] = [];
     let hdrCode: number = StatusCode.Ok;
@@ -291,8 +337,17 @@ export class DmServerSession {
     }
     const { reply, rest } = fitted;
     this.pending.push(...rest);
+    for (const job of this.refused.splice(0)) {
+      effects.push({ kind: 'protocol-warning', deviceId: this.deviceId, text: `job ${job.id} is larger than the client's MaxMsgSize ${this.clientMaxMsgSize} and the client takes no large object of its size (MaxObjSize ${this.clientMaxObjSize ?? 'none'})` });
+      this.jobDone(job, { code: StatusCode.RequestEntityTooLarge, items: [] }, effects);
+    }
     const more = rest.length > 0;
-    for (const c of reply.commands) if (c.kind !== 'Status' && c.kind !== 'Results') this.remember(reply.header.msgId, c as Outgoing);
+    for (const c of reply.commands) {
+      if (c.kind === 'Status' || c.kind === 'Results') continue;
+      this.remember(reply.header.msgId, c as Outgoing);
+      const job = pendingJobs.get(c);
+      if (job !== undefined && !job.id.startsWith('fact:')) effects.push({ kind: 'job-sent', deviceId: this.deviceId, jobId: job.id });
+    }
     // A package with only Status and Final ends the session (Protocol "Session Completion").
     if (!more && !hasCommands) {
       this.ended = true;
@@ -367,7 +422,7 @@ export class DmServerSession {
         this.handleStatus(command, effects);
         return undefined; // Status is never answered (RepPro <Status>).
       case 'Results':
-        return status('Results', command.cmdId, StatusCode.Ok);
+        return status('Results', command.cmdId, this.resultsCodes.get(command) ?? StatusCode.Ok);
       case 'Alert': {
         const code = command.code;
         // 1200: the Package 1 of a session the device opened on a notification (DM Notification).
@@ -403,56 +458,154 @@ export class DmServerSession {
 
   private handleStatus(status: StatusCommand, effects: SessionEffect[]): void {
     if (status.cmd === 'SyncHdr') return;
-    const sent = this.sent.get(`${status.msgRef}/${status.cmdRef}`);
+    const key = `${status.msgRef}/${status.cmdRef}`;
+    const sent = this.sent.get(key);
     if (sent === undefined) {
       effects.push({ kind: 'protocol-warning', deviceId: this.deviceId, text: `Status ${status.code} refers to MsgRef ${status.msgRef.slice(0, 20)} CmdRef ${status.cmdRef.slice(0, 20)}, which Depot never sent` });
       return;
     }
-    this.sent.delete(`${status.msgRef}/${status.cmdRef}`);
+    this.sent.delete(key);
     if (sent.job === 'alert') return;
     if (sent.job === 'fact') {
       if (status.code === StatusCode.Ok) for (const item of sent.results) this.noteFact(sent.uri!, item.data);
       return;
     }
-    effects.push({ kind: 'job-result', deviceId: this.deviceId, jobId: sent.job.id, code: status.code, items: sent.results });
+    if (sent.job === 'child') {
+      // One command of a Sequence/Atomic: its code is kept until the container has every answer.
+      const parent = this.sent.get(sent.parent!);
+      if (parent === undefined) return;
+      parent.children![sent.index!] = status.code;
+      if (sent.results.length > 0 && parent.results.length < 64) parent.results.push(...sent.results.slice(0, 64 - parent.results.length));
+      if (--parent.open! === 0) this.settle(sent.parent!, parent, effects);
+      return;
+    }
+    if (sent.chunk === true) {
+      // One chunk of Depot's large object: 213 asks for the next; anything else ends the job with that answer.
+      if (status.code === StatusCode.ChunkedItemAccepted) return;
+      const job = sent.job;
+      for (let i = this.pending.length - 1; i >= 0; i--) if (pendingJobs.get(this.pending[i]!) === job) this.pending.splice(i, 1);
+      this.jobDone(job, { code: status.code, items: [] }, effects);
+      return;
+    }
+    if (sent.partial !== undefined) {
+      // The device is still sending this Get's large object: its answer counts once the last chunk is in.
+      sent.code = status.code;
+      this.sent.set(key, sent);
+      return;
+    }
+    if (status.items !== undefined && sent.results.length === 0) sent.results.push(...status.items.slice(0, 64)); // Alert 1102-1104 answers
+    if (sent.children !== undefined) {
+      sent.code = status.code;
+      this.sent.set(key, sent);
+      if (--sent.open! === 0) this.settle(key, sent, effects);
+      return;
+    }
+    this.jobDone(sent.job, { code: sent.sizeMismatch === true ? StatusCode.SizeMismatch : status.code, items: sent.results }, effects);
+  }
+
+  /** A Sequence/Atomic job with all its answers (or the package ended without some). */
+  private settle(key: string, sent: Sent, effects: SessionEffect[]): void {
+    this.sent.delete(key);
+    for (const [k, s] of this.sent) if (s.parent === key) this.sent.delete(k);
+    this.jobDone(sent.job as ServerJob, { code: sent.code ?? null, items: sent.results, children: sent.children! }, effects);
+  }
+
+  private jobDone(job: ServerJob, result: JobResult, effects: SessionEffect[]): void {
+    effects.push({ kind: 'job-result', deviceId: this.deviceId, jobId: job.id, code: result.code, items: result.items, ...(result.children === undefined ? {} : { children: result.children }) });
+    // Follow-ups go out in Depot's next package of this session (never after it ended, never on no answer).
+    if (this.ended || result.code === null || job.then === undefined) return;
+    const next = job.then(result);
+    this.jobs.push(...next);
+    for (const j of next) this.pending.push(this.command(j));
   }
 
   private handleResults(results: ResultsCommand, effects: SessionEffect[]): void {
     // Results come before their Status in the same message (Protocol: Results then Status for Get).
     const msgRef = results.msgRef ?? String(this.serverMsgId);
-    const sent = this.sent.get(`${msgRef}/${results.cmdRef}`);
+    const key = `${msgRef}/${results.cmdRef}`;
+    const sent = this.sent.get(key);
     if (sent === undefined || sent.job === 'alert') {
       effects.push({ kind: 'protocol-warning', deviceId: this.deviceId, text: `Results refer to MsgRef ${msgRef.slice(0, 20)} CmdRef ${results.cmdRef.slice(0, 20)}, which is no Get Depot sent` });
       return;
     }
-    if (sent.results.length < 64) sent.results.push(...results.items.slice(0, 64 - sent.results.length));
+    for (const item of results.items) {
+      const data = typeof item.data === 'string' ? item.data : item.data === undefined ? '' : Buffer.from(item.data).toString('base64');
+      if (item.moreData === true || sent.partial !== undefined) {
+        // DM Protocol "Large Object Handling": chunks with MoreData, Size in the first one's Meta; 213 each, reassembled at the last.
+        if (sent.partial === undefined) {
+          sent.partial = '';
+          sent.expectedSize = item.meta?.size;
+        }
+        sent.partial += data;
+        if (Buffer.byteLength(sent.partial) > 4 * 1024 * 1024) {
+          sent.sizeMismatch = true;
+          sent.partial = '';
+        }
+        if (item.moreData === true) {
+          this.resultsCodes.set(results, StatusCode.ChunkedItemAccepted);
+          continue;
+        }
+        const whole = sent.partial;
+        sent.partial = undefined;
+        if (sent.sizeMismatch === true || (sent.expectedSize !== undefined && Buffer.byteLength(whole) !== sent.expectedSize)) {
+          sent.sizeMismatch = true;
+          this.resultsCodes.set(results, StatusCode.SizeMismatch);
+          effects.push({ kind: 'protocol-warning', deviceId: this.deviceId, text: `a large object of ${Buffer.byteLength(whole)} bytes does not match its announced Size ${sent.expectedSize ?? '?'}` });
+        } else if (sent.results.length < 64) sent.results.push({ ...item, data: whole, ...(item.meta === undefined ? {} : { meta: item.meta }) });
+        // The Get's Status may have come with an earlier chunk: the job is answered now.
+        if (sent.code !== undefined && typeof sent.job === 'object') {
+          this.sent.delete(key);
+          this.jobDone(sent.job, { code: sent.sizeMismatch === true ? StatusCode.SizeMismatch : sent.code, items: sent.results }, effects);
+        }
+        continue;
+      }
+      if (sent.results.length < 64) sent.results.push(item);
+    }
   }
 
   /** Commands still without a Status when the client's package ends are failed jobs. */
   private closePackage(effects: SessionEffect[]): void {
     for (const [key, sent] of this.sent) {
+      if (!this.sent.has(key)) continue;
       this.sent.delete(key);
-      if (typeof sent.job === 'object') effects.push({ kind: 'job-result', deviceId: this.deviceId, jobId: sent.job.id, code: null, items: [] });
+      if (typeof sent.job !== 'object') continue;
+      if (sent.children !== undefined) this.settle(key, sent, effects);
+      else this.jobDone(sent.job, { code: null, items: [] }, effects);
     }
   }
 
-  private command(job: ServerJob): ItemCommand {
-    const meta: Meta | undefined = job.format !== undefined || job.type !== undefined ? { ...(job.format === undefined ? {} : { format: job.format }), ...(job.type === undefined ? {} : { type: job.type }) } : undefined;
-    const item: Item = { target: { locUri: job.uri }, ...(job.data === undefined ? {} : { data: job.data }), ...(meta === undefined ? {} : { meta }) };
-    const cmd: ItemCommand = { kind: job.kind, cmdId: '', items: [item] };
+  private command(job: ServerJob): Outgoing {
+    let cmd: Outgoing;
+    if (job.kind === 'Sequence' || job.kind === 'Atomic') {
+      cmd = { kind: job.kind, cmdId: '', commands: (job.children ?? []).map((c) => this.command(c) as Command) };
+    } else if (job.kind === 'Alert') {
+      cmd = { kind: 'Alert', cmdId: '', ...(job.alertCode === undefined ? {} : { code: job.alertCode }), ...(job.items === undefined ? {} : { items: job.items }) };
+    } else {
+      const meta: Meta | undefined = job.format !== undefined || job.type !== undefined ? { ...(job.format === undefined ? {} : { format: job.format }), ...(job.type === undefined ? {} : { type: job.type }) } : undefined;
+      const item: Item = { target: { locUri: job.uri }, ...(job.sourceUri === undefined ? {} : { source: { locUri: job.sourceUri } }), ...(job.data === undefined ? {} : { data: job.data }), ...(meta === undefined ? {} : { meta }) };
+      cmd = { kind: job.kind, cmdId: '', ...(job.correlator === undefined ? {} : { correlator: job.correlator }), items: job.items ?? [item] };
+    }
     pendingJobs.set(cmd, job);
     return cmd;
   }
 
   private remember(msgId: string, command: Outgoing): void {
-    if (command.kind === 'Alert') {
+    const job = pendingJobs.get(command);
+    if (command.kind === 'Alert' && job === undefined) {
       this.sent.set(`${msgId}/${command.cmdId}`, { msgId, cmdId: command.cmdId, job: 'alert', results: [] });
       return;
     }
-    const job = pendingJobs.get(command as ItemCommand);
     if (job === undefined) return;
     const isFact = job.id.startsWith('fact:');
-    this.sent.set(`${msgId}/${command.cmdId}`, { msgId, cmdId: command.cmdId, job: isFact ? 'fact' : job, uri: job.uri, results: [] });
+    const key = `${msgId}/${command.cmdId}`;
+    if (command.kind === 'Sequence' || command.kind === 'Atomic') {
+      // The container and each command in it get a Status (RepPro <Sequence>, <Atomic>).
+      const n = command.commands.length;
+      this.sent.set(key, { msgId, cmdId: command.cmdId, job, results: [], children: new Array<number | null>(n).fill(null), open: n + 1 });
+      command.commands.forEach((c, index) => this.sent.set(`${msgId}/${c.cmdId}`, { msgId, cmdId: c.cmdId!, job: 'child', results: [], parent: key, index }));
+      return;
+    }
+    this.sent.set(key, { msgId, cmdId: command.cmdId, job: isFact ? 'fact' : job, uri: job.uri, results: [], ...(chunks.has(command) ? { chunk: true } : {}) });
   }
 
   private nextCmdId(): string {
@@ -481,9 +634,17 @@ export class DmServerSession {
   }
 
   private numbered(c: Outgoing): Outgoing {
-    const copy = { ...c, cmdId: this.nextCmdId() } as Outgoing;
-    const job = pendingJobs.get(c as ItemCommand);
-    if (job !== undefined) pendingJobs.set(copy as ItemCommand, job);
+    const job = pendingJobs.get(c);
+    let copy: Outgoing;
+    if (c.kind === 'Sequence' || c.kind === 'Atomic') {
+      const cmdId = this.nextCmdId();
+      copy = { ...c, cmdId, commands: c.commands.map((child) => this.numbered(child as Outgoing) as Command) };
+    } else copy = { ...c, cmdId: this.nextCmdId() };
+    if (job !== undefined) pendingJobs.set(copy, job);
+    if (chunks.has(c)) chunks.add(copy);
+    if (chunkRest.has(c)) chunkRest.add(copy);
+    const total = chunkTotal.get(c);
+    if (total !== undefined) chunkTotal.set(copy, total);
     return copy;
   }
 
@@ -494,17 +655,84 @@ export class DmServerSession {
   private fit(input: ReceiveInput, outgoing: Outgoing[]): { reply: SyncMLMessage; rest: Outgoing[] } | undefined {
     const header = this.header(input);
     const numbered = outgoing.map((c) => (c.cmdId === '' ? this.numbered(c) : c));
-    const sizeOf = (n: number, final: boolean): number => encodeSyncML({ header, commands: numbered.slice(0, n), final }, input.encoding).length;
-    if (sizeOf(numbered.length, true) <= this.clientMaxMsgSize) return { reply: { header, commands: numbered, final: true }, rest: [] };
-    let n = 0;
-    while (n < numbered.length && sizeOf(n + 1, false) <= this.clientMaxMsgSize) n++;
-    if (n === 0) return undefined;
-    return { reply: { header, commands: numbered.slice(0, n), final: false }, rest: numbered.slice(n) };
+    const max = this.clientMaxMsgSize;
+    const sizeOf = (commands: readonly Outgoing[], final: boolean): number => encodeSyncML({ header, commands, final }, input.encoding).length;
+    for (;;) {
+      if (sizeOf(numbered, true) <= max) return { reply: { header, commands: numbered, final: true }, rest: [] };
+      let n = 0;
+      while (n < numbered.length && sizeOf(numbered.slice(0, n + 1), false) <= max) n++;
+      if (n === numbered.length) return { reply: { header, commands: numbered, final: false }, rest: [] };
+      const next = numbered[n]!;
+      const statuses = numbered.filter((c) => c.kind === 'Status');
+      const job = pendingJobs.get(next);
+      if (next.kind !== 'Status' && job !== undefined && sizeOf([...statuses, next], false) > max) {
+        // Larger than any message the client takes: split it (Large Object Handling) or refuse it.
+        const split = this.split(next, (cmd) => sizeOf([...numbered.slice(0, n), cmd], false) <= max);
+        if (split === 'refused') {
+          this.refused.push(job);
+          numbered.splice(n, 1);
+          continue;
+        }
+        if (split !== undefined) return { reply: { header, commands: [...numbered.slice(0, n), split.first], final: false }, rest: [split.rest, ...numbered.slice(n + 1)] };
+      }
+      if (n === 0) return undefined;
+      return { reply: { header, commands: numbered.slice(0, n), final: false }, rest: numbered.slice(n) };
+    }
+  }
+
+  /**
+   * DM Protocol "Large Object Handling": an item command whose one Item's Data does not fit goes
+   * in chunks, the first with Meta Size (the whole object's bytes) and each but the last with
+   * MoreData; the client answers 213 to each. Only for a client that announced MaxObjSize at
+   * least the object's size. 'refused' when it cannot go at all; undefined when not even a small
+   * chunk fits after what is already in this message (it goes first in the next one).
+   */
+  private split(command: Outgoing, fits: (cmd: Outgoing) => boolean): { first: Outgoing; rest: Outgoing } | 'refused' | undefined {
+    if (command.kind === 'Status' || command.kind === 'Results' || command.kind === 'Alert' || command.kind === 'Sequence' || command.kind === 'Atomic' || command.kind === 'Get') return 'refused';
+    return this.splitItem(command as ItemCommand, fits);
+  }
+
+  private splitItem(command: ItemCommand, fits: (cmd: Outgoing) => boolean): { first: Outgoing; rest: Outgoing } | 'refused' | undefined {
+    const item = command.items.length === 1 ? command.items[0]! : undefined;
+    if (item === undefined || typeof item.data !== 'string') return 'refused';
+    const data = item.data;
+    const continuing = chunkRest.has(command);
+    const total = continuing ? (chunkTotal.get(command) ?? Buffer.byteLength(data)) : Buffer.byteLength(data);
+    if (this.clientMaxObjSize === undefined || total > this.clientMaxObjSize) return 'refused';
+    const chunkOf = (len: number): ItemCommand => ({
+      ...command,
+      items: [{ ...item, data: data.slice(0, len), moreData: true, ...(continuing ? {} : { meta: { ...item.meta, size: total } }) }],
+    });
+    let lo = 0;
+    let hi = data.length - 1;
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      if (fits(chunkOf(mid))) lo = mid;
+      else hi = mid - 1;
+    }
+    if (lo < 16) return undefined;
+    const first = chunkOf(lo);
+    const restItem = { ...item, data: data.slice(lo) };
+    if (continuing && restItem.meta?.size !== undefined) delete (restItem as { meta?: Meta }).meta;
+    const rest: ItemCommand = { ...command, cmdId: '', items: [restItem] };
+    const job = pendingJobs.get(command)!;
+    pendingJobs.set(first, job);
+    pendingJobs.set(rest, job);
+    chunks.add(first);
+    chunkRest.add(rest);
+    chunkTotal.set(rest, total);
+    return { first, rest };
   }
 }
 
+/** Chunks of a large object Depot sends, each but the last (their Status is 213). */
+const chunks = new WeakSet<object>();
+/** The remainder of a large object after a chunk (no Size of its own: the first chunk had it). */
+const chunkRest = new WeakSet<object>();
+const chunkTotal = new WeakMap<object, number>();
+
 /** Which job a not-yet-sent command carries (kept beside the command, not in the message model). */
-const pendingJobs = new WeakMap<ItemCommand, ServerJob>();
+const pendingJobs = new WeakMap<object, ServerJob>();
 
 /** Reads a nonce from the base64 in a NextNonce (for clients and tests). */
 export function nonceFromChallenge(nextNonce: string): Uint8Array {

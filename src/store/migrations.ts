@@ -497,4 +497,42 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_at ON audit_log (at);
 `,
   },
+  // ---- OMA DM SCOMO jobs (issue 14).
+  {
+    version: 15,
+    name: 'omadm-scomo-jobs',
+    // One SCOMO operation on one DM device. 'sent' is written before the reply carrying the Exec
+    // goes out, so a restart never sends it again blind: the next session asks the device first.
+    sql: `
+CREATE TABLE omadm_scomo_jobs (
+  id               TEXT    NOT NULL PRIMARY KEY,
+  device_id        TEXT    NOT NULL,
+  operation        TEXT    NOT NULL CHECK (operation IN ('Download', 'DownloadInstall', 'DownloadInstallInactive', 'Install', 'InstallInactive', 'Activate', 'Deactivate', 'Remove')),
+  package_sha256   TEXT,
+  package_name     TEXT,
+  package_version  TEXT,
+  node             TEXT    NOT NULL,
+  ask_user         TEXT,
+  root             TEXT,
+  state            TEXT    NOT NULL CHECK (state IN ('queued', 'taken', 'sent', 'executing', 'verifying', 'succeeded', 'failed', 'cancelled')),
+  correlator       TEXT    NOT NULL UNIQUE,
+  token            TEXT    UNIQUE,
+  token_expires_at INTEGER,
+  result_code      INTEGER,
+  result_name      TEXT,
+  identifier       TEXT,
+  component_state  TEXT,
+  message          TEXT,
+  retry            TEXT,
+  sends            INTEGER NOT NULL DEFAULT 0 CHECK (sends >= 0),
+  download_bytes   INTEGER,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL,
+  finished_at      INTEGER,
+  CHECK ((state IN ('succeeded', 'failed', 'cancelled')) = (finished_at IS NOT NULL))
+) STRICT;
+CREATE INDEX omadm_scomo_jobs_open ON omadm_scomo_jobs (device_id, created_at) WHERE finished_at IS NULL;
+CREATE INDEX omadm_scomo_jobs_device ON omadm_scomo_jobs (device_id, created_at);
+`,
+  },
 ];

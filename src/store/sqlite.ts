@@ -29,6 +29,7 @@ import { SqlitePackageRepository } from './sqlite/packages.js';
 import { SqliteInstallJobRepository } from './sqlite/install-jobs.js';
 import { SqliteOmaDmAccountRepository } from './sqlite/omadm-accounts.js';
 import { SqliteOmaDmCommandRepository } from './sqlite/omadm-commands.js';
+import { SqliteScomoJobRepository } from './sqlite/omadm-scomo.js';
 import { SqliteChainJobRepository } from './sqlite/chain-jobs.js';
 import { SqliteOmaDmBootstrapRepository } from './sqlite/omadm-bootstrap.js';
 import { SqliteMethodStatsRepository } from './sqlite/method-stats.js';
@@ -100,6 +101,7 @@ export class SqliteStore implements Store {
   readonly users: SqliteUserRepository;
   readonly audit: SqliteAuditRepository;
   readonly fleetSummary: SqliteFleetSummary;
+  readonly omadmScomo: SqliteScomoJobRepository;
 
   /** @internal The connection, for tests and maintenance tools; the layers above use the repositories. */
   readonly db: Database.Database;
@@ -136,6 +138,7 @@ export class SqliteStore implements Store {
     this.users = new SqliteUserRepository(statements);
     this.audit = new SqliteAuditRepository(statements);
     this.fleetSummary = new SqliteFleetSummary(statements);
+    this.omadmScomo = new SqliteScomoJobRepository(statements);
   }
 
   /** Commits the soft writes (registrations, device facts) queued for the group commit (sqlite/batch.ts). */

@@ -109,6 +109,9 @@ test('depot sim --protocol omadm runs a small fleet of phones (XML and WBXML, MD
   const facts = await apiCall(api, 'token', `/api/v1/omadm/devices/${encodeURIComponent('IMEI:35999900000004')}`);
   assert.equal(facts.status, 200);
   assert.equal(await runSimCommand([...common, '--count', '5']), 1, 'the fifth phone has no account');
+  // Compliance profiles in turn; a phone without DM opens no session and is not a failure.
+  assert.equal(await runSimCommand([...common, '--count', '4', '--profiles', 'full,no-dm,wbxml-only,md5-only']), 0);
+  assert.equal(await runSimCommand([...common, '--count', '1', '--profiles', 'full,bogus']), 2);
   assert.equal(await runSimCommand(['--protocol=omadm', '--server', 'ftp://x', '--count', '1', '--password', 'p']), 2);
 });
 

@@ -14,7 +14,7 @@ import { AuthType, formatHmacHeader, hmacMac, md5Credential } from '../../omadm/
 import { decodeBase64Strict } from '../../omadm/auth.js';
 import { AlertCode, StatusCode } from '../../omadm/status-codes.js';
 import { SYNCML_DM_WBXML, SYNCML_DM_XML, decodeSyncML, encodeSyncML } from '../../omadm/syncml.js';
-import type { Command, Item, StatusCommand, SyncMLEncoding, SyncMLMessage } from '../../omadm/syncml.js';
+import type { AlertCommand, Command, ContainerCommand, Item, ItemCommand, StatusCommand, SyncMLEncoding, SyncMLMessage } from '../../omadm/syncml.js';
 
 export interface DmPhoneProfile {
   readonly deviceId: string;
@@ -28,6 +28,19 @@ export interface DmPhoneProfile {
   readonly legacyMediaType?: boolean;
   /** The management tree: leaf URI → value. */
   readonly tree: Readonly<Record<string, string>>;
+  /** Announced in SyncHdr Meta: the phone takes large objects (DM Protocol "Large Object Handling") up to this size. */
+  readonly maxObjSize?: number;
+  /** Answers an Alert 1101 (Continue or Abort): the simulated user. Default: continue. */
+  readonly userConfirms?: () => boolean;
+}
+
+/**
+ * How a phone's extensions plug in (SCOMO client, notification/provisioning clients): Exec on
+ * nodes they own, and Generic Alerts to send in the next session. Kept small on purpose.
+ */
+export interface DmPhoneExtension {
+  /** The Status code for an Exec of `uri`, or undefined when the node is not this extension's. */
+  exec?(uri: string, command: ItemCommand, context: { readonly confirmed: boolean | undefined }): number | undefined;
 }
 
 export interface DmSessionReport {
@@ -70,7 +83,16 @@ export class DmPhone {
   /** The nonce the server gave in its last Chal (empty until the first one). */
   nonce: Uint8Array = new Uint8Array();
   private readonly tree: Map<string, string>;
+  /** Interior nodes added by the server (Add with Format node); others are implied by their leaves. */
+  private readonly interior = new Set<string>();
   private sessionCounter = 0;
+  private readonly extensions: DmPhoneExtension[] = [];
+  /** Generic Alerts not yet acknowledged by the server (sent in every session until a 200 comes back). */
+  private readonly outbox: AlertCommand[] = [];
+  /** A large object being received: the target URI, the data so far and the announced Size. */
+  private incoming: { uri: string; data: string; size: number | undefined } | undefined;
+  /** What the user answered to the last Alert 1101 of the message being processed. */
+  private confirmed: boolean | undefined;
 
   constructor(
     readonly profile: DmPhoneProfile,
@@ -83,20 +105,79 @@ export class DmPhone {
     return this.tree.get(uri);
   }
 
+  /** Sets a leaf (extensions keep their state in the tree, as a real DM client does). */
+  set(uri: string, value: string): void {
+    this.tree.set(uri, value);
+  }
+
+  delete(uri: string): void {
+    for (const key of [...this.tree.keys()]) if (key === uri || key.startsWith(`${uri}/`)) this.tree.delete(key);
+    for (const key of [...this.interior]) if (key === uri || key.startsWith(`${uri}/`)) this.interior.delete(key);
+  }
+
+  /** A node exists: a leaf, an interior node added, or one implied by a leaf below it. */
+  has(uri: string): boolean {
+    if (this.tree.has(uri) || this.interior.has(uri)) return true;
+    const prefix = `${uri}/`;
+    for (const key of this.tree.keys()) if (key.startsWith(prefix)) return true;
+    for (const key of this.interior) if (key.startsWith(prefix)) return true;
+    return false;
+  }
+
+  /** Child names of an interior node, sorted. */
+  children(uri: string): string[] {
+    const prefix = `${uri}/`;
+    const names = new Set<string>();
+    for (const key of [...this.tree.keys(), ...this.interior]) if (key.startsWith(prefix)) names.add(key.slice(prefix.length).split('/')[0]!);
+    return [...names].sort();
+  }
+
+  /** Adds an interior node (and the ones above it). */
+  addNode(uri: string): void {
+    const parts = uri.split('/');
+    for (let i = 2; i <= parts.length; i++) this.interior.add(parts.slice(0, i).join('/'));
+  }
+
+  extend(extension: DmPhoneExtension): void {
+    this.extensions.push(extension);
+  }
+
+  /** Queues a Generic Alert (1226) for the next session; it is sent until the server answers 200. */
+  queueGenericAlert(correlator: string | undefined, item: Item): void {
+    this.outbox.push({ kind: 'Alert', cmdId: '', code: AlertCode.GenericAlert, ...(correlator === undefined ? {} : { correlator }), items: [item] });
+  }
+
+  get pendingAlerts(): number {
+    return this.outbox.length;
+  }
+
   /**
-   * `start` is for a session the server asked for by notification (src/sim/omadm/notification-client.ts):
-   * its SessionID and Alert 1200 (DM Notification) instead of the phone's own counter and 1201.
+   * One session. `start` is for a session the server asked for by notification
+   * (src/sim/omadm/notification-client.ts): its SessionID and Alert 1200 (DM Notification)
+   * instead of the phone's own counter and 1201; `serverInitiated` alone asks for the 1200.
    */
-  async runSession(serverUrl: string, start: { readonly sessionId?: string; readonly alert?: number } = {}): Promise<DmSessionReport> {
+  async runSession(serverUrl: string, start: { readonly sessionId?: string; readonly alert?: number; readonly serverInitiated?: boolean } = {}): Promise<DmSessionReport> {
     this.sessionCounter = (this.sessionCounter % 0xffff) + 1;
     const sessionId = start.sessionId ?? this.sessionCounter.toString(16).toUpperCase();
-    const alert = start.alert ?? AlertCode.ClientInitiatedManagement;
+    const alert = start.alert ?? (start.serverInitiated === true ? AlertCode.ServerInitiatedManagement : AlertCode.ClientInitiatedManagement);
     let url = serverUrl;
     let msgId = 0;
     let authRounds = 0;
     let authenticated = false;
     const received: Command[] = [];
-    let outgoing: Command[] = this.package1(alert);
+    const alerts = [...this.outbox];
+    const alertCmdIds = new Map<string, AlertCommand>();
+    const pkg1 = (): Command[] => {
+      const cmds = this.package1(alert);
+      alertCmdIds.clear();
+      for (const a of alerts) {
+        const cmdId = String(cmds.length + 1);
+        alertCmdIds.set(cmdId, a);
+        cmds.push({ ...a, cmdId });
+      }
+      return cmds;
+    };
+    let outgoing: Command[] = pkg1();
     let final = true;
     for (let messages = 1; messages <= MAX_MESSAGES; messages++) {
       msgId++;
@@ -106,7 +187,7 @@ export class DmPhone {
           target: { locUri: serverUrl }, source: { locUri: this.profile.deviceId },
           // Credentials in every message until the server accepts them (Security "Authentication").
           ...(!authenticated && this.profile.auth === 'md5' ? { cred: { meta: { type: AuthType.Md5, format: 'b64' }, data: md5Credential(this.profile.username, this.profile.password, this.nonce) } } : {}),
-          meta: { maxMsgSize: this.profile.maxMsgSize ?? 16 * 1024 },
+          meta: { maxMsgSize: this.profile.maxMsgSize ?? 16 * 1024, ...(this.profile.maxObjSize === undefined ? {} : { maxObjSize: this.profile.maxObjSize }) },
         },
         commands: outgoing,
         final,
@@ -126,11 +207,20 @@ export class DmPhone {
       if (reply.commands.some((c) => c.kind === 'Alert' && c.code === AlertCode.SessionAbort)) return { authenticated, messages, ended: 'server-abort', commands: received };
       if (hdr !== undefined && (hdr.code === StatusCode.InvalidCredentials || hdr.code === StatusCode.MissingCredentials)) {
         if (++authRounds >= MAX_AUTH_ROUNDS) return { authenticated, messages, ended: 'auth-refused', commands: received };
-        outgoing = this.package1(alert); // the refused package was not processed: send it again with the new nonce
+        outgoing = pkg1(); // the refused package was not processed: send it again with the new nonce
         final = true;
         continue;
       }
       if (hdr !== undefined && (hdr.code === StatusCode.AuthenticationAccepted || hdr.code === StatusCode.Ok)) authenticated = true;
+      // A Generic Alert the server answered 200 is delivered (DM Protocol "Generic Alert": the client keeps it until then).
+      if (msgId === 1 || authenticated) {
+        for (const c of reply.commands) {
+          if (c.kind !== 'Status' || c.cmd !== 'Alert' || c.code !== StatusCode.Ok) continue;
+          const alert = alertCmdIds.get(c.cmdRef);
+          const i = alert === undefined ? -1 : this.outbox.indexOf(alert);
+          if (i >= 0) this.outbox.splice(i, 1);
+        }
+      }
 
       const answers = this.answer(reply);
       const hasCommands = reply.commands.some((c) => c.kind !== 'Status');
@@ -164,38 +254,162 @@ export class DmPhone {
     const id = (): string => String(++cmdId);
     const msgRef = reply.header.msgId;
     out.push({ kind: 'Status', cmdId: id(), msgRef, cmdRef: '0', cmd: 'SyncHdr', code: StatusCode.Ok });
-    for (const c of reply.commands) {
-      const status = (code: number): StatusCommand => ({ kind: 'Status', cmdId: id(), msgRef, cmdRef: c.cmdId ?? '', cmd: c.kind, code });
-      switch (c.kind) {
-        case 'Status':
-        case 'Results':
-          break;
-        case 'Get': {
-          const uri = c.items[0]?.target?.locUri ?? '';
-          const value = this.tree.get(uri);
-          out.push(status(value === undefined ? StatusCode.NotFound : StatusCode.Ok));
-          if (value !== undefined) out.push({ kind: 'Results', cmdId: id(), msgRef, cmdRef: c.cmdId, items: [{ source: { locUri: uri }, data: value }] });
-          break;
-        }
-        case 'Replace': {
-          for (const item of c.items) if (item.target !== undefined && typeof item.data === 'string') this.tree.set(item.target.locUri, item.data);
-          out.push(status(StatusCode.Ok));
-          break;
-        }
-        case 'Exec':
-          out.push(status(this.tree.has(c.items[0]?.target?.locUri ?? '') ? StatusCode.Ok : StatusCode.NotFound));
-          break;
-        case 'Alert':
-          out.push(status(c.code === AlertCode.NextMessage || c.code === AlertCode.Display ? StatusCode.Ok : StatusCode.OptionalFeatureNotSupported));
-          break;
-        case 'Unsupported':
-          break;
-        default:
-          out.push(status(StatusCode.OptionalFeatureNotSupported));
-      }
-    }
+    this.confirmed = undefined;
+    for (const c of reply.commands) this.run(c, msgRef, out, id);
     if (!reply.final) out.push({ kind: 'Alert', cmdId: id(), code: AlertCode.NextMessage });
     return out;
+  }
+
+  /** Runs one server command; pushes its Status (and Results); returns the Status code. */
+  private run(c: Command, msgRef: string, out: Command[], id: () => string, skip = false): number | undefined {
+    const status = (code: number, items?: Item[]): number => {
+      out.push({ kind: 'Status', cmdId: id(), msgRef, cmdRef: c.cmdId ?? '', cmd: c.kind === 'Unsupported' ? c.tag : c.kind, code, ...(items === undefined ? {} : { items }) });
+      return code;
+    };
+    if (c.kind === 'Status' || c.kind === 'Results' || c.kind === 'Unsupported') return undefined;
+    if (skip) return status(StatusCode.NotExecuted);
+    if ((c.kind === 'Add' || c.kind === 'Replace') && c.items.length === 1 && (c.items[0]!.moreData === true || this.incoming !== undefined)) {
+      // Large Object Handling: chunks are kept (213) until the one without MoreData; then the Size must match.
+      const item = c.items[0]!;
+      const uri = item.target?.locUri ?? '';
+      const data = typeof item.data === 'string' ? item.data : '';
+      if (this.incoming === undefined) {
+        if (this.profile.maxObjSize === undefined) return status(StatusCode.OptionalFeatureNotSupported);
+        if ((item.meta?.size ?? 0) > this.profile.maxObjSize) return status(StatusCode.RequestEntityTooLarge);
+        this.incoming = { uri, data: '', size: item.meta?.size };
+      } else if (this.incoming.uri !== uri) {
+        this.incoming = undefined;
+        return status(StatusCode.IncompleteCommand);
+      }
+      this.incoming.data += data;
+      if (item.moreData === true) return status(StatusCode.ChunkedItemAccepted);
+      const whole = this.incoming;
+      this.incoming = undefined;
+      if (whole.size !== undefined && Buffer.byteLength(whole.data) !== whole.size) return status(StatusCode.SizeMismatch);
+      return this.run({ ...c, items: [{ ...item, data: whole.data, moreData: false }] }, msgRef, out, id);
+    }
+    switch (c.kind) {
+      case 'Get': {
+        const raw = c.items[0]?.target?.locUri ?? '';
+        const [uri, query] = raw.split('?') as [string, string | undefined];
+        if (query === 'list=Struct') {
+          // DM 1.2 Protocol "Get ?list=Struct": one Item per node of the subtree, without Data.
+          const base = uri === '.' || uri === '' ? '.' : uri;
+          if (base !== '.' && !this.has(base)) return status(StatusCode.NotFound);
+          const nodes = new Set<string>([base]);
+          for (const key of [...this.tree.keys(), ...this.interior]) {
+            if (base !== '.' && !key.startsWith(`${base}/`)) continue;
+            const parts = key.split('/');
+            for (let i = 2; i <= parts.length; i++) nodes.add(parts.slice(0, i).join('/'));
+          }
+          const code = status(StatusCode.Ok);
+          out.push({ kind: 'Results', cmdId: id(), msgRef, cmdRef: c.cmdId, items: [...nodes].sort().slice(0, 60).map((n) => ({ source: { locUri: n } })) });
+          return code;
+        }
+        const value = this.tree.get(uri);
+        if (value === undefined && this.has(uri)) {
+          // An interior node's value is its child names (Format node).
+          const code = status(StatusCode.Ok);
+          out.push({ kind: 'Results', cmdId: id(), msgRef, cmdRef: c.cmdId, items: [{ source: { locUri: uri }, meta: { format: 'node' }, data: this.children(uri).join('/') }] });
+          return code;
+        }
+        const code = status(value === undefined ? StatusCode.NotFound : StatusCode.Ok);
+        if (value !== undefined) out.push({ kind: 'Results', cmdId: id(), msgRef, cmdRef: c.cmdId, items: [{ source: { locUri: uri }, data: value }] });
+        return code;
+      }
+      case 'Replace': {
+        for (const item of c.items) if (item.target !== undefined && typeof item.data === 'string') this.tree.set(item.target.locUri, item.data);
+        return status(StatusCode.Ok);
+      }
+      case 'Add': {
+        let code: number = StatusCode.Ok;
+        for (const item of c.items) {
+          const uri = item.target?.locUri;
+          if (uri === undefined) { code = StatusCode.IncompleteCommand; continue; }
+          if (this.has(uri)) { code = StatusCode.AlreadyExists; continue; }
+          const parent = uri.slice(0, uri.lastIndexOf('/'));
+          if (parent !== '.' && !this.has(parent)) { code = StatusCode.NotFound; continue; }
+          if (item.meta?.format === 'node') this.interior.add(uri);
+          else this.tree.set(uri, typeof item.data === 'string' ? item.data : '');
+        }
+        return status(code);
+      }
+      case 'Delete': {
+        let code: number = StatusCode.Ok;
+        for (const item of c.items) {
+          const uri = item.target?.locUri ?? '';
+          if (!this.has(uri)) code = StatusCode.NotFound;
+          else this.delete(uri);
+        }
+        return status(code);
+      }
+      case 'Copy': {
+        const item = c.items[0];
+        const from = item?.source?.locUri;
+        const to = item?.target?.locUri;
+        if (from === undefined || to === undefined) return status(StatusCode.IncompleteCommand);
+        const value = this.tree.get(from);
+        if (value === undefined) return status(StatusCode.NotFound);
+        const existed = this.tree.has(to);
+        this.tree.set(to, value);
+        return status(existed ? StatusCode.Ok : StatusCode.ItemAdded);
+      }
+      case 'Exec': {
+        const uri = c.items[0]?.target?.locUri ?? '';
+        for (const ext of this.extensions) {
+          const code = ext.exec?.(uri, c, { confirmed: this.confirmed });
+          if (code !== undefined) return status(code);
+        }
+        return status(this.tree.has(uri) ? StatusCode.Ok : StatusCode.NotFound);
+      }
+      case 'Alert': {
+        if (c.code === AlertCode.ContinueOrAbort) {
+          // Protocol "User Interaction": 200 to go on, 304 when the user says no.
+          this.confirmed = this.profile.userConfirms?.() ?? true;
+          return status(this.confirmed ? StatusCode.Ok : StatusCode.NotModified);
+        }
+        if (c.code === AlertCode.TextInput) return status(StatusCode.Ok, [{ data: 'yes' }]);
+        if (c.code === AlertCode.SingleChoice || c.code === AlertCode.MultipleChoice) return status(StatusCode.Ok, [{ data: '1' }]);
+        return status(c.code === AlertCode.NextMessage || c.code === AlertCode.Display ? StatusCode.Ok : StatusCode.OptionalFeatureNotSupported);
+      }
+      case 'Sequence':
+        return this.runContainer(c, msgRef, out, id, status);
+      case 'Atomic':
+        return this.runContainer(c, msgRef, out, id, status);
+      default:
+        return status(StatusCode.OptionalFeatureNotSupported);
+    }
+  }
+
+  /**
+   * Sequence: in order, and after a failure the rest are not executed (215). Atomic: all or
+   * nothing: on a failure the tree goes back to what it was, executed commands get 216 (rolled
+   * back), the Atomic 507 (RepPro <Atomic>, <Sequence>).
+   */
+  private runContainer(c: ContainerCommand, msgRef: string, out: Command[], id: () => string, status: (code: number) => number): number {
+    const atomic = c.kind === 'Atomic';
+    const snapshot = atomic ? { tree: new Map(this.tree), interior: new Set(this.interior) } : undefined;
+    const containerAt = out.length;
+    const code = status(StatusCode.Ok);
+    const firstChild = out.length;
+    let failed = false;
+    for (const child of c.commands) {
+      const r = this.run(child, msgRef, out, id, failed);
+      if (r !== undefined && !failed && (r < 200 || r >= 300)) failed = true;
+    }
+    if (atomic && failed && snapshot) {
+      this.tree.clear();
+      for (const [k, v] of snapshot.tree) this.tree.set(k, v);
+      this.interior.clear();
+      for (const k of snapshot.interior) this.interior.add(k);
+      for (let i = firstChild; i < out.length; i++) {
+        const s = out[i]!;
+        if (s.kind === 'Status' && s.code >= 200 && s.code < 300) out[i] = { ...s, code: StatusCode.AtomicRollBackOk };
+      }
+      out[containerAt] = { ...(out[containerAt] as StatusCommand), code: StatusCode.AtomicFailed };
+      return StatusCode.AtomicFailed;
+    }
+    return code;
   }
 }
 

@@ -76,6 +76,7 @@ const EXPECTED_MIGRATIONS: [number, string][] = [
   [12, 'sms-outbox'],
   [13, 'inventory-and-campaigns'],
   [14, 'users-tokens-audit'],
+  [15, 'omadm-scomo-jobs'],
 ];
 
 void test('open: a new file gets every migration, in order, recorded once; reopening applies none again', () => {
@@ -131,6 +132,8 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
     'omadm_bootstrap_group',
     'omadm_bootstrap_waiting',
     'omadm_commands_device',
+    'omadm_scomo_jobs_device',
+    'omadm_scomo_jobs_open',
     'packages_name',
     'queued_operations_deadline',
     'queued_operations_endpoint',

@@ -1,0 +1,95 @@
+/**
+ * The OMA DM SCOMO method: the install runs as a SCOMO job (src/omadm/scomo/service.ts), which
+ * the device's own DM sessions drive and which survives restarts in the store. The attempt's
+ * state is that job's id; every step, whatever event caused it (a DM or LwM2M contact, the
+ * driver's timer, a restart), re-reads where the job stands, so the method needs no event of
+ * its own.
+ *
+ * The chain's endpoint names the device: an OMA DM device's facts endpoint (`omadm:<DevId>`)
+ * or its DevId.
+ */
+import type { JsonState } from '../domain.js';
+import type { ScomoJob } from '../../store/sqlite/omadm-scomo.js';
+import type { AttemptContext, InstallMethod, InstallTarget, MethodEvent, MethodStep } from './method.js';
+
+export const SCOMO_METHOD = 'scomo';
+
+/** What the method needs of the SCOMO service and the store (src/omadm/scomo/service.ts implements the first). */
+export interface ScomoMethodOptions {
+  readonly scomo: {
+    create(request: { deviceId: string; operation: 'DownloadInstall' | 'DownloadInstallInactive'; packageSha256: string }): Promise<ScomoJob>;
+    get(id: string): Promise<ScomoJob | null>;
+    list(deviceId: string): Promise<ScomoJob[]>;
+    cancel(id: string): Promise<ScomoJob>;
+  };
+  readonly accounts: { get(deviceId: string): Promise<unknown> };
+  /** Device facts: a DM device that has had a session has a facts row under omadm:<DevId>. */
+  readonly deviceFacts: { get(endpoint: string): Promise<unknown> };
+}
+
+/** The DevId behind a chain endpoint. */
+export function dmDeviceIdOf(endpoint: string): string {
+  return endpoint.startsWith('omadm:') ? endpoint.slice('omadm:'.length) : endpoint;
+}
+
+const jobIdOf = (state: JsonState): string | undefined =>
+  state && typeof state === 'object' && !Array.isArray(state) && typeof state.scomoJobId === 'string' ? state.scomoJobId : undefined;
+
+export class ScomoMethod implements InstallMethod {
+  readonly name = SCOMO_METHOD;
+
+  constructor(private readonly options: ScomoMethodOptions) {}
+
+  async preflight(target: InstallTarget): Promise<string | undefined> {
+    const deviceId = dmDeviceIdOf(target.endpoint);
+    if (!(await this.options.accounts.get(deviceId))) return 'the device has no OMA DM account';
+    if (!(await this.options.deviceFacts.get(`omadm:${deviceId}`))) return 'the device has never opened an OMA DM session';
+    // A device found without SCOMO stays without it: do not queue what cannot run.
+    const noScomo = (await this.options.scomo.list(deviceId)).find((j) => j.resultName === 'NO_SCOMO');
+    if (noScomo) return `the device has no SCOMO management object (found by SCOMO job ${noScomo.id})`;
+    return undefined;
+  }
+
+  async begin(context: AttemptContext): Promise<MethodStep> {
+    const { endpoint, packageSha256, activate } = context.target;
+    const deviceId = dmDeviceIdOf(endpoint);
+    // A job of the same package already open on the device (started by hand, or by this attempt before a restart): follow it.
+    const open = (await this.options.scomo.list(deviceId)).find((j) => j.finishedAt === null && j.packageSha256 === packageSha256 && j.operation.startsWith('DownloadInstall'));
+    let job: ScomoJob;
+    try {
+      job = open ?? (await this.options.scomo.create({ deviceId, operation: activate ? 'DownloadInstall' : 'DownloadInstallInactive', packageSha256 }));
+    } catch (error) {
+      return { status: 'failed', message: `SCOMO job not started: ${error instanceof Error ? error.message : String(error)}` };
+    }
+    return stepOf(job);
+  }
+
+  async advance(context: AttemptContext, _event: MethodEvent): Promise<MethodStep> {
+    const id = jobIdOf(context.attempt.state);
+    if (id === undefined) return this.begin(context);
+    const job = await this.options.scomo.get(id);
+    if (!job) return { status: 'failed', message: `SCOMO job ${id} no longer exists` };
+    return stepOf(job);
+  }
+
+  async cancel(context: AttemptContext): Promise<void> {
+    const id = jobIdOf(context.attempt.state);
+    if (id === undefined) return;
+    // Best effort: a job the device already has runs to its end there.
+    await this.options.scomo.cancel(id).catch(() => undefined);
+  }
+}
+
+function stepOf(job: ScomoJob): MethodStep {
+  const message = `SCOMO job ${job.id}: ${job.message ?? job.state}`;
+  const result = job.resultName ?? undefined;
+  switch (job.state) {
+    case 'succeeded':
+      return { status: 'succeeded', message, ...(result ? { result } : {}) };
+    case 'failed':
+    case 'cancelled':
+      return { status: 'failed', message: `SCOMO job ${job.id} ${job.state}: ${job.message ?? ''}`.trimEnd(), ...(result ? { result } : {}) };
+    default:
+      return { status: 'running', state: { scomoJobId: job.id }, message };
+  }
+}
