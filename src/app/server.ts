@@ -13,6 +13,8 @@ import { InstallDriver, type PhaseTimeouts } from '../fleet/install-driver.js';
 import { ChainDriver } from '../fleet/chain-driver.js';
 import { MethodLearning, type LearningOptions } from '../fleet/learning.js';
 import { MarkMethod } from '../fleet/methods/mark.js';
+import { FirstAvailableMethod } from '../fleet/methods/handover.js';
+import { ScomoMethod } from '../fleet/methods/scomo.js';
 import { Object9Method } from '../fleet/methods/object9.js';
 import { PackageEndpoint } from '../fleet/package-endpoint.js';
 import { PackageCatalog } from '../fleet/packages.js';
@@ -280,9 +282,17 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   opened.push(() => installs.close());
   const object9 = new Object9Method({ engine: installs, registrations: store.registrations, catalog: store.packages });
   const learning = new MethodLearning({ stats: store.methodStats, deviceFacts: store.deviceFacts, ...config.chain?.learning });
+  // SMS before the chain: its link method is one of the chain's.
+  const sms = config.sms ? await startSms(store, catalog, config.sms) : undefined;
+  if (sms) opened.push(() => sms.close());
+  let omadmDownloadBase: string | undefined;
+  const scomo = new ScomoService({ jobs: store.omadmScomo, catalog, accounts: store.omadmAccounts, downloadBase: () => omadmDownloadBase, log: (line) => process.stderr.write(`depot: ${line}\n`) });
+  const scomoMethod = new ScomoMethod({ scomo, accounts: store.omadmAccounts, deviceFacts: store.deviceFacts });
+  // The chain of issue 16: LwM2M Object 9 → OMA DM SCOMO → SMS link (when SMS is configured) →
+  // Mark for Installation, which installs at the next contact by Object 9 or SCOMO.
   const chain = new ChainDriver({
     store,
-    methods: [object9, new MarkMethod({ handover: object9 })],
+    methods: [object9, scomoMethod, ...(sms ? [sms.linkMethod] : []), new MarkMethod({ handover: new FirstAvailableMethod([object9, scomoMethod]) })],
     learning,
     ...(config.chain?.tickMs !== undefined ? { tickMs: config.chain.tickMs } : {}),
     onError: (error) => {
@@ -318,11 +328,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   bootstrap.on('bootstrapped', onInventoryBootstrap);
   const campaigns = new CampaignEngine({ campaigns: store.campaigns, inventory: store.inventory, catalog, jobs: chainJobPort(chain, (endpoint, sha256, since) => store.campaigns.chainJobSince(endpoint, sha256, since)), onError: (error) => process.emitWarning(`campaigns: ${error.message}`) });
   opened.push(() => campaigns.close());
-  let omadmDownloadBase: string | undefined;
-  const scomo = new ScomoService({ jobs: store.omadmScomo, catalog, accounts: store.omadmAccounts, downloadBase: () => omadmDownloadBase, log: (line) => process.stderr.write(`depot: ${line}\n`) });
   const { token, source } = apiToken(dataDir, config.apiToken);
-  const sms = config.sms ? await startSms(store, catalog, config.sms) : undefined;
-  if (sms) opened.push(() => sms.close());
   // OMA DM bootstrap by SMS: needs the DM endpoint's URI (known once it listens) and a push sender.
   let omadmServerUri: string | undefined;
   const pushSender = config.omadm?.pushSender ?? (sms ? wapPushSenderOf(sms.outbox) : undefined);

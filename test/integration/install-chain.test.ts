@@ -71,7 +71,7 @@ void test('install chain: Object 9 installs a device that offers it; a device wi
     await bare.waitFor('registered', 10_000);
     const marked = await server.chain.install('chain-bare', record.sha256);
     let view = (await server.chain.view(marked.id))!;
-    assert.deepEqual(view.attempts.map((a) => [a.method, a.outcome]), [['object9', 'skipped'], ['mark', 'running']]);
+    assert.deepEqual(view.attempts.map((a) => [a.method, a.outcome]), [['object9', 'skipped'], ['scomo', 'skipped'], ['mark', 'running']]);
     assert.match(view.attempts[0]!.message ?? '', /no Software Management object/);
     assert.match(view.job.message ?? '', /^mark: Marked for installation since /);
 
@@ -79,7 +79,7 @@ void test('install chain: Object 9 installs a device that offers it; a device wi
     const updated = bare.waitFor('updated', 10_000);
     bare.requestUpdate();
     await updated;
-    view = await until(server, marked.id, (v) => /object9 cannot try/.test(v.attempts[1]?.message ?? ''));
+    view = await until(server, marked.id, (v) => /object9 or scomo cannot try/.test(v.attempts[2]?.message ?? ''));
     assert.equal(view.job.state, 'running');
 
     // Next registration with Object 9 (e.g. after a firmware update of the device): installed then.
@@ -90,8 +90,9 @@ void test('install chain: Object 9 installs a device that offers it; a device wi
     await upgraded.waitFor('registered', 10_000);
     view = await until(server, marked.id, (v) => v.job.state !== 'running');
     assert.equal(view.job.state, 'succeeded', JSON.stringify(view));
-    assert.deepEqual(view.attempts.map((a) => [a.method, a.outcome]), [['object9', 'skipped'], ['mark', 'succeeded']]);
-    assert.match(view.attempts[1]!.message ?? '', /^Installed \(marked since .*, at its next contact by object9\): Object 9 job /);
+    assert.deepEqual(view.attempts.map((a) => [a.method, a.outcome]), [['object9', 'skipped'], ['scomo', 'skipped'], ['mark', 'succeeded']]);
+    assert.match(view.attempts[1]!.message ?? '', /no OMA DM account/);
+    assert.match(view.attempts[2]!.message ?? '', /^Installed \(marked since .*, at its next contact by object9 or scomo\): Object 9 job /);
   } finally {
     for (const d of devices) await d.stop({ deregister: false }).catch(() => undefined);
     await server.close();
