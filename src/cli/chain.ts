@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { printable as escapeUnprintable } from '../util/printable.js';
+import { runCommand, UsageError } from './command.js';
 
 const USAGE = `usage: depot chain <command> [options]
 
@@ -48,8 +49,6 @@ const processIo: ChainCommandIo = {
   stderr: (t) => process.stderr.write(t),
   fetch: (...args) => fetch(...args),
 };
-
-class UsageError extends Error {}
 
 interface AttemptJson {
   seq: number;
@@ -116,16 +115,7 @@ export function formatTable(stats: StatsJson[], rules: { make: string; model: st
 }
 
 export async function runChainCommand(argv: string[], io: ChainCommandIo = processIo): Promise<number> {
-  try {
-    return await chain(argv, io);
-  } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr(`depot chain: ${(err as Error).message}\nRun "depot chain --help" for usage.\n`);
-      return 2;
-    }
-    io.stderr(`depot chain: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
-  }
+  return runCommand('chain', io, () => chain(argv, io));
 }
 
 async function chain(argv: string[], io: ChainCommandIo): Promise<number> {

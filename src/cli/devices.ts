@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runCommand, UsageError } from './command.js';
 
 const USAGE = `usage: depot devices <command> [options]
 commands:
@@ -32,19 +33,8 @@ export interface DevicesCommandIo {
 
 const processIo: DevicesCommandIo = { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t), fetch: (...args) => fetch(...args) };
 
-class UsageError extends Error {}
-
 export async function runDevicesCommand(argv: string[], io: DevicesCommandIo = processIo): Promise<number> {
-  try {
-    return await devices(argv, io);
-  } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr(`depot devices: ${(err as Error).message}\nRun "depot devices --help" for usage.\n`);
-      return 2;
-    }
-    io.stderr(`depot devices: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
-  }
+  return runCommand('devices', io, () => devices(argv, io));
 }
 
 interface Result {

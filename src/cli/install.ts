@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runCommand, UsageError } from './command.js';
 
 const USAGE = `usage: depot install <device> <package-sha256-or-file> [options]
 
@@ -44,8 +45,6 @@ const processIo: InstallCommandIo = {
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
 
-class UsageError extends Error {}
-
 interface JobJson {
   id: string;
   state: string;
@@ -68,16 +67,7 @@ export function progressLine(job: Pick<JobJson, 'state' | 'percent' | 'download'
 }
 
 export async function runInstallCommand(argv: string[], io: InstallCommandIo = processIo): Promise<number> {
-  try {
-    return await install(argv, io);
-  } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr(`depot install: ${(err as Error).message}\nRun "depot install --help" for usage.\n`);
-      return 2;
-    }
-    io.stderr(`depot install: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
-  }
+  return runCommand('install', io, () => install(argv, io));
 }
 
 async function install(argv: string[], io: InstallCommandIo): Promise<number> {

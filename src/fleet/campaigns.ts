@@ -33,6 +33,7 @@ import type {
 import type { InventoryDevice, InventoryRepository } from './inventory-types.js';
 import { explainSelection, selectionFactsOf, type PackageTargets } from './selection.js';
 import type { PackageRecord } from './domain.js';
+import { seededRandom } from '../util/seeded-random.js';
 
 export * from './campaign-types.js';
 
@@ -119,17 +120,6 @@ export interface CampaignProgress {
 
 const emptyCounts = (): Counts => ({ pending: 0, 'no-package': 0, starting: 0, started: 0, succeeded: 0, failed: 0, cancelled: 0, total: 0 });
 
-/** mulberry32: a small seeded PRNG (the same seed, the same waves). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffle<T>(items: T[], random: () => number): T[] {
   for (let i = items.length - 1; i > 0; i--) {
@@ -154,7 +144,7 @@ export function jobEndpointOf(device: InventoryDevice): string {
  * stretch of the order, and so every wave, has each model in proportion).
  */
 export function orderDevices<T>(devices: readonly T[], modelOf: (d: T) => string, order: 'random' | 'spread', seed: number): T[] {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   if (order === 'random') return shuffle([...devices], random);
   const byModel = new Map<string, T[]>();
   for (const d of devices) {

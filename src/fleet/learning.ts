@@ -21,6 +21,7 @@
  */
 import type { DeviceFacts } from '../store/types.js';
 import type { ChainPlan, MethodRule, MethodStats, MethodStatsRepository, ModelKey } from './domain.js';
+import { seededRandom } from '../util/seeded-random.js';
 
 export interface LearningOptions {
   stats: MethodStatsRepository;
@@ -53,17 +54,6 @@ export function modelKeyOf(facts: Pick<DeviceFacts, 'manufacturer' | 'modelNumbe
   return { make: facts.manufacturer ?? '', model: facts.modelNumber ?? '', osVersion: facts.osVersion ?? '' };
 }
 
-/** mulberry32: a small seeded generator (deterministic probes in tests, not for secrets). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface MethodRecord {
   readonly successes: number;

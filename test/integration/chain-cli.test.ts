@@ -27,15 +27,15 @@ void test('depot chain: create, show, list, cancel; pin, forbid, unpin and the m
     const create = io();
     assert.equal(await runChainCommand(['create', 'field-7', record.sha256, ...api, '--json'], create), 0, create.err.join(''));
     const job = JSON.parse(create.out.join('')) as { id: string; attempts: { method: string; outcome: string }[] };
-    assert.deepEqual(job.attempts.map((a) => [a.method, a.outcome]), [['object9', 'skipped'], ['mark', 'running']]);
+    assert.deepEqual(job.attempts.map((a) => [a.method, a.outcome]), [['object9', 'skipped'], ['scomo', 'skipped'], ['mark', 'running']]);
 
     const show = io();
     assert.equal(await runChainCommand(['show', job.id, ...api], show), 0);
     const text = show.out.join('');
     assert.match(text, new RegExp(`^job ${job.id} on field-7: running — mark: Marked for installation since `));
-    assert.match(text, /chain object9 → mark \(default: nothing learned yet for Acme Phone 3: default order\)/);
+    assert.match(text, /chain object9 → scomo → mark \(default: nothing learned yet for Acme Phone 3: default order\)/);
     assert.match(text, / 1\. object9 +skipped .*\n +the device is not registered over LwM2M\n/);
-    assert.match(text, / 2\. mark +running /);
+    assert.match(text, / 3\. mark +running /);
 
     const cancel = io();
     assert.equal(await runChainCommand(['cancel', job.id, ...api], cancel), 0);
@@ -54,13 +54,13 @@ void test('depot chain: create, show, list, cancel; pin, forbid, unpin and the m
     assert.equal(await runChainCommand(['forbid', 'Acme', 'Phone 3', 'object9', ...api], io()), 0);
     const table = io();
     assert.equal(await runChainCommand(['methods', '--make', 'Acme', '--model', 'Phone 3', ...api], table), 0);
-    assert.match(table.out.join(''), /^methods: object9, mark\n/);
+    assert.match(table.out.join(''), /^methods: object9, scomo, mark\n/);
     assert.match(table.out.join(''), /nothing learned yet\n\nrules:\n {2}pin {4}mark on Acme Phone 3\n {2}forbid object9 on Acme Phone 3\n$/);
 
     // The next job follows the rules: object9 skipped as forbidden, mark first.
     const second = io();
     assert.equal(await runChainCommand(['create', 'field-7', record.sha256, ...api], second), 0);
-    assert.match(second.out.join(''), /chain object9 → mark \(learned: .*mark pinned by the operator\)/);
+    assert.match(second.out.join(''), /chain object9 → mark → scomo \(learned: .*mark pinned by the operator\)/);
     assert.match(second.out.join(''), /forbidden on Acme Phone 3 by the operator/);
 
     const unpin = io();

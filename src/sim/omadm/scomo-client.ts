@@ -9,6 +9,7 @@ import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import type { DmPhone, DmPhoneExtension } from './phone.js';
 import type { ItemCommand } from '../../omadm/syncml.js';
+import { seededRandom } from '../../util/seeded-random.js';
 
 export const OPERATION_COMPLETE = 'org.openmobilealliance.softwarecomponent.OperationComplete';
 
@@ -31,17 +32,6 @@ export interface ScomoClientOptions {
   readonly chunkBytes?: number;
 }
 
-/** mulberry32: a small seeded generator (the sim's failures repeat from run to run). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -62,7 +52,7 @@ export class ScomoClient implements DmPhoneExtension {
     private readonly options: ScomoClientOptions = {},
   ) {
     this.root = options.root ?? './SCOMO';
-    this.random = seeded(options.seed ?? 1);
+    this.random = seededRandom(options.seed ?? 1);
     // The SCOMO object exists from the start (its Download and Inventory interior nodes).
     for (const node of ['Download', 'Inventory/Deployed', 'Inventory/Delivered']) phone.addNode(`${this.root}/${node}`);
     phone.extend(this);

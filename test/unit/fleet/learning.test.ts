@@ -10,7 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChainDriver } from '../../../src/fleet/chain-driver.js';
-import { MethodLearning, learnedOrder, recordsFor, seededRandom } from '../../../src/fleet/learning.js';
+import { MethodLearning, learnedOrder, recordsFor } from '../../../src/fleet/learning.js';
+import { seededRandom } from '../../../src/util/seeded-random.js';
 import type { InstallMethod, MethodStep } from '../../../src/fleet/methods/method.js';
 import { openSqliteStore, type SqliteStore } from '../../../src/store/index.js';
 
