@@ -203,7 +203,10 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   // Depot's own CA (depot ca init), when there is one: trusted for device certificates, issuer
   // of the server's certificate (unless --cert is given) and of device certificates at bootstrap.
   const caDir = join(dataDir, 'ca');
-  const ca = existsSync(caPaths(caDir).certPath) ? await CertificateAuthority.load(caDir) : undefined;
+  // A demo (--sim) with the DM endpoint on HTTPS gets a CA made for it, as it gets a demo signing
+  // key: its phones need a root to trust. Anything else needs "depot ca init" first.
+  const demoCa = !existsSync(caPaths(caDir).certPath) && config.simulate !== undefined && config.omadm !== undefined && config.omadm.insecureHttp !== true;
+  const ca = demoCa ? await CertificateAuthority.init(caDir) : existsSync(caPaths(caDir).certPath) ? await CertificateAuthority.load(caDir) : undefined;
   if (config.bootstrapCredentials === 'x509' && (!ca || config.coapsPort === null)) {
     throw new Error('certificate bootstrap needs Depot\'s CA ("depot ca init") and the coaps listener');
   }
@@ -460,6 +463,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       'api token': source,
       'secret key (seals PSKs at rest)': store.secretKeySource,
       'data dir': dataDir,
+      ...(demoCa ? { 'demo CA (made for --sim with the DM endpoint)': caDir } : {}),
       'coap udp receive buffer': `${Math.round(transport.bufferSizes().receive / 1024)} KiB (asked ${UDP_RECEIVE_BUFFER / 1024} KiB; Linux caps it at net.core.rmem_max); overload answers 5.03 with Max-Age past ${lwm2m.admissionStats().maxPendingContacts} devices waiting`,
       ...(simulator && existsSync(demoKeyFile) ? { 'demo fleet trusts packages signed with': demoKeyFile } : {}),
     },

@@ -30,7 +30,8 @@ const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--http-p
                        repeatable; "depot package keygen" makes them). Without it Depot relays any
                        well-formed package and the device judges its signature
   --omadm-port <port>  serve OMA DM 1.2 (SyncML DM over HTTPS, certificate from Depot's CA) on this
-                       port (default: off; 8443 is a common choice)
+                       port (default: off; 8443 is a common choice). With --sim and no CA yet, a CA
+                       is made in <data-dir>/ca for the demo
   --omadm-insecure-http  LAB MODE: serve OMA DM over plain HTTP instead of HTTPS
   --pull-via coap|http where devices download packages from (Package URI): the CoAP listener
                        (default) or the HTTP listener (/pkg/<token>, with Range)
