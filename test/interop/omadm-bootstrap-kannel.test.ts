@@ -11,10 +11,11 @@
  * move to delivered by the delivery reports and stay pending. Then `start-dm` to all ten:
  * the accepted ones get a DM notification over Kannel and each opens a session with its
  * SessionID (the server sees a new session: the facts' update time moves on); the others are
- * reported and get nothing.
+ * reported and get nothing. Last, `depot sim --protocol omadm --smsc` (its own fakesmsc on the
+ * same fake SMSC port) runs three more phones that the operator bootstraps.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -24,6 +25,8 @@ import { CertificateAuthority } from '../../src/pki/ca.js';
 import { decodeUdh } from '../../src/sms/udh.js';
 import { SimulatedHandset } from '../../src/sim/omadm/provisioning-client.js';
 import { bridgeDmPhone, type DmPhoneBridge } from '../../src/sim/sms/dm-phone-bridge.js';
+import { runSmsDmPhonesCommand } from '../../src/sim/sms/dm-phones-cli.js';
+import { runSimCommand } from '../../src/cli/sim.js';
 import { FakeSmscNetwork } from '../../src/sim/sms/handsets.js';
 import { KannelLab, freePort, waitUntil } from '../../src/sim/sms/kannel-lab.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
@@ -196,4 +199,45 @@ test('start-dm to all ten: the accepted phones get the DM notification over Kann
     const pushes = (await depot.sms!.outbox.list({ limit: 100 })).items.filter((m) => m.kind === 'wap-push');
     return pushes.length === 16 && pushes.every((m) => m.state === 'delivered');
   }, 20_000);
+});
+
+test('depot sim --protocol omadm --smsc: phones reached by SMS through the lab Kannel take their bootstrap, one line per thing they do', async () => {
+  // The SMSC's one client is now the simulator's fakesmsc.
+  await network.close();
+  const caFile = join(dir, 'ca.pem');
+  writeFileSync(caFile, caPem);
+  const lines: string[] = [];
+  const io = { stdout: (t: string) => void lines.push(t), stderr: (t: string) => void lines.push(t) };
+  const abort = new AbortController();
+  const run = runSmsDmPhonesCommand(['--smsc', `127.0.0.1:${lab.ports.fakeSmsc}`, '--count', '3', '--msisdn-start', '+4792000011', '--imei-start', '352000000000011', '--pins', '12345,none,00000', '--ca', caFile, '--pushes', '1'], io, abort.signal);
+  // A bound on the whole run, so that a lost push fails the test instead of hanging it.
+  const guard = setTimeout(() => abort.abort(), 45_000);
+  try {
+    await waitUntil('the simulator listens', () => lines.some((l) => l.includes('3 phone(s) listening')), 15_000, () => lines.join(''));
+    assert.ok(lines.some((l) => l.includes('phone +4792000011 IMEI:352000000000011 (user enters a PIN)')), lines.join(''));
+    assert.ok(!lines.join('').includes('12345'), 'the PINs are not printed');
+    const out = await apiCall(base, TOKEN, '/api/v1/omadm/bootstrap', { json: { devices: [11, 12, 13].map((n) => ({ msisdn: `+47920000${n}`, imei: `3520000000000${n}`, group: 'sim' })) } });
+    assert.equal(out.status, 200, JSON.stringify(out.body));
+    assert.equal(await run, 0);
+  } finally {
+    clearTimeout(guard);
+  }
+  const text = lines.join('');
+  assert.match(text, /\+4792000011 installed the DM account of depot-lab; first session completed/);
+  assert.match(text, /\+4792000012 refused: the user entered no PIN/);
+  assert.match(text, /\+4792000013 refused: the MAC does not verify \(wrong PIN\)/);
+  assert.match(text, /installed 1, refused 2/);
+  const f = await facts('352000000000011');
+  assert.equal(f.status, 200);
+  assert.equal(f.body.manufacturer, 'Globex');
+  assert.equal((await apiCall(base, TOKEN, `/api/v1/omadm/bootstrap/${encodeURIComponent('+4792000011')}`)).body.state, 'accepted');
+  // Bad options are usage errors (exit 2) through the real command.
+  const stderr = process.stderr.write;
+  process.stderr.write = () => true;
+  try {
+    assert.equal(await runSimCommand(['--protocol', 'omadm', '--smsc', 'nowhere', '--count', '1']), 2);
+    assert.equal(await runSimCommand(['--protocol', 'omadm', '--smsc', '127.0.0.1:1', '--count', '1', '--pins', 'abc']), 2);
+  } finally {
+    process.stderr.write = stderr;
+  }
 });

@@ -10,6 +10,7 @@ import { DmPhone, httpTransport, phoneTree } from './phone.js';
 import type { DmPhoneProfile } from './phone.js';
 import { COMPLIANCE_PROFILE_NAMES, makeSimPhone } from './profiles.js';
 import type { ComplianceProfileName } from './profiles.js';
+import { SMS_PHONES_USAGE, runSmsDmPhonesCommand } from '../sms/dm-phones-cli.js';
 
 const USAGE = `usage: depot sim --protocol omadm --server <https://host:port/dm> --count N --password <text> [options]
   --server <url>           Depot's OMA DM endpoint
@@ -23,7 +24,8 @@ const USAGE = `usage: depot sim --protocol omadm --server <https://host:port/dm>
   --concurrency <n>        phones in session at once (default 20)
   --profiles <list>        compliance profiles, given to the phones in turn (comma-separated):
                            ${COMPLIANCE_PROFILE_NAMES.join(', ')} (default full); phones
-                           without DM (no-dm) open no session and count as "no-dm"`;
+                           without DM (no-dm) open no session and count as "no-dm"
+${SMS_PHONES_USAGE}`;
 
 function positive(value: string | undefined, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -32,6 +34,8 @@ function positive(value: string | undefined, flag: string, fallback: number): nu
 }
 
 export async function runOmaDmSimCommand(argv: string[]): Promise<number> {
+  // Phones reached by SMS through the lab Kannel (src/sim/sms/dm-phones-cli.ts).
+  if (argv.some((a) => a === '--smsc' || a.startsWith('--smsc='))) return runSmsDmPhonesCommand(argv);
   let options;
   let profiles: string[] | undefined;
   try {
