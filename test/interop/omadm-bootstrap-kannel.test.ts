@@ -231,13 +231,10 @@ test('depot sim --protocol omadm --smsc: phones reached by SMS through the lab K
   assert.equal(f.status, 200);
   assert.equal(f.body.manufacturer, 'Globex');
   assert.equal((await apiCall(base, TOKEN, `/api/v1/omadm/bootstrap/${encodeURIComponent('+4792000011')}`)).body.state, 'accepted');
-  // Bad options are usage errors (exit 2) through the real command.
-  const stderr = process.stderr.write;
-  process.stderr.write = () => true;
-  try {
-    assert.equal(await runSimCommand(['--protocol', 'omadm', '--smsc', 'nowhere', '--count', '1']), 2);
-    assert.equal(await runSimCommand(['--protocol', 'omadm', '--smsc', '127.0.0.1:1', '--count', '1', '--pins', 'abc']), 2);
-  } finally {
-    process.stderr.write = stderr;
-  }
+  // Bad options are usage errors (exit 2), also through the real command's dispatch.
+  lines.length = 0;
+  assert.equal(await runSmsDmPhonesCommand(['--smsc', '127.0.0.1:1', '--count', '1', '--pins', 'abc'], io), 2);
+  assert.match(lines.join(''), /--pins: "abc" is neither/);
+  assert.equal(await runSmsDmPhonesCommand(['--smsc', '127.0.0.1:1', '--count', '1', '--imei-start', '99999999999999x'], io), 2);
+  assert.equal(await runSimCommand(['--protocol', 'omadm', '--smsc', 'nowhere', '--count', '1']), 2);
 });

@@ -22,7 +22,7 @@ const deliver = (h: SimHandset, segments: { udh: Uint8Array | null; data: Uint8A
 test('a concatenated provisioning push reaches the phone once, joined, with SEC, MAC and the body as sent', async () => {
   const handset = handsetOf('+46700000101');
   const got: ReceivedPush[] = [];
-  const phone = { receive: async (p: ReceivedPush) => (got.push(p), { kind: 'refused' as const, reason: 'test' }) } as unknown as SimulatedHandset;
+  const phone = { receive: (p: ReceivedPush) => (got.push(p), Promise.resolve({ kind: 'refused' as const, reason: 'test' })) } as unknown as SimulatedHandset;
   const bridge = bridgeDmPhone(handset, phone);
   const body = Uint8Array.from(randomBytes(400));
   const segments = wapPushSegments({ contentType: 'application/vnd.wap.connectivity-wbxml', parameters: { SEC: 'USERPIN', MAC: 'AB'.repeat(20) }, body }, 7);
@@ -40,7 +40,7 @@ test('a concatenated provisioning push reaches the phone once, joined, with SEC,
 test('pushes that do not decode, pushes the phone fails on and texts become ignored events or nothing, never exceptions', async () => {
   const handset = handsetOf('+46700000102');
   let calls = 0;
-  const phone = { receive: async () => (calls++, Promise.reject(new Error('boom'))) } as unknown as SimulatedHandset;
+  const phone = { receive: () => (calls++, Promise.reject(new Error('boom'))) } as unknown as SimulatedHandset;
   const bridge = bridgeDmPhone(handset, phone);
   // WSP PDU type 0x07 is not Push.
   deliver(handset, segmentBinary(Uint8Array.from([1, 0x07, 1, 0xc4]), { ports: { destination: 2948, source: 9200 }, ref: 1 }));
