@@ -65,7 +65,7 @@ test('OMA-TS-DM_Protocol-V1_2 §8: a refused message with a Sequence is resent w
   let id = 2;
   for (const c of sent(retry.reply)) {
     answers.push({ kind: 'Status', cmdId: String(id++), msgRef: retry.reply.header.msgId, cmdRef: c.cmdId!, cmd: c.kind, code: 200 });
-    if (c.kind === 'Get') answers.push({ kind: 'Results', cmdId: String(id++), msgRef: retry.reply.header.msgId, cmdRef: c.cmdId!, items: [{ source: { locUri: c.items[0]!.target!.locUri }, data: 'x' }] });
+    if (c.kind === 'Get') answers.push({ kind: 'Results', cmdId: String(id++), msgRef: retry.reply.header.msgId, cmdRef: c.cmdId, items: [{ source: { locUri: c.items[0]!.target!.locUri }, data: 'x' }] });
     if (c.kind === 'Sequence') for (const child of c.commands) answers.push({ kind: 'Status', cmdId: String(id++), msgRef: retry.reply.header.msgId, cmdRef: child.cmdId!, cmd: child.kind, code: 200 });
   }
   const done = s.receive(input(msg(3, answers)));
