@@ -145,6 +145,8 @@ export interface ReceiveOutput {
 
 /** Times the device may refuse Depot's own credential in one session before Depot gives up. */
 const MAX_SERVER_AUTH_REFUSALS = 3;
+/** The longest nonce a device may give Depot (the store bounds it the same). */
+const MAX_DEVICE_NONCE = 256;
 
 /** The ./DevInfo and ./DevDetail leaves read at the start of every session (OMA-TS-DM_StdObj). */
 export const FACT_URIS = [
@@ -304,11 +306,18 @@ export class DmServerSession {
     if (nextNonce !== undefined) {
       if (this.server === undefined) effects.push({ kind: 'protocol-warning', deviceId: this.deviceId, text: 'the device challenged Depot, which has no server credentials for it' });
       else {
+        let nonce: Uint8Array | undefined;
         try {
-          this.server.nonce = decodeBase64Strict(nextNonce, 'NextNonce');
-          effects.push({ kind: 'server-nonce', deviceId: this.deviceId, nonce: this.server.nonce });
+          nonce = decodeBase64Strict(nextNonce, 'NextNonce');
         } catch {
           effects.push({ kind: 'protocol-warning', deviceId: this.deviceId, text: 'the NextNonce of the device\'s Chal for Depot is not base64' });
+        }
+        // A nonce is a short value (devices use 8 to 32 bytes); a device string is untrusted and goes into the store.
+        if (nonce !== undefined && nonce.length > MAX_DEVICE_NONCE) {
+          effects.push({ kind: 'protocol-warning', deviceId: this.deviceId, text: `the NextNonce of the device's Chal for Depot is ${nonce.length} bytes, over ${MAX_DEVICE_NONCE}: ignored` });
+        } else if (nonce !== undefined) {
+          this.server.nonce = nonce;
+          effects.push({ kind: 'server-nonce', deviceId: this.deviceId, nonce });
         }
       }
     }

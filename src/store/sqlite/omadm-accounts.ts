@@ -149,6 +149,7 @@ export class SqliteOmaDmAccountRepository {
    */
   setServerNonce(deviceId: string, nonce: Uint8Array, now: TimeInput): Promise<boolean> {
     return run('set OMA DM server nonce', () => this.s.transaction(() => {
+      if (nonce.length > MAX_SECRET) throw invalid(`a server nonce must be at most ${MAX_SECRET} bytes`);
       const params = { device_id: deviceId, nonce: Buffer.from(nonce), now: toMs(now, 'now') };
       this.s.get(SQL.setBootstrapNonce).run(params);
       return this.s.get(SQL.setServerNonce).run(params).changes > 0;
