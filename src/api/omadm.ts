@@ -1,6 +1,6 @@
 /**
- * OMA DM routes of the operator API: DM accounts (the client credentials a device proves,
- * never shown back) and the facts a device's sessions reported (device facts under
+ * OMA DM routes of the operator API: DM accounts (the client credentials a device proves, and
+ * optionally Depot's server credentials towards it; passwords never shown back) and the facts a device's sessions reported (device facts under
  * `omadm:<DevId>`, see docs/omadm.md).
  */
 import { randomBytes } from 'node:crypto';
@@ -8,7 +8,7 @@ import type { FastifyRequest } from 'fastify';
 import type { RouteSpec } from './server.js';
 import { StoreError } from '../store/errors.js';
 import type { DeviceFactsRepository } from '../store/types.js';
-import type { OmaDmAccount, OmaDmAccountInput } from '../store/sqlite/omadm-accounts.js';
+import type { OmaDmAccount, OmaDmAccountInput, OmaDmServerCredentialsInput } from '../store/sqlite/omadm-accounts.js';
 import type { OmaDmCommand, SqliteOmaDmCommandRepository } from '../store/sqlite/omadm-commands.js';
 import { factsEndpointOf } from '../omadm/http.js';
 import { ScomoError } from '../omadm/scomo/service.js';
@@ -21,6 +21,8 @@ export interface OmaDmApiOptions {
   readonly accounts: {
     list(after?: string, limit?: number): Promise<OmaDmAccount[]>;
     put(input: OmaDmAccountInput, initialNonce: Uint8Array, now: number): Promise<OmaDmAccount>;
+    setServerCredentials?(deviceId: string, input: OmaDmServerCredentialsInput | null, now: number): Promise<boolean>;
+    get?(deviceId: string): Promise<OmaDmAccount | null>;
   };
   readonly commands: Pick<SqliteOmaDmCommandRepository, 'enqueue' | 'listByDevice'>;
   readonly deviceFacts: Pick<DeviceFactsRepository, 'get'>;
@@ -57,7 +59,12 @@ async function scomoCall<T>(fn: () => Promise<T>): Promise<T> {
 const deviceIdSchema = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[^\\u0000-\\u001f\\u007f-\\u009f]+$' };
 
 function accountJson(a: OmaDmAccount) {
-  return { deviceId: a.deviceId, clientUsername: a.clientUsername, createdAt: new Date(a.createdAt).toISOString(), updatedAt: new Date(a.updatedAt).toISOString() };
+  return {
+    deviceId: a.deviceId, clientUsername: a.clientUsername,
+    // Server authentication (Depot proves itself to the device): the server ID and where it comes from, never the password or nonce.
+    serverId: a.serverId ?? null, serverCredentials: a.serverCredentialsFrom ?? null,
+    createdAt: new Date(a.createdAt).toISOString(), updatedAt: new Date(a.updatedAt).toISOString(),
+  };
 }
 
 function commandJson(c: OmaDmCommand) {
@@ -132,16 +139,29 @@ export function omadmRoutes(options: OmaDmApiOptions | undefined): RouteSpec[] {
     {
       method: 'POST',
       url: '/api/v1/omadm/accounts',
-      summary: 'Add or replace an OMA DM account: the credentials the device authenticates with (syncml:auth-md5 or HMAC)',
+      summary: 'Add or replace an OMA DM account: the credentials the device authenticates with (syncml:auth-md5 or HMAC), and optionally Depot\'s server ID and server password towards it (server authentication)',
       body: {
         type: 'object',
         required: ['deviceId', 'clientPassword'],
         additionalProperties: false,
-        properties: { deviceId: deviceIdSchema, clientUsername: deviceIdSchema, clientPassword: { type: 'string', minLength: 8, maxLength: 256 } },
+        properties: {
+          deviceId: deviceIdSchema, clientUsername: deviceIdSchema, clientPassword: { type: 'string', minLength: 8, maxLength: 256 },
+          serverId: deviceIdSchema, serverPassword: { type: 'string', minLength: 8, maxLength: 256 },
+          // The nonce the device holds for the server (base64), as provisioned with the credentials; default none (the device's Chal gives it).
+          serverNonce: { type: 'string', maxLength: 344, pattern: '^[A-Za-z0-9+/]*={0,2}$' },
+        },
       },
       handler: async (request, reply) => {
-        const b = request.body as { deviceId: string; clientUsername?: string; clientPassword: string };
-        const account = await accounts.put({ deviceId: b.deviceId, clientUsername: b.clientUsername ?? b.deviceId, clientPassword: b.clientPassword }, randomBytes(16), now());
+        const b = request.body as { deviceId: string; clientUsername?: string; clientPassword: string; serverId?: string; serverPassword?: string; serverNonce?: string };
+        if ((b.serverId === undefined) !== (b.serverPassword === undefined) || (b.serverNonce !== undefined && b.serverId === undefined)) {
+          throw new StoreError('INVALID_ARGUMENT', 'serverId and serverPassword go together (serverNonce only with them)');
+        }
+        if (b.serverId !== undefined && accounts.setServerCredentials === undefined) throw new StoreError('INVALID_ARGUMENT', 'server credentials are not supported here');
+        let account = await accounts.put({ deviceId: b.deviceId, clientUsername: b.clientUsername ?? b.deviceId, clientPassword: b.clientPassword }, randomBytes(16), now());
+        if (b.serverId !== undefined && b.serverPassword !== undefined) {
+          await accounts.setServerCredentials!(b.deviceId, { serverId: b.serverId, serverPassword: b.serverPassword, ...(b.serverNonce === undefined ? {} : { serverNonce: new Uint8Array(Buffer.from(b.serverNonce, 'base64')) }) }, now());
+          account = (await accounts.get?.(b.deviceId)) ?? account;
+        }
         return reply.code(201).send(accountJson(account));
       },
     },

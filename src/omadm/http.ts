@@ -13,7 +13,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createReadStream } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { parseHmacHeader } from './auth.js';
+import { formatHmacHeader, hmacMac, parseHmacHeader } from './auth.js';
 import type { HmacHeader } from './auth.js';
 import { OmaDmFormatError } from './errors.js';
 import { DmServerSession } from './session.js';
@@ -42,6 +42,8 @@ export interface OmaDmStore {
   readonly omadmAccounts: {
     get(deviceId: string): Promise<DmAccount | null>;
     setNonce(deviceId: string, nonce: Uint8Array, now: number): Promise<boolean>;
+    /** The nonce a device gave Depot for its server credential (needed when accounts have server credentials). */
+    setServerNonce?(deviceId: string, nonce: Uint8Array, now: number): Promise<boolean>;
   };
   readonly deviceFacts: Pick<DeviceFactsRepository, 'upsert'>;
 }
@@ -71,9 +73,11 @@ export interface OmaDmServerOptions {
   readonly log?: (line: string) => void;
   readonly clock?: Clock;
   /**
-   * Authentication failures per device (default 5) and per source address (default 50: many
-   * phones share a carrier NAT, and each one's first digest, over a nonce it has not been given
-   * yet, fails once) within `throttleWindowMs` before answers are refusals without a check.
+   * Authentication failures per device (default 5) and per source address (default 50) within
+   * `throttleWindowMs` before answers are refusals without a check. A session's first attempt that
+   * fails counts for its device only: each phone's first digest (over a nonce it has not been
+   * given yet, or a stale one) fails once as the normal nonce round, and many phones share a carrier
+   * NAT. A failure after Depot gave a fresh nonce in the same session counts for both.
    */
   readonly throttleFailuresPerDevice?: number;
   readonly throttleFailuresPerSource?: number;
@@ -352,7 +356,10 @@ export class OmaDmHttpServer {
     }
     if (out.ended) this.sessions.delete(key);
     const reply = encodeSyncML(out.reply, encoding);
-    res.writeHead(200, { 'content-type': mediaType === 'application/vnd.syncml+xml' || mediaType === 'application/vnd.syncml+wbxml' ? mediaType : encoding === 'xml' ? SYNCML_DM_XML : SYNCML_DM_WBXML, 'content-length': reply.length });
+    const headers: Record<string, string | number> = { 'content-type': mediaType === 'application/vnd.syncml+xml' || mediaType === 'application/vnd.syncml+wbxml' ? mediaType : encoding === 'xml' ? SYNCML_DM_XML : SYNCML_DM_WBXML, 'content-length': reply.length };
+    // Server authentication in an HMAC session: the MAC over the exact reply bytes (OMA-TS-DM_Security-V1_2 x-syncml-hmac).
+    if (out.mac !== undefined) headers['x-syncml-hmac'] = formatHmacHeader({ algorithm: 'MD5', username: out.mac.username, mac: hmacMac(out.mac.username, out.mac.password, out.mac.nonce, reply) });
+    res.writeHead(200, headers);
     res.end(reply);
   }
 
@@ -417,8 +424,16 @@ export class OmaDmHttpServer {
       }
       case 'auth-failed':
         this.deviceThrottle.record(effect.deviceId, now);
-        this.sourceThrottle.record(source, now);
-        this.log(`omadm: authentication of ${shown(effect.deviceId)} from ${source.slice(7)} refused: ${effect.reason}`);
+        if (effect.attempt > 1) this.sourceThrottle.record(source, now);
+        this.log(effect.final
+          ? `omadm: authentication of ${shown(effect.deviceId)} from ${source.slice(7)} refused after ${effect.attempt} attempts: ${effect.reason}`
+          : `omadm: authentication of ${shown(effect.deviceId)} from ${source.slice(7)}: ${effect.reason === 'throttled' ? 'not checked (throttled)' : effect.reason}, challenged with a new nonce`);
+        break;
+      case 'server-nonce':
+        await this.options.store.omadmAccounts.setServerNonce?.(effect.deviceId, effect.nonce, Date.now());
+        break;
+      case 'server-auth-refused':
+        this.log(`omadm: ${shown(effect.deviceId)} did not accept Depot's server credential (${effect.code})${effect.retry ? ', resent over its new nonce' : ''}`);
         break;
       case 'authenticated':
         await this.options.onAuthenticated?.(effect.deviceId);

@@ -8,7 +8,7 @@
  * MaxMsgSize, whether the client has authenticated, the commands it sent and not yet heard
  * about, and its queue of commands still to send. Nothing else survives a message.
  */
-import { AuthType, decodeBase64Strict, newNonce, parseBasicCredential, verifyHmac, verifyMd5Credential } from './auth.js';
+import { AuthType, decodeBase64Strict, md5Credential, newNonce, parseBasicCredential, verifyHmac, verifyMd5Credential } from './auth.js';
 import type { HmacHeader } from './auth.js';
 import { AlertCode, StatusCode } from './status-codes.js';
 import { encodeSyncML } from './syncml.js';
@@ -25,6 +25,21 @@ export interface DmAccount {
   readonly clientPassword: string;
   /** The nonce Depot gave the device in its last Chal; the device's next MD5 digest or MAC is over it. */
   readonly clientNonce: Uint8Array;
+  /**
+   * Depot's own credentials towards the device (OMA-TS-DM_Security-V1_2 "Authentication": the
+   * server authenticates to the client too): the server ID is the username of its digest, and
+   * serverNonce the nonce the device gave in its last Chal for the server.
+   */
+  readonly serverId?: string;
+  readonly serverPassword?: string;
+  readonly serverNonce?: Uint8Array;
+}
+
+/** Depot's server credentials as one session uses them. */
+interface ServerCredentials {
+  readonly serverId: string;
+  readonly password: string;
+  nonce: Uint8Array;
 }
 
 /** What the device answered to one job: its Status code (null: no answer), Results (or the Status's Items), and for Sequence/Atomic each child's code. */
@@ -66,7 +81,11 @@ export type SessionEffect =
   | { readonly kind: 'client-nonce'; readonly deviceId: string; readonly nonce: Uint8Array }
   | { readonly kind: 'authenticated'; readonly deviceId: string; readonly authType: AuthType }
   /** The edge throttles on these; the reply never says whether the device exists. */
-  | { readonly kind: 'auth-failed'; readonly deviceId: string; readonly reason: string }
+  | { readonly kind: 'auth-failed'; readonly deviceId: string; readonly reason: string; readonly attempt: number; readonly final: boolean }
+  /** Store before replying: the nonce the device gave Depot for its next Cred or MAC (server authentication, NextNonce). */
+  | { readonly kind: 'server-nonce'; readonly deviceId: string; readonly nonce: Uint8Array }
+  /** The device refused Depot's credential (401/407 on SyncHdr): resent over its new nonce, or the session given up. */
+  | { readonly kind: 'server-auth-refused'; readonly deviceId: string; readonly code: number; readonly retry: boolean }
   /** Node values of ./DevInfo and ./DevDetail, keyed by URI ("./DevInfo/Man"). */
   | { readonly kind: 'facts'; readonly deviceId: string; readonly facts: Readonly<Record<string, string>> }
   /** code null: sent, but the session ended without the device's Status (the outcome is unknown). */
@@ -117,7 +136,17 @@ export interface ReceiveOutput {
   readonly effects: readonly SessionEffect[];
   /** The session is over: the edge forgets it once the reply is sent. */
   readonly ended: boolean;
+  /**
+   * An HMAC session with server credentials: the edge puts x-syncml-hmac on the reply, computed
+   * with these over the encoded body (OMA-TS-DM_Security-V1_2, HMAC in both directions).
+   */
+  readonly mac?: { readonly username: string; readonly password: string; readonly nonce: Uint8Array };
 }
+
+/** Times the device may refuse Depot's own credential in one session before Depot gives up. */
+const MAX_SERVER_AUTH_REFUSALS = 3;
+/** The longest nonce a device may give Depot (the store bounds it the same). */
+const MAX_DEVICE_NONCE = 256;
 
 /** The ./DevInfo and ./DevDetail leaves read at the start of every session (OMA-TS-DM_StdObj). */
 export const FACT_URIS = [
@@ -168,6 +197,14 @@ export class DmServerSession {
   private authenticated = false;
   private authType: AuthType | undefined;
   private authAttempts = 0;
+  /** Depot's credentials towards the device, read from the account at the first message; undefined: none. */
+  private server: ServerCredentials | undefined;
+  private serverCredsRead = false;
+  /** The device accepted Depot's Cred (212/200 on its SyncHdr Status): MD5 Cred is no longer sent. */
+  private serverAccepted = false;
+  private serverRefusals = 0;
+  /** Depot's last message's commands, resent as they were when the device refuses Depot's credential. */
+  private lastOut: { msgId: string; commands: Outgoing[]; final: boolean } | undefined;
   private lastActivity: number;
   private ended = false;
   private readonly sent = new Map<string, Sent>();
@@ -248,6 +285,59 @@ export class DmServerSession {
   }
 
   receive(input: ReceiveInput): ReceiveOutput {
+    const out = this.receiveMessage(input);
+    // What Depot sent last, to resend over a new nonce if the device refuses Depot's credential.
+    if (!out.ended) this.lastOut = { msgId: out.reply.header.msgId, commands: out.reply.commands.filter((c): c is Outgoing => c.kind !== 'Status'), final: out.reply.final };
+    const server = this.server;
+    if (server === undefined || !this.authenticated || this.authType !== AuthType.Hmac) return out;
+    return { ...out, mac: { username: server.serverId, password: server.password, nonce: server.nonce } };
+  }
+
+  /**
+   * The device's Status for Depot's last SyncHdr (server authentication, OMA-TS-DM_Security-V1_2
+   * and Protocol "Authentication"): a Chal's NextNonce is the nonce for Depot's next credential; 401/407
+   * means the device did not accept Depot's credential and processed nothing of that message.
+   */
+  private serverStatus(message: SyncMLMessage, effects: SessionEffect[]): 'refused' | undefined {
+    const last = this.lastOut?.msgId;
+    const status = message.commands.find((c): c is StatusCommand => c.kind === 'Status' && c.cmd === 'SyncHdr' && c.msgRef === last);
+    if (status === undefined) return undefined;
+    const nextNonce = status.chal?.meta.nextNonce;
+    if (nextNonce !== undefined) {
+      if (this.server === undefined) effects.push({ kind: 'protocol-warning', deviceId: this.deviceId, text: 'the device challenged Depot, which has no server credentials for it' });
+      else {
+        let nonce: Uint8Array | undefined;
+        try {
+          nonce = decodeBase64Strict(nextNonce, 'NextNonce');
+        } catch {
+          effects.push({ kind: 'protocol-warning', deviceId: this.deviceId, text: 'the NextNonce of the device\'s Chal for Depot is not base64' });
+        }
+        // A nonce is a short value (devices use 8 to 32 bytes); a device string is untrusted and goes into the store.
+        if (nonce !== undefined && nonce.length > MAX_DEVICE_NONCE) {
+          effects.push({ kind: 'protocol-warning', deviceId: this.deviceId, text: `the NextNonce of the device's Chal for Depot is ${nonce.length} bytes, over ${MAX_DEVICE_NONCE}: ignored` });
+        } else if (nonce !== undefined) {
+          this.server.nonce = nonce;
+          effects.push({ kind: 'server-nonce', deviceId: this.deviceId, nonce });
+        }
+      }
+    }
+    if (status.code === StatusCode.InvalidCredentials || status.code === StatusCode.MissingCredentials) return 'refused';
+    if (status.code === StatusCode.AuthenticationAccepted || status.code === StatusCode.Ok) this.serverAccepted = true;
+    return undefined;
+  }
+
+  /** Moves what Depot remembers of a message's commands to the message that resends them. */
+  private resent(oldMsgId: string, newMsgId: string): void {
+    const prefix = `${oldMsgId}/`;
+    for (const [key, sent] of [...this.sent]) {
+      if (sent.msgId !== oldMsgId) continue;
+      this.sent.delete(key);
+      const parent = sent.parent?.startsWith(prefix) === true ? `${newMsgId}/${sent.parent.slice(prefix.length)}` : sent.parent;
+      this.sent.set(`${newMsgId}/${sent.cmdId}`, { ...sent, msgId: newMsgId, ...(parent === undefined ? {} : { parent }) });
+    }
+  }
+
+  private receiveMessage(input: ReceiveInput): ReceiveOutput {
     const { message } = input;
     const effects: SessionEffect[] = [];
     const h = message.header;
@@ -265,6 +355,11 @@ export class DmServerSession {
     this.lastClientMsgId = numeric;
     if (h.meta?.maxMsgSize !== undefined) this.clientMaxMsgSize = Math.max(512, h.meta.maxMsgSize);
     if (h.meta?.maxObjSize !== undefined) this.clientMaxObjSize = h.meta.maxObjSize;
+    const account = input.account;
+    if (!this.serverCredsRead && account !== undefined) {
+      this.serverCredsRead = true;
+      if (account.serverId !== undefined && account.serverPassword !== undefined) this.server = { serverId: account.serverId, password: account.serverPassword, nonce: account.serverNonce ?? new Uint8Array() };
+    }
 
     const statuses: StatusCommand[] = [];
     let hdrCode: number = StatusCode.Ok;
@@ -276,11 +371,9 @@ export class DmServerSession {
         this.authenticated = true;
       } else {
         this.authAttempts++;
-        if (this.authAttempts >= this.config.maxAuthAttempts) {
-          effects.push({ kind: 'auth-failed', deviceId: this.deviceId, reason: auth.reason });
-          return this.abort(input, effects, auth.code, `authentication failed ${this.authAttempts} times`);
-        }
-        effects.push({ kind: 'auth-failed', deviceId: this.deviceId, reason: auth.reason });
+        const final = this.authAttempts >= this.config.maxAuthAttempts;
+        effects.push({ kind: 'auth-failed', deviceId: this.deviceId, reason: auth.reason, attempt: this.authAttempts, final });
+        if (final) return this.abort(input, effects, auth.code, `authentication failed ${this.authAttempts} times`);
         // Security: a fresh challenge with each refusal; the same answer whether or not the device is known.
         const nonce = this.config.nonce();
         if (input.account !== undefined) effects.push({ kind: 'client-nonce', deviceId: this.deviceId, nonce });
@@ -293,6 +386,40 @@ export class DmServerSession {
       chal = this.challenge(nonce, input);
     }
     statuses.push(this.headerStatus(msgId, hdrCode, chal));
+
+    const aborting = message.commands.some((c) => c.kind === 'Alert' && c.code === AlertCode.SessionAbort);
+    const serverRefused = this.serverStatus(message, effects) === 'refused';
+    if (serverRefused) {
+      const code = message.commands.find((c): c is StatusCommand => c.kind === 'Status' && c.cmd === 'SyncHdr' && c.msgRef === this.lastOut?.msgId)?.code ?? StatusCode.InvalidCredentials;
+      const retry = !aborting && this.server !== undefined && this.serverRefusals + 1 < MAX_SERVER_AUTH_REFUSALS && this.lastOut !== undefined;
+      this.serverRefusals++;
+      effects.push({ kind: 'server-auth-refused', deviceId: this.deviceId, code, retry });
+      // The device ran nothing of the refused message: its jobs were not executed and may run in a later session.
+      const refusedMsg = this.lastOut?.msgId;
+      if (!retry) {
+        for (const [key, sent] of [...this.sent]) {
+          if (sent.msgId !== refusedMsg) continue;
+          this.sent.delete(key);
+          if (typeof sent.job === 'object' && !sent.job.id.startsWith('fact:')) effects.push({ kind: 'job-unsent', deviceId: this.deviceId, jobId: sent.job.id });
+        }
+      }
+      if (aborting) {
+        this.finish(effects);
+        effects.push({ kind: 'session-ended', deviceId: this.deviceId, reason: 'client-abort', detail: 'the device did not accept Depot\'s server credential' });
+        return { reply: this.message(input, statuses, true), effects, ended: true };
+      }
+      if (!retry) return this.abort(input, effects, StatusCode.Ok, this.server === undefined ? 'the device asks for server credentials Depot does not have for it' : `the device refused Depot's server credential ${this.serverRefusals} times`);
+      const old = this.lastOut!;
+      // Security "Authentication": the refused message again, now with a Cred (or MAC) over the device's new nonce.
+      for (const command of message.commands) {
+        if (command.kind === 'Status' && command.msgRef === old.msgId) continue;
+        const status = this.handleCommand(command, msgId, effects);
+        if (status !== undefined) statuses.push(status);
+      }
+      const reply = this.message(input, [...statuses, ...old.commands], old.final);
+      this.resent(old.msgId, reply.header.msgId);
+      return { reply, effects, ended: false };
+    }
 
     let clientAbort = false;
     let wantsNext = false;
@@ -376,7 +503,7 @@ export class DmServerSession {
     if (input.hmac !== undefined) {
       if (account === undefined) return { ok: false, code: StatusCode.InvalidCredentials, reason: 'no such account' };
       if (input.hmac.header.username !== account.clientUsername) return { ok: false, code: StatusCode.InvalidCredentials, reason: 'wrong HMAC username' };
-      if (!verifyHmac(input.hmac.header, account.clientPassword, account.clientNonce, input.hmac.body)) return { ok: false, code: StatusCode.InvalidCredentials, reason: 'wrong HMAC' };
+      if (!verifyHmac(input.hmac.header, account.clientPassword, account.clientNonce, input.hmac.body)) return { ok: false, code: StatusCode.InvalidCredentials, reason: 'HMAC not accepted (wrong credential or stale nonce)' };
       this.authType = AuthType.Hmac;
       if (first) effects.push({ kind: 'authenticated', deviceId: this.deviceId, authType: AuthType.Hmac });
       return { ok: true, first };
@@ -399,7 +526,8 @@ export class DmServerSession {
         ok = false;
       }
     } else return { ok: false, code: StatusCode.InvalidCredentials, reason: `unknown authentication type ${JSON.stringify(type.slice(0, 40))}` };
-    if (!ok) return { ok: false, code: StatusCode.InvalidCredentials, reason: `wrong ${type} credential` };
+    // A digest over a nonce the device never got (its first round, a lost reply) is just as wrong as a wrong password: MD5 cannot tell them apart.
+    if (!ok) return { ok: false, code: StatusCode.InvalidCredentials, reason: type === AuthType.Md5 ? `${type} credential not accepted (wrong credential or stale nonce)` : `wrong ${type} credential` };
     this.authType = type;
     effects.push({ kind: 'authenticated', deviceId: this.deviceId, authType: this.authType });
     return { ok: true, first };
@@ -613,6 +741,18 @@ export class DmServerSession {
     return String(this.cmdId);
   }
 
+  /**
+   * Depot's Cred in SyncHdr (OMA-TS-DM_Security-V1_2, server authentication with syncml:auth-md5):
+   * the digest over the server ID, server password and the device's nonce for the server, sent to
+   * an authenticated device until it accepts it. Never to a stranger: it would tell the account exists.
+   * HMAC sessions carry x-syncml-hmac on the HTTP response instead.
+   */
+  private serverCred(): Pick<SyncHdr, 'cred'> | undefined {
+    const server = this.server;
+    if (server === undefined || !this.authenticated || this.authType === AuthType.Hmac || this.serverAccepted) return undefined;
+    return { cred: { meta: { type: AuthType.Md5, format: 'b64' }, data: md5Credential(server.serverId, server.password, server.nonce) } };
+  }
+
   private header(input: ReceiveInput): SyncHdr {
     this.serverMsgId++;
     const h = input.message.header;
@@ -623,6 +763,7 @@ export class DmServerSession {
       msgId: String(this.serverMsgId),
       target: { locUri: h.source.locUri },
       source: { locUri: this.config.serverUri },
+      ...(this.serverCred() ?? {}),
       ...(input.respUri === undefined ? {} : { respUri: input.respUri }),
       meta: { maxMsgSize: this.config.ownMaxMsgSize },
     };

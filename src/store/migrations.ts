@@ -535,4 +535,16 @@ CREATE INDEX omadm_scomo_jobs_open ON omadm_scomo_jobs (device_id, created_at) W
 CREATE INDEX omadm_scomo_jobs_device ON omadm_scomo_jobs (device_id, created_at);
 `,
   },
+  // ---- OMA DM server authentication (issue 14): Depot's credentials towards each device.
+  {
+    version: 16,
+    name: 'omadm-server-credentials',
+    // server_password is sealed (secret-box.ts, context omadm_accounts/server/<device_id>); server_nonce is
+    // the nonce the device gave Depot in its last Chal (Depot's next digest or MAC is over it), not a secret.
+    sql: `
+ALTER TABLE omadm_accounts ADD COLUMN server_id TEXT;
+ALTER TABLE omadm_accounts ADD COLUMN server_password BLOB;
+ALTER TABLE omadm_accounts ADD COLUMN server_nonce BLOB;
+`,
+  },
 ];

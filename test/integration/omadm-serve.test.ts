@@ -129,3 +129,24 @@ test('without Depot\'s CA the OMA DM endpoint does not start on HTTPS', async ()
     rmSync(bare, { recursive: true, force: true });
   }
 });
+
+test('OMA-TS-DM_Security-V1_2 §5.3: an account added through the API with Depot\'s server credentials lets a phone that checks the server in; the passwords are never echoed', async () => {
+  const deviceId = 'IMEI:350000000000030';
+  const bad = await apiCall(api, 'token', '/api/v1/omadm/accounts', { json: { deviceId, clientPassword: 'password-30', serverId: 'depot' } });
+  assert.equal(bad.status, 400, 'serverId without serverPassword');
+  const serverNonce = Buffer.from('first-server-nonce');
+  const added = await apiCall(api, 'token', '/api/v1/omadm/accounts', { json: { deviceId, clientPassword: 'password-30', serverId: 'depot-30', serverPassword: 'server-password-30', serverNonce: serverNonce.toString('base64') } });
+  assert.equal(added.status, 201, JSON.stringify(added.body));
+  assert.equal(added.body.serverId, 'depot-30');
+  assert.equal(added.body.serverCredentials, 'account');
+  assert.equal(JSON.stringify(added.body).includes('password-30'), false, 'no password echoed');
+  const phone = new DmPhone({ deviceId, username: deviceId, password: 'password-30', encoding: 'wbxml', auth: 'md5', tree: phoneTree(deviceId, 30), server: { serverId: 'depot-30', password: 'server-password-30', nonce: serverNonce } }, httpTransport(caPem));
+  const report = await phone.runSession(dmUrl);
+  assert.equal(report.ended, 'completed');
+  assert.equal(report.serverAuthenticated, true);
+  // The same phone refuses a Depot that does not know its server password.
+  const skeptic = new DmPhone({ ...phone.profile, server: { serverId: 'depot-30', password: 'another-server-password' } }, httpTransport(caPem));
+  skeptic.nonce = phone.nonce;
+  const refused = await skeptic.runSession(dmUrl);
+  assert.equal(refused.ended, 'server-refused');
+});

@@ -7,10 +7,19 @@
  * ./DevInfo) with MD5 credentials over the last nonce the server gave (or an x-syncml-hmac
  * header), Package 1 again after a 401/407 with the new nonce, then answers to every server
  * message (Get/Replace/Exec/Alert) until the server sends a package of only Status, or aborts.
+ *
+ * With `server` credentials in its profile the phone also authenticates the server
+ * (OMA-TS-DM_Security-V1_2 "Authentication", both ways): each server message must carry a
+ * syncml:auth-md5 Cred over the server ID, server password and the nonce the phone gave the server
+ * (until the phone accepted one in this session), or an x-syncml-hmac over that nonce on every
+ * message of an HMAC session. A missing (407) or wrong (401) one is answered with a Chal carrying a
+ * new nonce and nothing of that message is run; after the second refusal the phone ends the
+ * session (Alert 1223). Once the server is accepted, the phone's 212 carries a Chal with the next
+ * nonce: one nonce per session.
  */
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { AuthType, formatHmacHeader, hmacMac, md5Credential } from '../../omadm/auth.js';
+import { AuthType, formatHmacHeader, hmacMac, md5Credential, newNonce, parseHmacHeader, verifyHmac, verifyMd5Credential } from '../../omadm/auth.js';
 import { decodeBase64Strict } from '../../omadm/auth.js';
 import { AlertCode, StatusCode } from '../../omadm/status-codes.js';
 import { SYNCML_DM_WBXML, SYNCML_DM_XML, decodeSyncML, encodeSyncML } from '../../omadm/syncml.js';
@@ -32,6 +41,12 @@ export interface DmPhoneProfile {
   readonly maxObjSize?: number;
   /** Answers an Alert 1101 (Continue or Abort): the simulated user. Default: continue. */
   readonly userConfirms?: () => boolean;
+  /**
+   * The server's credentials the phone checks (its DM account's server ID and server password);
+   * `nonce` is the first nonce the server must use (provisioned with them, default empty).
+   * Without them the phone does not authenticate the server, as before.
+   */
+  readonly server?: { readonly serverId: string; readonly password: string; readonly nonce?: Uint8Array };
 }
 
 /**
@@ -46,14 +61,16 @@ export interface DmPhoneExtension {
 export interface DmSessionReport {
   readonly authenticated: boolean;
   readonly messages: number;
-  readonly ended: 'completed' | 'server-abort' | 'auth-refused';
+  readonly ended: 'completed' | 'server-abort' | 'auth-refused' | 'server-refused';
+  /** The phone checked and accepted the server's credentials in this session (only with `server` in the profile). */
+  readonly serverAuthenticated?: boolean;
   /** The server's commands as received, for tests. */
   readonly commands: readonly Command[];
 }
 
 export interface DmTransport {
   /** POSTs one message; resolves to the response body and its Content-Type. */
-  post(url: string, body: Uint8Array, headers: Record<string, string>): Promise<{ status: number; body: Buffer; contentType: string }>;
+  post(url: string, body: Uint8Array, headers: Record<string, string>): Promise<{ status: number; body: Buffer; contentType: string; hmac?: string }>;
 }
 
 /** HTTPS trusting the given roots (Depot's CA), or plain HTTP for lab URLs. */
@@ -66,7 +83,8 @@ export function httpTransport(ca?: string | readonly string[]): DmTransport {
         const req = make(u, { method: 'POST', headers: { ...headers, 'content-length': String(body.length) }, ...(u.protocol === 'https:' && ca !== undefined ? { ca: typeof ca === 'string' ? ca : [...ca] } : {}) }, (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), contentType: String(res.headers['content-type'] ?? '') }));
+          const hmac = res.headers['x-syncml-hmac'];
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), contentType: String(res.headers['content-type'] ?? ''), ...(typeof hmac === 'string' ? { hmac } : {}) }));
           res.on('error', reject);
         });
         req.on('error', reject);
@@ -77,11 +95,17 @@ export function httpTransport(ca?: string | readonly string[]): DmTransport {
 }
 
 const MAX_AUTH_ROUNDS = 3;
+/** Server credentials refused this many times in a session: the phone ends it. */
+const MAX_SERVER_AUTH_ROUNDS = 2;
 const MAX_MESSAGES = 100;
 
 export class DmPhone {
   /** The nonce the server gave in its last Chal (empty until the first one). */
   nonce: Uint8Array = new Uint8Array();
+  /** The nonce the phone gave the server in its last Chal: the server's next Cred or MAC must be over it. */
+  serverNonce: Uint8Array;
+  /** Every server nonce this phone issued, oldest first (for tests of the rotation). */
+  readonly serverNonces: Uint8Array[] = [];
   private readonly tree: Map<string, string>;
   /** Interior nodes added by the server (Add with Format node); others are implied by their leaves. */
   private readonly interior = new Set<string>();
@@ -99,6 +123,32 @@ export class DmPhone {
     private readonly transport: DmTransport,
   ) {
     this.tree = new Map(Object.entries(profile.tree));
+    this.serverNonce = profile.server?.nonce ?? new Uint8Array();
+  }
+
+  /** Whether a server message proves the server knows its password (Security "Authentication", server side). */
+  private serverProved(reply: SyncMLMessage, hmac: string | undefined, body: Uint8Array): { ok: boolean; code: number } {
+    const server = this.profile.server!;
+    if (this.profile.auth === 'hmac') {
+      if (hmac === undefined) return { ok: false, code: StatusCode.MissingCredentials };
+      try {
+        const header = parseHmacHeader(hmac);
+        return { ok: header.username === server.serverId && verifyHmac(header, server.password, this.serverNonce, body), code: StatusCode.InvalidCredentials };
+      } catch {
+        return { ok: false, code: StatusCode.InvalidCredentials };
+      }
+    }
+    const cred = reply.header.cred;
+    if (cred === undefined) return { ok: false, code: StatusCode.MissingCredentials };
+    if ((cred.meta?.type ?? AuthType.Basic) !== AuthType.Md5) return { ok: false, code: StatusCode.InvalidCredentials };
+    return { ok: verifyMd5Credential(cred.data, server.serverId, server.password, this.serverNonce), code: StatusCode.InvalidCredentials };
+  }
+
+  /** A fresh nonce for the server's next credential, sent in a Chal (NextNonce, b64). */
+  private challengeServer(): NonNullable<StatusCommand['chal']> {
+    this.serverNonce = newNonce();
+    this.serverNonces.push(this.serverNonce);
+    return { meta: { type: this.profile.auth === 'hmac' ? AuthType.Hmac : AuthType.Md5, format: 'b64', nextNonce: Buffer.from(this.serverNonce).toString('base64') } };
   }
 
   get(uri: string): string | undefined {
@@ -164,6 +214,8 @@ export class DmPhone {
     let msgId = 0;
     let authRounds = 0;
     let authenticated = false;
+    let serverAuthenticated = false;
+    let serverRounds = 0;
     const received: Command[] = [];
     const alerts = [...this.outbox];
     const alertCmdIds = new Map<string, AlertCommand>();
@@ -199,14 +251,50 @@ export class DmPhone {
       if (res.status !== 200) throw new Error(`the DM server answered HTTP ${res.status}`);
       if (res.body.length > (this.profile.maxMsgSize ?? 16 * 1024)) throw new Error(`the DM server sent ${res.body.length} bytes, over MaxMsgSize`);
       const reply = decodeSyncML(res.body, this.profile.encoding);
+      const report = (ended: DmSessionReport['ended']): DmSessionReport => ({ authenticated, messages, ended, commands: received, ...(this.profile.server === undefined ? {} : { serverAuthenticated }) });
       if (reply.header.respUri !== undefined) url = reply.header.respUri;
+      const clientRefused = reply.commands.some((c) => c.kind === 'Status' && c.cmd === 'SyncHdr' && c.msgRef === String(msgId) && (c.code === StatusCode.InvalidCredentials || c.code === StatusCode.MissingCredentials));
+      const serverAbort = reply.commands.some((c) => c.kind === 'Alert' && c.code === AlertCode.SessionAbort);
+      let serverHdr: { code: number; chal?: NonNullable<StatusCommand['chal']> } | undefined;
+      if (this.profile.server !== undefined && !clientRefused && !serverAbort && (this.profile.auth === 'hmac' || !serverAuthenticated)) {
+        const proof = this.serverProved(reply, res.hmac, res.body);
+        if (!proof.ok) {
+          // Nothing of this message runs. A new nonce, in case the server's was only stale; a second refusal ends the session.
+          serverRounds++;
+          const refusal: StatusCommand = { kind: 'Status', cmdId: '1', msgRef: reply.header.msgId, cmdRef: '0', cmd: 'SyncHdr', code: proof.code, chal: this.challengeServer() };
+          if (serverRounds >= MAX_SERVER_AUTH_ROUNDS) {
+            msgId++;
+            const abort: SyncMLMessage = {
+              header: { verDTD: '1.2', verProto: 'DM/1.2', sessionId, msgId: String(msgId), target: { locUri: serverUrl }, source: { locUri: this.profile.deviceId } },
+              commands: [refusal, { kind: 'Alert', cmdId: '2', code: AlertCode.SessionAbort }],
+              final: true,
+            };
+            const abortBody = encodeSyncML(abort, this.profile.encoding);
+            const abortHeaders: Record<string, string> = { 'content-type': this.mediaType() };
+            if (this.profile.auth === 'hmac') abortHeaders['x-syncml-hmac'] = formatHmacHeader({ algorithm: 'MD5', username: this.profile.username, mac: hmacMac(this.profile.username, this.profile.password, this.nonce, abortBody) });
+            await this.transport.post(url, abortBody, abortHeaders).catch(() => undefined);
+            return report('server-refused');
+          }
+          const hdr = reply.commands.find((c): c is StatusCommand => c.kind === 'Status' && c.cmd === 'SyncHdr' && c.msgRef === String(msgId));
+          if (hdr?.chal?.meta.nextNonce !== undefined) this.nonce = decodeBase64Strict(hdr.chal.meta.nextNonce, 'NextNonce');
+          if (hdr !== undefined && (hdr.code === StatusCode.AuthenticationAccepted || hdr.code === StatusCode.Ok)) authenticated = true;
+          outgoing = [refusal];
+          final = true;
+          continue;
+        }
+        if (!serverAuthenticated) {
+          serverAuthenticated = true;
+          // Accepted: 212 with the nonce for the server's next credential (rotated every session).
+          serverHdr = { code: StatusCode.AuthenticationAccepted, chal: this.challengeServer() };
+        }
+      }
       received.push(...reply.commands.filter((c) => c.kind !== 'Status'));
 
       const hdr = reply.commands.find((c): c is StatusCommand => c.kind === 'Status' && c.cmd === 'SyncHdr' && c.msgRef === String(msgId));
       if (hdr?.chal?.meta.nextNonce !== undefined) this.nonce = decodeBase64Strict(hdr.chal.meta.nextNonce, 'NextNonce');
-      if (reply.commands.some((c) => c.kind === 'Alert' && c.code === AlertCode.SessionAbort)) return { authenticated, messages, ended: 'server-abort', commands: received };
+      if (serverAbort) return report('server-abort');
       if (hdr !== undefined && (hdr.code === StatusCode.InvalidCredentials || hdr.code === StatusCode.MissingCredentials)) {
-        if (++authRounds >= MAX_AUTH_ROUNDS) return { authenticated, messages, ended: 'auth-refused', commands: received };
+        if (++authRounds >= MAX_AUTH_ROUNDS) return report('auth-refused');
         outgoing = pkg1(); // the refused package was not processed: send it again with the new nonce
         final = true;
         continue;
@@ -223,9 +311,10 @@ export class DmPhone {
       }
 
       const answers = this.answer(reply);
+      if (serverHdr !== undefined) answers[0] = { ...(answers[0] as StatusCommand), ...serverHdr };
       const hasCommands = reply.commands.some((c) => c.kind !== 'Status');
       // A package with only Status and Final ends the session; the client sends nothing (Protocol "Session Completion").
-      if (reply.final && !hasCommands) return { authenticated, messages, ended: 'completed', commands: received };
+      if (reply.final && !hasCommands) return report('completed');
       outgoing = answers;
       final = true;
     }

@@ -79,6 +79,11 @@ export interface MakePhoneOptions {
   readonly seed?: number;
   /** What the simulated user answers to Alert 1101 (default yes). */
   readonly userConfirms?: () => boolean;
+  /**
+   * Any profile with OMA DM: the phone authenticates the server with these (its DM account's
+   * server ID, password and first nonce), refusing a server that cannot prove them. Default: it does not.
+   */
+  readonly server?: { readonly serverId: string; readonly password: string; readonly nonce?: Uint8Array };
 }
 
 export function makeSimPhone(name: ComplianceProfileName, options: MakePhoneOptions): SimPhone {
@@ -93,6 +98,7 @@ export function makeSimPhone(name: ComplianceProfileName, options: MakePhoneOpti
     auth: p.auth ?? options.auth ?? 'md5',
     tree,
     ...(options.userConfirms === undefined ? {} : { userConfirms: options.userConfirms }),
+    ...(options.server === undefined ? {} : { server: options.server }),
   };
   const phone = new DmPhone(profile, p.untrusting === true ? trustingTransport(trust) : httpTransport(options.caPem));
   const scomo = p.scomo

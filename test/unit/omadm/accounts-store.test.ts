@@ -69,3 +69,30 @@ test('bad input is refused before anything is written', withStore(async (open) =
   assert.deepEqual(await store.omadmAccounts.list(), []);
   store.close();
 }));
+
+test('server credentials: sealed and bound to their row, set and cleared, bad input refused; setServerNonce replaces the nonce', withStore(async (open) => {
+  const store = open();
+  await store.omadmAccounts.put({ deviceId: 'S1', clientUsername: 'S1', clientPassword: 'client-pw-1' }, Buffer.from('n'), 1);
+  await store.omadmAccounts.put({ deviceId: 'S2', clientUsername: 'S2', clientPassword: 'client-pw-2' }, Buffer.from('n'), 1);
+  assert.equal((await store.omadmAccounts.get('S1'))?.serverId, undefined);
+  assert.equal(await store.omadmAccounts.setServerCredentials('S1', { serverId: 'depot', serverPassword: 'server-secret-1', serverNonce: Buffer.from('sn') }, 2), true);
+  assert.equal(await store.omadmAccounts.setServerCredentials('nobody', { serverId: 'depot', serverPassword: 'server-secret-x' }, 2), false);
+  const got = await store.omadmAccounts.get('S1');
+  assert.deepEqual([got?.serverId, got?.serverPassword, Buffer.from(got!.serverNonce!).toString(), got?.serverCredentialsFrom], ['depot', 'server-secret-1', 'sn', 'account']);
+  const raw = store.db.prepare("SELECT server_password FROM omadm_accounts WHERE device_id = 'S1'").get() as { server_password: Buffer };
+  assert.equal(raw.server_password.includes(Buffer.from('server-secret')), false);
+  assert.equal(await store.omadmAccounts.setServerNonce('S1', Buffer.from('sn2'), 3), true);
+  assert.equal(Buffer.from((await store.omadmAccounts.get('S1'))!.serverNonce!).toString(), 'sn2');
+  // Re-putting the client credentials keeps the server's.
+  await store.omadmAccounts.put({ deviceId: 'S1', clientUsername: 'S1', clientPassword: 'client-pw-new' }, Buffer.from('n'), 4);
+  assert.equal((await store.omadmAccounts.get('S1'))?.serverPassword, 'server-secret-1');
+  for (const bad of [{ serverId: '', serverPassword: 'x' }, { serverId: 'depot', serverPassword: '' }, { serverId: 'a\u0000b', serverPassword: 'x' }, { serverId: 'depot', serverPassword: 'x'.repeat(257) }]) {
+    await assert.rejects(store.omadmAccounts.setServerCredentials('S1', bad, 5), (e: unknown) => e instanceof StoreError);
+  }
+  // Copied to another row, the sealed server password does not open.
+  store.db.prepare("UPDATE omadm_accounts SET server_id = 'depot', server_password = (SELECT server_password FROM omadm_accounts WHERE device_id = 'S1') WHERE device_id = 'S2'").run();
+  await assert.rejects(store.omadmAccounts.get('S2'), (e: unknown) => e instanceof StoreError && e.code === 'STORE_CORRUPT');
+  assert.equal(await store.omadmAccounts.setServerCredentials('S1', null, 6), true);
+  assert.equal((await store.omadmAccounts.get('S1'))?.serverId, undefined);
+  store.close();
+}));

@@ -77,6 +77,7 @@ const EXPECTED_MIGRATIONS: [number, string][] = [
   [13, 'inventory-and-campaigns'],
   [14, 'users-tokens-audit'],
   [15, 'omadm-scomo-jobs'],
+  [16, 'omadm-server-credentials'],
 ];
 
 void test('open: a new file gets every migration, in order, recorded once; reopening applies none again', () => {
