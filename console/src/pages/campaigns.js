@@ -116,7 +116,8 @@ function useLiveProgress(id) {
     const s = samples.current;
     const last = s.at(-1);
     if (!last || last.succeeded !== t.succeeded || last.failed !== t.failed || last.done !== t.succeeded + t.failed + t.cancelled + t['no-package']) {
-      s.push({ at: Date.now(), succeeded: t.succeeded, failed: t.failed, done: t.succeeded + t.failed + t.cancelled + t['no-package'] });
+      const at = Math.max(last?.at ?? 0, p.campaign.finishedAt ? Date.parse(p.campaign.finishedAt) : Date.now());
+      s.push({ at, succeeded: t.succeeded, failed: t.failed, done: t.succeeded + t.failed + t.cancelled + t['no-package'] });
     }
     setProgress(p);
     setTick((n) => n + 1);
