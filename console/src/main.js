@@ -8,6 +8,7 @@ import { html, can, fmtTime, fmtBytes, useRoute, useLoad, Problem, Loading } fro
 import { Inventory, InventoryDevice, ChainHistory } from './pages/inventory.js';
 import { Campaigns, CampaignDetail } from './pages/campaigns.js';
 import { Methods } from './pages/methods.js';
+import { SmsAndDm } from './pages/sms.js';
 
 // ---- login
 
@@ -55,6 +56,7 @@ const PAGES = [
   ['/methods', 'Install methods', 'viewer'],
   ['/packages', 'Packages', 'viewer'],
   ['/bootstrap', 'Bootstrap', 'viewer'],
+  ['/sms', 'SMS & OMA DM', 'viewer'],
   ['/users', 'Users', 'admin'],
   ['/audit', 'Audit log', 'admin'],
 ];
@@ -380,6 +382,7 @@ function App() {
   else if (route === '/inventory') page = html`<${Inventory} />`;
   else if (route === '/campaigns') page = html`<${Campaigns} me=${me} />`;
   else if (route === '/methods') page = html`<${Methods} me=${me} />`;
+  else if (route === '/sms') page = html`<${SmsAndDm} />`;
   else if (device) page = html`<${DeviceDetail} me=${me} endpoint=${decodeURIComponent(device[1])} />`;
   else if (job) page = html`<${InstallJob} id=${decodeURIComponent(job[1])} />`;
   else if (route === '/devices') page = html`<${Devices} />`;
