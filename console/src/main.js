@@ -1,53 +1,14 @@
 // Depot's web console: Preact components written with htm (tagged templates, so no JSX
 // compiler), hash routes, data from /api/v1 only. Buttons for actions a role may not do are
 // not shown; the API refuses them anyway (the server decides, the console only mirrors it).
-import { h, render } from 'preact';
-import { useEffect, useState, useCallback } from 'preact/hooks';
-import htm from 'htm';
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
 import { api, setCsrf, upload, whenSignedOut } from './api.js';
-
-const html = htm.bind(h);
-const RANK = { viewer: 1, operator: 2, admin: 3 };
-const can = (me, role) => me && RANK[me.role] >= RANK[role];
-const fmtTime = (iso) => (iso ? new Date(iso).toLocaleString() : '—');
-const fmtBytes = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} kB` : `${n} B`);
-
-function useRoute() {
-  const [hash, setHash] = useState(location.hash || '#/');
-  useEffect(() => {
-    const on = () => setHash(location.hash || '#/');
-    addEventListener('hashchange', on);
-    return () => removeEventListener('hashchange', on);
-  }, []);
-  return hash.slice(1);
-}
-
-/** Loads `fn()` when `deps` change: { data, error, loading, reload }. */
-function useLoad(fn, deps) {
-  const [state, setState] = useState({ data: null, error: null, loading: true });
-  const [tick, setTick] = useState(0);
-  useEffect(() => {
-    let live = true;
-    setState((s) => ({ ...s, loading: true }));
-    fn().then(
-      (data) => live && setState({ data, error: null, loading: false }),
-      (error) => live && setState({ data: null, error, loading: false }),
-    );
-    return () => {
-      live = false;
-    };
-  }, [...deps, tick]);
-  return { ...state, reload: useCallback(() => setTick((t) => t + 1), []) };
-}
-
-function Problem({ error }) {
-  if (!error) return null;
-  return html`<p class="error" role="alert">${error.message}</p>`;
-}
-
-function Loading({ what }) {
-  return html`<p class="muted" aria-live="polite">Loading ${what}…</p>`;
-}
+import { html, can, fmtTime, fmtBytes, useRoute, useLoad, Problem, Loading } from './ui.js';
+import { Inventory, InventoryDevice, ChainHistory } from './pages/inventory.js';
+import { Campaigns, CampaignDetail } from './pages/campaigns.js';
+import { Methods } from './pages/methods.js';
+import { SmsAndDm } from './pages/sms.js';
 
 // ---- login
 
@@ -89,9 +50,13 @@ function Login({ onSignedIn }) {
 
 const PAGES = [
   ['/', 'Dashboard', 'viewer'],
-  ['/devices', 'Devices', 'viewer'],
+  ['/inventory', 'Inventory', 'viewer'],
+  ['/devices', 'LwM2M devices', 'viewer'],
+  ['/campaigns', 'Campaigns', 'viewer'],
+  ['/methods', 'Install methods', 'viewer'],
   ['/packages', 'Packages', 'viewer'],
   ['/bootstrap', 'Bootstrap', 'viewer'],
+  ['/sms', 'SMS & OMA DM', 'viewer'],
   ['/users', 'Users', 'admin'],
   ['/audit', 'Audit log', 'admin'],
 ];
@@ -240,6 +205,7 @@ function DeviceDetail({ me, endpoint }) {
       </form>
       ${started?.ok && html`<p class="ok" role="status">${started.ok}</p>`}<${Problem} error=${started?.error} />
     </section>`}
+    <${ChainHistory} address=${endpoint} />
     <section class="panel" aria-labelledby="history"><h3 id="history">Install history</h3>
       <${Problem} error=${history.error} />
       ${history.data && (history.data.installs.length === 0 ? html`<p class="muted">No install jobs yet.</p>` : html`<table data-testid="history"><thead><tr><th scope="col">Created</th><th scope="col">Job</th><th scope="col">Method</th><th scope="col">State</th><th scope="col">Result</th><th scope="col">Message</th></tr></thead>
@@ -409,7 +375,15 @@ function App() {
   let page;
   const device = /^\/devices\/(.+)$/.exec(route);
   const job = /^\/installs\/(.+)$/.exec(route);
-  if (device) page = html`<${DeviceDetail} me=${me} endpoint=${decodeURIComponent(device[1])} />`;
+  const invDevice = /^\/inventory\/(.+)$/.exec(route);
+  const campaign = /^\/campaigns\/(.+)$/.exec(route);
+  if (invDevice) page = html`<${InventoryDevice} id=${decodeURIComponent(invDevice[1])} />`;
+  else if (campaign) page = html`<${CampaignDetail} me=${me} id=${decodeURIComponent(campaign[1])} />`;
+  else if (route === '/inventory') page = html`<${Inventory} />`;
+  else if (route === '/campaigns') page = html`<${Campaigns} me=${me} />`;
+  else if (route === '/methods') page = html`<${Methods} me=${me} />`;
+  else if (route === '/sms') page = html`<${SmsAndDm} />`;
+  else if (device) page = html`<${DeviceDetail} me=${me} endpoint=${decodeURIComponent(device[1])} />`;
   else if (job) page = html`<${InstallJob} id=${decodeURIComponent(job[1])} />`;
   else if (route === '/devices') page = html`<${Devices} />`;
   else if (route === '/packages') page = html`<${Packages} me=${me} />`;

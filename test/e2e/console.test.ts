@@ -3,7 +3,11 @@
  * against a real `depot serve` process with a simulated fleet. An admin signs in, sees the
  * fleet, finds a device, uploads a package (with the progress bar), installs it on a device
  * and sees the job in the device's history; a viewer sees no operator buttons and the API
- * refuses the action when the viewer tries it anyway. Screenshots of the main pages are taken
+ * refuses the action when the viewer tries it anyway. A second admin session opens the inventory
+ * and a device (explain selection), starts a campaign on the simulated fleet with the package in
+ * two waves (the second approved in the page), watches it finish live (server-sent events), sees
+ * the device's install chain history and pins and unpins a method in the learned table; the
+ * viewer sees no campaign form or action and no pin, and the API refuses each one. Screenshots of the main pages are taken
  * each run (into docs/screenshots with DEPOT_UPDATE_SCREENSHOTS=1, else a temporary folder).
  */
 import { after, before, test } from 'node:test';
@@ -81,7 +85,7 @@ after(async () => {
     serve.kill('SIGTERM');
     await exited;
   }
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
 });
 
 async function signIn(page: Page, username: string, password: string): Promise<void> {
@@ -130,7 +134,7 @@ test('an admin signs in, sees the fleet, uploads a package with a progress bar, 
   await page.getByRole('heading', { name: 'Fleet by make, model and OS' }).waitFor();
   await shot(page, 'dashboard');
   // Devices: the table, server-side search and sort.
-  await page.getByRole('link', { name: 'Devices' }).click();
+  await page.getByRole('link', { name: 'LwM2M devices', exact: true }).click();
   await page.getByTestId('device-count').filter({ hasText: `of ${FLEET} devices` }).waitFor();
   const first = (await page.locator('tbody tr td:first-child a').first().textContent())!;
   await page.getByRole('button', { name: /^Endpoint/ }).click();
@@ -165,6 +169,16 @@ test('an admin signs in, sees the fleet, uploads a package with a progress bar, 
   await page.getByRole('link', { name: 'Bootstrap' }).click();
   await page.getByRole('heading', { name: 'Bootstrap queue' }).waitFor();
   await shot(page, 'bootstrap');
+  // SMS and OMA DM: each part answers or says it is not enabled (this server runs neither SMS nor DM).
+  const errorsBefore = consoleErrors.length;
+  await page.getByRole('link', { name: 'SMS & OMA DM' }).click();
+  await page.getByRole('heading', { name: 'SMS outbox' }).waitFor();
+  const smsStatus = (await fetch(`${base}/api/v1/sms/outbox`, { headers: { authorization: `Bearer ${sharedToken}` } })).status;
+  await (smsStatus === 404 ? page.getByTestId('sms-off') : page.getByText(/^Gateway:/)).waitFor();
+  const dmStatus = (await fetch(`${base}/api/v1/omadm/bootstrap`, { headers: { authorization: `Bearer ${sharedToken}` } })).status;
+  await (dmStatus === 404 ? page.getByTestId('omadm-off') : page.getByText(/^No OMA DM bootstraps\.$|^Phone number$/).first()).waitFor();
+  // The browser logs the expected 404 of a part that is not enabled; nothing else may appear.
+  consoleErrors.splice(errorsBefore, consoleErrors.length - errorsBefore, ...consoleErrors.slice(errorsBefore).filter((e) => !/status of 404/.test(e)));
   await page.getByRole('link', { name: 'Users' }).click();
   await page.getByLabel('Username', { exact: true }).fill('vera');
   await page.locator('#new-role').selectOption('viewer');
@@ -172,6 +186,93 @@ test('an admin signs in, sees the fleet, uploads a package with a progress bar, 
   await page.getByRole('button', { name: 'Add user' }).click();
   await page.getByRole('status').filter({ hasText: 'User vera added (viewer).' }).waitFor();
   await shot(page, 'users');
+  assert.deepEqual(consoleErrors, []);
+  await context.close();
+});
+
+test('an admin opens the inventory and a device, runs a campaign on the simulated fleet and watches it finish live, and reads the learned methods table', async () => {
+  const context = await launch('admin-campaign');
+  const page = context.pages()[0] ?? (await context.newPage());
+  const consoleErrors: string[] = [];
+  page.on('pageerror', (error) => consoleErrors.push(error.message));
+  page.on('console', (m) => m.type() === 'error' && !/status of 401/.test(m.text()) && consoleErrors.push(m.text()));
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  // Inventory: every device, then the server-side filter by make.
+  await page.getByRole('link', { name: 'Inventory', exact: true }).click();
+  await page.getByTestId('inventory-count').filter({ hasText: `devices 1–${FLEET}` }).waitFor();
+  const acme = (await apiJson('/api/v1/inventory/devices?make=Acme&limit=1000')).body.devices as { id: string; identities: { lwm2mEndpoint: string } }[];
+  assert.ok(acme.length > 0 && acme.length < FLEET, 'the demo fleet has Acme devices and others');
+  await page.getByLabel('Make', { exact: true }).fill('acme');
+  await page.getByTestId('inventory-count').filter({ hasText: `devices 1–${acme.length}` }).waitFor();
+  assert.equal(await page.getByTestId('inventory').locator('tbody tr').count(), acme.length);
+  assert.deepEqual(await page.getByTestId('inventory').locator('tbody tr td:nth-child(2)').allTextContents(), acme.map(() => 'Acme'));
+  await page.getByLabel('Protocol').selectOption('omadm');
+  await page.getByTestId('inventory-count').filter({ hasText: 'No devices match.' }).waitFor();
+  await page.getByLabel('Protocol').selectOption('lwm2m');
+  await page.getByTestId('inventory-count').filter({ hasText: `devices 1–${acme.length}` }).waitFor();
+  await shot(page, 'inventory');
+  // A device: identities, protocols with last contact, explain selection.
+  const device = acme[0]!;
+  await page.getByRole('link', { name: device.identities.lwm2mEndpoint, exact: true }).click();
+  await page.getByRole('heading', { name: 'Identities' }).waitFor();
+  await page.getByTestId('protocols').getByRole('cell', { name: 'LwM2M', exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Explain selection' }).click();
+  await page.getByTestId('selection').getByText('Would get hello 1.0.0').waitFor();
+  // A campaign on the whole simulated fleet with the package, in two waves, the second waiting
+  // for approval: the page follows it by server-sent events (it is never reloaded here).
+  await page.getByRole('link', { name: 'Campaigns', exact: true }).click();
+  await page.getByLabel('Name', { exact: true }).fill('console rollout');
+  await page.getByLabel('Package', { exact: true }).selectOption({ label: 'hello 1.0.0' });
+  await page.getByLabel('Waves (cumulative %, e.g. 10, 50, 100)').fill('50, 100');
+  await page.getByLabel('Wait for my approval before each wave after the first').check();
+  await page.getByTestId('create-campaign').click();
+  await page.getByRole('heading', { name: 'Campaign console rollout' }).waitFor();
+  const id = decodeURIComponent(new URL(page.url()).hash.replace('#/campaigns/', ''));
+  assert.match(id, /^cmp_/);
+  await page.getByTestId('campaign-state').filter({ hasText: 'awaiting-approval' }).waitFor({ timeout: 90_000 });
+  assert.equal(await page.getByTestId('waves').locator('tbody tr').count(), 2);
+  await page.getByRole('button', { name: 'Approve wave 2' }).click();
+  await page.getByTestId('campaign-state').filter({ hasText: 'completed' }).waitFor({ timeout: 90_000 });
+  const progress = (await apiJson(`/api/v1/campaigns/${id}`)).body as { totals: { succeeded: number; total: number }; campaign: { spec: { package: { sha256: string } } } };
+  assert.equal(progress.totals.total, FLEET);
+  assert.equal(progress.totals.succeeded, FLEET, 'every simulated device installs the package');
+  await page.getByTestId('campaign-totals').filter({ hasText: `${FLEET} succeeded, 0 failed, 0 running, 0 pending of ${FLEET}` }).waitFor();
+  await page.getByTestId('progress-chart').waitFor();
+  assert.match((await page.getByTestId('progress-chart').getAttribute('aria-label'))!, new RegExp(`${FLEET} of ${FLEET} devices succeeded`));
+  await page.getByTestId('members').locator('tbody tr').nth(FLEET - 1).waitFor();
+  assert.deepEqual(await page.getByTestId('members').locator('tbody tr td:nth-child(4)').allTextContents(), Array(FLEET).fill('succeeded'));
+  await page.getByTestId('campaign-methods').getByRole('rowheader', { name: 'object9' }).waitFor();
+  // Nothing failed, so there is nothing to retry; a completed campaign has no pause or cancel.
+  assert.equal(await page.getByRole('button', { name: /Retry|Pause|Cancel campaign/ }).count(), 0);
+  await shot(page, 'campaign');
+  await page.getByRole('link', { name: '← Campaigns' }).click();
+  await page.getByTestId('campaigns').getByRole('link', { name: 'console rollout' }).waitFor();
+  await shot(page, 'campaigns');
+  // The device's install chain history: the campaign's attempt with method, outcome and result.
+  await page.goto(`${base}/#/inventory/${encodeURIComponent(device.id)}`);
+  const chain = page.getByTestId('chain-history');
+  await chain.waitFor();
+  const attempt = chain.locator('tbody tr:has(td)').filter({ hasText: 'object9' }).first();
+  assert.equal(await attempt.locator('td').nth(3).textContent(), 'succeeded');
+  assert.equal(await attempt.locator('td').nth(4).textContent(), 'INSTALLED');
+  await shot(page, 'inventory-device');
+  // The learned table: the campaign's installs are counted; pin and unpin a method for a model.
+  await page.getByRole('link', { name: 'Install methods' }).click();
+  const acmeModel = page.getByTestId('method-model').filter({ has: page.getByRole('heading', { name: 'Acme Rocket-1' }) });
+  await acmeModel.getByRole('rowheader', { name: 'object9' }).waitFor();
+  const learned = (await apiJson('/api/v1/install-methods?make=Acme&model=Rocket-1')).body as { stats: { method: string; successes: number }[] };
+  const object9 = learned.stats.find((s) => s.method === 'object9')!;
+  assert.ok(object9.successes >= 1);
+  assert.equal(await acmeModel.locator('tbody tr').filter({ hasText: 'object9' }).first().locator('td').nth(1).textContent(), String(object9.successes));
+  await acmeModel.getByLabel('Method for Acme Rocket-1').selectOption('scomo');
+  await acmeModel.getByRole('button', { name: 'Pin', exact: true }).click();
+  await page.getByRole('status').filter({ hasText: 'scomo pinned (always first) for Acme Rocket-1.' }).waitFor();
+  const rules = (await apiJson('/api/v1/install-methods?make=Acme&model=Rocket-1')).body.rules as { method: string; rule: string }[];
+  assert.deepEqual(rules.map((r) => [r.method, r.rule]), [['scomo', 'pin']]);
+  await shot(page, 'methods');
+  await acmeModel.getByRole('button', { name: 'Remove pin of scomo' }).click();
+  await page.getByRole('status').filter({ hasText: 'learning decides again' }).waitFor();
+  assert.deepEqual((await apiJson('/api/v1/install-methods?make=Acme&model=Rocket-1')).body.rules, []);
   assert.deepEqual(consoleErrors, []);
   await context.close();
 });
@@ -205,5 +306,34 @@ test('a viewer sees no operator actions, and the API refuses them when tried any
   assert.equal(refused.status, 403);
   assert.equal(refused.body.error, 'FORBIDDEN');
   assert.match(refused.type ?? '', /^application\/problem\+json/);
+  // Campaigns: the list and a campaign's page, with no form and no action buttons.
+  const campaigns = (await apiJson('/api/v1/campaigns?limit=1')).body.campaigns as { id: string }[];
+  const campaignId = campaigns[0]!.id;
+  await page.getByRole('link', { name: 'Campaigns', exact: true }).click();
+  await page.getByRole('heading', { name: 'All campaigns' }).waitFor();
+  assert.equal(await page.getByRole('heading', { name: 'Start a campaign' }).count(), 0, 'no campaign form for a viewer');
+  await page.goto(`${base}/#/campaigns/${encodeURIComponent(campaignId)}`);
+  await page.getByTestId('campaign-state').waitFor();
+  assert.equal(await page.getByRole('group', { name: 'Campaign actions' }).count(), 0, 'no campaign actions for a viewer');
+  assert.equal(await page.getByRole('button', { name: /Pause|Resume|Approve|Retry|Cancel/ }).count(), 0);
+  await page.getByRole('link', { name: 'Install methods' }).click();
+  await page.getByTestId('method-model').first().waitFor();
+  assert.equal(await page.getByRole('button', { name: /^(Pin|Forbid)$/ }).count(), 0, 'no pin or forbid for a viewer');
+  const campaignsBefore = ((await apiJson('/api/v1/campaigns?limit=1000')).body.campaigns as unknown[]).length;
+  const tried = await page.evaluate(async ({ campaignId, sha256 }) => {
+    const session = (await (await fetch('/api/v1/session')).json()) as { csrfToken: string };
+    const post = async (path: string, body: unknown, method = 'POST') => (await fetch(path, { method, headers: { 'content-type': 'application/json', 'x-csrf-token': session.csrfToken }, body: JSON.stringify(body) })).status;
+    return {
+      create: await post('/api/v1/campaigns', { name: 'nope', target: { kind: 'filter', filter: {} }, package: { kind: 'fixed', sha256 } }),
+      pause: await post(`/api/v1/campaigns/${campaignId}/pause`, {}),
+      cancel: await post(`/api/v1/campaigns/${campaignId}/cancel`, {}),
+      retry: await post(`/api/v1/campaigns/${campaignId}/retry-failed`, {}),
+      pin: await post('/api/v1/install-methods/Acme/Rocket-1/scomo', { rule: 'pin' }, 'PUT'),
+    };
+  }, { campaignId, sha256 });
+  assert.deepEqual(tried, { create: 403, pause: 403, cancel: 403, retry: 403, pin: 403 });
+  const countCampaigns = async () => ((await apiJson('/api/v1/campaigns?limit=1000')).body.campaigns as unknown[]).length;
+  assert.equal(await countCampaigns(), campaignsBefore, 'the refused create made no campaign');
+  assert.deepEqual((await apiJson('/api/v1/install-methods?make=Acme&model=Rocket-1')).body.rules, [], 'the refused pin made no rule');
   await context.close();
 });

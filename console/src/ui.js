@@ -1,0 +1,48 @@
+// Shared pieces of the console pages: the htm binding, role checks, formatting, data loading.
+import { h } from 'preact';
+import { useEffect, useState, useCallback } from 'preact/hooks';
+import htm from 'htm';
+
+export const html = htm.bind(h);
+export const RANK = { viewer: 1, operator: 2, admin: 3 };
+export const can = (me, role) => me && RANK[me.role] >= RANK[role];
+export const fmtTime = (iso) => (iso ? new Date(iso).toLocaleString() : '—');
+export const fmtBytes = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} kB` : `${n} B`);
+
+export function useRoute() {
+  const [hash, setHash] = useState(location.hash || '#/');
+  useEffect(() => {
+    const on = () => setHash(location.hash || '#/');
+    addEventListener('hashchange', on);
+    return () => removeEventListener('hashchange', on);
+  }, []);
+  return hash.slice(1);
+}
+
+/** Loads `fn()` when `deps` change: { data, error, loading, reload }. */
+export function useLoad(fn, deps) {
+  const [state, setState] = useState({ data: null, error: null, loading: true });
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let live = true;
+    setState((s) => ({ ...s, loading: true }));
+    fn().then(
+      (data) => live && setState({ data, error: null, loading: false }),
+      (error) => live && setState({ data: null, error, loading: false }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [...deps, tick]);
+  return { ...state, reload: useCallback(() => setTick((t) => t + 1), []) };
+}
+
+export function Problem({ error }) {
+  if (!error) return null;
+  return html`<p class="error" role="alert">${error.message}</p>`;
+}
+
+export function Loading({ what }) {
+  return html`<p class="muted" aria-live="polite">Loading ${what}…</p>`;
+}
+
