@@ -2,7 +2,7 @@ import { StoreError } from '../errors.js';
 import type { AttemptOutcome, ChainAttempt, ChainJob, ChainJobRepository, ChainJobState, ChainPlan, JsonState, ModelKey, NewChainAttempt, NewChainJob } from '../../fleet/domain.js';
 import { recordOutcome } from './method-stats.js';
 import type { Page, PageRequest, TimeInput } from '../types.js';
-import { type Statements, invalid, limitOf, pageOf, requireText, run, toMs } from './common.js';
+import { type Statements, createdAtCursor, createdAtKey, invalid, limitOf, pageOf, PREFIX_END, requireText, run, toMs } from './common.js';
 
 interface JobRow {
   id: string;
@@ -152,17 +152,10 @@ export class SqliteChainJobRepository implements ChainJobRepository {
   listByEndpoint(endpoint: string, page?: PageRequest): Promise<Page<ChainJob>> {
     return run('list install chain jobs of a device', () => {
       const limit = limitOf(page);
-      let at = Number.MAX_SAFE_INTEGER;
-      let id = '';
-      if (page?.after) {
-        const m = /^(\d+):(.*)$/.exec(page.after);
-        if (!m) throw invalid('bad cursor');
-        at = Number(m[1]);
-        id = m[2]!;
-      }
-      // Same created_at: ids descending; the first page takes every id at MAX (none).
-      const rows = this.s.get(SQL.byEndpoint).all({ endpoint, at, id: page?.after ? id : '\u{10FFFF}', limit: limit + 1 }) as JobRow[];
-      return pageOf(rows, limit, jobOf, (r) => `${r.created_at}:${r.id}`);
+      // Same created_at: ids descending.
+      const { at, id } = createdAtCursor(page?.after, PREFIX_END);
+      const rows = this.s.get(SQL.byEndpoint).all({ endpoint, at, id, limit: limit + 1 }) as JobRow[];
+      return pageOf(rows, limit, jobOf, createdAtKey);
     });
   }
 

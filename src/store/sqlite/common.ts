@@ -145,6 +145,21 @@ export function pageOf<R, T>(rows: R[], limit: number, map: (row: R) => T, key: 
   return { items: kept.map(map), next: more && last !== undefined ? key(last) : null };
 }
 
+/**
+ * The cursor of a newest-first list ordered by created_at then id: "<created_at>:<id>" of the last
+ * row shown. Before the first page, `firstId` is the id that lets every row of the newest time
+ * through (the empty string when ids ascend within a time, PREFIX_END when they descend).
+ */
+export function createdAtCursor(after: string | undefined, firstId: string): { at: number; id: string } {
+  if (!after) return { at: Number.MAX_SAFE_INTEGER, id: firstId };
+  const m = /^(\d+):(.*)$/.exec(after);
+  if (!m) throw invalid('bad cursor');
+  return { at: Number(m[1]), id: m[2]! };
+}
+
+/** The key createdAtCursor reads back. */
+export const createdAtKey = (row: { created_at: number; id: string }): string => `${row.created_at}:${row.id}`;
+
 /** Copies a SQLite BLOB (a Node Buffer) into a plain Uint8Array. */
 export function bytes(blob: Buffer | null): Uint8Array | null {
   return blob === null ? null : Uint8Array.from(blob);

@@ -12,7 +12,7 @@ import {
   type NewInstallJob,
 } from '../../fleet/domain.js';
 import type { Page, PageRequest, TimeInput } from '../types.js';
-import { type Statements, invalid, limitOf, optionalInt, pageOf, requireText, run, toMs } from './common.js';
+import { type Statements, createdAtCursor, createdAtKey, invalid, limitOf, optionalInt, pageOf, requireText, run, toMs } from './common.js';
 
 interface Row {
   id: string;
@@ -150,16 +150,10 @@ export class SqliteInstallJobRepository implements InstallJobRepository {
   listByEndpoint(endpoint: string, page?: PageRequest): Promise<Page<InstallJob>> {
     return run('list install jobs', () => {
       const limit = limitOf(page);
-      let at = Number.MAX_SAFE_INTEGER;
-      let id = '';
-      if (page?.after) {
-        const m = /^(\d+):(.*)$/.exec(page.after);
-        if (!m) throw invalid('bad cursor');
-        at = Number(m[1]);
-        id = m[2]!;
-      }
+      // Same created_at: ids ascending.
+      const { at, id } = createdAtCursor(page?.after, '');
       const rows = this.s.get(SQL.byEndpoint).all({ endpoint, at, id, limit: limit + 1 }) as Row[];
-      return pageOf(rows, limit, fromRow, (r) => `${r.created_at}:${r.id}`);
+      return pageOf(rows, limit, fromRow, createdAtKey);
     });
   }
 
