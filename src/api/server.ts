@@ -22,7 +22,7 @@ import { JsonValueError, nodeToJson, valueFromJson } from './json.js';
 import { InstallDriverError, type InstallDriver, type JobView } from '../fleet/install-driver.js';
 import { PackageError, type OpaqueMetadata, type PackageCatalog } from '../fleet/packages.js';
 import type { PackageEndpoint } from '../fleet/package-endpoint.js';
-import { createReadStream } from 'node:fs';
+import { sendFileRange } from './file-range.js';
 import type { PackageRecord } from '../store/types.js';
 import { omadmRoutes, type OmaDmApiOptions } from './omadm.js';
 import { omadmBootstrapRoutes, sharedBootstrapJson, type OmaDmBootstrapApiOptions } from './omadm-bootstrap.js';
@@ -428,26 +428,8 @@ export function createApi(options: ApiOptions): FastifyInstance {
     app.get('/pkg/:token', { config: { public: true } }, async (request, reply) => {
       const found = await endpoint.resolve(param(request, 'token'));
       if (!found) return reply.code(404).send({ error: 'NOT_FOUND', message: 'unknown or expired package token' });
-      const { path, size, jobId } = found;
-      let start = 0;
-      let end = size - 1;
-      const range = request.headers.range;
-      if (range !== undefined) {
-        const m = /^bytes=(\d+)-(\d*)$/.exec(range.trim());
-        if (!m || Number(m[1]) >= size) return reply.code(416).header('content-range', `bytes */${size}`).send({ error: 'RANGE_NOT_SATISFIABLE', message: `the package has ${size} bytes` });
-        start = Number(m[1]);
-        if (m[2]) end = Math.min(end, Number(m[2]));
-        if (end < start) return reply.code(416).header('content-range', `bytes */${size}`).send({ error: 'RANGE_NOT_SATISFIABLE', message: 'empty range' });
-        reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`);
-      }
-      reply.header('accept-ranges', 'bytes').header('content-type', 'application/octet-stream').header('content-length', String(end - start + 1));
-      const stream = createReadStream(path, { start, end });
-      let sent = start;
-      stream.on('data', (chunk) => {
-        sent += chunk.length;
-        endpoint.served(jobId, sent, size);
-      });
-      return reply.send(stream);
+      const { jobId, size } = found;
+      return sendFileRange(request, reply, found, { progress: (sent) => endpoint.served(jobId, sent, size) });
     });
   }
 

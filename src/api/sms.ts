@@ -12,7 +12,7 @@
  * Failed callback authentications are throttled per source address like the bearer token
  * (auth.ts); refused and malformed callbacks get 401 / 400 with what is wrong, never an echo of a secret.
  */
-import { createReadStream } from 'node:fs';
+import { sendFileRange } from './file-range.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AuthFailureThrottle, sourceKey } from './auth.js';
 import type { RouteSpec } from './server.js';
@@ -246,26 +246,9 @@ export function smsRoutes(options: SmsApiOptions | undefined): RouteSpec[] {
       params: { token: 'Download token from the SMS' },
       handler: async (request, reply) => {
         const token = (request.params as { token: string }).token;
-        const range = request.headers.range;
         const found = await downloads.open(token);
         if (!found) return reply.code(404).send({ error: 'NOT_FOUND', message: 'unknown, expired or used-up download link' });
-        const { path, size } = found;
-        let start = 0;
-        let end = size - 1;
-        if (range !== undefined) {
-          const m = /^bytes=(\d+)-(\d*)$/.exec(range.trim());
-          if (!m || Number(m[1]) >= size) return reply.code(416).header('content-range', `bytes */${size}`).send({ error: 'RANGE_NOT_SATISFIABLE', message: `the package has ${size} bytes` });
-          start = Number(m[1]);
-          if (m[2]) end = Math.min(end, Number(m[2]));
-          if (end < start) return reply.code(416).header('content-range', `bytes */${size}`).send({ error: 'RANGE_NOT_SATISFIABLE', message: 'empty range' });
-          reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`);
-        }
-        reply.header('accept-ranges', 'bytes').header('content-type', 'application/octet-stream').header('content-length', String(end - start + 1));
-        const stream = createReadStream(path, { start, end });
-        let sent = start;
-        stream.on('data', (chunk) => (sent += chunk.length));
-        stream.on('end', () => void downloads.served(token, sent).catch(() => undefined));
-        return reply.send(stream);
+        return sendFileRange(request, reply, found, { end: (sent) => void downloads.served(token, sent).catch(() => undefined) });
       },
     });
   }
