@@ -166,6 +166,19 @@ export function omadmRoutes(options: OmaDmApiOptions | undefined): RouteSpec[] {
       },
     },
     {
+      method: 'DELETE',
+      url: '/api/v1/omadm/accounts/:deviceId/server-credentials',
+      summary: 'Forget the server ID and password Depot proves itself with towards a device (e.g. after the device was re-provisioned); the bootstrap\'s credentials, if any, apply again',
+      params: { deviceId: 'DevId' },
+      handler: async (request, reply) => {
+        const deviceId = (request.params as { deviceId: string }).deviceId;
+        if (accounts.setServerCredentials === undefined) throw new StoreError('INVALID_ARGUMENT', 'server credentials are not supported here');
+        if (!(await accounts.setServerCredentials(deviceId, null, now()))) throw new StoreError('NOT_FOUND', `no OMA DM account for "${deviceId}"`);
+        const account = await accounts.get?.(deviceId);
+        return account ? reply.send(accountJson(account)) : reply.code(204).send();
+      },
+    },
+    {
       method: 'POST',
       url: '/api/v1/omadm/devices/:deviceId/commands',
       summary: 'Queue a Get, Replace or Exec on a node of an OMA DM device, run in its next session',

@@ -149,4 +149,16 @@ test('OMA-TS-DM_Security-V1_2 §5.3: an account added through the API with Depot
   skeptic.nonce = phone.nonce;
   const refused = await skeptic.runSession(dmUrl);
   assert.equal(refused.ended, 'server-refused');
+  // Forgetting the server credentials: the account stays, the server ID is gone, and when the checking phone challenges
+  // Depot, Depot has nothing to prove itself with and ends the session itself (logged as such).
+  const cleared = await apiCall(api, 'token', `/api/v1/omadm/accounts/${encodeURIComponent(deviceId)}/server-credentials`, { method: 'DELETE' });
+  assert.equal(cleared.status, 200, JSON.stringify(cleared.body));
+  assert.equal(cleared.body.deviceId, deviceId);
+  assert.equal(cleared.body.serverId, null);
+  assert.equal(cleared.body.serverCredentials, null);
+  const unproven = await phone.runSession(dmUrl);
+  assert.equal(unproven.ended, 'server-abort', JSON.stringify(unproven));
+  assert.equal(unproven.serverAuthenticated, false);
+  const missing = await apiCall(api, 'token', '/api/v1/omadm/accounts/IMEI%3A999/server-credentials', { method: 'DELETE' });
+  assert.equal(missing.status, 404);
 });
