@@ -92,7 +92,7 @@ export function adminRoutes(options: AdminApiOptions): RouteSpec[] {
   const param = (request: FastifyRequest, name: string) => (request.params as Record<string, string>)[name]!;
   const me = (request: FastifyRequest): Principal => principalOf(request)!;
   const record = (request: FastifyRequest, actor: string, action: string, target: string | null, outcome: string, detail: string | null = null) =>
-    audit.record({ at: now(), actor, role: principalOf(request)?.role ?? null, action, target, outcome, source: sourceKey(request.socket.remoteAddress), detail });
+    audit.record({ at: now(), actor, role: principalOf(request)?.role ?? null, action, target, outcome, source: sourceKey(request.ip), detail });
   const requireUser = async (username: string): Promise<User> => {
     const user = await users.byUsername(username);
     if (!user) throw new StoreError('NOT_FOUND', `no user "${username}"`);
@@ -128,7 +128,7 @@ export function adminRoutes(options: AdminApiOptions): RouteSpec[] {
     },
     handler: async (request: FastifyRequest, reply: FastifyReply) => {
       const b = request.body as { username: string; password: string; token?: { name: string; days?: number } };
-      const source = sourceKey(request.socket.remoteAddress);
+      const source = sourceKey(request.ip);
       const t = now();
       const wait = Math.max(sourceThrottle.lockedFor(source, t), accountThrottle.lockedFor(b.username, t));
       if (wait > 0) {

@@ -236,7 +236,7 @@ export function installAuthorization(app: FastifyInstance, options: Authorizatio
 
   const authorizer = (access: Access, routeUrl: string | undefined) =>
     async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
-      const source = sourceKey(request.socket.remoteAddress);
+      const source = sourceKey(request.ip);
       const now = options.now();
       const wait = options.throttle.lockedFor(source, now);
       // Locked out: refused without looking at the credentials, so guessing on is no use.
@@ -291,7 +291,7 @@ export function installAuthorization(app: FastifyInstance, options: Authorizatio
       const params = request.params as Record<string, string> | undefined;
       const target = params && Object.keys(params).length > 0 ? JSON.stringify(params) : null;
       await accounts.audit
-        .record({ at: options.now(), actor: principal.actor, role: principal.role, action: `${request.method} ${request.routeOptions.url ?? '?'}`, target, outcome: String(reply.statusCode), source: sourceKey(request.socket.remoteAddress), detail: null })
+        .record({ at: options.now(), actor: principal.actor, role: principal.role, action: `${request.method} ${request.routeOptions.url ?? '?'}`, target, outcome: String(reply.statusCode), source: sourceKey(request.ip), detail: null })
         .catch((error: unknown) => process.emitWarning(`audit log: ${(error as Error).message}`));
     });
   }

@@ -8,6 +8,7 @@
 import { Readable } from 'node:stream';
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import { limitConnections } from './connection-limits.js';
 import { AuthFailureThrottle, installAuthorization, type AccountsPort, type AuthThrottleOptions, type Role } from './auth.js';
 import { Lwm2mCodecError } from '../lwm2m/errors.js';
 import type { Lwm2mNode } from '../lwm2m/node.js';
@@ -38,6 +39,11 @@ export interface ApiOptions {
   store: Pick<Store, 'registrations' | 'deviceFacts' | 'operations' | 'bootstrap' | 'bootstrapCredentials'>;
   /** The bearer token operators present. */
   token: string;
+  /**
+   * Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client: the auth
+   * throttle, audit log and request log then see the client's address. Never a blanket trust.
+   */
+  trustedProxies?: readonly string[];
   version: string;
   now?: () => number;
   /** The package catalog and the Object 9 install driver (package and install routes). */
@@ -82,6 +88,10 @@ export interface HttpLimits {
   keepAliveTimeoutMs: number;
   /** Largest request head (request line and headers), bytes; past it 431. */
   maxHeaderBytes: number;
+  /** Open connections at most, all sources together; past it new ones are closed at once (0: no cap). */
+  maxConnections: number;
+  /** Open connections at most from one source address (0: no cap, e.g. behind a reverse proxy). */
+  maxConnectionsPerSource: number;
 }
 
 export const DEFAULT_HTTP_LIMITS: HttpLimits = {
@@ -91,6 +101,8 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   requestTimeoutMs: 5 * 60_000,
   keepAliveTimeoutMs: 5_000,
   maxHeaderBytes: 16 * 1024,
+  maxConnections: 4096,
+  maxConnectionsPerSource: 256,
 };
 
 type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
@@ -130,6 +142,8 @@ export function createApi(options: ApiOptions): FastifyInstance {
   const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
   const app = Fastify({
     logger: false,
+    // request.ip is the TCP peer unless it is a configured proxy (then X-Forwarded-For's last untrusted hop).
+    trustProxy: options.trustedProxies !== undefined && options.trustedProxies.length > 0 ? [...options.trustedProxies] : false,
     // An unknown property is the caller's mistake (a misspelt option): 400, not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
     bodyLimit: limits.jsonBodyBytes,
@@ -146,6 +160,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
     // Longer than any parameter the schemas allow, so a long one is a 400 from validation, not a 404.
     routerOptions: { maxParamLength: 1024 },
   });
+  limitConnections(app.server, limits);
   installAuthorization(app, { token: options.token, now, throttle: new AuthFailureThrottle(options.authThrottle), ...(options.accounts ? { accounts: options.accounts } : {}) });
   options.instrument?.(app);
 

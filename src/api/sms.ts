@@ -98,7 +98,7 @@ export function smsRoutes(options: SmsApiOptions | undefined): RouteSpec[] {
   /** A callback: throttled per source, secret checked first, then parsed. */
   const callback = (handle: (query: Map<string, Uint8Array>) => Promise<unknown>) =>
     guarded(async (request, reply) => {
-      const source = sourceKey(request.socket.remoteAddress);
+      const source = sourceKey(request.ip);
       const wait = throttle.lockedFor(source, now());
       if (wait > 0) return reply.code(429).header('retry-after', String(Math.ceil(wait / 1000))).send({ error: 'TOO_MANY_FAILED_AUTHENTICATIONS', message: 'too many refused callbacks from this address; retry later' });
       try {

@@ -80,7 +80,7 @@ export interface DepotServerConfig {
   /** How long a queue-mode device stays reachable after it last spoke, ms (default 93 s, MAX_TRANSMIT_WAIT). */
   queueModeAwakeTimeMs?: number;
   /** HTTP API limits: failed-authentication throttling, body sizes, timeouts (see docs/api.md). */
-  api?: Pick<ApiOptions, 'authThrottle' | 'limits' | 'maxPackageBytes' | 'now'>;
+  api?: Pick<ApiOptions, 'authThrottle' | 'limits' | 'maxPackageBytes' | 'now' | 'trustedProxies'>;
   /** The OMA DM 1.2 endpoint (docs/omadm.md): off unless a port is given; HTTPS with a certificate from Depot's CA unless insecureHttp. */
   omadm?: { port: number; insecureHttp?: boolean; allowBasic?: boolean; /** WAP Push by SMS (the SMS layer): turns on bootstrap and start-dm (docs/omadm-bootstrap.md). */ pushSender?: WapPushSender; serverId?: string };
   /** SMS over Kannel (docs/sms.md): off unless configured. */

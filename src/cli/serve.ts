@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { isIP } from 'node:net';
 import { startDepotServer } from '../app/server.js';
 import { certificateOf, trustRootsOf } from './dtls-options.js';
 import { loadPackageTrust } from './package.js';
@@ -42,6 +43,10 @@ const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--http-p
   --sms-public-base <url>  origin of SMS download links (default: --sms-callback-base)
   --sms-from <sender>  default sender (number, short code or name)
   --sms-rate <n>       SMS handed to Kannel per second, at most (default 10)
+  --trusted-proxy <addr|cidr>  a reverse proxy whose X-Forwarded-For names the client (repeatable):
+                       the API's auth throttle, audit and request logs then see client addresses
+  --http-max-connections-per-source <n>  open API connections from one address (default 256; 0 off,
+                       e.g. behind a proxy)
   --log-level <level>  structured JSON logs on stdout: fatal, error, warn, info (default; or
                        DEPOT_LOG_LEVEL), debug, trace, silent
 The console is at http://<host>:<http-port>/. At the first start (no users yet) an admin "admin"
@@ -49,6 +54,15 @@ is made with DEPOT_ADMIN_PASSWORD, or a random password printed once (DEPOT_ADMI
 The API token is DEPOT_API_TOKEN, or the file <data-dir>/api-token (created on first start).
 PSK keys are sealed at rest with DEPOT_SECRET_KEY, or the key file <data-dir>/secrets.key (created
 on first start; back it up apart from the database).`;
+
+/** An IPv4/IPv6 address, optionally with a /prefix (what Fastify's trustProxy list takes). */
+function isProxyAddress(text: string): boolean {
+  const [address, prefix, ...rest] = text.split('/');
+  if (rest.length > 0 || address === undefined) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
 
 function port(value: string, flag: string): number {
   const n = Number(value);
@@ -90,6 +104,8 @@ export async function runServeCommand(argv: string[]): Promise<number> {
         'sms-from': { type: 'string' },
         'sms-rate': { type: 'string' },
         'log-level': { type: 'string' },
+        'trusted-proxy': { type: 'string', multiple: true },
+        'http-max-connections-per-source': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -113,6 +129,9 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     if (max !== undefined && !/^[1-9]\d*$/.test(max)) throw new Error(`--dtls-max-associations takes a positive number, got "${max}"`);
     if ((values['sms-kannel'] ?? values['sms-public-base'] ?? values['sms-from'] ?? values['sms-rate']) !== undefined && !values['sms-callback-base']) throw new Error('the --sms-* options need --sms-callback-base');
     if (values['sms-rate'] !== undefined && !(Number(values['sms-rate']) > 0)) throw new Error(`--sms-rate takes a positive number, got "${values['sms-rate']}"`);
+    const perSource = values['http-max-connections-per-source'];
+    if (perSource !== undefined && !/^\d+$/.test(perSource)) throw new Error(`--http-max-connections-per-source takes a number, got "${perSource}"`);
+    for (const proxy of values['trusted-proxy'] ?? []) if (!isProxyAddress(proxy)) throw new Error(`--trusted-proxy takes an IP address or CIDR range, got "${proxy}"`);
   } catch (error) {
     process.stderr.write(`depot serve: ${(error as Error).message}\n${USAGE}\n`);
     return 2;
@@ -153,6 +172,10 @@ export async function runServeCommand(argv: string[]): Promise<number> {
       ? { sms: { callbackBase: values['sms-callback-base'], ...(values['sms-kannel'] ? { kannel: { sendsmsUrl: values['sms-kannel'] } } : {}), ...(values['sms-public-base'] ? { publicBaseUrl: values['sms-public-base'] } : {}), ...(values['sms-from'] ? { from: values['sms-from'] } : {}), ...(values['sms-rate'] ? { ratePerSecond: Number(values['sms-rate']) } : {}) } }
       : {}),
     ...(values.sim !== undefined ? { simulate: { count: Number(values.sim), ...(values['sim-profile'] ? { profileFile: values['sim-profile'] } : {}) } } : {}),
+    api: {
+      ...(values['trusted-proxy']?.length ? { trustedProxies: values['trusted-proxy'] } : {}),
+      ...(values['http-max-connections-per-source'] !== undefined ? { limits: { maxConnectionsPerSource: Number(values['http-max-connections-per-source']) } } : {}),
+    },
   });
   let server;
   try {

@@ -23,7 +23,7 @@ export function instrumentApi(app: FastifyInstance, logger: Logger, metrics: Dep
     const route = request.is404 ? '(no route)' : (request.routeOptions.url ?? '(no route)');
     const status = reply.statusCode;
     metrics.httpRequest(request.method, route, status, seconds);
-    const line = { method: request.method, route, status, ms: Math.round(seconds * 10_000) / 10, actor: principalOf(request)?.actor ?? null, source: request.socket.remoteAddress ?? null };
+    const line = { method: request.method, route, status, ms: Math.round(seconds * 10_000) / 10, actor: principalOf(request)?.actor ?? null, source: request.ip ?? null };
     if (status >= 500) logger.error(line, 'api request');
     else logger.info(line, 'api request');
   });

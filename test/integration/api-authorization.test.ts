@@ -196,6 +196,23 @@ test('public routes answer without credentials (and with wrong ones)', async () 
   assert.equal(errorOf(download), 'NOT_FOUND');
 });
 
+test('behind a configured reverse proxy, the throttle counts the client X-Forwarded-For names; other peers cannot claim an address', async () => {
+  const proxied = await startApiTestServer('proxy', TOKEN, { trustedProxies: ['127.0.0.1'], authThrottle: { maxFailures: 3, windowMs: 60_000, lockoutMs: 120_000 } });
+  try {
+    const via = (from: string, client: string, authorization: string) => rawRequest(proxied.port, 'GET', '/api/v1/devices', { localAddress: from, headers: { authorization, 'x-forwarded-for': client } });
+    for (let i = 0; i < 3; i++) assert.equal((await via('127.0.0.1', '203.0.113.7', `Bearer ${WRONG}`)).status, 401);
+    assert.equal((await via('127.0.0.1', '203.0.113.7', `Bearer ${TOKEN}`)).status, 429, 'the client behind the proxy is locked out');
+    assert.equal((await via('127.0.0.1', '203.0.113.8', `Bearer ${TOKEN}`)).status, 200, 'another client behind the same proxy is not');
+    // A peer that is not the proxy is counted by its own address, whatever it claims.
+    assert.equal((await via('127.0.0.2', '203.0.113.8', `Bearer ${WRONG}`)).status, 401);
+    for (let i = 0; i < 2; i++) await via('127.0.0.2', '203.0.113.8', `Bearer ${WRONG}`);
+    assert.equal((await via('127.0.0.2', '203.0.113.10', `Bearer ${TOKEN}`)).status, 429, 'a forged X-Forwarded-For from a non-proxy changes nothing');
+    assert.equal((await via('127.0.0.1', '203.0.113.8', `Bearer ${TOKEN}`)).status, 200, 'the spoofed claim did not lock the real client out');
+  } finally {
+    await proxied.close();
+  }
+});
+
 test('failed authentications are throttled per source address: 429 with retry-after, token not evaluated; other addresses, public routes and, later, the same address are unaffected', async () => {
   let clock = 1_000_000;
   const throttled = await startApiTestServer('throttle', TOKEN, { now: () => clock, authThrottle: { maxFailures: 5, windowMs: 60_000, lockoutMs: 120_000 } });
@@ -222,6 +239,8 @@ test('failed authentications are throttled per source address: 429 with retry-af
     assert.equal((await rawRequest(p, 'POST', '/api/v1/packages', { localAddress: '127.0.0.1', headers: { authorization: good } })).status, 429);
     // Public routes are not behind the throttle.
     assert.equal((await get('127.0.0.1', undefined, '/api/health')).status, 200);
+    // Without a configured proxy, X-Forwarded-For is the client's claim and changes nothing.
+    assert.equal((await rawRequest(p, 'GET', '/api/v1/devices', { localAddress: '127.0.0.1', headers: { authorization: good, 'x-forwarded-for': '203.0.113.9' } })).status, 429);
     // Another address is unaffected, and has its own count.
     assert.equal((await get('127.0.0.2', good)).status, 200);
     assert.equal((await get('127.0.0.2', bad)).status, 401);

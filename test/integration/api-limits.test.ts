@@ -106,6 +106,41 @@ test('an idle keep-alive connection is closed after the keep-alive timeout', asy
   assert.equal(statusOf(c.received()), 200);
 });
 
+test('connections over the per-source cap are closed before a byte is read; a freed slot serves again', async () => {
+  const capped = await startApiTestServer('conncap', TOKEN, { limits: { maxConnectionsPerSource: 3 } });
+  const sockets: Socket[] = [];
+  try {
+    const capPort = capped.port;
+    const held = await Promise.all([0, 1, 2].map(async () => {
+      const socket = connect({ host: '127.0.0.1', port: capPort });
+      sockets.push(socket);
+      socket.on('error', () => undefined);
+      await new Promise((resolve) => socket.once('connect', resolve));
+      return socket;
+    }));
+    // The fourth from the same address is closed at once, with no answer (it could be an idle flood).
+    const fourth = connect({ host: '127.0.0.1', port: capPort });
+    sockets.push(fourth);
+    fourth.on('error', () => undefined);
+    const chunks: Buffer[] = [];
+    fourth.on('data', (c: Buffer) => chunks.push(c));
+    fourth.once('connect', () => fourth.write('GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'));
+    await within(new Promise((resolve) => fourth.once('close', resolve)), 5000, 'the connection over the cap stayed open');
+    assert.equal(chunks.length, 0, 'nothing answered over the cap');
+    // The held connections still work, and a freed slot takes a new connection.
+    held[0]!.write('GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+    const reply: Buffer[] = [];
+    held[0]!.on('data', (c: Buffer) => reply.push(c));
+    await within(new Promise((resolve) => held[0]!.once('close', resolve)), 5000, 'the held connection did not answer');
+    assert.equal(statusOf(Buffer.concat(reply).toString('latin1')), 200);
+    const again = await fetch(`http://127.0.0.1:${capPort}/api/health`);
+    assert.equal(again.status, 200);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await capped.close();
+  }
+});
+
 test('JSON bodies over 64 KiB are refused with 413; request heads over 16 KiB with 431', async () => {
   const big = JSON.stringify({ path: '/3/0/0', pad: 'x'.repeat(70 * 1024) });
   const tooLarge = await rawRequest(port, 'POST', '/api/v1/devices/some-ep/read', { headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: big });
