@@ -151,11 +151,12 @@ export function inventoryRoutes(options: InventoryApiOptions | undefined): Route
       method: 'POST',
       url: '/api/v1/inventory/import',
       summary:
-        'Import a CSV device list (header: phone,imei,make,model,group; body application/octet-stream, streamed) for devices Depot has not seen; each bad row is reported with its line and why, the others are kept; importing again changes nothing',
+        'Import a CSV device list (header: phone,imei,make,model,group; body text/csv or application/octet-stream, streamed) for devices Depot has not seen; each bad row is reported with its line and why, the others are kept; importing again changes nothing',
       rawBodyLimit: options.maxImportBytes ?? 64 * 1024 * 1024,
+      rawBodyTypes: ['text/csv', 'application/octet-stream'],
       handler: apiErrors(async (request) => {
         const upload = request.body;
-        if (!(upload instanceof Readable)) throw new StoreError('INVALID_ARGUMENT', 'send the CSV file as the body, Content-Type: application/octet-stream');
+        if (!(upload instanceof Readable)) throw new StoreError('INVALID_ARGUMENT', 'send the CSV file as the body, Content-Type: text/csv (or application/octet-stream)');
         const max = options.maxImportBytes ?? 64 * 1024 * 1024;
         let seen = 0;
         const limited = (async function* () {

@@ -121,6 +121,8 @@ export interface RouteSpec {
   body?: object;
   /** The body is raw bytes (application/octet-stream), handed to the handler as a stream; up to this many bytes. */
   rawBodyLimit?: number;
+  /** The media types a raw body may come as (default application/octet-stream). */
+  rawBodyTypes?: readonly string[];
   handler: Handler;
 }
 
@@ -430,7 +432,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
       // Raw bodies reach the handler as the request stream (fastify's body limit does not
       // apply to it: the handler enforces rawBodyLimit while streaming); only this route has the parser.
       app.register((scope, _options, done) => {
-        scope.addContentTypeParser('application/octet-stream', (_request, payload, parsed) => parsed(null, payload));
+        scope.addContentTypeParser([...(route.rawBodyTypes ?? ['application/octet-stream'])], (_request, payload, parsed) => parsed(null, payload));
         scope.route(definition);
         done();
       });
@@ -559,7 +561,7 @@ function openApiDocument(routes: RouteSpec[], version: string): object {
       security: r.public ? [] : [{ bearer: [] }],
       ...(parameters.length ? { parameters } : {}),
       ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: r.body } } } } : {}),
-      ...(r.rawBodyLimit !== undefined ? { requestBody: { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } } } : {}),
+      ...(r.rawBodyLimit !== undefined ? { requestBody: { required: true, content: Object.fromEntries((r.rawBodyTypes ?? ['application/octet-stream']).map((type) => [type, { schema: { type: 'string', format: 'binary' } }])) } } : {}),
       responses: {
         '200': { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } },
         '400': { description: 'Invalid request' },

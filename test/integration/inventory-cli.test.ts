@@ -42,6 +42,12 @@ void test('inventory and campaign CLIs: import a device list, list, group, expla
     const badHeader = await apiCall(base, TOKEN, '/api/v1/inventory/import', { bytes: Buffer.from('name,serial\na,b\n') });
     assert.equal(badHeader.status, 400);
     assert.match(String(badHeader.body.message), /names no phone/);
+    // A CSV sent as what it is (text/csv, with a charset) is taken the same way; an unknown type is refused with 415.
+    const asCsv = await fetch(`${base}/api/v1/inventory/import`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'text/csv; charset=utf-8' }, body: 'phone,imei,make,model,group\n+491510099999,,Acme,S-9,csv\n' });
+    assert.equal(asCsv.status, 200, await asCsv.clone().text());
+    assert.equal(((await asCsv.json()) as { created: number }).created, 1);
+    const asXml = await fetch(`${base}/api/v1/inventory/import`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/xml' }, body: '<devices/>' });
+    assert.equal(asXml.status, 415);
 
     io = captured();
     assert.equal(await runInventoryCommand(['list', '--group', 'pilot', '--model', 's-1', '--limit', '7', '--all', '--json', ...common], io), 0);
