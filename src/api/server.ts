@@ -138,6 +138,12 @@ const PARAM_SCHEMAS: Record<string, object> = {
 };
 const DEFAULT_PARAM_SCHEMA = { type: 'string', minLength: 1, maxLength: 255, pattern: NO_CONTROL_BYTES };
 
+/** Whether a JSON schema for a body names required fields (or is not an object schema at all). */
+function hasRequiredFields(schema: object): boolean {
+  const s = schema as { type?: unknown; required?: unknown[] };
+  return s.type !== 'object' || (Array.isArray(s.required) && s.required.length > 0);
+}
+
 export function createApi(options: ApiOptions): FastifyInstance {
   const { lwm2m, store } = options;
   const now = options.now ?? Date.now;
@@ -425,6 +431,10 @@ export function createApi(options: ApiOptions): FastifyInstance {
         ...(route.body ? { body: route.body } : {}),
       },
       handler: route.handler,
+      // A body whose every field is optional may be left out (an action such as resume): no body is {}.
+      ...(route.body !== undefined && !hasRequiredFields(route.body)
+        ? { preValidation: (request: FastifyRequest, _reply: FastifyReply, done: () => void) => { if (request.body === undefined || request.body === null) request.body = {}; done(); } }
+        : {}),
     };
     if (route.rawBodyLimit === undefined) {
       app.route(definition);

@@ -130,6 +130,9 @@ void test('campaign end to end: two waves, the right package per model, real ins
     for (const m of members) assert.equal(m.package, Number(m.endpoint.slice(5)) < 4 ? acmePkg.sha256 : globexPkg.sha256);
     // A package a finished campaign used can go; retrying a campaign without failures is refused clearly.
     assert.equal((await apiCall(base, TOKEN, `/api/v1/campaigns/${id}/retry-failed`, { json: {} })).status, 409);
+    // An action whose body is all optional needs none: no body and no Content-Type is the same as {}.
+    const bare = await fetch(`${base}/api/v1/campaigns/${id}/retry-failed`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(bare.status, 409, await bare.text());
   } finally {
     for (const d of devices) await d.stop({ deregister: false }).catch(() => undefined);
     await server.close();
