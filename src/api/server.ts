@@ -303,14 +303,29 @@ export function createApi(options: ApiOptions): FastifyInstance {
       method: 'GET',
       url: '/api/v1/bootstrap',
       summary: 'Bootstrap endpoints by acceptance state (pending, accepted, rejected)',
-      query: { state: { type: 'string', enum: ['pending', 'accepted', 'rejected'] }, ...page },
+      query: { state: { type: 'string', enum: ['pending', 'accepted', 'rejected'] }, protocol: { type: 'string', enum: ['lwm2m', 'omadm'] }, ...page },
       handler: async (request) => {
-        const q = request.query as { state?: 'pending' | 'accepted' | 'rejected' };
-        const result = await store.bootstrap.list(q.state, pageRequest(request));
-        // OMA DM bootstraps (by SMS) join the first page of the same list, told apart by `protocol`.
-        const omadm = options.omadmBootstrap && !(request.query as { after?: string }).after ? (await options.omadmBootstrap.store.list({ limit: 1000 })).items.map(sharedBootstrapJson).filter((e) => q.state === undefined || e.state === q.state) : [];
+        const q = request.query as { state?: 'pending' | 'accepted' | 'rejected'; protocol?: 'lwm2m' | 'omadm'; limit?: number; after?: string };
+        // One list across both protocols, told apart by `protocol`: LwM2M endpoints first, then
+        // OMA DM bootstraps (by SMS); the cursor says which part it continues ("l:" or "o:").
+        const limit = q.limit ?? 100;
+        const cursor = q.after === undefined ? undefined : /^[lo]:/.test(q.after) ? q.after : `l:${q.after}`;
+        const endpoints: object[] = [];
+        let next: string | null = null;
+        if (q.protocol !== 'omadm' && (cursor === undefined || cursor.startsWith('l:'))) {
+          const result = await store.bootstrap.list(q.state, { limit, ...(cursor === undefined ? {} : { after: cursor.slice(2) }) });
+          endpoints.push(...result.items.map((e) => ({ protocol: 'lwm2m', ...e })));
+          if (result.next !== null) next = `l:${result.next}`;
+        }
+        const omadm = options.omadmBootstrap?.store;
+        if (omadm && q.protocol !== 'lwm2m' && next === null && endpoints.length < limit) {
+          const result = await omadm.list({ limit: limit - endpoints.length, ...(cursor?.startsWith('o:') === true ? { after: cursor.slice(2) } : {}) });
+          // The shared states group several OMA DM ones ("pending" is everything before the user's answer), so the filter is applied here.
+          endpoints.push(...result.items.map(sharedBootstrapJson).filter((e) => q.state === undefined || e.state === q.state));
+          if (result.next !== null) next = `o:${result.next}`;
+        } else if (omadm && q.protocol !== 'lwm2m' && next === null) next = 'o:';
         // Lab mode writes device secrets over plain CoAP: every listing says so.
-        return { insecureBootstrap: options.bootstrap?.insecureBootstrap ?? false, endpoints: [...result.items.map((e) => ({ protocol: 'lwm2m', ...e })), ...omadm], next: result.next };
+        return { insecureBootstrap: options.bootstrap?.insecureBootstrap ?? false, endpoints, next };
       },
     },
     {

@@ -76,6 +76,25 @@ test('one API call bootstraps ten phones; those whose users enter the PIN report
   assert.equal(omadm.filter((e) => e.state === 'pending').length, 4);
   const pending = await apiCall(api, 'token', '/api/v1/bootstrap?state=pending');
   assert.equal((pending.body.endpoints as { protocol: string }[]).filter((e) => e.protocol === 'omadm').length, 4);
+  // Paged three at a time, the list walks through every entry of both protocols once.
+  const seen: string[] = [];
+  let after: string | null = '';
+  for (let pages = 0; after !== null; pages++) {
+    assert.ok(pages < 20, 'the cursor never ends');
+    const page = await apiCall(api, 'token', `/api/v1/bootstrap?limit=3${after === '' ? '' : `&after=${encodeURIComponent(after)}`}`);
+    assert.equal(page.status, 200, JSON.stringify(page.body));
+    const items = page.body.endpoints as { protocol: string; endpoint: string; msisdn?: string }[];
+    assert.ok(items.length <= 3);
+    seen.push(...items.map((e) => `${e.protocol}:${e.msisdn ?? e.endpoint}`));
+    after = page.body.next as string | null;
+  }
+  assert.equal(new Set(seen).size, seen.length, 'no entry twice');
+  assert.deepEqual(seen.filter((e) => e.startsWith('omadm:')).sort(), phones.map((p) => `omadm:${p.msisdn}`).sort());
+  const onlyDm = await apiCall(api, 'token', '/api/v1/bootstrap?protocol=omadm&limit=1000');
+  assert.ok((onlyDm.body.endpoints as { protocol: string }[]).every((e) => e.protocol === 'omadm'));
+  assert.equal((onlyDm.body.endpoints as unknown[]).length, 10);
+  const onlyLwm2m = await apiCall(api, 'token', '/api/v1/bootstrap?protocol=lwm2m');
+  assert.ok((onlyLwm2m.body.endpoints as { protocol: string }[]).every((e) => e.protocol === 'lwm2m'));
   // An operator rejects one of the unaccepted.
   const rejected = await apiCall(api, 'token', `/api/v1/omadm/bootstrap/${encodeURIComponent(phones[6]!.msisdn)}/reject`, { json: {} });
   assert.equal(rejected.body.state, 'rejected');
