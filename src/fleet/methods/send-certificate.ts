@@ -218,11 +218,12 @@ export class TrustLedger {
   async confirmed(endpoint: string, how: string): Promise<TrustRecord | null> {
     const record = await this.options.trust.transition(endpoint, ['sent', 'pushed'], { state: 'confirmed', detail: printable(how, 200) }, this.now());
     if (!record) return null;
+    if (!this.options.inventory) return record;
     const device = await this.deviceOf(endpoint);
-    if (device && device.trustState !== 'yes') {
-      const identity = device.lwm2mEndpoint ? { lwm2mEndpoint: device.lwm2mEndpoint } : device.omadmDevId ? { omadmDevId: device.omadmDevId } : device.imei ? { imei: device.imei } : { msisdn: device.msisdn! };
-      await this.options.inventory!.upsert(identity, { trustState: 'yes' }, { source: 'trust', create: false }, this.now());
-    }
+    if (device?.trustState === 'yes') return record;
+    // A first session may come before the session's facts made the inventory record: made here then.
+    const identity = endpoint.startsWith('omadm:') ? { omadmDevId: endpoint.slice('omadm:'.length) } : { lwm2mEndpoint: endpoint };
+    await this.options.inventory.upsert(identity, { trustState: 'yes' }, { source: 'trust', create: 'seen' }, this.now());
     return record;
   }
 }

@@ -1,0 +1,164 @@
+/**
+ * Trust first (issue 16), end to end over real sockets and a real Kannel (bearerbox + smsbox +
+ * fakesmsc, as in omadm-bootstrap-kannel.test.ts): `depot serve` with its OMA DM endpoint on
+ * HTTPS under Depot's CA, and an `untrusting` simulated phone (src/sim/omadm/profiles.ts): its
+ * DM client refuses Depot's TLS certificate until the root is in its trust store. The phone has a
+ * DM account and a number; its session attempts fail the TLS handshake, so Depot never sees one.
+ *
+ * An install job on the default chain: SCOMO fails for trust (NO_TRUST: an account, never a
+ * session, trust unknown), Send certificate texts the phone a one-time link over Kannel, the
+ * handset's browser fetches the root (application/x-x509-ca-cert) and installs it
+ * (PhoneTrust.push), the step succeeds, SCOMO is tried again and the phone's next session installs
+ * the package. The attempt history shows all three; the trust record is confirmed by that HTTPS
+ * session and the inventory says the device holds Depot's root. The link is one-time: fetched
+ * past its limit it answers 404.
+ */
+import { strict as assert } from 'node:assert';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ensureSmsSecrets } from '../../src/app/sms.js';
+import { startDepotServer, type RunningDepotServer } from '../../src/app/server.js';
+import { CertificateAuthority } from '../../src/pki/ca.js';
+import { makeSimPhone } from '../../src/sim/omadm/profiles.js';
+import { bridgeCertificateLinks, type CertificateLinkBridge } from '../../src/sim/sms/dm-phone-bridge.js';
+import { FakeSmscNetwork } from '../../src/sim/sms/handsets.js';
+import { KannelLab, freePort } from '../../src/sim/sms/kannel-lab.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import { apiCall } from '../support/api-client.js';
+import { makePackage } from '../unit/lwm2m/object9-support.js';
+
+const TOKEN = 'trust-first-kannel-token-0123456789';
+const MSISDN = '+4792100001';
+const DEVICE_ID = 'IMEI:352000000900017';
+let dir: string;
+let lab: KannelLab;
+let network: FakeSmscNetwork;
+let depot: RunningDepotServer;
+let base: string;
+let caPem: string;
+let links: CertificateLinkBridge | undefined;
+
+interface AttemptJson {
+  method: string;
+  position: number;
+  outcome: string;
+  message: string | null;
+  result: string | null;
+}
+interface ChainJson {
+  id: string;
+  state: string;
+  methods: string[];
+  attempts: AttemptJson[];
+}
+
+const call = (path: string, init: Parameters<typeof apiCall>[3] = {}) => apiCall(base, TOKEN, path, init);
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'depot-trust-kannel-'));
+  const ca = await CertificateAuthority.init(join(dir, 'data', 'ca'));
+  caPem = ca.exportRoot('pem');
+  const httpPort = await freePort();
+  base = `http://127.0.0.1:${httpPort}`;
+  const store = openSqliteStore({ dataDir: join(dir, 'data') });
+  const secrets = await ensureSmsSecrets(store);
+  store.close();
+  lab = await KannelLab.start({ callbackBase: base, callbackSecret: secrets.callbackSecret, sendsmsPassword: secrets.sendsmsPassword, dir: join(dir, 'kannel') });
+  network = await FakeSmscNetwork.connect({ port: lab.ports.fakeSmsc, online: () => lab.smscOnline() });
+  depot = await startDepotServer({
+    host: '127.0.0.1',
+    publicHost: '127.0.0.1',
+    coapPort: 0,
+    coapsPort: null,
+    httpPort,
+    dataDir: join(dir, 'data'),
+    allowUnsecured: true,
+    apiToken: TOKEN,
+    omadm: { port: 0 },
+    chain: { tickMs: 100 },
+    sms: { kannel: { sendsmsUrl: lab.sendsmsUrl }, callbackBase: base, from: '4242', backoff: { baseMs: 100, maxMs: 400 }, ratePerSecond: 100 },
+  });
+});
+
+after(async () => {
+  links?.stop();
+  await depot?.close();
+  await network?.close();
+  await lab?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('an untrusting phone: SCOMO fails for trust, Send certificate pushes the root over Kannel, SCOMO is retried and installs; the history shows all three', async () => {
+  const dmUrl = depot.listening['oma dm']!;
+  assert.match(dmUrl, /^https:/);
+  const added = await call('/api/v1/packages', { bytes: makePackage({ name: 'maps', version: '3.1.0', files: [{ path: 'bin/maps', data: randomBytes(20_000), mode: 0o755 }] }) });
+  assert.equal(added.status, 201, JSON.stringify(added.body));
+  const sha = added.body['sha256'] as string;
+  const password = `secret-${DEVICE_ID}`;
+  assert.equal((await call('/api/v1/omadm/accounts', { json: { deviceId: DEVICE_ID, clientPassword: password } })).status, 201);
+  const endpoint = `omadm:${DEVICE_ID}`;
+  assert.equal((await call('/api/v1/sms/numbers', { json: { endpoint, number: MSISDN } })).status, 200);
+  const sim = makeSimPhone('untrusting', { deviceId: DEVICE_ID, password, index: 1, caPem });
+  links = bridgeCertificateLinks(network.handset(MSISDN), sim.trust);
+
+  // The phone's DM client refuses Depot's certificate: no session reaches Depot.
+  await assert.rejects(sim.phone!.runSession(dmUrl), /certificate/);
+  const before = await call(`/api/v1/devices/${encodeURIComponent(endpoint)}/certificate`);
+  assert.equal(before.status, 404, 'trust unknown: Depot never pushed');
+
+  const created = await call(`/api/v1/devices/${encodeURIComponent(endpoint)}/install-chains`, { json: { package: sha } });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const id = (created.body as unknown as ChainJson).id;
+  assert.ok(!(created.body as unknown as ChainJson).methods.includes('send-certificate'), 'the trust step is not a chain method');
+
+  // The handset gets the text over Kannel, its browser fetches the root and installs it.
+  const installed = await links.waitForEvent(() => true, 30_000);
+  assert.equal(installed.kind, 'certificate-installed', JSON.stringify(installed));
+  assert.equal(installed.kind === 'certificate-installed' ? installed.fingerprint : '', new X509Certificate(caPem).fingerprint256);
+  const text = network.handset(MSISDN).texts.find((t) => t.includes('/c/'))!;
+  assert.match(text, /Depot root certificate/);
+  assert.match(text, new RegExp(`SHA-256 ${new X509Certificate(caPem).fingerprint256.slice(0, 23)}`));
+
+  // The phone now trusts Depot: its sessions go through until the retried SCOMO job is done.
+  let job: ChainJson | undefined;
+  for (let i = 0; i < 200; i++) {
+    job = (await call(`/api/v1/install-chains/${id}`)).body as unknown as ChainJson;
+    if (job.state !== 'running' || job.attempts.length > 4) break;
+    assert.equal((await sim.phone!.runSession(dmUrl)).ended, 'completed');
+    await sim.scomo!.idle();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(job!.state, 'succeeded', JSON.stringify(job));
+  assert.deepEqual(
+    job!.attempts.map((a) => [a.method, a.position, a.outcome]),
+    [
+      ['object9', 0, 'skipped'],
+      ['scomo', 1, 'failed'],
+      ['send-certificate', 1, 'succeeded'],
+      ['scomo', 1, 'succeeded'],
+    ],
+  );
+  assert.deepEqual(job!.attempts.slice(1, 3).map((a) => a.result), ['NO_TRUST', 'PUSHED']);
+  const failed = job!.attempts.find((a) => a.method === 'scomo' && a.outcome === 'failed')!;
+  assert.match(failed.message!, /never opened a DM session.*refusing Depot's TLS certificate.*Depot's root is sent first, then scomo is tried once more/);
+  assert.match(job!.attempts.find((a) => a.method === 'send-certificate')!.message!, /root pushed by sms-link: the device fetched the root from its link/);
+  assert.equal(sim.scomo!.installs, 1);
+
+  // The HTTPS session after the push confirmed it; the inventory says the device holds the root.
+  const trust = await call(`/api/v1/devices/${encodeURIComponent(endpoint)}/certificate`);
+  assert.equal(trust.status, 200);
+  assert.deepEqual([trust.body['state'], trust.body['channel']], ['confirmed', 'sms-link']);
+  assert.ok(trust.body['confirmedAt'] && trust.body['pushedAt'] && trust.body['sentAt']);
+  const listed = await call('/api/v1/certificates/devices?state=confirmed');
+  const row = (listed.body['devices'] as { endpoint: string; trustState: string }[]).find((d) => d.endpoint === endpoint);
+  assert.equal(row?.trustState, 'yes');
+
+  // One-time: the link stops working after its fetch limit.
+  const url = /https?:\/\/\S+\/c\/[A-Za-z0-9_-]+/.exec(text)![0];
+  const statuses: number[] = [];
+  for (let i = 0; i < 6; i++) statuses.push((await fetch(url)).status);
+  assert.equal(statuses[statuses.length - 1], 404, String(statuses));
+});
