@@ -15,7 +15,8 @@ import { TRUST_PUSH_STATES, type TrustPushState, type TrustRecord, type TrustRep
 import { printable } from '../util/printable.js';
 
 export interface CertificatesApiOptions {
-  readonly root: TrustRoot;
+  /** Depot's root; without a CA (depot ca init) every route answers 409 saying so. */
+  readonly root?: TrustRoot;
   /** Without it (no channel can reach any device: SMS off, no certificate bootstrap) sending answers 409. */
   readonly sender?: Pick<SendCertificateMethod, 'send' | 'refresh'>;
   readonly channels: readonly string[];
@@ -58,7 +59,11 @@ const text = (max = 255) => ({ type: 'string', minLength: 1, maxLength: max, pat
 
 export function certificateRoutes(options: CertificatesApiOptions | undefined): RouteSpec[] {
   if (options === undefined) return [];
-  const { root, trust, inventory, now } = options;
+  const { trust, inventory, now } = options;
+  const rootOrRefuse = (): TrustRoot => {
+    if (!options.root) throw new FleetError('CONFLICT', 'Depot has no CA, so no root certificate to send or show: run depot ca init (docs/pki.md)');
+    return options.root;
+  };
 
   const deviceTrust = async (d: InventoryDevice) => {
     const endpoint = endpointOfDevice(d);
@@ -70,11 +75,12 @@ export function certificateRoutes(options: CertificatesApiOptions | undefined): 
       model: d.model,
       msisdn: d.msisdn,
       trustState: d.trustState,
-      push: record ? { ...trustRecordJson(record), currentRoot: record.rootSha256 === root.sha256 } : null,
+      push: record ? { ...trustRecordJson(record), currentRoot: record.rootSha256 === options.root?.sha256 } : null,
     };
   };
 
   const sendOne = async (endpoint: string) => {
+    rootOrRefuse();
     if (!options.sender) throw new FleetError('CONFLICT', 'Depot has no way to send its root: SMS is off and LwM2M bootstrap does not use certificates (docs/trust.md)');
     try {
       return await options.sender.send(endpoint, operatorKey(now()));
@@ -90,6 +96,7 @@ export function certificateRoutes(options: CertificatesApiOptions | undefined): 
       url: '/api/v1/certificates',
       summary: "Depot's root certificate (SHA-256 fingerprint, download paths), the channels Send certificate can use, and how many devices are in each push state",
       handler: async () => {
+        const root = rootOrRefuse();
         const counts: Record<string, number> = {};
         for (const state of TRUST_PUSH_STATES) {
           let n = 0;
@@ -108,13 +115,13 @@ export function certificateRoutes(options: CertificatesApiOptions | undefined): 
       method: 'GET',
       url: '/api/v1/certificates/root.pem',
       summary: "Depot's root certificate, PEM (what `depot ca export` writes)",
-      handler: async (_request, reply) => reply.type('application/x-pem-file').header('content-disposition', 'attachment; filename="depot-root.pem"').send(pemOfDer(root.der)),
+      handler: async (_request, reply) => reply.type('application/x-pem-file').header('content-disposition', 'attachment; filename="depot-root.pem"').send(pemOfDer(rootOrRefuse().der)),
     },
     {
       method: 'GET',
       url: '/api/v1/certificates/root.der',
       summary: "Depot's root certificate, DER, as application/x-x509-ca-cert (what a device's certificate installer takes)",
-      handler: async (_request, reply) => reply.type(CA_CERT_CONTENT_TYPE).header('content-disposition', 'attachment; filename="depot-root.cer"').send(Buffer.from(root.der)),
+      handler: async (_request, reply) => reply.type(CA_CERT_CONTENT_TYPE).header('content-disposition', 'attachment; filename="depot-root.cer"').send(Buffer.from(rootOrRefuse().der)),
     },
     {
       method: 'GET',
@@ -130,7 +137,7 @@ export function certificateRoutes(options: CertificatesApiOptions | undefined): 
           const devices = await Promise.all(
             records.items.map(async (r) => {
               const device = await inventory.findByIdentity(r.endpoint.startsWith('omadm:') ? { omadmDevId: r.endpoint.slice('omadm:'.length) } : { lwm2mEndpoint: r.endpoint });
-              return device ? deviceTrust(device) : { id: null, endpoint: r.endpoint, make: null, model: null, msisdn: null, trustState: 'unknown', push: { ...trustRecordJson(r), currentRoot: r.rootSha256 === root.sha256 } };
+              return device ? deviceTrust(device) : { id: null, endpoint: r.endpoint, make: null, model: null, msisdn: null, trustState: 'unknown', push: { ...trustRecordJson(r), currentRoot: r.rootSha256 === options.root?.sha256 } };
             }),
           );
           return { devices, next: records.next };

@@ -399,17 +399,14 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     accounts,
     extraRoutes: (now) => [
       ...adminRoutes({ accounts, fleet: store.fleetSummary, now }),
-      ...certificateRoutes(
-        trustRoot && {
-          root: trustRoot,
-          ...(sendCertificate ? { sender: sendCertificate } : {}),
-          channels: certificateChannels.map((c) => c.name),
-          trust: store.trust,
-          inventory: store.inventory,
-          links: new CertificateLinks({ trust: store.trust, root: () => trustRoot }),
-          now,
-        },
-      ),
+      ...certificateRoutes({
+        ...(trustRoot ? { root: trustRoot, links: new CertificateLinks({ trust: store.trust, root: () => trustRoot }) } : {}),
+        ...(sendCertificate ? { sender: sendCertificate } : {}),
+        channels: certificateChannels.map((c) => c.name),
+        trust: store.trust,
+        inventory: store.inventory,
+        now,
+      }),
     ],
     instrument: (app) => {
       instrumentApi(app, logger, metrics);
