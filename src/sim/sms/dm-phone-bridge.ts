@@ -7,6 +7,9 @@
  * notification that opens a session). Pushes are handled one at a time per phone, in arrival
  * order, like a handset's push agent does.
  *
+ * A text with a link to a certificate (Send certificate, docs/trust.md) goes to the handset's
+ * browser and certificate installer: bridgeCertificateLinks.
+ *
  * Everything the SMSC delivers is untrusted: a push that does not decode, or anything the
  * phone throws while handling one, becomes an `ignored` event with the reason; it never
  * reaches the test as an exception from an event handler.
@@ -110,7 +113,7 @@ const LINK = /\bhttps?:\/\/[\x21-\x7e]{1,300}\/c\/[A-Za-z0-9_-]{16,64}\b/;
  * untrusting profile's PhoneTrust). Anything else (another content type, not a CA, too large, a
  * 404) is refused with the reason: the text and the download are untrusted like every SMS.
  */
-export function bridgeCertificateLinks(handset: SimHandset, trust: { push(rootPem: string): void }): CertificateLinkBridge {
+export function bridgeCertificateLinks(handset: SimHandset, trust: { push(rootPem: string): void }, onEvent?: (event: CertificateEvent) => void): CertificateLinkBridge {
   const events: CertificateEvent[] = [];
   let queue: Promise<void> = Promise.resolve();
   const install = async (url: string): Promise<CertificateEvent> => {
@@ -134,11 +137,14 @@ export function bridgeCertificateLinks(handset: SimHandset, trust: { push(rootPe
     const url = message.text === null ? undefined : LINK.exec(message.text)?.[0];
     if (url === undefined) return;
     queue = queue.then(async () => {
+      let event: CertificateEvent;
       try {
-        events.push(await install(url));
+        event = await install(url);
       } catch (error) {
-        events.push({ kind: 'certificate-refused', reason: `the download failed: ${(error as Error).message}` });
+        event = { kind: 'certificate-refused', reason: `the download failed: ${(error as Error).message}` };
       }
+      events.push(event);
+      onEvent?.(event);
     });
   };
   for (const message of handset.messages) handle(message);
