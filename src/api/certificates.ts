@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { RouteSpec } from './server.js';
 import { FleetError } from '../fleet/domain.js';
-import type { DeviceFilter, InventoryDevice, InventoryRepository } from '../fleet/inventory-types.js';
+import type { InventoryDevice, InventoryRepository } from '../fleet/inventory-types.js';
 import { CA_CERT_CONTENT_TYPE, CERTIFICATE_LINK_PATH, type CertificateLinks, SendCertificateError, type SendCertificateMethod, type TrustRoot } from '../fleet/methods/send-certificate.js';
 import { TRUST_PUSH_STATES, type TrustPushState, type TrustRecord, type TrustRepository, pemOfDer } from '../fleet/trust.js';
 import { printable } from '../util/printable.js';
@@ -188,7 +188,7 @@ export function certificateRoutes(options: CertificatesApiOptions | undefined): 
         let endpoints = b.endpoints ?? [];
         if (b.filter) {
           const { trustState, ...rest } = b.filter;
-          const ids = await inventory.ids(rest as Omit<DeviceFilter, 'limit' | 'after'>);
+          const ids = await inventory.ids(rest);
           if (ids.length > MAX_CERTIFICATE_BATCH * 10) throw new FleetError('BAD_REQUEST', `the filter matches ${ids.length} devices; narrow it (at most ${MAX_CERTIFICATE_BATCH} are sent per request)`);
           const devices = (await inventory.getMany(ids)).filter((d) => trustState === undefined || d.trustState === trustState);
           endpoints = devices.map(endpointOfDevice).filter((e): e is string => e !== null);
