@@ -15,80 +15,33 @@
  */
 import { strict as assert } from 'node:assert';
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ensureSmsSecrets } from '../../src/app/sms.js';
-import { startDepotServer, type RunningDepotServer } from '../../src/app/server.js';
-import { CertificateAuthority } from '../../src/pki/ca.js';
+import type { RunningDepotServer } from '../../src/app/server.js';
 import { makeSimPhone } from '../../src/sim/omadm/profiles.js';
 import { bridgeCertificateLinks, type CertificateLinkBridge } from '../../src/sim/sms/dm-phone-bridge.js';
-import { FakeSmscNetwork } from '../../src/sim/sms/handsets.js';
-import { KannelLab, freePort } from '../../src/sim/sms/kannel-lab.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
-import { apiCall } from '../support/api-client.js';
+import { apiCall, type ChainJson } from '../support/api-client.js';
+import { startKannelDepot, type KannelDepot } from '../support/kannel-depot.js';
 import { makePackage } from '../unit/lwm2m/object9-support.js';
 
 const TOKEN = 'trust-first-kannel-token-0123456789';
 const MSISDN = '+4792100001';
 const DEVICE_ID = 'IMEI:352000000900017';
-let dir: string;
-let lab: KannelLab;
-let network: FakeSmscNetwork;
+let kannel: KannelDepot;
 let depot: RunningDepotServer;
 let base: string;
 let caPem: string;
 let links: CertificateLinkBridge | undefined;
 
-interface AttemptJson {
-  method: string;
-  position: number;
-  outcome: string;
-  message: string | null;
-  result: string | null;
-}
-interface ChainJson {
-  id: string;
-  state: string;
-  methods: string[];
-  attempts: AttemptJson[];
-}
-
 const call = (path: string, init: Parameters<typeof apiCall>[3] = {}) => apiCall(base, TOKEN, path, init);
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'depot-trust-kannel-'));
-  const ca = await CertificateAuthority.init(join(dir, 'data', 'ca'));
-  caPem = ca.exportRoot('pem');
-  const httpPort = await freePort();
-  base = `http://127.0.0.1:${httpPort}`;
-  const store = openSqliteStore({ dataDir: join(dir, 'data') });
-  const secrets = await ensureSmsSecrets(store);
-  store.close();
-  lab = await KannelLab.start({ callbackBase: base, callbackSecret: secrets.callbackSecret, sendsmsPassword: secrets.sendsmsPassword, dir: join(dir, 'kannel') });
-  network = await FakeSmscNetwork.connect({ port: lab.ports.fakeSmsc, online: () => lab.smscOnline() });
-  depot = await startDepotServer({
-    host: '127.0.0.1',
-    publicHost: '127.0.0.1',
-    coapPort: 0,
-    coapsPort: null,
-    httpPort,
-    dataDir: join(dir, 'data'),
-    allowUnsecured: true,
-    apiToken: TOKEN,
-    omadm: { port: 0 },
-    chain: { tickMs: 100 },
-    sms: { kannel: { sendsmsUrl: lab.sendsmsUrl }, callbackBase: base, from: '4242', backoff: { baseMs: 100, maxMs: 400 }, ratePerSecond: 100 },
-  });
+  kannel = await startKannelDepot('trust-kannel', TOKEN, { publicHost: '127.0.0.1', omadm: { port: 0 }, chain: { tickMs: 100 } });
+  ({ depot, base, caPem } = kannel);
 });
 
 after(async () => {
   links?.stop();
-  await depot?.close();
-  await network?.close();
-  await lab?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await kannel?.close();
 });
 
 test('an untrusting phone: SCOMO fails for trust, Send certificate pushes the root over Kannel, SCOMO is retried and installs; the history shows all three', async () => {
@@ -102,7 +55,7 @@ test('an untrusting phone: SCOMO fails for trust, Send certificate pushes the ro
   const endpoint = `omadm:${DEVICE_ID}`;
   assert.equal((await call('/api/v1/sms/numbers', { json: { endpoint, number: MSISDN } })).status, 200);
   const sim = makeSimPhone('untrusting', { deviceId: DEVICE_ID, password, index: 1, caPem });
-  links = bridgeCertificateLinks(network.handset(MSISDN), sim.trust);
+  links = bridgeCertificateLinks(kannel.network.handset(MSISDN), sim.trust);
 
   // The phone's DM client refuses Depot's certificate: no session reaches Depot.
   await assert.rejects(sim.phone!.runSession(dmUrl), /certificate/);
@@ -118,7 +71,7 @@ test('an untrusting phone: SCOMO fails for trust, Send certificate pushes the ro
   const installed = await links.waitForEvent(() => true, 30_000);
   assert.equal(installed.kind, 'certificate-installed', JSON.stringify(installed));
   assert.equal(installed.kind === 'certificate-installed' ? installed.fingerprint : '', new X509Certificate(caPem).fingerprint256);
-  const text = network.handset(MSISDN).texts.find((t) => t.includes('/c/'))!;
+  const text = kannel.network.handset(MSISDN).texts.find((t) => t.includes('/c/'))!;
   assert.match(text, /Depot root certificate/);
   assert.match(text, new RegExp(`SHA-256 ${new X509Certificate(caPem).fingerprint256.slice(0, 23)}`));
 

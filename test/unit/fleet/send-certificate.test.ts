@@ -8,16 +8,13 @@
  */
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ChainDriver } from '../../../src/fleet/chain-driver.js';
 import type { AttemptContext, InstallMethod, MethodStep } from '../../../src/fleet/methods/method.js';
 import { CertificateLinks, Lwm2mBootstrapChannel, SendCertificateMethod, SmsCertificateLinkChannel, TrustLedger, trustRootOf } from '../../../src/fleet/methods/send-certificate.js';
 import { ScomoMethod } from '../../../src/fleet/methods/scomo.js';
 import type { SmsMessageRecord } from '../../../src/sms/outbox.js';
 import type { ScomoJob } from '../../../src/store/sqlite/omadm-scomo.js';
-import { openSqliteStore, type SqliteStore } from '../../../src/store/index.js';
+import { withTempStore } from '../../support/temp-store.js';
 
 const SHA = 'a'.repeat(64);
 const ROOT = trustRootOf(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01]));
@@ -49,18 +46,7 @@ class FakeMethod implements InstallMethod {
   }
 }
 
-function withStore(fn: (store: SqliteStore) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'depot-trust-'));
-    const store = openSqliteStore({ dataDir });
-    try {
-      await fn(store);
-    } finally {
-      store.close();
-      rmSync(dataDir, { recursive: true, force: true });
-    }
-  };
-}
+const withStore = (fn: Parameters<typeof withTempStore>[1]) => withTempStore('trust', fn);
 
 const untrusted: MethodStep = { status: 'failed', message: 'TLS refused', result: 'NO_TRUST', needsTrust: true };
 const history = async (driver: ChainDriver, id: string) => (await driver.view(id))!.attempts.map((a) => [a.method, a.position, a.outcome, a.result]);
