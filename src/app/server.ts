@@ -454,12 +454,16 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       ...endpointHooks(commandQueueHooks(store.omadmCommands), scomo),
       onAuthenticated: async (deviceId) => {
         await omadmBootstrap?.onAuthenticated(deviceId);
-        // A session over HTTPS proves the device trusts Depot's certificate: a push waiting for that is confirmed.
-        if (issued) await trustLedger?.confirmed(factsEndpointOf(deviceId), 'the device opened an HTTPS DM session after the push').catch(inventoryWarn);
         // A DM session is the device's contact for its open install jobs (marked installs, SCOMO).
         void chain.contact(factsEndpointOf(deviceId), 'omadm');
       },
-      onFacts: (deviceId, facts) => void inventory.recordContact({ protocol: 'omadm', devId: deviceId, ...omadmInventoryFacts(facts) }).catch(inventoryWarn),
+      onFacts: (deviceId, facts) =>
+        void inventory
+          .recordContact({ protocol: 'omadm', devId: deviceId, ...omadmInventoryFacts(facts) })
+          // A session over HTTPS proves the device trusts Depot's certificate: a push waiting for that is
+          // confirmed (after the session's facts are stored: the device then counts as having had a session).
+          .then(() => (issued ? trustLedger?.confirmed(factsEndpointOf(deviceId), 'the device opened an HTTPS DM session after the push') : undefined))
+          .catch(inventoryWarn),
       log: (line) => process.stderr.write(`depot: ${line}\n`),
     });
     opened.push(() => omadm?.close());

@@ -384,7 +384,8 @@ export class ChainDriver {
     const at = this.now() + delay;
     // The failure and its retry in one commit: a kill never keeps one without the other.
     const planned = retry !== undefined ? { at, message: `${attempt.method}: failed (${message}); retry ${retry} of ${policy!.maxRetries} at ${new Date(at).toISOString()}` } : undefined;
-    await this.repo.endAttempt(job.id, attempt.seq, 'failed', why, result, this.now(), bytes, planned, await this.tallyOf(job));
+    // The trust step is not an install method: its ends do not count in the learned table.
+    await this.repo.endAttempt(job.id, attempt.seq, 'failed', why, result, this.now(), bytes, planned, this.isTrustStep(job, attempt) ? undefined : await this.tallyOf(job));
     if (retry === undefined) return false;
     this.scheduleRetry(job.id, delay);
     return true;

@@ -94,10 +94,12 @@ test('an untrusting phone: SCOMO fails for trust, Send certificate pushes the ro
       ['scomo', 1, 'succeeded'],
     ],
   );
-  assert.deepEqual(job!.attempts.slice(1, 3).map((a) => a.result), ['NO_TRUST', 'PUSHED']);
+  assert.equal(job!.attempts[1]!.result, 'NO_TRUST');
+  // PUSHED (the link was fetched), or CONFIRMED when the phone's HTTPS session came before the step's next look.
+  assert.match(job!.attempts[2]!.result!, /^(PUSHED|CONFIRMED)$/);
   const failed = job!.attempts.find((a) => a.method === 'scomo' && a.outcome === 'failed')!;
   assert.match(failed.message!, /never opened a DM session.*refusing Depot's TLS certificate.*Depot's root is sent first, then scomo is tried once more/);
-  assert.match(job!.attempts.find((a) => a.method === 'send-certificate')!.message!, /root pushed by sms-link: the device fetched the root from its link/);
+  assert.match(job!.attempts.find((a) => a.method === 'send-certificate')!.message!, /^root pushed by sms-link: the device (fetched the root from its link|opened an HTTPS DM session after the push)$/);
   assert.equal(sim.scomo!.installs, 1);
 
   // The HTTPS session after the push confirmed it; the inventory says the device holds the root.
