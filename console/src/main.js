@@ -9,6 +9,7 @@ import { Inventory, InventoryDevice, ChainHistory } from './pages/inventory.js';
 import { Campaigns, CampaignDetail } from './pages/campaigns.js';
 import { Methods } from './pages/methods.js';
 import { SmsAndDm } from './pages/sms.js';
+import { Certificates } from './pages/certificates.js';
 
 // ---- login
 
@@ -57,6 +58,7 @@ const PAGES = [
   ['/packages', 'Packages', 'viewer'],
   ['/bootstrap', 'Bootstrap', 'viewer'],
   ['/sms', 'SMS & OMA DM', 'viewer'],
+  ['/certificates', 'Certificates', 'viewer'],
   ['/users', 'Users', 'admin'],
   ['/audit', 'Audit log', 'admin'],
 ];
@@ -383,6 +385,7 @@ function App() {
   else if (route === '/campaigns') page = html`<${Campaigns} me=${me} />`;
   else if (route === '/methods') page = html`<${Methods} me=${me} />`;
   else if (route === '/sms') page = html`<${SmsAndDm} />`;
+  else if (route === '/certificates') page = html`<${Certificates} me=${me} />`;
   else if (device) page = html`<${DeviceDetail} me=${me} endpoint=${decodeURIComponent(device[1])} />`;
   else if (job) page = html`<${InstallJob} id=${decodeURIComponent(job[1])} />`;
   else if (route === '/devices') page = html`<${Devices} />`;

@@ -15,6 +15,9 @@ import { MethodLearning, type LearningOptions } from '../fleet/learning.js';
 import { MarkMethod } from '../fleet/methods/mark.js';
 import { FirstAvailableMethod } from '../fleet/methods/handover.js';
 import { ScomoMethod } from '../fleet/methods/scomo.js';
+import { CertificateLinks, Lwm2mBootstrapChannel, SendCertificateMethod, SmsCertificateLinkChannel, TrustLedger, trustRootOf, type CertificateChannel } from '../fleet/methods/send-certificate.js';
+import { StorePhoneDirectory } from '../fleet/methods/sms-link.js';
+import { certificateRoutes } from '../api/certificates.js';
 import { Object9Method } from '../fleet/methods/object9.js';
 import { PackageEndpoint } from '../fleet/package-endpoint.js';
 import { PackageCatalog } from '../fleet/packages.js';
@@ -89,7 +92,14 @@ export interface DepotServerConfig {
   log?: { level?: LogLevel; destination?: DestinationStream };
   installs?: { /** Package URIs on the CoAP listener (default) or the HTTP one. */ pullVia?: 'coap' | 'http'; pollIntervalMs?: number; timeouts?: Partial<PhaseTimeouts>; maxAttempts?: number; trust?: TrustStore };
   /** The install chain: safety-net tick, and per-model learning (skip after N failures, probe rate, seed). */
-  chain?: { tickMs?: number; learning?: Pick<LearningOptions, 'skipAfter' | 'probeRate' | 'seed'> };
+  chain?: {
+    tickMs?: number;
+    learning?: Pick<LearningOptions, 'skipAfter' | 'probeRate' | 'seed'>;
+    /** Send certificate's longest wait for the device to take the root, ms (default 1 day). */
+    trustStepTimeoutMs?: number;
+    /** SCOMO: a job no DM session took for this long, on a device whose trust is not confirmed, sends the root (default 1 hour). */
+    noSessionMs?: number;
+  };
 }
 
 /** The address devices reach us at: the bound address, or the first external IPv4 one. */
@@ -290,13 +300,30 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   if (sms) opened.push(() => sms.close());
   let omadmDownloadBase: string | undefined;
   const scomo = new ScomoService({ jobs: store.omadmScomo, catalog, accounts: store.omadmAccounts, downloadBase: () => omadmDownloadBase, log: (line) => process.stderr.write(`depot: ${line}\n`) });
-  const scomoMethod = new ScomoMethod({ scomo, accounts: store.omadmAccounts, deviceFacts: store.deviceFacts });
+  // Send certificate (docs/trust.md): Depot's root to devices that lack it, by SMS link or the LwM2M bootstrap's trust anchor.
+  const trustRoot = ca ? trustRootOf(ca.exportRoot('der')) : undefined;
+  const trustLedger = trustRoot ? new TrustLedger({ trust: store.trust, inventory: store.inventory, root: () => trustRoot }) : undefined;
+  const certificateChannels: CertificateChannel[] = [];
+  if (trustRoot && sms && config.sms) {
+    const numbers = new StorePhoneDirectory({ numbers: store.sms.numbers, deviceFacts: store.deviceFacts, registrations: store.registrations });
+    // A phone bootstrapped by SMS is known by its number there too.
+    const directory = { numberOf: async (endpoint: string) => (await numbers.numberOf(endpoint)) ?? (endpoint.startsWith('omadm:') ? ((await store.omadmBootstrap.getByDeviceId(endpoint.slice('omadm:'.length)))?.msisdn ?? null) : null) };
+    certificateChannels.push(new SmsCertificateLinkChannel({ outbox: sms.outbox, directory, trust: store.trust, root: () => trustRoot, publicBaseUrl: config.sms.certificateBaseUrl ?? config.sms.publicBaseUrl ?? config.sms.callbackBase, ...(config.sms.linkTtlMs ? { linkTtlMs: config.sms.linkTtlMs } : {}) }));
+  }
+  if (trustRoot && config.bootstrapCredentials === 'x509') {
+    certificateChannels.push(new Lwm2mBootstrapChannel({ trust: store.trust, root: () => trustRoot, bootstrapsWithCertificates: async (endpoint) => (await store.registrations.getByEndpoint(endpoint)) !== null }));
+  }
+  const sendCertificate = trustLedger && certificateChannels.length > 0 ? new SendCertificateMethod({ channels: certificateChannels, ledger: trustLedger, ...(config.chain?.trustStepTimeoutMs !== undefined ? { stepTimeoutMs: config.chain.trustStepTimeoutMs } : {}) }) : undefined;
+  // Trust first only where SCOMO runs over HTTPS with Depot's own certificate and the root can be sent.
+  const scomoTrust = sendCertificate && config.omadm && config.omadm.insecureHttp !== true ? { stateOf: (endpoint: string) => trustLedger!.stateOf(endpoint), ...(config.chain?.noSessionMs !== undefined ? { noSessionMs: config.chain.noSessionMs } : {}) } : undefined;
+  const scomoMethod = new ScomoMethod({ scomo, accounts: store.omadmAccounts, deviceFacts: store.deviceFacts, ...(scomoTrust ? { trust: scomoTrust } : {}) });
   // The chain of issue 16: LwM2M Object 9 → OMA DM SCOMO → SMS link (when SMS is configured) →
   // Mark for Installation, which installs at the next contact by Object 9 or SCOMO.
   const chain = new ChainDriver({
     store,
     methods: [object9, scomoMethod, ...(sms ? [sms.linkMethod] : []), new MarkMethod({ handover: new FirstAvailableMethod([object9, scomoMethod]) })],
     learning,
+    ...(scomoTrust && sendCertificate ? { trust: sendCertificate } : {}),
     ...(config.chain?.tickMs !== undefined ? { tickMs: config.chain.tickMs } : {}),
     onError: (error) => {
       metrics.error('chain');
@@ -363,10 +390,24 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       learning,
       rules: store.methodStats,
       requirePackage: (sha256) => catalog.require(sha256),
-      knownDevice: async (endpoint) => (await store.registrations.getByEndpoint(endpoint)) !== null || (await store.deviceFacts.get(endpoint)) !== null,
+      knownDevice: async (endpoint) =>
+        (await store.registrations.getByEndpoint(endpoint)) !== null ||
+        (await store.deviceFacts.get(endpoint)) !== null ||
+        // An OMA DM device with an account that never got a session through (e.g. it lacks Depot's root).
+        (endpoint.startsWith('omadm:') && (await store.omadmAccounts.get(endpoint.slice('omadm:'.length))) !== null),
     },
     accounts,
-    extraRoutes: (now) => adminRoutes({ accounts, fleet: store.fleetSummary, now }),
+    extraRoutes: (now) => [
+      ...adminRoutes({ accounts, fleet: store.fleetSummary, now }),
+      ...certificateRoutes({
+        ...(trustRoot ? { root: trustRoot, links: new CertificateLinks({ trust: store.trust, root: () => trustRoot }) } : {}),
+        ...(sendCertificate ? { sender: sendCertificate } : {}),
+        channels: certificateChannels.map((c) => c.name),
+        trust: store.trust,
+        inventory: store.inventory,
+        now,
+      }),
+    ],
     instrument: (app) => {
       instrumentApi(app, logger, metrics);
       registerConsole(app);
@@ -416,7 +457,13 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
         // A DM session is the device's contact for its open install jobs (marked installs, SCOMO).
         void chain.contact(factsEndpointOf(deviceId), 'omadm');
       },
-      onFacts: (deviceId, facts) => void inventory.recordContact({ protocol: 'omadm', devId: deviceId, ...omadmInventoryFacts(facts) }).catch(inventoryWarn),
+      onFacts: (deviceId, facts) =>
+        void inventory
+          .recordContact({ protocol: 'omadm', devId: deviceId, ...omadmInventoryFacts(facts) })
+          // A session over HTTPS proves the device trusts Depot's certificate: a push waiting for that is
+          // confirmed (after the session's facts are stored: the device then counts as having had a session).
+          .then(() => (issued ? trustLedger?.confirmed(factsEndpointOf(deviceId), 'the device opened an HTTPS DM session after the push') : undefined))
+          .catch(inventoryWarn),
       log: (line) => process.stderr.write(`depot: ${line}\n`),
     });
     opened.push(() => omadm?.close());

@@ -23,6 +23,11 @@ export interface SmsServerConfig {
   callbackBase: string;
   /** Origin of SMS download links (default: the callback base); https for real devices. */
   publicBaseUrl?: string;
+  /**
+   * Origin of Send certificate's links to Depot's root (default: publicBaseUrl): http, or https
+   * with a publicly trusted certificate (a device without Depot's root cannot open a link signed by it).
+   */
+  certificateBaseUrl?: string;
   /** Default sender address. */
   from?: string;
   ratePerSecond?: number;

@@ -1,6 +1,7 @@
 /**
  * `depot devices …`: OMA DM devices reached by SMS, through a running server's API
- * (src/api/omadm-bootstrap.ts, docs/omadm-bootstrap.md).
+ * (src/api/omadm-bootstrap.ts, docs/omadm-bootstrap.md), and Send certificate (src/api/certificates.ts,
+ * docs/trust.md).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +18,10 @@ commands:
               account are reported
   list        the OMA DM bootstraps [--state <s>] [--group <g>]
   pin         set a PIN: --pin <digits> [--group <g>] (default scope: global); never printed back
+  send-certificate <endpoint…>
+              send Depot's root certificate (SMS with a one-time link, or the LwM2M bootstrap's trust
+              anchor; docs/trust.md) to devices named by endpoint (an LwM2M endpoint or omadm:<DevId>),
+              or by inventory filter: --group <g> | --model <m> | --trust-state unknown|yes|no
 common options:
   --api <url>          Depot's HTTP API (default http://127.0.0.1:8080)
   --token <token>      API bearer token (default DEPOT_API_TOKEN, else <data-dir>/api-token)
@@ -61,6 +66,7 @@ async function devices(argv: string[], io: DevicesCommandIo): Promise<number> {
       model: { type: 'string' },
       state: { type: 'string' },
       pin: { type: 'string' },
+      'trust-state': { type: 'string' },
       all: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -71,7 +77,7 @@ async function devices(argv: string[], io: DevicesCommandIo): Promise<number> {
     return values.help ? 0 : 2;
   }
   const [command, ...rest] = positionals;
-  if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  if (rest.length > 0 && command !== 'send-certificate') throw new UsageError(`unexpected argument "${rest[0]}"`);
   const token = values.token ?? process.env.DEPOT_API_TOKEN ?? readToken(values['data-dir']);
   const api = values.api.replace(/\/+$/, '');
   const call = async (method: string, path: string, json?: unknown): Promise<Record<string, unknown>> => {
@@ -143,6 +149,19 @@ async function devices(argv: string[], io: DevicesCommandIo): Promise<number> {
       await call('POST', '/api/v1/omadm/bootstrap-settings', { scope, pin: values.pin });
       io.stdout(`PIN set for ${scope}\n`);
       return 0;
+    }
+    case 'send-certificate': {
+      const filter = { ...(values.group !== undefined ? { group: values.group } : {}), ...(values.model !== undefined ? { model: values.model } : {}), ...(values['trust-state'] !== undefined ? { trustState: values['trust-state'] } : {}) };
+      if ((rest.length > 0) === (Object.keys(filter).length > 0)) throw new UsageError('name the devices: endpoints, or a filter (--group, --model, --trust-state), not both');
+      const out = await call('POST', '/api/v1/certificates/send', rest.length > 0 ? { endpoints: rest } : { filter });
+      if (values.json) {
+        io.stdout(`${JSON.stringify(out, null, 2)}\n`);
+        return 0;
+      }
+      const results = out['results'] as { endpoint: string; outcome: string; message: string | null }[];
+      for (const r of results) io.stdout(`${r.endpoint.padEnd(32)} ${r.outcome.padEnd(8)} ${r.message ?? ''}\n`);
+      if (results.length === 0) io.stdout('no device matches\n');
+      return results.every((r) => r.outcome === 'sent') ? 0 : 1;
     }
     default:
       throw new UsageError(`unknown command "${command}"`);

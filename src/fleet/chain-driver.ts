@@ -26,6 +26,13 @@ export interface ChainDriverOptions {
   methods: readonly InstallMethod[];
   /** The chain when a job names none. Default: every method, in the order given. */
   defaultChain?: readonly string[];
+  /**
+   * The trust step (Send certificate, ./methods/send-certificate.ts): run when a method's failed
+   * step says `needsTrust`, at that method's position, recorded as an attempt like the others;
+   * when it succeeds the method is tried once more, when it fails the chain goes on. Not one of
+   * the chain's methods (never in a job's `methods`, never counted in the learned table).
+   */
+  trust?: InstallMethod;
   /** Orders the chain of jobs created without one (per-model learning); also told every attempt's end. */
   learning?: ChainPlanner;
   /** Step timeouts by method name, ms, overriding what the methods declare (0: none). */
@@ -55,6 +62,9 @@ export interface ChainInstallRequest {
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 /** Remembered `completed` pushes whose attempt is not indexed yet (pushed while begin was still running). */
 const EARLY_COMPLETIONS = 1000;
+/** Appended to a failure that sends the root next: a restart finds it there (the store keeps no other flag). */
+const TRUST_FIRST_NOTE = (method: string): string => ` (Depot's root is sent first, then ${method} is tried once more)`;
+const TRUST_FIRST = / \(Depot's root is sent first, then \S+ is tried once more\)$/;
 
 export class ChainDriver {
   private readonly repo: ChainJobRepository;
@@ -76,7 +86,13 @@ export class ChainDriver {
     this.repo = options.store.chainJobs;
     for (const m of options.methods) this.methods.set(m.name, m);
     this.now = options.now ?? Date.now;
-    for (const m of new Set(options.methods)) m.connect?.({ completed: (ref) => this.completed(ref) });
+    const all = new Set(options.methods);
+    if (options.trust) {
+      if (this.methods.has(options.trust.name)) throw new Error(`the trust step "${options.trust.name}" must not also be a chain method`);
+      this.methods.set(options.trust.name, options.trust);
+      all.add(options.trust);
+    }
+    for (const m of all) m.connect?.({ completed: (ref) => this.completed(ref) });
   }
 
   /** Picks up the jobs a previous driver left running: each resumes its running attempt (or its waiting retry). */
@@ -183,7 +199,7 @@ export class ChainDriver {
 
   /** Names of the methods this driver runs, in the default order. */
   methodNames(): string[] {
-    return [...(this.options.defaultChain ?? this.methods.keys())];
+    return [...(this.options.defaultChain ?? this.options.methods.map((m) => m.name))];
   }
 
   // ------------------------------------------------------------------ internals
@@ -207,6 +223,7 @@ export class ChainDriver {
 
   private async planOf(r: ChainInstallRequest): Promise<{ methods: string[]; plan: ChainPlan }> {
     if (r.methods) {
+      if (this.options.trust && r.methods.includes(this.options.trust.name)) throw new FleetError('BAD_REQUEST', `${this.options.trust.name} is not an install method: it runs by itself (depot devices send-certificate) or when a method fails for want of Depot's root`);
       const unknown = r.methods.filter((name) => !this.methods.has(name));
       if (r.methods.length === 0 || unknown.length > 0) throw new FleetError('BAD_REQUEST', r.methods.length === 0 ? 'the method chain is empty' : `unknown install methods: ${unknown.join(', ')} (known: ${[...this.methods.keys()].join(', ')})`);
       if (new Set(r.methods).size !== r.methods.length) throw new FleetError('BAD_REQUEST', 'a method appears twice in the chain');
@@ -300,14 +317,60 @@ export class ChainDriver {
       }
       case 'succeeded':
         this.forgetRefs(job.id);
+        if (this.isTrustStep(job, attempt)) {
+          // The root is on the device: the method that needed it is tried once more, at its position.
+          await this.repo.endAttempt(job.id, attempt.seq, 'succeeded', step.message, step.result ?? null, this.now(), step.bytes ?? null);
+          await this.walk(job, attempt.position);
+          return true;
+        }
         // The end and its count in the learned table: one commit (counted once through any kill).
         await this.repo.endAttempt(job.id, attempt.seq, 'succeeded', step.message, step.result ?? null, this.now(), step.bytes ?? null, undefined, await this.tallyOf(job));
         await this.end(job.id, 'succeeded', `Installed by ${attempt.method}: ${step.message}`);
         return true;
-      case 'failed':
+      case 'failed': {
         this.forgetRefs(job.id);
-        return this.failed(job, attempt, step.message, step.result ?? null, step.bytes ?? null, step.retryable === true);
+        if (this.isTrustStep(job, attempt)) {
+          await this.repo.endAttempt(job.id, attempt.seq, 'failed', step.message, step.result ?? null, this.now(), step.bytes ?? null);
+          return false;
+        }
+        const trust = step.needsTrust === true ? await this.trustDue(job, attempt.position) : undefined;
+        if (!trust) return this.failed(job, attempt, step.message, step.result ?? null, step.bytes ?? null, step.retryable === true);
+        await this.failed(job, attempt, `${step.message}${TRUST_FIRST_NOTE(attempt.method)}`, step.result ?? null, step.bytes ?? null, false);
+        return this.beginTrust(job, trust, attempt.position);
+      }
     }
+  }
+
+  /** A trust step's attempt (not a chain method at that position). */
+  private isTrustStep(job: ChainJob, attempt: ChainAttempt): boolean {
+    const trust = this.options.trust;
+    return trust !== undefined && attempt.method === trust.name && job.methods[attempt.position] !== trust.name;
+  }
+
+  /** The trust step, when one is configured and has not run yet for the method at `position` (once per method per job). */
+  private async trustDue(job: ChainJob, position: number): Promise<InstallMethod | undefined> {
+    const trust = this.options.trust;
+    if (!trust) return undefined;
+    const attempts = await this.repo.attempts(job.id);
+    return attempts.some((a) => a.position === position && a.method === trust.name) ? undefined : trust;
+  }
+
+  /** Runs the trust step at `position`; true when the chain stops here (running, or the retried method runs). */
+  private async beginTrust(job: ChainJob, trust: InstallMethod, position: number): Promise<boolean> {
+    const target = this.target(job);
+    let why: string | undefined;
+    try {
+      why = await trust.preflight(target);
+    } catch (error) {
+      why = `preflight error: ${messageOf(error)}`;
+    }
+    if (why !== undefined) {
+      await this.repo.addAttempt(job.id, { method: trust.name, position, outcome: 'skipped', message: why, state: null }, this.now());
+      return false;
+    }
+    const attempt = await this.repo.addAttempt(job.id, { method: trust.name, position, outcome: 'running', message: 'Beginning.', state: {} }, this.now());
+    const step = await trust.begin(this.context(job, attempt)).catch((error: unknown): MethodStep => ({ status: 'failed', message: `method error: ${messageOf(error)}` }));
+    return this.apply(job, attempt, step);
   }
 
   /** Ends a failed attempt; true when a retry of the same method now waits (the chain stops here). */
@@ -321,7 +384,8 @@ export class ChainDriver {
     const at = this.now() + delay;
     // The failure and its retry in one commit: a kill never keeps one without the other.
     const planned = retry !== undefined ? { at, message: `${attempt.method}: failed (${message}); retry ${retry} of ${policy!.maxRetries} at ${new Date(at).toISOString()}` } : undefined;
-    await this.repo.endAttempt(job.id, attempt.seq, 'failed', why, result, this.now(), bytes, planned, await this.tallyOf(job));
+    // The trust step is not an install method: its ends do not count in the learned table.
+    await this.repo.endAttempt(job.id, attempt.seq, 'failed', why, result, this.now(), bytes, planned, this.isTrustStep(job, attempt) ? undefined : await this.tallyOf(job));
     if (retry === undefined) return false;
     this.scheduleRetry(job.id, delay);
     return true;
@@ -368,12 +432,23 @@ export class ChainDriver {
       }
       // The previous process stopped after the last attempt ended and before the job did:
       // a success or a cancel ends the job now (never a second install by the next method) ...
+      if (last?.outcome === 'succeeded' && this.isTrustStep(job, last)) {
+        // The root went out, the retry of the method that needed it did not start yet.
+        await this.walk(job, last.position);
+        return;
+      }
       if (last?.outcome === 'succeeded') {
         await this.end(id, 'succeeded', `Installed by ${last.method}: ${last.message ?? 'succeeded'}`);
         return;
       }
       if (last?.outcome === 'cancelled') {
         await this.end(id, 'cancelled', 'Cancelled by the operator.');
+        return;
+      }
+      // A method that failed for want of the root, stopped before its trust step began: that step now.
+      const trust = last?.outcome === 'failed' && TRUST_FIRST.test(last.message ?? '') && !this.isTrustStep(job, last) ? await this.trustDue(job, last.position) : undefined;
+      if (last && trust) {
+        if (!(await this.beginTrust(job, trust, last.position))) await this.walk(job, last.position + 1);
         return;
       }
       // ... and a failure goes on with the next method.

@@ -8,6 +8,7 @@
  * enumeration has a CHECK, so the file itself refuses rows the code would not
  * write. Times are INTEGER ms since the epoch.
  */
+import { TRUST_MIGRATION_SQL } from './sqlite/trust.js';
 import { OMADM_BOOTSTRAP_MIGRATION_SQL } from './sqlite/omadm-bootstrap.js';
 import { SMS_MIGRATION_SQL } from './sqlite/sms-outbox.js';
 
@@ -546,5 +547,11 @@ ALTER TABLE omadm_accounts ADD COLUMN server_id TEXT;
 ALTER TABLE omadm_accounts ADD COLUMN server_password BLOB;
 ALTER TABLE omadm_accounts ADD COLUMN server_nonce BLOB;
 `,
+  },
+  // ---- Send SSL certificate (issue 16 "Trust first"): what Depot pushed of its root to each device, and when.
+  {
+    version: 17,
+    name: 'device-trust',
+    sql: TRUST_MIGRATION_SQL,
   },
 ];

@@ -40,6 +40,7 @@ import { SqliteUserRepository } from './sqlite/users.js';
 import { SqliteAuditRepository } from './sqlite/audit.js';
 import { SqliteFleetSummary } from './sqlite/fleet-summary.js';
 import { Statements } from './sqlite/common.js';
+import { SqliteTrustRepository } from './sqlite/trust.js';
 import { flushSoftWrites } from './sqlite/batch.js';
 import type { Store } from './types.js';
 
@@ -102,6 +103,8 @@ export class SqliteStore implements Store {
   readonly audit: SqliteAuditRepository;
   readonly fleetSummary: SqliteFleetSummary;
   readonly omadmScomo: SqliteScomoJobRepository;
+  /** Pushes of Depot's root certificate to devices (Send certificate, issue 16). */
+  readonly trust: SqliteTrustRepository;
 
   /** @internal The connection, for tests and maintenance tools; the layers above use the repositories. */
   readonly db: Database.Database;
@@ -139,6 +142,7 @@ export class SqliteStore implements Store {
     this.audit = new SqliteAuditRepository(statements);
     this.fleetSummary = new SqliteFleetSummary(statements);
     this.omadmScomo = new SqliteScomoJobRepository(statements);
+    this.trust = new SqliteTrustRepository(statements);
   }
 
   /** Commits the soft writes (registrations, device facts) queued for the group commit (sqlite/batch.ts). */

@@ -74,6 +74,12 @@ test('every route needs what the default rule says (GET/HEAD viewer, other metho
   assert.equal(find('POST', '/api/v1/tokens'), 'admin');
   assert.equal(find('GET', '/api/v1/audit'), 'admin');
   assert.equal(find('GET', '/metrics'), 'viewer');
+  // Send certificate (docs/trust.md): operators and admins send, viewers read; the link itself is a capability.
+  assert.equal(find('POST', '/api/v1/devices/:endpoint/certificate'), 'operator');
+  assert.equal(find('POST', '/api/v1/certificates/send'), 'operator');
+  assert.equal(find('GET', '/api/v1/certificates'), 'viewer');
+  assert.equal(find('GET', '/api/v1/certificates/devices'), 'viewer');
+  assert.equal(routes.find((r) => r.method === 'GET' && r.url === '/c/:token'), undefined, 'no CA here: no certificate links');
   // A route nobody here has seen gets the rule too.
   assert.equal(defaultAccess('POST', '/api/v1/campaigns/:id/pause'), 'operator');
   assert.equal(defaultAccess('DELETE', '/api/v1/sms/outbox/:id'), 'operator');

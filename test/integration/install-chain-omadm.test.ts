@@ -17,7 +17,7 @@ import { CertificateAuthority } from '../../src/pki/ca.js';
 import { makeSimPhone } from '../../src/sim/omadm/profiles.js';
 import type { ComplianceProfileName, SimPhone } from '../../src/sim/omadm/profiles.js';
 import type { DmPhone } from '../../src/sim/omadm/phone.js';
-import { apiCall } from '../support/api-client.js';
+import { apiCall, type ChainJson } from '../support/api-client.js';
 import { makePackage } from '../unit/lwm2m/object9-support.js';
 
 let dir: string;
@@ -26,19 +26,6 @@ let caPem: string;
 let dmUrl: string;
 let api: string;
 let sha: string;
-
-interface AttemptJson {
-  method: string;
-  outcome: string;
-  message: string | null;
-  result: string | null;
-}
-interface ChainJson {
-  id: string;
-  state: string;
-  methods: string[];
-  attempts: AttemptJson[];
-}
 
 const call = (path: string, init: Parameters<typeof apiCall>[3] = {}) => apiCall(api, 'token', path, init);
 

@@ -15,24 +15,22 @@
  * same fake SMSC port) runs three more phones that the operator bootstraps.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ensureSmsSecrets } from '../../src/app/sms.js';
-import { startDepotServer, type RunningDepotServer } from '../../src/app/server.js';
-import { CertificateAuthority } from '../../src/pki/ca.js';
+import type { RunningDepotServer } from '../../src/app/server.js';
 import { decodeUdh } from '../../src/sms/udh.js';
 import { SimulatedHandset } from '../../src/sim/omadm/provisioning-client.js';
 import { bridgeDmPhone, type DmPhoneBridge } from '../../src/sim/sms/dm-phone-bridge.js';
 import { runSmsDmPhonesCommand } from '../../src/sim/sms/dm-phones-cli.js';
 import { runSimCommand } from '../../src/cli/sim.js';
-import { FakeSmscNetwork } from '../../src/sim/sms/handsets.js';
-import { KannelLab, freePort, waitUntil } from '../../src/sim/sms/kannel-lab.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import type { FakeSmscNetwork } from '../../src/sim/sms/handsets.js';
+import { type KannelLab, waitUntil } from '../../src/sim/sms/kannel-lab.js';
 import { apiCall } from '../support/api-client.js';
+import { startKannelDepot, type KannelDepot } from '../support/kannel-depot.js';
 
 const TOKEN = 'omadm-kannel-token-0123456789';
+let kannel: KannelDepot;
 let dir: string;
 let lab: KannelLab;
 let network: FakeSmscNetwork;
@@ -49,27 +47,8 @@ const phones = Array.from({ length: 10 }, (_, i) => {
 const bridges = new Map<string, DmPhoneBridge>();
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'depot-omadm-kannel-'));
-  const ca = await CertificateAuthority.init(join(dir, 'data', 'ca'));
-  caPem = ca.exportRoot('pem');
-  const httpPort = await freePort();
-  base = `http://127.0.0.1:${httpPort}`;
-  const store = openSqliteStore({ dataDir: join(dir, 'data') });
-  const secrets = await ensureSmsSecrets(store);
-  store.close();
-  lab = await KannelLab.start({ callbackBase: base, callbackSecret: secrets.callbackSecret, sendsmsPassword: secrets.sendsmsPassword, dir: join(dir, 'kannel') });
-  network = await FakeSmscNetwork.connect({ port: lab.ports.fakeSmsc, online: () => lab.smscOnline() });
-  depot = await startDepotServer({
-    host: '127.0.0.1',
-    coapPort: 0,
-    coapsPort: null,
-    httpPort,
-    dataDir: join(dir, 'data'),
-    allowUnsecured: true,
-    apiToken: TOKEN,
-    omadm: { port: 0, serverId: 'depot-lab' },
-    sms: { kannel: { sendsmsUrl: lab.sendsmsUrl }, callbackBase: base, from: '4242', backoff: { baseMs: 100, maxMs: 400 }, ratePerSecond: 100 },
-  });
+  kannel = await startKannelDepot('omadm-kannel', TOKEN, { omadm: { port: 0, serverId: 'depot-lab' } });
+  ({ dir, lab, network, depot, base, caPem } = kannel);
   for (const p of phones) {
     const phone = new SimulatedHandset({ msisdn: p.msisdn, imei: p.imei, userPin: p.userPin, ca: caPem, index: p.n });
     bridges.set(p.msisdn, bridgeDmPhone(network.handset(p.msisdn), phone));
@@ -78,10 +57,7 @@ before(async () => {
 
 after(async () => {
   for (const b of bridges.values()) b.stop();
-  await depot?.close();
-  await network?.close();
-  await lab?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await kannel?.close();
 });
 
 const bridge = (msisdn: string): DmPhoneBridge => bridges.get(msisdn)!;

@@ -63,3 +63,18 @@ export async function rawRequest(
     });
   });
 }
+
+/** An install chain job as the API answers it (src/api/installs.ts chainJobJson), the fields tests read. */
+export interface ChainAttemptJson {
+  method: string;
+  position: number;
+  outcome: string;
+  message: string | null;
+  result: string | null;
+}
+export interface ChainJson {
+  id: string;
+  state: string;
+  methods: string[];
+  attempts: ChainAttemptJson[];
+}

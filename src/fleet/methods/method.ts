@@ -1,6 +1,7 @@
 /**
  * The install-method seam: one way of getting a package onto a device (LwM2M Object 9, Mark
- * for Installation, OMA DM SCOMO, SMS link; later Send certificate). The chain driver
+ * for Installation, OMA DM SCOMO, SMS link; Send certificate has the same shape but runs as the
+ * chain's trust step, see ../chain-driver.ts). The chain driver
  * (../chain-driver.ts) runs a job's methods in order until one succeeds; a method knows its
  * protocol, the driver knows the order, the attempts, the store, timeouts and retries.
  *
@@ -59,6 +60,12 @@ export type MethodStep =
       readonly bytes?: number;
       /** Worth another try of this method (e.g. a transient network failure), under the method's retryPolicy. */
       readonly retryable?: boolean;
+      /**
+       * The device lacks (or is not known to hold) Depot's root certificate and that is why the
+       * method cannot work (its TLS connection is refused): the driver runs its trust step (Send
+       * certificate, ChainDriverOptions.trust) and then tries this method once more.
+       */
+      readonly needsTrust?: boolean;
     };
 
 /** One attempt of one method, as the method sees it. */

@@ -25,7 +25,27 @@ export interface ScomoMethodOptions {
   readonly accounts: { get(deviceId: string): Promise<unknown> };
   /** Device facts: a DM device that has had a session has a facts row under omadm:<DevId>. */
   readonly deviceFacts: { get(endpoint: string): Promise<unknown> };
+  /**
+   * Trust first (docs/trust.md), given when the DM endpoint is HTTPS and Depot can send its root:
+   * the method then fails with `needsTrust` (the chain sends the root and tries SCOMO once more)
+   * when the signs say the device's DM client refuses Depot's TLS certificate:
+   * - the device has a DM account but never opened a session, and its trust is not known
+   *   (a bootstrapped phone whose first session never came: the TLS handshake failed);
+   * - the inventory says the device does not hold Depot's root;
+   * - a SCOMO job stayed `queued` (no session took it) for `noSessionMs` while the device's trust
+   *   is not confirmed: the device is not getting through.
+   */
+  readonly trust?: {
+    stateOf(endpoint: string): Promise<'yes' | 'pushed' | 'no' | 'unknown'>;
+    /** Default 1 hour. */
+    readonly noSessionMs?: number;
+  };
+  readonly now?: () => number;
 }
+
+/** SCOMO's results when the device's trust in Depot's root is the problem. */
+export const SCOMO_NO_TRUST = 'NO_TRUST';
+export const SCOMO_NO_SESSION = 'NO_SESSION';
 
 /** The DevId behind a chain endpoint. */
 export function dmDeviceIdOf(endpoint: string): string {
@@ -43,7 +63,8 @@ export class ScomoMethod implements InstallMethod {
   async preflight(target: InstallTarget): Promise<string | undefined> {
     const deviceId = dmDeviceIdOf(target.endpoint);
     if (!(await this.options.accounts.get(deviceId))) return 'the device has no OMA DM account';
-    if (!(await this.options.deviceFacts.get(`omadm:${deviceId}`))) return 'the device has never opened an OMA DM session';
+    // With trust first, a device that never got a session through is tried: begin says why it failed.
+    if (!(await this.options.deviceFacts.get(`omadm:${deviceId}`)) && (!this.options.trust || (await this.options.trust.stateOf(target.endpoint)) === 'yes')) return 'the device has never opened an OMA DM session';
     // A device found without SCOMO stays without it: do not queue what cannot run.
     const noScomo = (await this.options.scomo.list(deviceId)).find((j) => j.resultName === 'NO_SCOMO');
     if (noScomo) return `the device has no SCOMO management object (found by SCOMO job ${noScomo.id})`;
@@ -53,6 +74,14 @@ export class ScomoMethod implements InstallMethod {
   async begin(context: AttemptContext): Promise<MethodStep> {
     const { endpoint, packageSha256, activate } = context.target;
     const deviceId = dmDeviceIdOf(endpoint);
+    if (this.options.trust) {
+      const trust = await this.options.trust.stateOf(endpoint);
+      const seen = (await this.options.deviceFacts.get(`omadm:${deviceId}`)) !== null;
+      if (trust === 'no') return { status: 'failed', message: "the inventory says the device does not hold Depot's root certificate: its DM client refuses Depot's TLS certificate", result: SCOMO_NO_TRUST, needsTrust: true };
+      if (!seen && trust === 'unknown') {
+        return { status: 'failed', message: "the device has a DM account but never opened a DM session: over HTTPS that is a DM client refusing Depot's TLS certificate (root not installed)", result: SCOMO_NO_TRUST, needsTrust: true };
+      }
+    }
     // A job of the same package already open on the device (started by hand, or by this attempt before a restart): follow it.
     const open = (await this.options.scomo.list(deviceId)).find((j) => j.finishedAt === null && j.packageSha256 === packageSha256 && j.operation.startsWith('DownloadInstall'));
     let job: ScomoJob;
@@ -69,6 +98,14 @@ export class ScomoMethod implements InstallMethod {
     if (id === undefined) return this.begin(context);
     const job = await this.options.scomo.get(id);
     if (!job) return { status: 'failed', message: `SCOMO job ${id} no longer exists` };
+    const waited = (this.options.now ?? Date.now)() - job.createdAt;
+    if (this.options.trust && job.state === 'queued' && waited >= (this.options.trust.noSessionMs ?? 3600_000)) {
+      const trust = await this.options.trust.stateOf(context.target.endpoint);
+      if (trust !== 'yes') {
+        await this.options.scomo.cancel(id).catch(() => undefined);
+        return { status: 'failed', message: `SCOMO job ${id}: no DM session came for ${Math.round(waited / 1000)} s and the device's trust in Depot's root is ${trust}: a DM client that refuses Depot's TLS certificate never gets its session through`, result: SCOMO_NO_SESSION, needsTrust: true };
+      }
+    }
     return stepOf(job);
   }
 

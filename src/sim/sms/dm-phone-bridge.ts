@@ -7,10 +7,14 @@
  * notification that opens a session). Pushes are handled one at a time per phone, in arrival
  * order, like a handset's push agent does.
  *
+ * A text with a link to a certificate (Send certificate, docs/trust.md) goes to the handset's
+ * browser and certificate installer: bridgeCertificateLinks.
+ *
  * Everything the SMSC delivers is untrusted: a push that does not decode, or anything the
  * phone throws while handling one, becomes an `ignored` event with the reason; it never
  * reaches the test as an exception from an event handler.
  */
+import { X509Certificate } from 'node:crypto';
 import type { DecodedWapPush } from '../../sms/wap-push.js';
 import type { HandsetEvent, SimulatedHandset } from '../omadm/provisioning-client.js';
 import type { ReceivedPush } from '../omadm/notification-client.js';
@@ -82,6 +86,75 @@ export function bridgeDmPhone(handset: SimHandset, phone: SimulatedHandset): DmP
         seen = queue;
         await seen;
       } while (seen !== queue);
+    },
+    stop,
+  };
+}
+
+/** What a handset did with a text carrying a link to a certificate (Send certificate, docs/trust.md). */
+export type CertificateEvent =
+  | { readonly kind: 'certificate-installed'; readonly fingerprint: string; readonly subject: string }
+  | { readonly kind: 'certificate-refused'; readonly reason: string };
+
+export interface CertificateLinkBridge {
+  readonly events: readonly CertificateEvent[];
+  waitForEvent(predicate: (event: CertificateEvent) => boolean, timeoutMs?: number): Promise<CertificateEvent>;
+  stop(): void;
+}
+
+/** Largest certificate the handset's installer takes. */
+const MAX_CERTIFICATE_BYTES = 16 * 1024;
+const LINK = /\bhttps?:\/\/[\x21-\x7e]{1,300}\/c\/[A-Za-z0-9_-]{16,64}\b/;
+
+/**
+ * The handset's browser and certificate installer for Send certificate's text: it opens the link
+ * in a text (as a user tapping it), and a download served as application/x-x509-ca-cert (DER, or
+ * PEM) that parses as a CA certificate goes to the phone's trust store (`trust.push`, e.g. the
+ * untrusting profile's PhoneTrust). Anything else (another content type, not a CA, too large, a
+ * 404) is refused with the reason: the text and the download are untrusted like every SMS.
+ */
+export function bridgeCertificateLinks(handset: SimHandset, trust: { push(rootPem: string): void }, onEvent?: (event: CertificateEvent) => void): CertificateLinkBridge {
+  const events: CertificateEvent[] = [];
+  let queue: Promise<void> = Promise.resolve();
+  const install = async (url: string): Promise<CertificateEvent> => {
+    const response = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(10_000) });
+    if (response.status !== 200) return { kind: 'certificate-refused', reason: `the link answered ${response.status}` };
+    const type = (response.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/x-x509-ca-cert') return { kind: 'certificate-refused', reason: `the download is ${type || 'untyped'}, not application/x-x509-ca-cert` };
+    const body = Buffer.from(await response.arrayBuffer());
+    if (body.length === 0 || body.length > MAX_CERTIFICATE_BYTES) return { kind: 'certificate-refused', reason: `the download is ${body.length} bytes` };
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(body);
+    } catch (error) {
+      return { kind: 'certificate-refused', reason: `not a certificate: ${(error as Error).message}` };
+    }
+    if (!cert.ca) return { kind: 'certificate-refused', reason: 'not a CA certificate' };
+    trust.push(cert.toString());
+    return { kind: 'certificate-installed', fingerprint: cert.fingerprint256, subject: cert.subject };
+  };
+  const handle = (message: HandsetMessage): void => {
+    const url = message.text === null ? undefined : LINK.exec(message.text)?.[0];
+    if (url === undefined) return;
+    queue = queue.then(async () => {
+      let event: CertificateEvent;
+      try {
+        event = await install(url);
+      } catch (error) {
+        event = { kind: 'certificate-refused', reason: `the download failed: ${(error as Error).message}` };
+      }
+      events.push(event);
+      onEvent?.(event);
+    });
+  };
+  for (const message of handset.messages) handle(message);
+  const stop = handset.onMessage(handle);
+  return {
+    events,
+    async waitForEvent(predicate, timeoutMs = 20_000) {
+      let found: CertificateEvent | undefined;
+      await waitUntil(`phone ${handset.number}: expected certificate event`, () => (found = events.find(predicate)) !== undefined, timeoutMs, () => JSON.stringify(events));
+      return found!;
     },
     stop,
   };

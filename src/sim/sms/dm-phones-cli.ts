@@ -11,7 +11,8 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { SimulatedHandset, type HandsetEvent } from '../omadm/provisioning-client.js';
-import { bridgeDmPhone, type DmPhoneBridge } from './dm-phone-bridge.js';
+import { bridgeCertificateLinks, bridgeDmPhone, type CertificateLinkBridge, type DmPhoneBridge } from './dm-phone-bridge.js';
+import { PhoneTrust, trustingTransport } from '../omadm/profiles.js';
 import { FakeSmscNetwork } from './handsets.js';
 import { FAKESMSC } from './kannel-lab.js';
 
@@ -22,7 +23,8 @@ export const SMS_PHONES_USAGE = `usage: depot sim --protocol omadm --smsc <host:
   --imei-start <15 digits> the first phone's IMEI; the others follow (default 352000000000001)
   --pins <list>            what the users enter, given to the phones in turn (comma-separated
                            PINs or "none"; default 12345)
-  --ca <file.pem>          root the phones trust for the DM server's certificate (depot ca export)
+  --ca <file.pem>          root the phones trust for the DM server's certificate (depot ca export);
+                           without it they trust no root until Send certificate's SMS link gives them one
   --pushes <n>             exit once every phone has handled n pushes (default: run until interrupted)
   --fakesmsc <path>        Kannel's fakesmsc (default ${FAKESMSC})`;
 
@@ -106,6 +108,7 @@ export async function runSmsDmPhonesCommand(argv: string[], io: SimIo = processI
     return 1;
   }
   const bridges: DmPhoneBridge[] = [];
+  const certificateBridges: CertificateLinkBridge[] = [];
   let done: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => (done = resolve));
   const check = (): void => {
@@ -113,8 +116,14 @@ export async function runSmsDmPhonesCommand(argv: string[], io: SimIo = processI
   };
   options.numbers.forEach((number, i) => {
     const pin = options.pins[i % options.pins.length]!;
-    const phone = new SimulatedHandset({ msisdn: number, imei: options.imeis[i]!, userPin: pin === 'none' ? null : pin, index: i + 1, ...(options.ca === undefined ? {} : { ca: options.ca }) });
+    // The phone's trust store: the --ca root, and any root a Send certificate link installs (docs/trust.md).
+    const trust = new PhoneTrust(options.ca === undefined ? [] : [options.ca]);
+    const phone = new SimulatedHandset({ msisdn: number, imei: options.imeis[i]!, userPin: pin === 'none' ? null : pin, index: i + 1, ...(options.ca === undefined ? {} : { ca: options.ca }) }, trustingTransport(trust));
     const bridge = bridgeDmPhone(network.handset(number), phone);
+    const certificates = bridgeCertificateLinks(network.handset(number), trust, (e) =>
+      io.stdout(`depot sim: ${number} ${e.kind === 'certificate-installed' ? `installed the root certificate ${e.fingerprint}` : `refused a certificate: ${e.reason}`}\n`),
+    );
+    certificateBridges.push(certificates);
     bridges.push(bridge);
     let reported = 0;
     // Each event once, as it happens (the bridge keeps them in order).
@@ -137,6 +146,7 @@ export async function runSmsDmPhonesCommand(argv: string[], io: SimIo = processI
   process.off('SIGTERM', stop);
   await Promise.all(bridges.map((b) => b.idle()));
   for (const b of bridges) b.stop();
+  for (const b of certificateBridges) b.stop();
   await network.close();
   const counts = new Map<string, number>();
   for (const b of bridges) for (const e of b.events) counts.set(e.kind, (counts.get(e.kind) ?? 0) + 1);

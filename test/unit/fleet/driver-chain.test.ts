@@ -6,12 +6,10 @@
  */
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ChainDriver } from '../../../src/fleet/chain-driver.js';
 import type { AttemptContext, InstallMethod, MethodEvent, MethodStep } from '../../../src/fleet/methods/method.js';
 import { openSqliteStore, type SqliteStore } from '../../../src/store/index.js';
+import { withTempStore } from '../../support/temp-store.js';
 
 const SHA = 'a'.repeat(64);
 
@@ -45,18 +43,7 @@ class FakeMethod implements InstallMethod {
   }
 }
 
-function withStore(fn: (store: SqliteStore, dataDir: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'depot-chain-'));
-    const store = openSqliteStore({ dataDir });
-    try {
-      await fn(store, dataDir);
-    } finally {
-      store.close();
-      rmSync(dataDir, { recursive: true, force: true });
-    }
-  };
-}
+const withStore = (fn: Parameters<typeof withTempStore>[1]) => withTempStore('chain', fn);
 
 function driverOver(store: SqliteStore, methods: InstallMethod[]): ChainDriver {
   return new ChainDriver({ store, methods, tickMs: 0, onError: (error) => assert.fail(error) });

@@ -6,14 +6,12 @@
  */
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ChainDriver } from '../../../src/fleet/chain-driver.js';
 import { MethodLearning, learnedOrder, recordsFor } from '../../../src/fleet/learning.js';
 import { seededRandom } from '../../../src/util/seeded-random.js';
 import type { InstallMethod, MethodStep } from '../../../src/fleet/methods/method.js';
-import { openSqliteStore, type SqliteStore } from '../../../src/store/index.js';
+import type { SqliteStore } from '../../../src/store/index.js';
+import { withTempStore } from '../../support/temp-store.js';
 
 const SHA = 'e'.repeat(64);
 
@@ -40,18 +38,7 @@ class FakeModelMethod implements InstallMethod {
   }
 }
 
-function withStore(fn: (store: SqliteStore) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'depot-learning-'));
-    const store = openSqliteStore({ dataDir });
-    try {
-      await fn(store);
-    } finally {
-      store.close();
-      rmSync(dataDir, { recursive: true, force: true });
-    }
-  };
-}
+const withStore = (fn: Parameters<typeof withTempStore>[1]) => withTempStore('learning', fn);
 
 const T0 = 1_700_000_000_000;
 

@@ -78,6 +78,7 @@ const EXPECTED_MIGRATIONS: [number, string][] = [
   [14, 'users-tokens-audit'],
   [15, 'omadm-scomo-jobs'],
   [16, 'omadm-server-credentials'],
+  [17, 'device-trust'],
 ];
 
 void test('open: a new file gets every migration, in order, recorded once; reopening applies none again', () => {
@@ -120,6 +121,7 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
     'console_sessions_user',
     'credentials_endpoint',
     'device_facts_model',
+    'device_trust_state',
     'install_chain_attempts_one_running',
     'install_chain_jobs_endpoint',
     'install_chain_jobs_one_open',
