@@ -295,8 +295,9 @@ export class ChainDriver {
         // Most timer events change nothing: no write (each is a durable commit).
         const sameState = JSON.stringify(step.state) === JSON.stringify(attempt.state);
         if (step.message === attempt.message && sameState && (step.bytes === undefined || step.bytes === attempt.bytes)) return true;
-        // One commit for the attempt's state and the job's message; progress alone (same state) is not fsynced.
-        await this.repo.saveAttempt(job.id, attempt.seq, step.state, step.message, this.now(), step.bytes ?? null, `${attempt.method}: ${step.message}`, sameState);
+        // One commit for the attempt's state and the job's message; progress alone (same state),
+        // or a state the method can find again (stateRecoverable), is not fsynced.
+        await this.repo.saveAttempt(job.id, attempt.seq, step.state, step.message, this.now(), step.bytes ?? null, `${attempt.method}: ${step.message}`, sameState || method?.stateRecoverable === true);
         return true;
       }
       case 'succeeded':

@@ -107,4 +107,11 @@ export interface InstallMethod {
   connect?(host: MethodHost): void;
   /** The reference of the protocol job in an attempt's state (what `completed` names), if any. */
   refOf?(state: JsonState): string | undefined;
+  /**
+   * True when advance() finds what begin() started without the state begin answered (the
+   * protocol's own job is durable and can be looked up, as Object 9's is): the driver then
+   * stores the state without an fsync (a crash of the process keeps it; after a power cut
+   * advance looks the job up again). The attempt itself is always durable before begin.
+   */
+  readonly stateRecoverable?: boolean;
 }

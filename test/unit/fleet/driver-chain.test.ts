@@ -222,3 +222,41 @@ void test(
     }
   }),
 );
+
+void test(
+  'chain: a new protocol state is saved durably (fsync) unless the method can find it again (stateRecoverable); progress alone never is; a success ends attempt and job in one commit',
+  withStore(async (store) => {
+    const saves: [string, boolean][] = [];
+    const ends: string[] = [];
+    const repo = store.chainJobs;
+    const spy: typeof repo = Object.create(repo) as typeof repo;
+    spy.saveAttempt = (jobId, seq, state, message, now, bytes, jobMessage, progress) => {
+      saves.push([message, progress === true]);
+      return repo.saveAttempt(jobId, seq, state, message, now, bytes, jobMessage, progress);
+    };
+    spy.finish = (id, state, message, now) => {
+      ends.push(`finish:${state}`);
+      return repo.finish(id, state, message, now);
+    };
+    const durable = new FakeMethod('durable');
+    const recoverable = Object.assign(new FakeMethod('recoverable'), { stateRecoverable: true });
+    durable.onAdvance = (context) => ({ status: 'running', state: context.attempt.state, message: 'Halfway.' });
+    const driver = new ChainDriver({ store: { chainJobs: spy }, methods: [durable, recoverable], tickMs: 0, onError: (error) => assert.fail(error) });
+    const a = await driver.install('dev-a', SHA, { methods: ['durable'] });
+    await driver.tick();
+    const b = await driver.install('dev-b', SHA, { methods: ['recoverable'] });
+    assert.deepEqual(saves, [
+      ['Working.', false],
+      ['Halfway.', true],
+      ['Working.', true],
+    ]);
+    recoverable.onAdvance = () => ({ status: 'succeeded', message: 'Installed.' });
+    await driver.tick();
+    const view = (await driver.view(b.id))!;
+    assert.equal(view.job.state, 'succeeded');
+    assert.equal(view.job.message, 'Installed by recoverable: Installed.');
+    assert.deepEqual(ends, [], 'the job ended with its attempt, not by a second commit');
+    assert.equal((await driver.view(a.id))!.attempts[0]!.message, 'Halfway.');
+    await driver.close();
+  }),
+);
