@@ -302,8 +302,12 @@ export class ChainDriver {
       }
       case 'succeeded':
         this.forgetRefs(job.id);
-        // The attempt's end, its count in the learned table and the job's end: one commit (counted once through any kill).
-        await this.repo.endAttempt(job.id, attempt.seq, 'succeeded', step.message, step.result ?? null, this.now(), step.bytes ?? null, undefined, await this.tallyOf(job), { message: `Installed by ${attempt.method}: ${step.message}` });
+        // The attempt's end, its count in the learned table and the job's end: one commit (counted once
+        // through any kill); not fsynced when the method's own durable job says it again after a power cut.
+        await this.repo.endAttempt(job.id, attempt.seq, 'succeeded', step.message, step.result ?? null, this.now(), step.bytes ?? null, undefined, await this.tallyOf(job), {
+          message: `Installed by ${attempt.method}: ${step.message}`,
+          soft: method?.stateRecoverable === true,
+        });
         this.untrack(job.id);
         return true;
       case 'failed':

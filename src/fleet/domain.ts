@@ -260,7 +260,8 @@ export interface ChainJobRepository {
    * `tally`: a succeeded or failed attempt also counts for this model in the method statistics
    * (MethodStatsRepository), in the same transaction: counted once, whatever a kill interrupts.
    * `finish`: a succeeded attempt also ends its job (succeeded, with this message) in the same
-   * commit (one fsync instead of two per job).
+   * commit (one fsync instead of two per job); `finish.soft`: without an fsync, for a method
+   * whose protocol job is durable and says the same again after a power cut (stateRecoverable).
    */
   endAttempt(
     jobId: string,
@@ -272,7 +273,7 @@ export interface ChainJobRepository {
     bytes?: number | null,
     retry?: { readonly at: number; readonly message: string },
     tally?: ModelKey,
-    finish?: { readonly message: string },
+    finish?: { readonly message: string; readonly soft?: boolean },
   ): Promise<ChainAttempt>;
   /** In seq order. */
   attempts(jobId: string): Promise<ChainAttempt[]>;

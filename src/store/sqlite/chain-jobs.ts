@@ -235,7 +235,7 @@ export class SqliteChainJobRepository implements ChainJobRepository {
     bytes?: number | null,
     retry?: { readonly at: number; readonly message: string },
     tally?: ModelKey,
-    finish?: { readonly message: string },
+    finish?: { readonly message: string; readonly soft?: boolean },
   ): Promise<ChainAttempt> {
     return run('end install attempt', () =>
       this.s.transaction(() => {
@@ -250,7 +250,7 @@ export class SqliteChainJobRepository implements ChainJobRepository {
         }
         if (finish !== undefined && this.s.get(SQL.finish).run({ id: jobId, state: 'succeeded', message: finish.message, now: at }).changes === 0) throw this.ended(jobId);
         return attemptOf(this.s.get(SQL.getAttempt).get(jobId, seq) as AttemptRow);
-      }),
+      }, finish?.soft ? 'soft' : 'durable'),
     );
   }
 

@@ -224,7 +224,7 @@ void test(
 );
 
 void test(
-  'chain: a new protocol state is saved durably (fsync) unless the method can find it again (stateRecoverable); progress alone never is; a success ends attempt and job in one commit',
+  'chain: a new protocol state and a success are saved durably (fsync) unless the method can find them again (stateRecoverable); progress alone never is; a success ends attempt and job in one commit',
   withStore(async (store) => {
     const saves: [string, boolean][] = [];
     const ends: string[] = [];
@@ -233,6 +233,10 @@ void test(
     spy.saveAttempt = (jobId, seq, state, message, now, bytes, jobMessage, progress) => {
       saves.push([message, progress === true]);
       return repo.saveAttempt(jobId, seq, state, message, now, bytes, jobMessage, progress);
+    };
+    spy.endAttempt = (jobId, seq, outcome, message, result, now, bytes, retry, tally, finish) => {
+      ends.push(`endAttempt:${outcome}:${finish ? `finish${finish.soft ? ' soft' : ''}` : ''}`);
+      return repo.endAttempt(jobId, seq, outcome, message, result, now, bytes, retry, tally, finish);
     };
     spy.finish = (id, state, message, now) => {
       ends.push(`finish:${state}`);
@@ -255,8 +259,11 @@ void test(
     const view = (await driver.view(b.id))!;
     assert.equal(view.job.state, 'succeeded');
     assert.equal(view.job.message, 'Installed by recoverable: Installed.');
-    assert.deepEqual(ends, [], 'the job ended with its attempt, not by a second commit');
-    assert.equal((await driver.view(a.id))!.attempts[0]!.message, 'Halfway.');
+    assert.deepEqual(ends, ['endAttempt:succeeded:finish soft'], 'the job ended with its attempt (not fsynced: the method can tell again), not by a second commit');
+    durable.onAdvance = () => ({ status: 'succeeded', message: 'Done.' });
+    await driver.tick();
+    assert.deepEqual(ends.slice(1), ['endAttempt:succeeded:finish'], 'a method without stateRecoverable ends durably');
+    assert.equal((await driver.view(a.id))!.job.state, 'succeeded');
     await driver.close();
   }),
 );
