@@ -20,7 +20,7 @@ import { installProfile, makeBenchPackage, type BenchPackage } from './servers/i
 import { listOption, numberOption, stopChild, track, type Tracked } from './support/children.js';
 import { api, cpuWindow, DEPOT_MAIN, dropDir, keepTempDirs, log, markCpu, rssSampler, sleep, startDepot, tempDir, withStore, type CpuWindow, type DepotServer } from './support/depot.js';
 import { DirectWaves } from './support/direct-waves.js';
-import { memoryKiB, pinned, PINNING, which } from './support/proc.js';
+import { memoryKiB, pinned, PINNING, udpReceiveBufferErrors, udpSocketDrops, which } from './support/proc.js';
 
 // ---------------------------------------------------------------- options
 
@@ -177,6 +177,8 @@ interface PhaseResult {
   object9Jobs: number;
   /** Job batches the campaign made (distinct started_at of its members: one createJobs call each). */
   batches: number | undefined;
+  /** Datagrams dropped on the server's UDP sockets and machine-wide (Udp RcvbufErrors) in the window: each costs a CoAP retransmission (2–3 s). */
+  drops: { server: number | undefined; machine: number | undefined };
   failures: string[];
   error: string | undefined;
 }
@@ -184,7 +186,7 @@ interface PhaseResult {
 function emptyResult(phase: Phase, devices: number): PhaseResult {
   return {
     phase, devices, ok: 0, failed: 0, unfinished: devices, totalMs: undefined, lastJobMs: undefined, cpu: undefined, rssBeforeKiB: undefined, rssPeakKiB: undefined, rssEndKiB: undefined,
-    storeBeforeBytes: undefined, storeAfterBytes: undefined, syncs: undefined, chainJobs: 0, object9Jobs: 0, batches: undefined, failures: [], error: undefined,
+    storeBeforeBytes: undefined, storeAfterBytes: undefined, syncs: undefined, chainJobs: 0, object9Jobs: 0, batches: undefined, drops: { server: undefined, machine: undefined }, failures: [], error: undefined,
   };
 }
 
@@ -231,6 +233,7 @@ async function runPhase(o: CampaignBenchOptions, phase: Phase, pkg: BenchPackage
     await sleep(200); // perf attached
     log(`${tag} ${n} devices registered; server RSS ${fmtMiB(result.rssBeforeKiB)}, store ${fmtMB(result.storeBeforeBytes)}`);
 
+    const drops0 = [udpSocketDrops(server.pid), udpReceiveBufferErrors()];
     const cpu0 = markCpu(server.pid, sim.child.pid!, false);
     const t0 = Date.now();
     const limit = performance.now() + o.timeoutS * 1000;
@@ -299,6 +302,9 @@ async function runPhase(o: CampaignBenchOptions, phase: Phase, pkg: BenchPackage
     }
     const cpu1 = markCpu(server.pid, sim.child.pid!, false);
     result.cpu = cpuWindow(cpu0, cpu1);
+    const drops1 = [udpSocketDrops(server.pid), udpReceiveBufferErrors()];
+    const delta = (i: number): number | undefined => (drops0[i] === undefined || drops1[i] === undefined ? undefined : drops1[i] - drops0[i]);
+    result.drops = { server: delta(0), machine: delta(1) };
     result.syncs = await syncs?.stop();
     rss.stop();
     result.rssPeakKiB = rss.peak();
@@ -413,7 +419,7 @@ function report(o: CampaignBenchOptions, pkg: BenchPackage, results: PhaseResult
       (PINNING ? 'depot serve on CPU 1, depot sim on CPU 0.' : 'NOT pinned (no taskset or < 2 CPUs): not comparable with pinned runs.'),
   );
   lines.push('');
-  const header = ['phase', 'ok/failed/unfinished', 'time', 'last job ended', 'jobs/s', 'server CPU', 'CPU/job', 'fsyncs/job', 'store/job', 'server RSS before/peak/end', 'sim CPU', 'foreign (softirq)', 'jobs chain/object9', 'job batches'];
+  const header = ['phase', 'ok/failed/unfinished', 'time', 'last job ended', 'jobs/s', 'server CPU', 'CPU/job', 'fsyncs/job', 'store/job', 'server RSS before/peak/end', 'sim CPU', 'foreign (softirq)', 'jobs chain/object9', 'job batches', 'udp drops srv/all'];
   const rows = results.map((r) => {
     const p = perJob(r);
     const c = r.cpu;
@@ -432,6 +438,7 @@ function report(o: CampaignBenchOptions, pkg: BenchPackage, results: PhaseResult
       c === undefined ? '?' : `${Math.round((100 * c.foreignS) / c.wallS)}% (${Math.round((100 * c.softirqS) / c.wallS)}%)`,
       `${r.chainJobs}/${r.object9Jobs}`,
       r.batches === undefined ? '-' : String(r.batches),
+      `${r.drops.server ?? '?'} / ${r.drops.machine ?? '?'}`,
     ];
   });
   lines.push(pad([header, header.map((h) => '-'.repeat(h.length)), ...rows]));
@@ -465,6 +472,7 @@ function report(o: CampaignBenchOptions, pkg: BenchPackage, results: PhaseResult
   lines.push('CPU/job: server user+system CPU over the window (/proc) / N. fsyncs/job: fsync+fdatasync calls of depot serve (perf stat on the syscall tracepoints) / N:');
   lines.push('  one per durable commit (synchronous=FULL; soft writes with NORMAL are not synced) plus two per WAL checkpoint. store/job: growth of page_count × page_size / N.');
   lines.push('job batches: createJobs calls of the campaign (distinct member start times): one transaction each. foreign = machine busy − server − sim − this driver.');
+  lines.push('udp drops: datagrams dropped on the server\'s sockets / machine-wide in the window; each costs a CoAP retransmission (2–3 s) and shows in the wall time.');
   for (const r of results) {
     if (r.error) lines.push(`  ${r.phase}: ERROR: ${r.error.split('\n')[0]}`);
     for (const f of r.failures) lines.push(`  ${r.phase}: ${f}`);
