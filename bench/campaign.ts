@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { simulatedEndpointName } from '../src/sim/simulator.js';
 import { installProfile, makeBenchPackage, type BenchPackage } from './servers/install-package.js';
 import { listOption, numberOption, stopChild, track, type Tracked } from './support/children.js';
-import { api, cpuWindow, DEPOT_MAIN, dropDir, keepTempDirs, log, markCpu, rssSampler, sleep, startDepot, tempDir, withStore, type CpuWindow, type DepotServer } from './support/depot.js';
+import { api, cpuWindow, DEPOT_MAIN, DEPOT_RUN_OPTIONS, dropDir, keepTempDirs, log, markCpu, rssSampler, sleep, startDepot, tempDir, withStore, type CpuWindow, type DepotServer } from './support/depot.js';
 import { DirectWaves } from './support/direct-waves.js';
 import { memoryKiB, pinned, PINNING, udpReceiveBufferErrors, udpSocketDrops, which } from './support/proc.js';
 
@@ -67,22 +67,12 @@ function parseCampaignOptions(argv: string[]): CampaignBenchOptions | 'help' {
   const { values } = parseArgs({
     args: argv,
     options: {
-      quick: { type: 'boolean' },
-      devices: { type: 'string' },
+      ...DEPOT_RUN_OPTIONS,
       waves: { type: 'string' },
       concurrency: { type: 'string' },
       phases: { type: 'string' },
       methods: { type: 'string' },
-      size: { type: 'string' },
       threshold: { type: 'string' },
-      timeout: { type: 'string' },
-      ramp: { type: 'string' },
-      'data-parent': { type: 'string' },
-      'device-parent': { type: 'string' },
-      json: { type: 'string' },
-      'keep-data': { type: 'boolean' },
-      'server-node-arg': { type: 'string', multiple: true },
-      help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return 'help';

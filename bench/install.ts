@@ -17,7 +17,7 @@ import { simulatedEndpointName } from '../src/sim/simulator.js';
 import type { InstallClientsConfig, InstallClientsResult } from './servers/install-coap-clients.js';
 import { installProfile, makeBenchPackage, type BenchPackage } from './servers/install-package.js';
 import { listOption, numberOption, stopChild, track, type Tracked } from './support/children.js';
-import { api, cpuWindow, DEPOT_MAIN, dropDir, freeUdpPort, GC_LINE, keepTempDirs, log, markCpu, rssSampler, sleep, startDepot, tempDir, waitLine, withStore, type CpuWindow, type DepotServer } from './support/depot.js';
+import { api, cpuWindow, DEPOT_MAIN, DEPOT_RUN_OPTIONS, dropDir, freeUdpPort, GC_LINE, keepTempDirs, log, markCpu, rssSampler, sleep, startDepot, tempDir, waitLine, withStore, type CpuWindow, type DepotServer } from './support/depot.js';
 import { memoryKiB, pinned, PINNING, udpReceiveBufferErrors, udpSocketDrops, which } from './support/proc.js';
 
 // ---------------------------------------------------------------- options
@@ -69,20 +69,10 @@ function parseOptions(argv: string[]): BenchOptions {
   const { values } = parseArgs({
     args: argv,
     options: {
-      quick: { type: 'boolean' },
-      devices: { type: 'string' },
+      ...DEPOT_RUN_OPTIONS,
       methods: { type: 'string' },
       peers: { type: 'string' },
-      size: { type: 'string' },
-      timeout: { type: 'string' },
-      ramp: { type: 'string' },
-      'data-parent': { type: 'string' },
-      'device-parent': { type: 'string' },
-      json: { type: 'string' },
-      'keep-data': { type: 'boolean' },
-      'server-node-arg': { type: 'string', multiple: true },
       'client-timeout': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {

@@ -17,6 +17,21 @@ import { CLK_TCK, cpuSeconds, findRepoRoot, machineBusySeconds, memoryKiB, pinne
 export const DEPOT_MAIN = join(findRepoRoot(), 'dist', 'src', 'cli', 'main.js');
 export const API_TOKEN = 'bench-' + randomBytes(12).toString('hex');
 
+/** parseArgs options every benchmark with a `depot serve` child and a simulated fleet takes (see their USAGE). */
+export const DEPOT_RUN_OPTIONS = {
+  quick: { type: 'boolean' },
+  devices: { type: 'string' },
+  size: { type: 'string' },
+  timeout: { type: 'string' },
+  ramp: { type: 'string' },
+  'data-parent': { type: 'string' },
+  'device-parent': { type: 'string' },
+  json: { type: 'string' },
+  'keep-data': { type: 'boolean' },
+  'server-node-arg': { type: 'string', multiple: true },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export const log = (text: string): void => void process.stderr.write(text + '\n');
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
