@@ -8,20 +8,17 @@
  *   npm run bench:install -- --quick      # N = 100
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import Database from 'better-sqlite3';
 import { simulatedEndpointName } from '../src/sim/simulator.js';
-import { SQLITE_FILE_NAME } from '../src/store/index.js';
 import type { InstallClientsConfig, InstallClientsResult } from './servers/install-coap-clients.js';
 import { installProfile, makeBenchPackage, type BenchPackage } from './servers/install-package.js';
 import { listOption, numberOption, stopChild, track, type Tracked } from './support/children.js';
-import { CLK_TCK, cpuSeconds, findRepoRoot, machineBusySeconds, memoryKiB, pinned, PINNING, udpReceiveBufferErrors, udpSocketDrops, which } from './support/proc.js';
+import { api, cpuWindow, DEPOT_MAIN, DEPOT_RUN_OPTIONS, dropDir, freeUdpPort, GC_LINE, keepTempDirs, log, markCpu, rssSampler, sleep, startDepot, tempDir, waitLine, withStore, type CpuWindow, type DepotServer } from './support/depot.js';
+import { memoryKiB, pinned, PINNING, udpReceiveBufferErrors, udpSocketDrops, which } from './support/proc.js';
 
 // ---------------------------------------------------------------- options
 
@@ -72,20 +69,10 @@ function parseOptions(argv: string[]): BenchOptions {
   const { values } = parseArgs({
     args: argv,
     options: {
-      quick: { type: 'boolean' },
-      devices: { type: 'string' },
+      ...DEPOT_RUN_OPTIONS,
       methods: { type: 'string' },
       peers: { type: 'string' },
-      size: { type: 'string' },
-      timeout: { type: 'string' },
-      ramp: { type: 'string' },
-      'data-parent': { type: 'string' },
-      'device-parent': { type: 'string' },
-      json: { type: 'string' },
-      'keep-data': { type: 'boolean' },
-      'server-node-arg': { type: 'string', multiple: true },
       'client-timeout': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
@@ -113,103 +100,15 @@ function parseOptions(argv: string[]): BenchOptions {
 
 // ---------------------------------------------------------------- paths and tools
 
-const REPO = findRepoRoot();
 const DIST_BENCH = dirname(fileURLToPath(import.meta.url));
-const DEPOT_MAIN = join(REPO, 'dist', 'src', 'cli', 'main.js');
 const CLIENTS_SCRIPT = join(DIST_BENCH, 'servers', 'install-coap-clients.js');
 const ENDPOINT_PREFIX = 'bench-inst-';
 /** Block size on both sides: Depot's device downloader asks for 1024-byte Block2 blocks and its push uses Block1 SZX 6 (1024). */
 const BLOCK_SIZE = 1024;
 const TARGET_RATIO = 1.5;
-const API_TOKEN = 'bench-' + randomBytes(12).toString('hex');
 
-const log = (text: string): void => void process.stderr.write(text + '\n');
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-const tempDirs = new Set<string>();
-let keepData = false;
-process.on('exit', () => {
-  if (!keepData) for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
-function tempDir(parent: string, prefix: string): string {
-  const dir = mkdtempSync(join(parent, prefix));
-  tempDirs.add(dir);
-  return dir;
-}
-function dropDir(dir: string): void {
-  if (keepData) return;
-  rmSync(dir, { recursive: true, force: true });
-  tempDirs.delete(dir);
-}
-
-/** user+system CPU seconds of a process and of its children it has waited for (/proc/<pid>/stat utime, stime, cutime, cstime). */
-function cpuWithChildren(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A free UDP port on 127.0.0.1 (bound and released; the server binds it right after). */
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = createSocket('udp4');
-    socket.once('error', reject);
-    socket.bind(0, '127.0.0.1', () => {
-      const { port } = socket.address();
-      socket.close(() => resolve(port));
-    });
-  });
-}
-
-/** Waits for a line matching `test` (bounded); fails early when the child exits. */
-function waitLine<T>(t: Tracked, name: string, timeoutMs: number, test: (line: string) => T | undefined): Promise<T> {
-  return new Promise((resolve, reject) => {
-    let done = false;
-    const timer = setTimeout(() => finish(new Error(`${name}: no answer within ${Math.round(timeoutMs / 1000)} s\n${t.output().slice(-4000)}`)), timeoutMs);
-    const finish = (error: Error | undefined, value?: T): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (error) reject(error);
-      else resolve(value as T);
-    };
-    t.onLine((line) => {
-      const value = test(line);
-      if (value !== undefined) finish(undefined, value);
-    });
-    void t.exited.then(() => finish(new Error(`${name} exited (${t.child.exitCode ?? t.child.signalCode}):\n${t.output().slice(-4000)}`)));
-  });
-}
-
-/** Samples a process's VmRSS every `everyMs` and keeps the peak. */
-function rssSampler(pid: number, everyMs = 100): { peak: () => number | undefined; stop: () => void } {
-  let peak: number | undefined;
-  const take = (): void => {
-    const m = memoryKiB(pid);
-    if (m && (peak === undefined || m.rss > peak)) peak = m.rss;
-  };
-  take();
-  const timer = setInterval(take, everyMs);
-  return { peak: () => peak, stop: () => clearInterval(timer) };
-}
 
 // ---------------------------------------------------------------- results
-
-interface CpuWindow {
-  /** CPU seconds of the server over the window. */
-  serverS: number | undefined;
-  /** CPU seconds of the load side (simulator, or the clients' parent with its reaped clients). */
-  loadS: number | undefined;
-  /** Busy CPU seconds of the machine minus server, load side and this driver. */
-  foreignS: number;
-  /** The machine's softirq seconds, part of foreignS: loopback UDP is processed there, i.e. partly this run's own packets. */
-  softirqS: number;
-  wallS: number;
-}
 
 interface RunResult {
   peer: Peer;
@@ -252,116 +151,9 @@ function emptyResult(peer: Peer, method: Method, devices: number): RunResult {
   };
 }
 
-interface CpuMark {
-  at: number;
-  server: number | undefined;
-  load: number | undefined;
-  self: number | undefined;
-  machine: number;
-  softirq: number;
-}
-
-/** Softirq CPU seconds of the whole machine (/proc/stat, 7th field of the cpu line). */
-function softirqSeconds(): number {
-  try {
-    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
-    return Number(fields[7]) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-}
-function markCpu(serverPid: number, loadPid: number, loadWithChildren: boolean): CpuMark {
-  return { at: performance.now(), server: cpuSeconds(serverPid), load: loadWithChildren ? cpuWithChildren(loadPid) : cpuSeconds(loadPid), self: cpuSeconds('self'), machine: machineBusySeconds(), softirq: softirqSeconds() };
-}
-function cpuWindow(a: CpuMark, b: CpuMark): CpuWindow {
-  const d = (x: number | undefined, y: number | undefined): number | undefined => (x === undefined || y === undefined ? undefined : y - x);
-  const serverS = d(a.server, b.server);
-  const loadS = d(a.load, b.load);
-  const selfS = d(a.self, b.self) ?? 0;
-  return { serverS, loadS, foreignS: b.machine - a.machine - (serverS ?? 0) - (loadS ?? 0) - selfS, softirqS: b.softirq - a.softirq, wallS: (b.at - a.at) / 1000 };
-}
-
 const quantile = (sorted: number[], p: number): number | undefined => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : undefined);
 
 // ---------------------------------------------------------------- Depot
-
-interface DepotServer {
-  tracked: Tracked;
-  pid: number;
-  coapUri: string;
-  api: string;
-  /** V8 heap in use after the latest GC, and the highest such value since resetHeapPeak (MB, from --trace-gc). */
-  heap: { last: number | undefined; peak: number | undefined };
-  resetHeapPeak: () => void;
-}
-
-const GC_LINE = /(?:Scavenge|Mark-Compact|Mark-sweep|Minor Mark-Compact)[^\n]*?[\d.]+ \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB/;
-
-async function startDepot(dataDir: string, nodeArgs: string[]): Promise<DepotServer> {
-  const serveArgs = ['serve', '--host', '127.0.0.1', '--coap-port', '0', '--coaps-port', 'off', '--http-port', '0', '--data-dir', dataDir, '--allow-unsecured'];
-  const [command, args] = pinned(1, process.execPath, ['--trace-gc', ...nodeArgs, DEPOT_MAIN, ...serveArgs]);
-  const tracked = track(spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DEPOT_API_TOKEN: API_TOKEN } }), 'depot serve');
-  let coapUri: string | undefined;
-  let api: string | undefined;
-  const heap: DepotServer['heap'] = { last: undefined, peak: undefined };
-  tracked.onLine((line) => {
-    const gc = GC_LINE.exec(line);
-    if (gc) {
-      heap.last = Number(gc[1]);
-      if (heap.peak === undefined || heap.last > heap.peak) heap.peak = heap.last;
-    }
-    const coap = /^depot: coap (coap:\/\/\S+)$/.exec(line);
-    if (coap) coapUri = coap[1];
-    const http = /^depot: http (http:\/\/\S+\/api\/v1)/.exec(line);
-    if (http) api = http[1];
-  });
-  try {
-    await waitLine(tracked, 'depot serve', 30_000, (line) => (line === 'depot: ready' ? true : undefined));
-  } catch (error) {
-    await stopChild(tracked);
-    throw error;
-  }
-  if (!coapUri || !api) {
-    await stopChild(tracked);
-    throw new Error(`depot serve did not print its coap and http addresses:\n${tracked.output()}`);
-  }
-  return { tracked, pid: tracked.child.pid!, coapUri, api, heap, resetHeapPeak: () => (heap.peak = heap.last) };
-}
-
-async function api(server: DepotServer, method: string, path: string, body?: Buffer | object): Promise<{ status: number; json: unknown }> {
-  const headers: Record<string, string> = { authorization: `Bearer ${API_TOKEN}` };
-  let payload: Buffer | string | undefined;
-  if (Buffer.isBuffer(body)) {
-    headers['content-type'] = 'application/octet-stream';
-    payload = body;
-  } else if (body !== undefined) {
-    headers['content-type'] = 'application/json';
-    payload = JSON.stringify(body);
-  }
-  const response = await fetch(server.api + path, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
-  const text = await response.text();
-  let json: unknown = text;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // not JSON: keep the text
-  }
-  return { status: response.status, json };
-}
-
-/** Reads the server's store read-only beside it (WAL allows it): no load on the server's core. */
-function withStore<T>(dataDir: string, fn: (db: Database.Database) => T): T | undefined {
-  let db: Database.Database | undefined;
-  try {
-    db = new Database(join(dataDir, SQLITE_FILE_NAME), { readonly: true, fileMustExist: true });
-    db.pragma('busy_timeout = 1000');
-    return fn(db);
-  } catch {
-    return undefined;
-  } finally {
-    db?.close();
-  }
-}
 
 const ENDED = `('succeeded', 'failed', 'cancelled')`;
 
@@ -710,7 +502,7 @@ function report(o: BenchOptions, pkg: BenchPackage, results: RunResult[]): strin
 
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
-  keepData = o.keepData;
+  keepTempDirs(o.keepData);
   for (const file of [DEPOT_MAIN, CLIENTS_SCRIPT]) if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first`);
   const tools = { server: which('coap-server-notls'), client: which('coap-client-notls') };
   if (o.peers.includes('libcoap') && (!tools.server || !tools.client)) throw new Error('coap-server-notls / coap-client-notls not found (Debian libcoap3-bin; scripts/ensure-peers.sh)');

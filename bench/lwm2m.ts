@@ -25,6 +25,7 @@ import type { FleetConfig, PhaseResult } from './servers/lwm2m-fleet.js';
 import type { MemoryKiB } from './support/proc.js';
 import { findRepoRoot, memoryKiB, pinned, PINNING, udpSocketDrops } from './support/proc.js';
 import { listOption, numberOption, stopChild, track, type Tracked } from './support/children.js';
+import { waitLine } from './support/depot.js';
 
 // ---------------------------------------------------------------- options
 
@@ -151,26 +152,6 @@ process.on('exit', () => {
   if (!keepData) for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 });
 
-
-/** Waits for a line matching `test` (bounded); fails early when the child exits. */
-function waitLine<T>(t: Tracked, name: string, timeoutMs: number, test: (line: string) => T | undefined): Promise<T> {
-  return new Promise((resolve, reject) => {
-    let done = false;
-    const timer = setTimeout(() => finish(new Error(`${name}: no answer within ${Math.round(timeoutMs / 1000)} s\n${t.output()}`)), timeoutMs);
-    const finish = (error: Error | undefined, value?: T): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (error) reject(error);
-      else resolve(value as T);
-    };
-    t.onLine((line) => {
-      const value = test(line);
-      if (value !== undefined) finish(undefined, value);
-    });
-    void t.exited.then(() => finish(new Error(`${name} exited (${t.child.exitCode ?? t.child.signalCode}):\n${t.output()}`)));
-  });
-}
 
 interface RunningServer {
   tracked: Tracked;

@@ -310,9 +310,11 @@ export class ChainDriver {
           if (this.earlyCompletions.delete(ref)) void this.enqueue(job.id, () => this.deliver(job.id, { kind: 'completed', ref }));
         }
         // Most timer events change nothing: no write (each is a durable commit).
-        if (step.message === attempt.message && JSON.stringify(step.state) === JSON.stringify(attempt.state) && (step.bytes === undefined || step.bytes === attempt.bytes)) return true;
-        // One commit for the attempt's state and the job's message.
-        await this.repo.saveAttempt(job.id, attempt.seq, step.state, step.message, this.now(), step.bytes ?? null, `${attempt.method}: ${step.message}`);
+        const sameState = JSON.stringify(step.state) === JSON.stringify(attempt.state);
+        if (step.message === attempt.message && sameState && (step.bytes === undefined || step.bytes === attempt.bytes)) return true;
+        // One commit for the attempt's state and the job's message; progress alone (same state),
+        // or a state the method can find again (stateRecoverable), is not fsynced.
+        await this.repo.saveAttempt(job.id, attempt.seq, step.state, step.message, this.now(), step.bytes ?? null, `${attempt.method}: ${step.message}`, sameState || method?.stateRecoverable === true);
         return true;
       }
       case 'succeeded':
@@ -323,9 +325,13 @@ export class ChainDriver {
           await this.walk(job, attempt.position);
           return true;
         }
-        // The end and its count in the learned table: one commit (counted once through any kill).
-        await this.repo.endAttempt(job.id, attempt.seq, 'succeeded', step.message, step.result ?? null, this.now(), step.bytes ?? null, undefined, await this.tallyOf(job));
-        await this.end(job.id, 'succeeded', `Installed by ${attempt.method}: ${step.message}`);
+        // The attempt's end, its count in the learned table and the job's end: one commit (counted once
+        // through any kill); not fsynced when the method's own durable job says it again after a power cut.
+        await this.repo.endAttempt(job.id, attempt.seq, 'succeeded', step.message, step.result ?? null, this.now(), step.bytes ?? null, undefined, await this.tallyOf(job), {
+          message: `Installed by ${attempt.method}: ${step.message}`,
+          soft: method?.stateRecoverable === true,
+        });
+        this.untrack(job.id);
         return true;
       case 'failed': {
         this.forgetRefs(job.id);

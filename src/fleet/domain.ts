@@ -247,13 +247,21 @@ export interface ChainJobRepository {
    * CONFLICT when the job already has a running attempt (never two at once), INVALID_TRANSITION when the job ended.
    */
   addAttempt(jobId: string, attempt: NewChainAttempt, now: TimeInput): Promise<ChainAttempt>;
-  /** Stores a running attempt's new state and message (and bytes delivered when known; and the job's message, in the same commit). */
-  saveAttempt(jobId: string, seq: number, state: JsonState, message: string, now: TimeInput, bytes?: number | null, jobMessage?: string): Promise<ChainAttempt>;
+  /**
+   * Stores a running attempt's new state and message (and bytes delivered when known; and the job's message, in the same commit).
+   * `progress`: only the message or bytes changed (the state is the one stored), so the commit
+   * need not be fsynced: it survives a crash of the process, a power cut may lose it (the next
+   * step of the attempt writes it again).
+   */
+  saveAttempt(jobId: string, seq: number, state: JsonState, message: string, now: TimeInput, bytes?: number | null, jobMessage?: string, progress?: boolean): Promise<ChainAttempt>;
   /**
    * Ends a running attempt. `retry` (a failed attempt to be tried again): sets the job's retryAt
    * and message in the same transaction, so a kill never keeps the failure and loses the retry.
    * `tally`: a succeeded or failed attempt also counts for this model in the method statistics
    * (MethodStatsRepository), in the same transaction: counted once, whatever a kill interrupts.
+   * `finish`: a succeeded attempt also ends its job (succeeded, with this message) in the same
+   * commit (one fsync instead of two per job); `finish.soft`: without an fsync, for a method
+   * whose protocol job is durable and says the same again after a power cut (stateRecoverable).
    */
   endAttempt(
     jobId: string,
@@ -265,6 +273,7 @@ export interface ChainJobRepository {
     bytes?: number | null,
     retry?: { readonly at: number; readonly message: string },
     tally?: ModelKey,
+    finish?: { readonly message: string; readonly soft?: boolean },
   ): Promise<ChainAttempt>;
   /** In seq order. */
   attempts(jobId: string): Promise<ChainAttempt[]>;

@@ -114,4 +114,12 @@ export interface InstallMethod {
   connect?(host: MethodHost): void;
   /** The reference of the protocol job in an attempt's state (what `completed` names), if any. */
   refOf?(state: JsonState): string | undefined;
+  /**
+   * True when advance() finds what begin() started without the state begin answered (the
+   * protocol's own job is durable and can be looked up, as Object 9's is): the driver then
+   * stores the state, and a success, without an fsync (a crash of the process keeps them; after
+   * a power cut advance looks the job up again and answers the same). The attempt itself is
+   * always durable before begin, and a failure always durable.
+   */
+  readonly stateRecoverable?: boolean;
 }

@@ -30,6 +30,8 @@ const jobIdOf = (state: JsonState): string | undefined =>
 
 export class Object9Method implements InstallMethod {
   readonly name = OBJECT9_METHOD;
+  /** advance() without a job id finds the Object 9 job this attempt started (see there). */
+  readonly stateRecoverable = true;
   readonly retryPolicy?: RetryPolicy;
   readonly stepTimeoutMs?: number;
 

@@ -214,14 +214,14 @@ export class SqliteChainJobRepository implements ChainJobRepository {
     );
   }
 
-  saveAttempt(jobId: string, seq: number, state: JsonState, message: string, now: TimeInput, bytes?: number | null, jobMessage?: string): Promise<ChainAttempt> {
+  saveAttempt(jobId: string, seq: number, state: JsonState, message: string, now: TimeInput, bytes?: number | null, jobMessage?: string, progress = false): Promise<ChainAttempt> {
     return run('save install attempt', () =>
       this.s.transaction(() => {
         const at = toMs(now, 'now');
         if (this.s.get(SQL.saveAttempt).run({ jobId, seq, state: JSON.stringify(state), message, now: at, bytes: optionalBytes(bytes) }).changes === 0) throw this.notRunning(jobId, seq);
         if (jobMessage !== undefined) this.s.get(SQL.message).run({ id: jobId, message: jobMessage, now: at });
         return attemptOf(this.s.get(SQL.getAttempt).get(jobId, seq) as AttemptRow);
-      }),
+      }, progress ? 'soft' : 'durable'),
     );
   }
 
@@ -235,19 +235,22 @@ export class SqliteChainJobRepository implements ChainJobRepository {
     bytes?: number | null,
     retry?: { readonly at: number; readonly message: string },
     tally?: ModelKey,
+    finish?: { readonly message: string; readonly soft?: boolean },
   ): Promise<ChainAttempt> {
     return run('end install attempt', () =>
       this.s.transaction(() => {
         const at = toMs(now, 'now');
         if (retry !== undefined && outcome !== 'failed') throw invalid('only a failed attempt is retried');
+        if (finish !== undefined && outcome !== 'succeeded') throw invalid('only a succeeded attempt ends its job with it');
         if (this.s.get(SQL.endAttempt).run({ jobId, seq, outcome, message, result, now: at, bytes: optionalBytes(bytes) }).changes === 0) throw this.notRunning(jobId, seq);
         if (retry !== undefined && this.s.get(SQL.retry).run({ id: jobId, retryAt: toMs(retry.at, 'retry.at'), message: retry.message, now: at }).changes === 0) throw this.ended(jobId);
         if (tally !== undefined && (outcome === 'succeeded' || outcome === 'failed')) {
           const row = this.s.get(SQL.getAttempt).get(jobId, seq) as AttemptRow;
           recordOutcome(this.s, tally, row.method, outcome, outcome === 'failed' ? message : null, result, at);
         }
+        if (finish !== undefined && this.s.get(SQL.finish).run({ id: jobId, state: 'succeeded', message: finish.message, now: at }).changes === 0) throw this.ended(jobId);
         return attemptOf(this.s.get(SQL.getAttempt).get(jobId, seq) as AttemptRow);
-      }),
+      }, finish?.soft ? 'soft' : 'durable'),
     );
   }
 

@@ -209,3 +209,48 @@ void test(
     }
   }),
 );
+
+void test(
+  'chain: a new protocol state and a success are saved durably (fsync) unless the method can find them again (stateRecoverable); progress alone never is; a success ends attempt and job in one commit',
+  withStore(async (store) => {
+    const saves: [string, boolean][] = [];
+    const ends: string[] = [];
+    const repo = store.chainJobs;
+    const spy: typeof repo = Object.create(repo) as typeof repo;
+    spy.saveAttempt = (jobId, seq, state, message, now, bytes, jobMessage, progress) => {
+      saves.push([message, progress === true]);
+      return repo.saveAttempt(jobId, seq, state, message, now, bytes, jobMessage, progress);
+    };
+    spy.endAttempt = (jobId, seq, outcome, message, result, now, bytes, retry, tally, finish) => {
+      ends.push(`endAttempt:${outcome}:${finish ? `finish${finish.soft ? ' soft' : ''}` : ''}`);
+      return repo.endAttempt(jobId, seq, outcome, message, result, now, bytes, retry, tally, finish);
+    };
+    spy.finish = (id, state, message, now) => {
+      ends.push(`finish:${state}`);
+      return repo.finish(id, state, message, now);
+    };
+    const durable = new FakeMethod('durable');
+    const recoverable = Object.assign(new FakeMethod('recoverable'), { stateRecoverable: true });
+    durable.onAdvance = (context) => ({ status: 'running', state: context.attempt.state, message: 'Halfway.' });
+    const driver = new ChainDriver({ store: { chainJobs: spy }, methods: [durable, recoverable], tickMs: 0, onError: (error) => assert.fail(error) });
+    const a = await driver.install('dev-a', SHA, { methods: ['durable'] });
+    await driver.tick();
+    const b = await driver.install('dev-b', SHA, { methods: ['recoverable'] });
+    assert.deepEqual(saves, [
+      ['Working.', false],
+      ['Halfway.', true],
+      ['Working.', true],
+    ]);
+    recoverable.onAdvance = () => ({ status: 'succeeded', message: 'Installed.' });
+    await driver.tick();
+    const view = (await driver.view(b.id))!;
+    assert.equal(view.job.state, 'succeeded');
+    assert.equal(view.job.message, 'Installed by recoverable: Installed.');
+    assert.deepEqual(ends, ['endAttempt:succeeded:finish soft'], 'the job ended with its attempt (not fsynced: the method can tell again), not by a second commit');
+    durable.onAdvance = () => ({ status: 'succeeded', message: 'Done.' });
+    await driver.tick();
+    assert.deepEqual(ends.slice(1), ['endAttempt:succeeded:finish'], 'a method without stateRecoverable ends durably');
+    assert.equal((await driver.view(a.id))!.job.state, 'succeeded');
+    await driver.close();
+  }),
+);

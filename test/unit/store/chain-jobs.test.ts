@@ -66,3 +66,29 @@ void test('chain jobs: a file of migration 8 with two open jobs of a device keep
   assert.deepEqual(attempts.map((a) => [a.method, a.position, a.outcome, a.bytes]), [['object9', 0, 'skipped', null], ['mark', 1, 'running', null]]);
   assert.equal((await store.chainJobs.get('older'))!.plan.chosenBy, 'operator', 'jobs from before plans read as the operator\'s chain');
 });
+
+void test('chain jobs: a succeeded attempt ends its job in the same commit (finish); only a success may; a progress save (not fsynced) is stored like any other', async () => {
+  const dataDir = join(tempDir(), 'data');
+  const store = openStore({ dataDir });
+  await store.chainJobs.create(job('j1', 'dev'), T0);
+  const a = await store.chainJobs.addAttempt('j1', { method: 'object9', position: 0, outcome: 'running', message: 'Beginning.', state: {} }, T0);
+  await store.chainJobs.saveAttempt('j1', a.seq, { object9JobId: 'o9' }, 'queued', T0 + 1, null, 'object9: queued');
+  await store.chainJobs.saveAttempt('j1', a.seq, { object9JobId: 'o9' }, 'downloading', T0 + 2, 512, 'object9: downloading', true);
+  await assert.rejects(store.chainJobs.endAttempt('j1', a.seq, 'failed', 'x', null, T0 + 3, null, undefined, undefined, { message: 'no' }), storeError('INVALID_ARGUMENT'));
+  assert.equal((await store.chainJobs.get('j1'))?.state, 'running', 'the refused end changed nothing');
+  store.close();
+
+  // Reopened: the progress save survived the close (a process crash keeps it too: WAL, synchronous=NORMAL).
+  const again = openStore({ dataDir });
+  const [running] = await again.chainJobs.attempts('j1');
+  assert.equal(running?.message, 'downloading');
+  assert.equal(running?.bytes, 512);
+  assert.deepEqual(running?.state, { object9JobId: 'o9' });
+  await again.chainJobs.endAttempt('j1', a.seq, 'succeeded', 'installed', null, T0 + 4, 4096, undefined, undefined, { message: 'Installed by object9: installed' });
+  const ended = await again.chainJobs.get('j1');
+  assert.equal(ended?.state, 'succeeded');
+  assert.equal(ended?.message, 'Installed by object9: installed');
+  assert.equal(ended?.finishedAt, T0 + 4);
+  assert.deepEqual((await again.chainJobs.listOpen()).map((j) => j.id), []);
+  await assert.rejects(again.chainJobs.finish('j1', 'failed', 'late', T0 + 5), storeError('INVALID_TRANSITION'));
+});
