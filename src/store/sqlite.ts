@@ -39,6 +39,7 @@ import { SqliteCampaignRepository, SqlitePackageTargetRepository } from './sqlit
 import { SqliteUserRepository } from './sqlite/users.js';
 import { SqliteAuditRepository } from './sqlite/audit.js';
 import { SqliteFleetSummary } from './sqlite/fleet-summary.js';
+import { SqliteCampaignHistoryRepository } from './sqlite/campaign-history.js';
 import { Statements } from './sqlite/common.js';
 import { flushSoftWrites } from './sqlite/batch.js';
 import type { Store } from './types.js';
@@ -102,6 +103,8 @@ export class SqliteStore implements Store {
   readonly audit: SqliteAuditRepository;
   readonly fleetSummary: SqliteFleetSummary;
   readonly omadmScomo: SqliteScomoJobRepository;
+  /** Campaign totals over time, for the console's rollout chart (issue 17). */
+  readonly campaignHistory: SqliteCampaignHistoryRepository;
 
   /** @internal The connection, for tests and maintenance tools; the layers above use the repositories. */
   readonly db: Database.Database;
@@ -139,6 +142,7 @@ export class SqliteStore implements Store {
     this.audit = new SqliteAuditRepository(statements);
     this.fleetSummary = new SqliteFleetSummary(statements);
     this.omadmScomo = new SqliteScomoJobRepository(statements);
+    this.campaignHistory = new SqliteCampaignHistoryRepository(statements);
   }
 
   /** Commits the soft writes (registrations, device facts) queued for the group commit (sqlite/batch.ts). */
