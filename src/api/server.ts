@@ -30,6 +30,7 @@ import { installRoutes, type InstallsApiOptions } from './installs.js';
 import { smsRoutes, type SmsApiOptions } from './sms.js';
 import { inventoryRoutes, type InventoryApiOptions } from './inventory.js';
 import { campaignRoutes, type CampaignApiOptions } from './campaigns.js';
+import { resultCodeRoutes } from './result-codes.js';
 import { frameworkErrorProblem, installProblemReplies, PROBLEM_SCHEMA, PROBLEM_TYPE, problemBody } from './problem.js';
 
 export interface ApiOptions {
@@ -397,6 +398,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
     ...smsRoutes(options.sms && { ...options.sms, now }),
     ...inventoryRoutes(options.inventory),
     ...campaignRoutes(options.campaigns),
+    ...resultCodeRoutes(),
     ...(options.extraRoutes?.(now) ?? []),
   ];
 
