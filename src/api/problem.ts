@@ -97,7 +97,7 @@ export function installProblemReplies(app: FastifyInstance): void {
         .type(PROBLEM_TYPE)
         .send(problemBody(405, 'METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${shown}; it takes ${allowed.join(', ')}`));
     }
-    return reply.code(404).type(PROBLEM_TYPE).send(problemBody(404, 'UNKNOWN_ROUTE', `no such API route: ${request.method} ${shown} (see /api/openapi.json)`));
+    return reply.code(404).type(PROBLEM_TYPE).send(problemBody(404, 'UNKNOWN_ROUTE', 'no such API route (every route is in /api/openapi.json)'));
   });
   app.addHook('onSend', async (request, reply, payload) => {
     if (reply.statusCode < 400 || typeof payload !== 'string') return payload;
