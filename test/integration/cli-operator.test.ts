@@ -8,14 +8,13 @@
  */
 import { after, before, test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startApiTestServer, type ApiTestServer } from '../support/api-server.js';
+import { runDepot } from '../support/cli.js';
 import { OPERATOR_COMMANDS } from '../../src/cli/operator.js';
 
-const CLI = join(process.cwd(), 'dist/src/cli/main.js');
 const TOKEN = 'cli-operator-token-77a1';
 let testServer: ApiTestServer;
 let url: string;
@@ -61,15 +60,7 @@ const API_ONLY: Record<string, string> = {
 };
 
 function depot(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', DEPOT_URL: url, DEPOT_API_TOKEN: TOKEN, DEPOT_CONFIG: join(testServer.dir, 'no-config.json'), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runDepot(args, { DEPOT_URL: url, DEPOT_API_TOKEN: TOKEN, DEPOT_CONFIG: join(testServer.dir, 'no-config.json'), ...env });
 }
 
 before(async () => {
