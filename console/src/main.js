@@ -4,7 +4,7 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, setCsrf, upload, whenSignedOut } from './api.js';
-import { html, can, fmtTime, fmtBytes, useRoute, useLoad, useResultCodes, Problem, Loading, ResultCode } from './ui.js';
+import { html, can, fmtTime, fmtBytes, useRoute, useLoad, useCursorList, useResultCodes, Problem, Loading, ResultCode, MoreButton } from './ui.js';
 import { Inventory, InventoryDevice, ChainHistory } from './pages/inventory.js';
 import { Campaigns, CampaignDetail } from './pages/campaigns.js';
 import { Methods } from './pages/methods.js';
@@ -159,7 +159,7 @@ function Devices() {
 
 function DeviceDetail({ me, endpoint }) {
   const device = useLoad(() => api(`/api/v1/devices/${encodeURIComponent(endpoint)}`), [endpoint]);
-  const history = useLoad(() => api(`/api/v1/devices/${encodeURIComponent(endpoint)}/installs?limit=100`), [endpoint]);
+  const history = useCursorList(`/api/v1/devices/${encodeURIComponent(endpoint)}/installs?limit=100`, 'installs', [endpoint]);
   const codes = useResultCodes();
   const [software, setSoftware] = useState({ state: 'idle' });
   const packages = useLoad(() => (can(me, 'operator') ? api('/api/v1/packages?limit=1000') : Promise.resolve({ packages: [] })), [me.role]);
@@ -210,8 +210,9 @@ function DeviceDetail({ me, endpoint }) {
     <${ChainHistory} address=${endpoint} />
     <section class="panel" aria-labelledby="history"><h3 id="history">Install history</h3>
       <${Problem} error=${history.error} />
-      ${history.data && (history.data.installs.length === 0 ? html`<p class="muted">No install jobs yet.</p>` : html`<table data-testid="history"><thead><tr><th scope="col">Created</th><th scope="col">Job</th><th scope="col">Method</th><th scope="col">State</th><th scope="col">Result</th><th scope="col">Message</th></tr></thead>
-        <tbody>${history.data.installs.map((j) => html`<tr><td>${fmtTime(j.createdAt)}</td><td class="mono"><a href=${`#/installs/${j.id}`}>${j.kind} ${j.id}</a></td><td>${j.method}</td><td class=${`state-${j.state}`}>${j.state}</td><td><${ResultCode} name=${j.result} codes=${codes} /></td><td>${j.message ?? ''}${j.retry ? html` <span class="muted">(${j.retry})</span>` : ''}</td></tr>`)}</tbody></table>`)}
+      ${history.items && (history.items.length === 0 ? html`<p class="muted">No install jobs yet.</p>` : html`<table data-testid="history"><thead><tr><th scope="col">Created</th><th scope="col">Job</th><th scope="col">Method</th><th scope="col">State</th><th scope="col">Result</th><th scope="col">Message</th></tr></thead>
+        <tbody>${history.items.map((j) => html`<tr><td>${fmtTime(j.createdAt)}</td><td class="mono"><a href=${`#/installs/${j.id}`}>${j.kind} ${j.id}</a></td><td>${j.method}</td><td class=${`state-${j.state}`}>${j.state}</td><td><${ResultCode} name=${j.result} codes=${codes} /></td><td>${j.message ?? ''}${j.retry ? html` <span class="muted">(${j.retry})</span>` : ''}</td></tr>`)}</tbody></table>`)}
+      <${MoreButton} list=${history} what="jobs" />
     </section>`;
 }
 

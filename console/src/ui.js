@@ -79,3 +79,34 @@ export function ResultCode({ name, codes }) {
   const numbers = c ? Object.entries(c.codes).map(([k, v]) => `${k} ${v}`).join(', ') : '';
   return html`<span class="mono">${name}</span>${numbers ? html` <span class="muted">(${numbers})</span>` : ''}${c ? html`<br /><span class="meaning" data-testid="result-meaning">${c.meaning}${c.retry ? ` — ${RETRY_TEXT[c.retry] ?? c.retry}` : ''}</span>` : ''}`;
 }
+
+/**
+ * A list the server pages with a `next` cursor, newest first: the first page, then each older one
+ * appended by `more()` — a device's whole history, however long. { items, next, error, more, reload }.
+ */
+export function useCursorList(path, key, deps) {
+  const [pages, setPages] = useState({ items: null, next: null, error: null });
+  const [tick, setTick] = useState(0);
+  const page = (after) => api(`${path}${path.includes('?') ? '&' : '?'}${after ? `after=${encodeURIComponent(after)}` : ''}`);
+  useEffect(() => {
+    let live = true;
+    page(null).then(
+      (body) => live && setPages({ items: body[key], next: body.next, error: null }),
+      (error) => live && setPages({ items: null, next: null, error }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [...deps, tick]);
+  const more = () =>
+    page(pages.next).then(
+      (body) => setPages((p) => ({ items: [...(p.items ?? []), ...body[key]], next: body.next, error: null })),
+      (error) => setPages((p) => ({ ...p, error })),
+    );
+  return { ...pages, more, reload: useCallback(() => setTick((t) => t + 1), []) };
+}
+
+export function MoreButton({ list, what }) {
+  if (!list.next) return null;
+  return html`<p><button class="secondary" onClick=${list.more}>Show older ${what}</button></p>`;
+}

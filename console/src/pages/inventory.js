@@ -5,7 +5,7 @@
 // install chain history (every attempt with its method, outcome, result and reason).
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
-import { html, fmtTime, useLoad, useResultCodes, Problem, Loading, ResultCode } from '../ui.js';
+import { html, fmtTime, useLoad, useCursorList, useResultCodes, Problem, Loading, ResultCode, MoreButton } from '../ui.js';
 
 const PAGE = 50;
 const FILTERS = [
@@ -96,7 +96,9 @@ function Selection({ id }) {
 
 /** The install chain jobs of a device, each with every attempt. */
 export function ChainHistory({ address }) {
-  const { data, error } = useLoad(() => api(`/api/v1/devices/${encodeURIComponent(address)}/install-chains?limit=50`), [address]);
+  const list = useCursorList(`/api/v1/devices/${encodeURIComponent(address)}/install-chains?limit=50`, 'jobs', [address]);
+  const { error } = list;
+  const data = list.items && { jobs: list.items };
   const codes = useResultCodes();
   return html`<section class="panel" aria-labelledby="chains-h"><h3 id="chains-h">Install chain history</h3>
     <${Problem} error=${error} />
@@ -105,6 +107,7 @@ export function ChainHistory({ address }) {
         html`<tr class="group-row"><th scope="rowgroup" colspan="7"><span class="mono">${j.id.slice(0, 12)}</span> package <span class="mono">${j.package.slice(0, 12)}…</span>: <span class=${`state-${j.state}`}>${j.state}</span> <span class="muted">(order ${j.chosenBy}: ${j.methods.join(' → ')}; ${fmtTime(j.createdAt)})</span>${j.message ? html`<br /><span class="muted">${j.message}</span>` : ''}</th></tr>`,
         ...(j.attempts.length === 0 ? [html`<tr><td></td><td colspan="6" class="muted">No attempt yet${j.plan.note ? `: ${j.plan.note}` : ''}</td></tr>`] : j.attempts.map((a) => html`<tr><td></td><td>${a.seq}</td><td>${a.method}</td><td class=${`state-${a.outcome}`}>${a.outcome}</td><td><${ResultCode} name=${a.result} codes=${codes} /></td><td>${a.message ?? ''}</td><td>${fmtTime(a.startedAt)}</td></tr>`)),
       ])}</tbody></table>`)}
+    <${MoreButton} list=${list} what="install chain jobs" />
   </section>`;
 }
 
