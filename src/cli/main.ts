@@ -40,6 +40,7 @@ commands:
   packages  the package catalog on a running Depot: upload (progress bar), list, targets, who gets it
   fleet     fleet summary, device table, roles, whoami, result codes
   audit     the audit log (admin)
+  certificates  send Depot's root certificate to devices and follow each push
   api       any API route by method and path (depot api routes lists them)
 Run "depot <command> --help" for a command's options.`;
 
@@ -65,6 +66,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   packages: (argv) => runOperatorCommand('packages', argv),
   fleet: (argv) => runOperatorCommand('fleet', argv),
   audit: (argv) => runOperatorCommand('audit', argv),
+  certificates: (argv) => runOperatorCommand('certificates', argv),
   api: runApiCommand,
 };
 

@@ -232,6 +232,43 @@ export const OPERATOR_COMMANDS: Record<string, Command> = {
       'result-codes': { args: [], help: 'every install result code and its meaning', path: () => '/api/v1/result-codes', text: (b) => table(list<Body>(b, 'results').map((r) => [txt(r.protocol), txt(r.name), txt(r.meaning)])) },
     },
   },
+  certificates: {
+    summary: "Send Depot's root certificate to devices (the routes of src/api/certificates.ts) and follow each push",
+    options: {
+      state: { type: 'string', help: 'devices: only pushes in this state' },
+      endpoints: { type: 'string', help: 'send-many: endpoints, comma-separated' },
+      make: { type: 'string', help: 'send-many: inventory filter' },
+      model: { type: 'string', help: 'send-many: inventory filter' },
+      group: { type: 'string', help: 'send-many: inventory filter' },
+      tag: { type: 'string', help: 'send-many: inventory filter' },
+      'trust-state': { type: 'string', help: 'send-many: unknown, yes or no' },
+      after: { type: 'string', help: 'devices: continue from this cursor' },
+    },
+    subs: {
+      status: { args: [], help: "the root's fingerprint, the channels, devices per push state", path: () => '/api/v1/certificates' },
+      devices: { args: [], help: 'devices with their last push (--state, --after)', path: (_a, v) => `/api/v1/certificates/devices${q({ state: str(v, 'state'), after: str(v, 'after'), limit: 1000 })}` },
+      show: { args: ['endpoint'], help: "a device's last push", path: (a) => `/api/v1/devices/${e(a.endpoint!)}/certificate` },
+      send: { args: ['endpoint'], help: "send the root to one device (LwM2M endpoint or omadm:<DevId>)", method: 'POST', path: (a) => `/api/v1/devices/${e(a.endpoint!)}/certificate` },
+      'send-many': {
+        args: [],
+        help: 'send the root to --endpoints, or to an inventory filter (--make, --model, --group, --tag, --trust-state)',
+        method: 'POST',
+        path: () => '/api/v1/certificates/send',
+        body: (_a, v) => {
+          const endpoints = str(v, 'endpoints')?.split(',').map((x) => x.trim()).filter(Boolean);
+          if (endpoints?.length) return { endpoints };
+          const pairs: [string, string][] = [['make', 'make'], ['model', 'model'], ['group', 'group'], ['tag', 'tag'], ['trustState', 'trust-state']];
+          const filter: Record<string, string> = {};
+          for (const [k, flag] of pairs) {
+            const x = str(v, flag);
+            if (x !== undefined) filter[k] = x;
+          }
+          if (Object.keys(filter).length === 0) throw new UsageError('send-many needs --endpoints or a filter (--make, --model, --group, --tag, --trust-state)');
+          return { filter };
+        },
+      },
+    },
+  },
   audit: {
     summary: 'the audit log, newest first (admin)',
     options: { actor: { type: 'string', help: 'only this actor, e.g. user:alice' }, limit: { type: 'string', help: 'how many (default 100)' }, before: { type: 'string', help: 'continue from this cursor (the previous next)' } },

@@ -7,7 +7,7 @@ import { runDepot } from '../support/cli.js';
 const depot = (args: string[]) => runDepot(args);
 
 test('every command and subcommand answers --help with its usage (exit 0)', async () => {
-  const commands = ['serve', 'sim', 'coap', 'ca', 'credentials', 'install', 'package', 'client', 'login', 'users', 'tokens', 'devices', 'chain', 'sms', 'inventory', 'campaign', 'bootstrap', 'lwm2m', 'packages', 'fleet', 'audit', 'api'];
+  const commands = ['serve', 'sim', 'coap', 'ca', 'credentials', 'install', 'package', 'client', 'login', 'users', 'tokens', 'devices', 'chain', 'sms', 'inventory', 'campaign', 'bootstrap', 'lwm2m', 'packages', 'fleet', 'audit', 'api', 'certificates'];
   // One process each (a CLI start costs a second or two on a loaded machine): --help, -h, and after a subcommand.
   const runs = [...commands.map((c) => [c, '--help']), ['users', 'add', '-h'], ['tokens', 'create', 'x', '--help'], ['ca', 'issue', '--help'], ['lwm2m', 'write', 'ep', '/3/0/1', '--help'], ['packages', 'upload', '-h'], ['api', 'get', '/x', '--help']];
   for (const args of runs) {
