@@ -4,12 +4,13 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, setCsrf, upload, whenSignedOut } from './api.js';
-import { html, can, fmtTime, fmtBytes, useRoute, useLoad, Problem, Loading } from './ui.js';
+import { html, can, fmtTime, fmtBytes, useRoute, useLoad, useCursorList, useResultCodes, Problem, Loading, ResultCode, MoreButton } from './ui.js';
 import { Inventory, InventoryDevice, ChainHistory } from './pages/inventory.js';
 import { Campaigns, CampaignDetail } from './pages/campaigns.js';
 import { Methods } from './pages/methods.js';
 import { SmsAndDm } from './pages/sms.js';
 import { Certificates } from './pages/certificates.js';
+import { PackageDetail } from './pages/packages.js';
 
 // ---- login
 
@@ -160,7 +161,8 @@ function Devices() {
 
 function DeviceDetail({ me, endpoint }) {
   const device = useLoad(() => api(`/api/v1/devices/${encodeURIComponent(endpoint)}`), [endpoint]);
-  const history = useLoad(() => api(`/api/v1/devices/${encodeURIComponent(endpoint)}/installs?limit=100`), [endpoint]);
+  const history = useCursorList(`/api/v1/devices/${encodeURIComponent(endpoint)}/installs?limit=100`, 'installs', [endpoint]);
+  const codes = useResultCodes();
   const [software, setSoftware] = useState({ state: 'idle' });
   const packages = useLoad(() => (can(me, 'operator') ? api('/api/v1/packages?limit=1000') : Promise.resolve({ packages: [] })), [me.role]);
   const [started, setStarted] = useState(null);
@@ -210,8 +212,9 @@ function DeviceDetail({ me, endpoint }) {
     <${ChainHistory} address=${endpoint} />
     <section class="panel" aria-labelledby="history"><h3 id="history">Install history</h3>
       <${Problem} error=${history.error} />
-      ${history.data && (history.data.installs.length === 0 ? html`<p class="muted">No install jobs yet.</p>` : html`<table data-testid="history"><thead><tr><th scope="col">Created</th><th scope="col">Job</th><th scope="col">Method</th><th scope="col">State</th><th scope="col">Result</th><th scope="col">Message</th></tr></thead>
-        <tbody>${history.data.installs.map((j) => html`<tr><td>${fmtTime(j.createdAt)}</td><td class="mono"><a href=${`#/installs/${j.id}`}>${j.kind} ${j.id}</a></td><td>${j.method}</td><td class=${`state-${j.state}`}>${j.state}</td><td>${j.result ?? '—'}</td><td>${j.message ?? ''}${j.retry ? html` <span class="muted">(${j.retry})</span>` : ''}</td></tr>`)}</tbody></table>`)}
+      ${history.items && (history.items.length === 0 ? html`<p class="muted">No install jobs yet.</p>` : html`<table data-testid="history"><thead><tr><th scope="col">Created</th><th scope="col">Job</th><th scope="col">Method</th><th scope="col">State</th><th scope="col">Result</th><th scope="col">Message</th></tr></thead>
+        <tbody>${history.items.map((j) => html`<tr><td>${fmtTime(j.createdAt)}</td><td class="mono"><a href=${`#/installs/${j.id}`}>${j.kind} ${j.id}</a></td><td>${j.method}</td><td class=${`state-${j.state}`}>${j.state}</td><td><${ResultCode} name=${j.result} codes=${codes} /></td><td>${j.message ?? ''}${j.retry ? html` <span class="muted">(${j.retry})</span>` : ''}</td></tr>`)}</tbody></table>`)}
+      <${MoreButton} list=${history} what="jobs" />
     </section>`;
 }
 
@@ -259,7 +262,7 @@ function Packages({ me }) {
     <section class="panel" aria-labelledby="catalog"><h3 id="catalog">Catalog</h3>
       <${Problem} error=${list.error} />
       ${list.data && (list.data.packages.length === 0 ? html`<p class="muted">No packages yet.</p>` : html`<table data-testid="packages"><thead><tr><th scope="col">Name</th><th scope="col">Version</th><th scope="col">Size</th><th scope="col">Signed by</th><th scope="col">SHA-256</th><th scope="col">Added</th></tr></thead>
-      <tbody>${list.data.packages.map((p) => html`<tr><td>${p.name}</td><td>${p.version}</td><td>${fmtBytes(p.size)}</td><td>${p.keyId ?? '—'}</td><td class="mono">${p.sha256.slice(0, 16)}…</td><td>${fmtTime(p.addedAt)}</td></tr>`)}</tbody></table>`)}
+      <tbody>${list.data.packages.map((p) => html`<tr><td><a href=${`#/packages/${p.sha256}`}>${p.name}</a></td><td>${p.version}</td><td>${fmtBytes(p.size)}</td><td>${p.keyId ?? '—'}</td><td class="mono">${p.sha256.slice(0, 16)}…</td><td>${fmtTime(p.addedAt)}</td></tr>`)}</tbody></table>`)}
     </section>`;
 }
 
@@ -316,7 +319,7 @@ function Users() {
     ${result?.ok && html`<p class="ok" role="status">${result.ok}</p>`}<${Problem} error=${result?.error} />
     <section class="panel" aria-labelledby="users-h"><h3 id="users-h">Users</h3>
       ${users.data && html`<table><thead><tr><th scope="col">Username</th><th scope="col">Role</th><th scope="col">State</th><th scope="col">Created</th><th scope="col">Actions</th></tr></thead>
-      <tbody>${users.data.users.map((u) => html`<tr><td>${u.username}</td><td>${u.role}</td><td>${u.disabled ? 'disabled' : 'active'}</td><td>${fmtTime(u.createdAt)}</td><td>
+      <tbody>${users.data.users.map((u) => html`<tr><td>${u.username}</td><td><label class="sr-only" for=${`role-${u.username}`}>Role of ${u.username}</label><select id=${`role-${u.username}`} value=${u.role} onChange=${(e) => act(() => api(`/api/v1/users/${encodeURIComponent(u.username)}/update`, { method: 'POST', json: { role: e.target.value } }), (x) => `${x.username} is now ${x.role}; their console sessions ended.`)}><option>viewer</option><option>operator</option><option>admin</option></select></td><td>${u.disabled ? 'disabled' : 'active'}</td><td>${fmtTime(u.createdAt)}</td><td>
         <button class="secondary" onClick=${() => act(() => api(`/api/v1/users/${encodeURIComponent(u.username)}/update`, { method: 'POST', json: { disabled: !u.disabled } }), () => `${u.username} ${u.disabled ? 'enabled' : 'disabled'}.`)}>${u.disabled ? 'Enable' : 'Disable'}</button>
         <button class="danger" onClick=${() => confirm(`Remove ${u.username}?`) && act(() => api(`/api/v1/users/${encodeURIComponent(u.username)}/remove`, { method: 'POST' }), () => `${u.username} removed.`)}>Remove</button></td></tr>`)}</tbody></table>`}
       <h4>Add a user</h4>
@@ -379,7 +382,9 @@ function App() {
   const job = /^\/installs\/(.+)$/.exec(route);
   const invDevice = /^\/inventory\/(.+)$/.exec(route);
   const campaign = /^\/campaigns\/(.+)$/.exec(route);
-  if (invDevice) page = html`<${InventoryDevice} id=${decodeURIComponent(invDevice[1])} />`;
+  const pkgPage = /^\/packages\/([0-9a-f]{64})$/.exec(route);
+  if (pkgPage) page = html`<${PackageDetail} me=${me} sha256=${pkgPage[1]} />`;
+  else if (invDevice) page = html`<${InventoryDevice} id=${decodeURIComponent(invDevice[1])} />`;
   else if (campaign) page = html`<${CampaignDetail} me=${me} id=${decodeURIComponent(campaign[1])} />`;
   else if (route === '/inventory') page = html`<${Inventory} />`;
   else if (route === '/campaigns') page = html`<${Campaigns} me=${me} />`;

@@ -8,12 +8,15 @@ import type { RouteSpec } from './server.js';
 import { apiErrors } from './inventory.js';
 import { PROTOCOLS } from '../fleet/inventory-types.js';
 import { MEMBER_STATES } from '../fleet/campaign-types.js';
+import type { ProgressSample } from '../store/sqlite/campaign-history.js';
 import type { Campaign, CampaignEngine, CampaignMember, CampaignProgress, CampaignSpec, MemberState } from '../fleet/campaigns.js';
 
 export interface CampaignApiOptions {
   readonly engine: CampaignEngine;
   /** Keep-alive comment interval of the event stream, ms (default 15 s). */
   readonly keepAliveMs?: number;
+  /** Progress over time (fleet/campaign-history.ts records it): GET /api/v1/campaigns/:id/history. */
+  readonly history?: { list(campaignId: string, maxPoints?: number): Promise<ProgressSample[]> };
 }
 
 const NO_CONTROL = '^[^\\u0000-\\u001f\\u007f-\\u009f]*$';
@@ -157,13 +160,17 @@ export function campaignRoutes(options: CampaignApiOptions | undefined): RouteSp
     {
       method: 'GET',
       url: '/api/v1/campaigns/:id/members',
-      summary: "A campaign's devices with their state, job, method and message (filter by state)",
+      summary: "A campaign's devices in campaign order with their state, job, method and message (filter by state); page with `after` = the previous page's `next`",
       params: { id: 'Campaign id' },
-      query: { state: { type: 'string', enum: [...MEMBER_STATES] }, limit: { type: 'integer', minimum: 1, maximum: 100000 } },
+      query: { state: { type: 'string', enum: [...MEMBER_STATES] }, limit: { type: 'integer', minimum: 1, maximum: 100000 }, after: { type: 'string', pattern: '^\\d{1,15}$' } },
       handler: apiErrors(async (request) => {
         await engine.get(id(request));
-        const q = request.query as { state?: MemberState; limit?: number };
-        return { members: (await engine.members(id(request), { ...(q.state ? { states: [q.state] } : {}), limit: q.limit ?? 1000 })).map(memberJson) };
+        const q = request.query as { state?: MemberState; limit?: number; after?: string };
+        const limit = q.limit ?? 1000;
+        // One more than asked tells whether there is a next page.
+        const found = await engine.members(id(request), { ...(q.state ? { states: [q.state] } : {}), limit: limit + 1, ...(q.after !== undefined ? { afterPosition: Number(q.after) } : {}) });
+        const page = found.slice(0, limit);
+        return { members: page.map(memberJson), next: found.length > limit ? String(page.at(-1)!.position) : null };
       }),
     },
     {
@@ -199,6 +206,22 @@ export function campaignRoutes(options: CampaignApiOptions | undefined): RouteSp
         send(first);
       }),
     },
+    ...(options.history
+      ? [
+          {
+            method: 'GET' as const,
+            url: '/api/v1/campaigns/:id/history',
+            summary: "A campaign's totals over time (succeeded, failed, running, pending, ended of total), oldest first, one sample per second of change at most, thinned to `points` (default 1000): the rollout chart",
+            params: { id: 'Campaign id' },
+            query: { points: { type: 'integer', minimum: 2, maximum: 10000 } },
+            handler: apiErrors(async (request) => {
+              const c = await engine.get(id(request));
+              const samples = await options.history!.list(c.id, (request.query as { points?: number }).points ?? 1000);
+              return { campaign: c.id, createdAt: iso(c.createdAt), finishedAt: iso(c.finishedAt), samples: samples.map((x) => ({ ...x, at: iso(x.at) })) };
+            }),
+          },
+        ]
+      : []),
     action('pause', 'Pause a campaign: nothing more starts; running installs go on', (c) => engine.pause(c)),
     action('resume', 'Resume a paused campaign (models: also the models paused for their failure rate, or "all"); failures so far are accepted', (c, request) => {
       const b = (request.body ?? {}) as { models?: string[] | 'all' };

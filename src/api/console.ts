@@ -30,12 +30,12 @@ export function registerConsole(app: FastifyInstance, dir: string = CONSOLE_DIR)
       if (type) files.set(name, { body: readFileSync(join(dir, name)), type });
     }
   }
-  app.get('/', { config: { public: true } }, async (_request, reply) => {
+  app.get('/', { config: { public: true, summary: 'The web console (index.html; it signs in with POST /api/v1/login)' } }, async (_request, reply) => {
     const index = files.get('index.html');
     if (!index) return reply.code(503).type('text/plain; charset=utf-8').send('The console is not built: run "npm run build" (it bundles console/ into dist/console).\n');
     return secure(reply).header('cache-control', 'no-cache').type(index.type).send(index.body);
   });
-  app.get('/console/:file', { config: { public: true } }, async (request, reply) => {
+  app.get('/console/:file', { config: { public: true, summary: "The console's bundled script, style sheet and source map" } }, async (request, reply) => {
     const file = files.get((request.params as { file: string }).file);
     if (!file) return reply.code(404).type('application/problem+json').send({ type: 'about:blank', title: 'Not Found', status: 404, detail: 'no such console file', error: 'NOT_FOUND', message: 'no such console file' });
     return secure(reply).header('cache-control', 'no-cache').type(file.type).send(file.body);

@@ -198,6 +198,29 @@ export function inventoryRoutes(options: InventoryApiOptions | undefined): Route
       handler: apiErrors(async (request, reply) => reply.code(201).send(await catalog.setTargets((request.params as { sha256: string }).sha256, request.body as PackageTargets))),
     },
     {
+      method: 'GET',
+      url: '/api/v1/packages/:sha256/devices',
+      summary:
+        'Which devices would get this package: the inventory is judged `scan` devices at a time (default 1000) from the `after` cursor; each device the package fits, and whether it wins among the packages of its name (what a campaign selecting by that name would install). Continue with `next` until it is null',
+      params: { sha256: 'SHA-256 of the package file' },
+      query: { after: { type: 'string', maxLength: 64 }, scan: { type: 'integer', minimum: 1, maximum: 5000 }, make: text(), model: text(), group: text(64) },
+      handler: apiErrors(async (request) => {
+        const record = await catalog.require((request.params as { sha256: string }).sha256);
+        const q = request.query as { after?: string; scan?: number; make?: string; model?: string; group?: string };
+        const candidates = await catalog.candidates(record.name);
+        const page = await inventory.list({ limit: q.scan ?? 1000, ...(q.after ? { after: q.after } : {}), ...(q.make ? { make: q.make } : {}), ...(q.model ? { model: q.model } : {}), ...(q.group ? { group: q.group } : {}) });
+        const devices = [];
+        for (const device of page.items) {
+          const explained = explainSelection(candidates, selectionFactsOf(device));
+          const mine = explained.packages.find((p) => p.sha256 === record.sha256);
+          if (!mine?.fits) continue;
+          const chosen = explained.chosen?.sha256 === record.sha256;
+          devices.push({ ...deviceJson(device), chosen, ...(chosen ? {} : { instead: explained.chosen && { sha256: explained.chosen.sha256, name: explained.chosen.name, version: explained.chosen.version } }) });
+        }
+        return { package: { sha256: record.sha256, name: record.name, version: record.version }, scanned: page.items.length, devices, next: page.next };
+      }),
+    },
+    {
       method: 'POST',
       url: '/api/v1/packages/:sha256/remove',
       summary: 'Delete a package from the catalog; 409 while an install job or a campaign still uses it',

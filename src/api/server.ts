@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { limitConnections } from './connection-limits.js';
-import { AuthFailureThrottle, installAuthorization, type AccountsPort, type AuthThrottleOptions, type Role } from './auth.js';
+import { AuthFailureThrottle, defaultAccess, installAuthorization, registeredRoutes, SESSION_COOKIE, type AccountsPort, type AuthThrottleOptions, type Role } from './auth.js';
 import { Lwm2mCodecError } from '../lwm2m/errors.js';
 import type { Lwm2mNode } from '../lwm2m/node.js';
 import { Node } from '../lwm2m/node.js';
@@ -31,6 +31,8 @@ import { installRoutes, type InstallsApiOptions } from './installs.js';
 import { smsRoutes, type SmsApiOptions } from './sms.js';
 import { inventoryRoutes, type InventoryApiOptions } from './inventory.js';
 import { campaignRoutes, type CampaignApiOptions } from './campaigns.js';
+import { resultCodeRoutes } from './result-codes.js';
+import { frameworkErrorProblem, installProblemReplies, PROBLEM_SCHEMA, PROBLEM_TYPE, problemBody } from './problem.js';
 
 export interface ApiOptions {
   lwm2m: Lwm2mServer;
@@ -167,9 +169,14 @@ export function createApi(options: ApiOptions): FastifyInstance {
     },
     // Longer than any parameter the schemas allow, so a long one is a 400 from validation, not a 404.
     routerOptions: { maxParamLength: 1024 },
+    frameworkErrors: frameworkErrorProblem,
   });
   limitConnections(app.server, limits);
   installAuthorization(app, { token: options.token, now, throttle: new AuthFailureThrottle(options.authThrottle), ...(options.accounts ? { accounts: options.accounts } : {}) });
+  installProblemReplies(app);
+  // Every route, also those added outside the table (metrics, console, package links), for the OpenAPI document.
+  const allRoutes: RouteOptions[] = [];
+  app.addHook('onRoute', (route) => void allRoutes.push(route));
   options.instrument?.(app);
 
   const param = (request: FastifyRequest, name: string): string => (request.params as Record<string, string>)[name]!;
@@ -182,6 +189,12 @@ export function createApi(options: ApiOptions): FastifyInstance {
       summary: 'Liveness: answers {"status":"ok"} while the API serves requests (no token needed)',
       public: true,
       handler: () => Promise.resolve({ status: 'ok' }),
+    },
+    {
+      method: 'GET',
+      url: '/api/v1/roles',
+      summary: 'The roles (viewer, operator, admin), what each is for, and every route each may use (from the same rule that authorizes requests)',
+      handler: () => Promise.resolve({ roles: rolesJson(registeredRoutes(app)) }),
     },
     {
       method: 'GET',
@@ -423,16 +436,16 @@ export function createApi(options: ApiOptions): FastifyInstance {
     ...smsRoutes(options.sms && { ...options.sms, now }),
     ...inventoryRoutes(options.inventory),
     ...campaignRoutes(options.campaigns),
+    ...resultCodeRoutes(),
     ...(options.extraRoutes?.(now) ?? []),
   ];
 
-  app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ error: 'UNKNOWN_ROUTE', message: 'no such API route' }));
 
   app.setErrorHandler(async (error: unknown, _request, reply) => {
     const { status, code, message } = describeError(error);
     // The rest of a too-large body is not worth reading: answer, then close the connection.
     if (status === 413) reply.header('connection', 'close');
-    await reply.code(status).send({ error: code, message });
+    await reply.code(status).type(PROBLEM_TYPE).send(problemBody(status, code, message));
   });
 
   for (const route of routes) {
@@ -467,7 +480,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
   if (options.packageEndpoint) {
     const endpoint = options.packageEndpoint;
     // Package download for devices that pull over HTTP; Range (RFC 9110 §14) for resuming.
-    app.get('/pkg/:token', { config: { public: true } }, async (request, reply) => {
+    app.get('/pkg/:token', { config: { public: true, summary: 'Package download for a device pulling over HTTP (the token is the capability; Range: bytes=N- resumes)' } }, async (request, reply) => {
       const found = await endpoint.resolve(param(request, 'token'));
       if (!found) return reply.code(404).send({ error: 'NOT_FOUND', message: 'unknown or expired package token' });
       const { jobId, size } = found;
@@ -475,8 +488,9 @@ export function createApi(options: ApiOptions): FastifyInstance {
     });
   }
 
-  const openapi = openApiDocument(routes, options.version);
-  app.get('/api/openapi.json', { config: { public: true } }, (_request, reply) => reply.send(openapi));
+  // Built at the first request, when every route (the table's and the rest) is registered.
+  let openapi: object | undefined;
+  app.get('/api/openapi.json', { config: { public: true, summary: 'This OpenAPI 3 document: every route, generated from the schemas that validate requests' } }, (_request, reply) => reply.send((openapi ??= openApiDocument(routes, allRoutes, options.version))));
   return app;
 }
 
@@ -507,6 +521,22 @@ function describeError(error: unknown): { status: number; code: string; message:
   if (e.statusCode && e.statusCode < 500) return { status: e.statusCode, code: 'BAD_REQUEST', message: e.message ?? 'bad request' };
   process.emitWarning(`API: unexpected error: ${e.message ?? String(error)}`);
   return { status: 500, code: 'INTERNAL', message: 'internal error' };
+}
+
+const ROLE_PURPOSE: Record<Role, string> = {
+  viewer: 'reads everything an operator sees: devices, packages, campaigns, statistics, the SMS outbox',
+  operator: 'also acts on the fleet: uploads packages, installs, runs campaigns, accepts bootstrap requests',
+  admin: 'also manages users, API tokens and reads the audit log',
+};
+
+/** Each role with the routes it may use (public routes are open to anyone and not listed). */
+function rolesJson(seen: readonly { method: string; url: string; access: string }[]) {
+  const order: Role[] = ['viewer', 'operator', 'admin'];
+  return order.map((role) => ({
+    role,
+    purpose: ROLE_PURPOSE[role],
+    routes: seen.filter((r) => r.method !== 'HEAD' && r.access !== 'public' && order.indexOf(r.access as Role) <= order.indexOf(role)).map((r) => `${r.method} ${r.url}`),
+  }));
 }
 
 /** A bootstrap credential without its key (only whether it has one). */
@@ -573,34 +603,67 @@ function operationJson(op: QueuedOperation) {
   };
 }
 
-function openApiDocument(routes: RouteSpec[], version: string): object {
+/** An error answer in the OpenAPI document: a problem document (problem.ts). */
+const problemResponse = (description: string) => ({ description, content: { [PROBLEM_TYPE]: { schema: { $ref: '#/components/schemas/Problem' } } } });
+
+/** One operation of the OpenAPI document, from the schemas the route validates with. */
+function openApiOperation(r: { method: string; url: string; summary: string; public: boolean; role?: Role | undefined; params: Record<string, { description?: string; schema: object }>; query?: Record<string, object> | undefined; body?: object | undefined; raw?: boolean; rawTypes?: readonly string[] | undefined; ok: string }): object {
+  const parameters = [
+    ...Object.entries(r.params).map(([name, p]) => ({ name, in: 'path', required: true, ...(p.description ? { description: p.description } : {}), schema: p.schema })),
+    ...Object.entries(r.query ?? {}).map(([name, schema]) => ({ name, in: 'query', required: false, schema })),
+  ];
+  const takesBody = r.body !== undefined || r.raw === true;
+  return {
+    summary: r.summary,
+    operationId: `${r.method.toLowerCase()}${r.url.replace(/[/:{}.-]+(\w)/g, (_m, c: string) => c.toUpperCase()).replace(/\W/g, '')}`,
+    security: r.public ? [] : [{ bearer: [] }, { session: [] }],
+    'x-depot-access': r.public ? 'public' : (r.role ?? defaultAccess(r.method, r.url)),
+    ...(parameters.length ? { parameters } : {}),
+    ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: r.body } } } } : {}),
+    ...(r.raw ? { requestBody: { required: true, content: Object.fromEntries((r.rawTypes ?? ['application/octet-stream']).map((type) => [type, { schema: { type: 'string', format: 'binary' } }])) } } : {}),
+    responses: {
+      '200': { description: r.ok },
+      '400': problemResponse('Invalid request: a parameter, the query or the body does not match its schema'),
+      ...(r.public ? {} : { '401': problemResponse('Missing, wrong, expired or revoked credentials'), '403': problemResponse('Your role may not do this (or a console request lacks its CSRF token)'), '429': problemResponse('Too many failed authentications from this address (see Retry-After)') }),
+      '404': problemResponse('Unknown device, job, package or route'),
+      '405': problemResponse('The path exists under other methods (see Allow)'),
+      ...(takesBody ? { '413': problemResponse('The request body is too large'), '415': problemResponse('Unsupported Content-Type') } : {}),
+      default: problemResponse('Any other error, e.g. 409 conflict, 501 not available on this server, 504 the device did not answer'),
+    },
+  };
+}
+
+function openApiDocument(routes: RouteSpec[], registered: RouteOptions[], version: string): object {
   const paths: Record<string, Record<string, object>> = {};
+  const add = (method: string, url: string, operation: object) => {
+    (paths[url.replace(/:(\w+)/g, '{$1}')] ??= {})[method.toLowerCase()] = operation;
+  };
+  const fromTable = new Set<string>();
   for (const r of routes) {
-    const url = r.url.replace(/:(\w+)/g, '{$1}');
-    const parameters = [
-      ...Object.entries(r.params ?? {}).map(([name, description]) => ({ name, in: 'path', required: true, description, schema: { type: 'string' } })),
-      ...Object.entries(r.query ?? {}).map(([name, schema]) => ({ name, in: 'query', required: false, schema })),
-    ];
-    (paths[url] ??= {})[r.method.toLowerCase()] = {
-      summary: r.summary,
-      security: r.public ? [] : [{ bearer: [] }],
-      ...(parameters.length ? { parameters } : {}),
-      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: r.body } } } } : {}),
-      ...(r.rawBodyLimit !== undefined ? { requestBody: { required: true, content: Object.fromEntries((r.rawBodyTypes ?? ['application/octet-stream']).map((type) => [type, { schema: { type: 'string', format: 'binary' } }])) } } : {}),
-      responses: {
-        '200': { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } },
-        '400': { description: 'Invalid request' },
-        ...(r.public ? {} : { '401': { description: 'Missing or wrong bearer token' }, '429': { description: 'Too many failed authentications from this address (see Retry-After)' } }),
-        '404': { description: 'Unknown device or endpoint' },
-        '413': { description: 'The request body is too large' },
-        '504': { description: 'The device did not answer' },
-      },
-    };
+    fromTable.add(`${r.method} ${r.url}`);
+    const params = Object.fromEntries(Object.entries(r.params ?? {}).map(([name, description]) => [name, { description, schema: PARAM_SCHEMAS[name] ?? DEFAULT_PARAM_SCHEMA }]));
+    add(r.method, r.url, openApiOperation({ method: r.method, url: r.url, summary: r.summary, public: r.public === true, role: r.role, params, query: r.query, body: r.body, raw: r.rawBodyLimit !== undefined, rawTypes: r.rawBodyTypes, ok: r.method === 'POST' ? 'Done (201 when something was made)' : 'OK' }));
+  }
+  // Routes registered outside the table (metrics, the console, package links, this document).
+  for (const route of registered) {
+    for (const method of [route.method].flat()) {
+      if (method === 'HEAD' || fromTable.has(`${method} ${route.url}`)) continue;
+      const config = (route.config ?? {}) as { public?: boolean; role?: Role; summary?: string };
+      const schema = (route.schema ?? {}) as { params?: { properties?: Record<string, object> }; querystring?: { properties?: Record<string, object> }; body?: object };
+      const params = Object.fromEntries([...route.url.matchAll(/:(\w+)/g)].map(([, name]) => [name!, { schema: schema.params?.properties?.[name!] ?? { type: 'string' } }]));
+      add(method, route.url, openApiOperation({ method, url: route.url, summary: config.summary ?? `${method} ${route.url}`, public: config.public === true, role: config.role, params, query: schema.querystring?.properties, body: schema.body, ok: 'OK' }));
+    }
   }
   return {
     openapi: '3.0.3',
-    info: { title: 'Depot API', version, description: 'Operator API of Depot, the software depot for device fleets.' },
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    info: { title: 'Depot API', version, description: 'Operator API of Depot, the software depot for device fleets. Every error is an RFC 9457 problem document (application/problem+json). x-depot-access is the least role an operation needs.' },
+    components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'An API token (dpt_…, `depot login` or POST /api/v1/tokens) or the shared token of `depot serve`' },
+        session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE, description: 'A console session from POST /api/v1/login; unsafe methods also need X-CSRF-Token' },
+      },
+      schemas: { Problem: PROBLEM_SCHEMA },
+    },
     paths,
   };
 }

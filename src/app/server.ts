@@ -23,6 +23,7 @@ import { PackageEndpoint } from '../fleet/package-endpoint.js';
 import { PackageCatalog } from '../fleet/packages.js';
 import { Inventory } from '../fleet/inventory.js';
 import { CampaignEngine } from '../fleet/campaigns.js';
+import { recordCampaignHistory } from '../fleet/campaign-history.js';
 import { chainJobPort } from '../fleet/campaign-chain.js';
 import { BootstrapServer, type DeviceCertificateIssuer } from '../lwm2m/server/bootstrap.js';
 import { CertificateAuthority, caPaths } from '../pki/ca.js';
@@ -357,6 +358,8 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   lwm2m.on('factsLearned', onInventoryFacts);
   bootstrap.on('bootstrapped', onInventoryBootstrap);
   const campaigns = new CampaignEngine({ campaigns: store.campaigns, inventory: store.inventory, catalog, jobs: chainJobPort(chain, (endpoint, sha256, since) => store.campaigns.chainJobSince(endpoint, sha256, since)), onError: (error) => process.emitWarning(`campaigns: ${error.message}`) });
+  // Progress over time for the console's rollout chart (issue 17).
+  const stopCampaignHistory = recordCampaignHistory(campaigns, store.campaignHistory, Date.now, (error) => process.emitWarning(`campaign history: ${error.message}`));
   opened.push(() => campaigns.close());
   const { token, source } = apiToken(dataDir, config.apiToken);
   // OMA DM bootstrap by SMS: needs the DM endpoint's URI (known once it listens) and a push sender.
@@ -384,7 +387,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     omadmBootstrap: { store: store.omadmBootstrap, ...(omadmBootstrap ? { service: omadmBootstrap } : {}) },
     ...(sms ? { sms: sms.api } : {}),
     inventory: { inventory, catalog },
-    campaigns: { engine: campaigns },
+    campaigns: { engine: campaigns, history: store.campaignHistory },
     installChain: {
       chain,
       learning,
@@ -523,6 +526,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       lwm2m.off('updated', onInventoryContact);
       lwm2m.off('factsLearned', onInventoryFacts);
       bootstrap.off('bootstrapped', onInventoryBootstrap);
+      stopCampaignHistory();
       await campaigns.close();
       for (const [event, listener] of lwm2mListeners) lwm2m.off(event, listener);
       lwm2m.off('error', lwm2mError);

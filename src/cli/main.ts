@@ -15,6 +15,7 @@ import { runCampaignCommand } from './campaign.js';
 import { runLoginCommand } from './login.js';
 import { runUsersCommand } from './users.js';
 import { runTokensCommand } from './tokens.js';
+import { runApiCommand, runOperatorCommand } from './operator.js';
 
 const USAGE = `usage: depot <command> [options]
 commands:
@@ -34,6 +35,13 @@ commands:
   login     sign in to a running Depot; saves its URL and an API token (config file, 0600)
   users     users and roles on a running Depot (admin)
   tokens    API tokens on a running Depot (admin)
+  bootstrap the LwM2M bootstrap queue and bootstrap credentials on a running Depot
+  lwm2m     LwM2M devices on a running Depot: read, write, execute, discover, operations, Object 9
+  packages  the package catalog on a running Depot: upload (progress bar), list, targets, who gets it
+  fleet     fleet summary, device table, roles, whoami, result codes
+  audit     the audit log (admin)
+  certificates  send Depot's root certificate to devices and follow each push
+  api       any API route by method and path (depot api routes lists them)
 Run "depot <command> --help" for a command's options.`;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
@@ -53,6 +61,13 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   login: runLoginCommand,
   users: runUsersCommand,
   tokens: runTokensCommand,
+  bootstrap: (argv) => runOperatorCommand('bootstrap', argv),
+  lwm2m: (argv) => runOperatorCommand('lwm2m', argv),
+  packages: (argv) => runOperatorCommand('packages', argv),
+  fleet: (argv) => runOperatorCommand('fleet', argv),
+  audit: (argv) => runOperatorCommand('audit', argv),
+  certificates: (argv) => runOperatorCommand('certificates', argv),
+  api: runApiCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

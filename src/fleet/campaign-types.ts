@@ -166,7 +166,7 @@ export interface CampaignRepository {
   setWave(id: string, wave: number, state: WaveState, now: TimeInput): Promise<void>;
   waves(id: string): Promise<CampaignWave[]>;
   /** Members in these states (all when omitted), by position; waves up to `maxWave` when given. */
-  members(id: string, filter?: { states?: readonly MemberState[]; maxWave?: number; limit?: number }): Promise<CampaignMember[]>;
+  members(id: string, filter?: { states?: readonly MemberState[]; maxWave?: number; limit?: number; afterPosition?: number }): Promise<CampaignMember[]>;
   /** Members pending → starting (in the store before any job is made), one transaction. */
   markStarting(id: string, deviceIds: readonly string[], now: TimeInput): Promise<void>;
   /** starting → started with the job id, or → failed with why it could not start; one transaction. */

@@ -384,7 +384,7 @@ export class CampaignEngine extends EventEmitter<{ progress: [progress: Campaign
     return this.options.campaigns.list(page);
   }
 
-  members(id: string, filter?: { states?: readonly MemberState[]; limit?: number }): Promise<CampaignMember[]> {
+  members(id: string, filter?: { states?: readonly MemberState[]; limit?: number; afterPosition?: number }): Promise<CampaignMember[]> {
     return this.options.campaigns.members(id, filter);
   }
 

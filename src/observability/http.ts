@@ -27,5 +27,5 @@ export function instrumentApi(app: FastifyInstance, logger: Logger, metrics: Dep
     if (status >= 500) logger.error(line, 'api request');
     else logger.info(line, 'api request');
   });
-  app.get('/metrics', { config: { role: 'viewer' } }, async (_request, reply) => reply.type(metrics.contentType).send(await metrics.text()));
+  app.get('/metrics', { config: { role: 'viewer', summary: 'Prometheus metrics (text exposition format): registrations, DM sessions, SMS, installs, campaigns, errors, queue depths, store latency' } }, async (_request, reply) => reply.type(metrics.contentType).send(await metrics.text()));
 }

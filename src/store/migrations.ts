@@ -554,4 +554,28 @@ ALTER TABLE omadm_accounts ADD COLUMN server_nonce BLOB;
     name: 'device-trust',
     sql: TRUST_MIGRATION_SQL,
   },
+  // ---- operator surfaces (issue 17): the inventory's make/model filters use an index; campaign progress over time.
+  {
+    version: 22,
+    name: 'console-progress-and-filters',
+    // The inventory filters compare COALESCE(make, expected_make) (imported devices not seen yet count by
+    // what the list said): indexes on those very expressions, with the id for the cursor order.
+    sql: `
+CREATE INDEX inventory_devices_eff_make ON inventory_devices (COALESCE(make, expected_make) COLLATE NOCASE, id);
+CREATE INDEX inventory_devices_eff_model ON inventory_devices (COALESCE(model, expected_model) COLLATE NOCASE, id);
+CREATE INDEX inventory_devices_eff_make_model ON inventory_devices (COALESCE(make, expected_make) COLLATE NOCASE, COALESCE(model, expected_model) COLLATE NOCASE, id);
+-- Campaign totals over time, one row per change (the console's rollout chart), kept with the campaign.
+CREATE TABLE campaign_progress_samples (
+  campaign_id TEXT    NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+  at          INTEGER NOT NULL,
+  succeeded   INTEGER NOT NULL CHECK (succeeded >= 0),
+  failed      INTEGER NOT NULL CHECK (failed >= 0),
+  running     INTEGER NOT NULL CHECK (running >= 0),
+  pending     INTEGER NOT NULL CHECK (pending >= 0),
+  ended       INTEGER NOT NULL CHECK (ended >= 0),
+  total       INTEGER NOT NULL CHECK (total >= 0),
+  PRIMARY KEY (campaign_id, at)
+) STRICT;
+`,
+  },
 ];

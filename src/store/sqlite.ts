@@ -39,6 +39,7 @@ import { SqliteCampaignRepository, SqlitePackageTargetRepository } from './sqlit
 import { SqliteUserRepository } from './sqlite/users.js';
 import { SqliteAuditRepository } from './sqlite/audit.js';
 import { SqliteFleetSummary } from './sqlite/fleet-summary.js';
+import { SqliteCampaignHistoryRepository } from './sqlite/campaign-history.js';
 import { Statements } from './sqlite/common.js';
 import { SqliteTrustRepository } from './sqlite/trust.js';
 import { flushSoftWrites } from './sqlite/batch.js';
@@ -105,6 +106,8 @@ export class SqliteStore implements Store {
   readonly omadmScomo: SqliteScomoJobRepository;
   /** Pushes of Depot's root certificate to devices (Send certificate, issue 16). */
   readonly trust: SqliteTrustRepository;
+  /** Campaign totals over time, for the console's rollout chart (issue 17). */
+  readonly campaignHistory: SqliteCampaignHistoryRepository;
 
   /** @internal The connection, for tests and maintenance tools; the layers above use the repositories. */
   readonly db: Database.Database;
@@ -143,6 +146,7 @@ export class SqliteStore implements Store {
     this.fleetSummary = new SqliteFleetSummary(statements);
     this.omadmScomo = new SqliteScomoJobRepository(statements);
     this.trust = new SqliteTrustRepository(statements);
+    this.campaignHistory = new SqliteCampaignHistoryRepository(statements);
   }
 
   /** Commits the soft writes (registrations, device facts) queued for the group commit (sqlite/batch.ts). */

@@ -13,6 +13,7 @@
 import { after, before, test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,6 +107,8 @@ function buildPackage(): string {
   const content = join(dir, 'hello');
   mkdirSync(content, { recursive: true });
   writeFileSync(join(content, 'hello.txt'), 'hello from the console test\n'.repeat(4000));
+  // Incompressible bytes, so the upload takes long enough on the throttled link to show its progress bar.
+  writeFileSync(join(content, 'noise.bin'), randomBytes(48 * 1024));
   const file = join(dir, 'hello-1.0.0.dpkg');
   const built = spawnSync(process.execPath, [CLI, 'package', 'build', content, '--name', 'hello', '--version', '1.0.0', '--key', join(dir, 'data', 'demo-signing', 'depot-demo.key.pem'), '--out', file], { encoding: 'utf8' });
   assert.equal(built.status, 0, built.stderr);
@@ -142,13 +145,33 @@ test('an admin signs in, sees the fleet, uploads a package with a progress bar, 
   await page.getByLabel('Search (start of endpoint, make or model)').fill(first);
   await page.getByTestId('device-count').filter({ hasText: /of 1 devices/ }).waitFor();
   await shot(page, 'devices');
-  // Packages: upload with the progress bar.
+  // Packages: upload with the progress bar. The browser's link is throttled (16 kB/s up, Chromium's
+  // network emulation) so the bar is on screen while the bytes go; it shows bytes sent of the file's size.
   await page.getByRole('link', { name: 'Packages' }).click();
-  await page.getByLabel('Depot package file').setInputFiles(buildPackage());
+  const file = buildPackage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 16 * 1024 });
+  await page.getByLabel('Depot package file').setInputFiles(file);
   await page.getByTestId('upload-button').click();
-  await page.getByRole('status').filter({ hasText: 'Added hello 1.0.0' }).waitFor();
+  const bar = page.locator('progress#upload-progress');
+  await bar.waitFor();
+  assert.equal(Number(await bar.getAttribute('max')), statSync(file).size);
+  await page.getByText(new RegExp(`^Uploading [\\d.]+ k?B of ${(statSync(file).size / 1e3).toFixed(1)} kB$`)).waitFor();
+  await shot(page, 'package-upload');
+  await page.getByRole('status').filter({ hasText: 'Added hello 1.0.0' }).waitFor({ timeout: 60_000 });
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  assert.equal(await bar.count(), 0, 'the bar is gone once the upload is done');
   await page.getByTestId('packages').getByText('hello').waitFor();
   await shot(page, 'packages');
+  // The package's page: targets, and which devices would get it (no targets: every device of the fleet).
+  await page.getByTestId('packages').getByRole('link', { name: 'hello' }).click();
+  await page.getByRole('heading', { name: 'Package hello 1.0.0' }).waitFor();
+  await page.getByTestId('targets').waitFor();
+  await page.getByTestId('would-get').click();
+  await page.getByTestId('would-get-count').filter({ hasText: `${FLEET} of ${FLEET} devices judged would get it` }).waitFor();
+  assert.equal(await page.getByTestId('would-get-devices').locator('tbody tr').count(), FLEET);
+  await shot(page, 'package');
   // A device: facts, install, history.
   await page.goto(`${base}/#/devices/${encodeURIComponent(first)}`);
   await page.getByRole('heading', { name: 'Facts' }).waitFor();
@@ -225,14 +248,19 @@ test('an admin opens the inventory and a device, runs a campaign on the simulate
   await page.getByLabel('Package', { exact: true }).selectOption({ label: 'hello 1.0.0' });
   await page.getByLabel('Waves (cumulative %, e.g. 10, 50, 100)').fill('50, 100');
   await page.getByLabel('Wait for my approval before each wave after the first').check();
+  await page.getByLabel('At most at once').fill('2');
+  await page.getByLabel('Pause one model past failures (%)').fill('60');
   await page.getByTestId('create-campaign').click();
   await page.getByRole('heading', { name: 'Campaign console rollout' }).waitFor();
   const id = decodeURIComponent(new URL(page.url()).hash.replace('#/campaigns/', ''));
   assert.match(id, /^cmp_/);
-  await page.getByTestId('campaign-state').filter({ hasText: 'awaiting-approval' }).waitFor({ timeout: 90_000 });
+  const campaignNow = async (error: Error) => {
+    throw new Error(`${error.message}\ncampaign: ${JSON.stringify((await apiJson(`/api/v1/campaigns/${id}`)).body).slice(0, 3000)}`);
+  };
+  await page.getByTestId('campaign-state').filter({ hasText: 'awaiting-approval' }).waitFor({ timeout: 90_000 }).catch(campaignNow);
   assert.equal(await page.getByTestId('waves').locator('tbody tr').count(), 2);
   await page.getByRole('button', { name: 'Approve wave 2' }).click();
-  await page.getByTestId('campaign-state').filter({ hasText: 'completed' }).waitFor({ timeout: 90_000 });
+  await page.getByTestId('campaign-state').filter({ hasText: 'completed' }).waitFor({ timeout: 90_000 }).catch(campaignNow);
   const progress = (await apiJson(`/api/v1/campaigns/${id}`)).body as { totals: { succeeded: number; total: number }; campaign: { spec: { package: { sha256: string } } } };
   assert.equal(progress.totals.total, FLEET);
   assert.equal(progress.totals.succeeded, FLEET, 'every simulated device installs the package');
@@ -242,6 +270,17 @@ test('an admin opens the inventory and a device, runs a campaign on the simulate
   await page.getByTestId('members').locator('tbody tr').nth(FLEET - 1).waitFor();
   assert.deepEqual(await page.getByTestId('members').locator('tbody tr td:nth-child(4)').allTextContents(), Array(FLEET).fill('succeeded'));
   await page.getByTestId('campaign-methods').getByRole('rowheader', { name: 'object9' }).waitFor();
+  // The form's rules reached the campaign; success by model and by method as charts.
+  await page.getByText(/a model alone past 60 %.*at most 2 at once/).waitFor();
+  assert.match((await page.getByTestId('models-chart').getAttribute('aria-label'))!, /^Success by model: .* succeeded, 0 failed/);
+  assert.match((await page.getByTestId('methods-chart').getAttribute('aria-label'))!, new RegExp(`^Success by install method: object9 ${FLEET} succeeded, 0 failed$`));
+  // The chart's history is the server's: a fresh page (no live samples) draws the same end state.
+  const history = (await apiJson(`/api/v1/campaigns/${id}/history`)).body as { samples: { ended: number; succeeded: number; total: number }[] };
+  assert.ok(history.samples.length >= 2, JSON.stringify(history));
+  assert.deepEqual(history.samples.at(-1), { ...history.samples.at(-1)!, ended: FLEET, succeeded: FLEET, total: FLEET });
+  await page.reload();
+  await page.getByTestId('progress-chart').waitFor();
+  assert.match((await page.getByTestId('progress-chart').getAttribute('aria-label'))!, new RegExp(`${FLEET} of ${FLEET} devices succeeded`));
   // Nothing failed, so there is nothing to retry; a completed campaign has no pause or cancel.
   assert.equal(await page.getByRole('button', { name: /Retry|Pause|Cancel campaign/ }).count(), 0);
   await shot(page, 'campaign');
@@ -254,7 +293,8 @@ test('an admin opens the inventory and a device, runs a campaign on the simulate
   await chain.waitFor();
   const attempt = chain.locator('tbody tr:has(td)').filter({ hasText: 'object9' }).first();
   assert.equal(await attempt.locator('td').nth(3).textContent(), 'succeeded');
-  assert.equal(await attempt.locator('td').nth(4).textContent(), 'INSTALLED');
+  // The result code with its numbers on the wire and what it means.
+  assert.equal(await attempt.locator('td').nth(4).textContent(), 'INSTALLED (seed 2, registry 2)The software was installed successfully.');
   await shot(page, 'inventory-device');
   // The learned table: the campaign's installs are counted; pin and unpin a method for a model.
   await page.getByRole('link', { name: 'Install methods' }).click();
@@ -273,6 +313,46 @@ test('an admin opens the inventory and a device, runs a campaign on the simulate
   await acmeModel.getByRole('button', { name: 'Remove pin of scomo' }).click();
   await page.getByRole('status').filter({ hasText: 'learning decides again' }).waitFor();
   assert.deepEqual((await apiJson('/api/v1/install-methods?make=Acme&model=Rocket-1')).body.rules, []);
+  assert.deepEqual(consoleErrors, []);
+  await context.close();
+});
+
+test("an operator opens a failed device's history: the failed job, its result code and what it means, every transition", async () => {
+  // A vendor image relayed byte for byte that is no Depot package: the simulated device's integrity check refuses it.
+  const upload = await fetch(`${base}/api/v1/packages?format=opaque&name=broken&version=1.0&type=application%2Fx-depot-test`, { method: 'POST', headers: { authorization: `Bearer ${sharedToken}`, 'content-type': 'application/octet-stream' }, body: randomBytes(4096) });
+  assert.equal(upload.status, 201, await upload.clone().text());
+  const broken = (await upload.json()) as { sha256: string };
+  const endpoint = ((await apiJson('/api/v1/fleet/devices?limit=1&sort=endpoint&dir=desc')).body.devices as { endpoint: string }[])[0]!.endpoint;
+  const started = await apiJson(`/api/v1/devices/${encodeURIComponent(endpoint)}/installs`, { method: 'POST', body: JSON.stringify({ package: broken.sha256, method: 'pull' }) });
+  assert.equal(started.status, 201, JSON.stringify(started.body));
+  const jobId = started.body.id as string;
+  const ended = await waitFor('the install to fail', async () => {
+    const job = (await apiJson(`/api/v1/installs/${jobId}`)).body as { state: string; result: string | null };
+    return ['failed', 'succeeded', 'cancelled'].includes(job.state) ? job : undefined;
+  }, 90_000);
+  assert.equal(ended.state, 'failed');
+  assert.ok(ended.result, 'the device reported a result code');
+  const meaning = ((await apiJson('/api/v1/result-codes')).body.results as { name: string; meaning: string }[]).find((r) => r.name === ended.result)!;
+  assert.ok(meaning, `${ended.result} is a known result code`);
+
+  const context = await launch('failed-history');
+  const page = context.pages()[0] ?? (await context.newPage());
+  const consoleErrors: string[] = [];
+  page.on('pageerror', (error) => consoleErrors.push(error.message));
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await page.getByRole('link', { name: 'LwM2M devices', exact: true }).click();
+  await page.getByRole('link', { name: endpoint, exact: true }).click();
+  const row = page.getByTestId('history').locator('tbody tr').filter({ hasText: jobId });
+  await row.waitFor();
+  assert.equal(await row.locator('td').nth(3).textContent(), 'failed');
+  assert.match((await row.locator('td').nth(4).textContent())!, new RegExp(`^${ended.result}`));
+  assert.equal(await row.getByTestId('result-meaning').textContent().then((t) => t!.startsWith(meaning.meaning)), true);
+  await shot(page, 'device-failed');
+  await row.getByRole('link').click();
+  await page.getByRole('heading', { name: 'Transitions' }).waitFor();
+  const states = await page.locator('table tbody tr td:nth-child(3)').allTextContents();
+  assert.equal(states.at(-1), 'failed', states.join(' → '));
+  assert.ok(states.length >= 2);
   assert.deepEqual(consoleErrors, []);
   await context.close();
 });

@@ -169,7 +169,9 @@ test('unknown paths: 401 without the token (no way to tell routes from non-route
     assert.equal(anonymous.status, 401, target);
     const known = await rawRequest(port, 'GET', target, { headers: { authorization: `Bearer ${TOKEN}` } });
     assert.equal(known.status, 404, target);
-    assert.deepEqual(JSON.parse(known.body), { error: 'UNKNOWN_ROUTE', message: 'no such API route' });
+    // A problem document that does not echo the path.
+    assert.match(known.headers['content-type'] ?? '', /^application\/problem\+json/);
+    assert.deepEqual(JSON.parse(known.body), { type: 'about:blank', title: 'Not Found', status: 404, error: 'UNKNOWN_ROUTE', detail: 'no such API route (every route is in /api/openapi.json)', message: 'no such API route (every route is in /api/openapi.json)' });
   }
   const wrongMethod = await rawRequest(port, 'DELETE', '/api/v1/devices');
   assert.equal(wrongMethod.status, 401);
@@ -190,7 +192,7 @@ test('public routes answer without credentials (and with wrong ones)', async () 
   assert.equal(openapi.status, 200);
   const doc = JSON.parse(openapi.body) as { paths: Record<string, Record<string, { security: unknown }>> };
   assert.deepEqual(doc.paths['/api/health']!.get!.security, []);
-  assert.deepEqual(doc.paths['/api/v1/packages']!.post!.security, [{ bearer: [] }]);
+  assert.deepEqual(doc.paths['/api/v1/packages']!.post!.security, [{ bearer: [] }, { session: [] }]);
   const download = await rawRequest(port, 'GET', '/pkg/not-a-real-token');
   assert.equal(download.status, 404);
   assert.equal(errorOf(download), 'NOT_FOUND');

@@ -116,7 +116,7 @@ test('GET /api/openapi.json describes every v1 route with bearer security', asyn
   for (const path of ['/api/v1/devices', '/api/v1/devices/{endpoint}', '/api/v1/devices/{endpoint}/read', '/api/v1/devices/{endpoint}/write', '/api/v1/devices/{endpoint}/execute', '/api/v1/bootstrap']) {
     assert.ok(doc.paths[path], path);
   }
-  assert.deepEqual(doc.paths['/api/v1/devices']!.get!.security, [{ bearer: [] }]);
+  assert.deepEqual(doc.paths['/api/v1/devices']!.get!.security, [{ bearer: [] }, { session: [] }]);
 });
 
 test('GET /api/v1/devices/:endpoint/observe streams the value and each change as server-sent events, and cancels on disconnect', async () => {

@@ -6,14 +6,13 @@
  */
 import { after, before, test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startApiTestServer, type ApiTestServer } from '../support/api-server.js';
+import { runDepot } from '../support/cli.js';
 
-const CLI = join(process.cwd(), 'dist/src/cli/main.js');
 const TOKEN = 'cli-accounts-token-71c2';
 const PASSWORD = 'cli-admin-password-9';
 let server: ApiTestServer;
@@ -21,16 +20,7 @@ let url: string;
 let home: string;
 
 function depot(args: string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', DEPOT_CONFIG: join(home, 'depot', 'config.json'), ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.input ?? '');
-  });
+  return runDepot(args, { DEPOT_CONFIG: join(home, 'depot', 'config.json'), ...options.env }, options.input ?? '');
 }
 
 before(async () => {

@@ -1,27 +1,15 @@
 /** Every `depot` command answers --help (also after a subcommand) with its usage and exit code 0 (issue 17). */
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { runDepot } from '../support/cli.js';
 
-const CLI = join(process.cwd(), 'dist/src/cli/main.js');
 
-function depot(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const depot = (args: string[]) => runDepot(args);
 
 test('every command and subcommand answers --help with its usage (exit 0)', async () => {
-  const commands = ['serve', 'sim', 'coap', 'ca', 'credentials', 'install', 'package', 'client', 'login', 'users', 'tokens'];
+  const commands = ['serve', 'sim', 'coap', 'ca', 'credentials', 'install', 'package', 'client', 'login', 'users', 'tokens', 'devices', 'chain', 'sms', 'inventory', 'campaign', 'bootstrap', 'lwm2m', 'packages', 'fleet', 'audit', 'api', 'certificates'];
   // One process each (a CLI start costs a second or two on a loaded machine): --help, -h, and after a subcommand.
-  const runs = [...commands.map((c) => [c, '--help']), ['users', 'add', '-h'], ['tokens', 'create', 'x', '--help'], ['ca', 'issue', '--help']];
+  const runs = [...commands.map((c) => [c, '--help']), ['users', 'add', '-h'], ['tokens', 'create', 'x', '--help'], ['ca', 'issue', '--help'], ['lwm2m', 'write', 'ep', '/3/0/1', '--help'], ['packages', 'upload', '-h'], ['api', 'get', '/x', '--help']];
   for (const args of runs) {
     const r = await depot(args);
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);

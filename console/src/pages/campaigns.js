@@ -7,6 +7,8 @@ import { api } from '../api.js';
 import { html, can, fmtTime, useLoad, Problem, Loading } from '../ui.js';
 
 const ENDED = new Set(['completed', 'cancelled']);
+const MEMBERS_PAGE = 100;
+const MEMBER_STATES = ['pending', 'no-package', 'starting', 'started', 'succeeded', 'failed', 'cancelled'];
 const COLORS = { succeeded: '#1a6b2f', failed: '#a4161a', running: '#0b5cad', pending: '#8792a2', other: '#c9ced6' };
 
 function stateLabel(c) {
@@ -48,6 +50,35 @@ export function parseWaves(text) {
   return { waves: numbers.map((percent) => ({ percent })) };
 }
 
+/** The optional rules of the form as campaign spec fields; an error message when one is out of range. */
+export function rulesOf(f) {
+  const spec = {};
+  const num = (key) => {
+    const v = String(f.get(key) ?? '').trim();
+    return v === '' ? undefined : Number(v);
+  };
+  for (const key of ['successThreshold', 'failureLimit', 'modelFailureLimit']) {
+    const v = num(key);
+    if (v === undefined) continue;
+    if (!(v >= 0 && v <= 100)) return { error: 'Percentages are between 0 and 100.' };
+    spec[key] = v / 100;
+  }
+  for (const key of ['minSamples', 'concurrency']) {
+    const v = num(key);
+    if (v === undefined) continue;
+    if (!Number.isInteger(v) || v < 1) return { error: `${key === 'concurrency' ? 'At most at once' : 'Results before judging'} is a whole number of 1 or more.` };
+    spec[key] = v;
+  }
+  const order = String(f.get('order') ?? '');
+  if (order) spec.order = order;
+  const start = String(f.get('windowStart') ?? '');
+  const end = String(f.get('windowEnd') ?? '');
+  if ((start === '') !== (end === '')) return { error: 'A maintenance window has a start and an end.' };
+  if (start) spec.window = { start: start.slice(0, 5), end: end.slice(0, 5), ...(f.get('windowDeviceTime') === 'on' ? { deviceTime: true } : {}) };
+  spec.activate = f.get('activate') === 'on';
+  return { spec };
+}
+
 function CreateCampaign() {
   const packages = useLoad(() => api('/api/v1/packages?limit=1000'), []);
   const [kind, setKind] = useState('filter');
@@ -59,14 +90,18 @@ function CreateCampaign() {
     const f = new FormData(e.target);
     const waves = parseWaves(String(f.get('waves') ?? ''));
     if (waves.error) return setResult({ error: new Error(waves.error) });
-    const target = kind === 'group' ? { kind: 'group', group: String(f.get('group')).trim() } : { kind: 'filter', filter: Object.fromEntries(['make', 'model', 'os', 'protocol', 'fgroup'].map((k) => [k === 'fgroup' ? 'group' : k, String(f.get(k) ?? '').trim()]).filter(([, v]) => v)) };
+    const devices = String(f.get('devices') ?? '').split(/[\s,]+/).filter(Boolean);
+    if (kind === 'list' && devices.length === 0) return setResult({ error: new Error('List at least one device id (one per line).') });
+    const target = kind === 'group' ? { kind: 'group', group: String(f.get('group')).trim() } : kind === 'list' ? { kind: 'list', devices } : { kind: 'filter', filter: Object.fromEntries(['make', 'model', 'os', 'protocol', 'fgroup'].map((k) => [k === 'fgroup' ? 'group' : k, String(f.get(k) ?? '').trim()]).filter(([, v]) => v)) };
     const choice = String(f.get('package'));
     const name = String(f.get('select-name') ?? '').trim();
     const pack = choice === 'select' ? { kind: 'select', ...(name ? { name } : {}) } : { kind: 'fixed', sha256: choice };
+    const rules = rulesOf(f);
+    if (rules.error) return setResult({ error: new Error(rules.error) });
     setBusy(true);
     setResult(null);
     try {
-      const c = await api('/api/v1/campaigns', { method: 'POST', json: { name: String(f.get('name')).trim(), target, package: pack, waves: waves.waves, approval: f.get('approval') === 'on' } });
+      const c = await api('/api/v1/campaigns', { method: 'POST', json: { name: String(f.get('name')).trim(), target, package: pack, waves: waves.waves, approval: f.get('approval') === 'on', ...rules.spec } });
       location.hash = `#/campaigns/${encodeURIComponent(c.id)}`;
     } catch (error) {
       setResult({ error });
@@ -80,10 +115,12 @@ function CreateCampaign() {
     <form onSubmit=${submit} data-testid="campaign-form">
       <div class="inline-fields">
         <div><label for="cmp-name">Name</label><input id="cmp-name" name="name" required maxLength="200" /></div>
-        <div><label for="cmp-target">Devices</label><select id="cmp-target" value=${kind} onChange=${(e) => setKind(e.target.value)}><option value="filter">by filter (empty: every device)</option><option value="group">a group</option></select></div>
+        <div><label for="cmp-target">Devices</label><select id="cmp-target" value=${kind} onChange=${(e) => setKind(e.target.value)}><option value="filter">by filter (empty: every device)</option><option value="group">a group</option><option value="list">listed devices</option></select></div>
       </div>
       ${kind === 'group'
         ? html`<div><label for="cmp-group">Group</label><input id="cmp-group" name="group" required maxLength="64" /></div>`
+        : kind === 'list'
+        ? html`<div><label for="cmp-devices">Device ids (Depot ids from the inventory, one per line)</label><textarea id="cmp-devices" name="devices" rows="4" cols="60" required></textarea></div>`
         : html`<fieldset><legend>Filter (all that are given must match)</legend><div class="inline-fields">
             <div><label for="cmp-make">Make</label><input id="cmp-make" name="make" class="short" /></div>
             <div><label for="cmp-model">Model</label><input id="cmp-model" name="model" class="short" /></div>
@@ -97,7 +134,21 @@ function CreateCampaign() {
         <div><label for="cmp-waves">Waves (cumulative %, e.g. 10, 50, 100)</label><input id="cmp-waves" name="waves" value="100" aria-describedby="cmp-waves-help" /></div>
       </div>
       <p id="cmp-waves-help" class="muted">Each wave starts when the one before it has succeeded well enough (90 % by default); too many failures pause the campaign, or one model alone.</p>
+      <fieldset><legend>Rollout rules (empty: Depot's defaults)</legend><div class="inline-fields">
+        <div><label for="cmp-success">Next wave at success (%)</label><input id="cmp-success" name="successThreshold" type="number" min="0" max="100" placeholder="90" class="short" /></div>
+        <div><label for="cmp-failure">Pause past failures (%)</label><input id="cmp-failure" name="failureLimit" type="number" min="0" max="100" placeholder="20" class="short" /></div>
+        <div><label for="cmp-model-failure">Pause one model past failures (%)</label><input id="cmp-model-failure" name="modelFailureLimit" type="number" min="0" max="100" placeholder="50" class="short" /></div>
+        <div><label for="cmp-samples">Results before judging</label><input id="cmp-samples" name="minSamples" type="number" min="1" placeholder="3" class="short" /></div>
+        <div><label for="cmp-concurrency">At most at once</label><input id="cmp-concurrency" name="concurrency" type="number" min="1" max="100000" placeholder="100" class="short" /></div>
+        <div><label for="cmp-order">Wave order</label><select id="cmp-order" name="order" class="short"><option value="">default: spread over models</option><option value="random">random (seeded)</option></select></div>
+      </div></fieldset>
+      <fieldset><legend>Maintenance window (optional: installs start only inside it)</legend><div class="inline-fields">
+        <div><label for="cmp-window-start">From (HH:MM)</label><input id="cmp-window-start" name="windowStart" type="time" class="short" /></div>
+        <div><label for="cmp-window-end">To (HH:MM)</label><input id="cmp-window-end" name="windowEnd" type="time" class="short" /></div>
+        <div><input type="checkbox" id="cmp-window-device" name="windowDeviceTime" class="check" /> <label for="cmp-window-device" class="inline-label">in each device's time zone (else UTC)</label></div>
+      </div></fieldset>
       <p><input type="checkbox" id="cmp-approval" name="approval" class="check" /> <label for="cmp-approval" class="inline-label">Wait for my approval before each wave after the first</label></p>
+      <p><input type="checkbox" id="cmp-activate" name="activate" class="check" /> <label for="cmp-activate" class="inline-label">Activate the software once installed</label></p>
       <p><button type="submit" disabled=${busy} data-testid="create-campaign">Start campaign</button></p>
       <${Problem} error=${result?.error ?? packages.error} />
     </form>
@@ -129,9 +180,16 @@ function useLiveProgress(id) {
     let source = null;
     let closed = false;
     api(`/api/v1/campaigns/${encodeURIComponent(id)}`).then(
-      (p) => {
+      async (p) => {
+        if (closed) return;
+        // The server keeps the totals over time (also for a campaign nobody watched): start from them.
+        const history = await api(`/api/v1/campaigns/${encodeURIComponent(id)}/history`).catch(() => null);
         if (closed) return;
         samples.current.push({ at: Date.parse(p.campaign.createdAt), succeeded: 0, failed: 0, done: 0 });
+        for (const h of history?.samples ?? []) {
+          const at = Date.parse(h.at);
+          if (at >= samples.current.at(-1).at) samples.current.push({ at, succeeded: h.succeeded, failed: h.failed, done: h.ended });
+        }
         take(p);
         if (ENDED.has(p.campaign.state)) return;
         source = new EventSource(`/api/v1/campaigns/${encodeURIComponent(id)}/events`);
@@ -189,6 +247,32 @@ function ProgressChart({ samples, total, end }) {
     <figcaption><span class="key" style=${`background:${COLORS.succeeded}`}></span> succeeded <span class="key" style=${`background:${COLORS.failed}`}></span> failed (dashed) — devices over time</figcaption></figure>`;
 }
 
+/** Success and failure per row (model or method): a bar chart, succeeded and failed side by side, with the success rate. */
+export function SuccessChart({ rows, what, testid }) {
+  if (rows.length === 0) return null;
+  const W = 560;
+  const ROW = 26;
+  const L = 150;
+  const R = 70;
+  const H = rows.length * ROW + 8;
+  const max = Math.max(1, ...rows.map((r) => r.succeeded + r.failed));
+  const x = (n) => (n / max) * (W - L - R);
+  const rate = (r) => (r.succeeded + r.failed === 0 ? '—' : `${Math.round((r.succeeded / (r.succeeded + r.failed)) * 100)} %`);
+  const label = `Success by ${what}: ${rows.map((r) => `${r.label} ${r.succeeded} succeeded, ${r.failed} failed`).join('; ')}`;
+  return html`<figure class="chart"><svg viewBox=${`0 0 ${W} ${H}`} width="100%" role="img" aria-label=${label} data-testid=${testid}>
+      ${rows.map((r, i) => {
+        const y = 4 + i * ROW;
+        return html`<g>
+          <text x=${L - 6} y=${y + 15} text-anchor="end" font-size="12" fill="#1b1f24">${r.label.length > 22 ? `${r.label.slice(0, 21)}…` : r.label}</text>
+          <rect x=${L} y=${y + 3} width=${x(r.succeeded)} height="16" fill=${COLORS.succeeded} />
+          <rect x=${L + x(r.succeeded)} y=${y + 3} width=${x(r.failed)} height="16" fill=${COLORS.failed} />
+          <text x=${L + x(r.succeeded + r.failed) + 6} y=${y + 15} font-size="12" fill="#1b1f24">${rate(r)}</text>
+        </g>`;
+      })}
+    </svg>
+    <figcaption><span class="key" style=${`background:${COLORS.succeeded}`}></span> succeeded <span class="key" style=${`background:${COLORS.failed}`}></span> failed — ended installs by ${what}, with the success rate</figcaption></figure>`;
+}
+
 /** One horizontal stacked bar of a counts object (inline SVG). */
 function StackBar({ counts, label }) {
   const total = counts.total || 1;
@@ -218,7 +302,25 @@ const COUNT_HEADS = html`<th scope="col">Devices</th><th scope="col">Succeeded</
 export function CampaignDetail({ me, id }) {
   const { progress: p, error, live, samples, refresh } = useLiveProgress(id);
   const totalsKey = p ? JSON.stringify(p.totals) : '';
-  const members = useLoad(() => (p ? api(`/api/v1/campaigns/${encodeURIComponent(id)}/members?limit=200`) : Promise.resolve(null)), [id, totalsKey]);
+  // Cursors of the member pages seen: [undefined, next of page 1, …] (the server's `next`).
+  const [cursors, setCursors] = useState([undefined]);
+  const [pageNo, setPageNo] = useState(0);
+  const [memberState, setMemberState] = useState('');
+  const after = cursors[pageNo];
+  const members = useLoad(
+    () => (p ? api(`/api/v1/campaigns/${encodeURIComponent(id)}/members?${new URLSearchParams({ limit: String(MEMBERS_PAGE), ...(after ? { after } : {}), ...(memberState ? { state: memberState } : {}) })}`) : Promise.resolve(null)),
+    [id, totalsKey, after, memberState],
+  );
+  const nextPage = () => {
+    if (!members.data?.next) return;
+    setCursors((c) => [...c.slice(0, pageNo + 1), members.data.next]);
+    setPageNo(pageNo + 1);
+  };
+  const showState = (value) => {
+    setMemberState(value);
+    setCursors([undefined]);
+    setPageNo(0);
+  };
   const [result, setResult] = useState(null);
   if (error) return html`<p><a href="#/campaigns">← Campaigns</a></p><${Problem} error=${error} />`;
   if (!p) return html`<${Loading} what="the campaign" />`;
@@ -249,6 +351,7 @@ export function CampaignDetail({ me, id }) {
         <dt>Progress</dt><dd><span aria-live="polite" data-testid="campaign-totals">${t.succeeded} succeeded, ${t.failed} failed, ${t.starting + t.started} running, ${t.pending} pending of ${t.total}</span> <progress max=${t.total || 1} value=${done} aria-label="Devices finished"></progress></dd>
         <dt>Wave</dt><dd>${c.currentWave} of ${p.waves.length}</dd>
         <dt>Devices</dt><dd>${targetText(c.spec.target)}</dd><dt>Package</dt><dd>${packageText(c.spec.package)}</dd>
+        <dt>Window</dt><dd>${c.spec.window ? `${c.spec.window.start}–${c.spec.window.end} ${c.spec.window.deviceTime ? 'device time' : 'UTC'}` : 'any time'}</dd>
         <dt>Rules</dt><dd>next wave at ${Math.round(c.spec.successThreshold * 100)} % success; pause past ${Math.round(c.spec.failureLimit * 100)} % failures (a model alone past ${Math.round(c.spec.modelFailureLimit * 100)} %) after ${c.spec.minSamples} results; ${c.spec.approval ? 'each wave waits for approval' : 'no approval'}; at most ${c.spec.concurrency} at once</dd>
         <dt>Created</dt><dd>${fmtTime(c.createdAt)}</dd><dt>Finished</dt><dd>${fmtTime(c.finishedAt)}</dd>
         ${c.retryOf && html`<dt>Retry of</dt><dd><a href=${`#/campaigns/${encodeURIComponent(c.retryOf)}`}>${c.retryOf}</a></dd>`}
@@ -270,17 +373,21 @@ export function CampaignDetail({ me, id }) {
       <p class="muted legend">${Object.entries(COLORS).map(([k, col]) => html`<span class="key" style=${`background:${col}`}></span> ${k === 'other' ? 'no package / cancelled' : k} `)}</p>
     </section>
     <section class="panel" aria-labelledby="models-h"><h3 id="models-h">By model</h3>
+      <${SuccessChart} rows=${p.models.map((m) => ({ label: m.model, succeeded: m.counts.succeeded, failed: m.counts.failed }))} what="model" testid="models-chart" />
       <table data-testid="models"><thead><tr><th scope="col">Model</th><th scope="col"><span class="muted">progress</span></th>${COUNT_HEADS}<th scope="col">Paused</th></tr></thead>
       <tbody>${p.models.map((m) => html`<tr><th scope="row">${m.model}</th><td><${StackBar} counts=${m.counts} label=${m.model} /></td><${Counts} c=${m.counts} /><td>${m.paused ?? '—'}</td></tr>`)}</tbody></table>
     </section>
     <section class="panel" aria-labelledby="methods-h"><h3 id="methods-h">By install method</h3>
+      ${p.methods.length > 0 && html`<${SuccessChart} rows=${p.methods.map((m) => ({ label: m.method, succeeded: m.succeeded, failed: m.failed }))} what="install method" testid="methods-chart" />`}
       ${p.methods.length === 0 ? html`<p class="muted">No install has ended yet.</p>` : html`<table data-testid="campaign-methods"><thead><tr><th scope="col">Method</th><th scope="col">Succeeded</th><th scope="col">Failed</th></tr></thead>
       <tbody>${p.methods.map((m) => html`<tr><th scope="row">${m.method}</th><td>${m.succeeded}</td><td>${m.failed}</td></tr>`)}</tbody></table>`}
     </section>
     <section class="panel" aria-labelledby="members-h"><h3 id="members-h">Devices</h3>
       <${Problem} error=${members.error} />
+      <form class="inline" onSubmit=${(e) => e.preventDefault()}><div><label for="members-state">Show</label><select id="members-state" value=${memberState} onChange=${(e) => showState(e.target.value)}><option value="">every device</option>${MEMBER_STATES.map((st) => html`<option value=${st}>${st}</option>`)}</select></div></form>
+      ${members.data && html`<p class="muted" aria-live="polite" data-testid="members-page">Page ${pageNo + 1}: devices ${pageNo * MEMBERS_PAGE + 1}–${pageNo * MEMBERS_PAGE + members.data.members.length}${members.data.next ? ', more on the next page' : ''}</p>`}
       ${members.data && html`<table data-testid="members"><thead><tr><th scope="col">Device</th><th scope="col">Wave</th><th scope="col">Model</th><th scope="col">State</th><th scope="col">Method</th><th scope="col">Message</th><th scope="col">Ended</th></tr></thead>
       <tbody>${members.data.members.map((m) => html`<tr><td><a href=${`#/inventory/${encodeURIComponent(m.device)}`}>${m.endpoint ?? m.device}</a></td><td>${m.wave}</td><td>${m.model}</td><td class=${`state-${m.state}`}>${m.state}</td><td>${m.method ?? '—'}</td><td>${m.message ?? ''}</td><td>${fmtTime(m.endedAt)}</td></tr>`)}</tbody></table>
-      ${members.data.members.length >= 200 && html`<p class="muted">The first 200 devices are shown.</p>`}`}
+      <div class="pager"><button class="secondary" disabled=${pageNo === 0} onClick=${() => setPageNo(pageNo - 1)}>Previous devices</button><button class="secondary" disabled=${!members.data.next} onClick=${nextPage} data-testid="members-next">Next devices</button></div>`}
     </section>`;
 }

@@ -5,7 +5,7 @@
 // install chain history (every attempt with its method, outcome, result and reason).
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
-import { html, fmtTime, useLoad, Problem, Loading } from '../ui.js';
+import { html, fmtTime, useLoad, useCursorList, useResultCodes, Problem, Loading, ResultCode, MoreButton } from '../ui.js';
 
 const PAGE = 50;
 const FILTERS = [
@@ -96,14 +96,18 @@ function Selection({ id }) {
 
 /** The install chain jobs of a device, each with every attempt. */
 export function ChainHistory({ address }) {
-  const { data, error } = useLoad(() => api(`/api/v1/devices/${encodeURIComponent(address)}/install-chains?limit=50`), [address]);
+  const list = useCursorList(`/api/v1/devices/${encodeURIComponent(address)}/install-chains?limit=50`, 'jobs', [address]);
+  const { error } = list;
+  const data = list.items && { jobs: list.items };
+  const codes = useResultCodes();
   return html`<section class="panel" aria-labelledby="chains-h"><h3 id="chains-h">Install chain history</h3>
     <${Problem} error=${error} />
     ${data && (data.jobs.length === 0 ? html`<p class="muted">No install chain jobs yet.</p>` : html`<table data-testid="chain-history"><thead><tr><th scope="col">Job</th><th scope="col">Attempt</th><th scope="col">Method</th><th scope="col">Outcome</th><th scope="col">Result</th><th scope="col">Reason / message</th><th scope="col">Started</th></tr></thead>
       <tbody>${data.jobs.map((j) => [
         html`<tr class="group-row"><th scope="rowgroup" colspan="7"><span class="mono">${j.id.slice(0, 12)}</span> package <span class="mono">${j.package.slice(0, 12)}…</span>: <span class=${`state-${j.state}`}>${j.state}</span> <span class="muted">(order ${j.chosenBy}: ${j.methods.join(' → ')}; ${fmtTime(j.createdAt)})</span>${j.message ? html`<br /><span class="muted">${j.message}</span>` : ''}</th></tr>`,
-        ...(j.attempts.length === 0 ? [html`<tr><td></td><td colspan="6" class="muted">No attempt yet${j.plan.note ? `: ${j.plan.note}` : ''}</td></tr>`] : j.attempts.map((a) => html`<tr><td></td><td>${a.seq}</td><td>${a.method}</td><td class=${`state-${a.outcome}`}>${a.outcome}</td><td class="mono">${a.result ?? '—'}</td><td>${a.message ?? ''}</td><td>${fmtTime(a.startedAt)}</td></tr>`)),
+        ...(j.attempts.length === 0 ? [html`<tr><td></td><td colspan="6" class="muted">No attempt yet${j.plan.note ? `: ${j.plan.note}` : ''}</td></tr>`] : j.attempts.map((a) => html`<tr><td></td><td>${a.seq}</td><td>${a.method}</td><td class=${`state-${a.outcome}`}>${a.outcome}</td><td><${ResultCode} name=${a.result} codes=${codes} /></td><td>${a.message ?? ''}</td><td>${fmtTime(a.startedAt)}</td></tr>`)),
       ])}</tbody></table>`)}
+    <${MoreButton} list=${list} what="install chain jobs" />
   </section>`;
 }
 

@@ -189,14 +189,16 @@ export class SqliteCampaignRepository implements CampaignRepository {
     );
   }
 
-  members(id: string, filter: { states?: readonly MemberState[]; maxWave?: number; limit?: number } = {}): Promise<CampaignMember[]> {
+  members(id: string, filter: { states?: readonly MemberState[]; maxWave?: number; limit?: number; afterPosition?: number } = {}): Promise<CampaignMember[]> {
     return run('campaign members', () => {
       const states = filter.states ?? [];
       const where = states.length > 0 ? ` AND state IN (${states.map(() => '?').join(', ')})` : '';
       const wave = filter.maxWave !== undefined ? ' AND wave <= ?' : '';
+      // Waves are consecutive runs of positions: the (wave, position) order is the position order, a cursor.
+      const after = filter.afterPosition !== undefined ? ' AND position > ?' : '';
       const limit = filter.limit !== undefined ? ' LIMIT ?' : '';
-      const params: unknown[] = [id, ...states, ...(filter.maxWave !== undefined ? [filter.maxWave] : []), ...(filter.limit !== undefined ? [filter.limit] : [])];
-      return (this.s.get(`SELECT ${MEMBER_COLUMNS} FROM campaign_members WHERE campaign_id = ?${where}${wave} ORDER BY wave, position${limit}`).all(...params) as MemberRow[]).map(memberOf);
+      const params: unknown[] = [id, ...states, ...(filter.maxWave !== undefined ? [filter.maxWave] : []), ...(filter.afterPosition !== undefined ? [filter.afterPosition] : []), ...(filter.limit !== undefined ? [filter.limit] : [])];
+      return (this.s.get(`SELECT ${MEMBER_COLUMNS} FROM campaign_members WHERE campaign_id = ?${where}${wave}${after} ORDER BY wave, position${limit}`).all(...params) as MemberRow[]).map(memberOf);
     });
   }
 

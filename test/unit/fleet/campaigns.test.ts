@@ -10,6 +10,7 @@ import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { CampaignEngine, inWindow, orderDevices, waveSizes, type CampaignJobPort, type CampaignJobResult, type CampaignJobSpec, type CampaignJobStatus } from '../../../src/fleet/campaigns.js';
 import { PackageCatalog } from '../../../src/fleet/packages.js';
+import { recordCampaignHistory } from '../../../src/fleet/campaign-history.js';
 import { openSqliteStore, type SqliteStore } from '../../../src/store/index.js';
 import { tempDir } from '../store/helpers.js';
 
@@ -297,4 +298,51 @@ void test('campaigns: durable: a new engine over the same SQLite file resumes; m
   assert.equal((await engine3.get(c.id)).state, 'completed');
   assert.equal(f.jobs.jobs.size, 10);
   store2.close();
+});
+
+void test('campaigns: progress over time is kept per change (one row per second at most), members page by cursor, and the inventory make/model filters walk an index', async () => {
+  const f = await fixture([...fleet(6), ...fleet(4, 'Globex', 'G-2')]);
+  let clock = Date.UTC(2026, 11, 7, 12);
+  const stop = recordCampaignHistory(f.engine, f.store.campaignHistory, () => (clock += 1500), (e) => assert.fail(e));
+  const c = await f.engine.create({ name: 'history', target: { kind: 'group', group: 'fleet' }, package: { kind: 'fixed', sha256: f.sha }, waves: [{ percent: 50 }, { percent: 100 }], seed: 3, successThreshold: 0.5, failureLimit: 1, modelFailureLimit: 1 });
+  f.jobs.finishAll((spec) => (spec.endpoint === 'ep-001' ? 'failed' : 'succeeded'));
+  await f.engine.tick();
+  f.jobs.finishAll(() => 'succeeded');
+  await f.engine.tick();
+  await new Promise((resolve) => setImmediate(resolve));
+  stop();
+  const samples = await f.store.campaignHistory.list(c.id);
+  assert.ok(samples.length >= 3, JSON.stringify(samples));
+  for (let i = 1; i < samples.length; i++) {
+    assert.ok(samples[i]!.at > samples[i - 1]!.at, 'oldest first');
+    assert.ok(samples[i]!.ended >= samples[i - 1]!.ended, 'ended never goes back');
+  }
+  const last = samples.at(-1)!;
+  assert.deepEqual([last.total, last.ended, last.succeeded + last.failed, last.pending, last.running], [10, 10, 10, 0, 0]);
+  // Thinned to 2 points: the first and the last stay.
+  assert.deepEqual(await f.store.campaignHistory.list(c.id, 2), [samples[0], last]);
+  // Two changes within one second keep one row, with the later totals.
+  await f.store.campaignHistory.record(c.id, { ...last, failed: 99 }, last.at + 200);
+  assert.equal((await f.store.campaignHistory.list(c.id)).at(-1)!.failed, 99);
+  assert.equal((await f.store.campaignHistory.list(c.id)).length, samples.length);
+
+  // Members by cursor: pages of 3 cover every device once, in campaign order.
+  const all = await f.engine.members(c.id);
+  const seen: string[] = [];
+  let after: number | undefined;
+  for (;;) {
+    const page = await f.engine.members(c.id, { limit: 3, ...(after !== undefined ? { afterPosition: after } : {}) });
+    if (page.length === 0) break;
+    seen.push(...page.map((m) => m.deviceId));
+    after = page.at(-1)!.position;
+  }
+  assert.deepEqual(seen, all.map((m) => m.deviceId));
+
+  // The filters compare COALESCE(make, expected_make): the plan uses the indexes on those expressions.
+  const plan = (where: string) => (f.store.db.prepare(`EXPLAIN QUERY PLAN SELECT id FROM inventory_devices d WHERE id > '' AND ${where} ORDER BY id LIMIT 51`).all({ make: 'Acme', model: 'S-1' }) as { detail: string }[]).map((r) => r.detail).join('; ');
+  assert.match(plan('COALESCE(make, expected_make) = @make COLLATE NOCASE'), /USING INDEX inventory_devices_eff_make/);
+  assert.match(plan('COALESCE(model, expected_model) = @model COLLATE NOCASE'), /USING INDEX inventory_devices_eff_model/);
+  assert.match(plan('COALESCE(make, expected_make) = @make COLLATE NOCASE AND COALESCE(model, expected_model) = @model COLLATE NOCASE'), /USING INDEX inventory_devices_eff_make_model/);
+  assert.equal((await f.store.inventory.list({ make: 'globex' })).items.length, 4);
+  f.store.close();
 });

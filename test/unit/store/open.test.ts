@@ -79,6 +79,7 @@ const EXPECTED_MIGRATIONS: [number, string][] = [
   [15, 'omadm-scomo-jobs'],
   [16, 'omadm-server-credentials'],
   [17, 'device-trust'],
+  [22, 'console-progress-and-filters'],
 ];
 
 void test('open: a new file gets every migration, in order, recorded once; reopening applies none again', () => {
@@ -130,6 +131,9 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
     'install_jobs_endpoint',
     'install_jobs_open',
     'install_transitions_job',
+    'inventory_devices_eff_make',
+    'inventory_devices_eff_make_model',
+    'inventory_devices_eff_model',
     'inventory_devices_make_model',
     'inventory_labels_by_name',
     'omadm_bootstrap_group',
