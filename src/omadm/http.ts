@@ -330,7 +330,8 @@ export class OmaDmHttpServer {
       }, now);
       this.sessions.set(key, session);
     }
-    const account = (await this.options.store.omadmAccounts.get(deviceId)) ?? undefined;
+    // An authenticated MD5/Basic session checks nothing more against the account: no store read (and no decryption) per message.
+    const account = session.needsAccount ? ((await this.options.store.omadmAccounts.get(deviceId)) ?? undefined) : undefined;
     const source = `source:${req.socket.remoteAddress ?? '?'}`;
     const throttled = !session.isAuthenticated && (this.deviceThrottle.blocked(deviceId, now) || this.sourceThrottle.blocked(source, now));
     let out: ReceiveOutput;
@@ -349,13 +350,13 @@ export class OmaDmHttpServer {
       throw error;
     }
     // Everything the session changed is in the store before the reply goes out.
-    for (const effect of out.effects) await this.apply(effect, source, now);
+    await this.applyEffects(out.effects, source, now);
     // Operator jobs are taken from their queue only once the device has proved who it is.
     if (!out.ended && out.effects.some((e) => e.kind === 'authenticated') && this.options.jobsFor !== undefined) {
       session.addJobs(await this.options.jobsFor(deviceId));
     }
     if (out.ended) this.sessions.delete(key);
-    const reply = encodeSyncML(out.reply, encoding);
+    const reply = out.encoded ?? encodeSyncML(out.reply, encoding);
     const headers: Record<string, string | number> = { 'content-type': mediaType === 'application/vnd.syncml+xml' || mediaType === 'application/vnd.syncml+wbxml' ? mediaType : encoding === 'xml' ? SYNCML_DM_XML : SYNCML_DM_WBXML, 'content-length': reply.length };
     // Server authentication in an HMAC session: the MAC over the exact reply bytes (OMA-TS-DM_Security-V1_2 x-syncml-hmac).
     if (out.mac !== undefined) headers['x-syncml-hmac'] = formatHmacHeader({ algorithm: 'MD5', username: out.mac.username, mac: hmacMac(out.mac.username, out.mac.password, out.mac.nonce, reply) });
@@ -405,32 +406,48 @@ export class OmaDmHttpServer {
   /** Effects of a session ended outside a request (no source address to throttle). */
   private async applyAll(effects: readonly SessionEffect[], now: number): Promise<void> {
     try {
-      for (const effect of effects) await this.apply(effect, 'source:?', now);
+      await this.applyEffects(effects, 'source:?', now);
     } catch (error) {
       this.log(`omadm: effects of an ended session failed: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
 
-  private async apply(effect: SessionEffect, source: string, now: number): Promise<void> {
-    switch (effect.kind) {
-      case 'client-nonce':
-        await this.options.store.omadmAccounts.setNonce(effect.deviceId, effect.nonce, Date.now());
-        break;
-      case 'facts': {
+  /**
+   * A message's effects: first its store writes (nonces, facts), asked for together so that they
+   * share one group commit (src/store/sqlite/batch.ts: the nonce durably, on disk when it settles),
+   * then, in order, what each effect tells the rest of Depot (onFacts, onAuthenticated, onEffect).
+   * Any write failing fails the request (HTTP 500, no reply carrying a nonce that is not stored).
+   */
+  private async applyEffects(effects: readonly SessionEffect[], source: string, now: number): Promise<void> {
+    const writes: Promise<unknown>[] = [];
+    const patches = new Map<SessionEffect, DeviceFactsPatch>();
+    const at = Date.now();
+    for (const effect of effects) {
+      if (effect.kind === 'client-nonce') writes.push(this.options.store.omadmAccounts.setNonce(effect.deviceId, effect.nonce, at));
+      else if (effect.kind === 'server-nonce' && this.options.store.omadmAccounts.setServerNonce !== undefined) writes.push(this.options.store.omadmAccounts.setServerNonce(effect.deviceId, effect.nonce, at));
+      else if (effect.kind === 'facts') {
         const patch = factsPatch(effect.facts);
-        await this.options.store.deviceFacts.upsert(factsEndpointOf(effect.deviceId), patch, Date.now());
-        await this.options.onFacts?.(effect.deviceId, patch);
-        break;
+        patches.set(effect, patch);
+        writes.push(this.options.store.deviceFacts.upsert(factsEndpointOf(effect.deviceId), patch, at));
       }
+    }
+    if (writes.length === 1) await writes[0];
+    else if (writes.length > 1) await Promise.all(writes);
+    for (const effect of effects) await this.apply(effect, source, now, patches.get(effect));
+  }
+
+  /** What one effect tells the rest of Depot, once the store has what it changed (applyEffects). */
+  private async apply(effect: SessionEffect, source: string, now: number, patch: DeviceFactsPatch | undefined): Promise<void> {
+    switch (effect.kind) {
+      case 'facts':
+        await this.options.onFacts?.(effect.deviceId, patch ?? factsPatch(effect.facts));
+        break;
       case 'auth-failed':
         this.deviceThrottle.record(effect.deviceId, now);
         if (effect.attempt > 1) this.sourceThrottle.record(source, now);
         this.log(effect.final
           ? `omadm: authentication of ${shown(effect.deviceId)} from ${source.slice(7)} refused after ${effect.attempt} attempts: ${effect.reason}`
           : `omadm: authentication of ${shown(effect.deviceId)} from ${source.slice(7)}: ${effect.reason === 'throttled' ? 'not checked (throttled)' : effect.reason}, challenged with a new nonce`);
-        break;
-      case 'server-nonce':
-        await this.options.store.omadmAccounts.setServerNonce?.(effect.deviceId, effect.nonce, Date.now());
         break;
       case 'server-auth-refused':
         this.log(`omadm: ${shown(effect.deviceId)} did not accept Depot's server credential (${effect.code})${effect.retry ? ', resent over its new nonce' : ''}`);

@@ -136,6 +136,8 @@ export interface ReceiveOutput {
   readonly effects: readonly SessionEffect[];
   /** The session is over: the edge forgets it once the reply is sent. */
   readonly ended: boolean;
+  /** The reply already encoded in the input's encoding (measuring it against MaxMsgSize did that), when it was. */
+  readonly encoded?: Uint8Array;
   /**
    * An HMAC session with server credentials: the edge puts x-syncml-hmac on the reply, computed
    * with these over the encoded body (OMA-TS-DM_Security-V1_2, HMAC in both directions).
@@ -234,6 +236,16 @@ export class DmServerSession {
 
   get isAuthenticated(): boolean {
     return this.authenticated;
+  }
+
+  /**
+   * Whether the next message needs the device's account from the store: until the device has
+   * authenticated, and for every message of an HMAC session (each carries its own MAC). An MD5 or
+   * Basic session, once authenticated, checks nothing more against the account (its server
+   * credentials were read with the first message).
+   */
+  get needsAccount(): boolean {
+    return !this.authenticated || this.authType === AuthType.Hmac;
   }
 
   get isEnded(): boolean {
@@ -462,7 +474,7 @@ export class DmServerSession {
       // Not even one Status fits the client's MaxMsgSize (a long Target/Source of its own making): nothing sensible can follow.
       return this.abort(input, effects, StatusCode.RequestEntityTooLarge, `the client's MaxMsgSize ${this.clientMaxMsgSize} cannot hold one command (${PROTOCOL})`);
     }
-    const { reply, rest } = fitted;
+    const { reply, rest, encoded } = fitted;
     this.pending.push(...rest);
     for (const job of this.refused.splice(0)) {
       effects.push({ kind: 'protocol-warning', deviceId: this.deviceId, text: `job ${job.id} is larger than the client's MaxMsgSize ${this.clientMaxMsgSize} and the client takes no large object of its size (MaxObjSize ${this.clientMaxObjSize ?? 'none'})` });
@@ -479,9 +491,9 @@ export class DmServerSession {
     if (!more && !hasCommands) {
       this.ended = true;
       effects.push({ kind: 'session-ended', deviceId: this.deviceId, reason: 'completed' });
-      return { reply, effects, ended: true };
+      return { reply, effects, ended: true, ...(encoded === undefined ? {} : { encoded }) };
     }
-    return { reply, effects, ended: false };
+    return { reply, effects, ended: false, ...(encoded === undefined ? {} : { encoded }) };
   }
 
   private idleLimit(): number {
@@ -793,13 +805,16 @@ export class DmServerSession {
    * As many of `outgoing` as fit in the client's MaxMsgSize, in order (RepPro MaxMsgSize: the
    * sender never exceeds it); the rest wait for the client's Alert 1222.
    */
-  private fit(input: ReceiveInput, outgoing: Outgoing[]): { reply: SyncMLMessage; rest: Outgoing[] } | undefined {
+  private fit(input: ReceiveInput, outgoing: Outgoing[]): { reply: SyncMLMessage; rest: Outgoing[]; encoded?: Uint8Array } | undefined {
     const header = this.header(input);
     const numbered = outgoing.map((c) => (c.cmdId === '' ? this.numbered(c) : c));
     const max = this.clientMaxMsgSize;
     const sizeOf = (commands: readonly Outgoing[], final: boolean): number => encodeSyncML({ header, commands, final }, input.encoding).length;
     for (;;) {
-      if (sizeOf(numbered, true) <= max) return { reply: { header, commands: numbered, final: true }, rest: [] };
+      // The usual case: everything fits. The bytes measured are the reply's: the edge sends them as they are.
+      const whole = { header, commands: numbered, final: true };
+      const encoded = encodeSyncML(whole, input.encoding);
+      if (encoded.length <= max) return { reply: whole, rest: [], encoded };
       let n = 0;
       while (n < numbered.length && sizeOf(numbered.slice(0, n + 1), false) <= max) n++;
       if (n === numbered.length) return { reply: { header, commands: numbered, final: false }, rest: [] };
