@@ -17,7 +17,7 @@ import { formatHmacHeader, hmacMac, parseHmacHeader } from './auth.js';
 import type { HmacHeader } from './auth.js';
 import { OmaDmFormatError } from './errors.js';
 import { DmServerSession } from './session.js';
-import type { DmAccount, ReceiveOutput, ServerJob, SessionEffect } from './session.js';
+import type { DmAccount, ReceiveOutput, ServerJob, SessionConfig, SessionEffect } from './session.js';
 import { SYNCML_DM_WBXML, SYNCML_DM_XML, decodeSyncML, encodeSyncML } from './syncml.js';
 import type { SyncMLEncoding } from './syncml.js';
 import type { Clock } from '../util/clock.js';
@@ -163,6 +163,9 @@ export function factsPatch(facts: Readonly<Record<string, string>>): DeviceFacts
 
 class BodyTooLarge extends Error {}
 
+/** The session table is walked for idle sessions at most this often (while it is not full). */
+const SWEEP_INTERVAL_MS = 1000;
+
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? NaN);
@@ -200,6 +203,8 @@ export class OmaDmHttpServer {
   private readonly maxMessageBytes: number;
   private readonly maxSessions: number;
   private readonly log: (line: string) => void;
+  /** One config for every session (the session keeps it with its defaults, shared). */
+  private readonly sessionConfig: SessionConfig;
 
   constructor(private readonly options: OmaDmServerOptions) {
     if (options.tls === undefined && options.insecureHttp !== true) throw new Error('the OMA DM endpoint needs a TLS certificate, or insecureHttp for labs');
@@ -209,6 +214,13 @@ export class OmaDmHttpServer {
     this.maxMessageBytes = options.maxMessageBytes ?? 64 * 1024;
     this.maxSessions = options.maxSessions ?? 10_000;
     this.log = options.log ?? (() => {});
+    this.sessionConfig = {
+      serverUri: options.serverUri ?? 'depot',
+      ...(options.allowBasic === undefined ? {} : { allowBasic: options.allowBasic }),
+      ...(options.sessionTimeoutMs === undefined ? {} : { timeoutMs: options.sessionTimeoutMs }),
+      ...(options.nonce === undefined ? {} : { nonce: options.nonce }),
+      ownMaxMsgSize: this.maxMessageBytes,
+    };
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
       this.handle(req, res).catch((error: unknown) => {
         this.log(`omadm: request failed: ${error instanceof Error ? error.message : String(error)}`);
@@ -239,8 +251,18 @@ export class OmaDmHttpServer {
     return this.sessions.size;
   }
 
-  /** Drops idle sessions; run before admitting a new one, so the table stays bounded without a timer. */
+  /** When the session table was last swept. */
+  private lastSweep = -Infinity;
+
+  /**
+   * Drops idle sessions; run before admitting a new one, so the table stays bounded without a
+   * timer. A walk over the whole table at most once a second (SWEEP_INTERVAL_MS), or whenever the
+   * table is full: not once per new session, which with thousands open would cost more than the
+   * session. A session idle past its time is refused by the session itself in the meantime.
+   */
   private sweep(now: number): void {
+    if (now - this.lastSweep < SWEEP_INTERVAL_MS && this.sessions.size < this.maxSessions) return;
+    this.lastSweep = now;
     for (const [key, session] of this.sessions) {
       const ended = session.expire(now);
       if (ended.length > 0) {
@@ -321,13 +343,7 @@ export class OmaDmHttpServer {
         res.writeHead(400).end();
         return;
       }
-      session = new DmServerSession(message.header.sessionId, deviceId, [], {
-        serverUri: this.options.serverUri ?? 'depot',
-        ...(this.options.allowBasic === undefined ? {} : { allowBasic: this.options.allowBasic }),
-        ...(this.options.sessionTimeoutMs === undefined ? {} : { timeoutMs: this.options.sessionTimeoutMs }),
-        ...(this.options.nonce === undefined ? {} : { nonce: this.options.nonce }),
-        ownMaxMsgSize: this.maxMessageBytes,
-      }, now);
+      session = new DmServerSession(message.header.sessionId, deviceId, [], this.sessionConfig, now);
       this.sessions.set(key, session);
     }
     // An authenticated MD5/Basic session checks nothing more against the account: no store read (and no decryption) per message.

@@ -156,6 +156,9 @@ export const FACT_URIS = [
   './DevDetail/DevTyp', './DevDetail/OEM', './DevDetail/FwV', './DevDetail/SwV', './DevDetail/HwV', './DevDetail/LrgObj',
 ] as const;
 
+/** The Gets of the facts, made once: their Items are shared by every session's commands (nothing changes them). */
+const FACT_JOBS: readonly ServerJob[] = FACT_URIS.map((uri) => ({ id: `fact:${uri}`, kind: 'Get', uri, items: [{ target: { locUri: uri } }] }));
+
 /** Node values are bounded: a fact is a short string. */
 const MAX_FACT_LENGTH = 256;
 
@@ -185,7 +188,7 @@ type Outgoing = StatusCommand | ItemCommand | AlertCommand | ContainerCommand | 
 export class DmServerSession {
   readonly sessionId: string;
   readonly deviceId: string;
-  private readonly config: Required<Omit<SessionConfig, 'allowBasic'>> & { allowBasic: boolean };
+  private readonly config: FullConfig;
   private serverMsgId = 0;
   private cmdId = 0;
   private lastClientMsgId = 0;
@@ -220,16 +223,7 @@ export class DmServerSession {
     this.sessionId = sessionId;
     this.deviceId = deviceId;
     this.jobs = [...jobs];
-    this.config = {
-      serverUri: config.serverUri,
-      allowBasic: config.allowBasic ?? false,
-      timeoutMs: config.timeoutMs ?? 5 * 60_000,
-      unauthenticatedTimeoutMs: config.unauthenticatedTimeoutMs ?? 30_000,
-      defaultMaxMsgSize: config.defaultMaxMsgSize ?? 16 * 1024,
-      ownMaxMsgSize: config.ownMaxMsgSize ?? 64 * 1024,
-      maxAuthAttempts: config.maxAuthAttempts ?? 3,
-      nonce: config.nonce ?? (() => newNonce()),
-    };
+    this.config = withDefaults(config);
     this.clientMaxMsgSize = this.config.defaultMaxMsgSize;
     this.lastActivity = now;
   }
@@ -299,7 +293,8 @@ export class DmServerSession {
   receive(input: ReceiveInput): ReceiveOutput {
     const out = this.receiveMessage(input);
     // What Depot sent last, to resend over a new nonce if the device refuses Depot's credential.
-    if (!out.ended) this.lastOut = { msgId: out.reply.header.msgId, commands: out.reply.commands.filter((c): c is Outgoing => c.kind !== 'Status'), final: out.reply.final };
+    // Only a session with server credentials can be refused them: without, the commands are not kept (memory per open session).
+    if (!out.ended) this.lastOut = { msgId: out.reply.header.msgId, commands: this.server === undefined ? [] : out.reply.commands.filter((c): c is Outgoing => c.kind !== 'Status'), final: out.reply.final };
     const server = this.server;
     if (server === undefined || !this.authenticated || this.authType !== AuthType.Hmac) return out;
     return { ...out, mac: { username: server.serverId, password: server.password, nonce: server.nonce } };
@@ -464,7 +459,7 @@ export class DmServerSession {
     if (!wantsNext) this.closePackage(effects);
     if (!this.jobsQueued) {
       this.jobsQueued = true;
-      for (const uri of FACT_URIS) this.pending.push(this.command({ id: `fact:${uri}`, kind: 'Get', uri }));
+      for (const job of FACT_JOBS) this.pending.push(this.command(job));
       for (const job of this.jobs) this.pending.push(this.command(job));
     }
     const hasCommands = this.pending.some((c) => c.kind !== 'Status');
@@ -721,9 +716,7 @@ export class DmServerSession {
     } else if (job.kind === 'Alert') {
       cmd = { kind: 'Alert', cmdId: '', ...(job.alertCode === undefined ? {} : { code: job.alertCode }), ...(job.items === undefined ? {} : { items: job.items }) };
     } else {
-      const meta: Meta | undefined = job.format !== undefined || job.type !== undefined ? { ...(job.format === undefined ? {} : { format: job.format }), ...(job.type === undefined ? {} : { type: job.type }) } : undefined;
-      const item: Item = { target: { locUri: job.uri }, ...(job.sourceUri === undefined ? {} : { source: { locUri: job.sourceUri } }), ...(job.data === undefined ? {} : { data: job.data }), ...(meta === undefined ? {} : { meta }) };
-      cmd = { kind: job.kind, cmdId: '', ...(job.correlator === undefined ? {} : { correlator: job.correlator }), items: job.items ?? [item] };
+      cmd = { kind: job.kind, cmdId: '', ...(job.correlator === undefined ? {} : { correlator: job.correlator }), items: job.items ?? [itemOf(job)] };
     }
     pendingJobs.set(cmd, job);
     return cmd;
@@ -886,6 +879,34 @@ const chunks = new WeakSet<object>();
 /** The remainder of a large object after a chunk (no Size of its own: the first chunk had it). */
 const chunkRest = new WeakSet<object>();
 const chunkTotal = new WeakMap<object, number>();
+
+type FullConfig = Required<Omit<SessionConfig, 'allowBasic'>> & { allowBasic: boolean };
+/** Each SessionConfig with its defaults, made once per config object: an edge passes the same one to every session. */
+const fullConfigs = new WeakMap<SessionConfig, FullConfig>();
+
+function withDefaults(config: SessionConfig): FullConfig {
+  let full = fullConfigs.get(config);
+  if (full === undefined) {
+    full = {
+      serverUri: config.serverUri,
+      allowBasic: config.allowBasic ?? false,
+      timeoutMs: config.timeoutMs ?? 5 * 60_000,
+      unauthenticatedTimeoutMs: config.unauthenticatedTimeoutMs ?? 30_000,
+      defaultMaxMsgSize: config.defaultMaxMsgSize ?? 16 * 1024,
+      ownMaxMsgSize: config.ownMaxMsgSize ?? 64 * 1024,
+      maxAuthAttempts: config.maxAuthAttempts ?? 3,
+      nonce: config.nonce ?? (() => newNonce()),
+    };
+    fullConfigs.set(config, full);
+  }
+  return full;
+}
+
+/** The one Item of an item command built from a job's uri, sourceUri, data, format and type. */
+function itemOf(job: ServerJob): Item {
+  const meta: Meta | undefined = job.format !== undefined || job.type !== undefined ? { ...(job.format === undefined ? {} : { format: job.format }), ...(job.type === undefined ? {} : { type: job.type }) } : undefined;
+  return { target: { locUri: job.uri }, ...(job.sourceUri === undefined ? {} : { source: { locUri: job.sourceUri } }), ...(job.data === undefined ? {} : { data: job.data }), ...(meta === undefined ? {} : { meta }) };
+}
 
 /** Which job a not-yet-sent command carries (kept beside the command, not in the message model). */
 const pendingJobs = new WeakMap<object, ServerJob>();
