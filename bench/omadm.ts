@@ -62,9 +62,11 @@ async function startChild(args: string[]): Promise<Child> {
   return { tracked, port: first.port, caPem: first.caPem, next };
 }
 
-async function gcReading(child: Child): Promise<{ heapUsed: number; rss: number }> {
+interface GcReading { heapUsed: number; rss: number; writes?: { writes: number; commits: number; largestBatch: number } }
+
+async function gcReading(child: Child): Promise<GcReading> {
   child.tracked.child.stdin!.write('gc\n');
-  return JSON.parse(await child.next()) as { heapUsed: number; rss: number };
+  return JSON.parse(await child.next()) as GcReading;
 }
 
 /** HTTPS with one keep-alive agent (as a phone's stack keeps its connection), counting bytes. */
@@ -139,6 +141,7 @@ async function run(encoding: SyncMLEncoding): Promise<Row> {
   if (completed !== PHONES) throw new Error(`${PHONES - completed} sessions did not complete`);
   // Memory per open session: Package 1 accepted, the session left open in the table.
   const before = await gcReading(depot);
+  if (before.writes !== undefined) process.stdout.write(`${encoding}: store group commit, warm-up and measured round: ${before.writes.writes} writes in ${before.writes.commits} commits (largest ${before.writes.largestBatch})\n`);
   const openCounts = { requests: 0, reqBytes: 0, resBytes: 0 };
   const openers = measured.slice(0, Math.min(OPEN, PHONES));
   const t = countingTransport(depot.caPem, agent, openCounts);

@@ -19,6 +19,7 @@ import { Session as InspectorSession } from 'node:inspector/promises';
 import { CertificateAuthority } from '../../src/pki/ca.js';
 import { OmaDmHttpServer } from '../../src/omadm/http.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
+import { softWriteStats } from '../../src/store/sqlite/batch.js';
 
 const [mode = 'depot', phonesText = '1000', password = 'bench-password', replyBytesText = '1500'] = process.argv.slice(2);
 const ca = await CertificateAuthority.create();
@@ -82,7 +83,7 @@ rl.on('line', (line) => {
   if (word === 'gc') {
     (globalThis as { gc?: () => void }).gc?.();
     const m = process.memoryUsage();
-    process.stdout.write(`${JSON.stringify({ heapUsed: m.heapUsed, rss: m.rss, cpu: process.cpuUsage() })}\n`);
+    process.stdout.write(`${JSON.stringify({ heapUsed: m.heapUsed, rss: m.rss, cpu: process.cpuUsage(), writes: softWriteStats() })}\n`);
   }
 });
 rl.on('close', () => {
