@@ -547,4 +547,12 @@ ALTER TABLE omadm_accounts ADD COLUMN server_password BLOB;
 ALTER TABLE omadm_accounts ADD COLUMN server_nonce BLOB;
 `,
   },
+  // ---- OMA DM command expiry (issue 14): a queued command not sent by expires_at is failed, never sent late.
+  {
+    version: 20,
+    name: 'omadm-command-expiry',
+    sql: `
+ALTER TABLE omadm_commands ADD COLUMN expires_at INTEGER;
+`,
+  },
 ];
