@@ -15,6 +15,8 @@
 import { request as httpsRequest, Agent } from 'node:https';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { AuthType, md5Credential } from '../src/omadm/auth.js';
 import { AlertCode } from '../src/omadm/status-codes.js';
 import { SYNCML_DM_WBXML, SYNCML_DM_XML, encodeSyncML } from '../src/omadm/syncml.js';
@@ -28,9 +30,10 @@ const USAGE = `usage: node dist/bench/omadm.js [--phones n] [--concurrency n] [-
   --phones <n>        simulated phones (default 1000)
   --concurrency <n>   sessions in flight (default 50)
   --encodings <list>  xml,wbxml (default both)
-  --open <n>          sessions left open for the memory figure (default 1000)`;
+  --open <n>          sessions left open for the memory figure (default 1000)
+  --profile <dir>     V8 CPU profile of the server during the measured round (one .cpuprofile per encoding)`;
 
-const { values } = parseArgs({ options: { phones: { type: 'string' }, concurrency: { type: 'string' }, encodings: { type: 'string' }, open: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+const { values } = parseArgs({ options: { phones: { type: 'string' }, concurrency: { type: 'string' }, encodings: { type: 'string' }, open: { type: 'string' }, profile: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
 if (values.help) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(0);
@@ -59,9 +62,11 @@ async function startChild(args: string[]): Promise<Child> {
   return { tracked, port: first.port, caPem: first.caPem, next };
 }
 
-async function gcReading(child: Child): Promise<{ heapUsed: number; rss: number }> {
+interface GcReading { heapUsed: number; rss: number; writes?: { writes: number; commits: number; largestBatch: number } }
+
+async function gcReading(child: Child): Promise<GcReading> {
   child.tracked.child.stdin!.write('gc\n');
-  return JSON.parse(await child.next()) as { heapUsed: number; rss: number };
+  return JSON.parse(await child.next()) as GcReading;
 }
 
 /** HTTPS with one keep-alive agent (as a phone's stack keeps its connection), counting bytes. */
@@ -95,7 +100,7 @@ async function inParallel<T>(items: readonly T[], fn: (item: T) => Promise<void>
   }));
 }
 
-interface Row { encoding: SyncMLEncoding; sessionsPerSec: number; cpuMsPerSession: number; reqPerSession: number; reqBytes: number; resBytes: number; refSessionsPerSec: number; openKiB: number; foreign: number }
+interface Row { encoding: SyncMLEncoding; sessionsPerSec: number; cpuMsPerSession: number; refCpuMsPerSession: number; clientCpuMsPerSession: number; reqPerSession: number; reqBytes: number; resBytes: number; refSessionsPerSec: number; openKiB: number; foreign: number }
 
 async function run(encoding: SyncMLEncoding): Promise<Row> {
   const depot = await startChild(['depot', String(PHONES), PASSWORD]);
@@ -111,6 +116,10 @@ async function run(encoding: SyncMLEncoding): Promise<Row> {
   const counts = { requests: 0, reqBytes: 0, resBytes: 0 };
   const measured = phones.map((p) => new DmPhone(p.profile, countingTransport(depot.caPem, agent, counts)));
   measured.forEach((m, i) => (m.nonce = phones[i]!.nonce));
+  if (values.profile !== undefined) {
+    depot.tracked.child.stdin!.write('prof-start\n');
+    await depot.next();
+  }
   const cpu0 = cpuSeconds(depot.tracked.child.pid!) ?? 0;
   const self0 = cpuSeconds('self') ?? 0;
   const busy0 = machineBusySeconds();
@@ -124,9 +133,15 @@ async function run(encoding: SyncMLEncoding): Promise<Row> {
   const clientCpu = (cpuSeconds('self') ?? 0) - self0;
   // Other work on the machine during the measured round (the phones run in this process).
   const foreign = Math.max(0, (machineBusySeconds() - busy0 - serverCpu - clientCpu) / seconds);
+  if (values.profile !== undefined) {
+    mkdirSync(values.profile, { recursive: true });
+    depot.tracked.child.stdin!.write(`prof-stop ${resolve(values.profile, `omadm-${encoding}.cpuprofile`)}\n`);
+    process.stdout.write(`profile: ${(JSON.parse(await depot.next()) as { profile: string }).profile}\n`);
+  }
   if (completed !== PHONES) throw new Error(`${PHONES - completed} sessions did not complete`);
   // Memory per open session: Package 1 accepted, the session left open in the table.
   const before = await gcReading(depot);
+  if (before.writes !== undefined) process.stdout.write(`${encoding}: store group commit, warm-up and measured round: ${before.writes.writes} writes in ${before.writes.commits} commits (largest ${before.writes.largestBatch})\n`);
   const openCounts = { requests: 0, reqBytes: 0, resBytes: 0 };
   const openers = measured.slice(0, Math.min(OPEN, PHONES));
   const t = countingTransport(depot.caPem, agent, openCounts);
@@ -157,16 +172,20 @@ async function run(encoding: SyncMLEncoding): Promise<Row> {
   const jobs = Array.from({ length: PHONES }, (_, i) => i);
   await inParallel(jobs.slice(0, Math.min(100, PHONES)), async () => void (await refT.post(`https://127.0.0.1:${ref.port}/`, body, { 'content-type': 'application/octet-stream' })));
   const r0 = process.hrtime.bigint();
+  const refCpu0 = cpuSeconds(ref.tracked.child.pid!) ?? 0;
   await inParallel(jobs, async () => {
     for (let k = 0; k < perPhone; k++) await refT.post(`https://127.0.0.1:${ref.port}/`, body, { 'content-type': 'application/octet-stream' });
   });
   const refSeconds = Number(process.hrtime.bigint() - r0) / 1e9;
+  const refCpu = (cpuSeconds(ref.tracked.child.pid!) ?? 0) - refCpu0;
   await stopChild(ref.tracked);
   refAgent.destroy();
   return {
     encoding,
     sessionsPerSec: PHONES / seconds,
     cpuMsPerSession: (serverCpu * 1000) / PHONES,
+    refCpuMsPerSession: (refCpu * 1000) / PHONES,
+    clientCpuMsPerSession: (clientCpu * 1000) / PHONES,
     reqPerSession: perPhone,
     reqBytes: reqSize,
     resBytes: resSize,
@@ -179,7 +198,7 @@ async function run(encoding: SyncMLEncoding): Promise<Row> {
 process.stdout.write(`bench:omadm: ${PHONES} phones, ${CONCURRENCY} sessions in flight, TLS (Depot's CA), server pinned to CPU 1${PINNING ? '' : ' (no taskset: not pinned)'}\n`);
 const rows: Row[] = [];
 for (const encoding of ENCODINGS) rows.push(await run(encoding));
-process.stdout.write('\n| encoding | Depot sessions/s | node:https same requests, sessions/s | ratio | server CPU ms/session | requests/session | avg request / reply bytes | heap per open session | foreign CPU |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n');
+process.stdout.write('\n| encoding | Depot sessions/s | node:https same requests, sessions/s | ratio | server CPU ms/session | node:https CPU ms/session | phones CPU ms/session | requests/session | avg request / reply bytes | heap per open session | foreign CPU |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n');
 for (const r of rows) {
-  process.stdout.write(`| ${r.encoding} | ${r.sessionsPerSec.toFixed(0)} | ${r.refSessionsPerSec.toFixed(0)} | ${(r.sessionsPerSec / r.refSessionsPerSec).toFixed(2)}x | ${r.cpuMsPerSession.toFixed(2)} | ${r.reqPerSession.toFixed(1)} | ${r.reqBytes} / ${r.resBytes} | ${r.openKiB.toFixed(1)} KiB | ${(r.foreign * 100).toFixed(0)} % |\n`);
+  process.stdout.write(`| ${r.encoding} | ${r.sessionsPerSec.toFixed(0)} | ${r.refSessionsPerSec.toFixed(0)} | ${(r.sessionsPerSec / r.refSessionsPerSec).toFixed(2)}x | ${r.cpuMsPerSession.toFixed(2)} | ${r.refCpuMsPerSession.toFixed(2)} | ${r.clientCpuMsPerSession.toFixed(2)} | ${r.reqPerSession.toFixed(1)} | ${r.reqBytes} / ${r.resBytes} | ${r.openKiB.toFixed(1)} KiB | ${(r.foreign * 100).toFixed(0)} % |\n`);
 }

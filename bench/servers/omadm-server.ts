@@ -5,7 +5,8 @@
  *   ref    node:https answering every POST with a fixed body of the size given: the ceiling
  *          of Node's own HTTPS server for the same number of requests of the same sizes.
  * Prints one JSON line {port, caPem} when listening; on a "gc" line on stdin it runs a full
- * GC and prints {heapUsed, rss}.
+ * GC and prints {heapUsed, rss}. "prof-start" and "prof-stop <file>" take a V8 CPU profile of the
+ * part of the run in between (startup excluded), written as a .cpuprofile, and print {profile}.
  */
 import { createServer } from 'node:https';
 import { randomBytes } from 'node:crypto';
@@ -13,9 +14,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { writeFileSync } from 'node:fs';
+import { Session as InspectorSession } from 'node:inspector/promises';
 import { CertificateAuthority } from '../../src/pki/ca.js';
 import { OmaDmHttpServer } from '../../src/omadm/http.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
+import { softWriteStats } from '../../src/store/sqlite/batch.js';
 
 const [mode = 'depot', phonesText = '1000', password = 'bench-password', replyBytesText = '1500'] = process.argv.slice(2);
 const ca = await CertificateAuthority.create();
@@ -55,11 +59,31 @@ if (mode === 'ref') {
 }
 process.stdout.write(`${JSON.stringify({ port, caPem: ca.exportRoot('pem') })}\n`);
 const rl = createInterface({ input: process.stdin });
+let profiler: InspectorSession | undefined;
 rl.on('line', (line) => {
-  if (line.trim() === 'gc') {
+  const [word, arg] = line.trim().split(/\s+/, 2);
+  if (word === 'prof-start') {
+    profiler = new InspectorSession();
+    profiler.connect();
+    void profiler.post('Profiler.enable')
+      .then(() => profiler!.post('Profiler.setSamplingInterval', { interval: 100 }))
+      .then(() => profiler!.post('Profiler.start'))
+      .then(() => process.stdout.write('{"profiling":true}\n'));
+    return;
+  }
+  if (word === 'prof-stop' && profiler !== undefined && arg !== undefined) {
+    const p = profiler;
+    void p.post('Profiler.stop').then(({ profile }) => {
+      writeFileSync(arg, JSON.stringify(profile));
+      p.disconnect();
+      process.stdout.write(`${JSON.stringify({ profile: arg })}\n`);
+    });
+    return;
+  }
+  if (word === 'gc') {
     (globalThis as { gc?: () => void }).gc?.();
     const m = process.memoryUsage();
-    process.stdout.write(`${JSON.stringify({ heapUsed: m.heapUsed, rss: m.rss, cpu: process.cpuUsage() })}\n`);
+    process.stdout.write(`${JSON.stringify({ heapUsed: m.heapUsed, rss: m.rss, cpu: process.cpuUsage(), writes: softWriteStats() })}\n`);
   }
 });
 rl.on('close', () => {

@@ -24,7 +24,7 @@ export interface OmaDmApiOptions {
     setServerCredentials?(deviceId: string, input: OmaDmServerCredentialsInput | null, now: number): Promise<boolean>;
     get?(deviceId: string): Promise<OmaDmAccount | null>;
   };
-  readonly commands: Pick<SqliteOmaDmCommandRepository, 'enqueue' | 'listByDevice'>;
+  readonly commands: Pick<SqliteOmaDmCommandRepository, 'enqueue' | 'listByDevice' | 'expireDue'>;
   readonly deviceFacts: Pick<DeviceFactsRepository, 'get'>;
   /** SCOMO installs (absent: the routes answer 404). */
   readonly scomo?: ScomoService;
@@ -68,7 +68,7 @@ function accountJson(a: OmaDmAccount) {
 }
 
 function commandJson(c: OmaDmCommand) {
-  return { id: c.id, kind: c.kind, uri: c.uri, data: c.data, status: c.status, resultCode: c.resultCode, resultData: c.resultData, createdAt: new Date(c.createdAt).toISOString(), updatedAt: new Date(c.updatedAt).toISOString() };
+  return { id: c.id, kind: c.kind, uri: c.uri, data: c.data, status: c.status, resultCode: c.resultCode, resultData: c.resultData, expiresAt: c.expiresAt === null ? null : new Date(c.expiresAt).toISOString(), createdAt: new Date(c.createdAt).toISOString(), updatedAt: new Date(c.updatedAt).toISOString() };
 }
 
 export function omadmRoutes(options: OmaDmApiOptions | undefined): RouteSpec[] {
@@ -192,12 +192,16 @@ export function omadmRoutes(options: OmaDmApiOptions | undefined): RouteSpec[] {
           uri: { type: 'string', minLength: 3, maxLength: 1024, pattern: '^\\./[^\\u0000-\\u001f\\u007f-\\u009f]*$' },
           data: { type: 'string', maxLength: 16384 },
           format: { type: 'string', enum: ['chr', 'int', 'bool', 'b64', 'xml', 'node'] },
+          // Not sent by then (the device opened no session): failed as expired instead of run late. ISO 8601.
+          expiresAt: { type: 'string', minLength: 10, maxLength: 40 },
         },
       },
       handler: async (request, reply) => {
-        const b = request.body as { kind: 'Get' | 'Replace' | 'Exec'; uri: string; data?: string; format?: string };
+        const b = request.body as { kind: 'Get' | 'Replace' | 'Exec'; uri: string; data?: string; format?: string; expiresAt?: string };
         const deviceId = (request.params as { deviceId: string }).deviceId;
-        const queued = await commands.enqueue({ deviceId, kind: b.kind, uri: b.uri, ...(b.data === undefined ? {} : { data: b.data }), ...(b.format === undefined ? {} : { format: b.format }) }, now());
+        const expiresAt = b.expiresAt === undefined ? undefined : Date.parse(b.expiresAt);
+        if (expiresAt !== undefined && !Number.isFinite(expiresAt)) throw new StoreError('INVALID_ARGUMENT', 'expiresAt must be an ISO 8601 date-time');
+        const queued = await commands.enqueue({ deviceId, kind: b.kind, uri: b.uri, ...(b.data === undefined ? {} : { data: b.data }), ...(b.format === undefined ? {} : { format: b.format }), ...(expiresAt === undefined ? {} : { expiresAt }) }, now());
         return reply.code(201).send(commandJson(queued));
       },
     },
@@ -206,7 +210,11 @@ export function omadmRoutes(options: OmaDmApiOptions | undefined): RouteSpec[] {
       url: '/api/v1/omadm/devices/:deviceId/commands',
       summary: 'An OMA DM device\'s commands, newest first, with their status and the device\'s answer',
       params: { deviceId: 'DevId' },
-      handler: async (request) => ({ commands: (await commands.listByDevice((request.params as { deviceId: string }).deviceId)).map(commandJson) }),
+      handler: async (request) => {
+        const deviceId = (request.params as { deviceId: string }).deviceId;
+        await commands.expireDue(now(), deviceId); // a command past its expiry is not shown queued
+        return { commands: (await commands.listByDevice(deviceId)).map(commandJson) };
+      },
     },
     {
       method: 'GET',

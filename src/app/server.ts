@@ -470,6 +470,9 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       log: (line) => process.stderr.write(`depot: ${line}\n`),
     });
     opened.push(() => omadm?.close());
+    // Commands a session of the previous process held ('sent') have an unknown outcome now (issue 14: command expiry).
+    const abandoned = await store.omadmCommands.abandonSent(Date.now());
+    if (abandoned > 0) process.stderr.write(`depot: ${abandoned} OMA DM command(s) held by a session when the server stopped are now "unknown"\n`);
     const port = await omadm.listen();
     omadmServerUri = `${scheme}://${uriHost}:${port}/dm`;
     omadmDownloadBase = `${scheme}://${uriHost}:${port}`;

@@ -17,7 +17,7 @@ import { formatHmacHeader, hmacMac, parseHmacHeader } from './auth.js';
 import type { HmacHeader } from './auth.js';
 import { OmaDmFormatError } from './errors.js';
 import { DmServerSession } from './session.js';
-import type { DmAccount, ReceiveOutput, ServerJob, SessionEffect } from './session.js';
+import type { DmAccount, ReceiveOutput, ServerJob, SessionConfig, SessionEffect } from './session.js';
 import { SYNCML_DM_WBXML, SYNCML_DM_XML, decodeSyncML, encodeSyncML } from './syncml.js';
 import type { SyncMLEncoding } from './syncml.js';
 import type { Clock } from '../util/clock.js';
@@ -163,6 +163,9 @@ export function factsPatch(facts: Readonly<Record<string, string>>): DeviceFacts
 
 class BodyTooLarge extends Error {}
 
+/** The session table is walked for idle sessions at most this often (while it is not full). */
+const SWEEP_INTERVAL_MS = 1000;
+
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? NaN);
@@ -200,6 +203,8 @@ export class OmaDmHttpServer {
   private readonly maxMessageBytes: number;
   private readonly maxSessions: number;
   private readonly log: (line: string) => void;
+  /** One config for every session (the session keeps it with its defaults, shared). */
+  private readonly sessionConfig: SessionConfig;
 
   constructor(private readonly options: OmaDmServerOptions) {
     if (options.tls === undefined && options.insecureHttp !== true) throw new Error('the OMA DM endpoint needs a TLS certificate, or insecureHttp for labs');
@@ -209,6 +214,13 @@ export class OmaDmHttpServer {
     this.maxMessageBytes = options.maxMessageBytes ?? 64 * 1024;
     this.maxSessions = options.maxSessions ?? 10_000;
     this.log = options.log ?? (() => {});
+    this.sessionConfig = {
+      serverUri: options.serverUri ?? 'depot',
+      ...(options.allowBasic === undefined ? {} : { allowBasic: options.allowBasic }),
+      ...(options.sessionTimeoutMs === undefined ? {} : { timeoutMs: options.sessionTimeoutMs }),
+      ...(options.nonce === undefined ? {} : { nonce: options.nonce }),
+      ownMaxMsgSize: this.maxMessageBytes,
+    };
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
       this.handle(req, res).catch((error: unknown) => {
         this.log(`omadm: request failed: ${error instanceof Error ? error.message : String(error)}`);
@@ -239,8 +251,18 @@ export class OmaDmHttpServer {
     return this.sessions.size;
   }
 
-  /** Drops idle sessions; run before admitting a new one, so the table stays bounded without a timer. */
+  /** When the session table was last swept. */
+  private lastSweep = -Infinity;
+
+  /**
+   * Drops idle sessions; run before admitting a new one, so the table stays bounded without a
+   * timer. A walk over the whole table at most once a second (SWEEP_INTERVAL_MS), or whenever the
+   * table is full: not once per new session, which with thousands open would cost more than the
+   * session. A session idle past its time is refused by the session itself in the meantime.
+   */
   private sweep(now: number): void {
+    if (now - this.lastSweep < SWEEP_INTERVAL_MS && this.sessions.size < this.maxSessions) return;
+    this.lastSweep = now;
     for (const [key, session] of this.sessions) {
       const ended = session.expire(now);
       if (ended.length > 0) {
@@ -321,16 +343,11 @@ export class OmaDmHttpServer {
         res.writeHead(400).end();
         return;
       }
-      session = new DmServerSession(message.header.sessionId, deviceId, [], {
-        serverUri: this.options.serverUri ?? 'depot',
-        ...(this.options.allowBasic === undefined ? {} : { allowBasic: this.options.allowBasic }),
-        ...(this.options.sessionTimeoutMs === undefined ? {} : { timeoutMs: this.options.sessionTimeoutMs }),
-        ...(this.options.nonce === undefined ? {} : { nonce: this.options.nonce }),
-        ownMaxMsgSize: this.maxMessageBytes,
-      }, now);
+      session = new DmServerSession(message.header.sessionId, deviceId, [], this.sessionConfig, now);
       this.sessions.set(key, session);
     }
-    const account = (await this.options.store.omadmAccounts.get(deviceId)) ?? undefined;
+    // An authenticated MD5/Basic session checks nothing more against the account: no store read (and no decryption) per message.
+    const account = session.needsAccount ? ((await this.options.store.omadmAccounts.get(deviceId)) ?? undefined) : undefined;
     const source = `source:${req.socket.remoteAddress ?? '?'}`;
     const throttled = !session.isAuthenticated && (this.deviceThrottle.blocked(deviceId, now) || this.sourceThrottle.blocked(source, now));
     let out: ReceiveOutput;
@@ -349,13 +366,13 @@ export class OmaDmHttpServer {
       throw error;
     }
     // Everything the session changed is in the store before the reply goes out.
-    for (const effect of out.effects) await this.apply(effect, source, now);
+    await this.applyEffects(out.effects, source, now);
     // Operator jobs are taken from their queue only once the device has proved who it is.
     if (!out.ended && out.effects.some((e) => e.kind === 'authenticated') && this.options.jobsFor !== undefined) {
       session.addJobs(await this.options.jobsFor(deviceId));
     }
     if (out.ended) this.sessions.delete(key);
-    const reply = encodeSyncML(out.reply, encoding);
+    const reply = out.encoded ?? encodeSyncML(out.reply, encoding);
     const headers: Record<string, string | number> = { 'content-type': mediaType === 'application/vnd.syncml+xml' || mediaType === 'application/vnd.syncml+wbxml' ? mediaType : encoding === 'xml' ? SYNCML_DM_XML : SYNCML_DM_WBXML, 'content-length': reply.length };
     // Server authentication in an HMAC session: the MAC over the exact reply bytes (OMA-TS-DM_Security-V1_2 x-syncml-hmac).
     if (out.mac !== undefined) headers['x-syncml-hmac'] = formatHmacHeader({ algorithm: 'MD5', username: out.mac.username, mac: hmacMac(out.mac.username, out.mac.password, out.mac.nonce, reply) });
@@ -405,32 +422,48 @@ export class OmaDmHttpServer {
   /** Effects of a session ended outside a request (no source address to throttle). */
   private async applyAll(effects: readonly SessionEffect[], now: number): Promise<void> {
     try {
-      for (const effect of effects) await this.apply(effect, 'source:?', now);
+      await this.applyEffects(effects, 'source:?', now);
     } catch (error) {
       this.log(`omadm: effects of an ended session failed: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
 
-  private async apply(effect: SessionEffect, source: string, now: number): Promise<void> {
-    switch (effect.kind) {
-      case 'client-nonce':
-        await this.options.store.omadmAccounts.setNonce(effect.deviceId, effect.nonce, Date.now());
-        break;
-      case 'facts': {
+  /**
+   * A message's effects: first its store writes (nonces, facts), asked for together so that they
+   * share one group commit (src/store/sqlite/batch.ts: the nonce durably, on disk when it settles),
+   * then, in order, what each effect tells the rest of Depot (onFacts, onAuthenticated, onEffect).
+   * Any write failing fails the request (HTTP 500, no reply carrying a nonce that is not stored).
+   */
+  private async applyEffects(effects: readonly SessionEffect[], source: string, now: number): Promise<void> {
+    const writes: Promise<unknown>[] = [];
+    const patches = new Map<SessionEffect, DeviceFactsPatch>();
+    const at = Date.now();
+    for (const effect of effects) {
+      if (effect.kind === 'client-nonce') writes.push(this.options.store.omadmAccounts.setNonce(effect.deviceId, effect.nonce, at));
+      else if (effect.kind === 'server-nonce' && this.options.store.omadmAccounts.setServerNonce !== undefined) writes.push(this.options.store.omadmAccounts.setServerNonce(effect.deviceId, effect.nonce, at));
+      else if (effect.kind === 'facts') {
         const patch = factsPatch(effect.facts);
-        await this.options.store.deviceFacts.upsert(factsEndpointOf(effect.deviceId), patch, Date.now());
-        await this.options.onFacts?.(effect.deviceId, patch);
-        break;
+        patches.set(effect, patch);
+        writes.push(this.options.store.deviceFacts.upsert(factsEndpointOf(effect.deviceId), patch, at));
       }
+    }
+    if (writes.length === 1) await writes[0];
+    else if (writes.length > 1) await Promise.all(writes);
+    for (const effect of effects) await this.apply(effect, source, now, patches.get(effect));
+  }
+
+  /** What one effect tells the rest of Depot, once the store has what it changed (applyEffects). */
+  private async apply(effect: SessionEffect, source: string, now: number, patch: DeviceFactsPatch | undefined): Promise<void> {
+    switch (effect.kind) {
+      case 'facts':
+        await this.options.onFacts?.(effect.deviceId, patch ?? factsPatch(effect.facts));
+        break;
       case 'auth-failed':
         this.deviceThrottle.record(effect.deviceId, now);
         if (effect.attempt > 1) this.sourceThrottle.record(source, now);
         this.log(effect.final
           ? `omadm: authentication of ${shown(effect.deviceId)} from ${source.slice(7)} refused after ${effect.attempt} attempts: ${effect.reason}`
           : `omadm: authentication of ${shown(effect.deviceId)} from ${source.slice(7)}: ${effect.reason === 'throttled' ? 'not checked (throttled)' : effect.reason}, challenged with a new nonce`);
-        break;
-      case 'server-nonce':
-        await this.options.store.omadmAccounts.setServerNonce?.(effect.deviceId, effect.nonce, Date.now());
         break;
       case 'server-auth-refused':
         this.log(`omadm: ${shown(effect.deviceId)} did not accept Depot's server credential (${effect.code})${effect.retry ? ', resent over its new nonce' : ''}`);

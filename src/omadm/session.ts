@@ -136,6 +136,8 @@ export interface ReceiveOutput {
   readonly effects: readonly SessionEffect[];
   /** The session is over: the edge forgets it once the reply is sent. */
   readonly ended: boolean;
+  /** The reply already encoded in the input's encoding (measuring it against MaxMsgSize did that), when it was. */
+  readonly encoded?: Uint8Array;
   /**
    * An HMAC session with server credentials: the edge puts x-syncml-hmac on the reply, computed
    * with these over the encoded body (OMA-TS-DM_Security-V1_2, HMAC in both directions).
@@ -153,6 +155,9 @@ export const FACT_URIS = [
   './DevInfo/DevId', './DevInfo/Man', './DevInfo/Mod', './DevInfo/DmV', './DevInfo/Lang',
   './DevDetail/DevTyp', './DevDetail/OEM', './DevDetail/FwV', './DevDetail/SwV', './DevDetail/HwV', './DevDetail/LrgObj',
 ] as const;
+
+/** The Gets of the facts, made once: their Items are shared by every session's commands (nothing changes them). */
+const FACT_JOBS: readonly ServerJob[] = FACT_URIS.map((uri) => ({ id: `fact:${uri}`, kind: 'Get', uri, items: [{ target: { locUri: uri } }] }));
 
 /** Node values are bounded: a fact is a short string. */
 const MAX_FACT_LENGTH = 256;
@@ -183,7 +188,7 @@ type Outgoing = StatusCommand | ItemCommand | AlertCommand | ContainerCommand | 
 export class DmServerSession {
   readonly sessionId: string;
   readonly deviceId: string;
-  private readonly config: Required<Omit<SessionConfig, 'allowBasic'>> & { allowBasic: boolean };
+  private readonly config: FullConfig;
   private serverMsgId = 0;
   private cmdId = 0;
   private lastClientMsgId = 0;
@@ -218,22 +223,23 @@ export class DmServerSession {
     this.sessionId = sessionId;
     this.deviceId = deviceId;
     this.jobs = [...jobs];
-    this.config = {
-      serverUri: config.serverUri,
-      allowBasic: config.allowBasic ?? false,
-      timeoutMs: config.timeoutMs ?? 5 * 60_000,
-      unauthenticatedTimeoutMs: config.unauthenticatedTimeoutMs ?? 30_000,
-      defaultMaxMsgSize: config.defaultMaxMsgSize ?? 16 * 1024,
-      ownMaxMsgSize: config.ownMaxMsgSize ?? 64 * 1024,
-      maxAuthAttempts: config.maxAuthAttempts ?? 3,
-      nonce: config.nonce ?? (() => newNonce()),
-    };
+    this.config = withDefaults(config);
     this.clientMaxMsgSize = this.config.defaultMaxMsgSize;
     this.lastActivity = now;
   }
 
   get isAuthenticated(): boolean {
     return this.authenticated;
+  }
+
+  /**
+   * Whether the next message needs the device's account from the store: until the device has
+   * authenticated, and for every message of an HMAC session (each carries its own MAC). An MD5 or
+   * Basic session, once authenticated, checks nothing more against the account (its server
+   * credentials were read with the first message).
+   */
+  get needsAccount(): boolean {
+    return !this.authenticated || this.authType === AuthType.Hmac;
   }
 
   get isEnded(): boolean {
@@ -287,7 +293,8 @@ export class DmServerSession {
   receive(input: ReceiveInput): ReceiveOutput {
     const out = this.receiveMessage(input);
     // What Depot sent last, to resend over a new nonce if the device refuses Depot's credential.
-    if (!out.ended) this.lastOut = { msgId: out.reply.header.msgId, commands: out.reply.commands.filter((c): c is Outgoing => c.kind !== 'Status'), final: out.reply.final };
+    // Only a session with server credentials can be refused them: without, the commands are not kept (memory per open session).
+    if (!out.ended) this.lastOut = { msgId: out.reply.header.msgId, commands: this.server === undefined ? [] : out.reply.commands.filter((c): c is Outgoing => c.kind !== 'Status'), final: out.reply.final };
     const server = this.server;
     if (server === undefined || !this.authenticated || this.authType !== AuthType.Hmac) return out;
     return { ...out, mac: { username: server.serverId, password: server.password, nonce: server.nonce } };
@@ -452,7 +459,7 @@ export class DmServerSession {
     if (!wantsNext) this.closePackage(effects);
     if (!this.jobsQueued) {
       this.jobsQueued = true;
-      for (const uri of FACT_URIS) this.pending.push(this.command({ id: `fact:${uri}`, kind: 'Get', uri }));
+      for (const job of FACT_JOBS) this.pending.push(this.command(job));
       for (const job of this.jobs) this.pending.push(this.command(job));
     }
     const hasCommands = this.pending.some((c) => c.kind !== 'Status');
@@ -462,7 +469,7 @@ export class DmServerSession {
       // Not even one Status fits the client's MaxMsgSize (a long Target/Source of its own making): nothing sensible can follow.
       return this.abort(input, effects, StatusCode.RequestEntityTooLarge, `the client's MaxMsgSize ${this.clientMaxMsgSize} cannot hold one command (${PROTOCOL})`);
     }
-    const { reply, rest } = fitted;
+    const { reply, rest, encoded } = fitted;
     this.pending.push(...rest);
     for (const job of this.refused.splice(0)) {
       effects.push({ kind: 'protocol-warning', deviceId: this.deviceId, text: `job ${job.id} is larger than the client's MaxMsgSize ${this.clientMaxMsgSize} and the client takes no large object of its size (MaxObjSize ${this.clientMaxObjSize ?? 'none'})` });
@@ -479,9 +486,9 @@ export class DmServerSession {
     if (!more && !hasCommands) {
       this.ended = true;
       effects.push({ kind: 'session-ended', deviceId: this.deviceId, reason: 'completed' });
-      return { reply, effects, ended: true };
+      return { reply, effects, ended: true, ...(encoded === undefined ? {} : { encoded }) };
     }
-    return { reply, effects, ended: false };
+    return { reply, effects, ended: false, ...(encoded === undefined ? {} : { encoded }) };
   }
 
   private idleLimit(): number {
@@ -709,9 +716,7 @@ export class DmServerSession {
     } else if (job.kind === 'Alert') {
       cmd = { kind: 'Alert', cmdId: '', ...(job.alertCode === undefined ? {} : { code: job.alertCode }), ...(job.items === undefined ? {} : { items: job.items }) };
     } else {
-      const meta: Meta | undefined = job.format !== undefined || job.type !== undefined ? { ...(job.format === undefined ? {} : { format: job.format }), ...(job.type === undefined ? {} : { type: job.type }) } : undefined;
-      const item: Item = { target: { locUri: job.uri }, ...(job.sourceUri === undefined ? {} : { source: { locUri: job.sourceUri } }), ...(job.data === undefined ? {} : { data: job.data }), ...(meta === undefined ? {} : { meta }) };
-      cmd = { kind: job.kind, cmdId: '', ...(job.correlator === undefined ? {} : { correlator: job.correlator }), items: job.items ?? [item] };
+      cmd = { kind: job.kind, cmdId: '', ...(job.correlator === undefined ? {} : { correlator: job.correlator }), items: job.items ?? [itemOf(job)] };
     }
     pendingJobs.set(cmd, job);
     return cmd;
@@ -793,13 +798,16 @@ export class DmServerSession {
    * As many of `outgoing` as fit in the client's MaxMsgSize, in order (RepPro MaxMsgSize: the
    * sender never exceeds it); the rest wait for the client's Alert 1222.
    */
-  private fit(input: ReceiveInput, outgoing: Outgoing[]): { reply: SyncMLMessage; rest: Outgoing[] } | undefined {
+  private fit(input: ReceiveInput, outgoing: Outgoing[]): { reply: SyncMLMessage; rest: Outgoing[]; encoded?: Uint8Array } | undefined {
     const header = this.header(input);
     const numbered = outgoing.map((c) => (c.cmdId === '' ? this.numbered(c) : c));
     const max = this.clientMaxMsgSize;
     const sizeOf = (commands: readonly Outgoing[], final: boolean): number => encodeSyncML({ header, commands, final }, input.encoding).length;
     for (;;) {
-      if (sizeOf(numbered, true) <= max) return { reply: { header, commands: numbered, final: true }, rest: [] };
+      // The usual case: everything fits. The bytes measured are the reply's: the edge sends them as they are.
+      const whole = { header, commands: numbered, final: true };
+      const encoded = encodeSyncML(whole, input.encoding);
+      if (encoded.length <= max) return { reply: whole, rest: [], encoded };
       let n = 0;
       while (n < numbered.length && sizeOf(numbered.slice(0, n + 1), false) <= max) n++;
       if (n === numbered.length) return { reply: { header, commands: numbered, final: false }, rest: [] };
@@ -871,6 +879,34 @@ const chunks = new WeakSet<object>();
 /** The remainder of a large object after a chunk (no Size of its own: the first chunk had it). */
 const chunkRest = new WeakSet<object>();
 const chunkTotal = new WeakMap<object, number>();
+
+type FullConfig = Required<Omit<SessionConfig, 'allowBasic'>> & { allowBasic: boolean };
+/** Each SessionConfig with its defaults, made once per config object: an edge passes the same one to every session. */
+const fullConfigs = new WeakMap<SessionConfig, FullConfig>();
+
+function withDefaults(config: SessionConfig): FullConfig {
+  let full = fullConfigs.get(config);
+  if (full === undefined) {
+    full = {
+      serverUri: config.serverUri,
+      allowBasic: config.allowBasic ?? false,
+      timeoutMs: config.timeoutMs ?? 5 * 60_000,
+      unauthenticatedTimeoutMs: config.unauthenticatedTimeoutMs ?? 30_000,
+      defaultMaxMsgSize: config.defaultMaxMsgSize ?? 16 * 1024,
+      ownMaxMsgSize: config.ownMaxMsgSize ?? 64 * 1024,
+      maxAuthAttempts: config.maxAuthAttempts ?? 3,
+      nonce: config.nonce ?? (() => newNonce()),
+    };
+    fullConfigs.set(config, full);
+  }
+  return full;
+}
+
+/** The one Item of an item command built from a job's uri, sourceUri, data, format and type. */
+function itemOf(job: ServerJob): Item {
+  const meta: Meta | undefined = job.format !== undefined || job.type !== undefined ? { ...(job.format === undefined ? {} : { format: job.format }), ...(job.type === undefined ? {} : { type: job.type }) } : undefined;
+  return { target: { locUri: job.uri }, ...(job.sourceUri === undefined ? {} : { source: { locUri: job.sourceUri } }), ...(job.data === undefined ? {} : { data: job.data }), ...(meta === undefined ? {} : { meta }) };
+}
 
 /** Which job a not-yet-sent command carries (kept beside the command, not in the message model). */
 const pendingJobs = new WeakMap<object, ServerJob>();

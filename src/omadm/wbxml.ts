@@ -321,44 +321,69 @@ export function encodeWbxml(root: Element, options: WbxmlEncodeOptions = {}): Ui
     for (const [text, count] of counts) if (count > 1 && Buffer.byteLength(text) > 2 && !tableOffset.has(text)) addToTable(text);
   }
 
-  const body: number[] = [];
-  const chunks: Uint8Array[] = [];
-  const flush = (): void => {
-    if (body.length > 0) chunks.push(Uint8Array.from(body));
-    body.length = 0;
+  // One buffer, grown by doubling: no array of numbers and no chunk per string.
+  let out = Buffer.allocUnsafe(1024);
+  let pos = 0;
+  const room = (n: number): void => {
+    if (pos + n <= out.length) return;
+    let size = out.length * 2;
+    while (size < pos + n) size *= 2;
+    const bigger = Buffer.allocUnsafe(size);
+    out.copy(bigger, 0, 0, pos);
+    out = bigger;
+  };
+  const byte = (b: number): void => {
+    room(1);
+    out[pos++] = b;
+  };
+  const mbUint32 = (value: number): void => {
+    for (const b of encodeMbUint32(value)) byte(b);
   };
   let page = 0;
   const write = (el: Element): void => {
     const code = vocabulary.codeOf.get(el.tag);
     if (code === undefined) throw new RangeError(`<${el.tag}> is not a tag of ${vocabulary.name}`);
     if (code.page !== page) {
-      body.push(GlobalToken.SWITCH_PAGE, code.page);
+      byte(GlobalToken.SWITCH_PAGE);
+      byte(code.page);
       page = code.page;
     }
     // Empty text and empty opaque data are no content (the decoder drops them too).
-    const children = el.children.filter((c) => typeof c === 'object' ? !(c instanceof Uint8Array) || c.length > 0 : c !== '');
-    body.push(code.token | (children.length > 0 ? TAG_HAS_CONTENT : 0));
-    if (children.length === 0) return;
-    for (const child of children) {
+    let content = false;
+    for (const c of el.children) {
+      if (typeof c === 'string' ? c !== '' : !(c instanceof Uint8Array) || c.length > 0) {
+        content = true;
+        break;
+      }
+    }
+    byte(code.token | (content ? TAG_HAS_CONTENT : 0));
+    if (!content) return;
+    for (const child of el.children) {
       if (typeof child === 'string') {
+        if (child === '') continue;
         if (child.includes('\0')) throw new RangeError(`<${el.tag}> text contains NUL, which WBXML strings cannot carry`);
         const offset = tableOffset.get(child);
-        if (offset !== undefined) body.push(GlobalToken.STR_T, ...encodeMbUint32(offset));
-        else {
-          body.push(GlobalToken.STR_I);
-          flush();
-          chunks.push(Buffer.from(child + '\0', 'utf8'));
+        if (offset !== undefined) {
+          byte(GlobalToken.STR_T);
+          mbUint32(offset);
+        } else {
+          byte(GlobalToken.STR_I);
+          room(child.length * 3 + 1);
+          pos += out.write(child, pos, 'utf8');
+          out[pos++] = 0;
         }
       } else if (child instanceof Uint8Array) {
-        body.push(GlobalToken.OPAQUE, ...encodeMbUint32(child.length));
-        flush();
-        chunks.push(child);
+        if (child.length === 0) continue;
+        byte(GlobalToken.OPAQUE);
+        mbUint32(child.length);
+        room(child.length);
+        out.set(child, pos);
+        pos += child.length;
       } else write(child);
     }
-    body.push(GlobalToken.END);
+    byte(GlobalToken.END);
   };
   write(root);
-  flush();
   const header = [0x03, ...publicId, ...encodeMbUint32(Charset.UTF_8), ...encodeMbUint32(tableLength)];
-  return Buffer.concat([Uint8Array.from(header), ...tableBytes, ...chunks]);
+  return Buffer.concat([Uint8Array.from(header), ...tableBytes, out.subarray(0, pos)]);
 }

@@ -17,6 +17,12 @@ import type { WbxmlVocabulary } from './wbxml-tokens.js';
 export interface XmlParseOptions {
   readonly vocabulary?: WbxmlVocabulary;
   readonly limits?: Partial<DecodeLimits>;
+  /**
+   * Try the fast path first (default true): a small reader for the plain form every SyncML
+   * message Depot sees takes (see parsePlain), with saxes deciding every document it does not
+   * take. False: saxes only (the tests compare the two).
+   */
+  readonly fastPath?: boolean;
 }
 
 interface BuildingElement {
@@ -49,7 +55,11 @@ export function parseXml(input: string | Uint8Array, options: XmlParseOptions = 
       throw new XmlFormatError('document is not valid UTF-8', 'XML 1.0 §4.3.3');
     }
   }
-  const namespaces = new Set(vocabulary.pages.map((p) => p.namespace.toLowerCase()));
+  const namespaces = namespacesOf(vocabulary);
+  if (options.fastPath !== false) {
+    const plain = parsePlain(text, vocabulary, namespaces, limits);
+    if (plain !== undefined) return plain;
+  }
   const parser = new SaxesParser({ xmlns: true, position: true });
   const where = (): string => `${parser.line}:${parser.column}`;
   const stack: BuildingElement[] = [];
@@ -118,6 +128,192 @@ export function parseXml(input: string | Uint8Array, options: XmlParseOptions = 
   return strip(root);
 }
 
+const namespaceSets = new WeakMap<WbxmlVocabulary, ReadonlySet<string>>();
+
+/** The vocabulary's namespaces, lower case (made once per vocabulary). */
+function namespacesOf(vocabulary: WbxmlVocabulary): ReadonlySet<string> {
+  let set = namespaceSets.get(vocabulary);
+  if (set === undefined) {
+    set = new Set(vocabulary.pages.map((p) => p.namespace.toLowerCase()));
+    namespaceSets.set(vocabulary, set);
+  }
+  return set;
+}
+
+// ---------------------------------------------------------------- fast path
+
+/** XMLDecl (XML 1.0 §2.8) with version 1.0, as devices and Depot write it; anything else goes to saxes. */
+const XML_DECL = /^<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(?:"1\.0"|'1\.0')(?:[ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*(?:"([A-Za-z][A-Za-z0-9._-]*)"|'([A-Za-z][A-Za-z0-9._-]*)'))?(?:[ \t\r\n]+standalone[ \t\r\n]*=[ \t\r\n]*(?:"(?:yes|no)"|'(?:yes|no)'))?[ \t\r\n]*\?>/;
+const PREDEFINED: ReadonlyMap<string, string> = new Map([['amp', '&'], ['lt', '<'], ['gt', '>'], ['quot', '"'], ['apos', "'"]]);
+
+const isSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+/** The characters of SyncML's element names (all ASCII); a name with any other goes to saxes. */
+const isNameChar = (c: number): boolean => (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x2d || c === 0x2e;
+/** XML 1.0 §2.2 Char, for a character reference's code point. */
+const isXmlChar = (c: number): boolean => c === 0x09 || c === 0x0a || c === 0x0d || (c >= 0x20 && c <= 0xd7ff) || (c >= 0xe000 && c <= 0xfffd) || (c >= 0x10000 && c <= 0x10ffff);
+
+interface PlainElement {
+  readonly tag: string;
+  readonly children: Node[];
+}
+
+/**
+ * The fast path of parseXml, for the plain form SyncML messages take: an optional XML
+ * declaration (version 1.0), one root element, elements of the vocabulary without prefixes whose
+ * only attributes are default namespace declarations (xmlns="syncml:metinf", the vocabulary's
+ * namespaces or none), text with the predefined entities and character references, and
+ * whitespace. It returns the same tree the saxes path builds, or undefined for any document that
+ * has anything else (comments, CDATA, a DOCTYPE, a processing instruction, a prefix, a raw CR,
+ * a character XML forbids, a name outside the vocabulary, a limit reached, a mismatched tag,
+ * truncation ...): saxes then parses it and accepts or refuses it with its own message. The fast
+ * path never accepts what saxes would refuse: every construct it takes is checked in full.
+ */
+function parsePlain(text: string, vocabulary: WbxmlVocabulary, namespaces: ReadonlySet<string>, limits: DecodeLimits): Element | undefined {
+  return plainTree(text, vocabulary, namespaces, limits);
+}
+
+/** The fast path alone, for the tests: the tree, or undefined where saxes would decide. */
+export function parseXmlFastPath(text: string, options: Omit<XmlParseOptions, 'fastPath'> = {}): Element | undefined {
+  const vocabulary = options.vocabulary ?? SYNCML_12;
+  return plainTree(text, vocabulary, namespacesOf(vocabulary), { ...DEFAULT_LIMITS, ...options.limits });
+}
+
+function plainTree(text: string, vocabulary: WbxmlVocabulary, namespaces: ReadonlySet<string>, limits: DecodeLimits): Element | undefined {
+  const n = text.length;
+  let i = 0;
+  if (text.startsWith('<?xml')) {
+    const decl = XML_DECL.exec(text);
+    if (decl === null) return undefined;
+    const encoding = (decl[1] ?? decl[2])?.toLowerCase();
+    if (encoding !== undefined && encoding !== 'utf-8' && encoding !== 'us-ascii') return undefined;
+    i = decl[0].length;
+  }
+  while (i < n && isSpace(text.charCodeAt(i))) i++;
+  const stack: PlainElement[] = [];
+  /** Per open element: whether it has an element child (its whitespace-only text is then indentation). */
+  const mixed: boolean[] = [];
+  let root: PlainElement | undefined;
+  let elements = 0;
+  let totalContent = 0;
+  for (;;) {
+    // At '<' of a tag, or (inside the root) at text.
+    if (i >= n) return undefined; // truncated
+    const parent = stack[stack.length - 1];
+    if (text.charCodeAt(i) !== 0x3c) {
+      if (parent === undefined) return undefined; // text outside the root
+      // Text up to the next '<', its references resolved.
+      let value = '';
+      let start = i;
+      for (;;) {
+        if (i >= n) return undefined;
+        const c = text.charCodeAt(i);
+        if (c === 0x3c) break;
+        if (c === 0x26) {
+          const semi = text.indexOf(';', i + 1);
+          if (semi < 0 || semi - i > 12) return undefined;
+          const ref = text.slice(i + 1, semi);
+          let decoded: string | undefined;
+          if (ref.charCodeAt(0) === 0x23) {
+            const code = /^#[0-9]{1,7}$/.test(ref) ? Number(ref.slice(1)) : /^#x[0-9a-fA-F]{1,6}$/.test(ref) ? parseInt(ref.slice(2), 16) : NaN;
+            if (!isXmlChar(code)) return undefined;
+            decoded = String.fromCodePoint(code);
+          } else decoded = PREDEFINED.get(ref);
+          if (decoded === undefined) return undefined;
+          value += text.slice(start, i) + decoded;
+          i = semi + 1;
+          start = i;
+          continue;
+        }
+        if (c < 0x20) {
+          if (c !== 0x09 && c !== 0x0a) return undefined; // a raw CR (line-end normalisation) or a control character
+        } else if (c >= 0xd800 && c <= 0xdfff) {
+          const next = text.charCodeAt(i + 1);
+          if (c > 0xdbff || !(next >= 0xdc00 && next <= 0xdfff)) return undefined;
+          i++;
+        } else if (c === 0xfffe || c === 0xffff) return undefined;
+        else if (c === 0x3e && i >= 2 && text.charCodeAt(i - 1) === 0x5d && text.charCodeAt(i - 2) === 0x5d) return undefined; // ]]>
+        i++;
+      }
+      value += text.slice(start, i);
+      totalContent += value.length;
+      if (totalContent > limits.maxTotalContent || value.length > limits.maxStringLength) return undefined;
+      if (value.length > 0) parent.children.push(value);
+      continue;
+    }
+    const c1 = text.charCodeAt(i + 1);
+    if (c1 === 0x2f) {
+      // </Name S?>
+      if (parent === undefined) return undefined;
+      const end = i + 2 + parent.tag.length;
+      if (text.slice(i + 2, end) !== parent.tag) return undefined;
+      i = end;
+      while (i < n && isSpace(text.charCodeAt(i))) i++;
+      if (text.charCodeAt(i) !== 0x3e) return undefined;
+      i++;
+      close(stack.pop()!, mixed.pop()!);
+      if (stack.length === 0) {
+        while (i < n && isSpace(text.charCodeAt(i))) i++;
+        return i === n ? root : undefined; // only whitespace after the root here
+      }
+      continue;
+    }
+    // <Name (S xmlns="...")* S? /?>
+    if (parent === undefined && root !== undefined) return undefined;
+    let j = i + 1;
+    while (j < n && isNameChar(text.charCodeAt(j))) j++;
+    const tag = text.slice(i + 1, j);
+    if (tag === '' || !vocabulary.codeOf.has(tag)) return undefined;
+    let declared = false;
+    for (;;) {
+      const before = j;
+      while (j < n && isSpace(text.charCodeAt(j))) j++;
+      const c = text.charCodeAt(j);
+      if (c === 0x3e || c === 0x2f) break;
+      if (j === before || !text.startsWith('xmlns', j) || declared) return undefined;
+      j += 5;
+      while (j < n && isSpace(text.charCodeAt(j))) j++;
+      if (text.charCodeAt(j) !== 0x3d) return undefined;
+      j++;
+      while (j < n && isSpace(text.charCodeAt(j))) j++;
+      const quote = text.charCodeAt(j);
+      if (quote !== 0x22 && quote !== 0x27) return undefined;
+      const endQuote = text.indexOf(quote === 0x22 ? '"' : "'", j + 1);
+      if (endQuote < 0) return undefined;
+      const uri = text.slice(j + 1, endQuote);
+      if (uri !== '' && !namespaces.has(uri.toLowerCase())) return undefined;
+      declared = true;
+      j = endQuote + 1;
+    }
+    if (++elements > limits.maxElements || stack.length >= limits.maxDepth) return undefined;
+    const el: PlainElement = { tag, children: [] };
+    if (parent === undefined) root = el;
+    else {
+      parent.children.push(el);
+      mixed[mixed.length - 1] = true;
+    }
+    if (text.charCodeAt(j) === 0x2f) {
+      if (text.charCodeAt(j + 1) !== 0x3e) return undefined;
+      i = j + 2;
+      if (parent === undefined) {
+        while (i < n && isSpace(text.charCodeAt(i))) i++;
+        return i === n ? root : undefined;
+      }
+    } else {
+      i = j + 1;
+      stack.push(el);
+      mixed.push(false);
+    }
+  }
+}
+
+/** Drops indentation beside child elements in place (strip's rule). */
+function close(el: PlainElement, hasElementChild: boolean): void {
+  if (!hasElementChild) return;
+  let k = 0;
+  for (const child of el.children) if (typeof child !== 'string' || !WHITESPACE_ONLY.test(child)) el.children[k++] = child;
+  el.children.length = k;
+}
+
 /** The finished tree; whitespace-only text beside elements is indentation, not content (SyncML has no mixed content). */
 function strip(el: BuildingElement): Element {
   const children: Node[] = [];
@@ -133,7 +329,11 @@ function strip(el: BuildingElement): Element {
 /** XML 1.0 §2.2 Char. */
 const NOT_XML_CHAR = /[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/u;
 
+/** Text with nothing to escape or check: printable ASCII but & < >, tab and LF (most of what Depot writes). */
+const PLAIN_TEXT = /^[\t\n\x20-\x25\x27-\x3b\x3d\x3f-\x7e]*$/;
+
 function escapeText(text: string, tag: string): string {
+  if (PLAIN_TEXT.test(text)) return text;
   if (NOT_XML_CHAR.test(text)) throw new RangeError(`<${tag}> text contains a character XML 1.0 cannot carry`);
   // CR as a reference: a literal one would be normalised to LF by the reader (XML 1.0 §2.11).
   return text.replace(/[&<>\r]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : '&#13;'));

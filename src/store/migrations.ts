@@ -554,6 +554,14 @@ ALTER TABLE omadm_accounts ADD COLUMN server_nonce BLOB;
     name: 'device-trust',
     sql: TRUST_MIGRATION_SQL,
   },
+  // ---- OMA DM command expiry (issue 14): a queued command not sent by expires_at is failed, never sent late.
+  {
+    version: 20,
+    name: 'omadm-command-expiry',
+    sql: `
+ALTER TABLE omadm_commands ADD COLUMN expires_at INTEGER;
+`,
+  },
   // ---- operator surfaces (issue 17): the inventory's make/model filters use an index; campaign progress over time.
   {
     version: 22,

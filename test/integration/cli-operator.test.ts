@@ -45,6 +45,7 @@ const API_ONLY: Record<string, string> = {
   'POST /api/v1/omadm/installs/{id}/cancel': 'see depot chain cancel',
   'GET /api/v1/omadm/accounts': 'DM accounts are made by bootstrap (depot devices bootstrap)',
   'POST /api/v1/omadm/accounts': 'as above',
+  'DELETE /api/v1/omadm/accounts/{deviceId}/server-credentials': 'as above (an account repair)',
   'POST /api/v1/omadm/devices/{deviceId}/commands': 'raw DM commands, a debugging aid',
   'GET /api/v1/omadm/devices/{deviceId}/commands': 'as above',
   'GET /api/v1/omadm/devices/{deviceId}': 'depot inventory show has the same device',

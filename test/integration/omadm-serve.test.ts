@@ -15,6 +15,7 @@ import type { RunningDepotServer } from '../../src/app/server.js';
 import { CertificateAuthority, caPaths } from '../../src/pki/ca.js';
 import { runSimCommand } from '../../src/cli/sim.js';
 import { DmPhone, httpTransport, phoneTree } from '../../src/sim/omadm/phone.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
 import { apiCall } from '../support/api-client.js';
 
 let dir: string;
@@ -95,6 +96,43 @@ test('commands queued through the API run in the phone\'s next session, durably:
   // The next session runs nothing again.
   const again = await phone.runSession(dmUrl);
   assert.equal(again.commands.filter((c) => c.kind === 'Exec' || c.kind === 'Replace').length, 0);
+});
+
+test('command expiry through the API: expiresAt is shown and checked (not in the past, a date-time); a command before its expiry runs', async () => {
+  const deviceId = 'IMEI:350000000000041';
+  assert.equal((await apiCall(api, 'token', '/api/v1/omadm/accounts', { json: { deviceId, clientPassword: 'password-41' } })).status, 201);
+  const path = `/api/v1/omadm/devices/${encodeURIComponent(deviceId)}/commands`;
+  assert.equal((await apiCall(api, 'token', path, { json: { kind: 'Get', uri: './DevDetail/FwV', expiresAt: '2001-01-01T00:00:00Z' } })).status, 400, 'in the past');
+  assert.equal((await apiCall(api, 'token', path, { json: { kind: 'Get', uri: './DevDetail/FwV', expiresAt: 'next tuesday' } })).status, 400);
+  const expiresAt = new Date(Date.now() + 3_600_000).toISOString();
+  const queued = await apiCall(api, 'token', path, { json: { kind: 'Get', uri: './DevDetail/FwV', expiresAt } });
+  assert.equal(queued.status, 201, JSON.stringify(queued.body));
+  assert.equal(queued.body.expiresAt, expiresAt);
+  const phone = new DmPhone({ deviceId, username: deviceId, password: 'password-41', encoding: 'xml', auth: 'md5', tree: phoneTree(deviceId, 41) }, httpTransport(caPem));
+  assert.equal((await phone.runSession(dmUrl)).ended, 'completed');
+  const listed = await apiCall(api, 'token', path);
+  assert.deepEqual((listed.body.commands as { status: string; expiresAt: string | null }[]).map((c) => [c.status, c.expiresAt]), [['succeeded', expiresAt]]);
+});
+
+test('a command held by a session when the server stopped is "unknown" after the restart, never sent again', async () => {
+  const bare = mkdtempSync(join(tmpdir(), 'depot-omadm-restart-'));
+  try {
+    // The state a kill -9 in the middle of a session leaves: the command taken ('sent'), no answer recorded.
+    const store = openSqliteStore({ dataDir: bare });
+    const held = await store.omadmCommands.enqueue({ deviceId: 'IMEI:1', kind: 'Exec', uri: './Vendor/Reboot' }, Date.now());
+    assert.equal((await store.omadmCommands.takeQueued('IMEI:1', Date.now()))[0]?.status, 'sent');
+    store.close();
+    const restarted = await startDepotServer({ host: '127.0.0.1', coapPort: 0, coapsPort: null, httpPort: 0, dataDir: bare, allowUnsecured: true, apiToken: 't', omadm: { port: 0, insecureHttp: true } });
+    try {
+      const address = restarted.api.server.address();
+      const listed = await apiCall(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`, 't', `/api/v1/omadm/devices/${encodeURIComponent('IMEI:1')}/commands`);
+      assert.deepEqual((listed.body.commands as { id: number; status: string }[]).map((c) => [c.id, c.status]), [[held.id, 'unknown']]);
+    } finally {
+      await restarted.close();
+    }
+  } finally {
+    rmSync(bare, { recursive: true, force: true });
+  }
 });
 
 test('depot sim --protocol omadm runs a small fleet of phones (XML and WBXML, MD5 and HMAC) against it, and fails for phones without accounts', async () => {

@@ -1,5 +1,7 @@
 /**
- * Group commit for soft-state writes (registrations, device facts).
+ * Group commit for soft-state writes (registrations, device facts), and for durable writes that
+ * many concurrent requests each make before they answer (OMA DM: the nonce a session's reply
+ * carries, see durableWrite).
  *
  * A commit is the dearest part of a small write: with WAL it appends the frames and the commit
  * record, and switching `synchronous` to NORMAL and back costs two more statements. A burst of
@@ -18,6 +20,10 @@
  *   nobody has been told the write happened.
  * - A batch is bounded (MAX_BATCH writes); more wait for the next turn.
  * - Closing the store flushes the queue first (flushSoftWrites).
+ * - A batch holding a durable write commits with the connection's configured level (FULL): one
+ *   fsync for every write in it, the soft ones riding along (they become durable a little early,
+ *   which they may). A durable write's promise settles after that fsync, exactly as when it
+ *   committed alone: what was promised to be on disk before a reply goes out still is.
  */
 import { toStoreError } from '../errors.js';
 import type { Statements } from './common.js';
@@ -35,6 +41,7 @@ const GROUP_WINDOW_MS = 2;
 
 interface Pending {
   what: string;
+  durable: boolean;
   fn: () => unknown;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
@@ -63,9 +70,9 @@ class SoftWriteBatch {
 
   constructor(private readonly s: Statements) {}
 
-  enqueue<T>(what: string, fn: () => T): Promise<T> {
+  enqueue<T>(what: string, fn: () => T, durable = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ what, fn, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ what, durable, fn, resolve: resolve as (value: unknown) => void, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         if (performance.now() - this.lastFlush < 2 * GROUP_WINDOW_MS) setTimeout(this.flushScheduled, GROUP_WINDOW_MS);
@@ -97,8 +104,9 @@ class SoftWriteBatch {
     // rolled back and the batch run again with a savepoint per write, so that only the failed
     // write is lost (the writes are functions of the database state: running them again is safe).
     let outcomes: Outcome[] | undefined;
+    const durability = batch.some((p) => p.durable) ? 'durable' : 'soft';
     try {
-      outcomes = this.s.transaction(() => batch.map((p): Outcome => ({ ok: true, value: p.fn() })), 'soft');
+      outcomes = this.s.transaction(() => batch.map((p): Outcome => ({ ok: true, value: p.fn() })), durability);
     } catch {
       outcomes = undefined;
     }
@@ -113,7 +121,7 @@ class SoftWriteBatch {
                 return { ok: false, value: error };
               }
             }),
-          'soft',
+          durability,
         );
       } catch (error) {
         // The commit itself failed (disk full, store closed ...): none of the batch was written.
@@ -150,6 +158,17 @@ function batchOf(s: Statements): SoftWriteBatch {
  */
 export function softWrite<T>(s: Statements, what: string, fn: () => T): Promise<T> {
   return batchOf(s).enqueue(what, fn);
+}
+
+/**
+ * Runs `fn` in the next group commit, committed durably (synchronous at the connection's level,
+ * FULL by default): the promise settles once the write is on disk, as a `transaction` of its own
+ * would, but the fsync is shared with every other write asked for in the same turn of the event
+ * loop (or the same GROUP_WINDOW_MS under load). For durable writes that many concurrent requests
+ * each make before they answer, where one fsync per request would serialise them on the disk.
+ */
+export function durableWrite<T>(s: Statements, what: string, fn: () => T): Promise<T> {
+  return batchOf(s).enqueue(what, fn, true);
 }
 
 /** Commits the queued soft writes now (before the store closes). */

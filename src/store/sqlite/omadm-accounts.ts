@@ -12,6 +12,7 @@
 import { StoreError } from '../errors.js';
 import type { SecretBox } from '../secret-box.js';
 import type { TimeInput } from '../types.js';
+import { durableWrite } from './batch.js';
 import { type Statements, invalid, requireText, run, toMs } from './common.js';
 import { serverContext as bootstrapServerContext } from './omadm-bootstrap.js';
 
@@ -148,12 +149,18 @@ export class SqliteOmaDmAccountRepository {
    * next Cred is over it. The bootstrap's copy follows, so notification digests use it too.
    */
   setServerNonce(deviceId: string, nonce: Uint8Array, now: TimeInput): Promise<boolean> {
-    return run('set OMA DM server nonce', () => this.s.transaction(() => {
+    let params: { device_id: string; nonce: Buffer; now: number };
+    try {
       if (nonce.length > MAX_SECRET) throw invalid(`a server nonce must be at most ${MAX_SECRET} bytes`);
-      const params = { device_id: deviceId, nonce: Buffer.from(nonce), now: toMs(now, 'now') };
+      params = { device_id: deviceId, nonce: Buffer.from(nonce), now: toMs(now, 'now') };
+    } catch (error) {
+      return run('set OMA DM server nonce', () => { throw error; });
+    }
+    // Group-committed with the other writes of this turn, on disk (FULL) before the promise settles.
+    return durableWrite(this.s, 'set OMA DM server nonce', () => {
       this.s.get(SQL.setBootstrapNonce).run(params);
       return this.s.get(SQL.setServerNonce).run(params).changes > 0;
-    }));
+    });
   }
 
   /** Adds or replaces an account; a new account's first nonce is random (the device learns it from the first 401's Chal). */
@@ -180,7 +187,14 @@ export class SqliteOmaDmAccountRepository {
 
   /** Durable: the device's next digest is over this nonce, so it must be stored before the reply that carries it goes out. */
   setNonce(deviceId: string, nonce: Uint8Array, now: TimeInput): Promise<boolean> {
-    return run('set OMA DM nonce', () => this.s.transaction(() => this.s.get(SQL.setNonce).run({ device_id: deviceId, nonce: Buffer.from(nonce), now: toMs(now, 'now') }).changes > 0));
+    let params: { device_id: string; nonce: Buffer; now: number };
+    try {
+      params = { device_id: deviceId, nonce: Buffer.from(nonce), now: toMs(now, 'now') };
+    } catch (error) {
+      return run('set OMA DM nonce', () => { throw error; });
+    }
+    // Group-committed with the other writes of this turn (every session's nonce in one fsync), on disk before the promise settles.
+    return durableWrite(this.s, 'set OMA DM nonce', () => this.s.get(SQL.setNonce).run(params).changes > 0);
   }
 
   list(after = '', limit = 100): Promise<OmaDmAccount[]> {

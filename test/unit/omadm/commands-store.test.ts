@@ -45,3 +45,43 @@ test('queued → sent → succeeded/failed/unknown, once; unsend only from sent;
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('expiry: a queued command past its expiresAt is failed as expired, never sent; a past expiresAt is refused; sent ones of a stopped server become unknown', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'depot-omadm-commands-'));
+  const store = openSqliteStore({ dataDir: dir, secretKey: randomBytes(32) });
+  try {
+    const q = store.omadmCommands;
+    const soon = await q.enqueue({ deviceId: 'D', kind: 'Exec', uri: './Vendor/Reboot', expiresAt: 1_000 }, 100);
+    const later = await q.enqueue({ deviceId: 'D', kind: 'Get', uri: './DevDetail/FwV', expiresAt: new Date(5_000) }, 100);
+    const never = await q.enqueue({ deviceId: 'D', kind: 'Get', uri: './DevInfo/Man' }, 100);
+    const other = await q.enqueue({ deviceId: 'E', kind: 'Get', uri: './DevInfo/Man', expiresAt: 1_000 }, 100);
+    assert.equal(soon.expiresAt, 1_000);
+    assert.equal(never.expiresAt, null);
+    await assert.rejects(q.enqueue({ deviceId: 'D', kind: 'Get', uri: './X', expiresAt: 100 }, 100), /expiresAt must be in the future/);
+    // At 1,000 ms the first has expired (expiresAt is the first instant it may no longer be sent).
+    const taken = await q.takeQueued('D', 1_000);
+    assert.deepEqual(taken.map((t) => t.id), [later.id, never.id]);
+    const listed = await q.listByDevice('D');
+    const expired = listed.find((l) => l.id === soon.id)!;
+    assert.equal(expired.status, 'failed');
+    assert.equal(expired.resultCode, null, 'no device answered it');
+    assert.match(expired.resultData ?? '', /^expired: not sent before 1970-01-01T00:00:01\.000Z$/);
+    assert.equal(await q.finish(soon.id, 200, null, 1_001), null, 'an expired command takes no answer');
+    // Another device's command expires by expireDue (the API list does it per device).
+    assert.equal((await q.listByDevice('E'))[0]!.status, 'queued');
+    assert.equal(await q.expireDue(999, 'E'), 0);
+    assert.equal(await q.expireDue(1_000, 'E'), 1);
+    assert.equal((await q.listByDevice('E'))[0]!.id, other.id);
+    assert.equal((await q.listByDevice('E'))[0]!.status, 'failed');
+    // The server stops while a session holds `later` and `never`: after the restart they are unknown, not queued again.
+    assert.equal(await q.abandonSent(2_000), 2);
+    const after = await q.listByDevice('D');
+    assert.deepEqual(after.map((l) => [l.id, l.status]), [[never.id, 'unknown'], [later.id, 'unknown'], [soon.id, 'failed']]);
+    assert.match(after[0]!.resultData ?? '', /server stopped/);
+    assert.deepEqual(await q.takeQueued('D', 2_001), []);
+    assert.equal(await q.abandonSent(2_002), 0);
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

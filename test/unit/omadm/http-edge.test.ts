@@ -12,7 +12,7 @@ import { OmaDmHttpServer } from '../../../src/omadm/http.js';
 import type { OmaDmStore } from '../../../src/omadm/http.js';
 import { decodeSyncML, encodeSyncML } from '../../../src/omadm/syncml.js';
 import type { SyncMLMessage } from '../../../src/omadm/syncml.js';
-import { httpTransport } from '../../../src/sim/omadm/phone.js';
+import { DmPhone, httpTransport, phoneTree } from '../../../src/sim/omadm/phone.js';
 
 const clock = new ManualClock(0);
 const nonceWrites: string[] = [];
@@ -76,4 +76,74 @@ test('the session table is bounded (503 past it); unauthenticated sessions expir
   const later = await post(first('stranger-3'));
   assert.equal(later.status, 200);
   assert.equal(server.openSessions, 1);
+});
+
+test('the session table is swept for idle sessions at most once a second while it has room (not a walk over the table per new session)', async () => {
+  const own = new ManualClock(0);
+  const edge = new OmaDmHttpServer({ store, host: '127.0.0.1', port: 0, insecureHttp: true, clock: own, maxSessions: 10 });
+  const edgeUrl = `http://127.0.0.1:${await edge.listen()}/dm`;
+  const open = async (deviceId: string): Promise<void> => {
+    assert.equal((await t.post(edgeUrl, first(deviceId), { 'content-type': 'application/vnd.syncml.dm+xml' })).status, 200);
+  };
+  try {
+    await open('s-1'); // swept (first admission), then admitted at 0
+    own.advance(29_999);
+    await open('s-2'); // swept at 29,999: s-1 is not idle for 30 s yet
+    assert.equal(edge.openSessions, 2);
+    own.advance(2); // s-1 is now past the 30 s of an unauthenticated session
+    await open('s-3'); // 2 ms after the last sweep: no walk over the table
+    assert.equal(edge.openSessions, 3);
+    own.advance(1_000);
+    await open('s-4'); // a second later: swept, s-1 goes
+    assert.equal(edge.openSessions, 3);
+  } finally {
+    await edge.close();
+  }
+});
+
+test('an MD5 session reads the account once (its first message), an HMAC session at every message; the rotated nonce and the facts are stored before each reply', async () => {
+  const reads: string[] = [];
+  const writes: string[] = [];
+  let nonce: Uint8Array = Buffer.from('first');
+  const counting: OmaDmStore = {
+    omadmAccounts: {
+      get: (deviceId) => {
+        reads.push(deviceId);
+        return Promise.resolve({ deviceId, clientUsername: deviceId, clientPassword: 'pw', clientNonce: nonce });
+      },
+      setNonce: (_deviceId, n) => {
+        writes.push('nonce');
+        nonce = n;
+        return Promise.resolve(true);
+      },
+    },
+    deviceFacts: { upsert: (endpoint) => (writes.push(`facts ${endpoint}`), Promise.resolve({} as never)) },
+  };
+  const edge = new OmaDmHttpServer({ store: counting, host: '127.0.0.1', port: 0, insecureHttp: true });
+  const edgeUrl = `http://127.0.0.1:${await edge.listen()}/dm`;
+  // Every reply the phone gets was sent after the writes its message caused.
+  const seen: string[][] = [];
+  const transport = { post: async (u: string, body: Uint8Array, headers: Record<string, string>) => {
+    const res = await t.post(u, body, headers);
+    seen.push([...writes]);
+    return res;
+  } };
+  try {
+    for (const auth of ['md5', 'hmac'] as const) {
+      reads.length = 0;
+      writes.length = 0;
+      seen.length = 0;
+      const phone = new DmPhone({ deviceId: `D-${auth}`, username: `D-${auth}`, password: 'pw', encoding: 'xml', auth, tree: phoneTree(`D-${auth}`, 1) }, transport);
+      phone.nonce = nonce;
+      const report = await phone.runSession(edgeUrl);
+      assert.equal(report.ended, 'completed', auth);
+      assert.equal(seen.length, 2, `${auth}: Package 1, then the Gets' answers (no operator jobs: the reply ends the session)`);
+      assert.equal(reads.length, auth === 'md5' ? 1 : 2, auth);
+      assert.deepEqual(seen[0], ['nonce', `facts omadm:D-${auth}`], `${auth}: the new nonce and Package 1's DevInfo were stored before the first reply`);
+      // HMAC: every message is authenticated and rotates the nonce for the next MAC.
+      assert.deepEqual(seen[1], auth === 'md5' ? ['nonce', `facts omadm:D-${auth}`, `facts omadm:D-${auth}`] : ['nonce', `facts omadm:D-${auth}`, 'nonce', `facts omadm:D-${auth}`], `${auth}: DevDetail stored before the second reply`);
+    }
+  } finally {
+    await edge.close();
+  }
 });

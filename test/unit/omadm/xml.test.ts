@@ -8,8 +8,10 @@ import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { canonical, element } from '../../../src/omadm/element.js';
 import { XmlFormatError } from '../../../src/omadm/errors.js';
-import { parseXml, writeXml } from '../../../src/omadm/xml.js';
-import { mutationArbitrary, opaqueAsText, treeArbitrary } from './trees.js';
+import { encodeSyncML } from '../../../src/omadm/syncml.js';
+import { parseXml, parseXmlFastPath, writeXml } from '../../../src/omadm/xml.js';
+import { clientPackage1, clientPackage3, serverPackage2 } from './messages.js';
+import { mutationArbitrary, opaqueAsText, treeArbitrary, xmlText } from './trees.js';
 
 function expectError(xml: string | Uint8Array, clause: string, pattern?: RegExp): XmlFormatError {
   let caught: unknown;
@@ -109,5 +111,64 @@ test('property: mutated and truncated XML parses or throws XmlFormatError, nothi
       }
     }),
     { numRuns: 2000 },
+  );
+});
+
+/** The outcome of parsing: the tree, or the error class and clause. */
+function outcome(input: string | Uint8Array, fastPath: boolean, limits?: Parameters<typeof parseXml>[1]): unknown {
+  try {
+    return { tree: parseXml(input, { fastPath, ...limits }) };
+  } catch (error) {
+    if (!(error instanceof XmlFormatError)) throw error;
+    return { error: error.clause, message: error.message };
+  }
+}
+
+const DM_MESSAGES = [clientPackage1, serverPackage2, clientPackage3].map((m) => Buffer.from(encodeSyncML(m, 'xml')));
+/** As devices write them: indented, a DOCTYPE-less declaration, MetInf with and without its xmlns. */
+const DEVICE_STYLE = Buffer.from(`<?xml version='1.0' encoding='utf-8' standalone="yes" ?>\n<SyncML xmlns='SYNCML:SYNCML1.2' >\n <SyncHdr>\n  <VerDTD>1.2</VerDTD>\n  <Meta><MaxMsgSize xmlns="syncml:metinf">10000</MaxMsgSize><Type>text/plain</Type></Meta>\n </SyncHdr>\n <SyncBody>\n  <Replace><CmdID>2</CmdID><Item><Source><LocURI>./DevInfo/Man</LocURI></Source><Data>A &amp; B &#x1F600; &#65;&lt;</Data></Item></Replace>\n  <Final />\n </SyncBody>\n</SyncML>\n`);
+
+test('fast path: DM messages as Depot and devices write them are read without saxes, to the same tree', () => {
+  for (const bytes of [...DM_MESSAGES, DEVICE_STYLE]) {
+    const text = bytes.toString('utf8');
+    const fast = parseXmlFastPath(text);
+    assert.ok(fast !== undefined, `the fast path declined ${text.slice(0, 80)}`);
+    assert.deepEqual(fast, parseXml(bytes, { fastPath: false }));
+  }
+});
+
+test('fast path: anything beyond the plain form is left to saxes (XML 1.0 §2.4 ]]>, §2.8, §2.11 CR, §4.1 references, Namespaces prefixes)', () => {
+  for (const doc of [
+    '<Data>a]]>b</Data>', '<Data>a\rb</Data>', '<Data>&constructor;</Data>', '<Data>&toString;</Data>', '<Data>&#0;</Data>', '<Data>&#x110000;</Data>',
+    '<Data>&nbsp;</Data>', '<Data>\u0001</Data>', '<Data>\ud800</Data>', '<Data>\uffff</Data>', '<!-- c --><Final/>', '<Data><![CDATA[x]]></Data>',
+    '<!DOCTYPE SyncML><Final/>', '<?xml version="1.1"?><Final/>', '<?xml version="1.0" encoding="ISO-8859-1"?><Final/>', '<Final/><?pi x?>',
+    '<m:Final xmlns:m="syncml:metinf"/>', '<Final a="1"/>', '<Final xmlns="urn:other"/>', '<Final xmlns="syncml:metinf" xmlns="syncml:metinf"/>',
+    '<Final xmlns="syncml:metinf"xmlns="x"/>', '<Item></Data>', '<Item><Final/>', '<Nope/>', ' <Final/>x', '<Final/><Final/>', '\ufeff<Final/>',
+  ]) {
+    assert.equal(parseXmlFastPath(doc), undefined, JSON.stringify(doc));
+    assert.deepEqual(outcome(doc, true), outcome(doc, false), JSON.stringify(doc));
+  }
+});
+
+test('property: the fast path and saxes agree on mutated and truncated DM messages (same tree or same refusal)', () => {
+  for (const sample of [...DM_MESSAGES, DEVICE_STYLE]) {
+    fc.assert(
+      fc.property(mutationArbitrary(sample), (mutated) => {
+        assert.deepEqual(outcome(mutated, true), outcome(mutated, false));
+      }),
+      { numRuns: 1500 },
+    );
+  }
+});
+
+test('property: the fast path and saxes agree on any text, raw or escaped, in a leaf and between elements, under tight limits', () => {
+  const limits = { limits: { maxDepth: 4, maxElements: 6, maxStringLength: 24, maxTotalContent: 60 } };
+  fc.assert(
+    fc.property(xmlText, fc.string({ unit: fc.constantFrom('<', '>', '&', ';', '#', 'x', '1', 'a', 'm', 'p', ']', '\r', ' ', '/', '=', '"', '!', '?'), maxLength: 16 }), (text, raw) => {
+      for (const doc of [`<Item><Data>${raw}</Data></Item>`, `<Item>${raw}<Data/></Item>`, `<Data>${text}</Data>`, `<Item><Data>${writeXml(element('Data', text), { declaration: false }).replace(/^<Data[^>]*>|<\/Data>$/g, '')}</Data>${raw}</Item>`]) {
+        assert.deepEqual(outcome(doc, true, limits), outcome(doc, false, limits), JSON.stringify(doc));
+      }
+    }),
+    { numRuns: 1500 },
   );
 });

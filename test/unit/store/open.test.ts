@@ -79,6 +79,7 @@ const EXPECTED_MIGRATIONS: [number, string][] = [
   [15, 'omadm-scomo-jobs'],
   [16, 'omadm-server-credentials'],
   [17, 'device-trust'],
+  [20, 'omadm-command-expiry'],
   [22, 'console-progress-and-filters'],
 ];
 
