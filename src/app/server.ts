@@ -14,6 +14,7 @@ import { ChainDriver } from '../fleet/chain-driver.js';
 import { MethodLearning, type LearningOptions } from '../fleet/learning.js';
 import { MarkMethod } from '../fleet/methods/mark.js';
 import { FirstAvailableMethod } from '../fleet/methods/handover.js';
+import { inventoryResolver, ResolvedEndpointMethod } from '../fleet/methods/resolve.js';
 import { ScomoMethod } from '../fleet/methods/scomo.js';
 import { Object9Method } from '../fleet/methods/object9.js';
 import { PackageEndpoint } from '../fleet/package-endpoint.js';
@@ -295,7 +296,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   // Mark for Installation, which installs at the next contact by Object 9 or SCOMO.
   const chain = new ChainDriver({
     store,
-    methods: [object9, scomoMethod, ...(sms ? [sms.linkMethod] : []), new MarkMethod({ handover: new FirstAvailableMethod([object9, scomoMethod]) })],
+    methods: [object9, scomoMethod, ...(sms ? [sms.linkMethod] : []), new MarkMethod({ handover: new ResolvedEndpointMethod(new FirstAvailableMethod([object9, scomoMethod]), inventoryResolver(store.inventory)) })],
     learning,
     ...(config.chain?.tickMs !== undefined ? { tickMs: config.chain.tickMs } : {}),
     onError: (error) => {
@@ -319,10 +320,17 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   lwm2m.on('registered', onContact);
   lwm2m.on('updated', onContact);
   opened.push(() => chain.close());
+  // An SMS link install reported by the device moves its attempt on now (not at the next tick).
+  const offSmsInstalled = sms?.onInstalled((endpoint) => void chain.contact(endpoint, 'sms'));
   // The inventory hears every registration, update, Object 3 facts and bootstrap (issue 16).
   const inventory = new Inventory({ repository: store.inventory });
   const inventoryWarn = (error: unknown): void => process.emitWarning(`inventory: ${error instanceof Error ? error.message : String(error)}`);
-  const onInventoryContact = (registration: Registration): void => void inventory.fromRegistration(registration).catch(inventoryWarn);
+  // A device known only from an imported list has jobs addressed `device:<id>` (marked): its first
+  // contact on any protocol is theirs too, once the inventory has joined the identity to its record.
+  const contactImported = (protocol: 'lwm2m' | 'omadm') => (device: { id: string } | null): void => {
+    if (device) void chain.contact(`device:${device.id}`, protocol);
+  };
+  const onInventoryContact = (registration: Registration): void => void inventory.fromRegistration(registration).then(contactImported('lwm2m')).catch(inventoryWarn);
   const onInventoryFacts = (endpoint: string, patch: DeviceFactsPatch): void => void inventory.fromFacts(endpoint, patch).catch(inventoryWarn);
   const onInventoryBootstrap = (endpoint: string): void => void inventory.recordContact({ protocol: 'lwm2m', endpoint, bootstrapState: 'bootstrapped' }).catch(inventoryWarn);
   lwm2m.on('registered', onInventoryContact);
@@ -416,7 +424,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
         // A DM session is the device's contact for its open install jobs (marked installs, SCOMO).
         void chain.contact(factsEndpointOf(deviceId), 'omadm');
       },
-      onFacts: (deviceId, facts) => void inventory.recordContact({ protocol: 'omadm', devId: deviceId, ...omadmInventoryFacts(facts) }).catch(inventoryWarn),
+      onFacts: (deviceId, facts) => void inventory.recordContact({ protocol: 'omadm', devId: deviceId, ...omadmInventoryFacts(facts) }).then(contactImported('omadm')).catch(inventoryWarn),
       log: (line) => process.stderr.write(`depot: ${line}\n`),
     });
     opened.push(() => omadm?.close());
@@ -479,6 +487,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       await campaigns.close();
       for (const [event, listener] of lwm2mListeners) lwm2m.off(event, listener);
       lwm2m.off('error', lwm2mError);
+      offSmsInstalled?.();
       await chain.close();
       await sms?.close();
       await demoPhones?.stop();

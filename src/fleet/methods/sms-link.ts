@@ -33,6 +33,8 @@ export class StorePhoneDirectory implements PhoneDirectory {
       numbers: { get(endpoint: string): Promise<string | null> };
       deviceFacts: { get(endpoint: string): Promise<DeviceFacts | null> };
       registrations?: { getByEndpoint(endpoint: string): Promise<Registration | null> };
+      /** The inventory's phone number (an imported device list's, or one a registration gave): last. */
+      inventory?: InventoryNumbers;
     },
   ) {}
 
@@ -55,11 +57,23 @@ export class StorePhoneDirectory implements PhoneDirectory {
       try {
         return normalizeNumber(reg.smsNumber.startsWith('+') ? reg.smsNumber : `+${reg.smsNumber}`);
       } catch {
-        return null;
+        // fall through to the inventory
       }
     }
-    return null;
+    const inventory = this.sources.inventory;
+    if (!inventory) return null;
+    // The chain's addresses: `device:<Depot id>`, `omadm:<DevId>`, else an LwM2M endpoint.
+    const device = endpoint.startsWith('device:')
+      ? await inventory.get(endpoint.slice('device:'.length))
+      : await inventory.findByIdentity(endpoint.startsWith('omadm:') ? { omadmDevId: endpoint.slice('omadm:'.length) } : { lwm2mEndpoint: endpoint });
+    return device?.msisdn ?? null;
   }
+}
+
+/** What the phone directory reads of the inventory (src/fleet/inventory-types.ts InventoryRepository). */
+export interface InventoryNumbers {
+  get(id: string): Promise<{ readonly msisdn: string | null } | null>;
+  findByIdentity(identities: { lwm2mEndpoint?: string; omadmDevId?: string }): Promise<{ readonly msisdn: string | null } | null>;
 }
 
 /** Whether the device reports the package installed: device facts' extra `packages` map or `package:<name>`, or its software version. */
@@ -210,6 +224,8 @@ export class SmsLinkDownloads {
     private readonly options: {
       links: Pick<SmsLinkStore, 'byToken' | 'countFetch' | 'served'>;
       catalog: { get(sha256: string): Promise<PackageRecord | null>; pathOf(sha256: string): string };
+      /** Records "installed" reports (POST /d/<token>/installed); without it reports are refused. */
+      report?: (endpoint: string, name: string, version: string) => Promise<void>;
       now?: () => number;
     },
   ) {
@@ -230,4 +246,28 @@ export class SmsLinkDownloads {
   served(token: string, end: number): Promise<void> {
     return this.options.links.served(token, end, this.now());
   }
+
+  /**
+   * The installer on the device reports the package installed, over the link it downloaded it
+   * from (the token is the capability: bound to one device, attempt and package). Accepted only
+   * for a live link whose download completed; recorded in the device's facts as
+   * `package:<name>` = version, which is what the method's installed check reads. Undefined when
+   * the link is unknown, withdrawn, expired or not fully downloaded.
+   */
+  async installed(token: string): Promise<{ endpoint: string; name: string; version: string } | undefined> {
+    if (!/^[A-Za-z0-9_-]{16,64}$/.test(token) || !this.options.report) return undefined;
+    const link = await this.options.links.byToken(token);
+    if (!link || link.revokedAt !== null || link.expiresAt <= this.now() || link.completedAt === null) return undefined;
+    const pkg = await this.options.catalog.get(link.packageSha256);
+    if (!pkg) return undefined;
+    await this.options.report(link.endpoint, pkg.name, pkg.version);
+    return { endpoint: link.endpoint, name: pkg.name, version: pkg.version };
+  }
+}
+
+/** Records a device's report of an installed package in its facts (what FactsInstalledVersions reads). */
+export function factsInstallReport(deviceFacts: { upsert(endpoint: string, patch: { extra: Record<string, string> }, now: number): Promise<unknown> }, now: () => number = Date.now) {
+  return async (endpoint: string, name: string, version: string): Promise<void> => {
+    await deviceFacts.upsert(endpoint, { extra: { [`package:${name}`]: version } }, now());
+  };
 }
