@@ -65,6 +65,7 @@ export function smsMessageJson(m: SmsMessageRecord) {
     parts: m.segments.length,
     attempts: m.attempts,
     nextAttemptAt: m.state === 'queued' ? isoOrNull(m.nextAttemptAt) : null,
+    pace: m.paceGroup === null ? null : { group: m.paceGroup, scheduledAt: isoOrNull(m.scheduledAt) },
     lastError: m.lastError,
     expiresAt: new Date(m.expiresAt).toISOString(),
     createdAt: new Date(m.createdAt).toISOString(),

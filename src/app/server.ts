@@ -339,6 +339,8 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   bootstrap.on('bootstrapped', onInventoryBootstrap);
   const campaigns = new CampaignEngine({ campaigns: store.campaigns, inventory: store.inventory, catalog, jobs: chainJobPort(chain, (endpoint, sha256, since) => store.campaigns.chainJobSince(endpoint, sha256, since)), onError: (error) => process.emitWarning(`campaigns: ${error.message}`) });
   opened.push(() => campaigns.close());
+  // A campaign wave's send rate paces its SMS link installs (spec smsPerMinute).
+  sms?.setPacing((target) => campaigns.smsPace(target.endpoint, target.packageSha256));
   const { token, source } = apiToken(dataDir, config.apiToken);
   // OMA DM bootstrap by SMS: needs the DM endpoint's URI (known once it listens) and a push sender.
   let omadmServerUri: string | undefined;

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { SmsApiOptions } from '../api/sms.js';
 import { FactsInstalledVersions, SmsLinkDownloads, SmsLinkMethod, StorePhoneDirectory, factsInstallReport } from '../fleet/methods/sms-link.js';
+import type { InstallTarget } from '../fleet/methods/method.js';
 import type { PackageCatalog } from '../fleet/packages.js';
 import { checkCallbackBase } from '../sms/kannel-config.js';
 import { KannelGateway } from '../sms/kannel.js';
@@ -55,6 +56,8 @@ export interface RunningSms {
   api: Omit<SmsApiOptions, 'now'>;
   /** The SMS link install method, for the install chain. */
   linkMethod: SmsLinkMethod;
+  /** Where SMS link installs find their send rate (a campaign wave's): the campaign engine. */
+  setPacing(pace: (target: InstallTarget) => Promise<{ group: string; perMinute: number } | undefined>): void;
   /** A device reported an SMS link install (POST /d/<token>/installed); returns the unsubscribe. */
   onInstalled(listener: (endpoint: string) => void): () => void;
   /** LwM2M SMS wake-up: the Registration Update Trigger to a registered device's number. */
@@ -85,7 +88,10 @@ export async function startSms(store: SqliteStore, catalog: PackageCatalog, conf
     if (!number) throw new SmsError('NOT_FOUND', `Depot knows no phone number for "${endpoint}" (map one with depot sms number)`);
     return outbox.sendBinary({ to: number, data: registrationUpdateTrigger(config.lwm2mShortServerId ?? 1), jobStep: jobStep ?? `lwm2m-wakeup:${endpoint}:${Date.now()}` });
   };
+  // The campaign engine (made after SMS in depot serve) tells each SMS link install its wave's send rate.
+  let pacing: ((target: InstallTarget) => Promise<{ group: string; perMinute: number } | undefined>) | undefined;
   const linkMethod = new SmsLinkMethod({
+    pace: (target) => pacing?.(target) ?? Promise.resolve(undefined),
     outbox,
     links: store.sms.links,
     catalog,
@@ -111,6 +117,9 @@ export async function startSms(store: SqliteStore, catalog: PackageCatalog, conf
     onInstalled: (listener) => {
       installedListeners.add(listener);
       return () => installedListeners.delete(listener);
+    },
+    setPacing: (pace) => {
+      pacing = pace;
     },
     wakeUp,
     close: () => outbox.stop(),

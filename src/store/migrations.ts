@@ -9,7 +9,7 @@
  * write. Times are INTEGER ms since the epoch.
  */
 import { OMADM_BOOTSTRAP_MIGRATION_SQL } from './sqlite/omadm-bootstrap.js';
-import { SMS_MIGRATION_SQL } from './sqlite/sms-outbox.js';
+import { SMS_MIGRATION_SQL, SMS_PACING_MIGRATION_SQL } from './sqlite/sms-outbox.js';
 
 export interface Migration {
   version: number;
@@ -547,4 +547,5 @@ ALTER TABLE omadm_accounts ADD COLUMN server_password BLOB;
 ALTER TABLE omadm_accounts ADD COLUMN server_nonce BLOB;
 `,
   },
+  { version: 18, name: 'sms-send-pacing', sql: SMS_PACING_MIGRATION_SQL },
 ];

@@ -305,7 +305,7 @@ test('a mixed fleet from an imported list: one campaign installs every device by
   });
 
   // ---------------------------------------------------------------- campaign 1: fleet-a
-  const first = await call('/api/v1/campaigns', { json: { name: 'agent 2.0 (a)', target: { kind: 'group', group: 'fleet-a' }, package: { kind: 'fixed', sha256: pkgSha }, seed: 1 } });
+  const first = await call('/api/v1/campaigns', { json: { name: 'agent 2.0 (a)', target: { kind: 'group', group: 'fleet-a' }, package: { kind: 'fixed', sha256: pkgSha }, seed: 1, smsPerMinute: 600 } });
   assert.equal(first.status, 201, JSON.stringify(first.body));
   const firstId = first.body.id as string;
   await runUntilOnlyMarkedWait(firstId, 'a');
@@ -359,6 +359,14 @@ test('a mixed fleet from an imported list: one campaign installs every device by
   const smsInstalls = fleet.filter((d) => d.half === 'a' && d.phone && (d.kind !== 'dm-flaky' || d.seed === 7));
   for (const d of smsInstalls) assert.equal(clicked.get(d.phone!), 1, `${d.kind} ${d.phone}`);
   for (const d of fleet.filter((x) => x.half === 'a' && x.phone && !smsInstalls.includes(x))) assert.equal(clicked.get(d.phone!) ?? 0, 0);
+
+  // The wave's SMS were paced (600 a minute: one every 100 ms), as scheduled in the outbox.
+  const outbox = (await call('/api/v1/sms/outbox?limit=1000')).body.messages as { jobStep: string; state: string; pace: { group: string; scheduledAt: string } | null }[];
+  const links = outbox.filter((m) => m.jobStep.startsWith('sms-link:'));
+  assert.equal(links.length, smsInstalls.length);
+  assert.ok(links.every((m) => m.pace?.group === `campaign:${firstId}:wave:1`), JSON.stringify(links));
+  const slots = links.map((m) => Date.parse(m.pace!.scheduledAt)).sort((x, y) => x - y);
+  for (let i = 1; i < slots.length; i++) assert.ok(slots[i]! - slots[i - 1]! >= 100, `SMS ${i} scheduled ${slots[i]! - slots[i - 1]!} ms after the previous one`);
 
   // ---------------------------------------------------------------- campaign 2: fleet-b, the same models, the learned order
   const second = await call('/api/v1/campaigns', { json: { name: 'agent 2.0 (b)', target: { kind: 'group', group: 'fleet-b' }, package: { kind: 'fixed', sha256: pkgSha }, seed: 2 } });

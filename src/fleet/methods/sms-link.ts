@@ -101,7 +101,7 @@ export interface SmsLinkStore {
 
 export interface SmsLinkMethodOptions {
   readonly outbox: {
-    sendText(request: { to: string; text: string; jobStep: string }): Promise<SmsMessageRecord>;
+    sendText(request: { to: string; text: string; jobStep: string; pace?: { group: string; perMinute: number } }): Promise<SmsMessageRecord>;
     get(idOrKey: string): Promise<SmsMessageRecord | null>;
     cancel(id: string): Promise<SmsMessageRecord>;
   };
@@ -111,6 +111,8 @@ export interface SmsLinkMethodOptions {
   readonly installed: { reports(endpoint: string, name: string, version: string): Promise<boolean> };
   /** HTTPS origin devices reach Depot's API port at, e.g. https://depot.example.com. */
   readonly publicBaseUrl: string;
+  /** The send rate the job's SMS is paced by (a campaign wave's), if any: the outbox schedules it. */
+  readonly pace?: (target: InstallTarget) => Promise<{ group: string; perMinute: number } | undefined>;
   /** How long a link works (default 3 days). */
   readonly linkTtlMs?: number;
   /** Fetches (whole or ranged GETs) one link allows (default 20). */
@@ -159,7 +161,8 @@ export class SmsLinkMethod implements InstallMethod {
       );
       const url = `${this.options.publicBaseUrl.replace(/\/+$/, '')}${SMS_LINK_PATH}/${token}`;
       try {
-        message = await this.options.outbox.sendText({ to: number, jobStep: key, text: `${pkg.name} ${pkg.version}: download and install from ${url} (valid until ${iso(link.expiresAt)})` });
+        const pace = await this.options.pace?.(target);
+        message = await this.options.outbox.sendText({ to: number, jobStep: key, text: `${pkg.name} ${pkg.version}: download and install from ${url} (valid until ${iso(link.expiresAt)})`, ...(pace ? { pace } : {}) });
       } catch (error) {
         await this.options.links.revoke(target.jobId, attempt.seq, now);
         return { status: 'failed', message: `SMS link not sent: ${(error as Error).message}` };
@@ -211,7 +214,8 @@ export class SmsLinkMethod implements InstallMethod {
     if (!link || link.revokedAt !== null || link.expiresAt <= this.now()) {
       return { status: 'failed', message: `SMS link: the link ${link?.revokedAt ? 'was withdrawn' : 'expired'} before the device reported ${pkg.name} ${pkg.version} (${download})`, result: 'LINK_EXPIRED' };
     }
-    const sms = { queued: `queued for ${to}${message.lastError ? ` (${message.lastError})` : ''}`, submitted: `sent to ${to}`, delivered: `delivered to ${to}`, unknown: `sent to ${to} (gateway answer unknown)` }[message.state];
+    const paced = message.scheduledAt !== null && message.scheduledAt > this.now() ? `, paced: goes at ${iso(message.scheduledAt)}` : '';
+    const sms = { queued: `queued for ${to}${paced}${message.lastError ? ` (${message.lastError})` : ''}`, submitted: `sent to ${to}`, delivered: `delivered to ${to}`, unknown: `sent to ${to} (gateway answer unknown)` }[message.state];
     return { status: 'running', state, message: `SMS link: SMS ${sms}; ${download}; waiting for the device to report ${pkg.name} ${pkg.version}` };
   }
 }

@@ -78,6 +78,7 @@ const EXPECTED_MIGRATIONS: [number, string][] = [
   [14, 'users-tokens-audit'],
   [15, 'omadm-scomo-jobs'],
   [16, 'omadm-server-credentials'],
+  [18, 'sms-send-pacing'],
 ];
 
 void test('open: a new file gets every migration, in order, recorded once; reopening applies none again', () => {
