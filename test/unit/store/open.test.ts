@@ -144,6 +144,7 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
     'sms_links_attempt',
     'sms_messages_created',
     'sms_messages_due',
+    'sms_messages_pace',
     'sms_messages_to',
     'sms_segments_submitting',
   ]);
