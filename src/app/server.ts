@@ -76,7 +76,7 @@ export interface DepotServerConfig {
   /** What bootstrap gives each device for the DM server: a PSK (default) or a certificate from Depot's CA. */
   bootstrapCredentials?: 'psk' | 'x509';
   /** Run a simulated fleet of this many devices beside the server. */
-  simulate?: { count: number; profileFile?: string };
+  simulate?: { count: number; profileFile?: string; /** How often each simulated DM phone opens a session of its own (default 60 s). */ phoneSessionIntervalMs?: number };
   /** Object 9 install driver settings (tests shorten the polling interval and timeouts). */
   /** How long a queue-mode device stays reachable after it last spoke, ms (default 93 s, MAX_TRANSMIT_WAIT). */
   queueModeAwakeTimeMs?: number;
@@ -434,7 +434,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     omadmServerUri = `${scheme}://${uriHost}:${port}/dm`;
     omadmDownloadBase = `${scheme}://${uriHost}:${port}`;
     if (demoPhoneCount > 0) {
-      demoPhones = await startDemoPhones({ count: demoPhoneCount, dmUrl: `${scheme}://${uriHost}:${port}/dm`, caPem: ca?.exportRoot('pem'), store, log: (line) => process.stderr.write(`depot: ${line}\n`) });
+      demoPhones = await startDemoPhones({ count: demoPhoneCount, dmUrl: `${scheme}://${uriHost}:${port}/dm`, caPem: ca?.exportRoot('pem'), store, log: (line) => process.stderr.write(`depot: ${line}\n`), ...(config.simulate?.phoneSessionIntervalMs ? { sessionIntervalMs: config.simulate.phoneSessionIntervalMs } : {}) });
       opened.push(() => demoPhones?.stop());
     }
     omadmUrl = `${scheme}://${uriHost}:${port}/dm${issued ? '' : ' (INSECURE: plain HTTP, lab mode)'}`;

@@ -212,6 +212,8 @@ export class SmsLinkMethod implements InstallMethod {
       return { status: 'failed', message: `SMS link: the SMS to ${to} ${message.state === 'failed' ? 'failed' : 'was cancelled'}${message.lastError ? `: ${message.lastError}` : ''}`, result: 'SMS_FAILED' };
     }
     if (!link || link.revokedAt !== null || link.expiresAt <= this.now()) {
+      // A text still waiting in the outbox (paced, or the gateway down) would carry a dead link: it does not go.
+      if (message.state === 'queued') await this.options.outbox.cancel(message.id).catch(() => undefined);
       return { status: 'failed', message: `SMS link: the link ${link?.revokedAt ? 'was withdrawn' : 'expired'} before the device reported ${pkg.name} ${pkg.version} (${download})`, result: 'LINK_EXPIRED' };
     }
     const paced = message.scheduledAt !== null && message.scheduledAt > this.now() ? `, paced: goes at ${iso(message.scheduledAt)}` : '';
