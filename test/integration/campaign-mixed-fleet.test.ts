@@ -23,14 +23,15 @@ import { startDepotServer, type RunningDepotServer } from '../../src/app/server.
 import { ensureSmsSecrets } from '../../src/app/sms.js';
 import { CertificateAuthority } from '../../src/pki/ca.js';
 import { Lwm2mClient, SoftwareManagementAdapter } from '../../src/lwm2m/client/index.js';
-import { SimulatedInstaller, SoftwareManagement, type PackageFetcher } from '../../src/lwm2m/objects/software-management/index.js';
-import { CoapClient } from '../../src/coap/client.js';
+import { SimulatedInstaller, SoftwareManagement } from '../../src/lwm2m/objects/software-management/index.js';
 import { makeSimPhone, type ComplianceProfileName, type SimPhone } from '../../src/sim/omadm/profiles.js';
 import { FakeSmscNetwork } from '../../src/sim/sms/handsets.js';
 import { KannelLab, freePort } from '../../src/sim/sms/kannel-lab.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { makePackage, testKeys } from '../unit/lwm2m/object9-support.js';
 import { apiCall } from '../support/api-client.js';
+import { pollUntil } from '../support/peer-process.js';
+import { coapFetcher } from '../support/coap-fetcher.js';
 
 const TOKEN = 'mixed-fleet-token-0123456789';
 
@@ -51,20 +52,6 @@ interface FleetDevice {
   client?: Lwm2mClient;
 }
 
-const coapFetcher: PackageFetcher = {
-  supports: (uri) => uri.startsWith('coap://'),
-  resumable: () => false,
-  async fetch(uri, opts) {
-    const client = new CoapClient();
-    try {
-      const r = await client.get(uri, { blockSize: 512 });
-      assert.equal(r.codeText, '2.05');
-      await opts.onData(r.payload);
-    } finally {
-      await client.close();
-    }
-  },
-};
 
 /** A 15-digit IMEI with its Luhn check digit (TS 23.003 §B.2). */
 function imeiOf(n: number): string {
@@ -101,15 +88,7 @@ function lwm2mDevice(d: FleetDevice, withObject9: boolean): Lwm2mClient {
   return new Lwm2mClient({ endpoint, serverUri: `coap://127.0.0.1:${port}`, lifetime: 300, objects, device: { manufacturer: d.make, modelNumber: d.model, serialNumber: d.imei, firmwareVersion: '1.0', softwareVersion: '1.0' } });
 }
 
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, ms = 45_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const eventually = <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> => pollUntil(probe, 45_000, what, 100);
 
 /** The DM phones' own sessions (as real phones poll), and the report session after a SCOMO operation. */
 async function dmRound(half: 'a' | 'b'): Promise<void> {
