@@ -31,7 +31,7 @@ const store = openSqliteStore({ dataDir });
 const catalog = new PackageCatalog({ dataDir, repository: store.packages });
 // With a network (the parent's stand-in for smsbox's sendsms, which also stands for the phones):
 // the real SMS link method over the real outbox goes first; a phone installs once the network
-// has its SMS. Links expire after 3 s: an SMS a kill left unknown (never resent) expires and
+// has its SMS. Links expire after 10 s: an SMS a kill left unknown (never resent) expires and
 // the job goes on to the quick method.
 let outbox: SmsOutbox | undefined;
 const methods: InstallMethod[] = [quick];
@@ -44,7 +44,7 @@ if (network) {
     directory: new StorePhoneDirectory({ numbers: store.sms.numbers, deviceFacts: store.deviceFacts }),
     installed: { reports: async (endpoint) => (await fetch(`${network}/installed?to=${encodeURIComponent((await store.sms.numbers.get(endpoint))!)}`)).status === 200 },
     publicBaseUrl: 'http://127.0.0.1:9',
-    linkTtlMs: 3000,
+    linkTtlMs: 10_000,
     // The wave's send rate, as depot serve wires it.
     pace: (target) => engine.smsPace(target.endpoint, target.packageSha256),
   });

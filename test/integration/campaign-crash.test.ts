@@ -150,7 +150,10 @@ void test('campaign durability with SMS: SIGKILL at random points while a campai
       assert.equal(db.prepare("SELECT COUNT(*) FROM sms_messages WHERE idem_key LIKE 'sms-link:%'").pluck().get(), smsAttempts);
       assert.ok(network.received.length <= smsAttempts);
       const bySms = db.prepare("SELECT COUNT(*) FROM install_chain_attempts WHERE method = 'sms-link' AND outcome = 'succeeded'").pluck().get() as number;
-      assert.ok(bySms >= devices / 2, `${bySms} of ${devices} installed by SMS link (the rest after an SMS a kill left unknown expired)`);
+      assert.ok(bySms >= 1 && bySms <= new Set(network.received.map((r) => r.to)).size, `${bySms} installed by SMS link, ${network.received.length} texts received`);
+      // A device not installed by its SMS link had that attempt end failed (its text lost to a kill, or its link expired while the process was down) before the next method installed it.
+      const others = db.prepare("SELECT j.endpoint, GROUP_CONCAT(a.method || ':' || a.outcome, ' ') AS chain FROM install_chain_jobs j JOIN (SELECT * FROM install_chain_attempts ORDER BY job_id, seq) a ON a.job_id = j.id GROUP BY j.id HAVING SUM(a.method = 'sms-link' AND a.outcome = 'succeeded') = 0").all() as { endpoint: string; chain: string }[];
+      assert.deepEqual(others.filter((o) => !/sms-link:failed.*quick:succeeded/.test(o.chain)), [], 'each went through a failed SMS link attempt to the quick method');
       // The per-wave send rate held across the kills: within each wave, scheduled slots one interval (10 ms) apart.
       const slots = db.prepare('SELECT pace_group AS g, scheduled_at AS at FROM sms_messages WHERE pace_group IS NOT NULL ORDER BY pace_group, scheduled_at').all() as { g: string; at: number }[];
       assert.equal(slots.length, smsAttempts);
