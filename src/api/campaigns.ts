@@ -31,7 +31,7 @@ const wavesSchema = {
   type: 'array',
   minItems: 1,
   maxItems: 100,
-  items: { type: 'object', additionalProperties: false, properties: { percent: { type: 'number', exclusiveMinimum: 0, maximum: 100 }, size: { type: 'integer', minimum: 1 }, window: windowSchema } },
+  items: { type: 'object', additionalProperties: false, properties: { percent: { type: 'number', exclusiveMinimum: 0, maximum: 100 }, size: { type: 'integer', minimum: 1 }, window: windowSchema, smsPerMinute: { type: 'number', exclusiveMinimum: 0, maximum: 60000 } } },
 };
 
 const campaignBody = {
@@ -73,6 +73,7 @@ const campaignBody = {
     window: windowSchema,
     activate: { type: 'boolean' },
     methods: { type: 'array', minItems: 1, maxItems: 16, items: text(64) },
+    smsPerMinute: { type: 'number', exclusiveMinimum: 0, maximum: 60000 },
   },
 };
 

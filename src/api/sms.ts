@@ -28,6 +28,8 @@ export interface SmsApiOptions {
   readonly callbackSecret: string;
   readonly numbers?: { get(endpoint: string): Promise<string | null>; put(endpoint: string, number: string, now: number): Promise<void>; remove(endpoint: string): Promise<boolean> };
   readonly downloads?: SmsLinkDownloads;
+  /** A device reported an SMS link install (the install chain hears it as the device's contact). */
+  readonly onInstalled?: (endpoint: string) => void;
   /** LwM2M SMS wake-up (Registration Update Trigger by SMS). */
   readonly wakeUp?: (endpoint: string, jobStep?: string) => Promise<SmsMessageRecord>;
   readonly now: () => number;
@@ -63,6 +65,7 @@ export function smsMessageJson(m: SmsMessageRecord) {
     parts: m.segments.length,
     attempts: m.attempts,
     nextAttemptAt: m.state === 'queued' ? isoOrNull(m.nextAttemptAt) : null,
+    pace: m.paceGroup === null ? null : { group: m.paceGroup, scheduledAt: isoOrNull(m.scheduledAt) },
     lastError: m.lastError,
     expiresAt: new Date(m.expiresAt).toISOString(),
     createdAt: new Date(m.createdAt).toISOString(),
@@ -249,6 +252,20 @@ export function smsRoutes(options: SmsApiOptions | undefined): RouteSpec[] {
         const found = await downloads.open(token);
         if (!found) return reply.code(404).send({ error: 'NOT_FOUND', message: 'unknown, expired or used-up download link' });
         return sendFileRange(request, reply, found, { end: (sent) => void downloads.served(token, sent).catch(() => undefined) });
+      },
+    });
+    routes.push({
+      method: 'POST',
+      url: `${SMS_LINK_PATH}/:token/installed`,
+      summary: "SMS link install report: the device's installer says the package it downloaded from this link is installed (the token is the capability; only after the whole download)",
+      public: true,
+      params: { token: 'Download token from the SMS' },
+      handler: async (request, reply) => {
+        const token = (request.params as { token: string }).token;
+        const reported = await downloads.installed(token);
+        if (!reported) return reply.code(404).send({ error: 'NOT_FOUND', message: 'unknown, expired or withdrawn link, or its download is not complete' });
+        options.onInstalled?.(reported.endpoint);
+        return reply.code(204).send();
       },
     });
   }

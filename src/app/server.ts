@@ -14,6 +14,7 @@ import { ChainDriver } from '../fleet/chain-driver.js';
 import { MethodLearning, type LearningOptions } from '../fleet/learning.js';
 import { MarkMethod } from '../fleet/methods/mark.js';
 import { FirstAvailableMethod } from '../fleet/methods/handover.js';
+import { inventoryResolver, ResolvedEndpointMethod } from '../fleet/methods/resolve.js';
 import { ScomoMethod } from '../fleet/methods/scomo.js';
 import { CertificateLinks, Lwm2mBootstrapChannel, SendCertificateMethod, SmsCertificateLinkChannel, TrustLedger, trustRootOf, type CertificateChannel } from '../fleet/methods/send-certificate.js';
 import { StorePhoneDirectory } from '../fleet/methods/sms-link.js';
@@ -79,7 +80,7 @@ export interface DepotServerConfig {
   /** What bootstrap gives each device for the DM server: a PSK (default) or a certificate from Depot's CA. */
   bootstrapCredentials?: 'psk' | 'x509';
   /** Run a simulated fleet of this many devices beside the server. */
-  simulate?: { count: number; profileFile?: string };
+  simulate?: { count: number; profileFile?: string; /** How often each simulated DM phone opens a session of its own (default 60 s). */ phoneSessionIntervalMs?: number };
   /** Object 9 install driver settings (tests shorten the polling interval and timeouts). */
   /** How long a queue-mode device stays reachable after it last spoke, ms (default 93 s, MAX_TRANSMIT_WAIT). */
   queueModeAwakeTimeMs?: number;
@@ -322,7 +323,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   // Mark for Installation, which installs at the next contact by Object 9 or SCOMO.
   const chain = new ChainDriver({
     store,
-    methods: [object9, scomoMethod, ...(sms ? [sms.linkMethod] : []), new MarkMethod({ handover: new FirstAvailableMethod([object9, scomoMethod]) })],
+    methods: [object9, scomoMethod, ...(sms ? [sms.linkMethod] : []), new MarkMethod({ handover: new ResolvedEndpointMethod(new FirstAvailableMethod([object9, scomoMethod]), inventoryResolver(store.inventory)) })],
     learning,
     ...(scomoTrust && sendCertificate ? { trust: sendCertificate } : {}),
     ...(config.chain?.tickMs !== undefined ? { tickMs: config.chain.tickMs } : {}),
@@ -347,10 +348,17 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   lwm2m.on('registered', onContact);
   lwm2m.on('updated', onContact);
   opened.push(() => chain.close());
+  // An SMS link install reported by the device moves its attempt on now (not at the next tick).
+  const offSmsInstalled = sms?.onInstalled((endpoint) => void chain.contact(endpoint, 'sms'));
   // The inventory hears every registration, update, Object 3 facts and bootstrap (issue 16).
   const inventory = new Inventory({ repository: store.inventory });
   const inventoryWarn = (error: unknown): void => process.emitWarning(`inventory: ${error instanceof Error ? error.message : String(error)}`);
-  const onInventoryContact = (registration: Registration): void => void inventory.fromRegistration(registration).catch(inventoryWarn);
+  // A device known only from an imported list has jobs addressed `device:<id>` (marked): its first
+  // contact on any protocol is theirs too, once the inventory has joined the identity to its record.
+  const contactImported = (protocol: 'lwm2m' | 'omadm') => (device: { id: string } | null): void => {
+    if (device) void chain.contact(`device:${device.id}`, protocol);
+  };
+  const onInventoryContact = (registration: Registration): void => void inventory.fromRegistration(registration).then(contactImported('lwm2m')).catch(inventoryWarn);
   const onInventoryFacts = (endpoint: string, patch: DeviceFactsPatch): void => void inventory.fromFacts(endpoint, patch).catch(inventoryWarn);
   const onInventoryBootstrap = (endpoint: string): void => void inventory.recordContact({ protocol: 'lwm2m', endpoint, bootstrapState: 'bootstrapped' }).catch(inventoryWarn);
   lwm2m.on('registered', onInventoryContact);
@@ -361,6 +369,8 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   // Progress over time for the console's rollout chart (issue 17).
   const stopCampaignHistory = recordCampaignHistory(campaigns, store.campaignHistory, Date.now, (error) => process.emitWarning(`campaign history: ${error.message}`));
   opened.push(() => campaigns.close());
+  // A campaign wave's send rate paces its SMS link installs (spec smsPerMinute).
+  sms?.setPacing((target) => campaigns.smsPace(target.endpoint, target.packageSha256));
   const { token, source } = apiToken(dataDir, config.apiToken);
   // OMA DM bootstrap by SMS: needs the DM endpoint's URI (known once it listens) and a push sender.
   let omadmServerUri: string | undefined;
@@ -463,6 +473,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       onFacts: (deviceId, facts) =>
         void inventory
           .recordContact({ protocol: 'omadm', devId: deviceId, ...omadmInventoryFacts(facts) })
+          .then(contactImported('omadm'))
           // A session over HTTPS proves the device trusts Depot's certificate: a push waiting for that is
           // confirmed (after the session's facts are stored: the device then counts as having had a session).
           .then(() => (issued ? trustLedger?.confirmed(factsEndpointOf(deviceId), 'the device opened an HTTPS DM session after the push') : undefined))
@@ -477,7 +488,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
     omadmServerUri = `${scheme}://${uriHost}:${port}/dm`;
     omadmDownloadBase = `${scheme}://${uriHost}:${port}`;
     if (demoPhoneCount > 0) {
-      demoPhones = await startDemoPhones({ count: demoPhoneCount, dmUrl: `${scheme}://${uriHost}:${port}/dm`, caPem: ca?.exportRoot('pem'), store, log: (line) => process.stderr.write(`depot: ${line}\n`) });
+      demoPhones = await startDemoPhones({ count: demoPhoneCount, dmUrl: `${scheme}://${uriHost}:${port}/dm`, caPem: ca?.exportRoot('pem'), store, log: (line) => process.stderr.write(`depot: ${line}\n`), ...(config.simulate?.phoneSessionIntervalMs ? { sessionIntervalMs: config.simulate.phoneSessionIntervalMs } : {}) });
       opened.push(() => demoPhones?.stop());
     }
     omadmUrl = `${scheme}://${uriHost}:${port}/dm${issued ? '' : ' (INSECURE: plain HTTP, lab mode)'}`;
@@ -533,6 +544,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       await campaigns.close();
       for (const [event, listener] of lwm2mListeners) lwm2m.off(event, listener);
       lwm2m.off('error', lwm2mError);
+      offSmsInstalled?.();
       await chain.close();
       await sms?.close();
       await demoPhones?.stop();

@@ -6,7 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { SmsApiOptions } from '../api/sms.js';
-import { FactsInstalledVersions, SmsLinkDownloads, SmsLinkMethod, StorePhoneDirectory } from '../fleet/methods/sms-link.js';
+import { FactsInstalledVersions, SmsLinkDownloads, SmsLinkMethod, StorePhoneDirectory, factsInstallReport } from '../fleet/methods/sms-link.js';
+import type { InstallTarget } from '../fleet/methods/method.js';
 import type { PackageCatalog } from '../fleet/packages.js';
 import { checkCallbackBase } from '../sms/kannel-config.js';
 import { KannelGateway } from '../sms/kannel.js';
@@ -60,6 +61,10 @@ export interface RunningSms {
   api: Omit<SmsApiOptions, 'now'>;
   /** The SMS link install method, for the install chain. */
   linkMethod: SmsLinkMethod;
+  /** Where SMS link installs find their send rate (a campaign wave's): the campaign engine. */
+  setPacing(pace: (target: InstallTarget) => Promise<{ group: string; perMinute: number } | undefined>): void;
+  /** A device reported an SMS link install (POST /d/<token>/installed); returns the unsubscribe. */
+  onInstalled(listener: (endpoint: string) => void): () => void;
   /** LwM2M SMS wake-up: the Registration Update Trigger to a registered device's number. */
   wakeUp(endpoint: string, jobStep?: string): Promise<SmsMessageRecord>;
   close(): Promise<void>;
@@ -80,14 +85,18 @@ export async function startSms(store: SqliteStore, catalog: PackageCatalog, conf
     ...(config.backoff ? { backoff: config.backoff } : {}),
     ...(config.validityMs ? { validityMs: config.validityMs } : {}),
   });
-  const directory = new StorePhoneDirectory({ numbers: store.sms.numbers, deviceFacts: store.deviceFacts, registrations: store.registrations });
+  const directory = new StorePhoneDirectory({ numbers: store.sms.numbers, deviceFacts: store.deviceFacts, registrations: store.registrations, inventory: store.inventory });
+  const installedListeners = new Set<(endpoint: string) => void>();
   const wakeUp = async (endpoint: string, jobStep?: string): Promise<SmsMessageRecord> => {
     if (!(await store.registrations.getByEndpoint(endpoint))) throw new SmsError('NOT_FOUND', `device "${endpoint}" is not registered over LwM2M`);
     const number = await directory.numberOf(endpoint);
     if (!number) throw new SmsError('NOT_FOUND', `Depot knows no phone number for "${endpoint}" (map one with depot sms number)`);
     return outbox.sendBinary({ to: number, data: registrationUpdateTrigger(config.lwm2mShortServerId ?? 1), jobStep: jobStep ?? `lwm2m-wakeup:${endpoint}:${Date.now()}` });
   };
+  // The campaign engine (made after SMS in depot serve) tells each SMS link install its wave's send rate.
+  let pacing: ((target: InstallTarget) => Promise<{ group: string; perMinute: number } | undefined>) | undefined;
   const linkMethod = new SmsLinkMethod({
+    pace: (target) => pacing?.(target) ?? Promise.resolve(undefined),
     outbox,
     links: store.sms.links,
     catalog,
@@ -99,8 +108,24 @@ export async function startSms(store: SqliteStore, catalog: PackageCatalog, conf
   await outbox.start();
   return {
     outbox,
-    api: { outbox, callbackSecret: secrets.callbackSecret, numbers: store.sms.numbers, downloads: new SmsLinkDownloads({ links: store.sms.links, catalog }), wakeUp },
+    api: {
+      outbox,
+      callbackSecret: secrets.callbackSecret,
+      numbers: store.sms.numbers,
+      downloads: new SmsLinkDownloads({ links: store.sms.links, catalog, report: factsInstallReport(store.deviceFacts) }),
+      wakeUp,
+      onInstalled: (endpoint) => {
+        for (const listener of installedListeners) listener(endpoint);
+      },
+    },
     linkMethod,
+    onInstalled: (listener) => {
+      installedListeners.add(listener);
+      return () => installedListeners.delete(listener);
+    },
+    setPacing: (pace) => {
+      pacing = pace;
+    },
     wakeUp,
     close: () => outbox.stop(),
   };

@@ -16,6 +16,7 @@ Commands:
          [--waves 1,10,50,100 | --sizes 10,100,1000] [--order spread|random] [--seed N]
          [--threshold 0.9] [--failure-limit 0.2] [--model-failure-limit 0.5] [--min-samples 3]
          [--approval] [--concurrency N] [--window HH:MM-HH:MM [--device-time]] [--activate]
+         [--sms-per-minute N]   pace each wave's SMS link texts (the outbox schedules them)
                   filter keys: make, model, os, group, tag, protocol
   list                          campaigns, newest first
   show <id>                     progress per wave, per model (paused models and why), per method
@@ -95,6 +96,7 @@ async function campaign(argv: string[], io: CliIo): Promise<number> {
       'min-samples': { type: 'string' },
       approval: { type: 'boolean', default: false },
       concurrency: { type: 'string' },
+      'sms-per-minute': { type: 'string' },
       window: { type: 'string' },
       'device-time': { type: 'boolean', default: false },
       activate: { type: 'boolean', default: false },
@@ -159,6 +161,7 @@ async function campaign(argv: string[], io: CliIo): Promise<number> {
         ...opt('modelFailureLimit', number(values['model-failure-limit'], '--model-failure-limit')),
         ...opt('minSamples', number(values['min-samples'], '--min-samples')),
         ...opt('concurrency', number(values.concurrency, '--concurrency')),
+        ...opt('smsPerMinute', number(values['sms-per-minute'], '--sms-per-minute')),
         ...opt('window', window),
         ...(values.approval ? { approval: true } : {}),
         ...(values.activate ? { activate: true } : {}),

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { isIP } from 'node:net';
 import { startDepotServer } from '../app/server.js';
 import { certificateOf, trustRootsOf } from './dtls-options.js';
+import { startDemoCampaign } from '../app/demo-campaign.js';
 import { loadPackageTrust } from './package.js';
 import { logLevelOf } from '../observability/logger.js';
 
@@ -27,6 +28,9 @@ const USAGE = `usage: depot serve [--host <addr>] [--coap-port <port>] [--http-p
   --sim <n>            also run a simulated fleet of n devices (several makes/models, DTLS with per-device PSKs);
                        with --omadm-port a quarter of them are OMA DM phones of the compliance profiles
   --sim-profile <file> the fleet's profile (JSON, see docs/lwm2m-client.md); default: a built-in demo fleet
+  --demo-campaign      with --sim: once the fleet is up, put a demo package (signed with the demo key)
+                       in the catalog and run a campaign over every device, printing its progress
+                       (docs/campaigns.md "Demo"); the simulated DM phones then open a session every 5 s
   --package-trust <id=file|file>  only accept packages signed by these keys (Ed25519 public key PEM,
                        repeatable; "depot package keygen" makes them). Without it Depot relays any
                        well-formed package and the device judges its signature
@@ -92,6 +96,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
         'rebootstrap-interval': { type: 'string' },
         sim: { type: 'string' },
         'sim-profile': { type: 'string' },
+        'demo-campaign': { type: 'boolean', default: false },
         'data-dir': { type: 'string', default: './depot-data' },
         'package-trust': { type: 'string', multiple: true },
         'pull-via': { type: 'string', default: 'coap' },
@@ -120,6 +125,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     if (values['coaps-port'] !== 'off') port(values['coaps-port'], '--coaps-port');
     certificateOf(values);
     if (values.sim !== undefined && !/^\d+$/.test(values.sim)) throw new Error(`--sim takes a number of devices, got "${values.sim}"`);
+    if (values['demo-campaign'] && values.sim === undefined) throw new Error('--demo-campaign needs --sim <n>');
     logLevelOf(values['log-level'] ?? process.env.DEPOT_LOG_LEVEL);
     if (values['pull-via'] !== 'coap' && values['pull-via'] !== 'http') throw new Error(`--pull-via is coap or http, got "${values['pull-via']}"`);
     if (values['bootstrap-credentials'] !== 'psk' && values['bootstrap-credentials'] !== 'x509') throw new Error(`--bootstrap-credentials is psk or x509, got "${values['bootstrap-credentials']}"`);
@@ -171,7 +177,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     ...(values['sms-callback-base']
       ? { sms: { callbackBase: values['sms-callback-base'], ...(values['sms-kannel'] ? { kannel: { sendsmsUrl: values['sms-kannel'] } } : {}), ...(values['sms-public-base'] ? { publicBaseUrl: values['sms-public-base'] } : {}), ...(values['sms-from'] ? { from: values['sms-from'] } : {}), ...(values['sms-rate'] ? { ratePerSecond: Number(values['sms-rate']) } : {}) } }
       : {}),
-    ...(values.sim !== undefined ? { simulate: { count: Number(values.sim), ...(values['sim-profile'] ? { profileFile: values['sim-profile'] } : {}) } } : {}),
+    ...(values.sim !== undefined ? { simulate: { count: Number(values.sim), ...(values['sim-profile'] ? { profileFile: values['sim-profile'] } : {}), ...(values['demo-campaign'] ? { phoneSessionIntervalMs: 5000 } : {}) } } : {}),
     api: {
       ...(values['trusted-proxy']?.length ? { trustedProxies: values['trusted-proxy'] } : {}),
       ...(values['http-max-connections-per-source'] !== undefined ? { limits: { maxConnectionsPerSource: Number(values['http-max-connections-per-source']) } } : {}),
@@ -197,10 +203,22 @@ export async function runServeCommand(argv: string[]): Promise<number> {
   if (server.simulator) process.stdout.write(`depot: simulated fleet of ${server.simulator.stats().total} devices started\n`);
   if (server.demoPhones) process.stdout.write(`depot: ${server.demoPhones.phones.length} simulated OMA DM phones started (${Object.entries(server.demoPhones.stats().byProfile).map(([p, n]) => `${n} ${p}`).join(', ')})\n`);
   process.stdout.write('depot: ready\n');
+  const demo = values['demo-campaign']
+    ? startDemoCampaign({
+        dataDir: values['data-dir'],
+        catalog: server.catalog,
+        campaigns: server.campaigns,
+        inventory: server.store.inventory,
+        expected: (server.simulator?.stats().total ?? 0) + (server.demoPhones?.phones.filter((p) => p.phone !== undefined).length ?? 0),
+        print: (line) => process.stdout.write(`depot: ${line}\n`),
+      })
+    : undefined;
+  demo?.finished.catch((error: unknown) => process.stderr.write(`depot: demo campaign: ${(error as Error).message}\n`));
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  demo?.stop();
   process.stdout.write('depot: shutting down\n');
   await server.close();
   return 0;

@@ -28,6 +28,8 @@ export interface WaveSpec {
   readonly size?: number;
   /** This wave's own window (else the campaign's). */
   readonly window?: MaintenanceWindow;
+  /** This wave's SMS send rate (else the campaign's). */
+  readonly smsPerMinute?: number;
 }
 
 export interface CampaignSpec {
@@ -56,6 +58,12 @@ export interface CampaignSpec {
   readonly activate?: boolean;
   /** The install chain's methods, in order (default: the driver's). */
   readonly methods?: readonly string[];
+  /**
+   * Most SMS per minute one wave sends (SMS link installs), so that a wave does not flood the
+   * gateway: each SMS is scheduled in the outbox one interval after the wave's previous one.
+   * Default: no pacing (the outbox's own rate limit only).
+   */
+  readonly smsPerMinute?: number;
 }
 
 export const CAMPAIGN_STATES = ['running', 'paused', 'awaiting-approval', 'completed', 'cancelled'] as const;
@@ -65,7 +73,7 @@ export interface Campaign {
   readonly id: string;
   readonly name: string;
   /** The spec as created, defaults filled in (seed included). */
-  readonly spec: Required<Omit<CampaignSpec, 'window' | 'methods'>> & Pick<CampaignSpec, 'window' | 'methods'>;
+  readonly spec: Required<Omit<CampaignSpec, 'window' | 'methods' | 'smsPerMinute'>> & Pick<CampaignSpec, 'window' | 'methods' | 'smsPerMinute'>;
   readonly state: CampaignState;
   /** The wave in progress (0-based). */
   readonly currentWave: number;
@@ -178,6 +186,8 @@ export interface CampaignRepository {
   /** pending → cancelled for every pending member (cancel). */
   cancelPending(id: string, message: string, now: TimeInput): Promise<number>;
   counts(id: string): Promise<CountRow[]>;
+  /** The campaign and wave of the member being installed on this job address with this package (starting or started), if any. */
+  memberInstalling(endpoint: string, packageSha256: string): Promise<{ campaignId: string; wave: number } | null>;
   /** Why a package cannot be deleted (a member about to use it), else undefined. */
   packageInUse(sha256: string): Promise<string | undefined>;
 }

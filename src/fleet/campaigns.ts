@@ -228,10 +228,16 @@ function specProblem(spec: CampaignSpec): string | undefined {
     if (w.window && windowProblem(w.window)) return `wave ${i + 1}: ${windowProblem(w.window)}`;
   }
   if (spec.window && windowProblem(spec.window)) return windowProblem(spec.window);
+  for (const [i, w] of waves.entries()) if (smsRateProblem(w.smsPerMinute)) return `wave ${i + 1}: ${smsRateProblem(w.smsPerMinute)}`;
+  if (smsRateProblem(spec.smsPerMinute)) return smsRateProblem(spec.smsPerMinute);
   if (spec.concurrency !== undefined && !(Number.isInteger(spec.concurrency) && spec.concurrency >= 1 && spec.concurrency <= 100_000)) return 'concurrency must be an integer in 1..100000';
   if (spec.minSamples !== undefined && !(Number.isInteger(spec.minSamples) && spec.minSamples >= 1)) return 'minSamples must be a positive integer';
   if (spec.seed !== undefined && !(Number.isInteger(spec.seed) && spec.seed >= 0 && spec.seed <= 0xffffffff)) return 'seed must be an integer in 0..4294967295';
   return rate(spec.successThreshold, 'successThreshold') ?? rate(spec.failureLimit, 'failureLimit') ?? rate(spec.modelFailureLimit, 'modelFailureLimit');
+}
+
+function smsRateProblem(perMinute: number | undefined): string | undefined {
+  return perMinute === undefined || (typeof perMinute === 'number' && perMinute > 0 && perMinute <= 60_000) ? undefined : 'smsPerMinute must be a number in (0, 60000]';
 }
 
 function windowProblem(w: MaintenanceWindow): string | undefined {
@@ -334,6 +340,7 @@ export class CampaignEngine extends EventEmitter<{ progress: [progress: Campaign
       activate: spec.activate ?? false,
       ...(spec.window ? { window: spec.window } : {}),
       ...(spec.methods ? { methods: spec.methods } : {}),
+      ...(spec.smsPerMinute !== undefined ? { smsPerMinute: spec.smsPerMinute } : {}),
     };
     const ordered = orderDevices(devices, modelKeyOf, full.order, full.seed);
     const sizes = waveSizes(ordered.length, full.waves);
@@ -374,6 +381,18 @@ export class CampaignEngine extends EventEmitter<{ progress: [progress: Campaign
       },
       { retryOf: id },
     );
+  }
+
+  /**
+   * The SMS pacing of the install running on this job address with this package, when a campaign
+   * made it and its wave (or the campaign) sets a send rate: one pace group per wave.
+   */
+  async smsPace(endpoint: string, packageSha256: string): Promise<{ group: string; perMinute: number } | undefined> {
+    const member = await this.options.campaigns.memberInstalling(endpoint, packageSha256);
+    if (!member) return undefined;
+    const campaign = await this.options.campaigns.get(member.campaignId);
+    const perMinute = campaign?.spec.waves[member.wave]?.smsPerMinute ?? campaign?.spec.smsPerMinute;
+    return perMinute === undefined ? undefined : { group: `campaign:${member.campaignId}:wave:${member.wave + 1}`, perMinute };
   }
 
   async get(id: string): Promise<Campaign> {

@@ -59,6 +59,9 @@ export interface SmsMessageRecord {
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly finishedAt: number | null;
+  /** Send pacing: the group this message was paced in, and the time it was scheduled to go (null: at once). */
+  readonly paceGroup: string | null;
+  readonly scheduledAt: number | null;
   readonly segments: readonly SmsSegmentStatus[];
 }
 
@@ -71,6 +74,8 @@ export interface NewSmsMessage {
   readonly contentType: string | null;
   readonly segments: readonly Segment[];
   readonly expiresAt: number;
+  /** Scheduled one interval after the group's last message (validity counts from then). */
+  readonly pace?: { readonly group: string; readonly intervalMs: number };
 }
 
 export interface SmsListFilter {
@@ -155,6 +160,11 @@ export interface SendCommon {
   /** The idempotency key: one message per job step, ever. */
   readonly jobStep: string;
   readonly from?: string;
+  /**
+   * Send pacing: at most `perMinute` messages of `group` (e.g. one campaign wave) go per minute,
+   * each scheduled (in the store) one interval after the group's previous one.
+   */
+  readonly pace?: { readonly group: string; readonly perMinute: number };
 }
 
 export interface GatewayStatus {
@@ -269,11 +279,14 @@ export class SmsOutbox {
       if (existing.to !== to) throw new SmsError('CONFLICT', `job step ${request.jobStep} already sent its SMS to another number`);
       return existing;
     }
+    if (request.pace !== undefined && (typeof request.pace.group !== 'string' || !KEY_PATTERN.test(request.pace.group) || !(request.pace.perMinute > 0 && request.pace.perMinute <= 60_000))) {
+      throw new SmsError('BAD_MESSAGE', 'pace is { group: 1 to 200 printable characters, perMinute: more than 0, at most 60000 }');
+    }
     let segments = build(0);
     if (segments.length > 1) segments = build(await this.repo.nextConcatRef(to));
     const now = this.now();
     const { record, created } = await this.repo.create(
-      { id: randomBytes(12).toString('base64url'), key: request.jobStep, to, from, kind, contentType, segments, expiresAt: now + (this.options.validityMs ?? 24 * 3600_000) },
+      { id: randomBytes(12).toString('base64url'), key: request.jobStep, to, from, kind, contentType, segments, expiresAt: now + (this.options.validityMs ?? 24 * 3600_000), ...(request.pace ? { pace: { group: request.pace.group, intervalMs: 60_000 / request.pace.perMinute } } : {}) },
       now,
     );
     if (created) {

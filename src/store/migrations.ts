@@ -10,7 +10,7 @@
  */
 import { TRUST_MIGRATION_SQL } from './sqlite/trust.js';
 import { OMADM_BOOTSTRAP_MIGRATION_SQL } from './sqlite/omadm-bootstrap.js';
-import { SMS_MIGRATION_SQL } from './sqlite/sms-outbox.js';
+import { SMS_MIGRATION_SQL, SMS_PACING_MIGRATION_SQL } from './sqlite/sms-outbox.js';
 
 export interface Migration {
   version: number;
@@ -554,6 +554,7 @@ ALTER TABLE omadm_accounts ADD COLUMN server_nonce BLOB;
     name: 'device-trust',
     sql: TRUST_MIGRATION_SQL,
   },
+  { version: 18, name: 'sms-send-pacing', sql: SMS_PACING_MIGRATION_SQL },
   // ---- OMA DM command expiry (issue 14): a queued command not sent by expires_at is failed, never sent late.
   {
     version: 20,

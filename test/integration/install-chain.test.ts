@@ -11,25 +11,10 @@ import { join } from 'node:path';
 import { startDepotServer, type RunningDepotServer } from '../../src/app/server.js';
 import type { ChainJobView } from '../../src/fleet/chain-driver.js';
 import { Lwm2mClient, SoftwareManagementAdapter } from '../../src/lwm2m/client/index.js';
-import { SimulatedInstaller, SoftwareManagement, type PackageFetcher } from '../../src/lwm2m/objects/software-management/index.js';
-import { CoapClient } from '../../src/coap/client.js';
+import { SimulatedInstaller, SoftwareManagement } from '../../src/lwm2m/objects/software-management/index.js';
 import { makePackage, testKeys } from '../unit/lwm2m/object9-support.js';
+import { coapFetcher } from '../support/coap-fetcher.js';
 
-/** Device-side pull over CoAP (Block2). */
-const coapFetcher: PackageFetcher = {
-  supports: (uri) => uri.startsWith('coap://'),
-  resumable: () => false,
-  async fetch(uri, opts) {
-    const client = new CoapClient();
-    try {
-      const r = await client.get(uri, { blockSize: 512 });
-      assert.equal(r.codeText, '2.05');
-      await opts.onData(r.payload);
-    } finally {
-      await client.close();
-    }
-  },
-};
 
 function device(server: RunningDepotServer, dir: string, endpoint: string, withObject9: boolean): Lwm2mClient {
   const port = server.coap.endpoint.transport.address().port;

@@ -276,3 +276,44 @@ test('the SCOMO install method (InstallMethod): preflight needs a DM account and
   assert.equal(failed.status === 'failed' ? failed.result : '', 'NO_SCOMO');
   assert.match(await method.preflight(target(bare.deviceId)) ?? '', /no SCOMO management object/);
 });
+
+test('the SCOMO install method on a phone that needs its user\'s confirmation: refused unasked (1401), it sends the install again with the question (Alert 1101) and succeeds; a user who says no fails the attempt with USER_CANCELLED', async () => {
+  const method = new ScomoMethod({ scomo: server.scomo, accounts: server.store.omadmAccounts, deviceFacts: server.store.deviceFacts });
+  const context = (deviceId: string, state: JsonState) => ({ target: { jobId: 'chain-confirm', endpoint: `omadm:${deviceId}`, packageSha256: sha, activate: true }, job: {} as never, attempt: { state } as never });
+  /** DM sessions (with the phone's work between them) until the method's step is no longer the same running one. */
+  const drive = async (sim: SimPhone & { phone: DmPhone }, state: JsonState) => {
+    for (let i = 0; i < 6; i++) {
+      await sim.phone.runSession(dmUrl);
+      await sim.scomo!.idle();
+      const step = await method.advance(context(sim.deviceId, state), { kind: 'contact', protocol: 'omadm' });
+      if (step.status !== 'running' || JSON.stringify(step.state) !== JSON.stringify(state)) return step;
+    }
+    return method.advance(context(sim.deviceId, state), { kind: 'timer' });
+  };
+  const yes = await phoneOf('confirm');
+  await yes.phone.runSession(dmUrl);
+  const begun = await method.begin(context(yes.deviceId, {}));
+  assert.equal(begun.status, 'running');
+  const asking = await drive(yes, begun.status === 'running' ? begun.state : null);
+  assert.equal(asking.status, 'running', JSON.stringify(asking));
+  assert.match(asking.message, /refused unasked, 1401: asking the user first/);
+  const askingState = asking.status === 'running' ? asking.state : null;
+  assert.notDeepEqual(askingState, begun.status === 'running' ? begun.state : null, 'a second SCOMO job, with the question');
+  // A restart that replays the refused job's step follows the asking job, not a third one.
+  const replay = await method.advance(context(yes.deviceId, begun.status === 'running' ? begun.state : null), { kind: 'resumed' });
+  assert.deepEqual(replay.status === 'running' ? replay.state : null, askingState);
+  const done = await drive(yes, askingState);
+  assert.equal(done.status, 'succeeded', JSON.stringify(done));
+  assert.equal(yes.scomo!.installs, 1);
+  const jobs = await server.scomo.list(yes.deviceId);
+  assert.deepEqual(jobs.map((j) => [j.askUser !== null, j.state]).sort(), [[false, 'failed'], [true, 'succeeded']]);
+
+  const no = await phoneOf('confirm', { userConfirms: () => false });
+  await no.phone.runSession(dmUrl);
+  const b = await method.begin(context(no.deviceId, {}));
+  const asked = await drive(no, b.status === 'running' ? b.state : null);
+  const refused = asked.status === 'running' ? await drive(no, asked.state) : asked;
+  assert.equal(refused.status, 'failed', JSON.stringify(refused));
+  assert.equal(refused.status === 'failed' ? refused.result : '', 'USER_CANCELLED');
+  assert.equal(no.scomo!.installs, 0);
+});

@@ -244,8 +244,8 @@ void test('authorization: with SMS on, the only new public routes are the two Ka
   const publicRoutes = routes.filter((r) => r.public).map((r) => `${r.method} ${r.url}`).sort();
   // Depot's public routes without SMS (health, OpenAPI, package links, the console's page and login) ...
   const withoutSms = ['GET /', 'GET /api/health', 'GET /api/openapi.json', 'GET /console/:file', 'GET /pkg/:token', 'HEAD /', 'HEAD /api/health', 'HEAD /api/openapi.json', 'HEAD /console/:file', 'HEAD /pkg/:token', 'POST /api/v1/login'];
-  // ... and the three SMS adds: the two Kannel callbacks (they check their own secret) and the link download.
-  const sms = ['GET /d/:token', 'GET /sms/kannel/dlr', 'GET /sms/kannel/mo', 'HEAD /d/:token', 'HEAD /sms/kannel/dlr', 'HEAD /sms/kannel/mo'];
+  // ... and the SMS adds: the two Kannel callbacks (they check their own secret), the link download and its install report (the token is the capability).
+  const sms = ['GET /d/:token', 'GET /sms/kannel/dlr', 'GET /sms/kannel/mo', 'HEAD /d/:token', 'HEAD /sms/kannel/dlr', 'HEAD /sms/kannel/mo', 'POST /d/:token/installed'];
   assert.deepEqual(publicRoutes, [...withoutSms, ...sms].sort());
   for (const r of routes.filter((x) => !x.public && (x.url.includes('/sms') || x.url.includes('sms-wakeup')))) {
     const res = await fetch(base + r.url.replace(':id', 'x').replace(':endpoint', 'x'), { method: r.method, ...(r.method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: '{}' } : {}) });
@@ -282,6 +282,8 @@ void test('SMS link install: the text with a one-time link reaches the phone, th
   assert.match(delivered.message, /delivered to \+4670\*+10; link not fetched yet/);
   // The phone follows the link: a first part, then the rest with Range.
   const head = await fetch(url, { headers: { range: 'bytes=0-999' } });
+  // An install report before the whole package was downloaded is refused.
+  assert.equal((await fetch(`${url}/installed`, { method: 'POST' })).status, 404);
   assert.equal(head.status, 206);
   assert.deepEqual(Buffer.from(await head.arrayBuffer()), content.subarray(0, 1000));
   const rest = await fetch(url, { headers: { range: 'bytes=1000-' } });
@@ -291,7 +293,10 @@ void test('SMS link install: the text with a one-time link reaches the phone, th
   const downloaded = await method.advance(context({}), { kind: 'timer' });
   assert.equal(downloaded.status, 'running');
   assert.match(downloaded.message, /fetched 2 time\(s\), 3000 of 3000 bytes downloaded/);
-  await depot.store.deviceFacts.upsert('phone-10', { extra: { packages: { agent: '2.1.0' } } }, Date.now());
+  // The device's installer reports over the same link: recorded in its facts, which the method reads.
+  assert.equal((await fetch(`${base}/d/AAAAAAAAAAAAAAAAAAAAAA/installed`, { method: 'POST' })).status, 404);
+  assert.equal((await fetch(`${url}/installed`, { method: 'POST' })).status, 204);
+  assert.equal((await depot.store.deviceFacts.get('phone-10'))?.extra['package:agent'], '2.1.0');
   const installed = await method.advance(context({}), { kind: 'timer' });
   assert.equal(installed.status, 'succeeded', installed.message);
   // Once installed the link is withdrawn.

@@ -13,11 +13,13 @@ import type { ScomoJob } from '../../store/sqlite/omadm-scomo.js';
 import type { AttemptContext, InstallMethod, InstallTarget, MethodEvent, MethodStep } from './method.js';
 
 export const SCOMO_METHOD = 'scomo';
+/** SCOMO result 1401: User cancelled (the result codes of src/omadm/scomo). */
+const USER_DECLINED = 1401;
 
 /** What the method needs of the SCOMO service and the store (src/omadm/scomo/service.ts implements the first). */
 export interface ScomoMethodOptions {
   readonly scomo: {
-    create(request: { deviceId: string; operation: 'DownloadInstall' | 'DownloadInstallInactive'; packageSha256: string }): Promise<ScomoJob>;
+    create(request: { deviceId: string; operation: 'DownloadInstall' | 'DownloadInstallInactive'; packageSha256: string; askUser?: string }): Promise<ScomoJob>;
     get(id: string): Promise<ScomoJob | null>;
     list(deviceId: string): Promise<ScomoJob[]>;
     cancel(id: string): Promise<ScomoJob>;
@@ -98,6 +100,7 @@ export class ScomoMethod implements InstallMethod {
     if (id === undefined) return this.begin(context);
     const job = await this.options.scomo.get(id);
     if (!job) return { status: 'failed', message: `SCOMO job ${id} no longer exists` };
+    if (job.state === 'failed' && job.resultCode === USER_DECLINED && job.askUser === null) return this.askUser(context, job);
     const waited = (this.options.now ?? Date.now)() - job.createdAt;
     if (this.options.trust && job.state === 'queued' && waited >= (this.options.trust.noSessionMs ?? 3600_000)) {
       const trust = await this.options.trust.stateOf(context.target.endpoint);
@@ -107,6 +110,26 @@ export class ScomoMethod implements InstallMethod {
       }
     }
     return stepOf(job);
+  }
+
+  /**
+   * The phone refused with 1401 without having been asked: it installs only what its user
+   * confirmed (a "needs confirmation" model). The install is sent again, this time with the
+   * question (Alert 1101) before it; a 1401 then is the user's own no, and fails the attempt.
+   * Idempotent: an open asking job of the same package (made before a restart) is followed.
+   */
+  private async askUser(context: AttemptContext, declined: ScomoJob): Promise<MethodStep> {
+    const { packageSha256, activate } = context.target;
+    const deviceId = dmDeviceIdOf(context.target.endpoint);
+    const open = (await this.options.scomo.list(deviceId)).find((j) => j.finishedAt === null && j.packageSha256 === packageSha256 && j.askUser !== null && j.operation.startsWith('DownloadInstall'));
+    const what = declined.packageName && declined.packageVersion ? `${declined.packageName} ${declined.packageVersion}` : 'the software update';
+    try {
+      const job = open ?? (await this.options.scomo.create({ deviceId, operation: activate ? 'DownloadInstall' : 'DownloadInstallInactive', packageSha256, askUser: `Install ${what}?`.slice(0, 200) }));
+      const step = stepOf(job);
+      return step.status === 'running' ? { ...step, message: `${step.message} (SCOMO job ${declined.id} was refused unasked, 1401: asking the user first)` } : step;
+    } catch (error) {
+      return { status: 'failed', message: `SCOMO job ${declined.id} refused (1401) and asking the user failed: ${error instanceof Error ? error.message : String(error)}`, result: declined.resultName ?? 'USER_CANCELLED' };
+    }
   }
 
   async cancel(context: AttemptContext): Promise<void> {

@@ -33,6 +33,8 @@ export class StorePhoneDirectory implements PhoneDirectory {
       numbers: { get(endpoint: string): Promise<string | null> };
       deviceFacts: { get(endpoint: string): Promise<DeviceFacts | null> };
       registrations?: { getByEndpoint(endpoint: string): Promise<Registration | null> };
+      /** The inventory's phone number (an imported device list's, or one a registration gave): last. */
+      inventory?: InventoryNumbers;
     },
   ) {}
 
@@ -55,11 +57,23 @@ export class StorePhoneDirectory implements PhoneDirectory {
       try {
         return normalizeNumber(reg.smsNumber.startsWith('+') ? reg.smsNumber : `+${reg.smsNumber}`);
       } catch {
-        return null;
+        // fall through to the inventory
       }
     }
-    return null;
+    const inventory = this.sources.inventory;
+    if (!inventory) return null;
+    // The chain's addresses: `device:<Depot id>`, `omadm:<DevId>`, else an LwM2M endpoint.
+    const device = endpoint.startsWith('device:')
+      ? await inventory.get(endpoint.slice('device:'.length))
+      : await inventory.findByIdentity(endpoint.startsWith('omadm:') ? { omadmDevId: endpoint.slice('omadm:'.length) } : { lwm2mEndpoint: endpoint });
+    return device?.msisdn ?? null;
   }
+}
+
+/** What the phone directory reads of the inventory (src/fleet/inventory-types.ts InventoryRepository). */
+export interface InventoryNumbers {
+  get(id: string): Promise<{ readonly msisdn: string | null } | null>;
+  findByIdentity(identities: { lwm2mEndpoint?: string; omadmDevId?: string }): Promise<{ readonly msisdn: string | null } | null>;
 }
 
 /** Whether the device reports the package installed: device facts' extra `packages` map or `package:<name>`, or its software version. */
@@ -87,7 +101,7 @@ export interface SmsLinkStore {
 
 export interface SmsLinkMethodOptions {
   readonly outbox: {
-    sendText(request: { to: string; text: string; jobStep: string }): Promise<SmsMessageRecord>;
+    sendText(request: { to: string; text: string; jobStep: string; pace?: { group: string; perMinute: number } }): Promise<SmsMessageRecord>;
     get(idOrKey: string): Promise<SmsMessageRecord | null>;
     cancel(id: string): Promise<SmsMessageRecord>;
   };
@@ -97,6 +111,8 @@ export interface SmsLinkMethodOptions {
   readonly installed: { reports(endpoint: string, name: string, version: string): Promise<boolean> };
   /** HTTPS origin devices reach Depot's API port at, e.g. https://depot.example.com. */
   readonly publicBaseUrl: string;
+  /** The send rate the job's SMS is paced by (a campaign wave's), if any: the outbox schedules it. */
+  readonly pace?: (target: InstallTarget) => Promise<{ group: string; perMinute: number } | undefined>;
   /** How long a link works (default 3 days). */
   readonly linkTtlMs?: number;
   /** Fetches (whole or ranged GETs) one link allows (default 20). */
@@ -145,7 +161,8 @@ export class SmsLinkMethod implements InstallMethod {
       );
       const url = `${this.options.publicBaseUrl.replace(/\/+$/, '')}${SMS_LINK_PATH}/${token}`;
       try {
-        message = await this.options.outbox.sendText({ to: number, jobStep: key, text: `${pkg.name} ${pkg.version}: download and install from ${url} (valid until ${iso(link.expiresAt)})` });
+        const pace = await this.options.pace?.(target);
+        message = await this.options.outbox.sendText({ to: number, jobStep: key, text: `${pkg.name} ${pkg.version}: download and install from ${url} (valid until ${iso(link.expiresAt)})`, ...(pace ? { pace } : {}) });
       } catch (error) {
         await this.options.links.revoke(target.jobId, attempt.seq, now);
         return { status: 'failed', message: `SMS link not sent: ${(error as Error).message}` };
@@ -195,9 +212,12 @@ export class SmsLinkMethod implements InstallMethod {
       return { status: 'failed', message: `SMS link: the SMS to ${to} ${message.state === 'failed' ? 'failed' : 'was cancelled'}${message.lastError ? `: ${message.lastError}` : ''}`, result: 'SMS_FAILED' };
     }
     if (!link || link.revokedAt !== null || link.expiresAt <= this.now()) {
+      // A text still waiting in the outbox (paced, or the gateway down) would carry a dead link: it does not go.
+      if (message.state === 'queued') await this.options.outbox.cancel(message.id).catch(() => undefined);
       return { status: 'failed', message: `SMS link: the link ${link?.revokedAt ? 'was withdrawn' : 'expired'} before the device reported ${pkg.name} ${pkg.version} (${download})`, result: 'LINK_EXPIRED' };
     }
-    const sms = { queued: `queued for ${to}${message.lastError ? ` (${message.lastError})` : ''}`, submitted: `sent to ${to}`, delivered: `delivered to ${to}`, unknown: `sent to ${to} (gateway answer unknown)` }[message.state];
+    const paced = message.scheduledAt !== null && message.scheduledAt > this.now() ? `, paced: goes at ${iso(message.scheduledAt)}` : '';
+    const sms = { queued: `queued for ${to}${paced}${message.lastError ? ` (${message.lastError})` : ''}`, submitted: `sent to ${to}`, delivered: `delivered to ${to}`, unknown: `sent to ${to} (gateway answer unknown)` }[message.state];
     return { status: 'running', state, message: `SMS link: SMS ${sms}; ${download}; waiting for the device to report ${pkg.name} ${pkg.version}` };
   }
 }
@@ -210,6 +230,8 @@ export class SmsLinkDownloads {
     private readonly options: {
       links: Pick<SmsLinkStore, 'byToken' | 'countFetch' | 'served'>;
       catalog: { get(sha256: string): Promise<PackageRecord | null>; pathOf(sha256: string): string };
+      /** Records "installed" reports (POST /d/<token>/installed); without it reports are refused. */
+      report?: (endpoint: string, name: string, version: string) => Promise<void>;
       now?: () => number;
     },
   ) {
@@ -230,4 +252,28 @@ export class SmsLinkDownloads {
   served(token: string, end: number): Promise<void> {
     return this.options.links.served(token, end, this.now());
   }
+
+  /**
+   * The installer on the device reports the package installed, over the link it downloaded it
+   * from (the token is the capability: bound to one device, attempt and package). Accepted only
+   * for a live link whose download completed; recorded in the device's facts as
+   * `package:<name>` = version, which is what the method's installed check reads. Undefined when
+   * the link is unknown, withdrawn, expired or not fully downloaded.
+   */
+  async installed(token: string): Promise<{ endpoint: string; name: string; version: string } | undefined> {
+    if (!/^[A-Za-z0-9_-]{16,64}$/.test(token) || !this.options.report) return undefined;
+    const link = await this.options.links.byToken(token);
+    if (!link || link.revokedAt !== null || link.expiresAt <= this.now() || link.completedAt === null) return undefined;
+    const pkg = await this.options.catalog.get(link.packageSha256);
+    if (!pkg) return undefined;
+    await this.options.report(link.endpoint, pkg.name, pkg.version);
+    return { endpoint: link.endpoint, name: pkg.name, version: pkg.version };
+  }
+}
+
+/** Records a device's report of an installed package in its facts (what FactsInstalledVersions reads). */
+export function factsInstallReport(deviceFacts: { upsert(endpoint: string, patch: { extra: Record<string, string> }, now: number): Promise<unknown> }, now: () => number = Date.now) {
+  return async (endpoint: string, name: string, version: string): Promise<void> => {
+    await deviceFacts.upsert(endpoint, { extra: { [`package:${name}`]: version } }, now());
+  };
 }

@@ -58,6 +58,7 @@ const SQL = {
   inUseMember: "SELECT campaign_id FROM campaign_members WHERE package_sha256 = ? AND state IN ('pending', 'starting', 'started') LIMIT 1",
   inUseChain: "SELECT id FROM install_chain_jobs WHERE package_sha256 = ? AND state = 'running' LIMIT 1",
   inUseInstall: "SELECT id FROM install_jobs WHERE package_sha256 = ? AND state NOT IN ('succeeded', 'failed', 'cancelled') LIMIT 1",
+  memberInstalling: "SELECT campaign_id, wave FROM campaign_members WHERE endpoint = ? AND package_sha256 = ? AND state IN ('starting', 'started') ORDER BY started_at DESC LIMIT 1",
   chainJobSince: 'SELECT id FROM install_chain_jobs WHERE endpoint = ? AND package_sha256 = ? AND created_at >= ? ORDER BY created_at LIMIT 1',
   getTargets: 'SELECT targets FROM package_targets WHERE sha256 = ?',
   setTargets: 'INSERT INTO package_targets (sha256, targets, set_at) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING',
@@ -252,6 +253,13 @@ export class SqliteCampaignRepository implements CampaignRepository {
   /** The install chain job made for a device and package at or after `since` (a campaign's restart adopts it). */
   chainJobSince(endpoint: string, packageSha256: string, since: number): Promise<string | null> {
     return run('find install chain job', () => (this.s.get(SQL.chainJobSince).pluck().get(endpoint, packageSha256, since) as string | undefined) ?? null);
+  }
+
+  memberInstalling(endpoint: string, packageSha256: string): Promise<{ campaignId: string; wave: number } | null> {
+    return run('find campaign member', () => {
+      const row = this.s.get(SQL.memberInstalling).get(endpoint, packageSha256) as { campaign_id: string; wave: number } | undefined;
+      return row ? { campaignId: row.campaign_id, wave: row.wave } : null;
+    });
   }
 
   packageInUse(sha256: string): Promise<string | undefined> {

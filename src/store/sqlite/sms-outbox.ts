@@ -41,6 +41,8 @@ interface MessageRow {
   created_at: number;
   updated_at: number;
   finished_at: number | null;
+  pace_group: string | null;
+  scheduled_at: number | null;
 }
 
 interface SegmentRow {
@@ -54,12 +56,14 @@ interface SegmentRow {
   dlr_at: number | null;
 }
 
-const M_COLUMNS = 'id, idem_key, to_number, from_addr, kind, content_type, state, size, attempts, next_attempt_at, last_error, expires_at, created_at, updated_at, finished_at';
+const INSERT_COLUMNS = 'id, idem_key, to_number, from_addr, kind, content_type, state, size, attempts, next_attempt_at, last_error, expires_at, created_at, updated_at, finished_at';
+/** Read: the inserted columns and the send pacing (migration sms-send-pacing). */
+const M_COLUMNS = `${INSERT_COLUMNS}, pace_group, scheduled_at`;
 const S_COLUMNS = 'message_id, seq, state, submitted_at, reply, dlr_type, dlr_text, dlr_at';
 const FINAL: readonly SmsMessageState[] = ['delivered', 'failed', 'cancelled'];
 
 const SQL = {
-  insert: `INSERT INTO sms_messages (${M_COLUMNS}) VALUES (@id, @key, @to, @from, @kind, @contentType, 'queued', @size, 0, @now, NULL, @expiresAt, @now, @now, NULL)`,
+  insert: `INSERT INTO sms_messages (${INSERT_COLUMNS}) VALUES (@id, @key, @to, @from, @kind, @contentType, 'queued', @size, 0, @now, NULL, @expiresAt, @now, @now, NULL)`,
   insertSegment: `INSERT INTO sms_segments (message_id, seq, coding, udh, data, state) VALUES (?, ?, ?, ?, ?, 'pending')`,
   get: `SELECT ${M_COLUMNS} FROM sms_messages WHERE id = ?`,
   getByKey: `SELECT ${M_COLUMNS} FROM sms_messages WHERE idem_key = ?`,
@@ -83,6 +87,8 @@ const SQL = {
   getNumber: 'SELECT number FROM sms_numbers WHERE endpoint = ?',
   putNumber: 'INSERT INTO sms_numbers (endpoint, number, updated_at) VALUES (?, ?, ?) ON CONFLICT (endpoint) DO UPDATE SET number = excluded.number, updated_at = excluded.updated_at',
   removeNumber: 'DELETE FROM sms_numbers WHERE endpoint = ?',
+  lastScheduled: 'SELECT MAX(scheduled_at) FROM sms_messages WHERE pace_group = ?',
+  schedule: 'UPDATE sms_messages SET pace_group = @group, scheduled_at = @at, next_attempt_at = @at, expires_at = expires_at + (@at - @now) WHERE id = @id',
 } as const;
 
 function segmentContext(id: string, seq: number): string {
@@ -125,6 +131,8 @@ export class SqliteSmsOutboxRepository implements SmsOutboxRepository {
       createdAt: r.created_at,
       updatedAt: r.updated_at,
       finishedAt: r.finished_at,
+      paceGroup: r.pace_group,
+      scheduledAt: r.scheduled_at,
       segments,
     };
   }
@@ -162,6 +170,12 @@ export class SqliteSmsOutboxRepository implements SmsOutboxRepository {
         message.segments.forEach((g, i) => {
           this.s.get(SQL.insertSegment).run(message.id, i + 1, g.coding, g.udh ? Buffer.from(g.udh) : null, this.secrets.seal(g.data, segmentContext(message.id, i + 1)));
         });
+        if (message.pace) {
+          // The group's next slot, in the same transaction as the insert: two sends never share one.
+          const last = this.s.get(SQL.lastScheduled).pluck().get(message.pace.group) as number | null;
+          const at = last === null ? now : Math.max(now, last + message.pace.intervalMs);
+          this.s.get(SQL.schedule).run({ id: message.id, group: message.pace.group, at, now });
+        }
         return { record: this.require(message.id), created: true };
       }),
     );
@@ -562,4 +576,15 @@ CREATE TABLE sms_links (
   created_at     INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX sms_links_attempt ON sms_links (job_id, attempt_seq, created_at);
+`;
+
+/**
+ * Send pacing (issue 16: a campaign wave's SMS do not flood the gateway): a message of a pace
+ * group is scheduled one interval after the group's last one; the dispatcher sends nothing
+ * before its scheduled time, and the time stays recorded after it was sent.
+ */
+export const SMS_PACING_MIGRATION_SQL = `
+ALTER TABLE sms_messages ADD COLUMN pace_group TEXT;
+ALTER TABLE sms_messages ADD COLUMN scheduled_at INTEGER;
+CREATE INDEX sms_messages_pace ON sms_messages (pace_group, scheduled_at) WHERE pace_group IS NOT NULL;
 `;

@@ -346,3 +346,32 @@ void test('campaigns: progress over time is kept per change (one row per second 
   assert.equal((await f.store.inventory.list({ make: 'globex' })).items.length, 4);
   f.store.close();
 });
+
+void test('campaigns: an SMS send rate per campaign and per wave; the install running on a member finds its wave\'s pace group and rate; bad rates are refused', async () => {
+  const { engine, jobs, sha } = await fixture(fleet(10));
+  for (const smsPerMinute of [0, -1, 70_000]) {
+    await assert.rejects(engine.create({ name: 'bad', target: { kind: 'group', group: 'fleet' }, package: { kind: 'fixed', sha256: sha }, smsPerMinute }), /smsPerMinute must be a number in \(0, 60000\]/);
+  }
+  await assert.rejects(engine.create({ name: 'bad', target: { kind: 'group', group: 'fleet' }, package: { kind: 'fixed', sha256: sha }, waves: [{ percent: 50, smsPerMinute: 0 }] }), /wave 1: smsPerMinute/);
+  const c = await engine.create({ name: 'paced', target: { kind: 'group', group: 'fleet' }, package: { kind: 'fixed', sha256: sha }, waves: [{ percent: 30, smsPerMinute: 6 }, { percent: 100 }], smsPerMinute: 60, seed: 3, successThreshold: 1 });
+  assert.equal(c.spec.smsPerMinute, 60);
+  const wave1 = jobs.running().map(([, spec]) => spec.endpoint);
+  assert.equal(wave1.length, 3);
+  // Wave 1 has its own rate; a device the campaign is not installing on has none.
+  assert.deepEqual(await engine.smsPace(wave1[0]!, sha), { group: `campaign:${c.id}:wave:1`, perMinute: 6 });
+  assert.equal(await engine.smsPace('ep-unknown', sha), undefined);
+  assert.equal(await engine.smsPace(wave1[0]!, 'f'.repeat(64)), undefined);
+  jobs.finishAll(() => 'succeeded');
+  await engine.tick();
+  const wave2 = jobs.running().map(([, spec]) => spec.endpoint);
+  assert.equal(wave2.length, 7);
+  // Wave 2 takes the campaign's rate, in a pace group of its own.
+  assert.deepEqual(await engine.smsPace(wave2[0]!, sha), { group: `campaign:${c.id}:wave:2`, perMinute: 60 });
+  // Ended installs are paced no more.
+  assert.equal(await engine.smsPace(wave1[0]!, sha), undefined);
+  // A campaign without a rate paces nothing.
+  jobs.finishAll(() => 'succeeded');
+  await engine.tick();
+  await engine.create({ name: 'unpaced', target: { kind: 'group', group: 'fleet' }, package: { kind: 'fixed', sha256: sha } });
+  assert.equal(await engine.smsPace(jobs.running()[0]![1].endpoint, sha), undefined);
+});

@@ -234,3 +234,44 @@ void test('rate limit: with the clock held, no more than the bucket (ratePerSeco
   assert.deepEqual(stub.requests.map((r) => r.searchParams.get('text')), ['wave 0', 'wave 1', 'wave 2', 'wave 3', 'wave 4']);
   await outbox.stop();
 });
+
+void test('pacing: messages of one pace group are scheduled one interval apart in the store (a wave\'s SMS do not flood the gateway); other groups and unpaced messages are not held; nothing goes before its time; bad pacing is refused', async () => {
+  const stub = new StubSendsms();
+  stubs.push(stub);
+  const url = await stub.listen();
+  const store = openStore();
+  let now = Date.parse('2026-12-07T20:00:00.000Z');
+  const outbox = new SmsOutbox({ repository: store.sms.outbox, gateway: new KannelGateway({ sendsmsUrl: url, username: 'depot', password: 'pw-0123456789' }), callbackBase: 'http://127.0.0.1:9', callbackSecret: SECRET, now: () => now, ratePerSecond: 1000, validityMs: 3_600_000 });
+  outboxes.push(outbox);
+  const pace = { group: 'campaign:c1:wave:1', perMinute: 30 };
+  const a = await outbox.sendText({ to: '+46700000101', text: 'a', jobStep: 'pace:a', pace });
+  const b = await outbox.sendText({ to: '+46700000102', text: 'b', jobStep: 'pace:b', pace });
+  now += 500;
+  const c = await outbox.sendText({ to: '+46700000103', text: 'c', jobStep: 'pace:c', pace });
+  const other = await outbox.sendText({ to: '+46700000104', text: 'd', jobStep: 'pace:d', pace: { group: 'campaign:c1:wave:2', perMinute: 30 } });
+  const unpaced = await outbox.sendText({ to: '+46700000105', text: 'e', jobStep: 'pace:e' });
+  const t0 = a.scheduledAt!;
+  // 30 per minute: one every 2 s, from the first; the group's next slot, not the time of asking.
+  assert.deepEqual([a, b, c].map((m) => [m.paceGroup, m.scheduledAt! - t0, m.nextAttemptAt! - t0]), [['campaign:c1:wave:1', 0, 0], ['campaign:c1:wave:1', 2000, 2000], ['campaign:c1:wave:1', 4000, 4000]]);
+  // Validity counts from the scheduled time.
+  assert.equal(c.expiresAt - c.scheduledAt!, 3_600_000);
+  assert.deepEqual([other.paceGroup, other.scheduledAt], ['campaign:c1:wave:2', now]);
+  assert.deepEqual([unpaced.paceGroup, unpaced.scheduledAt], [null, null]);
+  // The same job step again: the same message, no new slot.
+  assert.equal((await outbox.sendText({ to: '+46700000102', text: 'b', jobStep: 'pace:b', pace })).scheduledAt, b.scheduledAt);
+  await outbox.start();
+  // Due now: a, the other group's and the unpaced one; b and c wait for their slots.
+  await waitUntil('due messages submitted', () => stub.requests.length === 3, 5000);
+  assert.deepEqual(stub.requests.map((r) => r.searchParams.get('to')).sort(), ['+46700000101', '+46700000104', '+46700000105']);
+  assert.deepEqual([(await outbox.get(b.id))!.state, (await outbox.get(c.id))!.state], ['queued', 'queued']);
+  now = t0 + 4000;
+  (outbox as unknown as { kick(): void }).kick();
+  await waitUntil('paced messages submitted at their time', () => stub.requests.length === 5, 5000);
+  // Sent, the schedule stays on record.
+  const sentC = (await outbox.get(c.id))!;
+  assert.equal(sentC.state, 'submitted');
+  assert.equal(sentC.scheduledAt! - t0, 4000);
+  for (const bad of [{ group: 'g', perMinute: 0 }, { group: 'has space', perMinute: 1 }, { group: 'g', perMinute: 70_000 }]) {
+    await assert.rejects(outbox.sendText({ to: '+46700000106', text: 'x', jobStep: `pace:bad:${bad.perMinute}:${bad.group.length}`, pace: bad }), (e: unknown) => e instanceof SmsError && e.code === 'BAD_MESSAGE');
+  }
+});

@@ -79,6 +79,7 @@ const EXPECTED_MIGRATIONS: [number, string][] = [
   [15, 'omadm-scomo-jobs'],
   [16, 'omadm-server-credentials'],
   [17, 'device-trust'],
+  [18, 'sms-send-pacing'],
   [20, 'omadm-command-expiry'],
   [22, 'console-progress-and-filters'],
 ];
@@ -150,6 +151,7 @@ void test('migrations: a file at migration 1 is migrated to the latest on open, 
     'sms_links_attempt',
     'sms_messages_created',
     'sms_messages_due',
+    'sms_messages_pace',
     'sms_messages_to',
     'sms_segments_submitting',
   ]);
