@@ -19,6 +19,7 @@ import { Object9Method } from '../fleet/methods/object9.js';
 import { PackageEndpoint } from '../fleet/package-endpoint.js';
 import { PackageCatalog } from '../fleet/packages.js';
 import { Inventory } from '../fleet/inventory.js';
+import { Lwm2mInventoryFeed } from '../fleet/inventory-feed.js';
 import { CampaignEngine } from '../fleet/campaigns.js';
 import { chainJobPort } from '../fleet/campaign-chain.js';
 import { BootstrapServer, type DeviceCertificateIssuer } from '../lwm2m/server/bootstrap.js';
@@ -322,8 +323,10 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   // The inventory hears every registration, update, Object 3 facts and bootstrap (issue 16).
   const inventory = new Inventory({ repository: store.inventory });
   const inventoryWarn = (error: unknown): void => process.emitWarning(`inventory: ${error instanceof Error ? error.message : String(error)}`);
-  const onInventoryContact = (registration: Registration): void => void inventory.fromRegistration(registration).catch(inventoryWarn);
-  const onInventoryFacts = (endpoint: string, patch: DeviceFactsPatch): void => void inventory.fromFacts(endpoint, patch).catch(inventoryWarn);
+  // A device's registration, facts and updates within 50 ms are one inventory write (issue 18).
+  const inventoryFeed = new Lwm2mInventoryFeed({ inventory, onError: inventoryWarn });
+  const onInventoryContact = (registration: Registration): void => inventoryFeed.registration(registration);
+  const onInventoryFacts = (endpoint: string, patch: DeviceFactsPatch): void => inventoryFeed.facts(endpoint, patch);
   const onInventoryBootstrap = (endpoint: string): void => void inventory.recordContact({ protocol: 'lwm2m', endpoint, bootstrapState: 'bootstrapped' }).catch(inventoryWarn);
   lwm2m.on('registered', onInventoryContact);
   lwm2m.on('updated', onInventoryContact);
@@ -476,6 +479,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       lwm2m.off('updated', onInventoryContact);
       lwm2m.off('factsLearned', onInventoryFacts);
       bootstrap.off('bootstrapped', onInventoryBootstrap);
+      await inventoryFeed.flush();
       await campaigns.close();
       for (const [event, listener] of lwm2mListeners) lwm2m.off(event, listener);
       lwm2m.off('error', lwm2mError);
