@@ -1,6 +1,6 @@
-import { randomFillSync } from 'node:crypto';
 import { StoreError, toStoreError } from '../errors.js';
 import { softWrite } from './batch.js';
+import { ClusteredIds } from '../../util/clustered-id.js';
 import type { Page, PageRequest, TimeInput } from '../types.js';
 import type {
   DeviceFilter,
@@ -166,18 +166,9 @@ function newRow(id: string, source: Row['source'], t: number): Row {
   };
 }
 
-/** Device ids: 9 random bytes in base64url, from a pool refilled from the CSPRNG (not a Buffer per device). */
-const ID_BYTES = 9;
-const idPool = Buffer.alloc(ID_BYTES * 256);
-let idUsed = idPool.length;
-function deviceId(): string {
-  if (idUsed === idPool.length) {
-    randomFillSync(idPool);
-    idUsed = 0;
-  }
-  idUsed += ID_BYTES;
-  return `dev_${idPool.toString('base64url', idUsed - ID_BYTES, idUsed)}`;
-}
+/** Device ids: `dev_` and a clustered id (util/clustered-id.ts): devices made together share index and history pages. */
+const deviceIds = new ClusteredIds();
+const deviceId = (): string => `dev_${deviceIds.next()}`;
 
 /** The inventory (fleet's InventoryRepository): devices, their tags and groups, the history of every change. */
 export class SqliteInventoryRepository implements InventoryRepository {

@@ -74,7 +74,7 @@ test('TS Core §6.2.1 Register: 2.01 with Location-Path rd/<id>, persisted with 
     const location = response.options.filter((o) => o.number === 8).map((o) => Buffer.from(o.value).toString());
     assert.equal(location.length, 2);
     assert.equal(location[0], 'rd');
-    assert.match(location[1]!, /^[A-Za-z0-9_-]{12}$/, '72 random bits in base64url');
+    assert.match(location[1]!, /^[A-Za-z0-9_-]{12}$/, 'a time prefix and 48 random bits in base64url');
     const registration = await f.store.registrations.getByEndpoint('dev-register');
     assert.ok(registration);
     assert.equal(registration.id, location[1]);
