@@ -63,18 +63,24 @@ const locationOf = (response: ClientResponse): string =>
     .map((o) => Buffer.from(o.value).toString())
     .join('/');
 
+/** A new device registers `endpoint` (2.01); the server knows its owner without a read. */
+async function registerOne(f: Fixture, endpoint: string): Promise<{ device: DeviceDriver; location: string; id: string }> {
+  const device = await driver();
+  const created = await device.register(f.uri, `ep=${endpoint}&lt=60&lwm2m=1.1`);
+  assert.equal(created.codeText, '2.01');
+  const location = locationOf(created);
+  const id = location.split('/')[1]!;
+  assert.ok(f.lwm2m.knowsOwnerOf(id), 'the registration it made is known without a read');
+  return { device, location, id };
+}
+
 const update = (device: DeviceDriver, uri: string, location: string, query = 'lt=120'): Promise<ClientResponse> =>
   device.client.post(`${uri}/${location}?${query}`, '', { timeout: 5000 });
 
 test('TS Core §6.2.2: an Update is checked against the owner kept in memory; another address is refused (4.03), the owner is answered 2.04 and the row updated', async () => {
   const f = await startServer(tempDir());
   try {
-    const device = await driver();
-    const created = await device.register(f.uri, 'ep=mem-owner&lt=60&lwm2m=1.1');
-    assert.equal(created.codeText, '2.01');
-    const location = locationOf(created);
-    const id = location.split('/')[1]!;
-    assert.ok(f.lwm2m.knowsOwnerOf(id), 'the registration it made is known without a read');
+    const { device, location, id } = await registerOne(f, 'mem-owner');
     // Another source address (all of 127/8 is loopback on Linux): a plain registration is
     // updated only from the address that made it (Depot's rule, server.ts ownerRefusal).
     const intruder = await DeviceDriver.start('Acme', 'Rocket-1', await UdpTransport.bind({ host: '127.0.0.2', port: 0 }));
@@ -93,11 +99,7 @@ test('TS Core §6.2.2: an Update is checked against the owner kept in memory; an
 test('TS Core §6.2.2: a registration removed from the store behind the server (CLI, API) answers 4.04 to its next Update and is forgotten from memory', async () => {
   const f = await startServer(tempDir());
   try {
-    const device = await driver();
-    const created = await device.register(f.uri, 'ep=mem-removed&lt=60&lwm2m=1.1');
-    const location = locationOf(created);
-    const id = location.split('/')[1]!;
-    assert.ok(f.lwm2m.knowsOwnerOf(id));
+    const { device, location, id } = await registerOne(f, 'mem-removed');
     assert.ok(await f.store.registrations.delete(id));
     const response = await update(device, f.uri, location);
     assert.equal(response.codeText, '4.04');
