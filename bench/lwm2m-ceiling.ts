@@ -14,7 +14,8 @@
  * wall-clock rate does not; foreign CPU (the machine minus server and coapload) is printed.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -33,6 +34,9 @@ const USAGE = `usage: node dist/bench/lwm2m.js --ceiling [options] | --burst <de
   --sources <n>         UDP source sockets (coapload -s, default 64)
   --updates <list>      coapload -U values to measure, comma-separated (default 0,1)
   --servers <list>      depot,libcoap (default both)
+  --baseline <dir>      also measure the build in <dir> (its dist/src/cli/main.js) as "baseline",
+                        interleaved with depot in each round (before/after in the same minutes)
+  --cpu-prof <dir>      run each depot serve under node --cpu-prof, profiles written to <dir>
   --burst <n>           instead: offer about n Registers within --burst-seconds to depot serve
   --burst-seconds <s>   (default 30); --burst-concurrency <n> in flight (default 2000)
   --json <file>         also write the results as JSON`;
@@ -51,7 +55,9 @@ interface Options {
   concurrency: number;
   sources: number;
   updates: number[];
-  servers: ('depot' | 'libcoap')[];
+  servers: ('depot' | 'libcoap' | 'baseline')[];
+  baseline: string | undefined;
+  cpuProf: string | undefined;
   burst: number | undefined;
   burstSeconds: number;
   burstConcurrency: number;
@@ -71,6 +77,8 @@ function parse(argv: string[]): Options {
       sources: { type: 'string' },
       updates: { type: 'string' },
       servers: { type: 'string' },
+      baseline: { type: 'string' },
+      'cpu-prof': { type: 'string' },
       burst: { type: 'string' },
       'burst-seconds': { type: 'string' },
       'burst-concurrency': { type: 'string' },
@@ -85,6 +93,10 @@ function parse(argv: string[]): Options {
   const quick = values.quick === true;
   const servers = (values.servers ?? 'depot,libcoap').split(',').map((s) => s.trim());
   for (const s of servers) if (s !== 'depot' && s !== 'libcoap') throw new Error(`--servers: unknown "${s}" (depot, libcoap)`);
+  if (values.baseline !== undefined) {
+    if (!existsSync(join(values.baseline, 'dist', 'src', 'cli', 'main.js'))) throw new Error(`--baseline: no dist/src/cli/main.js in ${values.baseline} (build it first)`);
+    servers.unshift('baseline');
+  }
   const updates = (values.updates ?? '0,1').split(',').map((u) => numberOption(u.trim(), 0, 'updates', 0));
   return {
     rounds: numberOption(values.rounds, quick ? 1 : 3, 'rounds', 1),
@@ -94,6 +106,8 @@ function parse(argv: string[]): Options {
     sources: numberOption(values.sources, 64, 'sources', 1),
     updates,
     servers: servers as Options['servers'],
+    baseline: values.baseline === undefined ? undefined : resolve(values.baseline),
+    cpuProf: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
     burst: values.burst === undefined ? undefined : numberOption(values.burst, 0, 'burst', 1),
     burstSeconds: numberOption(values['burst-seconds'], 30, 'burst-seconds'),
     burstConcurrency: numberOption(values['burst-concurrency'], 2000, 'burst-concurrency', 1),
@@ -101,11 +115,33 @@ function parse(argv: string[]): Options {
   };
 }
 
+/**
+ * coapload's TLV answer to GET /3/0 puts the length byte before the identifier for values of 8
+ * bytes or more (TS Core §7.4.3 wants type, identifier, length), so Depot refuses it and no facts
+ * would be learned. The bench builds its own copy (../shared is read-only here) with that one
+ * encoding fixed, so that every registration really learns (and stores) its device's facts.
+ */
+const COAPLOAD_TLV_BUG = `          if (len < 8) o[n++] = (uint8_t)(0xC0 | len);
+          else { o[n++] = 0xC8; o[n++] = (uint8_t)len; }
+          o[n++] = (uint8_t)i;`;
+const COAPLOAD_TLV_FIX = `          o[n++] = (uint8_t)(len < 8 ? (0xC0 | len) : 0xC8);
+          o[n++] = (uint8_t)i;
+          if (len >= 8) o[n++] = (uint8_t)len;`;
+
 function buildCoapload(): string {
-  if (!existsSync(join(COAPLOAD_DIR, 'coapload.c'))) throw new Error(`coapload sources not found in ${COAPLOAD_DIR} (expected <repo>/../shared/tools/coapload)`);
-  const made = spawnSync('make', ['-C', COAPLOAD_DIR], { stdio: ['ignore', 'ignore', 'inherit'] });
-  if (made.status !== 0) throw new Error(`make -C ${COAPLOAD_DIR} failed`);
-  return join(COAPLOAD_DIR, 'coapload');
+  const source = join(COAPLOAD_DIR, 'coapload.c');
+  if (!existsSync(source)) throw new Error(`coapload sources not found in ${COAPLOAD_DIR} (expected <repo>/../shared/tools/coapload)`);
+  const text = readFileSync(source, 'utf8');
+  const fixed = text.replace(COAPLOAD_TLV_BUG, COAPLOAD_TLV_FIX);
+  const dir = join(tmpdir(), `depot-coapload-${createHash('sha256').update(fixed).digest('hex').slice(0, 16)}`);
+  const binary = join(dir, 'coapload');
+  if (existsSync(binary)) return binary;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'coapload.c'), fixed);
+  if (fixed === text) log('coapload: its TLV encoding no longer matches the known bug; built as is');
+  const made = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-o', binary, join(dir, 'coapload.c')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (made.status !== 0) throw new Error(`building coapload in ${dir} failed`);
+  return binary;
 }
 
 interface Server {
@@ -116,7 +152,7 @@ interface Server {
 
 let nextPort = 20000 + Math.floor(Math.random() * 20000);
 
-async function startServer(kind: 'depot' | 'libcoap', extra: string[] = []): Promise<Server> {
+async function startServer(kind: 'depot' | 'libcoap' | 'baseline', extra: string[] = [], options?: Options): Promise<Server> {
   const port = nextPort++;
   if (kind === 'libcoap') {
     const binary = which('coap-rd-notls');
@@ -128,7 +164,9 @@ async function startServer(kind: 'depot' | 'libcoap', extra: string[] = []): Pro
     return { tracked, port, dataDir: undefined };
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'depot-bench-ceiling-'));
-  const [command, args] = pinned(1, process.execPath, [DEPOT_MAIN, 'serve', '--host', HOST, '--coap-port', String(port), '--coaps-port', 'off', '--http-port', '0', '--data-dir', dataDir, '--allow-unsecured', ...extra]);
+  const main = kind === 'baseline' ? join(options!.baseline!, 'dist', 'src', 'cli', 'main.js') : DEPOT_MAIN;
+  const prof = options?.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(options.cpuProf, kind)] : [];
+  const [command, args] = pinned(1, process.execPath, [...prof, main, 'serve', '--host', HOST, '--coap-port', String(port), '--coaps-port', 'off', '--http-port', '0', '--data-dir', dataDir, '--allow-unsecured', ...extra]);
   const tracked = launch('depot serve', command, args);
   await new Promise<void>((resolveReady, reject) => {
     const timer = setTimeout(() => reject(new Error(`depot serve did not start:\n${tracked.output()}`)), 30_000);
@@ -143,9 +181,21 @@ async function startServer(kind: 'depot' | 'libcoap', extra: string[] = []): Pro
   return { tracked, port, dataDir };
 }
 
-async function stopServer(server: Server): Promise<void> {
-  await stopChild(server.tracked);
-  if (server.dataDir) rmSync(server.dataDir, { recursive: true, force: true });
+/** Stops the server; for Depot, counts what its store kept (registrations, and facts learned from /3/0). */
+async function stopServer(server: Server): Promise<{ registrations: number; facts: number } | undefined> {
+  await stopChild(server.tracked, 10_000);
+  if (!server.dataDir) return undefined;
+  let kept: { registrations: number; facts: number } | undefined;
+  try {
+    const db = new Database(join(server.dataDir, SQLITE_FILE_NAME), { readonly: true });
+    const count = (sql: string): number => (db.prepare(sql).get() as { n: number }).n;
+    kept = { registrations: count('SELECT count(*) AS n FROM registrations'), facts: count("SELECT count(*) AS n FROM device_facts WHERE model_number = 'lwm2m-bench'") };
+    db.close();
+  } catch {
+    kept = undefined;
+  }
+  rmSync(server.dataDir, { recursive: true, force: true });
+  return kept;
 }
 
 interface LoadResult {
@@ -229,14 +279,16 @@ async function ceiling(options: Options, coapload: string): Promise<void> {
   for (let round = 1; round <= options.rounds; round++) {
     for (const updates of options.updates) {
       for (const kind of options.servers) {
-        const server = await startServer(kind);
+        const server = await startServer(kind, [], options);
+        let stopped = false;
         try {
           const args = ['-R', `r${round}u${updates}-`, '-U', String(updates), '-c', String(options.concurrency), '-s', String(options.sources), '-t', '5000'];
           const r = await load(coapload, server, args, options.duration, options.warmup);
           results.push({ server: kind, updates, round, r });
-          log(`round ${round} ${kind} -U ${updates}: ${int(r.regPerS)} reg/s, ${int(r.updPerS)} upd/s, p50/p99 ${(r.p50us / 1000).toFixed(1)}/${(r.p99us / 1000).toFixed(1)} ms, server CPU ${int(r.serverCpuPct)} % (${r.cpuUsPerRequest?.toFixed(1) ?? '?'} µs/request), foreign ${int(r.foreignPct)} %, lost ${r.lost}${r.errCodes ? `, errors ${r.errCodes}` : ''}`);
+          const kept = await stopServer(server).finally(() => (stopped = true));
+          log(`round ${round} ${kind} -U ${updates}: ${int(r.regPerS)} reg/s, ${int(r.updPerS)} upd/s, p50/p99 ${(r.p50us / 1000).toFixed(1)}/${(r.p99us / 1000).toFixed(1)} ms, server CPU ${int(r.serverCpuPct)} % (${r.cpuUsPerRequest?.toFixed(1) ?? '?'} µs/request), foreign ${int(r.foreignPct)} %, lost ${r.lost}${r.errCodes ? `, errors ${r.errCodes}` : ''}${kept ? `; stored ${int(kept.registrations)} registrations, facts of ${int(kept.facts)}` : ''}`);
         } finally {
-          await stopServer(server);
+          if (!stopped) await stopServer(server);
         }
       }
     }
@@ -249,12 +301,13 @@ async function ceiling(options: Options, coapload: string): Promise<void> {
     const ceilingReg = median(of('libcoap').map((r) => r.regPerS));
     const ceilingCore = median(of('libcoap').map((r) => r.regPerCoreS ?? NaN));
     for (const kind of options.servers) {
+      const label = kind === 'depot' ? '`depot serve`' : kind === 'baseline' ? '`depot serve` baseline' : '`coap-rd-notls` (ceiling)';
       const rs = of(kind);
       const reg = median(rs.map((r) => r.regPerS));
       const core = median(rs.map((r) => r.regPerCoreS ?? NaN));
       const perDevice = median(rs.map((r) => (r.rssKiB !== undefined && r.rssBeforeKiB !== undefined ? (r.rssKiB - r.rssBeforeKiB) / Math.max(1, r.endpoints) : NaN)));
       rows.push(
-        `| ${kind === 'depot' ? '`depot serve`' : '`coap-rd-notls` (ceiling)'} | ${updates} | ${int(reg)} | ${int(median(rs.map((r) => r.updPerS)))} | ${(median(rs.map((r) => r.p50us)) / 1000).toFixed(1)} / ${(median(rs.map((r) => r.p99us)) / 1000).toFixed(1)} | ${int(median(rs.map((r) => r.serverCpuPct ?? NaN)))} % | ${median(rs.map((r) => r.cpuUsPerRequest ?? NaN)).toFixed(1)} | ${int(core)} | ${int(median(rs.map((r) => r.updPerCoreS ?? NaN)))} | ${Number.isFinite(perDevice) ? perDevice.toFixed(2) : '?'} | ${kind === 'depot' && Number.isFinite(ceilingReg) ? `${(reg / ceilingReg).toFixed(2)}x, ${(core / ceilingCore).toFixed(2)}x` : '–'} |`,
+        `| ${label} | ${updates} | ${int(reg)} | ${int(median(rs.map((r) => r.updPerS)))} | ${(median(rs.map((r) => r.p50us)) / 1000).toFixed(1)} / ${(median(rs.map((r) => r.p99us)) / 1000).toFixed(1)} | ${int(median(rs.map((r) => r.serverCpuPct ?? NaN)))} % | ${median(rs.map((r) => r.cpuUsPerRequest ?? NaN)).toFixed(1)} | ${int(core)} | ${int(median(rs.map((r) => r.updPerCoreS ?? NaN)))} | ${Number.isFinite(perDevice) ? perDevice.toFixed(2) : '?'} | ${kind !== 'libcoap' && Number.isFinite(ceilingReg) ? `${(reg / ceilingReg).toFixed(2)}x, ${(core / ceilingCore).toFixed(2)}x` : '–'} |`,
       );
     }
   }

@@ -23,6 +23,7 @@ import { Object9Method } from '../fleet/methods/object9.js';
 import { PackageEndpoint } from '../fleet/package-endpoint.js';
 import { PackageCatalog } from '../fleet/packages.js';
 import { Inventory } from '../fleet/inventory.js';
+import { Lwm2mInventoryFeed } from '../fleet/inventory-feed.js';
 import { CampaignEngine } from '../fleet/campaigns.js';
 import { recordCampaignHistory } from '../fleet/campaign-history.js';
 import { chainJobPort } from '../fleet/campaign-chain.js';
@@ -358,8 +359,10 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   const contactImported = (protocol: 'lwm2m' | 'omadm') => (device: { id: string } | null): void => {
     if (device) void chain.contact(`device:${device.id}`, protocol);
   };
-  const onInventoryContact = (registration: Registration): void => void inventory.fromRegistration(registration).then(contactImported('lwm2m')).catch(inventoryWarn);
-  const onInventoryFacts = (endpoint: string, patch: DeviceFactsPatch): void => void inventory.fromFacts(endpoint, patch).catch(inventoryWarn);
+  // A device's registration, facts and updates within 50 ms are one inventory write (issue 18).
+  const inventoryFeed = new Lwm2mInventoryFeed({ inventory, onError: inventoryWarn, onContact: contactImported('lwm2m') });
+  const onInventoryContact = (registration: Registration): void => inventoryFeed.registration(registration);
+  const onInventoryFacts = (endpoint: string, patch: DeviceFactsPatch): void => inventoryFeed.facts(endpoint, patch);
   const onInventoryBootstrap = (endpoint: string): void => void inventory.recordContact({ protocol: 'lwm2m', endpoint, bootstrapState: 'bootstrapped' }).catch(inventoryWarn);
   lwm2m.on('registered', onInventoryContact);
   lwm2m.on('updated', onInventoryContact);
@@ -541,6 +544,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
       lwm2m.off('factsLearned', onInventoryFacts);
       bootstrap.off('bootstrapped', onInventoryBootstrap);
       stopCampaignHistory();
+      await inventoryFeed.flush();
       await campaigns.close();
       for (const [event, listener] of lwm2mListeners) lwm2m.off(event, listener);
       lwm2m.off('error', lwm2mError);

@@ -96,6 +96,12 @@ export interface UpsertOptions {
   /** Create the device when no identity matches (as seen, or imported); false: only update. */
   readonly create: 'seen' | 'imported' | false;
   readonly contact?: { readonly protocol: Protocol; readonly at: number };
+  /**
+   * 'soft': what a device reported (sent again at its next contact), committed in the group
+   * commit of soft writes (store/sqlite/batch.ts) with synchronous=NORMAL. Default: soft for a
+   * contact that is not an import, else durable.
+   */
+  readonly durability?: 'soft' | 'durable';
   /** Tags and groups added (never removed) by this write. */
   readonly labels?: { readonly groups?: readonly string[]; readonly tags?: readonly string[] };
 }

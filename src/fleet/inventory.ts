@@ -181,7 +181,8 @@ export class Inventory implements InventoryPort {
         ...(facts.firmwareVersion !== undefined ? { firmware: cleanFact(facts.firmwareVersion) ?? null } : {}),
         ...(facts.osVersion !== undefined ? { osVersion: cleanFact(facts.osVersion) ?? null } : {}),
       },
-      { source: 'lwm2m', create: 'seen' },
+      // Soft like the device facts it copies: read again from the device at its next Register.
+      { source: 'lwm2m', create: 'seen', durability: 'soft' },
       this.now(),
     );
     if (write?.changed) this.options.onChange?.(write);

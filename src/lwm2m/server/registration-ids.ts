@@ -1,21 +1,9 @@
-import { randomFillSync } from 'node:crypto';
+import { ClusteredIds } from '../../util/clustered-id.js';
 
 /**
- * Registration ids: 9 random bytes (72 bits) in base64url, the location a device updates. Taken
- * from a pool refilled from the CSPRNG, rather than a fresh randomBytes Buffer per registration.
+ * Registration ids, the location a device updates: 12 base64url characters, a time prefix and
+ * 48 random bits (util/clustered-id.ts), so that the registrations made in one burst share
+ * pages of the id index. Not an authenticator: an Update or De-register is accepted only from
+ * the registering identity (DTLS) or address (plain CoAP).
  */
-export class RegistrationIds {
-  private static readonly ID_BYTES = 9;
-  private readonly pool = Buffer.alloc(RegistrationIds.ID_BYTES * 256);
-  private used = this.pool.length;
-
-  next(): string {
-    if (this.used === this.pool.length) {
-      randomFillSync(this.pool);
-      this.used = 0;
-    }
-    const start = this.used;
-    this.used += RegistrationIds.ID_BYTES;
-    return this.pool.toString('base64url', start, this.used);
-  }
-}
+export class RegistrationIds extends ClusteredIds {}

@@ -68,6 +68,8 @@ export interface Lwm2mServerOptions {
   maxPendingContacts?: number;
   /** Largest Max-Age of a 5.03 (seconds, default 60). */
   maxRetryAfterSec?: number;
+  /** Registrations whose owner (endpoint, identity, address) is kept in memory for Updates (default 1,000,000; ~150 B each). */
+  maxCachedRegistrations?: number;
 }
 
 /** What admission control did since the server started (bench and tests read it). */
@@ -221,6 +223,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     );
     this.heard(registration.endpoint);
     this.endpointsByPeer.set(request.peer.key, registration.endpoint);
+    if (replaced) this.owners.delete(replaced.id);
+    this.rememberOwner(registration);
     if (replaced) this.dropObservations(replaced.endpoint);
     this.emit('registered', registration, replaced);
     // After the answer is on its way: learn the device, then deliver what waited for it.
@@ -233,8 +237,14 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     if (request.segments.length !== 2 || !id) return { code: Code.NotFound };
     const busy = this.admission();
     if (busy) return busy;
-    const existing = await this.store.registrations.getById(id);
-    if (!existing) return { code: Code.NotFound };
+    // Who may update it, from memory (kept for every registration this server made or read):
+    // no read of the row per Update. The UPDATE below is still what says whether it exists.
+    let existing = this.owners.get(id);
+    if (!existing) {
+      const stored = await this.store.registrations.getById(id);
+      if (!stored) return { code: Code.NotFound };
+      existing = this.rememberOwner(stored);
+    }
     const refusal = ownerRefusal(existing, request.peer);
     if (refusal) return { code: Code.Forbidden, payload: refusal };
     // Credentials added after a plain registration end it at its next Update: the device must register with them.
@@ -251,7 +261,12 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const { objects: _objects, ...changes } = params;
     // The device may come back from another address (NAT rebinding): requests go there now.
     const registration = await this.store.registrations.update(id, { ...changes, address: { scheme, address: request.peer.address, port: request.peer.port } }, this.wallNow());
-    if (!registration) return { code: Code.NotFound };
+    if (!registration) {
+      // Removed behind this server's back (the CLI, the API): forgotten here too.
+      this.owners.delete(id);
+      return { code: Code.NotFound };
+    }
+    this.rememberOwner(registration);
     this.heard(registration.endpoint);
     this.endpointsByPeer.set(request.peer.key, registration.endpoint);
     this.emit('updated', registration);
@@ -267,6 +282,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const refusal = ownerRefusal(existing, request.peer);
     if (refusal) return { code: Code.Forbidden, payload: refusal };
     await this.store.registrations.delete(id);
+    this.owners.delete(id);
     this.lastHeard.delete(existing.endpoint);
     // Kept in the device's facts: read again if it comes back.
     this.learnedFormats.delete(existing.endpoint);
@@ -356,6 +372,26 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const e = error instanceof Error ? error : new Error(String(error));
     if (this.listenerCount('error') > 0) this.emit('error', e);
     else process.emitWarning(`LwM2M server: ${printable(e.message)}`);
+  }
+
+  /**
+   * Registration id → what the owner check of an Update or De-register needs (endpoint,
+   * identity, address), for the registrations this server made, updated or read. Bounded
+   * (oldest first out): a miss reads the row as before.
+   */
+  private readonly owners = new Map<string, RegistrationOwner>();
+
+  private rememberOwner(registration: Registration): RegistrationOwner {
+    const owner: RegistrationOwner = { id: registration.id, endpoint: registration.endpoint, identity: registration.identity, address: registration.address };
+    this.owners.delete(registration.id);
+    this.owners.set(registration.id, owner);
+    if (this.owners.size > (this.options.maxCachedRegistrations ?? 1_000_000)) this.owners.delete(this.owners.keys().next().value!);
+    return owner;
+  }
+
+  /** Whether the owner of registration `id` is known from memory (tests). */
+  knowsOwnerOf(id: string): boolean {
+    return this.owners.has(id);
   }
 
   private heard(endpoint: string): void {
@@ -474,6 +510,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const expired = await this.store.registrations.listExpired(this.wallNow(), 1000);
     for (const registration of expired) {
       const removed = await this.store.registrations.delete(registration.id);
+      this.owners.delete(registration.id);
       if (!removed) continue;
       this.lastHeard.delete(registration.endpoint);
       this.learnedFormats.delete(registration.endpoint);
@@ -864,7 +901,9 @@ function identityOf(peer: Peer): PeerIdentityRef | null {
  * registering identity, and for a registration over plain CoAP (no identity) only the same source
  * address (Depot's choice: the port may change with NAT rebinding, the address may not).
  */
-function ownerRefusal(registration: Registration, peer: Peer): string | undefined {
+type RegistrationOwner = Pick<Registration, 'id' | 'endpoint' | 'identity' | 'address'>;
+
+function ownerRefusal(registration: RegistrationOwner, peer: Peer): string | undefined {
   if (!sameIdentity(registration.identity, identityOf(peer))) return 'this registration belongs to other credentials';
   if (registration.identity === null && peer.address !== registration.address.address) return 'this registration was made from another address';
   return undefined;

@@ -1,5 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { StoreError } from '../errors.js';
+import { StoreError, toStoreError } from '../errors.js';
+import { softWrite } from './batch.js';
+import { ClusteredIds } from '../../util/clustered-id.js';
 import type { Page, PageRequest, TimeInput } from '../types.js';
 import type {
   DeviceFilter,
@@ -71,8 +72,9 @@ const SQL = {
   byOmadmDevId: `SELECT ${COLUMNS} FROM inventory_devices WHERE omadm_dev_id = ?`,
   byImei: `SELECT ${COLUMNS} FROM inventory_devices WHERE imei = ?`,
   byMsisdn: `SELECT ${COLUMNS} FROM inventory_devices WHERE msisdn = ?`,
-  insert: `INSERT INTO inventory_devices (${COLUMNS}) VALUES (@id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-    NULL, NULL, NULL, 'unknown', 'unknown', '[]', @source, @now, @now)`,
+  insertRow: `INSERT INTO inventory_devices (${COLUMNS}) VALUES (@id, @lwm2m_endpoint, @omadm_dev_id, @imei, @msisdn, @make, @model, @os,
+    @os_version, @firmware, @expected_make, @expected_model, @time_zone, @lwm2m_last_at, @omadm_last_at, @sms_last_at,
+    @bootstrap_state, @trust_state, @software, @source, @created_at, @updated_at)`,
   labels: 'SELECT kind, name FROM inventory_labels WHERE device_id = ? ORDER BY kind, name',
   addLabel: 'INSERT INTO inventory_labels (device_id, kind, name) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
   removeLabel: 'DELETE FROM inventory_labels WHERE device_id = ? AND kind = ? AND name = ?',
@@ -136,6 +138,38 @@ function fromRow(r: Row, labels: { kind: string; name: string }[]): InventoryDev
   };
 }
 
+/** A new record as the schema's defaults make it. */
+function newRow(id: string, source: Row['source'], t: number): Row {
+  return {
+    id,
+    lwm2m_endpoint: null,
+    omadm_dev_id: null,
+    imei: null,
+    msisdn: null,
+    make: null,
+    model: null,
+    os: null,
+    os_version: null,
+    firmware: null,
+    expected_make: null,
+    expected_model: null,
+    time_zone: null,
+    lwm2m_last_at: null,
+    omadm_last_at: null,
+    sms_last_at: null,
+    bootstrap_state: 'unknown',
+    trust_state: 'unknown',
+    software: '[]',
+    source,
+    created_at: t,
+    updated_at: t,
+  };
+}
+
+/** Device ids: `dev_` and a clustered id (util/clustered-id.ts): devices made together share index and history pages. */
+const deviceIds = new ClusteredIds();
+const deviceId = (): string => `dev_${deviceIds.next()}`;
+
 /** The inventory (fleet's InventoryRepository): devices, their tags and groups, the history of every change. */
 export class SqliteInventoryRepository implements InventoryRepository {
   constructor(private readonly s: Statements) {}
@@ -146,10 +180,22 @@ export class SqliteInventoryRepository implements InventoryRepository {
     options: UpsertOptions,
     now: TimeInput,
   ): Promise<DeviceWrite | null> {
+    // A contact is soft state (the device sends it again); operator data and imports are durable.
+    const soft = (options.durability ?? (options.contact && options.create !== 'imported' ? 'soft' : 'durable')) === 'soft';
+    if (soft) {
+      // In the group commit of soft writes (batch.ts) with the registrations it follows: one
+      // transaction per registration was ~a commit each (and its PRAGMA switches) per device.
+      let t: number;
+      try {
+        t = toMs(now, 'now');
+      } catch (error) {
+        return Promise.reject(toStoreError(error, 'upsert inventory device'));
+      }
+      return softWrite(this.s, 'upsert inventory device', () => this.upsertNow(identities, patch, options, t));
+    }
     return run('upsert inventory device', () => {
       const t = toMs(now, 'now');
-      // A contact is soft state (the device sends it again); operator data and imports are durable.
-      return this.s.transaction(() => this.upsertNow(identities, patch, options, t), options.contact && options.create !== 'imported' ? 'soft' : 'durable');
+      return this.s.transaction(() => this.upsertNow(identities, patch, options, t), 'durable');
     });
   }
 
@@ -184,11 +230,11 @@ export class SqliteInventoryRepository implements InventoryRepository {
         let created = false;
         if (!row) {
           if (options.create === false) return null;
-          const id = `dev_${randomBytes(9).toString('base64url')}`;
-          this.s.get(SQL.insert).run({ id, source: options.create, now: t });
-          row = this.s.get(SQL.get).get(id) as Row;
+          // Built here and inserted whole below (one INSERT instead of insert, read back, update).
+          row = newRow(deviceId(), options.create, t);
           created = true;
         }
+        const before = { ...row };
         const changes: Record<string, [unknown, unknown]> = {};
         const full: DevicePatch = { ...identities, ...patch };
         for (const [field, column] of Object.entries(FIELDS) as [keyof typeof FIELDS, keyof Row][]) {
@@ -205,7 +251,8 @@ export class SqliteInventoryRepository implements InventoryRepository {
             v = text(value, field);
           }
           if (row[column] === v) continue;
-          if (v !== null && (IDENTITY_ORDER as readonly string[]).includes(field)) {
+          // A new record's identities were all just looked up by find(), with no holder: not again.
+          if (v !== null && (IDENTITY_ORDER as readonly string[]).includes(field) && !(created && identities[field as keyof DeviceIdentities] === v)) {
             const holder = this.s.get(BY_IDENTITY[field as (typeof IDENTITY_ORDER)[number]]).get(v) as Row | undefined;
             if (holder && holder.id !== row.id) {
               // Never taken from another device: the operator sees the conflict in the history.
@@ -230,12 +277,17 @@ export class SqliteInventoryRepository implements InventoryRepository {
           row.source = 'seen';
         }
         const changedFields = Object.keys(changes).filter((k) => !k.startsWith('conflict.'));
-        const labels = this.addLabels(row.id, options.labels, changes);
         if (options.contact) (row as unknown as Record<string, unknown>)[`${options.contact.protocol}_last_at`] = Math.max(options.contact.at, (row as unknown as Record<string, number | null>)[`${options.contact.protocol}_last_at`] ?? 0);
-        if (changedFields.length > 0 || labels) row.updated_at = t;
-        this.save(row);
-        if (Object.keys(changes).length > 0 || created) this.addHistory(row.id, t, options.source, created ? { created: [null, options.create], ...changes } : changes);
-        return { device: this.read(row.id)!, created, changed: created || changedFields.length > 0 || labels };
+        // A new record goes in first (its labels refer to it); it is made with updated_at = t.
+        if (created) this.s.get(SQL.insertRow).run(row);
+        const labels = this.addLabels(row.id, options.labels, changes);
+        if (!created) {
+          if (changedFields.length > 0 || labels) row.updated_at = t;
+          this.saveChanged(row, before);
+        }
+        if (Object.keys(changes).length > 0 || created) this.addHistory(row.id, t, options.source, created ? { created: [null, options.create], ...changes } : changes, created);
+        // The record as written (no read back); its labels are read only when it may have any.
+        return { device: fromRow(row, created && !labels ? [] : this.labels(row.id)), created, changed: created || changedFields.length > 0 || labels };
       };
       return work();
     }
@@ -347,8 +399,23 @@ export class SqliteInventoryRepository implements InventoryRepository {
     this.s.get(`UPDATE inventory_devices SET ${sets} WHERE id = @id`).run(row);
   }
 
-  private addHistory(id: string, at: number, source: string, changes: Record<string, [unknown, unknown]>): void {
-    const seq = (this.s.get(SQL.lastSeq).get(id) as { seq: number }).seq + 1;
+  /**
+   * Writes only the columns that differ from `before` (a contact usually changes only its
+   * last-contact time: the unique identity columns and their indexes are then left alone).
+   */
+  private saveChanged(row: Row, before: Row): void {
+    const params: Record<string, unknown> = { id: row.id };
+    let sets = '';
+    for (const k of Object.keys(row) as (keyof Row)[]) {
+      if (k === 'id' || row[k] === before[k]) continue;
+      sets += `${sets ? ', ' : ''}${k} = @${k}`;
+      params[k] = row[k];
+    }
+    if (sets) this.s.get(`UPDATE inventory_devices SET ${sets} WHERE id = @id`).run(params);
+  }
+
+  private addHistory(id: string, at: number, source: string, changes: Record<string, [unknown, unknown]>, first = false): void {
+    const seq = first ? 1 : (this.s.get(SQL.lastSeq).get(id) as { seq: number }).seq + 1;
     this.s.get(SQL.addHistory).run(id, seq, at, source, JSON.stringify(changes));
   }
 
