@@ -11,6 +11,7 @@ import type { CertificateCredentials } from '../dtls/connection.js';
 import { DtlsTransport } from '../dtls/transport.js';
 import { InstallDriver, type PhaseTimeouts } from '../fleet/install-driver.js';
 import { ChainDriver } from '../fleet/chain-driver.js';
+import type { ChainJob } from '../fleet/domain.js';
 import { MethodLearning, type LearningOptions } from '../fleet/learning.js';
 import { MarkMethod } from '../fleet/methods/mark.js';
 import { FirstAvailableMethod } from '../fleet/methods/handover.js';
@@ -322,10 +323,19 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   const scomoMethod = new ScomoMethod({ scomo, accounts: store.omadmAccounts, deviceFacts: store.deviceFacts, ...(scomoTrust ? { trust: scomoTrust } : {}) });
   // The chain of issue 16: LwM2M Object 9 → OMA DM SCOMO → SMS link (when SMS is configured) →
   // Mark for Installation, which installs at the next contact by Object 9 or SCOMO.
+  const inventory = new Inventory({ repository: store.inventory });
+  const inventoryWarn = (error: unknown): void => process.emitWarning(`inventory: ${error instanceof Error ? error.message : String(error)}`);
+  // An install that ended well puts the package in the device's software list (whatever method did it).
+  const onChainInstalled = (job: ChainJob, method: string): void =>
+    void catalog
+      .get(job.packageSha256)
+      .then((pkg) => (pkg ? inventory.recordInstalled(job.endpoint, { name: pkg.name, version: pkg.version }, `install:${method}`) : null))
+      .catch(inventoryWarn);
   const chain = new ChainDriver({
     store,
     methods: [object9, scomoMethod, ...(sms ? [sms.linkMethod] : []), new MarkMethod({ handover: new ResolvedEndpointMethod(new FirstAvailableMethod([object9, scomoMethod]), inventoryResolver(store.inventory)) })],
     learning,
+    onInstalled: onChainInstalled,
     ...(scomoTrust && sendCertificate ? { trust: sendCertificate } : {}),
     ...(config.chain?.tickMs !== undefined ? { tickMs: config.chain.tickMs } : {}),
     onError: (error) => {
@@ -352,8 +362,6 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   // An SMS link install reported by the device moves its attempt on now (not at the next tick).
   const offSmsInstalled = sms?.onInstalled((endpoint) => void chain.contact(endpoint, 'sms'));
   // The inventory hears every registration, update, Object 3 facts and bootstrap (issue 16).
-  const inventory = new Inventory({ repository: store.inventory });
-  const inventoryWarn = (error: unknown): void => process.emitWarning(`inventory: ${error instanceof Error ? error.message : String(error)}`);
   // A device known only from an imported list has jobs addressed `device:<id>` (marked): its first
   // contact on any protocol is theirs too, once the inventory has joined the identity to its record.
   const contactImported = (protocol: 'lwm2m' | 'omadm') => (device: { id: string } | null): void => {

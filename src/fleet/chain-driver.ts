@@ -41,6 +41,8 @@ export interface ChainDriverOptions {
   tickMs?: number;
   now?: () => number;
   onError?: (error: Error) => void;
+  /** A job ended installed, by `method` (after its end is in the store): e.g. the inventory's software list. */
+  onInstalled?: (job: ChainJob, method: string) => void;
 }
 
 /** One fleet error type: the chain's and the Object 9 driver's are the same class. */
@@ -332,6 +334,7 @@ export class ChainDriver {
           soft: method?.stateRecoverable === true,
         });
         this.untrack(job.id);
+        this.options.onInstalled?.(job, attempt.method);
         return true;
       case 'failed': {
         this.forgetRefs(job.id);

@@ -207,12 +207,34 @@ export class Inventory implements InventoryPort {
     return this.repository.label(id, kind, add, remove, 'operator', this.now());
   }
 
+  /**
+   * A package an install put on the device (any method), kept in its software list in place of
+   * another version of the same name. `address` is the install's: an LwM2M endpoint,
+   * `omadm:<DevId>` or `device:<id>`. Null when no record has that address.
+   */
+  async recordInstalled(address: string, software: { name: string; version: string | null }, source: string): Promise<InventoryDevice | null> {
+    const device = address.startsWith('device:')
+      ? await this.repository.get(address.slice('device:'.length))
+      : await this.repository.findByIdentity(address.startsWith('omadm:') ? { omadmDevId: address.slice('omadm:'.length) } : { lwm2mEndpoint: address });
+    if (!device) return null;
+    const name = cleanFact(software.name) ?? '?';
+    const entry: InstalledSoftware = { name, version: cleanFact(software.version ?? undefined) ?? null, source };
+    const list = [entry, ...device.software.filter((s) => s.name !== name)].slice(0, 256);
+    const write = await this.repository.upsert(identityOf(device), { software: list }, { source: 'install', create: false }, this.now());
+    if (write?.changed) this.options.onChange?.(write);
+    return write?.device ?? null;
+  }
+
   /** The operator's word on a device (time zone, trust state, bootstrap state). */
   async set(id: string, patch: { timeZone?: string | null; trustState?: TrustState; bootstrapState?: BootstrapState }): Promise<InventoryDevice> {
     const device = await this.get(id);
     if (patch.timeZone != null && !validTimeZone(patch.timeZone)) throw new InventoryError('BAD_REQUEST', `"${printable(patch.timeZone, 64)}" is not an IANA time zone`);
-    const identity = device.lwm2mEndpoint ? { lwm2mEndpoint: device.lwm2mEndpoint } : device.omadmDevId ? { omadmDevId: device.omadmDevId } : device.imei ? { imei: device.imei } : { msisdn: device.msisdn! };
-    const write = await this.repository.upsert(identity, patch, { source: 'operator', create: false }, this.now());
+    const write = await this.repository.upsert(identityOf(device), patch, { source: 'operator', create: false }, this.now());
     return write!.device;
   }
+}
+
+/** One identity that finds a device's record again. */
+function identityOf(device: InventoryDevice): Partial<DeviceIdentities> {
+  return device.lwm2mEndpoint ? { lwm2mEndpoint: device.lwm2mEndpoint } : device.omadmDevId ? { omadmDevId: device.omadmDevId } : device.imei ? { imei: device.imei } : { msisdn: device.msisdn! };
 }

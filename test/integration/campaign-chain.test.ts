@@ -114,6 +114,9 @@ void test('campaign end to end: two waves, the right package per model, real ins
     // Each device got the package of its model.
     const members = (await apiCall(base, TOKEN, `/api/v1/campaigns/${id}/members`)).body.members as { endpoint: string; package: string; state: string; method: string }[];
     for (const m of members) assert.equal(m.package, Number(m.endpoint.slice(5)) < 4 ? acmePkg.sha256 : globexPkg.sha256);
+    // The inventory now lists the package among each device's software, with the method that put it there.
+    const globexNow = (await apiCall(base, TOKEN, `/api/v1/inventory/devices/${globexDevice.id}`)).body as { software: { name: string; version: string | null; source: string }[] };
+    assert.deepEqual(globexNow.software, [{ name: globexPkg.name, version: globexPkg.version, source: 'install:object9' }]);
     // A package a finished campaign used can go; retrying a campaign without failures is refused clearly.
     assert.equal((await apiCall(base, TOKEN, `/api/v1/campaigns/${id}/retry-failed`, { json: {} })).status, 409);
     // An action whose body is all optional needs none: no body and no Content-Type is the same as {}.
