@@ -73,12 +73,12 @@ void test('inventory: an install that ended well puts the package in the softwar
   const lwm2m = await inventory.recordInstalled('urn:imei:490154203237518', { name: 'agent', version: '1.0.0' }, 'install:object9');
   assert.deepEqual(lwm2m?.software, [{ name: 'agent', version: '1.0.0', source: 'install:object9' }]);
   await inventory.recordInstalled('urn:imei:490154203237518', { name: 'maps', version: '3' }, 'install:sms-link');
-  const upgraded = await inventory.recordInstalled(`device:${lwm2m!.id}`, { name: 'agent', version: '1.1.0' }, 'install:mark');
+  const upgraded = await inventory.recordInstalled(`device:${lwm2m.id}`, { name: 'agent', version: '1.1.0' }, 'install:mark');
   assert.deepEqual(upgraded?.software.map((s) => `${s.name} ${s.version} ${s.source}`), ['agent 1.1.0 install:mark', 'maps 3 install:sms-link']);
   const phone = await inventory.recordInstalled('omadm:IMEI:356938035643809', { name: 'agent\u0007', version: '1.0.0' }, 'install:scomo');
   assert.equal(phone?.software[0]?.name, 'agent\\x07', 'device-bound strings are escaped like facts');
   assert.equal(await inventory.recordInstalled('never-seen', { name: 'agent', version: '1' }, 'install:object9'), null);
-  assert.match(JSON.stringify((await inventory.history(lwm2m!.id)).items.map((h) => h.source)), /install/);
+  assert.match(JSON.stringify((await inventory.history(lwm2m.id)).items.map((h) => h.source)), /install/);
   store.close();
 });
 
