@@ -220,7 +220,8 @@ export class Inventory implements InventoryPort {
     const name = cleanFact(software.name) ?? '?';
     const entry: InstalledSoftware = { name, version: cleanFact(software.version ?? undefined) ?? null, source };
     const list = [entry, ...device.software.filter((s) => s.name !== name)].slice(0, 256);
-    const write = await this.repository.upsert(identityOf(device), { software: list }, { source: 'install', create: false }, this.now());
+    // Soft (group-committed, no fsync of its own): the install job is the durable record; this is its view in the inventory.
+    const write = await this.repository.upsert(identityOf(device), { software: list }, { source: 'install', create: false, durability: 'soft' }, this.now());
     if (write?.changed) this.options.onChange?.(write);
     return write?.device ?? null;
   }
