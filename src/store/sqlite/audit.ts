@@ -20,18 +20,6 @@ export interface AuditEntry {
 
 export type AuditInput = Omit<AuditEntry, 'seq'>;
 
-interface Row {
-  seq: number;
-  at: number;
-  actor: string;
-  role: string | null;
-  action: string;
-  target: string | null;
-  outcome: string;
-  source: string | null;
-  detail: string | null;
-}
-
 export class SqliteAuditRepository {
   constructor(private readonly s: Statements) {}
 
@@ -48,7 +36,7 @@ export class SqliteAuditRepository {
       const before = options.before ?? Number.MAX_SAFE_INTEGER;
       const rows = (options.actor === undefined
         ? this.s.get('SELECT * FROM audit_log WHERE seq < ? ORDER BY seq DESC LIMIT ?').all(before, limit + 1)
-        : this.s.get('SELECT * FROM audit_log WHERE seq < ? AND actor = ? ORDER BY seq DESC LIMIT ?').all(before, options.actor, limit + 1)) as Row[];
+        : this.s.get('SELECT * FROM audit_log WHERE seq < ? AND actor = ? ORDER BY seq DESC LIMIT ?').all(before, options.actor, limit + 1)) as AuditEntry[];
       const kept = rows.slice(0, limit);
       return { items: kept.map((r) => ({ ...r })), next: rows.length > limit ? String(kept.at(-1)!.seq) : null };
     });
