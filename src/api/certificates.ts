@@ -10,6 +10,7 @@ import type { FastifyRequest } from 'fastify';
 import type { RouteSpec } from './server.js';
 import { FleetError } from '../fleet/domain.js';
 import type { InventoryDevice, InventoryRepository } from '../fleet/inventory-types.js';
+import { identityOfAddress } from '../fleet/inventory.js';
 import { CA_CERT_CONTENT_TYPE, CERTIFICATE_LINK_PATH, type CertificateLinks, SendCertificateError, type SendCertificateMethod, type TrustRoot } from '../fleet/methods/send-certificate.js';
 import { TRUST_PUSH_STATES, type TrustPushState, type TrustRecord, type TrustRepository, pemOfDer } from '../fleet/trust.js';
 import { printable } from '../util/printable.js';
@@ -136,7 +137,7 @@ export function certificateRoutes(options: CertificatesApiOptions | undefined): 
           const records = await trust.list({ state: q.state, ...page });
           const devices = await Promise.all(
             records.items.map(async (r) => {
-              const device = await inventory.findByIdentity(r.endpoint.startsWith('omadm:') ? { omadmDevId: r.endpoint.slice('omadm:'.length) } : { lwm2mEndpoint: r.endpoint });
+              const device = await inventory.findByIdentity(identityOfAddress(r.endpoint));
               return device ? deviceTrust(device) : { id: null, endpoint: r.endpoint, make: null, model: null, msisdn: null, trustState: 'unknown', push: { ...trustRecordJson(r), currentRoot: r.rootSha256 === options.root?.sha256 } };
             }),
           );

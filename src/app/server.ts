@@ -23,7 +23,7 @@ import { certificateRoutes } from '../api/certificates.js';
 import { Object9Method } from '../fleet/methods/object9.js';
 import { PackageEndpoint } from '../fleet/package-endpoint.js';
 import { PackageCatalog } from '../fleet/packages.js';
-import { Inventory } from '../fleet/inventory.js';
+import { DEVICE_ADDRESS_PREFIX, Inventory } from '../fleet/inventory.js';
 import { Lwm2mInventoryFeed } from '../fleet/inventory-feed.js';
 import { CampaignEngine } from '../fleet/campaigns.js';
 import { recordCampaignHistory } from '../fleet/campaign-history.js';
@@ -365,7 +365,7 @@ async function start(config: DepotServerConfig, dataDir: string, opened: (() => 
   // A device known only from an imported list has jobs addressed `device:<id>` (marked): its first
   // contact on any protocol is theirs too, once the inventory has joined the identity to its record.
   const contactImported = (protocol: 'lwm2m' | 'omadm') => (device: { id: string } | null): void => {
-    if (device) void chain.contact(`device:${device.id}`, protocol);
+    if (device) void chain.contact(`${DEVICE_ADDRESS_PREFIX}${device.id}`, protocol);
   };
   // A device's registration, facts and updates within 50 ms are one inventory write (issue 18).
   const inventoryFeed = new Lwm2mInventoryFeed({ inventory, onError: inventoryWarn, onContact: contactImported('lwm2m') });

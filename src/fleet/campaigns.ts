@@ -33,6 +33,7 @@ import type {
 import type { InventoryDevice, InventoryRepository } from './inventory-types.js';
 import { explainSelection, selectionFactsOf, type PackageTargets } from './selection.js';
 import type { PackageRecord } from './domain.js';
+import { addressOf } from './inventory.js';
 import { seededRandom } from '../util/seeded-random.js';
 
 export * from './campaign-types.js';
@@ -136,7 +137,7 @@ export function modelKeyOf(device: Pick<InventoryDevice, 'make' | 'model' | 'exp
 
 /** The address the install chain knows a device by. */
 export function jobEndpointOf(device: InventoryDevice): string {
-  return device.lwm2mEndpoint ?? (device.omadmDevId ? `omadm:${device.omadmDevId}` : `device:${device.id}`);
+  return addressOf(device);
 }
 
 /**

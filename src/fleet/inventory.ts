@@ -213,9 +213,7 @@ export class Inventory implements InventoryPort {
    * `omadm:<DevId>` or `device:<id>`. Null when no record has that address.
    */
   async recordInstalled(address: string, software: { name: string; version: string | null }, source: string): Promise<InventoryDevice | null> {
-    const device = address.startsWith('device:')
-      ? await this.repository.get(address.slice('device:'.length))
-      : await this.repository.findByIdentity(address.startsWith('omadm:') ? { omadmDevId: address.slice('omadm:'.length) } : { lwm2mEndpoint: address });
+    const device = await deviceAtAddress(this.repository, address);
     if (!device) return null;
     const name = cleanFact(software.name) ?? '?';
     const entry: InstalledSoftware = { name, version: cleanFact(software.version ?? undefined) ?? null, source };
@@ -238,4 +236,24 @@ export class Inventory implements InventoryPort {
 /** One identity that finds a device's record again. */
 function identityOf(device: InventoryDevice): Partial<DeviceIdentities> {
   return device.lwm2mEndpoint ? { lwm2mEndpoint: device.lwm2mEndpoint } : device.omadmDevId ? { omadmDevId: device.omadmDevId } : device.imei ? { imei: device.imei } : { msisdn: device.msisdn! };
+}
+
+/** Prefix of the install address of a device known only to the inventory (an imported one not seen yet). */
+export const DEVICE_ADDRESS_PREFIX = 'device:';
+/** Prefix of the install address of an OMA DM device (`omadm:<DevId>`, as its facts are keyed). */
+const OMADM_ADDRESS_PREFIX = 'omadm:';
+
+/** The install address of a device: its LwM2M endpoint, else `omadm:<DevId>`, else `device:<Depot id>`. */
+export function addressOf(device: Pick<InventoryDevice, 'id' | 'lwm2mEndpoint' | 'omadmDevId'>): string {
+  return device.lwm2mEndpoint ?? (device.omadmDevId ? `${OMADM_ADDRESS_PREFIX}${device.omadmDevId}` : `${DEVICE_ADDRESS_PREFIX}${device.id}`);
+}
+
+/** The protocol identity a `omadm:<DevId>` or LwM2M endpoint address carries. */
+export function identityOfAddress(address: string): Partial<DeviceIdentities> {
+  return address.startsWith(OMADM_ADDRESS_PREFIX) ? { omadmDevId: address.slice(OMADM_ADDRESS_PREFIX.length) } : { lwm2mEndpoint: address };
+}
+
+/** The inventory record an install address names (any of the three forms), or null. */
+export function deviceAtAddress<T>(inventory: { get(id: string): Promise<T | null>; findByIdentity(identities: Partial<DeviceIdentities>): Promise<T | null> }, address: string): Promise<T | null> {
+  return address.startsWith(DEVICE_ADDRESS_PREFIX) ? inventory.get(address.slice(DEVICE_ADDRESS_PREFIX.length)) : inventory.findByIdentity(identityOfAddress(address));
 }

@@ -7,19 +7,20 @@
  * over the protocol it came back on. Other addresses pass through unchanged.
  */
 import type { JsonState } from '../domain.js';
+import { addressOf, DEVICE_ADDRESS_PREFIX } from '../inventory.js';
 import type { AttemptContext, InstallMethod, InstallTarget, MethodEvent, MethodHost, MethodStep } from './method.js';
 
 /** Maps a chain address to the one the protocols know the device by (itself when there is none better). */
 export type EndpointResolver = (endpoint: string) => Promise<string>;
 
-export const DEVICE_ADDRESS_PREFIX = 'device:';
+export { DEVICE_ADDRESS_PREFIX };
 
 /** A resolver over the inventory: `device:<id>` → the device's LwM2M endpoint or `omadm:<DevId>` once known. */
-export function inventoryResolver(inventory: { get(id: string): Promise<{ readonly lwm2mEndpoint: string | null; readonly omadmDevId: string | null } | null> }): EndpointResolver {
+export function inventoryResolver(inventory: { get(id: string): Promise<{ readonly id: string; readonly lwm2mEndpoint: string | null; readonly omadmDevId: string | null } | null> }): EndpointResolver {
   return async (endpoint) => {
     if (!endpoint.startsWith(DEVICE_ADDRESS_PREFIX)) return endpoint;
     const device = await inventory.get(endpoint.slice(DEVICE_ADDRESS_PREFIX.length));
-    return device?.lwm2mEndpoint ?? (device?.omadmDevId ? `omadm:${device.omadmDevId}` : endpoint);
+    return device ? addressOf(device) : endpoint;
   };
 }
 

@@ -30,6 +30,7 @@ import type { SmsMessageRecord } from '../../sms/outbox.js';
 import { printable } from '../../util/printable.js';
 import type { JsonState } from '../domain.js';
 import type { InventoryDevice, InventoryRepository } from '../inventory-types.js';
+import { identityOfAddress } from '../inventory.js';
 import { newDownloadToken } from '../package-endpoint.js';
 import { type TrustChannel, type TrustRecord, type TrustRepository, fingerprintOf, tokenHashOf } from '../trust.js';
 import type { AttemptContext, InstallMethod, InstallTarget, MethodEvent, MethodStep } from './method.js';
@@ -195,7 +196,7 @@ export class TrustLedger {
   /** The inventory record behind a chain endpoint (LwM2M endpoint, or omadm:<DevId>). */
   async deviceOf(endpoint: string): Promise<InventoryDevice | null> {
     if (!this.options.inventory) return null;
-    return this.options.inventory.findByIdentity(endpoint.startsWith('omadm:') ? { omadmDevId: endpoint.slice('omadm:'.length) } : { lwm2mEndpoint: endpoint });
+    return this.options.inventory.findByIdentity(identityOfAddress(endpoint));
   }
 
   /** yes: confirmed (or the operator says so); pushed: on its way or taken, not yet confirmed; no: the operator says it lacks the root. */
@@ -222,8 +223,7 @@ export class TrustLedger {
     const device = await this.deviceOf(endpoint);
     if (device?.trustState === 'yes') return record;
     // A first session may come before the session's facts made the inventory record: made here then.
-    const identity = endpoint.startsWith('omadm:') ? { omadmDevId: endpoint.slice('omadm:'.length) } : { lwm2mEndpoint: endpoint };
-    await this.options.inventory.upsert(identity, { trustState: 'yes' }, { source: 'trust', create: 'seen' }, this.now());
+    await this.options.inventory.upsert(identityOfAddress(endpoint), { trustState: 'yes' }, { source: 'trust', create: 'seen' }, this.now());
     return record;
   }
 }

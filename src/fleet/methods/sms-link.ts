@@ -14,6 +14,7 @@ import { SmsError } from '../../sms/errors.js';
 import type { SmsMessageRecord } from '../../sms/outbox.js';
 import type { DeviceFacts, PackageRecord, Registration } from '../../store/types.js';
 import type { SmsLinkRecord } from '../../store/sqlite/sms-outbox.js';
+import { deviceAtAddress } from '../inventory.js';
 import { newDownloadToken } from '../package-endpoint.js';
 import type { AttemptContext, InstallMethod, InstallTarget, MethodEvent, MethodStep } from './method.js';
 
@@ -62,11 +63,7 @@ export class StorePhoneDirectory implements PhoneDirectory {
     }
     const inventory = this.sources.inventory;
     if (!inventory) return null;
-    // The chain's addresses: `device:<Depot id>`, `omadm:<DevId>`, else an LwM2M endpoint.
-    const device = endpoint.startsWith('device:')
-      ? await inventory.get(endpoint.slice('device:'.length))
-      : await inventory.findByIdentity(endpoint.startsWith('omadm:') ? { omadmDevId: endpoint.slice('omadm:'.length) } : { lwm2mEndpoint: endpoint });
-    return device?.msisdn ?? null;
+    return (await deviceAtAddress(inventory, endpoint))?.msisdn ?? null;
   }
 }
 
