@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { printable as escapeUnprintable } from '../util/printable.js';
-import { runCommand, UsageError } from './command.js';
+import { runCommand, SERVER_OPTIONS, UsageError } from './command.js';
 
 const USAGE = `usage: depot chain <command> [options]
 
@@ -123,9 +123,7 @@ async function chain(argv: string[], io: ChainCommandIo): Promise<number> {
     args: argv,
     allowPositionals: true,
     options: {
-      api: { type: 'string', default: 'http://127.0.0.1:8080' },
-      token: { type: 'string' },
-      'data-dir': { type: 'string', default: './depot-data' },
+      ...SERVER_OPTIONS,
       methods: { type: 'string' },
       activate: { type: 'boolean', default: false },
       limit: { type: 'string', default: '20' },

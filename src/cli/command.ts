@@ -1,5 +1,12 @@
 /** What every `depot <command>` shares: usage errors (exit 2) and failures (exit 1) told on stderr. */
 
+/** How the commands that call a running server find it: its API, a token, or the data directory's token file. */
+export const SERVER_OPTIONS = {
+  api: { type: 'string', default: 'http://127.0.0.1:8080' },
+  token: { type: 'string' },
+  'data-dir': { type: 'string', default: './depot-data' },
+} as const;
+
 /** The command line was wrong (exit code 2, with a pointer to --help). */
 export class UsageError extends Error {}
 

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runCommand, UsageError } from './command.js';
+import { runCommand, SERVER_OPTIONS, UsageError } from './command.js';
 
 const USAGE = `usage: depot devices <command> [options]
 commands:
@@ -55,9 +55,7 @@ async function devices(argv: string[], io: DevicesCommandIo): Promise<number> {
     args: argv,
     allowPositionals: true,
     options: {
-      api: { type: 'string', default: 'http://127.0.0.1:8080' },
-      token: { type: 'string' },
-      'data-dir': { type: 'string', default: './depot-data' },
+      ...SERVER_OPTIONS,
       msisdn: { type: 'string', multiple: true },
       'device-id': { type: 'string', multiple: true },
       imei: { type: 'string' },

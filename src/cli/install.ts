@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runCommand, UsageError } from './command.js';
+import { runCommand, SERVER_OPTIONS, UsageError } from './command.js';
 
 const USAGE = `usage: depot install <device> <package-sha256-or-file> [options]
 
@@ -75,9 +75,7 @@ async function install(argv: string[], io: InstallCommandIo): Promise<number> {
     args: argv,
     allowPositionals: true,
     options: {
-      api: { type: 'string', default: 'http://127.0.0.1:8080' },
-      token: { type: 'string' },
-      'data-dir': { type: 'string', default: './depot-data' },
+      ...SERVER_OPTIONS,
       activate: { type: 'boolean', default: false },
       method: { type: 'string' },
       'no-wait': { type: 'boolean', default: false },

@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { SERVER_OPTIONS } from './command.js';
 import { ensureSmsSecrets } from '../app/sms.js';
 import { renderKannelConfig } from '../sms/kannel-config.js';
 import { openSqliteStore } from '../store/sqlite.js';
@@ -143,9 +144,7 @@ async function apiCommand(command: 'outbox' | 'send' | 'number' | 'wakeup', argv
     args: argv,
     allowPositionals: true,
     options: {
-      api: { type: 'string', default: 'http://127.0.0.1:8080' },
-      token: { type: 'string' },
-      'data-dir': { type: 'string', default: './depot-data' },
+      ...SERVER_OPTIONS,
       state: { type: 'string' },
       to: { type: 'string' },
       text: { type: 'string' },
